@@ -1,0 +1,1 @@
+"""linkshaper's engine: spec, impairment pipeline, packet I/O, workers, control. No UI here."""

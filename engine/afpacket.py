@@ -1,0 +1,62 @@
+"""AF_PACKET sockets for the engine's two interfaces: the only place that talks to the kernel.
+
+Both sockets use PACKET_VNET_HDR, so frames keep their offload state (partial checksum, GSO)
+in a 10-byte header; see `engine.frames`. The receiving socket ignores frames leaving its own
+interface, the engine's own transmissions among them, so nothing is forwarded twice.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_STATISTICS = 6
+PACKET_VNET_HDR = 15
+PACKET_IGNORE_OUTGOING = 23
+SO_RCVBUFFORCE = 33
+SO_SNDBUFFORCE = 32
+
+RX_BUFFER = 16 * 1024 * 1024
+TX_BUFFER = 4 * 1024 * 1024
+
+
+def open_receiver(ifname: str) -> socket.socket:
+    """A non-blocking socket that sees every frame arriving on `ifname`, in promiscuous mode."""
+    # Protocol 0 until bind: a socket made with ETH_P_ALL would see every interface at first.
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RX_BUFFER)
+        sock.bind((ifname, ETH_P_ALL))
+        index = socket.if_nametoindex(ifname)
+        membership = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
+        sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, membership)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def open_sender(ifname: str) -> socket.socket:
+    """A blocking socket that sends frames (with vnet header) out of `ifname` and reads none."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, TX_BUFFER)
+        sock.bind((ifname, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def kernel_drops(sock: socket.socket) -> int:
+    """Frames the kernel dropped because the receive buffer was full, since the last call."""
+    _packets, drops = struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+    return int(drops)

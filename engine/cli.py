@@ -1,0 +1,240 @@
+"""`linkshaper`: the command line. `run` keeps the seed's shape: OUTER INNER SPECPATH."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from engine.client import ControlClient
+from engine.control import DEFAULT_CONTROL_PATH, ControlError
+from engine.lab import ROLES, Lab, LabError
+from engine.protocol import SpecChanged, StatsReport
+from engine.spec import EXAMPLE_SPEC, PASS_THROUGH, SpecError, read_spec
+from engine.stats import DirectionStats
+from engine.units import format_duration_ms, format_rate
+
+log = logging.getLogger("linkshaper")
+
+USAGE_EXIT = 2
+
+
+def _usage_text(prog: str) -> str:
+    return (
+        "Invalid number of arguments.\n"
+        f"Usage: {prog} run <outer_ifname> <inner_ifname> [<specpath>] [--control PATH]\n"
+        "Example config for <specpath>:\n"
+        f"{EXAMPLE_SPEC.to_json()}\n"
+    )
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"linkshaper: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.supervisor import Supervisor
+
+    if len(args.interfaces) not in (2, 3):
+        sys.stderr.write(_usage_text("linkshaper"))
+        return USAGE_EXIT
+    outer, inner, *rest = args.interfaces
+    spec_path = rest[0] if rest else None
+    spec = PASS_THROUGH
+    if spec_path is not None:
+        if not os.path.exists(spec_path):
+            with open(spec_path, "w") as handle:
+                handle.write(EXAMPLE_SPEC.to_json() + "\n")
+            log.info("created %s with the example spec", spec_path)
+        try:
+            spec = read_spec(spec_path)
+        except SpecError as exc:
+            return _fail(f"{spec_path}: {exc}")
+    supervisor = Supervisor(outer, inner, spec, spec_path, args.control)
+    supervisor.install_signal_handlers()
+    try:
+        supervisor.start()
+    except (OSError, ControlError, subprocess.CalledProcessError) as exc:
+        supervisor.shutdown()
+        return _fail(f"cannot start: {exc}")
+    log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
+    supervisor.run()
+    return 0
+
+
+def _value(text: str) -> Any:
+    """JSON where it parses (numbers, true, null, objects); otherwise the string, units and all."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    with ControlClient(args.control) as client:
+        print(client.get_spec().to_json())
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {}
+    for assignment in args.assignments:
+        path, sep, value = assignment.partition("=")
+        if not sep or not path:
+            return _fail(f"{assignment!r}: write FIELD=VALUE, e.g. egress.latency=50ms", 2)
+        changes[path.strip()] = _value(value.strip())
+    with ControlClient(args.control) as client:
+        spec = client.patch(changes, source="cli")
+    if args.print:
+        print(spec.to_json())
+    return 0
+
+
+def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str:
+    total = current.total
+    if previous is None or current.at <= previous.at:
+        rate_in = rate_out = 0.0
+    else:
+        span = current.at - previous.at
+        rate_in = (total.bytes_in - previous.total.bytes_in) * 8 / span
+        rate_out = (total.bytes_out - previous.total.bytes_out) * 8 / span
+    drops = total.drops
+    return (
+        f"{current.direction:7} in {format_rate(rate_in):>13}  out {format_rate(rate_out):>13}  "
+        f"pkts {total.packets_in}/{total.packets_out}  drops loss={drops.loss} "
+        f"queue={drops.queue_full} blocked={drops.blocked}  "
+        f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
+    )
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with ControlClient(args.control) as client:
+        if args.once:
+            stats = client.stats()
+            if args.json:
+                print(stats.model_dump_json())
+            else:
+                for direction in (stats.ingress, stats.egress):
+                    if direction is not None:
+                        print(_stats_line(None, direction))
+            return 0
+        previous: dict[str, DirectionStats] = {}
+        shown: dict[str, float] = {}
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        for message in client.subscribe():
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            if isinstance(message, SpecChanged):
+                if args.json:
+                    print(message.model_dump_json(), flush=True)
+                continue
+            assert isinstance(message, StatsReport)
+            stats = message.stats
+            if args.json:
+                print(message.model_dump_json(), flush=True)
+                continue
+            if stats.at - shown.get(stats.direction, 0.0) >= args.interval:
+                print(_stats_line(previous.get(stats.direction), stats), flush=True)
+                previous[stats.direction] = stats
+                shown[stats.direction] = stats.at
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    lab = Lab(args.prefix)
+    if args.action == "up":
+        lab.up(offloads=not args.offloads_off)
+        print(lab.status())
+    elif args.action == "down":
+        lab.down()
+    elif args.action == "status":
+        print(lab.status())
+    elif args.action == "exec":
+        command = list(args.command)
+        if command and command[0] == "--":
+            command = command[1:]
+        if not command:
+            return _fail("usage: linkshaper lab exec NS -- CMD...", 2)
+        role = args.ns.removeprefix(f"{args.prefix}-")
+        return subprocess.call(lab.in_ns(role, *command))
+    elif args.action == "demo":
+        from engine.lab_demo import run_demo
+
+        return run_demo(lab, args.seconds)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkshaper", description="A userspace link shaper between two interfaces."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_control(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--control", default=DEFAULT_CONTROL_PATH,
+                       help=f"control socket (default {DEFAULT_CONTROL_PATH})")
+        return p
+
+    run = with_control(sub.add_parser("run", help="shape between OUTER and INNER"))
+    run.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]")
+    run.set_defaults(func=cmd_run)
+
+    get = with_control(sub.add_parser("get", help="print the spec in force"))
+    get.set_defaults(func=cmd_get)
+
+    set_ = with_control(sub.add_parser("set", help="change fields: egress.latency=50ms ..."))
+    set_.add_argument("assignments", nargs="+", metavar="FIELD=VALUE")
+    set_.add_argument("--print", action="store_true", help="print the resulting spec")
+    set_.set_defaults(func=cmd_set)
+
+    stats = with_control(sub.add_parser("stats", help="show live counters"))
+    stats.add_argument("--once", action="store_true", help="one snapshot, then exit")
+    stats.add_argument("--json", action="store_true", help="JSON lines")
+    stats.add_argument("--interval", type=float, default=1.0, help="seconds between lines")
+    stats.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
+    stats.set_defaults(func=cmd_stats)
+
+    lab = sub.add_parser("lab", help="a client/box/server namespace lab")
+    lab_sub = lab.add_subparsers(dest="action", required=True)
+    lab_actions = {
+        "up": "create the lab's namespaces",
+        "down": "remove them",
+        "status": "show them",
+        "exec": "run a command in one: exec NS -- CMD",
+        "demo": "lab, engine and iperf3 traffic, with live counters",
+    }
+    for action, text in lab_actions.items():
+        p = lab_sub.add_parser(action, help=text)
+        p.add_argument("--prefix", default="ls", help="namespace name prefix (default ls)")
+        p.set_defaults(func=cmd_lab)
+        if action == "up":
+            p.add_argument("--offloads-off", action="store_true", help="veth offloads off")
+        if action == "demo":
+            p.add_argument("--seconds", type=float, default=30.0, help="demo length")
+        if action == "exec":
+            p.add_argument("ns", help=f"one of {', '.join(ROLES)}")
+            p.add_argument("command", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except (ControlError, SpecError, LabError) as exc:
+        code = _fail(str(exc))
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

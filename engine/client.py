@@ -1,0 +1,82 @@
+"""A typed client of a running engine's control socket, for scripts, the CLI and the TUI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+from engine.control import DEFAULT_CONTROL_PATH, ControlError, connect
+from engine.protocol import (
+    Error,
+    GetInfo,
+    GetSpec,
+    GetStats,
+    Info,
+    Message,
+    PatchSpec,
+    SetSpec,
+    SpecChanged,
+    SpecReply,
+    StatsReply,
+    StatsReport,
+    Subscribe,
+    decode,
+    encode,
+)
+from engine.spec import Spec
+from engine.stats import EngineStats
+
+T = TypeVar("T")
+
+
+class ControlClient:
+    def __init__(self, path: str = DEFAULT_CONTROL_PATH) -> None:
+        self.path = path
+        self._conn = connect(path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _request(self, message: Message, expected: type[T]) -> T:
+        try:
+            self._conn.send_bytes(encode(message))
+            reply = decode(self._conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise ControlError(f"engine at {self.path} went away: {exc}") from None
+        if isinstance(reply, Error):
+            raise ControlError(reply.message)
+        if not isinstance(reply, expected):
+            raise ControlError(f"unexpected reply {reply.type!r}")
+        return reply
+
+    def get_spec(self) -> Spec:
+        return self._request(GetSpec(), SpecReply).spec
+
+    def set_spec(self, spec: Spec, source: str = "client") -> Spec:
+        return self._request(SetSpec(spec=spec, source=source), SpecReply).spec
+
+    def patch(self, changes: Mapping[str, Any], source: str = "client") -> Spec:
+        return self._request(PatchSpec(changes=dict(changes), source=source), SpecReply).spec
+
+    def stats(self) -> EngineStats:
+        return self._request(GetStats(), StatsReply).stats
+
+    def info(self) -> Info:
+        return self._request(GetInfo(), Info)
+
+    def subscribe(self) -> Iterator[SpecChanged | StatsReport]:
+        """Spec changes and stats samples, as they happen, until the engine goes away."""
+        self._request(Subscribe(), SpecReply)
+        while True:
+            try:
+                message = decode(self._conn.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if isinstance(message, SpecChanged | StatsReport):
+                yield message

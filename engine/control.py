@@ -1,0 +1,185 @@
+"""The control socket: a `multiprocessing.connection` listener that many clients share.
+
+Each client gets a thread. Subscribers get their own bounded outbox and sender thread, so a
+slow or vanished client only loses its own samples; it never blocks the supervisor, which
+must keep reading the workers' stats pipes. The authkey lives in a mode-0600 file beside the
+socket (`control.sock` -> `control.key`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from engine.protocol import Error, Message, Subscribe, decode, encode
+
+DEFAULT_CONTROL_PATH = "/run/linkshaper/control.sock"
+OUTBOX_SIZE = 256
+
+log = logging.getLogger("linkshaper")
+
+Handler = Callable[[Message], Message]
+
+
+def key_path(control_path: str) -> Path:
+    return Path(control_path).with_suffix(".key")
+
+
+def read_authkey(control_path: str) -> bytes:
+    return bytes.fromhex(key_path(control_path).read_text().strip())
+
+
+class ControlError(RuntimeError):
+    """The engine answered with an error, or could not be reached."""
+
+
+def _socket_in_use(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+class _Subscriber:
+    def __init__(self, conn: Connection, on_gone: Callable[[_Subscriber], None]) -> None:
+        self.conn = conn
+        self.outbox: queue.Queue[bytes | None] = queue.Queue(OUTBOX_SIZE)
+        self._on_gone = on_gone
+        threading.Thread(target=self._send_loop, daemon=True, name="subscriber").start()
+
+    def offer(self, data: bytes) -> None:
+        with contextlib.suppress(queue.Full):
+            self.outbox.put_nowait(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self.outbox.put_nowait(None)
+
+    def _send_loop(self) -> None:
+        try:
+            while (data := self.outbox.get()) is not None:
+                self.conn.send_bytes(data)
+        except OSError:
+            pass
+        finally:
+            self._on_gone(self)
+            with contextlib.suppress(OSError):
+                self.conn.close()
+
+
+class ControlServer:
+    def __init__(self, path: str, handler: Handler) -> None:
+        self.path = path
+        self._handler = handler
+        self._subscribers: set[_Subscriber] = set()
+        self._lock = threading.Lock()
+        self._listener: Listener | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        directory = Path(self.path).parent
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.path.exists(self.path):
+            if _socket_in_use(self.path):
+                raise ControlError(f"another engine is listening on {self.path}")
+            os.unlink(self.path)
+        authkey = secrets.token_bytes(32)
+        key_file = key_path(self.path)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(authkey.hex() + "\n")
+        os.chmod(key_file, 0o600)
+        old_umask = os.umask(0o177)
+        try:
+            self._listener = Listener(self.path, "AF_UNIX", authkey=authkey)
+        finally:
+            os.umask(old_umask)
+        threading.Thread(target=self._accept_loop, daemon=True, name="control-accept").start()
+
+    def publish(self, message: Message) -> None:
+        data = encode(message)
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber.offer(data)
+
+    def close(self) -> None:
+        self._closing = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            # Listener.close() unlinks the socket file itself.
+            with contextlib.suppress(OSError):
+                listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        with contextlib.suppress(FileNotFoundError):
+            key_path(self.path).unlink()
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closing and self._listener is not None:
+            try:
+                conn = self._listener.accept()
+            except Exception:  # a client failing the handshake, or the listener closing
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _forget(self, subscriber: _Subscriber) -> None:
+        with self._lock:
+            self._subscribers.discard(subscriber)
+
+    def _serve(self, conn: Connection) -> None:
+        try:
+            while True:
+                try:
+                    data = conn.recv_bytes()
+                except (EOFError, OSError):
+                    return
+                try:
+                    request = decode(data)
+                except ValidationError as exc:
+                    reply: Message = Error(message=f"bad request: {exc.errors()[0]['msg']}")
+                else:
+                    try:
+                        reply = self._handler(request)
+                    except Exception as exc:  # a handler bug must not kill the engine
+                        log.exception("control request failed")
+                        reply = Error(message=f"internal error: {exc}")
+                conn.send_bytes(encode(reply))
+                if isinstance(request, Subscribe) and not isinstance(reply, Error):
+                    subscriber = _Subscriber(conn, self._forget)
+                    with self._lock:
+                        self._subscribers.add(subscriber)
+                    return  # the connection now belongs to the subscriber's sender thread
+        except OSError:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def connect(path: str) -> Connection:
+    """A connection to a running engine's control socket."""
+    try:
+        authkey = read_authkey(path)
+    except OSError as exc:
+        raise ControlError(f"no engine at {path}: cannot read its key ({exc.strerror})") from None
+    try:
+        return Client(path, "AF_UNIX", authkey=authkey)
+    except OSError as exc:
+        raise ControlError(f"no engine at {path}: {exc.strerror or exc}") from None

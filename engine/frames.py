@@ -1,0 +1,280 @@
+"""Reading Ethernet frames as AF_PACKET hands them over with PACKET_VNET_HDR: pure functions.
+
+Every frame is prefixed by a 10-byte virtio-net header. It says whether the checksum is still
+partial (the sender offloaded it) and whether the frame is a GSO super-frame that stands for
+several wire packets. Keeping that header lets the engine forward with offloads on, at full
+speed, and still account for, or cut up, each wire packet.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+VNET_HDR_LEN = 10
+_VNET = struct.Struct("<BBHHHH")
+
+VNET_F_NEEDS_CSUM = 1
+GSO_NONE = 0
+GSO_TCPV4 = 1
+GSO_UDP = 3
+GSO_TCPV6 = 4
+GSO_UDP_L4 = 5
+GSO_ECN = 0x80
+
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+ETH_P_8021Q = 0x8100
+ETH_P_8021AD = 0x88A8
+
+PROTO_TCP = 6
+PROTO_UDP = 17
+
+#: A plain frame with no offload state, as written by a sender with offloads off.
+PLAIN_VNET_HDR = bytes(VNET_HDR_LEN)
+
+
+@dataclass(frozen=True, slots=True)
+class VnetHeader:
+    flags: int
+    gso_type: int
+    hdr_len: int
+    gso_size: int
+    csum_start: int
+    csum_offset: int
+
+    @classmethod
+    def unpack(cls, frame: bytes) -> VnetHeader:
+        return cls(*_VNET.unpack_from(frame, 0))
+
+    def pack(self) -> bytes:
+        return _VNET.pack(
+            self.flags, self.gso_type, self.hdr_len, self.gso_size, self.csum_start,
+            self.csum_offset,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FlowKey:
+    """The fields flows are matched on. Addresses are big-endian integers; version 0 is non-IP."""
+
+    version: int
+    src: int
+    dst: int
+    protocol: int
+    sport: int
+    dport: int
+
+
+NON_IP = FlowKey(0, 0, 0, 0, 0, 0)
+
+
+def _l3_offset(frame: bytes, start: int) -> tuple[int, int]:
+    """(ethertype, offset of the L3 header), skipping up to two VLAN tags."""
+    offset = start + 12
+    ethertype = int.from_bytes(frame[offset : offset + 2], "big")
+    offset += 2
+    for _ in range(2):
+        if ethertype not in (ETH_P_8021Q, ETH_P_8021AD):
+            break
+        ethertype = int.from_bytes(frame[offset + 2 : offset + 4], "big")
+        offset += 4
+    return ethertype, offset
+
+
+def flow_key(frame: bytes, start: int = VNET_HDR_LEN) -> FlowKey:
+    """The flow fields of a frame that begins at `start`. Never raises: short or malformed
+    frames come back as far as they could be read, or as NON_IP."""
+    if len(frame) < start + 14:
+        return NON_IP
+    ethertype, l3 = _l3_offset(frame, start)
+    if ethertype == ETH_P_IP and len(frame) >= l3 + 20:
+        ihl = (frame[l3] & 0x0F) * 4
+        protocol = frame[l3 + 9]
+        src = int.from_bytes(frame[l3 + 12 : l3 + 16], "big")
+        dst = int.from_bytes(frame[l3 + 16 : l3 + 20], "big")
+        fragment_offset = int.from_bytes(frame[l3 + 6 : l3 + 8], "big") & 0x1FFF
+        l4 = l3 + ihl
+        if fragment_offset == 0 and ihl >= 20 and len(frame) >= l4 + 4:
+            sport = int.from_bytes(frame[l4 : l4 + 2], "big")
+            dport = int.from_bytes(frame[l4 + 2 : l4 + 4], "big")
+            return FlowKey(4, src, dst, protocol, sport, dport)
+        return FlowKey(4, src, dst, protocol, 0, 0)
+    if ethertype == ETH_P_IPV6 and len(frame) >= l3 + 40:
+        protocol = frame[l3 + 6]
+        src = int.from_bytes(frame[l3 + 8 : l3 + 24], "big")
+        dst = int.from_bytes(frame[l3 + 24 : l3 + 40], "big")
+        l4 = l3 + 40
+        if protocol in (PROTO_TCP, PROTO_UDP) and len(frame) >= l4 + 4:
+            sport = int.from_bytes(frame[l4 : l4 + 2], "big")
+            dport = int.from_bytes(frame[l4 + 2 : l4 + 4], "big")
+            return FlowKey(6, src, dst, protocol, sport, dport)
+        return FlowKey(6, src, dst, protocol, 0, 0)
+    return NON_IP
+
+
+def _ones_complement_sum(data: bytes, initial: int = 0) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = initial + sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def internet_checksum(data: bytes, initial: int = 0) -> int:
+    """RFC 1071 checksum of `data`, ready to be stored in a header."""
+    return ~_ones_complement_sum(data, initial) & 0xFFFF
+
+
+def _pseudo_header_sum(version: int, src: bytes, dst: bytes, protocol: int, length: int) -> int:
+    if version == 4:
+        pseudo = src + dst + struct.pack("!BBH", 0, protocol, length)
+    else:
+        pseudo = src + dst + struct.pack("!IxxxB", length, protocol)
+    return _ones_complement_sum(pseudo)
+
+
+@dataclass(frozen=True, slots=True)
+class WireShape:
+    """How many wire packets a frame stands for, and their L2 bytes in all."""
+
+    packets: int
+    l2_bytes: int
+
+
+def wire_shape(frame: bytes) -> WireShape:
+    """Wire packets and bytes of a frame with its vnet header. A super-frame counts as the
+    segments the kernel would cut it into, each with its own copy of the headers."""
+    l2_len = len(frame) - VNET_HDR_LEN
+    gso_type = frame[1] & ~GSO_ECN
+    gso_size = frame[4] | (frame[5] << 8)
+    if gso_type == GSO_NONE or gso_size == 0:
+        return WireShape(1, l2_len)
+    headers = _header_length(frame)
+    if headers is None:
+        return WireShape(1, l2_len)
+    payload = l2_len - headers
+    count = max(1, -(-payload // gso_size))
+    return WireShape(count, payload + count * headers)
+
+
+def _header_length(frame: bytes) -> int | None:
+    """Bytes of L2+L3+L4 headers of a TCP or UDP frame (after the vnet header), or None."""
+    start = VNET_HDR_LEN
+    if len(frame) < start + 14:
+        return None
+    ethertype, l3 = _l3_offset(frame, start)
+    if ethertype == ETH_P_IP and len(frame) >= l3 + 20:
+        protocol = frame[l3 + 9]
+        l4 = l3 + (frame[l3] & 0x0F) * 4
+    elif ethertype == ETH_P_IPV6 and len(frame) >= l3 + 40:
+        protocol = frame[l3 + 6]
+        l4 = l3 + 40
+    else:
+        return None
+    if protocol == PROTO_TCP and len(frame) >= l4 + 20:
+        return l4 + (frame[l4 + 12] >> 4) * 4 - start
+    if protocol == PROTO_UDP and len(frame) >= l4 + 8:
+        return l4 + 8 - start
+    return None
+
+
+def segment(frame: bytes) -> list[bytes]:
+    """Cut a GSO super-frame into the wire packets the kernel would have sent.
+
+    Each segment gets correct lengths, IPv4 id and header checksum, TCP sequence number and
+    flags, and a partial L4 checksum that the kernel completes on transmit (vnet NEEDS_CSUM).
+    Frames that are not super-frames, or that cannot be parsed, come back unchanged.
+    """
+    vnet = VnetHeader.unpack(frame)
+    gso_type = vnet.gso_type & ~GSO_ECN
+    if gso_type not in (GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4) or vnet.gso_size == 0:
+        return [frame]
+    start = VNET_HDR_LEN
+    ethertype, l3 = _l3_offset(frame, start)
+    if ethertype == ETH_P_IP:
+        version, ip_len = 4, (frame[l3] & 0x0F) * 4
+        protocol = frame[l3 + 9]
+        src, dst = frame[l3 + 12 : l3 + 16], frame[l3 + 16 : l3 + 20]
+    elif ethertype == ETH_P_IPV6:
+        version, ip_len = 6, 40
+        protocol = frame[l3 + 6]
+        src, dst = frame[l3 + 8 : l3 + 24], frame[l3 + 24 : l3 + 40]
+    else:
+        return [frame]
+    l4 = l3 + ip_len
+    if protocol == PROTO_TCP and len(frame) >= l4 + 20:
+        l4_len, csum_offset = (frame[l4 + 12] >> 4) * 4, 16
+    elif protocol == PROTO_UDP and len(frame) >= l4 + 8:
+        l4_len, csum_offset = 8, 6
+    else:
+        return [frame]
+    payload_start = l4 + l4_len
+    payload = frame[payload_start:]
+    if len(payload) <= vnet.gso_size:
+        return [frame]
+
+    seg_vnet = VnetHeader(VNET_F_NEEDS_CSUM, GSO_NONE, 0, 0, l4 - start, csum_offset).pack()
+    l2_header = frame[start:l3]
+    ip_header = bytearray(frame[l3:l4])
+    l4_header = bytearray(frame[l4:payload_start])
+    ip_id = int.from_bytes(ip_header[4:6], "big") if version == 4 else 0
+    seq = int.from_bytes(l4_header[4:8], "big") if protocol == PROTO_TCP else 0
+    tcp_flags = l4_header[13] if protocol == PROTO_TCP else 0
+    chunks = [payload[i : i + vnet.gso_size] for i in range(0, len(payload), vnet.gso_size)]
+    segments: list[bytes] = []
+    for index, chunk in enumerate(chunks):
+        last = index == len(chunks) - 1
+        l4_total = l4_len + len(chunk)
+        if version == 4:
+            struct.pack_into("!HH", ip_header, 2, ip_len + l4_total, (ip_id + index) & 0xFFFF)
+            ip_header[10:12] = b"\x00\x00"
+            struct.pack_into("!H", ip_header, 10, internet_checksum(bytes(ip_header)))
+        else:
+            struct.pack_into("!H", ip_header, 4, l4_total)
+        if protocol == PROTO_TCP:
+            struct.pack_into("!I", l4_header, 4, (seq + index * vnet.gso_size) & 0xFFFFFFFF)
+            flags = tcp_flags
+            if not last:
+                flags &= ~0x09  # FIN and PSH only on the last segment
+            if index > 0:
+                flags &= ~0x80  # CWR only on the first
+            l4_header[13] = flags
+        else:
+            struct.pack_into("!H", l4_header, 4, l4_total)
+        seed = _pseudo_header_sum(version, src, dst, protocol, l4_total)
+        struct.pack_into("!H", l4_header, csum_offset, seed)
+        segments.append(seg_vnet + l2_header + bytes(ip_header) + bytes(l4_header) + chunk)
+    return segments
+
+
+def with_partial_checksum(frame: bytes) -> bytes:
+    """A super-frame whose checksum the kernel already verified (GRO) carries no partial
+    checksum, and the kernel refuses to segment it on transmit. Mark it as partial with the
+    pseudo-header seed, the state TSO frames arrive in. Other frames come back unchanged."""
+    if not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
+        return frame
+    start = VNET_HDR_LEN
+    ethertype, l3 = _l3_offset(frame, start)
+    if ethertype == ETH_P_IP:
+        version, l4 = 4, l3 + (frame[l3] & 0x0F) * 4
+        protocol, src, dst = frame[l3 + 9], frame[l3 + 12 : l3 + 16], frame[l3 + 16 : l3 + 20]
+    elif ethertype == ETH_P_IPV6:
+        version, l4 = 6, l3 + 40
+        protocol, src, dst = frame[l3 + 6], frame[l3 + 8 : l3 + 24], frame[l3 + 24 : l3 + 40]
+    else:
+        return frame
+    csum_offset = {PROTO_TCP: 16, PROTO_UDP: 6}.get(protocol)
+    if csum_offset is None or len(frame) < l4 + csum_offset + 2:
+        return frame
+    vnet = VnetHeader.unpack(frame)
+    fixed = bytearray(frame)
+    seed = _pseudo_header_sum(version, src, dst, protocol, len(frame) - l4)
+    struct.pack_into("!H", fixed, l4 + csum_offset, seed)
+    header = VnetHeader(
+        vnet.flags | VNET_F_NEEDS_CSUM, vnet.gso_type, vnet.hdr_len, vnet.gso_size,
+        l4 - start, csum_offset,
+    )
+    fixed[:VNET_HDR_LEN] = header.pack()
+    return bytes(fixed)

@@ -1,0 +1,211 @@
+"""One impaired link in one direction: queue and rate, then loss, then latency and jitter.
+
+Pure code: time is a number handed in by the caller and randomness comes from the `Random`
+it is given, so the same inputs always give the same outputs, and unit tests run in virtual
+time. Re-configuring a link keeps its queue, the packets in flight and the rate limiter's
+clock, so a change never loses or reorders what is already inside.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from dataclasses import dataclass
+
+from engine.spec import FRAMING_OVERHEAD, LinkSpec
+from engine.stats import Drops, LinkStats
+
+#: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
+PARETO_CAP = 10.0
+PARETO_SHAPE = 3.0
+
+
+@dataclass(slots=True)
+class Packet:
+    """A frame (vnet header included) and what it weighs on the wire."""
+
+    frame: bytes
+    arrival: float
+    wire_packets: int = 1
+    l2_bytes: int = 0
+    droppable: bool = True
+
+    @property
+    def wire_bits(self) -> int:
+        return (self.l2_bytes + FRAMING_OVERHEAD * self.wire_packets) * 8
+
+
+class Link:
+    """A link's state machine. `offer` takes packets in; `advance` lets time pass and hands
+    out the frames whose time has come, with their release time."""
+
+    def __init__(self, spec: LinkSpec, rng: random.Random, now: float) -> None:
+        self._rng = rng
+        self._queue: deque[Packet] = deque()
+        self._queue_bits = 0
+        self._queue_bytes = 0
+        self._queue_packets = 0
+        self._free_at = now  # when the serialiser finished its last packet
+        self._in_flight: list[tuple[float, int, Packet]] = []
+        self._sequence = 0
+        self._last_release = float("-inf")
+        self._in_burst = False
+        self.packets_in = 0
+        self.bytes_in = 0
+        self.packets_out = 0
+        self.bytes_out = 0
+        self.drop_loss = 0
+        self.drop_queue_full = 0
+        self.drop_blocked = 0
+        self.spec = spec
+        self._apply(spec)
+
+    def _apply(self, spec: LinkSpec) -> None:
+        self.spec = spec
+        self._rate = float(spec.rate)
+        self._loss = spec.loss
+        self._latency = spec.latency / 1000.0
+        self._jitter = spec.jitter / 1000.0 if spec.jitter_strength > 0 else 0.0
+        self._strength = spec.jitter_strength
+        self._reorder = spec.reorder_packets
+        self._distribution = spec.jitter_distribution
+        self._burst = spec.burst_loss
+        self._limit_packets = spec.queue.packets
+        self._limit_bytes = spec.queue.bytes
+        self._limit_bits_of_time = (
+            None if spec.queue.ms is None else spec.queue.ms / 1000.0 * self._rate
+        )
+        self.needs_wire_packets = spec.needs_wire_packets
+
+    def configure(self, spec: LinkSpec, now: float) -> None:
+        """Take new settings; queued and in-flight packets stay where they are."""
+        if self._rate == 0 and spec.rate > 0:
+            self._free_at = max(self._free_at, now)  # a blocked link starts sending now
+        self._apply(spec)
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and not self._in_flight
+
+    def offer(self, packet: Packet) -> None:
+        self.packets_in += packet.wire_packets
+        self.bytes_in += packet.l2_bytes
+        if self._rate <= 0:
+            self.drop_blocked += packet.wire_packets
+            return
+        if self._queue and self._over_limit(packet):
+            self.drop_queue_full += packet.wire_packets
+            return
+        self._queue.append(packet)
+        self._queue_bits += packet.wire_bits
+        self._queue_bytes += packet.l2_bytes
+        self._queue_packets += packet.wire_packets
+
+    def _over_limit(self, packet: Packet) -> bool:
+        if self._limit_packets is not None:
+            if self._queue_packets + packet.wire_packets > self._limit_packets:
+                return True
+        if self._limit_bytes is not None:
+            if self._queue_bytes + packet.l2_bytes > self._limit_bytes:
+                return True
+        if self._limit_bits_of_time is not None:
+            if self._queue_bits + packet.wire_bits > self._limit_bits_of_time:
+                return True
+        return False
+
+    def advance(self, now: float, out: list[tuple[float, int, bytes]]) -> None:
+        """Serialise what the rate allows up to `now`, then release what is due."""
+        queue = self._queue
+        if queue and self._rate > 0:
+            free_at = self._free_at
+            rate = self._rate
+            while queue:
+                head = queue[0]
+                start = head.arrival if head.arrival > free_at else free_at
+                bits = head.wire_bits
+                finish = start + bits / rate
+                if finish > now:
+                    break
+                queue.popleft()
+                self._queue_bits -= bits
+                self._queue_bytes -= head.l2_bytes
+                self._queue_packets -= head.wire_packets
+                free_at = finish
+                self._after_serialisation(head, finish)
+            self._free_at = free_at
+        in_flight = self._in_flight
+        while in_flight and in_flight[0][0] <= now:
+            release, sequence, packet = heapq.heappop(in_flight)
+            self.packets_out += packet.wire_packets
+            self.bytes_out += packet.l2_bytes
+            out.append((release, sequence, packet.frame))
+
+    def _after_serialisation(self, packet: Packet, now: float) -> None:
+        if packet.droppable and self._is_lost():
+            self.drop_loss += packet.wire_packets
+            return
+        release = now + self._latency
+        if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
+            release += self._jitter_draw()
+        if not self._reorder:
+            if release < self._last_release:
+                release = self._last_release
+            self._last_release = release
+        self._sequence += 1
+        heapq.heappush(self._in_flight, (release, self._sequence, packet))
+
+    def _is_lost(self) -> bool:
+        rng = self._rng
+        burst = self._burst
+        if burst is not None:
+            if self._in_burst:
+                if rng.random() < burst.p_exit:
+                    self._in_burst = False
+            elif rng.random() < burst.p_enter:
+                self._in_burst = True
+            p = burst.loss_in_burst if self._in_burst else burst.loss_outside
+            if p > 0 and rng.random() < p:
+                return True
+        return self._loss > 0 and rng.random() < self._loss
+
+    def _jitter_draw(self) -> float:
+        """Extra delay in seconds, never negative; every distribution has mean jitter/2."""
+        jitter = self._jitter
+        rng = self._rng
+        if self._distribution == "uniform":
+            return rng.random() * jitter
+        if self._distribution == "normal":
+            while True:  # normal(mean J/2, sd J/6) truncated to [0, J]
+                value = rng.gauss(jitter / 2, jitter / 6)
+                if 0.0 <= value <= jitter:
+                    return value
+        # Lomax (Pareto II) with shape 3: mean J/2, heavy tail, capped.
+        return min((rng.paretovariate(PARETO_SHAPE) - 1.0) * jitter, PARETO_CAP * jitter)
+
+    def next_event(self) -> float | None:
+        """The earliest time at which `advance` would have something to do."""
+        times: list[float] = []
+        if self._queue and self._rate > 0:
+            head = self._queue[0]
+            start = max(head.arrival, self._free_at)
+            times.append(start + head.wire_bits / self._rate)
+        if self._in_flight:
+            times.append(self._in_flight[0][0])
+        return min(times) if times else None
+
+    def stats(self) -> LinkStats:
+        delay = self._queue_bits / self._rate * 1000.0 if self._rate > 0 else 0.0
+        return LinkStats(
+            packets_in=self.packets_in,
+            bytes_in=self.bytes_in,
+            packets_out=self.packets_out,
+            bytes_out=self.bytes_out,
+            drops=Drops(
+                loss=self.drop_loss, queue_full=self.drop_queue_full, blocked=self.drop_blocked
+            ),
+            queue_packets=self._queue_packets,
+            queue_bytes=self._queue_bytes,
+            queue_delay_ms=delay,
+            in_flight=len(self._in_flight),
+        )

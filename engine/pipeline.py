@@ -1,0 +1,144 @@
+"""One direction of the engine, as pure code: classify each frame, pass it through its link.
+
+The worker feeds frames in with the time it read them and sends out whatever `release` hands
+back; nothing here touches a socket or a clock, so tests drive it in virtual time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from engine.classifier import DEFAULT_LABEL, Classifier
+from engine.frames import NON_IP, VNET_HDR_LEN, FlowKey, flow_key, segment, wire_shape
+from engine.link import Link, Packet
+from engine.spec import Direction, Spec
+from engine.stats import DirectionStats, Drops, LinkStats, Talker
+
+#: Distinct far ends remembered for the top-talkers table before the quietest are forgotten.
+TALKER_MEMORY = 2048
+TOP_TALKERS = 10
+
+
+def _add(a: LinkStats, b: LinkStats) -> LinkStats:
+    return LinkStats(
+        packets_in=a.packets_in + b.packets_in,
+        bytes_in=a.bytes_in + b.bytes_in,
+        packets_out=a.packets_out + b.packets_out,
+        bytes_out=a.bytes_out + b.bytes_out,
+        drops=Drops(
+            loss=a.drops.loss + b.drops.loss,
+            queue_full=a.drops.queue_full + b.drops.queue_full,
+            blocked=a.drops.blocked + b.drops.blocked,
+        ),
+        queue_packets=a.queue_packets + b.queue_packets,
+        queue_bytes=a.queue_bytes + b.queue_bytes,
+        queue_delay_ms=max(a.queue_delay_ms, b.queue_delay_ms),
+        in_flight=a.in_flight + b.in_flight,
+    )
+
+
+class DirectionPipeline:
+    def __init__(self, spec: Spec, direction: Direction, now: float, seed: int | None = None):
+        self.direction: Direction = direction
+        self._rng = random.Random(seed)
+        self._links: dict[str, Link] = {}
+        self._retired: list[Link] = []
+        self._gone = LinkStats()  # counters of links whose flows were removed
+        self._talkers: dict[tuple[int, int, int, int], list[int]] = {}
+        self._far_is_source = direction == "ingress"
+        self.spec = spec
+        self._classifier = Classifier([], direction)
+        self.configure(spec, now)
+
+    def configure(self, spec: Spec, now: float) -> None:
+        """Apply a new spec. Links of flows that stay keep their state; links of removed flows
+        drain what they hold and are then dropped."""
+        wanted = {DEFAULT_LABEL: spec.link(self.direction)}
+        for flow in spec.flows:
+            wanted[flow.label] = flow.link.ingress if self.direction == "ingress" else flow.link.egress
+        for label, link in list(self._links.items()):
+            if label not in wanted:
+                del self._links[label]
+                self._retired.append(link)
+        for label, link_spec in wanted.items():
+            if label in self._links:
+                self._links[label].configure(link_spec, now)
+            else:
+                self._links[label] = Link(link_spec, self._rng, now)
+        self._classifier = Classifier(spec.flows, self.direction)
+        self.spec = spec
+
+    def receive(self, frame: bytes, now: float) -> None:
+        """Take one frame (with its vnet header) that arrived at `now`."""
+        key = flow_key(frame)
+        label = DEFAULT_LABEL if self._classifier.empty else self._classifier.classify(key)
+        link = self._links[label]
+        droppable = key is not NON_IP
+        if droppable:
+            self._count_talker(key, len(frame) - VNET_HDR_LEN)
+        if link.needs_wire_packets and frame[1]:
+            for piece in segment(frame):
+                shape = wire_shape(piece)
+                link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))
+        else:
+            shape = wire_shape(frame)
+            link.offer(Packet(frame, now, shape.packets, shape.l2_bytes, droppable))
+
+    def _count_talker(self, key: FlowKey, size: int) -> None:
+        if self._far_is_source:
+            ident = (key.version, key.src, key.protocol, key.sport)
+        else:
+            ident = (key.version, key.dst, key.protocol, key.dport)
+        entry = self._talkers.get(ident)
+        if entry is None:
+            if len(self._talkers) >= TALKER_MEMORY:
+                keep = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
+                self._talkers = dict(keep[: TALKER_MEMORY // 2])
+            self._talkers[ident] = [1, size]
+        else:
+            entry[0] += 1
+            entry[1] += size
+
+    def release(self, now: float) -> list[bytes]:
+        """Frames due by `now`, in the order of their release times."""
+        out: list[tuple[float, int, bytes]] = []
+        for link in self._links.values():
+            link.advance(now, out)
+        if self._retired:
+            for link in self._retired:
+                link.advance(now, out)
+            for link in [r for r in self._retired if r.idle]:
+                self._retired.remove(link)
+                self._gone = _add(self._gone, link.stats())
+        if len(out) > 1 and len(self._links) + len(self._retired) > 1:
+            out.sort(key=lambda item: (item[0], item[1]))
+        return [frame for _, _, frame in out]
+
+    def next_deadline(self) -> float | None:
+        times = [t for link in self._all_links() if (t := link.next_event()) is not None]
+        return min(times) if times else None
+
+    def _all_links(self) -> list[Link]:
+        return [*self._links.values(), *self._retired]
+
+    def stats(self, now: float) -> DirectionStats:
+        flows = {label: link.stats() for label, link in self._links.items()}
+        total = self._gone
+        for link_stats in flows.values():
+            total = _add(total, link_stats)
+        for link in self._retired:
+            total = _add(total, link.stats())
+        talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
+        top = [
+            Talker(
+                address=str(
+                    ipaddress.IPv4Address(address) if version == 4 else ipaddress.IPv6Address(address)
+                ),
+                protocol=protocol, port=port, packets=packets, bytes=size,
+            )
+            for (version, address, protocol, port), (packets, size) in talkers[:TOP_TALKERS]
+        ]
+        return DirectionStats(
+            direction=self.direction, at=now, total=total, flows=flows, top_talkers=top
+        )

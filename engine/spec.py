@@ -1,0 +1,375 @@
+"""The shaping spec: the seed system's JSON, accepted as it is, plus our additions.
+
+Both of the seed's formats load. The old one is `{"ingress": LINK, "egress": LINK}`; the new one
+adds per-flow links. Whatever came in, the engine holds and prints the new format, so a spec
+read back with `linkshaper get` can be fed to the seed system as well.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from engine.units import UnitError, parse_duration_ms, parse_rate, parse_ratio
+
+#: What "no limit" means for a rate: far above what a userspace forwarder can carry.
+UNLIMITED_RATE = 10_000_000_000
+
+#: Framing overhead counted per frame by the rate limiter, in bytes, on top of the Ethernet
+#: frame that AF_PACKET shows (14-byte header onwards): preamble and start delimiter (8),
+#: frame check sequence (4) and inter-frame gap (12). The seed counts the same 24 bytes.
+FRAMING_OVERHEAD = 24
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message is one line that names the field and the reason."""
+
+
+def _tolerant(parser: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply a unit parser to strings only, so pydantic reports wrong types in its own words."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parser(value)
+            except UnitError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    return parse
+
+
+def _compact_number(value: float) -> float | int:
+    """Print 50.0 as 50: the seed's Rust reader takes integers for milliseconds."""
+    return int(value) if float(value).is_integer() else value
+
+
+Rate = Annotated[int, BeforeValidator(_tolerant(parse_rate)), Field(ge=0, le=10 * UNLIMITED_RATE)]
+Ratio = Annotated[float, BeforeValidator(_tolerant(parse_ratio)), Field(ge=0.0, le=1.0)]
+Millis = Annotated[
+    float,
+    BeforeValidator(_tolerant(parse_duration_ms)),
+    Field(ge=0.0, le=3_600_000.0),
+    PlainSerializer(_compact_number),
+]
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo in a spec must never silently do nothing."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+class QueueLimit(_Strict):
+    """Limits of the queue in front of the rate limiter; an arriving packet that would exceed any
+    limit that is set is dropped (tail drop). An empty queue always admits one packet."""
+
+    packets: int | None = Field(default=1000, ge=1)
+    bytes: int | None = Field(default=None, ge=1)
+    ms: Millis | None = 100.0
+
+
+class BurstLoss(_Strict):
+    """Gilbert-Elliott loss: a two-state chain stepped once per packet.
+
+    Mean loss is `(p_enter*loss_in_burst + p_exit*loss_outside) / (p_enter + p_exit)`, and with
+    `loss_in_burst=1` the mean burst length is `1/p_exit` packets.
+    """
+
+    p_enter: Ratio
+    p_exit: Annotated[float, BeforeValidator(_tolerant(parse_ratio)), Field(gt=0.0, le=1.0)]
+    loss_in_burst: Ratio = 1.0
+    loss_outside: Ratio = 0.0
+
+    @property
+    def mean_loss(self) -> float:
+        total = self.p_enter + self.p_exit
+        return (self.p_enter * self.loss_in_burst + self.p_exit * self.loss_outside) / total
+
+
+JitterDistribution = Literal["uniform", "normal", "pareto"]
+
+
+class LinkSpec(_Strict):
+    """One direction of one link, in the seed's units: bit/s, fractions and milliseconds."""
+
+    rate: Rate = UNLIMITED_RATE
+    loss: Ratio = 0.0
+    latency: Millis = 0.0
+    jitter: Millis = 0.0
+    jitter_strength: Ratio = 1.0
+    reorder_packets: bool = False
+    jitter_distribution: JitterDistribution = "uniform"
+    burst_loss: BurstLoss | None = None
+    queue: QueueLimit = QueueLimit()
+
+    @property
+    def needs_wire_packets(self) -> bool:
+        """Whether each wire packet needs its own fate, so super-frames must be cut up."""
+        has_jitter = self.jitter > 0 and self.jitter_strength > 0
+        return self.loss > 0 or self.burst_loss is not None or has_jitter
+
+
+class LinkPair(_Strict):
+    """Ingress is outer→inner (what the application downloads); egress is inner→outer."""
+
+    ingress: LinkSpec = LinkSpec()
+    egress: LinkSpec = LinkSpec()
+
+
+_PROTOCOL_NAMES = {"any": 0, "icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132}
+_LABEL = re.compile(r"^[\w_]+$")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class FlowMatch(_Strict):
+    """Which packets a flow takes: by the far end's address, the protocol and the far end's port.
+
+    Ingress packets are matched on their source, egress packets on their destination, as in the
+    seed. `ip` 0 and `protocol` 0 mean any; ports are looked at only for TCP and UDP.
+    """
+
+    ip: int | str = 0
+    protocol: int | str = 0
+    port_min: int = Field(default=0, ge=0, le=65535)
+    port_max: int = Field(default=65535, ge=0, le=65535)
+
+    @field_validator("ip")
+    @classmethod
+    def _check_ip(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if not 0 <= value <= 0xFFFFFFFF:
+                raise ValueError("an integer address must fit in 32 bits")
+            return value
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"not an IP address or CIDR prefix: {value!r}") from None
+        return value
+
+    @field_validator("protocol")
+    @classmethod
+    def _check_protocol(cls, value: int | str) -> int | str:
+        if isinstance(value, str):
+            if value.lower() not in _PROTOCOL_NAMES:
+                raise ValueError(f"unknown protocol {value!r} (use a number or tcp, udp, icmp)")
+            return value
+        if not 0 <= value <= 255:
+            raise ValueError("protocol is an 8-bit number")
+        return value
+
+    @model_validator(mode="after")
+    def _check_ports(self) -> FlowMatch:
+        if self.port_min > self.port_max:
+            raise ValueError("port_min is above port_max")
+        return self
+
+    @property
+    def network(self) -> IPNetwork | None:
+        """The prefix to match, or None for any address.
+
+        The seed's integer is the address's four bytes in network order read as a
+        little-endian number: 192.168.0.1 is 0x0100A8C0.
+        """
+        if isinstance(self.ip, int):
+            if self.ip == 0:
+                return None
+            return ipaddress.IPv4Network(self.ip.to_bytes(4, "little"))
+        return ipaddress.ip_network(self.ip, strict=False)
+
+    @property
+    def protocol_number(self) -> int:
+        if isinstance(self.protocol, str):
+            return _PROTOCOL_NAMES[self.protocol.lower()]
+        return self.protocol
+
+
+class FlowSpec(_Strict):
+    label: str
+    flow: FlowMatch = FlowMatch()
+    link: LinkPair = LinkPair()
+
+    @field_validator("label")
+    @classmethod
+    def _check_label(cls, value: str) -> str:
+        if value == "default":
+            raise ValueError("label 'default' is reserved")
+        if not _LABEL.match(value):
+            raise ValueError("a label is letters, digits and underscores only")
+        return value
+
+
+class Spec(_Strict):
+    default_link: LinkPair = LinkPair()
+    flows: list[FlowSpec] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_old_format(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "default_link" not in data and "flows" not in data:
+            if "ingress" in data or "egress" in data:
+                pair = {k: data[k] for k in ("ingress", "egress") if k in data}
+                rest = {k: v for k, v in data.items() if k not in pair}
+                return {"default_link": pair, **rest}
+        return data
+
+    @model_validator(mode="after")
+    def _check_labels_unique(self) -> Spec:
+        seen: set[str] = set()
+        for flow in self.flows:
+            if flow.label in seen:
+                raise ValueError(f"duplicate flow label {flow.label!r}")
+            seen.add(flow.label)
+        return self
+
+    def link(self, direction: Direction, label: str = "default") -> LinkSpec:
+        pair = self.default_link
+        if label != "default":
+            pair = next(f.link for f in self.flows if f.label == label)
+        return pair.ingress if direction == "ingress" else pair.egress
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+Direction = Literal["ingress", "egress"]
+DIRECTIONS: tuple[Direction, Direction] = ("ingress", "egress")
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not part.startswith(("function-", "constrained-")) and part not in ("int", "str"):
+            text += f".{part}" if text else part
+    return text or "spec"
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line: every problem as `field: reason`, joined with `; `."""
+    parts: list[str] = []
+    for error in exc.errors():
+        where = _location(error["loc"])
+        if error["type"] == "extra_forbidden":
+            reason = "unknown field"
+        else:
+            reason = error["msg"].removeprefix("Value error, ")
+        item = f"{where}: {reason}"
+        if item not in parts:
+            parts.append(item)
+    return "; ".join(parts)
+
+
+def parse_spec(data: Any) -> Spec:
+    """A Spec from already-decoded JSON, or SpecError with a one-line reason."""
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from None
+
+
+def loads_spec(text: str | bytes) -> Spec:
+    """A Spec from JSON text, or SpecError with a one-line reason."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return parse_spec(data)
+
+
+def read_spec(path: str) -> Spec:
+    """Read a spec file; missing or unreadable files are SpecErrors as well."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    return loads_spec(text)
+
+
+def _resolve_path(data: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The dict holding the field named by a dotted path, and the field's key."""
+    parts = path.split(".")
+    if not all(parts):
+        raise SpecError(f"{path}: not a field path")
+    if parts[0] in ("ingress", "egress"):
+        parts = ["default_link", *parts]
+    if parts[0] == "flows":
+        if len(parts) < 3:
+            raise SpecError(f"{path}: name a flow field, e.g. flows.LABEL.egress.rate")
+        label = parts[1]
+        flows = [f for f in data.get("flows", []) if f.get("label") == label]
+        if not flows:
+            raise SpecError(f"{path}: no flow labelled {label!r}")
+        rest = parts[2:]
+        if rest[0] in ("ingress", "egress"):
+            rest = ["link", *rest]
+        node: dict[str, Any] = flows[0]
+        parts = rest
+    else:
+        node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = {}
+            node[part] = child
+        if not isinstance(child, dict):
+            raise SpecError(f"{path}: {part} is not an object")
+        node = child
+    return node, parts[-1]
+
+
+def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
+    """A new spec with fields set by dotted paths (`egress.latency`, `flows.web.ingress.rate`).
+
+    Values may carry units (`"50ms"`, `"10mbit"`, `"1%"`); the whole spec is validated again,
+    so a bad value is reported exactly as in a spec file and nothing is half-applied.
+    """
+    data = spec.model_dump(mode="json")
+    for path, value in changes.items():
+        node, key = _resolve_path(data, path)
+        node[key] = value
+    return parse_spec(data)
+
+
+EXAMPLE_SPEC = Spec.model_validate(
+    {
+        "default_link": {
+            "ingress": {"rate": 10_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
+                        "jitter_strength": 0.0, "reorder_packets": False},
+            "egress": {"rate": 1_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
+                       "jitter_strength": 0.0, "reorder_packets": False},
+        },
+        "flows": [
+            {
+                "label": "http",
+                "flow": {"ip": 0, "protocol": 6, "port_min": 80, "port_max": 80},
+                "link": {
+                    "ingress": {"rate": 100_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
+                                "jitter_strength": 0.0, "reorder_packets": False},
+                    "egress": {"rate": 100_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
+                               "jitter_strength": 0.0, "reorder_packets": False},
+                },
+            }
+        ],
+    }
+)
+
+#: Pass-through: nothing impaired, what `run` uses when no spec path is given.
+PASS_THROUGH = Spec()

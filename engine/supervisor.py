@@ -1,0 +1,291 @@
+"""The supervisor: owns the spec, runs one worker process per direction, restarts them.
+
+Workers are started with the `spawn` context so they begin clean (no inherited threads or
+sockets). The spec in force lives here; every change (control client, SIGHUP, later the HTTP
+API or a replay) goes through `apply`, which sends it down both pipes and tells subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from pydantic import ValidationError
+
+from engine.control import ControlServer
+from engine.protocol import (
+    Configure,
+    Error,
+    GetInfo,
+    GetSpec,
+    GetStats,
+    Info,
+    Message,
+    PatchSpec,
+    SetSpec,
+    SpecChanged,
+    SpecReply,
+    StatsReply,
+    StatsReport,
+    Stop,
+    Subscribe,
+    WorkerError,
+    decode,
+    encode,
+)
+from engine.spec import DIRECTIONS, Direction, Spec, SpecError, patch_spec, read_spec
+from engine.stats import DirectionStats, EngineStats
+from engine.worker import run_worker
+
+log = logging.getLogger("linkshaper")
+
+RESTART_BACKOFF = 0.2
+LOOP_TICK = 0.1
+
+
+@dataclass
+class _Worker:
+    direction: Direction
+    rx: str
+    tx: str
+    process: BaseProcess | None = None
+    conn: Connection | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: float = 0.0
+
+    def send(self, data: bytes) -> None:
+        with self.lock:
+            if self.conn is None:
+                return
+            try:
+                self.conn.send_bytes(data)
+            except OSError:
+                pass  # it died; the supervisor loop restarts it with the current spec
+
+
+def bring_up(ifname: str) -> None:
+    subprocess.run(["ip", "link", "set", "dev", ifname, "up"], check=True, capture_output=True)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        outer: str,
+        inner: str,
+        spec: Spec,
+        spec_path: str | None = None,
+        control_path: str | None = None,
+    ) -> None:
+        self.outer = outer
+        self.inner = inner
+        self.spec_path = spec_path
+        self.control_path = control_path
+        self._spec = spec
+        self._spec_lock = threading.RLock()  # patch = read, modify, apply: one step
+        self._context = multiprocessing.get_context("spawn")
+        self._workers = {
+            "ingress": _Worker("ingress", outer, inner),
+            "egress": _Worker("egress", inner, outer),
+        }
+        self._latest: dict[str, DirectionStats] = {}
+        self._control: ControlServer | None = None
+        self._stopping = threading.Event()
+        self._reload_requested = False
+        self.listeners: list[ControlServer] = []
+
+    @property
+    def spec(self) -> Spec:
+        return self._spec
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        for ifname in (self.outer, self.inner):
+            bring_up(ifname)
+        for worker in self._workers.values():
+            self._spawn(worker)
+        if self.control_path:
+            self._control = ControlServer(self.control_path, self.handle)
+            self._control.start()
+            self.listeners.append(self._control)
+
+    def _spawn(self, worker: _Worker) -> None:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=run_worker,
+            args=(worker.direction, worker.rx, worker.tx, self._spec.model_dump_json(), child),
+            name=f"linkshaper-{worker.direction}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        with worker.lock:
+            worker.process, worker.conn, worker.started = process, parent, time.monotonic()
+        # A change that raced with the spawn must not be lost: send what is in force now.
+        worker.send(encode(Configure(spec=self._spec)))
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGHUP, self._on_sighup)
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+
+    def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload_requested = True
+
+    def _on_stop_signal(self, _signum: int, _frame: FrameType | None) -> None:
+        self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Serve until stopped: read stats, restart dead workers, reload on SIGHUP."""
+        try:
+            while not self._stopping.is_set():
+                if self._reload_requested:
+                    self._reload_requested = False
+                    self.reload()
+                self._poll_workers(LOOP_TICK)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        for server in self.listeners:
+            server.close()
+        self.listeners.clear()
+        for worker in self._workers.values():
+            worker.send(encode(Stop()))
+        deadline = time.monotonic() + 2.0
+        for worker in self._workers.values():
+            if worker.process is not None:
+                worker.process.join(max(0.0, deadline - time.monotonic()))
+                if worker.process.is_alive():
+                    worker.process.kill()
+                    worker.process.join(1.0)
+            if worker.conn is not None:
+                worker.conn.close()
+                worker.conn = None
+
+    def _poll_workers(self, timeout: float) -> None:
+        handles: dict[object, _Worker] = {}
+        for worker in self._workers.values():
+            if worker.conn is not None:
+                handles[worker.conn] = worker
+            if worker.process is not None:
+                handles[worker.process.sentinel] = worker
+        ready = wait(list(handles), timeout) if handles else []
+        for handle in ready:
+            worker = handles[handle]
+            if handle is worker.conn:
+                self._read_worker(worker)
+        for worker in self._workers.values():
+            process = worker.process
+            if process is not None and not process.is_alive() and not self._stopping.is_set():
+                self._restart(worker)
+
+    def _read_worker(self, worker: _Worker) -> None:
+        conn = worker.conn
+        if conn is None:
+            return
+        try:
+            while conn.poll():
+                message = decode(conn.recv_bytes())
+                if isinstance(message, StatsReport):
+                    self._latest[worker.direction] = message.stats
+                    if self._control is not None:
+                        self._control.publish(message)
+                elif isinstance(message, WorkerError):
+                    log.error("%s worker: %s", message.direction, message.message)
+        except (EOFError, OSError, ValidationError):
+            return
+
+    def _restart(self, worker: _Worker) -> None:
+        assert worker.process is not None
+        code = worker.process.exitcode
+        pid = worker.process.pid
+        if worker.conn is not None:
+            worker.conn.close()
+        worker.conn = None
+        lived = time.monotonic() - worker.started
+        if lived < RESTART_BACKOFF:
+            time.sleep(RESTART_BACKOFF - lived)  # no tight loop when it cannot start at all
+        log.warning(
+            "%s worker (pid %s) exited with code %s; restarting", worker.direction, pid, code
+        )
+        self._spawn(worker)
+        assert worker.process is not None
+        log.warning("%s worker restarted as pid %s", worker.direction, worker.process.pid)
+
+    # --- the spec ------------------------------------------------------------------------
+
+    def apply(self, spec: Spec, source: str) -> Spec:
+        """Put a validated spec in force: both workers, then everyone who listens."""
+        with self._spec_lock:
+            self._spec = spec
+            data = encode(Configure(spec=spec))
+            for worker in self._workers.values():
+                worker.send(data)
+        if self._control is not None:
+            self._control.publish(SpecChanged(spec=spec, source=source, at=time.time()))
+        log.info("spec applied (from %s)", source)
+        return spec
+
+    def reload(self) -> bool:
+        """Re-read the spec file (SIGHUP). A bad file is reported and the spec stays."""
+        if not self.spec_path:
+            log.warning("SIGHUP: no spec file to reload")
+            return False
+        try:
+            spec = read_spec(self.spec_path)
+        except SpecError as exc:
+            log.error("SIGHUP: %s: %s; keeping the spec in force", self.spec_path, exc)
+            return False
+        self.apply(spec, "sighup")
+        return True
+
+    def handle(self, request: Message) -> Message:
+        """Answer one control request (called from control threads)."""
+        if isinstance(request, GetSpec | Subscribe):
+            return SpecReply(spec=self._spec)
+        if isinstance(request, SetSpec):
+            return SpecReply(spec=self.apply(request.spec, request.source))
+        if isinstance(request, PatchSpec):
+            with self._spec_lock:
+                try:
+                    spec = patch_spec(self._spec, request.changes)
+                except SpecError as exc:
+                    return Error(message=str(exc))
+                return SpecReply(spec=self.apply(spec, request.source))
+        if isinstance(request, GetStats):
+            return StatsReply(stats=self.stats())
+        if isinstance(request, GetInfo):
+            return self.info()
+        return Error(message=f"not a request: {request.type}")
+
+    def stats(self) -> EngineStats:
+        return EngineStats(
+            ingress=self._latest.get("ingress"), egress=self._latest.get("egress")
+        )
+
+    def info(self) -> Info:
+        pids = {
+            d: w.process.pid
+            for d, w in self._workers.items()
+            if w.process is not None and w.process.pid is not None
+        }
+        return Info(
+            outer=self.outer, inner=self.inner, supervisor_pid=os.getpid(), worker_pids=pids,
+            spec_path=self.spec_path, control_path=self.control_path,
+        )
+
+
+__all__ = ["DIRECTIONS", "Supervisor"]

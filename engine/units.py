@@ -1,0 +1,106 @@
+"""Human units for rates, durations and ratios, parsed and printed the way tc users write them.
+
+Everyone who has typed `tc qdisc ... rate 10mbit delay 50ms loss 1%` expects those words to
+work here too, so the parsers accept tc's spellings and plain numbers in the spec's own units.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+
+# tc counts "kbit" as 1000 bit/s; "kbps" is kilobytes per second (tc's own, confusing, rule).
+_RATE_UNITS: dict[str, float] = {
+    "": 1.0,
+    "bit": 1.0,
+    "bps": 8.0,
+    "kbit": 1e3,
+    "k": 1e3,
+    "kbps": 8e3,
+    "mbit": 1e6,
+    "m": 1e6,
+    "mbps": 8e6,
+    "gbit": 1e9,
+    "g": 1e9,
+    "gbps": 8e9,
+    "tbit": 1e12,
+}
+
+_DURATION_UNITS_MS: dict[str, float] = {
+    "": 1.0,
+    "ms": 1.0,
+    "msec": 1.0,
+    "us": 1e-3,
+    "usec": 1e-3,
+    "s": 1e3,
+    "sec": 1e3,
+    "m": 60e3,
+    "min": 60e3,
+}
+
+
+class UnitError(ValueError):
+    """A value whose unit or number cannot be understood."""
+
+
+def _split(text: str, what: str) -> tuple[float, str]:
+    match = re.fullmatch(_NUMBER + r"\s*([a-zA-Z%/]*)", text.strip())
+    if match is None:
+        raise UnitError(f"not a {what}: {text!r}")
+    return float(match.group(1)), match.group(2).lower()
+
+
+def parse_rate(value: str | float) -> int:
+    """Bit/s from `10mbit`, `1.5gbit`, `500kbit`, `12500kbps` or a plain number of bit/s."""
+    if isinstance(value, int | float):
+        return int(value)
+    number, unit = _split(value, "rate")
+    unit = unit.removesuffix("/s") if unit.endswith("/s") else unit
+    if unit not in _RATE_UNITS:
+        raise UnitError(f"unknown rate unit {unit!r} (use bit, kbit, mbit, gbit)")
+    return round(number * _RATE_UNITS[unit])
+
+
+def parse_duration_ms(value: str | float) -> float:
+    """Milliseconds from `50ms`, `1.5s`, `200us` or a plain number of milliseconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    number, unit = _split(value, "duration")
+    if unit not in _DURATION_UNITS_MS:
+        raise UnitError(f"unknown duration unit {unit!r} (use us, ms, s)")
+    return number * _DURATION_UNITS_MS[unit]
+
+
+def parse_ratio(value: str | float) -> float:
+    """A fraction from `1.5%` or a plain fraction such as `0.015`."""
+    if isinstance(value, int | float):
+        return float(value)
+    number, unit = _split(value, "ratio")
+    if unit == "%":
+        return number / 100.0
+    if unit == "":
+        return number
+    raise UnitError(f"unknown ratio unit {unit!r} (use % or a fraction)")
+
+
+def format_rate(bits_per_second: float) -> str:
+    """`12.5 Mbit/s`: three significant digits, the largest unit that keeps the number ≥ 1."""
+    for factor, unit in ((1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s")):
+        if abs(bits_per_second) >= factor:
+            return f"{bits_per_second / factor:.3g} {unit}"
+    return f"{bits_per_second:.3g} bit/s"
+
+
+def format_duration_ms(ms: float) -> str:
+    """`250 ms`, `1.5 s` or `300 µs`."""
+    if ms >= 1000:
+        return f"{ms / 1000:.3g} s"
+    if 0 < ms < 1:
+        return f"{ms * 1000:.3g} µs"
+    return f"{ms:.3g} ms"
+
+
+def format_ratio(ratio: float) -> str:
+    """`1.5 %`."""
+    return f"{ratio * 100:.3g} %"

@@ -1,0 +1,144 @@
+"""A worker process: one direction of the engine, from one interface to the other.
+
+It sleeps in `select` until a frame arrives, a message comes down the pipe, or the pipeline's
+next packet is due, so it costs nothing when idle and does not busy-poll. Stats go up the pipe
+at a fixed rate. All shaping decisions are made by the pure `DirectionPipeline`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import socket
+import time
+from multiprocessing.connection import Connection
+
+from pydantic import ValidationError
+
+from engine.afpacket import kernel_drops, open_receiver, open_sender
+from engine.frames import with_partial_checksum
+from engine.pipeline import DirectionPipeline
+from engine.protocol import Configure, Stop, WorkerError, decode, encode, StatsReport
+from engine.spec import Direction, Spec
+
+STATS_INTERVAL = 0.1
+RX_BATCH = 256
+FRAME_BUFFER = 70_000
+SEND_RETRIES = 200
+
+
+class _Forwarder:
+    def __init__(self, direction: Direction, rx_ifname: str, tx_ifname: str, spec: Spec):
+        self.direction = direction
+        self.rx = open_receiver(rx_ifname)
+        self.tx = open_sender(tx_ifname)
+        self.pipeline = DirectionPipeline(spec, direction, time.monotonic())
+        self.kernel_drops = 0
+        self.tx_errors = 0
+        self._buffer = bytearray(FRAME_BUFFER)
+
+    def drain(self) -> None:
+        """Read what is waiting, stamping and forwarding frame by frame: a batch read at one
+        instant would look like a burst to the queue and the rate limiter."""
+        view = memoryview(self._buffer)
+        receive = self.rx.recv_into
+        pipeline = self.pipeline
+        clock = time.monotonic
+        for _ in range(RX_BATCH):
+            try:
+                size = receive(self._buffer)
+            except BlockingIOError:
+                return
+            except InterruptedError:
+                continue
+            now = clock()
+            pipeline.receive(bytes(view[:size]), now)
+            for frame in pipeline.release(now):
+                self.send(frame)
+
+    def send(self, frame: bytes) -> None:
+        frame = with_partial_checksum(frame)
+        for attempt in range(SEND_RETRIES):
+            try:
+                self.tx.send(frame)
+                return
+            except OSError as exc:
+                # ENOBUFS: the device queue is full for a moment; wait rather than lose it.
+                if exc.errno in (errno.ENOBUFS, errno.EAGAIN, errno.EINTR):
+                    time.sleep(0.0001 * (attempt + 1))
+                    continue
+                self.tx_errors += 1
+                return
+        self.tx_errors += 1
+
+    def report(self, now: float) -> StatsReport:
+        self.kernel_drops += kernel_drops(self.rx)
+        stats = self.pipeline.stats(now).model_copy(
+            update={"pid": os.getpid(), "rx_kernel_drops": self.kernel_drops,
+                    "tx_errors": self.tx_errors}
+        )
+        return StatsReport(stats=stats)
+
+    def close(self) -> None:
+        self.rx.close()
+        self.tx.close()
+
+
+def run_worker(
+    direction: Direction, rx_ifname: str, tx_ifname: str, spec_json: str, conn: Connection
+) -> None:
+    """Process entry point (spawn context): forward until told to stop or the pipe closes."""
+    # The supervisor owns the terminal's signals; a Ctrl-C must not kill workers mid-flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        forwarder = _Forwarder(direction, rx_ifname, tx_ifname, Spec.model_validate_json(spec_json))
+    except OSError as exc:
+        conn.send_bytes(encode(WorkerError(direction=direction, message=str(exc))))
+        raise SystemExit(1) from None
+    try:
+        _loop(forwarder, conn)
+    finally:
+        forwarder.close()
+
+
+def _loop(forwarder: _Forwarder, conn: Connection) -> None:
+    pipeline = forwarder.pipeline
+    rx: socket.socket = forwarder.rx
+    watched = [rx, conn]
+    next_stats = time.monotonic()
+    while True:
+        now = time.monotonic()
+        wake = next_stats
+        deadline = pipeline.next_deadline()
+        if deadline is not None and deadline < wake:
+            wake = deadline
+        readable, _, _ = select.select(watched, [], [], max(0.0, wake - now))
+        now = time.monotonic()
+        if readable:
+            if rx in readable:
+                forwarder.drain()
+            if conn in readable:
+                try:
+                    message = decode(conn.recv_bytes())
+                except (EOFError, OSError):
+                    return  # the supervisor is gone
+                except ValidationError:
+                    continue
+                if isinstance(message, Stop):
+                    return
+                if isinstance(message, Configure):
+                    pipeline.configure(message.spec, now)
+            now = time.monotonic()
+        for frame in pipeline.release(now):
+            forwarder.send(frame)
+        if now >= next_stats:
+            try:
+                conn.send_bytes(encode(forwarder.report(now)))
+            except OSError:
+                return
+            next_stats += STATS_INTERVAL
+            if next_stats < now:
+                next_stats = now + STATS_INTERVAL

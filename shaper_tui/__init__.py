@@ -1,0 +1,1 @@
+"""linkshaper's terminal UI. It talks to the engine only through `engine.protocol` messages."""
