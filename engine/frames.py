@@ -146,6 +146,8 @@ class WireShape:
 def wire_shape(frame: bytes) -> WireShape:
     """Wire packets and bytes of a frame with its vnet header. A super-frame counts as the
     segments the kernel would cut it into, each with its own copy of the headers."""
+    if len(frame) < VNET_HDR_LEN:
+        return WireShape(1, len(frame))
     l2_len = len(frame) - VNET_HDR_LEN
     gso_type = frame[1] & ~GSO_ECN
     gso_size = frame[4] | (frame[5] << 8)
@@ -155,6 +157,8 @@ def wire_shape(frame: bytes) -> WireShape:
     if headers is None:
         return WireShape(1, l2_len)
     payload = l2_len - headers
+    if payload <= 0:
+        return WireShape(1, l2_len)
     count = max(1, -(-payload // gso_size))
     return WireShape(count, payload + count * headers)
 
@@ -181,6 +185,14 @@ def _header_length(frame: bytes) -> int | None:
 
 
 def segment(frame: bytes) -> list[bytes]:
+    """Cut a GSO super-frame into wire packets; see `_segment`. Never raises on bad input."""
+    try:
+        return _segment(frame)
+    except (IndexError, struct.error, ValueError):
+        return [frame]
+
+
+def _segment(frame: bytes) -> list[bytes]:
     """Cut a GSO super-frame into the wire packets the kernel would have sent.
 
     Each segment gets correct lengths, IPv4 id and header checksum, TCP sequence number and
@@ -250,6 +262,14 @@ def segment(frame: bytes) -> list[bytes]:
 
 
 def with_partial_checksum(frame: bytes) -> bytes:
+    """See `_with_partial_checksum`. Never raises on bad input."""
+    try:
+        return _with_partial_checksum(frame)
+    except (IndexError, struct.error, ValueError):
+        return frame
+
+
+def _with_partial_checksum(frame: bytes) -> bytes:
     """A super-frame whose checksum the kernel already verified (GRO) carries no partial
     checksum, and the kernel refuses to segment it on transmit. Mark it as partial with the
     pseudo-header seed, the state TSO frames arrive in. Other frames come back unchanged."""

@@ -85,6 +85,11 @@ class Link:
         self._apply(spec)
 
     @property
+    def queueing(self) -> bool:
+        """Packets are waiting, so tail drop may cut into a super-frame."""
+        return bool(self._queue)
+
+    @property
     def idle(self) -> bool:
         return not self._queue and not self._in_flight
 

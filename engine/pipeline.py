@@ -77,7 +77,7 @@ class DirectionPipeline:
         droppable = key is not NON_IP
         if droppable:
             self._count_talker(key, len(frame) - VNET_HDR_LEN)
-        if link.needs_wire_packets and frame[1]:
+        if frame[1] and (link.needs_wire_packets or link.queueing):
             for piece in segment(frame):
                 shape = wire_shape(piece)
                 link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))

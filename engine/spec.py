@@ -80,7 +80,7 @@ class QueueLimit(_Strict):
 
     packets: int | None = Field(default=1000, ge=1)
     bytes: int | None = Field(default=None, ge=1)
-    ms: Millis | None = 100.0
+    ms: Millis | None = 1000.0
 
 
 class BurstLoss(_Strict):

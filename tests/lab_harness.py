@@ -1,0 +1,148 @@
+"""Running the real engine in a real lab, for end-to-end tests and benchmarks.
+
+Everything started here is stopped in `close()`, which the fixtures call also when a test
+fails; the lab's namespaces are deleted with every process still inside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.client import ControlClient
+from engine.control import ControlError
+from engine.lab import INNER, OUTER, SERVER_IP, Lab
+from engine.spec import Spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class EngineProcess:
+    """`linkshaper run outer inner SPEC --control PATH` inside the lab's box."""
+
+    def __init__(self, lab: Lab, workdir: Path, spec: Spec | dict[str, Any] | None,
+                 spec_name: str = "spec.json") -> None:
+        self.lab = lab
+        self.spec_path = workdir / spec_name
+        self.control = str(workdir / "control.sock")
+        self.stderr_path = workdir / "engine.stderr"
+        if spec is not None:
+            data = spec.model_dump(mode="json") if isinstance(spec, Spec) else spec
+            self.spec_path.write_text(json.dumps(data))
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
+        self.process = subprocess.Popen(
+            lab.in_ns("box", sys.executable, "-m", "engine.cli", "run", OUTER, INNER,
+                      str(self.spec_path), "--control", self.control),
+            stderr=self._stderr, cwd=ROOT,
+        )
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"engine exited: {self.stderr()}")
+            try:
+                with ControlClient(self.control) as client:
+                    stats = client.stats()
+                    if stats.ingress is not None and stats.egress is not None:
+                        return
+            except ControlError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"engine not ready: {self.stderr()}")
+
+    def client(self) -> ControlClient:
+        return ControlClient(self.control)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._stderr.close()
+
+
+class Background:
+    """Processes in the lab that the test stops (or that stop themselves)."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def start(self, args: list[str]) -> subprocess.Popen[str]:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, cwd=ROOT)
+        self.processes.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(5)
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def ping_rtts(lab: Lab, count: int = 20, interval: float = 0.05, v6: bool = False,
+              target: str = SERVER_IP) -> list[float]:
+    args = ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2"]
+    if v6:
+        args.append("-6")
+    result = lab.run("client", *args, target, check=False)
+    return [float(m) for m in re.findall(r"time=([0-9.]+) ms", result.stdout)]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def probe(lab: Lab, role: str, *args: str) -> list[str]:
+    return lab.in_ns(role, sys.executable, "-m", "tests.udp_probe", *args)
+
+
+def iperf3(lab: Lab, seconds: int = 5, reverse: bool = False, port: int = 5201,
+           omit: int = 1) -> dict[str, Any]:
+    """One TCP run to the lab's server; returns iperf3's JSON."""
+    server = subprocess.Popen(lab.in_ns("server", "iperf3", "-s", "-1", "-p", str(port)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        args = ["iperf3", "-c", SERVER_IP, "-p", str(port), "-t", str(seconds), "-O", str(omit),
+                "-J"]
+        if reverse:
+            args.append("-R")
+        result = lab.run("client", *args, check=False)
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
+    finally:
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def received_bits_per_second(report: dict[str, Any]) -> float:
+    return float(report["end"]["sum_received"]["bits_per_second"])
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

@@ -1,0 +1,276 @@
+"""End to end: `linkshaper run` in the lab's box, real ping, iperf3 and UDP, measured.
+
+Tolerances are stated where they are used. Goodput is compared with the rate less the
+framing overhead: a full TCP segment carries 1448 bytes of data (MTU 1500 less IPv4, TCP and
+timestamp option headers) in a 1514-byte frame that weighs 1514 + 24 bytes on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.lab import SERVER_IP, Lab
+from engine.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, Spec
+from tests.lab_harness import (
+    ROOT,
+    Background,
+    EngineProcess,
+    iperf3,
+    median,
+    ping_rtts,
+    probe,
+    received_bits_per_second,
+)
+
+pytestmark = pytest.mark.lab
+
+StartEngine = Callable[..., EngineProcess]
+GOODPUT_SHARE = 1448 / (1514 + FRAMING_OVERHEAD)
+
+
+def link_spec(**both: object) -> dict[str, object]:
+    return {"ingress": dict(both), "egress": dict(both)}
+
+
+def test_latency_adds_up_in_the_round_trip(start_engine: StartEngine, lab: Lab) -> None:
+    start_engine({"ingress": {"latency": 20}, "egress": {"latency": 30}})
+    rtts = ping_rtts(lab, count=30, interval=0.05)
+    assert len(rtts) >= 28
+    # Tolerance ±1 ms around ingress + egress latency.
+    assert abs(median(rtts) - 50.0) <= 1.0, rtts
+
+
+@pytest.mark.parametrize("rate_mbit", [1, 10, 100])
+def test_tcp_goodput_matches_the_rate(start_engine: StartEngine, lab: Lab, rate_mbit: int) -> None:
+    rate = rate_mbit * 1_000_000
+    start_engine(link_spec(rate=rate))
+    expected = rate * GOODPUT_SHARE
+    seconds = 6 if rate_mbit == 1 else 4
+    for reverse in (False, True):
+        measured = received_bits_per_second(iperf3(lab, seconds=seconds, reverse=reverse))
+        # Tolerance: within 5 % of the rate less the framing overhead.
+        assert abs(measured - expected) <= 0.05 * expected, (reverse, measured, expected)
+
+
+def test_tcp_goodput_with_offloads_off(start_engine: StartEngine, lab: Lab) -> None:
+    lab.set_offloads(False)
+    start_engine(link_spec(rate="10mbit"))
+    expected = 10_000_000 * GOODPUT_SHARE
+    measured = received_bits_per_second(iperf3(lab, seconds=4))
+    assert abs(measured - expected) <= 0.05 * expected, measured
+
+
+def _udp_run(lab: Lab, background: Background, count: int, pps: float,
+             port: int = 6000) -> dict[str, int]:
+    receiver = background.start(probe(lab, "server", "recv", str(port), "--idle", "1.5"))
+    time.sleep(0.5)
+    sender = background.start(probe(lab, "client", "send", SERVER_IP, str(port),
+                                    "--count", str(count), "--pps", str(pps)))
+    sender.wait(timeout=count / pps + 30)
+    out, _ = receiver.communicate(timeout=40)
+    result: dict[str, int] = json.loads(out)
+    return result
+
+
+def test_udp_loss_is_binomial(start_engine: StartEngine, lab: Lab, background: Background) -> None:
+    n, p = 20_000, 0.05
+    engine = start_engine({"ingress": {}, "egress": {"loss": p}})
+    result = _udp_run(lab, background, n, pps=5000)
+    lost = n - result["received"]
+    # 99 % binomial interval, normal approximation (n*p = 1000).
+    half_width = 2.576 * math.sqrt(n * p * (1 - p))
+    assert abs(lost - n * p) <= half_width, lost
+    with engine.client() as client:
+        stats = client.stats().egress
+    assert stats is not None
+    assert stats.total.drops.loss == lost  # the engine counts exactly what was lost on the wire
+
+
+def test_no_loss_or_reordering_across_50_changes_under_load(
+    start_engine: StartEngine, lab: Lab, background: Background
+) -> None:
+    engine = start_engine(link_spec(rate="50mbit"))
+    count, pps = 12_000, 2000
+    receiver = background.start(probe(lab, "server", "recv", "6001", "--idle", "1.5"))
+    time.sleep(0.5)
+    sender = background.start(probe(lab, "client", "send", SERVER_IP, "6001",
+                                    "--count", str(count), "--pps", str(pps)))
+    time.sleep(0.5)
+    changes = [
+        {"egress.latency": f"{(i % 4) * 7}ms", "ingress.rate": f"{20 + (i % 3) * 20}mbit",
+         "egress.rate": f"{30 + (i % 2) * 40}mbit", "egress.jitter": f"{i % 5}ms",
+         "egress.queue.packets": 200 + i}
+        for i in range(50)
+    ]
+    with engine.client() as client:
+        for change in changes:
+            client.patch(change)
+            time.sleep(0.08)
+        assert client.get_spec().default_link.egress.queue.packets == 249
+    sender.wait(timeout=60)
+    out, _ = receiver.communicate(timeout=40)
+    result = json.loads(out)
+    assert result == {"received": count, "reordered": 0, "duplicates": 0, "highest": count - 1}
+
+
+def test_sighup_reloads_and_a_broken_file_keeps_the_old_spec(
+    start_engine: StartEngine, lab: Lab
+) -> None:
+    engine = start_engine(link_spec(latency=5))
+    engine.spec_path.write_text(json.dumps(link_spec(latency=15)))
+    engine.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with engine.client() as client:
+            if client.get_spec().default_link.egress.latency == 15:
+                break
+        time.sleep(0.05)
+    assert abs(median(ping_rtts(lab, count=10)) - 30.0) <= 1.0
+
+    engine.spec_path.write_text('{"egress": {"latency": 99, "loss": 7}}')
+    engine.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert engine.process.poll() is None
+    errors = [line for line in engine.stderr().splitlines() if "SIGHUP" in line]
+    assert errors and "default_link.egress.loss" in errors[-1] and "keeping" in errors[-1]
+    with engine.client() as client:
+        assert client.get_spec().default_link.egress.latency == 15
+    assert abs(median(ping_rtts(lab, count=10)) - 30.0) <= 1.0
+
+    engine.spec_path.write_text("{not json")
+    engine.signal(signal.SIGHUP)
+    time.sleep(0.3)
+    assert "not valid JSON" in engine.stderr()
+    assert engine.process.poll() is None
+
+
+def test_a_flow_rule_sends_its_traffic_to_its_own_link(
+    start_engine: StartEngine, lab: Lab, background: Background
+) -> None:
+    spec = {
+        "default_link": link_spec(latency=0),
+        "flows": [{"label": "echo", "flow": {"ip": SERVER_IP, "protocol": "udp",
+                                            "port_min": 7777, "port_max": 7777},
+                   "link": link_spec(latency=20)}],
+    }
+    engine = start_engine(spec)
+    background.start(probe(lab, "server", "echo", "7777", "--seconds", "20"))
+    time.sleep(0.5)
+    result = json.loads(lab.run("client", *probe(lab, "client", "rtt", SERVER_IP, "7777")[4:])
+                        .stdout)
+    assert result["count"] >= 18
+    assert abs(result["median_ms"] - 40.0) <= 1.5  # the flow's 20 ms each way
+    assert median(ping_rtts(lab, count=10)) < 2.0  # ICMP takes the default link
+    with engine.client() as client:
+        stats = client.stats()
+    assert stats.egress is not None and stats.egress.flows["echo"].packets_out >= 18
+
+
+def test_ipv6_and_neighbour_discovery_get_through(start_engine: StartEngine, lab: Lab) -> None:
+    start_engine(link_spec(latency=5))
+    rtts = ping_rtts(lab, count=5, v6=True, target="2001:2::2")
+    assert len(rtts) >= 4 and abs(median(rtts) - 10) <= 1.0
+
+
+def test_a_dead_worker_is_restarted_within_a_second(start_engine: StartEngine, lab: Lab) -> None:
+    engine = start_engine(link_spec(latency=1))
+    with engine.client() as client:
+        old = client.info().worker_pids["ingress"]
+    os.kill(old, signal.SIGKILL)
+    killed = time.monotonic()
+    new = old
+    while time.monotonic() - killed < 3:
+        with engine.client() as client:
+            stats = client.stats()
+            new = client.info().worker_pids["ingress"]
+        if new != old and stats.ingress is not None and stats.ingress.pid == new:
+            break
+        time.sleep(0.02)
+    restarted_after = time.monotonic() - killed
+    assert new != old
+    assert restarted_after <= 1.0, restarted_after
+    assert "restarting" in engine.stderr()
+    assert len(ping_rtts(lab, count=5)) == 5
+
+
+def test_many_clients_and_a_vanishing_one(start_engine: StartEngine, lab: Lab) -> None:
+    engine = start_engine(link_spec())
+    subscribers = [engine.client() for _ in range(4)]
+    streams = [s.subscribe() for s in subscribers]
+    next(streams[0])
+    subscribers[1].close()  # vanishes without a word
+    received: list[int] = []
+
+    def read(stream_index: int) -> None:
+        stream = streams[stream_index]
+        received.append(sum(1 for _, _ in zip(range(10), stream, strict=False)))
+
+    readers = [threading.Thread(target=read, args=(i,)) for i in (0, 2, 3)]
+    for reader in readers:
+        reader.start()
+    with engine.client() as client:
+        client.patch({"egress.latency": 3})
+    for reader in readers:
+        reader.join(5)
+    assert received == [10, 10, 10]
+    assert len(ping_rtts(lab, count=5)) == 5
+    for s in subscribers:
+        s.close()
+
+
+def test_cli_get_set_stats(start_engine: StartEngine, lab: Lab) -> None:
+    engine = start_engine(link_spec())
+    cli = [sys.executable, "-m", "engine.cli"]
+    ok = subprocess.run([*cli, "set", "--control", engine.control, "egress.latency=50ms",
+                         "ingress.rate=10mbit", "egress.loss=1.5%"],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    got = json.loads(subprocess.run([*cli, "get", "--control", engine.control],
+                                    capture_output=True, text=True, cwd=ROOT).stdout)
+    assert got["default_link"]["egress"]["latency"] == 50
+    assert got["default_link"]["ingress"]["rate"] == 10_000_000
+    assert got["default_link"]["egress"]["loss"] == pytest.approx(0.015)
+    bad = subprocess.run([*cli, "set", "--control", engine.control, "egress.loss=150%"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and "default_link.egress.loss" in bad.stderr
+    stats = subprocess.run([*cli, "stats", "--once", "--json", "--control", engine.control],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(stats.stdout)["egress"]["direction"] == "egress"
+
+
+def test_run_without_interfaces_prints_usage_and_exits_2() -> None:
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "run"], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "Usage:" in result.stderr and '"default_link"' in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_spec_is_created_and_sigterm_leaves_nothing(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    engine = start_engine(None, spec_name="new-spec.json")
+    assert Spec.model_validate_json(engine.spec_path.read_text()) == EXAMPLE_SPEC
+    with engine.client() as client:
+        info = client.info()
+    pids = [info.supervisor_pid, *info.worker_pids.values()]
+    engine.signal(signal.SIGTERM)
+    assert engine.process.wait(5) == 0
+    time.sleep(0.2)
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                   for pid in pids)
+    assert not Path(engine.control).exists()
+    assert not Path(engine.control).with_suffix(".key").exists()

@@ -1,0 +1,108 @@
+"""A whole direction in virtual time: flows pick links, super-frames become wire packets."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from engine.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, VnetHeader
+from engine.pipeline import DirectionPipeline
+from engine.spec import Spec, loads_spec
+from tests.frames_helpers import CLIENT, SERVER, arp_frame, tcp_frame, udp_frame
+
+
+def pipeline(spec: dict[str, object], direction: str = "egress") -> DirectionPipeline:
+    return DirectionPipeline(loads_spec(json.dumps(spec)), direction, 0.0, seed=1)  # type: ignore[arg-type]
+
+
+def counts(p: DirectionPipeline) -> dict[str, int]:
+    stats = p.stats(0.0)
+    return {label: s.packets_in for label, s in stats.flows.items()}
+
+
+def test_egress_matches_destination_and_first_flow_wins() -> None:
+    p = pipeline({"flows": [
+        {"label": "udp5001", "flow": {"ip": SERVER, "protocol": 17, "port_min": 5001,
+                                      "port_max": 5001}},
+        {"label": "server", "flow": {"ip": "198.18.0.0/24"}},
+    ]})
+    p.receive(udp_frame(dport=5001), 0.0)   # both match: the first wins
+    p.receive(udp_frame(dport=5002), 0.0)   # the port is outside: the prefix flow
+    p.receive(udp_frame(dst="198.19.0.9"), 0.0)  # neither
+    p.receive(arp_frame(), 0.0)  # non-IP: default
+    assert counts(p) == {"default": 2, "udp5001": 1, "server": 1}
+
+
+def test_ingress_matches_source() -> None:
+    p = pipeline({"flows": [{"label": "web", "flow": {"ip": SERVER, "protocol": "tcp",
+                                                      "port_min": 80, "port_max": 80}}]},
+                 "ingress")
+    p.receive(tcp_frame(src=SERVER, dst=CLIENT, sport=80, dport=40000), 0.0)
+    p.receive(tcp_frame(src=CLIENT, dst=SERVER, sport=40000, dport=80), 0.0)
+    assert counts(p) == {"default": 1, "web": 1}
+
+
+def test_seed_integer_address_and_ipv6() -> None:
+    seed_int = int.from_bytes(bytes([198, 18, 0, 2]), "little")
+    p = pipeline({"flows": [{"label": "v4", "flow": {"ip": seed_int}},
+                            {"label": "v6", "flow": {"ip": "2001:2::/64", "protocol": "udp"}}]})
+    p.receive(udp_frame(), 0.0)
+    p.receive(udp_frame(src="2001:2::1", dst="2001:2::2"), 0.0)
+    p.receive(udp_frame(src="2001:3::1", dst="2001:3::2"), 0.0)
+    assert counts(p) == {"default": 1, "v4": 1, "v6": 1}
+
+
+def test_flow_links_are_impaired_separately() -> None:
+    p = pipeline({"default_link": {"egress": {"latency": 0}},
+                  "flows": [{"label": "slow", "flow": {"protocol": "udp", "port_min": 5001,
+                                                       "port_max": 5001},
+                             "link": {"egress": {"latency": 40}}}]})
+    p.receive(udp_frame(dport=5001), 0.0)
+    p.receive(udp_frame(dport=9), 0.0)
+    assert len(p.release(0.001)) == 1
+    assert p.next_deadline() is not None and abs(p.next_deadline() - 0.040) < 1e-3  # type: ignore[operator]
+    assert len(p.release(0.041)) == 1
+
+
+def test_removed_flow_drains_instead_of_losing_packets() -> None:
+    p = pipeline({"flows": [{"label": "slow", "flow": {"protocol": "udp"},
+                             "link": {"egress": {"latency": 100}}}]})
+    for _ in range(5):
+        p.receive(udp_frame(), 0.0)
+    p.configure(Spec(), 0.01)
+    assert p.release(0.05) == []
+    assert len(p.release(0.2)) == 5
+    assert p.stats(0.2).total.packets_out == 5
+
+
+def _super_frame(segments: int) -> bytes:
+    packet = Ether() / IP(src=CLIENT, dst=SERVER) / TCP() / (b"z" * (1448 * segments))
+    raw = bytes(packet)
+    return VnetHeader(VNET_F_NEEDS_CSUM, GSO_TCPV4, 54, 1448, 34, 16).pack() + raw
+
+
+def test_super_frames_are_cut_up_where_each_wire_packet_has_its_own_fate() -> None:
+    lossy = pipeline({"egress": {"loss": 0.5}})
+    lossy.receive(_super_frame(40), 0.0)
+    out = lossy.release(1.0)
+    stats = lossy.stats(1.0).total
+    assert stats.packets_in == 40
+    assert stats.drops.loss + stats.packets_out == 40
+    assert 5 < stats.drops.loss < 35  # per wire packet, not all-or-nothing
+    assert len(out) == stats.packets_out
+    assert all(len(frame) <= 10 + 1514 for frame in out)
+
+
+def test_super_frames_stay_whole_when_nothing_per_packet_is_set() -> None:
+    plain = pipeline({"egress": {"rate": "100mbit", "latency": 5}})
+    plain.receive(_super_frame(40), 0.0)
+    out = plain.release(1.0)
+    assert len(out) == 1
+    stats = plain.stats(1.0).total
+    assert stats.packets_in == stats.packets_out == 40
+    # Serialised as 40 wire packets: 40 * (1514 + 24) bytes at 100 Mbit/s, then 5 ms.
+    (frame,) = out
+    assert struct.unpack_from("<H", frame, 4)[0] == 1448

@@ -1,0 +1,46 @@
+import pytest
+
+from engine.units import (
+    UnitError,
+    format_duration_ms,
+    format_rate,
+    format_ratio,
+    parse_duration_ms,
+    parse_rate,
+    parse_ratio,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "bits"),
+    [("10mbit", 10_000_000), ("1.5gbit", 1_500_000_000), ("500kbit", 500_000),
+     ("12500kbps", 100_000_000), ("64000", 64_000), ("2Mbit/s", 2_000_000), (7, 7)],
+)
+def test_rates(text: str, bits: int) -> None:
+    assert parse_rate(text) == bits
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"), [("50ms", 50.0), ("1.5s", 1500.0), ("200us", 0.2), ("20", 20.0), (3, 3.0)]
+)
+def test_durations(text: str, ms: float) -> None:
+    assert parse_duration_ms(text) == pytest.approx(ms)
+
+
+def test_ratios() -> None:
+    assert parse_ratio("1.5%") == pytest.approx(0.015)
+    assert parse_ratio("0.2") == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("bad", ["fast", "10 furlongs", "", "1.2.3mbit"])
+def test_bad_rates_say_why(bad: str) -> None:
+    with pytest.raises(UnitError):
+        parse_rate(bad)
+
+
+def test_formats() -> None:
+    assert format_rate(12_500_000) == "12.5 Mbit/s"
+    assert format_rate(1e9) == "1 Gbit/s"
+    assert format_duration_ms(250) == "250 ms"
+    assert format_duration_ms(1500) == "1.5 s"
+    assert format_ratio(0.015) == "1.5 %"
