@@ -42,8 +42,13 @@ class Classifier:
                 base = int(network.network_address)
             self._rules.append(
                 _Rule(
-                    flow.label, version, base, mask, flow.flow.protocol_number,
-                    flow.flow.port_min, flow.flow.port_max,
+                    flow.label,
+                    version,
+                    base,
+                    mask,
+                    flow.flow.protocol_number,
+                    flow.flow.port_min,
+                    flow.flow.port_max,
                 )
             )
 
@@ -57,9 +62,10 @@ class Classifier:
         address = key.src if self._match_source else key.dst
         port = key.sport if self._match_source else key.dport
         for rule in self._rules:
-            if rule.version:
-                if key.version != rule.version or (address & rule.mask) != rule.network:
-                    continue
+            if rule.version and (
+                key.version != rule.version or (address & rule.mask) != rule.network
+            ):
+                continue
             if rule.protocol:
                 if key.protocol != rule.protocol:
                     continue

@@ -136,14 +136,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
                     print(message.model_dump_json(), flush=True)
                 continue
             assert isinstance(message, StatsReport)
-            stats = message.stats
             if args.json:
                 print(message.model_dump_json(), flush=True)
                 continue
-            if stats.at - shown.get(stats.direction, 0.0) >= args.interval:
-                print(_stats_line(previous.get(stats.direction), stats), flush=True)
-                previous[stats.direction] = stats
-                shown[stats.direction] = stats.at
+            sample = message.stats
+            if sample.at - shown.get(sample.direction, 0.0) >= args.interval:
+                print(_stats_line(previous.get(sample.direction), sample), flush=True)
+                previous[sample.direction] = sample
+                shown[sample.direction] = sample.at
     return 0
 
 
@@ -178,8 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_control(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--control", default=DEFAULT_CONTROL_PATH,
-                       help=f"control socket (default {DEFAULT_CONTROL_PATH})")
+        p.add_argument(
+            "--control",
+            default=DEFAULT_CONTROL_PATH,
+            help=f"control socket (default {DEFAULT_CONTROL_PATH})",
+        )
         return p
 
     run = with_control(sub.add_parser("run", help="shape between OUTER and INNER"))

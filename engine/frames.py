@@ -49,7 +49,11 @@ class VnetHeader:
 
     def pack(self) -> bytes:
         return _VNET.pack(
-            self.flags, self.gso_type, self.hdr_len, self.gso_size, self.csum_start,
+            self.flags,
+            self.gso_type,
+            self.hdr_len,
+            self.gso_size,
+            self.csum_start,
             self.csum_offset,
         )
 
@@ -116,7 +120,8 @@ def flow_key(frame: bytes, start: int = VNET_HDR_LEN) -> FlowKey:
 def _ones_complement_sum(data: bytes, initial: int = 0) -> int:
     if len(data) % 2:
         data += b"\x00"
-    total = initial + sum(struct.unpack(f"!{len(data) // 2}H", data))
+    words: tuple[int, ...] = struct.unpack(f"!{len(data) // 2}H", data)
+    total = initial + sum(words)
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
@@ -293,8 +298,12 @@ def _with_partial_checksum(frame: bytes) -> bytes:
     seed = _pseudo_header_sum(version, src, dst, protocol, len(frame) - l4)
     struct.pack_into("!H", fixed, l4 + csum_offset, seed)
     header = VnetHeader(
-        vnet.flags | VNET_F_NEEDS_CSUM, vnet.gso_type, vnet.hdr_len, vnet.gso_size,
-        l4 - start, csum_offset,
+        vnet.flags | VNET_F_NEEDS_CSUM,
+        vnet.gso_type,
+        vnet.hdr_len,
+        vnet.gso_size,
+        l4 - start,
+        csum_offset,
     )
     fixed[:VNET_HDR_LEN] = header.pack()
     return bytes(fixed)

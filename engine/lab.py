@@ -67,16 +67,48 @@ class Lab:
             for name in self.namespaces:
                 _run(["ip", "netns", "add", name])
             client, box, server = self.namespaces
-            _run(["ip", "link", "add", "eth0", "netns", client, "type", "veth",
-                  "peer", "name", INNER, "netns", box])
-            _run(["ip", "link", "add", "eth0", "netns", server, "type", "veth",
-                  "peer", "name", OUTER, "netns", box])
+            _run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    "eth0",
+                    "netns",
+                    client,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    INNER,
+                    "netns",
+                    box,
+                ]
+            )
+            _run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    "eth0",
+                    "netns",
+                    server,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    OUTER,
+                    "netns",
+                    box,
+                ]
+            )
             for ifname in (INNER, OUTER):
                 # The box only forwards: its own IPv6 chatter would be shaped as traffic.
                 self.run("box", "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1")
                 self.run("box", "ip", "link", "set", "dev", ifname, "up")
-            for role, ip4, ip6 in (("client", CLIENT_IP, CLIENT_IP6),
-                                   ("server", SERVER_IP, SERVER_IP6)):
+            for role, ip4, ip6 in (
+                ("client", CLIENT_IP, CLIENT_IP6),
+                ("server", SERVER_IP, SERVER_IP6),
+            ):
                 self.run(role, "ip", "addr", "add", f"{ip4}/{PREFIX_LEN}", "dev", "eth0")
                 self.run(role, "ip", "-6", "addr", "add", f"{ip6}/64", "dev", "eth0", "nodad")
                 self.run(role, "ip", "link", "set", "dev", "eth0", "up")
@@ -93,8 +125,12 @@ class Lab:
             raise LabError("ethtool is not installed")
         state = "on" if on else "off"
         features = ["tx", state, "tso", state, "gso", state, "gro", "off"]
-        for role, ifname in (("client", "eth0"), ("server", "eth0"),
-                             ("box", INNER), ("box", OUTER)):
+        for role, ifname in (
+            ("client", "eth0"),
+            ("server", "eth0"),
+            ("box", INNER),
+            ("box", OUTER),
+        ):
             self.run(role, "ethtool", "-K", ifname, *features, check=False)
 
     def bridge(self, on: bool) -> None:

@@ -53,23 +53,42 @@ def run_demo(lab: Lab, seconds: float) -> int:
     lab.up()
     try:
         engine = subprocess.Popen(
-            lab.in_ns("box", sys.executable, "-m", "engine.cli", "run", OUTER, INNER, spec_path,
-                      "--control", control)
+            lab.in_ns(
+                "box",
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "run",
+                OUTER,
+                INNER,
+                spec_path,
+                "--control",
+                control,
+            )
         )
         processes.append(engine)
         wait_for_engine(control)
         duration = str(int(seconds))
         for port in ("5201", "5202"):
-            processes.append(subprocess.Popen(
-                lab.in_ns("server", "iperf3", "-s", "-1", "-p", port),
-                stdout=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(
+                    lab.in_ns("server", "iperf3", "-s", "-1", "-p", port), stdout=subprocess.DEVNULL
+                )
+            )
         time.sleep(0.5)
         for port, extra in (("5201", []), ("5202", ["-R"])):
-            processes.append(subprocess.Popen(
-                lab.in_ns("client", "iperf3", "-c", SERVER_IP, "-p", port, "-t", duration, *extra),
-                stdout=subprocess.DEVNULL))
-        print(f"Shaping the lab for {duration} s: download 20 Mbit/s, upload 5 Mbit/s, "
-              f"20 ms each way. Try: linkshaper set --control {control} ingress.rate=2mbit")
+            processes.append(
+                subprocess.Popen(
+                    lab.in_ns(
+                        "client", "iperf3", "-c", SERVER_IP, "-p", port, "-t", duration, *extra
+                    ),
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        print(
+            f"Shaping the lab for {duration} s: download 20 Mbit/s, upload 5 Mbit/s, "
+            f"20 ms each way. Try: linkshaper set --control {control} ingress.rate=2mbit"
+        )
         deadline = time.monotonic() + seconds
         previous: dict[str, tuple[float, int]] = {}
         with ControlClient(control) as client:
@@ -83,8 +102,11 @@ def run_demo(lab: Lab, seconds: float) -> int:
                 if stats.at - at >= 1.0:
                     rate = (stats.total.bytes_out - sent) * 8 / (stats.at - at) if at else 0.0
                     drops = stats.total.drops
-                    print(f"{stats.direction:7} {format_rate(rate):>13}  "
-                          f"drops loss={drops.loss} queue={drops.queue_full}", flush=True)
+                    print(
+                        f"{stats.direction:7} {format_rate(rate):>13}  "
+                        f"drops loss={drops.loss} queue={drops.queue_full}",
+                        flush=True,
+                    )
                     previous[stats.direction] = (stats.at, stats.total.bytes_out)
         return 0
     finally:

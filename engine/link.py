@@ -108,16 +108,12 @@ class Link:
         self._queue_packets += packet.wire_packets
 
     def _over_limit(self, packet: Packet) -> bool:
-        if self._limit_packets is not None:
-            if self._queue_packets + packet.wire_packets > self._limit_packets:
-                return True
-        if self._limit_bytes is not None:
-            if self._queue_bytes + packet.l2_bytes > self._limit_bytes:
-                return True
-        if self._limit_bits_of_time is not None:
-            if self._queue_bits + packet.wire_bits > self._limit_bits_of_time:
-                return True
-        return False
+        packets, size, bits = self._limit_packets, self._limit_bytes, self._limit_bits_of_time
+        return (
+            (packets is not None and self._queue_packets + packet.wire_packets > packets)
+            or (size is not None and self._queue_bytes + packet.l2_bytes > size)
+            or (bits is not None and self._queue_bits + packet.wire_bits > bits)
+        )
 
     def advance(self, now: float, out: list[tuple[float, int, bytes]]) -> None:
         """Serialise what the rate allows up to `now`, then release what is due."""

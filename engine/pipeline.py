@@ -56,7 +56,9 @@ class DirectionPipeline:
         drain what they hold and are then dropped."""
         wanted = {DEFAULT_LABEL: spec.link(self.direction)}
         for flow in spec.flows:
-            wanted[flow.label] = flow.link.ingress if self.direction == "ingress" else flow.link.egress
+            wanted[flow.label] = (
+                flow.link.ingress if self.direction == "ingress" else flow.link.egress
+            )
         for label, link in list(self._links.items()):
             if label not in wanted:
                 del self._links[label]
@@ -133,9 +135,14 @@ class DirectionPipeline:
         top = [
             Talker(
                 address=str(
-                    ipaddress.IPv4Address(address) if version == 4 else ipaddress.IPv6Address(address)
+                    ipaddress.IPv4Address(address)
+                    if version == 4
+                    else ipaddress.IPv6Address(address)
                 ),
-                protocol=protocol, port=port, packets=packets, bytes=size,
+                protocol=protocol,
+                port=port,
+                packets=packets,
+                bytes=size,
             )
             for (version, address, protocol, port), (packets, size) in talkers[:TOP_TALKERS]
         ]

@@ -119,8 +119,21 @@ class Error(_Message):
 
 
 Message = Annotated[
-    Configure | Stop | StatsReport | WorkerError | GetSpec | SetSpec | PatchSpec | GetStats
-    | GetInfo | Subscribe | SpecReply | SpecChanged | StatsReply | Info | Error,
+    Configure
+    | Stop
+    | StatsReport
+    | WorkerError
+    | GetSpec
+    | SetSpec
+    | PatchSpec
+    | GetStats
+    | GetInfo
+    | Subscribe
+    | SpecReply
+    | SpecChanged
+    | StatsReply
+    | Info
+    | Error,
     Field(discriminator="type"),
 ]
 

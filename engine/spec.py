@@ -221,11 +221,16 @@ class Spec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _accept_old_format(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "default_link" not in data and "flows" not in data:
-            if "ingress" in data or "egress" in data:
-                pair = {k: data[k] for k in ("ingress", "egress") if k in data}
-                rest = {k: v for k, v in data.items() if k not in pair}
-                return {"default_link": pair, **rest}
+        is_old = (
+            isinstance(data, Mapping)
+            and "default_link" not in data
+            and "flows" not in data
+            and ("ingress" in data or "egress" in data)
+        )
+        if is_old:
+            pair = {k: data[k] for k in ("ingress", "egress") if k in data}
+            rest = {k: v for k, v in data.items() if k not in pair}
+            return {"default_link": pair, **rest}
         return data
 
     @model_validator(mode="after")
@@ -289,7 +294,9 @@ def loads_spec(text: str | bytes) -> Spec:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SpecError(f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise SpecError(
+            f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     return parse_spec(data)
 
 
@@ -351,20 +358,44 @@ def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
 EXAMPLE_SPEC = Spec.model_validate(
     {
         "default_link": {
-            "ingress": {"rate": 10_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
-                        "jitter_strength": 0.0, "reorder_packets": False},
-            "egress": {"rate": 1_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
-                       "jitter_strength": 0.0, "reorder_packets": False},
+            "ingress": {
+                "rate": 10_000_000,
+                "loss": 0.0,
+                "latency": 0,
+                "jitter": 0,
+                "jitter_strength": 0.0,
+                "reorder_packets": False,
+            },
+            "egress": {
+                "rate": 1_000_000,
+                "loss": 0.0,
+                "latency": 0,
+                "jitter": 0,
+                "jitter_strength": 0.0,
+                "reorder_packets": False,
+            },
         },
         "flows": [
             {
                 "label": "http",
                 "flow": {"ip": 0, "protocol": 6, "port_min": 80, "port_max": 80},
                 "link": {
-                    "ingress": {"rate": 100_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
-                                "jitter_strength": 0.0, "reorder_packets": False},
-                    "egress": {"rate": 100_000_000, "loss": 0.0, "latency": 0, "jitter": 0,
-                               "jitter_strength": 0.0, "reorder_packets": False},
+                    "ingress": {
+                        "rate": 100_000_000,
+                        "loss": 0.0,
+                        "latency": 0,
+                        "jitter": 0,
+                        "jitter_strength": 0.0,
+                        "reorder_packets": False,
+                    },
+                    "egress": {
+                        "rate": 100_000_000,
+                        "loss": 0.0,
+                        "latency": 0,
+                        "jitter": 0,
+                        "jitter_strength": 0.0,
+                        "reorder_packets": False,
+                    },
                 },
             }
         ],

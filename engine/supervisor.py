@@ -7,6 +7,7 @@ API or a replay) goes through `apply`, which sends it down both pipes and tells 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -66,10 +67,9 @@ class _Worker:
         with self.lock:
             if self.conn is None:
                 return
-            try:
+            # If it died, the supervisor loop restarts it with the spec in force.
+            with contextlib.suppress(OSError):
                 self.conn.send_bytes(data)
-            except OSError:
-                pass  # it died; the supervisor loop restarts it with the current spec
 
 
 def bring_up(ifname: str) -> None:
@@ -176,7 +176,7 @@ class Supervisor:
                 worker.conn = None
 
     def _poll_workers(self, timeout: float) -> None:
-        handles: dict[object, _Worker] = {}
+        handles: dict[Connection | int, _Worker] = {}
         for worker in self._workers.values():
             if worker.conn is not None:
                 handles[worker.conn] = worker
@@ -184,7 +184,7 @@ class Supervisor:
                 handles[worker.process.sentinel] = worker
         ready = wait(list(handles), timeout) if handles else []
         for handle in ready:
-            worker = handles[handle]
+            worker = handles[handle]  # type: ignore[index]
             if handle is worker.conn:
                 self._read_worker(worker)
         for worker in self._workers.values():
@@ -272,9 +272,7 @@ class Supervisor:
         return Error(message=f"not a request: {request.type}")
 
     def stats(self) -> EngineStats:
-        return EngineStats(
-            ingress=self._latest.get("ingress"), egress=self._latest.get("egress")
-        )
+        return EngineStats(ingress=self._latest.get("ingress"), egress=self._latest.get("egress"))
 
     def info(self) -> Info:
         pids = {
@@ -283,8 +281,12 @@ class Supervisor:
             if w.process is not None and w.process.pid is not None
         }
         return Info(
-            outer=self.outer, inner=self.inner, supervisor_pid=os.getpid(), worker_pids=pids,
-            spec_path=self.spec_path, control_path=self.control_path,
+            outer=self.outer,
+            inner=self.inner,
+            supervisor_pid=os.getpid(),
+            worker_pids=pids,
+            spec_path=self.spec_path,
+            control_path=self.control_path,
         )
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from engine.afpacket import kernel_drops, open_receiver, open_sender
 from engine.frames import with_partial_checksum
 from engine.pipeline import DirectionPipeline
-from engine.protocol import Configure, Stop, WorkerError, decode, encode, StatsReport
+from engine.protocol import Configure, StatsReport, Stop, WorkerError, decode, encode
 from engine.spec import Direction, Spec
 
 STATS_INTERVAL = 0.1
@@ -76,8 +76,11 @@ class _Forwarder:
     def report(self, now: float) -> StatsReport:
         self.kernel_drops += kernel_drops(self.rx)
         stats = self.pipeline.stats(now).model_copy(
-            update={"pid": os.getpid(), "rx_kernel_drops": self.kernel_drops,
-                    "tx_errors": self.tx_errors}
+            update={
+                "pid": os.getpid(),
+                "rx_kernel_drops": self.kernel_drops,
+                "tx_errors": self.tx_errors,
+            }
         )
         return StatsReport(stats=stats)
 
@@ -107,7 +110,7 @@ def run_worker(
 def _loop(forwarder: _Forwarder, conn: Connection) -> None:
     pipeline = forwarder.pipeline
     rx: socket.socket = forwarder.rx
-    watched = [rx, conn]
+    watched: list[socket.socket | Connection] = [rx, conn]
     next_stats = time.monotonic()
     while True:
         now = time.monotonic()

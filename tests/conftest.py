@@ -39,8 +39,9 @@ def lab() -> Iterator[Lab]:
 def start_engine(lab: Lab, tmp_path: Path) -> Iterator[Callable[..., EngineProcess]]:
     engines: list[EngineProcess] = []
 
-    def start(spec: Spec | dict[str, Any] | None, spec_name: str = "spec.json",
-              ready: bool = True) -> EngineProcess:
+    def start(
+        spec: Spec | dict[str, Any] | None, spec_name: str = "spec.json", ready: bool = True
+    ) -> EngineProcess:
         engine = EngineProcess(lab, tmp_path, spec, spec_name)
         engines.append(engine)
         if ready:

@@ -19,16 +19,17 @@ def with_vnet(packet: Any, header: VnetHeader | None = None) -> bytes:
     return prefix + bytes(packet)
 
 
-def udp_frame(src: str = CLIENT, dst: str = SERVER, sport: int = 40000, dport: int = 5001,
-              size: int = 100) -> bytes:
+def udp_frame(
+    src: str = CLIENT, dst: str = SERVER, sport: int = 40000, dport: int = 5001, size: int = 100
+) -> bytes:
     ip: Any = IPv6(src=src, dst=dst) if ":" in src else IP(src=src, dst=dst)
     return with_vnet(Ether() / ip / UDP(sport=sport, dport=dport) / (b"x" * size))
 
 
-def tcp_frame(src: str = CLIENT, dst: str = SERVER, sport: int = 40000, dport: int = 80,
-              size: int = 100) -> bytes:
-    return with_vnet(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport)
-                     / (b"x" * size))
+def tcp_frame(
+    src: str = CLIENT, dst: str = SERVER, sport: int = 40000, dport: int = 80, size: int = 100
+) -> bytes:
+    return with_vnet(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport) / (b"x" * size))
 
 
 def arp_frame() -> bytes:

@@ -28,8 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 class EngineProcess:
     """`linkshaper run outer inner SPEC --control PATH` inside the lab's box."""
 
-    def __init__(self, lab: Lab, workdir: Path, spec: Spec | dict[str, Any] | None,
-                 spec_name: str = "spec.json") -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        workdir: Path,
+        spec: Spec | dict[str, Any] | None,
+        spec_name: str = "spec.json",
+    ) -> None:
         self.lab = lab
         self.spec_path = workdir / spec_name
         self.control = str(workdir / "control.sock")
@@ -39,9 +44,20 @@ class EngineProcess:
             self.spec_path.write_text(json.dumps(data))
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
-            lab.in_ns("box", sys.executable, "-m", "engine.cli", "run", OUTER, INNER,
-                      str(self.spec_path), "--control", self.control),
-            stderr=self._stderr, cwd=ROOT,
+            lab.in_ns(
+                "box",
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "run",
+                OUTER,
+                INNER,
+                str(self.spec_path),
+                "--control",
+                self.control,
+            ),
+            stderr=self._stderr,
+            cwd=ROOT,
         )
 
     def wait_ready(self, timeout: float = 15.0) -> None:
@@ -86,8 +102,9 @@ class Background:
         self.processes: list[subprocess.Popen[str]] = []
 
     def start(self, args: list[str]) -> subprocess.Popen[str]:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, cwd=ROOT)
+        process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
         self.processes.append(process)
         return process
 
@@ -101,8 +118,9 @@ class Background:
                     stream.close()
 
 
-def ping_rtts(lab: Lab, count: int = 20, interval: float = 0.05, v6: bool = False,
-              target: str = SERVER_IP) -> list[float]:
+def ping_rtts(
+    lab: Lab, count: int = 20, interval: float = 0.05, v6: bool = False, target: str = SERVER_IP
+) -> list[float]:
     args = ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2"]
     if v6:
         args.append("-6")
@@ -118,15 +136,29 @@ def probe(lab: Lab, role: str, *args: str) -> list[str]:
     return lab.in_ns(role, sys.executable, "-m", "tests.udp_probe", *args)
 
 
-def iperf3(lab: Lab, seconds: int = 5, reverse: bool = False, port: int = 5201,
-           omit: int = 1) -> dict[str, Any]:
+def iperf3(
+    lab: Lab, seconds: int = 5, reverse: bool = False, port: int = 5201, omit: int = 1
+) -> dict[str, Any]:
     """One TCP run to the lab's server; returns iperf3's JSON."""
-    server = subprocess.Popen(lab.in_ns("server", "iperf3", "-s", "-1", "-p", str(port)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        lab.in_ns("server", "iperf3", "-s", "-1", "-p", str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.3)
-        args = ["iperf3", "-c", SERVER_IP, "-p", str(port), "-t", str(seconds), "-O", str(omit),
-                "-J"]
+        args = [
+            "iperf3",
+            "-c",
+            SERVER_IP,
+            "-p",
+            str(port),
+            "-t",
+            str(seconds),
+            "-O",
+            str(omit),
+            "-J",
+        ]
         if reverse:
             args.append("-R")
         result = lab.run("client", *args, check=False)

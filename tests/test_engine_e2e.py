@@ -72,12 +72,14 @@ def test_tcp_goodput_with_offloads_off(start_engine: StartEngine, lab: Lab) -> N
     assert abs(measured - expected) <= 0.05 * expected, measured
 
 
-def _udp_run(lab: Lab, background: Background, count: int, pps: float,
-             port: int = 6000) -> dict[str, int]:
+def _udp_run(
+    lab: Lab, background: Background, count: int, pps: float, port: int = 6000
+) -> dict[str, int]:
     receiver = background.start(probe(lab, "server", "recv", str(port), "--idle", "1.5"))
     time.sleep(0.5)
-    sender = background.start(probe(lab, "client", "send", SERVER_IP, str(port),
-                                    "--count", str(count), "--pps", str(pps)))
+    sender = background.start(
+        probe(lab, "client", "send", SERVER_IP, str(port), "--count", str(count), "--pps", str(pps))
+    )
     sender.wait(timeout=count / pps + 30)
     out, _ = receiver.communicate(timeout=40)
     result: dict[str, int] = json.loads(out)
@@ -105,13 +107,18 @@ def test_no_loss_or_reordering_across_50_changes_under_load(
     count, pps = 12_000, 2000
     receiver = background.start(probe(lab, "server", "recv", "6001", "--idle", "1.5"))
     time.sleep(0.5)
-    sender = background.start(probe(lab, "client", "send", SERVER_IP, "6001",
-                                    "--count", str(count), "--pps", str(pps)))
+    sender = background.start(
+        probe(lab, "client", "send", SERVER_IP, "6001", "--count", str(count), "--pps", str(pps))
+    )
     time.sleep(0.5)
     changes = [
-        {"egress.latency": f"{(i % 4) * 7}ms", "ingress.rate": f"{20 + (i % 3) * 20}mbit",
-         "egress.rate": f"{30 + (i % 2) * 40}mbit", "egress.jitter": f"{i % 5}ms",
-         "egress.queue.packets": 200 + i}
+        {
+            "egress.latency": f"{(i % 4) * 7}ms",
+            "ingress.rate": f"{20 + (i % 3) * 20}mbit",
+            "egress.rate": f"{30 + (i % 2) * 40}mbit",
+            "egress.jitter": f"{i % 5}ms",
+            "egress.queue.packets": 200 + i,
+        }
         for i in range(50)
     ]
     with engine.client() as client:
@@ -161,15 +168,20 @@ def test_a_flow_rule_sends_its_traffic_to_its_own_link(
 ) -> None:
     spec = {
         "default_link": link_spec(latency=0),
-        "flows": [{"label": "echo", "flow": {"ip": SERVER_IP, "protocol": "udp",
-                                            "port_min": 7777, "port_max": 7777},
-                   "link": link_spec(latency=20)}],
+        "flows": [
+            {
+                "label": "echo",
+                "flow": {"ip": SERVER_IP, "protocol": "udp", "port_min": 7777, "port_max": 7777},
+                "link": link_spec(latency=20),
+            }
+        ],
     }
     engine = start_engine(spec)
     background.start(probe(lab, "server", "echo", "7777", "--seconds", "20"))
     time.sleep(0.5)
-    result = json.loads(lab.run("client", *probe(lab, "client", "rtt", SERVER_IP, "7777")[4:])
-                        .stdout)
+    result = json.loads(
+        lab.run("client", *probe(lab, "client", "rtt", SERVER_IP, "7777")[4:]).stdout
+    )
     assert result["count"] >= 18
     assert abs(result["median_ms"] - 40.0) <= 1.5  # the flow's 20 ms each way
     assert median(ping_rtts(lab, count=10)) < 2.0  # ICMP takes the default link
@@ -233,27 +245,50 @@ def test_many_clients_and_a_vanishing_one(start_engine: StartEngine, lab: Lab) -
 def test_cli_get_set_stats(start_engine: StartEngine, lab: Lab) -> None:
     engine = start_engine(link_spec())
     cli = [sys.executable, "-m", "engine.cli"]
-    ok = subprocess.run([*cli, "set", "--control", engine.control, "egress.latency=50ms",
-                         "ingress.rate=10mbit", "egress.loss=1.5%"],
-                        capture_output=True, text=True, cwd=ROOT)
+    ok = subprocess.run(
+        [
+            *cli,
+            "set",
+            "--control",
+            engine.control,
+            "egress.latency=50ms",
+            "ingress.rate=10mbit",
+            "egress.loss=1.5%",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert ok.returncode == 0, ok.stderr
-    got = json.loads(subprocess.run([*cli, "get", "--control", engine.control],
-                                    capture_output=True, text=True, cwd=ROOT).stdout)
+    got = json.loads(
+        subprocess.run(
+            [*cli, "get", "--control", engine.control], capture_output=True, text=True, cwd=ROOT
+        ).stdout
+    )
     assert got["default_link"]["egress"]["latency"] == 50
     assert got["default_link"]["ingress"]["rate"] == 10_000_000
     assert got["default_link"]["egress"]["loss"] == pytest.approx(0.015)
-    bad = subprocess.run([*cli, "set", "--control", engine.control, "egress.loss=150%"],
-                         capture_output=True, text=True, cwd=ROOT)
+    bad = subprocess.run(
+        [*cli, "set", "--control", engine.control, "egress.loss=150%"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "default_link.egress.loss" in bad.stderr
-    stats = subprocess.run([*cli, "stats", "--once", "--json", "--control", engine.control],
-                           capture_output=True, text=True, cwd=ROOT)
+    stats = subprocess.run(
+        [*cli, "stats", "--once", "--json", "--control", engine.control],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert json.loads(stats.stdout)["egress"]["direction"] == "egress"
 
 
 def test_run_without_interfaces_prints_usage_and_exits_2() -> None:
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "run"], capture_output=True,
-                            text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 2
     assert "Usage:" in result.stderr and '"default_link"' in result.stderr
     assert result.stdout == ""
@@ -270,7 +305,8 @@ def test_missing_spec_is_created_and_sigterm_leaves_nothing(
     engine.signal(signal.SIGTERM)
     assert engine.process.wait(5) == 0
     time.sleep(0.2)
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-                   for pid in pids)
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids
+    )
     assert not Path(engine.control).exists()
     assert not Path(engine.control).with_suffix(".key").exists()

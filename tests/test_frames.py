@@ -36,8 +36,7 @@ def complete_checksum(frame: bytes) -> bytes:
     assert vnet.flags & VNET_F_NEEDS_CSUM
     l2 = bytearray(frame[VNET_HDR_LEN:])
     start = vnet.csum_start
-    struct.pack_into("!H", l2, start + vnet.csum_offset,
-                     internet_checksum(bytes(l2[start:])))
+    struct.pack_into("!H", l2, start + vnet.csum_offset, internet_checksum(bytes(l2[start:])))
     return bytes(l2)
 
 
@@ -53,9 +52,12 @@ def super_frame(ip: Any, l4: Any, payload: int, gso_type: int) -> bytes:
 
 
 def test_tcp_v4_super_frame_segments_like_the_kernel() -> None:
-    frame = super_frame(IP(src="198.18.0.1", dst="198.18.0.2", id=100),
-                        TCP(sport=1000, dport=80, seq=5000, flags="PA"), 10 * MSS + 100,
-                        GSO_TCPV4)
+    frame = super_frame(
+        IP(src="198.18.0.1", dst="198.18.0.2", id=100),
+        TCP(sport=1000, dport=80, seq=5000, flags="PA"),
+        10 * MSS + 100,
+        GSO_TCPV4,
+    )
     shape = wire_shape(frame)
     assert shape.packets == 11
     pieces = segment(frame)
@@ -79,8 +81,9 @@ def test_tcp_v4_super_frame_segments_like_the_kernel() -> None:
 
 
 def test_tcp_v6_super_frame() -> None:
-    frame = super_frame(IPv6(src="2001:2::1", dst="2001:2::2"), TCP(seq=1, flags="FA"),
-                        3 * MSS, GSO_TCPV6)
+    frame = super_frame(
+        IPv6(src="2001:2::1", dst="2001:2::2"), TCP(seq=1, flags="FA"), 3 * MSS, GSO_TCPV6
+    )
     pieces = segment(frame)
     assert len(pieces) == 3
     for index, piece in enumerate(pieces):
@@ -93,8 +96,9 @@ def test_tcp_v6_super_frame() -> None:
 
 
 def test_udp_l4_super_frame() -> None:
-    frame = super_frame(IP(src="198.18.0.1", dst="198.18.0.2"), UDP(sport=9, dport=10),
-                        2 * MSS + 5, GSO_UDP_L4)
+    frame = super_frame(
+        IP(src="198.18.0.1", dst="198.18.0.2"), UDP(sport=9, dport=10), 2 * MSS + 5, GSO_UDP_L4
+    )
     pieces = segment(frame)
     assert [len(Ether(p[VNET_HDR_LEN:])[UDP].payload) for p in pieces] == [MSS, MSS, 5]
     for piece in pieces:

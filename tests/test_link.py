@@ -23,7 +23,9 @@ def packet(at: float, tag: int = 0, droppable: bool = True) -> Packet:
     return Packet(tag.to_bytes(4, "big"), at, 1, L2, droppable)
 
 
-def run(lnk: Link, arrivals: list[float], until: float, step: float = 1e-4) -> list[tuple[float, int]]:
+def run(
+    lnk: Link, arrivals: list[float], until: float, step: float = 1e-4
+) -> list[tuple[float, int]]:
     """Feed packets at the given times and collect (release time, tag) in release order."""
     out: list[tuple[float, int, bytes]] = []
     pending = sorted((t, i) for i, t in enumerate(arrivals))
@@ -66,7 +68,7 @@ def test_spaced_arrivals_are_not_delayed_below_the_rate() -> None:
     lnk = link(rate=100_000_000)
     out = run(lnk, [0.001 * i for i in range(20)], until=0.05, step=1e-5)
     tx = (L2 + FRAMING_OVERHEAD) * 8 / 100_000_000
-    for (released, tag) in out:
+    for released, tag in out:
         assert released == pytest.approx(0.001 * tag + tx)
 
 
@@ -154,8 +156,14 @@ def test_latency_is_exact() -> None:
 
 
 def _jitter_delays(distribution: str, n: int = 20_000, strength: float = 1.0) -> list[float]:
-    lnk = link(seed=11, latency=10, jitter=20, jitter_distribution=distribution,
-               jitter_strength=strength, reorder_packets=True)
+    lnk = link(
+        seed=11,
+        latency=10,
+        jitter=20,
+        jitter_distribution=distribution,
+        jitter_strength=strength,
+        reorder_packets=True,
+    )
     out = feed(lnk, n, 1e-3)
     assert len(out) == n
     tx = (L2 + FRAMING_OVERHEAD) * 8 / 10e9

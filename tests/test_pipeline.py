@@ -24,22 +24,36 @@ def counts(p: DirectionPipeline) -> dict[str, int]:
 
 
 def test_egress_matches_destination_and_first_flow_wins() -> None:
-    p = pipeline({"flows": [
-        {"label": "udp5001", "flow": {"ip": SERVER, "protocol": 17, "port_min": 5001,
-                                      "port_max": 5001}},
-        {"label": "server", "flow": {"ip": "198.18.0.0/24"}},
-    ]})
-    p.receive(udp_frame(dport=5001), 0.0)   # both match: the first wins
-    p.receive(udp_frame(dport=5002), 0.0)   # the port is outside: the prefix flow
+    p = pipeline(
+        {
+            "flows": [
+                {
+                    "label": "udp5001",
+                    "flow": {"ip": SERVER, "protocol": 17, "port_min": 5001, "port_max": 5001},
+                },
+                {"label": "server", "flow": {"ip": "198.18.0.0/24"}},
+            ]
+        }
+    )
+    p.receive(udp_frame(dport=5001), 0.0)  # both match: the first wins
+    p.receive(udp_frame(dport=5002), 0.0)  # the port is outside: the prefix flow
     p.receive(udp_frame(dst="198.19.0.9"), 0.0)  # neither
     p.receive(arp_frame(), 0.0)  # non-IP: default
     assert counts(p) == {"default": 2, "udp5001": 1, "server": 1}
 
 
 def test_ingress_matches_source() -> None:
-    p = pipeline({"flows": [{"label": "web", "flow": {"ip": SERVER, "protocol": "tcp",
-                                                      "port_min": 80, "port_max": 80}}]},
-                 "ingress")
+    p = pipeline(
+        {
+            "flows": [
+                {
+                    "label": "web",
+                    "flow": {"ip": SERVER, "protocol": "tcp", "port_min": 80, "port_max": 80},
+                }
+            ]
+        },
+        "ingress",
+    )
     p.receive(tcp_frame(src=SERVER, dst=CLIENT, sport=80, dport=40000), 0.0)
     p.receive(tcp_frame(src=CLIENT, dst=SERVER, sport=40000, dport=80), 0.0)
     assert counts(p) == {"default": 1, "web": 1}
@@ -47,8 +61,14 @@ def test_ingress_matches_source() -> None:
 
 def test_seed_integer_address_and_ipv6() -> None:
     seed_int = int.from_bytes(bytes([198, 18, 0, 2]), "little")
-    p = pipeline({"flows": [{"label": "v4", "flow": {"ip": seed_int}},
-                            {"label": "v6", "flow": {"ip": "2001:2::/64", "protocol": "udp"}}]})
+    p = pipeline(
+        {
+            "flows": [
+                {"label": "v4", "flow": {"ip": seed_int}},
+                {"label": "v6", "flow": {"ip": "2001:2::/64", "protocol": "udp"}},
+            ]
+        }
+    )
     p.receive(udp_frame(), 0.0)
     p.receive(udp_frame(src="2001:2::1", dst="2001:2::2"), 0.0)
     p.receive(udp_frame(src="2001:3::1", dst="2001:3::2"), 0.0)
@@ -56,10 +76,18 @@ def test_seed_integer_address_and_ipv6() -> None:
 
 
 def test_flow_links_are_impaired_separately() -> None:
-    p = pipeline({"default_link": {"egress": {"latency": 0}},
-                  "flows": [{"label": "slow", "flow": {"protocol": "udp", "port_min": 5001,
-                                                       "port_max": 5001},
-                             "link": {"egress": {"latency": 40}}}]})
+    p = pipeline(
+        {
+            "default_link": {"egress": {"latency": 0}},
+            "flows": [
+                {
+                    "label": "slow",
+                    "flow": {"protocol": "udp", "port_min": 5001, "port_max": 5001},
+                    "link": {"egress": {"latency": 40}},
+                }
+            ],
+        }
+    )
     p.receive(udp_frame(dport=5001), 0.0)
     p.receive(udp_frame(dport=9), 0.0)
     assert len(p.release(0.001)) == 1
@@ -68,8 +96,13 @@ def test_flow_links_are_impaired_separately() -> None:
 
 
 def test_removed_flow_drains_instead_of_losing_packets() -> None:
-    p = pipeline({"flows": [{"label": "slow", "flow": {"protocol": "udp"},
-                             "link": {"egress": {"latency": 100}}}]})
+    p = pipeline(
+        {
+            "flows": [
+                {"label": "slow", "flow": {"protocol": "udp"}, "link": {"egress": {"latency": 100}}}
+            ]
+        }
+    )
     for _ in range(5):
         p.receive(udp_frame(), 0.0)
     p.configure(Spec(), 0.01)

@@ -52,11 +52,17 @@ def test_units_are_accepted_in_files() -> None:
 
 def test_flow_ip_forms() -> None:
     seed_int = int.from_bytes(bytes([192, 168, 0, 1]), "little")
-    spec = loads_spec(json.dumps({"flows": [
-        {"label": "a", "flow": {"ip": seed_int}},
-        {"label": "b", "flow": {"ip": "198.18.0.0/24", "protocol": "udp"}},
-        {"label": "c", "flow": {"ip": "2001:2::2"}},
-    ]}))
+    spec = loads_spec(
+        json.dumps(
+            {
+                "flows": [
+                    {"label": "a", "flow": {"ip": seed_int}},
+                    {"label": "b", "flow": {"ip": "198.18.0.0/24", "protocol": "udp"}},
+                    {"label": "c", "flow": {"ip": "2001:2::2"}},
+                ]
+            }
+        )
+    )
     assert str(spec.flows[0].flow.network) == "192.168.0.1/32"
     assert str(spec.flows[1].flow.network) == "198.18.0.0/24"
     assert spec.flows[1].flow.protocol_number == 17
@@ -72,14 +78,23 @@ BAD = [
     ({"egress": {"jitter": "soon"}}, "default_link.egress.jitter", "not a duration"),
     ({"egress": {"jitter_strength": 2}}, "default_link.egress.jitter_strength", "less than"),
     ({"egress": {"reorder_packets": "maybe"}}, "default_link.egress.reorder_packets", "boolean"),
-    ({"egress": {"jitter_distribution": "cauchy"}}, "default_link.egress.jitter_distribution",
-     "'uniform', 'normal' or 'pareto'"),
+    (
+        {"egress": {"jitter_distribution": "cauchy"}},
+        "default_link.egress.jitter_distribution",
+        "'uniform', 'normal' or 'pareto'",
+    ),
     ({"egress": {"queue": {"packets": 0}}}, "default_link.egress.queue.packets", "greater"),
     ({"egress": {"queue": {"sizes": 5}}}, "default_link.egress.queue.sizes", "unknown field"),
-    ({"egress": {"burst_loss": {"p_enter": 0.1, "p_exit": 0}}},
-     "default_link.egress.burst_loss.p_exit", "greater than 0"),
-    ({"egress": {"burst_loss": {"p_exit": 0.5}}}, "default_link.egress.burst_loss.p_enter",
-     "Field required"),
+    (
+        {"egress": {"burst_loss": {"p_enter": 0.1, "p_exit": 0}}},
+        "default_link.egress.burst_loss.p_exit",
+        "greater than 0",
+    ),
+    (
+        {"egress": {"burst_loss": {"p_exit": 0.5}}},
+        "default_link.egress.burst_loss.p_enter",
+        "Field required",
+    ),
     ({"egress": {"lossy": 0.1}}, "default_link.egress.lossy", "unknown field"),
     ({"egress": SEED_LINK, "sideways": {}}, "sideways", "unknown field"),
     ({"default_link": {"upward": SEED_LINK}}, "default_link.upward", "unknown field"),
@@ -87,15 +102,27 @@ BAD = [
     ({"flows": [{"label": "no spaces"}]}, "flows[0].label", "letters, digits and underscores"),
     ({"flows": [{"label": "a"}, {"label": "a"}]}, "spec", "duplicate flow label 'a'"),
     ({"flows": [{"label": "a", "flow": {"ip": 2**32}}]}, "flows[0].flow.ip", "32 bits"),
-    ({"flows": [{"label": "a", "flow": {"ip": "300.1.1.1"}}]}, "flows[0].flow.ip",
-     "not an IP address"),
-    ({"flows": [{"label": "a", "flow": {"protocol": "gopher"}}]}, "flows[0].flow.protocol",
-     "unknown protocol"),
+    (
+        {"flows": [{"label": "a", "flow": {"ip": "300.1.1.1"}}]},
+        "flows[0].flow.ip",
+        "not an IP address",
+    ),
+    (
+        {"flows": [{"label": "a", "flow": {"protocol": "gopher"}}]},
+        "flows[0].flow.protocol",
+        "unknown protocol",
+    ),
     ({"flows": [{"label": "a", "flow": {"protocol": 300}}]}, "flows[0].flow.protocol", "8-bit"),
-    ({"flows": [{"label": "a", "flow": {"port_max": 70000}}]}, "flows[0].flow.port_max",
-     "less than or equal to 65535"),
-    ({"flows": [{"label": "a", "flow": {"port_min": 90, "port_max": 80}}]}, "flows[0].flow",
-     "port_min is above port_max"),
+    (
+        {"flows": [{"label": "a", "flow": {"port_max": 70000}}]},
+        "flows[0].flow.port_max",
+        "less than or equal to 65535",
+    ),
+    (
+        {"flows": [{"label": "a", "flow": {"port_min": 90, "port_max": 80}}]},
+        "flows[0].flow",
+        "port_min is above port_max",
+    ),
     ({"flows": [{"label": "a", "flow": {"prot": 6}}]}, "flows[0].flow.prot", "unknown field"),
     ({"flows": "none"}, "flows", "valid list"),
 ]
@@ -117,9 +144,15 @@ def test_broken_json_is_one_line_with_position() -> None:
 
 
 def test_patch_by_path_with_units() -> None:
-    spec = patch_spec(EXAMPLE_SPEC, {"egress.latency": "50ms", "ingress.rate": "10mbit",
-                                     "flows.http.egress.loss": "1%",
-                                     "default_link.ingress.reorder_packets": "true"})
+    spec = patch_spec(
+        EXAMPLE_SPEC,
+        {
+            "egress.latency": "50ms",
+            "ingress.rate": "10mbit",
+            "flows.http.egress.loss": "1%",
+            "default_link.ingress.reorder_packets": "true",
+        },
+    )
     assert spec.default_link.egress.latency == 50
     assert spec.default_link.ingress.rate == 10_000_000
     assert spec.flows[0].link.egress.loss == pytest.approx(0.01)

@@ -13,8 +13,15 @@ from engine.units import (
 
 @pytest.mark.parametrize(
     ("text", "bits"),
-    [("10mbit", 10_000_000), ("1.5gbit", 1_500_000_000), ("500kbit", 500_000),
-     ("12500kbps", 100_000_000), ("64000", 64_000), ("2Mbit/s", 2_000_000), (7, 7)],
+    [
+        ("10mbit", 10_000_000),
+        ("1.5gbit", 1_500_000_000),
+        ("500kbit", 500_000),
+        ("12500kbps", 100_000_000),
+        ("64000", 64_000),
+        ("2Mbit/s", 2_000_000),
+        (7, 7),
+    ],
 )
 def test_rates(text: str, bits: int) -> None:
     assert parse_rate(text) == bits

@@ -57,8 +57,12 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, int]:
             reordered += 1
         highest = max(highest, seq)
     sock.close()
-    return {"received": received, "reordered": reordered, "duplicates": duplicates,
-            "highest": highest}
+    return {
+        "received": received,
+        "reordered": reordered,
+        "duplicates": duplicates,
+        "highest": highest,
+    }
 
 
 def echo(port: int, seconds: float) -> None:

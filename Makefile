@@ -1,0 +1,47 @@
+# linkshaper: everything a fresh machine needs, as root. `make demo` and `make test` set up first.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_TOOLS := ip ethtool iperf3 ping tmux
+APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux
+
+.PHONY: install system-tools demo test test-fast lint format bench clean
+
+install: system-tools $(STAMP)
+
+system-tools:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system tools (missing:$$missing)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	uv sync --frozen
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/linkshaper lab demo --seconds 30
+
+test: install
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not lab"
+
+lint: install
+	$(BIN)/ruff format --check engine shaper_tui tests bench
+	$(BIN)/ruff check engine shaper_tui tests bench
+	$(BIN)/mypy engine shaper_tui tests bench
+
+format: install
+	$(BIN)/ruff format engine shaper_tui tests bench
+	$(BIN)/ruff check --fix engine shaper_tui tests bench
+
+bench: install
+	$(BIN)/python -m bench.passthrough --runs 3
+
+clean:
+	-$(BIN)/linkshaper lab down
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
