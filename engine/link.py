@@ -84,10 +84,10 @@ class Link:
             self._free_at = max(self._free_at, now)  # a blocked link starts sending now
         self._apply(spec)
 
-    @property
-    def queueing(self) -> bool:
-        """Packets are waiting, so tail drop may cut into a super-frame."""
-        return bool(self._queue)
+    def would_drop(self, packet: Packet) -> bool:
+        """Whether `offer` would tail-drop this packet: for a super-frame, the sign that it
+        must be cut up so that the queue takes what fits, wire packet by wire packet."""
+        return bool(self._queue) and self._over_limit(packet)
 
     @property
     def idle(self) -> bool:

@@ -79,13 +79,14 @@ class DirectionPipeline:
         droppable = key is not NON_IP
         if droppable:
             self._count_talker(key, len(frame) - VNET_HDR_LEN)
-        if frame[1] and (link.needs_wire_packets or link.queueing):
+        shape = wire_shape(frame)
+        packet = Packet(frame, now, shape.packets, shape.l2_bytes, droppable)
+        if shape.packets > 1 and (link.needs_wire_packets or link.would_drop(packet)):
             for piece in segment(frame):
                 shape = wire_shape(piece)
                 link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))
         else:
-            shape = wire_shape(frame)
-            link.offer(Packet(frame, now, shape.packets, shape.l2_bytes, droppable))
+            link.offer(packet)
 
     def _count_talker(self, key: FlowKey, size: int) -> None:
         if self._far_is_source:

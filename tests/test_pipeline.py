@@ -139,3 +139,12 @@ def test_super_frames_stay_whole_when_nothing_per_packet_is_set() -> None:
     # Serialised as 40 wire packets: 40 * (1514 + 24) bytes at 100 Mbit/s, then 5 ms.
     (frame,) = out
     assert struct.unpack_from("<H", frame, 4)[0] == 1448
+
+
+def test_a_super_frame_that_overflows_the_queue_is_cut_and_tail_dropped_per_packet() -> None:
+    p = pipeline({"egress": {"rate": "1mbit", "queue": {"packets": 10, "ms": None}}})
+    p.receive(_super_frame(4), 0.0)  # empty queue: admitted whole
+    p.receive(_super_frame(40), 0.0)  # 6 wire packets fit behind it; 34 do not
+    stats = p.stats(0.0).total
+    assert stats.queue_packets == 10
+    assert stats.drops.queue_full == 34
