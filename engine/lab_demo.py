@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from engine.client import ControlClient
 from engine.control import ControlError
@@ -28,9 +29,14 @@ DEMO_SPEC = Spec.model_validate(
 )
 
 
-def wait_for_engine(control: str, timeout: float = 10.0) -> None:
+def wait_for_engine(
+    control: str, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
+) -> None:
+    """Until both workers have reported stats over `control`; `alive` says whether to go on."""
     deadline = time.monotonic() + timeout
     while True:
+        if not alive():
+            raise ControlError("the engine exited")
         try:
             with ControlClient(control) as client:
                 stats = client.stats()
@@ -40,7 +46,7 @@ def wait_for_engine(control: str, timeout: float = 10.0) -> None:
             pass
         if time.monotonic() > deadline:
             raise ControlError(f"the engine did not come up on {control}")
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def run_demo(lab: Lab, seconds: float) -> int:
@@ -72,7 +78,9 @@ def run_demo(lab: Lab, seconds: float) -> int:
         for port in ("5201", "5202"):
             processes.append(
                 subprocess.Popen(
-                    lab.in_ns("server", "iperf3", "-s", "-1", "-p", port), stdout=subprocess.DEVNULL
+                    lab.in_ns("server", "iperf3", "-s", "-1", "-p", port),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             )
         time.sleep(0.5)
@@ -83,6 +91,7 @@ def run_demo(lab: Lab, seconds: float) -> int:
                         "client", "iperf3", "-c", SERVER_IP, "-p", port, "-t", duration, *extra
                     ),
                     stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             )
         print(

@@ -355,48 +355,27 @@ def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
     return parse_spec(data)
 
 
+def _seed_link(rate: int) -> dict[str, Any]:
+    """A LINK as the seed's usage text prints it: every seed field, nothing of ours."""
+    return {
+        "rate": rate,
+        "loss": 0.0,
+        "latency": 0,
+        "jitter": 0,
+        "jitter_strength": 0.0,
+        "reorder_packets": False,
+    }
+
+
+#: The seed's own example: 10 Mbit/s down, 1 Mbit/s up, HTTP on a 100 Mbit/s link.
 EXAMPLE_SPEC = Spec.model_validate(
     {
-        "default_link": {
-            "ingress": {
-                "rate": 10_000_000,
-                "loss": 0.0,
-                "latency": 0,
-                "jitter": 0,
-                "jitter_strength": 0.0,
-                "reorder_packets": False,
-            },
-            "egress": {
-                "rate": 1_000_000,
-                "loss": 0.0,
-                "latency": 0,
-                "jitter": 0,
-                "jitter_strength": 0.0,
-                "reorder_packets": False,
-            },
-        },
+        "default_link": {"ingress": _seed_link(10_000_000), "egress": _seed_link(1_000_000)},
         "flows": [
             {
                 "label": "http",
                 "flow": {"ip": 0, "protocol": 6, "port_min": 80, "port_max": 80},
-                "link": {
-                    "ingress": {
-                        "rate": 100_000_000,
-                        "loss": 0.0,
-                        "latency": 0,
-                        "jitter": 0,
-                        "jitter_strength": 0.0,
-                        "reorder_packets": False,
-                    },
-                    "egress": {
-                        "rate": 100_000_000,
-                        "loss": 0.0,
-                        "latency": 0,
-                        "jitter": 0,
-                        "jitter_strength": 0.0,
-                        "reorder_packets": False,
-                    },
-                },
+                "link": {"ingress": _seed_link(100_000_000), "egress": _seed_link(100_000_000)},
             }
         ],
     }

@@ -20,6 +20,7 @@ from typing import Any
 from engine.client import ControlClient
 from engine.control import ControlError
 from engine.lab import INNER, OUTER, SERVER_IP, Lab
+from engine.lab_demo import wait_for_engine
 from engine.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,19 +62,10 @@ class EngineProcess:
         )
 
     def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"engine exited: {self.stderr()}")
-            try:
-                with ControlClient(self.control) as client:
-                    stats = client.stats()
-                    if stats.ingress is not None and stats.egress is not None:
-                        return
-            except ControlError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"engine not ready: {self.stderr()}")
+        try:
+            wait_for_engine(self.control, timeout, alive=lambda: self.process.poll() is None)
+        except ControlError as exc:
+            raise RuntimeError(f"{exc}: {self.stderr()}") from None
 
     def client(self) -> ControlClient:
         return ControlClient(self.control)
