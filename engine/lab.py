@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,21 @@ class Lab:
     def in_ns(self, role: str, *args: str) -> list[str]:
         return ["ip", "netns", "exec", self.ns(role), *args]
 
+    def engine_command(self, spec_path: str, control: str) -> list[str]:
+        """`linkshaper run outer inner SPEC --control PATH` in the box, with this Python."""
+        return self.in_ns(
+            "box",
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            OUTER,
+            INNER,
+            spec_path,
+            "--control",
+            control,
+        )
+
     def run(self, role: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run(self.in_ns(role, *args), check=check)
 
@@ -67,40 +83,9 @@ class Lab:
             for name in self.namespaces:
                 _run(["ip", "netns", "add", name])
             client, box, server = self.namespaces
-            _run(
-                [
-                    "ip",
-                    "link",
-                    "add",
-                    "eth0",
-                    "netns",
-                    client,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    INNER,
-                    "netns",
-                    box,
-                ]
-            )
-            _run(
-                [
-                    "ip",
-                    "link",
-                    "add",
-                    "eth0",
-                    "netns",
-                    server,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    OUTER,
-                    "netns",
-                    box,
-                ]
-            )
+            for far_end, box_side in ((client, INNER), (server, OUTER)):
+                veth = ["ip", "link", "add", "eth0", "netns", far_end, "type", "veth"]
+                _run([*veth, "peer", "name", box_side, "netns", box])
             for ifname in (INNER, OUTER):
                 # The box only forwards: its own IPv6 chatter would be shaped as traffic.
                 self.run("box", "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1")

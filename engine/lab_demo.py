@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 
 from engine.client import ControlClient
 from engine.control import ControlError
-from engine.lab import INNER, OUTER, SERVER_IP, Lab
+from engine.lab import SERVER_IP, Lab
 from engine.protocol import StatsReport
 from engine.spec import Spec
 from engine.units import format_rate
@@ -58,20 +57,7 @@ def run_demo(lab: Lab, seconds: float) -> int:
     processes: list[subprocess.Popen[bytes]] = []
     lab.up()
     try:
-        engine = subprocess.Popen(
-            lab.in_ns(
-                "box",
-                sys.executable,
-                "-m",
-                "engine.cli",
-                "run",
-                OUTER,
-                INNER,
-                spec_path,
-                "--control",
-                control,
-            )
-        )
+        engine = subprocess.Popen(lab.engine_command(spec_path, control))
         processes.append(engine)
         wait_for_engine(control)
         duration = str(int(seconds))

@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.client import ControlClient
 from engine.control import ControlError
-from engine.lab import INNER, OUTER, SERVER_IP, Lab
+from engine.lab import SERVER_IP, Lab
 from engine.lab_demo import wait_for_engine
 from engine.spec import Spec
 
@@ -45,18 +45,7 @@ class EngineProcess:
             self.spec_path.write_text(json.dumps(data))
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
-            lab.in_ns(
-                "box",
-                sys.executable,
-                "-m",
-                "engine.cli",
-                "run",
-                OUTER,
-                INNER,
-                str(self.spec_path),
-                "--control",
-                self.control,
-            ),
+            lab.engine_command(str(self.spec_path), self.control),
             stderr=self._stderr,
             cwd=ROOT,
         )
