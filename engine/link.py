@@ -99,7 +99,7 @@ class Link:
         if self._rate <= 0:
             self.drop_blocked += packet.wire_packets
             return
-        if self._queue and self._over_limit(packet):
+        if self.would_drop(packet):
             self.drop_queue_full += packet.wire_packets
             return
         self._queue.append(packet)

@@ -56,9 +56,7 @@ class DirectionPipeline:
         drain what they hold and are then dropped."""
         wanted = {DEFAULT_LABEL: spec.link(self.direction)}
         for flow in spec.flows:
-            wanted[flow.label] = (
-                flow.link.ingress if self.direction == "ingress" else flow.link.egress
-            )
+            wanted[flow.label] = flow.link.of(self.direction)
         for label, link in list(self._links.items()):
             if label not in wanted:
                 del self._links[label]

@@ -130,6 +130,9 @@ class LinkPair(_Strict):
     ingress: LinkSpec = LinkSpec()
     egress: LinkSpec = LinkSpec()
 
+    def of(self, direction: Direction) -> LinkSpec:
+        return self.ingress if direction == "ingress" else self.egress
+
 
 _PROTOCOL_NAMES = {"any": 0, "icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132}
 _LABEL = re.compile(r"^[\w_]+$")
@@ -246,7 +249,7 @@ class Spec(_Strict):
         pair = self.default_link
         if label != "default":
             pair = next(f.link for f in self.flows if f.label == label)
-        return pair.ingress if direction == "ingress" else pair.egress
+        return pair.of(direction)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
