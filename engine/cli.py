@@ -16,6 +16,7 @@ from engine.client import ControlClient
 from engine.control import DEFAULT_CONTROL_PATH, ControlError
 from engine.lab import ROLES, Lab, LabError
 from engine.protocol import SpecChanged, StatsReport
+from engine.rates import direction_rates
 from engine.spec import EXAMPLE_SPEC, PASS_THROUGH, SpecError, read_spec
 from engine.stats import DirectionStats
 from engine.units import format_duration_ms, format_rate
@@ -98,16 +99,12 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str:
+    rates = direction_rates(previous, current)
     total = current.total
-    if previous is None or current.at <= previous.at:
-        rate_in = rate_out = 0.0
-    else:
-        span = current.at - previous.at
-        rate_in = (total.bytes_in - previous.total.bytes_in) * 8 / span
-        rate_out = (total.bytes_out - previous.total.bytes_out) * 8 / span
     drops = total.drops
     return (
-        f"{current.direction:7} in {format_rate(rate_in):>13}  out {format_rate(rate_out):>13}  "
+        f"{current.direction:7} in {format_rate(rates.bits_in):>13}  "
+        f"out {format_rate(rates.bits_out):>13}  "
         f"pkts {total.packets_in}/{total.packets_out}  drops loss={drops.loss} "
         f"queue={drops.queue_full} blocked={drops.blocked}  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from engine.control import DEFAULT_CONTROL_PATH, ControlError, connect
@@ -30,9 +31,12 @@ T = TypeVar("T")
 
 
 class ControlClient:
-    def __init__(self, path: str = DEFAULT_CONTROL_PATH) -> None:
+    """Requests and replies over one connection: a control socket's, or a Pipe end given as
+    `conn` (then `path` only names it in errors)."""
+
+    def __init__(self, path: str = DEFAULT_CONTROL_PATH, conn: Connection | None = None) -> None:
         self.path = path
-        self._conn = connect(path)
+        self._conn = conn if conn is not None else connect(path)
 
     def close(self) -> None:
         self._conn.close()

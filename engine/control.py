@@ -82,7 +82,10 @@ class _Subscriber:
 
 
 class ControlServer:
-    def __init__(self, path: str, handler: Handler) -> None:
+    """Serves control requests on a socket at `path`, and on any connection handed to `serve`
+    (a Pipe, for an engine that a TUI starts itself). With no path, only the latter."""
+
+    def __init__(self, path: str | None, handler: Handler) -> None:
         self.path = path
         self._handler = handler
         self._subscribers: set[_Subscriber] = set()
@@ -91,6 +94,8 @@ class ControlServer:
         self._closing = False
 
     def start(self) -> None:
+        if self.path is None:
+            return
         directory = Path(self.path).parent
         directory.mkdir(parents=True, exist_ok=True)
         if os.path.exists(self.path):
@@ -110,6 +115,16 @@ class ControlServer:
             os.umask(old_umask)
         threading.Thread(target=self._accept_loop, daemon=True, name="control-accept").start()
 
+    def serve(self, conn: Connection, on_close: Callable[[], None] | None = None) -> None:
+        """Answer requests on `conn` in a thread of its own, as for a socket client."""
+
+        def run() -> None:
+            self._serve(conn)
+            if on_close is not None and not self._closing:
+                on_close()
+
+        threading.Thread(target=run, daemon=True, name="control-conn").start()
+
     def publish(self, message: Message) -> None:
         data = encode(message)
         with self._lock:
@@ -124,10 +139,11 @@ class ControlServer:
             # Listener.close() unlinks the socket file itself.
             with contextlib.suppress(OSError):
                 listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        with contextlib.suppress(FileNotFoundError):
-            key_path(self.path).unlink()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            with contextlib.suppress(FileNotFoundError):
+                key_path(self.path).unlink()
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
@@ -146,6 +162,7 @@ class ControlServer:
             self._subscribers.discard(subscriber)
 
     def _serve(self, conn: Connection) -> None:
+        """Until the client goes, or until it subscribes (then its sender thread owns it)."""
         try:
             while True:
                 try:

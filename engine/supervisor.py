@@ -97,7 +97,8 @@ class Supervisor:
             "egress": _Worker("egress", inner, outer),
         }
         self._latest: dict[str, DirectionStats] = {}
-        self._control: ControlServer | None = None
+        # The hub every client talks to; it listens on a socket only if there is a path.
+        self._control = ControlServer(control_path, self.handle)
         self._stopping = threading.Event()
         self._reload_requested = False
         self.listeners: list[ControlServer] = []
@@ -113,10 +114,8 @@ class Supervisor:
             bring_up(ifname)
         for worker in self._workers.values():
             self._spawn(worker)
-        if self.control_path:
-            self._control = ControlServer(self.control_path, self.handle)
-            self._control.start()
-            self.listeners.append(self._control)
+        self._control.start()
+        self.listeners.append(self._control)
 
     def _spawn(self, worker: _Worker) -> None:
         parent, child = self._context.Pipe()
@@ -146,6 +145,10 @@ class Supervisor:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def serve(self, conn: Connection, stop_on_close: bool = False) -> None:
+        """Answer control requests on a connection (a Pipe end) as on the socket."""
+        self._control.serve(conn, self.stop if stop_on_close else None)
 
     def run(self) -> None:
         """Serve until stopped: read stats, restart dead workers, reload on SIGHUP."""
@@ -201,8 +204,7 @@ class Supervisor:
                 message = decode(conn.recv_bytes())
                 if isinstance(message, StatsReport):
                     self._latest[worker.direction] = message.stats
-                    if self._control is not None:
-                        self._control.publish(message)
+                    self._control.publish(message)
                 elif isinstance(message, WorkerError):
                     log.error("%s worker: %s", message.direction, message.message)
         except (EOFError, OSError, ValidationError):
@@ -234,8 +236,7 @@ class Supervisor:
             data = encode(Configure(spec=spec))
             for worker in self._workers.values():
                 worker.send(data)
-        if self._control is not None:
-            self._control.publish(SpecChanged(spec=spec, source=source, at=time.time()))
+        self._control.publish(SpecChanged(spec=spec, source=source, at=time.time()))
         log.info("spec applied (from %s)", source)
         return spec
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_TOOLKITS = ("textual", "rich")
-#: What shaper_tui may import from engine: the protocol, its models, and the client that
-#: carries them.
+#: What shaper_tui may import from engine: the protocol, its models and the client that
+#: carries them; pure helpers over those models (rates, presets); and what starts an engine
+#: or a lab and hands back nothing but connections or a socket path (hosted, lab, lab_demo).
+#: Never the supervisor, the workers or the pipeline.
 PROTOCOL_MODULES = {
     "engine.protocol",
     "engine.client",
@@ -19,6 +21,11 @@ PROTOCOL_MODULES = {
     "engine.spec",
     "engine.stats",
     "engine.units",
+    "engine.rates",
+    "engine.presets",
+    "engine.hosted",
+    "engine.lab",
+    "engine.lab_demo",
 }
 
 
@@ -41,7 +48,8 @@ def test_engine_source_never_imports_textual_or_rich() -> None:
 
 def test_engine_runs_without_textual_or_rich_loaded() -> None:
     code = (
-        "import sys, engine.cli, engine.supervisor, engine.worker, engine.lab_demo\n"
+        "import sys, engine.cli, engine.supervisor, engine.worker, engine.lab_demo,"
+        " engine.hosted, engine.presets, engine.rates\n"
         f"print([m for m in sys.modules if m.split('.')[0] in {UI_TOOLKITS!r}])"
     )
     result = subprocess.run(

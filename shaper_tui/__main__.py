@@ -1,0 +1,3 @@
+from shaper_tui.cli import main
+
+main()

@@ -1,0 +1,235 @@
+"""The linkshaper TUI: two direction panels of controls and live figures over one engine.
+
+`create_app` is the one way to build it, for the `tui` command and for the tests alike; what
+engine it talks to is an `EngineSource`, so the UI code is the same for an attached engine and
+for one it started itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Mapping
+from functools import partial
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from engine.presets import Preset
+from engine.rates import direction_rates
+from engine.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
+from engine.spec import patch_spec as apply_patch
+from engine.stats import DirectionStats
+from shaper_tui.engine_link import EngineLink
+from shaper_tui.engine_source import EngineSource
+from shaper_tui.link_edits import Field, changes_for
+from shaper_tui.messages import (
+    EngineAttached,
+    EngineLost,
+    EngineRejected,
+    SpecArrived,
+    StatsArrived,
+)
+from shaper_tui.screens.help import HelpScreen
+from shaper_tui.screens.presets import PresetsScreen
+from shaper_tui.widgets.choice_control import ChoiceControl
+from shaper_tui.widgets.direction_panel import ORDER, TITLES, DirectionPanel
+from shaper_tui.widgets.flows_table import FlowsTable
+from shaper_tui.widgets.status_bar import StatusBar
+from shaper_tui.widgets.value_slider import ValueSlider
+
+#: Rates are taken over about this many seconds of samples: steady enough to read, recent
+#: enough to see a change within a second.
+RATE_WINDOW = 0.5
+
+
+class ShaperApp(App[None]):
+    TITLE = "linkshaper"
+    CSS = """
+    Screen {
+        layout: vertical;
+    }
+    #panels {
+        height: auto;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "presets", "Presets", id="app.presets",
+                tooltip="Pick a published 3G/4G/DSL/cable condition"),
+        Binding("b", "block", "Block", id="app.block",
+                tooltip="Block the link both ways, or unblock it"),
+        Binding("0", "reset", "Reset", id="app.reset",
+                tooltip="Back to pass-through: no limit, loss or delay"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help",
+                tooltip="Keys and what the figures mean"),
+        Binding("q", "quit", "Quit", id="app.quit",
+                tooltip="Quit (an engine you attached to keeps running)"),
+        Binding("down", "app.focus_next", "Next control", show=False, id="app.next"),
+        Binding("up", "app.focus_previous", "Previous control", show=False, id="app.previous"),
+    ]  # fmt: skip
+
+    def __init__(self, source: EngineSource, tag: str | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.tag = tag or f"tui:{os.getpid()}"
+        self.spec: Spec = PASS_THROUGH
+        self.link = EngineLink(source, self.post_message, self.tag)
+        self.samples: dict[Direction, deque[DirectionStats]] = {
+            d: deque(maxlen=20) for d in DIRECTIONS
+        }
+        self.unblocked_rates: dict[Direction, int] = {}
+        self.stats_seen = 0
+
+    def compose(self) -> ComposeResult:
+        # Kept by reference: while a modal screen is up, queries see only that screen.
+        self.status_bar = StatusBar(self.source.description, id="status")
+        self.panels = {d: DirectionPanel(d, self.spec.link(d)) for d in DIRECTIONS}
+        self.flows = FlowsTable(id="flows")
+        yield self.status_bar
+        with Horizontal(id="panels"):
+            yield from self.panels.values()
+        yield self.flows
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.flows.can_focus = False
+        self.query_one("#ingress-rate").focus()
+        self.set_interval(1.0, self._tick)
+        self.link.start()
+
+    def on_unmount(self) -> None:
+        self.link.stop()
+
+    def _tick(self) -> None:
+        self.status_bar.sample()
+        self.flows.refresh_rows()
+
+    # --- from the engine ------------------------------------------------------------------
+
+    def on_engine_attached(self, message: EngineAttached) -> None:
+        self.status_bar.attach(message.info)
+        self._show_spec(message.spec)
+
+    def on_engine_lost(self, message: EngineLost) -> None:
+        self.status_bar.lose(message.reason)
+
+    def on_spec_arrived(self, message: SpecArrived) -> None:
+        if message.source == self.tag and self.link.busy:
+            return  # our own change, overtaken by newer ones on their way
+        self._show_spec(message.spec)
+
+    def on_engine_rejected(self, message: EngineRejected) -> None:
+        self.notify(message.message, title="Not applied", severity="error", timeout=6)
+
+    def on_stats_arrived(self, message: StatsArrived) -> None:
+        stats = message.stats
+        self.stats_seen += 1
+        history = self.samples[stats.direction]
+        if history and history[-1].pid != stats.pid:
+            history.clear()  # a restarted worker counts from zero
+        history.append(stats)
+        base = history[0]
+        for sample in history:
+            if stats.at - sample.at >= RATE_WINDOW:
+                base = sample
+        self.panels[stats.direction].show_rates(
+            direction_rates(base if base is not stats else None, stats)
+        )
+        self.flows.add_sample(stats)
+
+    def _show_spec(self, spec: Spec) -> None:
+        self.spec = spec
+        for direction in DIRECTIONS:
+            self.panels[direction].show_link(spec.link(direction))
+        self.flows.spec = spec
+
+    # --- from the user --------------------------------------------------------------------
+
+    def _edit(self, direction: Direction, field: Field, value: float | str) -> None:
+        changes = changes_for(direction, field, value, self.spec.link(direction))
+        self._patch(changes)
+
+    def _patch(self, changes: Mapping[str, Any]) -> None:
+        try:
+            self.spec = apply_patch(self.spec, changes)
+        except SpecError as exc:
+            self.notify(str(exc), title="Not applied", severity="error")
+            self._show_spec(self.spec)
+            return
+        self.link.patch(dict(changes))
+
+    def _replace(self, spec: Spec, note: str) -> None:
+        self.link.set_spec(spec)
+        self._show_spec(spec)
+        self.notify(note, timeout=3)
+
+    def on_value_slider_changed(self, event: ValueSlider.Changed) -> None:
+        slider = event.control
+        self._edit(slider.direction, slider.field, event.value)  # type: ignore[arg-type]
+
+    def on_choice_control_changed(self, event: ChoiceControl.Changed) -> None:
+        choice = event.control
+        self._edit(choice.direction, choice.field, event.value)  # type: ignore[arg-type]
+
+    def action_presets(self) -> None:
+        def chosen(preset: Preset | None) -> None:
+            if preset is not None:
+                self._replace(preset.apply(self.spec), f"{preset.name}: {preset.summary}")
+
+        self.push_screen(PresetsScreen(), chosen)
+
+    def action_block(self) -> None:
+        links = {d: self.spec.link(d) for d in DIRECTIONS}
+        if all(link.rate > 0 for link in links.values()):
+            self.unblocked_rates = {d: link.rate for d, link in links.items()}
+            self._patch({f"{d}.rate": 0 for d in DIRECTIONS})
+            self.notify("Link blocked both ways; b unblocks", timeout=3)
+        else:
+            changes = {
+                f"{d}.rate": self.unblocked_rates.get(d, UNLIMITED_RATE)
+                for d, link in links.items()
+                if link.rate == 0
+            }
+            self._patch(changes)
+            self.notify("Link unblocked", timeout=3)
+        self._show_spec(self.spec)
+
+    def action_reset(self) -> None:
+        self._replace(PASS_THROUGH, "Reset to pass-through")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_edit(self, control_id: str) -> None:
+        """Focus a control and ask for its exact value (from the command palette)."""
+        widget = self.screen_stack[0].query_one(f"#{control_id}")
+        widget.focus()
+        if isinstance(widget, ValueSlider):
+            widget.action_prompt()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Presets", "Pick a published link condition (p)", self.action_presets)
+        yield SystemCommand("Block / unblock", "Block the link both ways (b)", self.action_block)
+        yield SystemCommand("Reset to pass-through", "No limit, loss or delay (0)",
+                            self.action_reset)  # fmt: skip
+        yield SystemCommand("Help", "Keys and figures (?)", self.action_help)
+        for direction in DIRECTIONS:
+            for field in ORDER:
+                name = f"{TITLES[direction].split()[0]} {field.replace('_', ' ')}"
+                yield SystemCommand(
+                    f"Set {name}",
+                    f"Focus {name} and type a value",
+                    partial(self.action_edit, f"{direction}-{field}"),
+                    discover=False,
+                )
+
+
+def create_app(source: EngineSource, tag: str | None = None) -> ShaperApp:
+    """The app on `source`; the CLI and the tests build it here."""
+    return ShaperApp(source, tag)

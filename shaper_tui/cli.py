@@ -1,0 +1,87 @@
+"""`tui`: attach to a running engine, start one, or run the demo lab.
+
+tui [--control PATH]        attach to `linkshaper run` (default socket)
+tui OUTER INNER [SPEC]      start an engine between two interfaces, stop it on quit
+tui --demo                  a lab with traffic both ways, and the UI on it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from engine.control import DEFAULT_CONTROL_PATH, ControlError
+from engine.spec import PASS_THROUGH, SpecError, read_spec
+from shaper_tui.app import create_app
+from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui",
+        description="Tune a linkshaper link live from the terminal.",
+        epilog="Keys: arrows change values, Enter types one, p presets, b block, "
+        "0 reset, ? help, q quit.",
+    )
+    parser.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]",
+                        help="start an engine of its own between these interfaces")  # fmt: skip
+    parser.add_argument(
+        "--control",
+        default=DEFAULT_CONTROL_PATH,
+        help=f"attach to this control socket (default {DEFAULT_CONTROL_PATH})",
+    )
+    parser.add_argument("--demo", action="store_true",
+                        help="bring up a lab with live traffic and open the UI on it")  # fmt: skip
+    parser.add_argument("--demo-seconds", type=float, default=3600.0,
+                        help="how long the demo traffic runs at most (default 3600)")  # fmt: skip
+    parser.add_argument("--prefix", default="lsdemo", help="the demo lab's namespace prefix")
+    return parser
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"tui: {message}", file=sys.stderr)
+    return code
+
+
+def _source(args: argparse.Namespace) -> EngineSource:
+    interfaces = list(args.interfaces)
+    if not interfaces:
+        return SocketSource(args.control)
+    if len(interfaces) not in (2, 3):
+        raise SpecError("give OUTER INNER [SPEC], or nothing to attach to a running engine")
+    spec = read_spec(interfaces[2]) if len(interfaces) == 3 else PASS_THROUGH
+    return HostedSource(interfaces[0], interfaces[1], spec)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from engine.lab import Lab
+    from engine.lab_demo import DemoLab
+
+    if os.geteuid() != 0:
+        return _fail("the demo builds network namespaces: run it as root")
+    print("Bringing up the demo lab (client ↔ engine ↔ server) with iperf3 both ways…")
+    with DemoLab(Lab(args.prefix), seconds=args.demo_seconds) as demo:
+        create_app(SocketSource(demo.control)).run()
+    print("Demo lab removed.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.demo:
+            code = _demo(args)
+        else:
+            create_app(_source(args)).run()
+            code = 0
+    except (ControlError, SpecError) as exc:
+        code = _fail(str(exc))
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

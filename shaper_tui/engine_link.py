@@ -1,0 +1,168 @@
+"""The TUI's side of the engine protocol, in threads of its own.
+
+One thread keeps a connection (reattaching when the source allows it) and turns the
+subscription into app messages. Another sends changes: key presses that come faster than the
+engine answers are merged into one patch, so a held arrow key never queues up stale values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from textual.message import Message
+
+from engine.client import ControlClient
+from engine.control import ControlError
+from engine.protocol import SpecChanged, StatsReport
+from engine.spec import Spec
+from shaper_tui.engine_source import EngineSource
+from shaper_tui.messages import (
+    EngineAttached,
+    EngineLost,
+    EngineRejected,
+    SpecArrived,
+    StatsArrived,
+)
+
+RETRY_SECONDS = 1.0
+
+Operation = tuple[str, Any]  # ("patch", dict) or ("spec", Spec)
+
+
+class EngineLink:
+    def __init__(self, source: EngineSource, post: Callable[[Message], object], tag: str) -> None:
+        self.source = source
+        self.tag = tag
+        self._post = post
+        self._client: ControlClient | None = None
+        self._client_lock = threading.Lock()
+        self._pending: list[Operation] = []
+        self._in_flight = 0
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        for target, name in (
+            (self._attach_loop, "engine-attach"),
+            (self._send_loop, "engine-send"),
+        ):
+            thread = threading.Thread(target=target, daemon=True, name=name)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        # The subscription ends by itself when the engine does; closing it here, under the
+        # thread that reads it, would only turn that end into an exception.
+        self.source.close()
+
+    @property
+    def attached(self) -> bool:
+        return self._client is not None
+
+    @property
+    def busy(self) -> bool:
+        """Changes of ours are queued or on their way: the spec echoed back may be stale."""
+        with self._wake:
+            return bool(self._pending) or self._in_flight > 0
+
+    # --- changes ---------------------------------------------------------------------
+
+    def patch(self, changes: dict[str, Any]) -> None:
+        with self._wake:
+            if self._pending and self._pending[-1][0] == "patch":
+                self._pending[-1][1].update(changes)
+            else:
+                self._pending.append(("patch", dict(changes)))
+            self._wake.notify()
+
+    def set_spec(self, spec: Spec) -> None:
+        with self._wake:
+            self._pending.append(("spec", spec))
+            self._wake.notify()
+
+    def _send_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._wake:
+                while not self._pending and not self._stopping.is_set():
+                    self._wake.wait()
+                operations, self._pending = self._pending, []
+                self._in_flight = len(operations)
+            for kind, payload in operations:
+                self._send(kind, payload)
+                with self._wake:
+                    self._in_flight -= 1
+
+    def _send(self, kind: str, payload: Any) -> None:
+        with self._client_lock:
+            client = self._client
+            if client is None:
+                self._post(EngineRejected("not attached to an engine: the change was not sent"))
+                return
+            try:
+                if kind == "patch":
+                    client.patch(payload, source=self.tag)
+                else:
+                    client.set_spec(payload, source=self.tag)
+            except ControlError as exc:
+                self._post(EngineRejected(str(exc)))
+
+    # --- attachment ------------------------------------------------------------------
+
+    def _attach_loop(self) -> None:
+        reported: str | None = None
+        while not self._stopping.is_set():
+            try:
+                requests, events = self.source.open()
+            except ControlError as exc:
+                if str(exc) != reported:
+                    reported = str(exc)
+                    self._post(EngineLost(reported))
+                if not self.source.reconnects:
+                    return
+                self._stopping.wait(RETRY_SECONDS)
+                continue
+            reason = self._serve(requests, events)
+            if detail := self.source.explain():
+                reason = f"{reason}: {detail}"
+            reported = reason
+            self._post(EngineLost(reason))
+            if not self.source.reconnects:
+                return
+            self._stopping.wait(RETRY_SECONDS)
+
+    def _serve(self, requests: Any, events: Any) -> str:
+        name = self.source.description
+        client = ControlClient(name, conn=requests)
+        subscription = ControlClient(name, conn=events)
+        try:
+            info = client.info()
+            spec = client.get_spec()
+            with self._client_lock:
+                self._client = client
+            self._post(EngineAttached(info, spec))
+            for message in subscription.subscribe():
+                if self._stopping.is_set():
+                    break
+                if isinstance(message, StatsReport):
+                    self._post(StatsArrived(message.stats))
+                elif isinstance(message, SpecChanged):
+                    self._post(SpecArrived(message.spec, message.source))
+        except ControlError as exc:
+            return str(exc)
+        finally:
+            with self._client_lock:
+                if self._client is client:
+                    self._client = None
+            for conn in (client, subscription):
+                with contextlib.suppress(OSError):
+                    conn.close()
+        return f"the engine went away ({name})"

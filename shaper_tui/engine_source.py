@@ -1,0 +1,92 @@
+"""Where the TUI's engine is: a running `linkshaper run` (its control socket), or an engine the
+TUI starts itself. Either way the TUI gets two `multiprocessing.connection` objects, one for
+requests and one for the subscription, and speaks the same protocol over them."""
+
+from __future__ import annotations
+
+import contextlib
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Protocol
+
+from engine.control import ControlError, connect
+from engine.hosted import HostedEngine, start_hosted_engine
+from engine.spec import Spec
+
+
+class EngineSource(Protocol):
+    #: One line for the status bar.
+    description: str
+    #: Whether quitting the TUI stops the engine (only one the TUI started).
+    owns_engine: bool
+    #: Whether to try again after the engine went away.
+    reconnects: bool
+
+    def open(self) -> tuple[Connection, Connection]:
+        """(requests, events); raises ControlError when there is no engine."""
+        ...
+
+    def close(self) -> None: ...
+
+    def explain(self) -> str:
+        """More about why the engine went away, or ""."""
+        ...
+
+
+class SocketSource:
+    """A running engine's control socket; reattaching is always possible."""
+
+    owns_engine = False
+    reconnects = True
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.description = f"control {path}"
+
+    def open(self) -> tuple[Connection, Connection]:
+        requests = connect(self.path)
+        try:
+            return requests, connect(self.path)
+        except ControlError:
+            requests.close()
+            raise
+
+    def close(self) -> None:
+        pass
+
+    def explain(self) -> str:
+        return ""
+
+
+class HostedSource:
+    """An engine that this TUI starts on OUTER and INNER, and stops when it quits."""
+
+    owns_engine = True
+    reconnects = False
+
+    def __init__(self, outer: str, inner: str, spec: Spec, netns: str | None = None) -> None:
+        self.outer, self.inner, self.spec, self.netns = outer, inner, spec, netns
+        self.description = f"own engine {outer} ↔ {inner}" + (f" in {netns}" if netns else "")
+        self.engine: HostedEngine | None = None
+
+    def open(self) -> tuple[Connection, Connection]:
+        if self.engine is not None:
+            raise ControlError(f"the engine this TUI started has stopped ({self.log_tail()})")
+        self.engine = start_hosted_engine(self.outer, self.inner, self.spec, self.netns)
+        return self.engine.requests, self.engine.events
+
+    def explain(self) -> str:
+        return self.log_tail()
+
+    def log_tail(self) -> str:
+        if self.engine is None:
+            return "no log"
+        with contextlib.suppress(OSError):
+            lines = Path(self.engine.log_path).read_text().strip().splitlines()
+            if lines:
+                return f"{self.engine.log_path}: {lines[-1]}"
+        return self.engine.log_path
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()

@@ -1,0 +1,52 @@
+"""App-wide messages: what the engine link tells the UI. Widget messages live with their
+widgets; these cross from the engine link's threads into the app."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from engine.protocol import Info
+from engine.spec import Spec
+from engine.stats import DirectionStats
+
+
+class EngineAttached(Message):
+    """A connection to the engine is up; `spec` is the one in force."""
+
+    def __init__(self, info: Info, spec: Spec) -> None:
+        super().__init__()
+        self.info = info
+        self.spec = spec
+
+
+class EngineLost(Message):
+    """No engine (any more); `reason` says why, in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class SpecArrived(Message):
+    """The engine put a spec in force; `source` says who asked (this UI's tag, `set`, ...)."""
+
+    def __init__(self, spec: Spec, source: str) -> None:
+        super().__init__()
+        self.spec = spec
+        self.source = source
+
+
+class StatsArrived(Message):
+    """One direction's counters, about ten times a second."""
+
+    def __init__(self, stats: DirectionStats) -> None:
+        super().__init__()
+        self.stats = stats
+
+
+class EngineRejected(Message):
+    """The engine refused a change; the message names the field and the reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message

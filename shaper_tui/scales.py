@@ -1,0 +1,184 @@
+"""The steps a control moves through, and how its values read and parse.
+
+Rates and durations span six orders of magnitude, so their steps are log-like (1, 1.5, 2, 3,
+5, 7.5 per decade): one key press is a similar change anywhere on the range, and a coarse
+step is a decade.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from engine.spec import UNLIMITED_RATE
+from engine.units import (
+    UnitError,
+    format_duration_ms,
+    format_rate,
+    format_ratio,
+    parse_duration_ms,
+    parse_rate,
+    parse_ratio,
+)
+
+DECADE = (1.0, 1.5, 2.0, 3.0, 5.0, 7.5)
+
+
+def decades(low: float, high: float, mantissas: Sequence[float] = DECADE) -> list[float]:
+    """Every mantissa * 10**k from `low` to `high`, both included."""
+    values: list[float] = []
+    exponent = math.floor(math.log10(low))
+    while True:
+        for mantissa in mantissas:
+            value = round(mantissa * 10**exponent, 12)
+            if value > high * (1 + 1e-9):
+                return values
+            if value >= low * (1 - 1e-9):
+                values.append(value)
+        exponent += 1
+
+
+@dataclass(frozen=True)
+class Scale:
+    steps: tuple[float, ...]
+    coarse: int
+    format: Callable[[float], str]
+    parse: Callable[[str], float]
+    unit_hint: str
+
+    @property
+    def minimum(self) -> float:
+        return self.steps[0]
+
+    @property
+    def maximum(self) -> float:
+        return self.steps[-1]
+
+    def clamp(self, value: float) -> float:
+        return min(self.maximum, max(self.minimum, value))
+
+    def _index(self, value: float) -> int | None:
+        """The step's index if `value` is (within rounding) one of the steps."""
+        i = bisect.bisect_left(self.steps, value * (1 - 1e-9))
+        if i < len(self.steps) and math.isclose(self.steps[i], value, rel_tol=1e-9, abs_tol=1e-12):
+            return i
+        return None
+
+    def step(self, value: float, count: int) -> float:
+        """`count` steps up (or down, if negative). A value between steps first snaps to the
+        neighbouring step in the direction of travel, which counts as one step."""
+        if count == 0:
+            return self.clamp(value)
+        index = self._index(value)
+        if index is None:
+            above = bisect.bisect_left(self.steps, value)
+            index = above if count > 0 else above - 1
+            count += -1 if count > 0 else 1
+        target = min(len(self.steps) - 1, max(0, index + count))
+        return self.steps[target]
+
+    def fraction(self, value: float) -> float:
+        """Where `value` sits on the bar, 0..1, evenly by step (so log-like)."""
+        value = self.clamp(value)
+        last = len(self.steps) - 1
+        i = bisect.bisect_right(self.steps, value) - 1
+        if i >= last:
+            return 1.0
+        low, high = self.steps[i], self.steps[i + 1]
+        within = (value - low) / (high - low) if high > low else 0.0
+        return (i + within) / last
+
+    def read(self, text: str) -> float:
+        """Parse user text; raises ValueError naming the range when it is out of it."""
+        value = self.parse(text)
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(
+                f"{self.format(value)} is outside "
+                f"{self.format(self.minimum)} to {self.format(self.maximum)}"
+            )
+        return value
+
+
+def _rate_text(bps: float) -> str:
+    if bps <= 0:
+        return "blocked"
+    if bps >= UNLIMITED_RATE:
+        return "unlimited"
+    return format_rate(bps)
+
+
+def _rate_parse(text: str) -> float:
+    words = text.strip().lower()
+    if words in ("blocked", "block", "off"):
+        return 0.0
+    if words in ("unlimited", "max", "none"):
+        return float(UNLIMITED_RATE)
+    return float(parse_rate(text))
+
+
+def _duration_text(ms: float) -> str:
+    return "0 ms" if ms <= 0 else format_duration_ms(ms)
+
+
+def _ratio_text(ratio: float) -> str:
+    return "0 %" if ratio <= 0 else format_ratio(ratio)
+
+
+def _strength_text(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _packets_text(value: float) -> str:
+    return f"{int(value)} pkts"
+
+
+def _packets_parse(text: str) -> float:
+    cleaned = text.strip().lower().removesuffix("pkts").removesuffix("packets").strip()
+    try:
+        count = int(cleaned)
+    except ValueError:
+        raise UnitError(f"{text!r} is not a whole number of packets") from None
+    return float(count)
+
+
+def _fraction_parse(text: str) -> float:
+    return float(parse_ratio(text))
+
+
+RATE = Scale(
+    steps=(0.0, *decades(10_000, UNLIMITED_RATE)),
+    coarse=len(DECADE),
+    format=_rate_text,
+    parse=_rate_parse,
+    unit_hint="e.g. 20mbit, 512kbit, 1.5gbit, blocked, unlimited",
+)
+DURATION = Scale(
+    steps=(0.0, *decades(1, 10_000)),
+    coarse=len(DECADE),
+    format=_duration_text,
+    parse=parse_duration_ms,
+    unit_hint="e.g. 150ms, 1.5s, 0",
+)
+LOSS = Scale(
+    steps=(0.0, *decades(0.0001, 1.0, (1.0, 2.0, 5.0))),
+    coarse=3,
+    format=_ratio_text,
+    parse=_fraction_parse,
+    unit_hint="e.g. 1.5%, 0.001",
+)
+STRENGTH = Scale(
+    steps=tuple(round(i * 0.05, 2) for i in range(21)),
+    coarse=4,
+    format=_strength_text,
+    parse=_fraction_parse,
+    unit_hint="0 to 1 (how much of the jitter applies), e.g. 0.5 or 50%",
+)
+QUEUE = Scale(
+    steps=tuple(decades(1, 100_000, (1.0, 2.0, 5.0))),
+    coarse=3,
+    format=_packets_text,
+    parse=_packets_parse,
+    unit_hint="packets, e.g. 100",
+)

@@ -1,0 +1,72 @@
+"""A prompt for an exact value in units. A bad value is explained in place; the prompt stays
+open until the value is good or the user gives up with Escape."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+from engine.units import UnitError
+from shaper_tui.scales import Scale
+
+
+class ValuePrompt(ModalScreen[float | None]):
+    DEFAULT_CSS = """
+    ValuePrompt {
+        align: center middle;
+    }
+    ValuePrompt > Vertical {
+        width: 60;
+        max-width: 100%;
+        height: auto;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    ValuePrompt #error {
+        color: $error;
+    }
+    ValuePrompt #hint {
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel", tooltip="Keep the old value"),
+    ]
+
+    def __init__(self, label: str, scale: Scale, current: str, initial: str = "") -> None:
+        super().__init__()
+        self.label = label
+        self.scale = scale
+        self.current = current
+        self.initial = initial
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]{self.label}[/b] (now {self.current})")
+            yield Input(value=self.initial, placeholder=self.current, id="value")
+            yield Label(self.scale.unit_hint, id="hint")
+            yield Label("", id="error")
+
+    def on_mount(self) -> None:
+        field = self.query_one(Input)
+        field.focus()
+        field.cursor_position = len(self.initial)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            value = self.scale.read(event.value)
+        except (UnitError, ValueError) as exc:
+            self.query_one("#error", Label).update(f"{self.label}: {exc}")
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,84 @@
+"""A one-line control that picks one of a few named options (loss model, jitter shape)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from shaper_tui.widgets.value_slider import LABEL_WIDTH
+
+
+class ChoiceControl(Widget, can_focus=True):
+    DEFAULT_CSS = """
+    ChoiceControl {
+        height: 1;
+        width: 1fr;
+    }
+    ChoiceControl:focus {
+        background: $boost;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,l,enter,space", "cycle(1)", "Next", show=False, id="choice.next",
+                tooltip="The next option"),
+        Binding("left,h", "cycle(-1)", "Previous", show=False, id="choice.previous",
+                tooltip="The previous option"),
+    ]  # fmt: skip
+
+    value: reactive[str] = reactive("")
+
+    class Changed(Message):
+        """The user picked another option."""
+
+        def __init__(self, choice: ChoiceControl, value: str) -> None:
+            super().__init__()
+            self.choice = choice
+            self.value = value
+
+        @property
+        def control(self) -> ChoiceControl:
+            return self.choice
+
+    def __init__(
+        self,
+        label: str,
+        options: Sequence[str],
+        value: str | None = None,
+        *,
+        field: str = "",
+        direction: str = "",
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.label = label
+        self.options = tuple(options)
+        self.field = field
+        self.direction = direction
+        self.set_reactive(ChoiceControl.value, value if value in self.options else self.options[0])
+        self.tooltip = f"{label}: ←/→ or Enter to change"
+
+    def validate_value(self, value: str) -> str:
+        return value if value in self.options else self.options[0]
+
+    def render(self) -> Text:
+        line = Text()
+        line.append(
+            f"{self.label:<{LABEL_WIDTH}}", style="bold reverse" if self.has_focus else "bold"
+        )
+        line.append(" ")
+        for option in self.options:
+            chosen = option == self.value
+            line.append(f" {option} ", style="bold reverse green" if chosen else "dim")
+        return line
+
+    def action_cycle(self, count: int) -> None:
+        index = (self.options.index(self.value) + count) % len(self.options)
+        self.value = self.options[index]
+        self.post_message(self.Changed(self, self.value))

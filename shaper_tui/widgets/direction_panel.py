@@ -1,0 +1,112 @@
+"""One direction of the link: its controls and its live figures."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+
+from engine.rates import LinkRates
+from engine.spec import Direction, LinkSpec
+from engine.units import format_duration_ms, format_rate
+from shaper_tui.link_edits import JITTER_DISTRIBUTIONS, LOSS_MODELS, Field, shown_value
+from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, Scale
+from shaper_tui.widgets.choice_control import ChoiceControl
+from shaper_tui.widgets.metric_spark import MetricSpark
+from shaper_tui.widgets.value_slider import ValueSlider
+
+TITLES: dict[Direction, str] = {"ingress": "Download (ingress)", "egress": "Upload (egress)"}
+
+SLIDERS: tuple[tuple[Field, str, Scale], ...] = (
+    ("rate", "Rate", RATE),
+    ("loss", "Loss", LOSS),
+    ("latency", "Latency", DURATION),
+    ("jitter", "Jitter", DURATION),
+    ("jitter_strength", "Strength", STRENGTH),
+    ("queue", "Queue", QUEUE),
+)
+CHOICES: tuple[tuple[Field, str, tuple[str, ...]], ...] = (
+    ("loss_model", "Loss mode", LOSS_MODELS),
+    ("jitter_distribution", "Jitter as", JITTER_DISTRIBUTIONS),
+)
+#: Top to bottom, as a user reads a link: capacity, loss, then delay.
+ORDER: tuple[Field, ...] = (
+    "rate", "loss", "loss_model", "latency", "jitter", "jitter_strength", "jitter_distribution",
+    "queue",
+)  # fmt: skip
+
+
+def _per_second(count: float) -> str:
+    return f"{count:.0f}/s" if count >= 1 or count == 0 else f"{count:.1f}/s"
+
+
+class DirectionPanel(Vertical):
+    DEFAULT_CSS = """
+    DirectionPanel {
+        width: 1fr;
+        height: auto;
+        border: round $primary;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    DirectionPanel:focus-within {
+        border: round $accent;
+    }
+    """
+
+    def __init__(self, direction: Direction, link: LinkSpec) -> None:
+        super().__init__(id=f"panel-{direction}")
+        self.direction: Direction = direction
+        self.link = link
+        self.border_title = TITLES[direction]
+        self.controls: dict[Field, ValueSlider | ChoiceControl] = {}
+        self.sparks = {
+            key: MetricSpark(label, id=f"{direction}-{key}")
+            for key, label in (
+                ("in", "In"), ("out", "Out"), ("lost", "Lost"), ("queue-drops", "Q-full"),
+                ("delay", "Q-delay"),
+            )
+        }  # fmt: skip
+
+    def compose(self) -> ComposeResult:
+        sliders = {field: (label, scale) for field, label, scale in SLIDERS}
+        choices = {field: (label, options) for field, label, options in CHOICES}
+        for field in ORDER:
+            control_id = f"{self.direction}-{field}"
+            value = shown_value(self.link, field)
+            control: ValueSlider | ChoiceControl
+            if field in sliders:
+                label, scale = sliders[field]
+                assert isinstance(value, float)
+                control = ValueSlider(
+                    label, scale, value, field=field, direction=self.direction, id=control_id
+                )
+            else:
+                label, options = choices[field]
+                control = ChoiceControl(
+                    label, options, str(value), field=field, direction=self.direction,
+                    id=control_id,
+                )  # fmt: skip
+            self.controls[field] = control
+            yield control
+        yield from self.sparks.values()
+
+    def show_link(self, link: LinkSpec) -> None:
+        """Show what the engine has in force (no Changed messages: nothing echoes back)."""
+        self.link = link
+        for field in ORDER:
+            value = shown_value(link, field)
+            widget = self.controls.get(field)
+            if isinstance(widget, ValueSlider) and isinstance(value, float):  # noqa: SIM114
+                widget.value = value
+            elif isinstance(widget, ChoiceControl) and isinstance(value, str):
+                widget.value = value
+
+    def show_rates(self, rates: LinkRates) -> None:
+        lost = rates.loss_drops + rates.blocked_drops
+        sparks = self.sparks
+        sparks["in"].push(rates.bits_in, format_rate(rates.bits_in))
+        sparks["out"].push(rates.bits_out, format_rate(rates.bits_out))
+        sparks["lost"].push(lost, _per_second(lost))
+        sparks["queue-drops"].push(rates.queue_drops, _per_second(rates.queue_drops))
+        delay = f"{format_duration_ms(rates.queue_delay_ms)} {rates.queue_packets}p"
+        sparks["delay"].push(rates.queue_delay_ms, delay)

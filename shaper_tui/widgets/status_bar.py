@@ -1,0 +1,77 @@
+"""One line: is the engine there, which interfaces, and what it costs (CPU, memory)."""
+
+from __future__ import annotations
+
+import psutil
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from engine.protocol import Info
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar {
+        dock: top;
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+    }
+    """
+
+    attached: reactive[bool] = reactive(False)
+    message: reactive[str] = reactive("connecting…")
+    figures: reactive[str] = reactive("")
+
+    def __init__(self, source: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.source = source
+        self._processes: list[psutil.Process] = []
+
+    def attach(self, info: Info) -> None:
+        self.attached = True
+        self.message = f"{info.outer} ↔ {info.inner}"
+        pids = [info.supervisor_pid, *info.worker_pids.values()]
+        self._processes = []
+        for pid in pids:
+            if pid > 0:
+                try:
+                    process = psutil.Process(pid)
+                    process.cpu_percent(None)  # the first call only starts the measurement
+                    self._processes.append(process)
+                except psutil.Error:
+                    continue
+        self.figures = ""
+
+    def lose(self, reason: str) -> None:
+        self.attached = False
+        self.message = reason
+        self._processes = []
+        self.figures = ""
+
+    def sample(self) -> None:
+        """CPU (% of one core, summed over the engine's processes) and resident memory."""
+        if not self._processes:
+            return
+        cpu = 0.0
+        rss = 0
+        for process in self._processes:
+            try:
+                cpu += process.cpu_percent(None)
+                rss += process.memory_info().rss
+            except psutil.Error:
+                continue
+        self.figures = f"engine cpu {cpu:.0f}%  mem {rss / 2**20:.0f} MB"
+
+    def render(self) -> Text:
+        line = Text()
+        if self.attached:
+            line.append("● attached ", style="bold green")
+        else:
+            line.append("✖ engine lost ", style="bold red")
+        line.append(self.message)
+        if self.figures:
+            line.append(f"  │ {self.figures}", style="dim")
+        line.append(f"  │ {self.source}", style="dim")
+        return line

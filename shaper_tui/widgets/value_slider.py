@@ -1,0 +1,130 @@
+"""A one-line slider for a number with units: label, bar, value.
+
+Keys move it along its scale's steps (fine, or a decade at a time); a digit or Enter asks for
+an exact value in units. `Changed` is posted only for the user's own moves, never when the app
+sets the value to what the engine reports, so engine updates never echo back.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from shaper_tui.scales import Scale
+from shaper_tui.screens.value_prompt import ValuePrompt
+
+LABEL_WIDTH = 10
+VALUE_WIDTH = 12
+
+
+class ValueSlider(Widget, can_focus=True):
+    DEFAULT_CSS = """
+    ValueSlider {
+        height: 1;
+        width: 1fr;
+    }
+    ValueSlider:focus {
+        background: $boost;
+    }
+    ValueSlider.-blocked {
+        color: $error;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,l", "step(1)", "More", show=False, id="slider.up",
+                tooltip="One step up"),
+        Binding("left,h", "step(-1)", "Less", show=False, id="slider.down",
+                tooltip="One step down"),
+        Binding("shift+right,L", "coarse(1)", "Much more", show=False, id="slider.coarse_up",
+                tooltip="A coarse step up (a decade on rates and times)"),
+        Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
+                tooltip="A coarse step down"),
+        Binding("enter", "prompt", "Exact value", id="slider.prompt",
+                tooltip="Type an exact value with units, e.g. 20mbit or 150ms"),
+        *[
+            Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
+            for d in range(1, 10)
+        ],
+    ]  # fmt: skip
+
+    value: reactive[float] = reactive(0.0)
+
+    class Changed(Message):
+        """The user moved the slider."""
+
+        def __init__(self, slider: ValueSlider, value: float) -> None:
+            super().__init__()
+            self.slider = slider
+            self.value = value
+
+        @property
+        def control(self) -> ValueSlider:
+            return self.slider
+
+    def __init__(
+        self,
+        label: str,
+        scale: Scale,
+        value: float = 0.0,
+        *,
+        field: str = "",
+        direction: str = "",
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.label = label
+        self.scale = scale
+        self.field = field
+        self.direction = direction
+        self.set_reactive(ValueSlider.value, scale.clamp(value))
+        self.tooltip = f"{label}: ←/→ step, shift+←/→ coarse, Enter or a digit for an exact value"
+
+    def validate_value(self, value: float) -> float:
+        return self.scale.clamp(value)
+
+    def watch_value(self, value: float) -> None:
+        self.set_class(self.field == "rate" and value <= 0, "-blocked")
+
+    @property
+    def text(self) -> str:
+        return self.scale.format(self.value)
+
+    def render(self) -> Text:
+        width = self.size.width
+        bar_width = max(4, width - LABEL_WIDTH - VALUE_WIDTH - 3)
+        filled = round(self.scale.fraction(self.value) * bar_width)
+        label_style = "bold reverse" if self.has_focus else "bold"
+        line = Text()
+        line.append(f"{self.label:<{LABEL_WIDTH}}", style=label_style)
+        line.append(" ")
+        line.append("━" * filled, style="bold green")
+        line.append("─" * (bar_width - filled), style="dim")
+        line.append(" ")
+        blocked = self.field == "rate" and self.value <= 0
+        line.append(f"{self.text:>{VALUE_WIDTH}}", style="bold red" if blocked else "")
+        return line
+
+    def _user_set(self, value: float) -> None:
+        value = self.scale.clamp(value)
+        if value != self.value:
+            self.value = value
+            self.post_message(self.Changed(self, value))
+
+    def action_step(self, count: int) -> None:
+        self._user_set(self.scale.step(self.value, count))
+
+    def action_coarse(self, count: int) -> None:
+        self._user_set(self.scale.step(self.value, count * self.scale.coarse))
+
+    def action_prompt(self, initial: str = "") -> None:
+        def done(value: float | None) -> None:
+            if value is not None:
+                self._user_set(value)
+
+        self.app.push_screen(ValuePrompt(self.label, self.scale, self.text, initial), done)

@@ -1,0 +1,225 @@
+"""The TUI driven by its keys against a real engine in the lab; assertions are on the spec
+the engine received (read back over its control socket) and, for the hosted engine, on ping
+through the link."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+
+import pytest
+
+from engine.client import ControlClient
+from engine.lab import INNER, OUTER, Lab
+from engine.spec import UNLIMITED_RATE, Spec
+from shaper_tui.app import ShaperApp, create_app
+from shaper_tui.engine_source import HostedSource, SocketSource
+from shaper_tui.scales import RATE
+from shaper_tui.widgets.status_bar import StatusBar
+from shaper_tui.widgets.value_slider import ValueSlider
+from tests.lab_harness import EngineProcess, median, ping_rtts
+from tests.tui_helpers import SpecWatcher, wait_until
+
+pytestmark = pytest.mark.lab
+
+StartEngine = Callable[..., EngineProcess]
+TAG = "tui:test"
+BASE = {
+    "default_link": {
+        "ingress": {"rate": "10mbit", "latency": "5ms"},
+        "egress": {"rate": "2mbit"},
+    }
+}
+
+
+def engine_spec(engine: EngineProcess) -> Spec:
+    with ControlClient(engine.control) as client:
+        return client.get_spec()
+
+
+def attached_app(engine: EngineProcess) -> ShaperApp:
+    return create_app(SocketSource(engine.control), tag=TAG)
+
+
+async def until_attached(app: ShaperApp, pilot: object) -> None:
+    await wait_until(pilot, lambda: app.link.attached and app.stats_seen > 0, 10, "attach")  # type: ignore[arg-type]
+
+
+def test_keys_change_the_engine_within_100_ms(start_engine: StartEngine) -> None:
+    engine = start_engine(BASE)
+    watcher = SpecWatcher(engine.control)
+
+    async def scenario() -> list[float]:
+        app = attached_app(engine)
+        delays: list[float] = []
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            assert app.focused is not None and app.focused.id == "ingress-rate"
+            for presses in range(1, 6):
+                before = time.monotonic()
+                await pilot.press("right")
+                await wait_until(pilot, lambda n=presses: len(watcher.from_source(TAG)) >= n)
+                delays.append(watcher.from_source(TAG)[-1][0] - before)
+            # Down to Loss, type an exact value with units.
+            await pilot.press("down", "enter", *"2%", "enter")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.ingress.loss == 0.02)
+            # Loss mode: bursty, with the same mean.
+            await pilot.press("down", "right")
+            await wait_until(
+                pilot, lambda: engine_spec(engine).default_link.ingress.burst_loss is not None
+            )
+            # Latency by a coarse step: 5 ms -> 50 ms.
+            await pilot.press("down", "shift+right")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.ingress.latency == 50)
+            # Tab over to the upload panel's rate, and a digit opens the prompt.
+            app.query_one("#egress-rate").focus()
+            await pilot.press("5", "0", "0", "k", "b", "i", "t", "enter")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 500_000)
+        return delays
+
+    try:
+        delays = asyncio.run(scenario())
+    finally:
+        watcher.close()
+    spec = engine_spec(engine)
+    # Five steps up from 10 Mbit/s on the rate scale.
+    expected = 10_000_000.0
+    for _ in range(5):
+        expected = RATE.step(expected, 1)
+    assert spec.default_link.ingress.rate == expected
+    burst = spec.default_link.ingress.burst_loss
+    assert burst is not None and spec.default_link.ingress.loss == 0
+    assert burst.mean_loss == pytest.approx(0.02, rel=1e-6)
+    assert spec.default_link.egress.rate == 500_000
+    # Each press reached the engine within 100 ms (the median, and every single one < 250 ms
+    # to allow for a loaded CI machine).
+    assert statistics.median(delays) < 0.1, delays
+    assert max(delays) < 0.25, delays
+
+
+def test_changes_made_elsewhere_show_without_echo(start_engine: StartEngine) -> None:
+    engine = start_engine(BASE)
+    watcher = SpecWatcher(engine.control)
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            with ControlClient(engine.control) as client:
+                client.patch({"ingress.latency": "250ms", "egress.rate": "3mbit"}, source="set")
+            started = time.monotonic()
+            latency = app.query_one("#ingress-latency", ValueSlider)
+            rate = app.query_one("#egress-rate", ValueSlider)
+            await wait_until(pilot, lambda: latency.value == 250 and rate.value == 3e6, 1.0)
+            assert time.monotonic() - started < 1.0
+            assert latency.text == "250 ms" and rate.text == "3 Mbit/s"
+            await pilot.pause(0.5)
+
+    try:
+        asyncio.run(scenario())
+        assert watcher.from_source(TAG) == []  # nothing echoed back
+    finally:
+        watcher.close()
+
+
+def test_a_bad_value_is_explained_and_nothing_changes(start_engine: StartEngine) -> None:
+    engine = start_engine(BASE)
+    before = engine_spec(engine)
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            app.query_one("#ingress-latency").focus()
+            await pilot.press("enter", *"fast", "enter")
+            error = app.screen.query_one("#error")
+            assert "Latency" in str(error.render()) and "fast" in str(error.render())
+            await pilot.press("escape")
+            assert app.screen is app.screen_stack[0]
+            app.query_one("#egress-rate").focus()
+            await pilot.press("enter", *"99gbit", "enter")
+            assert "outside" in str(app.screen.query_one("#error").render())
+            await pilot.press("escape")
+
+    asyncio.run(scenario())
+    assert engine_spec(engine) == before
+
+
+def test_presets_block_and_reset(start_engine: StartEngine) -> None:
+    engine = start_engine({**BASE, "flows": [
+        {"label": "web", "flow": {"ip": 0, "protocol": "tcp", "port_min": 80, "port_max": 80},
+         "link": {"ingress": {"rate": "1mbit"}, "egress": {"rate": "1mbit"}}},
+    ]})  # fmt: skip
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.press("p")
+            await pilot.press("enter")  # the first preset: DevTools Slow 3G
+            await wait_until(
+                pilot, lambda: engine_spec(engine).default_link.ingress.rate == 400_000
+            )
+            spec = engine_spec(engine)
+            assert spec.default_link.ingress.latency == 1000
+            assert spec.default_link.egress.rate == 400_000
+            assert [f.label for f in spec.flows] == ["web"]  # presets keep flow rules
+
+            await pilot.press("b")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 0)
+            assert engine_spec(engine).default_link.ingress.rate == 0
+            assert app.query_one("#ingress-rate", ValueSlider).text == "blocked"
+            await pilot.press("b")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 400_000)
+
+            await pilot.press("0")
+            await wait_until(pilot, lambda: engine_spec(engine) == Spec())
+            assert app.query_one("#ingress-rate", ValueSlider).text == "unlimited"
+
+    asyncio.run(scenario())
+    assert engine_spec(engine).default_link.ingress.rate == UNLIMITED_RATE
+
+
+def test_the_ui_says_when_the_engine_goes_and_reattaches(start_engine: StartEngine) -> None:
+    engine = start_engine(BASE)
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            status = app.query_one(StatusBar)
+            engine.close()
+            await wait_until(pilot, lambda: status.attached is False, 5, "engine lost")
+            assert "engine lost" in str(status.render())
+            # A new engine on the same socket, with another spec: the UI picks it up.
+            start_engine({"egress": {"rate": "7mbit"}, "ingress": {}}, "spec2.json")
+            await wait_until(pilot, lambda: status.attached is True, 10, "reattach")
+            rate = app.query_one("#egress-rate", ValueSlider)
+            await wait_until(pilot, lambda: rate.value == 7e6, 2, "new engine's spec")
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+
+
+def test_hosted_engine_shapes_and_stops_with_the_ui(lab: Lab) -> None:
+    source = HostedSource(OUTER, INNER, Spec(), netns=lab.ns("box"))
+
+    async def scenario() -> None:
+        app = create_app(source, tag=TAG)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            app.query_one("#egress-latency").focus()
+            await pilot.press("enter", *"40ms", "enter")
+            await pilot.pause(0.3)
+            rtts = ping_rtts(lab, count=10)
+            # 40 ms one way, plus what the engine and the veths add (well under 5 ms here).
+            assert 40 <= median(rtts) <= 45, rtts
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    assert source.engine is not None
+    assert not source.engine.process.is_alive()
+    leftover = lab.run("box", "pgrep", "-f", "linkshaper", check=False).stdout.strip()
+    assert leftover == ""

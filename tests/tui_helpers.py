@@ -1,0 +1,55 @@
+"""Helpers for driving the TUI with Textual's pilot against a real engine."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from engine.client import ControlClient
+from engine.protocol import SpecChanged
+from engine.spec import Spec
+
+
+async def wait_until(
+    pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 5.0, what: str = ""
+) -> None:
+    """Let the app run until `condition` holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        await pilot.pause(0.02)
+
+
+class SpecWatcher:
+    """Every spec the engine puts in force, with when it arrived here and who asked."""
+
+    def __init__(self, control: str) -> None:
+        self.client = ControlClient(control)
+        self.events: list[tuple[float, str, Spec]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait(5)
+
+    def _run(self) -> None:
+        subscription = self.client.subscribe()
+        self._ready.set()
+        try:
+            for message in subscription:
+                if isinstance(message, SpecChanged):
+                    with self._lock:
+                        self.events.append((time.monotonic(), message.source, message.spec))
+        except (OSError, TypeError, ValueError):
+            return  # closed under our feet by close(): the watch is over
+
+    def from_source(self, source: str) -> list[tuple[float, str, Spec]]:
+        with self._lock:
+            return [e for e in self.events if e[1] == source]
+
+    def close(self) -> None:
+        self.client.close()
