@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_TOOLS := ip ethtool iperf3 ping tmux
 APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux
 
-.PHONY: install system-tools demo test test-fast lint format bench clean
+.PHONY: install system-tools demo demo-headless screenshots test test-fast lint format bench clean
 
 install: system-tools $(STAMP)
 
@@ -21,8 +21,17 @@ $(STAMP): pyproject.toml uv.lock
 	uv sync --frozen
 	@touch $(STAMP)
 
+# The main job: the lab, an engine between client and server, traffic both ways, the TUI on it.
 demo: install
+	$(BIN)/tui --demo
+
+demo-headless: install
 	$(BIN)/linkshaper lab demo --seconds 30
+
+# PNGs of the real app on the demo lab (needs root, like the demo).
+screenshots: install
+	uv sync --frozen --group screenshots
+	$(BIN)/python -m screenshots.make
 
 test: install
 	$(BIN)/pytest -q
@@ -31,13 +40,13 @@ test-fast: install
 	$(BIN)/pytest -q -m "not lab"
 
 lint: install
-	$(BIN)/ruff format --check engine shaper_tui tests bench
-	$(BIN)/ruff check engine shaper_tui tests bench
-	$(BIN)/mypy engine shaper_tui tests bench
+	$(BIN)/ruff format --check engine shaper_tui tests bench screenshots
+	$(BIN)/ruff check engine shaper_tui tests bench screenshots
+	$(BIN)/mypy engine shaper_tui tests bench screenshots
 
 format: install
-	$(BIN)/ruff format engine shaper_tui tests bench
-	$(BIN)/ruff check --fix engine shaper_tui tests bench
+	$(BIN)/ruff format engine shaper_tui tests bench screenshots
+	$(BIN)/ruff check --fix engine shaper_tui tests bench screenshots
 
 bench: install
 	$(BIN)/python -m bench.passthrough --runs 3

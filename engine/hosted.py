@@ -2,8 +2,8 @@
 
 The supervisor runs in a `spawn`ed process and serves the same control protocol as on the
 socket, over two Pipe ends: one for requests, one for the subscription. It stops on SIGTERM
-and when the request end closes (its owner exited), so it never outlives its owner. Its log goes to a file:
-the owner's terminal belongs to the owner.
+and when the request end closes (its owner exited), so it never outlives its owner. Its log
+goes to a file: the owner's terminal belongs to the owner.
 """
 
 from __future__ import annotations

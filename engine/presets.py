@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from engine.spec import LinkPair, LinkSpec, Spec
 from engine.units import format_duration_ms, format_rate
 
-SITESPEED = "sitespeed.io throttle --profile"
-WEBPAGETEST = "WebPageTest connectivity.ini"
-DEVTOOLS = "Chrome DevTools network presets"
+#: Where the figures come from: sitespeed.io's `throttle --profile` list, WebPageTest's
+#: connectivity.ini(.sample) profiles, and Chrome DevTools' network throttling presets.
+SITESPEED = "sitespeed.io throttle"
+WEBPAGETEST = "WebPageTest"
+DEVTOOLS = "Chrome DevTools"
 
 
 @dataclass(frozen=True)

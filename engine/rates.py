@@ -6,6 +6,7 @@ samples into per-second figures the same way, here.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from engine.stats import DirectionStats, LinkStats
@@ -67,3 +68,29 @@ def flow_rates(previous: DirectionStats | None, current: DirectionStats) -> dict
         before = previous.flows.get(label) if previous is not None and usable else None
         result[label] = LinkRates.between(before, stats, span)
     return result
+
+
+class SampleWindow:
+    """Recent samples of one direction, so that rates are taken over about `seconds`: steady
+    enough to read at ten samples a second, recent enough to show a change at once."""
+
+    def __init__(self, seconds: float, capacity: int = 64) -> None:
+        self.seconds = seconds
+        self.samples: deque[DirectionStats] = deque(maxlen=capacity)
+
+    def add(self, stats: DirectionStats) -> None:
+        if self.samples and self.samples[-1].pid != stats.pid:
+            self.samples.clear()  # a restarted worker counts from zero
+        self.samples.append(stats)
+
+    def pair(self) -> tuple[DirectionStats | None, DirectionStats | None]:
+        """(the newest sample at least `seconds` older than the newest, or the oldest; the
+        newest). The first is None while there is only one sample."""
+        if not self.samples:
+            return None, None
+        current = self.samples[-1]
+        base = self.samples[0]
+        for sample in self.samples:
+            if current.at - sample.at >= self.seconds:
+                base = sample
+        return (base if base is not current else None), current

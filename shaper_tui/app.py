@@ -8,7 +8,6 @@ for one it started itself.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
@@ -20,10 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from engine.presets import Preset
-from engine.rates import direction_rates
+from engine.rates import SampleWindow, direction_rates
 from engine.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
 from engine.spec import patch_spec as apply_patch
-from engine.stats import DirectionStats
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.link_edits import Field, changes_for
@@ -79,9 +77,7 @@ class ShaperApp(App[None]):
         self.tag = tag or f"tui:{os.getpid()}"
         self.spec: Spec = PASS_THROUGH
         self.link = EngineLink(source, self.post_message, self.tag)
-        self.samples: dict[Direction, deque[DirectionStats]] = {
-            d: deque(maxlen=20) for d in DIRECTIONS
-        }
+        self.windows = {d: SampleWindow(RATE_WINDOW) for d in DIRECTIONS}
         self.unblocked_rates: dict[Direction, int] = {}
         self.stats_seen = 0
 
@@ -129,17 +125,10 @@ class ShaperApp(App[None]):
     def on_stats_arrived(self, message: StatsArrived) -> None:
         stats = message.stats
         self.stats_seen += 1
-        history = self.samples[stats.direction]
-        if history and history[-1].pid != stats.pid:
-            history.clear()  # a restarted worker counts from zero
-        history.append(stats)
-        base = history[0]
-        for sample in history:
-            if stats.at - sample.at >= RATE_WINDOW:
-                base = sample
-        self.panels[stats.direction].show_rates(
-            direction_rates(base if base is not stats else None, stats)
-        )
+        window = self.windows[stats.direction]
+        window.add(stats)
+        previous, _ = window.pair()
+        self.panels[stats.direction].show_rates(direction_rates(previous, stats))
         self.flows.add_sample(stats)
 
     def _show_spec(self, spec: Spec) -> None:

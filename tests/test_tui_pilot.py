@@ -8,8 +8,11 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from engine.client import ControlClient
 from engine.lab import INNER, OUTER, Lab
@@ -43,8 +46,8 @@ def attached_app(engine: EngineProcess) -> ShaperApp:
     return create_app(SocketSource(engine.control), tag=TAG)
 
 
-async def until_attached(app: ShaperApp, pilot: object) -> None:
-    await wait_until(pilot, lambda: app.link.attached and app.stats_seen > 0, 10, "attach")  # type: ignore[arg-type]
+async def until_attached(app: ShaperApp, pilot: Pilot[Any]) -> None:
+    await wait_until(pilot, lambda: app.link.attached and app.stats_seen > 0, 10, "attach")
 
 
 def test_keys_change_the_engine_within_100_ms(start_engine: StartEngine) -> None:
@@ -60,7 +63,7 @@ def test_keys_change_the_engine_within_100_ms(start_engine: StartEngine) -> None
             for presses in range(1, 6):
                 before = time.monotonic()
                 await pilot.press("right")
-                await wait_until(pilot, lambda n=presses: len(watcher.from_source(TAG)) >= n)
+                await wait_until(pilot, partial(watcher.arrived, TAG, presses))
                 delays.append(watcher.from_source(TAG)[-1][0] - before)
             # Down to Loss, type an exact value with units.
             await pilot.press("down", "enter", *"2%", "enter")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -14,7 +15,7 @@ from engine.spec import Spec
 
 
 async def wait_until(
-    pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 5.0, what: str = ""
+    pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0, what: str = ""
 ) -> None:
     """Let the app run until `condition` holds; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -50,6 +51,9 @@ class SpecWatcher:
     def from_source(self, source: str) -> list[tuple[float, str, Spec]]:
         with self._lock:
             return [e for e in self.events if e[1] == source]
+
+    def arrived(self, source: str, count: int) -> bool:
+        return len(self.from_source(source)) >= count
 
     def close(self) -> None:
         self.client.close()

@@ -19,18 +19,15 @@ is what the engine has in force, whoever changed it.
 
 ## Keys
 
-| Key | Does |
-|---|---|
-| Tab / Shift+Tab, ↑ / ↓ | move between controls |
-| ← / → (h / l) | one step down / up |
-| Shift+← / Shift+→ (H / L) | a coarse step (a decade on rates and times) |
-| Enter or 1-9 | type an exact value with units: `20mbit`, `150ms`, `1.5%` |
-| p | presets (3G, 4G, DSL, cable, ...), with their sources |
-| b | block the link both ways, or unblock it (rates come back) |
-| 0 | reset to pass-through (no limit, no loss, no delay) |
-| ? | this help |
-| Ctrl+P | command palette: every action by name |
-| q | quit; an engine you attached to keeps running |
+- **Tab / Shift+Tab, ↑ / ↓**: move between controls
+- **← / →** (h / l): one step down / up
+- **Shift+← / Shift+→** (H / L): a coarse step, a decade on rates and times
+- **Enter or 1-9**: type an exact value with units: `20mbit`, `150ms`, `1.5%`
+- **p**: presets (3G, 4G, DSL, cable, ...), each with its source
+- **b**: block the link both ways, or unblock it (the rates come back)
+- **0**: reset to pass-through: no limit, no loss, no delay
+- **?**: this help · **Ctrl+P**: the command palette, every action by name
+- **q**: quit; an engine you attached to keeps running
 
 ## Controls
 

@@ -51,7 +51,7 @@ class PresetsScreen(ModalScreen[Preset | None]):
             for index, preset in enumerate(PRESETS):
                 text = Text()
                 text.append(f"{preset.name:<18}", style="bold")
-                text.append(f"{preset.summary:<44}")
+                text.append(f"{preset.summary:<42}")
                 text.append(preset.source, style="dim")
                 options.append(Option(text, id=str(index)))
             yield OptionList(*options)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from textual.widgets import DataTable
 
-from engine.rates import LinkRates, flow_rates
-from engine.spec import DIRECTIONS, Direction, Spec
+from engine.rates import LinkRates, SampleWindow, flow_rates
+from engine.spec import DIRECTIONS, Spec
 from engine.stats import DirectionStats, Talker
 from engine.units import format_rate
 
@@ -21,27 +19,29 @@ def _talker_name(talker: Talker) -> str:
     return f"{talker.address}{port} {protocol}"
 
 
-@dataclass
-class _DirectionView:
-    """The last two samples of one direction, enough for rates."""
+#: Rates in the table are taken over about a second of samples.
+WINDOW = 1.0
 
-    previous: DirectionStats | None = None
-    current: DirectionStats | None = None
-    talker_bytes: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+class _DirectionView(SampleWindow):
+    """Recent samples of one direction: the table's rates are a pure function of them."""
+
+    def flow_rates_now(self) -> dict[str, LinkRates]:
+        previous, current = self.pair()
+        return flow_rates(previous, current) if current is not None else {}
 
     def talker_rates(self) -> dict[str, float]:
-        """Bits/s per far end since it was last seen, busiest first."""
+        """Bits/s per far end over the window."""
+        previous, current = self.pair()
+        if current is None:
+            return {}
+        before = {_talker_name(t): t.bytes for t in previous.top_talkers} if previous else {}
+        span = current.at - previous.at if previous is not None else 0.0
         rates: dict[str, float] = {}
-        if self.current is None:
-            return rates
-        for talker in self.current.top_talkers:
+        for talker in current.top_talkers:
             name = _talker_name(talker)
-            seen = self.talker_bytes.get(name)
-            if seen is not None and self.current.at > seen[0]:
-                rates[name] = max(0, talker.bytes - seen[1]) * 8 / (self.current.at - seen[0])
-            else:
-                rates[name] = 0.0
-            self.talker_bytes[name] = (self.current.at, talker.bytes)
+            old = before.get(name)
+            rates[name] = max(0, talker.bytes - old) * 8 / span if old is not None and span else 0.0
         return rates
 
 
@@ -58,20 +58,16 @@ class FlowsTable(DataTable[str]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.border_title = "Flows and top talkers"
         self.spec = Spec()
-        self.views: dict[Direction, _DirectionView] = {d: _DirectionView() for d in DIRECTIONS}
+        self.views = {d: _DirectionView(WINDOW) for d in DIRECTIONS}
 
     def on_mount(self) -> None:
         self.add_columns("Flow / far end", "Down", "Up", "Drops/s", "Queue")
 
     def add_sample(self, stats: DirectionStats) -> None:
-        view = self.views[stats.direction]
-        view.previous, view.current = view.current, stats
+        self.views[stats.direction].add(stats)
 
     def refresh_rows(self) -> None:
-        rates = {
-            d: flow_rates(v.previous, v.current) if v.current is not None else {}
-            for d, v in self.views.items()
-        }
+        rates = {d: v.flow_rates_now() for d, v in self.views.items()}
         talkers = {d: v.talker_rates() for d, v in self.views.items()}
         self.clear()
         for flow in self.spec.flows:

@@ -20,7 +20,8 @@ class StatusBar(Static):
     }
     """
 
-    attached: reactive[bool] = reactive(False)
+    #: None until the first attempt has an answer.
+    attached: reactive[bool | None] = reactive(None)
     message: reactive[str] = reactive("connecting…")
     figures: reactive[str] = reactive("")
 
@@ -68,6 +69,8 @@ class StatusBar(Static):
         line = Text()
         if self.attached:
             line.append("● attached ", style="bold green")
+        elif self.attached is None:
+            line.append("○ ", style="bold yellow")
         else:
             line.append("✖ engine lost ", style="bold red")
         line.append(self.message)

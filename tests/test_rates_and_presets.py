@@ -1,0 +1,54 @@
+"""Rates from cumulative counters, and presets as published."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.presets import PRESETS, find_preset
+from engine.rates import LinkRates, direction_rates, flow_rates
+from engine.spec import Spec
+from engine.stats import DirectionStats, Drops, LinkStats
+
+
+def sample(at: float, bytes_out: int, loss: int = 0, pid: int = 1) -> DirectionStats:
+    link = LinkStats(
+        bytes_in=bytes_out * 2, bytes_out=bytes_out, packets_out=bytes_out // 1000,
+        drops=Drops(loss=loss, queue_full=loss * 2), queue_packets=3, queue_delay_ms=1.5,
+    )  # fmt: skip
+    return DirectionStats(direction="ingress", at=at, pid=pid, total=link, flows={"web": link})
+
+
+def test_rates_are_differences_over_the_span() -> None:
+    rates = direction_rates(sample(10.0, 1000, 1), sample(10.5, 126_000, 11))
+    assert rates.bits_out == pytest.approx(125_000 * 8 / 0.5)
+    assert rates.bits_in == pytest.approx(2 * rates.bits_out)
+    assert rates.loss_drops == pytest.approx(20) and rates.queue_drops == pytest.approx(40)
+    assert rates.queue_packets == 3 and rates.queue_delay_ms == 1.5
+    assert flow_rates(sample(10.0, 1000), sample(10.5, 126_000))["web"].bits_out == rates.bits_out
+
+
+def test_no_previous_sample_or_a_restarted_worker_gives_zero_not_nonsense() -> None:
+    assert direction_rates(None, sample(1.0, 5000)).bits_out == 0
+    restarted = direction_rates(sample(1.0, 10**9, pid=1), sample(2.0, 10, pid=2))
+    assert restarted.bits_out == 0
+    assert LinkRates.between(LinkStats(bytes_out=50), LinkStats(bytes_out=10), 1.0).bits_out == 0
+
+
+def test_presets_split_the_round_trip_and_keep_flows() -> None:
+    spec = Spec.model_validate(
+        {"flows": [{"label": "web", "flow": {"ip": 0}, "link": {"ingress": {}, "egress": {}}}]}
+    )
+    cable = find_preset("cable")
+    applied = cable.apply(spec)
+    assert applied.default_link.ingress.rate == 5_000_000
+    assert applied.default_link.egress.rate == 1_000_000
+    assert applied.default_link.ingress.latency == applied.default_link.egress.latency == 7
+    assert [f.label for f in applied.flows] == ["web"]
+
+
+def test_every_preset_names_its_source_and_is_a_valid_link() -> None:
+    for preset in PRESETS:
+        assert preset.source
+        assert preset.apply(Spec()).default_link.ingress.rate == preset.down_bps
+    with pytest.raises(KeyError, match="no preset"):
+        find_preset("carrier pigeon")

@@ -1,0 +1,80 @@
+"""Control scales: log-like steps, snapping from values between steps, and unit parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.spec import UNLIMITED_RATE, LinkSpec
+from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, decades
+
+
+def test_rate_runs_from_blocked_to_unlimited_in_log_steps() -> None:
+    assert RATE.minimum == 0 and RATE.maximum == UNLIMITED_RATE
+    assert RATE.format(0) == "blocked" and RATE.format(UNLIMITED_RATE) == "unlimited"
+    assert RATE.format(12_500_000) == "12.5 Mbit/s"
+    ratios = [b / a for a, b in zip(RATE.steps[1:], RATE.steps[2:], strict=False)]
+    assert all(1.3 <= r <= 1.7 for r in ratios), ratios  # similar steps across the range
+    assert RATE.step(10e6, RATE.coarse) == 100e6  # a coarse step is a decade
+
+
+def test_duration_reaches_ten_seconds_with_human_units() -> None:
+    assert DURATION.maximum == 10_000
+    assert DURATION.format(250) == "250 ms"
+    assert DURATION.format(1500) == "1.5 s"
+    assert DURATION.format(0) == "0 ms"
+    assert DURATION.read("1.5s") == 1500
+
+
+def test_steps_from_a_value_between_steps_snap_to_the_neighbour() -> None:
+    assert RATE.step(12.5e6, 1) == 15e6
+    assert RATE.step(12.5e6, -1) == 10e6
+    assert RATE.step(12.5e6, 2) == 20e6
+    assert RATE.step(12.5e6, -2) == 7.5e6
+
+
+def test_steps_stop_at_the_ends() -> None:
+    assert RATE.step(0, -1) == 0
+    assert RATE.step(RATE.maximum, 5) == RATE.maximum
+    assert LOSS.step(1.0, 1) == 1.0
+    assert QUEUE.step(1, -3) == 1
+
+
+def test_loss_strength_and_queue_formats() -> None:
+    assert LOSS.format(0.015) == "1.5 %"
+    assert LOSS.read("1.5%") == pytest.approx(0.015)
+    assert STRENGTH.steps[0] == 0 and STRENGTH.steps[-1] == 1
+    assert QUEUE.read("100") == 100 and QUEUE.format(100) == "100 pkts"
+
+
+@pytest.mark.parametrize(
+    ("scale", "text", "words"),
+    [
+        (RATE, "fast", "fast"),
+        (RATE, "99gbit", "outside"),
+        (DURATION, "20 parsecs", "parsecs"),
+        (LOSS, "150%", "outside"),
+        (QUEUE, "1.5", "whole number"),
+    ],
+)
+def test_bad_text_raises_a_clear_error(scale: object, text: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        scale.read(text)  # type: ignore[attr-defined]
+
+
+def test_bar_position_is_even_by_step() -> None:
+    assert RATE.fraction(0) == 0 and RATE.fraction(RATE.maximum) == 1
+    middle = RATE.steps[len(RATE.steps) // 2]
+    assert RATE.fraction(middle) == pytest.approx((len(RATE.steps) // 2) / (len(RATE.steps) - 1))
+
+
+def test_every_step_is_a_value_the_spec_accepts() -> None:
+    for rate in RATE.steps:
+        LinkSpec(rate=int(rate))
+    for ms in DURATION.steps:
+        LinkSpec(latency=ms, jitter=ms)
+    for ratio in LOSS.steps:
+        LinkSpec(loss=ratio)
+
+
+def test_decades() -> None:
+    assert decades(1, 100, (1.0, 5.0)) == [1, 5, 10, 50, 100]

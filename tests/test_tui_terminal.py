@@ -1,0 +1,94 @@
+"""End to end in a real terminal: tmux runs `tui` against an engine in the lab, keys go in
+through tmux, and ping through the lab shows that the link changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from engine.client import ControlClient
+from engine.lab import Lab
+from tests.lab_harness import ROOT, EngineProcess, median, ping_rtts
+
+pytestmark = pytest.mark.lab
+
+StartEngine = Callable[..., EngineProcess]
+
+
+class Tmux:
+    """A private tmux server (its own socket), killed at the end whatever happened."""
+
+    def __init__(self) -> None:
+        self.socket = f"linkshaper-test-{os.getpid()}"
+
+    def __call__(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
+        return result.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "tui")
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never showed; the screen was:\n{self.screen()}")
+
+    def close(self) -> None:
+        self("kill-server")
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (make install)")
+    terminal = Tmux()
+    try:
+        yield terminal
+    finally:
+        terminal.close()
+
+
+def test_keys_in_a_real_terminal_change_the_link(
+    start_engine: StartEngine, lab: Lab, tmux: Tmux
+) -> None:
+    engine = start_engine({"ingress": {}, "egress": {}})
+    command = (
+        f"cd {ROOT} && TERM=xterm exec {sys.executable} -m shaper_tui --control {engine.control}"
+    )
+    tmux("new-session", "-d", "-s", "tui", "-x", "100", "-y", "32", command)
+    tmux.wait_for("attached")
+    # Focus starts on the download rate: down to Latency (rate, loss, loss mode, latency).
+    tmux("send-keys", "-t", "tui", "Down", "Down", "Down", "Enter")
+    tmux.wait_for("Latency (now")
+    tmux("send-keys", "-t", "tui", "-l", "60ms")
+    tmux("send-keys", "-t", "tui", "Enter")
+    deadline = time.monotonic() + 5
+    with engine.client() as client:
+        while client.get_spec().default_link.ingress.latency != 60:
+            assert time.monotonic() < deadline, "the engine never got the new latency"
+            time.sleep(0.05)
+    rtts = ping_rtts(lab, count=10)
+    # 60 ms on the way in; the rest of the path adds well under 5 ms here.
+    assert 60 <= median(rtts) <= 65, rtts
+    tmux.wait_for("60 ms")
+    # q quits the UI but leaves the engine it attached to running.
+    tmux("send-keys", "-t", "tui", "q")
+    deadline = time.monotonic() + 5
+    while "tui" in tmux("list-sessions"):
+        assert time.monotonic() < deadline, "tui did not quit"
+        time.sleep(0.1)
+    assert engine.process.poll() is None
+    with ControlClient(engine.control) as client:
+        assert client.get_spec().default_link.ingress.latency == 60
