@@ -70,16 +70,14 @@ class HostedEngine:
     log_path: str
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM (the supervisor stops its workers), then close the pipes: readers of the
-        events pipe see it end rather than have it closed under them."""
+        """SIGTERM (the supervisor stops its workers) and wait. The pipes are left to whoever
+        reads them: they see them end, and close them in their own thread."""
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout)
-        for conn in (self.requests, self.events):
-            conn.close()
 
 
 def _ensure_resource_tracker() -> None:

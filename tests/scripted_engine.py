@@ -68,12 +68,10 @@ class ScriptedEngine:
         self.samples = script(samples)
         self.received: list[Spec] = []
         self.hub = ControlServer(None, self._handle)
-        self._ends: list[Connection] = []
 
     def open(self) -> tuple[Connection, Connection]:
         ours_requests, theirs_requests = Pipe()
         ours_events, theirs_events = Pipe()
-        self._ends += [theirs_requests, theirs_events]
         self.hub.serve(theirs_requests)
         self.hub.serve(theirs_events)
         return ours_requests, ours_events
@@ -107,9 +105,10 @@ class ScriptedEngine:
             self.hub.publish(StatsReport(stats=sample))
 
     def close(self) -> None:
+        # Ends the subscription (its sender thread closes that pipe); the request pipe's
+        # thread ends when the app closes its side. Nothing here closes a pipe another
+        # thread is using.
         self.hub.close()
-        for end in self._ends:
-            end.close()
 
     def explain(self) -> str:
         return ""
