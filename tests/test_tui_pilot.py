@@ -20,6 +20,7 @@ from engine.spec import UNLIMITED_RATE, Spec
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import HostedSource, SocketSource
 from shaper_tui.scales import RATE
+from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.value_slider import ValueSlider
 from tests.lab_harness import EngineProcess, median, ping_rtts
@@ -226,3 +227,22 @@ def test_hosted_engine_shapes_and_stops_with_the_ui(lab: Lab) -> None:
     assert not source.engine.process.is_alive()
     leftover = lab.run("box", "pgrep", "-f", "linkshaper", check=False).stdout.strip()
     assert leftover == ""
+
+
+def test_every_action_is_in_the_command_palette(start_engine: StartEngine) -> None:
+    engine = start_engine(BASE)
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.press("ctrl+p", *"Block", "enter")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.ingress.rate == 0)
+            await pilot.press("ctrl+p", *"Upload latency", "enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ValuePrompt), what="prompt")
+            await pilot.press(*"75ms", "enter")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.latency == 75)
+            await pilot.press("ctrl+p", *"Reset", "enter")
+            await wait_until(pilot, lambda: engine_spec(engine) == Spec())
+
+    asyncio.run(scenario())

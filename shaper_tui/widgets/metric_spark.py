@@ -49,5 +49,7 @@ class MetricSpark(Horizontal):
 
     def push(self, value: float, figure: str) -> None:
         self.history.append(value)
-        self.spark.data = list(self.history)
+        # Sparkline scales to the data's own min..max, which draws a steady rate as a floor;
+        # a 0 in front pins the bottom of the scale at zero.
+        self.spark.data = [0.0, *self.history]
         self.figure.update(figure)
