@@ -19,6 +19,7 @@ from engine.protocol import SpecChanged, StatsReport
 from engine.rates import direction_rates
 from engine.spec import EXAMPLE_SPEC, PASS_THROUGH, SpecError, read_spec
 from engine.stats import DirectionStats
+from engine.timeline import TimelineError
 from engine.units import format_duration_ms, format_rate
 
 log = logging.getLogger("linkshaper")
@@ -58,7 +59,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             spec = read_spec(spec_path)
         except SpecError as exc:
             return _fail(f"{spec_path}: {exc}")
-    supervisor = Supervisor(outer, inner, spec, spec_path, args.control)
+    recorder = None
+    if args.record:
+        from engine.recorder import TimelineRecorder
+
+        try:
+            recorder = TimelineRecorder(args.record, stats=args.record_stats)
+        except OSError as exc:
+            return _fail(f"--record: {args.record}: {exc.strerror}")
+    supervisor = Supervisor(outer, inner, spec, spec_path, args.control, recorder)
     supervisor.install_signal_handlers()
     try:
         supervisor.start()
@@ -144,6 +153,51 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    """Attach and write every applied change (and stats, with --stats) until Ctrl-C."""
+    from engine.recorder import TimelineRecorder
+
+    deadline = time.monotonic() + args.seconds if args.seconds else None
+    with ControlClient(args.control) as client:
+        recorder = TimelineRecorder(args.file, stats=args.stats)
+        try:
+            recorder.spec(client.get_spec(), "attached")
+            log.info("recording to %s; Ctrl-C stops", args.file)
+            for message in client.subscribe():
+                if isinstance(message, SpecChanged):
+                    recorder.spec(message.spec, message.source)
+                elif isinstance(message, StatsReport):
+                    recorder.stats(message.stats)
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        finally:
+            recorder.close()
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Apply a timeline's steps on time (validated whole before the first is applied)."""
+    from engine.replay import ReplayRunner
+    from engine.timeline import read_timeline
+
+    timeline = read_timeline(args.file)
+    with ControlClient(args.control) as client:
+        runner = ReplayRunner(
+            timeline,
+            lambda spec: client.set_spec(spec, source="replay"),
+            client.get_spec(),
+            speed=args.speed,
+            loop=args.loop,
+        )
+        log.info(
+            "replaying %s: %d steps over %.1f s%s",
+            args.file, len(runner.steps), timeline.duration / args.speed,
+            " (looping)" if args.loop else "",
+        )  # fmt: skip
+        runner.run()
+    return 0
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     lab = Lab(args.prefix)
     if args.action == "up":
@@ -184,7 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = with_control(sub.add_parser("run", help="shape between OUTER and INNER"))
     run.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]")
+    run.add_argument("--record", metavar="FILE", help="write every applied change to FILE")
+    run.add_argument("--record-stats", action="store_true", help="and stats samples too")
     run.set_defaults(func=cmd_run)
+
+    record = with_control(sub.add_parser("record", help="record a running engine's changes"))
+    record.add_argument("file", metavar="FILE", help="timeline to write (JSON Lines)")
+    record.add_argument("--stats", action="store_true", help="also record stats samples")
+    record.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
+    record.set_defaults(func=cmd_record)
+
+    replay = with_control(sub.add_parser("replay", help="apply a timeline's steps on time"))
+    replay.add_argument("file", metavar="FILE", help="timeline (JSON Lines)")
+    replay.add_argument("--loop", action="store_true", help="start again at the end")
+    replay.add_argument("--speed", type=float, default=1.0, help="2 = twice as fast")
+    replay.set_defaults(func=cmd_replay)
 
     get = with_control(sub.add_parser("get", help="print the spec in force"))
     get.set_defaults(func=cmd_get)
@@ -229,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
-    except (ControlError, SpecError, LabError) as exc:
+    except (ControlError, SpecError, LabError, TimelineError) as exc:
         code = _fail(str(exc))
     except KeyboardInterrupt:
         code = 130

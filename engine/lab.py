@@ -58,7 +58,7 @@ class Lab:
     def in_ns(self, role: str, *args: str) -> list[str]:
         return ["ip", "netns", "exec", self.ns(role), *args]
 
-    def engine_command(self, spec_path: str, control: str) -> list[str]:
+    def engine_command(self, spec_path: str, control: str, *extra: str) -> list[str]:
         """`linkshaper run outer inner SPEC --control PATH` in the box, with this Python."""
         return self.in_ns(
             "box",
@@ -71,6 +71,7 @@ class Lab:
             spec_path,
             "--control",
             control,
+            *extra,
         )
 
     def run(self, role: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -43,6 +43,7 @@ from engine.protocol import (
     decode,
     encode,
 )
+from engine.recorder import TimelineRecorder
 from engine.spec import DIRECTIONS, Direction, Spec, SpecError, patch_spec, read_spec
 from engine.stats import DirectionStats, EngineStats
 from engine.worker import run_worker
@@ -84,6 +85,7 @@ class Supervisor:
         spec: Spec,
         spec_path: str | None = None,
         control_path: str | None = None,
+        recorder: TimelineRecorder | None = None,
     ) -> None:
         self.outer = outer
         self.inner = inner
@@ -102,6 +104,7 @@ class Supervisor:
         self._stopping = threading.Event()
         self._reload_requested = False
         self.listeners: list[ControlServer] = []
+        self.recorder = recorder
 
     @property
     def spec(self) -> Spec:
@@ -110,6 +113,8 @@ class Supervisor:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.recorder is not None:
+            self.recorder.spec(self._spec, "start")
         for ifname in (self.outer, self.inner):
             bring_up(ifname)
         for worker in self._workers.values():
@@ -162,6 +167,8 @@ class Supervisor:
             self.shutdown()
 
     def shutdown(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
         for server in self.listeners:
             server.close()
         self.listeners.clear()
@@ -204,6 +211,8 @@ class Supervisor:
                 message = decode(conn.recv_bytes())
                 if isinstance(message, StatsReport):
                     self._latest[worker.direction] = message.stats
+                    if self.recorder is not None:
+                        self.recorder.stats(message.stats)
                     self._control.publish(message)
                 elif isinstance(message, WorkerError):
                     log.error("%s worker: %s", message.direction, message.message)
@@ -236,6 +245,8 @@ class Supervisor:
             data = encode(Configure(spec=spec))
             for worker in self._workers.values():
                 worker.send(data)
+            if self.recorder is not None:
+                self.recorder.spec(spec, source)
         self._control.publish(SpecChanged(spec=spec, source=source, at=time.time()))
         log.info("spec applied (from %s)", source)
         return spec

@@ -40,9 +40,12 @@ def start_engine(lab: Lab, tmp_path: Path) -> Iterator[Callable[..., EngineProce
     engines: list[EngineProcess] = []
 
     def start(
-        spec: Spec | dict[str, Any] | None, spec_name: str = "spec.json", ready: bool = True
+        spec: Spec | dict[str, Any] | None,
+        spec_name: str = "spec.json",
+        ready: bool = True,
+        extra: tuple[str, ...] = (),
     ) -> EngineProcess:
-        engine = EngineProcess(lab, tmp_path, spec, spec_name)
+        engine = EngineProcess(lab, tmp_path, spec, spec_name, extra)
         engines.append(engine)
         if ready:
             engine.wait_ready()

@@ -35,6 +35,7 @@ class EngineProcess:
         workdir: Path,
         spec: Spec | dict[str, Any] | None,
         spec_name: str = "spec.json",
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.lab = lab
         self.spec_path = workdir / spec_name
@@ -45,7 +46,7 @@ class EngineProcess:
             self.spec_path.write_text(json.dumps(data))
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
-            lab.engine_command(str(self.spec_path), self.control),
+            lab.engine_command(str(self.spec_path), self.control, *extra),
             stderr=self._stderr,
             cwd=ROOT,
         )

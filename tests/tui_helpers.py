@@ -31,6 +31,8 @@ class SpecWatcher:
     def __init__(self, control: str) -> None:
         self.client = ControlClient(control)
         self.events: list[tuple[float, str, Spec]] = []
+        #: As the engine stamped them: (wall-clock time it applied the change, source, spec).
+        self.changes: list[tuple[float, str, Spec]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._ready = threading.Event()
@@ -45,12 +47,17 @@ class SpecWatcher:
                 if isinstance(message, SpecChanged):
                     with self._lock:
                         self.events.append((time.monotonic(), message.source, message.spec))
+                        self.changes.append((message.at, message.source, message.spec))
         except (OSError, TypeError, ValueError):
             return  # closed under our feet by close(): the watch is over
 
     def from_source(self, source: str) -> list[tuple[float, str, Spec]]:
         with self._lock:
             return [e for e in self.events if e[1] == source]
+
+    def stamped(self) -> list[tuple[float, str, Spec]]:
+        with self._lock:
+            return list(self.changes)
 
     def arrived(self, source: str, count: int) -> bool:
         return len(self.from_source(source)) >= count
