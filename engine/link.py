@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from engine.spec import FRAMING_OVERHEAD, LinkSpec
 from engine.stats import Drops, LinkStats
+from engine.trace import TraceClock, TraceError, load_trace
 
 #: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
 PARETO_CAP = 10.0
@@ -59,11 +60,14 @@ class Link:
         self.drop_queue_full = 0
         self.drop_blocked = 0
         self.spec = spec
-        self._apply(spec)
+        self._trace: TraceClock | None = None
+        self.trace_error: str | None = None
+        self._apply(spec, now)
 
-    def _apply(self, spec: LinkSpec) -> None:
+    def _apply(self, spec: LinkSpec, now: float) -> None:
         self.spec = spec
         self._rate = float(spec.rate)
+        self._set_trace(spec.trace, now)
         self._loss = spec.loss
         self._latency = spec.latency / 1000.0
         self._jitter = spec.jitter / 1000.0 if spec.jitter_strength > 0 else 0.0
@@ -78,11 +82,28 @@ class Link:
         )
         self.needs_wire_packets = spec.needs_wire_packets
 
+    def _set_trace(self, path: str | None, now: float) -> None:
+        """Follow a trace from `now` on (kept as it is if the same trace stays in force)."""
+        self.trace_error = None
+        if path is None:
+            self._trace = None
+            return
+        try:
+            trace = load_trace(path)
+        except TraceError as exc:  # the file went away after the spec was checked
+            self.trace_error = str(exc)
+            self._trace = None
+            return
+        if self._trace is None or self._trace.trace != trace:
+            self._trace = TraceClock(trace, now)
+        if self._rate > 0:
+            self._rate = trace.average_bps  # for the queue's time limit and delay figures
+
     def configure(self, spec: LinkSpec, now: float) -> None:
         """Take new settings; queued and in-flight packets stay where they are."""
         if self._rate == 0 and spec.rate > 0:
             self._free_at = max(self._free_at, now)  # a blocked link starts sending now
-        self._apply(spec)
+        self._apply(spec, now)
 
     def would_drop(self, packet: Packet) -> bool:
         """Whether `offer` would tail-drop this packet: for a super-frame, the sign that it
@@ -121,13 +142,19 @@ class Link:
         if queue and self._rate > 0:
             free_at = self._free_at
             rate = self._rate
+            trace = self._trace
             while queue:
                 head = queue[0]
                 start = head.arrival if head.arrival > free_at else free_at
                 bits = head.wire_bits
-                finish = start + bits / rate
+                if trace is None:
+                    finish = start + bits / rate
+                else:
+                    finish, index, left = trace.finish(start, head.l2_bytes, head.wire_packets)
                 if finish > now:
                     break
+                if trace is not None:
+                    trace.commit(index, left)
                 queue.popleft()
                 self._queue_bits -= bits
                 self._queue_bytes -= head.l2_bytes
@@ -190,7 +217,10 @@ class Link:
         if self._queue and self._rate > 0:
             head = self._queue[0]
             start = max(head.arrival, self._free_at)
-            times.append(start + head.wire_bits / self._rate)
+            if self._trace is None:
+                times.append(start + head.wire_bits / self._rate)
+            else:
+                times.append(self._trace.finish(start, head.l2_bytes, head.wire_packets)[0])
         if self._in_flight:
             times.append(self._in_flight[0][0])
         return min(times) if times else None

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.trace import TraceError, load_trace
 from engine.units import UnitError, parse_duration_ms, parse_rate, parse_ratio
 
 #: What "no limit" means for a rate: far above what a userspace forwarder can carry.
@@ -116,6 +117,19 @@ class LinkSpec(_Strict):
     jitter_distribution: JitterDistribution = "uniform"
     burst_loss: BurstLoss | None = None
     queue: QueueLimit = QueueLimit()
+    #: A Mahimahi packet-delivery trace (a file path): capacity follows it instead of `rate`
+    #: (rate 0 still blocks). See engine/trace.py.
+    trace: str | None = None
+
+    @field_validator("trace")
+    @classmethod
+    def _check_trace(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                load_trace(value)
+            except TraceError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @property
     def needs_wire_packets(self) -> bool:

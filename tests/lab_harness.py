@@ -119,9 +119,14 @@ def probe(lab: Lab, role: str, *args: str) -> list[str]:
 
 
 def iperf3(
-    lab: Lab, seconds: int = 5, reverse: bool = False, port: int = 5201, omit: int = 1
+    lab: Lab,
+    seconds: int = 5,
+    reverse: bool = False,
+    port: int = 5201,
+    omit: int = 1,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """One TCP run to the lab's server; returns iperf3's JSON."""
+    """One run (TCP unless `extra` says -u) to the lab's server; returns iperf3's JSON."""
     server = subprocess.Popen(
         lab.in_ns("server", "iperf3", "-s", "-1", "-p", str(port)),
         stdout=subprocess.DEVNULL,
@@ -143,6 +148,7 @@ def iperf3(
         ]
         if reverse:
             args.append("-R")
+        args.extend(extra)
         result = lab.run("client", *args, check=False)
         data: dict[str, Any] = json.loads(result.stdout)
         return data

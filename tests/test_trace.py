@@ -1,0 +1,83 @@
+"""Mahimahi traces in virtual time: capacity follows the opportunities exactly."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from engine.link import Link, Packet
+from engine.spec import LinkSpec, Spec, SpecError, parse_spec
+from engine.trace import OPPORTUNITY_BYTES, TraceClock, TraceError, parse_trace
+
+
+def trace_file(tmp_path: Path, times: list[int]) -> str:
+    path = tmp_path / "link.trace"
+    path.write_text("".join(f"{t}\n" for t in times))
+    return str(path)
+
+
+def saturate(lnk: Link, ip_bytes: int, count: int, until: float) -> list[float]:
+    """Offer `count` frames at time 0 and return their release times."""
+    for i in range(count):
+        lnk.offer(Packet(i.to_bytes(4, "big"), 0.0, 1, ip_bytes + 14))
+    out: list[tuple[float, int, bytes]] = []
+    now = 0.0
+    while now <= until:
+        lnk.advance(now, out)
+        now = lnk.next_event() or until + 1
+    return [t for t, _, _ in out]
+
+
+def test_a_full_packet_uses_one_opportunity_each(tmp_path: Path) -> None:
+    path = trace_file(tmp_path, [5, 10, 10, 20])  # 4 opportunities every 20 ms
+    lnk = Link(LinkSpec(trace=path, queue={"packets": 100}), random.Random(1), now=0.0)
+    releases = saturate(lnk, 1500, 12, until=1.0)
+    expected = [c * 0.02 + ms / 1000 for c in range(3) for ms in (5, 10, 10, 20)]
+    assert releases == pytest.approx(expected)
+
+
+def test_small_packets_share_an_opportunity_and_large_ones_span_several(tmp_path: Path) -> None:
+    path = trace_file(tmp_path, [1, 2, 3, 4])
+    small = Link(LinkSpec(trace=path, queue={"packets": 100}), random.Random(1), now=0.0)
+    releases = saturate(small, 100, 30, until=1.0)
+    per_opportunity = OPPORTUNITY_BYTES // 100  # 15 whole packets of 100 bytes fit in one
+    assert releases[:per_opportunity] == pytest.approx([0.001] * per_opportunity)
+    clock = TraceClock(parse_trace("1\n2\n3\n4\n"), origin=0.0)
+    assert clock.finish(0.0, 3 * 1504 + 14)[0] == pytest.approx(0.003)
+
+
+def test_unused_opportunities_are_lost(tmp_path: Path) -> None:
+    path = trace_file(tmp_path, [10, 20, 30, 40])
+    lnk = Link(LinkSpec(trace=path), random.Random(1), now=0.0)
+    lnk.offer(Packet(b"a", 0.025, 1, 114))  # after the 10 and 20 ms opportunities
+    out: list[tuple[float, int, bytes]] = []
+    lnk.advance(1.0, out)
+    assert [t for t, _, _ in out] == pytest.approx([0.030])
+
+
+def test_average_rate_over_many_periods(tmp_path: Path) -> None:
+    times = sorted(random.Random(3).randint(1, 100) for _ in range(60))
+    times.append(100)
+    trace = parse_trace("\n".join(map(str, times)))
+    path = trace_file(tmp_path, times)
+    lnk = Link(LinkSpec(trace=path, queue={"packets": 5000, "ms": None}), random.Random(1), 0.0)
+    releases = saturate(lnk, 1500, 3000, until=4.0)
+    delivered_bits = sum(1 for t in releases if t <= 4.0) * 1500 * 8
+    # Whole 1500-byte packets use 1500 of each 1504-byte opportunity.
+    assert delivered_bits / 4.0 == pytest.approx(trace.average_bps * 1500 / 1504, rel=0.01)
+
+
+def test_bad_traces_are_named(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="line 2: 'x' is not an integer"):
+        parse_trace("1\nx\n")
+    with pytest.raises(TraceError, match="line 3: 2 goes back in time"):
+        parse_trace("1\n5\n2\n")
+    with pytest.raises(TraceError, match="empty"):
+        parse_trace("\n")
+    with pytest.raises(SpecError, match=r"default_link\.egress\.trace: cannot read trace"):
+        parse_spec({"egress": {"trace": str(tmp_path / "missing")}})
+    good = trace_file(tmp_path, [1, 2])
+    assert parse_spec({"egress": {"trace": good}}).default_link.egress.trace == good
+    assert Spec().default_link.egress.trace is None
