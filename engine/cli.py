@@ -198,6 +198,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from engine.plot import plot_timeline
+    from engine.timeline import read_timeline
+
+    timeline = read_timeline(args.file)
+    if not timeline.stats:
+        log.warning("%s has no stats lines: only the configured values are drawn", args.file)
+    plot_timeline(timeline, args.out, args.width, args.height, show=not args.quiet)
+    return 0
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     lab = Lab(args.prefix)
     if args.action == "up":
@@ -268,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--interval", type=float, default=1.0, help="seconds between lines")
     stats.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
     stats.set_defaults(func=cmd_stats)
+
+    plot = sub.add_parser("plot", help="draw a recorded timeline in the terminal")
+    plot.add_argument("file", metavar="FILE", help="timeline with stats lines")
+    plot.add_argument("--out", metavar="PATH", help="also save it (.html keeps the colours)")
+    plot.add_argument("--width", type=int, default=100)
+    plot.add_argument("--height", type=int, default=36)
+    plot.add_argument("--quiet", action="store_true", help="save only, do not draw")
+    plot.set_defaults(func=cmd_plot)
 
     lab = sub.add_parser("lab", help="a client/box/server namespace lab")
     lab_sub = lab.add_subparsers(dest="action", required=True)

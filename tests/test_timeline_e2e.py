@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from engine.client import ControlClient
+from engine.plot import series
 from engine.replay import ReplayRunner
 from engine.spec import Spec
 from engine.timeline import SpecStep, parse_timeline, read_timeline
-from tests.lab_harness import ROOT, EngineProcess
+from tests.lab_harness import ROOT, EngineProcess, iperf3
 from tests.tui_helpers import SpecWatcher
 
 pytestmark = pytest.mark.lab
@@ -174,3 +177,39 @@ def test_record_command_writes_changes_and_stats(start_engine: StartEngine, tmp_
     assert timeline.steps[1].spec.default_link.egress.rate == 2_000_000
     assert {s.stats.direction for s in timeline.stats} == {"ingress", "egress"}
     assert Spec() == timeline.steps[0].spec  # type: ignore[union-attr]
+
+
+def test_a_recorded_run_is_plotted_with_rates_that_match(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    recording = tmp_path / "run.jsonl"
+    engine = start_engine(
+        link(rate="4mbit", latency="10ms"), extra=("--record", str(recording), "--record-stats")
+    )
+    udp = ("-u", "-b", "8M", "-l", "1400")
+    with ControlClient(engine.control) as client:
+        changer = threading.Timer(2.5, lambda: client.patch({"egress.rate": "2mbit"}, "set"))
+        changer.start()
+        iperf3(engine.lab, seconds=5, port=5321, omit=0, extra=udp)
+        changer.join()
+    engine.close()
+    chart = tmp_path / "chart.txt"
+    done = subprocess.run(
+        [*CLI, "plot", str(recording), "--out", str(chart), "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = chart.read_text()
+    assert "Upload (egress)" in text and "Drops per second" in text
+    data = series(read_timeline(recording))["egress"]
+
+    # Measured wire throughput (Ethernet bytes) against the rate set, away from the change
+    # and the ends of the run: within 10 % of rate x 1442 / 1466 (framing overhead).
+    def measured(lo: float, hi: float) -> float:
+        points = [y for x, y in zip(data.measured.x, data.measured.y, strict=True) if lo < x < hi]
+        return statistics.median(points)
+
+    start = next(x for x, y in zip(data.measured.x, data.measured.y, strict=True) if y > 1)
+    assert measured(start + 0.5, start + 2.0) == pytest.approx(4 * 1442 / 1466, rel=0.1)
+    assert measured(start + 3.5, start + 4.5) == pytest.approx(2 * 1442 / 1466, rel=0.1)
+    assert sum(data.queue_drops.y) > 0  # 8 Mbit/s offered into 4 and then 2
