@@ -8,8 +8,11 @@ for one it started itself.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -18,10 +21,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from engine.control import ControlError
 from engine.presets import Preset
 from engine.rates import SampleWindow, direction_rates
+from engine.recorder import TimelineRecorder
+from engine.replay import ReplayRunner
 from engine.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
 from engine.spec import patch_spec as apply_patch
+from engine.timeline import TimelineError, read_timeline
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.link_edits import Field, changes_for
@@ -33,11 +40,13 @@ from shaper_tui.messages import (
     StatsArrived,
 )
 from shaper_tui.screens.help import HelpScreen
+from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.presets import PresetsScreen
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.direction_panel import ORDER, TITLES, DirectionPanel
 from shaper_tui.widgets.flows_table import FlowsTable
 from shaper_tui.widgets.status_bar import StatusBar
+from shaper_tui.widgets.timeline_pane import TimelinePane
 from shaper_tui.widgets.value_slider import ValueSlider
 
 #: Rates are taken over about this many seconds of samples: steady enough to read, recent
@@ -63,6 +72,12 @@ class ShaperApp(App[None]):
                 tooltip="Block the link both ways, or unblock it"),
         Binding("0", "reset", "Reset", id="app.reset",
                 tooltip="Back to pass-through: no limit, loss or delay"),
+        Binding("r", "record", "Record", id="app.record",
+                tooltip="Start or stop recording every change (and stats) to a timeline file"),
+        Binding("t", "timeline", "Replay", id="app.timeline",
+                tooltip="Replay a timeline file; while one runs, pause or resume it"),
+        Binding("x", "stop_replay", "Stop replay", show=False, id="app.stop_replay",
+                tooltip="Stop the replay in progress"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="Keys and what the figures mean"),
         Binding("q", "quit", "Quit", id="app.quit",
@@ -71,9 +86,22 @@ class ShaperApp(App[None]):
         Binding("up", "app.focus_previous", "Previous control", show=False, id="app.previous"),
     ]  # fmt: skip
 
-    def __init__(self, source: EngineSource, tag: str | None = None) -> None:
+    def __init__(
+        self,
+        source: EngineSource,
+        tag: str | None = None,
+        *,
+        replay: str | None = None,
+        speed: float = 1.0,
+        loop: bool = False,
+        record_dir: str = ".",
+    ) -> None:
         super().__init__()
         self.source = source
+        self.replay_request = (replay, speed, loop)
+        self.record_dir = Path(record_dir)
+        self.recorder: TimelineRecorder | None = None
+        self.runner: ReplayRunner | None = None
         self.tag = tag or f"tui:{os.getpid()}"
         self.spec: Spec = PASS_THROUGH
         self.link = EngineLink(source, self.post_message, self.tag)
@@ -86,19 +114,26 @@ class ShaperApp(App[None]):
         self.status_bar = StatusBar(self.source.description, id="status")
         self.panels = {d: DirectionPanel(d, self.spec.link(d)) for d in DIRECTIONS}
         self.flows = FlowsTable(id="flows")
+        self.timeline_pane = TimelinePane(id="timeline")
         yield self.status_bar
         with Horizontal(id="panels"):
             yield from self.panels.values()
         yield self.flows
-        yield Footer()
+        yield self.timeline_pane
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.flows.can_focus = False
         self.query_one("#ingress-rate").focus()
         self.set_interval(1.0, self._tick)
+        self.set_interval(0.25, self._show_replay)
         self.link.start()
 
     def on_unmount(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+        if self.recorder is not None:
+            self.recorder.close()
         self.link.stop()
 
     def _tick(self) -> None:
@@ -110,11 +145,19 @@ class ShaperApp(App[None]):
     def on_engine_attached(self, message: EngineAttached) -> None:
         self.status_bar.attach(message.info)
         self._show_spec(message.spec)
+        if self.recorder is not None:
+            self.recorder.spec(message.spec, "attached")
+        replay, speed, loop = self.replay_request
+        if replay is not None:
+            self.replay_request = (None, speed, loop)  # once, not on every reattach
+            self._start_replay(replay, speed, loop)
 
     def on_engine_lost(self, message: EngineLost) -> None:
         self.status_bar.lose(message.reason)
 
     def on_spec_arrived(self, message: SpecArrived) -> None:
+        if self.recorder is not None:
+            self.recorder.spec(message.spec, message.source)
         if message.source == self.tag and self.link.busy:
             return  # our own change, overtaken by newer ones on their way
         self._show_spec(message.spec)
@@ -125,6 +168,8 @@ class ShaperApp(App[None]):
     def on_stats_arrived(self, message: StatsArrived) -> None:
         stats = message.stats
         self.stats_seen += 1
+        if self.recorder is not None:
+            self.recorder.stats(stats)
         window = self.windows[stats.direction]
         window.add(stats)
         previous, _ = window.pair()
@@ -191,6 +236,73 @@ class ShaperApp(App[None]):
     def action_reset(self) -> None:
         self._replace(PASS_THROUGH, "Reset to pass-through")
 
+    def action_record(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+            self.notify(f"Recording saved to {self.recorder.path}", timeout=5)
+            self.recorder = None
+            self.status_bar.recording = ""
+            return
+        name = time.strftime("linkshaper-%Y%m%d-%H%M%S.jsonl")
+        try:
+            self.recorder = TimelineRecorder(self.record_dir / name, stats=True)
+        except OSError as exc:
+            self.notify(f"Cannot record to {self.record_dir / name}: {exc.strerror}",
+                        severity="error")  # fmt: skip
+            return
+        self.recorder.spec(self.spec, "tui-start")
+        self.status_bar.recording = str(self.recorder.path)
+        self.notify(f"Recording to {self.recorder.path}; r stops", timeout=4)
+
+    def action_timeline(self) -> None:
+        runner = self.runner
+        if runner is not None and not runner.status().finished:
+            if runner.paused:
+                runner.resume()
+            else:
+                runner.pause()
+            self._show_replay()
+            return
+
+        def chosen(path: str | None) -> None:
+            if path is not None:
+                self._start_replay(path, 1.0, False)
+
+        self.push_screen(PathPrompt("Replay a timeline", "path/to/timeline.jsonl"), chosen)
+
+    def action_stop_replay(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.notify("Replay stopped", timeout=3)
+
+    def _start_replay(self, path: str, speed: float, loop: bool) -> None:
+        try:
+            timeline = read_timeline(path)
+            runner = ReplayRunner(
+                timeline, partial(self.link.apply_now, source="replay"), self.spec,
+                speed=speed, loop=loop,
+            )  # fmt: skip
+        except TimelineError as exc:
+            self.notify(str(exc), title="Timeline not replayed", severity="error", timeout=8)
+            return
+        if self.runner is not None:
+            self.runner.stop()
+        self.runner = runner
+        self.timeline_pane.name_shown = Path(path).name
+        threading.Thread(target=self._run_replay, args=(runner,), daemon=True).start()
+        self._show_replay()
+
+    def _run_replay(self, runner: ReplayRunner) -> None:
+        try:
+            runner.run()
+        except ControlError as exc:
+            self.post_message(EngineRejected(f"replay stopped: {exc}"))
+
+    def _show_replay(self) -> None:
+        runner = self.runner
+        self.timeline_pane.status = runner.status() if runner is not None else None
+        self.timeline_pane.refresh()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -207,6 +319,11 @@ class ShaperApp(App[None]):
         yield SystemCommand("Block / unblock", "Block the link both ways (b)", self.action_block)
         yield SystemCommand("Reset to pass-through", "No limit, loss or delay (0)",
                             self.action_reset)  # fmt: skip
+        yield SystemCommand("Record", "Start or stop recording to a timeline (r)",
+                            self.action_record)  # fmt: skip
+        yield SystemCommand("Replay / pause / resume", "A timeline file (t)", self.action_timeline)
+        yield SystemCommand("Stop replay", "Stop the replay in progress (x)",
+                            self.action_stop_replay)  # fmt: skip
         yield SystemCommand("Help", "Keys and figures (?)", self.action_help)
         for direction in DIRECTIONS:
             for field in ORDER:
@@ -219,6 +336,14 @@ class ShaperApp(App[None]):
                 )
 
 
-def create_app(source: EngineSource, tag: str | None = None) -> ShaperApp:
+def create_app(
+    source: EngineSource,
+    tag: str | None = None,
+    *,
+    replay: str | None = None,
+    speed: float = 1.0,
+    loop: bool = False,
+    record_dir: str = ".",
+) -> ShaperApp:
     """The app on `source`; the CLI and the tests build it here."""
-    return ShaperApp(source, tag)
+    return ShaperApp(source, tag, replay=replay, speed=speed, loop=loop, record_dir=record_dir)

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from engine.control import DEFAULT_CONTROL_PATH, ControlError
 from engine.spec import PASS_THROUGH, SpecError, read_spec
@@ -37,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo-seconds", type=float, default=3600.0,
                         help="how long the demo traffic runs at most (default 3600)")  # fmt: skip
     parser.add_argument("--prefix", default="lsdemo", help="the demo lab's namespace prefix")
+    parser.add_argument("--replay", metavar="FILE", help="replay this timeline once attached")
+    parser.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice)")
+    parser.add_argument("--loop", action="store_true", help="replay in a loop")
+    parser.add_argument("--record-dir", default=".", help="where r writes its recordings")
     return parser
 
 
@@ -55,6 +60,15 @@ def _source(args: argparse.Namespace) -> EngineSource:
     return HostedSource(interfaces[0], interfaces[1], spec)
 
 
+def _app_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "replay": args.replay,
+        "speed": args.speed,
+        "loop": args.loop,
+        "record_dir": args.record_dir,
+    }
+
+
 def _demo(args: argparse.Namespace) -> int:
     from engine.lab import Lab
     from engine.lab_demo import DemoLab
@@ -63,7 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail("the demo builds network namespaces: run it as root")
     print("Bringing up the demo lab (client ↔ engine ↔ server) with iperf3 both ways…")
     with DemoLab(Lab(args.prefix), seconds=args.demo_seconds) as demo:
-        create_app(SocketSource(demo.control)).run()
+        create_app(SocketSource(demo.control), **_app_options(args)).run()
     print("Demo lab removed.")
     return 0
 
@@ -74,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.demo:
             code = _demo(args)
         else:
-            create_app(_source(args)).run()
+            create_app(_source(args), **_app_options(args)).run()
             code = 0
     except (ControlError, SpecError) as exc:
         code = _fail(str(exc))

@@ -89,6 +89,15 @@ class EngineLink:
             self._pending.append(("spec", spec))
             self._wake.notify()
 
+    def apply_now(self, spec: Spec, source: str) -> None:
+        """Put a whole spec in force before returning (a replay's steps must be on time);
+        raises ControlError if there is no engine or it refuses."""
+        with self._client_lock:
+            client = self._client
+            if client is None:
+                raise ControlError("not attached to an engine")
+            client.set_spec(spec, source=source)
+
     def _send_loop(self) -> None:
         while not self._stopping.is_set():
             with self._wake:

@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UI_TOOLKITS = ("textual", "rich")
 #: What shaper_tui may import from engine: the protocol, its models and the client that
-#: carries them; pure helpers over those models (rates, presets); and what starts an engine
+#: carries them; pure helpers over those models (rates, presets, timelines, their replay and
+#: recording, which reach the engine only through a callback); and what starts an engine
 #: or a lab and hands back nothing but connections or a socket path (hosted, lab, lab_demo).
 #: Never the supervisor, the workers or the pipeline.
 PROTOCOL_MODULES = {
@@ -23,6 +24,9 @@ PROTOCOL_MODULES = {
     "engine.units",
     "engine.rates",
     "engine.presets",
+    "engine.timeline",
+    "engine.replay",
+    "engine.recorder",
     "engine.hosted",
     "engine.lab",
     "engine.lab_demo",

@@ -5,21 +5,26 @@ through the link."""
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from engine.client import ControlClient
 from engine.lab import INNER, OUTER, Lab
 from engine.spec import UNLIMITED_RATE, Spec
+from engine.timeline import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import HostedSource, SocketSource
 from shaper_tui.scales import RATE
+from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -246,3 +251,50 @@ def test_every_action_is_in_the_command_palette(start_engine: StartEngine) -> No
             await wait_until(pilot, lambda: engine_spec(engine) == Spec())
 
     asyncio.run(scenario())
+
+
+def test_record_toggle_and_replay_pane(start_engine: StartEngine, tmp_path: Path) -> None:
+    engine = start_engine(BASE)
+    timeline = tmp_path / "steps.jsonl"
+    timeline.write_text(
+        "".join(
+            json.dumps({"at": at, "set": {"egress.latency": f"{ms}ms"}}) + "\n"
+            for at, ms in ((0.2, 11), (0.4, 22), (1.2, 33))
+        )
+    )
+
+    async def scenario() -> None:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.press("r")
+            assert app.recorder is not None and "REC" in str(app.status_bar.render())
+            await pilot.press("right")  # a change of ours
+            with ControlClient(engine.control) as client:
+                client.patch({"egress.loss": "1%"}, source="set")  # and one made elsewhere
+            await pilot.pause(0.8)
+
+            await pilot.press("t")
+            await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), what="prompt")
+            app.screen.query_one(Input).value = str(timeline)  # typing it all would be slow
+            await pilot.press("enter")
+            pane = app.timeline_pane
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.position >= 2)
+            assert "step 2/3" in str(pane.render()) and "next at 1.2 s" in str(pane.render())
+            await pilot.press("t")  # pause before the last step
+            assert app.runner is not None and app.runner.paused
+            await pilot.pause(1.2)
+            assert engine_spec(engine).default_link.egress.latency == 22
+            await pilot.press("t")  # resume
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.latency == 33)
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.finished)
+            await pilot.press("r")  # stop recording
+            assert app.recorder is None
+
+    asyncio.run(scenario())
+    (recording,) = tmp_path.glob("linkshaper-*.jsonl")
+    recorded = read_timeline(recording)
+    sources = [step.source for step in recorded.steps]
+    assert sources[:3] == ["tui-start", TAG, "set"]
+    assert sources[3:] == ["replay", "replay", "replay"]
+    assert recorded.stats  # the TUI records stats samples too

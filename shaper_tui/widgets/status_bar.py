@@ -24,6 +24,8 @@ class StatusBar(Static):
     attached: reactive[bool | None] = reactive(None)
     message: reactive[str] = reactive("connecting…")
     figures: reactive[str] = reactive("")
+    #: The file being recorded to, or "".
+    recording: reactive[str] = reactive("")
 
     def __init__(self, source: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -67,6 +69,8 @@ class StatusBar(Static):
 
     def render(self) -> Text:
         line = Text()
+        if self.recording:
+            line.append(f"● REC {self.recording}  ", style="bold red")
         if self.attached:
             line.append("● attached ", style="bold green")
         elif self.attached is None:

@@ -45,7 +45,7 @@ class ValueSlider(Widget, can_focus=True):
                 tooltip="A coarse step up (a decade on rates and times)"),
         Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
                 tooltip="A coarse step down"),
-        Binding("enter", "prompt", "Exact value", id="slider.prompt",
+        Binding("enter", "prompt", "Exact value", show=False, id="slider.prompt",
                 tooltip="Type an exact value with units, e.g. 20mbit or 150ms"),
         *[
             Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")

@@ -1,0 +1,55 @@
+"""One line about the replay in progress: where it is, the next step and the time to it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from engine.replay import ReplayStatus
+
+
+class TimelinePane(Static):
+    DEFAULT_CSS = """
+    TimelinePane {
+        dock: bottom;
+        height: 1;
+        background: $boost;
+        padding: 0 1;
+        display: none;
+    }
+    TimelinePane.-active {
+        display: block;
+    }
+    """
+
+    status: reactive[ReplayStatus | None] = reactive(None)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.name_shown = ""
+
+    def watch_status(self, status: ReplayStatus | None) -> None:
+        self.set_class(status is not None, "-active")
+
+    def render(self) -> Text:
+        status = self.status
+        line = Text()
+        if status is None:
+            return line
+        if status.finished:
+            line.append("■ replay done ", style="bold")
+        elif status.paused:
+            line.append("❚❚ paused ", style="bold yellow")
+        else:
+            line.append("▶ replay ", style="bold green")
+        line.append(f"{self.name_shown}  step {status.position}/{status.total}")
+        line.append(f"  at {status.elapsed:.1f} s")
+        if status.next_at is not None and status.time_to_next is not None:
+            line.append(f"  next at {status.next_at:.1f} s, in {status.time_to_next:.1f} s")
+        if status.cycle:
+            line.append(f"  loop {status.cycle + 1}")
+        if status.speed != 1:
+            line.append(f"  speed {status.speed:g}x")
+        line.append("   t pause/resume · x stop", style="dim")
+        return line
