@@ -1,6 +1,7 @@
-"""Regenerate the PNGs in screenshots/: the real app on the demo lab with live traffic.
+"""Regenerate screenshots/: PNGs of the real app on the demo lab with live traffic, and the
+`linkshaper plot` chart of a recorded lab run (plot.txt) that the README shows.
 
-    make screenshots        (as root: it builds the demo lab, and removes it again)
+    make screenshots        (as root: it builds labs, and removes them again)
 
 Textual saves SVG; cairosvg turns it into PNG.
 """
@@ -8,13 +9,20 @@ Textual saves SVG; cairosvg turns it into PNG.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import cairosvg
 
-from engine.lab import Lab
-from engine.lab_demo import DemoLab
+from engine.client import ControlClient
+from engine.lab import SERVER_IP, Lab
+from engine.lab_demo import DemoLab, wait_for_engine
+from engine.plot import plot_timeline
+from engine.spec import Spec
+from engine.timeline import read_timeline
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import SocketSource
 
@@ -44,9 +52,71 @@ async def shoot(control: str) -> None:
         save(app.export_screenshot(title="linkshaper: help"), "help")
 
 
+#: The recorded run: UDP both ways (so that throughput is the capacity), and three changes.
+PLOT_SPEC = Spec.model_validate(
+    {
+        "ingress": {"rate": "8mbit", "latency": "20ms"},
+        "egress": {"rate": "4mbit", "latency": "20ms"},
+    }
+)
+PLOT_CHANGES = (
+    (6.0, {"ingress.rate": "3mbit", "ingress.latency": "80ms"}),
+    (12.0, {"egress.loss": "5%"}),
+    (18.0, {"ingress.rate": "12mbit", "egress.rate": "2mbit"}),
+)
+
+
+def record_and_plot() -> None:
+    with tempfile.TemporaryDirectory() as workdir:
+        recording = Path(workdir) / "run.jsonl"
+        spec_path = Path(workdir) / "spec.json"
+        spec_path.write_text(PLOT_SPEC.to_json())
+        control = str(Path(workdir) / "control.sock")
+        lab = Lab("lsplot")
+        lab.up()
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            command = lab.engine_command(
+                str(spec_path), control, "--record", str(recording), "--record-stats"
+            )
+            engine = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+            processes.append(engine)
+            wait_for_engine(control)
+            for port in ("5201", "5202"):
+                processes.append(
+                    subprocess.Popen(lab.in_ns("server", "iperf3", "-s", "-p", port),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                )  # fmt: skip
+            time.sleep(0.3)
+            for port, extra in (("5201", ["-R", "-b", "10M"]), ("5202", ["-b", "6M"])):
+                processes.append(
+                    subprocess.Popen(
+                        lab.in_ns("client", "iperf3", "-c", SERVER_IP, "-p", port, "-t", "24",
+                                  "-u", *extra),
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )
+                )  # fmt: skip
+            started = time.monotonic()
+            with ControlClient(control) as client:
+                for at, change in PLOT_CHANGES:
+                    time.sleep(max(0.0, started + at - time.monotonic()))
+                    client.patch(change, source="set")
+            for process in processes[-2:]:
+                process.wait(40)
+        finally:
+            for process in reversed(processes):
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait(5)
+            lab.down()
+        plot_timeline(read_timeline(recording), str(HERE / "plot.txt"), 100, 48, show=False)
+        print("screenshots/plot.txt")
+
+
 def main() -> int:
     with DemoLab(Lab("lsshot"), seconds=60) as demo:
         asyncio.run(shoot(demo.control))
+    record_and_plot()
     return 0
 
 
