@@ -74,6 +74,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (OSError, ControlError, subprocess.CalledProcessError) as exc:
         supervisor.shutdown()
         return _fail(f"cannot start: {exc}")
+    if args.http:
+        from engine.http_api import HttpServer, create_http_app, parse_listen
+
+        host, port = parse_listen(args.http)
+        token = args.http_token or os.environ.get("LINKSHAPER_HTTP_TOKEN") or None
+        server = HttpServer(create_http_app(supervisor, token), host, port)
+        try:
+            server.start()
+        except OSError as exc:
+            supervisor.shutdown()
+            return _fail(f"cannot start: {exc}")
+        supervisor.on_shutdown.append(server.stop)
+        access = "changes need the token" if token else "no token: anyone who reaches it"
+        log.info("HTTP API on http://%s:%d/ (%s)", host, port, access)
     log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
     supervisor.run()
     return 0
@@ -251,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]")
     run.add_argument("--record", metavar="FILE", help="write every applied change to FILE")
     run.add_argument("--record-stats", action="store_true", help="and stats samples too")
+    run.add_argument("--http", metavar="HOST:PORT", help="serve the HTTP API (e.g. 0.0.0.0:80)")
+    run.add_argument(
+        "--http-token",
+        metavar="TOKEN",
+        help="changes over HTTP need this token (default: $LINKSHAPER_HTTP_TOKEN; none: open)",
+    )
     run.set_defaults(func=cmd_run)
 
     record = with_control(sub.add_parser("record", help="record a running engine's changes"))

@@ -89,6 +89,7 @@ class ControlServer:
         self.path = path
         self._handler = handler
         self._subscribers: set[_Subscriber] = set()
+        self._listeners: list[Callable[[Message], None]] = []
         self._lock = threading.Lock()
         self._listener: Listener | None = None
         self._closing = False
@@ -125,12 +126,30 @@ class ControlServer:
 
         threading.Thread(target=run, daemon=True, name="control-conn").start()
 
+    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        """In-process subscribers (the HTTP API): `callback` gets every published message and
+        must not block. Returns the function that stops it."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def stop() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._listeners.remove(callback)
+
+        return stop
+
     def publish(self, message: Message) -> None:
         data = encode(message)
         with self._lock:
             subscribers = list(self._subscribers)
+            listeners = list(self._listeners)
         for subscriber in subscribers:
             subscriber.offer(data)
+        for listener in listeners:
+            try:
+                listener(message)
+            except Exception:  # a listener's bug must not stop the engine's stats
+                log.exception("listener failed")
 
     def close(self) -> None:
         self._closing = True

@@ -273,7 +273,7 @@ Direction = Literal["ingress", "egress"]
 DIRECTIONS: tuple[Direction, Direction] = ("ingress", "egress")
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+def field_location(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
         if isinstance(part, int):
@@ -287,7 +287,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line: every problem as `field: reason`, joined with `; `."""
     parts: list[str] = []
     for error in exc.errors():
-        where = _location(error["loc"])
+        where = field_location(error["loc"])
         if error["type"] == "extra_forbidden":
             reason = "unknown field"
         else:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -105,6 +106,8 @@ class Supervisor:
         self._reload_requested = False
         self.listeners: list[ControlServer] = []
         self.recorder = recorder
+        #: Called first at shutdown (the HTTP server's stop).
+        self.on_shutdown: list[Callable[[], None]] = []
 
     @property
     def spec(self) -> Spec:
@@ -151,6 +154,10 @@ class Supervisor:
     def stop(self) -> None:
         self._stopping.set()
 
+    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        """Every published message, in this process (see ControlServer.listen)."""
+        return self._control.listen(callback)
+
     def serve(self, conn: Connection, stop_on_close: bool = False) -> None:
         """Answer control requests on a connection (a Pipe end) as on the socket."""
         self._control.serve(conn, self.stop if stop_on_close else None)
@@ -167,6 +174,8 @@ class Supervisor:
             self.shutdown()
 
     def shutdown(self) -> None:
+        for stop in self.on_shutdown:
+            stop()
         if self.recorder is not None:
             self.recorder.close()
         for server in self.listeners:

@@ -1,0 +1,424 @@
+"""The HTTP API: the seed's `/qos` and `POST /`, plus patches, stats (JSON, a live stream,
+Prometheus), timelines, OpenAPI and a small browser UI.
+
+It runs inside `linkshaper run --http HOST:PORT` and speaks to the supervisor through the same
+requests as every other client (`handle`), so a change made over HTTP is applied, published
+and recorded exactly like one from the TUI or `linkshaper set`. Reading is open; changing
+needs the token when one is set (`--http-token`, or `LINKSHAPER_HTTP_TOKEN`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import secrets
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from typing import Annotated, Any, Protocol
+
+import uvicorn
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
+
+from engine.protocol import (
+    Error,
+    GetInfo,
+    GetSpec,
+    GetStats,
+    Info,
+    Message,
+    PatchSpec,
+    SetSpec,
+    SpecChanged,
+    SpecReply,
+    StatsReply,
+    StatsReport,
+)
+from engine.recorder import TimelineRecorder
+from engine.replay import ReplayRunner, ReplayStatus
+from engine.spec import Spec, SpecError, field_location
+from engine.stats import EngineStats
+from engine.timeline import TimelineError, parse_timeline
+
+STREAM_QUEUE = 256
+
+
+class Engine(Protocol):
+    """What the API needs of the engine: answer a control request, and tell listeners."""
+
+    def handle(self, request: Message) -> Message: ...
+
+    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]: ...
+
+
+class ApiError(BaseModel):
+    error: str
+
+
+def _one_line(exc: RequestValidationError) -> str:
+    first = exc.errors()[0]
+    loc = tuple(part for part in first.get("loc", ()) if part != "body")
+    where = field_location(loc) if loc else "body"
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        message = "unknown field"
+    return f"{where}: {message}"
+
+
+class Timelines:
+    """Recording to a temporary file and one replay at a time, for the API's endpoints."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lock = threading.Lock()
+        self.recorder: TimelineRecorder | None = None
+        self.unlisten: Callable[[], None] | None = None
+        self.runner: ReplayRunner | None = None
+
+    def start_recording(self, stats: bool) -> None:
+        with self.lock:
+            self.stop_recording()
+            fd, path = tempfile.mkstemp(prefix="linkshaper-", suffix=".jsonl")
+            os.close(fd)
+            recorder = TimelineRecorder(path, stats=stats)
+            recorder.spec(_spec(self.engine), "http-record")
+
+            def on_message(message: Message) -> None:
+                if isinstance(message, SpecChanged):
+                    recorder.spec(message.spec, message.source)
+                elif isinstance(message, StatsReport):
+                    recorder.stats(message.stats)
+
+            self.recorder = recorder
+            self.unlisten = self.engine.listen(on_message)
+
+    def stop_recording(self) -> str | None:
+        recorder, self.recorder = self.recorder, None
+        if self.unlisten is not None:
+            self.unlisten()
+            self.unlisten = None
+        if recorder is None:
+            return None
+        recorder.close()
+        text = recorder.path.read_text()
+        recorder.path.unlink(missing_ok=True)
+        return text
+
+    def recorded_so_far(self) -> str | None:
+        return self.recorder.path.read_text() if self.recorder is not None else None
+
+    def replay(self, text: str, speed: float, loop: bool) -> ReplayStatus:
+        timeline = parse_timeline(text.splitlines(), name="timeline")
+        runner = ReplayRunner(
+            timeline,
+            lambda spec: self.engine.handle(SetSpec(spec=spec, source="replay")),
+            _spec(self.engine),
+            speed=speed,
+            loop=loop,
+        )
+        with self.lock:
+            if self.runner is not None:
+                self.runner.stop()
+            self.runner = runner
+        threading.Thread(target=runner.run, daemon=True, name="http-replay").start()
+        return runner.status()
+
+
+def _spec(engine: Engine) -> Spec:
+    reply = engine.handle(GetSpec())
+    assert isinstance(reply, SpecReply)
+    return reply.spec
+
+
+def _apply(engine: Engine, request: SetSpec | PatchSpec) -> Spec:
+    reply = engine.handle(request)
+    if isinstance(reply, Error):
+        raise HTTPException(status_code=422, detail=reply.message)
+    assert isinstance(reply, SpecReply)
+    return reply.spec
+
+
+def _metrics(spec: Spec, stats: EngineStats) -> str:
+    lines: list[str] = []
+
+    def family(name: str, kind: str, help_text: str) -> None:
+        lines.append(f"# HELP linkshaper_{name} {help_text}")
+        lines.append(f"# TYPE linkshaper_{name} {kind}")
+
+    def sample(name: str, labels: dict[str, str], value: float) -> None:
+        text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        lines.append(f"linkshaper_{name}{{{text}}} {value:g}")
+
+    directions = [d for d in (stats.ingress, stats.egress) if d is not None]
+    family("packets_total", "counter", "Wire packets into and out of a link.")
+    for d in directions:
+        for label, link in d.flows.items():
+            for stage, value in (("in", link.packets_in), ("out", link.packets_out)):
+                sample(
+                    "packets_total",
+                    {"direction": d.direction, "link": label, "stage": stage},
+                    value,
+                )
+    family("bytes_total", "counter", "Ethernet bytes into and out of a link.")
+    for d in directions:
+        for label, link in d.flows.items():
+            for stage, value in (("in", link.bytes_in), ("out", link.bytes_out)):
+                sample(
+                    "bytes_total", {"direction": d.direction, "link": label, "stage": stage}, value
+                )
+    family("drops_total", "counter", "Wire packets dropped, by cause.")
+    for d in directions:
+        for label, link in d.flows.items():
+            for cause, value in (("loss", link.drops.loss), ("queue_full", link.drops.queue_full),
+                                 ("blocked", link.drops.blocked)):  # fmt: skip
+                sample(
+                    "drops_total", {"direction": d.direction, "link": label, "cause": cause}, value
+                )
+    family("queue_packets", "gauge", "Wire packets waiting in a link's queue.")
+    for d in directions:
+        for label, link in d.flows.items():
+            sample("queue_packets", {"direction": d.direction, "link": label}, link.queue_packets)
+    family("queue_delay_seconds", "gauge", "Time the queue's backlog takes to drain.")
+    for d in directions:
+        for label, link in d.flows.items():
+            sample("queue_delay_seconds", {"direction": d.direction, "link": label},
+                   link.queue_delay_ms / 1000)  # fmt: skip
+    family(
+        "kernel_drops_total", "counter", "Frames the kernel dropped before the engine read them."
+    )
+    for d in directions:
+        sample("kernel_drops_total", {"direction": d.direction}, d.rx_kernel_drops)
+    links = [("default", spec.default_link)] + [(f.label, f.link) for f in spec.flows]
+    for name, help_text, pick in (
+        ("rate_bits_per_second", "Configured rate.", lambda link: float(link.rate)),
+        ("latency_seconds", "Configured latency.", lambda link: link.latency / 1000),
+        ("jitter_seconds", "Configured jitter.", lambda link: link.jitter / 1000),
+        ("loss_ratio", "Configured random loss.", lambda link: link.loss),
+    ):
+        family(name, "gauge", help_text)
+        for label, pair in links:
+            for direction in ("ingress", "egress"):
+                sample(name, {"direction": direction, "link": label}, pick(pair.of(direction)))
+    return "\n".join(lines) + "\n"
+
+
+def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
+    app = FastAPI(
+        title="linkshaper",
+        summary="Shape a link live: the seed's /qos API and more.",
+        version="1",
+        docs_url="/docs",
+    )
+    timelines = Timelines(engine)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _one_line(exc)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    def may_change(
+        authorization: Annotated[str | None, Header()] = None,
+        x_linkshaper_token: Annotated[str | None, Header()] = None,
+    ) -> None:
+        """With a token set, changes need `Authorization: Bearer TOKEN` (or the X- header)."""
+        if token is None:
+            return
+        given = x_linkshaper_token
+        if authorization and authorization.lower().startswith("bearer "):
+            given = authorization[7:].strip()
+        if not given or not secrets.compare_digest(given, token):
+            raise HTTPException(
+                status_code=401, detail="a valid token is needed to change the link"
+            )
+
+    changes = [Depends(may_change)]
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ApiError}, 422: {"model": ApiError},
+    }  # fmt: skip
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return resources.files("engine.web").joinpath("index.html").read_text()
+
+    @app.get("/qos", response_model=Spec, summary="The spec in force")
+    def get_qos() -> Spec:
+        return _spec(engine)
+
+    @app.post("/qos", response_model=Spec, dependencies=changes, responses=errors,
+              summary="Replace the whole spec (either seed format)")  # fmt: skip
+    def post_qos(spec: Spec) -> Spec:
+        return _apply(engine, SetSpec(spec=spec, source="http"))
+
+    @app.post("/", response_model=Spec, dependencies=changes, responses=errors,
+              summary="Replace the whole spec (the seed frontend's REST call)")  # fmt: skip
+    def post_root(spec: Spec) -> Spec:
+        return _apply(engine, SetSpec(spec=spec, source="http"))
+
+    @app.patch("/qos", response_model=Spec, dependencies=changes, responses=errors,
+               summary="Set single fields by dotted path, with units")  # fmt: skip
+    def patch_qos(
+        fields: Annotated[
+            dict[str, Any],
+            Body(examples=[{"egress.latency": "50ms", "ingress.rate": "10mbit"}]),
+        ],
+    ) -> Spec:
+        return _apply(engine, PatchSpec(changes=fields, source="http"))
+
+    @app.get("/stats", response_model=EngineStats, summary="Counters of both directions")
+    def get_stats() -> EngineStats:
+        reply = engine.handle(GetStats())
+        assert isinstance(reply, StatsReply)
+        return reply.stats
+
+    @app.get("/info", response_model=Info, summary="Interfaces and processes")
+    def get_info() -> Message:
+        return engine.handle(GetInfo())
+
+    @app.get("/stats/stream", summary="Server-sent events: stats samples and spec changes")
+    async def stream(request: Request, seconds: float = Query(0, ge=0)) -> StreamingResponse:
+        inbox: queue.Queue[Message] = queue.Queue(STREAM_QUEUE)
+
+        def on_message(message: Message) -> None:
+            with contextlib.suppress(queue.Full):
+                inbox.put_nowait(message)
+
+        unlisten = engine.listen(on_message)
+        loop = asyncio.get_running_loop()
+
+        async def events() -> AsyncIterator[str]:
+            deadline = loop.time() + seconds if seconds else None
+            try:
+                while not await request.is_disconnected():
+                    if deadline is not None and loop.time() > deadline:
+                        return
+                    try:
+                        message = await loop.run_in_executor(None, inbox.get, True, 0.5)
+                    except queue.Empty:
+                        yield ": keep-alive\n\n"
+                        continue
+                    kind = "stats" if isinstance(message, StatsReport) else "spec"
+                    yield f"event: {kind}\ndata: {message.model_dump_json()}\n\n"
+            finally:
+                unlisten()
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text format")
+    def metrics() -> PlainTextResponse:
+        reply = engine.handle(GetStats())
+        assert isinstance(reply, StatsReply)
+        return PlainTextResponse(
+            _metrics(_spec(engine), reply.stats), media_type="text/plain; version=0.0.4"
+        )
+
+    @app.post("/timeline/record", dependencies=changes, responses=errors,
+              summary="Start recording every change (and stats) on the server")  # fmt: skip
+    def record_start(stats: bool = Query(False)) -> dict[str, str]:
+        timelines.start_recording(stats)
+        return {"recording": "started"}
+
+    @app.get("/timeline/record", response_class=PlainTextResponse,
+             summary="The recording so far, as JSON Lines")  # fmt: skip
+    def record_get() -> PlainTextResponse:
+        text = timelines.recorded_so_far()
+        if text is None:
+            raise HTTPException(status_code=404, detail="not recording")
+        return PlainTextResponse(text, media_type="application/x-ndjson")
+
+    @app.delete("/timeline/record", response_class=PlainTextResponse, dependencies=changes,
+                summary="Stop recording; the timeline as JSON Lines")  # fmt: skip
+    def record_stop() -> PlainTextResponse:
+        with timelines.lock:
+            text = timelines.stop_recording()
+        if text is None:
+            raise HTTPException(status_code=404, detail="not recording")
+        return PlainTextResponse(text, media_type="application/x-ndjson")
+
+    @app.post("/timeline/replay", dependencies=changes, responses=errors,
+              summary="Replay a timeline (JSON Lines body), checked whole first")  # fmt: skip
+    async def replay_start(
+        request: Request, speed: float = Query(1.0, gt=0), loop: bool = Query(False)
+    ) -> dict[str, Any]:
+        text = (await request.body()).decode(errors="replace")
+        try:
+            status = timelines.replay(text, speed, loop)
+        except TimelineError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        return _status(status)
+
+    @app.get("/timeline/replay", summary="Where the replay is")
+    def replay_status() -> dict[str, Any]:
+        if timelines.runner is None:
+            raise HTTPException(status_code=404, detail="no replay")
+        return _status(timelines.runner.status())
+
+    @app.post("/timeline/replay/{action}", dependencies=changes, responses=errors,
+              summary="pause, resume or stop the replay")  # fmt: skip
+    def replay_control(action: str) -> dict[str, Any]:
+        runner = timelines.runner
+        if runner is None:
+            raise HTTPException(status_code=404, detail="no replay")
+        if action not in ("pause", "resume", "stop"):
+            raise HTTPException(
+                status_code=404, detail=f"action: {action!r} is not pause, resume or stop"
+            )
+        getattr(runner, action)()
+        return _status(runner.status())
+
+    return app
+
+
+def _status(status: ReplayStatus) -> dict[str, Any]:
+    return {
+        "position": status.position, "total": status.total, "cycle": status.cycle,
+        "elapsed": round(status.elapsed, 3), "next_at": status.next_at,
+        "time_to_next": status.time_to_next, "paused": status.paused,
+        "finished": status.finished, "speed": status.speed,
+    }  # fmt: skip
+
+
+class HttpServer:
+    """uvicorn in a thread of the engine's process."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="http")
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.thread.start()
+        deadline = threading.Event()
+        for _ in range(int(timeout / 0.05)):
+            if self.server.started or not self.thread.is_alive():
+                break
+            deadline.wait(0.05)
+        if not self.server.started:
+            raise OSError(
+                f"the HTTP API did not start on {self.server.config.host}:{self.server.config.port}"
+            )
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT` (all addresses) or `PORT`; IPv6 as `[::1]:8080`."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        number = int(port)
+    except ValueError:
+        raise SpecError(f"--http: {text!r} is not HOST:PORT") from None
+    if not 0 < number < 65536:
+        raise SpecError(f"--http: port {number} is out of range")
+    return host, number

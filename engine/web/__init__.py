@@ -1,0 +1,1 @@
+"""The browser UI served at `/` (static files)."""

@@ -1,0 +1,207 @@
+"""The HTTP API of `linkshaper run --http`, against a real engine in the lab's box: the seed's
+calls, patches, errors that name the field, the token, stats, metrics, timelines, OpenAPI and
+the browser page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from engine.client import ControlClient
+from engine.lab import Lab
+from engine.spec import Spec
+from tests.lab_harness import EngineProcess, median, ping_rtts
+from tests.netns_thread import in_netns
+
+pytestmark = pytest.mark.lab
+
+StartEngine = Callable[..., EngineProcess]
+PORT = 8089
+BASE = f"http://127.0.0.1:{PORT}"
+TOKEN = "s3cret-token"
+
+
+def http(
+    lab: Lab, method: str, path: str, body: Any = None, token: str | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, Any]:  # fmt: skip
+    """One request from inside the box (where the API listens on loopback)."""
+
+    def call() -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(BASE + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode()
+        try:
+            return status, json.loads(text)
+        except json.JSONDecodeError:
+            return status, text
+
+    return in_netns(lab.ns("box"), call)
+
+
+def engine_spec(engine: EngineProcess) -> Spec:
+    with ControlClient(engine.control) as client:
+        return client.get_spec()
+
+
+@pytest.fixture
+def api(start_engine: StartEngine) -> EngineProcess:
+    return start_engine({"ingress": {}, "egress": {}}, extra=("--http", f"127.0.0.1:{PORT}"))
+
+
+def test_the_seed_calls_work_unchanged(api: EngineProcess, lab: Lab) -> None:
+    status, spec = http(lab, "GET", "/qos")
+    assert status == 200 and spec["default_link"]["egress"]["rate"] == 10_000_000_000
+    seed_spec = {"ingress": {"rate": 10_000_000, "loss": 0.0, "latency": 15, "jitter": 0,
+                             "jitter_strength": 0.0, "reorder_packets": False},
+                 "egress": {"rate": 1_000_000, "loss": 0.0, "latency": 15, "jitter": 0,
+                            "jitter_strength": 0.0, "reorder_packets": False}}  # fmt: skip
+    status, applied = http(lab, "POST", "/", seed_spec)
+    assert status == 200 and applied["default_link"]["ingress"]["rate"] == 10_000_000
+    assert engine_spec(api).default_link.egress.latency == 15
+    rtts = ping_rtts(lab, count=10)
+    assert 30 <= median(rtts) <= 35, rtts  # 15 ms each way
+    status, _ = http(lab, "POST", "/qos", {"egress": {"latency": "40ms"}, "ingress": {}})
+    assert status == 200 and engine_spec(api).default_link.egress.latency == 40
+    assert engine_spec(api).default_link.ingress.latency == 0
+
+
+def test_patch_sets_single_fields_with_units(api: EngineProcess, lab: Lab) -> None:
+    status, spec = http(lab, "PATCH", "/qos", {"egress.latency": "50ms", "ingress.rate": "2mbit"})
+    assert status == 200
+    assert spec["default_link"]["egress"]["latency"] == 50
+    assert engine_spec(api).default_link.ingress.rate == 2_000_000
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "words"),
+    [
+        ("POST", "/qos", {"egress": {"loss": 2}}, "default_link.egress.loss: Input should be less"),
+        ("POST", "/", {"egress": {"lossy": 1}}, "default_link.egress.lossy: unknown field"),
+        (
+            "PATCH",
+            "/qos",
+            {"egress.latency": "soon"},
+            "default_link.egress.latency: not a duration",
+        ),
+        ("PATCH", "/qos", {"flows.web.egress.rate": 1}, "no flow labelled 'web'"),
+        ("POST", "/qos", b"{not json", "JSON"),
+    ],
+)
+def test_bad_payloads_get_4xx_naming_the_field_and_change_nothing(
+    api: EngineProcess, lab: Lab, method: str, path: str, payload: Any, words: str
+) -> None:
+    before = engine_spec(api)
+    raw = payload if isinstance(payload, bytes) else None
+    status, body = http(lab, method, path, None if raw else payload, raw=raw)
+    assert 400 <= status < 500
+    assert words in body["error"] and "\n" not in body["error"], body
+    assert engine_spec(api) == before
+
+
+def test_a_missing_or_wrong_token_changes_nothing(start_engine: StartEngine, lab: Lab) -> None:
+    engine = start_engine(
+        {"ingress": {}, "egress": {}},
+        extra=("--http", f"127.0.0.1:{PORT}", "--http-token", TOKEN),
+    )
+    before = engine_spec(engine)
+    for token in (None, "wrong"):
+        for method, path, body in (("POST", "/qos", {"egress": {"rate": 1000}}),
+                                   ("POST", "/", {"egress": {"rate": 1000}}),
+                                   ("PATCH", "/qos", {"egress.rate": 1000}),
+                                   ("POST", "/timeline/record", None)):  # fmt: skip
+            status, answer = http(lab, method, path, body, token=token)
+            assert status == 401 and "token" in answer["error"]
+    assert engine_spec(engine) == before
+    assert http(lab, "GET", "/qos")[0] == 200  # reading stays open
+    status, _ = http(lab, "PATCH", "/qos", {"egress.rate": 1000}, token=TOKEN)
+    assert status == 200 and engine_spec(engine).default_link.egress.rate == 1000
+
+
+def test_stats_stream_metrics_and_openapi(api: EngineProcess, lab: Lab) -> None:
+    ping_rtts(lab, count=5)
+    status, stats = http(lab, "GET", "/stats")
+    assert status == 200 and stats["egress"]["total"]["packets_out"] >= 5
+    status, text = http(lab, "GET", "/stats/stream?seconds=1")
+    events = [line for line in text.splitlines() if line.startswith("event: ")]
+    assert status == 200 and events.count("event: stats") >= 10  # ten a second per direction
+    status, metrics = http(lab, "GET", "/metrics")
+    assert status == 200
+    assert "# TYPE linkshaper_packets_total counter" in metrics
+    assert 'linkshaper_packets_total{direction="egress",link="default",stage="out"}' in metrics
+    assert 'linkshaper_rate_bits_per_second{direction="egress",link="default"} 1e+10' in metrics
+    status, schema = http(lab, "GET", "/openapi.json")
+    assert status == 200
+    assert {"/qos", "/", "/stats", "/metrics", "/timeline/replay"} <= set(schema["paths"])
+    assert {"get", "post", "patch"} <= set(schema["paths"]["/qos"])
+
+
+def test_timelines_over_http(api: EngineProcess, lab: Lab) -> None:
+    assert http(lab, "POST", "/timeline/record")[0] == 200
+    http(lab, "PATCH", "/qos", {"egress.latency": "25ms"})
+    status, recording = http(lab, "DELETE", "/timeline/record")
+    assert status == 200
+    lines = [json.loads(line) for line in recording.splitlines()]
+    assert [line.get("source") for line in lines[1:]] == ["http-record", "http"]
+
+    timeline = "\n".join(json.dumps(step) for step in (
+        {"at": 0.1, "set": {"egress.latency": "7ms"}},
+        {"at": 0.3, "set": {"egress.latency": "9ms"}},
+    ))  # fmt: skip
+    status, started = http(lab, "POST", "/timeline/replay", raw=timeline.encode())
+    assert status == 200 and started["total"] == 2
+    deadline = time.monotonic() + 5
+    while not http(lab, "GET", "/timeline/replay")[1]["finished"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert engine_spec(api).default_link.egress.latency == 9
+    bad = '{"at": 0, "set": {"egress.loss": 5}}'
+    status, answer = http(lab, "POST", "/timeline/replay", raw=bad.encode())
+    assert status == 422 and "line 1: set: default_link.egress.loss" in answer["error"]
+
+
+def test_browser_page_changes_the_link(api: EngineProcess, lab: Lab) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (make install)")
+    from playwright.sync_api import sync_playwright
+
+    def drive() -> str:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+            ])  # fmt: skip
+            try:
+                page = browser.new_page()
+                page.goto(BASE + "/")
+                page.wait_for_function("document.getElementById('egress-rate').value !== ''")
+                page.fill("#egress-latency", "45")
+                page.fill("#ingress-rate", "3")
+                page.click("#apply")
+                page.wait_for_function("document.getElementById('status').textContent !== ''")
+                page.wait_for_function(
+                    "document.getElementById('egress-live').textContent.startsWith('out')"
+                )
+                return page.inner_text("#status")
+            finally:
+                browser.close()
+
+    assert in_netns(lab.ns("box"), drive) == "applied"
+    spec = engine_spec(api)
+    assert spec.default_link.egress.latency == 45
+    assert spec.default_link.ingress.rate == 3_000_000
