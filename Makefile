@@ -2,8 +2,8 @@
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_TOOLS := ip ethtool iperf3 ping tmux
-APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux
+SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium
+APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium
 
 .PHONY: install system-tools demo demo-headless screenshots test test-fast lint format bench clean
 
