@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium
 APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium
 
-.PHONY: install system-tools demo demo-headless screenshots test test-fast lint format bench clean
+.PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench clean
 
 install: system-tools $(STAMP)
 
@@ -35,6 +35,26 @@ screenshots: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The image and two containers for real (Docker engine, debootstrap base); removes what it made.
+BASE_IMAGE := linkshaper-base:bookworm
+test-container: install
+	@command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || \
+		{ echo "installing docker.io and debootstrap"; apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null; }
+	@started=0; \
+	if ! docker info >/dev/null 2>&1; then \
+		echo "starting dockerd (default bridge in 198.19.255.0/24)"; \
+		nohup dockerd --bip 198.19.255.1/24 >/tmp/linkshaper-dockerd.log 2>&1 & started=$$!; \
+		for i in $$(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done; \
+	fi; \
+	fresh=0; docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || fresh=1; \
+	sh docker/build-base.sh $(BASE_IMAGE) && \
+	LINKSHAPER_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/pytest -q -m container tests/test_container.py; \
+	status=$$?; \
+	if [ $$fresh = 1 ] && [ -z "$$KEEP_BASE" ]; then docker image rm -f $(BASE_IMAGE) >/dev/null; fi; \
+	if [ $$started != 0 ]; then kill $$started; wait $$started 2>/dev/null; fi; \
+	exit $$status
 
 test-fast: install
 	$(BIN)/pytest -q -m "not lab"

@@ -1,0 +1,187 @@
+"""`make test-container`: the image built and used as in the seed's walkthrough, for real.
+
+A synthetic network and two containers from the image; ping and iperf3 between them show that
+latency and rate POSTed to each container's HTTP port (3000 and up on the host, as the known
+downstream project does) take effect; `docker exec -it CTR tui` in tmux changes the link with
+keys. Everything made here is removed at the end, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.container
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = f"lsct{os.getpid() % 100000}"
+IMAGE = f"linkshaper-test:{RUN}"
+BASE_IMAGE = os.environ.get("LINKSHAPER_BASE_IMAGE", "linkshaper-base:bookworm")
+NETWORK = f"{RUN}-synthetic"
+SUBNET = "198.18.100.0/24"
+PORTS = (3000, 3001)
+
+
+def docker(*args: str, check: bool = True, timeout: float = 600) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+@dataclass
+class Box:
+    name: str
+    port: int
+
+    def exec(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        return docker("exec", self.name, *args, check=check, timeout=timeout)
+
+    def synthetic_ip(self) -> str:
+        out = self.exec("ip", "-4", "-o", "addr", "show", "veth0s")
+        match = re.search(r"inet (\S+)/", out)
+        assert match, out
+        return match.group(1)
+
+    def http(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def ping(self, target: str, count: int = 10) -> list[float]:
+        out = self.exec("ping", "-n", "-c", str(count), "-i", "0.05", "-W", "2", target,
+                        check=False)  # fmt: skip
+        return [float(m) for m in re.findall(r"time=([0-9.]+) ms", out)]
+
+
+@pytest.fixture(scope="module")
+def boxes() -> Iterator[list[Box]]:
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0
+    ):
+        pytest.skip("no Docker engine (make test-container starts one)")
+    made: list[Box] = []
+    try:
+        docker("build", "-q", "-t", IMAGE, "--build-arg", f"BASE={BASE_IMAGE}", str(ROOT),
+               timeout=900)  # fmt: skip
+        docker("network", "create", NETWORK, "--subnet", SUBNET)
+        for index, port in enumerate(PORTS):
+            box = Box(f"{RUN}-{'ab'[index]}", port)
+            docker("create", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+                   "--env", f"SYNTHETIC_NETWORK={SUBNET}", "--publish", f"127.0.0.1:{port}:80",
+                   "--name", box.name, IMAGE)  # fmt: skip
+            made.append(box)
+            docker("network", "connect", NETWORK, box.name)
+            docker("start", box.name)
+        for box in made:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if box.http("GET", "/qos")[0] == 200:
+                        break
+                except (OSError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    logs = docker("logs", box.name, check=False)
+                    raise AssertionError(f"{box.name} never served /qos:\n{logs}")
+                time.sleep(0.2)
+        yield made
+    finally:
+        for box in made:
+            docker("rm", "-f", box.name, check=False)
+        docker("network", "rm", NETWORK, check=False)
+        docker("image", "rm", "-f", IMAGE, check=False)
+
+
+def pass_through(box: Box) -> None:
+    assert box.http("POST", "/qos", {"ingress": {}, "egress": {}})[0] == 200
+
+
+def test_posted_latency_shows_in_ping(boxes: list[Box]) -> None:
+    a, b = boxes
+    for box in boxes:
+        pass_through(box)
+    target = b.synthetic_ip()
+    assert target.startswith("198.18.100.")
+    before = statistics.median(a.ping(target))
+    status, _ = a.http("POST", "/qos", {"ingress": {}, "egress": {"latency": 60}})
+    assert status == 200
+    after = statistics.median(a.ping(target))
+    # 60 ms on A's way out; both engines together add well under 5 ms here.
+    assert 60 <= after <= before + 65, (before, after)
+
+
+def test_posted_rate_shows_in_iperf3(boxes: list[Box]) -> None:
+    a, b = boxes
+    for box in boxes:
+        pass_through(box)
+    status, _ = a.http("PATCH", "/qos", {"egress.rate": "5mbit"})
+    assert status == 200
+    b.exec("iperf3", "-s", "-1", "-D", "-p", "5201")
+    time.sleep(0.5)
+    report = json.loads(a.exec("iperf3", "-c", b.synthetic_ip(), "-t", "4", "-O", "1", "-J",
+                               timeout=60))  # fmt: skip
+    goodput = report["end"]["sum_received"]["bits_per_second"]
+    expected = 5e6 * 1448 / 1538  # TCP payload of a full frame on the wire
+    assert goodput == pytest.approx(expected, rel=0.05), goodput
+
+
+def test_control_traffic_is_not_shaped(boxes: list[Box]) -> None:
+    a, _ = boxes
+    status, _ = a.http("POST", "/qos", {"ingress": {"rate": 0}, "egress": {"rate": 0}})
+    assert status == 200  # the link is blocked, yet the API (on eth0) still answers
+    assert a.http("GET", "/qos")[1]["default_link"]["egress"]["rate"] == 0
+    pass_through(a)
+
+
+def test_tui_under_docker_exec_changes_the_link(boxes: list[Box]) -> None:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    a, b = boxes
+    for box in boxes:
+        pass_through(box)
+    target = b.synthetic_ip()
+    socket = f"{RUN}-tmux"
+    tmux = ["tmux", "-L", socket]
+    try:
+        subprocess.run([*tmux, "new-session", "-d", "-s", "tui", "-x", "100", "-y", "32",
+                        f"docker exec -it {a.name} tui"], check=True)  # fmt: skip
+        screen = ""
+        deadline = time.monotonic() + 20
+        while "attached" not in screen:
+            assert time.monotonic() < deadline, screen
+            time.sleep(0.2)
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "tui"],
+                                    capture_output=True, text=True).stdout  # fmt: skip
+        # Tab to the upload panel's latency: 8 controls per panel, latency is the 4th.
+        subprocess.run([*tmux, "send-keys", "-t", "tui", *["Tab"] * 11, "Enter"], check=True)
+        time.sleep(0.5)
+        subprocess.run([*tmux, "send-keys", "-t", "tui", "-l", "80ms"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", "tui", "Enter"], check=True)
+        deadline = time.monotonic() + 5
+        while a.http("GET", "/qos")[1]["default_link"]["egress"]["latency"] != 80:
+            assert time.monotonic() < deadline, "the TUI's change never reached the engine"
+            time.sleep(0.1)
+        assert statistics.median(a.ping(target)) >= 80
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
+        pass_through(a)
