@@ -15,6 +15,7 @@ from typing import Any
 from engine.client import ControlClient
 from engine.control import DEFAULT_CONTROL_PATH, ControlError
 from engine.lab import ROLES, Lab, LabError
+from engine.netns import NamespaceError
 from engine.protocol import SpecChanged, StatsReport
 from engine.rates import direction_rates
 from engine.spec import EXAMPLE_SPEC, PASS_THROUGH, SpecError, read_spec
@@ -44,6 +45,21 @@ def _fail(message: str, code: int = 1) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from engine.supervisor import Supervisor
 
+    if args.ns:
+        from engine.hosted import enter_netns
+        from engine.netns import Namespace
+
+        ns = Namespace.load(args.ns)
+        if ns.backend != "engine":
+            return _fail(f"--ns {ns.name}: made with the tc backend; add it with --backend engine")
+        if ns.engine_pid and _alive(ns.engine_pid):
+            return _fail(f"--ns {ns.name}: its engine runs already (pid {ns.engine_pid})")
+        enter_netns(ns.name)
+        args.interfaces = [ns.inside, ns.engine_inner, *args.interfaces[:1]]
+        if args.control is None:
+            args.control = ns.control
+    if args.control is None:
+        args.control = DEFAULT_CONTROL_PATH
     if len(args.interfaces) not in (2, 3):
         sys.stderr.write(_usage_text("linkshaper"))
         return USAGE_EXIT
@@ -90,6 +106,76 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("HTTP API on http://%s:%d/ (%s)", host, port, access)
     log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
     supervisor.run()
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def cmd_http(args: argparse.Namespace) -> int:
+    """The HTTP API for an engine that runs already (a namespace's, or any control socket)."""
+    from engine.http_api import HttpServer, RemoteEngine, create_http_app, parse_listen
+
+    control = args.control or DEFAULT_CONTROL_PATH
+    if args.ns:
+        from engine.netns import Namespace
+
+        control = Namespace.load(args.ns).control
+    host, port = parse_listen(args.listen)
+    token = args.token or os.environ.get("LINKSHAPER_HTTP_TOKEN") or None
+    server = HttpServer(create_http_app(RemoteEngine(control), token), host, port)
+    server.start()
+    log.info("HTTP API on http://%s:%d/ for %s", host, port, control)
+    try:
+        server.thread.join()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def cmd_ns(args: argparse.Namespace) -> int:
+    from engine import netns
+
+    if args.action == "add":
+        config = netns.load_config(args.config)
+        updates = {k: v for k, v in (("parent", args.parent), ("pool", args.pool),
+                                     ("qdisc", args.qdisc)) if v is not None}  # fmt: skip
+        if updates:
+            config = config.model_copy(update=updates)
+        shaping = netns.parse_shaping(args.rate, args.ingress_rate, args.egress_rate,
+                                      args.latency, args.jitter, args.loss, config)  # fmt: skip
+        ns = netns.add(args.name, shaping, config, args.backend, args.http, start=not args.no_start)
+        print(netns.describe(ns))
+    elif args.action == "list":
+        for ns in netns.all_namespaces():
+            s = ns.shaping
+            down = format_rate(s.ingress_rate) if s.ingress_rate else "unlimited"
+            up = format_rate(s.egress_rate) if s.egress_rate else "unlimited"
+            print(f"{ns.name:16} {ns.backend:6} {ns.ns_ip:15} down {down:>12}  up {up:>12}")
+    elif args.action == "show":
+        print(netns.describe(netns.Namespace.load(args.name)))
+    elif args.action == "exec":
+        command = list(args.command)
+        if command and command[0] == "--":
+            command = command[1:]
+        if not command:
+            return _fail("usage: linkshaper ns exec NAME -- CMD...", USAGE_EXIT)
+        netns.Namespace.load(args.name)
+        return subprocess.call(["ip", "netns", "exec", args.name, *command])
+    elif args.action == "del":
+        targets = (
+            netns.all_namespaces() if args.all else [netns.Namespace.load(n) for n in args.names]
+        )
+        if not targets and not args.all:
+            return _fail("usage: linkshaper ns del NAME... | --all", USAGE_EXIT)
+        for ns in targets:
+            netns.remove(ns)
+            print(f"deleted {ns.name}")
     return 0
 
 
@@ -261,8 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return p
 
-    run = with_control(sub.add_parser("run", help="shape between OUTER and INNER"))
+    run = sub.add_parser("run", help="shape between OUTER and INNER")
+    run.add_argument(
+        "--control", default=None, help=f"control socket (default {DEFAULT_CONTROL_PATH})"
+    )
     run.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]")
+    run.add_argument("--ns", metavar="NAME", help="shape the link of a namespace (ns add)")
     run.add_argument("--record", metavar="FILE", help="write every applied change to FILE")
     run.add_argument("--record-stats", action="store_true", help="and stats samples too")
     run.add_argument("--http", metavar="HOST:PORT", help="serve the HTTP API (e.g. 0.0.0.0:80)")
@@ -308,6 +398,43 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--quiet", action="store_true", help="save only, do not draw")
     plot.set_defaults(func=cmd_plot)
 
+    http = sub.add_parser("http", help="serve the HTTP API for a running engine")
+    http.add_argument("--control", default=None, help="the engine's control socket")
+    http.add_argument("--ns", metavar="NAME", help="the engine of this namespace")
+    http.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    http.add_argument("--token", help="changes need it (default: $LINKSHAPER_HTTP_TOKEN)")
+    http.set_defaults(func=cmd_http)
+
+    ns = sub.add_parser("ns", help="shaped network namespaces (tc or engine backend)")
+    ns_sub = ns.add_subparsers(dest="action", required=True)
+    add = ns_sub.add_parser("add", help="make a namespace with a shaped link")
+    add.add_argument("name")
+    add.add_argument("--rate", help="both directions (default from the config, 100mbit)")
+    add.add_argument("--ingress-rate", help="download (into the namespace)")
+    add.add_argument("--egress-rate", help="upload (out of the namespace)")
+    add.add_argument("--latency", help="each way, e.g. 20ms (engine, or tc with netem)")
+    add.add_argument("--jitter", help="e.g. 5ms (engine, or tc with netem)")
+    add.add_argument("--loss", help="e.g. 1%% (engine, or tc with netem)")
+    add.add_argument("--backend", choices=("tc", "engine"), help="default from the config: tc")
+    add.add_argument("--qdisc", choices=("htb", "tbf"), help="tc backend's rate limiter")
+    add.add_argument("--parent", help="parent network namespace (default: the root one)")
+    add.add_argument("--pool", help="address pool, e.g. 198.18.64.0/18")
+    add.add_argument("--http", metavar="HOST:PORT", help="engine backend: its HTTP API")
+    add.add_argument(
+        "--no-start", action="store_true", help="engine backend: leave it to `run --ns NAME`"
+    )
+    add.add_argument("--config", help="defaults (default /etc/linkshaper/namespaces.json)")
+    ns_sub.add_parser("list", help="the namespaces made here")
+    show = ns_sub.add_parser("show", help="rules in force and live counters")
+    show.add_argument("name")
+    exec_ = ns_sub.add_parser("exec", help="run a command inside: exec NAME -- CMD")
+    exec_.add_argument("name")
+    exec_.add_argument("command", nargs=argparse.REMAINDER)
+    delete = ns_sub.add_parser("del", help="remove namespaces: del NAME... | --all")
+    delete.add_argument("names", nargs="*")
+    delete.add_argument("--all", action="store_true")
+    ns.set_defaults(func=cmd_ns)
+
     lab = sub.add_parser("lab", help="a client/box/server namespace lab")
     lab_sub = lab.add_subparsers(dest="action", required=True)
     lab_actions = {
@@ -336,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
-    except (ControlError, SpecError, LabError, TimelineError) as exc:
+    except (ControlError, SpecError, LabError, TimelineError, NamespaceError) as exc:
         code = _fail(str(exc))
     except KeyboardInterrupt:
         code = 130

@@ -59,6 +59,14 @@ class ControlClient:
             raise ControlError(f"unexpected reply {reply.type!r}")
         return reply
 
+    def request(self, message: Message) -> Message:
+        """Any request; the reply as it comes, an Error included."""
+        try:
+            self._conn.send_bytes(encode(message))
+            return decode(self._conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise ControlError(f"engine at {self.path} went away: {exc}") from None
+
     def get_spec(self) -> Spec:
         return self._request(GetSpec(), SpecReply).spec
 

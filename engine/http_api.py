@@ -386,6 +386,42 @@ def _status(status: ReplayStatus) -> dict[str, Any]:
     }  # fmt: skip
 
 
+class RemoteEngine:
+    """The API's engine over a control socket (`linkshaper http`): requests on one connection,
+    published messages from a subscription read by a thread."""
+
+    def __init__(self, control: str) -> None:
+        from engine.client import ControlClient
+
+        self.control = control
+        self._client = ControlClient(control)
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[Message], None]] = []
+        self._subscription = ControlClient(control)
+        threading.Thread(target=self._read, daemon=True, name="http-subscription").start()
+
+    def handle(self, request: Message) -> Message:
+        with self._lock:
+            return self._client.request(request)
+
+    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(callback)
+
+        def stop() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._listeners.remove(callback)
+
+        return stop
+
+    def _read(self) -> None:
+        for message in self._subscription.subscribe():
+            with self._lock:
+                listeners = list(self._listeners)
+            for listener in listeners:
+                listener(message)
+
+
 class HttpServer:
     """uvicorn in a thread of the engine's process."""
 

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo-seconds", type=float, default=3600.0,
                         help="how long the demo traffic runs at most (default 3600)")  # fmt: skip
     parser.add_argument("--prefix", default="lsdemo", help="the demo lab's namespace prefix")
+    parser.add_argument("--ns", metavar="NAME", help="attach to a shaped namespace's engine")
     parser.add_argument("--replay", metavar="FILE", help="replay this timeline once attached")
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice)")
     parser.add_argument("--loop", action="store_true", help="replay in a loop")
@@ -52,6 +53,13 @@ def _fail(message: str, code: int = 1) -> int:
 
 def _source(args: argparse.Namespace) -> EngineSource:
     interfaces = list(args.interfaces)
+    if args.ns:
+        from engine.netns import Namespace, NamespaceError
+
+        try:
+            return SocketSource(Namespace.load(args.ns).control)
+        except NamespaceError as exc:
+            raise SpecError(str(exc)) from None
     if not interfaces:
         return SocketSource(args.control)
     if len(interfaces) not in (2, 3):

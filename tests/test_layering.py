@@ -30,6 +30,7 @@ PROTOCOL_MODULES = {
     "engine.hosted",
     "engine.lab",
     "engine.lab_demo",
+    "engine.netns",
 }
 
 
