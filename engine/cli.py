@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.client import ControlClient
-from engine.control import DEFAULT_CONTROL_PATH, ControlError
+from engine.control import DEFAULT_CONTROL_PATH, ControlError, socket_in_use
 from engine.lab import ROLES, Lab, LabError
 from engine.netns import NamespaceError
 from engine.protocol import SpecChanged, StatsReport
@@ -58,8 +59,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.interfaces = [ns.inside, ns.engine_inner, *args.interfaces[:1]]
         if args.control is None:
             args.control = ns.control
+        ns.engine_pid = os.getpid()  # so that `ns show`, `ns del` and a second `run` know it
+        ns.save()
     if args.control is None:
         args.control = DEFAULT_CONTROL_PATH
+    if socket_in_use(args.control):  # before any worker starts forwarding
+        return _fail(f"another engine runs already on {args.control}")
     if len(args.interfaces) not in (2, 3):
         sys.stderr.write(_usage_text("linkshaper"))
         return USAGE_EXIT
@@ -106,6 +111,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("HTTP API on http://%s:%d/ (%s)", host, port, access)
     log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
     supervisor.run()
+    if args.ns:
+        from engine.netns import Namespace
+
+        with contextlib.suppress(Exception):  # it may have been deleted meanwhile
+            ns = Namespace.load(args.ns)
+            ns.engine_pid = None
+            ns.save()
     return 0
 
 

@@ -43,7 +43,8 @@ class ControlError(RuntimeError):
     """The engine answered with an error, or could not be reached."""
 
 
-def _socket_in_use(path: str) -> bool:
+def socket_in_use(path: str) -> bool:
+    """Whether something accepts connections on the AF_UNIX socket at `path`."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
@@ -100,7 +101,7 @@ class ControlServer:
         directory = Path(self.path).parent
         directory.mkdir(parents=True, exist_ok=True)
         if os.path.exists(self.path):
-            if _socket_in_use(self.path):
+            if socket_in_use(self.path):
                 raise ControlError(f"another engine is listening on {self.path}")
             os.unlink(self.path)
         authkey = secrets.token_bytes(32)
