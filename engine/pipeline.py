@@ -44,6 +44,8 @@ class DirectionPipeline:
         self._rng = random.Random(seed)
         self._links: dict[str, Link] = {}
         self._retired: list[Link] = []
+        #: Frames received so far (a cheap "was there traffic" for the worker's stats pace).
+        self.frames_seen = 0
         self._gone = LinkStats()  # counters of links whose flows were removed
         self._talkers: dict[tuple[int, int, int, int], list[int]] = {}
         self._far_is_source = direction == "ingress"
@@ -71,6 +73,7 @@ class DirectionPipeline:
 
     def receive(self, frame: bytes, now: float) -> None:
         """Take one frame (with its vnet header) that arrived at `now`."""
+        self.frames_seen += 1
         key = flow_key(frame)
         label = DEFAULT_LABEL if self._classifier.empty else self._classifier.classify(key)
         link = self._links[label]

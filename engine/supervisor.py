@@ -52,7 +52,9 @@ from engine.worker import run_worker
 log = logging.getLogger("linkshaper")
 
 RESTART_BACKOFF = 0.2
-LOOP_TICK = 0.1
+#: The loop wakes for workers' messages, their exits and signals (a self-pipe); this is only a
+#: backstop, so an idle engine costs nothing.
+LOOP_TICK = 5.0
 
 
 @dataclass
@@ -103,6 +105,9 @@ class Supervisor:
         # The hub every client talks to; it listens on a socket only if there is a path.
         self._control = ControlServer(control_path, self.handle)
         self._stopping = threading.Event()
+        # Signals and stop() write here, so the loop wakes at once without polling.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
         self._reload_requested = False
         self.listeners: list[ControlServer] = []
         self.recorder = recorder
@@ -145,14 +150,21 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
 
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"!")
+
     def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
         self._reload_requested = True
+        self._wake()
 
     def _on_stop_signal(self, _signum: int, _frame: FrameType | None) -> None:
         self._stopping.set()
+        self._wake()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake()
 
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         """Every published message, in this process (see ControlServer.listen)."""
@@ -201,8 +213,12 @@ class Supervisor:
                 handles[worker.conn] = worker
             if worker.process is not None:
                 handles[worker.process.sentinel] = worker
-        ready = wait(list(handles), timeout) if handles else []
+        ready = wait([*handles, self._wake_r], timeout)
         for handle in ready:
+            if handle == self._wake_r:
+                with contextlib.suppress(BlockingIOError, OSError):
+                    os.read(self._wake_r, 512)
+                continue
             worker = handles[handle]  # type: ignore[index]
             if handle is worker.conn:
                 self._read_worker(worker)

@@ -24,6 +24,8 @@ from engine.protocol import Configure, StatsReport, Stop, WorkerError, decode, e
 from engine.spec import Direction, Spec
 
 STATS_INTERVAL = 0.1
+#: With no frames and nothing queued, stats go up this rarely: an idle engine stays asleep.
+IDLE_STATS_INTERVAL = 1.0
 RX_BATCH = 256
 FRAME_BUFFER = 70_000
 SEND_RETRIES = 200
@@ -112,6 +114,7 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
     rx: socket.socket = forwarder.rx
     watched: list[socket.socket | Connection] = [rx, conn]
     next_stats = time.monotonic()
+    reported_frames = -1
     while True:
         now = time.monotonic()
         wake = next_stats
@@ -135,6 +138,8 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
                 if isinstance(message, Configure):
                     pipeline.configure(message.spec, now)
             now = time.monotonic()
+            if pipeline.frames_seen != reported_frames and next_stats > now + STATS_INTERVAL:
+                next_stats = now + STATS_INTERVAL  # traffic again: back to ten a second
         for frame in pipeline.release(now):
             forwarder.send(frame)
         if now >= next_stats:
@@ -142,6 +147,8 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
                 conn.send_bytes(encode(forwarder.report(now)))
             except OSError:
                 return
-            next_stats += STATS_INTERVAL
+            idle = pipeline.frames_seen == reported_frames and pipeline.next_deadline() is None
+            reported_frames = pipeline.frames_seen
+            next_stats += IDLE_STATS_INTERVAL if idle else STATS_INTERVAL
             if next_stats < now:
                 next_stats = now + STATS_INTERVAL
