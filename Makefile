@@ -69,7 +69,7 @@ format: install
 	$(BIN)/ruff check --fix engine shaper_tui tests bench screenshots
 
 bench: install
-	$(BIN)/python -m bench.passthrough --runs 3
+	$(BIN)/python -m bench.speed --runs 3 --profile
 
 clean:
 	-$(BIN)/linkshaper lab down

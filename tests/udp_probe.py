@@ -33,7 +33,7 @@ def send(host: str, port: int, count: int, pps: float, size: int) -> None:
     sock.close()
 
 
-def recv(port: int, idle: float, v6: bool) -> dict[str, int]:
+def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
     sock.bind(("::" if v6 else "0.0.0.0", port))
@@ -41,6 +41,7 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, int]:
     seen: set[int] = set()
     received = reordered = duplicates = 0
     highest = -1
+    delays: list[float] = []  # one way, ms: sender and receiver share this host's clock
     start = time.monotonic()
     while time.monotonic() - start < MAX_SECONDS:
         try:
@@ -48,7 +49,8 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, int]:
         except TimeoutError:
             break
         sock.settimeout(idle)
-        seq, _sent = HEADER.unpack_from(data)
+        seq, sent = HEADER.unpack_from(data)
+        delays.append((time.time() - sent) * 1000.0)
         received += 1
         if seq in seen:
             duplicates += 1
@@ -57,11 +59,20 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, int]:
             reordered += 1
         highest = max(highest, seq)
     sock.close()
+    delays.sort()
+
+    def quantile(q: float) -> float:
+        return delays[min(len(delays) - 1, int(q * len(delays)))] if delays else 0.0
+
     return {
         "received": received,
         "reordered": reordered,
         "duplicates": duplicates,
         "highest": highest,
+        "delay_p1_ms": quantile(0.01),
+        "delay_p50_ms": quantile(0.5),
+        "delay_p99_ms": quantile(0.99),
+        "delay_max_ms": delays[-1] if delays else 0.0,
     }
 
 

@@ -1,0 +1,274 @@
+"""`make bench`: linkshaper against a Linux bridge in the same lab and the same run, for each
+target of the engine-speed issue, and a results table with medians of `--runs` rounds.
+
+1. Pass-through, one TCP stream, offloads on and off: throughput ratio to the bridge.
+2. Small packets: UDP with 64-byte payloads offered far above capacity: packets/s received,
+   ratio to the bridge; plus a py-spy profile of the busier worker (with --profile).
+3. Shaped at speed: 1 Gbit/s and 10 ms each way, one TCP stream against rate less overhead;
+   then UDP at 400 Mbit/s with 0.1 % loss: the loss on the wire against its 99 % interval.
+4. Timing: ping RTT added over the bridge (median of 200); with latency L = 20 ms one way,
+   UDP at 1000 packets/s, the share of packets delayed between L and L + 0.3 ms.
+5. Idle: the engine's CPU with no traffic.
+6. Memory under overload: 1 Gbit/s of UDP into a 1 Mbit/s link for 30 s: peak RSS of all
+   engine processes, the largest queue seen, and the drops counted as queue drops.
+
+Numbers on a shared machine are noisy; that is why each pair is measured back to back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.passthrough import cpu_percent, engine_processes
+from engine.lab import SERVER_IP, Lab
+from engine.spec import PASS_THROUGH, Spec
+from tests.lab_harness import (
+    ROOT,
+    EngineProcess,
+    iperf3,
+    ping_rtts,
+    probe,
+    received_bits_per_second,
+)
+
+SECONDS = 5
+
+
+def udp_report(lab: Lab, bitrate: str, size: int, seconds: int = SECONDS) -> dict[str, Any]:
+    return iperf3(lab, seconds=seconds, port=5311, omit=0,
+                  extra=("-u", "-b", bitrate, "-l", str(size)))  # fmt: skip
+
+
+def received_pps(report: dict[str, Any]) -> float:
+    total = report["end"]["sum"]
+    received = total["packets"] - total["lost_packets"]
+    return float(received) / float(total["seconds"])
+
+
+def with_engine(lab: Lab, spec: Spec, work: Any) -> Any:
+    with tempfile.TemporaryDirectory() as workdir:
+        engine = EngineProcess(lab, Path(workdir), spec)
+        try:
+            engine.wait_ready()
+            return work(engine)
+        finally:
+            engine.close()
+
+
+def passthrough(lab: Lab, offloads: bool) -> dict[str, float]:
+    lab.up(offloads=offloads)
+    try:
+        lab.bridge(True)
+        time.sleep(0.5)
+        bridge = received_bits_per_second(iperf3(lab, seconds=SECONDS))
+        bridge_rtt = statistics.median(ping_rtts(lab, count=200, interval=0.01)) if offloads else 0
+        bridge_pps = received_pps(udp_report(lab, "0", 64)) if offloads else 0
+        lab.bridge(False)
+
+        def work(engine: EngineProcess) -> dict[str, float]:
+            out = {"tcp": received_bits_per_second(iperf3(lab, seconds=SECONDS))}
+            if offloads:
+                out["rtt"] = statistics.median(ping_rtts(lab, count=200, interval=0.01))
+                out["idle_cpu"] = cpu_percent(engine_processes(engine), 3.0)
+                out["pps"] = received_pps(udp_report(lab, "0", 64))
+            return out
+
+        engine = with_engine(lab, PASS_THROUGH, work)
+    finally:
+        lab.down()
+    key = "on" if offloads else "off"
+    result = {f"bridge_tcp_{key}": bridge / 1e9, f"engine_tcp_{key}": engine["tcp"] / 1e9}
+    if offloads:
+        result |= {"bridge_rtt": bridge_rtt, "engine_rtt": engine["rtt"],
+                   "idle_cpu": engine["idle_cpu"], "bridge_pps": bridge_pps,
+                   "engine_pps": engine["pps"]}  # fmt: skip
+    return result
+
+
+def shaped(lab: Lab) -> dict[str, float]:
+    lab.up()
+    try:
+        fast = Spec.model_validate({"ingress": {"rate": "1gbit", "latency": "10ms"},
+                                    "egress": {"rate": "1gbit", "latency": "10ms"}})  # fmt: skip
+        tcp = with_engine(
+            lab, fast, lambda e: received_bits_per_second(iperf3(lab, seconds=SECONDS))
+        )
+        lossy = Spec.model_validate({"ingress": {}, "egress": {"loss": 0.001}})
+
+        def loss_run(engine: EngineProcess) -> tuple[int, int]:
+            # Well inside what the engine forwards, so that only the configured loss loses.
+            total = udp_report(lab, "150M", 1400, seconds=10)["end"]["sum"]
+            return int(total["lost_packets"]), int(total["packets"])
+
+        lost, sent = with_engine(lab, lossy, loss_run)
+
+        delayed = Spec.model_validate({"ingress": {}, "egress": {"latency": "20ms"}})
+
+        def timing(engine: EngineProcess | None) -> dict[str, float]:
+            receiver = subprocess.Popen(probe(lab, "server", "recv", "5400", "--idle", "1"),
+                                        stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+            time.sleep(0.3)
+            subprocess.run(probe(lab, "client", "send", SERVER_IP, "5400", "--count", "5000",
+                                 "--pps", "1000", "--size", "200"), check=True, cwd=ROOT)  # fmt: skip
+            out, _ = receiver.communicate(timeout=30)
+            return json.loads(out)  # type: ignore[no-any-return]
+
+        delays = with_engine(lab, delayed, timing)
+        lab.bridge(True)
+        time.sleep(0.5)
+        base = timing(None)  # the same probe through a bridge: the path's own delay
+        lab.bridge(False)
+    finally:
+        lab.down()
+    return {"shaped_tcp": tcp, "lost": lost, "sent": sent, "delay_p1": delays["delay_p1_ms"],
+            "delay_p99": delays["delay_p99_ms"], "delay_p50": delays["delay_p50_ms"],
+            "bridge_delay_p50": base["delay_p50_ms"], "bridge_delay_p99": base["delay_p99_ms"]}  # fmt: skip
+
+
+def overload(lab: Lab, seconds: int = 30) -> dict[str, float]:
+    lab.up()
+    try:
+        slow = Spec.model_validate({"ingress": {}, "egress": {"rate": "1mbit"}})
+
+        def work(engine: EngineProcess) -> dict[str, float]:
+            processes = engine_processes(engine)
+            client = subprocess.Popen(
+                lab.in_ns("client", "iperf3", "-c", SERVER_IP, "-p", "5312", "-u", "-b", "1G",
+                          "-t", str(seconds)),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            peak_rss = 0
+            peak_queue = 0
+            with engine.client() as control:
+                while client.poll() is None:
+                    peak_rss = max(peak_rss, sum(p.memory_info().rss for p in processes))
+                    egress = control.stats().egress
+                    if egress is not None:
+                        peak_queue = max(peak_queue, egress.total.queue_packets)
+                    time.sleep(0.5)
+                final = control.stats().egress
+            assert final is not None
+            return {"peak_rss_mb": peak_rss / 2**20, "peak_queue": peak_queue,
+                    "queue_drops": final.total.drops.queue_full,
+                    "other_drops": final.total.drops.loss + final.total.drops.blocked}  # fmt: skip
+
+        server = subprocess.Popen(lab.in_ns("server", "iperf3", "-s", "-1", "-p", "5312"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            time.sleep(0.3)
+            return with_engine(lab, slow, work)  # type: ignore[no-any-return]
+        finally:
+            server.kill()
+            server.wait()
+    finally:
+        lab.down()
+
+
+def profile(lab: Lab) -> str:
+    """Where a worker's time goes under small packets: py-spy's top functions."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    lab.up()
+    try:
+
+        def work(engine: EngineProcess) -> str:
+            with engine.client() as control:
+                pid = control.info().worker_pids["egress"]
+            out = Path(tempfile.mkdtemp()) / "profile.txt"
+            spy_run = subprocess.Popen([spy, "record", "-d", "4", "-r", "200", "-f", "raw",
+                                        "-o", str(out), "-p", str(pid)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            udp_report(lab, "0", 64, seconds=5)
+            spy_run.wait(30)
+            return summarize(out.read_text())
+
+        return with_engine(lab, PASS_THROUGH, work)  # type: ignore[no-any-return]
+    finally:
+        lab.down()
+
+
+def summarize(raw: str, top: int = 12) -> str:
+    """Self time per function from py-spy's collapsed stacks."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack:
+            continue
+        leaf = stack.split(";")[-1]
+        leaf = leaf.split(" (")[0] + " (" + leaf.split("/")[-1] if "/" in leaf else leaf
+        counts[leaf] = counts.get(leaf, 0) + int(number)
+        total += int(number)
+    rows = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    return "\n".join(f"{n / total:6.1%}  {name}" for name, n in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="also profile small packets")
+    args = parser.parse_args()
+    lab = Lab("lsbench")
+    rounds: list[dict[str, float]] = []
+    for run in range(args.runs):
+        result: dict[str, float] = {}
+        result |= passthrough(lab, offloads=True)
+        result |= passthrough(lab, offloads=False)
+        result |= shaped(lab)
+        print(f"round {run + 1}: {json.dumps({k: round(v, 4) for k, v in result.items()})}",
+              flush=True)  # fmt: skip
+        rounds.append(result)
+    memory = overload(lab)
+    med = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    expected_loss = med["sent"] * 0.001
+    band = 2.576 * math.sqrt(expected_loss * (1 - 0.001))
+    goodput = 1e9 * 1448 / 1538
+    print(f"\nlinkshaper bench, {date.today()}, {platform.node()}, {psutil.cpu_count()} cores, "
+          f"kernel {platform.release()}, median of {args.runs} runs\n")  # fmt: skip
+    rows = [
+        ("pass-through TCP, offloads on", f"{med['bridge_tcp_on']:.2f} Gbit/s",
+         f"{med['engine_tcp_on']:.2f} Gbit/s", f"{med['engine_tcp_on'] / med['bridge_tcp_on']:.0%}"),
+        ("pass-through TCP, offloads off", f"{med['bridge_tcp_off']:.2f} Gbit/s",
+         f"{med['engine_tcp_off']:.2f} Gbit/s", f"{med['engine_tcp_off'] / med['bridge_tcp_off']:.0%}"),
+        ("UDP, 64-byte payloads, received", f"{med['bridge_pps'] / 1e3:.0f} kpps",
+         f"{med['engine_pps'] / 1e3:.0f} kpps", f"{med['engine_pps'] / med['bridge_pps']:.0%}"),
+        ("ping RTT (median of 200)", f"{med['bridge_rtt']:.3f} ms", f"{med['engine_rtt']:.3f} ms",
+         f"+{med['engine_rtt'] - med['bridge_rtt']:.3f} ms"),
+        ("TCP at 1 Gbit/s + 10 ms each way", f"{goodput / 1e6:.0f} Mbit/s (rate less overhead)",
+         f"{med['shaped_tcp'] / 1e6:.0f} Mbit/s", f"{med['shaped_tcp'] / goodput:.0%}"),
+        ("UDP loss at 0.1 % (150 Mbit/s, 10 s)", f"{expected_loss:.0f} ± {band:.0f} of {med['sent']:.0f}",
+         f"{med['lost']:.0f} lost", "inside" if abs(med["lost"] - expected_loss) <= band else "OUTSIDE"),
+        ("one-way delay through a bridge, 1000 pps", "(the path itself)",
+         f"p50 {med['bridge_delay_p50']:.3f} / p99 {med['bridge_delay_p99']:.3f} ms", ""),
+        ("one-way delay, L = 20 ms, 1000 pps", "p1 ≥ 20 ms, p99 ≤ 20.3 ms",
+         f"p1 {med['delay_p1']:.2f} / p50 {med['delay_p50']:.2f} / p99 {med['delay_p99']:.2f} ms",
+         "inside" if med["delay_p1"] >= 20 and med["delay_p99"] <= 20.3 else "OUTSIDE"),
+        ("engine CPU, idle", "≤ 1 % of a core", f"{med['idle_cpu']:.2f} %", ""),
+        ("1 Gbit/s UDP into 1 Mbit/s, 30 s", "RSS < 200 MB, queue ≤ 1000",
+         f"RSS {memory['peak_rss_mb']:.0f} MB, queue ≤ {memory['peak_queue']:.0f}, "
+         f"{memory['queue_drops']:.0f} queue drops, {memory['other_drops']:.0f} other", ""),
+    ]  # fmt: skip
+    print("| measure | Linux bridge / target | linkshaper | ratio |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if args.profile:
+        print("\nsmall packets, egress worker, self time (py-spy):\n")
+        print(profile(lab))
+
+
+if __name__ == "__main__":
+    main()
