@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
+from engine.processes import stop_process
+
 log = logging.getLogger("linkshaper")
 
 SPEC_PATH = "/opt/etc/synthetic_network.json"
@@ -168,12 +170,7 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for process in reversed(processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_process(process)
     return code
 
 

@@ -82,6 +82,34 @@ class _Subscriber:
                 self.conn.close()
 
 
+class Listeners:
+    """In-process subscribers: callbacks that get every published message and must not block."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[Message], None]] = []
+
+    def add(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        """Returns the function that removes it again."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def remove() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return remove
+
+    def notify(self, message: Message) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(message)
+            except Exception:  # a listener's bug must not stop the engine's stats
+                log.exception("listener failed")
+
+
 class ControlServer:
     """Serves control requests on a socket at `path`, and on any connection handed to `serve`
     (a Pipe, for an engine that a TUI starts itself). With no path, only the latter."""
@@ -90,7 +118,7 @@ class ControlServer:
         self.path = path
         self._handler = handler
         self._subscribers: set[_Subscriber] = set()
-        self._listeners: list[Callable[[Message], None]] = []
+        self._listeners = Listeners()
         self._lock = threading.Lock()
         self._listener: Listener | None = None
         self._closing = False
@@ -130,27 +158,15 @@ class ControlServer:
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         """In-process subscribers (the HTTP API): `callback` gets every published message and
         must not block. Returns the function that stops it."""
-        with self._lock:
-            self._listeners.append(callback)
-
-        def stop() -> None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._listeners.remove(callback)
-
-        return stop
+        return self._listeners.add(callback)
 
     def publish(self, message: Message) -> None:
         data = encode(message)
         with self._lock:
             subscribers = list(self._subscribers)
-            listeners = list(self._listeners)
         for subscriber in subscribers:
             subscriber.offer(data)
-        for listener in listeners:
-            try:
-                listener(message)
-            except Exception:  # a listener's bug must not stop the engine's stats
-                log.exception("listener failed")
+        self._listeners.notify(message)
 
     def close(self) -> None:
         self._closing = True

@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
+from engine.control import Listeners
 from engine.protocol import (
     Error,
     GetInfo,
@@ -396,7 +397,7 @@ class RemoteEngine:
         self.control = control
         self._client = ControlClient(control)
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[Message], None]] = []
+        self._listeners = Listeners()
         self._subscription = ControlClient(control)
         threading.Thread(target=self._read, daemon=True, name="http-subscription").start()
 
@@ -405,21 +406,11 @@ class RemoteEngine:
             return self._client.request(request)
 
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(callback)
-
-        def stop() -> None:
-            with self._lock, contextlib.suppress(ValueError):
-                self._listeners.remove(callback)
-
-        return stop
+        return self._listeners.add(callback)
 
     def _read(self) -> None:
         for message in self._subscription.subscribe():
-            with self._lock:
-                listeners = list(self._listeners)
-            for listener in listeners:
-                listener(message)
+            self._listeners.notify(message)
 
 
 class HttpServer:

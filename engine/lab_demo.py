@@ -17,6 +17,7 @@ from collections.abc import Callable
 from engine.client import ControlClient
 from engine.control import ControlError
 from engine.lab import SERVER_IP, Lab
+from engine.processes import stop_process
 from engine.protocol import StatsReport
 from engine.rates import direction_rates
 from engine.spec import Spec
@@ -56,16 +57,6 @@ def wait_for_engine(
         if time.monotonic() > deadline:
             raise ControlError(f"the engine did not come up on {control}")
         time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(3)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class DemoLab:
@@ -143,9 +134,9 @@ class DemoLab:
         if self._keeper is not None:
             self._keeper.join(5)
         for process in [*self._clients.values(), *self._servers]:
-            _stop(process)
+            stop_process(process, 3)
         if self.engine is not None:
-            _stop(self.engine)
+            stop_process(self.engine, 3)
         self.lab.down()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
