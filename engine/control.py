@@ -100,6 +100,9 @@ class Listeners:
 
         return remove
 
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
     def notify(self, message: Message) -> None:
         with self._lock:
             callbacks = list(self._callbacks)
@@ -159,6 +162,11 @@ class ControlServer:
         """In-process subscribers (the HTTP API): `callback` gets every published message and
         must not block. Returns the function that stops it."""
         return self._listeners.add(callback)
+
+    @property
+    def watchers(self) -> int:
+        """Subscribers and in-process listeners: whoever wants live figures."""
+        return len(self._subscribers) + len(self._listeners)
 
     def publish(self, message: Message) -> None:
         data = encode(message)

@@ -32,6 +32,14 @@ class Stop(_Message):
     type: Literal["stop"] = "stop"
 
 
+class StatsPace(_Message):
+    """How often to report with no traffic: fast while someone watches (a TUI, a stream),
+    slow otherwise, so that an idle engine with nobody looking stays asleep."""
+
+    type: Literal["stats_pace"] = "stats_pace"
+    idle_interval: float
+
+
 # Worker -> supervisor
 
 
@@ -121,6 +129,7 @@ class Error(_Message):
 Message = Annotated[
     Configure
     | Stop
+    | StatsPace
     | StatsReport
     | WorkerError
     | GetSpec

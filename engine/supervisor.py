@@ -36,6 +36,7 @@ from engine.protocol import (
     SetSpec,
     SpecChanged,
     SpecReply,
+    StatsPace,
     StatsReply,
     StatsReport,
     Stop,
@@ -47,7 +48,7 @@ from engine.protocol import (
 from engine.recorder import TimelineRecorder
 from engine.spec import DIRECTIONS, Direction, Spec, SpecError, patch_spec, read_spec
 from engine.stats import DirectionStats, EngineStats
-from engine.worker import run_worker
+from engine.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 
 log = logging.getLogger("linkshaper")
 
@@ -111,6 +112,7 @@ class Supervisor:
         self._reload_requested = False
         self.listeners: list[ControlServer] = []
         self.recorder = recorder
+        self._watched = False
         #: Called first at shutdown (the HTTP server's stop).
         self.on_shutdown: list[Callable[[], None]] = []
 
@@ -144,6 +146,8 @@ class Supervisor:
             worker.process, worker.conn, worker.started = process, parent, time.monotonic()
         # A change that raced with the spawn must not be lost: send what is in force now.
         worker.send(encode(Configure(spec=self._spec)))
+        if self._watched:
+            worker.send(encode(StatsPace(idle_interval=STATS_INTERVAL)))
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGHUP, self._on_sighup)
@@ -235,6 +239,7 @@ class Supervisor:
             while conn.poll():
                 message = decode(conn.recv_bytes())
                 if isinstance(message, StatsReport):
+                    self._pace_stats()
                     self._latest[worker.direction] = message.stats
                     if self.recorder is not None:
                         self.recorder.stats(message.stats)
@@ -243,6 +248,16 @@ class Supervisor:
                     log.error("%s worker: %s", message.direction, message.message)
         except (EOFError, OSError, ValidationError):
             return
+
+    def _pace_stats(self) -> None:
+        """Fast stats while anyone watches, slow when idle and unwatched (see the worker)."""
+        watched = self._control.watchers > 0
+        if watched != self._watched:
+            self._watched = watched
+            interval = STATS_INTERVAL if watched else IDLE_STATS_INTERVAL
+            data = encode(StatsPace(idle_interval=interval))
+            for each in self._workers.values():
+                each.send(data)
 
     def _restart(self, worker: _Worker) -> None:
         assert worker.process is not None

@@ -22,11 +22,12 @@ from pydantic import ValidationError
 from engine.afpacket import kernel_drops, open_receiver, open_sender
 from engine.frames import with_partial_checksum
 from engine.pipeline import DirectionPipeline
-from engine.protocol import Configure, StatsReport, Stop, WorkerError, decode, encode
+from engine.protocol import Configure, StatsPace, StatsReport, Stop, WorkerError, decode, encode
 from engine.spec import Direction, Spec
 
 STATS_INTERVAL = 0.1
-#: With no frames and nothing queued, stats go up this rarely: an idle engine stays asleep.
+#: With no frames, nothing queued and nobody watching, stats go up this rarely: an idle engine
+#: stays asleep. The supervisor asks for STATS_INTERVAL while a TUI or a stream watches.
 IDLE_STATS_INTERVAL = 1.0
 RX_BATCH = 256
 FRAME_BUFFER = 70_000
@@ -128,6 +129,7 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
     watched: list[socket.socket | Connection] = [rx, conn]
     next_stats = time.monotonic()
     reported_frames = -1
+    idle_interval = IDLE_STATS_INTERVAL
     while True:
         now = time.monotonic()
         wake = next_stats
@@ -150,6 +152,8 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
                     return
                 if isinstance(message, Configure):
                     pipeline.configure(message.spec, now)
+                elif isinstance(message, StatsPace):
+                    idle_interval = max(STATS_INTERVAL, message.idle_interval)
             now = time.monotonic()
             if pipeline.frames_seen != reported_frames and next_stats > now + STATS_INTERVAL:
                 next_stats = now + STATS_INTERVAL  # traffic again: back to ten a second
@@ -162,6 +166,6 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
                 return
             idle = pipeline.frames_seen == reported_frames and pipeline.next_deadline() is None
             reported_frames = pipeline.frames_seen
-            next_stats += IDLE_STATS_INTERVAL if idle else STATS_INTERVAL
+            next_stats += idle_interval if idle else STATS_INTERVAL
             if next_stats < now:
                 next_stats = now + STATS_INTERVAL

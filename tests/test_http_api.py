@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from engine.client import ControlClient
-from engine.lab import Lab
+from engine.lab import SERVER_IP, Lab
 from engine.spec import Spec
 from tests.lab_harness import EngineProcess, median, ping_rtts
 from tests.netns_thread import in_netns
@@ -136,9 +137,20 @@ def test_stats_stream_metrics_and_openapi(api: EngineProcess, lab: Lab) -> None:
     ping_rtts(lab, count=5)
     status, stats = http(lab, "GET", "/stats")
     assert status == 200 and stats["egress"]["total"]["packets_out"] >= 5
-    status, text = http(lab, "GET", "/stats/stream?seconds=1")
+    # With traffic, each direction reports ten times a second (an idle engine once a second).
+    pinger = subprocess.Popen(
+        lab.in_ns("client", "ping", "-q", "-i", "0.02", "-c", "150", SERVER_IP),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.3)
+        status, text = http(lab, "GET", "/stats/stream?seconds=1")
+    finally:
+        pinger.kill()
+        pinger.wait()
     events = [line for line in text.splitlines() if line.startswith("event: ")]
-    assert status == 200 and events.count("event: stats") >= 10  # ten a second per direction
+    assert status == 200 and events.count("event: stats") >= 15, events
     status, metrics = http(lab, "GET", "/metrics")
     assert status == 200
     assert "# TYPE linkshaper_packets_total counter" in metrics
