@@ -51,12 +51,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from engine.netns import Namespace
 
         ns = Namespace.load(args.ns)
-        if ns.backend != "engine":
-            return _fail(f"--ns {ns.name}: made with the tc backend; add it with --backend engine")
         if ns.engine_pid and _alive(ns.engine_pid):
             return _fail(f"--ns {ns.name}: its engine runs already (pid {ns.engine_pid})")
+        if ns.backend == "tc":
+            from engine.netns import to_engine
+
+            ns = to_engine(ns)  # its rates carry over into the engine's spec
+            log.info("%s: tc rules removed; the engine shapes it from now on", ns.name)
         enter_netns(ns.name)
-        args.interfaces = [ns.inside, ns.engine_inner, *args.interfaces[:1]]
+        spec_file = args.interfaces[0] if args.interfaces else str(ns.spec_path)
+        args.interfaces = [ns.inside, ns.engine_inner, spec_file]
         if args.control is None:
             args.control = ns.control
         ns.engine_pid = os.getpid()  # so that `ns show`, `ns del` and a second `run` know it

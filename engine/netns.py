@@ -146,6 +146,11 @@ class Namespace:
         return str(STATE_DIR / f"{self.name}.sock")
 
     @property
+    def spec_path(self) -> Path:
+        """The engine's spec file (written by `ns add` from the requested shaping)."""
+        return STATE_DIR / f"{self.name}.spec.json"
+
+    @property
     def state_path(self) -> Path:
         return STATE_DIR / f"{self.name}.json"
 
@@ -319,7 +324,7 @@ def _add_engine(ns: Namespace, http: str | None, start: bool) -> None:
     run("ip", "addr", "add", f"{ns.ns_ip}/30", "dev", ns.app_side, netns=ns.name)
     run("ip", "route", "add", "default", "via", ns.parent_ip, netns=ns.name)
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    spec_path = STATE_DIR / f"{ns.name}.spec.json"
+    spec_path = ns.spec_path
     spec_path.write_text(ns.shaping.spec().to_json())
     if not start:
         return
@@ -339,6 +344,21 @@ def _add_engine(ns: Namespace, http: str | None, start: bool) -> None:
         wait_for_engine(ns.control, 15.0, alive=lambda: engine.poll() is None)
     except ControlError as exc:
         raise NamespaceError(f"the engine for {ns.name}: {exc}; see its .log") from None
+
+
+def to_engine(ns: Namespace) -> Namespace:
+    """Hand a tc-shaped namespace to the engine (for `run --ns`, so that the TUI can tune any
+    namespace): its tc rules go, the address moves to the engine's inner side, and the engine
+    starts from the rates the tc rules had."""
+    if ns.backend == "engine":
+        return ns
+    for device, where in ((ns.outside, ns.parent), (ns.inside, ns.name)):
+        run("tc", "qdisc", "del", "dev", device, "root", netns=where, check=False)
+    run("ip", "addr", "flush", "dev", ns.inside, netns=ns.name)
+    ns.backend = "engine"
+    _add_engine(ns, None, start=False)
+    ns.save()
+    return ns
 
 
 def remove(ns: Namespace) -> None:

@@ -57,9 +57,15 @@ def _source(args: argparse.Namespace) -> EngineSource:
         from engine.netns import Namespace, NamespaceError
 
         try:
-            return SocketSource(Namespace.load(args.ns).control)
+            ns = Namespace.load(args.ns)
         except NamespaceError as exc:
             raise SpecError(str(exc)) from None
+        if ns.backend == "tc":
+            raise SpecError(
+                f"{ns.name} is shaped by tc; `linkshaper run --ns {ns.name}` hands it to an engine "
+                "(its rates carry over), then `tui --ns` tunes it"
+            )
+        return SocketSource(ns.control)
     if not interfaces:
         return SocketSource(args.control)
     if len(interfaces) not in (2, 3):

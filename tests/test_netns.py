@@ -236,3 +236,21 @@ def test_run_http_and_tui_on_a_namespace_link(site: Site) -> None:
         for process in (http, engine):
             process.terminate()
             process.wait(10)
+
+
+def test_run_ns_hands_a_tc_namespace_to_the_engine(site: Site) -> None:
+    from engine.lab_demo import wait_for_engine
+
+    site.cli("ns", "add", "t1", "--rate", "8mbit")
+    engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--ns", "t1"],
+                              env=site.env, cwd=ROOT, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_engine(str(site.state / "t1.sock"), 15, alive=lambda: engine.poll() is None)
+        shown = site.cli("ns", "show", "t1").stdout
+        assert "backend engine" in shown and "htb" not in shown
+        # The tc rates carried over into the engine's spec, in both directions.
+        assert site.iperf3("t1", 5301, reverse=False) == pytest.approx(ENGINE_GOODPUT, rel=0.05)
+        assert site.iperf3("t1", 5302, reverse=True) == pytest.approx(ENGINE_GOODPUT, rel=0.05)
+    finally:
+        engine.terminate()
+        engine.wait(10)
