@@ -185,3 +185,14 @@ def test_tui_under_docker_exec_changes_the_link(boxes: list[Box]) -> None:
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
         pass_through(a)
+
+
+def test_docker_stop_ends_everything_cleanly(boxes: list[Box]) -> None:
+    """Last in this module: SIGTERM stops the application, the engine and the API at once
+    (docker would wait its 10 s grace period and SIGKILL if the entrypoint ignored it)."""
+    _, b = boxes
+    started = time.monotonic()
+    docker("stop", "-t", "10", b.name, timeout=30)
+    assert time.monotonic() - started < 5
+    state = json.loads(docker("inspect", "--format", "{{json .State}}", b.name))
+    assert state["ExitCode"] == 0 and not state["OOMKilled"], state
