@@ -288,10 +288,10 @@ def add(
         if config.forward:
             run("sysctl", "-qw", "net.ipv4.ip_forward=1", netns=parent)
         if config.nat:
-            run("iptables", "-t", "nat", "-C", "POSTROUTING", "-s", config.pool, "!", "-d",
-                config.pool, "-j", "MASQUERADE", netns=parent, check=False).returncode == 0 or run(
-                "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", config.pool, "!", "-d",
-                config.pool, "-j", "MASQUERADE", netns=parent)  # fmt: skip
+            rule = ["POSTROUTING", "-s", config.pool, "!", "-d", config.pool, "-j", "MASQUERADE"]
+            present = run("iptables", "-t", "nat", "-C", *rule, netns=parent, check=False)
+            if present.returncode != 0:  # once for the pool, however many namespaces
+                run("iptables", "-t", "nat", "-A", *rule, netns=parent)
         if backend == "tc":
             _add_tc(ns)
         else:
