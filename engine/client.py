@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -30,6 +31,26 @@ from engine.stats import EngineStats
 T = TypeVar("T")
 
 
+def wait_for_engine(
+    control: str, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
+) -> None:
+    """Until both workers have reported stats over `control`; `alive` says whether to go on."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            raise ControlError("the engine exited")
+        try:
+            with ControlClient(control) as client:
+                stats = client.stats()
+                if stats.ingress is not None and stats.egress is not None:
+                    return
+        except ControlError:
+            pass
+        if time.monotonic() > deadline:
+            raise ControlError(f"the engine did not come up on {control}")
+        time.sleep(0.05)
+
+
 class ControlClient:
     """Requests and replies over one connection: a control socket's, or a Pipe end given as
     `conn` (then `path` only names it in errors)."""
@@ -48,11 +69,7 @@ class ControlClient:
         self.close()
 
     def _request(self, message: Message, expected: type[T]) -> T:
-        try:
-            self._conn.send_bytes(encode(message))
-            reply = decode(self._conn.recv_bytes())
-        except (EOFError, OSError) as exc:
-            raise ControlError(f"engine at {self.path} went away: {exc}") from None
+        reply = self.request(message)
         if isinstance(reply, Error):
             raise ControlError(reply.message)
         if not isinstance(reply, expected):

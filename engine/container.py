@@ -21,10 +21,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from types import FrameType
 
+from engine.client import wait_for_engine
+from engine.control import ControlError
 from engine.processes import stop_process
 
 log = logging.getLogger("linkshaper")
@@ -149,7 +150,10 @@ def main() -> int:
                    "--control", CONTROL_PATH, "--http", f"{host}:{HTTP_PORT}"]  # fmt: skip
         engine = subprocess.Popen(command)
         processes.append(engine)
-        _wait_for_control(engine)
+        try:  # both workers forwarding before the application starts
+            wait_for_engine(CONTROL_PATH, 15.0, alive=lambda: engine.poll() is None)
+        except ControlError as exc:
+            raise SetupError(str(exc)) from None
         entry = os.environ.get("ENTRY")
         app: subprocess.Popen[bytes] | None = None
         if entry:
@@ -172,16 +176,6 @@ def main() -> int:
         for process in reversed(processes):
             stop_process(process)
     return code
-
-
-def _wait_for_control(engine: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(CONTROL_PATH):
-        if engine.poll() is not None:
-            raise SetupError(f"the engine exited with {engine.returncode}")
-        if time.monotonic() > deadline:
-            raise SetupError("the engine did not start")
-        time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from engine.protocol import (
 from engine.recorder import TimelineRecorder
 from engine.replay import ReplayRunner, ReplayStatus
 from engine.spec import Spec, SpecError, field_location
-from engine.stats import EngineStats
+from engine.stats import EngineStats, LinkStats
 from engine.timeline import TimelineError, parse_timeline
 
 STREAM_QUEUE = 256
@@ -157,39 +157,29 @@ def _metrics(spec: Spec, stats: EngineStats) -> str:
         lines.append(f"linkshaper_{name}{{{text}}} {value:g}")
 
     directions = [d for d in (stats.ingress, stats.egress) if d is not None]
-    family("packets_total", "counter", "Wire packets into and out of a link.")
-    for d in directions:
-        for label, link in d.flows.items():
-            for stage, value in (("in", link.packets_in), ("out", link.packets_out)):
-                sample(
-                    "packets_total",
-                    {"direction": d.direction, "link": label, "stage": stage},
-                    value,
-                )
-    family("bytes_total", "counter", "Ethernet bytes into and out of a link.")
-    for d in directions:
-        for label, link in d.flows.items():
-            for stage, value in (("in", link.bytes_in), ("out", link.bytes_out)):
-                sample(
-                    "bytes_total", {"direction": d.direction, "link": label, "stage": stage}, value
-                )
-    family("drops_total", "counter", "Wire packets dropped, by cause.")
-    for d in directions:
-        for label, link in d.flows.items():
-            for cause, value in (("loss", link.drops.loss), ("queue_full", link.drops.queue_full),
-                                 ("blocked", link.drops.blocked)):  # fmt: skip
-                sample(
-                    "drops_total", {"direction": d.direction, "link": label, "cause": cause}, value
-                )
-    family("queue_packets", "gauge", "Wire packets waiting in a link's queue.")
-    for d in directions:
-        for label, link in d.flows.items():
-            sample("queue_packets", {"direction": d.direction, "link": label}, link.queue_packets)
-    family("queue_delay_seconds", "gauge", "Time the queue's backlog takes to drain.")
-    for d in directions:
-        for label, link in d.flows.items():
-            sample("queue_delay_seconds", {"direction": d.direction, "link": label},
-                   link.queue_delay_ms / 1000)  # fmt: skip
+    # (name, kind, help, the extra label's name or "", (extra label value, value) per link)
+    measured: tuple[tuple[str, str, str, str, Callable[[LinkStats], Any]], ...] = (
+        ("packets_total", "counter", "Wire packets into and out of a link.", "stage",
+         lambda link: (("in", link.packets_in), ("out", link.packets_out))),
+        ("bytes_total", "counter", "Ethernet bytes into and out of a link.", "stage",
+         lambda link: (("in", link.bytes_in), ("out", link.bytes_out))),
+        ("drops_total", "counter", "Wire packets dropped, by cause.", "cause",
+         lambda link: (("loss", link.drops.loss), ("queue_full", link.drops.queue_full),
+                       ("blocked", link.drops.blocked))),
+        ("queue_packets", "gauge", "Wire packets waiting in a link's queue.", "",
+         lambda link: (("", link.queue_packets),)),
+        ("queue_delay_seconds", "gauge", "Time the queue's backlog takes to drain.", "",
+         lambda link: (("", link.queue_delay_ms / 1000),)),
+    )  # fmt: skip
+    for name, kind, help_text, extra, values in measured:
+        family(name, kind, help_text)
+        for d in directions:
+            for label, link in d.flows.items():
+                for extra_value, value in values(link):
+                    labels = {"direction": d.direction, "link": label}
+                    if extra:
+                        labels[extra] = extra_value
+                    sample(name, labels, value)
     family(
         "kernel_drops_total", "counter", "Frames the kernel dropped before the engine read them."
     )

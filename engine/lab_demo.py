@@ -12,10 +12,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 
-from engine.client import ControlClient
-from engine.control import ControlError
+from engine.client import ControlClient, wait_for_engine
 from engine.lab import SERVER_IP, Lab
 from engine.processes import stop_process
 from engine.protocol import StatsReport
@@ -37,26 +35,6 @@ DEMO_SPEC = Spec.model_validate(
 #: when the link is set to pass-through.
 DEMO_OFFERED = "40M"
 DOWNLOAD_PORT, UPLOAD_PORT = "5201", "5202"
-
-
-def wait_for_engine(
-    control: str, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
-) -> None:
-    """Until both workers have reported stats over `control`; `alive` says whether to go on."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not alive():
-            raise ControlError("the engine exited")
-        try:
-            with ControlClient(control) as client:
-                stats = client.stats()
-                if stats.ingress is not None and stats.egress is not None:
-                    return
-        except ControlError:
-            pass
-        if time.monotonic() > deadline:
-            raise ControlError(f"the engine did not come up on {control}")
-        time.sleep(0.05)
 
 
 class DemoLab:

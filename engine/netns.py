@@ -337,8 +337,8 @@ def _add_engine(ns: Namespace, http: str | None, start: bool) -> None:
         engine = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
     ns.engine_pid = engine.pid
     ns.save()
+    from engine.client import wait_for_engine
     from engine.control import ControlError
-    from engine.lab_demo import wait_for_engine
 
     try:  # both workers forwarding, not just the socket there
         wait_for_engine(ns.control, 15.0, alive=lambda: engine.poll() is None)

@@ -110,7 +110,6 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._reload_requested = False
-        self.listeners: list[ControlServer] = []
         self.recorder = recorder
         self._watched = False
         #: Called first at shutdown (the HTTP server's stop).
@@ -130,7 +129,6 @@ class Supervisor:
         for worker in self._workers.values():
             self._spawn(worker)
         self._control.start()
-        self.listeners.append(self._control)
 
     def _spawn(self, worker: _Worker) -> None:
         parent, child = self._context.Pipe()
@@ -194,9 +192,7 @@ class Supervisor:
             stop()
         if self.recorder is not None:
             self.recorder.close()
-        for server in self.listeners:
-            server.close()
-        self.listeners.clear()
+        self._control.close()
         for worker in self._workers.values():
             worker.send(encode(Stop()))
         deadline = time.monotonic() + 2.0

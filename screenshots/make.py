@@ -17,9 +17,9 @@ from pathlib import Path
 
 import cairosvg
 
-from engine.client import ControlClient
+from engine.client import ControlClient, wait_for_engine
 from engine.lab import SERVER_IP, Lab
-from engine.lab_demo import DemoLab, wait_for_engine
+from engine.lab_demo import DemoLab
 from engine.plot import plot_timeline
 from engine.spec import Spec
 from engine.timeline import read_timeline

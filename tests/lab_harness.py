@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.client import ControlClient
+from engine.client import ControlClient, wait_for_engine
 from engine.control import ControlError
 from engine.lab import SERVER_IP, Lab
-from engine.lab_demo import wait_for_engine
 from engine.spec import Spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -193,7 +193,7 @@ def test_run_http_and_tui_on_a_namespace_link(site: Site) -> None:
     import time
     import urllib.request
 
-    from engine.lab_demo import wait_for_engine
+    from engine.client import wait_for_engine
     from shaper_tui.app import create_app
     from shaper_tui.engine_source import SocketSource
 
@@ -239,7 +239,7 @@ def test_run_http_and_tui_on_a_namespace_link(site: Site) -> None:
 
 
 def test_run_ns_hands_a_tc_namespace_to_the_engine(site: Site) -> None:
-    from engine.lab_demo import wait_for_engine
+    from engine.client import wait_for_engine
 
     site.cli("ns", "add", "t1", "--rate", "8mbit")
     engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--ns", "t1"],
