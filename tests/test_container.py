@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.lab_harness import lower_quartile
 
 pytestmark = pytest.mark.container
 
@@ -122,12 +123,14 @@ def test_posted_latency_shows_in_ping(boxes: list[Box]) -> None:
         pass_through(box)
     target = b.synthetic_ip()
     assert target.startswith("198.18.100.")
-    before = statistics.median(a.ping(target))
+    before = a.ping(target)
     status, _ = a.http("POST", "/qos", {"ingress": {}, "egress": {"latency": 60}})
     assert status == 200
-    after = statistics.median(a.ping(target))
-    # 60 ms on A's way out; both engines together add well under 5 ms here.
-    assert 60 <= after <= before + 65, (before, after)
+    after = a.ping(target)
+    # 60 ms on A's way out: no ping sooner, and the typical one within 2 ms of 60 ms more than
+    # before (lower quartiles: noise on a shared machine only adds).
+    assert min(after) >= 60, (before, after)
+    assert lower_quartile(after) <= lower_quartile(before) + 62, (before, after)
 
 
 def test_posted_rate_shows_in_iperf3(boxes: list[Box]) -> None:
@@ -181,7 +184,7 @@ def test_tui_under_docker_exec_changes_the_link(boxes: list[Box]) -> None:
         while a.http("GET", "/qos")[1]["default_link"]["egress"]["latency"] != 80:
             assert time.monotonic() < deadline, "the TUI's change never reached the engine"
             time.sleep(0.1)
-        assert statistics.median(a.ping(target)) >= 80
+        assert min(a.ping(target)) >= 80
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
         pass_through(a)

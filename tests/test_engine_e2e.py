@@ -27,6 +27,7 @@ from tests.lab_harness import (
     ROOT,
     Background,
     EngineProcess,
+    assert_delay,
     iperf3,
     median,
     ping_rtts,
@@ -48,8 +49,8 @@ def test_latency_adds_up_in_the_round_trip(start_engine: StartEngine, lab: Lab) 
     start_engine({"ingress": {"latency": 20}, "egress": {"latency": 30}})
     rtts = ping_rtts(lab, count=30, interval=0.05)
     assert len(rtts) >= 28
-    # Tolerance ±1 ms around ingress + egress latency.
-    assert abs(median(rtts) - 50.0) <= 1.0, rtts
+    # Never under ingress + egress latency; the typical ping within 1 ms over it.
+    assert_delay(rtts, 50.0)
 
 
 @pytest.mark.parametrize("rate_mbit", [1, 10, 100])
@@ -159,7 +160,7 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_old_spec(
             if client.get_spec().default_link.egress.latency == 15:
                 break
         time.sleep(0.05)
-    assert abs(median(ping_rtts(lab, count=10)) - 30.0) <= 1.0
+    assert_delay(ping_rtts(lab, count=20), 30.0)
 
     engine.spec_path.write_text('{"egress": {"latency": 99, "loss": 7}}')
     engine.signal(signal.SIGHUP)
@@ -169,7 +170,7 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_old_spec(
     assert errors and "default_link.egress.loss" in errors[-1] and "keeping" in errors[-1]
     with engine.client() as client:
         assert client.get_spec().default_link.egress.latency == 15
-    assert abs(median(ping_rtts(lab, count=10)) - 30.0) <= 1.0
+    assert_delay(ping_rtts(lab, count=20), 30.0)
 
     engine.spec_path.write_text("{not json")
     engine.signal(signal.SIGHUP)
@@ -198,7 +199,8 @@ def test_a_flow_rule_sends_its_traffic_to_its_own_link(
         lab.run("client", *probe(lab, "client", "rtt", SERVER_IP, "7777")[4:]).stdout
     )
     assert result["count"] >= 18
-    assert abs(result["median_ms"] - 40.0) <= 1.5  # the flow's 20 ms each way
+    # The flow's 20 ms each way: never less, and the typical echo within 1.5 ms over it.
+    assert result["min_ms"] >= 40.0 and result["p25_ms"] <= 41.5, result
     assert median(ping_rtts(lab, count=10)) < 2.0  # ICMP takes the default link
     with engine.client() as client:
         stats = client.stats()
@@ -207,8 +209,9 @@ def test_a_flow_rule_sends_its_traffic_to_its_own_link(
 
 def test_ipv6_and_neighbour_discovery_get_through(start_engine: StartEngine, lab: Lab) -> None:
     start_engine(link_spec(latency=5))
-    rtts = ping_rtts(lab, count=5, v6=True, target="2001:2::2")
-    assert len(rtts) >= 4 and abs(median(rtts) - 10) <= 1.0
+    rtts = ping_rtts(lab, count=12, v6=True, target="2001:2::2")
+    assert len(rtts) >= 10
+    assert_delay(rtts, 10.0)
 
 
 def test_a_dead_worker_is_restarted_within_a_second(start_engine: StartEngine, lab: Lab) -> None:

@@ -18,7 +18,7 @@ import pytest
 from engine.client import ControlClient
 from engine.lab import SERVER_IP, Lab
 from engine.spec import Spec
-from tests.lab_harness import EngineProcess, median, ping_rtts
+from tests.lab_harness import EngineProcess, assert_delay, ping_rtts
 from tests.netns_thread import in_netns
 
 pytestmark = pytest.mark.lab
@@ -74,8 +74,7 @@ def test_the_seed_calls_work_unchanged(api: EngineProcess, lab: Lab) -> None:
     status, applied = http(lab, "POST", "/", seed_spec)
     assert status == 200 and applied["default_link"]["ingress"]["rate"] == 10_000_000
     assert engine_spec(api).default_link.egress.latency == 15
-    rtts = ping_rtts(lab, count=10)
-    assert 30 <= median(rtts) <= 35, rtts  # 15 ms each way
+    assert_delay(ping_rtts(lab, count=12), 30.0)  # 15 ms each way
     status, _ = http(lab, "POST", "/qos", {"egress": {"latency": "40ms"}, "ingress": {}})
     assert status == 200 and engine_spec(api).default_link.egress.latency == 40
     assert engine_spec(api).default_link.ingress.latency == 0

@@ -105,7 +105,15 @@ def rtt(host: str, port: int, count: int, interval: float) -> dict[str, float]:
             samples.append((time.monotonic() - sent) * 1000)
         time.sleep(interval)
     sock.close()
-    return {"count": len(samples), "median_ms": statistics.median(samples) if samples else -1}
+    if not samples:
+        return {"count": 0, "min_ms": -1, "p25_ms": -1, "median_ms": -1}
+    samples.sort()
+    return {
+        "count": len(samples),
+        "min_ms": samples[0],
+        "p25_ms": samples[(len(samples) - 1) // 4],
+        "median_ms": statistics.median(samples),
+    }
 
 
 def main() -> None:
