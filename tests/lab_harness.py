@@ -122,10 +122,11 @@ def lower_quartile(values: list[float]) -> float:
     return ordered[(len(ordered) - 1) // 4]
 
 
-def assert_delay(rtts: list[float], expected_ms: float, tolerance_ms: float = 1.0) -> None:
+def assert_delay(rtts: list[float], expected_ms: float, tolerance_ms: float = 2.0) -> None:
     """A configured delay is a floor that no packet may beat, and the typical packet sits within
-    `tolerance_ms` above it. Typical is the lower quartile, not the median: on a shared CI
-    machine, scheduling noise only ever adds delay, and it adds it to a few pings at a time."""
+    `tolerance_ms` above it: by default 1 ms for each of a round trip's two crossings of the
+    engine. Typical is the lower quartile, not the median: on a shared CI machine, scheduling
+    noise only ever adds delay, and it adds it to a few pings at a time."""
     assert len(rtts) >= 4, rtts
     assert min(rtts) >= expected_ms - PING_RESOLUTION_MS, (expected_ms, rtts)
     assert lower_quartile(rtts) <= expected_ms + tolerance_ms, (expected_ms, rtts)

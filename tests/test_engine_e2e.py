@@ -49,7 +49,7 @@ def test_latency_adds_up_in_the_round_trip(start_engine: StartEngine, lab: Lab) 
     start_engine({"ingress": {"latency": 20}, "egress": {"latency": 30}})
     rtts = ping_rtts(lab, count=30, interval=0.05)
     assert len(rtts) >= 28
-    # Never under ingress + egress latency; the typical ping within 1 ms over it.
+    # Never under ingress + egress latency; the typical ping within 1 ms over it per crossing.
     assert_delay(rtts, 50.0)
 
 
@@ -199,8 +199,8 @@ def test_a_flow_rule_sends_its_traffic_to_its_own_link(
         lab.run("client", *probe(lab, "client", "rtt", SERVER_IP, "7777")[4:]).stdout
     )
     assert result["count"] >= 18
-    # The flow's 20 ms each way: never less, and the typical echo within 1.5 ms over it.
-    assert result["min_ms"] >= 40.0 and result["p25_ms"] <= 41.5, result
+    # The flow's 20 ms each way: never less, and the typical echo within 1 ms per crossing.
+    assert result["min_ms"] >= 40.0 and result["p25_ms"] <= 42.0, result
     assert median(ping_rtts(lab, count=10)) < 2.0  # ICMP takes the default link
     with engine.client() as client:
         stats = client.stats()

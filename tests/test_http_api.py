@@ -17,7 +17,7 @@ import pytest
 
 from engine.client import ControlClient
 from engine.lab import SERVER_IP, Lab
-from engine.spec import Spec
+from engine.spec import FRAMING_OVERHEAD, Spec
 from tests.lab_harness import EngineProcess, assert_delay, ping_rtts
 from tests.netns_thread import in_netns
 
@@ -74,7 +74,9 @@ def test_the_seed_calls_work_unchanged(api: EngineProcess, lab: Lab) -> None:
     status, applied = http(lab, "POST", "/", seed_spec)
     assert status == 200 and applied["default_link"]["ingress"]["rate"] == 10_000_000
     assert engine_spec(api).default_link.egress.latency == 15
-    assert_delay(ping_rtts(lab, count=12), 30.0)  # 15 ms each way
+    # 15 ms each way, plus a 98-byte ping frame's time on the wire at 1 and at 10 Mbit/s.
+    serialisation = (98 + FRAMING_OVERHEAD) * 8 * (1 / 1_000_000 + 1 / 10_000_000) * 1000
+    assert_delay(ping_rtts(lab, count=12), 30.0 + serialisation)
     status, _ = http(lab, "POST", "/qos", {"egress": {"latency": "40ms"}, "ingress": {}})
     assert status == 200 and engine_spec(api).default_link.egress.latency == 40
     assert engine_spec(api).default_link.ingress.latency == 0
