@@ -8,8 +8,10 @@ speed, and still account for, or cut up, each wire packet.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 VNET_HDR_LEN = 10
 _VNET = struct.Struct("<BBHHHH")
@@ -30,6 +32,9 @@ ETH_P_8021AD = 0x88A8
 PROTO_TCP = 6
 PROTO_UDP = 17
 
+#: What the readers below accept: a frame of its own, or a view of a receive buffer.
+FrameBytes = bytes | bytearray | memoryview
+
 #: A plain frame with no offload state, as written by a sender with offloads off.
 PLAIN_VNET_HDR = bytes(VNET_HDR_LEN)
 
@@ -44,7 +49,7 @@ class VnetHeader:
     csum_offset: int
 
     @classmethod
-    def unpack(cls, frame: bytes) -> VnetHeader:
+    def unpack(cls, frame: FrameBytes) -> VnetHeader:
         return cls(*_VNET.unpack_from(frame, 0))
 
     def pack(self) -> bytes:
@@ -58,9 +63,9 @@ class VnetHeader:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class FlowKey:
-    """The fields flows are matched on. Addresses are big-endian integers; version 0 is non-IP."""
+class FlowKey(NamedTuple):
+    """The fields flows are matched on. Addresses are big-endian integers; version 0 is non-IP.
+    A named tuple, not a frozen dataclass: one is built per frame, and this builds in C."""
 
     version: int
     src: int
@@ -73,45 +78,47 @@ class FlowKey:
 NON_IP = FlowKey(0, 0, 0, 0, 0, 0)
 
 
-def _l3_offset(frame: bytes, start: int) -> tuple[int, int]:
+_IPV4_FIELDS = struct.Struct("!B5xHxB2xII")  # version/IHL, fragment field, protocol, addresses
+_IPV6_FIELDS = struct.Struct("!6xB1x16s16s")  # next header, addresses
+_PORTS = struct.Struct("!HH")
+
+
+def _l3_offset(frame: FrameBytes, start: int) -> tuple[int, int]:
     """(ethertype, offset of the L3 header), skipping up to two VLAN tags."""
     offset = start + 12
-    ethertype = int.from_bytes(frame[offset : offset + 2], "big")
+    ethertype = frame[offset] << 8 | frame[offset + 1]
     offset += 2
     for _ in range(2):
         if ethertype not in (ETH_P_8021Q, ETH_P_8021AD):
             break
-        ethertype = int.from_bytes(frame[offset + 2 : offset + 4], "big")
+        ethertype = frame[offset + 2] << 8 | frame[offset + 3]
         offset += 4
     return ethertype, offset
 
 
-def flow_key(frame: bytes, start: int = VNET_HDR_LEN) -> FlowKey:
+def flow_key(frame: FrameBytes, start: int = VNET_HDR_LEN) -> FlowKey:
     """The flow fields of a frame that begins at `start`. Never raises: short or malformed
-    frames come back as far as they could be read, or as NON_IP."""
-    if len(frame) < start + 14:
+    frames come back as far as they could be read, or as NON_IP. (Read with one struct call
+    per header: this runs for every frame.)"""
+    size = len(frame)
+    if size < start + 14:
         return NON_IP
     ethertype, l3 = _l3_offset(frame, start)
-    if ethertype == ETH_P_IP and len(frame) >= l3 + 20:
-        ihl = (frame[l3] & 0x0F) * 4
-        protocol = frame[l3 + 9]
-        src = int.from_bytes(frame[l3 + 12 : l3 + 16], "big")
-        dst = int.from_bytes(frame[l3 + 16 : l3 + 20], "big")
-        fragment_offset = int.from_bytes(frame[l3 + 6 : l3 + 8], "big") & 0x1FFF
+    if ethertype == ETH_P_IP and size >= l3 + 20:
+        first, fragment, protocol, src, dst = _IPV4_FIELDS.unpack_from(frame, l3)
+        ihl = (first & 0x0F) * 4
         l4 = l3 + ihl
-        if fragment_offset == 0 and ihl >= 20 and len(frame) >= l4 + 4:
-            sport = int.from_bytes(frame[l4 : l4 + 2], "big")
-            dport = int.from_bytes(frame[l4 + 2 : l4 + 4], "big")
+        if fragment & 0x1FFF == 0 and ihl >= 20 and size >= l4 + 4:
+            sport, dport = _PORTS.unpack_from(frame, l4)
             return FlowKey(4, src, dst, protocol, sport, dport)
         return FlowKey(4, src, dst, protocol, 0, 0)
-    if ethertype == ETH_P_IPV6 and len(frame) >= l3 + 40:
-        protocol = frame[l3 + 6]
-        src = int.from_bytes(frame[l3 + 8 : l3 + 24], "big")
-        dst = int.from_bytes(frame[l3 + 24 : l3 + 40], "big")
+    if ethertype == ETH_P_IPV6 and size >= l3 + 40:
+        protocol, src_bytes, dst_bytes = _IPV6_FIELDS.unpack_from(frame, l3)
+        src = int.from_bytes(src_bytes, "big")
+        dst = int.from_bytes(dst_bytes, "big")
         l4 = l3 + 40
-        if protocol in (PROTO_TCP, PROTO_UDP) and len(frame) >= l4 + 4:
-            sport = int.from_bytes(frame[l4 : l4 + 2], "big")
-            dport = int.from_bytes(frame[l4 + 2 : l4 + 4], "big")
+        if protocol in (PROTO_TCP, PROTO_UDP) and size >= l4 + 4:
+            sport, dport = _PORTS.unpack_from(frame, l4)
             return FlowKey(6, src, dst, protocol, sport, dport)
         return FlowKey(6, src, dst, protocol, 0, 0)
     return NON_IP
@@ -140,15 +147,14 @@ def _pseudo_header_sum(version: int, src: bytes, dst: bytes, protocol: int, leng
     return _ones_complement_sum(pseudo)
 
 
-@dataclass(frozen=True, slots=True)
-class WireShape:
-    """How many wire packets a frame stands for, and their L2 bytes in all."""
+class WireShape(NamedTuple):
+    """How many wire packets a frame stands for, and their L2 bytes in all (built per frame)."""
 
     packets: int
     l2_bytes: int
 
 
-def wire_shape(frame: bytes) -> WireShape:
+def wire_shape(frame: FrameBytes) -> WireShape:
     """Wire packets and bytes of a frame with its vnet header. A super-frame counts as the
     segments the kernel would cut it into, each with its own copy of the headers."""
     if len(frame) < VNET_HDR_LEN:
@@ -168,7 +174,7 @@ def wire_shape(frame: bytes) -> WireShape:
     return WireShape(count, payload + count * headers)
 
 
-def _header_length(frame: bytes) -> int | None:
+def _header_length(frame: FrameBytes) -> int | None:
     """Bytes of L2+L3+L4 headers of a TCP or UDP frame (after the vnet header), or None."""
     start = VNET_HDR_LEN
     if len(frame) < start + 14:
@@ -267,36 +273,45 @@ def _segment(frame: bytes) -> list[bytes]:
 
 
 def with_partial_checksum(frame: bytes) -> bytes:
-    """See `_with_partial_checksum`. Never raises on bad input."""
-    try:
-        return _with_partial_checksum(frame)
-    except (IndexError, struct.error, ValueError):
+    """`mark_partial_checksum` on a copy; the frame itself when there is nothing to mark."""
+    if len(frame) < 2 or not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
         return frame
+    fixed = bytearray(frame)
+    mark_partial_checksum(fixed, len(fixed))
+    return bytes(fixed)
 
 
-def _with_partial_checksum(frame: bytes) -> bytes:
+def mark_partial_checksum(buffer: bytearray, size: int) -> None:
+    """See `_mark_partial_checksum`; works in place on the first `size` bytes of `buffer`, so
+    a frame read into a receive buffer can be sent from there. Never raises on bad input."""
+    with contextlib.suppress(IndexError, struct.error, ValueError):
+        _mark_partial_checksum(buffer, size)
+
+
+def _mark_partial_checksum(frame: bytearray, size: int) -> None:
     """A super-frame whose checksum the kernel already verified (GRO) carries no partial
     checksum, and the kernel refuses to segment it on transmit. Mark it as partial with the
-    pseudo-header seed, the state TSO frames arrive in. Other frames come back unchanged."""
-    if not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
-        return frame
+    pseudo-header seed, the state TSO frames arrive in. Other frames stay as they are."""
+    if size < VNET_HDR_LEN + 14 or not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
+        return
     start = VNET_HDR_LEN
     ethertype, l3 = _l3_offset(frame, start)
-    if ethertype == ETH_P_IP:
+    if ethertype == ETH_P_IP and size >= l3 + 20:
         version, l4 = 4, l3 + (frame[l3] & 0x0F) * 4
-        protocol, src, dst = frame[l3 + 9], frame[l3 + 12 : l3 + 16], frame[l3 + 16 : l3 + 20]
-    elif ethertype == ETH_P_IPV6:
+        protocol = frame[l3 + 9]
+        src, dst = bytes(frame[l3 + 12 : l3 + 16]), bytes(frame[l3 + 16 : l3 + 20])
+    elif ethertype == ETH_P_IPV6 and size >= l3 + 40:
         version, l4 = 6, l3 + 40
-        protocol, src, dst = frame[l3 + 6], frame[l3 + 8 : l3 + 24], frame[l3 + 24 : l3 + 40]
+        protocol = frame[l3 + 6]
+        src, dst = bytes(frame[l3 + 8 : l3 + 24]), bytes(frame[l3 + 24 : l3 + 40])
     else:
-        return frame
+        return
     csum_offset = {PROTO_TCP: 16, PROTO_UDP: 6}.get(protocol)
-    if csum_offset is None or len(frame) < l4 + csum_offset + 2:
-        return frame
+    if csum_offset is None or size < l4 + csum_offset + 2:
+        return
+    seed = _pseudo_header_sum(version, src, dst, protocol, size - l4)
+    struct.pack_into("!H", frame, l4 + csum_offset, seed)
     vnet = VnetHeader.unpack(frame)
-    fixed = bytearray(frame)
-    seed = _pseudo_header_sum(version, src, dst, protocol, len(frame) - l4)
-    struct.pack_into("!H", fixed, l4 + csum_offset, seed)
     header = VnetHeader(
         vnet.flags | VNET_F_NEEDS_CSUM,
         vnet.gso_type,
@@ -305,5 +320,4 @@ def _with_partial_checksum(frame: bytes) -> bytes:
         l4 - start,
         csum_offset,
     )
-    fixed[:VNET_HDR_LEN] = header.pack()
-    return bytes(fixed)
+    frame[:VNET_HDR_LEN] = header.pack()

@@ -27,7 +27,7 @@ from pydantic import (
 from engine.trace import TraceError, load_trace
 from engine.units import UnitError, parse_duration_ms, parse_rate, parse_ratio
 
-#: What "no limit" means for a rate: far above what a userspace forwarder can carry.
+#: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
 UNLIMITED_RATE = 10_000_000_000
 
 #: Framing overhead counted per frame by the rate limiter, in bytes, on top of the Ethernet

@@ -151,8 +151,11 @@ def test_gilbert_elliott_mean_loss_and_burst_length() -> None:
 def test_latency_is_exact() -> None:
     lnk = link(latency=40)
     out = run(lnk, [0.0, 0.010, 0.020], until=0.1, step=1e-5)
-    tx = (L2 + FRAMING_OVERHEAD) * 8 / 10e9
-    assert [t for t, _ in out] == pytest.approx([0.040 + tx, 0.050 + tx, 0.060 + tx], abs=1e-9)
+    # The default rate is unlimited: no serialiser, so nothing but the latency.
+    assert [t for t, _ in out] == pytest.approx([0.040, 0.050, 0.060], abs=1e-9)
+    limited = run(link(latency=40, rate=1e9), [0.0, 0.010, 0.020], until=0.1, step=1e-5)
+    tx = (L2 + FRAMING_OVERHEAD) * 8 / 1e9
+    assert [t for t, _ in limited] == pytest.approx([0.040 + tx, 0.050 + tx, 0.060 + tx], abs=1e-9)
 
 
 def _jitter_delays(distribution: str, n: int = 20_000, strength: float = 1.0) -> list[float]:
@@ -166,8 +169,8 @@ def _jitter_delays(distribution: str, n: int = 20_000, strength: float = 1.0) ->
     )
     out = feed(lnk, n, 1e-3)
     assert len(out) == n
-    tx = (L2 + FRAMING_OVERHEAD) * 8 / 10e9
-    return [(t - int.from_bytes(f, "big") * 1e-3 - tx - 0.010) * 1000 for t, _, f in out]
+    # The default rate is unlimited: the extra delay is the jitter alone.
+    return [(t - int.from_bytes(f, "big") * 1e-3 - 0.010) * 1000 for t, _, f in out]
 
 
 def test_uniform_jitter() -> None:

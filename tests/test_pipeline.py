@@ -148,3 +148,37 @@ def test_a_super_frame_that_overflows_the_queue_is_cut_and_tail_dropped_per_pack
     stats = p.stats(0.0).total
     assert stats.queue_packets == 10
     assert stats.drops.queue_full == 34
+
+
+def test_a_transparent_link_forwards_at_once_and_counts_what_passed() -> None:
+    p = pipeline({})
+    frame = bytearray(udp_frame())
+    view = memoryview(frame)
+    assert p.forward(view, 0.0) is True  # the caller sends the view itself: no copy taken
+    assert p.idle and p.release(0.0) == []
+    total = p.stats(0.0).total
+    assert (total.packets_in, total.packets_out) == (1, 1)
+    assert total.bytes_in == total.bytes_out == len(frame) - 10
+    assert p.stats(0.0).top_talkers[0].packets == 1
+
+
+def test_an_impaired_link_keeps_a_copy_and_releases_it_on_time() -> None:
+    p = pipeline({"egress": {"latency": 5}})
+    frame = bytearray(udp_frame())
+    assert p.forward(memoryview(frame), 0.0) is False
+    original = bytes(frame)
+    frame[:] = bytes(len(frame))  # the caller reuses its buffer for the next frame
+    assert not p.idle and p.release(0.004) == []
+    assert p.release(0.005) == [original]
+
+
+def test_no_frame_overtakes_what_a_link_still_holds() -> None:
+    p = pipeline({"egress": {"latency": 5}})
+    first, second = udp_frame(sport=1), udp_frame(sport=2)
+    assert p.forward(first, 0.0) is False
+    assert p.release(0.0) == []  # serialised at once, now in flight for 5 ms
+    p.configure(Spec(), 0.001)  # back to pass-through while the first is in flight
+    assert p.forward(second, 0.002) is False  # so the second waits its turn behind it
+    assert p.release(0.002) == []
+    assert p.release(0.005) == [first, second]
+    assert p.forward(udp_frame(sport=3), 0.006) is True  # empty again: straight through

@@ -2,7 +2,8 @@
 
 `send HOST PORT --count N --pps R` sends datagrams 0..N-1 paced at R per second (bounded by
 count and by time); `recv PORT` counts what arrives until it has been idle for `--idle`
-seconds and prints JSON: received, reordered (arrived after a higher number), duplicates.
+seconds and prints JSON: received, reordered (arrived after a higher number), duplicates, and
+one-way delay quantiles from the send time in each datagram to the kernel's arrival stamp.
 `echo PORT` answers datagrams; `rtt HOST PORT --count N` measures round trips in ms.
 """
 
@@ -17,6 +18,9 @@ import time
 
 HEADER = struct.Struct("!Id")
 MAX_SECONDS = 120.0
+#: Linux: the kernel stamps each datagram as it reaches the socket (a struct timespec).
+SO_TIMESTAMPNS = 35
+TIMESPEC = struct.Struct("qq")
 
 
 def send(host: str, port: int, count: int, pps: float, size: int) -> None:
@@ -36,6 +40,7 @@ def send(host: str, port: int, count: int, pps: float, size: int) -> None:
 def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(("::" if v6 else "0.0.0.0", port))
     sock.settimeout(30.0)  # the first datagram may take a while
     seen: set[int] = set()
@@ -45,12 +50,18 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
     start = time.monotonic()
     while time.monotonic() - start < MAX_SECONDS:
         try:
-            data = sock.recv(65536)
+            data, ancillary, _flags, _peer = sock.recvmsg(65536, 64)
         except TimeoutError:
             break
         sock.settimeout(idle)
         seq, sent = HEADER.unpack_from(data)
-        delays.append((time.time() - sent) * 1000.0)
+        # The kernel's arrival stamp, not the time this process got around to reading it.
+        arrived = time.time()
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = TIMESPEC.unpack_from(value)
+                arrived = seconds + nanoseconds / 1e9
+        delays.append((arrived - sent) * 1000.0)
         received += 1
         if seq in seen:
             duplicates += 1
