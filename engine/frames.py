@@ -277,18 +277,18 @@ def with_partial_checksum(frame: bytes) -> bytes:
     if len(frame) < 2 or not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
         return frame
     fixed = bytearray(frame)
-    mark_partial_checksum(fixed, len(fixed))
+    mark_partial_checksum(fixed)
     return bytes(fixed)
 
 
-def mark_partial_checksum(buffer: bytearray, size: int) -> None:
-    """See `_mark_partial_checksum`; works in place on the first `size` bytes of `buffer`, so
-    a frame read into a receive buffer can be sent from there. Never raises on bad input."""
+def mark_partial_checksum(frame: bytearray | memoryview) -> None:
+    """See `_mark_partial_checksum`; works in place on a writable frame (a receive buffer or a
+    ring slot), so that it can be sent from there. Never raises on bad input."""
     with contextlib.suppress(IndexError, struct.error, ValueError):
-        _mark_partial_checksum(buffer, size)
+        _mark_partial_checksum(frame, len(frame))
 
 
-def _mark_partial_checksum(frame: bytearray, size: int) -> None:
+def _mark_partial_checksum(frame: bytearray | memoryview, size: int) -> None:
     """A super-frame whose checksum the kernel already verified (GRO) carries no partial
     checksum, and the kernel refuses to segment it on transmit. Mark it as partial with the
     pseudo-header seed, the state TSO frames arrive in. Other frames stay as they are."""

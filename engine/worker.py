@@ -66,9 +66,9 @@ class _Forwarder:
             except InterruptedError:
                 continue
             now = clock()
-            if buffer[1]:  # a super-frame: make it one the kernel will segment on transmit
-                mark_partial_checksum(buffer, size)
             frame = view[:size]
+            if buffer[1]:  # a super-frame: make it one the kernel will segment on transmit
+                mark_partial_checksum(frame)
             if pipeline.forward(frame, now):
                 self.send(frame)
             if not pipeline.idle:
