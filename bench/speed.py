@@ -1,7 +1,9 @@
 """`make bench`: linkshaper against a Linux bridge in the same lab and the same run, for each
 target of the engine-speed issue, and a results table with medians of `--runs` rounds.
 
-1. Pass-through, one TCP stream, offloads on and off: throughput ratio to the bridge.
+1. Pass-through, one TCP stream, offloads on and off: throughput ratio to the bridge; and the
+   same through `bench.bare_forwarder`, the floor for any Python forwarder (blocking
+   recv/send of each frame and nothing else), to tell the language's cost from linkshaper's.
 2. Small packets: UDP with 64-byte payloads offered far above capacity: packets/s received,
    ratio to the bridge; plus a py-spy profile of the busier worker (with --profile).
 3. Shaped at speed: 1 Gbit/s and 10 ms each way, one TCP stream against rate less overhead;
@@ -18,10 +20,13 @@ Numbers on a shared machine are noisy; that is why each pair is measured back to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -34,7 +39,7 @@ from typing import Any
 import psutil
 
 from bench.passthrough import cpu_percent, engine_processes
-from engine.lab import SERVER_IP, Lab
+from engine.lab import INNER, OUTER, SERVER_IP, Lab
 from engine.spec import PASS_THROUGH, Spec
 from tests.lab_harness import (
     ROOT,
@@ -88,15 +93,35 @@ def passthrough(lab: Lab, offloads: bool) -> dict[str, float]:
             return out
 
         engine = with_engine(lab, PASS_THROUGH, work)
+        bare = bare_forwarder(lab, offloads)
     finally:
         lab.down()
     key = "on" if offloads else "off"
-    result = {f"bridge_tcp_{key}": bridge / 1e9, f"engine_tcp_{key}": engine["tcp"] / 1e9}
+    result = {f"bridge_tcp_{key}": bridge / 1e9, f"engine_tcp_{key}": engine["tcp"] / 1e9,
+              f"bare_tcp_{key}": bare["tcp"] / 1e9}  # fmt: skip
     if offloads:
-        result |= {"bridge_rtt": bridge_rtt, "engine_rtt": engine["rtt"],
+        result |= {"bridge_rtt": bridge_rtt, "engine_rtt": engine["rtt"], "bare_rtt": bare["rtt"],
                    "idle_cpu": engine["idle_cpu"], "bridge_pps": bridge_pps,
                    "engine_pps": engine["pps"]}  # fmt: skip
     return result
+
+
+def bare_forwarder(lab: Lab, offloads: bool) -> dict[str, float]:
+    """The same measures through `bench.bare_forwarder`: the floor for Python."""
+    seconds = SECONDS + 12
+    process = subprocess.Popen(lab.in_ns("box", sys.executable, "-m", "bench.bare_forwarder",
+                                         OUTER, INNER, str(seconds)),
+                               cwd=ROOT, start_new_session=True)  # fmt: skip
+    try:
+        time.sleep(1.0)
+        out = {"tcp": received_bits_per_second(iperf3(lab, seconds=SECONDS))}
+        if offloads:
+            out["rtt"] = statistics.median(ping_rtts(lab, count=200, interval=0.01))
+        return out
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
 
 
 def shaped(lab: Lab) -> dict[str, float]:
@@ -246,10 +271,16 @@ def main() -> None:
          f"{med['engine_tcp_on']:.2f} Gbit/s", f"{med['engine_tcp_on'] / med['bridge_tcp_on']:.0%}"),
         ("pass-through TCP, offloads off", f"{med['bridge_tcp_off']:.2f} Gbit/s",
          f"{med['engine_tcp_off']:.2f} Gbit/s", f"{med['engine_tcp_off'] / med['bridge_tcp_off']:.0%}"),
+        ("(floor) bare Python loop, TCP, offloads on", f"{med['bridge_tcp_on']:.2f} Gbit/s",
+         f"{med['bare_tcp_on']:.2f} Gbit/s", f"{med['bare_tcp_on'] / med['bridge_tcp_on']:.0%}"),
+        ("(floor) bare Python loop, TCP, offloads off", f"{med['bridge_tcp_off']:.2f} Gbit/s",
+         f"{med['bare_tcp_off']:.2f} Gbit/s", f"{med['bare_tcp_off'] / med['bridge_tcp_off']:.0%}"),
         ("UDP, 64-byte payloads, received", f"{med['bridge_pps'] / 1e3:.0f} kpps",
          f"{med['engine_pps'] / 1e3:.0f} kpps", f"{med['engine_pps'] / med['bridge_pps']:.0%}"),
         ("ping RTT (median of 200)", f"{med['bridge_rtt']:.3f} ms", f"{med['engine_rtt']:.3f} ms",
          f"+{med['engine_rtt'] - med['bridge_rtt']:.3f} ms"),
+        ("(floor) bare Python loop, ping RTT", f"{med['bridge_rtt']:.3f} ms",
+         f"{med['bare_rtt']:.3f} ms", f"+{med['bare_rtt'] - med['bridge_rtt']:.3f} ms"),
         ("TCP at 1 Gbit/s + 10 ms each way", f"{goodput / 1e6:.0f} Mbit/s (rate less overhead)",
          f"{med['shaped_tcp'] / 1e6:.0f} Mbit/s", f"{med['shaped_tcp'] / goodput:.0%}"),
         ("UDP loss at 0.1 % (150 Mbit/s, 10 s)", f"{expected_loss:.0f} ± {band:.0f} of {med['sent']:.0f}",
