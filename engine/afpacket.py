@@ -19,6 +19,10 @@ PACKET_VNET_HDR = 15
 PACKET_IGNORE_OUTGOING = 23
 SO_RCVBUFFORCE = 33
 SO_SNDBUFFORCE = 32
+SO_TIMESTAMPNS = 35
+#: Room for the ancillary data of one frame: a struct timespec behind its cmsg header.
+STAMP_SPACE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("qq")
 
 RX_BUFFER = 16 * 1024 * 1024
 TX_BUFFER = 4 * 1024 * 1024
@@ -54,6 +58,20 @@ def open_sender(ifname: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def stamp_arrivals(sock: socket.socket, on: bool) -> None:
+    """Have the kernel stamp each frame as it arrives (read with `recvmsg_into`)."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, int(on))
+
+
+def arrival_stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's arrival stamp of a frame (wall-clock seconds), if its ancillary data has one."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            return float(seconds + nanoseconds * 1e-9)
+    return None
 
 
 def kernel_drops(sock: socket.socket) -> int:

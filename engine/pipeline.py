@@ -146,6 +146,11 @@ class DirectionPipeline:
         return [frame for _, _, frame in out]
 
     @property
+    def transparent(self) -> bool:
+        """Every link forwards at once and holds nothing back: arrival times do not matter."""
+        return all(link.transparent for link in self._links.values())
+
+    @property
     def idle(self) -> bool:
         """Nothing held anywhere: `release` would hand out nothing, now or later."""
         if self._passed or self._retired:

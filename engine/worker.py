@@ -21,7 +21,14 @@ from multiprocessing.connection import Connection
 
 from pydantic import ValidationError
 
-from engine.afpacket import kernel_drops, open_receiver, open_sender
+from engine.afpacket import (
+    STAMP_SPACE,
+    arrival_stamp,
+    kernel_drops,
+    open_receiver,
+    open_sender,
+    stamp_arrivals,
+)
 from engine.frames import mark_partial_checksum
 from engine.pipeline import DirectionPipeline
 from engine.protocol import Configure, StatsPace, StatsReport, Stop, WorkerError, decode, encode
@@ -34,8 +41,10 @@ IDLE_STATS_INTERVAL = 1.0
 #: A sleeping process wakes tens of microseconds after its timer, more now and then; so the
 #: worker wakes this long before a packet is due and polls for the rest. It spins only while a
 #: packet is about to leave, never when the link is idle.
-EARLY_WAKE = 0.0003
+EARLY_WAKE = 0.0001
 RX_BATCH = 256
+#: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
+STAMP_WINDOW = 0.05
 FRAME_BUFFER = 70_000
 SEND_RETRIES = 200
 
@@ -49,6 +58,19 @@ class _Forwarder:
         self.kernel_drops = 0
         self.tx_errors = 0
         self._buffer = bytearray(FRAME_BUFFER)
+        self.stamped = False
+        #: The wall clock (the kernel's stamps) less the monotonic one (the pipeline's).
+        self._wall_offset = time.time() - time.monotonic()
+        self.follow_spec()
+
+    def follow_spec(self) -> None:
+        """Use the kernel's arrival stamps while any link holds frames back: then a frame's
+        latency and its place in the queue count from when it arrived, not from when this
+        process woke up to read it. Transparent links skip the cost."""
+        wanted = not self.pipeline.transparent
+        if wanted != self.stamped:
+            stamp_arrivals(self.rx, wanted)
+            self.stamped = wanted
 
     def drain(self) -> None:
         """Read what is waiting, stamping and forwarding frame by frame: a batch read at one
@@ -56,20 +78,32 @@ class _Forwarder:
         buffer = self._buffer
         view = memoryview(buffer)
         receive = self.rx.recv_into
+        receive_stamped = self.rx.recvmsg_into
+        buffers = [buffer]
+        stamped = self.stamped
+        wall_offset = self._wall_offset
         pipeline = self.pipeline
         clock = time.monotonic
         for _ in range(RX_BATCH):
             try:
-                size = receive(buffer)
+                if stamped:
+                    size, ancillary, _flags, _peer = receive_stamped(buffers, STAMP_SPACE)
+                else:
+                    size = receive(buffer)
             except BlockingIOError:
                 return
             except InterruptedError:
                 continue
-            now = clock()
+            now = arrival = clock()
+            if stamped:
+                stamp = arrival_stamp(ancillary)
+                # Trusted only if it is recent and not ahead: else the wall clock moved.
+                if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
+                    arrival = stamp - wall_offset
             frame = view[:size]
             if buffer[1]:  # a super-frame: make it one the kernel will segment on transmit
                 mark_partial_checksum(frame)
-            if pipeline.forward(frame, now):
+            if pipeline.forward(frame, arrival):
                 self.send(frame)
             if not pipeline.idle:
                 for held in pipeline.release(now):
@@ -96,6 +130,7 @@ class _Forwarder:
         self.tx_errors += 1
 
     def report(self, now: float) -> StatsReport:
+        self._wall_offset = time.time() - time.monotonic()  # follow NTP's adjustments
         self.kernel_drops += kernel_drops(self.rx)
         stats = self.pipeline.stats(now).model_copy(
             update={
@@ -172,6 +207,7 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
                     return
                 if isinstance(message, Configure):
                     pipeline.configure(message.spec, now)
+                    forwarder.follow_spec()
                 elif isinstance(message, StatsPace):
                     idle_interval = max(STATS_INTERVAL, message.idle_interval)
             now = time.monotonic()

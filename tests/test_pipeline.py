@@ -182,3 +182,14 @@ def test_no_frame_overtakes_what_a_link_still_holds() -> None:
     assert p.release(0.002) == []
     assert p.release(0.005) == [first, second]
     assert p.forward(udp_frame(sport=3), 0.006) is True  # empty again: straight through
+
+
+def test_a_pipeline_is_transparent_only_if_every_link_is() -> None:
+    assert pipeline({}).transparent
+    assert not pipeline({"egress": {"latency": 1}}).transparent
+    assert not pipeline({"egress": {"rate": "1gbit"}}).transparent
+    flows = {
+        "flows": [{"label": "slow", "flow": {"ip": SERVER}, "link": {"egress": {"loss": 0.1}}}]
+    }
+    assert not pipeline(flows).transparent
+    assert pipeline(flows, "ingress").transparent  # that flow impairs only the other direction
