@@ -23,7 +23,10 @@ def forward(rx_ifname: str, tx_ifname: str) -> None:
     buffer = bytearray(70_000)
     view = memoryview(buffer)
     while True:
-        size = rx.recv_into(buffer)
+        try:
+            size = rx.recv_into(buffer)
+        except BlockingIOError:  # the receiver's read timeout: nothing came
+            continue
         frame = view[:size]
         if buffer[1]:
             mark_partial_checksum(frame)

@@ -25,17 +25,23 @@ STAMP_SPACE = socket.CMSG_SPACE(16)
 _TIMESPEC = struct.Struct("qq")
 
 RX_BUFFER = 16 * 1024 * 1024
+#: A blocking read on the receiver gives up after this long (the kernel rounds it up to its
+#: tick, 4 ms here), so a worker that streams still sees its pipe when no frame comes.
+READ_TIMEOUT = 0.002
 TX_BUFFER = 4 * 1024 * 1024
 
 
 def open_receiver(ifname: str) -> socket.socket:
-    """A non-blocking socket that sees every frame arriving on `ifname`, in promiscuous mode."""
+    """A non-blocking socket that sees every frame arriving on `ifname`, in promiscuous mode.
+    Switched to blocking, a read waits at most READ_TIMEOUT."""
     # Protocol 0 until bind: a socket made with ETH_P_ALL would see every interface at first.
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RX_BUFFER)
+        timeout = struct.pack("ll", 0, int(READ_TIMEOUT * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
         sock.bind((ifname, ETH_P_ALL))
         index = socket.if_nametoindex(ifname)
         membership = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
