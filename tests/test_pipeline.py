@@ -188,7 +188,7 @@ def test_a_pipeline_is_transparent_only_if_every_link_is() -> None:
     assert pipeline({}).transparent
     assert not pipeline({"egress": {"latency": 1}}).transparent
     assert not pipeline({"egress": {"rate": "1gbit"}}).transparent
-    flows = {
+    flows: dict[str, object] = {
         "flows": [{"label": "slow", "flow": {"ip": SERVER}, "link": {"egress": {"loss": 0.1}}}]
     }
     assert not pipeline(flows).transparent
