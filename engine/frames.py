@@ -272,15 +272,6 @@ def _segment(frame: bytes) -> list[bytes]:
     return segments
 
 
-def with_partial_checksum(frame: bytes) -> bytes:
-    """`mark_partial_checksum` on a copy; the frame itself when there is nothing to mark."""
-    if len(frame) < 2 or not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
-        return frame
-    fixed = bytearray(frame)
-    mark_partial_checksum(fixed)
-    return bytes(fixed)
-
-
 def mark_partial_checksum(frame: bytearray | memoryview) -> None:
     """See `_mark_partial_checksum`; works in place on a writable frame (a receive buffer or a
     ring slot), so that it can be sent from there. Never raises on bad input."""

@@ -16,11 +16,10 @@ import statistics
 import struct
 import time
 
+from engine.afpacket import STAMP_SPACE, arrival_stamp, stamp_arrivals
+
 HEADER = struct.Struct("!Id")
 MAX_SECONDS = 120.0
-#: Linux: the kernel stamps each datagram as it reaches the socket (a struct timespec).
-SO_TIMESTAMPNS = 35
-TIMESPEC = struct.Struct("qq")
 
 
 def send(host: str, port: int, count: int, pps: float, size: int) -> None:
@@ -40,7 +39,7 @@ def send(host: str, port: int, count: int, pps: float, size: int) -> None:
 def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    stamp_arrivals(sock, True)
     sock.bind(("::" if v6 else "0.0.0.0", port))
     sock.settimeout(30.0)  # the first datagram may take a while
     seen: set[int] = set()
@@ -50,17 +49,13 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
     start = time.monotonic()
     while time.monotonic() - start < MAX_SECONDS:
         try:
-            data, ancillary, _flags, _peer = sock.recvmsg(65536, 64)
+            data, ancillary, _flags, _peer = sock.recvmsg(65536, STAMP_SPACE)
         except TimeoutError:
             break
         sock.settimeout(idle)
         seq, sent = HEADER.unpack_from(data)
         # The kernel's arrival stamp, not the time this process got around to reading it.
-        arrived = time.time()
-        for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                seconds, nanoseconds = TIMESPEC.unpack_from(value)
-                arrived = seconds + nanoseconds / 1e9
+        arrived = arrival_stamp(ancillary) or time.time()
         delays.append((arrived - sent) * 1000.0)
         received += 1
         if seq in seen:
