@@ -273,16 +273,17 @@ def _segment(frame: bytes) -> list[bytes]:
 
 
 def mark_partial_checksum(frame: bytearray | memoryview) -> None:
-    """See `_mark_partial_checksum`; works in place on a writable frame (a receive buffer or a
-    ring slot), so that it can be sent from there. Never raises on bad input."""
+    """See `_mark_partial_checksum`; works in place on a writable frame (a view of the receive
+    buffer), so that it can be sent from there. Never raises on bad input."""
     with contextlib.suppress(IndexError, struct.error, ValueError):
-        _mark_partial_checksum(frame, len(frame))
+        _mark_partial_checksum(frame)
 
 
-def _mark_partial_checksum(frame: bytearray | memoryview, size: int) -> None:
+def _mark_partial_checksum(frame: bytearray | memoryview) -> None:
     """A super-frame whose checksum the kernel already verified (GRO) carries no partial
     checksum, and the kernel refuses to segment it on transmit. Mark it as partial with the
     pseudo-header seed, the state TSO frames arrive in. Other frames stay as they are."""
+    size = len(frame)
     if size < VNET_HDR_LEN + 14 or not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
         return
     start = VNET_HDR_LEN

@@ -119,8 +119,8 @@ class _Forwarder:
             if forward(frame, arrival):
                 try:  # self.send, inlined: this runs for every frame
                     send(frame)
-                except OSError:
-                    self._send_again(frame)
+                except OSError as error:
+                    self._send_again(frame, error)
             if not pipeline.idle:
                 for held in pipeline.release(now):
                     self.send(held)
@@ -132,21 +132,21 @@ class _Forwarder:
     def send(self, frame: bytes | memoryview) -> None:
         try:
             self.tx.send(frame)
-        except OSError:
-            self._send_again(frame)
+        except OSError as error:
+            self._send_again(frame, error)
 
-    def _send_again(self, frame: bytes | memoryview) -> None:
+    def _send_again(self, frame: bytes | memoryview, error: OSError) -> None:
+        """After a send failed with `error`. ENOBUFS: the device queue is full for a moment;
+        wait and retry rather than lose the frame. Anything else counts as a transmit error."""
         for attempt in range(SEND_RETRIES):
+            if error.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.EINTR):
+                break
+            time.sleep(0.0001 * (attempt + 1))
             try:
                 self.tx.send(frame)
                 return
-            except OSError as exc:
-                # ENOBUFS: the device queue is full for a moment; wait rather than lose it.
-                if exc.errno in (errno.ENOBUFS, errno.EAGAIN, errno.EINTR):
-                    time.sleep(0.0001 * (attempt + 1))
-                    continue
-                self.tx_errors += 1
-                return
+            except OSError as again:
+                error = again
         self.tx_errors += 1
 
     def report(self, now: float) -> StatsReport:
