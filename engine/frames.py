@@ -35,6 +35,10 @@ PROTO_UDP = 17
 #: What the readers below accept: a frame of its own, or a view of a receive buffer.
 FrameBytes = bytes | bytearray | memoryview
 
+#: Enough of a frame to read all its headers: the vnet header, Ethernet with two VLAN tags,
+#: IPv4 with options (or IPv6), TCP with options.
+HEAD_BYTES = VNET_HDR_LEN + 14 + 8 + 60 + 60
+
 #: A plain frame with no offload state, as written by a sender with offloads off.
 PLAIN_VNET_HDR = bytes(VNET_HDR_LEN)
 
@@ -154,12 +158,15 @@ class WireShape(NamedTuple):
     l2_bytes: int
 
 
-def wire_shape(frame: FrameBytes) -> WireShape:
+def wire_shape(frame: FrameBytes, size: int | None = None) -> WireShape:
     """Wire packets and bytes of a frame with its vnet header. A super-frame counts as the
-    segments the kernel would cut it into, each with its own copy of the headers."""
-    if len(frame) < VNET_HDR_LEN:
-        return WireShape(1, len(frame))
-    l2_len = len(frame) - VNET_HDR_LEN
+    segments the kernel would cut it into, each with its own copy of the headers. With
+    `size`, `frame` may be just the frame's first HEAD_BYTES, and `size` its whole length."""
+    if size is None:
+        size = len(frame)
+    if size < VNET_HDR_LEN or len(frame) < VNET_HDR_LEN:
+        return WireShape(1, size)
+    l2_len = size - VNET_HDR_LEN
     gso_type = frame[1] & ~GSO_ECN
     gso_size = frame[4] | (frame[5] << 8)
     if gso_type == GSO_NONE or gso_size == 0:

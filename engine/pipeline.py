@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections.abc import Sequence
 
 from engine.classifier import DEFAULT_LABEL, Classifier
 from engine.frames import (
@@ -100,25 +101,19 @@ class DirectionPipeline:
         the caller's receive buffer) is never copied. False means the link keeps a copy that
         `release` hands out in time, or it dropped the frame.
         """
-        self.frames_seen += 1
         straight = self._straight
         if straight is not None and straight.idle and len(frame) > VNET_HDR_LEN + 14:
+            exact = self.exact_talkers_left
+            size = len(frame)
+            sampled = (
+                [(1, size, frame)] if exact or self._window_frames % TALKER_SAMPLE == 7 else []
+            )
             if frame[1]:
-                packets, l2_bytes = wire_shape(frame)
+                self.passed_straight(1, 0, [(size, frame)], sampled, exact)
             else:
-                packets, l2_bytes = 1, len(frame) - VNET_HDR_LEN
-            straight.pass_through(packets, l2_bytes)
-            self._window_frames += 1
-            if self._window_frames <= EXACT_TALKERS:
-                weight = 1
-            elif self._window_frames % TALKER_SAMPLE == 0:
-                weight = TALKER_SAMPLE
-            else:
-                return True
-            key = flow_key(frame)
-            if key is not NON_IP:
-                self._count_talker(key, len(frame) - VNET_HDR_LEN, weight)
+                self.passed_straight(1, size, [], sampled, exact)
             return True
+        self.frames_seen += 1
         key = flow_key(frame)
         label = DEFAULT_LABEL if self._classifier.empty else self._classifier.classify(key)
         link = self._links[label]
@@ -138,6 +133,51 @@ class DirectionPipeline:
         else:
             link.offer(packet)
         return False
+
+    @property
+    def straight(self) -> bool:
+        """One transparent link takes every frame and holds nothing: a frame may go out the
+        moment it is read and be counted after it left, in bulk (`passed_straight`), which
+        keeps the bookkeeping off the packet's path."""
+        straight = self._straight
+        return straight is not None and straight.idle and not self._passed and not self._retired
+
+    def passed_straight(
+        self,
+        frames: int,
+        plain_bytes: int,
+        supers: Sequence[tuple[int, FrameBytes]],
+        sampled: Sequence[tuple[int, int, FrameBytes]],
+        exact: int,
+    ) -> None:
+        """Count `frames` the caller sent on while `straight` held. The plain ones (one wire
+        packet each) came to `plain_bytes` with their vnet headers; `supers` are the
+        super-frames as (size, the frame or its first HEAD_BYTES). `sampled` are frames, as
+        (place among `frames` from 1, size, head), whose far ends count: each of the first
+        `exact` (`exact_talkers_left` when the caller began) and one in TALKER_SAMPLE beyond,
+        counted that many times."""
+        straight = self._straight
+        assert straight is not None
+        plain = frames - len(supers)
+        packets, l2_bytes = plain, plain_bytes - plain * VNET_HDR_LEN
+        for size, head in supers:
+            shape = wire_shape(head, size)
+            packets += shape.packets
+            l2_bytes += shape.l2_bytes
+        straight.pass_through(packets, l2_bytes)
+        self.frames_seen += frames
+        self._window_frames += frames
+        for place, size, head in sampled:
+            key = flow_key(head)
+            if key is not NON_IP:
+                weight = 1 if place <= exact else TALKER_SAMPLE
+                self._count_talker(key, size - VNET_HDR_LEN, weight)
+
+    @property
+    def exact_talkers_left(self) -> int:
+        """How many more straight-path frames count their far ends one by one before the
+        next stats (EXACT_TALKERS in all); beyond, one frame in TALKER_SAMPLE counts for all."""
+        return max(0, EXACT_TALKERS - self._window_frames)
 
     def receive(self, frame: bytes, now: float) -> None:
         """`forward` for callers that take every frame from `release`, such as tests."""

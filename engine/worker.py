@@ -30,8 +30,8 @@ from engine.afpacket import (
     open_sender,
     stamp_arrivals,
 )
-from engine.frames import mark_partial_checksum
-from engine.pipeline import DirectionPipeline
+from engine.frames import HEAD_BYTES, mark_partial_checksum
+from engine.pipeline import TALKER_SAMPLE, DirectionPipeline
 from engine.protocol import Configure, StatsPace, StatsReport, Stop, WorkerError, decode, encode
 from engine.spec import Direction, Spec
 
@@ -129,6 +129,69 @@ class _Forwarder:
             if until is not None and now >= until:
                 return
 
+    def stream_straight(self, conn: Connection, stats_due: float, last_frame: float) -> None:
+        """Stream on the straight path (`DirectionPipeline.straight`): each frame goes out the
+        moment it is read, and all counting waits until this returns, from plain local sums
+        and copies of a few frames' headers. Returns when stats are due, when a message waits
+        on `conn` (looked at every CONTROL_POLL, and whenever a read times out), or when no
+        frame came for STREAM_HOLD since `last_frame`.
+
+        Why so lean: the far side's reply is often woken on this CPU by the send itself, and
+        runs only once this process blocks again, so whatever runs between a send and the next
+        read adds to the round trip. That includes the worker's own loop, and the read
+        timeouts, which fall on the kernel's tick as the senders' timers often do. The
+        pipeline cannot change meanwhile: configuration is applied between calls."""
+        buffer = self._buffer
+        view = memoryview(buffer)
+        receive = self.rx.recv_into
+        send = self.tx.send
+        clock = time.monotonic
+        watch = [conn]
+        exact = self.pipeline.exact_talkers_left
+        frames = plain_bytes = 0
+        supers: list[tuple[int, bytes]] = []
+        sampled: list[tuple[int, int, bytes]] = []
+        check = clock() + CONTROL_POLL
+        try:
+            while True:
+                try:
+                    size = receive(buffer)
+                except BlockingIOError:  # the read timed out
+                    now = clock()
+                    if now >= stats_due or now - last_frame >= STREAM_HOLD:
+                        return
+                    if select.select(watch, [], [], 0)[0]:
+                        return
+                    check = now + CONTROL_POLL
+                    continue
+                except InterruptedError:
+                    continue
+                frame = view[:size]
+                if buffer[1]:  # a super-frame: see `drain`
+                    mark_partial_checksum(frame)
+                    try:
+                        send(frame)
+                    except OSError as error:
+                        self._send_again(frame, error)
+                    supers.append((size, bytes(view[:HEAD_BYTES])))
+                else:
+                    try:
+                        send(frame)
+                    except OSError as error:
+                        self._send_again(frame, error)
+                    plain_bytes += size
+                frames += 1
+                if frames <= exact or frames % TALKER_SAMPLE == 0:
+                    sampled.append((frames, size, bytes(view[:HEAD_BYTES])))
+                last_frame = clock()
+                if last_frame >= check:
+                    if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
+                        return
+                    check = last_frame + CONTROL_POLL
+        finally:
+            if frames:
+                self.pipeline.passed_straight(frames, plain_bytes, supers, sampled, exact)
+
     def send(self, frame: bytes | memoryview) -> None:
         try:
             self.tx.send(frame)
@@ -220,7 +283,10 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
             rx.setblocking(stream)
             streaming = stream
         if streaming:
-            forwarder.drain(until=min(next_stats, now + CONTROL_POLL))
+            if pipeline.straight:
+                forwarder.stream_straight(conn, next_stats, last_traffic)
+            else:
+                forwarder.drain(until=min(next_stats, now + CONTROL_POLL))
             # select() itself: Connection.poll builds a selector object on every call.
             control = bool(select.select([conn], [], [], 0)[0])
         else:

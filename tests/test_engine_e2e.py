@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from engine.lab import SERVER_IP, Lab
-from engine.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, Spec
+from engine.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, PASS_THROUGH, Spec
 from tests.lab_harness import (
     ROOT,
     Background,
@@ -113,6 +113,36 @@ def test_udp_loss_is_binomial(start_engine: StartEngine, lab: Lab, background: B
     probe_link = stats.flows["probe"]
     assert probe_link.packets_in == n
     assert probe_link.drops.loss == lost  # the engine counts exactly what was lost on the wire
+
+
+def test_pass_through_counts_every_frame_far_end_and_wire_packet(
+    start_engine: StartEngine, lab: Lab, background: Background
+) -> None:
+    """Pass-through counts in bulk after the frames left (the worker's straight path): the
+    figures must still be exact, and a super-frame (the lab's offloads are on) must count as
+    the wire packets it stands for."""
+    engine = start_engine(PASS_THROUGH)
+    n = 3000
+    # 2000 packets/s: 200 between two stats reports, well inside the exactly counted 1000.
+    assert _udp_run(lab, background, n, pps=2000)["received"] == n
+    time.sleep(0.5)  # the next stats report
+    with engine.client() as client:
+        stats = client.stats().egress
+        assert stats is not None
+        (probe_talker,) = [t for t in stats.top_talkers if t.port == 6000]
+        assert (probe_talker.address, probe_talker.packets) == (SERVER_IP, n)
+        before = stats.total
+        received = iperf3(lab, seconds=2, omit=0)["end"]["sum_received"]["bytes"]
+        time.sleep(0.5)
+        after = client.stats().egress
+    assert after is not None
+    packets = after.total.packets_out - before.packets_out
+    l2_bytes = after.total.bytes_out - before.bytes_out
+    # Every 1448 bytes of TCP data (at most) travel in a 1514-byte frame: the engine counts no
+    # fewer packets and bytes than that, and few more (handshakes, short segments).
+    segments = received / 1448
+    assert segments <= packets <= segments * 1.05 + 100, (packets, segments)
+    assert received * 1514 / 1448 <= l2_bytes <= received * 1514 / 1448 * 1.05 + 100_000
 
 
 def test_no_loss_or_reordering_across_50_changes_under_load(

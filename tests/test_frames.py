@@ -15,6 +15,7 @@ from engine.frames import (
     GSO_TCPV4,
     GSO_TCPV6,
     GSO_UDP_L4,
+    HEAD_BYTES,
     NON_IP,
     VNET_F_NEEDS_CSUM,
     VNET_HDR_LEN,
@@ -60,6 +61,7 @@ def test_tcp_v4_super_frame_segments_like_the_kernel() -> None:
     )
     shape = wire_shape(frame)
     assert shape.packets == 11
+    assert wire_shape(frame[:HEAD_BYTES], len(frame)) == shape  # from its headers alone
     pieces = segment(frame)
     assert len(pieces) == 11
     assert sum(len(p) - VNET_HDR_LEN for p in pieces) == shape.l2_bytes
@@ -150,6 +152,6 @@ def test_malformed_frames_never_raise(seed: int) -> None:
                 data[rng.randrange(len(data))] = rng.randrange(256)
         frame = bytes(data) if len(data) >= VNET_HDR_LEN else bytes(VNET_HDR_LEN) + bytes(data)
         flow_key(frame)
-        wire_shape(frame)
+        assert wire_shape(frame[:HEAD_BYTES], len(frame)) == wire_shape(frame)
         segment(frame)
         mark_partial_checksum(bytearray(frame))

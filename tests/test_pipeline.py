@@ -8,8 +8,8 @@ import struct
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from engine.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, VnetHeader
-from engine.pipeline import DirectionPipeline
+from engine.frames import GSO_TCPV4, HEAD_BYTES, VNET_F_NEEDS_CSUM, VnetHeader
+from engine.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline
 from engine.spec import Spec, loads_spec
 from tests.frames_helpers import CLIENT, SERVER, arp_frame, tcp_frame, udp_frame
 
@@ -193,3 +193,47 @@ def test_a_pipeline_is_transparent_only_if_every_link_is() -> None:
     }
     assert not pipeline(flows).transparent
     assert pipeline(flows, "ingress").transparent  # that flow impairs only the other direction
+
+
+def test_a_super_frame_on_the_straight_path_counts_as_its_wire_packets() -> None:
+    p = pipeline({})
+    assert p.forward(_super_frame(40), 0.0) is True
+    total = p.stats(0.0).total
+    assert total.packets_in == total.packets_out == 40
+    assert total.bytes_out == 40 * (54 + 1448)  # each segment with its own headers
+
+
+def _straight_traffic() -> list[bytes]:
+    """Plain frames to four far ends and some super-frames, more than EXACT_TALKERS in all."""
+    frames = []
+    for i in range(1500):
+        frames.append(udp_frame(dst=f"198.18.0.{2 + i % 4}", size=100 + i % 700))
+        if i % 25 == 0:
+            frames.append(_super_frame(1 + i % 40))
+    return frames
+
+
+def test_counting_in_bulk_after_sending_matches_counting_each_frame() -> None:
+    """The worker sends straight-path frames first and counts them later from their sizes
+    and the heads it copied; the figures must be those of counting each frame."""
+    frames = _straight_traffic()
+    each, bulk = pipeline({}), pipeline({})
+    for frame in frames:
+        assert each.forward(frame, 0.0) is True
+    assert bulk.straight
+    exact = bulk.exact_talkers_left
+    assert exact == EXACT_TALKERS
+    supers = [(len(f), f[:HEAD_BYTES]) for f in frames if f[1]]
+    plain_bytes = sum(len(f) for f in frames if not f[1])
+    sampled = [
+        (place, len(f), f[:HEAD_BYTES])
+        for place, f in enumerate(frames, start=1)
+        if place <= exact or place % TALKER_SAMPLE == 0
+    ]
+    bulk.passed_straight(len(frames), plain_bytes, supers, sampled, exact)
+    assert bulk.frames_seen == each.frames_seen == len(frames)
+    assert bulk.stats(0.0) == each.stats(0.0)
+    top = each.stats(0.0).top_talkers
+    assert {t.address for t in top} == {f"198.18.0.{n}" for n in (2, 3, 4, 5)}
+    # Exact for the first EXACT_TALKERS frames, one in TALKER_SAMPLE weighted beyond:
+    assert sum(t.packets for t in top) == EXACT_TALKERS + (len(frames) - EXACT_TALKERS) // 8 * 8
