@@ -6,6 +6,7 @@ real engine."""
 from __future__ import annotations
 
 import threading
+import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
@@ -101,6 +102,12 @@ class ScriptedEngine:
         return Error(message=f"not scripted: {request.type}")
 
     def _play(self) -> None:
+        # The hub registers the subscriber only after its reply has gone out: on a busy
+        # machine that can take longer than the timer, and samples published before would
+        # reach nobody.
+        deadline = time.monotonic() + 10.0
+        while self.hub.watchers == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         for sample in self.samples:
             self.hub.publish(StatsReport(stats=sample))
 
