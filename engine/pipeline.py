@@ -106,7 +106,9 @@ class DirectionPipeline:
             exact = self.exact_talkers_left
             size = len(frame)
             sampled = (
-                [(1, size, frame)] if exact or self._window_frames % TALKER_SAMPLE == 7 else []
+                [(1, size, frame)]
+                if exact or (self._window_frames + 1) % TALKER_SAMPLE == 0
+                else []
             )
             if frame[1]:
                 self.passed_straight(1, 0, [(size, frame)], sampled, exact)

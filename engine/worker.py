@@ -138,9 +138,9 @@ class _Forwarder:
 
         Why so lean: the far side's reply is often woken on this CPU by the send itself, and
         runs only once this process blocks again, so whatever runs between a send and the next
-        read adds to the round trip. That includes the worker's own loop, and the read
-        timeouts, which fall on the kernel's tick as the senders' timers often do. The
-        pipeline cannot change meanwhile: configuration is applied between calls."""
+        read adds to the round trip. That includes a trip through the worker's own loop,
+        which is why the pipe is looked at from here. The pipeline cannot change meanwhile:
+        configuration is applied between calls."""
         buffer = self._buffer
         view = memoryview(buffer)
         receive = self.rx.recv_into
@@ -167,18 +167,16 @@ class _Forwarder:
                 except InterruptedError:
                     continue
                 frame = view[:size]
-                if buffer[1]:  # a super-frame: see `drain`
+                superframe = buffer[1]
+                if superframe:  # see `drain`
                     mark_partial_checksum(frame)
-                    try:
-                        send(frame)
-                    except OSError as error:
-                        self._send_again(frame, error)
+                try:
+                    send(frame)
+                except OSError as error:
+                    self._send_again(frame, error)
+                if superframe:
                     supers.append((size, bytes(view[:HEAD_BYTES])))
                 else:
-                    try:
-                        send(frame)
-                    except OSError as error:
-                        self._send_again(frame, error)
                     plain_bytes += size
                 frames += 1
                 if frames <= exact or frames % TALKER_SAMPLE == 0:
