@@ -92,7 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             recorder = TimelineRecorder(args.record, stats=args.record_stats)
         except OSError as exc:
             return _fail(f"--record: {args.record}: {exc.strerror}")
-    supervisor = Supervisor(outer, inner, spec, spec_path, args.control, recorder)
+    supervisor = Supervisor(
+        outer, inner, spec, spec_path, args.control, recorder, poll=not args.no_poll
+    )
     supervisor.install_signal_handlers()
     try:
         supervisor.start()
@@ -372,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", metavar="FILE", help="write every applied change to FILE")
     run.add_argument("--record-stats", action="store_true", help="and stats samples too")
     run.add_argument("--http", metavar="HOST:PORT", help="serve the HTTP API (e.g. 0.0.0.0:80)")
+    run.add_argument(
+        "--no-poll",
+        action="store_true",
+        help="sleep between sparse frames instead of polling for them: less CPU while "
+        "traffic flows, about 0.02 ms more per crossing",
+    )
     run.add_argument(
         "--http-token",
         metavar="TOKEN",

@@ -90,8 +90,11 @@ class Supervisor:
         spec_path: str | None = None,
         control_path: str | None = None,
         recorder: TimelineRecorder | None = None,
+        poll: bool = True,
     ) -> None:
         self.outer = outer
+        #: Whether workers poll for sparse frames on a transparent link (worker.POLL_WINDOW).
+        self.poll = poll
         self.inner = inner
         self.spec_path = spec_path
         self.control_path = control_path
@@ -134,7 +137,14 @@ class Supervisor:
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=run_worker,
-            args=(worker.direction, worker.rx, worker.tx, self._spec.model_dump_json(), child),
+            args=(
+                worker.direction,
+                worker.rx,
+                worker.tx,
+                self._spec.model_dump_json(),
+                child,
+                self.poll,
+            ),
             name=f"linkshaper-{worker.direction}",
             daemon=True,
         )

@@ -1,10 +1,13 @@
 """A worker process: one direction of the engine, from one interface to the other.
 
 It sleeps in `select` until a frame arrives, a message comes down the pipe, or the pipeline's
-next packet is nearly due, so it costs nothing when idle and does not busy-poll; only the last
-EARLY_WAKE before a release is spent polling, so that packets leave on time. While frames
-stream through and nothing is held, it reads with blocking reads instead (see `_loop`). Stats
-go up the pipe at a fixed rate. All shaping decisions are made by the pure `DirectionPipeline`.
+next packet is nearly due, so it costs nothing when idle. It polls only for short, bounded
+spells while traffic flows: the last EARLY_WAKE before a release, so that packets leave on
+time, and on a transparent link with sparse frames, POLL_WINDOW after each frame, so that the
+next one is not held up by a wake-up (see `_Forwarder.stream_straight`). While frames stream
+through and nothing is held, it reads with blocking reads instead of `select` (see `_loop`).
+Stats go up the pipe at a fixed rate. All shaping decisions are made by the pure
+`DirectionPipeline`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ STREAM_HOLD = 0.05
 #: While streaming, the pipe from the supervisor is looked at this often (and whenever a
 #: read times out: afpacket.READ_TIMEOUT, rounded up to the kernel's tick).
 CONTROL_POLL = 0.002
+#: On the straight path with sparse frames (fewer than POLL_BELOW_RATE a second in the last
+#: stretch), a worker polls its socket for this long after each frame before it blocks. A
+#: blocked process takes 15-20 µs to wake on this kind of machine (a halted virtual CPU is
+#: woken through the host), and a round trip crosses the engine twice; polling takes that off
+#: for anything sent at least every POLL_WINDOW (games, calls, ping -i 0.01), at the price of
+#: a core per direction while it lasts, yielded to any other process that wants it. Bulk
+#: traffic rarely finds the socket empty and needs its CPU for the endpoints, so it blocks.
+POLL_WINDOW = 0.025
+POLL_BELOW_RATE = 2000.0
 #: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
 STAMP_WINDOW = 0.05
 FRAME_BUFFER = 70_000
@@ -57,7 +69,9 @@ SEND_RETRIES = 200
 
 
 class _Forwarder:
-    def __init__(self, direction: Direction, rx_ifname: str, tx_ifname: str, spec: Spec):
+    def __init__(
+        self, direction: Direction, rx_ifname: str, tx_ifname: str, spec: Spec, poll: bool = True
+    ):
         self.direction = direction
         self.rx = open_receiver(rx_ifname)
         self.tx = open_sender(tx_ifname)
@@ -68,6 +82,10 @@ class _Forwarder:
         self.stamped = False
         #: The wall clock (the kernel's stamps) less the monotonic one (the pipeline's).
         self._wall_offset = time.time() - time.monotonic()
+        #: Whether sparse frames are polled for at all (`linkshaper run --no-poll`: never).
+        self.poll = poll
+        #: Whether the last stretch of streaming was sparse enough to poll (POLL_WINDOW).
+        self.sparse = poll
         self.follow_spec()
 
     def follow_spec(self) -> None:
@@ -134,7 +152,10 @@ class _Forwarder:
         moment it is read, and all counting waits until this returns, from plain local sums
         and copies of a few frames' headers. Returns when stats are due, when a message waits
         on `conn` (looked at every CONTROL_POLL, and whenever a read times out), or when no
-        frame came for STREAM_HOLD since `last_frame`.
+        frame came for STREAM_HOLD since `last_frame`. With sparse frames (`sparse`, decided
+        from the previous call's rate) that come at least every POLL_WINDOW (a lone frame
+        does not start it), it polls for POLL_WINDOW after each frame before it blocks,
+        yielding the CPU between tries.
 
         Why so lean: the far side's reply is often woken on this CPU by the send itself, and
         runs only once this process blocks again, so whatever runs between a send and the next
@@ -146,19 +167,31 @@ class _Forwarder:
         receive = self.rx.recv_into
         send = self.tx.send
         clock = time.monotonic
+        pause = os.sched_yield
+        nowait = socket.MSG_DONTWAIT
         watch = [conn]
         exact = self.pipeline.exact_talkers_left
         frames = plain_bytes = 0
         supers: list[tuple[int, bytes]] = []
         sampled: list[tuple[int, int, bytes]] = []
-        check = clock() + CONTROL_POLL
+        started = clock()
+        check = started + CONTROL_POLL
+        sparse = self.sparse
+        polling = sparse and started - last_frame < POLL_WINDOW
         try:
             while True:
                 try:
-                    size = receive(buffer)
-                except BlockingIOError:  # the read timed out
+                    size = receive(buffer, 0, nowait) if polling else receive(buffer)
+                except BlockingIOError:  # nothing yet, or the blocking read timed out
                     now = clock()
-                    if now >= stats_due or now - last_frame >= STREAM_HOLD:
+                    if now >= stats_due:
+                        return
+                    if polling:
+                        polling = now - last_frame < POLL_WINDOW
+                        if now < check:
+                            pause()
+                            continue
+                    elif now - last_frame >= STREAM_HOLD:
                         return
                     if select.select(watch, [], [], 0)[0]:
                         return
@@ -181,12 +214,15 @@ class _Forwarder:
                 frames += 1
                 if frames <= exact or frames % TALKER_SAMPLE == 0:
                     sampled.append((frames, size, bytes(view[:HEAD_BYTES])))
-                last_frame = clock()
+                now = clock()
+                polling = sparse and now - last_frame < POLL_WINDOW
+                last_frame = now
                 if last_frame >= check:
                     if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
                         return
                     check = last_frame + CONTROL_POLL
         finally:
+            self.sparse = self.poll and frames <= POLL_BELOW_RATE * (clock() - started)
             if frames:
                 self.pipeline.passed_straight(frames, plain_bytes, supers, sampled, exact)
 
@@ -238,7 +274,12 @@ def _tight_timers() -> None:
 
 
 def run_worker(
-    direction: Direction, rx_ifname: str, tx_ifname: str, spec_json: str, conn: Connection
+    direction: Direction,
+    rx_ifname: str,
+    tx_ifname: str,
+    spec_json: str,
+    conn: Connection,
+    poll: bool = True,
 ) -> None:
     """Process entry point (spawn context): forward until told to stop or the pipe closes."""
     # The supervisor owns the terminal's signals; a Ctrl-C must not kill workers mid-flight.
@@ -246,7 +287,8 @@ def run_worker(
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _tight_timers()
     try:
-        forwarder = _Forwarder(direction, rx_ifname, tx_ifname, Spec.model_validate_json(spec_json))
+        spec = Spec.model_validate_json(spec_json)
+        forwarder = _Forwarder(direction, rx_ifname, tx_ifname, spec, poll)
     except OSError as exc:
         conn.send_bytes(encode(WorkerError(direction=direction, message=str(exc))))
         raise SystemExit(1) from None

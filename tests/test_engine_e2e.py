@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,6 +145,41 @@ def test_pass_through_counts_every_frame_far_end_and_wire_packet(
     segments = received / 1448
     assert segments <= packets <= segments * 1.05 + 100, (packets, segments)
     assert received * 1514 / 1448 <= l2_bytes <= received * 1514 / 1448 * 1.05 + 100_000
+
+
+def worker_cpu_seconds(engine: EngineProcess) -> float:
+    with engine.client() as client:
+        pids = client.info().worker_pids.values()
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
+@pytest.mark.parametrize("poll", [True, False])
+def test_sparse_frames_are_polled_for_unless_no_poll_and_changes_still_apply(
+    start_engine: StartEngine, lab: Lab, background: Background, poll: bool
+) -> None:
+    """ping -i 0.01 is sparse traffic on a transparent link: with polling (the default) the two
+    workers spend most of a core each waiting for the next frame, with --no-poll they sleep
+    (about 30 µs of CPU per frame). Either way a change reaches a worker while it waits."""
+    engine = start_engine(PASS_THROUGH, extra=() if poll else ("--no-poll",))
+    ping_rtts(lab, count=5, interval=0.01)  # the neighbours resolved, the workers streaming
+    used, started = worker_cpu_seconds(engine), time.monotonic()
+    assert len(ping_rtts(lab, count=100, interval=0.01)) >= 95
+    share = (worker_cpu_seconds(engine) - used) / (time.monotonic() - started)
+    if poll:
+        assert share > 0.5  # of one core, for both workers together: up to 2 here
+    else:
+        assert share < 0.1
+    pings = background.start(
+        lab.in_ns("client", "ping", "-n", "-c", "200", "-i", "0.01", "-W", "2", SERVER_IP)
+    )
+    time.sleep(1.0)
+    with engine.client() as client:
+        client.patch({"egress.latency": "10ms"})
+    out, _ = pings.communicate(timeout=20)
+    rtts = [float(m) for m in re.findall(r"time=([0-9.]+) ms", out)]
+    assert len(rtts) >= 190
+    assert max(rtts[:50]) < 5.0  # before the change: pass-through
+    assert min(rtts[-50:]) >= 10.0  # the last half second: the change is in force
 
 
 def test_no_loss_or_reordering_across_50_changes_under_load(
