@@ -2,12 +2,12 @@
 
 It sleeps in `select` until a frame arrives, a message comes down the pipe, or the pipeline's
 next packet is nearly due, so it costs nothing when idle. It polls only for short, bounded
-spells while traffic flows: the last EARLY_WAKE before a release, so that packets leave on
-time, and on a transparent link with sparse frames, POLL_WINDOW after each frame, so that the
-next one is not held up by a wake-up (see `_Forwarder.stream_straight`). While frames stream
-through and nothing is held, it reads with blocking reads instead of `select` (see `_loop`).
-Stats go up the pipe at a fixed rate. All shaping decisions are made by the pure
-`DirectionPipeline`.
+spells while traffic flows: the last moments before a release (as long as this machine's
+timers run late, `WakeMargin`), so that packets leave on time; and on a transparent link with
+sparse frames, POLL_WINDOW after each frame, so that the next one is not held up by a wake-up
+(see `_Forwarder.stream_straight`). While frames stream through and nothing is held, it reads
+with blocking reads instead of `select` (see `_loop`). Stats go up the pipe at a fixed rate.
+All shaping decisions are made by the pure `DirectionPipeline`.
 """
 
 from __future__ import annotations
@@ -37,15 +37,12 @@ from engine.frames import HEAD_BYTES, mark_partial_checksum
 from engine.pipeline import TALKER_SAMPLE, DirectionPipeline
 from engine.protocol import Configure, StatsPace, StatsReport, Stop, WorkerError, decode, encode
 from engine.spec import Direction, Spec
+from engine.wake_margin import CEILING, FLOOR, WakeMargin
 
 STATS_INTERVAL = 0.1
 #: With no frames, nothing queued and nobody watching, stats go up this rarely: an idle engine
 #: stays asleep. The supervisor asks for STATS_INTERVAL while a TUI or a stream watches.
 IDLE_STATS_INTERVAL = 1.0
-#: A sleeping process wakes tens of microseconds after its timer, more now and then; so the
-#: worker wakes this long before a packet is due and polls for the rest. It spins only while a
-#: packet is about to leave, never when the link is idle.
-EARLY_WAKE = 0.0001
 RX_BATCH = 256
 #: Streaming (see `_loop`) goes on this long after the last frame, then the worker sleeps in
 #: `select` again: an idle engine makes no wake-ups.
@@ -82,7 +79,7 @@ class _Forwarder:
         self.stamped = False
         #: The wall clock (the kernel's stamps) less the monotonic one (the pipeline's).
         self._wall_offset = time.time() - time.monotonic()
-        #: Whether sparse frames are polled for at all (`linkshaper run --no-poll`: never).
+        #: Whether to poll at all, for sparse frames and before releases (`run --no-poll`).
         self.poll = poll
         #: Whether the last stretch of streaming was sparse enough to poll (POLL_WINDOW).
         self.sparse = poll
@@ -316,6 +313,8 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
     streaming = False
     seen_frames = pipeline.frames_seen
     last_traffic = -STREAM_HOLD
+    # `run --no-poll`: never more than the loop's own time between wake and release.
+    margin = WakeMargin(time.monotonic(), ceiling=CEILING if forwarder.poll else FLOOR)
     while True:
         now = time.monotonic()
         stream = now - last_traffic < STREAM_HOLD and pipeline.idle
@@ -332,11 +331,15 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
         else:
             wake = next_stats
             deadline = pipeline.next_deadline()
-            if deadline is not None and deadline - EARLY_WAKE < wake:
-                wake = deadline - EARLY_WAKE  # then poll without sleeping until it is due
-            readable, _, _ = select.select(watched, [], [], max(0.0, wake - now))
+            if deadline is not None and deadline - margin.value < wake:
+                wake = deadline - margin.value  # then poll without sleeping until it is due
+            timeout = wake - now
+            readable, _, _ = select.select(watched, [], [], max(0.0, timeout))
             if rx in readable:
                 forwarder.drain()
+            elif timeout > 0 and not readable:
+                woke = time.monotonic()
+                margin.observe(woke - wake, woke)
             control = conn in readable
         now = time.monotonic()
         if control:

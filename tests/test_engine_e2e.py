@@ -182,6 +182,37 @@ def test_sparse_frames_are_polled_for_unless_no_poll_and_changes_still_apply(
     assert min(rtts[-50:]) >= 10.0  # the last half second: the change is in force
 
 
+@pytest.mark.parametrize("poll", [True, False])
+def test_held_packets_are_polled_for_unless_no_poll(
+    start_engine: StartEngine, lab: Lab, background: Background, poll: bool
+) -> None:
+    """With 1000 packets/s held for 20 ms, releases are due every millisecond: within the wake
+    margin, which starts at its 2 ms ceiling (worker.py, wake_margin.py), so the worker polls
+    instead of sleeping between them, and spends most of a core; with --no-poll it sleeps
+    (about 20 % of a core here). Either way no packet leaves early."""
+    engine = start_engine(link_spec(latency=20), extra=() if poll else ("--no-poll",))
+    with engine.client() as client:
+        worker = psutil.Process(client.info().worker_pids["egress"])
+    ping_rtts(lab, count=2, interval=0.1)  # the neighbours resolved
+    receiver = background.start(probe(lab, "server", "recv", "6002", "--idle", "1.5"))
+    time.sleep(0.5)
+    used, started = sum(worker.cpu_times()[:2]), time.monotonic()
+    subprocess.run(
+        probe(lab, "client", "send", SERVER_IP, "6002", "--count", "2000", "--pps", "1000"),
+        check=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    share = (sum(worker.cpu_times()[:2]) - used) / (time.monotonic() - started)
+    result = json.loads(receiver.communicate(timeout=40)[0])
+    assert result["received"] == 2000
+    assert result["delay_p1_ms"] >= 20.0
+    if poll:
+        assert share > 0.6, share
+    else:
+        assert share < 0.45, share
+
+
 def test_no_loss_or_reordering_across_50_changes_under_load(
     start_engine: StartEngine, lab: Lab, background: Background
 ) -> None:
