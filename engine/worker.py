@@ -51,7 +51,7 @@ STREAM_HOLD = 0.05
 #: read times out: afpacket.READ_TIMEOUT, rounded up to the kernel's tick).
 CONTROL_POLL = 0.002
 #: On the straight path with sparse frames (fewer than POLL_BELOW_RATE a second in the last
-#: stretch), a worker polls its socket for this long after each frame before it blocks. A
+#: stretch), a worker polls its socket for up to this long after a frame before it blocks. A
 #: blocked process takes 15-20 µs to wake on this kind of machine (a halted virtual CPU is
 #: woken through the host), and a round trip crosses the engine twice; polling takes that off
 #: for anything sent at least every POLL_WINDOW (games, calls, ping -i 0.01), at the price of
@@ -83,6 +83,8 @@ class _Forwarder:
         self.poll = poll
         #: Whether the last stretch of streaming was sparse enough to poll (POLL_WINDOW).
         self.sparse = poll
+        #: Poll for the next frame until then (see `stream_straight`).
+        self.poll_until = 0.0
         self.follow_spec()
 
     def follow_spec(self) -> None:
@@ -150,9 +152,10 @@ class _Forwarder:
         and copies of a few frames' headers. Returns when stats are due, when a message waits
         on `conn` (looked at every CONTROL_POLL, and whenever a read times out), or when no
         frame came for STREAM_HOLD since `last_frame`. With sparse frames (`sparse`, decided
-        from the previous call's rate) that come at least every POLL_WINDOW (a lone frame
-        does not start it), it polls for POLL_WINDOW after each frame before it blocks,
-        yielding the CPU between tries.
+        from the previous call's rate), after a frame that came less than POLL_WINDOW after
+        the one before, it polls for twice that gap (at most POLL_WINDOW) before it blocks,
+        yielding the CPU between tries: enough for the next frame of a steady stream, and
+        next to nothing for a lone frame or a pair of them (a host's IPv6 chatter).
 
         Why so lean: the far side's reply is often woken on this CPU by the send itself, and
         runs only once this process blocks again, so whatever runs between a send and the next
@@ -174,7 +177,8 @@ class _Forwarder:
         started = clock()
         check = started + CONTROL_POLL
         sparse = self.sparse
-        polling = sparse and started - last_frame < POLL_WINDOW
+        poll_until = self.poll_until if sparse else 0.0
+        polling = started < poll_until
         try:
             while True:
                 try:
@@ -184,7 +188,7 @@ class _Forwarder:
                     if now >= stats_due:
                         return
                     if polling:
-                        polling = now - last_frame < POLL_WINDOW
+                        polling = now < poll_until
                         if now < check:
                             pause()
                             continue
@@ -212,7 +216,11 @@ class _Forwarder:
                 if frames <= exact or frames % TALKER_SAMPLE == 0:
                     sampled.append((frames, size, bytes(view[:HEAD_BYTES])))
                 now = clock()
-                polling = sparse and now - last_frame < POLL_WINDOW
+                if sparse:
+                    gap = now - last_frame
+                    if gap < POLL_WINDOW:
+                        poll_until = now + min(POLL_WINDOW, 2.0 * gap)
+                        polling = True
                 last_frame = now
                 if last_frame >= check:
                     if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
@@ -220,6 +228,7 @@ class _Forwarder:
                     check = last_frame + CONTROL_POLL
         finally:
             self.sparse = self.poll and frames <= POLL_BELOW_RATE * (clock() - started)
+            self.poll_until = poll_until
             if frames:
                 self.pipeline.passed_straight(frames, plain_bytes, supers, sampled, exact)
 

@@ -166,9 +166,9 @@ def test_sparse_frames_are_polled_for_unless_no_poll_and_changes_still_apply(
     assert len(ping_rtts(lab, count=100, interval=0.01)) >= 95
     share = (worker_cpu_seconds(engine) - used) / (time.monotonic() - started)
     if poll:
-        assert share > 0.5  # of one core, for both workers together: up to 2 here
+        assert share > 0.5, share  # of one core, for both workers together: up to 2 here
     else:
-        assert share < 0.1
+        assert share < 0.1, share
     pings = background.start(
         lab.in_ns("client", "ping", "-n", "-c", "200", "-i", "0.01", "-W", "2", SERVER_IP)
     )
@@ -177,9 +177,9 @@ def test_sparse_frames_are_polled_for_unless_no_poll_and_changes_still_apply(
         client.patch({"egress.latency": "10ms"})
     out, _ = pings.communicate(timeout=20)
     rtts = [float(m) for m in re.findall(r"time=([0-9.]+) ms", out)]
-    assert len(rtts) >= 190
-    assert max(rtts[:50]) < 5.0  # before the change: pass-through
-    assert min(rtts[-50:]) >= 10.0  # the last half second: the change is in force
+    assert len(rtts) >= 190, out
+    assert median(rtts[:50]) < 2.0, rtts  # before the change: pass-through
+    assert min(rtts[-50:]) >= 10.0, rtts  # the last half second: the change is in force
 
 
 @pytest.mark.parametrize("poll", [True, False])
