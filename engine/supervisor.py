@@ -93,7 +93,7 @@ class Supervisor:
         poll: bool = True,
     ) -> None:
         self.outer = outer
-        #: Whether workers poll for sparse frames on a transparent link (worker.POLL_WINDOW).
+        #: Whether workers poll, for sparse frames and before releases (`run --no-poll`: not).
         self.poll = poll
         self.inner = inner
         self.spec_path = spec_path
