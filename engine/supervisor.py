@@ -8,6 +8,7 @@ API or a replay) goes through `apply`, which sends it down both pipes and tells 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -132,6 +133,10 @@ class Supervisor:
         for worker in self._workers.values():
             self._spawn(worker)
         self._control.start()
+        # What exists now (modules, pydantic's validators: some 50 000 objects) lives as long
+        # as the process. Out of the cyclic collector's way, its full passes take well under a
+        # millisecond instead of 15-20 ms, which would hold up a change applied meanwhile.
+        gc.freeze()
 
     def _spawn(self, worker: _Worker) -> None:
         parent, child = self._context.Pipe()
