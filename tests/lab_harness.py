@@ -106,7 +106,12 @@ def ping_rtts(
     if v6:
         args.append("-6")
     result = lab.run("client", *args, target, check=False)
-    return [float(m) for m in re.findall(r"time=([0-9.]+) ms", result.stdout)]
+    return ping_times(result.stdout)
+
+
+def ping_times(output: str) -> list[float]:
+    """The round-trip times (ms) in ping's output, one per reply."""
+    return [float(m) for m in re.findall(r"time=([0-9.]+) ms", output)]
 
 
 def median(values: list[float]) -> float:

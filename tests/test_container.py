@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab_harness import lower_quartile
+from tests.lab_harness import lower_quartile, ping_times
 
 pytestmark = pytest.mark.container
 
@@ -70,7 +70,7 @@ class Box:
     def ping(self, target: str, count: int = 10) -> list[float]:
         out = self.exec("ping", "-n", "-c", str(count), "-i", "0.05", "-W", "2", target,
                         check=False)  # fmt: skip
-        return [float(m) for m in re.findall(r"time=([0-9.]+) ms", out)]
+        return ping_times(out)
 
 
 @pytest.fixture(scope="module")

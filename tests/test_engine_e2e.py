@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from tests.lab_harness import (
     iperf3,
     median,
     ping_rtts,
+    ping_times,
     probe,
     received_bits_per_second,
 )
@@ -176,7 +176,7 @@ def test_sparse_frames_are_polled_for_unless_no_poll_and_changes_still_apply(
     with engine.client() as client:
         client.patch({"egress.latency": "10ms"})
     out, _ = pings.communicate(timeout=20)
-    rtts = [float(m) for m in re.findall(r"time=([0-9.]+) ms", out)]
+    rtts = ping_times(out)
     assert len(rtts) >= 190, out
     assert median(rtts[:50]) < 2.0, rtts  # before the change: pass-through
     assert min(rtts[-50:]) >= 10.0, rtts  # the last half second: the change is in force
