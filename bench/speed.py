@@ -50,6 +50,7 @@ from tests.lab_harness import (
     ping_rtts,
     probe,
     received_bits_per_second,
+    wire_packets,
 )
 
 SECONDS = 5
@@ -109,12 +110,6 @@ def passthrough(lab: Lab, offloads: bool) -> dict[str, float]:
                    "idle_cpu": engine["idle_cpu"], "bridge_pps": bridge_pps,
                    "engine_pps": engine["pps"]}  # fmt: skip
     return result
-
-
-def wire_packets(lab: Lab, role: str, way: str) -> int:
-    """The kernel's packet counter of a lab host's interface."""
-    counter = f"/sys/class/net/eth0/statistics/{way}_packets"
-    return int(lab.run(role, "cat", counter).stdout)
 
 
 def bare_forwarder(lab: Lab, offloads: bool) -> dict[str, float]:

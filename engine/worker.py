@@ -6,8 +6,9 @@ spells while traffic flows: the last moments before a release (as long as this m
 timers run late, `WakeMargin`), so that packets leave on time; and on a transparent link with
 sparse frames, up to POLL_WINDOW after each frame, so that the next one is not held up by a
 wake-up (see `_Forwarder.stream_straight`). While frames stream through and nothing is held,
-it reads with blocking reads instead of `select` (see `_loop`). Stats go up the pipe at a
-fixed rate. All shaping decisions are made by the pure `DirectionPipeline`.
+it reads with blocking reads instead of `select` (see `_loop`), on a transparent link many
+frames a system call when they come fast (`engine.mmsg`). Stats go up the pipe at a fixed
+rate. All shaping decisions are made by the pure `DirectionPipeline`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from engine.afpacket import (
     stamp_arrivals,
 )
 from engine.frames import HEAD_BYTES, mark_partial_checksum
+from engine.mmsg import SLOT, FrameBatch
 from engine.pipeline import TALKER_SAMPLE, DirectionPipeline
 from engine.protocol import Configure, StatsPace, StatsReport, Stop, WorkerError, decode, encode
 from engine.spec import Direction, Spec
@@ -65,6 +67,11 @@ FRAME_BUFFER = 70_000
 SEND_RETRIES = 200
 
 
+#: What streaming on the straight path counted: frames, the plain frames' bytes, and the
+#: super-frames and sampled frames as `DirectionPipeline.passed_straight` takes them.
+_StraightCounts = tuple[int, int, list[tuple[int, bytes]], list[tuple[int, int, bytes]]]
+
+
 class _Forwarder:
     def __init__(
         self, direction: Direction, rx_ifname: str, tx_ifname: str, spec: Spec, poll: bool = True
@@ -81,8 +88,10 @@ class _Forwarder:
         self._wall_offset = time.time() - time.monotonic()
         #: Whether to poll at all, for sparse frames and before releases (`run --no-poll`).
         self.poll = poll
-        #: Whether the last stretch of streaming was sparse enough to poll (POLL_WINDOW).
-        self.sparse = poll
+        #: Whether the last stretch of streaming had sparse frames (under POLL_BELOW_RATE a
+        #: second): then frames are read one at a time, and polled for (POLL_WINDOW).
+        self.sparse = True
+        self._batch = FrameBatch()
         #: Poll for the next frame until then (see `stream_straight`).
         self.poll_until = 0.0
         self.follow_spec()
@@ -151,17 +160,38 @@ class _Forwarder:
         moment it is read, and all counting waits until this returns, from plain local sums
         and copies of a few frames' headers. Returns when stats are due, when a message waits
         on `conn` (looked at every CONTROL_POLL, and whenever a read times out), or when no
-        frame came for STREAM_HOLD since `last_frame`. With sparse frames (`sparse`, decided
-        from the previous call's rate), after a frame that came less than POLL_WINDOW after
-        the one before, it polls for twice that gap (at most POLL_WINDOW) before it blocks,
-        yielding the CPU between tries: enough for the next frame of a steady stream, and
-        next to nothing for a lone frame or a pair of them (a host's IPv6 chatter).
+        frame came for STREAM_HOLD since `last_frame`.
+
+        Two ways, chosen from the rate of the call before (`sparse`: under POLL_BELOW_RATE
+        frames a second): sparse frames one at a time, each sent before the next read
+        (`_stream_frames`), bulk in batches of up to mmsg.BATCH frames a system call
+        (`_stream_batches`), which is faster when frames queue up and slower by a batch's
+        handling when they do not. The pipeline cannot change meanwhile: configuration is
+        applied between calls."""
+        started = time.monotonic()
+        exact = self.pipeline.exact_talkers_left
+        if self.sparse:
+            counts = self._stream_frames(conn, stats_due, last_frame, exact)
+        else:
+            counts = self._stream_batches(conn, stats_due, last_frame, exact)
+        frames = counts[0]
+        self.sparse = frames <= POLL_BELOW_RATE * (time.monotonic() - started)
+        if frames:
+            self.pipeline.passed_straight(*counts, exact)
+
+    def _stream_frames(
+        self, conn: Connection, stats_due: float, last_frame: float, exact: int
+    ) -> _StraightCounts:
+        """One frame per read. With polling on (`poll`), after a frame that came less than
+        POLL_WINDOW after the one before, it polls for twice that gap (at most POLL_WINDOW)
+        before it blocks, yielding the CPU between tries: enough for the next frame of a
+        steady stream, and next to nothing for a lone frame or a pair of them (a host's IPv6
+        chatter).
 
         Why so lean: the far side's reply is often woken on this CPU by the send itself, and
         runs only once this process blocks again, so whatever runs between a send and the next
         read adds to the round trip. That includes a trip through the worker's own loop,
-        which is why the pipe is looked at from here. The pipeline cannot change meanwhile:
-        configuration is applied between calls."""
+        which is why the pipe is looked at from here."""
         buffer = self._buffer
         view = memoryview(buffer)
         receive = self.rx.recv_into
@@ -170,15 +200,13 @@ class _Forwarder:
         pause = os.sched_yield
         nowait = socket.MSG_DONTWAIT
         watch = [conn]
-        exact = self.pipeline.exact_talkers_left
         frames = plain_bytes = 0
         supers: list[tuple[int, bytes]] = []
         sampled: list[tuple[int, int, bytes]] = []
-        started = clock()
-        check = started + CONTROL_POLL
-        sparse = self.sparse
-        poll_until = self.poll_until if sparse else 0.0
-        polling = started < poll_until
+        check = clock() + CONTROL_POLL
+        poll = self.poll
+        poll_until = self.poll_until if poll else 0.0
+        polling = clock() < poll_until
         try:
             while True:
                 try:
@@ -186,19 +214,17 @@ class _Forwarder:
                 except BlockingIOError:  # nothing yet, or the blocking read timed out
                     now = clock()
                     if now >= stats_due:
-                        return
+                        return frames, plain_bytes, supers, sampled
                     if polling:
                         polling = now < poll_until
                         if now < check:
                             pause()
                             continue
                     elif now - last_frame >= STREAM_HOLD:
-                        return
+                        return frames, plain_bytes, supers, sampled
                     if select.select(watch, [], [], 0)[0]:
-                        return
+                        return frames, plain_bytes, supers, sampled
                     check = now + CONTROL_POLL
-                    continue
-                except InterruptedError:
                     continue
                 frame = view[:size]
                 superframe = buffer[1]
@@ -216,7 +242,7 @@ class _Forwarder:
                 if frames <= exact or frames % TALKER_SAMPLE == 0:
                     sampled.append((frames, size, bytes(view[:HEAD_BYTES])))
                 now = clock()
-                if sparse:
+                if poll:
                     gap = now - last_frame
                     if gap < POLL_WINDOW:
                         poll_until = now + min(POLL_WINDOW, 2.0 * gap)
@@ -224,13 +250,67 @@ class _Forwarder:
                 last_frame = now
                 if last_frame >= check:
                     if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
-                        return
+                        return frames, plain_bytes, supers, sampled
                     check = last_frame + CONTROL_POLL
         finally:
-            self.sparse = self.poll and frames <= POLL_BELOW_RATE * (clock() - started)
             self.poll_until = poll_until
-            if frames:
-                self.pipeline.passed_straight(frames, plain_bytes, supers, sampled, exact)
+
+    def _stream_batches(
+        self, conn: Connection, stats_due: float, last_frame: float, exact: int
+    ) -> _StraightCounts:
+        """Up to mmsg.BATCH frames per read and per send: the first read blocks, and takes
+        whatever else is queued by then. Frames are sent from where they were read."""
+        batch = self._batch
+        receive = batch.receive
+        sizes = batch.sizes
+        buffer = batch.buffer
+        view = batch.view
+        rx = self.rx
+        clock = time.monotonic
+        watch = [conn]
+        frames = plain_bytes = 0
+        supers: list[tuple[int, bytes]] = []
+        sampled: list[tuple[int, int, bytes]] = []
+        check = clock() + CONTROL_POLL
+        while True:
+            try:
+                count = receive(rx)
+            except BlockingIOError:  # the blocking read timed out
+                now = clock()
+                if now >= stats_due or now - last_frame >= STREAM_HOLD:
+                    return frames, plain_bytes, supers, sampled
+                if select.select(watch, [], [], 0)[0]:
+                    return frames, plain_bytes, supers, sampled
+                check = now + CONTROL_POLL
+                continue
+            start = 0
+            for index in range(count):
+                size = sizes[index]
+                frames += 1
+                if buffer[start + 1]:  # a super-frame, see `drain`
+                    mark_partial_checksum(view[start : start + size])
+                    supers.append((size, bytes(view[start : start + HEAD_BYTES])))
+                else:
+                    plain_bytes += size
+                if frames <= exact or frames % TALKER_SAMPLE == 0:
+                    sampled.append((frames, size, bytes(view[start : start + HEAD_BYTES])))
+                start += SLOT
+            self._send_batch(count)
+            last_frame = clock()
+            if last_frame >= check:
+                if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
+                    return frames, plain_bytes, supers, sampled
+                check = last_frame + CONTROL_POLL
+
+    def _send_batch(self, count: int) -> None:
+        """Send the batch's frames 0..count-1, each failure as `send` handles it."""
+        start = 0
+        while start < count:
+            try:
+                start += self._batch.send(self.tx, start, count)
+            except OSError as error:
+                self._send_again(self._batch.frame(start), error)
+                start += 1
 
     def send(self, frame: bytes | memoryview) -> None:
         try:

@@ -99,6 +99,12 @@ class Background:
                     stream.close()
 
 
+def wire_packets(lab: Lab, role: str, way: str) -> int:
+    """The kernel's packet counter (`way`: rx or tx) of a lab host's interface."""
+    counter = f"/sys/class/net/eth0/statistics/{way}_packets"
+    return int(lab.run(role, "cat", counter).stdout)
+
+
 def ping_rtts(
     lab: Lab, count: int = 20, interval: float = 0.05, v6: bool = False, target: str = SERVER_IP
 ) -> list[float]:

@@ -1,0 +1,109 @@
+"""`engine.mmsg` against real sockets: a datagram socket pair stands in for the AF_PACKET
+sockets (the same system calls, and no privileges or lab needed). Bulk streams through the
+engine, which use it, are in test_engine_e2e."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from engine.mmsg import BATCH, SLOT, FrameBatch
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    yield left, right
+    left.close()
+    right.close()
+
+
+def datagram(number: int) -> bytes:
+    """Each one different in size and content; the largest fills a slot."""
+    size = SLOT if number == 0 else 1 + number * 97
+    return bytes([number % 256]) * size
+
+
+def test_a_batch_takes_what_is_queued_in_order_up_to_its_size(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    left, right = pair
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+    right.setblocking(False)
+    sent = [datagram(n) for n in range(BATCH + 5)]
+    for data in sent:
+        left.send(data)
+    batch = FrameBatch()
+    first = batch.receive(right)
+    assert first == BATCH
+    assert [bytes(batch.frame(i)) for i in range(first)] == sent[:BATCH]
+    assert list(batch.sizes[:first]) == [len(data) for data in sent[:BATCH]]
+    second = batch.receive(right)
+    assert [bytes(batch.frame(i)) for i in range(second)] == sent[BATCH:]
+    with pytest.raises(BlockingIOError):
+        batch.receive(right)
+
+
+def test_a_blocking_read_waits_for_the_first_frame_then_takes_only_what_is_queued(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    left, right = pair
+    right.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 50_000))
+    batch = FrameBatch()
+    started = time.monotonic()
+    with pytest.raises(BlockingIOError):  # the socket's receive timeout, as recv_into has it
+        batch.receive(right)
+    assert time.monotonic() - started >= 0.04
+    left.send(b"one")
+    left.send(b"two")
+    assert batch.receive(right) == 2  # did not wait for a whole batch
+
+
+def test_frames_are_sent_from_where_they_were_read_with_changes_made_in_place(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    left, right = pair
+    out_left, out_right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        for n in range(1, 6):
+            left.send(datagram(n))
+        right.setblocking(False)
+        out_right.setblocking(False)
+        batch = FrameBatch()
+        assert batch.receive(right) == 5
+        batch.frame(2)[0] = 0xEE
+        assert batch.send(out_left, 1, 5) == 4
+        arrived = [out_right.recv(SLOT) for _ in range(4)]
+        assert arrived == [datagram(2), b"\xee" + datagram(3)[1:], datagram(4), datagram(5)]
+    finally:
+        out_left.close()
+        out_right.close()
+
+
+def test_a_full_receiver_takes_part_of_a_send_then_its_error_is_raised(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    left, right = pair
+    out_left, out_right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        for _ in range(BATCH):
+            left.send(b"x" * 1000)
+        right.setblocking(False)
+        out_left.setblocking(False)
+        # Datagrams not yet read count against the sender's buffer, here a few of them.
+        out_left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8000)
+        batch = FrameBatch()
+        assert batch.receive(right) == BATCH
+        # The send stops part way, and says how far it got.
+        went = batch.send(out_left, 0, BATCH)
+        assert 0 < went < BATCH
+        with pytest.raises(BlockingIOError):
+            batch.send(out_left, went, BATCH)
+        assert [out_right.recv(SLOT) for _ in range(went)] == [b"x" * 1000] * went
+    finally:
+        out_left.close()
+        out_right.close()
