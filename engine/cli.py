@@ -8,6 +8,7 @@ import gc
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -486,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
+    # Ctrl-C (SIGINT) stops any command, `record` and `replay` among them, also when it was
+    # started with SIGINT ignored, as a script's background jobs are (and then Python leaves it
+    # ignored): `kill -INT` is how such a job is stopped with its file closed whole.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
