@@ -2,14 +2,14 @@
 
 It sleeps in `select` until a frame arrives, a message comes down the pipe, or the pipeline's
 next packet is nearly due, so it costs nothing when idle. It polls only for short, bounded
-spells while traffic flows: the last moments before a release (as long as this machine's
-timers run late, `WakeMargin`), so that packets leave on time, yielding the CPU to
-others between tries; and on a transparent link with
-sparse frames, up to POLL_WINDOW after each frame, so that the next one is not held up by a
-wake-up (see `_Forwarder.stream_straight`). While frames stream through and nothing is held,
-it reads with blocking reads instead of `select` (see `_loop`), on a transparent link many
-frames a system call when they come fast (`engine.mmsg`). Stats go up the pipe at a fixed
-rate. All shaping decisions are made by the pure `DirectionPipeline`.
+spells while traffic flows: the last moments before a release (as long as this machine's timers
+run late, `WakeMargin`), so that packets leave on time, yielding the CPU to others between
+tries; and on a transparent link with sparse frames, up to POLL_WINDOW after each frame, so
+that the next one is not held up by a wake-up (see `_Forwarder.stream_straight`). While frames
+stream through and nothing is held, it reads with blocking reads instead of `select` (see
+`_loop`), on a transparent link many frames a system call when they come fast (`engine.mmsg`).
+Stats go up the pipe at a fixed rate. All shaping decisions are made by the pure
+`DirectionPipeline`.
 """
 
 from __future__ import annotations
