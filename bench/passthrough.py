@@ -62,19 +62,12 @@ def measure_round(lab: Lab, seconds: int, offloads: bool) -> dict[str, float]:
                 engine.wait_ready()
                 processes = engine_processes(engine)
                 idle_cpu = cpu_percent(processes, 3.0)
-                cpu_before = [p.cpu_times() for p in processes]
+                cpu_before = sum(cpu_seconds(p) for p in processes)
                 started = time.monotonic()
                 engine_tput = received_bits_per_second(iperf3(lab, seconds=seconds))
                 elapsed = time.monotonic() - started
-                cpu_after = [p.cpu_times() for p in processes]
-                load_cpu = (
-                    sum(
-                        (a.user + a.system) - (b.user + b.system)
-                        for a, b in zip(cpu_after, cpu_before, strict=True)
-                    )
-                    / elapsed
-                    * 100.0
-                )
+                used = sum(cpu_seconds(p) for p in processes) - cpu_before
+                load_cpu = used / elapsed * 100.0
                 engine_rtt = statistics.median(ping_rtts(lab, count=200, interval=0.01))
             finally:
                 engine.close()
