@@ -13,13 +13,19 @@ import pytest
 
 from engine.mmsg import BATCH, SLOT, FrameBatch
 
+Pair = tuple[socket.socket, socket.socket]
 
-@pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+
+def _pair() -> Iterator[Pair]:
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     yield left, right
     left.close()
     right.close()
+
+
+#: Frames come in at the right end of `pair`; those sent on go in at the left end of `out`.
+pair = pytest.fixture(_pair)
+out = pytest.fixture(_pair)
 
 
 def datagram(number: int) -> bytes:
@@ -28,9 +34,7 @@ def datagram(number: int) -> bytes:
     return bytes([number % 256]) * size
 
 
-def test_a_batch_takes_what_is_queued_in_order_up_to_its_size(
-    pair: tuple[socket.socket, socket.socket],
-) -> None:
+def test_a_batch_takes_what_is_queued_in_order_up_to_its_size(pair: Pair) -> None:
     left, right = pair
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
     right.setblocking(False)
@@ -49,7 +53,7 @@ def test_a_batch_takes_what_is_queued_in_order_up_to_its_size(
 
 
 def test_a_blocking_read_waits_for_the_first_frame_then_takes_only_what_is_queued(
-    pair: tuple[socket.socket, socket.socket],
+    pair: Pair,
 ) -> None:
     left, right = pair
     right.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 50_000))
@@ -64,46 +68,36 @@ def test_a_blocking_read_waits_for_the_first_frame_then_takes_only_what_is_queue
 
 
 def test_frames_are_sent_from_where_they_were_read_with_changes_made_in_place(
-    pair: tuple[socket.socket, socket.socket],
+    pair: Pair, out: Pair
 ) -> None:
-    left, right = pair
-    out_left, out_right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        for n in range(1, 6):
-            left.send(datagram(n))
-        right.setblocking(False)
-        out_right.setblocking(False)
-        batch = FrameBatch()
-        assert batch.receive(right) == 5
-        batch.frame(2)[0] = 0xEE
-        assert batch.send(out_left, 1, 5) == 4
-        arrived = [out_right.recv(SLOT) for _ in range(4)]
-        assert arrived == [datagram(2), b"\xee" + datagram(3)[1:], datagram(4), datagram(5)]
-    finally:
-        out_left.close()
-        out_right.close()
+    (left, right), (out_left, out_right) = pair, out
+    for n in range(1, 6):
+        left.send(datagram(n))
+    right.setblocking(False)
+    out_right.setblocking(False)
+    batch = FrameBatch()
+    assert batch.receive(right) == 5
+    batch.frame(2)[0] = 0xEE
+    assert batch.send(out_left, 1, 5) == 4
+    arrived = [out_right.recv(SLOT) for _ in range(4)]
+    assert arrived == [datagram(2), b"\xee" + datagram(3)[1:], datagram(4), datagram(5)]
 
 
 def test_a_full_receiver_takes_part_of_a_send_then_its_error_is_raised(
-    pair: tuple[socket.socket, socket.socket],
+    pair: Pair, out: Pair
 ) -> None:
-    left, right = pair
-    out_left, out_right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        for _ in range(BATCH):
-            left.send(b"x" * 1000)
-        right.setblocking(False)
-        out_left.setblocking(False)
-        # Datagrams not yet read count against the sender's buffer, here a few of them.
-        out_left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8000)
-        batch = FrameBatch()
-        assert batch.receive(right) == BATCH
-        # The send stops part way, and says how far it got.
-        went = batch.send(out_left, 0, BATCH)
-        assert 0 < went < BATCH
-        with pytest.raises(BlockingIOError):
-            batch.send(out_left, went, BATCH)
-        assert [out_right.recv(SLOT) for _ in range(went)] == [b"x" * 1000] * went
-    finally:
-        out_left.close()
-        out_right.close()
+    (left, right), (out_left, out_right) = pair, out
+    for _ in range(BATCH):
+        left.send(b"x" * 1000)
+    right.setblocking(False)
+    out_left.setblocking(False)
+    # Datagrams not yet read count against the sender's buffer, here a few of them.
+    out_left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8000)
+    batch = FrameBatch()
+    assert batch.receive(right) == BATCH
+    # The send stops part way, and says how far it got.
+    went = batch.send(out_left, 0, BATCH)
+    assert 0 < went < BATCH
+    with pytest.raises(BlockingIOError):
+        batch.send(out_left, went, BATCH)
+    assert [out_right.recv(SLOT) for _ in range(went)] == [b"x" * 1000] * went
