@@ -204,10 +204,11 @@ class _Forwarder:
         frames = plain_bytes = 0
         supers: list[tuple[int, bytes]] = []
         sampled: list[tuple[int, int, bytes]] = []
-        check = clock() + CONTROL_POLL
+        now = clock()
+        check = now + CONTROL_POLL
         poll = self.poll
         poll_until = self.poll_until if poll else 0.0
-        polling = clock() < poll_until
+        polling = now < poll_until
         try:
             while True:
                 try:
@@ -278,9 +279,11 @@ class _Forwarder:
                 count = receive(rx)
             except BlockingIOError:  # the blocking read timed out
                 now = clock()
-                if now >= stats_due or now - last_frame >= STREAM_HOLD:
-                    return frames, plain_bytes, supers, sampled
-                if select.select(watch, [], [], 0)[0]:
+                if (
+                    now >= stats_due
+                    or now - last_frame >= STREAM_HOLD
+                    or select.select(watch, [], [], 0)[0]
+                ):
                     return frames, plain_bytes, supers, sampled
                 check = now + CONTROL_POLL
                 continue
@@ -427,11 +430,12 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
             readable, _, _ = select.select(watched, [], [], max(0.0, timeout))
             if rx in readable:
                 forwarder.drain()
-            elif timeout > 0 and not readable:
-                woke = time.monotonic()
-                margin.observe(woke - wake, woke)
-            elif not readable:  # polling for a release: let others run meanwhile (README)
-                os.sched_yield()
+            elif not readable:
+                if timeout > 0:  # a timed sleep: how late did it end?
+                    woke = time.monotonic()
+                    margin.observe(woke - wake, woke)
+                else:  # polling for a release: let others run meanwhile (README)
+                    os.sched_yield()
             control = conn in readable
         now = time.monotonic()
         if control:
