@@ -8,7 +8,8 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
 2. Small packets: UDP with 64-byte payloads offered far above capacity: packets/s received,
    ratio to the bridge; plus a py-spy profile of the busier worker (with --profile).
 3. Shaped at speed: 1 Gbit/s and 10 ms each way, one TCP stream against rate less overhead,
-   with the machine's own congestion control and with cubic; then UDP at 150 Mbit/s with
+   with the machine's own congestion control and with cubic, and for reference the kernel's
+   tbf with the same rate and queue (the engine only delaying); then UDP at 150 Mbit/s with
    0.1 % loss: the loss on the wire (the client's interface against the server's) against
    its 99 % interval.
 4. Timing: ping RTT added over the bridge (median of 200); with latency L = 20 ms one way,
@@ -45,7 +46,7 @@ import psutil
 
 from bench.passthrough import cpu_percent, engine_processes
 from engine.lab import INNER, OUTER, SERVER_IP, Lab
-from engine.spec import PASS_THROUGH, Spec
+from engine.spec import PASS_THROUGH, QueueLimit, Spec
 from tests.lab_harness import (
     ROOT,
     EngineProcess,
@@ -57,6 +58,11 @@ from tests.lab_harness import (
 )
 
 SECONDS = 5
+#: The shaped run's queue: the spec's default, as a user gets it.
+SHAPED_QUEUE = QueueLimit().packets or 0
+#: A full-size frame on the wire as tbf counts it: 1500 bytes of IP and an Ethernet header.
+FULL_FRAME = 1514
+KERNEL_SHAPER = "ifb-shaper"
 T = TypeVar("T")
 
 
@@ -157,6 +163,15 @@ def shaped(lab: Lab) -> dict[str, float]:
             return own, cubic
 
         tcp, tcp_cubic = with_engine(lab, fast, tcp_runs)
+        # The kernel's own shaper with the same rate and queue, the engine only delaying: the
+        # reference for what the machine's congestion control makes of this queue.
+        kernel_shaper(lab, "1gbit", SHAPED_QUEUE * FULL_FRAME)
+        delaying = Spec.model_validate(
+            {"ingress": {"latency": "10ms"}, "egress": {"latency": "10ms"}}
+        )
+        tcp_tbf = with_engine(lab, delaying,
+                              lambda _: received_bits_per_second(iperf3(lab, seconds=SECONDS)))  # fmt: skip
+        kernel_shaper(lab, None, 0)
         lossy = Spec.model_validate({"ingress": {}, "egress": {"loss": 0.001}})
 
         def loss_run(engine: EngineProcess) -> tuple[int, int]:
@@ -194,10 +209,31 @@ def shaped(lab: Lab) -> dict[str, float]:
         lab.bridge(False)
     finally:
         lab.down()
-    return {"shaped_tcp": tcp, "shaped_tcp_cubic": tcp_cubic, "lost": lost, "sent": sent,
+    return {"shaped_tcp": tcp, "shaped_tcp_cubic": tcp_cubic, "shaped_tcp_tbf": tcp_tbf,
+            "lost": lost, "sent": sent,
             "delay_p1": delays["delay_p1_ms"], "delay_p99": delays["delay_p99_ms"], "delay_p50": delays["delay_p50_ms"],
             "bridge_delay_p50": base["delay_p50_ms"], "bridge_delay_p99": base["delay_p99_ms"],
             "steal": delays["steal"]}  # fmt: skip
+
+
+def kernel_shaper(lab: Lab, rate: str | None, limit_bytes: int) -> None:
+    """Put the kernel's token bucket (tbf) with `rate` and a tail-drop queue of `limit_bytes` on
+    what reaches the lab's server (client to server), or take it away (`rate` None). A qdisc
+    shapes what a device sends, so the server's arrivals are redirected through an IFB
+    device and shaped as it sends them on."""
+    if rate is None:
+        lab.run("server", "tc", "qdisc", "del", "dev", "eth0", "ingress", check=False)
+        lab.run("server", "ip", "link", "del", KERNEL_SHAPER, check=False)
+        return
+    lab.run("server", "ip", "link", "add", KERNEL_SHAPER, "type", "ifb")
+    lab.run("server", "ip", "link", "set", "dev", KERNEL_SHAPER, "up")
+    lab.run("server", "tc", "qdisc", "add", "dev", "eth0", "handle", "ffff:", "ingress")
+    lab.run("server", "tc", "filter", "add", "dev", "eth0", "parent", "ffff:", "protocol", "all",
+            "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev",
+            KERNEL_SHAPER)  # fmt: skip
+    # A burst of one super-frame: tbf cuts larger ones into wire packets.
+    lab.run("server", "tc", "qdisc", "add", "dev", KERNEL_SHAPER, "root", "tbf", "rate", rate,
+            "burst", "64kb", "limit", str(limit_bytes))  # fmt: skip
 
 
 def congestion_control(lab: Lab) -> str:
@@ -338,6 +374,9 @@ def main() -> None:
          f"{med['shaped_tcp'] / 1e6:.0f} Mbit/s", f"{med['shaped_tcp'] / goodput:.0%}"),
         ("(the same with cubic)", f"{goodput / 1e6:.0f} Mbit/s",
          f"{med['shaped_tcp_cubic'] / 1e6:.0f} Mbit/s", f"{med['shaped_tcp_cubic'] / goodput:.0%}"),
+        (f"(reference) the kernel's tbf with the same rate and queue, {congestion}; linkshaper "
+         "only delays", f"{goodput / 1e6:.0f} Mbit/s",
+         f"{med['shaped_tcp_tbf'] / 1e6:.0f} Mbit/s", f"{med['shaped_tcp_tbf'] / goodput:.0%}"),
         ("UDP loss at 0.1 %, on the wire (150 Mbit/s, 10 s)", f"{expected_loss:.0f} ± {band:.0f} of {med['sent']:.0f}",
          f"{med['lost']:.0f} lost", "inside" if abs(med["lost"] - expected_loss) <= band else "OUTSIDE"),
         ("one-way delay through a bridge, 1000 pps", "(the path itself)",
