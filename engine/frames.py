@@ -93,8 +93,8 @@ def _l3_offset(frame: FrameBytes, start: int) -> tuple[int, int]:
     ethertype = frame[offset] << 8 | frame[offset + 1]
     offset += 2
     for _ in range(2):
-        if ethertype not in (ETH_P_8021Q, ETH_P_8021AD):
-            break
+        if ethertype not in (ETH_P_8021Q, ETH_P_8021AD) or len(frame) < offset + 4:
+            break  # (a tag cut short leaves its own ethertype: not IP)
         ethertype = frame[offset + 2] << 8 | frame[offset + 3]
         offset += 4
     return ethertype, offset

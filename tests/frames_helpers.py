@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from scapy.layers.inet import IP, TCP, UDP
@@ -39,3 +40,41 @@ def arp_frame() -> bytes:
 def frame_of_l2_size(l2_bytes: int) -> bytes:
     """A UDP frame whose Ethernet frame is exactly `l2_bytes` long."""
     return udp_frame(size=l2_bytes - 14 - 20 - 8)
+
+
+#: Where malformed test frames go: a locally administered address no host in the lab has.
+NOBODY = "02:00:5e:00:00:01"
+
+
+def malformed_frames(seed: int, count: int) -> list[bytes]:
+    """`count` Ethernet frames (no vnet header) that start as valid ones (IPv4, IPv6, one and
+    two VLAN tags, ARP) and are then cut short at any byte past the Ethernet header and have
+    bytes overwritten, header fields included; plus a few made bad on purpose. All of them
+    reach a packet socket: the kernel takes the outer VLAN tag off into the frame's metadata
+    before any socket sees it, and drops a tagged frame too short for that (under 20 bytes)."""
+    rng = random.Random(seed)
+    tagged = Ether(dst=NOBODY, type=0x8100) / b"\x00\x05\x08\x00" / IP(dst=SERVER) / UDP()
+    double = Ether(dst=NOBODY, type=0x88A8) / b"\x00\x05\x81\x00" / b"\x00\x06\x86\xdd"
+    good = [
+        bytes(Ether(dst=NOBODY) / IP(src=CLIENT, dst=SERVER) / UDP(dport=9) / (b"u" * 40)),
+        bytes(Ether(dst=NOBODY) / IP(src=CLIENT, dst=SERVER) / TCP(dport=9) / (b"t" * 40)),
+        bytes(Ether(dst=NOBODY) / IPv6(dst="2001:2::2") / UDP(dport=9) / (b"6" * 40)),
+        bytes(tagged / (b"v" * 20)),
+        bytes(double / IPv6(dst="2001:2::2") / TCP(dport=9)),
+        bytes(Ether(dst=NOBODY) / ARP(psrc=CLIENT, pdst=SERVER)),
+    ]
+    header = bytes(Ether(dst=NOBODY))[:12]
+    frames = [
+        header + b"\x88\xa8\x00\x05\x81\x00\x00\x06",  # the inner tag cut short
+        header + b"\x08\x00\x4f" + bytes(30),  # IPv4, header length 60, frame too short
+        header + b"\x08\x00\x41" + bytes(30),  # IPv4, header length 4
+        header + b"\x86\xdd\x60" + bytes(10),  # IPv6 cut short
+    ]
+    while len(frames) < count:
+        data = bytearray(rng.choice(good))
+        data = data[: rng.randrange(14, len(data) + 1)]
+        for _ in range(rng.randrange(0, 6)):
+            data[rng.randrange(12, len(data))] = rng.randrange(256)
+        if len(data) >= 20 or bytes(data[12:14]) not in (b"\x81\x00", b"\x88\xa8"):
+            frames.append(bytes(data))
+    return frames[:count]

@@ -23,6 +23,7 @@ import pytest
 
 from engine.lab import SERVER_IP, Lab
 from engine.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, PASS_THROUGH, Spec
+from tests.frames_helpers import malformed_frames
 from tests.lab_harness import (
     ROOT,
     Background,
@@ -345,6 +346,51 @@ def test_a_dead_worker_is_restarted_within_a_second(start_engine: StartEngine, l
     assert new != old
     assert restarted_after <= 1.0, restarted_after
     assert "restarting" in engine.stderr()
+    assert len(ping_rtts(lab, count=5)) == 5
+
+
+SHAPED_WITH_A_FLOW = {
+    "default_link": link_spec(rate="50mbit", latency=2, jitter=1, loss=0.01),
+    "flows": [
+        {
+            "label": "nine",
+            "flow": {"ip": SERVER_IP, "protocol": "udp", "port_min": 9, "port_max": 9},
+            "link": link_spec(latency=1),
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("spec", [PASS_THROUGH, SHAPED_WITH_A_FLOW], ids=["straight", "shaped"])
+def test_malformed_frames_are_counted_and_break_nothing(
+    start_engine: StartEngine, lab: Lab, spec: Spec | dict[str, object]
+) -> None:
+    """Frames cut short or overwritten anywhere past the Ethernet header (tags, IP and port
+    fields), on the straight path and through links, a classifier and loss: each is counted,
+    no worker dies, and traffic still flows."""
+    engine = start_engine(spec)
+    with engine.client() as client:
+        workers = client.info().worker_pids
+        before = client.stats().egress
+    assert before is not None
+    frames = malformed_frames(seed=3, count=600)
+    sender = subprocess.run(
+        lab.in_ns("client", sys.executable, "-m", "tests.raw_sender", "eth0"),
+        input="\n".join(frame.hex() for frame in frames),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+        check=True,
+    )
+    assert int(sender.stdout) == len(frames)
+    time.sleep(0.5)  # the links' latency, then the next stats report
+    with engine.client() as client:
+        after = client.stats().egress
+        assert client.info().worker_pids == workers
+    assert after is not None
+    assert after.total.packets_in - before.total.packets_in >= len(frames)
+    assert "restarting" not in engine.stderr()
     assert len(ping_rtts(lab, count=5)) == 5
 
 

@@ -142,7 +142,13 @@ def test_flow_keys() -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_malformed_frames_never_raise(seed: int) -> None:
     rng = random.Random(seed)
-    good = [udp_frame(), arp_frame(), super_frame(IP(), TCP(), 3 * MSS, GSO_TCPV4)]
+    tagged = Ether(type=0x88A8) / b"\x00\x05\x81\x00" / b"\x00\x06\x86\xdd" / IPv6() / UDP()
+    good = [
+        udp_frame(),
+        arp_frame(),
+        super_frame(IP(), TCP(), 3 * MSS, GSO_TCPV4),
+        with_vnet(tagged),
+    ]
     for _ in range(3000):
         base = bytearray(rng.choice(good))
         cut = rng.randrange(0, len(base) + 1)
