@@ -138,6 +138,12 @@ class Link:
         if self._rate <= 0:
             self.drop_blocked += packet.wire_packets
             return
+        if self._unlimited and not self._queue:
+            # No serialiser: the packet is through it on arrival, as `advance` would find.
+            start = packet.arrival if packet.arrival > self._free_at else self._free_at
+            self._free_at = start
+            self._after_serialisation(packet, start)
+            return
         if self.would_drop(packet):
             self.drop_queue_full += packet.wire_packets
             return

@@ -122,13 +122,17 @@ class DirectionPipeline:
         droppable = key is not NON_IP
         if droppable:
             self._count_talker(key, len(frame) - VNET_HDR_LEN)
-        shape = wire_shape(frame)
+        size = len(frame)
+        if size > VNET_HDR_LEN and not frame[1]:  # no GSO: one wire packet
+            packets, l2_bytes = 1, size - VNET_HDR_LEN
+        else:  # a super-frame, or too short to tell
+            packets, l2_bytes = wire_shape(frame)
         if link.transparent and link.idle:
-            link.pass_through(shape.packets, shape.l2_bytes)
+            link.pass_through(packets, l2_bytes)
             return True
         frame = bytes(frame)
-        packet = Packet(frame, now, shape.packets, shape.l2_bytes, droppable)
-        if shape.packets > 1 and (link.needs_wire_packets or link.would_drop(packet)):
+        packet = Packet(frame, now, packets, l2_bytes, droppable)
+        if packets > 1 and (link.needs_wire_packets or link.would_drop(packet)):
             for piece in segment(frame):
                 shape = wire_shape(piece)
                 link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))

@@ -158,6 +158,19 @@ def test_latency_is_exact() -> None:
     assert [t for t, _ in limited] == pytest.approx([0.040 + tx, 0.050 + tx, 0.060 + tx], abs=1e-9)
 
 
+def test_an_unlimited_rate_never_queues_so_its_queue_limit_never_drops() -> None:
+    """No serialiser, no queue: a burst offered before time moves on is all in flight, however
+    small the queue limit, and leaves after the latency in order."""
+    lnk = link(latency=5, queue={"packets": 1})
+    for tag in range(20):
+        lnk.offer(packet(0.0, tag))
+    out: list[tuple[float, int, bytes]] = []
+    lnk.advance(0.01, out)
+    assert [int.from_bytes(frame, "big") for _, _, frame in out] == list(range(20))
+    assert [t for t, _, _ in out] == pytest.approx([0.005] * 20)
+    assert lnk.drop_queue_full == 0 and lnk.stats().queue_packets == 0
+
+
 def _jitter_delays(distribution: str, n: int = 20_000, strength: float = 1.0) -> list[float]:
     lnk = link(
         seed=11,
