@@ -1,7 +1,8 @@
 """The floor for any Python forwarder: two processes that move frames on with the engine's
 sockets and system calls and nothing else (no pipeline, no control, no stats). Two ways, as
-the engine has them: one frame per `recv_into` and `send`, or with `--batch` up to
-mmsg.BATCH frames per `recvmmsg` and `sendmmsg` (`engine.mmsg`).
+the engine has them: one frame per `recvmmsg` (with its ancillary data, which the engine
+reads for VLAN tags) and `send`, or with `--batch` up to mmsg.BATCH frames per `recvmmsg`
+and `sendmmsg` (`engine.mmsg`).
 
 `make bench` measures it beside the engine (the ping RTT one frame at a time, as the engine
 forwards sparse frames; TCP in batches, as it forwards bulk), so that the engine's cost is
@@ -23,11 +24,12 @@ from engine.mmsg import SLOT, FrameBatch
 
 
 def forward_frames(rx: socket.socket, tx: socket.socket) -> None:
-    buffer = bytearray(70_000)
-    view = memoryview(buffer)
+    batch = FrameBatch()  # its first slot
+    buffer, view, sizes = batch.buffer, batch.view, batch.sizes
     while True:
         try:
-            size = rx.recv_into(buffer)
+            batch.receive(rx, 0, 1)
+            size = sizes[0]
         except BlockingIOError:  # the receiver's read timeout: nothing came
             continue
         frame = view[:size]

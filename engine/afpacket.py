@@ -20,8 +20,16 @@ PACKET_IGNORE_OUTGOING = 23
 SO_RCVBUFFORCE = 33
 SO_SNDBUFFORCE = 32
 SO_TIMESTAMPNS = 35
-#: Room for the ancillary data of one frame: a struct timespec behind its cmsg header.
+PACKET_AUXDATA = 8
+#: tpacket_auxdata: status, len, snaplen, mac, net, VLAN TCI, VLAN TPID.
+_AUXDATA = struct.Struct("IIIHHHH")
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+ETH_P_8021Q = 0x8100
+#: Room for an arrival stamp (a struct timespec) behind its cmsg header.
 STAMP_SPACE = socket.CMSG_SPACE(16)
+#: Room for the ancillary data of one frame from the receiver: stamp and auxdata.
+ANCILLARY_SPACE = STAMP_SPACE + socket.CMSG_SPACE(_AUXDATA.size)
 _TIMESPEC = struct.Struct("qq")
 
 RX_BUFFER = 16 * 1024 * 1024
@@ -39,6 +47,7 @@ def open_receiver(ifname: str) -> socket.socket:
     try:
         sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)  # for VLAN tags: see `vlan_tag`
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RX_BUFFER)
         timeout = struct.pack("ll", 0, int(READ_TIMEOUT * 1_000_000))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
@@ -77,6 +86,21 @@ def arrival_stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             seconds, nanoseconds = _TIMESPEC.unpack_from(data)
             return float(seconds + nanoseconds * 1e-9)
+    return None
+
+
+def vlan_tag(ancillary: list[tuple[int, int, bytes]]) -> bytes | None:
+    """The VLAN tag (TPID and TCI, 4 bytes as on the wire) that the kernel took off the frame
+    before handing it over, from its auxdata; None for an untagged frame. (The kernel moves
+    a received frame's outer tag into metadata before any packet socket sees it.)"""
+    for level, kind, data in reversed(ancillary):  # auxdata comes last
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= _AUXDATA.size:
+            status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(data)
+            if not status & TP_STATUS_VLAN_VALID:
+                return None
+            if not status & TP_STATUS_VLAN_TPID_VALID:
+                tpid = ETH_P_8021Q
+            return struct.pack("!HH", tpid, tci)
     return None
 
 

@@ -279,6 +279,32 @@ def _segment(frame: bytes) -> list[bytes]:
     return segments
 
 
+#: Where a VLAN tag sits in a frame read with its vnet header: after the two MAC addresses.
+TAG_AT = VNET_HDR_LEN + 12
+TAG_LEN = 4
+
+
+def put_back_vlan_tag(buffer: memoryview, start: int, size: int, tag: bytes) -> int:
+    """Insert the 4-byte VLAN `tag` (TPID and TCI) into the frame of `size` bytes at `start` of
+    `buffer`, which must have room for 4 more, and shift the vnet header's offsets to match.
+    The kernel takes a frame's outer tag off into its metadata before a packet socket sees the
+    frame (afpacket.vlan_tag); a forwarder must put it back or strip every VLAN it carries.
+    Returns the new size."""
+    at = start + TAG_AT
+    end = start + size
+    if size < TAG_AT:
+        return size
+    buffer[at + TAG_LEN : end + TAG_LEN] = buffer[at:end]
+    buffer[at : at + TAG_LEN] = tag
+    flags, gso_type, hdr_len, gso_size, csum_start, csum_offset = _VNET.unpack_from(buffer, start)
+    if flags & VNET_F_NEEDS_CSUM:
+        csum_start += TAG_LEN
+    if gso_type & ~GSO_ECN != GSO_NONE:
+        hdr_len += TAG_LEN
+    _VNET.pack_into(buffer, start, flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
+    return size + TAG_LEN
+
+
 def mark_partial_checksum(frame: bytearray | memoryview) -> None:
     """See `_mark_partial_checksum`; works in place on a writable frame (a view of the receive
     buffer), so that it can be sent from there. Never raises on bad input."""

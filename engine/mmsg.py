@@ -7,14 +7,22 @@ and the same slots are sent from.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import errno
 import os
 import socket
+import struct
+
+from engine.afpacket import ANCILLARY_SPACE, vlan_tag
 
 BATCH = 32
-#: One frame's room: the largest super-frame (64 KiB) behind its vnet header, rounded up.
+#: One frame's room: the largest super-frame (64 KiB) behind its vnet header, and a VLAN tag
+#: put back (frames.put_back_vlan_tag), rounded up.
 SLOT = 65_536 + 64
+#: Each frame's ancillary data (auxdata, see afpacket.vlan_tag), rounded up to 8 bytes.
+CONTROL = -(-ANCILLARY_SPACE // 8) * 8
+_CMSG_HEADER = struct.Struct("QiI")  # struct cmsghdr: length, level, type
 #: Return after the first frame with whatever else is queued, rather than wait for BATCH.
 MSG_WAITFORONE = 0x10000
 
@@ -81,20 +89,58 @@ class FrameBatch:
         self.sizes = words[first::stride]
         # The same for the lengths to send, in the send iovecs (size_t, after the pointer).
         self._send_lengths = memoryview(self._send_iov).cast("B").cast("L")[1::2]
+        # Ancillary data: each read header points at its slot's CONTROL bytes, whose length
+        # the kernel overwrites with what it used, so `receive` sets them back each time.
+        self._control = bytearray(BATCH * CONTROL)
+        control_base = ctypes.addressof(
+            (ctypes.c_char * len(self._control)).from_buffer(self._control)
+        )
+        for i in range(BATCH):
+            self._read[i].hdr.control = control_base + i * CONTROL
+            self._read[i].hdr.controllen = CONTROL
+        words = memoryview(self._read).cast("B").cast("Q")
+        self._control_lengths = words[
+            _MsgHdr.controllen.offset // 8 :: ctypes.sizeof(_MMsgHdr) // 8
+        ]
+        self._full_control = memoryview(array.array("Q", [CONTROL] * BATCH))
+        control_words = memoryview(self._control).cast("I")
+        #: Per slot, the first control message's type and the first word of its data: with
+        #: only auxdata on the socket, its status, which tells a VLAN tag (`vlan_tag`).
+        self.first_kinds = control_words[3 :: CONTROL // 4]
+        self.first_words = control_words[4 :: CONTROL // 4]
         self._read_address = ctypes.addressof(self._read)
         self._send_address = ctypes.addressof(self._send)
         self._mmsg_size = ctypes.sizeof(_MMsgHdr)
 
-    def receive(self, sock: socket.socket, flags: int = MSG_WAITFORONE) -> int:
-        """Read up to BATCH frames: blocks (up to the socket's receive timeout) for the first
+    def receive(self, sock: socket.socket, flags: int = MSG_WAITFORONE, limit: int = BATCH) -> int:
+        """Read up to `limit` frames: blocks (up to the socket's receive timeout) for the first
         one if the socket blocks, then takes what is already queued. Raises BlockingIOError
-        when nothing came, OSError on other errors."""
+        when nothing came, OSError on other errors. With `limit` 1, a frame with its ancillary
+        data for less than `socket.recvmsg_into`, which also asks the kernel for the name of
+        the frame's interface (an ioctl) each time."""
+        self._control_lengths[:limit] = self._full_control[:limit]
         while True:  # a signal interrupts the call: go on, as socket.recv does (PEP 475)
-            count: int = _recvmmsg(sock.fileno(), self._read_address, BATCH, flags, None)
+            count: int = _recvmmsg(sock.fileno(), self._read_address, limit, flags, None)
             if count >= 0:
                 return count
             if ctypes.get_errno() != errno.EINTR:
                 raise _error()
+
+    def vlan_tag(self, index: int) -> bytes | None:
+        """The VLAN tag the kernel took off frame `index` (see afpacket.vlan_tag), from the
+        control messages the last `receive` stored for it."""
+        used = self._control_lengths[index]
+        offset, end = index * CONTROL, index * CONTROL + min(used, CONTROL)
+        messages: list[tuple[int, int, bytes]] = []
+        while offset + _CMSG_HEADER.size <= end:
+            length, level, kind = _CMSG_HEADER.unpack_from(self._control, offset)
+            if length < _CMSG_HEADER.size or offset + length > end:
+                break
+            messages.append(
+                (level, kind, bytes(self._control[offset + _CMSG_HEADER.size : offset + length]))
+            )
+            offset += -(-length // 8) * 8
+        return vlan_tag(messages)
 
     def frame(self, index: int) -> memoryview:
         start = index * SLOT

@@ -28,14 +28,17 @@ from multiprocessing.connection import Connection
 from pydantic import ValidationError
 
 from engine.afpacket import (
-    STAMP_SPACE,
+    ANCILLARY_SPACE,
+    PACKET_AUXDATA,
+    TP_STATUS_VLAN_VALID,
     arrival_stamp,
     kernel_drops,
     open_receiver,
     open_sender,
     stamp_arrivals,
+    vlan_tag,
 )
-from engine.frames import HEAD_BYTES, mark_partial_checksum
+from engine.frames import HEAD_BYTES, mark_partial_checksum, put_back_vlan_tag
 from engine.mmsg import SLOT, FrameBatch
 from engine.pipeline import TALKER_SAMPLE, DirectionPipeline
 from engine.protocol import Configure, StatsPace, StatsReport, Stop, WorkerError, decode, encode
@@ -115,8 +118,7 @@ class _Forwarder:
         as a link holds a frame, whose release needs the exact timeouts of `select`."""
         buffer = self._buffer
         view = memoryview(buffer)
-        receive = self.rx.recv_into
-        receive_stamped = self.rx.recvmsg_into
+        receive = self.rx.recvmsg_into
         buffers = [buffer]
         stamped = self.stamped
         wall_offset = self._wall_offset
@@ -126,15 +128,15 @@ class _Forwarder:
         clock = time.monotonic
         for _ in range(RX_BATCH):
             try:
-                if stamped:
-                    size, ancillary, _flags, _peer = receive_stamped(buffers, STAMP_SPACE)
-                else:
-                    size = receive(buffer)
+                size, ancillary, _flags, _peer = receive(buffers, ANCILLARY_SPACE)
             except BlockingIOError:
                 return
             except InterruptedError:
                 continue
             now = arrival = clock()
+            tag = vlan_tag(ancillary)
+            if tag is not None:
+                size = put_back_vlan_tag(view, 0, size, tag)
             if stamped:
                 stamp = arrival_stamp(ancillary)
                 # Trusted only if it is recent and not ahead: else the wall clock moved.
@@ -193,9 +195,13 @@ class _Forwarder:
         runs only once this process blocks again, so whatever runs between a send and the next
         read adds to the round trip. That includes a trip through the worker's own loop,
         which is why the pipe is looked at from here."""
-        buffer = self._buffer
-        view = memoryview(buffer)
-        receive = self.rx.recv_into
+        batch = self._batch  # its first slot: one frame and its ancillary data a read
+        buffer = batch.buffer
+        view = batch.view
+        sizes = batch.sizes
+        kinds, statuses = batch.first_kinds, batch.first_words
+        receive = batch.receive
+        rx = self.rx
         send = self.tx.send
         clock = time.monotonic
         pause = os.sched_yield
@@ -212,7 +218,7 @@ class _Forwarder:
         try:
             while True:
                 try:
-                    size = receive(buffer, 0, nowait) if polling else receive(buffer)
+                    receive(rx, nowait if polling else 0, 1)
                 except BlockingIOError:  # nothing yet, or the blocking read timed out
                     now = clock()
                     if now >= stats_due:
@@ -228,6 +234,11 @@ class _Forwarder:
                         return frames, plain_bytes, supers, sampled
                     check = now + CONTROL_POLL
                     continue
+                size = sizes[0]
+                if kinds[0] != PACKET_AUXDATA or statuses[0] & TP_STATUS_VLAN_VALID:
+                    tag = batch.vlan_tag(0)  # see `_stream_batches`
+                    if tag is not None:
+                        size = put_back_vlan_tag(view, 0, size, tag)
                 frame = view[:size]
                 superframe = buffer[1]
                 if superframe:  # see `drain`
@@ -267,6 +278,7 @@ class _Forwarder:
         sizes = batch.sizes
         buffer = batch.buffer
         view = batch.view
+        kinds, statuses = batch.first_kinds, batch.first_words
         rx = self.rx
         clock = time.monotonic
         watch = [conn]
@@ -289,6 +301,12 @@ class _Forwarder:
                 continue
             start = 0
             for index in range(count):
+                # Tagged (the auxdata's status says), or a control message other than auxdata
+                # first: look closer (`FrameBatch.vlan_tag`).
+                if kinds[index] != PACKET_AUXDATA or statuses[index] & TP_STATUS_VLAN_VALID:
+                    tag = batch.vlan_tag(index)
+                    if tag is not None:
+                        sizes[index] = put_back_vlan_tag(view, start, sizes[index], tag)
                 size = sizes[index]
                 frames += 1
                 if buffer[start + 1]:  # a super-frame, see `drain`

@@ -7,7 +7,7 @@ from typing import Any
 
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 
 from engine.frames import PLAIN_VNET_HDR, VnetHeader
 
@@ -78,3 +78,20 @@ def malformed_frames(seed: int, count: int) -> list[bytes]:
         if len(data) >= 20 or bytes(data[12:14]) not in (b"\x81\x00", b"\x88\xa8"):
             frames.append(bytes(data))
     return frames[:count]
+
+
+#: In the payload of every frame from `tagged_frames`, after "one" or "two" (its tags).
+KEPT_MARKER = "-tagged-"
+
+
+def tagged_frames(count: int) -> list[bytes]:
+    """UDP frames (no vnet header), alternately with one VLAN tag (802.1Q, VLAN 82) and with
+    two (802.1ad 5 outside, 802.1Q 6 inside), numbered in their payload."""
+    frames = []
+    for number in range(count):
+        tags: Any = Dot1Q(vlan=82) if number % 2 == 0 else Dot1AD(vlan=5) / Dot1Q(vlan=6)
+        name = "one" if number % 2 == 0 else "two"
+        payload = f"{name}{KEPT_MARKER}{number}".encode()
+        packet = Ether(dst=NOBODY) / tags / IP(src=CLIENT, dst=SERVER) / UDP(dport=9) / payload
+        frames.append(bytes(packet))
+    return frames

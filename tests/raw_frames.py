@@ -1,0 +1,68 @@
+"""Raw Ethernet frames for tests, on a wire no socket of a host's own stack would put them on:
+
+`send IFNAME` sends one frame per line of hex on stdin out of IFNAME and prints how many the
+kernel took. `capture IFNAME SECONDS MARKER` prints, for each frame seen arriving on IFNAME
+within SECONDS that contains MARKER (bytes, given as text), a JSON line with its VLAN tag as
+the kernel reports it (TPID and TCI from the frame's auxdata, or null: the kernel takes the
+outer tag off before a packet socket sees the frame) and the frame's bytes in hex.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import struct
+import sys
+import time
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+MAX_SECONDS = 60.0
+
+
+def send(ifname: str) -> None:
+    sent = 0
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
+        sock.bind((ifname, 0))
+        for line in sys.stdin:
+            if line.strip():
+                sock.send(bytes.fromhex(line))
+                sent += 1
+    print(sent)
+
+
+def capture(ifname: str, seconds: float, marker: bytes) -> None:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+        sock.bind((ifname, ETH_P_ALL))
+        print("ready", flush=True)
+        end = time.monotonic() + min(seconds, MAX_SECONDS)
+        while (left := end - time.monotonic()) > 0:
+            if not select.select([sock], [], [], left)[0]:
+                break
+            data, ancillary, _flags, _peer = sock.recvmsg(70_000, 256)
+            if marker not in data:
+                continue
+            tag = None
+            for level, kind, aux in ancillary:
+                if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                    status, _len, _snap, _mac, _net, tci, tpid = struct.unpack_from("IIIHHHH", aux)
+                    if status & TP_STATUS_VLAN_VALID:
+                        tag = [tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100, tci]
+            print(json.dumps({"tag": tag, "frame": data.hex()}), flush=True)
+
+
+def main() -> None:
+    if sys.argv[1] == "send":
+        send(sys.argv[2])
+    else:
+        capture(sys.argv[2], float(sys.argv[3]), sys.argv[4].encode())
+
+
+if __name__ == "__main__":
+    main()
