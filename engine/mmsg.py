@@ -15,6 +15,7 @@ import socket
 import struct
 
 from engine.afpacket import ANCILLARY_SPACE, vlan_tag
+from engine.frames import put_back_vlan_tag
 
 BATCH = 32
 #: One frame's room: the largest super-frame (64 KiB) behind its vnet header, and a VLAN tag
@@ -141,6 +142,15 @@ class FrameBatch:
             )
             offset += -(-length // 8) * 8
         return vlan_tag(messages)
+
+    def put_back_vlan_tag(self, index: int) -> int:
+        """Put the VLAN tag the kernel took off frame `index` back in place (if it had one),
+        in its slot, and return the frame's size; callers look first at `first_kinds` and
+        `first_words`, which tell most untagged frames apart for less than this call."""
+        tag = self.vlan_tag(index)
+        if tag is not None:
+            self.sizes[index] = put_back_vlan_tag(self.view, index * SLOT, self.sizes[index], tag)
+        return int(self.sizes[index])
 
     def frame(self, index: int) -> memoryview:
         start = index * SLOT

@@ -236,9 +236,7 @@ class _Forwarder:
                     continue
                 size = sizes[0]
                 if kinds[0] != PACKET_AUXDATA or statuses[0] & TP_STATUS_VLAN_VALID:
-                    tag = batch.vlan_tag(0)  # see `_stream_batches`
-                    if tag is not None:
-                        size = put_back_vlan_tag(view, 0, size, tag)
+                    size = batch.put_back_vlan_tag(0)  # see `_stream_batches`
                 frame = view[:size]
                 superframe = buffer[1]
                 if superframe:  # see `drain`
@@ -304,9 +302,7 @@ class _Forwarder:
                 # Tagged (the auxdata's status says), or a control message other than auxdata
                 # first: look closer (`FrameBatch.vlan_tag`).
                 if kinds[index] != PACKET_AUXDATA or statuses[index] & TP_STATUS_VLAN_VALID:
-                    tag = batch.vlan_tag(index)
-                    if tag is not None:
-                        sizes[index] = put_back_vlan_tag(view, start, sizes[index], tag)
+                    batch.put_back_vlan_tag(index)
                 size = sizes[index]
                 frames += 1
                 if buffer[start + 1]:  # a super-frame, see `drain`
