@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import ipaddress
 import json
 import logging
 import os
@@ -24,11 +25,16 @@ from engine.rates import direction_rates
 from engine.spec import EXAMPLE_SPEC, PASS_THROUGH, SpecError, read_spec
 from engine.stats import DirectionStats
 from engine.timeline import TimelineError
+from engine.trace import TraceError, check_traces
 from engine.units import format_duration_ms, format_rate
 
 log = logging.getLogger("linkshaper")
 
 USAGE_EXIT = 2
+TRACE_DIR_HELP = (
+    "traces named over HTTP must be files in DIR (default: none can be; the spec file and "
+    "the control socket may name any file)"
+)
 
 
 def _usage_text(prog: str) -> str:
@@ -84,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.info("created %s with the example spec", spec_path)
         try:
             spec = read_spec(spec_path)
-        except SpecError as exc:
+            check_traces(spec)
+        except (SpecError, TraceError) as exc:
             return _fail(f"{spec_path}: {exc}")
     recorder = None
     if args.record:
@@ -108,15 +115,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         host, port = parse_listen(args.http)
         token = args.http_token or os.environ.get("LINKSHAPER_HTTP_TOKEN") or None
-        server = HttpServer(create_http_app(supervisor, token), host, port)
+        app = create_http_app(supervisor, token, args.trace_dir)
+        server = HttpServer(app, host, port)
         try:
             server.start()
         except OSError as exc:
             supervisor.shutdown()
             return _fail(f"cannot start: {exc}")
         supervisor.on_shutdown.append(server.stop)
-        access = "changes need the token" if token else "no token: anyone who reaches it"
-        log.info("HTTP API on http://%s:%d/ (%s)", host, port, access)
+        _log_access(host, port, token)
     log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
     supervisor.run()
     if args.ns:
@@ -127,6 +134,22 @@ def cmd_run(args: argparse.Namespace) -> int:
             ns.engine_pid = None
             ns.save()
     return 0
+
+
+def _log_access(host: str, port: int, token: str | None) -> None:
+    access = "changes need the token" if token else "no token: anyone who reaches it"
+    log.info("HTTP API on http://%s:%d/ (%s)", host, port, access)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if token is None and not loopback:
+        log.warning(
+            "the HTTP API is open to every host that reaches %s:%d: anyone there can change "
+            "the link (set --http-token or LINKSHAPER_HTTP_TOKEN)",
+            host,
+            port,
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -148,9 +171,11 @@ def cmd_http(args: argparse.Namespace) -> int:
         control = Namespace.load(args.ns).control
     host, port = parse_listen(args.listen)
     token = args.token or os.environ.get("LINKSHAPER_HTTP_TOKEN") or None
-    server = HttpServer(create_http_app(RemoteEngine(control), token), host, port)
+    app = create_http_app(RemoteEngine(control), token, args.trace_dir)
+    server = HttpServer(app, host, port)
     server.start()
-    log.info("HTTP API on http://%s:%d/ for %s", host, port, control)
+    log.info("HTTP API for %s", control)
+    _log_access(host, port, token)
     try:
         server.thread.join()
     except KeyboardInterrupt:
@@ -224,6 +249,12 @@ def cmd_set(args: argparse.Namespace) -> int:
         spec = client.patch(changes, source="cli")
     if args.print:
         print(spec.to_json())
+    return 0
+
+
+def cmd_flush(args: argparse.Namespace) -> int:
+    with ControlClient(args.control) as client:
+        print(client.flush(args.direction, args.link))
     return 0
 
 
@@ -388,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="changes over HTTP need this token (default: $LINKSHAPER_HTTP_TOKEN; none: open)",
     )
+    run.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
     run.set_defaults(func=cmd_run)
 
     record = with_control(sub.add_parser("record", help="record a running engine's changes"))
@@ -410,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     set_.add_argument("--print", action="store_true", help="print the resulting spec")
     set_.set_defaults(func=cmd_set)
 
+    flush = with_control(
+        sub.add_parser("flush", help="drop the packets links hold (queued and delayed)")
+    )
+    flush.add_argument("--direction", choices=("ingress", "egress"), help="default: both")
+    flush.add_argument("--link", metavar="LABEL", help="one link: default or a flow's label")
+    flush.set_defaults(func=cmd_flush)
+
     stats = with_control(sub.add_parser("stats", help="show live counters"))
     stats.add_argument("--once", action="store_true", help="one snapshot, then exit")
     stats.add_argument("--json", action="store_true", help="JSON lines")
@@ -430,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--ns", metavar="NAME", help="the engine of this namespace")
     http.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
     http.add_argument("--token", help="changes need it (default: $LINKSHAPER_HTTP_TOKEN)")
+    http.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
     http.set_defaults(func=cmd_http)
 
     ns = sub.add_parser("ns", help="shaped network namespaces (tc or engine backend)")

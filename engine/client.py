@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 
 from engine.control import DEFAULT_CONTROL_PATH, ControlError, connect
 from engine.protocol import (
+    Done,
     Error,
+    Flush,
     GetInfo,
     GetSpec,
     GetStats,
@@ -25,7 +27,7 @@ from engine.protocol import (
     decode,
     encode,
 )
-from engine.spec import Spec
+from engine.spec import Direction, Spec
 from engine.stats import EngineStats
 
 T = TypeVar("T")
@@ -98,6 +100,10 @@ class ControlClient:
 
     def info(self) -> Info:
         return self._request(GetInfo(), Info)
+
+    def flush(self, direction: Direction | None = None, label: str | None = None) -> str:
+        """Drop what the links hold (all, one direction's, or one link's); what was done."""
+        return self._request(Flush(direction=direction, label=label), Done).message
 
     def subscribe(self) -> Iterator[SpecChanged | StatsReport]:
         """Spec changes and stats samples, as they happen, until the engine goes away."""

@@ -14,9 +14,10 @@ import os
 import queue
 import secrets
 import socket
+import struct
 import threading
 from collections.abc import Callable
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -25,6 +26,11 @@ from engine.protocol import Error, Message, Subscribe, decode, encode
 
 DEFAULT_CONTROL_PATH = "/run/linkshaper/control.sock"
 OUTBOX_SIZE = 256
+#: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
+HANDSHAKE_TIMEOUT = 5.0
+#: Largest request read; a spec with thousands of flows is far smaller.
+MAX_REQUEST = 32 * 1024 * 1024
+BACKLOG = 64
 
 log = logging.getLogger("linkshaper")
 
@@ -123,7 +129,8 @@ class ControlServer:
         self._subscribers: set[_Subscriber] = set()
         self._listeners = Listeners()
         self._lock = threading.Lock()
-        self._listener: Listener | None = None
+        self._listener: socket.socket | None = None
+        self._authkey = b""
         self._closing = False
 
     def start(self) -> None:
@@ -141,11 +148,15 @@ class ControlServer:
         with os.fdopen(fd, "w") as handle:
             handle.write(authkey.hex() + "\n")
         os.chmod(key_file, 0o600)
+        self._authkey = authkey
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
         try:
-            self._listener = Listener(self.path, "AF_UNIX", authkey=authkey)
+            listener.bind(self.path)
         finally:
             os.umask(old_umask)
+        listener.listen(BACKLOG)
+        self._listener = listener
         threading.Thread(target=self._accept_loop, daemon=True, name="control-accept").start()
 
     def serve(self, conn: Connection, on_close: Callable[[], None] | None = None) -> None:
@@ -180,7 +191,8 @@ class ControlServer:
         self._closing = True
         listener, self._listener = self._listener, None
         if listener is not None:
-            # Listener.close() unlinks the socket file itself.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
             with contextlib.suppress(OSError):
                 listener.close()
         if self.path is not None:
@@ -194,12 +206,37 @@ class ControlServer:
             subscriber.close()
 
     def _accept_loop(self) -> None:
-        while not self._closing and self._listener is not None:
+        """Accept only: each client's handshake runs in its own thread, so a client that
+        connects and says nothing holds up no one but itself."""
+        while not self._closing and (listener := self._listener) is not None:
             try:
-                conn = self._listener.accept()
-            except Exception:  # a client failing the handshake, or the listener closing
+                client, _ = listener.accept()
+            except OSError:  # the listener closing, or out of file descriptors for a moment
+                if not self._closing:
+                    threading.Event().wait(0.05)
                 continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            threading.Thread(
+                target=self._authenticate, args=(client,), daemon=True, name="control-conn"
+            ).start()
+
+    def _authenticate(self, client: socket.socket) -> None:
+        """The `multiprocessing.connection` handshake (both ways), within HANDSHAKE_TIMEOUT;
+        then the connection is served without a timeout."""
+        timeout = struct.pack("ll", int(HANDSHAKE_TIMEOUT), 0)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+        conn = Connection(client.detach())
+        try:
+            deliver_challenge(conn, self._authkey)
+            answer_challenge(conn, self._authkey)
+        except Exception:  # a wrong key, garbage, silence or a client gone: drop it
+            with contextlib.suppress(OSError):
+                conn.close()
+            return
+        with socket.socket(fileno=os.dup(conn.fileno())) as view:
+            view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+            view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
+        self._serve(conn)
 
     def _forget(self, subscriber: _Subscriber) -> None:
         with self._lock:
@@ -210,13 +247,16 @@ class ControlServer:
         try:
             while True:
                 try:
-                    data = conn.recv_bytes()
+                    data = conn.recv_bytes(MAX_REQUEST)
                 except (EOFError, OSError):
                     return
+                request: Message | None = None
                 try:
                     request = decode(data)
                 except ValidationError as exc:
-                    reply: Message = Error(message=f"bad request: {exc.errors()[0]['msg']}")
+                    reply: Message = Error(message=f"bad request: {_first_problem(exc)}")
+                except Exception:  # not even JSON text (bad UTF-8, nested too deep)
+                    reply = Error(message="bad request: not a message")
                 else:
                     try:
                         reply = self._handler(request)
@@ -232,6 +272,11 @@ class ControlServer:
         except OSError:
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+def _first_problem(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    return str(errors[0]["msg"]) if errors else "not a message"
 
 
 def connect(path: str) -> Connection:

@@ -151,6 +151,20 @@ def _pseudo_header_sum(version: int, src: bytes, dst: bytes, protocol: int, leng
     return _ones_complement_sum(pseudo)
 
 
+#: The smallest segment size a super-frame may claim: Linux's TCP never sends segments of less
+#: than 48 bytes of payload (TCP_MIN_SND_MSS). A frame that claims less (anyone with a raw
+#: socket can write `gso_size=1`) would be cut into tens of thousands of pieces: it is
+#: malformed, counted and handled whole (see `plausible_gso`).
+MIN_GSO_SIZE = 48
+
+
+def plausible_gso(frame: FrameBytes) -> bool:
+    """False for a super-frame whose segment size no real sender uses (under MIN_GSO_SIZE)."""
+    if len(frame) < VNET_HDR_LEN or frame[1] & ~GSO_ECN == GSO_NONE:
+        return True
+    return (frame[4] | (frame[5] << 8)) >= MIN_GSO_SIZE
+
+
 class WireShape(NamedTuple):
     """How many wire packets a frame stands for, and their L2 bytes in all (built per frame)."""
 
@@ -169,7 +183,7 @@ def wire_shape(frame: FrameBytes, size: int | None = None) -> WireShape:
     l2_len = size - VNET_HDR_LEN
     gso_type = frame[1] & ~GSO_ECN
     gso_size = frame[4] | (frame[5] << 8)
-    if gso_type == GSO_NONE or gso_size == 0:
+    if gso_type == GSO_NONE or gso_size < MIN_GSO_SIZE:  # see `plausible_gso`
         return WireShape(1, l2_len)
     headers = _header_length(frame)
     if headers is None:
@@ -219,7 +233,7 @@ def _segment(frame: bytes) -> list[bytes]:
     """
     vnet = VnetHeader.unpack(frame)
     gso_type = vnet.gso_type & ~GSO_ECN
-    if gso_type not in (GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4) or vnet.gso_size == 0:
+    if gso_type not in (GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4) or vnet.gso_size < MIN_GSO_SIZE:
         return [frame]
     start = VNET_HDR_LEN
     ethertype, l3 = _l3_offset(frame, start)

@@ -22,13 +22,16 @@ from typing import Annotated, Any, Protocol
 
 import uvicorn
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from engine.control import Listeners
 from engine.protocol import (
+    Done,
     Error,
+    Flush,
     GetInfo,
     GetSpec,
     GetStats,
@@ -42,12 +45,19 @@ from engine.protocol import (
     StatsReport,
 )
 from engine.recorder import TimelineRecorder
-from engine.replay import ReplayRunner, ReplayStatus
-from engine.spec import Spec, SpecError, field_location
+from engine.replay import MAX_SPEED, MIN_SPEED, ReplayRunner, ReplayStatus
+from engine.spec import Direction, Spec, SpecError, field_location, patch_spec
 from engine.stats import EngineStats, LinkStats
 from engine.timeline import TimelineError, parse_timeline
+from engine.trace import TraceError, allowed_traces
 
 STREAM_QUEUE = 256
+#: Largest request body read: a spec with thousands of flows, or a long timeline, is smaller.
+MAX_BODY = 16 * 1024 * 1024
+#: Most fields one PATCH may set.
+MAX_PATCH_FIELDS = 1000
+#: `/metrics` lists this many links (the busiest first) unless `?links=N` asks for more.
+METRICS_LINKS, METRICS_LINKS_MAX = 100, 10_000
 
 
 class Engine(Protocol):
@@ -70,6 +80,42 @@ def _one_line(exc: RequestValidationError) -> str:
     if first.get("type") == "extra_forbidden":
         message = "unknown field"
     return f"{where}: {message}"
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes (413) before anything parses them: by the
+    declared length, and by what actually arrives for a body sent in chunks."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                response = JSONResponse({"error": _too_large(self.limit)}, status_code=413)
+                await response(scope, receive, send)
+                return
+        seen = 0
+        limit = self.limit
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:  # FastAPI passes an HTTPException through as it is
+                    raise HTTPException(status_code=413, detail=_too_large(limit))
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"body: larger than {limit} bytes"
 
 
 class Timelines:
@@ -137,7 +183,21 @@ def _spec(engine: Engine) -> Spec:
     return reply.spec
 
 
-def _apply(engine: Engine, request: SetSpec | PatchSpec) -> Spec:
+def _apply(engine: Engine, request: SetSpec | PatchSpec, trace_dir: str | None) -> Spec:
+    """Apply a change from HTTP: traces only from `trace_dir` (see `trace.allowed_traces`)."""
+    try:
+        current = _spec(engine)
+        if isinstance(request, SetSpec):
+            request = request.model_copy(
+                update={"spec": allowed_traces(request.spec, current, trace_dir)}
+            )
+        else:
+            patched = patch_spec(current, request.changes)
+            checked = allowed_traces(patched, current, trace_dir)
+            if checked is not patched:  # a trace's path made whole: apply the result
+                request = SetSpec(spec=checked, source=request.source)
+    except (SpecError, TraceError) as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
     reply = engine.handle(request)
     if isinstance(reply, Error):
         raise HTTPException(status_code=422, detail=reply.message)
@@ -145,8 +205,22 @@ def _apply(engine: Engine, request: SetSpec | PatchSpec) -> Spec:
     return reply.spec
 
 
-def _metrics(spec: Spec, stats: EngineStats) -> str:
+def _busiest(stats: EngineStats, spec: Spec, limit: int) -> set[str]:
+    """The labels of the `limit` links that carried the most bytes (default always first)."""
+    carried: dict[str, int] = {"default": 1 << 62}
+    for d in (stats.ingress, stats.egress):
+        if d is not None:
+            for label, link in d.flows.items():
+                carried[label] = carried.get(label, 0) + link.bytes_in
+    for flow in spec.flows:
+        carried.setdefault(flow.label, 0)
+    ranked = sorted(carried, key=lambda label: carried[label], reverse=True)
+    return set(ranked[:limit])
+
+
+def _metrics(spec: Spec, stats: EngineStats, limit: int = METRICS_LINKS) -> str:
     lines: list[str] = []
+    shown = _busiest(stats, spec, limit)
 
     def family(name: str, kind: str, help_text: str) -> None:
         lines.append(f"# HELP linkshaper_{name} {help_text}")
@@ -164,8 +238,7 @@ def _metrics(spec: Spec, stats: EngineStats) -> str:
         ("bytes_total", "counter", "Ethernet bytes into and out of a link.", "stage",
          lambda link: (("in", link.bytes_in), ("out", link.bytes_out))),
         ("drops_total", "counter", "Wire packets dropped, by cause.", "cause",
-         lambda link: (("loss", link.drops.loss), ("queue_full", link.drops.queue_full),
-                       ("blocked", link.drops.blocked))),
+          lambda link: tuple(link.drops.model_dump().items())),
         ("queue_packets", "gauge", "Wire packets waiting in a link's queue.", "",
          lambda link: (("", link.queue_packets),)),
         ("queue_delay_seconds", "gauge", "Time the queue's backlog takes to drain.", "",
@@ -175,6 +248,8 @@ def _metrics(spec: Spec, stats: EngineStats) -> str:
         family(name, kind, help_text)
         for d in directions:
             for label, link in d.flows.items():
+                if label not in shown:
+                    continue
                 for extra_value, value in values(link):
                     labels = {"direction": d.direction, "link": label}
                     if extra:
@@ -185,7 +260,14 @@ def _metrics(spec: Spec, stats: EngineStats) -> str:
     )
     for d in directions:
         sample("kernel_drops_total", {"direction": d.direction}, d.rx_kernel_drops)
-    links = [("default", spec.default_link)] + [(f.label, f.link) for f in spec.flows]
+    family("tx_errors_total", "counter", "Frames the engine could not send.")
+    for d in directions:
+        sample("tx_errors_total", {"direction": d.direction}, d.tx_errors)
+    family("interface_up", "gauge", "1 while a direction's interfaces are up and it forwards.")
+    for d in directions:
+        sample("interface_up", {"direction": d.direction}, int(d.interface_state == "up"))
+    links = [("default", spec.default_link)]
+    links += [(f.label, f.link) for f in spec.flows if f.label in shown]
     for name, help_text, pick in (
         ("rate_bits_per_second", "Configured rate.", lambda link: float(link.rate)),
         ("latency_seconds", "Configured latency.", lambda link: link.latency / 1000),
@@ -196,10 +278,17 @@ def _metrics(spec: Spec, stats: EngineStats) -> str:
         for label, pair in links:
             for direction in ("ingress", "egress"):
                 sample(name, {"direction": direction, "link": label}, pick(pair.of(direction)))
+    family("links", "gauge", "Links in the spec, and how many of them this page lists.")
+    sample("links", {"listed": "all"}, len(spec.flows) + 1)
+    sample("links", {"listed": "here"}, len(links))
     return "\n".join(lines) + "\n"
 
 
-def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
+def create_http_app(
+    engine: Engine, token: str | None = None, trace_dir: str | None = None
+) -> FastAPI:
+    """The API over `engine`; changes need `token` if one is set, and traces named over HTTP
+    must be files in `trace_dir` (none: no new trace can be named over HTTP)."""
     app = FastAPI(
         title="linkshaper",
         summary="Shape a link live: the seed's /qos API and more.",
@@ -207,6 +296,7 @@ def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
         docs_url="/docs",
     )
     timelines = Timelines(engine)
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -226,7 +316,10 @@ def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
         given = x_linkshaper_token
         if authorization and authorization.lower().startswith("bearer "):
             given = authorization[7:].strip()
-        if not given or not secrets.compare_digest(given, token):
+        # Bytes, not str: compare_digest raises on non-ASCII text, which would be a 500.
+        if not given or not secrets.compare_digest(
+            given.encode("utf-8", "surrogateescape"), token.encode()
+        ):
             raise HTTPException(
                 status_code=401, detail="a valid token is needed to change the link"
             )
@@ -247,12 +340,12 @@ def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
     @app.post("/qos", response_model=Spec, dependencies=changes, responses=errors,
               summary="Replace the whole spec (either seed format)")  # fmt: skip
     def post_qos(spec: Spec) -> Spec:
-        return _apply(engine, SetSpec(spec=spec, source="http"))
+        return _apply(engine, SetSpec(spec=spec, source="http"), trace_dir)
 
     @app.post("/", response_model=Spec, dependencies=changes, responses=errors,
               summary="Replace the whole spec (the seed frontend's REST call)")  # fmt: skip
     def post_root(spec: Spec) -> Spec:
-        return _apply(engine, SetSpec(spec=spec, source="http"))
+        return _apply(engine, SetSpec(spec=spec, source="http"), trace_dir)
 
     @app.patch("/qos", response_model=Spec, dependencies=changes, responses=errors,
                summary="Set single fields by dotted path, with units")  # fmt: skip
@@ -262,7 +355,23 @@ def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
             Body(examples=[{"egress.latency": "50ms", "ingress.rate": "10mbit"}]),
         ],
     ) -> Spec:
-        return _apply(engine, PatchSpec(changes=fields, source="http"))
+        if len(fields) > MAX_PATCH_FIELDS:
+            raise HTTPException(
+                status_code=422, detail=f"body: more than {MAX_PATCH_FIELDS} fields in one patch"
+            )
+        return _apply(engine, PatchSpec(changes=fields, source="http"), trace_dir)
+
+    @app.post("/flush", dependencies=changes, responses=errors,
+              summary="Drop the packets links hold, queued and delayed")  # fmt: skip
+    def flush(
+        direction: Annotated[Direction | None, Query()] = None,
+        link: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, str]:
+        reply = engine.handle(Flush(direction=direction, label=link))
+        if isinstance(reply, Error):
+            raise HTTPException(status_code=422, detail=reply.message)
+        assert isinstance(reply, Done)
+        return {"done": reply.message}
 
     @app.get("/stats", response_model=EngineStats, summary="Counters of both directions")
     def get_stats() -> EngineStats:
@@ -304,11 +413,15 @@ def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text format")
-    def metrics() -> PlainTextResponse:
+    def metrics(
+        links: int = Query(METRICS_LINKS, ge=1, le=METRICS_LINKS_MAX),
+    ) -> PlainTextResponse:
+        """Per-link series for the busiest `links` links (default first); the rest are in the
+        totals and in `linkshaper_links`."""
         reply = engine.handle(GetStats())
         assert isinstance(reply, StatsReply)
         return PlainTextResponse(
-            _metrics(_spec(engine), reply.stats), media_type="text/plain; version=0.0.4"
+            _metrics(_spec(engine), reply.stats, links), media_type="text/plain; version=0.0.4"
         )
 
     @app.post("/timeline/record", dependencies=changes, responses=errors,
@@ -337,11 +450,13 @@ def create_http_app(engine: Engine, token: str | None = None) -> FastAPI:
     @app.post("/timeline/replay", dependencies=changes, responses=errors,
               summary="Replay a timeline (JSON Lines body), checked whole first")  # fmt: skip
     async def replay_start(
-        request: Request, speed: float = Query(1.0, gt=0), loop: bool = Query(False)
+        request: Request,
+        speed: float = Query(1.0, ge=MIN_SPEED, le=MAX_SPEED),
+        loop: bool = Query(False),
     ) -> dict[str, Any]:
         text = (await request.body()).decode(errors="replace")
-        try:
-            status = timelines.replay(text, speed, loop)
+        try:  # checking every step takes a while for a long timeline: not on the event loop
+            status = await run_in_threadpool(timelines.replay, text, speed, loop)
         except TimelineError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return _status(status)
@@ -429,9 +544,11 @@ class HttpServer:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT`, `:PORT` (all addresses) or `PORT`; IPv6 as `[::1]:8080`."""
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
+    """`HOST:PORT`, `:PORT` (all addresses, said on purpose) or `PORT` (loopback only: the
+    API can change the link, so it is not opened to the network by default); IPv6 as
+    `[::1]:8080`."""
+    host, colon, port = text.rpartition(":")
+    host = host.strip("[]") or ("0.0.0.0" if colon else "127.0.0.1")
     try:
         number = int(port)
     except ValueError:

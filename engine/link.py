@@ -17,6 +17,10 @@ from engine.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, LinkSpec
 from engine.stats import Drops, LinkStats
 from engine.trace import TraceClock, TraceError, load_trace
 
+#: What a held packet costs beyond its frame's bytes (its Packet, heap entry, bytes header),
+#: counted against `queue.held_bytes` and the direction's HeldBudget.
+PACKET_OVERHEAD = 200
+
 #: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
 PARETO_CAP = 10.0
 PARETO_SHAPE = 3.0
@@ -37,12 +41,25 @@ class Packet:
         return (self.l2_bytes + FRAMING_OVERHEAD * self.wire_packets) * 8
 
 
+class HeldBudget:
+    """Bytes held for delay by all links of one direction, against one limit: the memory
+    bound of a worker however many flow links there are."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+
 class Link:
     """A link's state machine. `offer` takes packets in; `advance` lets time pass and hands
     out the frames whose time has come, with their release time."""
 
-    def __init__(self, spec: LinkSpec, rng: random.Random, now: float) -> None:
+    def __init__(
+        self, spec: LinkSpec, rng: random.Random, now: float, budget: HeldBudget | None = None
+    ) -> None:
         self._rng = rng
+        self._budget = budget if budget is not None else HeldBudget(1 << 62)
+        self._held_bytes = 0
         self._queue: deque[Packet] = deque()
         self._queue_bits = 0
         self._queue_bytes = 0
@@ -59,6 +76,9 @@ class Link:
         self.drop_loss = 0
         self.drop_queue_full = 0
         self.drop_blocked = 0
+        self.drop_held_full = 0
+        self.drop_flushed = 0
+        self.drop_malformed = 0
         self.spec = spec
         self._trace: TraceClock | None = None
         self.trace_error: str | None = None
@@ -75,6 +95,7 @@ class Link:
         self._reorder = spec.reorder_packets
         self._distribution = spec.jitter_distribution
         self._burst = spec.burst_loss
+        self._held_limit = spec.queue.held_bytes
         self._limit_packets = spec.queue.packets
         self._limit_bytes = spec.queue.bytes
         self._limit_bits_of_time = (
@@ -131,6 +152,25 @@ class Link:
         self.bytes_in += l2_bytes
         self.packets_out += wire_packets
         self.bytes_out += l2_bytes
+
+    def refuse_malformed(self, wire_packets: int, l2_bytes: int) -> None:
+        """Count a frame dropped whole for being malformed (see frames.plausible_gso)."""
+        self.packets_in += wire_packets
+        self.bytes_in += l2_bytes
+        self.drop_malformed += wire_packets
+
+    def flush(self) -> int:
+        """Drop everything the link holds, queued and delayed (`linkshaper flush`); the count
+        of wire packets dropped. Settings and clocks stay."""
+        dropped = self._queue_packets + sum(p.wire_packets for _, _, p in self._in_flight)
+        self._queue.clear()
+        self._queue_bits = self._queue_bytes = self._queue_packets = 0
+        self._in_flight.clear()
+        self._budget.used -= self._held_bytes
+        self._held_bytes = 0
+        self._last_release = float("-inf")
+        self.drop_flushed += dropped
+        return dropped
 
     def offer(self, packet: Packet) -> None:
         self.packets_in += packet.wire_packets
@@ -189,16 +229,28 @@ class Link:
                 self._after_serialisation(head, finish)
             self._free_at = free_at
         in_flight = self._in_flight
-        while in_flight and in_flight[0][0] <= now:
-            release, sequence, packet = heapq.heappop(in_flight)
-            self.packets_out += packet.wire_packets
-            self.bytes_out += packet.l2_bytes
-            out.append((release, sequence, packet.frame))
+        if in_flight and in_flight[0][0] <= now:
+            released = 0
+            while in_flight and in_flight[0][0] <= now:
+                release, sequence, packet = heapq.heappop(in_flight)
+                self.packets_out += packet.wire_packets
+                self.bytes_out += packet.l2_bytes
+                released += len(packet.frame) + PACKET_OVERHEAD
+                out.append((release, sequence, packet.frame))
+            self._held_bytes -= released
+            self._budget.used -= released
 
     def _after_serialisation(self, packet: Packet, now: float) -> None:
         if packet.droppable and self._is_lost():
             self.drop_loss += packet.wire_packets
             return
+        size = len(packet.frame) + PACKET_OVERHEAD
+        budget = self._budget
+        if self._held_bytes + size > self._held_limit or budget.used + size > budget.limit:
+            self.drop_held_full += packet.wire_packets
+            return
+        self._held_bytes += size
+        budget.used += size
         release = now + self._latency
         if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
             release += self._jitter_draw()
@@ -261,10 +313,16 @@ class Link:
             packets_out=self.packets_out,
             bytes_out=self.bytes_out,
             drops=Drops(
-                loss=self.drop_loss, queue_full=self.drop_queue_full, blocked=self.drop_blocked
+                loss=self.drop_loss,
+                queue_full=self.drop_queue_full,
+                blocked=self.drop_blocked,
+                held_full=self.drop_held_full,
+                flushed=self.drop_flushed,
+                malformed=self.drop_malformed,
             ),
             queue_packets=self._queue_packets,
             queue_bytes=self._queue_bytes,
             queue_delay_ms=delay,
             in_flight=len(self._in_flight),
+            held_bytes=self._held_bytes,
         )

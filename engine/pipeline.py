@@ -17,12 +17,13 @@ from engine.frames import (
     FlowKey,
     FrameBytes,
     flow_key,
+    plausible_gso,
     segment,
     wire_shape,
 )
-from engine.link import Link, Packet
+from engine.link import HeldBudget, Link, Packet
 from engine.spec import Direction, Spec
-from engine.stats import DirectionStats, Drops, LinkStats, Talker
+from engine.stats import DirectionStats, LinkStats, Talker
 
 #: Distinct far ends remembered for the top-talkers table before the quietest are forgotten.
 TALKER_MEMORY = 2048
@@ -33,6 +34,9 @@ TOP_TALKERS = 10
 #: forwarding it, at rates where the table's figures are estimates to the eye anyway.
 EXACT_TALKERS = 1000
 TALKER_SAMPLE = 8
+#: What all links of one direction may hold for delay together (see `queue.held_bytes`): a
+#: worker's memory stays bounded however many flow links hold packets.
+DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 
 
 def _add(a: LinkStats, b: LinkStats) -> LinkStats:
@@ -41,15 +45,12 @@ def _add(a: LinkStats, b: LinkStats) -> LinkStats:
         bytes_in=a.bytes_in + b.bytes_in,
         packets_out=a.packets_out + b.packets_out,
         bytes_out=a.bytes_out + b.bytes_out,
-        drops=Drops(
-            loss=a.drops.loss + b.drops.loss,
-            queue_full=a.drops.queue_full + b.drops.queue_full,
-            blocked=a.drops.blocked + b.drops.blocked,
-        ),
+        drops=a.drops + b.drops,
         queue_packets=a.queue_packets + b.queue_packets,
         queue_bytes=a.queue_bytes + b.queue_bytes,
         queue_delay_ms=max(a.queue_delay_ms, b.queue_delay_ms),
         in_flight=a.in_flight + b.in_flight,
+        held_bytes=a.held_bytes + b.held_bytes,
     )
 
 
@@ -57,6 +58,7 @@ class DirectionPipeline:
     def __init__(self, spec: Spec, direction: Direction, now: float, seed: int | None = None):
         self.direction: Direction = direction
         self._rng = random.Random(seed)
+        self._budget = HeldBudget(DIRECTION_HELD_BYTES)
         self._links: dict[str, Link] = {}
         self._retired: list[Link] = []
         #: Frames received so far (a cheap "was there traffic" for the worker's stats pace).
@@ -84,7 +86,7 @@ class DirectionPipeline:
             if label in self._links:
                 self._links[label].configure(link_spec, now)
             else:
-                self._links[label] = Link(link_spec, self._rng, now)
+                self._links[label] = Link(link_spec, self._rng, now, self._budget)
         self._classifier = Classifier(spec.flows, self.direction)
         self.spec = spec
         default = self._links[DEFAULT_LABEL]
@@ -127,6 +129,9 @@ class DirectionPipeline:
             packets, l2_bytes = 1, size - VNET_HDR_LEN
         else:  # a super-frame, or too short to tell
             packets, l2_bytes = wire_shape(frame)
+            if not plausible_gso(frame):
+                link.refuse_malformed(packets, l2_bytes)
+                return False
         if link.transparent and link.idle:
             link.pass_through(packets, l2_bytes)
             return True
@@ -139,6 +144,14 @@ class DirectionPipeline:
         else:
             link.offer(packet)
         return False
+
+    def flush(self, label: str | None = None) -> int:
+        """Drop what the links hold (all of them, or the one labelled `label`, which may be
+        `default`); the number of wire packets dropped."""
+        links = [*self._links.values(), *self._retired] if label is None else []
+        if label is not None and label in self._links:
+            links = [self._links[label]]
+        return sum(link.flush() for link in links)
 
     @property
     def straight(self) -> bool:

@@ -40,6 +40,16 @@ class StatsPace(_Message):
     idle_interval: float
 
 
+class Flush(_Message):
+    """Drop what links hold, queued and delayed: every link of both directions, or only
+    `direction`'s, or only the link labelled `label` (`default` or a flow's). Sent by a client
+    to the supervisor, and by the supervisor on to the workers."""
+
+    type: Literal["flush"] = "flush"
+    direction: Direction | None = None
+    label: str | None = None
+
+
 # Worker -> supervisor
 
 
@@ -51,6 +61,16 @@ class StatsReport(_Message):
 class WorkerError(_Message):
     type: Literal["worker_error"] = "worker_error"
     direction: Direction
+    message: str
+
+
+class WorkerNote(_Message):
+    """Something the operator should read in the engine's log, said once per change (an
+    interface gone or back) or once a minute per kind (send errors)."""
+
+    type: Literal["worker_note"] = "worker_note"
+    direction: Direction
+    level: Literal["info", "warning"]
     message: str
 
 
@@ -126,12 +146,21 @@ class Error(_Message):
     message: str
 
 
+class Done(_Message):
+    """A request that changes no spec was carried out (`Flush`)."""
+
+    type: Literal["done"] = "done"
+    message: str
+
+
 Message = Annotated[
     Configure
     | Stop
     | StatsPace
+    | Flush
     | StatsReport
     | WorkerError
+    | WorkerNote
     | GetSpec
     | SetSpec
     | PatchSpec
@@ -142,7 +171,8 @@ Message = Annotated[
     | SpecChanged
     | StatsReply
     | Info
-    | Error,
+    | Error
+    | Done,
     Field(discriminator="type"),
 ]
 

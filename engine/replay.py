@@ -20,6 +20,10 @@ from engine.timeline import ResolvedStep, Timeline, TimelineError, interpolate
 #: Intermediate values of a ramp go out this often (the issue asks for at least 10 a second).
 RAMP_INTERVAL = 0.05
 
+#: Replay speeds taken: beyond 1000x, steps would be applied as fast as the engine takes them
+#: (and `inf` would apply them all at once); below, a timeline would never end.
+MIN_SPEED, MAX_SPEED = 0.001, 1000.0
+
 
 @dataclass(frozen=True)
 class Event:
@@ -82,8 +86,8 @@ class ReplayRunner:
         loop: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if speed <= 0:
-            raise TimelineError(f"speed: must be above 0, not {speed}")
+        if not MIN_SPEED <= speed <= MAX_SPEED:  # also NaN
+            raise TimelineError(f"speed: must be from {MIN_SPEED} to {MAX_SPEED:g}, not {speed}")
         if loop and timeline.duration <= 0:
             raise TimelineError(f"{timeline.name}: lasts 0 s, so there is nothing to loop")
         self.timeline = timeline

@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from engine.trace import TraceError, load_trace
+from engine.files import read_regular_file
+from engine.trace import MAX_TRACE_PATH
 from engine.units import UnitError, parse_duration_ms, parse_rate, parse_ratio
 
 #: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
@@ -44,11 +45,13 @@ def _tolerant(parser: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Apply a unit parser to strings only, so pydantic reports wrong types in its own words."""
 
     def parse(value: Any) -> Any:
-        if isinstance(value, str):
+        if isinstance(value, str | float) and not isinstance(value, bool):
             try:
                 return parser(value)
             except UnitError as exc:
                 raise ValueError(str(exc)) from None
+            except (OverflowError, ValueError, TypeError):  # a number too big for the unit
+                raise ValueError("not a usable number") from None
         return value
 
     return parse
@@ -72,16 +75,28 @@ Millis = Annotated[
 class _Strict(BaseModel):
     """Unknown fields are errors: a typo in a spec must never silently do nothing."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False
+    )
+
+
+#: Default of `queue.held_bytes`: 1 Gbit/s held for a second fits.
+HELD_BYTES = 128 * 1024 * 1024
 
 
 class QueueLimit(_Strict):
     """Limits of the queue in front of the rate limiter; an arriving packet that would exceed any
-    limit that is set is dropped (tail drop). An empty queue always admits one packet."""
+    limit that is set is dropped (tail drop). An empty queue always admits one packet.
+
+    `held_bytes` bounds what the link holds after the rate limiter, for latency and jitter
+    (each frame counts its size plus a fixed overhead for its bookkeeping): a packet that would
+    go over it is dropped as `held_full`, so a huge latency set by mistake costs a bounded
+    amount of memory."""
 
     packets: int | None = Field(default=1000, ge=1)
     bytes: int | None = Field(default=None, ge=1)
     ms: Millis | None = 1000.0
+    held_bytes: int = Field(default=HELD_BYTES, ge=1, le=1 << 40)
 
 
 class BurstLoss(_Strict):
@@ -118,17 +133,15 @@ class LinkSpec(_Strict):
     burst_loss: BurstLoss | None = None
     queue: QueueLimit = QueueLimit()
     #: A Mahimahi packet-delivery trace (a file path): capacity follows it instead of `rate`
-    #: (rate 0 still blocks). See engine/trace.py.
-    trace: str | None = None
+    #: (rate 0 still blocks). See engine/trace.py. Validating a spec reads no file: the file
+    #: is read (and a bad one refused) where a spec is applied, `trace.load_traces`.
+    trace: Annotated[str, Field(min_length=1, max_length=MAX_TRACE_PATH)] | None = None
 
     @field_validator("trace")
     @classmethod
     def _check_trace(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                load_trace(value)
-            except TraceError as exc:
-                raise ValueError(str(exc)) from None
+        if value is not None and "\x00" in value:
+            raise ValueError("a path has no NUL character")
         return value
 
     @property
@@ -283,19 +296,32 @@ def field_location(loc: tuple[int | str, ...]) -> str:
     return text or "spec"
 
 
+#: An error message names at most this many problems, then says how many more there were.
+MAX_PROBLEMS = 5
+#: Longest spec file or request that is read: a spec with thousands of flows is far smaller.
+MAX_SPEC_BYTES = 16 * 1024 * 1024
+
+
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line: every problem as `field: reason`, joined with `; `."""
-    parts: list[str] = []
-    for error in exc.errors():
+    """One line: the first problems as `field: reason`, joined with `; `. Linear in the number
+    of problems, and short however many there are."""
+    parts: dict[str, None] = {}
+    more = 0
+    for error in exc.errors(include_url=False, include_input=False):
         where = field_location(error["loc"])
         if error["type"] == "extra_forbidden":
             reason = "unknown field"
         else:
             reason = error["msg"].removeprefix("Value error, ")
-        item = f"{where}: {reason}"
-        if item not in parts:
-            parts.append(item)
-    return "; ".join(parts)
+        item = f"{where[:80]}: {reason}"
+        if item in parts:
+            continue
+        if len(parts) < MAX_PROBLEMS:
+            parts[item] = None
+        else:
+            more += 1
+    text = "; ".join(parts)
+    return f"{text}; and {more} more" if more else text
 
 
 def parse_spec(data: Any) -> Spec:
@@ -304,26 +330,36 @@ def parse_spec(data: Any) -> Spec:
         return Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(describe_validation_error(exc)) from None
+    except RecursionError:
+        raise SpecError("spec: nested too deeply") from None
+    except Exception as exc:  # a validator's bug must be a bad spec, never a dead engine
+        raise SpecError(f"spec: cannot be read ({type(exc).__name__})") from None
 
 
 def loads_spec(text: str | bytes) -> Spec:
     """A Spec from JSON text, or SpecError with a one-line reason."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"spec: larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(
             f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text: byte {exc.start} cannot be decoded") from None
+    except RecursionError:
+        raise SpecError("not valid JSON: nested too deeply") from None
     return parse_spec(data)
 
 
 def read_spec(path: str) -> Spec:
-    """Read a spec file; missing or unreadable files are SpecErrors as well."""
+    """Read a spec file; missing, unreadable, odd (a FIFO, a device) or oversized files are
+    SpecErrors as well."""
     try:
-        with open(path, "rb") as handle:
-            text = handle.read()
+        text = read_regular_file(path, MAX_SPEC_BYTES)
     except OSError as exc:
-        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+        raise SpecError(f"cannot read {path}: {exc.strerror or exc}") from None
     return loads_spec(text)
 
 

@@ -6,6 +6,8 @@ nothing: rates are differences between two samples divided by their `at` times.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from engine.spec import Direction
@@ -16,13 +18,37 @@ class _Model(BaseModel):
 
 
 class Drops(_Model):
+    """Wire packets dropped, by cause: random or burst `loss`, the rate limiter's queue full,
+    a `blocked` link (rate 0), a link's store of delayed packets full (`held_full`), a user's
+    `flush`, and `malformed` frames (a super-frame no real sender makes)."""
+
     loss: int = 0
     queue_full: int = 0
     blocked: int = 0
+    held_full: int = 0
+    flushed: int = 0
+    malformed: int = 0
 
     @property
     def total(self) -> int:
-        return self.loss + self.queue_full + self.blocked
+        return (
+            self.loss
+            + self.queue_full
+            + self.blocked
+            + self.held_full
+            + self.flushed
+            + self.malformed
+        )
+
+    def __add__(self, other: Drops) -> Drops:
+        return Drops(
+            loss=self.loss + other.loss,
+            queue_full=self.queue_full + other.queue_full,
+            blocked=self.blocked + other.blocked,
+            held_full=self.held_full + other.held_full,
+            flushed=self.flushed + other.flushed,
+            malformed=self.malformed + other.malformed,
+        )
 
 
 class LinkStats(_Model):
@@ -38,6 +64,8 @@ class LinkStats(_Model):
     queue_bytes: int = 0
     queue_delay_ms: float = 0.0
     in_flight: int = 0
+    #: Bytes of the frames held for latency and jitter, against `queue.held_bytes`.
+    held_bytes: int = 0
 
 
 class Talker(_Model):
@@ -50,10 +78,17 @@ class Talker(_Model):
     bytes: int
 
 
+InterfaceState = Literal["up", "down", "missing"]
+
+
 class DirectionStats(_Model):
     direction: Direction
     at: float  # seconds, monotonic clock of the worker's host
     pid: int = 0
+    #: Whether this direction forwards: both its interfaces there and up. While one is down
+    #: or missing, the worker waits for it (no frames move) and `interface_problem` says why.
+    interface_state: InterfaceState = "up"
+    interface_problem: str = ""
     total: LinkStats = LinkStats()
     flows: dict[str, LinkStats] = {}
     rx_kernel_drops: int = 0

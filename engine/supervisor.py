@@ -27,7 +27,9 @@ from pydantic import ValidationError
 from engine.control import ControlServer
 from engine.protocol import (
     Configure,
+    Done,
     Error,
+    Flush,
     GetInfo,
     GetSpec,
     GetStats,
@@ -43,17 +45,21 @@ from engine.protocol import (
     Stop,
     Subscribe,
     WorkerError,
+    WorkerNote,
     decode,
     encode,
 )
 from engine.recorder import TimelineRecorder
 from engine.spec import DIRECTIONS, Direction, Spec, SpecError, patch_spec, read_spec
 from engine.stats import DirectionStats, EngineStats
+from engine.trace import TraceError, check_traces
 from engine.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 
 log = logging.getLogger("linkshaper")
 
 RESTART_BACKOFF = 0.2
+#: A change made on a spec that another change replaced meanwhile is made again this often.
+CHANGE_ATTEMPTS = 20
 #: The loop wakes for workers' messages, their exits and signals (a self-pipe); this is only a
 #: backstop, so an idle engine costs nothing.
 LOOP_TICK = 5.0
@@ -100,7 +106,7 @@ class Supervisor:
         self.spec_path = spec_path
         self.control_path = control_path
         self._spec = spec
-        self._spec_lock = threading.RLock()  # patch = read, modify, apply: one step
+        self._spec_lock = threading.RLock()  # held only to put a checked spec in force
         self._context = multiprocessing.get_context("spawn")
         self._workers = {
             "ingress": _Worker("ingress", outer, inner),
@@ -257,6 +263,9 @@ class Supervisor:
                     self._control.publish(message)
                 elif isinstance(message, WorkerError):
                     log.error("%s worker: %s", message.direction, message.message)
+                elif isinstance(message, WorkerNote):
+                    level = logging.INFO if message.level == "info" else logging.WARNING
+                    log.log(level, "%s: %s", message.direction, message.message)
         except (EOFError, OSError, ValidationError):
             return
 
@@ -290,14 +299,19 @@ class Supervisor:
     # --- the spec ------------------------------------------------------------------------
 
     def apply(self, spec: Spec, source: str) -> Spec:
-        """Put a validated spec in force: both workers, then everyone who listens."""
+        """Put a validated spec (traces checked) in force: both workers, then everyone who
+        listens."""
         with self._spec_lock:
-            self._spec = spec
-            data = encode(Configure(spec=spec))
-            for worker in self._workers.values():
-                worker.send(data)
-            if self.recorder is not None:
-                self.recorder.spec(spec, source)
+            return self._commit(spec, source)
+
+    def _commit(self, spec: Spec, source: str) -> Spec:
+        """`apply` with the lock held."""
+        self._spec = spec
+        data = encode(Configure(spec=spec))
+        for worker in self._workers.values():
+            worker.send(data)
+        if self.recorder is not None:
+            self.recorder.spec(spec, source)
         self._control.publish(SpecChanged(spec=spec, source=source, at=time.time()))
         log.info("spec applied (from %s)", source)
         return spec
@@ -309,30 +323,60 @@ class Supervisor:
             return False
         try:
             spec = read_spec(self.spec_path)
-        except SpecError as exc:
+            check_traces(spec)
+        except (SpecError, TraceError) as exc:
             log.error("SIGHUP: %s: %s; keeping the spec in force", self.spec_path, exc)
             return False
         self.apply(spec, "sighup")
         return True
+
+    def change(self, make: Callable[[Spec], Spec], source: str) -> Message:
+        """Apply `make(spec in force)`. Validation and reading traces run without the lock,
+        which a slow or huge request must never hold (SIGHUP and the workers' restarts wait
+        for it); if the spec changed meanwhile, the change is made again on the new one."""
+        for _ in range(CHANGE_ATTEMPTS):
+            base = self._spec
+            try:
+                spec = make(base)
+                check_traces(spec)
+            except (SpecError, TraceError) as exc:
+                return Error(message=str(exc))
+            with self._spec_lock:
+                if self._spec is base:
+                    return SpecReply(spec=self._commit(spec, source))
+        return Error(message="the spec kept changing meanwhile; try again")
 
     def handle(self, request: Message) -> Message:
         """Answer one control request (called from control threads)."""
         if isinstance(request, GetSpec | Subscribe):
             return SpecReply(spec=self._spec)
         if isinstance(request, SetSpec):
-            return SpecReply(spec=self.apply(request.spec, request.source))
+            new = request.spec
+            return self.change(lambda _base: new, request.source)
         if isinstance(request, PatchSpec):
-            with self._spec_lock:
-                try:
-                    spec = patch_spec(self._spec, request.changes)
-                except SpecError as exc:
-                    return Error(message=str(exc))
-                return SpecReply(spec=self.apply(spec, request.source))
+            changes = request.changes
+            return self.change(lambda base: patch_spec(base, changes), request.source)
+        if isinstance(request, Flush):
+            return self.flush(request)
         if isinstance(request, GetStats):
             return StatsReply(stats=self.stats())
         if isinstance(request, GetInfo):
             return self.info()
         return Error(message=f"not a request: {request.type}")
+
+    def flush(self, request: Flush) -> Message:
+        """Have the workers drop what the links hold (see protocol.Flush)."""
+        labels = {"default", *(flow.label for flow in self._spec.flows)}
+        if request.label is not None and request.label not in labels:
+            return Error(message=f"label: no link labelled {request.label!r}")
+        data = encode(request)
+        for direction, worker in self._workers.items():
+            if request.direction in (None, direction):
+                worker.send(data)
+        which = request.label or "every link"
+        where = request.direction or "both directions"
+        log.info("flush: %s, %s", which, where)
+        return Done(message=f"flushed {which}, {where}")
 
     def stats(self) -> EngineStats:
         return EngineStats(ingress=self._latest.get("ingress"), egress=self._latest.get("egress"))

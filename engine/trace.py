@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from engine.files import read_regular_file
+
+if TYPE_CHECKING:
+    from engine.spec import Spec
 
 OPPORTUNITY_BYTES = 1504
 ETHERNET_HEADER = 14
+#: Longest path a spec may name, and largest trace file read (a minute at 1 Gbit/s is ~30 MB).
+MAX_TRACE_PATH = 4096
+MAX_TRACE_BYTES = 32 * 1024 * 1024
 
 
 class TraceError(ValueError):
@@ -38,15 +48,16 @@ class Trace:
 
 
 def parse_trace(text: str, name: str = "trace") -> Trace:
+    """A trace from its text. Errors name the line but never quote it: the file may be one
+    that its reader must not see (a spec can name any path)."""
     times: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped:
             continue
-        try:
-            value = int(stripped)
-        except ValueError:
-            raise TraceError(f"{name} line {number}: {stripped!r} is not an integer") from None
+        if not (stripped.isascii() and stripped.isdigit()):
+            raise TraceError(f"{name} line {number}: not a whole number of milliseconds")
+        value = int(stripped)
         if value < 0 or (times and value < times[-1]):
             raise TraceError(f"{name} line {number}: {value} goes back in time")
         times.append(value)
@@ -57,17 +68,74 @@ def parse_trace(text: str, name: str = "trace") -> Trace:
 
 @lru_cache(maxsize=32)
 def _load(path: str, _mtime: float, _size: int) -> Trace:
-    with open(path) as handle:
-        return parse_trace(handle.read(), path)
+    data = read_regular_file(path, MAX_TRACE_BYTES)
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"{path}: not a trace (byte {exc.start} is not ASCII)") from None
+    return parse_trace(text, path)
 
 
 def load_trace(path: str) -> Trace:
-    """The trace at `path`, read once per version of the file."""
+    """The trace at `path`, read once per version of the file: a regular file of at most
+    MAX_TRACE_BYTES, read without blocking on FIFOs or devices."""
     try:
         status = os.stat(path)
         return _load(path, status.st_mtime, status.st_size)
     except OSError as exc:
-        raise TraceError(f"cannot read trace {path}: {exc.strerror}") from None
+        raise TraceError(f"cannot read trace {path}: {exc.strerror or exc}") from None
+
+
+def trace_fields(spec: Spec) -> Iterator[tuple[str, str]]:
+    """(where in the spec, path) for every trace the spec names."""
+    pairs = [("default_link", spec.default_link)]
+    pairs += [(f"flows[{i}].link", flow.link) for i, flow in enumerate(spec.flows)]
+    for where, pair in pairs:
+        for direction in ("ingress", "egress"):
+            path = pair.of(direction).trace
+            if path is not None:
+                yield f"{where}.{direction}.trace", path
+
+
+def check_traces(spec: Spec) -> None:
+    """Read every trace the spec names (off any event loop: this may wait on a disk), or a
+    TraceError that names the field. Called where a spec is applied, not where it is parsed."""
+    for where, path in trace_fields(spec):
+        try:
+            load_trace(path)
+        except TraceError as exc:
+            raise TraceError(f"{where}: {exc}") from None
+
+
+def allowed_traces(spec: Spec, in_force: Spec, trace_dir: str | None) -> Spec:
+    """For specs from a less trusted source (the HTTP API): every trace must be a file in
+    `trace_dir` (named relative to it, or by its full path), or one already in force (a client
+    that reads the spec, changes a rate and writes it back names the operator's trace again).
+    Returns the spec with each such trace's full path; TraceError names the field."""
+    known = {path for _, path in trace_fields(in_force)}
+    resolved: dict[str, str] = {}
+    for where, path in trace_fields(spec):
+        if path in known:
+            continue
+        if trace_dir is None:
+            raise TraceError(
+                f"{where}: traces cannot be named over HTTP unless the engine's API runs with "
+                "--trace-dir DIR"
+            )
+        root = os.path.realpath(trace_dir)
+        full = os.path.realpath(os.path.join(root, path))
+        if os.path.commonpath([root, full]) != root or full == root:
+            raise TraceError(f"{where}: only files in the trace directory may be named")
+        resolved[where] = full
+    if not resolved:
+        return spec
+    data = spec.model_dump(mode="json")
+    for where, full in resolved.items():
+        node: Any = data
+        for part in where.replace("[", ".").replace("]", "").split(".")[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node["trace"] = full
+    return type(spec).model_validate(data)
 
 
 class TraceClock:

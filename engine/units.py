@@ -6,6 +6,7 @@ work here too, so the parsers accept tc's spellings and plain numbers in the spe
 
 from __future__ import annotations
 
+import math
 import re
 
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -44,44 +45,69 @@ class UnitError(ValueError):
     """A value whose unit or number cannot be understood."""
 
 
+#: Longest text a value may be: a unit parser never needs more, and a long one is not a value.
+MAX_TEXT = 64
+
+
+def _quote(text: str) -> str:
+    """The value as an error message may show it: cut short, so an error stays one line."""
+    return repr(text if len(text) <= 20 else text[:20] + "…")
+
+
+def _finite(number: float, text: str, what: str) -> float:
+    if not math.isfinite(number):
+        raise UnitError(f"not a finite {what}: {_quote(text)}")
+    return number
+
+
 def _split(text: str, what: str) -> tuple[float, str]:
+    if len(text) > MAX_TEXT:
+        raise UnitError(f"not a {what}: {_quote(text)} is too long")
     match = re.fullmatch(_NUMBER + r"\s*([a-zA-Z%/]*)", text.strip())
     if match is None:
-        raise UnitError(f"not a {what}: {text!r}")
-    return float(match.group(1)), match.group(2).lower()
+        raise UnitError(f"not a {what}: {_quote(text)}")
+    return _finite(float(match.group(1)), text, what), match.group(2).lower()
+
+
+def _plain(value: float, what: str) -> float:
+    """A number given without a unit; infinities and NaN are no values (JSON has neither, but
+    Python's reader takes `1e400` as infinity)."""
+    return _finite(float(value), str(value), what)
 
 
 def parse_rate(value: str | float) -> int:
     """Bit/s from `10mbit`, `1.5gbit`, `500kbit`, `12500kbps` or a plain number of bit/s."""
-    if isinstance(value, int | float):
-        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(_plain(value, "rate"))
     number, unit = _split(value, "rate")
     unit = unit.removesuffix("/s") if unit.endswith("/s") else unit
     if unit not in _RATE_UNITS:
-        raise UnitError(f"unknown rate unit {unit!r} (use bit, kbit, mbit, gbit)")
-    return round(number * _RATE_UNITS[unit])
+        raise UnitError(f"unknown rate unit {_quote(unit)} (use bit, kbit, mbit, gbit)")
+    return round(_finite(number * _RATE_UNITS[unit], value, "rate"))
 
 
 def parse_duration_ms(value: str | float) -> float:
     """Milliseconds from `50ms`, `1.5s`, `200us` or a plain number of milliseconds."""
     if isinstance(value, int | float):
-        return float(value)
+        return _plain(value, "duration")
     number, unit = _split(value, "duration")
     if unit not in _DURATION_UNITS_MS:
-        raise UnitError(f"unknown duration unit {unit!r} (use us, ms, s)")
-    return number * _DURATION_UNITS_MS[unit]
+        raise UnitError(f"unknown duration unit {_quote(unit)} (use us, ms, s)")
+    return _finite(number * _DURATION_UNITS_MS[unit], value, "duration")
 
 
 def parse_ratio(value: str | float) -> float:
     """A fraction from `1.5%` or a plain fraction such as `0.015`."""
     if isinstance(value, int | float):
-        return float(value)
+        return _plain(value, "ratio")
     number, unit = _split(value, "ratio")
     if unit == "%":
         return number / 100.0
     if unit == "":
         return number
-    raise UnitError(f"unknown ratio unit {unit!r} (use % or a fraction)")
+    raise UnitError(f"unknown ratio unit {_quote(unit)} (use % or a fraction)")
 
 
 def format_rate(bits_per_second: float) -> str:

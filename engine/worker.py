@@ -39,10 +39,23 @@ from engine.afpacket import (
     vlan_tag,
 )
 from engine.frames import HEAD_BYTES, mark_partial_checksum, put_back_vlan_tag
+from engine.interface_state import LINK_ERRNOS, LinkWatch, links_problem
 from engine.mmsg import SLOT, FrameBatch
 from engine.pipeline import TALKER_SAMPLE, DirectionPipeline
-from engine.protocol import Configure, StatsPace, StatsReport, Stop, WorkerError, decode, encode
+from engine.protocol import (
+    Configure,
+    Flush,
+    Message,
+    StatsPace,
+    StatsReport,
+    Stop,
+    WorkerError,
+    WorkerNote,
+    decode,
+    encode,
+)
 from engine.spec import Direction, Spec
+from engine.stats import InterfaceState
 from engine.wake_margin import CEILING, FLOOR, WakeMargin
 
 STATS_INTERVAL = 0.1
@@ -69,6 +82,11 @@ POLL_BELOW_RATE = 2000.0
 STAMP_WINDOW = 0.05
 FRAME_BUFFER = 70_000
 SEND_RETRIES = 200
+#: A kind of send error (by errno) is written to the log at most this often; all are counted.
+SEND_ERROR_LOG_INTERVAL = 60.0
+#: While an interface is down or missing, the worker wakes on every link change (netlink) and
+#: also this often, in case an announcement was lost.
+LINK_RECHECK = 1.0
 
 
 #: What streaming on the straight path counted: frames, the plain frames' bytes, and the
@@ -81,11 +99,17 @@ class _Forwarder:
         self, direction: Direction, rx_ifname: str, tx_ifname: str, spec: Spec, poll: bool = True
     ):
         self.direction = direction
-        self.rx = open_receiver(rx_ifname)
-        self.tx = open_sender(tx_ifname)
+        self.rx_ifname = rx_ifname
+        self.tx_ifname = tx_ifname
         self.pipeline = DirectionPipeline(spec, direction, time.monotonic())
         self.kernel_drops = 0
         self.tx_errors = 0
+        #: Log lines for the supervisor, sent with the next stats (see `_send_again`).
+        self.notes: list[WorkerNote] = []
+        self._error_logged: dict[int, float] = {}
+        #: "up" while forwarding; else why not (see `_wait_for_links`).
+        self.interface_state: InterfaceState = "up"
+        self.interface_problem = ""
         self._buffer = bytearray(FRAME_BUFFER)
         self.stamped = False
         #: The wall clock (the kernel's stamps) less the monotonic one (the pipeline's).
@@ -98,6 +122,25 @@ class _Forwarder:
         self._batch = FrameBatch()
         #: Poll for the next frame until then (see `stream_straight`).
         self.poll_until = 0.0
+        self.rx: socket.socket
+        self.tx: socket.socket
+        try:
+            self.open()
+        except OSError as exc:
+            if exc.errno not in LINK_ERRNOS:
+                raise
+            self.lose_interfaces(opened=False)
+
+    def open(self) -> None:
+        """Open both sockets (by name: an interface made again has a new index)."""
+        rx = open_receiver(self.rx_ifname)
+        try:
+            tx = open_sender(self.tx_ifname)
+        except OSError:
+            rx.close()
+            raise
+        self.rx, self.tx = rx, tx
+        self.stamped = False
         self.follow_spec()
 
     def follow_spec(self) -> None:
@@ -338,7 +381,9 @@ class _Forwarder:
 
     def _send_again(self, frame: bytes | memoryview, error: OSError) -> None:
         """After a send failed with `error`. ENOBUFS: the device queue is full for a moment;
-        wait and retry rather than lose the frame. Anything else counts as a transmit error."""
+        wait and retry rather than lose the frame. Anything else counts as a transmit error,
+        and the first of each kind a minute is logged; an interface gone or down is raised, for
+        the worker to wait for it (`_run`)."""
         for attempt in range(SEND_RETRIES):
             if error.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.EINTR):
                 break
@@ -349,22 +394,68 @@ class _Forwarder:
             except OSError as again:
                 error = again
         self.tx_errors += 1
+        if error.errno in LINK_ERRNOS:
+            raise error
+        now = time.monotonic()
+        code = error.errno or 0
+        if now - self._error_logged.get(code, -SEND_ERROR_LOG_INTERVAL) >= SEND_ERROR_LOG_INTERVAL:
+            self._error_logged[code] = now
+            self.notes.append(
+                WorkerNote(
+                    direction=self.direction,
+                    level="warning",
+                    message=f"cannot send a frame of {len(frame) - 10} bytes on "
+                    f"{self.tx_ifname}: {error.strerror or error} (counted as tx_errors; "
+                    "the next of this kind is logged in a minute)",
+                )
+            )
 
     def report(self, now: float) -> StatsReport:
         self._wall_offset = time.time() - time.monotonic()  # follow NTP's adjustments
-        self.kernel_drops += kernel_drops(self.rx)
+        if self.interface_state == "up":
+            self.kernel_drops += kernel_drops(self.rx)
         stats = self.pipeline.stats(now).model_copy(
             update={
                 "pid": os.getpid(),
                 "rx_kernel_drops": self.kernel_drops,
                 "tx_errors": self.tx_errors,
+                "interface_state": self.interface_state,
+                "interface_problem": self.interface_problem,
             }
         )
         return StatsReport(stats=stats)
 
+    def send_report(self, conn: Connection, now: float) -> None:
+        """Notes first, then stats; OSError if the supervisor is gone."""
+        notes, self.notes = self.notes, []
+        for note in notes:
+            conn.send_bytes(encode(note))
+        conn.send_bytes(encode(self.report(now)))
+
+    def control(self, message: Message | None, now: float) -> bool:
+        """Act on a message from the supervisor; False for Stop."""
+        if isinstance(message, Stop):
+            return False
+        if isinstance(message, Configure):
+            self.pipeline.configure(message.spec, now)
+            if self.interface_state == "up":
+                self.follow_spec()
+        elif isinstance(message, Flush) and message.direction in (None, self.direction):
+            self.pipeline.flush(message.label)
+        return True
+
+    def lose_interfaces(self, opened: bool = True) -> None:
+        """An interface went down or away: close both sockets (a deleted interface's socket
+        stays dead even once one of the same name is back) until `_wait_for_interfaces`."""
+        if opened:
+            self.close()
+        self.interface_state = "missing"
+        self.interface_problem = "an interface went away"
+
     def close(self) -> None:
-        self.rx.close()
-        self.tx.close()
+        if self.interface_state == "up":
+            self.rx.close()
+            self.tx.close()
 
 
 PR_SET_TIMERSLACK = 29
@@ -400,9 +491,102 @@ def run_worker(
     # it out of the cyclic collector, whose full passes would otherwise stall packets for ms.
     gc.freeze()
     try:
-        _loop(forwarder, conn)
+        _run(forwarder, conn)
     finally:
         forwarder.close()
+
+
+def _run(forwarder: _Forwarder, conn: Connection) -> None:
+    """Forward while both interfaces are up; when one goes down or away (a read or a send
+    says so), close both sockets, wait for both to be up again, open them afresh, and go on.
+    What the links hold stays held meanwhile, and the spec keeps following the supervisor."""
+    while True:
+        if forwarder.interface_state == "up":
+            try:
+                _loop(forwarder, conn)
+                return
+            except OSError as exc:
+                if exc.errno not in LINK_ERRNOS:
+                    raise
+                forwarder.lose_interfaces()
+        if not _wait_for_interfaces(forwarder, conn):
+            return
+
+
+def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
+    """Sleep until an interface changes (netlink) or LINK_RECHECK passes, then look again;
+    stats and the supervisor's messages are served meanwhile. Each change of state is logged
+    once. True once both sockets are open again; False when told to stop."""
+    names = (forwarder.rx_ifname, forwarder.tx_ifname)
+    watch = LinkWatch()
+    said = ""
+    next_stats = time.monotonic()
+    interval = STATS_INTERVAL
+    try:
+        while True:
+            state, problem = links_problem(names)
+            if state == "up":
+                try:
+                    forwarder.open()
+                except OSError as exc:  # gone again in between
+                    if exc.errno not in LINK_ERRNOS:
+                        raise
+                    state, problem = "missing", f"cannot open {'/'.join(names)}: {exc.strerror}"
+                else:
+                    forwarder.interface_state, forwarder.interface_problem = "up", ""
+                    forwarder.notes.append(
+                        WorkerNote(
+                            direction=forwarder.direction,
+                            level="info",
+                            message=f"{names[0]} and {names[1]} are up again: forwarding",
+                        )
+                    )
+                    return True
+            forwarder.interface_state, forwarder.interface_problem = state, problem
+            if problem != said:
+                said = problem
+                forwarder.notes.append(
+                    WorkerNote(
+                        direction=forwarder.direction,
+                        level="warning",
+                        message=f"{problem}: nothing is forwarded until it is up",
+                    )
+                )
+            now = time.monotonic()
+            if now >= next_stats:
+                try:
+                    forwarder.send_report(conn, now)
+                except OSError:
+                    return False
+                next_stats = now + interval
+                interval = min(IDLE_STATS_INTERVAL, interval * 2)
+            timeout = min(LINK_RECHECK, max(0.0, next_stats - now))
+            watched: list[LinkWatch | Connection] = [watch, conn]
+            readable = select.select(watched, [], [], timeout)[0]
+            if watch in readable:
+                watch.drain()
+            if conn in readable:
+                try:
+                    message: Message | None = decode(conn.recv_bytes())
+                except (EOFError, OSError):
+                    return False
+                except ValidationError as exc:
+                    message = None
+                    forwarder.notes.append(_undecodable(forwarder.direction, exc))
+                if not forwarder.control(message, time.monotonic()):
+                    return False
+                if isinstance(message, StatsPace):
+                    interval = max(STATS_INTERVAL, message.idle_interval)
+    finally:
+        watch.close()
+
+
+def _undecodable(direction: Direction, exc: ValidationError) -> WorkerNote:
+    """What a worker says of a message from the supervisor it cannot read (a bug: both sides
+    speak engine.protocol), instead of dropping it unseen."""
+    errors = exc.errors(include_url=False, include_input=False)
+    detail = errors[0]["msg"] if errors else "not a message"
+    return WorkerNote(direction=direction, level="warning", message=f"ignored a message: {detail}")
 
 
 def _loop(forwarder: _Forwarder, conn: Connection) -> None:
@@ -454,17 +638,15 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
         now = time.monotonic()
         if control:
             try:
-                message = decode(conn.recv_bytes())
+                message: Message | None = decode(conn.recv_bytes())
             except (EOFError, OSError):
                 return  # the supervisor is gone
-            except ValidationError:
+            except ValidationError as exc:
                 message = None
-            if isinstance(message, Stop):
+                forwarder.notes.append(_undecodable(forwarder.direction, exc))
+            if not forwarder.control(message, now):
                 return
-            if isinstance(message, Configure):
-                pipeline.configure(message.spec, now)
-                forwarder.follow_spec()
-            elif isinstance(message, StatsPace):
+            if isinstance(message, StatsPace):
                 idle_interval = max(STATS_INTERVAL, message.idle_interval)
         if pipeline.frames_seen != seen_frames:
             seen_frames = pipeline.frames_seen
@@ -475,7 +657,7 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
             forwarder.send(frame)
         if now >= next_stats:
             try:
-                conn.send_bytes(encode(forwarder.report(now)))
+                forwarder.send_report(conn, now)
             except OSError:
                 return
             idle = pipeline.frames_seen == reported_frames and pipeline.next_deadline() is None

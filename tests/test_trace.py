@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from pathlib import Path
 
 import pytest
 
 from engine.link import Link, Packet
 from engine.spec import LinkSpec, Spec, SpecError, parse_spec
-from engine.trace import OPPORTUNITY_BYTES, TraceClock, TraceError, parse_trace
+from engine.trace import (
+    MAX_TRACE_BYTES,
+    OPPORTUNITY_BYTES,
+    TraceClock,
+    TraceError,
+    allowed_traces,
+    check_traces,
+    load_trace,
+    parse_trace,
+)
 
 
 def trace_file(tmp_path: Path, times: list[int]) -> str:
@@ -70,14 +81,68 @@ def test_average_rate_over_many_periods(tmp_path: Path) -> None:
 
 
 def test_bad_traces_are_named(tmp_path: Path) -> None:
-    with pytest.raises(TraceError, match="line 2: 'x' is not an integer"):
+    with pytest.raises(TraceError, match="line 2: not a whole number of milliseconds"):
         parse_trace("1\nx\n")
     with pytest.raises(TraceError, match="line 3: 2 goes back in time"):
         parse_trace("1\n5\n2\n")
     with pytest.raises(TraceError, match="empty"):
         parse_trace("\n")
-    with pytest.raises(SpecError, match=r"default_link\.egress\.trace: cannot read trace"):
-        parse_spec({"egress": {"trace": str(tmp_path / "missing")}})
+    # Parsing a spec reads no file; applying it does (check_traces), and names the field.
+    missing = parse_spec({"egress": {"trace": str(tmp_path / "missing")}})
+    with pytest.raises(TraceError, match=r"default_link\.egress\.trace: cannot read trace"):
+        check_traces(missing)
+    with pytest.raises(SpecError, match=r"default_link\.egress\.trace: a path has no NUL"):
+        parse_spec({"egress": {"trace": "a\x00b"}})
     good = trace_file(tmp_path, [1, 2])
+    check_traces(parse_spec({"egress": {"trace": good}}))
     assert parse_spec({"egress": {"trace": good}}).default_link.egress.trace == good
     assert Spec().default_link.egress.trace is None
+
+
+def test_a_trace_error_never_shows_the_file(tmp_path: Path) -> None:
+    """A spec can name any path, and errors reach HTTP clients: they name the line, never
+    quote it (the bug: `/etc/shadow line 1: 'root:*:...' is not an integer`)."""
+    secret = tmp_path / "secret"
+    secret.write_text("root:$6$very-secret-hash:19000:0:99999:7:::\n")
+    with pytest.raises(TraceError) as caught:
+        check_traces(parse_spec({"egress": {"trace": str(secret)}}))
+    assert "very-secret" not in str(caught.value) and "19000" not in str(caught.value)
+    assert "line 1" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "huge"])
+def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path, kind: str) -> None:
+    """A FIFO would block the reader for ever and /dev/zero would read until memory runs out."""
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        with open(path, "wb") as handle:
+            handle.truncate(MAX_TRACE_BYTES + 1)  # sparse: no disk used
+    started = time.monotonic()
+    with pytest.raises(TraceError, match="cannot read trace"):
+        load_trace(str(path))
+    assert time.monotonic() - started < 1.0
+
+
+def test_traces_over_http_only_from_the_trace_directory(tmp_path: Path) -> None:
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    inside = trace_file(traces, [1, 2])
+    outside = trace_file(tmp_path, [1, 3])
+    in_force = parse_spec({"ingress": {"trace": outside}})
+    wanted = parse_spec({"egress": {"trace": Path(inside).name}})
+    with pytest.raises(TraceError, match="--trace-dir"):
+        allowed_traces(wanted, in_force, None)
+    resolved = allowed_traces(wanted, in_force, str(traces))
+    assert resolved.default_link.egress.trace == str(Path(inside).resolve())
+    for escape in ("../" + Path(outside).name, "/etc/shadow", str(traces)):
+        with pytest.raises(TraceError, match="only files in the trace directory"):
+            allowed_traces(parse_spec({"egress": {"trace": escape}}), in_force, str(traces))
+    # The operator's own trace, already in force, may be written back as it is.
+    same = parse_spec({"ingress": {"trace": outside, "rate": 5}})
+    assert allowed_traces(same, in_force, None) is same

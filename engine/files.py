@@ -1,0 +1,33 @@
+"""Reading a file that someone else named (a spec, a trace) without trusting what it is.
+
+The engine runs as root and takes paths from spec files and requests, so a path may name a
+FIFO (an open or read that never returns), a device (`/dev/zero` reads forever) or a file of
+any size. Only regular files of bounded size are read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+
+def read_regular_file(path: str, limit: int) -> bytes:
+    """The contents of the regular file at `path`, at most `limit` bytes, or OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if status.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew while being read
+                raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
