@@ -80,6 +80,8 @@ class Link:
         self.drop_flushed = 0
         self.drop_malformed = 0
         self.spec = spec
+        self._stats: LinkStats | None = None
+        self._stats_state: tuple[float, ...] = ()
         self._trace: TraceClock | None = None
         self.trace_error: str | None = None
         self._apply(spec, now)
@@ -306,6 +308,27 @@ class Link:
         return min(times) if times else None
 
     def stats(self) -> LinkStats:
+        """The link's counters; the same object as last time while nothing changed, so that
+        thousands of idle flow links cost a tuple each per report."""
+        state = (
+            self.packets_in,
+            self.packets_out,
+            self.bytes_out,
+            self.drop_loss,
+            self.drop_queue_full,
+            self.drop_held_full,
+            self.drop_flushed,
+            self._queue_packets,
+            self._queue_bits,
+            len(self._in_flight),
+            self._rate,
+        )
+        if state != self._stats_state or self._stats is None:
+            self._stats_state = state
+            self._stats = self._build_stats()
+        return self._stats
+
+    def _build_stats(self) -> LinkStats:
         delay = self._queue_bits / self._rate * 1000.0 if self._rate > 0 else 0.0
         return LinkStats(
             packets_in=self.packets_in,

@@ -23,7 +23,7 @@ from engine.frames import (
 )
 from engine.link import HeldBudget, Link, Packet
 from engine.spec import Direction, Spec
-from engine.stats import DirectionStats, LinkStats, Talker
+from engine.stats import DirectionStats, Drops, LinkStats, Talker
 
 #: Distinct far ends remembered for the top-talkers table before the quietest are forgotten.
 TALKER_MEMORY = 2048
@@ -54,12 +54,31 @@ def _add(a: LinkStats, b: LinkStats) -> LinkStats:
     )
 
 
+_SUMMED = tuple(name for name in LinkStats.model_fields if name not in ("drops", "queue_delay_ms"))
+
+
+def _sum(parts: list[LinkStats]) -> LinkStats:
+    """The counters of many links added up (one model built, whatever their number)."""
+    if len(parts) == 1:
+        return parts[0]
+    sums = {name: sum(getattr(part, name) for part in parts) for name in _SUMMED}
+    drops = {name: sum(getattr(part.drops, name) for part in parts) for name in Drops.model_fields}
+    return LinkStats(
+        **sums,
+        drops=Drops(**drops),
+        queue_delay_ms=max(part.queue_delay_ms for part in parts),
+    )
+
+
 class DirectionPipeline:
     def __init__(self, spec: Spec, direction: Direction, now: float, seed: int | None = None):
         self.direction: Direction = direction
         self._rng = random.Random(seed)
         self._budget = HeldBudget(DIRECTION_HELD_BYTES)
         self._links: dict[str, Link] = {}
+        #: The links that hold something (queued or delayed): the only ones `release`,
+        #: `idle` and `next_deadline` look at, so idle flow links cost nothing per frame.
+        self._busy: set[Link] = set()
         self._retired: list[Link] = []
         #: Frames received so far (a cheap "was there traffic" for the worker's stats pace).
         self.frames_seen = 0
@@ -81,6 +100,7 @@ class DirectionPipeline:
         for label, link in list(self._links.items()):
             if label not in wanted:
                 del self._links[label]
+                self._busy.discard(link)
                 self._retired.append(link)
         for label, link_spec in wanted.items():
             if label in self._links:
@@ -143,6 +163,8 @@ class DirectionPipeline:
                 link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))
         else:
             link.offer(packet)
+        if not link.idle:
+            self._busy.add(link)
         return False
 
     def flush(self, label: str | None = None) -> int:
@@ -151,7 +173,11 @@ class DirectionPipeline:
         links = [*self._links.values(), *self._retired] if label is None else []
         if label is not None and label in self._links:
             links = [self._links[label]]
-        return sum(link.flush() for link in links)
+        dropped = 0
+        for link in links:
+            dropped += link.flush()
+            self._busy.discard(link)
+        return dropped
 
     @property
     def straight(self) -> bool:
@@ -222,15 +248,22 @@ class DirectionPipeline:
         """Frames due by `now`, in the order of their release times."""
         out = self._passed
         self._passed = []
-        for link in self._links.values():
-            link.advance(now, out)
+        busy = self._busy
+        several = len(busy) + len(self._retired) > 1
+        if busy:
+            for link in list(busy) if several else busy:
+                link.advance(now, out)
+            if several:
+                busy.difference_update([link for link in busy if link.idle])
+            elif next(iter(busy)).idle:
+                busy.clear()
         if self._retired:
             for link in self._retired:
                 link.advance(now, out)
             for link in [r for r in self._retired if r.idle]:
                 self._retired.remove(link)
                 self._gone = _add(self._gone, link.stats())
-        if len(out) > 1 and len(self._links) + len(self._retired) > 1:
+        if len(out) > 1 and several:
             out.sort(key=lambda item: (item[0], item[1]))
         return [frame for _, _, frame in out]
 
@@ -247,26 +280,17 @@ class DirectionPipeline:
         straight = self._straight
         if straight is not None:  # the only link
             return straight.idle
-        for link in self._links.values():  # noqa: SIM110 - asked per frame: no generator
-            if not link.idle:
-                return False
-        return True
+        return not self._busy
 
     def next_deadline(self) -> float | None:
-        times = [t for link in self._all_links() if (t := link.next_event()) is not None]
+        links = [*self._busy, *self._retired]
+        times = [t for link in links if (t := link.next_event()) is not None]
         return min(times) if times else None
-
-    def _all_links(self) -> list[Link]:
-        return [*self._links.values(), *self._retired]
 
     def stats(self, now: float) -> DirectionStats:
         self._window_frames = 0
         flows = {label: link.stats() for label, link in self._links.items()}
-        total = self._gone
-        for link_stats in flows.values():
-            total = _add(total, link_stats)
-        for link in self._retired:
-            total = _add(total, link.stats())
+        total = _sum([self._gone, *flows.values(), *(link.stats() for link in self._retired)])
         talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
         top = [
             Talker(
