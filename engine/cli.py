@@ -268,6 +268,7 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         f"pkts {total.packets_in}/{total.packets_out}  drops loss={drops.loss} "
         f"queue={drops.queue_full} blocked={drops.blocked}  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
+        + (f"  NOT FORWARDING: {current.interface_problem}" if current.interface_problem else "")
     )
 
 

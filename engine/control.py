@@ -180,11 +180,12 @@ class ControlServer:
         return len(self._subscribers) + len(self._listeners)
 
     def publish(self, message: Message) -> None:
-        data = encode(message)
         with self._lock:
             subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            subscriber.offer(data)
+        if subscribers:  # encoded only for someone: a report of 10,000 flows is large
+            data = encode(message)
+            for subscriber in subscribers:
+                subscriber.offer(data)
         self._listeners.notify(message)
 
     def close(self) -> None:

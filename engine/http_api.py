@@ -46,7 +46,7 @@ from engine.protocol import (
 )
 from engine.recorder import TimelineRecorder
 from engine.replay import MAX_SPEED, MIN_SPEED, ReplayRunner, ReplayStatus
-from engine.spec import Direction, Spec, SpecError, field_location, patch_spec
+from engine.spec import Direction, Spec, SpecError, describe_errors, patch_spec
 from engine.stats import EngineStats, LinkStats
 from engine.timeline import TimelineError, parse_timeline
 from engine.trace import TraceError, allowed_traces
@@ -73,13 +73,7 @@ class ApiError(BaseModel):
 
 
 def _one_line(exc: RequestValidationError) -> str:
-    first = exc.errors()[0]
-    loc = tuple(part for part in first.get("loc", ()) if part != "body")
-    where = field_location(loc) if loc else "body"
-    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    if first.get("type") == "extra_forbidden":
-        message = "unknown field"
-    return f"{where}: {message}"
+    return describe_errors(exc.errors()) or "body: invalid"
 
 
 class BodyLimit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -303,12 +303,17 @@ MAX_SPEC_BYTES = 16 * 1024 * 1024
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """One line: the first problems as `field: reason`, joined with `; `. Linear in the number
-    of problems, and short however many there are."""
+    """One line: the first problems as `field: reason`, joined with `; `."""
+    return describe_errors(exc.errors(include_url=False, include_input=False))
+
+
+def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
+    """`describe_validation_error` for pydantic's error dicts (FastAPI's too): linear in the
+    number of problems, and short however many there are."""
     parts: dict[str, None] = {}
     more = 0
-    for error in exc.errors(include_url=False, include_input=False):
-        where = field_location(error["loc"])
+    for error in errors:
+        where = field_location(tuple(part for part in error["loc"] if part != "body"))
         if error["type"] == "extra_forbidden":
             reason = "unknown field"
         else:

@@ -91,6 +91,10 @@ class DirectionStats(_Model):
     interface_problem: str = ""
     total: LinkStats = LinkStats()
     flows: dict[str, LinkStats] = {}
+    #: Set by a worker whose `flows` holds only the links that changed since its last report
+    #: (thousands of idle flow links cost nothing to send); the supervisor fills in the rest
+    #: before anyone else sees the report.
+    flows_changed_only: bool = False
     rx_kernel_drops: int = 0
     tx_errors: int = 0
     top_talkers: list[Talker] = []

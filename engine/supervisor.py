@@ -257,6 +257,7 @@ class Supervisor:
                 message = decode(conn.recv_bytes())
                 if isinstance(message, StatsReport):
                     self._pace_stats()
+                    message = StatsReport(stats=self._complete(message.stats))
                     self._latest[worker.direction] = message.stats
                     if self.recorder is not None:
                         self.recorder.stats(message.stats)
@@ -268,6 +269,19 @@ class Supervisor:
                     log.log(level, "%s: %s", message.direction, message.message)
         except (EOFError, OSError, ValidationError):
             return
+
+    def _complete(self, stats: DirectionStats) -> DirectionStats:
+        """A worker's report with every link of the spec in force: it sends only the links
+        that changed, the rest are as in its report before."""
+        if not stats.flows_changed_only:
+            return stats
+        before = self._latest.get(stats.direction)
+        flows = dict(before.flows) if before is not None and before.pid == stats.pid else {}
+        flows.update(stats.flows)
+        labels = {"default", *(flow.label for flow in self._spec.flows)}
+        if len(flows) > len(labels) or not flows.keys() <= labels:
+            flows = {label: link for label, link in flows.items() if label in labels}
+        return stats.model_copy(update={"flows": flows, "flows_changed_only": False})
 
     def _pace_stats(self) -> None:
         """Fast stats while anyone watches, slow when idle and unwatched (see the worker)."""

@@ -34,6 +34,7 @@ from shaper_tui.engine_source import EngineSource
 from shaper_tui.link_edits import Field, changes_for
 from shaper_tui.messages import (
     EngineAttached,
+    EngineDone,
     EngineLost,
     EngineRejected,
     SpecArrived,
@@ -72,6 +73,8 @@ class ShaperApp(App[None]):
                 tooltip="Block the link both ways, or unblock it"),
         Binding("0", "reset", "Reset", id="app.reset",
                 tooltip="Back to pass-through: no limit, loss or delay"),
+        Binding("f", "flush", "Flush", show=False, id="app.flush",
+                tooltip="Drop the packets the links hold, queued and delayed"),
         Binding("r", "record", "Record", id="app.record",
                 tooltip="Start or stop recording every change (and stats) to a timeline file"),
         Binding("t", "timeline", "Replay", id="app.timeline",
@@ -108,6 +111,7 @@ class ShaperApp(App[None]):
         self.windows = {d: SampleWindow(RATE_WINDOW) for d in DIRECTIONS}
         self.unblocked_rates: dict[Direction, int] = {}
         self.stats_seen = 0
+        self.problems: dict[Direction, str] = {d: "" for d in DIRECTIONS}
 
     def compose(self) -> ComposeResult:
         # Kept by reference: while a modal screen is up, queries see only that screen.
@@ -165,11 +169,18 @@ class ShaperApp(App[None]):
     def on_engine_rejected(self, message: EngineRejected) -> None:
         self.notify(message.message, title="Not applied", severity="error", timeout=6)
 
+    def on_engine_done(self, message: EngineDone) -> None:
+        self.notify(message.message, timeout=3)
+
     def on_stats_arrived(self, message: StatsArrived) -> None:
         stats = message.stats
         self.stats_seen += 1
         if self.recorder is not None:
             self.recorder.stats(stats)
+        self.problems[stats.direction] = stats.interface_problem
+        self.status_bar.problem = "; ".join(
+            f"{d}: {text}" for d, text in self.problems.items() if text
+        )
         window = self.windows[stats.direction]
         window.add(stats)
         previous, _ = window.pair()
@@ -232,6 +243,9 @@ class ShaperApp(App[None]):
             self._patch(changes)
             self.notify("Link unblocked", timeout=3)
         self._show_spec(self.spec)
+
+    def action_flush(self) -> None:
+        self.link.flush()
 
     def action_reset(self) -> None:
         self._replace(PASS_THROUGH, "Reset to pass-through")
@@ -319,6 +333,7 @@ class ShaperApp(App[None]):
         yield SystemCommand("Block / unblock", "Block the link both ways (b)", self.action_block)
         yield SystemCommand("Reset to pass-through", "No limit, loss or delay (0)",
                             self.action_reset)  # fmt: skip
+        yield SystemCommand("Flush", "Drop the packets the links hold (f)", self.action_flush)
         yield SystemCommand("Record", "Start or stop recording to a timeline (r)",
                             self.action_record)  # fmt: skip
         yield SystemCommand("Replay / pause / resume", "A timeline file (t)", self.action_timeline)

@@ -21,6 +21,7 @@ from engine.spec import Spec
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.messages import (
     EngineAttached,
+    EngineDone,
     EngineLost,
     EngineRejected,
     SpecArrived,
@@ -29,7 +30,7 @@ from shaper_tui.messages import (
 
 RETRY_SECONDS = 1.0
 
-Operation = tuple[str, Any]  # ("patch", dict) or ("spec", Spec)
+Operation = tuple[str, Any]  # ("patch", dict), ("spec", Spec) or ("flush", None)
 
 
 class EngineLink:
@@ -89,6 +90,12 @@ class EngineLink:
             self._pending.append(("spec", spec))
             self._wake.notify()
 
+    def flush(self) -> None:
+        """Have the engine drop what every link holds, queued and delayed."""
+        with self._wake:
+            self._pending.append(("flush", None))
+            self._wake.notify()
+
     def apply_now(self, spec: Spec, source: str) -> None:
         """Put a whole spec in force before returning (a replay's steps must be on time);
         raises ControlError if there is no engine or it refuses."""
@@ -119,6 +126,8 @@ class EngineLink:
             try:
                 if kind == "patch":
                     client.patch(payload, source=self.tag)
+                elif kind == "flush":
+                    self._post(EngineDone(client.flush()))
                 else:
                     client.set_spec(payload, source=self.tag)
             except ControlError as exc:

@@ -50,3 +50,11 @@ class EngineRejected(Message):
     def __init__(self, message: str) -> None:
         super().__init__()
         self.message = message
+
+
+class EngineDone(Message):
+    """The engine carried out a request that changes no spec (a flush); says what it did."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message

@@ -1,7 +1,9 @@
 """Raw Ethernet frames for tests, on a wire no socket of a host's own stack would put them on:
 
 `send IFNAME` sends one frame per line of hex on stdin out of IFNAME and prints how many the
-kernel took. `capture IFNAME SECONDS MARKER` prints, for each frame seen arriving on IFNAME
+kernel took; `send-vnet IFNAME` does the same with a 10-byte virtio-net header at the start
+of each line (offload metadata: a GSO super-frame, say), and prints the errors it met.
+`capture IFNAME SECONDS MARKER` prints, for each frame seen arriving on IFNAME
 within SECONDS that contains MARKER (bytes, given as text), a JSON line with its VLAN tag as
 the kernel reports it (TPID and TCI from the frame's auxdata, or null: the kernel takes the
 outer tag off before a packet socket sees the frame) and the frame's bytes in hex.
@@ -24,6 +26,7 @@ SOL_PACKET = 263
 PACKET_AUXDATA = 8
 TP_STATUS_VLAN_VALID = 0x10
 TP_STATUS_VLAN_TPID_VALID = 0x40
+PACKET_VNET_HDR = 15
 MAX_SECONDS = 60.0
 
 
@@ -36,6 +39,22 @@ def send(ifname: str) -> None:
                 sock.send(bytes.fromhex(line))
                 sent += 1
     print(sent)
+
+
+def send_vnet(ifname: str) -> None:
+    sent = 0
+    errors: list[str] = []
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        sock.bind((ifname, 0))
+        for line in sys.stdin:
+            if line.strip():
+                try:
+                    sock.send(bytes.fromhex(line))
+                    sent += 1
+                except OSError as exc:
+                    errors.append(str(exc))
+    print(json.dumps({"sent": sent, "errors": errors[:3]}))
 
 
 def capture(ifname: str, seconds: float, marker: bytes) -> None:
@@ -63,6 +82,8 @@ def capture(ifname: str, seconds: float, marker: bytes) -> None:
 def main() -> None:
     if sys.argv[1] == "send":
         send(sys.argv[2])
+    elif sys.argv[1] == "send-vnet":
+        send_vnet(sys.argv[2])
     else:
         capture(sys.argv[2], float(sys.argv[3]), sys.argv[4].encode())
 

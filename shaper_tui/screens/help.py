@@ -26,6 +26,8 @@ is what the engine has in force, whoever changed it.
 - **p**: presets (3G, 4G, DSL, cable, ...), each with its source
 - **b**: block the link both ways, or unblock it (the rates come back)
 - **0**: reset to pass-through: no limit, no loss, no delay
+- **f**: flush: drop every packet the links hold, queued or delayed (after a latency set by
+  mistake, say: a lower latency applies to packets that arrive afterwards)
 - **r**: start or stop recording every change (and stats) to `linkshaper-DATE.jsonl`
 - **t**: replay a timeline file; while one runs, pause or resume it · **x**: stop it
 - **?**: this help · **Ctrl+P**: the command palette, every action by name

@@ -26,6 +26,8 @@ class StatusBar(Static):
     figures: reactive[str] = reactive("")
     #: The file being recorded to, or "".
     recording: reactive[str] = reactive("")
+    #: Why a direction does not forward (an interface down or missing), or "".
+    problem: reactive[str] = reactive("")
 
     def __init__(self, source: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -65,7 +67,7 @@ class StatusBar(Static):
                 rss += process.memory_info().rss
             except psutil.Error:
                 continue
-        self.figures = f"engine cpu {cpu:.0f}%  mem {rss / 2**20:.0f} MB"
+        self.figures = f"engine cpu {cpu:.0f}% of a core  mem {rss / 2**20:.0f} MB"
 
     def render(self) -> Text:
         line = Text()
@@ -78,6 +80,8 @@ class StatusBar(Static):
         else:
             line.append("✖ engine lost ", style="bold red")
         line.append(self.message)
+        if self.problem:
+            line.append(f"  ⚠ {self.problem}", style="bold red")
         if self.figures:
             line.append(f"  │ {self.figures}", style="dim")
         line.append(f"  │ {self.source}", style="dim")

@@ -1,0 +1,83 @@
+"""The HTTP API's bounds in process, over ASGI: a body streamed in chunks past the limit is cut
+off with 413 once the limit is crossed, not read to the end; a patch of too many fields is
+refused before anything is validated. The engine behind it is a stand-in that records what
+reaches it: what is checked here is that nothing does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from engine.http_api import MAX_BODY, MAX_PATCH_FIELDS, create_http_app
+from engine.protocol import GetSpec, Message, SpecReply
+from engine.spec import PASS_THROUGH
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[Message] = []
+
+    def handle(self, request: Message) -> Message:
+        self.requests.append(request)
+        return SpecReply(spec=PASS_THROUGH)
+
+    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        return lambda: None
+
+
+def call(
+    app: Any, method: str, path: str, chunks: list[bytes], declared: int | None = None
+) -> tuple[int, bytes, int]:
+    """One request; the status, the body and how many chunks the app read."""
+    headers = [(b"content-type", b"application/json")]
+    if declared is not None:
+        headers.append((b"content-length", str(declared).encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": headers, "scheme": "http", "server": ("t", 80), "client": ("t", 1),
+             "root_path": ""}  # fmt: skip
+    queue = list(chunks)
+    read = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read
+        if not queue:
+            return {"type": "http.disconnect"}
+        read += 1
+        body = queue.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(queue)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, body, read
+
+
+def test_a_streamed_body_is_cut_off_once_past_the_limit() -> None:
+    engine = Recorder()
+    app = create_http_app(engine)
+    chunk = b" " * (1024 * 1024)
+    chunks = [chunk] * (MAX_BODY // len(chunk) + 8)
+    status, body, read = call(app, "POST", "/qos", chunks)
+    assert status == 413 and b"larger than" in body
+    assert read == MAX_BODY // len(chunk) + 1  # stopped at the first chunk past the limit
+    assert not any(not isinstance(r, GetSpec) for r in engine.requests)
+
+
+def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
+    engine = Recorder()
+    status, _, read = call(create_http_app(engine), "POST", "/qos", [b"{}"], MAX_BODY + 1)
+    assert status == 413 and read == 0 and engine.requests == []
+
+
+def test_a_patch_of_too_many_fields_reaches_no_engine() -> None:
+    engine = Recorder()
+    fields = json.dumps({f"egress.x{i}": 1 for i in range(MAX_PATCH_FIELDS + 1)}).encode()
+    status, body, _ = call(create_http_app(engine), "PATCH", "/qos", [fields])
+    assert status == 422 and b"more than" in body and engine.requests == []
