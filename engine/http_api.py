@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import uvicorn
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
@@ -26,6 +26,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from engine.control import Listeners
 from engine.protocol import (
@@ -70,6 +72,34 @@ class Engine(Protocol):
 
 class ApiError(BaseModel):
     error: str
+
+
+class NdjsonResponse(PlainTextResponse):
+    """A timeline: JSON Lines."""
+
+    media_type = "application/x-ndjson"
+
+
+class EventStreamResponse(StreamingResponse):
+    """Server-sent events."""
+
+    media_type = "text/event-stream"
+
+
+#: Errors are JSON whatever the operation's own answers are (FastAPI would document them in
+#: the operation's media type).
+ERROR_CONTENT: dict[str, Any] = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}
+}
+NOT_THERE: dict[int | str, dict[str, Any]] = {
+    404: {"model": ApiError, "description": "Not there", "content": ERROR_CONTENT}
+}
+TIMELINE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def _one_line(exc: RequestValidationError) -> str:
@@ -286,8 +316,20 @@ def create_http_app(
     app = FastAPI(
         title="linkshaper",
         summary="Shape a link live: the seed's /qos API and more.",
+        description=(
+            'Every error is `{"error": "one line naming the field and the reason"}`: 400 for '
+            "a body that is not JSON at all, 422 for one that is not a valid request, 401 for "
+            "a change without the token (when one is set), 404 for what is not there (no "
+            "recording, no replay), 405 for a method a path does not take, 413 for a body over "
+            f"{MAX_BODY} bytes."
+        ),
         version="1",
         docs_url="/docs",
+        responses={
+            400: {"model": ApiError, "description": "Not JSON", "content": ERROR_CONTENT},
+            413: {"model": ApiError, "description": "Too large", "content": ERROR_CONTENT},
+            422: {"model": ApiError, "description": "Not valid", "content": ERROR_CONTENT},
+        },
     )
     timelines = Timelines(engine)
     app.add_middleware(BodyLimit)
@@ -296,9 +338,13 @@ def create_http_app(
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": _one_line(exc)}, status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method the path takes, not just one route's
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                            headers=headers)  # fmt: skip
 
     def may_change(
         authorization: Annotated[str | None, Header()] = None,
@@ -320,10 +366,10 @@ def create_http_app(
 
     changes = [Depends(may_change)]
     errors: dict[int | str, dict[str, Any]] = {
-        401: {"model": ApiError}, 422: {"model": ApiError},
-    }  # fmt: skip
+        401: {"model": ApiError, "description": "No valid token", "content": ERROR_CONTENT},
+    }
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/", response_class=HTMLResponse, summary="The browser page")
     def page() -> str:
         return resources.files("engine.web").joinpath("index.html").read_text()
 
@@ -355,7 +401,7 @@ def create_http_app(
             )
         return _apply(engine, PatchSpec(changes=fields, source="http"), trace_dir)
 
-    @app.post("/flush", dependencies=changes, responses=errors,
+    @app.post("/flush", dependencies=changes, responses={**errors, **NOT_THERE},
               summary="Drop the packets links hold, queued and delayed")  # fmt: skip
     def flush(
         direction: Annotated[Direction | None, Query()] = None,
@@ -363,7 +409,7 @@ def create_http_app(
     ) -> dict[str, str]:
         reply = engine.handle(Flush(direction=direction, label=link))
         if isinstance(reply, Error):
-            raise HTTPException(status_code=422, detail=reply.message)
+            raise HTTPException(status_code=404, detail=reply.message)
         assert isinstance(reply, Done)
         return {"done": reply.message}
 
@@ -377,7 +423,8 @@ def create_http_app(
     def get_info() -> Message:
         return engine.handle(GetInfo())
 
-    @app.get("/stats/stream", summary="Server-sent events: stats samples and spec changes")
+    @app.get("/stats/stream", response_class=EventStreamResponse,
+             summary="Server-sent events: stats samples and spec changes")  # fmt: skip
     async def stream(request: Request, seconds: float = Query(0, ge=0)) -> StreamingResponse:
         inbox: queue.Queue[Message] = queue.Queue(STREAM_QUEUE)
 
@@ -404,7 +451,7 @@ def create_http_app(
             finally:
                 unlisten()
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return EventStreamResponse(events())
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text format")
     def metrics(
@@ -424,24 +471,26 @@ def create_http_app(
         timelines.start_recording(stats)
         return {"recording": "started"}
 
-    @app.get("/timeline/record", response_class=PlainTextResponse,
+    @app.get("/timeline/record", response_class=NdjsonResponse, responses=NOT_THERE,
              summary="The recording so far, as JSON Lines")  # fmt: skip
-    def record_get() -> PlainTextResponse:
+    def record_get() -> NdjsonResponse:
         text = timelines.recorded_so_far()
         if text is None:
             raise HTTPException(status_code=404, detail="not recording")
-        return PlainTextResponse(text, media_type="application/x-ndjson")
+        return NdjsonResponse(text)
 
-    @app.delete("/timeline/record", response_class=PlainTextResponse, dependencies=changes,
+    @app.delete("/timeline/record", response_class=NdjsonResponse, dependencies=changes,
+                responses={**errors, **NOT_THERE},
                 summary="Stop recording; the timeline as JSON Lines")  # fmt: skip
-    def record_stop() -> PlainTextResponse:
+    def record_stop() -> NdjsonResponse:
         with timelines.lock:
             text = timelines.stop_recording()
         if text is None:
             raise HTTPException(status_code=404, detail="not recording")
-        return PlainTextResponse(text, media_type="application/x-ndjson")
+        return NdjsonResponse(text)
 
     @app.post("/timeline/replay", dependencies=changes, responses=errors,
+              openapi_extra=TIMELINE_BODY,
               summary="Replay a timeline (JSON Lines body), checked whole first")  # fmt: skip
     async def replay_start(
         request: Request,
@@ -455,15 +504,16 @@ def create_http_app(
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return _status(status)
 
-    @app.get("/timeline/replay", summary="Where the replay is")
+    @app.get("/timeline/replay", responses=NOT_THERE, summary="Where the replay is")
     def replay_status() -> dict[str, Any]:
         if timelines.runner is None:
             raise HTTPException(status_code=404, detail="no replay")
         return _status(timelines.runner.status())
 
-    @app.post("/timeline/replay/{action}", dependencies=changes, responses=errors,
+    @app.post("/timeline/replay/{action}", dependencies=changes,
+              responses={**errors, **NOT_THERE},
               summary="pause, resume or stop the replay")  # fmt: skip
-    def replay_control(action: str) -> dict[str, Any]:
+    def replay_control(action: Literal["pause", "resume", "stop"]) -> dict[str, Any]:
         runner = timelines.runner
         if runner is None:
             raise HTTPException(status_code=404, detail="no replay")
@@ -475,6 +525,17 @@ def create_http_app(
         return _status(runner.status())
 
     return app
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods of all routes whose path matches the request's (Starlette's 405 names only
+    those of the first such route, and each method here is a route of its own)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _status(status: ReplayStatus) -> dict[str, Any]:

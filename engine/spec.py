@@ -20,13 +20,21 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from engine.files import read_regular_file
 from engine.trace import MAX_TRACE_PATH
-from engine.units import UnitError, parse_duration_ms, parse_rate, parse_ratio
+from engine.units import (
+    MAX_TEXT,
+    UNIT_PATTERN,
+    UnitError,
+    parse_duration_ms,
+    parse_rate,
+    parse_ratio,
+)
 
 #: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
 UNLIMITED_RATE = 10_000_000_000
@@ -62,13 +70,39 @@ def _compact_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-Rate = Annotated[int, BeforeValidator(_tolerant(parse_rate)), Field(ge=0, le=10 * UNLIMITED_RATE)]
-Ratio = Annotated[float, BeforeValidator(_tolerant(parse_ratio)), Field(ge=0.0, le=1.0)]
+def _with_units(low: float, high: float, what: str) -> WithJsonSchema:
+    """What a request may carry (the schema pydantic derives knows only the parsed number):
+    a number in range, or text with a unit, whose range the schema cannot say."""
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": low, "maximum": high},
+                {"type": "string", "maxLength": MAX_TEXT, "pattern": UNIT_PATTERN},
+            ],
+            "description": what,
+        },
+        mode="validation",
+    )
+
+
+Rate = Annotated[
+    int,
+    BeforeValidator(_tolerant(parse_rate)),
+    Field(ge=0, le=10 * UNLIMITED_RATE),
+    _with_units(0, 10 * UNLIMITED_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit"),
+]
+Ratio = Annotated[
+    float,
+    BeforeValidator(_tolerant(parse_ratio)),
+    Field(ge=0.0, le=1.0),
+    _with_units(0, 1, "a fraction, or a percentage: 1.5%"),
+]
 Millis = Annotated[
     float,
     BeforeValidator(_tolerant(parse_duration_ms)),
     Field(ge=0.0, le=3_600_000.0),
     PlainSerializer(_compact_number),
+    _with_units(0, 3_600_000, "milliseconds, or with a unit: 50ms, 1.5s"),
 ]
 
 
@@ -76,7 +110,7 @@ class _Strict(BaseModel):
     """Unknown fields are errors: a typo in a spec must never silently do nothing."""
 
     model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False
+        extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False, strict=True
     )
 
 
@@ -107,7 +141,12 @@ class BurstLoss(_Strict):
     """
 
     p_enter: Ratio
-    p_exit: Annotated[float, BeforeValidator(_tolerant(parse_ratio)), Field(gt=0.0, le=1.0)]
+    p_exit: Annotated[
+        float,
+        BeforeValidator(_tolerant(parse_ratio)),
+        Field(gt=0.0, le=1.0),
+        _with_units(0, 1, "a fraction above 0, or a percentage"),
+    ]
     loss_in_burst: Ratio = 1.0
     loss_outside: Ratio = 0.0
 
@@ -230,7 +269,11 @@ class FlowMatch(_Strict):
 
 
 class FlowSpec(_Strict):
-    label: str
+    #: The schema says what `_check_label` checks (its own words for the errors).
+    label: Annotated[
+        str,
+        Field(json_schema_extra={"pattern": r"^\w+$", "not": {"const": "default"}}),
+    ]
     flow: FlowMatch = FlowMatch()
     link: LinkPair = LinkPair()
 
@@ -329,10 +372,12 @@ def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     return f"{text}; and {more} more" if more else text
 
 
-def parse_spec(data: Any) -> Spec:
-    """A Spec from already-decoded JSON, or SpecError with a one-line reason."""
+def parse_spec(data: Any, strict: bool = True) -> Spec:
+    """A Spec from already-decoded JSON, or SpecError with a one-line reason. Strict by default
+    (`"1"` is no integer, `1` no boolean), as the seed's reader is; a patch's values come from
+    command lines and forms, so `true` and `"true"` both do there."""
     try:
-        return Spec.model_validate(data)
+        return Spec.model_validate(data, strict=strict)
     except ValidationError as exc:
         raise SpecError(describe_validation_error(exc)) from None
     except RecursionError:
@@ -410,7 +455,7 @@ def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
     for path, value in changes.items():
         node, key = _resolve_path(data, path)
         node[key] = value
-    return parse_spec(data)
+    return parse_spec(data, strict=False)
 
 
 def _seed_link(rate: int) -> dict[str, Any]:

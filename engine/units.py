@@ -10,6 +10,8 @@ import math
 import re
 
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+#: A number and a unit as text, for schemas (JSON Schema's regex dialect).
+UNIT_PATTERN = r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*[a-zA-Z%/]*\s*$"
 
 # tc counts "kbit" as 1000 bit/s; "kbps" is kilobytes per second (tc's own, confusing, rule).
 _RATE_UNITS: dict[str, float] = {

@@ -13,7 +13,7 @@ from engine.spec import Spec
 from tests.lab_harness import Background, EngineProcess
 
 
-def _lab_prerequisites() -> str | None:
+def lab_prerequisites() -> str | None:
     if os.geteuid() != 0:
         return "needs root for network namespaces"
     for tool in ("ip", "ethtool", "iperf3", "ping"):
@@ -24,7 +24,7 @@ def _lab_prerequisites() -> str | None:
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    reason = _lab_prerequisites()
+    reason = lab_prerequisites()
     if reason:
         pytest.skip(reason)
     the_lab = Lab(f"lst{os.getpid() % 100000}")

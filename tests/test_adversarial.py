@@ -507,7 +507,7 @@ def test_packets_held_for_delay_are_bounded_and_can_be_flushed(
     assert probe_link.in_flight == 0 and probe_link.held_bytes == 0
     assert probe_link.drops.flushed > 0
     status, text = request(lab, "POST", "/flush?link=nosuch")
-    assert status == 422 and "nosuch" in text
+    assert status == 404 and "nosuch" in text
     status, text = request(lab, "POST", "/flush")
     assert status == 200
     receiver.kill()

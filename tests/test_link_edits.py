@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.spec import LinkSpec, Spec, patch_spec
+from engine.spec import LinkSpec, QueueLimit, Spec, patch_spec
 from shaper_tui.link_edits import changes_for, mean_loss, shown_value
 
 
@@ -48,7 +48,7 @@ def test_bursts_last_four_packets_on_average_when_they_can() -> None:
 
 
 def test_shown_values_match_the_link() -> None:
-    link = LinkSpec(rate=5_000_000, loss=0.01, latency=20, queue={"packets": 10})
+    link = LinkSpec(rate=5_000_000, loss=0.01, latency=20, queue=QueueLimit(packets=10))
     assert shown_value(link, "rate") == 5e6
     assert shown_value(link, "loss") == 0.01
     assert shown_value(link, "latency") == 20
