@@ -18,6 +18,9 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
 5. Idle: the engine's CPU with no traffic.
 6. Memory under overload: 1 Gbit/s of UDP into a 1 Mbit/s link for 30 s: peak RSS of all
    engine processes, the largest queue seen, and the drops counted as queue drops.
+7. Flow rules (hardening issue): one TCP stream and ping through an engine with 1,000 flow
+   rules (each with 10 ms of latency, for far ends the traffic is not from), back to back with
+   the same engine with none: the throughput ratio and the RTT added.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
 """
@@ -120,6 +123,42 @@ def passthrough(lab: Lab, offloads: bool) -> dict[str, float]:
                    "idle_cpu": engine["idle_cpu"], "bridge_pps": bridge_pps,
                    "engine_pps": engine["pps"]}  # fmt: skip
     return result
+
+
+FLOW_RULES = 1000
+
+
+def many_flow_rules(count: int) -> Spec:
+    """`count` flow rules for far ends in 198.19.0.0/16 (nothing in the lab), each impaired."""
+    link = {"ingress": {"latency": 10}, "egress": {"latency": 10}}
+    return Spec.model_validate(
+        {
+            "flows": [
+                {"label": f"f{i}", "flow": {"ip": f"198.19.{i // 250}.{i % 250}"}, "link": link}
+                for i in range(count)
+            ]
+        }
+    )
+
+
+def flow_rules(lab: Lab) -> dict[str, float]:
+    """TCP and ping through the engine with no flow rule, then with FLOW_RULES of them."""
+    lab.up(offloads=True)
+    try:
+
+        def work(engine: EngineProcess) -> dict[str, float]:
+            time.sleep(0.5)
+            return {
+                "tcp": received_bits_per_second(iperf3(lab, seconds=SECONDS)),
+                "rtt": statistics.median(ping_rtts(lab, count=200, interval=0.01)),
+            }
+
+        none = with_engine(lab, PASS_THROUGH, work)
+        many = with_engine(lab, many_flow_rules(FLOW_RULES), work)
+    finally:
+        lab.down()
+    return {"rules0_tcp": none["tcp"] / 1e9, "rules0_rtt": none["rtt"],
+            "rules_tcp": many["tcp"] / 1e9, "rules_rtt": many["rtt"]}  # fmt: skip
 
 
 def bare_forwarder(lab: Lab, offloads: bool) -> dict[str, float]:
@@ -335,14 +374,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also profile small packets")
+    parser.add_argument(
+        "--only-flow-rules", action="store_true", help="only the flow-rules rows (quick)"
+    )
     args = parser.parse_args()
     lab = Lab("lsbench")
+    if args.only_flow_rules:
+        only = [flow_rules(lab) for _ in range(args.runs)]
+        print("\n".join(json.dumps({k: round(v, 4) for k, v in r.items()}) for r in only))
+        for row in flow_rule_rows(
+            {key: statistics.median(r[key] for r in only) for key in only[0]}
+        ):
+            print("| " + " | ".join(row) + " |")
+        return
     rounds: list[dict[str, float]] = []
     for run in range(args.runs):
         result: dict[str, float] = {}
         result |= passthrough(lab, offloads=True)
         result |= passthrough(lab, offloads=False)
         result |= shaped(lab)
+        result |= flow_rules(lab)
         print(f"round {run + 1}: {json.dumps({k: round(v, 4) for k, v in result.items()})}",
               flush=True)  # fmt: skip
         rounds.append(result)
@@ -390,6 +441,7 @@ def main() -> None:
         ("1 Gbit/s UDP into 1 Mbit/s, 30 s", "RSS < 200 MB, queue ≤ 1000",
          f"RSS {memory['peak_rss_mb']:.0f} MB, queue ≤ {memory['peak_queue']:.0f}, "
          f"{memory['queue_drops']:.0f} queue drops, {memory['other_drops']:.0f} other", ""),
+        *flow_rule_rows(med),
     ]  # fmt: skip
     print("| measure | Linux bridge / target | linkshaper | ratio |")
     print("|---|---|---|---|")
@@ -398,6 +450,17 @@ def main() -> None:
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")
         print(profile(lab))
+
+
+def flow_rule_rows(med: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    return [
+        (f"pass-through TCP with {FLOW_RULES} flow rules (10 ms each, not matched), offloads on",
+         f"{med['rules0_tcp']:.2f} Gbit/s with none; cost ≤ 20 %",
+         f"{med['rules_tcp']:.2f} Gbit/s", f"{med['rules_tcp'] / med['rules0_tcp']:.0%}"),
+        (f"ping RTT with {FLOW_RULES} flow rules (median of 200)",
+         f"{med['rules0_rtt']:.3f} ms with none", f"{med['rules_rtt']:.3f} ms",
+         f"+{med['rules_rtt'] - med['rules0_rtt']:.3f} ms"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

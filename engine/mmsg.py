@@ -14,7 +14,14 @@ import os
 import socket
 import struct
 
-from engine.afpacket import ANCILLARY_SPACE, vlan_tag
+from engine.afpacket import (
+    ANCILLARY_SPACE,
+    PACKET_AUXDATA,
+    SO_TIMESTAMPNS,
+    STAMP_SPACE,
+    TP_STATUS_VLAN_VALID,
+    vlan_tag,
+)
 from engine.frames import put_back_vlan_tag
 
 BATCH = 32
@@ -109,6 +116,12 @@ class FrameBatch:
         #: only auxdata on the socket, its status, which tells a VLAN tag (`vlan_tag`).
         self.first_kinds = control_words[3 :: CONTROL // 4]
         self.first_words = control_words[4 :: CONTROL // 4]
+        #: The same for the second control message, where the first is an arrival stamp (a
+        #: socket with `afpacket.stamp_arrivals` on): then that one is the auxdata.
+        second = STAMP_SPACE // 4
+        self.second_kinds = control_words[second + 3 :: CONTROL // 4]
+        self.second_words = control_words[second + 4 :: CONTROL // 4]
+        self._control_quads = memoryview(self._control).cast("q")
         self._read_address = ctypes.addressof(self._read)
         self._send_address = ctypes.addressof(self._send)
         self._mmsg_size = ctypes.sizeof(_MMsgHdr)
@@ -142,6 +155,23 @@ class FrameBatch:
             )
             offset += -(-length // 8) * 8
         return vlan_tag(messages)
+
+    def maybe_tagged(self, index: int) -> bool:
+        """Whether frame `index` may have had a VLAN tag taken off (then `put_back_vlan_tag`):
+        False only when its auxdata, first or after a stamp, says it had none."""
+        kind = self.first_kinds[index]
+        if kind == PACKET_AUXDATA:
+            return bool(self.first_words[index] & TP_STATUS_VLAN_VALID)
+        if kind == SO_TIMESTAMPNS and self.second_kinds[index] == PACKET_AUXDATA:
+            return bool(self.second_words[index] & TP_STATUS_VLAN_VALID)
+        return True
+
+    def arrival_stamp(self, index: int) -> float | None:
+        """The kernel's arrival stamp of frame `index` (wall-clock seconds), if it has one."""
+        if self.first_kinds[index] != SO_TIMESTAMPNS:
+            return None
+        at = index * CONTROL // 8 + _CMSG_HEADER.size // 8
+        return self._control_quads[at] + self._control_quads[at + 1] * 1e-9
 
     def put_back_vlan_tag(self, index: int) -> int:
         """Put the VLAN tag the kernel took off frame `index` back in place (if it had one),

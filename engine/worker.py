@@ -154,13 +154,9 @@ class _Forwarder:
             stamp_arrivals(self.rx, wanted)
             self.stamped = wanted
 
-    def drain(self, until: float | None = None) -> None:
-        """Read what is waiting, stamping and forwarding frame by frame: a batch read at one
-        instant would look like a burst to the queue and the rate limiter.
-
-        With `until`, the socket is blocking (streaming, see `_loop`): each read waits for the
-        next frame, up to the socket's read timeout, and reading stops at `until`, or as soon
-        as a link holds a frame, whose release needs the exact timeouts of `select`."""
+    def drain(self) -> None:
+        """Read what is waiting (the socket does not block: `select` said so), stamping and
+        forwarding frame by frame, and releasing what falls due meanwhile."""
         buffer = self._buffer
         view = memoryview(buffer)
         receive = self.rx.recvmsg_into
@@ -198,10 +194,6 @@ class _Forwarder:
             if not pipeline.idle:
                 for held in pipeline.release(now):
                     self.send(held)
-                if until is not None and not pipeline.idle:
-                    return
-            if until is not None and now >= until:
-                return
 
     def stream_straight(self, conn: Connection, stats_due: float, last_frame: float) -> None:
         """Stream on the straight path (`DirectionPipeline.straight`): each frame goes out the
@@ -365,9 +357,72 @@ class _Forwarder:
                     return frames, plain_bytes, supers, sampled
                 check = last_frame + CONTROL_POLL
 
-    def _send_batch(self, count: int) -> None:
-        """Send the batch's frames 0..count-1, each failure as `send` handles it."""
-        start = 0
+    def stream_classified(self, conn: Connection, stats_due: float, last_frame: float) -> None:
+        """Stream while nothing is held but the pipeline is not `straight` (there are flow
+        rules, or a link that would hold a frame): up to mmsg.BATCH frames a read, each passed
+        to the pipeline with its arrival time (the kernel's stamp where links hold frames), and
+        those it lets through at once sent in runs of one `sendmmsg`. Returns as `_stream_batches`
+        does, and as soon as a link holds a frame: its release needs `select`'s timeouts."""
+        batch = self._batch
+        receive = batch.receive
+        sizes = batch.sizes
+        buffer = batch.buffer
+        view = batch.view
+        maybe_tagged = batch.maybe_tagged
+        stamp_of = batch.arrival_stamp
+        pipeline = self.pipeline
+        forward = pipeline.forward
+        rx = self.rx
+        clock = time.monotonic
+        watch = [conn]
+        stamped = self.stamped
+        wall_offset = self._wall_offset
+        check = clock() + CONTROL_POLL
+        while True:
+            try:
+                count = receive(rx)
+            except BlockingIOError:  # the blocking read timed out
+                now = clock()
+                if (
+                    now >= stats_due
+                    or now - last_frame >= STREAM_HOLD
+                    or select.select(watch, [], [], 0)[0]
+                ):
+                    return
+                check = now + CONTROL_POLL
+                continue
+            now = clock()
+            run = 0  # frames run..index-1 go out together
+            start = 0
+            for index in range(count):
+                if maybe_tagged(index):
+                    batch.put_back_vlan_tag(index)
+                size = sizes[index]
+                frame = view[start : start + size]
+                if buffer[start + 1]:  # a super-frame, see `drain`
+                    mark_partial_checksum(frame)
+                arrival = now
+                if stamped:
+                    stamp = stamp_of(index)
+                    if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
+                        arrival = stamp - wall_offset
+                if not forward(frame, arrival):  # held (a copy) or dropped: not sent
+                    if run < index:
+                        self._send_batch(index, run)
+                    run = index + 1
+                start += SLOT
+            if run < count:
+                self._send_batch(count, run)
+            last_frame = clock()
+            if not pipeline.idle:
+                return
+            if last_frame >= check:
+                if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
+                    return
+                check = last_frame + CONTROL_POLL
+
+    def _send_batch(self, count: int, start: int = 0) -> None:
+        """Send the batch's frames start..count-1, each failure as `send` handles it."""
         while start < count:
             try:
                 start += self._batch.send(self.tx, start, count)
@@ -632,7 +687,7 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
             if pipeline.straight:
                 forwarder.stream_straight(conn, next_stats, last_traffic)
             else:
-                forwarder.drain(until=min(next_stats, now + CONTROL_POLL))
+                forwarder.stream_classified(conn, next_stats, last_traffic)
             # select() itself: Connection.poll builds a selector object on every call.
             control = bool(select.select([conn], [], [], 0)[0])
         else:
