@@ -212,6 +212,41 @@ def test_the_ui_says_when_the_engine_goes_and_reattaches(start_engine: StartEngi
     asyncio.run(scenario())
 
 
+def test_f_flushes_and_a_downed_interface_shows_in_red(start_engine: StartEngine, lab: Lab) -> None:
+    """`f` drops what the links hold (here: pings held for an hour); an interface set down
+    shows in the status bar until it is up again."""
+    engine = start_engine({"ingress": {}, "egress": {"latency": "3600s"}})
+
+    def held() -> int:
+        with ControlClient(engine.control) as client:
+            egress = client.stats().egress
+        return egress.total.in_flight if egress is not None else 0
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(120, 32)) as pilot:
+            await until_attached(app, pilot)
+            lab.run("client", "ping", "-c", "3", "-i", "0.1", "-W", "1", "198.18.0.2",
+                    check=False)  # fmt: skip
+            await wait_until(pilot, lambda: held() >= 3, 5, "packets held")
+            await pilot.press("f")
+            await wait_until(pilot, lambda: held() == 0, 5, "flushed")
+            status = app.query_one(StatusBar)
+            lab.run("box", "ip", "link", "set", "dev", INNER, "down")
+            try:
+                await wait_until(pilot, lambda: "is down" in status.problem, 5, "shown")
+                assert "inner is down" in str(status.render())
+            finally:
+                lab.run("box", "ip", "link", "set", "dev", INNER, "up")
+            await wait_until(pilot, lambda: status.problem == "", 5, "cleared")
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    with ControlClient(engine.control) as client:
+        egress = client.stats().egress
+    assert egress is not None and egress.total.drops.flushed >= 3
+
+
 def test_hosted_engine_shapes_and_stops_with_the_ui(lab: Lab) -> None:
     source = HostedSource(OUTER, INNER, Spec(), netns=lab.ns("box"))
 
