@@ -39,21 +39,6 @@ TALKER_SAMPLE = 8
 DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 
 
-def _add(a: LinkStats, b: LinkStats) -> LinkStats:
-    return LinkStats(
-        packets_in=a.packets_in + b.packets_in,
-        bytes_in=a.bytes_in + b.bytes_in,
-        packets_out=a.packets_out + b.packets_out,
-        bytes_out=a.bytes_out + b.bytes_out,
-        drops=a.drops + b.drops,
-        queue_packets=a.queue_packets + b.queue_packets,
-        queue_bytes=a.queue_bytes + b.queue_bytes,
-        queue_delay_ms=max(a.queue_delay_ms, b.queue_delay_ms),
-        in_flight=a.in_flight + b.in_flight,
-        held_bytes=a.held_bytes + b.held_bytes,
-    )
-
-
 _SUMMED = tuple(name for name in LinkStats.model_fields if name not in ("drops", "queue_delay_ms"))
 
 
@@ -262,7 +247,7 @@ class DirectionPipeline:
                 link.advance(now, out)
             for link in [r for r in self._retired if r.idle]:
                 self._retired.remove(link)
-                self._gone = _add(self._gone, link.stats())
+                self._gone = _sum([self._gone, link.stats()])
         if len(out) > 1 and several:
             out.sort(key=lambda item: (item[0], item[1]))
         return [frame for _, _, frame in out]

@@ -31,24 +31,7 @@ class Drops(_Model):
 
     @property
     def total(self) -> int:
-        return (
-            self.loss
-            + self.queue_full
-            + self.blocked
-            + self.held_full
-            + self.flushed
-            + self.malformed
-        )
-
-    def __add__(self, other: Drops) -> Drops:
-        return Drops(
-            loss=self.loss + other.loss,
-            queue_full=self.queue_full + other.queue_full,
-            blocked=self.blocked + other.blocked,
-            held_full=self.held_full + other.held_full,
-            flushed=self.flushed + other.flushed,
-            malformed=self.malformed + other.malformed,
-        )
+        return sum(self.model_dump().values())
 
 
 class LinkStats(_Model):

@@ -326,11 +326,7 @@ class _Forwarder:
                 count = receive(rx)
             except BlockingIOError:  # the blocking read timed out
                 now = clock()
-                if (
-                    now >= stats_due
-                    or now - last_frame >= STREAM_HOLD
-                    or select.select(watch, [], [], 0)[0]
-                ):
+                if _stream_ends(now, stats_due, last_frame, watch):
                     return frames, plain_bytes, supers, sampled
                 check = now + CONTROL_POLL
                 continue
@@ -383,11 +379,7 @@ class _Forwarder:
                 count = receive(rx)
             except BlockingIOError:  # the blocking read timed out
                 now = clock()
-                if (
-                    now >= stats_due
-                    or now - last_frame >= STREAM_HOLD
-                    or select.select(watch, [], [], 0)[0]
-                ):
+                if _stream_ends(now, stats_due, last_frame, watch):
                     return
                 check = now + CONTROL_POLL
                 continue
@@ -519,6 +511,16 @@ class _Forwarder:
         if self.interface_state == "up":
             self.rx.close()
             self.tx.close()
+
+
+def _stream_ends(now: float, stats_due: float, last_frame: float, watch: list[Connection]) -> bool:
+    """After a blocking read timed out: stop streaming when stats are due, when no frame came
+    for STREAM_HOLD, or when a message from the supervisor waits."""
+    return (
+        now >= stats_due
+        or now - last_frame >= STREAM_HOLD
+        or bool(select.select(watch, [], [], 0)[0])
+    )
 
 
 PR_SET_TIMERSLACK = 29
