@@ -39,20 +39,8 @@ TALKER_SAMPLE = 8
 DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 
 
-_SUMMED = tuple(name for name in LinkStats.model_fields if name not in ("drops", "queue_delay_ms"))
-
-
-def _sum(parts: list[LinkStats]) -> LinkStats:
-    """The counters of many links added up (one model built, whatever their number)."""
-    if len(parts) == 1:
-        return parts[0]
-    sums = {name: sum(getattr(part, name) for part in parts) for name in _SUMMED}
-    drops = {name: sum(getattr(part.drops, name) for part in parts) for name in Drops.model_fields}
-    return LinkStats(
-        **sums,
-        drops=Drops(**drops),
-        queue_delay_ms=max(part.queue_delay_ms for part in parts),
-    )
+#: The counters that only grow; the rest of LinkStats are gauges (what is held now).
+_CUMULATIVE = ("packets_in", "bytes_in", "packets_out", "bytes_out")
 
 
 class DirectionPipeline:
@@ -67,7 +55,18 @@ class DirectionPipeline:
         self._retired: list[Link] = []
         #: Frames received so far (a cheap "was there traffic" for the worker's stats pace).
         self.frames_seen = 0
-        self._gone = LinkStats()  # counters of links whose flows were removed
+        #: Links whose counters may have changed since the last stats (a frame came, they
+        #: were configured or flushed); with the busy and retired ones, the only links a
+        #: report looks at, so ten thousand idle flow links cost nothing per report.
+        self._touched: set[Link] = set()
+        #: Retired links that finished draining since the last stats: counted once more.
+        self._finished: list[Link] = []
+        #: Each link's stats as last added into the totals, and the totals: every link's
+        #: cumulative counters (live, retired and gone), kept up to date by differences.
+        self._counted: dict[Link, LinkStats] = {}
+        self._totals: dict[str, int] = dict.fromkeys(_CUMULATIVE, 0)
+        self._drop_totals: dict[str, int] = dict.fromkeys(Drops.model_fields, 0)
+        self._labels: dict[Link, str] = {}
         self._talkers: dict[tuple[int, int, int, int], list[int]] = {}
         self._far_is_source = direction == "ingress"
         self.spec = spec
@@ -92,6 +91,8 @@ class DirectionPipeline:
                 self._links[label].configure(link_spec, now)
             else:
                 self._links[label] = Link(link_spec, self._rng, now, self._budget)
+                self._labels[self._links[label]] = label
+            self._touched.add(self._links[label])
         self._classifier = Classifier(spec.flows, self.direction)
         self.spec = spec
         default = self._links[DEFAULT_LABEL]
@@ -126,6 +127,7 @@ class DirectionPipeline:
         key = flow_key(frame)
         label = DEFAULT_LABEL if self._classifier.empty else self._classifier.classify(key)
         link = self._links[label]
+        self._touched.add(link)
         droppable = key is not NON_IP
         if droppable:
             self._count_talker(key, len(frame) - VNET_HDR_LEN)
@@ -162,6 +164,7 @@ class DirectionPipeline:
         for link in links:
             dropped += link.flush()
             self._busy.discard(link)
+            self._touched.add(link)
         return dropped
 
     @property
@@ -188,6 +191,7 @@ class DirectionPipeline:
         counted that many times."""
         straight = self._straight
         assert straight is not None
+        self._touched.add(straight)
         plain = frames - len(supers)
         packets, l2_bytes = plain, plain_bytes - plain * VNET_HDR_LEN
         for size, head in supers:
@@ -236,6 +240,7 @@ class DirectionPipeline:
         busy = self._busy
         several = len(busy) + len(self._retired) > 1
         if busy:
+            self._touched.update(busy)  # what they release must reach the next stats
             for link in list(busy) if several else busy:
                 link.advance(now, out)
             if several:
@@ -247,7 +252,7 @@ class DirectionPipeline:
                 link.advance(now, out)
             for link in [r for r in self._retired if r.idle]:
                 self._retired.remove(link)
-                self._gone = _sum([self._gone, link.stats()])
+                self._finished.append(link)
         if len(out) > 1 and several:
             out.sort(key=lambda item: (item[0], item[1]))
         return [frame for _, _, frame in out]
@@ -272,10 +277,58 @@ class DirectionPipeline:
         times = [t for link in links if (t := link.next_event()) is not None]
         return min(times) if times else None
 
-    def stats(self, now: float) -> DirectionStats:
+    def stats(self, now: float, changed_only: bool = False) -> DirectionStats:
+        """Counters of the direction and of each link; with `changed_only`, `flows` holds only
+        the links whose counters changed since the last call (what a worker sends up)."""
         self._window_frames = 0
-        flows = {label: link.stats() for label, link in self._links.items()}
-        total = _sum([self._gone, *flows.values(), *(link.stats() for link in self._retired)])
+        looked_at = self._touched | self._busy
+        looked_at.update(self._retired)
+        looked_at.update(self._finished)
+        changed: dict[str, LinkStats] = {}
+        queue_packets = queue_bytes = in_flight = held_bytes = 0
+        queue_delay = 0.0
+        counted = self._counted
+        totals, drop_totals = self._totals, self._drop_totals
+        for link in looked_at:
+            now_stats = link.stats()
+            before = counted.get(link)
+            if before is not now_stats:
+                for name in _CUMULATIVE:
+                    totals[name] += getattr(now_stats, name) - (
+                        getattr(before, name) if before else 0
+                    )
+                for name in drop_totals:
+                    drop_totals[name] += getattr(now_stats.drops, name) - (
+                        getattr(before.drops, name) if before else 0
+                    )
+                counted[link] = now_stats
+                label = self._labels.get(link)
+                if label is not None and self._links.get(label) is link:
+                    changed[label] = now_stats
+            # Gauges: a link looked at by nobody here is idle, and holds nothing.
+            queue_packets += now_stats.queue_packets
+            queue_bytes += now_stats.queue_bytes
+            in_flight += now_stats.in_flight
+            held_bytes += now_stats.held_bytes
+            queue_delay = max(queue_delay, now_stats.queue_delay_ms)
+        for link in self._finished:
+            counted.pop(link, None)
+            self._labels.pop(link, None)
+        self._finished = []
+        self._touched = set()
+        total = LinkStats(
+            **totals,
+            drops=Drops(**drop_totals),
+            queue_packets=queue_packets,
+            queue_bytes=queue_bytes,
+            queue_delay_ms=queue_delay,
+            in_flight=in_flight,
+            held_bytes=held_bytes,
+        )
+        if changed_only:
+            flows = changed
+        else:
+            flows = {label: link.stats() for label, link in self._links.items()}
         talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
         top = [
             Talker(
@@ -292,5 +345,10 @@ class DirectionPipeline:
             for (version, address, protocol, port), (packets, size) in talkers[:TOP_TALKERS]
         ]
         return DirectionStats(
-            direction=self.direction, at=now, total=total, flows=flows, top_talkers=top
+            direction=self.direction,
+            at=now,
+            total=total,
+            flows=flows,
+            flows_changed_only=changed_only,
+            top_talkers=top,
         )

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine.files import read_regular_file
 from engine.spec import (
     PASS_THROUGH,
     LinkPair,
@@ -45,7 +46,7 @@ class TimelineError(ValueError):
 
 
 class _Line(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Header(_Line):
@@ -146,6 +147,10 @@ def parse_timeline(lines: Iterable[str], name: str = "timeline") -> Timeline:
             raise TimelineError(f"{where}: {describe_validation_error(exc)}") from None
         except TimelineError as exc:
             raise TimelineError(f"{where}: {exc}") from None
+        except RecursionError:
+            raise TimelineError(f"{where}: nested too deeply") from None
+        except Exception as exc:  # a bad line must be an error message, never a crash
+            raise TimelineError(f"{where}: cannot be read ({type(exc).__name__})") from None
         if isinstance(item, Header):
             if steps or stats or header is not None:
                 raise TimelineError(f"{where}: the header must be the first line")
@@ -165,11 +170,18 @@ def parse_timeline(lines: Iterable[str], name: str = "timeline") -> Timeline:
     return Timeline(steps=steps, stats=stats, header=header, name=name)
 
 
+#: Largest timeline file read (an hour of stats at ten a second is well under it).
+MAX_TIMELINE_BYTES = 256 * 1024 * 1024
+
+
 def read_timeline(path: str | Path) -> Timeline:
     try:
-        text = Path(path).read_text()
+        data = read_regular_file(str(path), MAX_TIMELINE_BYTES)
+        text = data.decode()
     except OSError as exc:
-        raise TimelineError(f"{path}: {exc.strerror}") from None
+        raise TimelineError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TimelineError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parse_timeline(text.splitlines(), name=str(path))
 
 

@@ -55,7 +55,7 @@ from engine.protocol import (
     encode,
 )
 from engine.spec import Direction, Spec
-from engine.stats import InterfaceState, LinkStats
+from engine.stats import InterfaceState
 from engine.wake_margin import CEILING, FLOOR, WakeMargin
 
 STATS_INTERVAL = 0.1
@@ -107,8 +107,6 @@ class _Forwarder:
         #: Log lines for the supervisor, sent with the next stats (see `_send_again`).
         self.notes: list[WorkerNote] = []
         self._error_logged: dict[int, float] = {}
-        #: The flows' stats as last sent up: only those that changed are sent again.
-        self._sent_flows: dict[str, LinkStats] = {}
         #: "up" while forwarding; else why not (see `_wait_for_links`).
         self.interface_state: InterfaceState = "up"
         self.interface_problem = ""
@@ -463,14 +461,8 @@ class _Forwarder:
         self._wall_offset = time.time() - time.monotonic()  # follow NTP's adjustments
         if self.interface_state == "up":
             self.kernel_drops += kernel_drops(self.rx)
-        full = self.pipeline.stats(now)
-        sent = self._sent_flows
-        changed = {label: link for label, link in full.flows.items() if sent.get(label) is not link}
-        self._sent_flows = full.flows
-        stats = full.model_copy(
+        stats = self.pipeline.stats(now, changed_only=True).model_copy(
             update={
-                "flows": changed,
-                "flows_changed_only": True,
                 "pid": os.getpid(),
                 "rx_kernel_drops": self.kernel_drops,
                 "tx_errors": self.tx_errors,

@@ -117,6 +117,11 @@ def cpu_share(procs: list[psutil.Process], seconds: float) -> float:
 
 
 def still_forwarding(lab: Lab) -> None:
+    """Forwarding goes on: once a ping gets through (a change of thousands of flows takes
+    the workers a moment), five in a row do."""
+    deadline = time.monotonic() + 10
+    while not ping_rtts(lab, count=1, interval=0.2):
+        assert time.monotonic() < deadline, "no ping got through in 10 s"
     assert len(ping_rtts(lab, count=5, interval=0.05)) == 5
 
 
@@ -438,6 +443,11 @@ def test_replay_speed_is_bounded(api: EngineProcess, lab: Lab) -> None:
         assert status == 422, (speed, status, text)
     status, _ = request(lab, "POST", "/timeline/replay?speed=1000", timeline)
     assert status == 200
+    # Timelines that would wait for ever, or that no reader can parse, are refused whole.
+    for bad in (b'{"at": 1e400, "set": {"egress.latency": 5}}', b'{"at": 1, "ramp": Infinity,'
+                b' "spec": {}}', b"[" * 100_000, b"\xff\xfe{}"):  # fmt: skip
+        status, text = request(lab, "POST", "/timeline/replay", bad)
+        assert status == 422 and "line 1" in text, (bad[:40], status, text)
 
 
 # --- resource bounds -------------------------------------------------------------------------

@@ -220,3 +220,48 @@ def test_idle_flow_links_are_not_visited_per_frame_nor_rebuilt_per_report(
     builds.clear()
     p.stats(1.1)
     assert builds == []
+
+
+def test_totals_kept_by_differences_match_counting_everything() -> None:
+    """The direction's totals are kept up to date from the links that changed; they must equal
+    what counting every frame gives, across flows added, removed (drained) and flushed."""
+    rng = random.Random(5)
+
+    def spec_with(labels: list[int]) -> Spec:
+        return parse_spec(
+            {
+                "default_link": {"egress": {"latency": 1, "loss": 0.1}},
+                "flows": [
+                    {"label": f"f{i}", "flow": {"ip": f"198.18.1.{i}"},
+                     "link": {"egress": {"latency": i, "rate": "5mbit"}}}
+                    for i in labels
+                ],
+            }
+        )  # fmt: skip
+
+    p = DirectionPipeline(spec_with([1, 2, 3]), "egress", 0.0, seed=2)
+    offered = released = 0
+    now = 0.0
+    for step in range(400):
+        now += 0.001
+        far = rng.randint(1, 6)
+        p.forward(udp_frame(dst=f"198.18.1.{far}", size=rng.randint(10, 1200)), now)
+        offered += 1
+        released += len(p.release(now))
+        if step % 50 == 49:
+            p.configure(spec_with(rng.sample(range(1, 7), 3)), now)
+        if step % 97 == 0:
+            p.flush(f"f{rng.randint(1, 6)}")
+        if step % 7 == 0:
+            changed = p.stats(now, changed_only=True)
+            assert set(changed.flows) <= {"default", *(f.label for f in p.spec.flows)}
+    released += len(p.release(now + 10))
+    total = p.stats(now + 10).total
+    drops = total.drops
+    assert total.packets_in == offered
+    assert total.packets_out == released
+    assert total.packets_in == total.packets_out + drops.total
+    assert total.in_flight == 0 and total.queue_packets == 0 and total.held_bytes == 0
+    # Nothing changed since: a report of the changed links is empty, the totals the same.
+    again = p.stats(now + 11, changed_only=True)
+    assert again.flows == {} and again.total == total

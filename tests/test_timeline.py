@@ -103,3 +103,18 @@ def test_a_step_that_comes_during_a_ramp_cuts_it_short() -> None:
     assert all(e.at < 2 for e in events if e.step == 0)
     assert not any(e.final for e in events if e.step == 0)
     assert events[-1].at == 2 and events[-1].spec.default_link.egress.rate == 5_000_000
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"at": 1e400, "set": {"egress.latency": 5}}',
+        '{"at": NaN, "set": {"egress.latency": 5}}',
+        '{"at": 1, "ramp": Infinity, "spec": {}}',
+        '{"at": 1, "spec": {"egress": {"rate": "1e400mbit"}}}',
+        "[" * 10_000,
+    ],
+)
+def test_a_line_no_replay_could_use_is_an_error_not_a_crash(line: str) -> None:
+    with pytest.raises(TimelineError, match=r"^t line 1: "):
+        parse_timeline([line], name="t")
