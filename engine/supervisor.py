@@ -58,7 +58,8 @@ from engine.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 log = logging.getLogger("linkshaper")
 
 RESTART_BACKOFF = 0.2
-#: A change made on a spec that another change replaced meanwhile is made again this often.
+#: A change made on a spec that another change replaced meanwhile is made again this often
+#: without the lock, then once more with it (requests are bounded in size, so that is too).
 CHANGE_ATTEMPTS = 20
 #: The loop wakes for workers' messages, their exits and signals (a self-pipe); this is only a
 #: backstop, so an idle engine costs nothing.
@@ -358,7 +359,13 @@ class Supervisor:
             with self._spec_lock:
                 if self._spec is base:
                     return SpecReply(spec=self._commit(spec, source))
-        return Error(message="the spec kept changing meanwhile; try again")
+        with self._spec_lock:  # under heavy contention: one more time, holding the lock
+            try:
+                spec = make(self._spec)
+                check_traces(spec)
+            except (SpecError, TraceError) as exc:
+                return Error(message=str(exc))
+            return SpecReply(spec=self._commit(spec, source))
 
     def handle(self, request: Message) -> Message:
         """Answer one control request (called from control threads)."""
