@@ -18,13 +18,12 @@ from typing import Any
 
 from engine.client import ControlClient
 from engine.control import DEFAULT_CONTROL_PATH, ControlError, socket_in_use
-from engine.lab import ROLES, Lab, LabError
-from engine.netns import NamespaceError
+from engine.errors import LinkshaperError
+from engine.lab import ROLES, Lab
 from engine.protocol import SpecChanged, StatsReport
 from engine.rates import direction_rates
 from engine.spec import EXAMPLE_SPEC, PASS_THROUGH, SpecError, read_spec
 from engine.stats import DirectionStats
-from engine.timeline import TimelineError
 from engine.trace import TraceError, check_traces
 from engine.units import format_duration_ms, format_rate
 
@@ -535,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
-    except (ControlError, SpecError, LabError, TimelineError, NamespaceError) as exc:
+    except LinkshaperError as exc:
         code = _fail(str(exc))
     except KeyboardInterrupt:
         code = 130

@@ -26,6 +26,7 @@ from types import FrameType
 
 from engine.client import wait_for_engine
 from engine.control import ControlError
+from engine.errors import LinkshaperError
 from engine.processes import stop_process
 
 log = logging.getLogger("linkshaper")
@@ -36,7 +37,7 @@ INNER, APP_SIDE = "veth0", "veth0s"
 HTTP_PORT = 80
 
 
-class SetupError(RuntimeError):
+class SetupError(LinkshaperError, RuntimeError):
     pass
 
 

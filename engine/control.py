@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine.errors import LinkshaperError
 from engine.protocol import Error, Message, Subscribe, decode, encode
 
 DEFAULT_CONTROL_PATH = "/run/linkshaper/control.sock"
@@ -45,7 +46,7 @@ def read_authkey(control_path: str) -> bytes:
     return bytes.fromhex(key_path(control_path).read_text().strip())
 
 
-class ControlError(RuntimeError):
+class ControlError(LinkshaperError, RuntimeError):
     """The engine answered with an error, or could not be reached."""
 
 

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.errors import LinkshaperError
+
 CLIENT_IP = "198.18.0.1"
 SERVER_IP = "198.18.0.2"
 PREFIX_LEN = 24
@@ -23,7 +25,7 @@ OUTER = "outer"
 ROLES = ("client", "box", "server")
 
 
-class LabError(RuntimeError):
+class LabError(LinkshaperError, RuntimeError):
     pass
 
 

@@ -83,7 +83,6 @@ class Link:
         self._stats: LinkStats | None = None
         self._stats_state: tuple[float, ...] = ()
         self._trace: TraceClock | None = None
-        self.trace_error: str | None = None
         self._apply(spec, now)
 
     def _apply(self, spec: LinkSpec, now: float) -> None:
@@ -117,14 +116,12 @@ class Link:
 
     def _set_trace(self, path: str | None, now: float) -> None:
         """Follow a trace from `now` on (kept as it is if the same trace stays in force)."""
-        self.trace_error = None
         if path is None:
             self._trace = None
             return
         try:
             trace = load_trace(path)
-        except TraceError as exc:  # the file went away after the spec was checked
-            self.trace_error = str(exc)
+        except TraceError:  # the file went away after the spec was checked: the rate stands
             self._trace = None
             return
         if self._trace is None or self._trace.trace != trace:

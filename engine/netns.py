@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.errors import LinkshaperError
 from engine.spec import UNLIMITED_RATE, Spec, SpecError, describe_validation_error
 from engine.units import format_duration_ms, format_rate, parse_rate
 
@@ -39,7 +40,7 @@ STATE_DIR = Path(os.environ.get("LINKSHAPER_NS_STATE", "/run/linkshaper/ns"))
 CONFIG_PATH = os.environ.get("LINKSHAPER_NS_CONFIG", "/etc/linkshaper/namespaces.json")
 
 
-class NamespaceError(RuntimeError):
+class NamespaceError(LinkshaperError, RuntimeError):
     """One line: what could not be done and why."""
 
 

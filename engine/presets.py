@@ -75,12 +75,3 @@ PRESETS: tuple[Preset, ...] = (
     Preset("FIOS", 20_000_000, 5_000_000, 4, WEBPAGETEST),
     Preset("56K dial-up", 49_000, 30_000, 120, WEBPAGETEST),
 )
-
-
-def find_preset(name: str) -> Preset:
-    wanted = name.strip().lower()
-    for preset in PRESETS:
-        if preset.name.lower() == wanted:
-            return preset
-    known = ", ".join(p.name for p in PRESETS)
-    raise KeyError(f"no preset named {name!r} (known: {known})")

@@ -65,10 +65,6 @@ class TimelineRecorder:
         sample = stats.model_dump(mode="json", exclude={"top_talkers"})
         self._write({"at": self._at(), "stats": sample})
 
-    @property
-    def recording(self) -> bool:
-        return self._file is not None
-
     def close(self) -> None:
         with self._lock:
             if self._file is not None:

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.errors import LinkshaperError
 from engine.files import read_regular_file
 from engine.trace import MAX_TRACE_PATH
 from engine.units import (
@@ -45,7 +46,7 @@ UNLIMITED_RATE = 10_000_000_000
 FRAMING_OVERHEAD = 24
 
 
-class SpecError(ValueError):
+class SpecError(LinkshaperError, ValueError):
     """A spec that cannot be used; the message is one line that names the field and the reason."""
 
 

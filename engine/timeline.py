@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine.errors import LinkshaperError
 from engine.files import read_regular_file
 from engine.spec import (
     PASS_THROUGH,
@@ -41,7 +42,7 @@ VERSION = 1
 HEADER_KEY = "linkshaper_timeline"
 
 
-class TimelineError(ValueError):
+class TimelineError(LinkshaperError, ValueError):
     """A timeline that cannot be used: one line naming the file, the line and the field."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import LinkshaperError
 from engine.files import read_regular_file
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ MAX_TRACE_PATH = 4096
 MAX_TRACE_BYTES = 32 * 1024 * 1024
 
 
-class TraceError(ValueError):
+class TraceError(LinkshaperError, ValueError):
     """A trace file that cannot be used; the message names the file and the line."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from engine.errors import LinkshaperError
+
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 #: A number and a unit as text, for schemas (JSON Schema's regex dialect).
 UNIT_PATTERN = r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*[a-zA-Z%/]*\s*$"
@@ -43,7 +45,7 @@ _DURATION_UNITS_MS: dict[str, float] = {
 }
 
 
-class UnitError(ValueError):
+class UnitError(LinkshaperError, ValueError):
     """A value whose unit or number cannot be understood."""
 
 

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from engine.control import DEFAULT_CONTROL_PATH, ControlError
+from engine.control import DEFAULT_CONTROL_PATH
+from engine.errors import LinkshaperError
 from engine.spec import PASS_THROUGH, SpecError, read_spec
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             create_app(_source(args), **_app_options(args)).run()
             code = 0
-    except (ControlError, SpecError) as exc:
+    except LinkshaperError as exc:
         code = _fail(str(exc))
     except KeyboardInterrupt:
         code = 130

@@ -17,8 +17,6 @@ from engine.spec import Spec
 class EngineSource(Protocol):
     #: One line for the status bar.
     description: str
-    #: Whether quitting the TUI stops the engine (only one the TUI started).
-    owns_engine: bool
     #: Whether to try again after the engine went away.
     reconnects: bool
 
@@ -36,7 +34,6 @@ class EngineSource(Protocol):
 class SocketSource:
     """A running engine's control socket; reattaching is always possible."""
 
-    owns_engine = False
     reconnects = True
 
     def __init__(self, path: str) -> None:
@@ -61,7 +58,6 @@ class SocketSource:
 class HostedSource:
     """An engine that this TUI starts on OUTER and INNER, and stops when it quits."""
 
-    owns_engine = True
     reconnects = False
 
     def __init__(self, outer: str, inner: str, spec: Spec, netns: str | None = None) -> None:

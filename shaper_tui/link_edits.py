@@ -15,10 +15,6 @@ Field = Literal[
     "queue",
 ]  # fmt: skip
 
-SLIDER_FIELDS: tuple[Field, ...] = (
-    "rate", "loss", "latency", "jitter", "jitter_strength", "queue",
-)  # fmt: skip
-
 LOSS_MODELS = ("random", "bursty")
 JITTER_DISTRIBUTIONS = ("uniform", "normal", "pareto")
 

@@ -61,7 +61,6 @@ class ScriptedEngine:
     """An EngineSource for `create_app`."""
 
     description = "scripted engine (tests)"
-    owns_engine = True
     reconnects = False
 
     def __init__(self, spec: Spec, samples: int = 40) -> None:

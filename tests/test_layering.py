@@ -16,6 +16,7 @@ UI_TOOLKITS = ("textual", "rich")
 #: or a lab and hands back nothing but connections or a socket path (hosted, lab, lab_demo).
 #: Never the supervisor, the workers or the pipeline.
 PROTOCOL_MODULES = {
+    "engine.errors",
     "engine.protocol",
     "engine.client",
     "engine.control",
