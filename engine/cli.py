@@ -110,10 +110,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         supervisor.shutdown()
         return _fail(f"cannot start: {exc}")
     if args.http:
-        from engine.http_api import HttpServer, create_http_app, parse_listen
+        from engine.http_api import HttpServer, create_http_app, parse_listen, resolve_token
 
         host, port = parse_listen(args.http)
-        token = args.http_token or os.environ.get("LINKSHAPER_HTTP_TOKEN") or None
+        token = resolve_token(args.http_token)
         app = create_http_app(supervisor, token, args.trace_dir)
         server = HttpServer(app, host, port)
         try:
@@ -161,7 +161,13 @@ def _alive(pid: int) -> bool:
 
 def cmd_http(args: argparse.Namespace) -> int:
     """The HTTP API for an engine that runs already (a namespace's, or any control socket)."""
-    from engine.http_api import HttpServer, RemoteEngine, create_http_app, parse_listen
+    from engine.http_api import (
+        HttpServer,
+        RemoteEngine,
+        create_http_app,
+        parse_listen,
+        resolve_token,
+    )
 
     control = args.control or DEFAULT_CONTROL_PATH
     if args.ns:
@@ -169,7 +175,7 @@ def cmd_http(args: argparse.Namespace) -> int:
 
         control = Namespace.load(args.ns).control
     host, port = parse_listen(args.listen)
-    token = args.token or os.environ.get("LINKSHAPER_HTTP_TOKEN") or None
+    token = resolve_token(args.token)
     app = create_http_app(RemoteEngine(control), token, args.trace_dir)
     server = HttpServer(app, host, port)
     server.start()

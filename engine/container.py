@@ -28,6 +28,7 @@ from engine.client import wait_for_engine
 from engine.control import ControlError
 from engine.errors import LinkshaperError
 from engine.processes import stop_process
+from engine.run_command import engine_command
 
 log = logging.getLogger("linkshaper")
 
@@ -147,8 +148,9 @@ def main() -> int:
         take_over(synthetic)
         spec = os.environ.get("LINKSHAPER_SPEC", SPEC_PATH)
         os.makedirs(os.path.dirname(spec), exist_ok=True)
-        command = [sys.executable, "-m", "engine.cli", "run", synthetic.ifname, INNER, spec,
-                   "--control", CONTROL_PATH, "--http", f"{host}:{HTTP_PORT}"]  # fmt: skip
+        command = engine_command(
+            synthetic.ifname, INNER, spec, CONTROL_PATH, "--http", f"{host}:{HTTP_PORT}"
+        )
         engine = subprocess.Popen(command)
         processes.append(engine)
         try:  # both workers forwarding before the application starts

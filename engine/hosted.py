@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from engine.libc import libc
 from engine.spec import Spec
 
 CLONE_NEWNET = 0x40000000
@@ -24,7 +25,6 @@ CLONE_NEWNET = 0x40000000
 
 def enter_netns(name: str) -> None:
     """Move this process into the named network namespace (`ip netns` names)."""
-    libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
     try:
         if libc.setns(fd, CLONE_NEWNET) != 0:

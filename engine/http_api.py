@@ -598,6 +598,15 @@ class HttpServer:
         self.thread.join(5)
 
 
+TOKEN_VARIABLE = "LINKSHAPER_HTTP_TOKEN"
+
+
+def resolve_token(given: str | None) -> str | None:
+    """The token changes need: the one given on the command line, else $LINKSHAPER_HTTP_TOKEN,
+    else none (an empty one is none too)."""
+    return given or os.environ.get(TOKEN_VARIABLE) or None
+
+
 def parse_listen(text: str) -> tuple[str, int]:
     """`HOST:PORT`, `:PORT` (all addresses, said on purpose) or `PORT` (loopback only: the
     API can change the link, so it is not opened to the network by default); IPv6 as

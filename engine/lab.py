@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.errors import LinkshaperError
+from engine.run_command import engine_command
 
 CLIENT_IP = "198.18.0.1"
 SERVER_IP = "198.18.0.2"
@@ -62,19 +62,7 @@ class Lab:
 
     def engine_command(self, spec_path: str, control: str, *extra: str) -> list[str]:
         """`linkshaper run outer inner SPEC --control PATH` in the box, with this Python."""
-        return self.in_ns(
-            "box",
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            OUTER,
-            INNER,
-            spec_path,
-            "--control",
-            control,
-            *extra,
-        )
+        return self.in_ns("box", *engine_command(OUTER, INNER, spec_path, control, *extra))
 
     def run(self, role: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run(self.in_ns(role, *args), check=check)

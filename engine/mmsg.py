@@ -23,6 +23,7 @@ from engine.afpacket import (
     vlan_tag,
 )
 from engine.frames import put_back_vlan_tag
+from engine.libc import libc
 
 BATCH = 32
 #: One frame's room: the largest super-frame (64 KiB) behind its vnet header, and a VLAN tag
@@ -55,11 +56,10 @@ class _MMsgHdr(ctypes.Structure):
     _fields_ = [("hdr", _MsgHdr), ("length", ctypes.c_uint)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_recvmmsg = _libc.recvmmsg
+_recvmmsg = libc.recvmmsg
 _recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
 _recvmmsg.restype = ctypes.c_int
-_sendmmsg = _libc.sendmmsg
+_sendmmsg = libc.sendmmsg
 _sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
 _sendmmsg.restype = ctypes.c_int
 

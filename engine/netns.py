@@ -24,7 +24,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import LinkshaperError
+from engine.run_command import engine_command
 from engine.spec import UNLIMITED_RATE, Spec, SpecError, describe_validation_error
 from engine.units import format_duration_ms, format_rate, parse_rate
 
@@ -330,10 +330,9 @@ def _add_engine(ns: Namespace, http: str | None, start: bool) -> None:
     if not start:
         return
     log = open(STATE_DIR / f"{ns.name}.log", "ab")  # noqa: SIM115 - handed to the engine
-    command = ["ip", "netns", "exec", ns.name, sys.executable, "-m", "engine.cli", "run",
-               ns.inside, ns.engine_inner, str(spec_path), "--control", ns.control]  # fmt: skip
-    if http:
-        command += ["--http", http]
+    extra = ("--http", http) if http else ()
+    run_it = engine_command(ns.inside, ns.engine_inner, str(spec_path), ns.control, *extra)
+    command = ["ip", "netns", "exec", ns.name, *run_it]
     with log:
         engine = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
     ns.engine_pid = engine.pid

@@ -15,7 +15,6 @@ Stats go up the pipe at a fixed rate. All shaping decisions are made by the pure
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import gc
 import os
@@ -40,6 +39,7 @@ from engine.afpacket import (
 )
 from engine.frames import HEAD_BYTES, mark_partial_checksum, put_back_vlan_tag
 from engine.interface_state import LINK_ERRNOS, LinkWatch, links_problem
+from engine.libc import libc
 from engine.mmsg import SLOT, FrameBatch
 from engine.pipeline import TALKER_SAMPLE, DirectionPipeline
 from engine.protocol import (
@@ -522,7 +522,7 @@ def _tight_timers() -> None:
     """Ask the kernel to wake us on time: by default a sleeping process's timers may fire up
     to 50 µs late (timer slack), which would show in the packets' release times."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
+        libc.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
 
 
 def run_worker(
