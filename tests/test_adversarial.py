@@ -344,7 +344,7 @@ def test_the_control_socket_survives_garbage_and_silence(api: EngineProcess, lab
         started = time.monotonic()
         with api.client() as client:  # the handshake of a real client is not held up
             assert client.get_spec().default_link.egress.latency == 5
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # not after the silent ones (5 s each)
         # Garbage instead of the handshake: dropped, and nothing else is affected.
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as rude:
             rude.connect(api.control)

@@ -126,7 +126,7 @@ def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path, kind: str) 
     started = time.monotonic()
     with pytest.raises(TraceError, match="cannot read trace"):
         load_trace(str(path))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # at once; before, a FIFO never returned
 
 
 def test_traces_over_http_only_from_the_trace_directory(tmp_path: Path) -> None:
