@@ -391,7 +391,9 @@ def test_malformed_frames_are_counted_and_break_nothing(
     assert after is not None
     assert after.total.packets_in - before.total.packets_in >= len(frames)
     assert "restarting" not in engine.stderr()
-    assert len(ping_rtts(lab, count=5)) == 5
+    # The shaped spec loses 1 % each way, so a ping may be lost: 7 of 10 back is traffic
+    # flowing (4 lost by chance: about 1 run in 30,000); the straight path loses none.
+    assert len(ping_rtts(lab, count=10)) >= (10 if spec is PASS_THROUGH else 7)
 
 
 @pytest.mark.parametrize("spec", [PASS_THROUGH, link_spec(latency=1)], ids=["straight", "shaped"])
