@@ -215,7 +215,7 @@ def _apply(engine: Engine, request: SetSpec | PatchSpec, trace_dir: str | None) 
             request = request.model_copy(
                 update={"spec": allowed_traces(request.spec, current, trace_dir)}
             )
-        else:
+        elif _may_name_trace(request.changes):  # else the supervisor's check is the only one
             patched = patch_spec(current, request.changes)
             checked = allowed_traces(patched, current, trace_dir)
             if checked is not patched:  # a trace's path made whole: apply the result
@@ -240,6 +240,14 @@ def _busiest(stats: EngineStats, spec: Spec, limit: int) -> set[str]:
         carried.setdefault(flow.label, 0)
     ranked = sorted(carried, key=lambda label: carried[label], reverse=True)
     return set(ranked[:limit])
+
+
+def _may_name_trace(changes: dict[str, Any]) -> bool:
+    """Whether a patch can set a trace: a path that ends in one, or an object or a list."""
+    return any(
+        path.rsplit(".", 1)[-1] == "trace" or isinstance(value, dict | list)
+        for path, value in changes.items()
+    )
 
 
 def _metrics(spec: Spec, stats: EngineStats, limit: int = METRICS_LINKS) -> str:

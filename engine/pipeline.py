@@ -157,9 +157,10 @@ class DirectionPipeline:
     def flush(self, label: str | None = None) -> int:
         """Drop what the links hold (all of them, or the one labelled `label`, which may be
         `default`); the number of wire packets dropped."""
-        links = [*self._links.values(), *self._retired] if label is None else []
-        if label is not None and label in self._links:
-            links = [self._links[label]]
+        if label is None:
+            links = [*self._links.values(), *self._retired]
+        else:
+            links = [self._links[label]] if label in self._links else []
         dropped = 0
         for link in links:
             dropped += link.flush()
@@ -240,13 +241,17 @@ class DirectionPipeline:
         busy = self._busy
         several = len(busy) + len(self._retired) > 1
         if busy:
-            self._touched.update(busy)  # what they release must reach the next stats
             for link in list(busy) if several else busy:
                 link.advance(now, out)
+            # A link that leaves the busy set (looked at by every stats) is touched, so that
+            # what it released reaches the next stats.
             if several:
-                busy.difference_update([link for link in busy if link.idle])
-            elif next(iter(busy)).idle:
+                done = [link for link in busy if link.idle]
+                busy.difference_update(done)
+                self._touched.update(done)
+            elif (only := next(iter(busy))).idle:
                 busy.clear()
+                self._touched.add(only)
         if self._retired:
             for link in self._retired:
                 link.advance(now, out)

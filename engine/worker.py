@@ -23,6 +23,7 @@ import signal
 import socket
 import time
 from multiprocessing.connection import Connection
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -37,7 +38,7 @@ from engine.afpacket import (
     stamp_arrivals,
     vlan_tag,
 )
-from engine.frames import HEAD_BYTES, mark_partial_checksum, put_back_vlan_tag
+from engine.frames import HEAD_BYTES, VNET_HDR_LEN, mark_partial_checksum, put_back_vlan_tag
 from engine.interface_state import LINK_ERRNOS, LinkWatch, links_problem
 from engine.libc import libc
 from engine.mmsg import SLOT, FrameBatch
@@ -447,14 +448,11 @@ class _Forwarder:
         code = error.errno or 0
         if now - self._error_logged.get(code, -SEND_ERROR_LOG_INTERVAL) >= SEND_ERROR_LOG_INTERVAL:
             self._error_logged[code] = now
-            self.notes.append(
-                WorkerNote(
-                    direction=self.direction,
-                    level="warning",
-                    message=f"cannot send a frame of {len(frame) - 10} bytes on "
-                    f"{self.tx_ifname}: {error.strerror or error} (counted as tx_errors; "
-                    "the next of this kind is logged in a minute)",
-                )
+            self.note(
+                "warning",
+                f"cannot send a frame of {len(frame) - VNET_HDR_LEN} bytes on {self.tx_ifname}: "
+                f"{error.strerror or error} (counted as tx_errors; the next of this kind is "
+                "logged in a minute)",
             )
 
     def report(self, now: float) -> StatsReport:
@@ -471,6 +469,10 @@ class _Forwarder:
             }
         )
         return StatsReport(stats=stats)
+
+    def note(self, level: Literal["info", "warning"], message: str) -> None:
+        """A line for the engine's log, sent up with the next stats."""
+        self.notes.append(WorkerNote(direction=self.direction, level=level, message=message))
 
     def send_report(self, conn: Connection, now: float) -> None:
         """Notes first, then stats; OSError if the supervisor is gone."""
@@ -566,13 +568,10 @@ def _run(forwarder: _Forwarder, conn: Connection) -> None:
                 if exc.errno not in LINK_ERRNOS:
                     raise
                 forwarder.lose_interfaces()
-                forwarder.notes.append(
-                    WorkerNote(
-                        direction=forwarder.direction,
-                        level="warning",
-                        message=f"{exc.strerror} on {forwarder.rx_ifname} or "
-                        f"{forwarder.tx_ifname}: both sockets closed until both are up",
-                    )
+                forwarder.note(
+                    "warning",
+                    f"{exc.strerror} on {forwarder.rx_ifname} or {forwarder.tx_ifname}: "
+                    "both sockets closed until both are up",
                 )
         if not _wait_for_interfaces(forwarder, conn):
             return
@@ -599,24 +598,12 @@ def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
                     state, problem = "missing", f"cannot open {'/'.join(names)}: {exc.strerror}"
                 else:
                     forwarder.interface_state, forwarder.interface_problem = "up", ""
-                    forwarder.notes.append(
-                        WorkerNote(
-                            direction=forwarder.direction,
-                            level="info",
-                            message=f"{names[0]} and {names[1]} are up: forwarding again",
-                        )
-                    )
+                    forwarder.note("info", f"{names[0]} and {names[1]} are up: forwarding again")
                     return True
             forwarder.interface_state, forwarder.interface_problem = state, problem
             if problem != said:
                 said = problem
-                forwarder.notes.append(
-                    WorkerNote(
-                        direction=forwarder.direction,
-                        level="warning",
-                        message=f"{problem}: nothing is forwarded until it is up",
-                    )
-                )
+                forwarder.note("warning", f"{problem}: nothing is forwarded until it is up")
             now = time.monotonic()
             if now >= next_stats:
                 try:
@@ -637,7 +624,7 @@ def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
                     return False
                 except ValidationError as exc:
                     message = None
-                    forwarder.notes.append(_undecodable(forwarder.direction, exc))
+                    forwarder.note("warning", _undecodable(exc))
                 if not forwarder.control(message, time.monotonic()):
                     return False
                 if isinstance(message, StatsPace):
@@ -646,12 +633,11 @@ def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
         watch.close()
 
 
-def _undecodable(direction: Direction, exc: ValidationError) -> WorkerNote:
+def _undecodable(exc: ValidationError) -> str:
     """What a worker says of a message from the supervisor it cannot read (a bug: both sides
     speak engine.protocol), instead of dropping it unseen."""
     errors = exc.errors(include_url=False, include_input=False)
-    detail = errors[0]["msg"] if errors else "not a message"
-    return WorkerNote(direction=direction, level="warning", message=f"ignored a message: {detail}")
+    return f"ignored a message: {errors[0]['msg'] if errors else 'not a message'}"
 
 
 def _loop(forwarder: _Forwarder, conn: Connection) -> None:
@@ -708,7 +694,7 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
                 return  # the supervisor is gone
             except ValidationError as exc:
                 message = None
-                forwarder.notes.append(_undecodable(forwarder.direction, exc))
+                forwarder.note("warning", _undecodable(exc))
             if not forwarder.control(message, now):
                 return
             if isinstance(message, StatsPace):
