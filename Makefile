@@ -63,6 +63,7 @@ lint: install
 	$(BIN)/ruff format --check engine shaper_tui tests bench screenshots
 	$(BIN)/ruff check engine shaper_tui tests bench screenshots
 	$(BIN)/mypy engine shaper_tui tests bench screenshots
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format engine shaper_tui tests bench screenshots

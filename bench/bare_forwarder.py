@@ -2,7 +2,7 @@
 sockets and system calls and nothing else (no pipeline, no control, no stats). Two ways, as
 the engine has them: one frame per `recvmmsg` (with its ancillary data, which the engine
 reads for VLAN tags) and `send`, or with `--batch` up to mmsg.BATCH frames per `recvmmsg`
-and `sendmmsg` (`engine.mmsg`).
+and `sendmmsg` (`engine.kernel.mmsg`).
 
 `make bench` measures it beside the engine (the ping RTT one frame at a time, as the engine
 forwards sparse frames; TCP in batches, as it forwards bulk), so that the engine's cost is
@@ -18,9 +18,9 @@ import os
 import signal
 import socket
 
-from engine.afpacket import open_receiver, open_sender
-from engine.frames import mark_partial_checksum
-from engine.mmsg import SLOT, FrameBatch
+from engine.core.frames import mark_partial_checksum
+from engine.kernel.afpacket import open_receiver, open_sender
+from engine.kernel.mmsg import SLOT, FrameBatch
 
 
 def forward_frames(rx: socket.socket, tx: socket.socket) -> None:

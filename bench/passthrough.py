@@ -20,9 +20,9 @@ from pathlib import Path
 
 import psutil
 
-from engine.lab import Lab
-from engine.spec import PASS_THROUGH
-from tests.lab_harness import EngineProcess, iperf3, ping_rtts, received_bits_per_second
+from engine.environments.harness import EngineProcess, iperf3, ping_rtts, received_bits_per_second
+from engine.environments.lab import Lab
+from engine.model.spec import PASS_THROUGH
 
 
 def engine_processes(engine: EngineProcess) -> list[psutil.Process]:

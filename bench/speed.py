@@ -48,10 +48,7 @@ from typing import Any, TypeVar
 import psutil
 
 from bench.passthrough import cpu_percent, engine_processes
-from engine.lab import INNER, OUTER, SERVER_IP, Lab
-from engine.spec import PASS_THROUGH, QueueLimit, Spec
-from tests.lab_harness import (
-    ROOT,
+from engine.environments.harness import (
     EngineProcess,
     iperf3,
     ping_rtts,
@@ -59,6 +56,10 @@ from tests.lab_harness import (
     received_bits_per_second,
     wire_packets,
 )
+from engine.environments.lab import INNER, OUTER, SERVER_IP, Lab
+from engine.model.spec import PASS_THROUGH, QueueLimit, Spec
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SECONDS = 5
 #: The shaped run's queue: the spec's default, as a user gets it.

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import cairosvg
 
-from engine.client import ControlClient, wait_for_engine
-from engine.lab import SERVER_IP, Lab
-from engine.lab_demo import DemoLab
-from engine.plot import plot_timeline
-from engine.spec import Spec
-from engine.timeline import read_timeline
+from engine.environments.demo import DemoLab
+from engine.environments.lab import SERVER_IP, Lab
+from engine.model.spec import Spec
+from engine.protocol.client import ControlClient, wait_for_engine
+from engine.timelines.plot import plot_timeline
+from engine.timelines.timeline import read_timeline
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import SocketSource
 

@@ -21,14 +21,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from engine.control import ControlError
-from engine.presets import Preset
-from engine.rates import SampleWindow, direction_rates
-from engine.recorder import TimelineRecorder
-from engine.replay import ReplayRunner
-from engine.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
-from engine.spec import patch_spec as apply_patch
-from engine.timeline import TimelineError, read_timeline
+from engine.model.presets import Preset
+from engine.model.rates import SampleWindow, direction_rates
+from engine.model.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
+from engine.model.spec import patch_spec as apply_patch
+from engine.protocol.control import ControlError
+from engine.timelines.recorder import TimelineRecorder
+from engine.timelines.replay import ReplayRunner
+from engine.timelines.timeline import TimelineError, read_timeline
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.link_edits import Field, changes_for

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from engine.control import DEFAULT_CONTROL_PATH
-from engine.errors import LinkshaperError
-from engine.spec import PASS_THROUGH, SpecError, read_spec
+from engine.model.errors import LinkshaperError
+from engine.model.spec import PASS_THROUGH, SpecError, read_spec
+from engine.protocol.control import DEFAULT_CONTROL_PATH
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
 
@@ -55,7 +55,7 @@ def _fail(message: str, code: int = 1) -> int:
 def _source(args: argparse.Namespace) -> EngineSource:
     interfaces = list(args.interfaces)
     if args.ns:
-        from engine.netns import Namespace, NamespaceError
+        from engine.environments.netns import Namespace, NamespaceError
 
         try:
             ns = Namespace.load(args.ns)
@@ -85,8 +85,8 @@ def _app_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from engine.lab import Lab
-    from engine.lab_demo import DemoLab
+    from engine.environments.demo import DemoLab
+    from engine.environments.lab import Lab
 
     if os.geteuid() != 0:
         return _fail("the demo builds network namespaces: run it as root")

@@ -14,10 +14,10 @@ from typing import Any
 
 from textual.message import Message
 
-from engine.client import ControlClient
-from engine.control import ControlError
-from engine.protocol import SpecChanged, StatsReport
-from engine.spec import Spec
+from engine.model.spec import Spec
+from engine.protocol.client import ControlClient
+from engine.protocol.control import ControlError
+from engine.protocol.messages import SpecChanged, StatsReport
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.messages import (
     EngineAttached,

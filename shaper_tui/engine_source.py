@@ -9,9 +9,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Protocol
 
-from engine.control import ControlError, connect
-from engine.hosted import HostedEngine, start_hosted_engine
-from engine.spec import Spec
+from engine.daemon.hosted import HostedEngine, start_hosted_engine
+from engine.model.spec import Spec
+from engine.protocol.control import ControlError, connect
 
 
 class EngineSource(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from engine.spec import UNLIMITED_RATE, Direction, LinkSpec
+from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
 
 Field = Literal[
     "rate", "loss", "loss_model", "latency", "jitter", "jitter_strength", "jitter_distribution",
@@ -63,8 +63,8 @@ def _burst(loss: float) -> dict[str, float] | None:
 def changes_for(
     direction: Direction, field: Field, value: float | str, link: LinkSpec
 ) -> dict[str, Any]:
-    """The dotted-path patch (see `engine.spec.patch_spec`) that sets `field` to `value` on the
-    default link of `direction`, given the link in force."""
+    """The dotted-path patch (see `engine.model.spec.patch_spec`) that sets `field` to `value`
+    on the default link of `direction`, given the link in force."""
     at = f"{direction}."
     if field == "rate":
         return {at + "rate": int(float(value))}

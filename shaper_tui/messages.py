@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from engine.protocol import Info
-from engine.spec import Spec
-from engine.stats import DirectionStats
+from engine.model.spec import Spec
+from engine.model.stats import DirectionStats
+from engine.protocol.messages import Info
 
 
 class EngineAttached(Message):

@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.spec import UNLIMITED_RATE
-from engine.units import (
+from engine.model.spec import UNLIMITED_RATE
+from engine.model.units import (
     UnitError,
     format_duration_ms,
     format_rate,

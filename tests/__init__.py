@@ -1,0 +1,7 @@
+"""linkshaper's tests. The lab harness they share with `bench/` is
+`engine.environments.harness`."""
+
+from pathlib import Path
+
+#: The repository: tests run commands from here (`python -m tests.raw_frames`, the CLI).
+ROOT = Path(__file__).resolve().parent.parent

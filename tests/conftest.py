@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from engine.lab import Lab
-from engine.spec import Spec
-from tests.lab_harness import Background, EngineProcess
+from engine.environments.harness import Background, EngineProcess
+from engine.environments.lab import Lab
+from engine.model.spec import Spec
 
 
 def lab_prerequisites() -> str | None:

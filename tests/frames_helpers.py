@@ -9,7 +9,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 
-from engine.frames import PLAIN_VNET_HDR, VnetHeader
+from engine.core.frames import PLAIN_VNET_HDR, VnetHeader
 
 CLIENT = "198.18.0.1"
 SERVER = "198.18.0.2"

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from engine.hosted import enter_netns
+from engine.daemon.hosted import enter_netns
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ import sys
 import time
 
 # The kernel's constants and auxdata layout are written out here rather than taken from
-# engine.afpacket: a test of the engine's tag handling must not read tags with the engine's
+# engine.kernel.afpacket: a test of the engine's tag handling must not read tags with the engine's
 # own code, or one mistake made twice would pass.
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263

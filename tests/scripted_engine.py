@@ -10,8 +10,10 @@ import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
-from engine.control import ControlServer
-from engine.protocol import (
+from engine.model.spec import Direction, Spec, SpecError, patch_spec
+from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
+from engine.protocol.control import ControlServer
+from engine.protocol.messages import (
     Error,
     GetInfo,
     GetSpec,
@@ -24,8 +26,6 @@ from engine.protocol import (
     StatsReport,
     Subscribe,
 )
-from engine.spec import Direction, Spec, SpecError, patch_spec
-from engine.stats import DirectionStats, Drops, LinkStats, Talker
 
 
 def _sample(i: int, rate: float, loss_every: int, direction: Direction) -> DirectionStats:

@@ -22,13 +22,14 @@ from typing import Any
 import psutil
 import pytest
 
-from engine.control import read_authkey
-from engine.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, VnetHeader
-from engine.lab import CLIENT_IP, INNER, PREFIX_LEN, SERVER_IP, Lab
-from engine.protocol import SetSpec
-from engine.spec import Spec
+from engine.core.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, VnetHeader
+from engine.environments.harness import Background, EngineProcess, ping_rtts, ping_times, probe
+from engine.environments.lab import CLIENT_IP, INNER, PREFIX_LEN, SERVER_IP, Lab
+from engine.model.spec import Spec
+from engine.protocol.control import read_authkey
+from engine.protocol.messages import SetSpec
+from tests import ROOT
 from tests.frames_helpers import NOBODY
-from tests.lab_harness import ROOT, Background, EngineProcess, ping_rtts, ping_times, probe
 from tests.netns_thread import in_netns
 
 pytestmark = pytest.mark.lab
@@ -261,7 +262,7 @@ def test_a_start_with_a_bad_file_says_one_line(tmp_path: Path, name: str) -> Non
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "run",
             "lo",
             "lo",
@@ -500,7 +501,7 @@ def test_packets_held_for_delay_are_bounded_and_can_be_flushed(
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "set",
             "egress.latency=0",
             "--control",
@@ -514,7 +515,7 @@ def test_packets_held_for_delay_are_bounded_and_can_be_flushed(
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "flush",
             "--direction",
             "egress",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from engine.afpacket import STAMP_SPACE, arrival_stamp, stamp_arrivals
+from engine.kernel.afpacket import STAMP_SPACE, arrival_stamp, stamp_arrivals
 
 
 def _receive_one(stamped: bool) -> tuple[float, float, float | None]:

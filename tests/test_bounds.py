@@ -11,14 +11,14 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from engine import frames as frames_module
-from engine import pipeline as pipeline_module
-from engine.classifier import DEFAULT_LABEL, Classifier
-from engine.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, FlowKey, VnetHeader
-from engine.link import PACKET_OVERHEAD, Link
-from engine.pipeline import DirectionPipeline
-from engine.spec import FlowSpec, Spec, parse_spec
-from engine.stats import LinkStats
+from engine.core import frames as frames_module
+from engine.core import pipeline as pipeline_module
+from engine.core.classifier import DEFAULT_LABEL, Classifier
+from engine.core.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, FlowKey, VnetHeader
+from engine.core.link import PACKET_OVERHEAD, Link
+from engine.core.pipeline import DirectionPipeline
+from engine.model.spec import FlowSpec, Spec, parse_spec
+from engine.model.stats import LinkStats
 from tests.frames_helpers import CLIENT, SERVER, udp_frame
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab_harness import lower_quartile, ping_times
+from engine.environments.harness import lower_quartile, ping_times
 
 pytestmark = pytest.mark.container
 

@@ -21,11 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.lab import SERVER_IP, Lab
-from engine.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, PASS_THROUGH, Spec
-from tests.frames_helpers import KEPT_MARKER, malformed_frames, tagged_frames
-from tests.lab_harness import (
-    ROOT,
+from engine.environments.harness import (
     Background,
     EngineProcess,
     assert_delay,
@@ -37,6 +33,10 @@ from tests.lab_harness import (
     received_bits_per_second,
     wire_packets,
 )
+from engine.environments.lab import SERVER_IP, Lab
+from engine.model.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, PASS_THROUGH, Spec
+from tests import ROOT
+from tests.frames_helpers import KEPT_MARKER, malformed_frames, tagged_frames
 
 pytestmark = pytest.mark.lab
 
@@ -460,7 +460,7 @@ def test_many_clients_and_a_vanishing_one(start_engine: StartEngine, lab: Lab) -
 
 def test_cli_get_set_stats(start_engine: StartEngine, lab: Lab) -> None:
     engine = start_engine(link_spec())
-    cli = [sys.executable, "-m", "engine.cli"]
+    cli = [sys.executable, "-m", "engine.cli.main"]
     ok = subprocess.run(
         [
             *cli,
@@ -503,7 +503,7 @@ def test_cli_get_set_stats(start_engine: StartEngine, lab: Lab) -> None:
 
 def test_run_without_interfaces_prints_usage_and_exits_2() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "engine.cli.main", "run"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 2
     assert "Usage:" in result.stderr and '"default_link"' in result.stderr

@@ -11,7 +11,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
-from engine.frames import (
+from engine.core.frames import (
     GSO_TCPV4,
     GSO_TCPV6,
     GSO_UDP_L4,

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from engine.client import ControlClient
-from engine.lab import SERVER_IP, Lab
-from engine.spec import FRAMING_OVERHEAD, Spec
-from tests.lab_harness import EngineProcess, assert_delay, ping_rtts
+from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
+from engine.environments.lab import SERVER_IP, Lab
+from engine.model.spec import FRAMING_OVERHEAD, Spec
+from engine.protocol.client import ControlClient
 from tests.netns_thread import in_netns
 
 pytestmark = pytest.mark.lab

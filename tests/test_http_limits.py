@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from engine.http_api import MAX_BODY, MAX_PATCH_FIELDS, create_http_app
-from engine.protocol import GetSpec, Message, SpecReply
-from engine.spec import PASS_THROUGH
+from engine.model.spec import PASS_THROUGH
+from engine.protocol.messages import GetSpec, Message, SpecReply
+from engine.web.api import MAX_BODY, MAX_PATCH_FIELDS, create_http_app
 
 
 class Recorder:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.link import PARETO_CAP, Link, Packet
-from engine.spec import FRAMING_OVERHEAD, LinkSpec
+from engine.core.link import PARETO_CAP, Link, Packet
+from engine.model.spec import FRAMING_OVERHEAD, LinkSpec
 
 L2 = 1000  # bytes per test frame; on the wire it weighs L2 + FRAMING_OVERHEAD
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.spec import LinkSpec, QueueLimit, Spec, patch_spec
+from engine.model.spec import LinkSpec, QueueLimit, Spec, patch_spec
 from shaper_tui.link_edits import changes_for, mean_loss, shown_value
 
 

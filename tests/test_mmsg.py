@@ -1,4 +1,4 @@
-"""`engine.mmsg` against real sockets: a datagram socket pair stands in for the AF_PACKET
+"""`engine.kernel.mmsg` against real sockets: a datagram socket pair stands in for the AF_PACKET
 sockets (the same system calls, and no privileges or lab needed). Bulk streams through the
 engine, which use it, are in test_engine_e2e."""
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.mmsg import BATCH, SLOT, FrameBatch
+from engine.kernel.mmsg import BATCH, SLOT, FrameBatch
 
 Pair = tuple[socket.socket, socket.socket]
 

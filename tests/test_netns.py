@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from engine.client import ControlClient
-from tests.lab_harness import ROOT, assert_delay
+from engine.environments.harness import assert_delay
+from engine.protocol.client import ControlClient
+from tests import ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -45,7 +46,7 @@ class Site:
     state: Path
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "engine.cli.main", *args], capture_output=True,
                               text=True, cwd=ROOT, env=self.env, timeout=120)  # fmt: skip
         if check:
             assert done.returncode == 0, done.stderr
@@ -208,13 +209,13 @@ def test_run_http_and_tui_on_a_namespace_link(site: Site) -> None:
     import time
     import urllib.request
 
-    from engine.client import wait_for_engine
+    from engine.protocol.client import wait_for_engine
     from shaper_tui.app import create_app
     from shaper_tui.engine_source import SocketSource
 
     site.cli("ns", "add", "e3", "--backend", "engine", "--no-start")
     control = str(site.state / "e3.sock")
-    cli = [sys.executable, "-m", "engine.cli"]
+    cli = [sys.executable, "-m", "engine.cli.main"]
     engine = subprocess.Popen([*cli, "run", "--ns", "e3"], env=site.env, cwd=ROOT,
                               stderr=subprocess.DEVNULL)  # fmt: skip
     http = subprocess.Popen([*cli, "http", "--ns", "e3", "--listen", "127.0.0.1:8091"],
@@ -254,10 +255,10 @@ def test_run_http_and_tui_on_a_namespace_link(site: Site) -> None:
 
 
 def test_run_ns_hands_a_tc_namespace_to_the_engine(site: Site) -> None:
-    from engine.client import wait_for_engine
+    from engine.protocol.client import wait_for_engine
 
     site.cli("ns", "add", "t1", "--rate", "8mbit")
-    engine = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--ns", "t1"],
+    engine = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "run", "--ns", "t1"],
                               env=site.env, cwd=ROOT, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for_engine(str(site.state / "t1.sock"), 15, alive=lambda: engine.poll() is None)

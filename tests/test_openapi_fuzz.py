@@ -19,9 +19,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from engine.lab import Lab
+from engine.environments.harness import EngineProcess
+from engine.environments.lab import Lab
+from tests import ROOT
 from tests.conftest import lab_prerequisites
-from tests.lab_harness import ROOT, EngineProcess
 
 pytestmark = pytest.mark.lab
 
@@ -49,7 +50,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
             [
                 sys.executable,
                 "-m",
-                "engine.cli",
+                "engine.cli.main",
                 "http",
                 "--control",
                 engine.control,

@@ -8,9 +8,9 @@ import struct
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from engine.frames import GSO_TCPV4, HEAD_BYTES, VNET_F_NEEDS_CSUM, VnetHeader
-from engine.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline
-from engine.spec import Spec, loads_spec
+from engine.core.frames import GSO_TCPV4, HEAD_BYTES, VNET_F_NEEDS_CSUM, VnetHeader
+from engine.core.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline
+from engine.model.spec import Spec, loads_spec
 from tests.frames_helpers import CLIENT, SERVER, arp_frame, tcp_frame, udp_frame
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.presets import PRESETS
-from engine.rates import LinkRates, direction_rates, flow_rates
-from engine.spec import Spec
-from engine.stats import DirectionStats, Drops, LinkStats
+from engine.model.presets import PRESETS
+from engine.model.rates import LinkRates, direction_rates, flow_rates
+from engine.model.spec import Spec
+from engine.model.stats import DirectionStats, Drops, LinkStats
 
 
 def sample(at: float, bytes_out: int, loss: int = 0, pid: int = 1) -> DirectionStats:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.spec import UNLIMITED_RATE, LinkSpec
+from engine.model.spec import UNLIMITED_RATE, LinkSpec
 from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, decades
 
 

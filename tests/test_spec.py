@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from engine.spec import (
+from engine.model.spec import (
     EXAMPLE_SPEC,
     UNLIMITED_RATE,
     Spec,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import threading
 
-from engine.protocol import Error, PatchSpec, SpecReply
-from engine.spec import parse_spec
-from engine.supervisor import Supervisor
+from engine.daemon.supervisor import Supervisor
+from engine.model.spec import parse_spec
+from engine.protocol.messages import Error, PatchSpec, SpecReply
 
 FLOWS = 40
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from engine.replay import RAMP_INTERVAL, plan
-from engine.spec import Spec
-from engine.timeline import TimelineError, interpolate, parse_timeline
+from engine.model.spec import Spec
+from engine.timelines.replay import RAMP_INTERVAL, plan
+from engine.timelines.timeline import TimelineError, interpolate, parse_timeline
 
 
 def spec(**egress: object) -> dict[str, object]:

@@ -16,18 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import ControlClient
-from engine.plot import series
-from engine.replay import ReplayRunner
-from engine.spec import Spec
-from engine.timeline import SpecStep, parse_timeline, read_timeline
-from tests.lab_harness import ROOT, EngineProcess, iperf3
+from engine.environments.harness import EngineProcess, iperf3
+from engine.model.spec import Spec
+from engine.protocol.client import ControlClient
+from engine.timelines.plot import series
+from engine.timelines.replay import ReplayRunner
+from engine.timelines.timeline import SpecStep, parse_timeline, read_timeline
+from tests import ROOT
 from tests.tui_helpers import SpecWatcher
 
 pytestmark = pytest.mark.lab
 
 StartEngine = Callable[..., EngineProcess]
-CLI = [sys.executable, "-m", "engine.cli"]
+CLI = [sys.executable, "-m", "engine.cli.main"]
 #: Each step is applied within this much of its scheduled time (the issue's figure).
 TOLERANCE = 0.010
 

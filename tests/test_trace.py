@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.link import Link, Packet
-from engine.spec import LinkSpec, QueueLimit, Spec, SpecError, parse_spec
-from engine.trace import (
+from engine.core.link import Link, Packet
+from engine.model.spec import LinkSpec, QueueLimit, Spec, SpecError, parse_spec
+from engine.model.trace import (
     MAX_TRACE_BYTES,
     OPPORTUNITY_BYTES,
     TraceClock,

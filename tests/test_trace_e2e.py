@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.spec import Direction
-from engine.trace import parse_trace
-from tests.lab_harness import EngineProcess, iperf3, received_bits_per_second
+from engine.environments.harness import EngineProcess, iperf3, received_bits_per_second
+from engine.model.spec import Direction
+from engine.model.trace import parse_trace
 
 pytestmark = pytest.mark.lab
 

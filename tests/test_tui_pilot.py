@@ -17,10 +17,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from engine.client import ControlClient
-from engine.lab import INNER, OUTER, Lab
-from engine.spec import UNLIMITED_RATE, Spec
-from engine.timeline import read_timeline
+from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
+from engine.environments.lab import INNER, OUTER, Lab
+from engine.model.spec import UNLIMITED_RATE, Spec
+from engine.protocol.client import ControlClient
+from engine.timelines.timeline import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import HostedSource, SocketSource
 from shaper_tui.scales import RATE
@@ -28,7 +29,6 @@ from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.value_slider import ValueSlider
-from tests.lab_harness import EngineProcess, assert_delay, ping_rtts
 from tests.tui_helpers import SpecWatcher, wait_until
 
 pytestmark = pytest.mark.lab

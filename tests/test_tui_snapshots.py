@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from engine.spec import Spec
+from engine.model.spec import Spec
 from shaper_tui.app import ShaperApp, create_app
 from tests.scripted_engine import ScriptedEngine
 from tests.tui_helpers import wait_until

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from engine.client import ControlClient
-from engine.lab import Lab
-from tests.lab_harness import ROOT, EngineProcess, assert_delay, ping_rtts
+from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
+from engine.environments.lab import Lab
+from engine.protocol.client import ControlClient
+from tests import ROOT
 
 pytestmark = pytest.mark.lab
 

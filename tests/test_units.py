@@ -1,6 +1,6 @@
 import pytest
 
-from engine.units import (
+from engine.model.units import (
     UnitError,
     format_duration_ms,
     format_rate,

@@ -10,14 +10,14 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Dot1Q, Ether
 
-from engine.afpacket import PACKET_AUXDATA, SOL_PACKET, vlan_tag
-from engine.frames import (
+from engine.core.frames import (
     GSO_TCPV4,
     VNET_F_NEEDS_CSUM,
     VNET_HDR_LEN,
     VnetHeader,
     put_back_vlan_tag,
 )
+from engine.kernel.afpacket import PACKET_AUXDATA, SOL_PACKET, vlan_tag
 
 
 def auxdata(status: int, tci: int = 0, tpid: int = 0) -> tuple[int, int, bytes]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.wake_margin import CEILING, FLOOR, WINDOW, WakeMargin
+from engine.core.wake_margin import CEILING, FLOOR, WINDOW, WakeMargin
 
 
 def test_starts_at_the_ceiling_and_falls_to_the_floor_on_a_punctual_machine() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from engine.client import ControlClient
-from engine.protocol import SpecChanged
-from engine.spec import Spec
+from engine.model.spec import Spec
+from engine.protocol.client import ControlClient
+from engine.protocol.messages import SpecChanged
 
 
 async def wait_until(

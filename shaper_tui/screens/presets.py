@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.presets import PRESETS, Preset
+from engine.model.presets import PRESETS, Preset
 
 
 class PresetsScreen(ModalScreen[Preset | None]):

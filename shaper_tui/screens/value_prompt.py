@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from engine.units import UnitError
+from engine.model.units import UnitError
 from shaper_tui.scales import Scale
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from engine.rates import LinkRates
-from engine.spec import Direction, LinkSpec
-from engine.units import format_duration_ms, format_rate
+from engine.model.rates import LinkRates
+from engine.model.spec import Direction, LinkSpec
+from engine.model.units import format_duration_ms, format_rate
 from shaper_tui.link_edits import JITTER_DISTRIBUTIONS, LOSS_MODELS, Field, shown_value
 from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, Scale
 from shaper_tui.widgets.choice_control import ChoiceControl

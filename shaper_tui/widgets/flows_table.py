@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from engine.rates import LinkRates, SampleWindow, flow_rates
-from engine.spec import DIRECTIONS, Spec
-from engine.stats import DirectionStats, Talker
-from engine.units import format_rate
+from engine.model.rates import LinkRates, SampleWindow, flow_rates
+from engine.model.spec import DIRECTIONS, Spec
+from engine.model.stats import DirectionStats, Talker
+from engine.model.units import format_rate
 
 PROTOCOLS = {0: "hop-by-hop", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
 MAX_TALKERS = 8

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from engine.protocol import Info
+from engine.protocol.messages import Info
 
 
 class StatusBar(Static):

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from engine.replay import ReplayStatus
+from engine.timelines.replay import ReplayStatus
 
 
 class TimelinePane(Static):

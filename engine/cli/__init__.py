@@ -1,0 +1,1 @@
+"""The `linkshaper` command line."""

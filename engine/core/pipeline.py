@@ -1,0 +1,359 @@
+"""One direction of the engine, as pure code: classify each frame, pass it through its link.
+
+The worker feeds frames in with the time it read them and sends out whatever `release` hands
+back; nothing here touches a socket or a clock, so tests drive it in virtual time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Sequence
+
+from engine.core.classifier import DEFAULT_LABEL, Classifier
+from engine.core.frames import (
+    NON_IP,
+    VNET_HDR_LEN,
+    FlowKey,
+    FrameBytes,
+    flow_key,
+    plausible_gso,
+    segment,
+    wire_shape,
+)
+from engine.core.link import HeldBudget, Link, Packet
+from engine.model.spec import Direction, Spec
+from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
+
+#: Distinct far ends remembered for the top-talkers table before the quietest are forgotten.
+TALKER_MEMORY = 2048
+TOP_TALKERS = 10
+#: On the straight path (one transparent link), far ends are counted exactly for the first
+#: EXACT_TALKERS frames between two stats reports; beyond that one frame in TALKER_SAMPLE is
+#: read and counted that many times. Reading every frame's addresses costs more than
+#: forwarding it, at rates where the table's figures are estimates to the eye anyway.
+EXACT_TALKERS = 1000
+TALKER_SAMPLE = 8
+#: What all links of one direction may hold for delay together (see `queue.held_bytes`): a
+#: worker's memory stays bounded however many flow links hold packets.
+DIRECTION_HELD_BYTES = 256 * 1024 * 1024
+
+
+#: The counters that only grow; the rest of LinkStats are gauges (what is held now).
+_CUMULATIVE = ("packets_in", "bytes_in", "packets_out", "bytes_out")
+
+
+class DirectionPipeline:
+    def __init__(self, spec: Spec, direction: Direction, now: float, seed: int | None = None):
+        self.direction: Direction = direction
+        self._rng = random.Random(seed)
+        self._budget = HeldBudget(DIRECTION_HELD_BYTES)
+        self._links: dict[str, Link] = {}
+        #: The links that hold something (queued or delayed): the only ones `release`,
+        #: `idle` and `next_deadline` look at, so idle flow links cost nothing per frame.
+        self._busy: set[Link] = set()
+        self._retired: list[Link] = []
+        #: Frames received so far (a cheap "was there traffic" for the worker's stats pace).
+        self.frames_seen = 0
+        #: Links whose counters may have changed since the last stats (a frame came, they
+        #: were configured or flushed); with the busy and retired ones, the only links a
+        #: report looks at, so ten thousand idle flow links cost nothing per report.
+        self._touched: set[Link] = set()
+        #: Retired links that finished draining since the last stats: counted once more.
+        self._finished: list[Link] = []
+        #: Each link's stats as last added into the totals, and the totals: every link's
+        #: cumulative counters (live, retired and gone), kept up to date by differences.
+        self._counted: dict[Link, LinkStats] = {}
+        self._totals: dict[str, int] = dict.fromkeys(_CUMULATIVE, 0)
+        self._drop_totals: dict[str, int] = dict.fromkeys(Drops.model_fields, 0)
+        self._labels: dict[Link, str] = {}
+        self._talkers: dict[tuple[int, int, int, int], list[int]] = {}
+        self._far_is_source = direction == "ingress"
+        self.spec = spec
+        self._classifier = Classifier([], direction)
+        self._passed: list[tuple[float, int, bytes]] = []
+        self._window_frames = 0  # frames through the straight path since the last stats
+        self.configure(spec, now)
+
+    def configure(self, spec: Spec, now: float) -> None:
+        """Apply a new spec. Links of flows that stay keep their state; links of removed flows
+        drain what they hold and are then dropped."""
+        wanted = {DEFAULT_LABEL: spec.link(self.direction)}
+        for flow in spec.flows:
+            wanted[flow.label] = flow.link.of(self.direction)
+        for label, link in list(self._links.items()):
+            if label not in wanted:
+                del self._links[label]
+                self._busy.discard(link)
+                self._retired.append(link)
+        for label, link_spec in wanted.items():
+            if label in self._links:
+                self._links[label].configure(link_spec, now)
+            else:
+                self._links[label] = Link(link_spec, self._rng, now, self._budget)
+                self._labels[self._links[label]] = label
+            self._touched.add(self._links[label])
+        self._classifier = Classifier(spec.flows, self.direction)
+        self.spec = spec
+        default = self._links[DEFAULT_LABEL]
+        #: The one link every frame takes, if it is transparent: `forward`'s shortest path.
+        self._straight: Link | None = (
+            default if self._classifier.empty and default.transparent else None
+        )
+
+    def forward(self, frame: FrameBytes, now: float) -> bool:
+        """Take one frame (with its vnet header) that arrived at `now`.
+
+        True means the caller sends it at once, as it is: its link is transparent and holds
+        nothing, so that is exactly what the link would do, and the frame (perhaps a view of
+        the caller's receive buffer) is never copied. False means the link keeps a copy that
+        `release` hands out in time, or it dropped the frame.
+        """
+        straight = self._straight
+        if straight is not None and straight.idle and len(frame) > VNET_HDR_LEN + 14:
+            exact = self.exact_talkers_left
+            size = len(frame)
+            sampled = (
+                [(1, size, frame)]
+                if exact or (self._window_frames + 1) % TALKER_SAMPLE == 0
+                else []
+            )
+            if frame[1]:
+                self.passed_straight(1, 0, [(size, frame)], sampled, exact)
+            else:
+                self.passed_straight(1, size, [], sampled, exact)
+            return True
+        self.frames_seen += 1
+        key = flow_key(frame)
+        label = DEFAULT_LABEL if self._classifier.empty else self._classifier.classify(key)
+        link = self._links[label]
+        self._touched.add(link)
+        droppable = key is not NON_IP
+        if droppable:
+            self._count_talker(key, len(frame) - VNET_HDR_LEN)
+        size = len(frame)
+        if size > VNET_HDR_LEN and not frame[1]:  # no GSO: one wire packet
+            packets, l2_bytes = 1, size - VNET_HDR_LEN
+        else:  # a super-frame, or too short to tell
+            packets, l2_bytes = wire_shape(frame)
+            if not plausible_gso(frame):
+                link.refuse_malformed(packets, l2_bytes)
+                return False
+        if link.transparent and link.idle:
+            link.pass_through(packets, l2_bytes)
+            return True
+        frame = bytes(frame)
+        packet = Packet(frame, now, packets, l2_bytes, droppable)
+        if packets > 1 and (link.needs_wire_packets or link.would_drop(packet)):
+            for piece in segment(frame):
+                shape = wire_shape(piece)
+                link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))
+        else:
+            link.offer(packet)
+        if not link.idle:
+            self._busy.add(link)
+        return False
+
+    def flush(self, label: str | None = None) -> int:
+        """Drop what the links hold (all of them, or the one labelled `label`, which may be
+        `default`); the number of wire packets dropped."""
+        if label is None:
+            links = [*self._links.values(), *self._retired]
+        else:
+            links = [self._links[label]] if label in self._links else []
+        dropped = 0
+        for link in links:
+            dropped += link.flush()
+            self._busy.discard(link)
+            self._touched.add(link)
+        return dropped
+
+    @property
+    def straight(self) -> bool:
+        """One transparent link takes every frame and holds nothing: a frame may go out the
+        moment it is read and be counted after it left, in bulk (`passed_straight`), which
+        keeps the bookkeeping off the packet's path."""
+        straight = self._straight
+        return straight is not None and straight.idle and not self._passed and not self._retired
+
+    def passed_straight(
+        self,
+        frames: int,
+        plain_bytes: int,
+        supers: Sequence[tuple[int, FrameBytes]],
+        sampled: Sequence[tuple[int, int, FrameBytes]],
+        exact: int,
+    ) -> None:
+        """Count `frames` the caller sent on while `straight` held. The plain ones (one wire
+        packet each) came to `plain_bytes` with their vnet headers; `supers` are the
+        super-frames as (size, the frame or its first HEAD_BYTES). `sampled` are frames, as
+        (place among `frames` from 1, size, head), whose far ends count: each of the first
+        `exact` (`exact_talkers_left` when the caller began) and one in TALKER_SAMPLE beyond,
+        counted that many times."""
+        straight = self._straight
+        assert straight is not None
+        self._touched.add(straight)
+        plain = frames - len(supers)
+        packets, l2_bytes = plain, plain_bytes - plain * VNET_HDR_LEN
+        for size, head in supers:
+            shape = wire_shape(head, size)
+            packets += shape.packets
+            l2_bytes += shape.l2_bytes
+        straight.pass_through(packets, l2_bytes)
+        self.frames_seen += frames
+        self._window_frames += frames
+        for place, size, head in sampled:
+            key = flow_key(head)
+            if key is not NON_IP:
+                weight = 1 if place <= exact else TALKER_SAMPLE
+                self._count_talker(key, size - VNET_HDR_LEN, weight)
+
+    @property
+    def exact_talkers_left(self) -> int:
+        """How many more straight-path frames count their far ends one by one before the
+        next stats (EXACT_TALKERS in all); beyond, one frame in TALKER_SAMPLE counts for all."""
+        return max(0, EXACT_TALKERS - self._window_frames)
+
+    def receive(self, frame: bytes, now: float) -> None:
+        """`forward` for callers that take every frame from `release`, such as tests."""
+        if self.forward(frame, now):
+            self._passed.append((now, 0, frame))
+
+    def _count_talker(self, key: FlowKey, size: int, weight: int = 1) -> None:
+        if self._far_is_source:
+            ident = (key.version, key.src, key.protocol, key.sport)
+        else:
+            ident = (key.version, key.dst, key.protocol, key.dport)
+        entry = self._talkers.get(ident)
+        if entry is None:
+            if len(self._talkers) >= TALKER_MEMORY:
+                keep = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
+                self._talkers = dict(keep[: TALKER_MEMORY // 2])
+            self._talkers[ident] = [weight, size * weight]
+        else:
+            entry[0] += weight
+            entry[1] += size * weight
+
+    def release(self, now: float) -> list[bytes]:
+        """Frames due by `now`, in the order of their release times."""
+        out = self._passed
+        self._passed = []
+        busy = self._busy
+        several = len(busy) + len(self._retired) > 1
+        if busy:
+            for link in list(busy) if several else busy:
+                link.advance(now, out)
+            # A link that leaves the busy set (looked at by every stats) is touched, so that
+            # what it released reaches the next stats.
+            if several:
+                done = [link for link in busy if link.idle]
+                busy.difference_update(done)
+                self._touched.update(done)
+            elif (only := next(iter(busy))).idle:
+                busy.clear()
+                self._touched.add(only)
+        if self._retired:
+            for link in self._retired:
+                link.advance(now, out)
+            for link in [r for r in self._retired if r.idle]:
+                self._retired.remove(link)
+                self._finished.append(link)
+        if len(out) > 1 and several:
+            out.sort(key=lambda item: (item[0], item[1]))
+        return [frame for _, _, frame in out]
+
+    @property
+    def transparent(self) -> bool:
+        """Every link forwards at once and holds nothing back: arrival times do not matter."""
+        return all(link.transparent for link in self._links.values())
+
+    @property
+    def idle(self) -> bool:
+        """Nothing held anywhere: `release` would hand out nothing, now or later."""
+        if self._passed or self._retired:
+            return False
+        straight = self._straight
+        if straight is not None:  # the only link
+            return straight.idle
+        return not self._busy
+
+    def next_deadline(self) -> float | None:
+        links = [*self._busy, *self._retired]
+        times = [t for link in links if (t := link.next_event()) is not None]
+        return min(times) if times else None
+
+    def stats(self, now: float, changed_only: bool = False) -> DirectionStats:
+        """Counters of the direction and of each link; with `changed_only`, `flows` holds only
+        the links whose counters changed since the last call (what a worker sends up)."""
+        self._window_frames = 0
+        looked_at = self._touched | self._busy
+        looked_at.update(self._retired)
+        looked_at.update(self._finished)
+        changed: dict[str, LinkStats] = {}
+        queue_packets = queue_bytes = in_flight = held_bytes = 0
+        queue_delay = 0.0
+        counted = self._counted
+        totals, drop_totals = self._totals, self._drop_totals
+        for link in looked_at:
+            now_stats = link.stats()
+            before = counted.get(link)
+            if before is not now_stats:
+                for name in _CUMULATIVE:
+                    totals[name] += getattr(now_stats, name) - (
+                        getattr(before, name) if before else 0
+                    )
+                for name in drop_totals:
+                    drop_totals[name] += getattr(now_stats.drops, name) - (
+                        getattr(before.drops, name) if before else 0
+                    )
+                counted[link] = now_stats
+                label = self._labels.get(link)
+                if label is not None and self._links.get(label) is link:
+                    changed[label] = now_stats
+            # Gauges: a link looked at by nobody here is idle, and holds nothing.
+            queue_packets += now_stats.queue_packets
+            queue_bytes += now_stats.queue_bytes
+            in_flight += now_stats.in_flight
+            held_bytes += now_stats.held_bytes
+            queue_delay = max(queue_delay, now_stats.queue_delay_ms)
+        for link in self._finished:
+            counted.pop(link, None)
+            self._labels.pop(link, None)
+        self._finished = []
+        self._touched = set()
+        total = LinkStats(
+            **totals,
+            drops=Drops(**drop_totals),
+            queue_packets=queue_packets,
+            queue_bytes=queue_bytes,
+            queue_delay_ms=queue_delay,
+            in_flight=in_flight,
+            held_bytes=held_bytes,
+        )
+        if changed_only:
+            flows = changed
+        else:
+            flows = {label: link.stats() for label, link in self._links.items()}
+        talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
+        top = [
+            Talker(
+                address=str(
+                    ipaddress.IPv4Address(address)
+                    if version == 4
+                    else ipaddress.IPv6Address(address)
+                ),
+                protocol=protocol,
+                port=port,
+                packets=packets,
+                bytes=size,
+            )
+            for (version, address, protocol, port), (packets, size) in talkers[:TOP_TALKERS]
+        ]
+        return DirectionStats(
+            direction=self.direction,
+            at=now,
+            total=total,
+            flows=flows,
+            flows_changed_only=changed_only,
+            top_talkers=top,
+        )

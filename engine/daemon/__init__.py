@@ -1,0 +1,3 @@
+"""The running engine: the supervisor and its worker processes, and an engine hosted in a caller's
+process.
+"""

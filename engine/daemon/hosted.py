@@ -1,0 +1,120 @@
+"""An engine that another program starts for itself (the TUI's `tui OUTER INNER`).
+
+The supervisor runs in a `spawn`ed process and serves the same control protocol as on the
+socket, over two Pipe ends: one for requests, one for the subscription. It stops on SIGTERM
+and when the request end closes (its owner exited), so it never outlives its owner. Its log
+goes to a file: the owner's terminal belongs to the owner.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import sys
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from engine.kernel.libc import libc
+from engine.model.spec import Spec
+
+CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name: str) -> None:
+    """Move this process into the named network namespace (`ip netns` names)."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"setns into {name}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)
+
+
+def _serve(
+    outer: str,
+    inner: str,
+    spec_json: str,
+    netns: str | None,
+    log_path: str,
+    requests: Connection,
+    events: Connection,
+) -> None:
+    # Workers are spawned from here and inherit fd 2 and the namespace.
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
+    from engine.daemon.supervisor import (
+        Supervisor,  # here, so that importing this module stays light
+    )
+
+    if netns:
+        enter_netns(netns)
+    supervisor = Supervisor(outer, inner, Spec.model_validate_json(spec_json))
+    supervisor.install_signal_handlers()
+    supervisor.start()
+    supervisor.serve(requests, stop_on_close=True)
+    supervisor.serve(events)
+    supervisor.run()
+
+
+@dataclass
+class HostedEngine:
+    """A running hosted engine: its process and the owner's ends of the two pipes."""
+
+    process: BaseProcess
+    requests: Connection
+    events: Connection
+    log_path: str
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM (the supervisor stops its workers) and wait. The pipes are left to whoever
+        reads them: they see them end, and close them in their own thread."""
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+
+
+def _ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr. It hands this process's
+    stderr descriptor on, and inside a TUI stderr is a capture object whose fileno() is -1."""
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        try:
+            usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+        except (OSError, ValueError, AttributeError):
+            usable = False
+        if not usable:
+            sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+
+
+def start_hosted_engine(
+    outer: str, inner: str, spec: Spec, netns: str | None = None, log_path: str | None = None
+) -> HostedEngine:
+    context = multiprocessing.get_context("spawn")
+    _ensure_resource_tracker()
+    requests, requests_child = context.Pipe()
+    events, events_child = context.Pipe()
+    log_path = log_path or f"/tmp/linkshaper-hosted-{os.getpid()}.log"
+    # Not a daemon: a daemonic process may not start the workers it needs.
+    process = context.Process(
+        target=_serve,
+        args=(outer, inner, spec.model_dump_json(), netns, log_path, requests_child, events_child),
+        name="linkshaper-engine",
+    )
+    process.start()
+    requests_child.close()
+    events_child.close()
+    return HostedEngine(process, requests, events, log_path)

@@ -1,0 +1,728 @@
+"""A worker process: one direction of the engine, from one interface to the other.
+
+It sleeps in `select` until a frame arrives, a message comes down the pipe, or the pipeline's
+next packet is nearly due, so it costs nothing when idle. It polls only for short, bounded
+spells while traffic flows: the last moments before a release (as long as this machine's timers
+run late, `WakeMargin`), so that packets leave on time, yielding the CPU to others between
+tries; and on a transparent link with sparse frames, up to POLL_WINDOW after each frame, so
+that the next one is not held up by a wake-up (see `_Forwarder.stream_straight`). While frames
+stream through and nothing is held, it reads with blocking reads instead of `select` (see
+`_loop`), on a transparent link many frames a system call when they come fast
+(`engine.kernel.mmsg`). Stats go up the pipe at a fixed rate. All shaping decisions are made
+by the pure `DirectionPipeline`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gc
+import os
+import select
+import signal
+import socket
+import time
+from multiprocessing.connection import Connection
+from typing import Literal
+
+from pydantic import ValidationError
+
+from engine.core.frames import HEAD_BYTES, VNET_HDR_LEN, mark_partial_checksum, put_back_vlan_tag
+from engine.core.pipeline import TALKER_SAMPLE, DirectionPipeline
+from engine.core.wake_margin import CEILING, FLOOR, WakeMargin
+from engine.kernel.afpacket import (
+    ANCILLARY_SPACE,
+    PACKET_AUXDATA,
+    TP_STATUS_VLAN_VALID,
+    arrival_stamp,
+    kernel_drops,
+    open_receiver,
+    open_sender,
+    stamp_arrivals,
+    vlan_tag,
+)
+from engine.kernel.interface_state import LINK_ERRNOS, LinkWatch, links_problem
+from engine.kernel.libc import libc
+from engine.kernel.mmsg import SLOT, FrameBatch
+from engine.model.spec import Direction, Spec
+from engine.model.stats import InterfaceState
+from engine.protocol.messages import (
+    Configure,
+    Flush,
+    Message,
+    StatsPace,
+    StatsReport,
+    Stop,
+    WorkerError,
+    WorkerNote,
+    decode,
+    encode,
+)
+
+STATS_INTERVAL = 0.1
+#: With no frames, nothing queued and nobody watching, stats go up this rarely: an idle engine
+#: stays asleep. The supervisor asks for STATS_INTERVAL while a TUI or a stream watches.
+IDLE_STATS_INTERVAL = 1.0
+RX_BATCH = 256
+#: Streaming (see `_loop`) goes on this long after the last frame, then the worker sleeps in
+#: `select` again: an idle engine makes no wake-ups.
+STREAM_HOLD = 0.05
+#: While streaming, the pipe from the supervisor is looked at this often (and whenever a
+#: read times out: afpacket.READ_TIMEOUT, rounded up to the kernel's tick).
+CONTROL_POLL = 0.002
+#: On the straight path with sparse frames (fewer than POLL_BELOW_RATE a second in the last
+#: stretch), a worker polls its socket for up to this long after a frame before it blocks. A
+#: blocked process takes 15-20 µs to wake on this kind of machine (a halted virtual CPU is
+#: woken through the host), and a round trip crosses the engine twice; polling takes that off
+#: for anything sent at least every POLL_WINDOW (games, calls, ping -i 0.01), at the price of
+#: a core per direction while it lasts, yielded to any other process that wants it. Bulk
+#: traffic rarely finds the socket empty and needs its CPU for the endpoints, so it blocks.
+POLL_WINDOW = 0.025
+POLL_BELOW_RATE = 2000.0
+#: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
+STAMP_WINDOW = 0.05
+FRAME_BUFFER = 70_000
+SEND_RETRIES = 200
+#: A kind of send error (by errno) is written to the log at most this often; all are counted.
+SEND_ERROR_LOG_INTERVAL = 60.0
+#: While an interface is down or missing, the worker wakes on every link change (netlink) and
+#: also this often, in case an announcement was lost.
+LINK_RECHECK = 1.0
+
+
+#: What streaming on the straight path counted: frames, the plain frames' bytes, and the
+#: super-frames and sampled frames as `DirectionPipeline.passed_straight` takes them.
+_StraightCounts = tuple[int, int, list[tuple[int, bytes]], list[tuple[int, int, bytes]]]
+
+
+class _Forwarder:
+    def __init__(
+        self, direction: Direction, rx_ifname: str, tx_ifname: str, spec: Spec, poll: bool = True
+    ):
+        self.direction = direction
+        self.rx_ifname = rx_ifname
+        self.tx_ifname = tx_ifname
+        self.pipeline = DirectionPipeline(spec, direction, time.monotonic())
+        self.kernel_drops = 0
+        self.tx_errors = 0
+        #: Log lines for the supervisor, sent with the next stats (see `_send_again`).
+        self.notes: list[WorkerNote] = []
+        self._error_logged: dict[int, float] = {}
+        #: "up" while forwarding; else why not (see `_wait_for_links`).
+        self.interface_state: InterfaceState = "up"
+        self.interface_problem = ""
+        self._buffer = bytearray(FRAME_BUFFER)
+        self.stamped = False
+        #: The wall clock (the kernel's stamps) less the monotonic one (the pipeline's).
+        self._wall_offset = time.time() - time.monotonic()
+        #: Whether to poll at all, for sparse frames and before releases (`run --no-poll`).
+        self.poll = poll
+        #: Whether the last stretch of streaming had sparse frames (under POLL_BELOW_RATE a
+        #: second): then frames are read one at a time, and polled for (POLL_WINDOW).
+        self.sparse = True
+        self._batch = FrameBatch()
+        #: Poll for the next frame until then (see `stream_straight`).
+        self.poll_until = 0.0
+        self.rx: socket.socket
+        self.tx: socket.socket
+        try:
+            self.open()
+        except OSError as exc:
+            if exc.errno not in LINK_ERRNOS:
+                raise
+            self.lose_interfaces(opened=False)
+
+    def open(self) -> None:
+        """Open both sockets (by name: an interface made again has a new index)."""
+        rx = open_receiver(self.rx_ifname)
+        try:
+            tx = open_sender(self.tx_ifname)
+        except OSError:
+            rx.close()
+            raise
+        self.rx, self.tx = rx, tx
+        self.stamped = False
+        self.follow_spec()
+
+    def follow_spec(self) -> None:
+        """Use the kernel's arrival stamps while any link holds frames back: then a frame's
+        latency and its place in the queue count from when it arrived, not from when this
+        process woke up to read it. Transparent links skip the cost."""
+        wanted = not self.pipeline.transparent
+        if wanted != self.stamped:
+            stamp_arrivals(self.rx, wanted)
+            self.stamped = wanted
+
+    def drain(self) -> None:
+        """Read what is waiting (the socket does not block: `select` said so), stamping and
+        forwarding frame by frame, and releasing what falls due meanwhile."""
+        buffer = self._buffer
+        view = memoryview(buffer)
+        receive = self.rx.recvmsg_into
+        buffers = [buffer]
+        stamped = self.stamped
+        wall_offset = self._wall_offset
+        pipeline = self.pipeline
+        forward = pipeline.forward
+        send = self.tx.send
+        clock = time.monotonic
+        for _ in range(RX_BATCH):
+            try:
+                size, ancillary, _flags, _peer = receive(buffers, ANCILLARY_SPACE)
+            except BlockingIOError:
+                return
+            except InterruptedError:
+                continue
+            now = arrival = clock()
+            tag = vlan_tag(ancillary)
+            if tag is not None:
+                size = put_back_vlan_tag(view, 0, size, tag)
+            if stamped:
+                stamp = arrival_stamp(ancillary)
+                # Trusted only if it is recent and not ahead: else the wall clock moved.
+                if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
+                    arrival = stamp - wall_offset
+            frame = view[:size]
+            if buffer[1]:  # a super-frame: make it one the kernel will segment on transmit
+                mark_partial_checksum(frame)
+            if forward(frame, arrival):
+                try:  # self.send, inlined: this runs for every frame
+                    send(frame)
+                except OSError as error:
+                    self._send_again(frame, error)
+            if not pipeline.idle:
+                for held in pipeline.release(now):
+                    self.send(held)
+
+    def stream_straight(self, conn: Connection, stats_due: float, last_frame: float) -> None:
+        """Stream on the straight path (`DirectionPipeline.straight`): each frame goes out the
+        moment it is read, and all counting waits until this returns, from plain local sums
+        and copies of a few frames' headers. Returns when stats are due, when a message waits
+        on `conn` (looked at every CONTROL_POLL, and whenever a read times out), or when no
+        frame came for STREAM_HOLD since `last_frame`.
+
+        Two ways, chosen from the rate of the call before (`sparse`: under POLL_BELOW_RATE
+        frames a second): sparse frames one at a time, each sent before the next read
+        (`_stream_frames`), bulk in batches of up to mmsg.BATCH frames a system call
+        (`_stream_batches`), which is faster when frames queue up and slower by a batch's
+        handling when they do not. The pipeline cannot change meanwhile: configuration is
+        applied between calls."""
+        started = time.monotonic()
+        exact = self.pipeline.exact_talkers_left
+        if self.sparse:
+            counts = self._stream_frames(conn, stats_due, last_frame, exact)
+        else:
+            counts = self._stream_batches(conn, stats_due, last_frame, exact)
+        frames = counts[0]
+        self.sparse = frames <= POLL_BELOW_RATE * (time.monotonic() - started)
+        if frames:
+            self.pipeline.passed_straight(*counts, exact)
+
+    def _stream_frames(
+        self, conn: Connection, stats_due: float, last_frame: float, exact: int
+    ) -> _StraightCounts:
+        """One frame per read. With polling on (`poll`), after a frame that came less than
+        POLL_WINDOW after the one before, it polls for twice that gap (at most POLL_WINDOW)
+        before it blocks, yielding the CPU between tries: enough for the next frame of a
+        steady stream, and next to nothing for a lone frame or a pair of them (a host's IPv6
+        chatter).
+
+        Why so lean: the far side's reply is often woken on this CPU by the send itself, and
+        runs only once this process blocks again, so whatever runs between a send and the next
+        read adds to the round trip. That includes a trip through the worker's own loop,
+        which is why the pipe is looked at from here."""
+        batch = self._batch  # its first slot: one frame and its ancillary data a read
+        buffer = batch.buffer
+        view = batch.view
+        sizes = batch.sizes
+        kinds, statuses = batch.first_kinds, batch.first_words
+        receive = batch.receive
+        rx = self.rx
+        send = self.tx.send
+        clock = time.monotonic
+        pause = os.sched_yield
+        nowait = socket.MSG_DONTWAIT
+        watch = [conn]
+        frames = plain_bytes = 0
+        supers: list[tuple[int, bytes]] = []
+        sampled: list[tuple[int, int, bytes]] = []
+        now = clock()
+        check = now + CONTROL_POLL
+        poll = self.poll
+        poll_until = self.poll_until if poll else 0.0
+        polling = now < poll_until
+        try:
+            while True:
+                try:
+                    receive(rx, nowait if polling else 0, 1)
+                except BlockingIOError:  # nothing yet, or the blocking read timed out
+                    now = clock()
+                    if now >= stats_due:
+                        return frames, plain_bytes, supers, sampled
+                    if polling:
+                        polling = now < poll_until
+                        if now < check:
+                            pause()
+                            continue
+                    elif now - last_frame >= STREAM_HOLD:
+                        return frames, plain_bytes, supers, sampled
+                    if select.select(watch, [], [], 0)[0]:
+                        return frames, plain_bytes, supers, sampled
+                    check = now + CONTROL_POLL
+                    continue
+                size = sizes[0]
+                if kinds[0] != PACKET_AUXDATA or statuses[0] & TP_STATUS_VLAN_VALID:
+                    size = _restore_tag(batch, 0)  # see `_stream_batches`
+                frame = view[:size]
+                superframe = buffer[1]
+                if superframe:  # see `drain`
+                    mark_partial_checksum(frame)
+                try:
+                    send(frame)
+                except OSError as error:
+                    self._send_again(frame, error)
+                if superframe:
+                    supers.append((size, bytes(view[:HEAD_BYTES])))
+                else:
+                    plain_bytes += size
+                frames += 1
+                if frames <= exact or frames % TALKER_SAMPLE == 0:
+                    sampled.append((frames, size, bytes(view[:HEAD_BYTES])))
+                now = clock()
+                if poll:
+                    gap = now - last_frame
+                    if gap < POLL_WINDOW:
+                        poll_until = now + min(POLL_WINDOW, 2.0 * gap)
+                        polling = True
+                last_frame = now
+                if last_frame >= check:
+                    if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
+                        return frames, plain_bytes, supers, sampled
+                    check = last_frame + CONTROL_POLL
+        finally:
+            self.poll_until = poll_until
+
+    def _stream_batches(
+        self, conn: Connection, stats_due: float, last_frame: float, exact: int
+    ) -> _StraightCounts:
+        """Up to mmsg.BATCH frames per read and per send: the first read blocks, and takes
+        whatever else is queued by then. Frames are sent from where they were read."""
+        batch = self._batch
+        receive = batch.receive
+        sizes = batch.sizes
+        buffer = batch.buffer
+        view = batch.view
+        kinds, statuses = batch.first_kinds, batch.first_words
+        rx = self.rx
+        clock = time.monotonic
+        watch = [conn]
+        frames = plain_bytes = 0
+        supers: list[tuple[int, bytes]] = []
+        sampled: list[tuple[int, int, bytes]] = []
+        check = clock() + CONTROL_POLL
+        while True:
+            try:
+                count = receive(rx)
+            except BlockingIOError:  # the blocking read timed out
+                now = clock()
+                if _stream_ends(now, stats_due, last_frame, watch):
+                    return frames, plain_bytes, supers, sampled
+                check = now + CONTROL_POLL
+                continue
+            start = 0
+            for index in range(count):
+                # Tagged (the auxdata's status says), or a control message other than auxdata
+                # first: look closer (`FrameBatch.vlan_tag`).
+                if kinds[index] != PACKET_AUXDATA or statuses[index] & TP_STATUS_VLAN_VALID:
+                    _restore_tag(batch, index)
+                size = sizes[index]
+                frames += 1
+                if buffer[start + 1]:  # a super-frame, see `drain`
+                    mark_partial_checksum(view[start : start + size])
+                    supers.append((size, bytes(view[start : start + HEAD_BYTES])))
+                else:
+                    plain_bytes += size
+                if frames <= exact or frames % TALKER_SAMPLE == 0:
+                    sampled.append((frames, size, bytes(view[start : start + HEAD_BYTES])))
+                start += SLOT
+            self._send_batch(count)
+            last_frame = clock()
+            if last_frame >= check:
+                if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
+                    return frames, plain_bytes, supers, sampled
+                check = last_frame + CONTROL_POLL
+
+    def stream_classified(self, conn: Connection, stats_due: float, last_frame: float) -> None:
+        """Stream while nothing is held but the pipeline is not `straight` (there are flow
+        rules, or a link that would hold a frame): up to mmsg.BATCH frames a read, each passed
+        to the pipeline with its arrival time (the kernel's stamp where links hold frames), and
+        those it lets through at once sent in runs of one `sendmmsg`. Returns as `_stream_batches`
+        does, and as soon as a link holds a frame: its release needs `select`'s timeouts."""
+        batch = self._batch
+        receive = batch.receive
+        sizes = batch.sizes
+        buffer = batch.buffer
+        view = batch.view
+        maybe_tagged = batch.maybe_tagged
+        stamp_of = batch.arrival_stamp
+        pipeline = self.pipeline
+        forward = pipeline.forward
+        rx = self.rx
+        clock = time.monotonic
+        watch = [conn]
+        stamped = self.stamped
+        wall_offset = self._wall_offset
+        check = clock() + CONTROL_POLL
+        while True:
+            try:
+                count = receive(rx)
+            except BlockingIOError:  # the blocking read timed out
+                now = clock()
+                if _stream_ends(now, stats_due, last_frame, watch):
+                    return
+                check = now + CONTROL_POLL
+                continue
+            now = clock()
+            run = 0  # frames run..index-1 go out together
+            start = 0
+            for index in range(count):
+                if maybe_tagged(index):
+                    _restore_tag(batch, index)
+                size = sizes[index]
+                frame = view[start : start + size]
+                if buffer[start + 1]:  # a super-frame, see `drain`
+                    mark_partial_checksum(frame)
+                arrival = now
+                if stamped:
+                    stamp = stamp_of(index)
+                    if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
+                        arrival = stamp - wall_offset
+                if not forward(frame, arrival):  # held (a copy) or dropped: not sent
+                    if run < index:
+                        self._send_batch(index, run)
+                    run = index + 1
+                start += SLOT
+            if run < count:
+                self._send_batch(count, run)
+            last_frame = clock()
+            if not pipeline.idle:
+                return
+            if last_frame >= check:
+                if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
+                    return
+                check = last_frame + CONTROL_POLL
+
+    def _send_batch(self, count: int, start: int = 0) -> None:
+        """Send the batch's frames start..count-1, each failure as `send` handles it."""
+        while start < count:
+            try:
+                start += self._batch.send(self.tx, start, count)
+            except OSError as error:
+                self._send_again(self._batch.frame(start), error)
+                start += 1
+
+    def send(self, frame: bytes | memoryview) -> None:
+        try:
+            self.tx.send(frame)
+        except OSError as error:
+            self._send_again(frame, error)
+
+    def _send_again(self, frame: bytes | memoryview, error: OSError) -> None:
+        """After a send failed with `error`. ENOBUFS: the device queue is full for a moment;
+        wait and retry rather than lose the frame. Anything else counts as a transmit error,
+        and the first of each kind a minute is logged; an interface gone or down is raised, for
+        the worker to wait for it (`_run`)."""
+        for attempt in range(SEND_RETRIES):
+            if error.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.EINTR):
+                break
+            time.sleep(0.0001 * (attempt + 1))
+            try:
+                self.tx.send(frame)
+                return
+            except OSError as again:
+                error = again
+        self.tx_errors += 1
+        if error.errno in LINK_ERRNOS:
+            raise error
+        now = time.monotonic()
+        code = error.errno or 0
+        if now - self._error_logged.get(code, -SEND_ERROR_LOG_INTERVAL) >= SEND_ERROR_LOG_INTERVAL:
+            self._error_logged[code] = now
+            self.note(
+                "warning",
+                f"cannot send a frame of {len(frame) - VNET_HDR_LEN} bytes on {self.tx_ifname}: "
+                f"{error.strerror or error} (counted as tx_errors; the next of this kind is "
+                "logged in a minute)",
+            )
+
+    def report(self, now: float) -> StatsReport:
+        self._wall_offset = time.time() - time.monotonic()  # follow NTP's adjustments
+        if self.interface_state == "up":
+            self.kernel_drops += kernel_drops(self.rx)
+        stats = self.pipeline.stats(now, changed_only=True).model_copy(
+            update={
+                "pid": os.getpid(),
+                "rx_kernel_drops": self.kernel_drops,
+                "tx_errors": self.tx_errors,
+                "interface_state": self.interface_state,
+                "interface_problem": self.interface_problem,
+            }
+        )
+        return StatsReport(stats=stats)
+
+    def note(self, level: Literal["info", "warning"], message: str) -> None:
+        """A line for the engine's log, sent up with the next stats."""
+        self.notes.append(WorkerNote(direction=self.direction, level=level, message=message))
+
+    def send_report(self, conn: Connection, now: float) -> None:
+        """Notes first, then stats; OSError if the supervisor is gone."""
+        notes, self.notes = self.notes, []
+        for note in notes:
+            conn.send_bytes(encode(note))
+        conn.send_bytes(encode(self.report(now)))
+
+    def control(self, message: Message | None, now: float) -> bool:
+        """Act on a message from the supervisor; False for Stop."""
+        if isinstance(message, Stop):
+            return False
+        if isinstance(message, Configure):
+            self.pipeline.configure(message.spec, now)
+            if self.interface_state == "up":
+                self.follow_spec()
+        elif isinstance(message, Flush) and message.direction in (None, self.direction):
+            self.pipeline.flush(message.label)
+        return True
+
+    def lose_interfaces(self, opened: bool = True) -> None:
+        """An interface went down or away: close both sockets (a deleted interface's socket
+        stays dead even once one of the same name is back) until `_wait_for_interfaces`."""
+        if opened:
+            self.close()
+        self.interface_state = "missing"
+        self.interface_problem = "an interface went away"
+
+    def close(self) -> None:
+        if self.interface_state == "up":
+            self.rx.close()
+            self.tx.close()
+
+
+def _restore_tag(batch: FrameBatch, index: int) -> int:
+    """Put the VLAN tag the kernel took off frame `index` of `batch` back in place (if it had
+    one), in its slot, and return the frame's size; callers look first at the batch's
+    `first_kinds` and `first_words`, which tell most untagged frames apart for less."""
+    tag = batch.vlan_tag(index)
+    if tag is not None:
+        batch.sizes[index] = put_back_vlan_tag(batch.view, index * SLOT, batch.sizes[index], tag)
+    return int(batch.sizes[index])
+
+
+def _stream_ends(now: float, stats_due: float, last_frame: float, watch: list[Connection]) -> bool:
+    """After a blocking read timed out: stop streaming when stats are due, when no frame came
+    for STREAM_HOLD, or when a message from the supervisor waits."""
+    return (
+        now >= stats_due
+        or now - last_frame >= STREAM_HOLD
+        or bool(select.select(watch, [], [], 0)[0])
+    )
+
+
+PR_SET_TIMERSLACK = 29
+
+
+def _tight_timers() -> None:
+    """Ask the kernel to wake us on time: by default a sleeping process's timers may fire up
+    to 50 µs late (timer slack), which would show in the packets' release times."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
+
+
+def run_worker(
+    direction: Direction,
+    rx_ifname: str,
+    tx_ifname: str,
+    spec_json: str,
+    conn: Connection,
+    poll: bool = True,
+) -> None:
+    """Process entry point (spawn context): forward until told to stop or the pipe closes."""
+    # The supervisor owns the terminal's signals; a Ctrl-C must not kill workers mid-flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _tight_timers()
+    try:
+        spec = Spec.model_validate_json(spec_json)
+        forwarder = _Forwarder(direction, rx_ifname, tx_ifname, spec, poll)
+    except OSError as exc:
+        conn.send_bytes(encode(WorkerError(direction=direction, message=str(exc))))
+        raise SystemExit(1) from None
+    # Everything made so far (modules, pydantic's validators) lives as long as the process: keep
+    # it out of the cyclic collector, whose full passes would otherwise stall packets for ms.
+    gc.freeze()
+    try:
+        _run(forwarder, conn)
+    finally:
+        forwarder.close()
+
+
+def _run(forwarder: _Forwarder, conn: Connection) -> None:
+    """Forward while both interfaces are up; when one goes down or away (a read or a send
+    says so), close both sockets, wait for both to be up again, open them afresh, and go on.
+    What the links hold stays held meanwhile, and the spec keeps following the supervisor."""
+    while True:
+        if forwarder.interface_state == "up":
+            try:
+                _loop(forwarder, conn)
+                return
+            except OSError as exc:
+                if exc.errno not in LINK_ERRNOS:
+                    raise
+                forwarder.lose_interfaces()
+                forwarder.note(
+                    "warning",
+                    f"{exc.strerror} on {forwarder.rx_ifname} or {forwarder.tx_ifname}: "
+                    "both sockets closed until both are up",
+                )
+        if not _wait_for_interfaces(forwarder, conn):
+            return
+
+
+def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
+    """Sleep until an interface changes (netlink) or LINK_RECHECK passes, then look again;
+    stats and the supervisor's messages are served meanwhile. Each change of state is logged
+    once. True once both sockets are open again; False when told to stop."""
+    names = (forwarder.rx_ifname, forwarder.tx_ifname)
+    watch = LinkWatch()
+    said = ""
+    next_stats = time.monotonic()
+    interval = STATS_INTERVAL
+    try:
+        while True:
+            state, problem = links_problem(names)
+            if state == "up":
+                try:
+                    forwarder.open()
+                except OSError as exc:  # gone again in between
+                    if exc.errno not in LINK_ERRNOS:
+                        raise
+                    state, problem = "missing", f"cannot open {'/'.join(names)}: {exc.strerror}"
+                else:
+                    forwarder.interface_state, forwarder.interface_problem = "up", ""
+                    forwarder.note("info", f"{names[0]} and {names[1]} are up: forwarding again")
+                    return True
+            forwarder.interface_state, forwarder.interface_problem = state, problem
+            if problem != said:
+                said = problem
+                forwarder.note("warning", f"{problem}: nothing is forwarded until it is up")
+            now = time.monotonic()
+            if now >= next_stats:
+                try:
+                    forwarder.send_report(conn, now)
+                except OSError:
+                    return False
+                next_stats = now + interval
+                interval = min(IDLE_STATS_INTERVAL, interval * 2)
+            timeout = min(LINK_RECHECK, max(0.0, next_stats - now))
+            watched: list[LinkWatch | Connection] = [watch, conn]
+            readable = select.select(watched, [], [], timeout)[0]
+            if watch in readable:
+                watch.drain()
+            if conn in readable:
+                try:
+                    message: Message | None = decode(conn.recv_bytes())
+                except (EOFError, OSError):
+                    return False
+                except ValidationError as exc:
+                    message = None
+                    forwarder.note("warning", _undecodable(exc))
+                if not forwarder.control(message, time.monotonic()):
+                    return False
+                if isinstance(message, StatsPace):
+                    interval = max(STATS_INTERVAL, message.idle_interval)
+    finally:
+        watch.close()
+
+
+def _undecodable(exc: ValidationError) -> str:
+    """What a worker says of a message from the supervisor it cannot read (a bug: both sides
+    speak engine.protocol.messages), instead of dropping it unseen."""
+    errors = exc.errors(include_url=False, include_input=False)
+    return f"ignored a message: {errors[0]['msg'] if errors else 'not a message'}"
+
+
+def _loop(forwarder: _Forwarder, conn: Connection) -> None:
+    """Two ways to wait. Holding frames, or idle: `select` on the socket and the pipe, with a
+    timeout to the next release (exact, microseconds) or the next stats. Streaming (frames
+    went by in the last STREAM_HOLD and nothing is held): a blocking read, which wakes faster
+    and costs two system calls less per frame than `select` plus a non-blocking read, with
+    the pipe looked at every CONTROL_POLL."""
+    pipeline = forwarder.pipeline
+    rx: socket.socket = forwarder.rx
+    watched: list[socket.socket | Connection] = [rx, conn]
+    next_stats = time.monotonic()
+    reported_frames = -1
+    idle_interval = IDLE_STATS_INTERVAL
+    streaming = False
+    seen_frames = pipeline.frames_seen
+    last_traffic = -STREAM_HOLD
+    # `run --no-poll`: never more than the loop's own time between wake and release.
+    margin = WakeMargin(time.monotonic(), ceiling=CEILING if forwarder.poll else FLOOR)
+    while True:
+        now = time.monotonic()
+        stream = now - last_traffic < STREAM_HOLD and pipeline.idle
+        if stream != streaming:
+            rx.setblocking(stream)
+            streaming = stream
+        if streaming:
+            if pipeline.straight:
+                forwarder.stream_straight(conn, next_stats, last_traffic)
+            else:
+                forwarder.stream_classified(conn, next_stats, last_traffic)
+            # select() itself: Connection.poll builds a selector object on every call.
+            control = bool(select.select([conn], [], [], 0)[0])
+        else:
+            wake = next_stats
+            deadline = pipeline.next_deadline()
+            if deadline is not None and deadline - margin.value < wake:
+                wake = deadline - margin.value  # then poll without sleeping until it is due
+            timeout = wake - now
+            readable, _, _ = select.select(watched, [], [], max(0.0, timeout))
+            if rx in readable:
+                forwarder.drain()
+            elif not readable:
+                if timeout > 0:  # a timed sleep: how late did it end?
+                    woke = time.monotonic()
+                    margin.observe(woke - wake, woke)
+                else:  # polling for a release: let others run meanwhile (README)
+                    os.sched_yield()
+            control = conn in readable
+        now = time.monotonic()
+        if control:
+            try:
+                message: Message | None = decode(conn.recv_bytes())
+            except (EOFError, OSError):
+                return  # the supervisor is gone
+            except ValidationError as exc:
+                message = None
+                forwarder.note("warning", _undecodable(exc))
+            if not forwarder.control(message, now):
+                return
+            if isinstance(message, StatsPace):
+                idle_interval = max(STATS_INTERVAL, message.idle_interval)
+        if pipeline.frames_seen != seen_frames:
+            seen_frames = pipeline.frames_seen
+            last_traffic = now
+            if next_stats > now + STATS_INTERVAL:
+                next_stats = now + STATS_INTERVAL  # traffic again: back to ten a second
+        for frame in pipeline.release(now):
+            forwarder.send(frame)
+        if now >= next_stats:
+            try:
+                forwarder.send_report(conn, now)
+            except OSError:
+                return
+            idle = pipeline.frames_seen == reported_frames and pipeline.next_deadline() is None
+            reported_frames = pipeline.frames_seen
+            next_stats += idle_interval if idle else STATS_INTERVAL
+            if next_stats < now:
+                next_stats = now + STATS_INTERVAL

@@ -1,0 +1,148 @@
+"""The demo: a lab, an engine in its box, and steady iperf3 traffic both ways.
+
+`DemoLab` is what `tui --demo` opens its UI on; `run_demo` is the headless variant that prints
+counters. Everything either starts is bounded in time and removed at the end, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+from engine.environments.lab import SERVER_IP, Lab
+from engine.kernel.processes import stop_process
+from engine.model.rates import direction_rates
+from engine.model.spec import Spec
+from engine.model.stats import DirectionStats
+from engine.model.units import format_rate
+from engine.protocol.client import ControlClient, wait_for_engine
+from engine.protocol.messages import StatsReport
+
+DEMO_SPEC = Spec.model_validate(
+    {
+        "default_link": {
+            "ingress": {"rate": "20mbit", "latency": "20ms"},
+            "egress": {"rate": "5mbit", "latency": "20ms"},
+        }
+    }
+)
+
+#: Each direction's offered load: visible at any setting, and light on a 2-core machine even
+#: when the link is set to pass-through.
+DEMO_OFFERED = "40M"
+DOWNLOAD_PORT, UPLOAD_PORT = "5201", "5202"
+
+
+class DemoLab:
+    """A lab with an engine and traffic, for `with`. Clients that end early (a blocked link
+    can time iperf3 out) are started again until `seconds` have passed."""
+
+    def __init__(self, lab: Lab, spec: Spec = DEMO_SPEC, seconds: float = 3600.0) -> None:
+        self.lab = lab
+        self.spec = spec
+        self.seconds = seconds
+        self.workdir = tempfile.mkdtemp(prefix="linkshaper-demo-")
+        self.control = os.path.join(self.workdir, "control.sock")
+        self.spec_path = os.path.join(self.workdir, "spec.json")
+        self.engine: subprocess.Popen[bytes] | None = None
+        self._servers: list[subprocess.Popen[bytes]] = []
+        self._clients: dict[str, subprocess.Popen[bytes]] = {}
+        self._stopping = threading.Event()
+        self._keeper: threading.Thread | None = None
+        self.deadline = 0.0
+
+    def __enter__(self) -> DemoLab:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        with open(self.spec_path, "w") as handle:
+            handle.write(self.spec.to_json())
+        self.lab.up()
+        engine = subprocess.Popen(
+            self.lab.engine_command(self.spec_path, self.control),
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.workdir, "engine.log"), "wb"),  # noqa: SIM115
+        )
+        self.engine = engine
+        wait_for_engine(self.control, alive=lambda: engine.poll() is None)
+        for port in (DOWNLOAD_PORT, UPLOAD_PORT):
+            self._servers.append(
+                subprocess.Popen(
+                    self.lab.in_ns("server", "iperf3", "-s", "-p", port),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        time.sleep(0.3)
+        self.deadline = time.monotonic() + self.seconds
+        self._keeper = threading.Thread(target=self._keep_traffic, daemon=True, name="demo")
+        self._keeper.start()
+
+    def _client(self, port: str) -> subprocess.Popen[bytes]:
+        left = max(1, int(self.deadline - time.monotonic()))
+        extra = ["-R"] if port == DOWNLOAD_PORT else []
+        command = self.lab.in_ns(
+            "client",
+            "iperf3", "-c", SERVER_IP, "-p", port, "-t", str(left), "-b", DEMO_OFFERED, *extra,
+        )  # fmt: skip
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _keep_traffic(self) -> None:
+        while not self._stopping.is_set() and time.monotonic() < self.deadline:
+            for port in (DOWNLOAD_PORT, UPLOAD_PORT):
+                process = self._clients.get(port)
+                if process is None or process.poll() is not None:
+                    self._clients[port] = self._client(port)
+            self._stopping.wait(1.0)
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._keeper is not None:
+            self._keeper.join(5)
+        for process in [*self._clients.values(), *self._servers]:
+            stop_process(process, 3)
+        if self.engine is not None:
+            stop_process(self.engine, 3)
+        self.lab.down()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def run_demo(lab: Lab, seconds: float) -> int:
+    """Headless: the demo's counters printed once a second per direction."""
+    with DemoLab(lab, seconds=seconds) as demo:
+        print(
+            f"Shaping the lab for {int(seconds)} s: download 20 Mbit/s, upload 5 Mbit/s, "
+            f"20 ms each way. Try: linkshaper set --control {demo.control} ingress.rate=2mbit"
+        )
+        deadline = time.monotonic() + seconds
+        previous: dict[str, DirectionStats] = {}
+        with ControlClient(demo.control) as client:
+            for message in client.subscribe():
+                if time.monotonic() > deadline:
+                    break
+                if not isinstance(message, StatsReport):
+                    continue
+                stats = message.stats
+                before = previous.get(stats.direction)
+                if before is None or stats.at - before.at >= 1.0:
+                    rates = direction_rates(before, stats)
+                    drops = stats.total.drops
+                    print(
+                        f"{stats.direction:7} {format_rate(rates.bits_out):>13}  "
+                        f"drops loss={drops.loss} queue={drops.queue_full}",
+                        flush=True,
+                    )
+                    previous[stats.direction] = stats
+    return 0

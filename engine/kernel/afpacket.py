@@ -1,0 +1,110 @@
+"""AF_PACKET sockets for the engine's two interfaces: the only place that talks to the kernel.
+
+Both sockets use PACKET_VNET_HDR, so frames keep their offload state (partial checksum, GSO)
+in a 10-byte header; see `engine.core.frames`. The receiving socket ignores frames leaving its own
+interface, the engine's own transmissions among them, so nothing is forwarded twice.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_STATISTICS = 6
+PACKET_VNET_HDR = 15
+PACKET_IGNORE_OUTGOING = 23
+SO_RCVBUFFORCE = 33
+SO_SNDBUFFORCE = 32
+SO_TIMESTAMPNS = 35
+PACKET_AUXDATA = 8
+#: tpacket_auxdata: status, len, snaplen, mac, net, VLAN TCI, VLAN TPID.
+_AUXDATA = struct.Struct("IIIHHHH")
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+ETH_P_8021Q = 0x8100
+#: Room for an arrival stamp (a struct timespec) behind its cmsg header.
+STAMP_SPACE = socket.CMSG_SPACE(16)
+#: Room for the ancillary data of one frame from the receiver: stamp and auxdata.
+ANCILLARY_SPACE = STAMP_SPACE + socket.CMSG_SPACE(_AUXDATA.size)
+_TIMESPEC = struct.Struct("qq")
+
+RX_BUFFER = 16 * 1024 * 1024
+#: A blocking read on the receiver gives up after this long (the kernel rounds it up to its
+#: tick, 4 ms here), so a worker that streams still sees its pipe when no frame comes.
+READ_TIMEOUT = 0.002
+TX_BUFFER = 4 * 1024 * 1024
+
+
+def open_receiver(ifname: str) -> socket.socket:
+    """A non-blocking socket that sees every frame arriving on `ifname`, in promiscuous mode.
+    Switched to blocking, a read waits at most READ_TIMEOUT."""
+    # Protocol 0 until bind: a socket made with ETH_P_ALL would see every interface at first.
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)  # for VLAN tags: see `vlan_tag`
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RX_BUFFER)
+        timeout = struct.pack("ll", 0, int(READ_TIMEOUT * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+        sock.bind((ifname, ETH_P_ALL))
+        index = socket.if_nametoindex(ifname)
+        membership = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
+        sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, membership)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def open_sender(ifname: str) -> socket.socket:
+    """A blocking socket that sends frames (with vnet header) out of `ifname` and reads none."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, TX_BUFFER)
+        sock.bind((ifname, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def stamp_arrivals(sock: socket.socket, on: bool) -> None:
+    """Have the kernel stamp each frame as it arrives (read with `recvmsg_into`)."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, int(on))
+
+
+def arrival_stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's arrival stamp of a frame (wall-clock seconds), if its ancillary data has one."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            return float(seconds + nanoseconds * 1e-9)
+    return None
+
+
+def vlan_tag(ancillary: list[tuple[int, int, bytes]]) -> bytes | None:
+    """The VLAN tag (TPID and TCI, 4 bytes as on the wire) that the kernel took off the frame
+    before handing it over, from its auxdata; None for an untagged frame. (The kernel moves
+    a received frame's outer tag into metadata before any packet socket sees it.)"""
+    for level, kind, data in reversed(ancillary):  # auxdata comes last
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(data) >= _AUXDATA.size:
+            status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(data)
+            if not status & TP_STATUS_VLAN_VALID:
+                return None
+            if not status & TP_STATUS_VLAN_TPID_VALID:
+                tpid = ETH_P_8021Q
+            return struct.pack("!HH", tpid, tci)
+    return None
+
+
+def kernel_drops(sock: socket.socket) -> int:
+    """Frames the kernel dropped because the receive buffer was full, since the last call."""
+    _packets, drops = struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+    return int(drops)

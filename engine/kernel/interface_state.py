@@ -1,0 +1,77 @@
+"""Whether an interface is there and up, and a socket that wakes a waiter when links change.
+
+A worker whose interface went down or away waits here instead of crashing and being restarted
+in a loop: the kernel announces every link change on the rtnetlink group RTMGRP_LINK, so the
+wait costs nothing until something changes (and a slow backstop check, in case a message is
+lost when the socket's buffer overflows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import socket
+import struct
+from typing import Literal
+
+#: The same three states as `engine.model.stats.InterfaceState`, which reports them.
+InterfaceState = Literal["up", "down", "missing"]
+
+SIOCGIFFLAGS = 0x8913
+IFF_UP = 0x1
+RTMGRP_LINK = 0x1
+#: What reads and sends raise when the interface went down (ENETDOWN) or was deleted (ENXIO on
+#: send, ENODEV on bind): the worker then waits for it rather than counting errors forever.
+LINK_ERRNOS = frozenset({errno.ENETDOWN, errno.ENXIO, errno.ENODEV})
+
+
+def interface_state(ifname: str) -> InterfaceState:
+    """`missing`, `down` (administratively) or `up`, in the caller's network namespace."""
+    request = struct.pack("16sh14x", ifname.encode()[:15], 0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            reply = fcntl.ioctl(probe, SIOCGIFFLAGS, request)
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.ENXIO):
+                return "missing"
+            raise
+    (flags,) = struct.unpack_from("h", reply, 16)
+    return "up" if flags & IFF_UP else "down"
+
+
+def links_problem(names: tuple[str, ...]) -> tuple[InterfaceState, str]:
+    """The first interface of `names` that is not up, as (state, a sentence), or ("up", "")."""
+    for name in names:
+        state = interface_state(name)
+        if state == "missing":
+            return state, f"interface {name} is missing"
+        if state == "down":
+            return state, f"interface {name} is down"
+    return "up", ""
+
+
+class LinkWatch:
+    """A netlink socket that becomes readable whenever any interface changes."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self.sock.bind((0, RTMGRP_LINK))
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def drain(self) -> None:
+        """Read every waiting announcement (their contents do not matter: the state is asked
+        for afresh); an overflowed buffer (ENOBUFS) is cleared the same way."""
+        with contextlib.suppress(BlockingIOError):
+            for _ in range(1000):
+                try:
+                    self.sock.recv(65536)
+                except OSError as exc:
+                    if exc.errno != errno.ENOBUFS:
+                        raise
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,96 @@
+"""Rates from cumulative counters: what the CLI, the demo and the TUI show.
+
+Workers report running totals (so a missed sample loses nothing); every reader turns two
+samples into per-second figures the same way, here.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from engine.model.stats import DirectionStats, LinkStats
+
+
+@dataclass(frozen=True)
+class LinkRates:
+    """Per-second figures of one link between two samples, plus its queue now."""
+
+    bits_in: float = 0.0
+    bits_out: float = 0.0
+    packets_out: float = 0.0
+    loss_drops: float = 0.0
+    queue_drops: float = 0.0
+    blocked_drops: float = 0.0
+    queue_packets: int = 0
+    queue_delay_ms: float = 0.0
+
+    @property
+    def drops(self) -> float:
+        return self.loss_drops + self.queue_drops + self.blocked_drops
+
+    @classmethod
+    def between(cls, previous: LinkStats | None, current: LinkStats, span: float) -> LinkRates:
+        """`previous` None, or a span that is not positive, gives rates of zero."""
+        now = cls(queue_packets=current.queue_packets, queue_delay_ms=current.queue_delay_ms)
+        if previous is None or span <= 0:
+            return now
+
+        def per_second(new: int, old: int) -> float:
+            # A restarted worker starts counting from zero again: no negative rates.
+            return max(0, new - old) / span
+
+        return cls(
+            bits_in=per_second(current.bytes_in, previous.bytes_in) * 8,
+            bits_out=per_second(current.bytes_out, previous.bytes_out) * 8,
+            packets_out=per_second(current.packets_out, previous.packets_out),
+            loss_drops=per_second(current.drops.loss, previous.drops.loss),
+            queue_drops=per_second(current.drops.queue_full, previous.drops.queue_full),
+            blocked_drops=per_second(current.drops.blocked, previous.drops.blocked),
+            queue_packets=current.queue_packets,
+            queue_delay_ms=current.queue_delay_ms,
+        )
+
+
+def direction_rates(previous: DirectionStats | None, current: DirectionStats) -> LinkRates:
+    """The whole direction's rates between two samples of the same worker."""
+    if previous is None or previous.pid != current.pid:
+        return LinkRates.between(None, current.total, 0.0)
+    return LinkRates.between(previous.total, current.total, current.at - previous.at)
+
+
+def flow_rates(previous: DirectionStats | None, current: DirectionStats) -> dict[str, LinkRates]:
+    """Each flow link's rates between two samples, by label."""
+    usable = previous is not None and previous.pid == current.pid
+    span = current.at - previous.at if previous is not None and usable else 0.0
+    result: dict[str, LinkRates] = {}
+    for label, stats in current.flows.items():
+        before = previous.flows.get(label) if previous is not None and usable else None
+        result[label] = LinkRates.between(before, stats, span)
+    return result
+
+
+class SampleWindow:
+    """Recent samples of one direction, so that rates are taken over about `seconds`: steady
+    enough to read at ten samples a second, recent enough to show a change at once."""
+
+    def __init__(self, seconds: float, capacity: int = 64) -> None:
+        self.seconds = seconds
+        self.samples: deque[DirectionStats] = deque(maxlen=capacity)
+
+    def add(self, stats: DirectionStats) -> None:
+        if self.samples and self.samples[-1].pid != stats.pid:
+            self.samples.clear()  # a restarted worker counts from zero
+        self.samples.append(stats)
+
+    def pair(self) -> tuple[DirectionStats | None, DirectionStats | None]:
+        """(the newest sample at least `seconds` older than the newest, or the oldest; the
+        newest). The first is None while there is only one sample."""
+        if not self.samples:
+            return None, None
+        current = self.samples[-1]
+        base = self.samples[0]
+        for sample in self.samples:
+            if current.at - sample.at >= self.seconds:
+                base = sample
+        return (base if base is not current else None), current

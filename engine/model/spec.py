@@ -1,0 +1,489 @@
+"""The shaping spec: the seed system's JSON, accepted as it is, plus our additions.
+
+Both of the seed's formats load. The old one is `{"ingress": LINK, "egress": LINK}`; the new one
+adds per-flow links. Whatever came in, the engine holds and prints the new format, so a spec
+read back with `linkshaper get` can be fed to the seed system as well.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from engine.model.errors import LinkshaperError
+from engine.model.files import read_regular_file
+from engine.model.trace import MAX_TRACE_PATH
+from engine.model.units import (
+    MAX_TEXT,
+    UNIT_PATTERN,
+    UnitError,
+    parse_duration_ms,
+    parse_rate,
+    parse_ratio,
+)
+
+#: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
+UNLIMITED_RATE = 10_000_000_000
+
+#: Framing overhead counted per frame by the rate limiter, in bytes, on top of the Ethernet
+#: frame that AF_PACKET shows (14-byte header onwards): preamble and start delimiter (8),
+#: frame check sequence (4) and inter-frame gap (12). The seed counts the same 24 bytes.
+FRAMING_OVERHEAD = 24
+
+
+class SpecError(LinkshaperError, ValueError):
+    """A spec that cannot be used; the message is one line that names the field and the reason."""
+
+
+def _tolerant(parser: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply a unit parser to strings only, so pydantic reports wrong types in its own words."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str | float) and not isinstance(value, bool):
+            try:
+                return parser(value)
+            except UnitError as exc:
+                raise ValueError(str(exc)) from None
+            except (OverflowError, ValueError, TypeError):  # a number too big for the unit
+                raise ValueError("not a usable number") from None
+        return value
+
+    return parse
+
+
+def _compact_number(value: float) -> float | int:
+    """Print 50.0 as 50: the seed's Rust reader takes integers for milliseconds."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _with_units(low: float, high: float, what: str) -> WithJsonSchema:
+    """What a request may carry (the schema pydantic derives knows only the parsed number):
+    a number in range, or text with a unit, whose range the schema cannot say."""
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": low, "maximum": high},
+                {"type": "string", "maxLength": MAX_TEXT, "pattern": UNIT_PATTERN},
+            ],
+            "description": what,
+        },
+        mode="validation",
+    )
+
+
+Rate = Annotated[
+    int,
+    BeforeValidator(_tolerant(parse_rate)),
+    Field(ge=0, le=10 * UNLIMITED_RATE),
+    _with_units(0, 10 * UNLIMITED_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit"),
+]
+Ratio = Annotated[
+    float,
+    BeforeValidator(_tolerant(parse_ratio)),
+    Field(ge=0.0, le=1.0),
+    _with_units(0, 1, "a fraction, or a percentage: 1.5%"),
+]
+Millis = Annotated[
+    float,
+    BeforeValidator(_tolerant(parse_duration_ms)),
+    Field(ge=0.0, le=3_600_000.0),
+    PlainSerializer(_compact_number),
+    _with_units(0, 3_600_000, "milliseconds, or with a unit: 50ms, 1.5s"),
+]
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo in a spec must never silently do nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False, strict=True
+    )
+
+
+#: Default of `queue.held_bytes`: 1 Gbit/s held for a second fits.
+HELD_BYTES = 128 * 1024 * 1024
+
+
+class QueueLimit(_Strict):
+    """Limits of the queue in front of the rate limiter; an arriving packet that would exceed any
+    limit that is set is dropped (tail drop). An empty queue always admits one packet.
+
+    `held_bytes` bounds what the link holds after the rate limiter, for latency and jitter
+    (each frame counts its size plus a fixed overhead for its bookkeeping): a packet that would
+    go over it is dropped as `held_full`, so a huge latency set by mistake costs a bounded
+    amount of memory."""
+
+    packets: int | None = Field(default=1000, ge=1)
+    bytes: int | None = Field(default=None, ge=1)
+    ms: Millis | None = 1000.0
+    held_bytes: int = Field(default=HELD_BYTES, ge=1, le=1 << 40)
+
+
+class BurstLoss(_Strict):
+    """Gilbert-Elliott loss: a two-state chain stepped once per packet.
+
+    Mean loss is `(p_enter*loss_in_burst + p_exit*loss_outside) / (p_enter + p_exit)`, and with
+    `loss_in_burst=1` the mean burst length is `1/p_exit` packets.
+    """
+
+    p_enter: Ratio
+    p_exit: Annotated[
+        float,
+        BeforeValidator(_tolerant(parse_ratio)),
+        Field(gt=0.0, le=1.0),
+        _with_units(0, 1, "a fraction above 0, or a percentage"),
+    ]
+    loss_in_burst: Ratio = 1.0
+    loss_outside: Ratio = 0.0
+
+    @property
+    def mean_loss(self) -> float:
+        total = self.p_enter + self.p_exit
+        return (self.p_enter * self.loss_in_burst + self.p_exit * self.loss_outside) / total
+
+
+JitterDistribution = Literal["uniform", "normal", "pareto"]
+
+
+class LinkSpec(_Strict):
+    """One direction of one link, in the seed's units: bit/s, fractions and milliseconds."""
+
+    rate: Rate = UNLIMITED_RATE
+    loss: Ratio = 0.0
+    latency: Millis = 0.0
+    jitter: Millis = 0.0
+    jitter_strength: Ratio = 1.0
+    reorder_packets: bool = False
+    jitter_distribution: JitterDistribution = "uniform"
+    burst_loss: BurstLoss | None = None
+    queue: QueueLimit = QueueLimit()
+    #: A Mahimahi packet-delivery trace (a file path): capacity follows it instead of `rate`
+    #: (rate 0 still blocks). See engine/trace.py. Validating a spec reads no file: the file
+    #: is read (and a bad one refused) where a spec is applied, `trace.load_traces`.
+    trace: Annotated[str, Field(min_length=1, max_length=MAX_TRACE_PATH)] | None = None
+
+    @field_validator("trace")
+    @classmethod
+    def _check_trace(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("a path has no NUL character")
+        return value
+
+    @property
+    def needs_wire_packets(self) -> bool:
+        """Whether each wire packet needs its own fate, so super-frames must be cut up."""
+        has_jitter = self.jitter > 0 and self.jitter_strength > 0
+        return self.loss > 0 or self.burst_loss is not None or has_jitter
+
+
+class LinkPair(_Strict):
+    """Ingress is outer→inner (what the application downloads); egress is inner→outer."""
+
+    ingress: LinkSpec = LinkSpec()
+    egress: LinkSpec = LinkSpec()
+
+    def of(self, direction: Direction) -> LinkSpec:
+        return self.ingress if direction == "ingress" else self.egress
+
+
+_PROTOCOL_NAMES = {"any": 0, "icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132}
+_LABEL = re.compile(r"^[\w_]+$")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class FlowMatch(_Strict):
+    """Which packets a flow takes: by the far end's address, the protocol and the far end's port.
+
+    Ingress packets are matched on their source, egress packets on their destination, as in the
+    seed. `ip` 0 and `protocol` 0 mean any; ports are looked at only for TCP and UDP.
+    """
+
+    ip: int | str = 0
+    protocol: int | str = 0
+    port_min: int = Field(default=0, ge=0, le=65535)
+    port_max: int = Field(default=65535, ge=0, le=65535)
+
+    @field_validator("ip")
+    @classmethod
+    def _check_ip(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if not 0 <= value <= 0xFFFFFFFF:
+                raise ValueError("an integer address must fit in 32 bits")
+            return value
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"not an IP address or CIDR prefix: {value!r}") from None
+        return value
+
+    @field_validator("protocol")
+    @classmethod
+    def _check_protocol(cls, value: int | str) -> int | str:
+        if isinstance(value, str):
+            if value.lower() not in _PROTOCOL_NAMES:
+                raise ValueError(f"unknown protocol {value!r} (use a number or tcp, udp, icmp)")
+            return value
+        if not 0 <= value <= 255:
+            raise ValueError("protocol is an 8-bit number")
+        return value
+
+    @model_validator(mode="after")
+    def _check_ports(self) -> FlowMatch:
+        if self.port_min > self.port_max:
+            raise ValueError("port_min is above port_max")
+        return self
+
+    @property
+    def network(self) -> IPNetwork | None:
+        """The prefix to match, or None for any address.
+
+        The seed's integer is the address's four bytes in network order read as a
+        little-endian number: 192.168.0.1 is 0x0100A8C0.
+        """
+        if isinstance(self.ip, int):
+            if self.ip == 0:
+                return None
+            return ipaddress.IPv4Network(self.ip.to_bytes(4, "little"))
+        return ipaddress.ip_network(self.ip, strict=False)
+
+    @property
+    def protocol_number(self) -> int:
+        if isinstance(self.protocol, str):
+            return _PROTOCOL_NAMES[self.protocol.lower()]
+        return self.protocol
+
+
+class FlowSpec(_Strict):
+    #: The schema says what `_check_label` checks (its own words for the errors).
+    label: Annotated[
+        str,
+        Field(json_schema_extra={"pattern": r"^\w+$", "not": {"const": "default"}}),
+    ]
+    flow: FlowMatch = FlowMatch()
+    link: LinkPair = LinkPair()
+
+    @field_validator("label")
+    @classmethod
+    def _check_label(cls, value: str) -> str:
+        if value == "default":
+            raise ValueError("label 'default' is reserved")
+        if not _LABEL.match(value):
+            raise ValueError("a label is letters, digits and underscores only")
+        return value
+
+
+class Spec(_Strict):
+    default_link: LinkPair = LinkPair()
+    flows: list[FlowSpec] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_old_format(cls, data: Any) -> Any:
+        is_old = (
+            isinstance(data, Mapping)
+            and "default_link" not in data
+            and "flows" not in data
+            and ("ingress" in data or "egress" in data)
+        )
+        if is_old:
+            pair = {k: data[k] for k in ("ingress", "egress") if k in data}
+            rest = {k: v for k, v in data.items() if k not in pair}
+            return {"default_link": pair, **rest}
+        return data
+
+    @model_validator(mode="after")
+    def _check_labels_unique(self) -> Spec:
+        seen: set[str] = set()
+        for flow in self.flows:
+            if flow.label in seen:
+                raise ValueError(f"duplicate flow label {flow.label!r}")
+            seen.add(flow.label)
+        return self
+
+    def link(self, direction: Direction, label: str = "default") -> LinkSpec:
+        pair = self.default_link
+        if label != "default":
+            pair = next(f.link for f in self.flows if f.label == label)
+        return pair.of(direction)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+Direction = Literal["ingress", "egress"]
+DIRECTIONS: tuple[Direction, Direction] = ("ingress", "egress")
+
+
+def field_location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not part.startswith(("function-", "constrained-")) and part not in ("int", "str"):
+            text += f".{part}" if text else part
+    return text or "spec"
+
+
+#: An error message names at most this many problems, then says how many more there were.
+MAX_PROBLEMS = 5
+#: Longest spec file or request that is read: a spec with thousands of flows is far smaller.
+MAX_SPEC_BYTES = 16 * 1024 * 1024
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line: the first problems as `field: reason`, joined with `; `."""
+    return describe_errors(exc.errors(include_url=False, include_input=False))
+
+
+def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
+    """`describe_validation_error` for pydantic's error dicts (FastAPI's too): linear in the
+    number of problems, and short however many there are."""
+    parts: dict[str, None] = {}
+    more = 0
+    for error in errors:
+        where = field_location(tuple(part for part in error["loc"] if part != "body"))
+        if error["type"] == "extra_forbidden":
+            reason = "unknown field"
+        else:
+            reason = error["msg"].removeprefix("Value error, ")
+        item = f"{where[:80]}: {reason}"
+        if item in parts:
+            continue
+        if len(parts) < MAX_PROBLEMS:
+            parts[item] = None
+        else:
+            more += 1
+    text = "; ".join(parts)
+    return f"{text}; and {more} more" if more else text
+
+
+def parse_spec(data: Any, strict: bool = True) -> Spec:
+    """A Spec from already-decoded JSON, or SpecError with a one-line reason. Strict by default
+    (`"1"` is no integer, `1` no boolean), as the seed's reader is; a patch's values come from
+    command lines and forms, so `true` and `"true"` both do there."""
+    try:
+        return Spec.model_validate(data, strict=strict)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from None
+    except RecursionError:
+        raise SpecError("spec: nested too deeply") from None
+    except Exception as exc:  # a validator's bug must be a bad spec, never a dead engine
+        raise SpecError(f"spec: cannot be read ({type(exc).__name__})") from None
+
+
+def loads_spec(text: str | bytes) -> Spec:
+    """A Spec from JSON text, or SpecError with a one-line reason."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"spec: larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(
+            f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text: byte {exc.start} cannot be decoded") from None
+    except RecursionError:
+        raise SpecError("not valid JSON: nested too deeply") from None
+    return parse_spec(data)
+
+
+def read_spec(path: str) -> Spec:
+    """Read a spec file; missing, unreadable, odd (a FIFO, a device) or oversized files are
+    SpecErrors as well."""
+    try:
+        text = read_regular_file(path, MAX_SPEC_BYTES)
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return loads_spec(text)
+
+
+def _resolve_path(data: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The dict holding the field named by a dotted path, and the field's key."""
+    parts = path.split(".")
+    if not all(parts):
+        raise SpecError(f"{path}: not a field path")
+    if parts[0] in ("ingress", "egress"):
+        parts = ["default_link", *parts]
+    if parts[0] == "flows":
+        if len(parts) < 3:
+            raise SpecError(f"{path}: name a flow field, e.g. flows.LABEL.egress.rate")
+        label = parts[1]
+        flows = [f for f in data.get("flows", []) if f.get("label") == label]
+        if not flows:
+            raise SpecError(f"{path}: no flow labelled {label!r}")
+        rest = parts[2:]
+        if rest[0] in ("ingress", "egress"):
+            rest = ["link", *rest]
+        node: dict[str, Any] = flows[0]
+        parts = rest
+    else:
+        node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = {}
+            node[part] = child
+        if not isinstance(child, dict):
+            raise SpecError(f"{path}: {part} is not an object")
+        node = child
+    return node, parts[-1]
+
+
+def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
+    """A new spec with fields set by dotted paths (`egress.latency`, `flows.web.ingress.rate`).
+
+    Values may carry units (`"50ms"`, `"10mbit"`, `"1%"`); the whole spec is validated again,
+    so a bad value is reported exactly as in a spec file and nothing is half-applied.
+    """
+    data = spec.model_dump(mode="json")
+    for path, value in changes.items():
+        node, key = _resolve_path(data, path)
+        node[key] = value
+    return parse_spec(data, strict=False)
+
+
+def _seed_link(rate: int) -> dict[str, Any]:
+    """A LINK as the seed's usage text prints it: every seed field, nothing of ours."""
+    return {
+        "rate": rate,
+        "loss": 0.0,
+        "latency": 0,
+        "jitter": 0,
+        "jitter_strength": 0.0,
+        "reorder_packets": False,
+    }
+
+
+#: The seed's own example: 10 Mbit/s down, 1 Mbit/s up, HTTP on a 100 Mbit/s link.
+EXAMPLE_SPEC = Spec.model_validate(
+    {
+        "default_link": {"ingress": _seed_link(10_000_000), "egress": _seed_link(1_000_000)},
+        "flows": [
+            {
+                "label": "http",
+                "flow": {"ip": 0, "protocol": 6, "port_min": 80, "port_max": 80},
+                "link": {"ingress": _seed_link(100_000_000), "egress": _seed_link(100_000_000)},
+            }
+        ],
+    }
+)
+
+#: Pass-through: nothing impaired, what `run` uses when no spec path is given.
+PASS_THROUGH = Spec()

@@ -1,0 +1,88 @@
+"""Counters the engine reports, as they cross the process boundary.
+
+Counters are cumulative since the worker started, so a reader that misses a sample loses
+nothing: rates are differences between two samples divided by their `at` times.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.model.spec import Direction
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Drops(_Model):
+    """Wire packets dropped, by cause: random or burst `loss`, the rate limiter's queue full,
+    a `blocked` link (rate 0), a link's store of delayed packets full (`held_full`), a user's
+    `flush`, and `malformed` frames (a super-frame no real sender makes)."""
+
+    loss: int = 0
+    queue_full: int = 0
+    blocked: int = 0
+    held_full: int = 0
+    flushed: int = 0
+    malformed: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.model_dump().values())
+
+
+class LinkStats(_Model):
+    """One link (the default one or a flow's) in one direction. Packets are wire packets and
+    bytes are Ethernet frame bytes without the framing overhead."""
+
+    packets_in: int = 0
+    bytes_in: int = 0
+    packets_out: int = 0
+    bytes_out: int = 0
+    drops: Drops = Drops()
+    queue_packets: int = 0
+    queue_bytes: int = 0
+    queue_delay_ms: float = 0.0
+    in_flight: int = 0
+    #: Bytes of the frames held for latency and jitter, against `queue.held_bytes`.
+    held_bytes: int = 0
+
+
+class Talker(_Model):
+    """A far-end address and port seen on a direction, for the busiest-first table."""
+
+    address: str
+    protocol: int
+    port: int
+    packets: int
+    bytes: int
+
+
+InterfaceState = Literal["up", "down", "missing"]
+
+
+class DirectionStats(_Model):
+    direction: Direction
+    at: float  # seconds, monotonic clock of the worker's host
+    pid: int = 0
+    #: Whether this direction forwards: both its interfaces there and up. While one is down
+    #: or missing, the worker waits for it (no frames move) and `interface_problem` says why.
+    interface_state: InterfaceState = "up"
+    interface_problem: str = ""
+    total: LinkStats = LinkStats()
+    flows: dict[str, LinkStats] = {}
+    #: Set by a worker whose `flows` holds only the links that changed since its last report
+    #: (thousands of idle flow links cost nothing to send); the supervisor fills in the rest
+    #: before anyone else sees the report.
+    flows_changed_only: bool = False
+    rx_kernel_drops: int = 0
+    tx_errors: int = 0
+    top_talkers: list[Talker] = []
+
+
+class EngineStats(_Model):
+    ingress: DirectionStats | None = None
+    egress: DirectionStats | None = None

@@ -1,0 +1,136 @@
+"""Human units for rates, durations and ratios, parsed and printed the way tc users write them.
+
+Everyone who has typed `tc qdisc ... rate 10mbit delay 50ms loss 1%` expects those words to
+work here too, so the parsers accept tc's spellings and plain numbers in the spec's own units.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from engine.model.errors import LinkshaperError
+
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+#: A number and a unit as text, for schemas (JSON Schema's regex dialect).
+UNIT_PATTERN = r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*[a-zA-Z%/]*\s*$"
+
+# tc counts "kbit" as 1000 bit/s; "kbps" is kilobytes per second (tc's own, confusing, rule).
+_RATE_UNITS: dict[str, float] = {
+    "": 1.0,
+    "bit": 1.0,
+    "bps": 8.0,
+    "kbit": 1e3,
+    "k": 1e3,
+    "kbps": 8e3,
+    "mbit": 1e6,
+    "m": 1e6,
+    "mbps": 8e6,
+    "gbit": 1e9,
+    "g": 1e9,
+    "gbps": 8e9,
+    "tbit": 1e12,
+}
+
+_DURATION_UNITS_MS: dict[str, float] = {
+    "": 1.0,
+    "ms": 1.0,
+    "msec": 1.0,
+    "us": 1e-3,
+    "usec": 1e-3,
+    "s": 1e3,
+    "sec": 1e3,
+    "m": 60e3,
+    "min": 60e3,
+}
+
+
+class UnitError(LinkshaperError, ValueError):
+    """A value whose unit or number cannot be understood."""
+
+
+#: Longest text a value may be: a unit parser never needs more, and a long one is not a value.
+MAX_TEXT = 64
+
+
+def _quote(text: str) -> str:
+    """The value as an error message may show it: cut short, so an error stays one line."""
+    return repr(text if len(text) <= 20 else text[:20] + "…")
+
+
+def _finite(number: float, text: str, what: str) -> float:
+    if not math.isfinite(number):
+        raise UnitError(f"not a finite {what}: {_quote(text)}")
+    return number
+
+
+def _split(text: str, what: str) -> tuple[float, str]:
+    if len(text) > MAX_TEXT:
+        raise UnitError(f"not a {what}: {_quote(text)} is too long")
+    match = re.fullmatch(_NUMBER + r"\s*([a-zA-Z%/]*)", text.strip())
+    if match is None:
+        raise UnitError(f"not a {what}: {_quote(text)}")
+    return _finite(float(match.group(1)), text, what), match.group(2).lower()
+
+
+def _plain(value: float, what: str) -> float:
+    """A number given without a unit; infinities and NaN are no values (JSON has neither, but
+    Python's reader takes `1e400` as infinity)."""
+    return _finite(float(value), str(value), what)
+
+
+def parse_rate(value: str | float) -> int:
+    """Bit/s from `10mbit`, `1.5gbit`, `500kbit`, `12500kbps` or a plain number of bit/s."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(_plain(value, "rate"))
+    number, unit = _split(value, "rate")
+    unit = unit.removesuffix("/s") if unit.endswith("/s") else unit
+    if unit not in _RATE_UNITS:
+        raise UnitError(f"unknown rate unit {_quote(unit)} (use bit, kbit, mbit, gbit)")
+    return round(_finite(number * _RATE_UNITS[unit], value, "rate"))
+
+
+def parse_duration_ms(value: str | float) -> float:
+    """Milliseconds from `50ms`, `1.5s`, `200us` or a plain number of milliseconds."""
+    if isinstance(value, int | float):
+        return _plain(value, "duration")
+    number, unit = _split(value, "duration")
+    if unit not in _DURATION_UNITS_MS:
+        raise UnitError(f"unknown duration unit {_quote(unit)} (use us, ms, s)")
+    return _finite(number * _DURATION_UNITS_MS[unit], value, "duration")
+
+
+def parse_ratio(value: str | float) -> float:
+    """A fraction from `1.5%` or a plain fraction such as `0.015`."""
+    if isinstance(value, int | float):
+        return _plain(value, "ratio")
+    number, unit = _split(value, "ratio")
+    if unit == "%":
+        return number / 100.0
+    if unit == "":
+        return number
+    raise UnitError(f"unknown ratio unit {_quote(unit)} (use % or a fraction)")
+
+
+def format_rate(bits_per_second: float) -> str:
+    """`12.5 Mbit/s`: three significant digits, the largest unit that keeps the number ≥ 1."""
+    for factor, unit in ((1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s")):
+        if abs(bits_per_second) >= factor:
+            return f"{bits_per_second / factor:.3g} {unit}"
+    return f"{bits_per_second:.3g} bit/s"
+
+
+def format_duration_ms(ms: float) -> str:
+    """`250 ms`, `1.5 s` or `300 µs`."""
+    if ms >= 1000:
+        return f"{ms / 1000:.3g} s"
+    if 0 < ms < 1:
+        return f"{ms * 1000:.3g} µs"
+    return f"{ms:.3g} ms"
+
+
+def format_ratio(ratio: float) -> str:
+    """`1.5 %`."""
+    return f"{ratio * 100:.3g} %"

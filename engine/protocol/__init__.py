@@ -1,0 +1,3 @@
+"""The documented message protocol: its messages, the control socket that carries them, and a
+client.
+"""

@@ -1,0 +1,117 @@
+"""A typed client of a running engine's control socket, for scripts, the CLI and the TUI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from engine.model.spec import Direction, Spec
+from engine.model.stats import EngineStats
+from engine.protocol.control import DEFAULT_CONTROL_PATH, ControlError, connect
+from engine.protocol.messages import (
+    Done,
+    Error,
+    Flush,
+    GetInfo,
+    GetSpec,
+    GetStats,
+    Info,
+    Message,
+    PatchSpec,
+    SetSpec,
+    SpecChanged,
+    SpecReply,
+    StatsReply,
+    StatsReport,
+    Subscribe,
+    decode,
+    encode,
+)
+
+T = TypeVar("T")
+
+
+def wait_for_engine(
+    control: str, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
+) -> None:
+    """Until both workers have reported stats over `control`; `alive` says whether to go on."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            raise ControlError("the engine exited")
+        try:
+            with ControlClient(control) as client:
+                stats = client.stats()
+                if stats.ingress is not None and stats.egress is not None:
+                    return
+        except ControlError:
+            pass
+        if time.monotonic() > deadline:
+            raise ControlError(f"the engine did not come up on {control}")
+        time.sleep(0.05)
+
+
+class ControlClient:
+    """Requests and replies over one connection: a control socket's, or a Pipe end given as
+    `conn` (then `path` only names it in errors)."""
+
+    def __init__(self, path: str = DEFAULT_CONTROL_PATH, conn: Connection | None = None) -> None:
+        self.path = path
+        self._conn = conn if conn is not None else connect(path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _request(self, message: Message, expected: type[T]) -> T:
+        reply = self.request(message)
+        if isinstance(reply, Error):
+            raise ControlError(reply.message)
+        if not isinstance(reply, expected):
+            raise ControlError(f"unexpected reply {reply.type!r}")
+        return reply
+
+    def request(self, message: Message) -> Message:
+        """Any request; the reply as it comes, an Error included."""
+        try:
+            self._conn.send_bytes(encode(message))
+            return decode(self._conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise ControlError(f"engine at {self.path} went away: {exc}") from None
+
+    def get_spec(self) -> Spec:
+        return self._request(GetSpec(), SpecReply).spec
+
+    def set_spec(self, spec: Spec, source: str = "client") -> Spec:
+        return self._request(SetSpec(spec=spec, source=source), SpecReply).spec
+
+    def patch(self, changes: Mapping[str, Any], source: str = "client") -> Spec:
+        return self._request(PatchSpec(changes=dict(changes), source=source), SpecReply).spec
+
+    def stats(self) -> EngineStats:
+        return self._request(GetStats(), StatsReply).stats
+
+    def info(self) -> Info:
+        return self._request(GetInfo(), Info)
+
+    def flush(self, direction: Direction | None = None, label: str | None = None) -> str:
+        """Drop what the links hold (all, one direction's, or one link's); what was done."""
+        return self._request(Flush(direction=direction, label=label), Done).message
+
+    def subscribe(self) -> Iterator[SpecChanged | StatsReport]:
+        """Spec changes and stats samples, as they happen, until the engine goes away."""
+        self._request(Subscribe(), SpecReply)
+        while True:
+            try:
+                message = decode(self._conn.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if isinstance(message, SpecChanged | StatsReport):
+                yield message

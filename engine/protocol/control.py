@@ -1,0 +1,293 @@
+"""The control socket: a `multiprocessing.connection` listener that many clients share.
+
+Each client gets a thread. Subscribers get their own bounded outbox and sender thread, so a
+slow or vanished client only loses its own samples; it never blocks the supervisor, which
+must keep reading the workers' stats pipes. The authkey lives in a mode-0600 file beside the
+socket (`control.sock` -> `control.key`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import secrets
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from engine.model.errors import LinkshaperError
+from engine.protocol.messages import Error, Message, Subscribe, decode, encode
+
+DEFAULT_CONTROL_PATH = "/run/linkshaper/control.sock"
+OUTBOX_SIZE = 256
+#: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
+HANDSHAKE_TIMEOUT = 5.0
+#: Largest request read; a spec with thousands of flows is far smaller.
+MAX_REQUEST = 32 * 1024 * 1024
+BACKLOG = 64
+
+log = logging.getLogger("linkshaper")
+
+Handler = Callable[[Message], Message]
+
+
+def key_path(control_path: str) -> Path:
+    return Path(control_path).with_suffix(".key")
+
+
+def read_authkey(control_path: str) -> bytes:
+    return bytes.fromhex(key_path(control_path).read_text().strip())
+
+
+class ControlError(LinkshaperError, RuntimeError):
+    """The engine answered with an error, or could not be reached."""
+
+
+def socket_in_use(path: str) -> bool:
+    """Whether something accepts connections on the AF_UNIX socket at `path`."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+class _Subscriber:
+    def __init__(self, conn: Connection, on_gone: Callable[[_Subscriber], None]) -> None:
+        self.conn = conn
+        self.outbox: queue.Queue[bytes | None] = queue.Queue(OUTBOX_SIZE)
+        self._on_gone = on_gone
+        threading.Thread(target=self._send_loop, daemon=True, name="subscriber").start()
+
+    def offer(self, data: bytes) -> None:
+        with contextlib.suppress(queue.Full):
+            self.outbox.put_nowait(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(queue.Full):
+            self.outbox.put_nowait(None)
+
+    def _send_loop(self) -> None:
+        try:
+            while (data := self.outbox.get()) is not None:
+                self.conn.send_bytes(data)
+        except OSError:
+            pass
+        finally:
+            self._on_gone(self)
+            with contextlib.suppress(OSError):
+                self.conn.close()
+
+
+class Listeners:
+    """In-process subscribers: callbacks that get every published message and must not block."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[Message], None]] = []
+
+    def add(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        """Returns the function that removes it again."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def remove() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return remove
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+    def notify(self, message: Message) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(message)
+            except Exception:  # a listener's bug must not stop the engine's stats
+                log.exception("listener failed")
+
+
+class ControlServer:
+    """Serves control requests on a socket at `path`, and on any connection handed to `serve`
+    (a Pipe, for an engine that a TUI starts itself). With no path, only the latter."""
+
+    def __init__(self, path: str | None, handler: Handler) -> None:
+        self.path = path
+        self._handler = handler
+        self._subscribers: set[_Subscriber] = set()
+        self._listeners = Listeners()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._authkey = b""
+        self._closing = False
+
+    def start(self) -> None:
+        if self.path is None:
+            return
+        directory = Path(self.path).parent
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.path.exists(self.path):
+            if socket_in_use(self.path):
+                raise ControlError(f"another engine is listening on {self.path}")
+            os.unlink(self.path)
+        authkey = secrets.token_bytes(32)
+        key_file = key_path(self.path)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(authkey.hex() + "\n")
+        os.chmod(key_file, 0o600)
+        self._authkey = authkey
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            listener.bind(self.path)
+        finally:
+            os.umask(old_umask)
+        listener.listen(BACKLOG)
+        self._listener = listener
+        threading.Thread(target=self._accept_loop, daemon=True, name="control-accept").start()
+
+    def serve(self, conn: Connection, on_close: Callable[[], None] | None = None) -> None:
+        """Answer requests on `conn` in a thread of its own, as for a socket client."""
+
+        def run() -> None:
+            self._serve(conn)
+            if on_close is not None and not self._closing:
+                on_close()
+
+        threading.Thread(target=run, daemon=True, name="control-conn").start()
+
+    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        """In-process subscribers (the HTTP API): `callback` gets every published message and
+        must not block. Returns the function that stops it."""
+        return self._listeners.add(callback)
+
+    @property
+    def watchers(self) -> int:
+        """Subscribers and in-process listeners: whoever wants live figures."""
+        return len(self._subscribers) + len(self._listeners)
+
+    def publish(self, message: Message) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        if subscribers:  # encoded only for someone: a report of 10,000 flows is large
+            data = encode(message)
+            for subscriber in subscribers:
+                subscriber.offer(data)
+        self._listeners.notify(message)
+
+    def close(self) -> None:
+        self._closing = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
+            with contextlib.suppress(OSError):
+                listener.close()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            with contextlib.suppress(FileNotFoundError):
+                key_path(self.path).unlink()
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber.close()
+
+    def _accept_loop(self) -> None:
+        """Accept only: each client's handshake runs in its own thread, so a client that
+        connects and says nothing holds up no one but itself."""
+        while not self._closing and (listener := self._listener) is not None:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # the listener closing, or out of file descriptors for a moment
+                if not self._closing:
+                    threading.Event().wait(0.05)
+                continue
+            threading.Thread(
+                target=self._authenticate, args=(client,), daemon=True, name="control-conn"
+            ).start()
+
+    def _authenticate(self, client: socket.socket) -> None:
+        """The `multiprocessing.connection` handshake (both ways), within HANDSHAKE_TIMEOUT;
+        then the connection is served without a timeout."""
+        timeout = struct.pack("ll", int(HANDSHAKE_TIMEOUT), 0)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+        conn = Connection(client.detach())
+        try:
+            deliver_challenge(conn, self._authkey)
+            answer_challenge(conn, self._authkey)
+        except Exception:  # a wrong key, garbage, silence or a client gone: drop it
+            with contextlib.suppress(OSError):
+                conn.close()
+            return
+        with socket.socket(fileno=os.dup(conn.fileno())) as view:
+            view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+            view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
+        self._serve(conn)
+
+    def _forget(self, subscriber: _Subscriber) -> None:
+        with self._lock:
+            self._subscribers.discard(subscriber)
+
+    def _serve(self, conn: Connection) -> None:
+        """Until the client goes, or until it subscribes (then its sender thread owns it)."""
+        try:
+            while True:
+                try:
+                    data = conn.recv_bytes(MAX_REQUEST)
+                except (EOFError, OSError):
+                    return
+                request: Message | None = None
+                try:
+                    request = decode(data)
+                except ValidationError as exc:
+                    reply: Message = Error(message=f"bad request: {_first_problem(exc)}")
+                except Exception:  # not even JSON text (bad UTF-8, nested too deep)
+                    reply = Error(message="bad request: not a message")
+                else:
+                    try:
+                        reply = self._handler(request)
+                    except Exception as exc:  # a handler bug must not kill the engine
+                        log.exception("control request failed")
+                        reply = Error(message=f"internal error: {exc}")
+                conn.send_bytes(encode(reply))
+                if isinstance(request, Subscribe) and not isinstance(reply, Error):
+                    subscriber = _Subscriber(conn, self._forget)
+                    with self._lock:
+                        self._subscribers.add(subscriber)
+                    return  # the connection now belongs to the subscriber's sender thread
+        except OSError:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def _first_problem(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    return str(errors[0]["msg"]) if errors else "not a message"
+
+
+def connect(path: str) -> Connection:
+    """A connection to a running engine's control socket."""
+    try:
+        authkey = read_authkey(path)
+    except OSError as exc:
+        raise ControlError(f"no engine at {path}: cannot read its key ({exc.strerror})") from None
+    try:
+        return Client(path, "AF_UNIX", authkey=authkey)
+    except OSError as exc:
+        raise ControlError(f"no engine at {path}: {exc.strerror or exc}") from None

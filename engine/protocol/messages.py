@@ -1,0 +1,188 @@
+"""Every message that crosses a process boundary, as typed pydantic models sent as JSON.
+
+Two conversations use them: the supervisor and its workers (over a multiprocessing Pipe), and
+control clients and the supervisor (over a `multiprocessing.connection` socket). JSON rather
+than pickle, so that a control client can never make the engine run code, and so that the
+protocol is documented by these models alone.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from engine.model.spec import Direction, Spec
+from engine.model.stats import DirectionStats, EngineStats
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Supervisor -> worker
+
+
+class Configure(_Message):
+    type: Literal["configure"] = "configure"
+    spec: Spec
+
+
+class Stop(_Message):
+    type: Literal["stop"] = "stop"
+
+
+class StatsPace(_Message):
+    """How often to report with no traffic: fast while someone watches (a TUI, a stream),
+    slow otherwise, so that an idle engine with nobody looking stays asleep."""
+
+    type: Literal["stats_pace"] = "stats_pace"
+    idle_interval: float
+
+
+class Flush(_Message):
+    """Drop what links hold, queued and delayed: every link of both directions, or only
+    `direction`'s, or only the link labelled `label` (`default` or a flow's). Sent by a client
+    to the supervisor, and by the supervisor on to the workers."""
+
+    type: Literal["flush"] = "flush"
+    direction: Direction | None = None
+    label: str | None = None
+
+
+# Worker -> supervisor
+
+
+class StatsReport(_Message):
+    type: Literal["stats"] = "stats"
+    stats: DirectionStats
+
+
+class WorkerError(_Message):
+    type: Literal["worker_error"] = "worker_error"
+    direction: Direction
+    message: str
+
+
+class WorkerNote(_Message):
+    """Something the operator should read in the engine's log, said once per change (an
+    interface gone or back) or once a minute per kind (send errors)."""
+
+    type: Literal["worker_note"] = "worker_note"
+    direction: Direction
+    level: Literal["info", "warning"]
+    message: str
+
+
+# Client -> supervisor
+
+
+class GetSpec(_Message):
+    type: Literal["get_spec"] = "get_spec"
+
+
+class SetSpec(_Message):
+    """Replace the whole spec."""
+
+    type: Literal["set_spec"] = "set_spec"
+    spec: Spec
+    source: str = "client"
+
+
+class PatchSpec(_Message):
+    """Set single fields by dotted path; values may carry units (`"50ms"`)."""
+
+    type: Literal["patch_spec"] = "patch_spec"
+    changes: dict[str, Any]
+    source: str = "client"
+
+
+class GetStats(_Message):
+    type: Literal["get_stats"] = "get_stats"
+
+
+class GetInfo(_Message):
+    type: Literal["get_info"] = "get_info"
+
+
+class Subscribe(_Message):
+    """After the reply, the connection carries SpecChanged and StatsReport messages only."""
+
+    type: Literal["subscribe"] = "subscribe"
+
+
+# Supervisor -> client
+
+
+class SpecReply(_Message):
+    type: Literal["spec"] = "spec"
+    spec: Spec
+
+
+class SpecChanged(_Message):
+    type: Literal["spec_changed"] = "spec_changed"
+    spec: Spec
+    source: str
+    at: float
+
+
+class StatsReply(_Message):
+    type: Literal["stats_snapshot"] = "stats_snapshot"
+    stats: EngineStats
+
+
+class Info(_Message):
+    type: Literal["info"] = "info"
+    outer: str
+    inner: str
+    supervisor_pid: int
+    worker_pids: dict[str, int]
+    spec_path: str | None
+    control_path: str | None
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    message: str
+
+
+class Done(_Message):
+    """A request that changes no spec was carried out (`Flush`)."""
+
+    type: Literal["done"] = "done"
+    message: str
+
+
+Message = Annotated[
+    Configure
+    | Stop
+    | StatsPace
+    | Flush
+    | StatsReport
+    | WorkerError
+    | WorkerNote
+    | GetSpec
+    | SetSpec
+    | PatchSpec
+    | GetStats
+    | GetInfo
+    | Subscribe
+    | SpecReply
+    | SpecChanged
+    | StatsReply
+    | Info
+    | Error
+    | Done,
+    Field(discriminator="type"),
+]
+
+_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+def encode(message: _Message) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def decode(data: bytes) -> Message:
+    """Raises pydantic.ValidationError for anything that is not one of the messages."""
+    return _ADAPTER.validate_json(data)

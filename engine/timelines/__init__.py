@@ -1,0 +1,1 @@
+"""Timelines of spec changes: the format, recording, replay and plots."""
