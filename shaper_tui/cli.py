@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.model.errors import LinkshaperError
 from engine.model.spec import PASS_THROUGH, SpecError, read_spec
-from engine.protocol.control import DEFAULT_CONTROL_PATH
+from engine.protocol.control import add_control_option
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
 
@@ -29,11 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]",
                         help="start an engine of its own between these interfaces")  # fmt: skip
-    parser.add_argument(
-        "--control",
-        default=DEFAULT_CONTROL_PATH,
-        help=f"attach to this control socket (default {DEFAULT_CONTROL_PATH})",
-    )
+    add_control_option(parser, what="attach to this control socket")
     parser.add_argument("--demo", action="store_true",
                         help="bring up a lab with live traffic and open the UI on it")  # fmt: skip
     parser.add_argument("--demo-seconds", type=float, default=3600.0,

@@ -8,6 +8,7 @@ socket (`control.sock` -> `control.key`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -26,6 +27,20 @@ from engine.model.errors import LinkshaperError
 from engine.protocol.messages import Error, Message, Subscribe, decode, encode
 
 DEFAULT_CONTROL_PATH = "/run/linkshaper/control.sock"
+
+
+def add_control_option(
+    parser: argparse.ArgumentParser, by_namespace: bool = False, what: str = "control socket"
+) -> None:
+    """`--control PATH`, the same in every command line that reaches an engine (`linkshaper`'s
+    commands, `tui`). With `by_namespace` the default is left to `--ns NAME` (None here)."""
+    default = None if by_namespace else DEFAULT_CONTROL_PATH
+    where = f"{DEFAULT_CONTROL_PATH}, or the namespace's with --ns" if by_namespace else default
+    parser.add_argument(
+        "--control", default=default, metavar="PATH", help=f"{what} (default {where})"
+    )
+
+
 OUTBOX_SIZE = 256
 #: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
 HANDSHAKE_TIMEOUT = 5.0

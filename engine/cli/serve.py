@@ -1,0 +1,230 @@
+"""`linkshaper run` (the engine itself, in the seed's shape: OUTER INNER SPECPATH) and
+`linkshaper http` (the HTTP API for an engine that runs already)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from engine.cli.common import USAGE_EXIT, fail, log
+from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, read_spec
+from engine.model.trace import TraceError, check_traces
+from engine.protocol.control import (
+    DEFAULT_CONTROL_PATH,
+    ControlError,
+    add_control_option,
+    socket_in_use,
+)
+
+if TYPE_CHECKING:
+    from engine.cli.common import SubParsers
+    from engine.daemon.supervisor import Supervisor
+
+TRACE_DIR_HELP = (
+    "traces named over HTTP must be files in DIR (default: none can be; the spec file and "
+    "the control socket may name any file)"
+)
+
+
+def add_parsers(sub: SubParsers) -> None:
+    run = sub.add_parser("run", help="shape between OUTER and INNER")
+    add_control_option(run, by_namespace=True)
+    run.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]")
+    run.add_argument("--ns", metavar="NAME", help="shape the link of a namespace (ns add)")
+    run.add_argument("--record", metavar="FILE", help="write every applied change to FILE")
+    run.add_argument("--record-stats", action="store_true", help="and stats samples too")
+    run.add_argument("--http", metavar="HOST:PORT", help="serve the HTTP API (e.g. 0.0.0.0:80)")
+    run.add_argument(
+        "--no-poll",
+        action="store_true",
+        help="sleep instead of polling for sparse frames and before held packets are due: "
+        "less CPU while traffic flows; crossings about 0.02 ms slower, releases less exact",
+    )
+    run.add_argument(
+        "--http-token",
+        metavar="TOKEN",
+        help="changes over HTTP need this token (default: $LINKSHAPER_HTTP_TOKEN; none: open)",
+    )
+    run.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
+    run.set_defaults(func=cmd_run)
+
+    http = sub.add_parser("http", help="serve the HTTP API for a running engine")
+    add_control_option(http, by_namespace=True, what="the engine's control socket")
+    http.add_argument("--ns", metavar="NAME", help="the engine of this namespace")
+    http.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    http.add_argument("--token", help="changes need it (default: $LINKSHAPER_HTTP_TOKEN)")
+    http.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
+    http.set_defaults(func=cmd_http)
+
+
+def _usage_text(prog: str) -> str:
+    return (
+        "Invalid number of arguments.\n"
+        f"Usage: {prog} run <outer_ifname> <inner_ifname> [<specpath>] [--control PATH]\n"
+        "Example config for <specpath>:\n"
+        f"{EXAMPLE_SPEC.to_json()}\n"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.daemon.supervisor import Supervisor
+
+    if args.ns:
+        refused = _enter_namespace(args)
+        if refused is not None:
+            return refused
+    if args.control is None:
+        args.control = DEFAULT_CONTROL_PATH
+    if socket_in_use(args.control):  # before any worker starts forwarding
+        return fail(f"another engine runs already on {args.control}")
+    if len(args.interfaces) not in (2, 3):
+        sys.stderr.write(_usage_text("linkshaper"))
+        return USAGE_EXIT
+    outer, inner, *rest = args.interfaces
+    spec_path = rest[0] if rest else None
+    spec = PASS_THROUGH
+    if spec_path is not None:
+        try:
+            spec = _first_spec(spec_path)
+        except (SpecError, TraceError) as exc:
+            return fail(f"{spec_path}: {exc}")
+    recorder = None
+    if args.record:
+        from engine.timelines.recorder import TimelineRecorder
+
+        try:
+            recorder = TimelineRecorder(args.record, stats=args.record_stats)
+        except OSError as exc:
+            return fail(f"--record: {args.record}: {exc.strerror}")
+    supervisor = Supervisor(
+        outer, inner, spec, spec_path, args.control, recorder, poll=not args.no_poll
+    )
+    supervisor.install_signal_handlers()
+    try:
+        supervisor.start()
+    except (OSError, ControlError, subprocess.CalledProcessError) as exc:
+        supervisor.shutdown()
+        return fail(f"cannot start: {exc}")
+    if args.http:
+        refused = _serve_http(args, supervisor)
+        if refused is not None:
+            return refused
+    log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
+    supervisor.run()
+    if args.ns:
+        from engine.environments.netns import Namespace
+
+        with contextlib.suppress(Exception):  # it may have been deleted meanwhile
+            ns = Namespace.load(args.ns)
+            ns.engine_pid = None
+            ns.save()
+    return 0
+
+
+def _enter_namespace(args: argparse.Namespace) -> int | None:
+    """`run --ns NAME`: move into the namespace and take its interfaces, spec and socket
+    (a tc-shaped one is handed over to the engine first). An exit code if it cannot."""
+    from engine.daemon.hosted import enter_netns
+    from engine.environments.netns import Namespace, to_engine
+
+    ns = Namespace.load(args.ns)
+    if ns.engine_pid and _alive(ns.engine_pid):
+        return fail(f"--ns {ns.name}: its engine runs already (pid {ns.engine_pid})")
+    if ns.backend == "tc":
+        ns = to_engine(ns)  # its rates carry over into the engine's spec
+        log.info("%s: tc rules removed; the engine shapes it from now on", ns.name)
+    enter_netns(ns.name)
+    spec_file = args.interfaces[0] if args.interfaces else str(ns.spec_path)
+    args.interfaces = [ns.inside, ns.engine_inner, spec_file]
+    if args.control is None:
+        args.control = ns.control
+    ns.engine_pid = os.getpid()  # so that `ns show`, `ns del` and a second `run` know it
+    ns.save()
+    return None
+
+
+def _first_spec(spec_path: str) -> Spec:
+    """The spec to start with; a missing file is made with the example spec, as the seed did."""
+    if not os.path.exists(spec_path):
+        with open(spec_path, "w") as handle:
+            handle.write(EXAMPLE_SPEC.to_json() + "\n")
+        log.info("created %s with the example spec", spec_path)
+    spec = read_spec(spec_path)
+    check_traces(spec)
+    return spec
+
+
+def _serve_http(args: argparse.Namespace, supervisor: Supervisor) -> int | None:
+    """`run --http`: the API in this process, stopped with the supervisor."""
+    from engine.web.api import HttpServer, create_http_app, parse_listen, resolve_token
+
+    host, port = parse_listen(args.http)
+    token = resolve_token(args.http_token)
+    app = create_http_app(supervisor, token, args.trace_dir)
+    server = HttpServer(app, host, port)
+    try:
+        server.start()
+    except OSError as exc:
+        supervisor.shutdown()
+        return fail(f"cannot start: {exc}")
+    supervisor.on_shutdown.append(server.stop)
+    _log_access(host, port, token)
+    return None
+
+
+def _log_access(host: str, port: int, token: str | None) -> None:
+    access = "changes need the token" if token else "no token: anyone who reaches it"
+    log.info("HTTP API on http://%s:%d/ (%s)", host, port, access)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if token is None and not loopback:
+        log.warning(
+            "the HTTP API is open to every host that reaches %s:%d: anyone there can change "
+            "the link (set --http-token or LINKSHAPER_HTTP_TOKEN)",
+            host,
+            port,
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def cmd_http(args: argparse.Namespace) -> int:
+    """The HTTP API for an engine that runs already (a namespace's, or any control socket)."""
+    from engine.web.api import (
+        HttpServer,
+        RemoteEngine,
+        create_http_app,
+        parse_listen,
+        resolve_token,
+    )
+
+    control = args.control or DEFAULT_CONTROL_PATH
+    if args.ns:
+        from engine.environments.netns import Namespace
+
+        control = Namespace.load(args.ns).control
+    host, port = parse_listen(args.listen)
+    token = resolve_token(args.token)
+    app = create_http_app(RemoteEngine(control), token, args.trace_dir)
+    server = HttpServer(app, host, port)
+    server.start()
+    log.info("HTTP API for %s", control)
+    _log_access(host, port, token)
+    try:
+        server.thread.join()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
