@@ -9,13 +9,14 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from engine.core.frames import GSO_TCPV4, HEAD_BYTES, VNET_F_NEEDS_CSUM, VnetHeader
-from engine.core.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline
+from engine.core.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline, StraightTally
 from engine.model.spec import Spec, loads_spec
 from tests.frames_helpers import CLIENT, SERVER, arp_frame, tcp_frame, udp_frame
+from tests.pipeline_helpers import ReceivingPipeline
 
 
-def pipeline(spec: dict[str, object], direction: str = "egress") -> DirectionPipeline:
-    return DirectionPipeline(loads_spec(json.dumps(spec)), direction, 0.0, seed=1)  # type: ignore[arg-type]
+def pipeline(spec: dict[str, object], direction: str = "egress") -> ReceivingPipeline:
+    return ReceivingPipeline(loads_spec(json.dumps(spec)), direction, 0.0, seed=1)  # type: ignore[arg-type]
 
 
 def counts(p: DirectionPipeline) -> dict[str, int]:
@@ -223,14 +224,16 @@ def test_counting_in_bulk_after_sending_matches_counting_each_frame() -> None:
     assert bulk.straight
     exact = bulk.exact_talkers_left
     assert exact == EXACT_TALKERS
-    supers = [(len(f), f[:HEAD_BYTES]) for f in frames if f[1]]
-    plain_bytes = sum(len(f) for f in frames if not f[1])
-    sampled = [
+    tally = StraightTally(exact)
+    tally.frames = len(frames)
+    tally.supers = [(len(f), f[:HEAD_BYTES]) for f in frames if f[1]]
+    tally.plain_bytes = sum(len(f) for f in frames if not f[1])
+    tally.sampled = [
         (place, len(f), f[:HEAD_BYTES])
         for place, f in enumerate(frames, start=1)
         if place <= exact or place % TALKER_SAMPLE == 0
     ]
-    bulk.passed_straight(len(frames), plain_bytes, supers, sampled, exact)
+    bulk.passed_straight(tally)
     assert bulk.frames_seen == each.frames_seen == len(frames)
     assert bulk.stats(0.0) == each.stats(0.0)
     top = each.stats(0.0).top_talkers

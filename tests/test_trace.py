@@ -43,7 +43,8 @@ def saturate(lnk: Link, ip_bytes: int, count: int, until: float) -> list[float]:
 
 def test_a_full_packet_uses_one_opportunity_each(tmp_path: Path) -> None:
     path = trace_file(tmp_path, [5, 10, 10, 20])  # 4 opportunities every 20 ms
-    lnk = Link(LinkSpec(trace=path, queue=QueueLimit(packets=100)), random.Random(1), now=0.0)
+    lnk = Link(LinkSpec(trace=path, queue=QueueLimit(packets=100)), random.Random(1), now=0.0,
+               trace=load_trace(path))  # fmt: skip
     releases = saturate(lnk, 1500, 12, until=1.0)
     expected = [c * 0.02 + ms / 1000 for c in range(3) for ms in (5, 10, 10, 20)]
     assert releases == pytest.approx(expected)
@@ -51,7 +52,8 @@ def test_a_full_packet_uses_one_opportunity_each(tmp_path: Path) -> None:
 
 def test_small_packets_share_an_opportunity_and_large_ones_span_several(tmp_path: Path) -> None:
     path = trace_file(tmp_path, [1, 2, 3, 4])
-    small = Link(LinkSpec(trace=path, queue=QueueLimit(packets=100)), random.Random(1), now=0.0)
+    small = Link(LinkSpec(trace=path, queue=QueueLimit(packets=100)), random.Random(1), now=0.0,
+                 trace=load_trace(path))  # fmt: skip
     releases = saturate(small, 100, 30, until=1.0)
     per_opportunity = OPPORTUNITY_BYTES // 100  # 15 whole packets of 100 bytes fit in one
     assert releases[:per_opportunity] == pytest.approx([0.001] * per_opportunity)
@@ -61,7 +63,7 @@ def test_small_packets_share_an_opportunity_and_large_ones_span_several(tmp_path
 
 def test_unused_opportunities_are_lost(tmp_path: Path) -> None:
     path = trace_file(tmp_path, [10, 20, 30, 40])
-    lnk = Link(LinkSpec(trace=path), random.Random(1), now=0.0)
+    lnk = Link(LinkSpec(trace=path), random.Random(1), now=0.0, trace=load_trace(path))
     lnk.offer(Packet(b"a", 0.025, 1, 114))  # after the 10 and 20 ms opportunities
     out: list[tuple[float, int, bytes]] = []
     lnk.advance(1.0, out)
@@ -73,7 +75,8 @@ def test_average_rate_over_many_periods(tmp_path: Path) -> None:
     times.append(100)
     trace = parse_trace("\n".join(map(str, times)))
     path = trace_file(tmp_path, times)
-    lnk = Link(LinkSpec(trace=path, queue=QueueLimit(packets=5000, ms=None)), random.Random(1), 0.0)
+    lnk = Link(LinkSpec(trace=path, queue=QueueLimit(packets=5000, ms=None)), random.Random(1), 0.0,
+               trace=load_trace(path))  # fmt: skip
     releases = saturate(lnk, 1500, 3000, until=4.0)
     delivered_bits = sum(1 for t in releases if t <= 4.0) * 1500 * 8
     # Whole 1500-byte packets use 1500 of each 1504-byte opportunity.

@@ -1,9 +1,9 @@
 """One impaired link in one direction: queue and rate, then loss, then latency and jitter.
 
-Pure code: time is a number handed in by the caller and randomness comes from the `Random`
-it is given, so the same inputs always give the same outputs, and unit tests run in virtual
-time. Re-configuring a link keeps its queue, the packets in flight and the rate limiter's
-clock, so a change never loses or reorders what is already inside.
+Pure code: time is a number handed in by the caller, randomness comes from the `Random` it
+is given and a trace comes parsed, so the same inputs always give the same outputs, and unit
+tests run in virtual time. Re-configuring a link keeps its queue, the packets in flight and
+the rate limiter's clock, so a change never loses or reorders what is already inside.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, LinkSpec
 from engine.model.stats import Drops, LinkStats
-from engine.model.trace import TraceClock, TraceError, load_trace
+from engine.model.trace import Trace, TraceClock
 
 #: What a held packet costs beyond its frame's bytes (its Packet, heap entry, bytes header),
 #: counted against `queue.held_bytes` and the direction's HeldBudget.
@@ -52,10 +52,16 @@ class HeldBudget:
 
 class Link:
     """A link's state machine. `offer` takes packets in; `advance` lets time pass and hands
-    out the frames whose time has come, with their release time."""
+    out the frames whose time has come, with their release time. A link that follows a trace
+    is handed it parsed (`trace`, for `spec.trace`): reading files is the caller's business."""
 
     def __init__(
-        self, spec: LinkSpec, rng: random.Random, now: float, budget: HeldBudget | None = None
+        self,
+        spec: LinkSpec,
+        rng: random.Random,
+        now: float,
+        budget: HeldBudget | None = None,
+        trace: Trace | None = None,
     ) -> None:
         self._rng = rng
         self._budget = budget if budget is not None else HeldBudget(1 << 62)
@@ -83,12 +89,12 @@ class Link:
         self._stats: LinkStats | None = None
         self._stats_state: tuple[float, ...] = ()
         self._trace: TraceClock | None = None
-        self._apply(spec, now)
+        self._apply(spec, now, trace)
 
-    def _apply(self, spec: LinkSpec, now: float) -> None:
+    def _apply(self, spec: LinkSpec, now: float, trace: Trace | None) -> None:
         self.spec = spec
         self._rate = float(spec.rate)
-        self._set_trace(spec.trace, now)
+        self._set_trace(trace if spec.trace is not None else None, now)
         self._loss = spec.loss
         self._latency = spec.latency / 1000.0
         self._jitter = spec.jitter / 1000.0 if spec.jitter_strength > 0 else 0.0
@@ -114,14 +120,11 @@ class Link:
             and self._jitter == 0
         )
 
-    def _set_trace(self, path: str | None, now: float) -> None:
-        """Follow a trace from `now` on (kept as it is if the same trace stays in force)."""
-        if path is None:
-            self._trace = None
-            return
-        try:
-            trace = load_trace(path)
-        except TraceError:  # the file went away after the spec was checked: the rate stands
+    def _set_trace(self, trace: Trace | None, now: float) -> None:
+        """Follow a trace from `now` on (kept as it is if the same trace stays in force). None
+        while the spec names one means it could not be read after the spec was checked (the
+        file went away): the rate stands."""
+        if trace is None:
             self._trace = None
             return
         if self._trace is None or self._trace.trace != trace:
@@ -129,11 +132,12 @@ class Link:
         if self._rate > 0:
             self._rate = trace.average_bps  # for the queue's time limit and delay figures
 
-    def configure(self, spec: LinkSpec, now: float) -> None:
-        """Take new settings; queued and in-flight packets stay where they are."""
+    def configure(self, spec: LinkSpec, now: float, trace: Trace | None = None) -> None:
+        """Take new settings (with the trace `spec.trace` names, parsed: see `Link`); queued
+        and in-flight packets stay where they are."""
         if self._rate == 0 and spec.rate > 0:
             self._free_at = max(self._free_at, now)  # a blocked link starts sending now
-        self._apply(spec, now)
+        self._apply(spec, now, trace)
 
     def would_drop(self, packet: Packet) -> bool:
         """Whether `offer` would tail-drop this packet: for a super-frame, the sign that it

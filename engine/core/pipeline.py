@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
 from engine.core.frames import (
+    HEAD_BYTES,
     NON_IP,
     VNET_HDR_LEN,
     FlowKey,
@@ -24,6 +25,7 @@ from engine.core.frames import (
 from engine.core.link import HeldBudget, Link, Packet
 from engine.model.spec import Direction, Spec
 from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
+from engine.model.trace import Trace
 
 #: Distinct far ends remembered for the top-talkers table before the quietest are forgotten.
 TALKER_MEMORY = 2048
@@ -34,6 +36,40 @@ TOP_TALKERS = 10
 #: forwarding it, at rates where the table's figures are estimates to the eye anyway.
 EXACT_TALKERS = 1000
 TALKER_SAMPLE = 8
+
+
+class StraightTally:
+    """What a caller counted of the frames it sent on while `DirectionPipeline.straight` held,
+    for `passed_straight`: how many, the plain frames' bytes (vnet headers in), the
+    super-frames as (size, head) and the sampled frames as (place from 1, size, head). Which
+    frames are sampled for the top-talkers table is decided here: each of the first `exact`,
+    and one in TALKER_SAMPLE beyond (by place in the stats window: `offset` came before)."""
+
+    __slots__ = ("exact", "frames", "offset", "plain_bytes", "sampled", "supers")
+
+    def __init__(self, exact: int, offset: int = 0) -> None:
+        self.exact = exact
+        self.offset = offset
+        self.frames = 0
+        self.plain_bytes = 0
+        self.supers: list[tuple[int, bytes]] = []
+        self.sampled: list[tuple[int, int, bytes]] = []
+
+    def count(self, buffer: FrameBytes, start: int, size: int) -> None:
+        """One frame of `size` bytes at `start` of `buffer`, sent on."""
+        frames = self.frames = self.frames + 1
+        if buffer[start + 1]:  # a super-frame: its wire packets are worked out later
+            self.supers.append((size, bytes(buffer[start : start + HEAD_BYTES])))
+        else:
+            self.plain_bytes += size
+        if frames <= self.exact or (frames + self.offset) % TALKER_SAMPLE == 0:
+            self.sampled.append((frames, size, bytes(buffer[start : start + HEAD_BYTES])))
+
+    def weight(self, place: int) -> int:
+        """How many frames the sampled frame at `place` counts for."""
+        return 1 if place <= self.exact else TALKER_SAMPLE
+
+
 #: What all links of one direction may hold for delay together (see `queue.held_bytes`): a
 #: worker's memory stays bounded however many flow links hold packets.
 DIRECTION_HELD_BYTES = 256 * 1024 * 1024
@@ -44,7 +80,14 @@ _CUMULATIVE = ("packets_in", "bytes_in", "packets_out", "bytes_out")
 
 
 class DirectionPipeline:
-    def __init__(self, spec: Spec, direction: Direction, now: float, seed: int | None = None):
+    def __init__(
+        self,
+        spec: Spec,
+        direction: Direction,
+        now: float,
+        seed: int | None = None,
+        traces: Mapping[str, Trace] | None = None,
+    ):
         self.direction: Direction = direction
         self._rng = random.Random(seed)
         self._budget = HeldBudget(DIRECTION_HELD_BYTES)
@@ -71,13 +114,14 @@ class DirectionPipeline:
         self._far_is_source = direction == "ingress"
         self.spec = spec
         self._classifier = Classifier([], direction)
-        self._passed: list[tuple[float, int, bytes]] = []
         self._window_frames = 0  # frames through the straight path since the last stats
-        self.configure(spec, now)
+        self.configure(spec, now, traces)
 
-    def configure(self, spec: Spec, now: float) -> None:
-        """Apply a new spec. Links of flows that stay keep their state; links of removed flows
-        drain what they hold and are then dropped."""
+    def configure(self, spec: Spec, now: float, traces: Mapping[str, Trace] | None = None) -> None:
+        """Apply a new spec, with the traces it names parsed (path → trace; one missing means
+        it could not be read, and that link's rate stands). Links of flows that stay keep their
+        state; links of removed flows drain what they hold and are then dropped."""
+        traces = traces or {}
         wanted = {DEFAULT_LABEL: spec.link(self.direction)}
         for flow in spec.flows:
             wanted[flow.label] = flow.link.of(self.direction)
@@ -87,10 +131,11 @@ class DirectionPipeline:
                 self._busy.discard(link)
                 self._retired.append(link)
         for label, link_spec in wanted.items():
+            trace = traces.get(link_spec.trace) if link_spec.trace is not None else None
             if label in self._links:
-                self._links[label].configure(link_spec, now)
+                self._links[label].configure(link_spec, now, trace)
             else:
-                self._links[label] = Link(link_spec, self._rng, now, self._budget)
+                self._links[label] = Link(link_spec, self._rng, now, self._budget, trace)
                 self._labels[self._links[label]] = label
             self._touched.add(self._links[label])
         self._classifier = Classifier(spec.flows, self.direction)
@@ -111,17 +156,9 @@ class DirectionPipeline:
         """
         straight = self._straight
         if straight is not None and straight.idle and len(frame) > VNET_HDR_LEN + 14:
-            exact = self.exact_talkers_left
-            size = len(frame)
-            sampled = (
-                [(1, size, frame)]
-                if exact or (self._window_frames + 1) % TALKER_SAMPLE == 0
-                else []
-            )
-            if frame[1]:
-                self.passed_straight(1, 0, [(size, frame)], sampled, exact)
-            else:
-                self.passed_straight(1, size, [], sampled, exact)
+            tally = StraightTally(self.exact_talkers_left, self._window_frames)
+            tally.count(frame, 0, len(frame))
+            self.passed_straight(tally)
             return True
         self.frames_seen += 1
         key = flow_key(frame)
@@ -174,50 +211,33 @@ class DirectionPipeline:
         moment it is read and be counted after it left, in bulk (`passed_straight`), which
         keeps the bookkeeping off the packet's path."""
         straight = self._straight
-        return straight is not None and straight.idle and not self._passed and not self._retired
+        return straight is not None and straight.idle and not self._retired
 
-    def passed_straight(
-        self,
-        frames: int,
-        plain_bytes: int,
-        supers: Sequence[tuple[int, FrameBytes]],
-        sampled: Sequence[tuple[int, int, FrameBytes]],
-        exact: int,
-    ) -> None:
-        """Count `frames` the caller sent on while `straight` held. The plain ones (one wire
-        packet each) came to `plain_bytes` with their vnet headers; `supers` are the
-        super-frames as (size, the frame or its first HEAD_BYTES). `sampled` are frames, as
-        (place among `frames` from 1, size, head), whose far ends count: each of the first
-        `exact` (`exact_talkers_left` when the caller began) and one in TALKER_SAMPLE beyond,
-        counted that many times."""
+    def passed_straight(self, tally: StraightTally) -> None:
+        """Count the frames the caller sent on while `straight` held (see StraightTally)."""
         straight = self._straight
         assert straight is not None
         self._touched.add(straight)
-        plain = frames - len(supers)
-        packets, l2_bytes = plain, plain_bytes - plain * VNET_HDR_LEN
-        for size, head in supers:
+        frames = tally.frames
+        plain = frames - len(tally.supers)
+        packets, l2_bytes = plain, tally.plain_bytes - plain * VNET_HDR_LEN
+        for size, head in tally.supers:
             shape = wire_shape(head, size)
             packets += shape.packets
             l2_bytes += shape.l2_bytes
         straight.pass_through(packets, l2_bytes)
         self.frames_seen += frames
         self._window_frames += frames
-        for place, size, head in sampled:
+        for place, size, head in tally.sampled:
             key = flow_key(head)
             if key is not NON_IP:
-                weight = 1 if place <= exact else TALKER_SAMPLE
-                self._count_talker(key, size - VNET_HDR_LEN, weight)
+                self._count_talker(key, size - VNET_HDR_LEN, tally.weight(place))
 
     @property
     def exact_talkers_left(self) -> int:
         """How many more straight-path frames count their far ends one by one before the
         next stats (EXACT_TALKERS in all); beyond, one frame in TALKER_SAMPLE counts for all."""
         return max(0, EXACT_TALKERS - self._window_frames)
-
-    def receive(self, frame: bytes, now: float) -> None:
-        """`forward` for callers that take every frame from `release`, such as tests."""
-        if self.forward(frame, now):
-            self._passed.append((now, 0, frame))
 
     def _count_talker(self, key: FlowKey, size: int, weight: int = 1) -> None:
         if self._far_is_source:
@@ -236,8 +256,7 @@ class DirectionPipeline:
 
     def release(self, now: float) -> list[bytes]:
         """Frames due by `now`, in the order of their release times."""
-        out = self._passed
-        self._passed = []
+        out: list[tuple[float, int, bytes]] = []
         busy = self._busy
         several = len(busy) + len(self._retired) > 1
         if busy:
@@ -270,7 +289,7 @@ class DirectionPipeline:
     @property
     def idle(self) -> bool:
         """Nothing held anywhere: `release` would hand out nothing, now or later."""
-        if self._passed or self._retired:
+        if self._retired:
             return False
         straight = self._straight
         if straight is not None:  # the only link

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from engine.kernel.libc import libc
+from engine.kernel.processes import stop_process
 from engine.model.spec import Spec
 
 CLONE_NEWNET = 0x40000000
@@ -74,12 +75,7 @@ class HostedEngine:
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM (the supervisor stops its workers) and wait. The pipes are left to whoever
         reads them: they see them end, and close them in their own thread."""
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout)
+        stop_process(self.process, timeout)
 
 
 def _ensure_resource_tracker() -> None:

@@ -5,7 +5,7 @@ next packet is nearly due, so it costs nothing when idle. It polls only for shor
 spells while traffic flows: the last moments before a release (as long as this machine's timers
 run late, `WakeMargin`), so that packets leave on time, yielding the CPU to others between
 tries; and on a transparent link with sparse frames, up to POLL_WINDOW after each frame, so
-that the next one is not held up by a wake-up (see `_Forwarder.stream_straight`). While frames
+that the next one is not held up by a wake-up (see `Forwarder.stream_straight`). While frames
 stream through and nothing is held, it reads with blocking reads instead of `select` (see
 `_loop`), on a transparent link many frames a system call when they come fast
 (`engine.kernel.mmsg`). Stats go up the pipe at a fixed rate. All shaping decisions are made
@@ -27,8 +27,8 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from engine.core.frames import HEAD_BYTES, VNET_HDR_LEN, mark_partial_checksum, put_back_vlan_tag
-from engine.core.pipeline import TALKER_SAMPLE, DirectionPipeline
+from engine.core.frames import VNET_HDR_LEN, mark_partial_checksum, put_back_vlan_tag
+from engine.core.pipeline import DirectionPipeline, StraightTally
 from engine.core.wake_margin import CEILING, FLOOR, WakeMargin
 from engine.kernel.afpacket import (
     ANCILLARY_SPACE,
@@ -46,6 +46,7 @@ from engine.kernel.libc import libc
 from engine.kernel.mmsg import SLOT, FrameBatch
 from engine.model.spec import Direction, Spec
 from engine.model.stats import InterfaceState
+from engine.model.trace import traces_in_force
 from engine.protocol.messages import (
     Configure,
     Flush,
@@ -90,19 +91,26 @@ SEND_ERROR_LOG_INTERVAL = 60.0
 LINK_RECHECK = 1.0
 
 
-#: What streaming on the straight path counted: frames, the plain frames' bytes, and the
-#: super-frames and sampled frames as `DirectionPipeline.passed_straight` takes them.
-_StraightCounts = tuple[int, int, list[tuple[int, bytes]], list[tuple[int, int, bytes]]]
+class Forwarder:
+    """One direction's frames from `rx_ifname` to `tx_ifname` through its pipeline. Its
+    sockets are opened by interface name, or handed in (`sockets`: receiver and sender, for
+    tests over socket pairs; they are never reopened, and count no kernel drops)."""
 
-
-class _Forwarder:
     def __init__(
-        self, direction: Direction, rx_ifname: str, tx_ifname: str, spec: Spec, poll: bool = True
+        self,
+        direction: Direction,
+        rx_ifname: str,
+        tx_ifname: str,
+        spec: Spec,
+        poll: bool = True,
+        sockets: tuple[socket.socket, socket.socket] | None = None,
     ):
         self.direction = direction
         self.rx_ifname = rx_ifname
         self.tx_ifname = tx_ifname
-        self.pipeline = DirectionPipeline(spec, direction, time.monotonic())
+        self.pipeline = DirectionPipeline(
+            spec, direction, time.monotonic(), traces=traces_in_force(spec)
+        )
         self.kernel_drops = 0
         self.tx_errors = 0
         #: Log lines for the supervisor, sent with the next stats (see `_send_again`).
@@ -125,6 +133,11 @@ class _Forwarder:
         self.poll_until = 0.0
         self.rx: socket.socket
         self.tx: socket.socket
+        self._packet_sockets = sockets is None
+        if sockets is not None:
+            self.rx, self.tx = sockets
+            self.follow_spec()
+            return
         try:
             self.open()
         except OSError as exc:
@@ -173,15 +186,11 @@ class _Forwarder:
                 return
             except InterruptedError:
                 continue
-            now = arrival = clock()
+            now = clock()
             tag = vlan_tag(ancillary)
             if tag is not None:
                 size = put_back_vlan_tag(view, 0, size, tag)
-            if stamped:
-                stamp = arrival_stamp(ancillary)
-                # Trusted only if it is recent and not ahead: else the wall clock moved.
-                if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
-                    arrival = stamp - wall_offset
+            arrival = _arrival(arrival_stamp(ancillary), now, wall_offset) if stamped else now
             frame = view[:size]
             if buffer[1]:  # a super-frame: make it one the kernel will segment on transmit
                 mark_partial_checksum(frame)
@@ -208,19 +217,18 @@ class _Forwarder:
         handling when they do not. The pipeline cannot change meanwhile: configuration is
         applied between calls."""
         started = time.monotonic()
-        exact = self.pipeline.exact_talkers_left
+        tally = StraightTally(self.pipeline.exact_talkers_left)
         if self.sparse:
-            counts = self._stream_frames(conn, stats_due, last_frame, exact)
+            self._stream_frames(conn, stats_due, last_frame, tally)
         else:
-            counts = self._stream_batches(conn, stats_due, last_frame, exact)
-        frames = counts[0]
-        self.sparse = frames <= POLL_BELOW_RATE * (time.monotonic() - started)
-        if frames:
-            self.pipeline.passed_straight(*counts, exact)
+            self._stream_batches(conn, stats_due, last_frame, tally)
+        self.sparse = tally.frames <= POLL_BELOW_RATE * (time.monotonic() - started)
+        if tally.frames:
+            self.pipeline.passed_straight(tally)
 
     def _stream_frames(
-        self, conn: Connection, stats_due: float, last_frame: float, exact: int
-    ) -> _StraightCounts:
+        self, conn: Connection, stats_due: float, last_frame: float, tally: StraightTally
+    ) -> None:
         """One frame per read. With polling on (`poll`), after a frame that came less than
         POLL_WINDOW after the one before, it polls for twice that gap (at most POLL_WINDOW)
         before it blocks, yielding the CPU between tries: enough for the next frame of a
@@ -243,9 +251,7 @@ class _Forwarder:
         pause = os.sched_yield
         nowait = socket.MSG_DONTWAIT
         watch = [conn]
-        frames = plain_bytes = 0
-        supers: list[tuple[int, bytes]] = []
-        sampled: list[tuple[int, int, bytes]] = []
+        tally_sent = tally.count
         now = clock()
         check = now + CONTROL_POLL
         poll = self.poll
@@ -258,36 +264,29 @@ class _Forwarder:
                 except BlockingIOError:  # nothing yet, or the blocking read timed out
                     now = clock()
                     if now >= stats_due:
-                        return frames, plain_bytes, supers, sampled
+                        return
                     if polling:
                         polling = now < poll_until
                         if now < check:
                             pause()
                             continue
                     elif now - last_frame >= STREAM_HOLD:
-                        return frames, plain_bytes, supers, sampled
+                        return
                     if select.select(watch, [], [], 0)[0]:
-                        return frames, plain_bytes, supers, sampled
+                        return
                     check = now + CONTROL_POLL
                     continue
                 size = sizes[0]
                 if kinds[0] != PACKET_AUXDATA or statuses[0] & TP_STATUS_VLAN_VALID:
                     size = _restore_tag(batch, 0)  # see `_stream_batches`
                 frame = view[:size]
-                superframe = buffer[1]
-                if superframe:  # see `drain`
+                if buffer[1]:  # a super-frame, see `drain`
                     mark_partial_checksum(frame)
                 try:
                     send(frame)
                 except OSError as error:
                     self._send_again(frame, error)
-                if superframe:
-                    supers.append((size, bytes(view[:HEAD_BYTES])))
-                else:
-                    plain_bytes += size
-                frames += 1
-                if frames <= exact or frames % TALKER_SAMPLE == 0:
-                    sampled.append((frames, size, bytes(view[:HEAD_BYTES])))
+                tally_sent(buffer, 0, size)
                 now = clock()
                 if poll:
                     gap = now - last_frame
@@ -297,14 +296,14 @@ class _Forwarder:
                 last_frame = now
                 if last_frame >= check:
                     if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
-                        return frames, plain_bytes, supers, sampled
+                        return
                     check = last_frame + CONTROL_POLL
         finally:
             self.poll_until = poll_until
 
     def _stream_batches(
-        self, conn: Connection, stats_due: float, last_frame: float, exact: int
-    ) -> _StraightCounts:
+        self, conn: Connection, stats_due: float, last_frame: float, tally: StraightTally
+    ) -> None:
         """Up to mmsg.BATCH frames per read and per send: the first read blocks, and takes
         whatever else is queued by then. Frames are sent from where they were read."""
         batch = self._batch
@@ -316,9 +315,7 @@ class _Forwarder:
         rx = self.rx
         clock = time.monotonic
         watch = [conn]
-        frames = plain_bytes = 0
-        supers: list[tuple[int, bytes]] = []
-        sampled: list[tuple[int, int, bytes]] = []
+        tally_sent = tally.count
         check = clock() + CONTROL_POLL
         while True:
             try:
@@ -326,7 +323,7 @@ class _Forwarder:
             except BlockingIOError:  # the blocking read timed out
                 now = clock()
                 if _stream_ends(now, stats_due, last_frame, watch):
-                    return frames, plain_bytes, supers, sampled
+                    return
                 check = now + CONTROL_POLL
                 continue
             start = 0
@@ -336,20 +333,15 @@ class _Forwarder:
                 if kinds[index] != PACKET_AUXDATA or statuses[index] & TP_STATUS_VLAN_VALID:
                     _restore_tag(batch, index)
                 size = sizes[index]
-                frames += 1
                 if buffer[start + 1]:  # a super-frame, see `drain`
                     mark_partial_checksum(view[start : start + size])
-                    supers.append((size, bytes(view[start : start + HEAD_BYTES])))
-                else:
-                    plain_bytes += size
-                if frames <= exact or frames % TALKER_SAMPLE == 0:
-                    sampled.append((frames, size, bytes(view[start : start + HEAD_BYTES])))
+                tally_sent(buffer, start, size)
                 start += SLOT
             self._send_batch(count)
             last_frame = clock()
             if last_frame >= check:
                 if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
-                    return frames, plain_bytes, supers, sampled
+                    return
                 check = last_frame + CONTROL_POLL
 
     def stream_classified(self, conn: Connection, stats_due: float, last_frame: float) -> None:
@@ -392,11 +384,7 @@ class _Forwarder:
                 frame = view[start : start + size]
                 if buffer[start + 1]:  # a super-frame, see `drain`
                     mark_partial_checksum(frame)
-                arrival = now
-                if stamped:
-                    stamp = stamp_of(index)
-                    if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
-                        arrival = stamp - wall_offset
+                arrival = _arrival(stamp_of(index), now, wall_offset) if stamped else now
                 if not forward(frame, arrival):  # held (a copy) or dropped: not sent
                     if run < index:
                         self._send_batch(index, run)
@@ -431,7 +419,7 @@ class _Forwarder:
         """After a send failed with `error`. ENOBUFS: the device queue is full for a moment;
         wait and retry rather than lose the frame. Anything else counts as a transmit error,
         and the first of each kind a minute is logged; an interface gone or down is raised, for
-        the worker to wait for it (`_run`)."""
+        the worker to wait for it (`run_forwarder`)."""
         for attempt in range(SEND_RETRIES):
             if error.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.EINTR):
                 break
@@ -457,7 +445,7 @@ class _Forwarder:
 
     def report(self, now: float) -> StatsReport:
         self._wall_offset = time.time() - time.monotonic()  # follow NTP's adjustments
-        if self.interface_state == "up":
+        if self.interface_state == "up" and self._packet_sockets:
             self.kernel_drops += kernel_drops(self.rx)
         stats = self.pipeline.stats(now, changed_only=True).model_copy(
             update={
@@ -486,7 +474,7 @@ class _Forwarder:
         if isinstance(message, Stop):
             return False
         if isinstance(message, Configure):
-            self.pipeline.configure(message.spec, now)
+            self.pipeline.configure(message.spec, now, traces_in_force(message.spec))
             if self.interface_state == "up":
                 self.follow_spec()
         elif isinstance(message, Flush) and message.direction in (None, self.direction):
@@ -505,6 +493,14 @@ class _Forwarder:
         if self.interface_state == "up":
             self.rx.close()
             self.tx.close()
+
+
+def _arrival(stamp: float | None, now: float, wall_offset: float) -> float:
+    """When a frame arrived, on the monotonic clock: the kernel's stamp (wall clock) if there
+    is one and it is recent and not ahead (else the wall clock moved), or `now`."""
+    if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
+        return stamp - wall_offset
+    return now
 
 
 def _restore_tag(batch: FrameBatch, index: int) -> int:
@@ -552,7 +548,7 @@ def run_worker(
     _tight_timers()
     try:
         spec = Spec.model_validate_json(spec_json)
-        forwarder = _Forwarder(direction, rx_ifname, tx_ifname, spec, poll)
+        forwarder = Forwarder(direction, rx_ifname, tx_ifname, spec, poll)
     except OSError as exc:
         conn.send_bytes(encode(WorkerError(direction=direction, message=str(exc))))
         raise SystemExit(1) from None
@@ -560,12 +556,12 @@ def run_worker(
     # it out of the cyclic collector, whose full passes would otherwise stall packets for ms.
     gc.freeze()
     try:
-        _run(forwarder, conn)
+        run_forwarder(forwarder, conn)
     finally:
         forwarder.close()
 
 
-def _run(forwarder: _Forwarder, conn: Connection) -> None:
+def run_forwarder(forwarder: Forwarder, conn: Connection) -> None:
     """Forward while both interfaces are up; when one goes down or away (a read or a send
     says so), close both sockets, wait for both to be up again, open them afresh, and go on.
     What the links hold stays held meanwhile, and the spec keeps following the supervisor."""
@@ -587,7 +583,7 @@ def _run(forwarder: _Forwarder, conn: Connection) -> None:
             return
 
 
-def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
+def _wait_for_interfaces(forwarder: Forwarder, conn: Connection) -> bool:
     """Sleep until an interface changes (netlink) or LINK_RECHECK passes, then look again;
     stats and the supervisor's messages are served meanwhile. Each change of state is logged
     once. True once both sockets are open again; False when told to stop."""
@@ -628,13 +624,7 @@ def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
             if watch in readable:
                 watch.drain()
             if conn in readable:
-                try:
-                    message: Message | None = decode(conn.recv_bytes())
-                except (EOFError, OSError):
-                    return False
-                except ValidationError as exc:
-                    message = None
-                    forwarder.note("warning", _undecodable(exc))
+                message = _receive(forwarder, conn)
                 if not forwarder.control(message, time.monotonic()):
                     return False
                 if isinstance(message, StatsPace):
@@ -643,14 +633,23 @@ def _wait_for_interfaces(forwarder: _Forwarder, conn: Connection) -> bool:
         watch.close()
 
 
-def _undecodable(exc: ValidationError) -> str:
-    """What a worker says of a message from the supervisor it cannot read (a bug: both sides
-    speak engine.protocol.messages), instead of dropping it unseen."""
-    errors = exc.errors(include_url=False, include_input=False)
-    return f"ignored a message: {errors[0]['msg'] if errors else 'not a message'}"
+def _receive(forwarder: Forwarder, conn: Connection) -> Message | None:
+    """The next message from the supervisor: Stop if it is gone (the pipe closed), None for
+    one that cannot be read (a bug: both sides speak engine.protocol.messages), which is
+    reported to the supervisor's log instead of dropped unseen."""
+    try:
+        return decode(conn.recv_bytes())
+    except (EOFError, OSError):
+        return Stop()
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        forwarder.note(
+            "warning", f"ignored a message: {errors[0]['msg'] if errors else 'not a message'}"
+        )
+        return None
 
 
-def _loop(forwarder: _Forwarder, conn: Connection) -> None:
+def _loop(forwarder: Forwarder, conn: Connection) -> None:
     """Two ways to wait. Holding frames, or idle: `select` on the socket and the pipe, with a
     timeout to the next release (exact, microseconds) or the next stats. Streaming (frames
     went by in the last STREAM_HOLD and nothing is held): a blocking read, which wakes faster
@@ -698,13 +697,7 @@ def _loop(forwarder: _Forwarder, conn: Connection) -> None:
             control = conn in readable
         now = time.monotonic()
         if control:
-            try:
-                message: Message | None = decode(conn.recv_bytes())
-            except (EOFError, OSError):
-                return  # the supervisor is gone
-            except ValidationError as exc:
-                message = None
-                forwarder.note("warning", _undecodable(exc))
+            message = _receive(forwarder, conn)
             if not forwarder.control(message, now):
                 return
             if isinstance(message, StatsPace):

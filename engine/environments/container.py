@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from types import FrameType
 
-from engine.environments.commands import engine_command
+from engine.environments.commands import engine_command, run_command
 from engine.kernel.processes import stop_process
 from engine.model.errors import LinkshaperError
 from engine.protocol.client import wait_for_engine
@@ -43,10 +43,7 @@ class SetupError(LinkshaperError, RuntimeError):
 
 
 def ip(*args: str) -> str:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SetupError(f"ip {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout
+    return run_command(["ip", *args], error=SetupError).stdout
 
 
 def sysctl(path: str, value: str) -> None:

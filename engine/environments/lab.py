@@ -12,7 +12,13 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.environments.commands import engine_command
+from engine.environments.commands import (
+    engine_command,
+    in_netns,
+    kill_namespace_processes,
+    network_namespaces,
+    run_command,
+)
 from engine.model.errors import LinkshaperError
 
 CLIENT_IP = "198.18.0.1"
@@ -30,15 +36,7 @@ class LabError(LinkshaperError, RuntimeError):
 
 
 def _run(args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(list(args), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise LabError(f"{' '.join(args)}: {result.stderr.strip() or result.returncode}")
-    return result
-
-
-def existing_namespaces() -> set[str]:
-    result = _run(["ip", "netns", "list"], check=False)
-    return {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    return run_command(args, check=check, error=LabError)
 
 
 @dataclass(frozen=True)
@@ -55,17 +53,17 @@ class Lab:
         return [self.ns(role) for role in ROLES]
 
     def exists(self) -> bool:
-        return set(self.namespaces) <= existing_namespaces()
+        return set(self.namespaces) <= network_namespaces()
 
     def in_ns(self, role: str, *args: str) -> list[str]:
-        return ["ip", "netns", "exec", self.ns(role), *args]
+        return in_netns(self.ns(role), *args)
 
     def engine_command(self, spec_path: str, control: str, *extra: str) -> list[str]:
         """`linkshaper run outer inner SPEC --control PATH` in the box, with this Python."""
         return self.in_ns("box", *engine_command(OUTER, INNER, spec_path, control, *extra))
 
     def run(self, role: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return _run(self.in_ns(role, *args), check=check)
+        return run_command(args, self.ns(role), check, LabError)
 
     def up(self, offloads: bool = True) -> None:
         """Create the lab (removing a stale one of the same prefix first)."""
@@ -120,20 +118,14 @@ class Lab:
             self.run("box", "ip", "link", "del", "br0", check=False)
 
     def down(self) -> None:
-        present = existing_namespaces()
+        present = network_namespaces()
         for name in self.namespaces:
             if name in present:
-                self._kill_processes(name)
+                kill_namespace_processes(name)
                 _run(["ip", "netns", "del", name], check=False)
 
-    @staticmethod
-    def _kill_processes(name: str) -> None:
-        result = _run(["ip", "netns", "pids", name], check=False)
-        for pid in result.stdout.split():
-            _run(["kill", "-9", pid], check=False)
-
     def status(self) -> str:
-        present = existing_namespaces()
+        present = network_namespaces()
         lines = []
         for role in ROLES:
             name = self.ns(role)

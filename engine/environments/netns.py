@@ -22,16 +22,20 @@ import contextlib
 import ipaddress
 import json
 import os
-import signal
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine.environments.commands import engine_command
+from engine.environments.commands import (
+    engine_command,
+    kill_namespace_processes,
+    network_namespaces,
+    run_command,
+)
+from engine.kernel.processes import stop_pid
 from engine.model.errors import LinkshaperError
 from engine.model.spec import UNLIMITED_RATE, Spec, SpecError, describe_validation_error
 from engine.model.units import format_duration_ms, format_rate, parse_rate
@@ -182,16 +186,7 @@ def all_namespaces() -> list[Namespace]:
 def run(
     *args: str, netns: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    command = list(args) if netns is None else ["ip", "netns", "exec", netns, *args]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise NamespaceError(f"{' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
-    return done
-
-
-def existing_netns() -> set[str]:
-    out = run("ip", "netns", "list").stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    return run_command(args, netns, check, NamespaceError)
 
 
 def netem_available() -> bool:
@@ -260,9 +255,9 @@ def add(
         raise NamespaceError(f"--backend: {backend!r} is not tc or engine")
     if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 40:
         raise NamespaceError(f"{name!r}: use letters, digits, - and _ (at most 40)")
-    if name in existing_netns():
+    if name in network_namespaces():
         raise NamespaceError(f"a network namespace {name!r} exists already")
-    if config.parent is not None and config.parent not in existing_netns():
+    if config.parent is not None and config.parent not in network_namespaces():
         raise NamespaceError(f"parent namespace {config.parent!r} does not exist")
     if backend == "tc" and shaping.needs_netem and not netem_available():
         raise NamespaceError(
@@ -364,18 +359,9 @@ def to_engine(ns: Namespace) -> Namespace:
 def remove(ns: Namespace) -> None:
     """Engine stopped, namespace (and with it both veth ends) deleted, state gone."""
     if ns.engine_pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(ns.engine_pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(ns.engine_pid, 0)
-                time.sleep(0.05)
-            os.kill(ns.engine_pid, signal.SIGKILL)
-    if ns.name in existing_netns():
-        # Anything still running inside (an `ns exec`) goes with it.
-        pids = run("ip", "netns", "pids", ns.name, check=False).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
+        stop_pid(ns.engine_pid)
+    if ns.name in network_namespaces():
+        kill_namespace_processes(ns.name)  # anything still running inside (an `ns exec`)
         run("ip", "netns", "del", ns.name, check=False)
     run("ip", "link", "del", ns.outside, netns=ns.parent, check=False)
     for suffix in (".json", ".spec.json", ".log", ".sock", ".key"):

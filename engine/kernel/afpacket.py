@@ -1,4 +1,4 @@
-"""AF_PACKET sockets for the engine's two interfaces: the only place that talks to the kernel.
+"""AF_PACKET sockets for the engine's two interfaces, and what their frames' ancillary data says.
 
 Both sockets use PACKET_VNET_HDR, so frames keep their offload state (partial checksum, GSO)
 in a 10-byte header; see `engine.core.frames`. The receiving socket ignores frames leaving its own
@@ -49,8 +49,7 @@ def open_receiver(ifname: str) -> socket.socket:
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)  # for VLAN tags: see `vlan_tag`
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RX_BUFFER)
-        timeout = struct.pack("ll", 0, int(READ_TIMEOUT * 1_000_000))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+        limit_blocking_reads(sock)
         sock.bind((ifname, ETH_P_ALL))
         index = socket.if_nametoindex(ifname)
         membership = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
@@ -60,6 +59,13 @@ def open_receiver(ifname: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def limit_blocking_reads(sock: socket.socket) -> None:
+    """A blocking read on `sock` gives up after READ_TIMEOUT with EAGAIN (BlockingIOError),
+    as the worker's streaming loops expect of their receiver."""
+    timeout = struct.pack("ll", 0, int(READ_TIMEOUT * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
 
 
 def open_sender(ifname: str) -> socket.socket:

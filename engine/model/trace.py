@@ -11,6 +11,7 @@ are lost, as in Mahimahi.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,6 +97,16 @@ def trace_fields(spec: Spec) -> Iterator[tuple[str, str]]:
             path = pair.of(direction).trace
             if path is not None:
                 yield f"{where}.{direction}.trace", path
+
+
+def traces_in_force(spec: Spec) -> dict[str, Trace]:
+    """Every trace the spec names that can be read, parsed, by path, for the pipeline: one that
+    went away after the spec was checked is left out (its link keeps its rate)."""
+    found: dict[str, Trace] = {}
+    for _where, path in trace_fields(spec):
+        with contextlib.suppress(TraceError):
+            found[path] = load_trace(path)
+    return found
 
 
 def check_traces(spec: Spec) -> None:
