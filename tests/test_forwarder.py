@@ -136,15 +136,24 @@ def test_a_flow_rule_drops_its_frames_and_passes_the_rest() -> None:
         assert stats.total.drops.loss == 20
 
 
-def test_a_new_spec_applies_to_the_next_frame() -> None:
+def test_a_new_spec_applies_once_read_and_from_then_on() -> None:
     with forwarding({}) as run:
         run.send(numbered(3))
         assert len(run.receive(3)) == 3
         blocked = parse_spec({"egress": {"loss": 1.0}})
         run.conn.send_bytes(encode(Configure(spec=blocked)))
-        run.stats_until(lambda s: s.total.packets_in == 3)  # the message was read by now
-        run.send(numbered(3))
+        # Frames go through until the worker reads the message (no reply says when): one at
+        # a time until one is dropped, then every later one is.
+        for _ in range(20):
+            run.send(numbered(1))
+            if run.nothing_more(0.5):
+                break
+        else:
+            raise AssertionError("the new spec never applied")
+        run.send(numbered(10))
         assert run.nothing_more()
+        stats = run.stats_until(lambda s: s.total.drops.loss >= 11)
+        assert stats.total.packets_out == stats.total.packets_in - stats.total.drops.loss
 
 
 def test_a_message_it_cannot_read_is_reported_and_forwarding_goes_on() -> None:
