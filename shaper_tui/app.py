@@ -8,18 +8,20 @@ for one it started itself.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
 
 from engine.model.presets import Preset
 from engine.model.rates import SampleWindow, direction_rates
@@ -31,6 +33,7 @@ from engine.timelines.replay import ReplayRunner
 from engine.timelines.timeline import TimelineError, read_timeline
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
+from shaper_tui.key_help import KeyHelp, key_help
 from shaper_tui.link_edits import Field, changes_for
 from shaper_tui.messages import (
     EngineAttached,
@@ -53,6 +56,10 @@ from shaper_tui.widgets.value_slider import ValueSlider
 #: Rates are taken over about this many seconds of samples: steady enough to read, recent
 #: enough to see a change within a second.
 RATE_WINDOW = 0.5
+#: The bindings that move between controls (listed first in the help).
+MOVES = ("app.next", "app.previous")
+#: How often the replay pane's times move on while a replay runs.
+REPLAY_TICK = 0.25
 
 
 class ShaperApp(App[None]):
@@ -66,27 +73,34 @@ class ShaperApp(App[None]):
     }
     """
 
+    #: Every action's key, name and sentence: the footer, the help screen and the command
+    #: palette are all made from these (see `key_help`).
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "app.focus_next", "Next control", show=False, id="app.next",
+                key_display="↓ / Tab", tooltip="Move to the next control"),
+        Binding("up", "app.focus_previous", "Previous control", show=False, id="app.previous",
+                key_display="↑ / Shift+Tab", tooltip="Move to the previous control"),
         Binding("p", "presets", "Presets", id="app.presets",
-                tooltip="Pick a published 3G/4G/DSL/cable condition"),
+                tooltip="Presets (3G, 4G, DSL, cable, ...), each with its source"),
         Binding("b", "block", "Block", id="app.block",
-                tooltip="Block the link both ways, or unblock it"),
+                tooltip="Block the link both ways, or unblock it (the rates come back)"),
         Binding("0", "reset", "Reset", id="app.reset",
-                tooltip="Back to pass-through: no limit, loss or delay"),
+                tooltip="Reset to pass-through: no limit, no loss, no delay"),
         Binding("f", "flush", "Flush", show=False, id="app.flush",
-                tooltip="Drop the packets the links hold, queued and delayed"),
+                tooltip="Flush: drop every packet the links hold, queued or delayed (after a "
+                "latency set by mistake, say: a lower latency applies to packets that arrive "
+                "afterwards)"),
         Binding("r", "record", "Record", id="app.record",
-                tooltip="Start or stop recording every change (and stats) to a timeline file"),
+                tooltip="Start or stop recording every change (and stats) to "
+                "`linkshaper-DATE.jsonl`"),
         Binding("t", "timeline", "Replay", id="app.timeline",
                 tooltip="Replay a timeline file; while one runs, pause or resume it"),
         Binding("x", "stop_replay", "Stop replay", show=False, id="app.stop_replay",
                 tooltip="Stop the replay in progress"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
-                tooltip="Keys and what the figures mean"),
+                tooltip="This help: keys and what the figures mean"),
         Binding("q", "quit", "Quit", id="app.quit",
-                tooltip="Quit (an engine you attached to keeps running)"),
-        Binding("down", "app.focus_next", "Next control", show=False, id="app.next"),
-        Binding("up", "app.focus_previous", "Previous control", show=False, id="app.previous"),
+                tooltip="Quit; an engine you attached to keeps running"),
     ]  # fmt: skip
 
     def __init__(
@@ -130,7 +144,9 @@ class ShaperApp(App[None]):
         self.flows.can_focus = False
         self.query_one("#ingress-rate").focus()
         self.set_interval(1.0, self._tick)
-        self.set_interval(0.25, self._show_replay)
+        #: The replay pane's clock, running only while a replay does.
+        self.replay_ticks: Timer = self.set_interval(REPLAY_TICK, self._show_replay, pause=True)
+        self.replay_worker: Worker[None] | None = None
         self.link.start()
 
     def on_unmount(self) -> None:
@@ -213,13 +229,8 @@ class ShaperApp(App[None]):
         self._show_spec(spec)
         self.notify(note, timeout=3)
 
-    def on_value_slider_changed(self, event: ValueSlider.Changed) -> None:
-        slider = event.control
-        self._edit(slider.direction, slider.field, event.value)  # type: ignore[arg-type]
-
-    def on_choice_control_changed(self, event: ChoiceControl.Changed) -> None:
-        choice = event.control
-        self._edit(choice.direction, choice.field, event.value)  # type: ignore[arg-type]
+    def on_direction_panel_changed(self, event: DirectionPanel.Changed) -> None:
+        self._edit(event.direction, event.field, event.value)
 
     def action_presets(self) -> None:
         def chosen(preset: Preset | None) -> None:
@@ -303,14 +314,24 @@ class ShaperApp(App[None]):
             self.runner.stop()
         self.runner = runner
         self.timeline_pane.name_shown = Path(path).name
-        threading.Thread(target=self._run_replay, args=(runner,), daemon=True).start()
+        self.replay_worker = self._run_replay(runner)
+        self.replay_ticks.resume()
         self._show_replay()
 
+    @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def _run_replay(self, runner: ReplayRunner) -> None:
+        """The replay's steps on time, in a thread of Textual's: they block on the engine."""
         try:
             runner.run()
         except ControlError as exc:
             self.post_message(EngineRejected(f"replay stopped: {exc}"))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self.replay_worker and event.state in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
+        ):  # fmt: skip
+            self.replay_ticks.pause()
+            self._show_replay()
 
     def _show_replay(self) -> None:
         runner = self.runner
@@ -318,7 +339,16 @@ class ShaperApp(App[None]):
         self.timeline_pane.refresh()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def key_help(self) -> list[KeyHelp]:
+        """The keys of the controls, then the app's, then the command palette's."""
+        palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands",
+                          tooltip="The command palette: every action by name")  # fmt: skip
+        moving = [b for b in self.BINDINGS if isinstance(b, Binding) and b.id in MOVES]
+        acting = [b for b in self.BINDINGS if not isinstance(b, Binding) or b.id not in MOVES]
+        controls = [*ValueSlider.BINDINGS, *ChoiceControl.BINDINGS]
+        return key_help([*moving, *controls, *acting, palette], self.get_key_display)
 
     def action_edit(self, control_id: str) -> None:
         """Focus a control and ask for its exact value (from the command palette)."""
@@ -329,17 +359,10 @@ class ShaperApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Presets", "Pick a published link condition (p)", self.action_presets)
-        yield SystemCommand("Block / unblock", "Block the link both ways (b)", self.action_block)
-        yield SystemCommand("Reset to pass-through", "No limit, loss or delay (0)",
-                            self.action_reset)  # fmt: skip
-        yield SystemCommand("Flush", "Drop the packets the links hold (f)", self.action_flush)
-        yield SystemCommand("Record", "Start or stop recording to a timeline (r)",
-                            self.action_record)  # fmt: skip
-        yield SystemCommand("Replay / pause / resume", "A timeline file (t)", self.action_timeline)
-        yield SystemCommand("Stop replay", "Stop the replay in progress (x)",
-                            self.action_stop_replay)  # fmt: skip
-        yield SystemCommand("Help", "Keys and figures (?)", self.action_help)
+        for entry in key_help(self.BINDINGS, self.get_key_display):
+            if not entry.action.startswith("app.") and entry.action != "quit":
+                yield SystemCommand(entry.description, f"{entry.tooltip} ({entry.keys})",
+                                    partial(self.run_action, entry.action))  # fmt: skip
         for direction in DIRECTIONS:
             for field in ORDER:
                 name = f"{TITLES[direction].split()[0]} {field.replace('_', ' ')}"

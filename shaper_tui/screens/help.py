@@ -1,4 +1,4 @@
-"""What every key does and what the screen shows."""
+"""What every key does (from the bindings, see `key_help`) and what the screen shows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from shaper_tui.key_help import KeyHelp, help_markdown
+
 HELP = """\
 # linkshaper
 
@@ -19,19 +21,7 @@ is what the engine has in force, whoever changed it.
 
 ## Keys
 
-- **Tab / Shift+Tab, ↑ / ↓**: move between controls
-- **← / →** (h / l): one step down / up
-- **Shift+← / Shift+→** (H / L): a coarse step, a decade on rates and times
-- **Enter or 1-9**: type an exact value with units: `20mbit`, `150ms`, `1.5%`
-- **p**: presets (3G, 4G, DSL, cable, ...), each with its source
-- **b**: block the link both ways, or unblock it (the rates come back)
-- **0**: reset to pass-through: no limit, no loss, no delay
-- **f**: flush: drop every packet the links hold, queued or delayed (after a latency set by
-  mistake, say: a lower latency applies to packets that arrive afterwards)
-- **r**: start or stop recording every change (and stats) to `linkshaper-DATE.jsonl`
-- **t**: replay a timeline file; while one runs, pause or resume it · **x**: stop it
-- **?**: this help · **Ctrl+P**: the command palette, every action by name
-- **q**: quit; an engine you attached to keeps running
+{keys}
 
 ## Controls
 
@@ -70,9 +60,13 @@ class HelpScreen(ModalScreen[None]):
                 tooltip="Back to the link"),
     ]  # fmt: skip
 
+    def __init__(self, keys: list[KeyHelp]) -> None:
+        super().__init__()
+        self.keys = keys
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(HELP)
+            yield Markdown(HELP.replace("{keys}", help_markdown(self.keys)))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -27,9 +27,9 @@ class ChoiceControl(Widget, can_focus=True):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right,l,enter,space", "cycle(1)", "Next", show=False, id="choice.next",
-                tooltip="The next option"),
+                tooltip="On a choice (Loss mode, Jitter as): the next option"),
         Binding("left,h", "cycle(-1)", "Previous", show=False, id="choice.previous",
-                tooltip="The previous option"),
+                tooltip="On a choice: the previous option"),
     ]  # fmt: skip
 
     value: reactive[str] = reactive("")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 
 from engine.model.rates import LinkRates
 from engine.model.spec import Direction, LinkSpec
@@ -53,6 +56,20 @@ class DirectionPanel(Vertical):
     }
     """
 
+    @dataclass
+    class Changed(Message):
+        """The user set one of the panel's controls: `field` of `direction` to `value` (a
+        number in the scale's units, or a choice's name)."""
+
+        panel: DirectionPanel
+        direction: Direction
+        field: Field
+        value: float | str
+
+        @property
+        def control(self) -> DirectionPanel:
+            return self.panel
+
     def __init__(self, direction: Direction, link: LinkSpec) -> None:
         super().__init__(id=f"panel-{direction}")
         self.direction: Direction = direction
@@ -89,6 +106,19 @@ class DirectionPanel(Vertical):
             self.controls[field] = control
             yield control
         yield from self.sparks.values()
+
+    def _field_of(self, control: object) -> Field:
+        return next(field for field, widget in self.controls.items() if widget is control)
+
+    def on_value_slider_changed(self, event: ValueSlider.Changed) -> None:
+        event.stop()
+        field = self._field_of(event.control)
+        self.post_message(self.Changed(self, self.direction, field, event.value))
+
+    def on_choice_control_changed(self, event: ChoiceControl.Changed) -> None:
+        event.stop()
+        field = self._field_of(event.control)
+        self.post_message(self.Changed(self, self.direction, field, event.value))
 
     def show_link(self, link: LinkSpec) -> None:
         """Show what the engine has in force (no Changed messages: nothing echoes back)."""

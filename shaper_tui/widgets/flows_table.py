@@ -1,8 +1,15 @@
-"""The spec's flow links with their own counters, then the busiest far ends seen."""
+"""The spec's flow links with their own counters, then the busiest far ends seen lately.
+
+Rows are updated in place (`update_cell`) while the same rows are shown, so the cursor and the
+scroll position stay put; the rows are laid out afresh only when the set of them changes. A far
+end that carried nothing for IDLE_HIDE (a host's occasional IPv6 multicast chatter, say) is
+left out.
+"""
 
 from __future__ import annotations
 
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from engine.model.rates import LinkRates, SampleWindow, flow_rates
 from engine.model.spec import DIRECTIONS, Spec
@@ -11,6 +18,9 @@ from engine.model.units import format_rate
 
 PROTOCOLS = {0: "hop-by-hop", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
 MAX_TALKERS = 8
+#: A far end that carried nothing for this long (seconds of the engine's clock) is not shown.
+IDLE_HIDE = 60.0
+COLUMNS = ("Flow / far end", "Down", "Up", "Drops/s", "Queue")
 
 
 def _talker_name(talker: Talker) -> str:
@@ -24,22 +34,42 @@ WINDOW = 1.0
 
 
 class _DirectionView(SampleWindow):
-    """Recent samples of one direction: the table's rates are a pure function of them."""
+    """Recent samples of one direction: the table's rates are a pure function of them, and
+    when each far end last carried something."""
+
+    def __init__(self, span: float) -> None:
+        super().__init__(span)
+        self.last_active: dict[str, float] = {}
+
+    def add(self, stats: DirectionStats) -> None:
+        previous = self.samples[-1] if self.samples else None
+        super().add(stats)
+        before = {_talker_name(t): t.bytes for t in previous.top_talkers} if previous else {}
+        for talker in stats.top_talkers:
+            name = _talker_name(talker)
+            if talker.bytes > before.get(name, 0):
+                self.last_active[name] = stats.at
+        if len(self.last_active) > 4 * MAX_TALKERS * 64:  # forget the long idle
+            horizon = stats.at - IDLE_HIDE
+            self.last_active = {n: t for n, t in self.last_active.items() if t >= horizon}
 
     def flow_rates_now(self) -> dict[str, LinkRates]:
         previous, current = self.pair()
         return flow_rates(previous, current) if current is not None else {}
 
     def talker_rates(self) -> dict[str, float]:
-        """Bits/s per far end over the window."""
+        """Bits/s per far end over the window, for those active within IDLE_HIDE."""
         previous, current = self.pair()
         if current is None:
             return {}
         before = {_talker_name(t): t.bytes for t in previous.top_talkers} if previous else {}
         span = current.at - previous.at if previous is not None else 0.0
+        horizon = current.at - IDLE_HIDE
         rates: dict[str, float] = {}
         for talker in current.top_talkers:
             name = _talker_name(talker)
+            if self.last_active.get(name, float("-inf")) < horizon:
+                continue
             old = before.get(name)
             rates[name] = max(0, talker.bytes - old) * 8 / span if old is not None and span else 0.0
         return rates
@@ -59,38 +89,53 @@ class FlowsTable(DataTable[str]):
         self.border_title = "Flows and top talkers"
         self.spec = Spec()
         self.views = {d: _DirectionView(WINDOW) for d in DIRECTIONS}
+        self._columns: list[ColumnKey] = []
+        self._shown: dict[str, tuple[str, ...]] = {}
 
     def on_mount(self) -> None:
-        self.add_columns("Flow / far end", "Down", "Up", "Drops/s", "Queue")
+        self._columns = self.add_columns(*COLUMNS)
 
     def add_sample(self, stats: DirectionStats) -> None:
         self.views[stats.direction].add(stats)
 
-    def refresh_rows(self) -> None:
+    def wanted_rows(self) -> dict[str, tuple[str, ...]]:
+        """What the table should show now, by row key, in order."""
         rates = {d: v.flow_rates_now() for d, v in self.views.items()}
         talkers = {d: v.talker_rates() for d, v in self.views.items()}
-        self.clear()
+        rows: dict[str, tuple[str, ...]] = {}
         for flow in self.spec.flows:
             down = rates["ingress"].get(flow.label, LinkRates())
             up = rates["egress"].get(flow.label, LinkRates())
-            self.add_row(
+            rows[f"flow:{flow.label}"] = (
                 f"flow {flow.label}",
                 format_rate(down.bits_out),
                 format_rate(up.bits_out),
                 f"{down.drops + up.drops:.0f}",
                 f"{down.queue_packets}/{up.queue_packets}",
-                key=f"flow:{flow.label}",
             )
         names = sorted(
             set(talkers["ingress"]) | set(talkers["egress"]),
             key=lambda n: -(talkers["ingress"].get(n, 0.0) + talkers["egress"].get(n, 0.0)),
         )
         for name in names[:MAX_TALKERS]:
-            self.add_row(
+            rows[f"talker:{name}"] = (
                 name,
                 format_rate(talkers["ingress"].get(name, 0.0)),
                 format_rate(talkers["egress"].get(name, 0.0)),
                 "",
                 "",
-                key=f"talker:{name}",
             )
+        return rows
+
+    def refresh_rows(self) -> None:
+        rows = self.wanted_rows()
+        if rows.keys() != self._shown.keys():
+            self.clear()
+            for key, cells in rows.items():
+                self.add_row(*cells, key=key)
+        else:
+            for key, cells in rows.items():
+                for column, old, new in zip(self._columns, self._shown[key], cells, strict=True):
+                    if old != new:
+                        self.update_cell(key, column, new)
+        self._shown = rows

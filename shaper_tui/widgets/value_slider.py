@@ -7,6 +7,7 @@ sets the value to what the engine reports, so engine updates never echo back.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
@@ -34,7 +35,30 @@ class ValueSlider(Widget, can_focus=True):
     ValueSlider.-blocked {
         color: $error;
     }
+    ValueSlider > .value-slider--label {
+        text-style: bold;
+    }
+    ValueSlider:focus > .value-slider--label {
+        text-style: bold reverse;
+    }
+    ValueSlider > .value-slider--filled {
+        color: ansi_green;
+        text-style: bold;
+    }
+    ValueSlider > .value-slider--empty {
+        text-style: dim;
+    }
+    ValueSlider > .value-slider--blocked-value {
+        color: ansi_red;
+        text-style: bold;
+    }
     """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "value-slider--label",
+        "value-slider--filled",
+        "value-slider--empty",
+        "value-slider--blocked-value",
+    }
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right,l", "step(1)", "More", show=False, id="slider.up",
@@ -42,11 +66,12 @@ class ValueSlider(Widget, can_focus=True):
         Binding("left,h", "step(-1)", "Less", show=False, id="slider.down",
                 tooltip="One step down"),
         Binding("shift+right,L", "coarse(1)", "Much more", show=False, id="slider.coarse_up",
-                tooltip="A coarse step up (a decade on rates and times)"),
+                key_display="Shift+→ / L", tooltip="A coarse step up, a decade on rates and times"),
         Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
-                tooltip="A coarse step down"),
+                key_display="Shift+← / H", tooltip="A coarse step down"),
         Binding("enter", "prompt", "Exact value", show=False, id="slider.prompt",
-                tooltip="Type an exact value with units, e.g. 20mbit or 150ms"),
+                key_display="Enter / 1-9",
+                tooltip="Type an exact value with units: `20mbit`, `150ms`, `1.5%`"),
         *[
             Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
             for d in range(1, 10)
@@ -99,15 +124,16 @@ class ValueSlider(Widget, can_focus=True):
         width = self.size.width
         bar_width = max(4, width - LABEL_WIDTH - VALUE_WIDTH - 3)
         filled = round(self.scale.fraction(self.value) * bar_width)
-        label_style = "bold reverse" if self.has_focus else "bold"
+        style = partial(self.get_component_rich_style, partial=True)
         line = Text()
-        line.append(f"{self.label:<{LABEL_WIDTH}}", style=label_style)
+        line.append(f"{self.label:<{LABEL_WIDTH}}", style=style("value-slider--label"))
         line.append(" ")
-        line.append("━" * filled, style="bold green")
-        line.append("─" * (bar_width - filled), style="dim")
+        line.append("━" * filled, style=style("value-slider--filled"))
+        line.append("─" * (bar_width - filled), style=style("value-slider--empty"))
         line.append(" ")
         blocked = self.field == "rate" and self.value <= 0
-        line.append(f"{self.text:>{VALUE_WIDTH}}", style="bold red" if blocked else "")
+        value_style = style("value-slider--blocked-value") if blocked else ""
+        line.append(f"{self.text:>{VALUE_WIDTH}}", style=value_style)
         return line
 
     def _user_set(self, value: float) -> None:

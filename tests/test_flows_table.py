@@ -1,0 +1,61 @@
+"""The flows table: rows updated in place while the same rows show, far ends that carried
+nothing for a minute left out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.app import App, ComposeResult
+
+from engine.model.stats import DirectionStats, Talker
+from shaper_tui.widgets.flows_table import IDLE_HIDE, FlowsTable
+
+
+def sample(at: float, talkers: dict[str, int]) -> DirectionStats:
+    return DirectionStats(
+        direction="ingress",
+        at=at,
+        top_talkers=[
+            Talker(address=address, protocol=17, port=53, packets=1, bytes=count)
+            for address, count in talkers.items()
+        ],
+    )
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield FlowsTable(id="flows")
+
+
+def test_idle_far_ends_leave_and_busy_ones_update_in_place() -> None:
+    async def scenario() -> None:
+        app = TableApp()
+        async with app.run_test(size=(100, 20)) as pilot:
+            table = app.query_one(FlowsTable)
+            busy, chatter = "198.18.0.2:53 udp", "ff02::1:53 udp"
+            table.add_sample(sample(0.0, {"198.18.0.2": 1000, "ff02::1": 90}))
+            table.add_sample(sample(1.0, {"198.18.0.2": 2000, "ff02::1": 90}))
+            table.refresh_rows()
+            await pilot.pause()
+            assert set(table.wanted_rows()) == {f"talker:{busy}", f"talker:{chatter}"}
+            table.move_cursor(row=1)
+            rows_before = list(table.rows)
+
+            at = 1.0
+            while at < IDLE_HIDE - 1:  # the chatter says nothing more; the busy one goes on
+                at += 1.0
+                table.add_sample(sample(at, {"198.18.0.2": int(at * 1000), "ff02::1": 90}))
+            table.refresh_rows()
+            await pilot.pause()
+            assert list(table.rows) == rows_before  # the same rows, updated where they stand
+            assert table.cursor_row == 1
+            assert table.get_cell(f"talker:{busy}", table.ordered_columns[1].key) == "8 kbit/s"
+
+            for _ in range(3):  # a minute on, the chatter's row goes
+                at += 1.0
+                table.add_sample(sample(at, {"198.18.0.2": int(at * 1000), "ff02::1": 90}))
+            table.refresh_rows()
+            await pilot.pause()
+            assert [key.value for key in table.rows] == [f"talker:{busy}"]
+
+    asyncio.run(scenario())
