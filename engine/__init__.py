@@ -1,1 +1,2 @@
-"""linkshaper's engine: spec, impairment pipeline, packet I/O, workers, control. No UI here."""
+"""linkshaper's engine: a library and a daemon in layers (see README "Layout"); it imports no
+UI toolkit, so it runs headless."""

@@ -12,7 +12,8 @@ from typing import Any
 
 from engine.model.spec import PASS_THROUGH
 from engine.protocol.messages import GetSpec, Message, SpecReply
-from engine.web.api import MAX_BODY, MAX_PATCH_FIELDS, create_http_app
+from engine.web.api import MAX_BODY, create_http_app
+from engine.web.spec_routes import MAX_PATCH_FIELDS
 
 
 class Recorder:

@@ -161,7 +161,8 @@ def _first_spec(spec_path: str) -> Spec:
 
 def _serve_http(args: argparse.Namespace, supervisor: Supervisor) -> int | None:
     """`run --http`: the API in this process, stopped with the supervisor."""
-    from engine.web.api import HttpServer, create_http_app, parse_listen, resolve_token
+    from engine.web.api import create_http_app
+    from engine.web.server import HttpServer, parse_listen, resolve_token
 
     host, port = parse_listen(args.http)
     token = resolve_token(args.http_token)
@@ -203,13 +204,8 @@ def _alive(pid: int) -> bool:
 
 def cmd_http(args: argparse.Namespace) -> int:
     """The HTTP API for an engine that runs already (a namespace's, or any control socket)."""
-    from engine.web.api import (
-        HttpServer,
-        RemoteEngine,
-        create_http_app,
-        parse_listen,
-        resolve_token,
-    )
+    from engine.web.api import create_http_app
+    from engine.web.server import HttpServer, RemoteEngine, parse_listen, resolve_token
 
     control = args.control or DEFAULT_CONTROL_PATH
     if args.ns:

@@ -301,6 +301,24 @@ class DirectionPipeline:
         times = [t for link in links if (t := link.next_event()) is not None]
         return min(times) if times else None
 
+    def _top_talkers(self) -> list[Talker]:
+        """The far ends that carried the most bytes, busiest first (TOP_TALKERS of them)."""
+        talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
+        return [
+            Talker(
+                address=str(
+                    ipaddress.IPv4Address(address)
+                    if version == 4
+                    else ipaddress.IPv6Address(address)
+                ),
+                protocol=protocol,
+                port=port,
+                packets=packets,
+                bytes=size,
+            )
+            for (version, address, protocol, port), (packets, size) in talkers[:TOP_TALKERS]
+        ]
+
     def stats(self, now: float, changed_only: bool = False) -> DirectionStats:
         """Counters of the direction and of each link; with `changed_only`, `flows` holds only
         the links whose counters changed since the last call (what a worker sends up)."""
@@ -353,26 +371,11 @@ class DirectionPipeline:
             flows = changed
         else:
             flows = {label: link.stats() for label, link in self._links.items()}
-        talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
-        top = [
-            Talker(
-                address=str(
-                    ipaddress.IPv4Address(address)
-                    if version == 4
-                    else ipaddress.IPv6Address(address)
-                ),
-                protocol=protocol,
-                port=port,
-                packets=packets,
-                bytes=size,
-            )
-            for (version, address, protocol, port), (packets, size) in talkers[:TOP_TALKERS]
-        ]
         return DirectionStats(
             direction=self.direction,
             at=now,
             total=total,
             flows=flows,
             flows_changed_only=changed_only,
-            top_talkers=top,
+            top_talkers=self._top_talkers(),
         )

@@ -1,8 +1,8 @@
 """The supervisor: owns the spec, runs one worker process per direction, restarts them.
 
 Workers are started with the `spawn` context so they begin clean (no inherited threads or
-sockets). The spec in force lives here; every change (control client, SIGHUP, later the HTTP
-API or a replay) goes through `apply`, which sends it down both pipes and tells subscribers.
+sockets). The spec in force lives here; every change (a control client, the HTTP API, a replay,
+SIGHUP) goes through `apply`, which sends it down both pipes and tells subscribers.
 """
 
 from __future__ import annotations
