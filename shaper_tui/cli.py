@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.model.errors import LinkshaperError
-from engine.model.spec import PASS_THROUGH, SpecError, read_spec
+from engine.model.spec import PASS_THROUGH, read_spec
 from engine.protocol.control import add_control_option
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(LinkshaperError, ValueError):
+    """A command line `tui` cannot use."""
+
+
 def _fail(message: str, code: int = 1) -> int:
     print(f"tui: {message}", file=sys.stderr)
     return code
@@ -53,12 +57,9 @@ def _source(args: argparse.Namespace) -> EngineSource:
     if args.ns:
         from engine.environments.netns import Namespace, NamespaceError
 
-        try:
-            ns = Namespace.load(args.ns)
-        except NamespaceError as exc:
-            raise SpecError(str(exc)) from None
+        ns = Namespace.load(args.ns)
         if ns.backend == "tc":
-            raise SpecError(
+            raise NamespaceError(
                 f"{ns.name} is shaped by tc; `linkshaper run --ns {ns.name}` hands it to an engine "
                 "(its rates carry over), then `tui --ns` tunes it"
             )
@@ -66,7 +67,7 @@ def _source(args: argparse.Namespace) -> EngineSource:
     if not interfaces:
         return SocketSource(args.control)
     if len(interfaces) not in (2, 3):
-        raise SpecError("give OUTER INNER [SPEC], or nothing to attach to a running engine")
+        raise UsageError("give OUTER INNER [SPEC], or nothing to attach to a running engine")
     spec = read_spec(interfaces[2]) if len(interfaces) == 3 else PASS_THROUGH
     return HostedSource(interfaces[0], interfaces[1], spec)
 

@@ -3,25 +3,15 @@ through at once (which production sends itself, from the receive buffer)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from engine.core.pipeline import DirectionPipeline
 from engine.model.spec import Direction, Spec
-from engine.model.trace import Trace
 
 
 class ReceivingPipeline(DirectionPipeline):
-    def __init__(
-        self,
-        spec: Spec,
-        direction: Direction,
-        now: float,
-        seed: int | None = None,
-        traces: Mapping[str, Trace] | None = None,
-    ):
+    def __init__(self, spec: Spec, direction: Direction, now: float, seed: int | None) -> None:
         #: Frames `forward` let through, handed out by the next `release` ahead of held ones.
         self.passed: list[bytes] = []
-        super().__init__(spec, direction, now, seed, traces)
+        super().__init__(spec, direction, now, seed)
 
     def receive(self, frame: bytes, now: float) -> None:
         """`forward`, keeping what it lets through for `release`."""

@@ -4,6 +4,7 @@ Frames are real (vnet header, Ethernet, IP); times are asserted only as floors."
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -45,6 +46,15 @@ class Running:
         self.outlet.settimeout(HANG)
         while len(got) < count:
             got.append(self.outlet.recv(70_000))
+        return got
+
+    def collect(self, wait: float = 0.3) -> list[bytes]:
+        """Whatever comes out until nothing has for `wait`."""
+        got: list[bytes] = []
+        self.outlet.settimeout(wait)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                got.append(self.outlet.recv(70_000))
         return got
 
     def nothing_more(self, wait: float = 0.3) -> bool:
@@ -144,14 +154,16 @@ def test_a_new_spec_applies_once_read_and_from_then_on() -> None:
         run.conn.send_bytes(encode(Configure(spec=blocked)))
         # Frames go through until the worker reads the message (no reply says when): one at
         # a time until one is dropped, then every later one is.
-        for _ in range(20):
-            run.send(numbered(1))
-            if run.nothing_more(0.5):
+        for n in range(20):
+            probe = udp_frame(sport=100 + n)
+            run.send([probe])
+            if probe not in run.collect(0.5):
                 break
         else:
             raise AssertionError("the new spec never applied")
-        run.send(numbered(10))
-        assert run.nothing_more()
+        later = numbered(10, sport=7)
+        run.send(later)
+        assert not set(run.collect()) & set(later)
         stats = run.stats_until(lambda s: s.total.drops.loss >= 11)
         assert stats.total.packets_out == stats.total.packets_in - stats.total.drops.loss
 

@@ -13,10 +13,11 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -75,6 +76,8 @@ class _Worker:
     conn: Connection | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = 0.0
+    #: Receiver and sender handed to its forwarder instead of opening `rx` and `tx`.
+    sockets: tuple[socket.socket, socket.socket] | None = None
 
     def send(self, data: bytes) -> None:
         with self.lock:
@@ -99,7 +102,11 @@ class Supervisor:
         control_path: str | None = None,
         recorder: TimelineRecorder | None = None,
         poll: bool = True,
+        sockets: Mapping[Direction, tuple[socket.socket, socket.socket]] | None = None,
     ) -> None:
+        """`sockets`, for tests over socket pairs: each direction's receiver and sender, given
+        to its worker instead of the interfaces (which are then neither opened nor brought
+        up)."""
         self.outer = outer
         #: Whether workers poll, for sparse frames and before releases (`run --no-poll`: not).
         self.poll = poll
@@ -109,9 +116,10 @@ class Supervisor:
         self._spec = spec
         self._spec_lock = threading.RLock()  # held only to put a checked spec in force
         self._context = multiprocessing.get_context("spawn")
+        given = sockets or {}
         self._workers = {
-            "ingress": _Worker("ingress", outer, inner),
-            "egress": _Worker("egress", inner, outer),
+            "ingress": _Worker("ingress", outer, inner, sockets=given.get("ingress")),
+            "egress": _Worker("egress", inner, outer, sockets=given.get("egress")),
         }
         self._latest: dict[str, DirectionStats] = {}
         # The hub every client talks to; it listens on a socket only if there is a path.
@@ -135,8 +143,9 @@ class Supervisor:
     def start(self) -> None:
         if self.recorder is not None:
             self.recorder.spec(self._spec, "start")
-        for ifname in (self.outer, self.inner):
-            bring_up(ifname)
+        if not all(worker.sockets for worker in self._workers.values()):
+            for ifname in (self.outer, self.inner):
+                bring_up(ifname)
         for worker in self._workers.values():
             self._spawn(worker)
         self._control.start()
@@ -156,6 +165,7 @@ class Supervisor:
                 self._spec.model_dump_json(),
                 child,
                 self.poll,
+                worker.sockets,
             ),
             name=f"linkshaper-{worker.direction}",
             daemon=True,

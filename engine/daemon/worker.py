@@ -540,6 +540,7 @@ def run_worker(
     spec_json: str,
     conn: Connection,
     poll: bool = True,
+    sockets: tuple[socket.socket, socket.socket] | None = None,
 ) -> None:
     """Process entry point (spawn context): forward until told to stop or the pipe closes."""
     # The supervisor owns the terminal's signals; a Ctrl-C must not kill workers mid-flight.
@@ -548,7 +549,7 @@ def run_worker(
     _tight_timers()
     try:
         spec = Spec.model_validate_json(spec_json)
-        forwarder = Forwarder(direction, rx_ifname, tx_ifname, spec, poll)
+        forwarder = Forwarder(direction, rx_ifname, tx_ifname, spec, poll, sockets)
     except OSError as exc:
         conn.send_bytes(encode(WorkerError(direction=direction, message=str(exc))))
         raise SystemExit(1) from None
