@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import ipaddress
 import os
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -107,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     supervisor.install_signal_handlers()
     try:
         supervisor.start()
-    except (OSError, ControlError, subprocess.CalledProcessError) as exc:
+    except (OSError, ControlError) as exc:
         supervisor.shutdown()
         return fail(f"cannot start: {exc}")
     if args.http:

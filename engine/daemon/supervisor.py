@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from types import FrameType
 from pydantic import ValidationError
 
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
+from engine.kernel.interface_state import bring_up
 from engine.model.spec import DIRECTIONS, Direction, Spec, SpecError, patch_spec, read_spec
 from engine.model.stats import DirectionStats, EngineStats
 from engine.model.trace import TraceError, check_traces
@@ -86,10 +86,6 @@ class _Worker:
             # If it died, the supervisor loop restarts it with the spec in force.
             with contextlib.suppress(OSError):
                 self.conn.send_bytes(data)
-
-
-def bring_up(ifname: str) -> None:
-    subprocess.run(["ip", "link", "set", "dev", ifname, "up"], check=True, capture_output=True)
 
 
 class Supervisor:

@@ -1,4 +1,5 @@
-"""Whether an interface is there and up, and a socket that wakes a waiter when links change.
+"""Whether an interface is there and up (and bringing it up), and a socket that wakes a waiter
+when links change.
 
 A worker whose interface went down or away waits here instead of crashing and being restarted
 in a loop: the kernel announces every link change on the rtnetlink group RTMGRP_LINK, so the
@@ -19,6 +20,7 @@ from typing import Literal
 InterfaceState = Literal["up", "down", "missing"]
 
 SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 RTMGRP_LINK = 0x1
 #: What reads and sends raise when the interface went down (ENETDOWN) or was deleted (ENXIO on
@@ -38,6 +40,20 @@ def interface_state(ifname: str) -> InterfaceState:
             raise
     (flags,) = struct.unpack_from("h", reply, 16)
     return "up" if flags & IFF_UP else "down"
+
+
+def bring_up(ifname: str) -> None:
+    """Set `ifname` administratively up (as `ip link set dev IFNAME up`); OSError if there is
+    no such interface or this process may not."""
+    name = ifname.encode()[:15]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            reply = fcntl.ioctl(probe, SIOCGIFFLAGS, struct.pack("16sh14x", name, 0))
+            (flags,) = struct.unpack_from("h", reply, 16)
+            if not flags & IFF_UP:
+                fcntl.ioctl(probe, SIOCSIFFLAGS, struct.pack("16sh14x", name, flags | IFF_UP))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot bring {ifname} up: {exc.strerror}") from None
 
 
 def links_problem(names: tuple[str, ...]) -> tuple[InterfaceState, str]:
