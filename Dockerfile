@@ -16,12 +16,16 @@ ENV DEBIAN_FRONTEND=noninteractive \
     COLORTERM=truecolor \
     PATH=/opt/venv/bin:$PATH
 
-# System tools: ip, ethtool, ping, iperf3 (skipped when the base already has them).
+# System tools: ip, ethtool, ping, iperf3, and what the seed's image had and its README uses
+# inside it (tcpdump, curl, wget, netstat, lsof); skipped when the base has them all.
 RUN missing=""; \
-    for tool in ip ethtool ping iperf3; do command -v "$tool" >/dev/null || missing=1; done; \
+    for tool in ip ethtool ping iperf3 tcpdump curl wget netstat lsof; do \
+        command -v "$tool" >/dev/null || missing=1; \
+    done; \
     if [ -n "$missing" ]; then \
         apt-get update && apt-get install -y --no-install-recommends \
-            iproute2 ethtool iputils-ping iperf3 procps ca-certificates && \
+            iproute2 ethtool iputils-ping iperf3 procps ca-certificates \
+            tcpdump curl wget net-tools lsof && \
         rm -rf /var/lib/apt/lists/*; \
     fi
 
@@ -30,7 +34,9 @@ COPY engine /opt/linkshaper/engine
 COPY shaper_tui /opt/linkshaper/shaper_tui
 RUN python3 -m venv /opt/venv && \
     /opt/venv/bin/pip install --no-cache-dir /opt/linkshaper && \
-    mkdir -p /opt/etc /opt/bin /run/linkshaper
+    mkdir -p /opt/etc /opt/bin /opt/lib /run/linkshaper && \
+    printf '#!/bin/sh\nexec /opt/venv/bin/python -m engine.cli.rush "$@"\n' > /opt/lib/rush && \
+    chmod 755 /opt/lib/rush
 
 EXPOSE 80
 STOPSIGNAL SIGTERM

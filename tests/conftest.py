@@ -44,8 +44,9 @@ def start_engine(lab: Lab, tmp_path: Path) -> Iterator[Callable[..., EngineProce
         spec_name: str = "spec.json",
         ready: bool = True,
         extra: tuple[str, ...] = (),
+        profiles: tuple[str, str] | None = None,
     ) -> EngineProcess:
-        engine = EngineProcess(lab, tmp_path, spec, spec_name, extra)
+        engine = EngineProcess(lab, tmp_path, spec, spec_name, extra, profiles)
         engines.append(engine)
         if ready:
             engine.wait_ready()

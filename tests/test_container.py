@@ -190,6 +190,20 @@ def test_tui_under_docker_exec_changes_the_link(boxes: list[Box]) -> None:
         pass_through(a)
 
 
+def test_the_seeds_command_line_and_tools_are_in_the_image(boxes: list[Box]) -> None:
+    """The seed's setup makes its default spec with `rush -h | grep "Example config" | awk
+    '{print $5}'`; its README has users run tcpdump, curl, wget, netstat and lsof inside."""
+    box = boxes[0]
+    example = box.exec("sh", "-c", "/opt/lib/rush -h | grep 'Example config' | awk '{print $5}'")
+    spec = json.loads(example)
+    assert spec["default_link"]["ingress"]["rate"] == 10_000_000
+    status = docker("exec", box.name, "/opt/lib/rush", "-h", check=False)
+    assert status.startswith("Invalid number of arguments.")
+    tools = "tcpdump curl wget netstat lsof iperf3 python3"
+    found = box.exec("sh", "-c", f"for t in {tools}; do command -v $t >/dev/null && echo $t; done")
+    assert found.split() == tools.split()
+
+
 def test_docker_stop_ends_everything_cleanly(boxes: list[Box]) -> None:
     """Last in this module: SIGTERM stops the application, the engine and the API at once
     (docker would wait its 10 s grace period and SIGKILL if the entrypoint ignored it)."""

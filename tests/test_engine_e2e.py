@@ -501,13 +501,14 @@ def test_cli_get_set_stats(start_engine: StartEngine, lab: Lab) -> None:
     assert json.loads(stats.stdout)["egress"]["direction"] == "egress"
 
 
-def test_run_without_interfaces_prints_usage_and_exits_2() -> None:
+def test_run_without_interfaces_prints_the_seeds_usage_and_exits_1() -> None:
+    """As the seed's engine does: on stdout, exit 1 (its scripts read the example from it)."""
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli.main", "run"], capture_output=True, text=True, cwd=ROOT
     )
-    assert result.returncode == 2
-    assert "Usage:" in result.stderr and '"default_link"' in result.stderr
-    assert result.stdout == ""
+    assert result.returncode == 1
+    assert "Usage:" in result.stdout and '"default_link"' in result.stdout
+    assert result.stderr == ""
 
 
 def test_missing_spec_is_created_and_sigterm_leaves_nothing(

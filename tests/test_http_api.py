@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import time
 import urllib.error
@@ -218,3 +219,35 @@ def test_browser_page_changes_the_link(api: EngineProcess, lab: Lab) -> None:
     spec = engine_spec(api)
     assert spec.default_link.egress.latency == 45
     assert spec.default_link.ingress.rate == 3_000_000
+
+
+def test_a_posted_spec_survives_sighup_and_restart(start_engine: StartEngine, lab: Lab) -> None:
+    """Every applied change is written to the spec file: a SIGHUP without an edit, and a
+    restart, keep what was posted (the seed's frontend wrote the file; ours did not)."""
+    extra = ("--http", f"127.0.0.1:{PORT}")
+    engine = start_engine({"ingress": {}, "egress": {}}, extra=extra)
+    posted = {"default_link": {"egress": {"latency": 33}, "ingress": {"rate": 4_000_000}}}
+    assert http(lab, "POST", "/qos", posted)[0] == 200
+    saved = json.loads(engine.spec_path.read_text())
+    assert saved["default_link"]["egress"]["latency"] == 33
+    assert set(saved["default_link"]["egress"]) == {  # the seed's shape: its engine reads it
+        "rate", "loss", "latency", "jitter", "jitter_strength", "reorder_packets"}  # fmt: skip
+    engine.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "from sighup" not in engine.stderr():
+        assert time.monotonic() < deadline, engine.stderr()
+        time.sleep(0.05)
+    assert engine_spec(engine).default_link.egress.latency == 33
+    engine.close()
+    again = start_engine(None, extra=extra)  # the same spec file, read afresh
+    spec = engine_spec(again)
+    assert (spec.default_link.egress.latency, spec.default_link.ingress.rate) == (33, 4_000_000)
+
+
+def test_no_persist_leaves_the_spec_file_alone(start_engine: StartEngine, lab: Lab) -> None:
+    engine = start_engine({"ingress": {}, "egress": {}}, extra=("--no-persist",))
+    before = engine.spec_path.read_text()
+    with engine.client() as client:
+        client.patch({"egress.latency": 12}, source="test")
+    assert engine_spec(engine).default_link.egress.latency == 12
+    assert engine.spec_path.read_text() == before

@@ -5,15 +5,14 @@ reaches it: what is checked here is that nothing does."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
-from typing import Any
 
 from engine.model.spec import PASS_THROUGH
 from engine.protocol.messages import GetSpec, Message, SpecReply
 from engine.web.api import MAX_BODY, create_http_app
 from engine.web.spec_routes import MAX_PATCH_FIELDS
+from tests.asgi_helpers import call
 
 
 class Recorder:
@@ -26,38 +25,6 @@ class Recorder:
 
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         return lambda: None
-
-
-def call(
-    app: Any, method: str, path: str, chunks: list[bytes], declared: int | None = None
-) -> tuple[int, bytes, int]:
-    """One request; the status, the body and how many chunks the app read."""
-    headers = [(b"content-type", b"application/json")]
-    if declared is not None:
-        headers.append((b"content-length", str(declared).encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
-             "headers": headers, "scheme": "http", "server": ("t", 80), "client": ("t", 1),
-             "root_path": ""}  # fmt: skip
-    queue = list(chunks)
-    read = 0
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal read
-        if not queue:
-            return {"type": "http.disconnect"}
-        read += 1
-        body = queue.pop(0)
-        return {"type": "http.request", "body": body, "more_body": bool(queue)}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, body, read
 
 
 def test_a_streamed_body_is_cut_off_once_past_the_limit() -> None:

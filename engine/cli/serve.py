@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import json
 import os
 import sys
 from typing import TYPE_CHECKING
 
-from engine.cli.common import USAGE_EXIT, fail, log
-from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, read_spec
+from engine.cli.common import fail, log
+from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, read_spec, seed_view
 from engine.model.trace import TraceError, check_traces
 from engine.protocol.control import (
     DEFAULT_CONTROL_PATH,
@@ -33,7 +34,9 @@ TRACE_DIR_HELP = (
 def add_parsers(sub: SubParsers) -> None:
     run = sub.add_parser("run", help="shape between OUTER and INNER")
     add_control_option(run, by_namespace=True)
-    run.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]")
+    run.add_argument(
+        "interfaces", nargs="*", metavar="OUTER INNER [SPEC [INGRESS_PROFILE EGRESS_PROFILE]]"
+    )
     run.add_argument("--ns", metavar="NAME", help="shape the link of a namespace (ns add)")
     run.add_argument("--record", metavar="FILE", help="write every applied change to FILE")
     run.add_argument("--record-stats", action="store_true", help="and stats samples too")
@@ -50,6 +53,11 @@ def add_parsers(sub: SubParsers) -> None:
         help="changes over HTTP need this token (default: $LINKSHAPER_HTTP_TOKEN; none: open)",
     )
     run.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
+    run.add_argument(
+        "--no-persist",
+        action="store_true",
+        help="leave SPEC as it is (default: every change applied is written to it, atomically)",
+    )
     run.set_defaults(func=cmd_run)
 
     http = sub.add_parser("http", help="serve the HTTP API for a running engine")
@@ -61,12 +69,20 @@ def add_parsers(sub: SubParsers) -> None:
     http.set_defaults(func=cmd_http)
 
 
-def _usage_text(prog: str) -> str:
+#: The seed's own exit code for a command line of the wrong length.
+SEED_USAGE_EXIT = 1
+
+
+def seed_usage(prog: str) -> str:
+    """What the seed's engine prints on stdout for a wrong number of arguments: scripts read it
+    (its setup takes the fifth field of the `Example config` line as the default spec), so the
+    example is one line of JSON without spaces, in the seed's shape."""
+    example = json.dumps(seed_view(EXAMPLE_SPEC), separators=(",", ":"))
     return (
         "Invalid number of arguments.\n"
-        f"Usage: {prog} run <outer_ifname> <inner_ifname> [<specpath>] [--control PATH]\n"
-        "Example config for <specpath>:\n"
-        f"{EXAMPLE_SPEC.to_json()}\n"
+        f"Usage: {prog} <outer_ifname> <inner_ifname> <specpath> <ingress_profile>"
+        " <egress_profile>\n"
+        f"Example config for <specpath>: {example}\n"
     )
 
 
@@ -81,11 +97,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.control = DEFAULT_CONTROL_PATH
     if socket_in_use(args.control):  # before any worker starts forwarding
         return fail(f"another engine runs already on {args.control}")
-    if len(args.interfaces) not in (2, 3):
-        sys.stderr.write(_usage_text("linkshaper"))
-        return USAGE_EXIT
+    if len(args.interfaces) not in (2, 3, 5):
+        sys.stdout.write(seed_usage("linkshaper run"))
+        return SEED_USAGE_EXIT
     outer, inner, *rest = args.interfaces
     spec_path = rest[0] if rest else None
+    profiles = (rest[1], rest[2]) if len(rest) == 3 else None
     spec = PASS_THROUGH
     if spec_path is not None:
         try:
@@ -101,8 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail(f"--record: {args.record}: {exc.strerror}")
     supervisor = Supervisor(
-        outer, inner, spec, spec_path, args.control, recorder, poll=not args.no_poll
-    )
+        outer, inner, spec, spec_path, args.control, recorder,
+        poll=not args.no_poll, persist=not args.no_persist, profiles=profiles,
+    )  # fmt: skip
     supervisor.install_signal_handlers()
     try:
         supervisor.start()
@@ -151,7 +169,7 @@ def _first_spec(spec_path: str) -> Spec:
     """The spec to start with; a missing file is made with the example spec, as the seed did."""
     if not os.path.exists(spec_path):
         with open(spec_path, "w") as handle:
-            handle.write(EXAMPLE_SPEC.to_json() + "\n")
+            handle.write(json.dumps(seed_view(EXAMPLE_SPEC), indent=2) + "\n")
         log.info("created %s with the example spec", spec_path)
     spec = read_spec(spec_path)
     check_traces(spec)

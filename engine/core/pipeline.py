@@ -23,6 +23,7 @@ from engine.core.frames import (
     wire_shape,
 )
 from engine.core.link import HeldBudget, Link, Packet
+from engine.model.flowtop import FarEnd, wire_bits
 from engine.model.spec import Direction, Spec
 from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
 from engine.model.trace import Trace
@@ -110,7 +111,10 @@ class DirectionPipeline:
         self._totals: dict[str, int] = dict.fromkeys(_CUMULATIVE, 0)
         self._drop_totals: dict[str, int] = dict.fromkeys(Drops.model_fields, 0)
         self._labels: dict[Link, str] = {}
+        #: Far end → [wire packets, bytes, wire bits] since the start (the quietest half is
+        #: forgotten when TALKER_MEMORY are known).
         self._talkers: dict[tuple[int, int, int, int], list[int]] = {}
+        self.talkers_changed = False
         self._far_is_source = direction == "ingress"
         self.spec = spec
         self._classifier = Classifier([], direction)
@@ -166,16 +170,17 @@ class DirectionPipeline:
         link = self._links[label]
         self._touched.add(link)
         droppable = key is not NON_IP
-        if droppable:
-            self._count_talker(key, len(frame) - VNET_HDR_LEN)
         size = len(frame)
-        if size > VNET_HDR_LEN and not frame[1]:  # no GSO: one wire packet
+        plain = size > VNET_HDR_LEN and not frame[1]  # no GSO: one wire packet
+        if plain:
             packets, l2_bytes = 1, size - VNET_HDR_LEN
         else:  # a super-frame, or too short to tell
             packets, l2_bytes = wire_shape(frame)
-            if not plausible_gso(frame):
-                link.refuse_malformed(packets, l2_bytes)
-                return False
+        if droppable:
+            self._count_talker(key, l2_bytes, packets)
+        if not plain and not plausible_gso(frame):
+            link.refuse_malformed(packets, l2_bytes)
+            return False
         if link.transparent and link.idle:
             link.pass_through(packets, l2_bytes)
             return True
@@ -231,7 +236,11 @@ class DirectionPipeline:
         for place, size, head in tally.sampled:
             key = flow_key(head)
             if key is not NON_IP:
-                self._count_talker(key, size - VNET_HDR_LEN, tally.weight(place))
+                if head[1]:  # a super-frame: its wire packets from its head and size
+                    shape = wire_shape(head, size)
+                    self._count_talker(key, shape.l2_bytes, shape.packets, tally.weight(place))
+                else:
+                    self._count_talker(key, size - VNET_HDR_LEN, 1, tally.weight(place))
 
     @property
     def exact_talkers_left(self) -> int:
@@ -239,20 +248,30 @@ class DirectionPipeline:
         next stats (EXACT_TALKERS in all); beyond, one frame in TALKER_SAMPLE counts for all."""
         return max(0, EXACT_TALKERS - self._window_frames)
 
-    def _count_talker(self, key: FlowKey, size: int, weight: int = 1) -> None:
+    def _count_talker(self, key: FlowKey, l2_bytes: int, packets: int = 1, weight: int = 1) -> None:
+        """Count `packets` wire packets of `l2_bytes` in all (one frame, perhaps a super-frame)
+        for the far end of `key`, `weight` times (a sample counts for the frames skipped)."""
         if self._far_is_source:
             ident = (key.version, key.src, key.protocol, key.sport)
         else:
             ident = (key.version, key.dst, key.protocol, key.dport)
+        bits = wire_bits(l2_bytes, packets) * weight
         entry = self._talkers.get(ident)
         if entry is None:
             if len(self._talkers) >= TALKER_MEMORY:
                 keep = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
                 self._talkers = dict(keep[: TALKER_MEMORY // 2])
-            self._talkers[ident] = [weight, size * weight]
+            self._talkers[ident] = [packets * weight, l2_bytes * weight, bits]
         else:
-            entry[0] += weight
-            entry[1] += size * weight
+            entry[0] += packets * weight
+            entry[1] += l2_bytes * weight
+            entry[2] += bits
+        self.talkers_changed = True
+
+    def far_ends(self) -> list[FarEnd]:
+        """Every far end remembered, with its packets and wire bits (for the seed's profile)."""
+        self.talkers_changed = False
+        return [(*ident, packets, bits) for ident, (packets, _, bits) in self._talkers.items()]
 
     def release(self, now: float) -> list[bytes]:
         """Frames due by `now`, in the order of their release times."""
@@ -316,7 +335,7 @@ class DirectionPipeline:
                 packets=packets,
                 bytes=size,
             )
-            for (version, address, protocol, port), (packets, size) in talkers[:TOP_TALKERS]
+            for (version, address, protocol, port), (packets, size, _bits) in talkers[:TOP_TALKERS]
         ]
 
     def stats(self, now: float, changed_only: bool = False) -> DirectionStats:

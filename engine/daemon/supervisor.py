@@ -7,8 +7,10 @@ SIGHUP) goes through `apply`, which sends it down both pipes and tells subscribe
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gc
+import json
 import logging
 import multiprocessing
 import os
@@ -26,7 +28,18 @@ from pydantic import ValidationError
 
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
-from engine.model.spec import DIRECTIONS, Direction, Spec, SpecError, patch_spec, read_spec
+from engine.model import flowtop
+from engine.model.files import write_atomically
+from engine.model.flowtop import FarEnd
+from engine.model.spec import (
+    DIRECTIONS,
+    Direction,
+    Spec,
+    SpecError,
+    patch_spec,
+    read_spec,
+    seed_view,
+)
 from engine.model.stats import DirectionStats, EngineStats
 from engine.model.trace import TraceError, check_traces
 from engine.protocol.control import ControlServer
@@ -34,13 +47,16 @@ from engine.protocol.messages import (
     Configure,
     Done,
     Error,
+    FarEnds,
     Flush,
     GetInfo,
+    GetProfile,
     GetSpec,
     GetStats,
     Info,
     Message,
     PatchSpec,
+    ProfileReply,
     SetSpec,
     SpecChanged,
     SpecReply,
@@ -99,8 +115,13 @@ class Supervisor:
         recorder: TimelineRecorder | None = None,
         poll: bool = True,
         sockets: Mapping[Direction, tuple[socket.socket, socket.socket]] | None = None,
+        persist: bool = True,
+        profiles: tuple[str, str] | None = None,
     ) -> None:
-        """`sockets`, for tests over socket pairs: each direction's receiver and sender, given
+        """With `persist`, every change applied is written to `spec_path` (see `_save`).
+        `profiles`: the ingress and egress traffic profile files (the seed's flowtop, see
+        `engine.model.flowtop`), kept up to date about once a second.
+        `sockets`, for tests over socket pairs: each direction's receiver and sender, given
         to its worker instead of the interfaces (which are then neither opened nor brought
         up)."""
         self.outer = outer
@@ -108,6 +129,12 @@ class Supervisor:
         self.poll = poll
         self.inner = inner
         self.spec_path = spec_path
+        self.persist = persist
+        self.profiles: dict[Direction, str] = (
+            dict(zip(DIRECTIONS, profiles, strict=True)) if profiles else {}
+        )
+        self._far_ends: dict[Direction, list[FarEnd]] = {d: [] for d in DIRECTIONS}
+        self._profile_failed: set[Direction] = set()
         self.control_path = control_path
         self._spec = spec
         self._spec_lock = threading.RLock()  # held only to put a checked spec in force
@@ -139,6 +166,8 @@ class Supervisor:
     def start(self) -> None:
         if self.recorder is not None:
             self.recorder.spec(self._spec, "start")
+        for direction in self.profiles:
+            self._write_profile(direction)  # there from the start, as the seed's are
         if not all(worker.sockets for worker in self._workers.values()):
             for ifname in (self.outer, self.inner):
                 bring_up(ifname)
@@ -269,6 +298,9 @@ class Supervisor:
                     if self.recorder is not None:
                         self.recorder.stats(message.stats)
                     self._control.publish(message)
+                elif isinstance(message, FarEnds):
+                    self._far_ends[message.direction] = message.far_ends
+                    self._write_profile(message.direction)
                 elif isinstance(message, WorkerError):
                     log.error("%s worker: %s", message.direction, message.message)
                 elif isinstance(message, WorkerNote):
@@ -335,7 +367,25 @@ class Supervisor:
             self.recorder.spec(spec, source)
         self._control.publish(SpecChanged(spec=spec, source=source, at=time.time()))
         log.info("spec applied (from %s)", source)
+        if source != "sighup":  # what the file says already
+            self._save(spec)
         return spec
+
+    def _save(self, spec: Spec) -> None:
+        """Write the spec in force to the spec file, so that a SIGHUP or a restart keeps it (the
+        seed's frontend wrote the file too): in the seed's shape (`seed_view`), which its engine
+        reads unless extensions are set, replaced whole (`write_atomically`). A failure is
+        logged; the change stays in force."""
+        if not self.spec_path or not self.persist:
+            return
+        text = json.dumps(seed_view(spec), indent=2) + "\n"
+        try:
+            write_atomically(self.spec_path, text.encode())
+        except OSError as exc:
+            log.error(
+                "cannot save the spec to %s: %s (it is in force; a restart would lose it)",
+                self.spec_path, exc.strerror or exc,
+            )  # fmt: skip
 
     def reload(self) -> bool:
         """Re-read the spec file (SIGHUP). A bad file is reported and the spec stays."""
@@ -389,7 +439,25 @@ class Supervisor:
             return StatsReply(stats=self.stats())
         if isinstance(request, GetInfo):
             return self.info()
+        if isinstance(request, GetProfile):
+            data = flowtop.profile(self._far_ends[request.direction])
+            return ProfileReply(direction=request.direction, data=base64.b64encode(data).decode())
         return Error(message=f"not a request: {request.type}")
+
+    def _write_profile(self, direction: Direction) -> None:
+        """The profile file of `direction`, if one was named, replaced whole (a reader never
+        sees half); not flushed to disk: it is a live view, made afresh each second."""
+        path = self.profiles.get(direction)
+        if path is None:
+            return
+        try:
+            write_atomically(path, flowtop.profile(self._far_ends[direction]), durable=False)
+        except OSError as exc:
+            if direction not in self._profile_failed:
+                log.error("cannot write the %s profile %s: %s", direction, path, exc.strerror)
+            self._profile_failed.add(direction)
+        else:
+            self._profile_failed.discard(direction)
 
     def flush(self, request: Flush) -> Message:
         """Have the workers drop what the links hold (see protocol.Flush)."""

@@ -49,6 +49,7 @@ from engine.model.stats import InterfaceState
 from engine.model.trace import traces_in_force
 from engine.protocol.messages import (
     Configure,
+    FarEnds,
     Flush,
     Message,
     StatsPace,
@@ -80,6 +81,8 @@ CONTROL_POLL = 0.002
 #: traffic rarely finds the socket empty and needs its CPU for the endpoints, so it blocks.
 POLL_WINDOW = 0.025
 POLL_BELOW_RATE = 2000.0
+#: The far ends' counts (for the seed's traffic profiles) go up at most this often.
+FAR_ENDS_INTERVAL = 1.0
 #: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
 STAMP_WINDOW = 0.05
 FRAME_BUFFER = 70_000
@@ -131,6 +134,7 @@ class Forwarder:
         self._batch = FrameBatch()
         #: Poll for the next frame until then (see `stream_straight`).
         self.poll_until = 0.0
+        self._far_ends_due = 0.0
         self.rx: socket.socket
         self.tx: socket.socket
         self._packet_sockets = sockets is None
@@ -463,11 +467,16 @@ class Forwarder:
         self.notes.append(WorkerNote(direction=self.direction, level=level, message=message))
 
     def send_report(self, conn: Connection, now: float) -> None:
-        """Notes first, then stats; OSError if the supervisor is gone."""
+        """Notes first, then stats, and the far ends once in FAR_ENDS_INTERVAL if they
+        changed; OSError if the supervisor is gone."""
         notes, self.notes = self.notes, []
         for note in notes:
             conn.send_bytes(encode(note))
         conn.send_bytes(encode(self.report(now)))
+        if self.pipeline.talkers_changed and now >= self._far_ends_due:
+            self._far_ends_due = now + FAR_ENDS_INTERVAL
+            far_ends = self.pipeline.far_ends()
+            conn.send_bytes(encode(FarEnds(direction=self.direction, far_ends=far_ends)))
 
     def control(self, message: Message | None, now: float) -> bool:
         """Act on a message from the supervisor; False for Stop."""

@@ -52,8 +52,16 @@ def kill_namespace_processes(netns: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
-def engine_command(outer: str, inner: str, spec_path: str, control: str, *extra: str) -> list[str]:
+def engine_command(
+    outer: str,
+    inner: str,
+    spec_path: str,
+    control: str,
+    *extra: str,
+    profiles: tuple[str, str] | None = None,
+) -> list[str]:
+    """`linkshaper run OUTER INNER SPEC [INGRESS_PROFILE EGRESS_PROFILE] --control PATH ...`."""
     return [
         sys.executable, "-m", "engine.cli.main", "run", outer, inner, spec_path,
-        "--control", control, *extra,
+        *(profiles or ()), "--control", control, *extra,
     ]  # fmt: skip

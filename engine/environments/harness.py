@@ -36,6 +36,7 @@ class EngineProcess:
         spec: Spec | dict[str, Any] | None,
         spec_name: str = "spec.json",
         extra: tuple[str, ...] = (),
+        profiles: tuple[str, str] | None = None,
     ) -> None:
         self.lab = lab
         self.spec_path = workdir / spec_name
@@ -46,7 +47,7 @@ class EngineProcess:
             self.spec_path.write_text(json.dumps(data))
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
-            lab.engine_command(str(self.spec_path), self.control, *extra),
+            lab.engine_command(str(self.spec_path), self.control, *extra, profiles=profiles),
             stderr=self._stderr,
         )
 

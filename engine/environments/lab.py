@@ -58,9 +58,12 @@ class Lab:
     def in_ns(self, role: str, *args: str) -> list[str]:
         return in_netns(self.ns(role), *args)
 
-    def engine_command(self, spec_path: str, control: str, *extra: str) -> list[str]:
+    def engine_command(
+        self, spec_path: str, control: str, *extra: str, profiles: tuple[str, str] | None = None
+    ) -> list[str]:
         """`linkshaper run outer inner SPEC --control PATH` in the box, with this Python."""
-        return self.in_ns("box", *engine_command(OUTER, INNER, spec_path, control, *extra))
+        command = engine_command(OUTER, INNER, spec_path, control, *extra, profiles=profiles)
+        return self.in_ns("box", *command)
 
     def run(self, role: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run_command(args, self.ns(role), check, LabError)

@@ -1,4 +1,5 @@
-"""Reading a file that someone else named (a spec, a trace) without trusting what it is.
+"""Reading a file that someone else named (a spec, a trace) without trusting what it is, and
+writing one so that no reader ever sees it half-written.
 
 The engine runs as root and takes paths from spec files and requests, so a path may name a
 FIFO (an open or read that never returns), a device (`/dev/zero` reads forever) or a file of
@@ -7,6 +8,7 @@ any size. Only regular files of bounded size are read.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -31,3 +33,32 @@ def read_regular_file(path: str, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def write_atomically(path: str, data: bytes, durable: bool = True) -> None:
+    """Replace the file at `path` with `data`: written to a new file beside it (flushed to disk
+    if `durable`), then renamed over it, so a reader (or, if durable, a crash) sees the old
+    contents or the new, never part. The file keeps its permission bits; OSError if anything
+    fails (the old file is untouched)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

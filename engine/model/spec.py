@@ -173,8 +173,8 @@ class LinkSpec(_Strict):
     burst_loss: BurstLoss | None = None
     queue: QueueLimit = QueueLimit()
     #: A Mahimahi packet-delivery trace (a file path): capacity follows it instead of `rate`
-    #: (rate 0 still blocks). See engine/trace.py. Validating a spec reads no file: the file
-    #: is read (and a bad one refused) where a spec is applied, `trace.load_traces`.
+    #: (rate 0 still blocks). See engine/model/trace.py. Validating a spec reads no file: the
+    #: file is read (and a bad one refused) where a spec is applied (`trace.check_traces`).
     trace: Annotated[str, Field(min_length=1, max_length=MAX_TRACE_PATH)] | None = None
 
     @field_validator("trace")
@@ -457,6 +457,27 @@ def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
         node, key = _resolve_path(data, path)
         node[key] = value
     return parse_spec(data, strict=False)
+
+
+#: A LINK's fields as the seed has them; every other field is one of linkshaper's extensions.
+SEED_LINK_FIELDS = ("rate", "loss", "latency", "jitter", "jitter_strength", "reorder_packets")
+
+
+def seed_view(spec: Spec) -> dict[str, Any]:
+    """The spec as JSON data in the seed's shape: each LINK has the seed's six fields, and an
+    extension only where it differs from its default. The seed's client rejects any field it
+    does not know, and its engine reads such a file, so both take what this gives unless a
+    spec sets extensions; a spec they sent comes back as sent."""
+    data = spec.model_dump(mode="json")
+    defaults = LinkSpec().model_dump(mode="json")
+
+    def trim(link: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in link.items() if k in SEED_LINK_FIELDS or v != defaults[k]}
+
+    for pair in [data["default_link"], *(flow["link"] for flow in data["flows"])]:
+        for direction in DIRECTIONS:
+            pair[direction] = trim(pair[direction])
+    return data
 
 
 def _seed_link(rate: int) -> dict[str, Any]:

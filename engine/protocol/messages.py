@@ -58,6 +58,16 @@ class StatsReport(_Message):
     stats: DirectionStats
 
 
+class FarEnds(_Message):
+    """Every far end a worker remembers, with its wire packets and bits since it started
+    (`flowtop.FarEnd`), for the seed's traffic profiles; sent at most once a second, and only
+    when they changed."""
+
+    type: Literal["far_ends"] = "far_ends"
+    direction: Direction
+    far_ends: list[tuple[int, int, int, int, int, int]]
+
+
 class WorkerError(_Message):
     type: Literal["worker_error"] = "worker_error"
     direction: Direction
@@ -105,6 +115,13 @@ class GetInfo(_Message):
     type: Literal["get_info"] = "get_info"
 
 
+class GetProfile(_Message):
+    """The seed's traffic profile of a direction (`engine.model.flowtop`)."""
+
+    type: Literal["get_profile"] = "get_profile"
+    direction: Direction
+
+
 class Subscribe(_Message):
     """After the reply, the connection carries SpecChanged and StatsReport messages only."""
 
@@ -141,6 +158,13 @@ class Info(_Message):
     control_path: str | None
 
 
+class ProfileReply(_Message):
+    type: Literal["profile"] = "profile"
+    direction: Direction
+    #: The profile file's bytes, base64.
+    data: str
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     message: str
@@ -159,6 +183,7 @@ Message = Annotated[
     | StatsPace
     | Flush
     | StatsReport
+    | FarEnds
     | WorkerError
     | WorkerNote
     | GetSpec
@@ -166,11 +191,13 @@ Message = Annotated[
     | PatchSpec
     | GetStats
     | GetInfo
+    | GetProfile
     | Subscribe
     | SpecReply
     | SpecChanged
     | StatsReply
     | Info
+    | ProfileReply
     | Error
     | Done,
     Field(discriminator="type"),

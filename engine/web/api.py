@@ -52,6 +52,7 @@ def create_http_app(
         },
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(JsonBodies)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,3 +143,23 @@ class BodyLimit:
 
 def _too_large(limit: int) -> str:
     return f"body: larger than {limit} bytes"
+
+
+class JsonBodies:
+    """A spec's body is JSON whatever its Content-Type says: `curl -d '{...}'` sends
+    `application/x-www-form-urlencoded`, and the seed's server took such a body as JSON."""
+
+    PATHS = frozenset({"/", "/qos"})
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("POST", "PATCH")
+            and (scope["path"] in self.PATHS)
+        ):
+            headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)

@@ -1,5 +1,5 @@
 """The spec's endpoints: the seed's `/qos` and `POST /`, patches by dotted path, flush, and
-the browser page."""
+the browser page (also at the seed's `/control.html`)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.params import Depends
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
-from engine.model.spec import Direction, Spec, SpecError, patch_spec
+from engine.model.spec import Direction, Spec, SpecError, patch_spec, seed_view
 from engine.model.trace import TraceError, allowed_traces
 from engine.protocol.messages import Done, Error, Flush, PatchSpec, SetSpec, SpecReply
 from engine.web.common import NOT_THERE, Engine, spec_in_force
 
 #: Most fields one PATCH may set.
 MAX_PATCH_FIELDS = 1000
+#: What the spec endpoints answer: the seed's shape (`seed_view`), so that the seed's own
+#: client, which refuses fields it does not know, reads it; the schema is the whole model.
+SPEC_OK: dict[int | str, dict[str, Any]] = {
+    200: {"model": Spec, "description": "The spec in force; extension fields only where set"}
+}
 
 
 def spec_routes(
@@ -29,39 +34,44 @@ def spec_routes(
     router = APIRouter()
 
     @router.get("/", response_class=HTMLResponse, summary="The browser page")
+    @router.get("/control.html", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return resources.files("engine.web").joinpath("index.html").read_text()
 
-    @router.get("/qos", response_model=Spec, summary="The spec in force")
-    def get_qos() -> Spec:
-        return spec_in_force(engine)
+    @router.get("/qos", response_model=None, responses=SPEC_OK, summary="The spec in force")
+    def get_qos() -> JSONResponse:
+        return JSONResponse(seed_view(spec_in_force(engine)))
 
-    @router.post("/qos", response_model=Spec, dependencies=changes, responses=errors,
-              summary="Replace the whole spec (either seed format)")  # fmt: skip
-    def post_qos(spec: Spec) -> Spec:
-        return _apply(engine, SetSpec(spec=spec, source="http"), trace_dir)
+    @router.post("/qos", response_model=None, dependencies=changes,
+                 responses={**SPEC_OK, **errors},
+                 summary="Replace the whole spec (either seed format)")  # fmt: skip
+    def post_qos(spec: Spec) -> JSONResponse:
+        return JSONResponse(seed_view(_apply(engine, SetSpec(spec=spec, source="http"), trace_dir)))
 
-    @router.post("/", response_model=Spec, dependencies=changes, responses=errors,
-              summary="Replace the whole spec (the seed frontend's REST call)")  # fmt: skip
-    def post_root(spec: Spec) -> Spec:
-        return _apply(engine, SetSpec(spec=spec, source="http"), trace_dir)
+    @router.post("/", response_model=None, dependencies=changes,
+                 responses={**SPEC_OK, **errors},
+                 summary="Replace the whole spec (the seed frontend's REST call)")  # fmt: skip
+    def post_root(spec: Spec) -> JSONResponse:
+        return JSONResponse(seed_view(_apply(engine, SetSpec(spec=spec, source="http"), trace_dir)))
 
-    @router.patch("/qos", response_model=Spec, dependencies=changes, responses=errors,
-               summary="Set single fields by dotted path, with units")  # fmt: skip
+    @router.patch("/qos", response_model=None, dependencies=changes,
+                  responses={**SPEC_OK, **errors},
+                  summary="Set single fields by dotted path, with units")  # fmt: skip
     def patch_qos(
         fields: Annotated[
             dict[str, Any],
             Body(examples=[{"egress.latency": "50ms", "ingress.rate": "10mbit"}]),
         ],
-    ) -> Spec:
+    ) -> JSONResponse:
         if len(fields) > MAX_PATCH_FIELDS:
             raise HTTPException(
                 status_code=422, detail=f"body: more than {MAX_PATCH_FIELDS} fields in one patch"
             )
-        return _apply(engine, PatchSpec(changes=fields, source="http"), trace_dir)
+        patched = _apply(engine, PatchSpec(changes=fields, source="http"), trace_dir)
+        return JSONResponse(seed_view(patched))
 
     @router.post("/flush", dependencies=changes, responses={**errors, **NOT_THERE},
-              summary="Drop the packets links hold, queued and delayed")  # fmt: skip
+                 summary="Drop the packets links hold, queued and delayed")  # fmt: skip
     def flush(
         direction: Annotated[Direction | None, Query()] = None,
         link: Annotated[str | None, Query(max_length=200)] = None,

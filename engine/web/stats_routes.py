@@ -1,20 +1,30 @@
-"""The counters' endpoints: a snapshot, the interfaces, a live stream (server-sent events)
-and the Prometheus page."""
+"""The counters' endpoints: a snapshot, the interfaces, a live stream (server-sent events),
+the seed's traffic profiles and the Prometheus page."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import queue
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
-from engine.model.spec import Spec
+from engine.model.spec import Direction, Spec
 from engine.model.stats import EngineStats, LinkStats
-from engine.protocol.messages import GetInfo, GetStats, Info, Message, StatsReply, StatsReport
+from engine.protocol.messages import (
+    GetInfo,
+    GetProfile,
+    GetStats,
+    Info,
+    Message,
+    ProfileReply,
+    StatsReply,
+    StatsReport,
+)
 from engine.web.common import Engine, EventStreamResponse, spec_in_force
 
 STREAM_QUEUE = 256
@@ -64,6 +74,16 @@ def stats_routes(engine: Engine) -> APIRouter:
                 unlisten()
 
         return EventStreamResponse(events())
+
+    @router.get("/top/{direction}.profile", response_class=Response,
+                responses={200: {"content": {"application/octet-stream": {}}}},
+                summary="The seed's traffic profile of a direction (flowtop)")  # fmt: skip
+    def profile(direction: Direction) -> Response:
+        """Per far end, the wire packets and bits seen, in the binary layout the seed's engine
+        kept in its profile files and its client's `profiles.*.get()` reads."""
+        reply = engine.handle(GetProfile(direction=direction))
+        assert isinstance(reply, ProfileReply)
+        return Response(base64.b64decode(reply.data), media_type="application/octet-stream")
 
     @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text format")
     def metrics(
