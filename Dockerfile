@@ -29,6 +29,13 @@ RUN missing=""; \
         rm -rf /var/lib/apt/lists/*; \
     fi
 
+# Images derived FROM the seed's could rely on Node.js, which it was based on: --build-arg NODE=1.
+ARG NODE=
+RUN if [ -n "$NODE" ]; then \
+        apt-get update && apt-get install -y --no-install-recommends nodejs && \
+        rm -rf /var/lib/apt/lists/*; \
+    fi
+
 COPY pyproject.toml README.md /opt/linkshaper/
 COPY engine /opt/linkshaper/engine
 COPY shaper_tui /opt/linkshaper/shaper_tui

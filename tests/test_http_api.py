@@ -11,7 +11,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -188,37 +189,89 @@ def test_timelines_over_http(api: EngineProcess, lab: Lab) -> None:
     assert status == 422 and "line 1: set: default_link.egress.loss" in answer["error"]
 
 
-def test_browser_page_changes_the_link(api: EngineProcess, lab: Lab) -> None:
+@contextmanager
+def browser_page() -> Iterator[Any]:
+    """A page in headless Chromium (call inside the box's namespace)."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium is not installed (make install)")
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+        ])  # fmt: skip
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def test_browser_page_changes_the_link(api: EngineProcess, lab: Lab) -> None:
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (make install)")
+
     def drive() -> str:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-            ])  # fmt: skip
-            try:
-                page = browser.new_page()
-                page.goto(BASE + "/")
-                page.wait_for_function("document.getElementById('egress-rate').value !== ''")
-                page.fill("#egress-latency", "45")
-                page.fill("#ingress-rate", "3")
-                page.click("#apply")
-                page.wait_for_function("document.getElementById('status').textContent !== ''")
-                page.wait_for_function(
-                    "document.getElementById('egress-live').textContent.startsWith('out')"
-                )
-                return page.inner_text("#status")
-            finally:
-                browser.close()
+        with browser_page() as page:
+            page.goto(BASE + "/")
+            page.wait_for_function("document.getElementById('egress-rate').value !== ''")
+            page.fill("#egress-latency", "45")
+            page.fill("#ingress-rate", "3")
+            page.click("#apply")
+            page.wait_for_function("document.getElementById('status').textContent !== ''")
+            page.wait_for_function(
+                "document.getElementById('egress-live').textContent.startsWith('out')"
+            )
+            return str(page.inner_text("#status"))
 
     assert in_netns(lab.ns("box"), drive) == "applied"
     spec = engine_spec(api)
     assert spec.default_link.egress.latency == 45
     assert spec.default_link.ingress.rate == 3_000_000
+
+
+def test_browser_page_adds_edits_and_removes_a_flow(api: EngineProcess, lab: Lab) -> None:
+    """Flows are on the page with their links, and its Pass-through button resets the default
+    link only: nothing it does not show is dropped."""
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (make install)")
+    seen: list[Spec] = []
+
+    def status_is(page: Any, text: str) -> None:
+        page.wait_for_function(f"document.getElementById('status').textContent === {text!r}")
+
+    def drive() -> None:
+        with browser_page() as page:
+            page.goto(BASE + "/control.html")
+            page.wait_for_function("document.getElementById('egress-rate').value !== ''")
+            page.fill("#new-label", "web")
+            page.fill("#new-protocol", "tcp")
+            page.fill("#new-ports", "80")
+            page.click("#add")
+            status_is(page, "added web")
+            seen.append(engine_spec(api))
+            page.fill("#flow-web-egress-latency", "25")
+            page.fill("#egress-latency", "7")
+            page.click("#apply")
+            status_is(page, "applied")
+            seen.append(engine_spec(api))
+            page.click("#reset")
+            status_is(page, "pass-through")
+            seen.append(engine_spec(api))
+            page.click("#remove-web")
+            status_is(page, "removed web")
+            seen.append(engine_spec(api))
+
+    in_netns(lab.ns("box"), drive)
+    added, edited, reset, removed = seen
+    assert [f.label for f in added.flows] == ["web"]
+    flow = added.flows[0].flow
+    assert (flow.protocol_number, flow.port_min, flow.port_max) == (6, 80, 80)
+    assert edited.flows[0].link.egress.latency == 25 and edited.default_link.egress.latency == 7
+    assert reset.default_link == Spec().default_link
+    assert reset.flows == edited.flows  # Pass-through kept the flow and its link
+    assert removed.flows == []
 
 
 def test_a_posted_spec_survives_sighup_and_restart(start_engine: StartEngine, lab: Lab) -> None:

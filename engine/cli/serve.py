@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from engine.cli.common import fail, log
+from engine.model.errors import LinkshaperError
 from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, read_spec, seed_view
 from engine.model.trace import TraceError, check_traces
 from engine.protocol.control import (
@@ -40,7 +41,12 @@ def add_parsers(sub: SubParsers) -> None:
     run.add_argument("--ns", metavar="NAME", help="shape the link of a namespace (ns add)")
     run.add_argument("--record", metavar="FILE", help="write every applied change to FILE")
     run.add_argument("--record-stats", action="store_true", help="and stats samples too")
-    run.add_argument("--http", metavar="HOST:PORT", help="serve the HTTP API (e.g. 0.0.0.0:80)")
+    run.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        action="append",
+        help="serve the HTTP API (e.g. 0.0.0.0:80); again for more addresses",
+    )
     run.add_argument(
         "--no-poll",
         action="store_true",
@@ -128,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         supervisor.shutdown()
         return fail(f"cannot start: {exc}")
     if args.http:
-        refused = _serve_http(args, supervisor)
+        refused = _serve_http(args.http, args, supervisor)
         if refused is not None:
             return refused
     log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
@@ -176,22 +182,28 @@ def _first_spec(spec_path: str) -> Spec:
     return spec
 
 
-def _serve_http(args: argparse.Namespace, supervisor: Supervisor) -> int | None:
-    """`run --http`: the API in this process, stopped with the supervisor."""
+def _serve_http(listens: list[str], args: argparse.Namespace, supervisor: Supervisor) -> int | None:
+    """`run --http LISTEN ...`: one API in this process, served on every address given, and
+    stopped with the supervisor."""
     from engine.web.api import create_http_app
     from engine.web.server import HttpServer, parse_listen, resolve_token
 
-    host, port = parse_listen(args.http)
     token = resolve_token(args.http_token)
     app = create_http_app(supervisor, token, args.trace_dir)
-    server = HttpServer(app, host, port)
     try:
-        server.start()
-    except OSError as exc:
+        addresses = [parse_listen(listen) for listen in listens]
+    except LinkshaperError as exc:
         supervisor.shutdown()
-        return fail(f"cannot start: {exc}")
-    supervisor.on_shutdown.append(server.stop)
-    _log_access(host, port, token)
+        return fail(str(exc))
+    for host, port in addresses:
+        server = HttpServer(app, host, port)
+        try:
+            server.start()
+        except OSError as exc:
+            supervisor.shutdown()
+            return fail(f"cannot start: {exc}")
+        supervisor.on_shutdown.append(server.stop)
+        _log_access(host, port, token)
     return None
 
 
