@@ -236,7 +236,12 @@ def test_browser_page_adds_edits_and_removes_a_flow(api: EngineProcess, lab: Lab
     link only: nothing it does not show is dropped."""
     if shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (make install)")
-    seen: list[Spec] = []
+    seen: list[dict[str, Any]] = []
+
+    def get_qos() -> dict[str, Any]:  # in the box, as the page's own calls are
+        with urllib.request.urlopen(BASE + "/qos", timeout=10) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+        return answer
 
     def status_is(page: Any, text: str) -> None:
         page.wait_for_function(f"document.getElementById('status').textContent === {text!r}")
@@ -245,33 +250,42 @@ def test_browser_page_adds_edits_and_removes_a_flow(api: EngineProcess, lab: Lab
         with browser_page() as page:
             page.goto(BASE + "/control.html")
             page.wait_for_function("document.getElementById('egress-rate').value !== ''")
+            page.fill("#new-label", "server")
+            page.fill("#new-ip", "198.18.0.2")
+            page.click("#add")
+            status_is(page, "added server")
+            seen.append(get_qos())
+            page.click("#remove-server")
+            status_is(page, "removed server")
             page.fill("#new-label", "web")
             page.fill("#new-protocol", "tcp")
             page.fill("#new-ports", "80")
             page.click("#add")
             status_is(page, "added web")
-            seen.append(engine_spec(api))
+            seen.append(get_qos())
             page.fill("#flow-web-egress-latency", "25")
             page.fill("#egress-latency", "7")
             page.click("#apply")
             status_is(page, "applied")
-            seen.append(engine_spec(api))
+            seen.append(get_qos())
             page.click("#reset")
             status_is(page, "pass-through")
-            seen.append(engine_spec(api))
+            seen.append(get_qos())
             page.click("#remove-web")
             status_is(page, "removed web")
-            seen.append(engine_spec(api))
+            seen.append(get_qos())
 
     in_netns(lab.ns("box"), drive)
-    added, edited, reset, removed = seen
-    assert [f.label for f in added.flows] == ["web"]
-    flow = added.flows[0].flow
-    assert (flow.protocol_number, flow.port_min, flow.port_max) == (6, 80, 80)
-    assert edited.flows[0].link.egress.latency == 25 and edited.default_link.egress.latency == 7
-    assert reset.default_link == Spec().default_link
-    assert reset.flows == edited.flows  # Pass-through kept the flow and its link
-    assert removed.flows == []
+    by_address, added, edited, reset, removed = seen
+    # One address is written as the seed's integer (its bytes read little-endian), for its client.
+    assert by_address["flows"][0]["flow"]["ip"] == int.from_bytes(bytes([198, 18, 0, 2]), "little")
+    assert [f["label"] for f in added["flows"]] == ["web"]
+    assert added["flows"][0]["flow"] == {"ip": 0, "protocol": 6, "port_min": 80, "port_max": 80}
+    assert edited["flows"][0]["link"]["egress"]["latency"] == 25
+    assert edited["default_link"]["egress"]["latency"] == 7
+    assert Spec.model_validate(reset).default_link == Spec().default_link
+    assert reset["flows"] == edited["flows"]  # Pass-through kept the flow and its link
+    assert removed["flows"] == []
 
 
 def test_a_posted_spec_survives_sighup_and_restart(start_engine: StartEngine, lab: Lab) -> None:

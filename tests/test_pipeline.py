@@ -246,3 +246,18 @@ def test_counting_in_bulk_after_sending_matches_counting_each_frame() -> None:
         if place <= EXACT_TALKERS or place % TALKER_SAMPLE == 0
     ]
     assert sum(t.packets for t in top) == sum(counted)
+
+
+def test_far_ends_without_ports_count_as_one() -> None:
+    """An ICMP echo's bytes where a port would be (its checksum, its sequence) change every
+    packet: a host pinged is one far end with port 0, in the top talkers and the profile."""
+    from scapy.layers.inet import ICMP
+
+    from tests.frames_helpers import with_vnet
+
+    p = pipeline({})
+    for seq in range(20):
+        p.forward(with_vnet(Ether() / IP(src=CLIENT, dst=SERVER) / ICMP(seq=seq)), 0.0)
+    (talker,) = p.stats(0.0).top_talkers
+    assert (talker.address, talker.protocol, talker.port, talker.packets) == (SERVER, 1, 0, 20)
+    assert [(far[3], far[4]) for far in p.far_ends()] == [(0, 20)]

@@ -14,6 +14,8 @@ from engine.core.classifier import DEFAULT_LABEL, Classifier
 from engine.core.frames import (
     HEAD_BYTES,
     NON_IP,
+    PROTO_TCP,
+    PROTO_UDP,
     VNET_HDR_LEN,
     FlowKey,
     FrameBytes,
@@ -251,10 +253,11 @@ class DirectionPipeline:
     def _count_talker(self, key: FlowKey, l2_bytes: int, packets: int = 1, weight: int = 1) -> None:
         """Count `packets` wire packets of `l2_bytes` in all (one frame, perhaps a super-frame)
         for the far end of `key`, `weight` times (a sample counts for the frames skipped)."""
+        ported = key.protocol == PROTO_TCP or key.protocol == PROTO_UDP  # else no port
         if self._far_is_source:
-            ident = (key.version, key.src, key.protocol, key.sport)
+            ident = (key.version, key.src, key.protocol, key.sport if ported else 0)
         else:
-            ident = (key.version, key.dst, key.protocol, key.dport)
+            ident = (key.version, key.dst, key.protocol, key.dport if ported else 0)
         bits = wire_bits(l2_bytes, packets) * weight
         entry = self._talkers.get(ident)
         if entry is None:
