@@ -299,6 +299,18 @@ def test_a_command_runs_after_the_setup_and_its_exit_code_is_the_containers(
     assert done.returncode == 3, done.stderr
 
 
+def test_the_node_build_argument_adds_nodejs(boxes: list[Box]) -> None:
+    """Images derived FROM the seed's could rely on Node.js, which it was based on."""
+    image = f"{IMAGE}-node"
+    try:
+        docker("build", "-q", "-t", image, "--build-arg", f"BASE={BASE_IMAGE}",
+               "--build-arg", "NODE=1", str(ROOT), timeout=900)  # fmt: skip
+        version = docker("run", "--rm", "--entrypoint", "node", image, "--version")
+        assert version.startswith("v"), version
+    finally:
+        docker("image", "rm", "-f", image, check=False)
+
+
 def test_a_posted_spec_survives_docker_restart(boxes: list[Box]) -> None:
     _, b = boxes
     assert b.http("PATCH", "/qos", {"egress.latency": 17})[0] == 200
