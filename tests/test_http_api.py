@@ -246,34 +246,31 @@ def test_browser_page_adds_edits_and_removes_a_flow(api: EngineProcess, lab: Lab
     def status_is(page: Any, text: str) -> None:
         page.wait_for_function(f"document.getElementById('status').textContent === {text!r}")
 
+    def press(page: Any, button: str, status: str) -> None:
+        """Click, wait for the page to say it is done, and keep what GET /qos says then."""
+        page.click(button)
+        status_is(page, status)
+        seen.append(get_qos())
+
+    def add_flow(page: Any, label: str, **fields: str) -> None:
+        page.fill("#new-label", label)
+        for name, value in fields.items():
+            page.fill(f"#new-{name}", value)
+        press(page, "#add", f"added {label}")
+
     def drive() -> None:
         with browser_page() as page:
             page.goto(BASE + "/control.html")
             page.wait_for_function("document.getElementById('egress-rate').value !== ''")
-            page.fill("#new-label", "server")
-            page.fill("#new-ip", "198.18.0.2")
-            page.click("#add")
-            status_is(page, "added server")
-            seen.append(get_qos())
+            add_flow(page, "server", ip="198.18.0.2")
             page.click("#remove-server")
             status_is(page, "removed server")
-            page.fill("#new-label", "web")
-            page.fill("#new-protocol", "tcp")
-            page.fill("#new-ports", "80")
-            page.click("#add")
-            status_is(page, "added web")
-            seen.append(get_qos())
+            add_flow(page, "web", protocol="tcp", ports="80")
             page.fill("#flow-web-egress-latency", "25")
             page.fill("#egress-latency", "7")
-            page.click("#apply")
-            status_is(page, "applied")
-            seen.append(get_qos())
-            page.click("#reset")
-            status_is(page, "pass-through")
-            seen.append(get_qos())
-            page.click("#remove-web")
-            status_is(page, "removed web")
-            seen.append(get_qos())
+            press(page, "#apply", "applied")
+            press(page, "#reset", "pass-through")
+            press(page, "#remove-web", "removed web")
 
     in_netns(lab.ns("box"), drive)
     by_address, added, edited, reset, removed = seen
