@@ -17,13 +17,14 @@ import struct
 import sys
 from collections.abc import Iterable
 
+from engine.model.spec import FRAMING_OVERHEAD
+
 SLOTS = 2048
 _SLOT = struct.Struct("<QQQ")
 SIZE = SLOTS * _SLOT.size
 _MASK64 = (1 << 64) - 1
-#: What a frame costs on the wire beyond its bytes: preamble and start (8), CRC (4) and the
-#: inter-frame gap (12); and the least a frame is padded to, CRC not counted.
-WIRE_EXTRA = 24
+#: The least a frame is padded to, CRC not counted (what it costs on the wire beyond its
+#: bytes is the rate limiter's FRAMING_OVERHEAD, the same as the seed's).
 MIN_FRAME = 60
 
 #: One far end's counts: (IP version, address as an integer in network order, protocol,
@@ -36,7 +37,7 @@ def wire_bits(l2_bytes: int, packets: int = 1) -> int:
     there is one: a super-frame's pieces are never that short)."""
     if packets == 1:
         l2_bytes = max(l2_bytes, MIN_FRAME)
-    return (l2_bytes + WIRE_EXTRA * packets) * 8
+    return (l2_bytes + FRAMING_OVERHEAD * packets) * 8
 
 
 def flow_id(version: int, address: int, protocol: int, port: int) -> int:
@@ -68,8 +69,3 @@ def profile(far_ends: Iterable[FarEnd]) -> bytes:
     if sys.byteorder != "little":
         words.byteswap()
     return words.tobytes()
-
-
-def read_profile(data: bytes) -> list[tuple[int, int, int]]:
-    """The slots that counted anything, as (packets, bits, id): what the seed's client reads."""
-    return [slot for slot in _SLOT.iter_unpack(data[:SIZE]) if slot[0] > 0]

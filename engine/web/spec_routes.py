@@ -45,13 +45,10 @@ def spec_routes(
     @router.post("/qos", response_model=None, dependencies=changes,
                  responses={**SPEC_OK, **errors},
                  summary="Replace the whole spec (either seed format)")  # fmt: skip
-    def post_qos(spec: Spec) -> JSONResponse:
-        return JSONResponse(seed_view(_apply(engine, SetSpec(spec=spec, source="http"), trace_dir)))
-
     @router.post("/", response_model=None, dependencies=changes,
                  responses={**SPEC_OK, **errors},
                  summary="Replace the whole spec (the seed frontend's REST call)")  # fmt: skip
-    def post_root(spec: Spec) -> JSONResponse:
+    def post_spec(spec: Spec) -> JSONResponse:
         return JSONResponse(seed_view(_apply(engine, SetSpec(spec=spec, source="http"), trace_dir)))
 
     @router.patch("/qos", response_model=None, dependencies=changes,
