@@ -21,6 +21,9 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
 7. Flow rules (hardening issue): one TCP stream and ping through an engine with 1,000 flow
    rules (each with 10 ms of latency, for far ends the traffic is not from), back to back with
    the same engine with none: the throughput ratio and the RTT added.
+8. What shaping costs (efficiency issue, `bench.shaped_cost`): CPU under shaped TCP and a
+   UDP probe, and shaped capacity with offloads off, beside the seed's engine when
+   `LINKSHAPER_BENCH_RUSH` names its binary.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
 """
@@ -47,6 +50,7 @@ from typing import Any, TypeVar
 
 import psutil
 
+from bench import shaped_cost
 from bench.passthrough import cpu_percent, engine_processes
 from engine.environments.harness import (
     EngineProcess,
@@ -67,6 +71,8 @@ SHAPED_QUEUE = QueueLimit().packets or 0
 #: A full-size frame on the wire as tbf counts it: 1500 bytes of IP and an Ethernet header.
 FULL_FRAME = 1514
 KERNEL_SHAPER = "ifb-shaper"
+#: The engine's option that buys timing with CPU (polling), measured beside the default.
+PRECISE = ("--precise",)
 T = TypeVar("T")
 
 
@@ -81,9 +87,9 @@ def received_pps(report: dict[str, Any]) -> float:
     return float(received) / float(total["seconds"])
 
 
-def with_engine(lab: Lab, spec: Spec, work: Any) -> Any:
+def with_engine(lab: Lab, spec: Spec, work: Any, extra: tuple[str, ...] = ()) -> Any:
     with tempfile.TemporaryDirectory() as workdir:
-        engine = EngineProcess(lab, Path(workdir), spec)
+        engine = EngineProcess(lab, Path(workdir), spec, extra=extra)
         try:
             engine.wait_ready()
             return work(engine)
@@ -113,6 +119,13 @@ def passthrough(lab: Lab, offloads: bool) -> dict[str, float]:
             return out
 
         engine = with_engine(lab, PASS_THROUGH, work)
+        if offloads:
+            precise_rtt = with_engine(
+                lab,
+                PASS_THROUGH,
+                lambda _: statistics.median(ping_rtts(lab, count=200, interval=0.01)),
+                PRECISE,
+            )
         bare = bare_forwarder(lab, offloads)
     finally:
         lab.down()
@@ -122,7 +135,7 @@ def passthrough(lab: Lab, offloads: bool) -> dict[str, float]:
     if offloads:
         result |= {"bridge_rtt": bridge_rtt, "engine_rtt": engine["rtt"], "bare_rtt": bare["rtt"],
                    "idle_cpu": engine["idle_cpu"], "bridge_pps": bridge_pps,
-                   "engine_pps": engine["pps"]}  # fmt: skip
+                   "engine_pps": engine["pps"], "precise_rtt": precise_rtt}  # fmt: skip
     return result
 
 
@@ -243,6 +256,7 @@ def shaped(lab: Lab) -> dict[str, float]:
             return json.loads(out) | {"steal": (host_steal() - stolen) / cpu_time}  # type: ignore[no-any-return]
 
         delays = with_engine(lab, delayed, timing)
+        precise = with_engine(lab, delayed, timing, PRECISE)
         lab.bridge(True)
         time.sleep(0.5)
         base = timing(None)  # the same probe through a bridge: the path's own delay
@@ -253,7 +267,8 @@ def shaped(lab: Lab) -> dict[str, float]:
             "lost": lost, "sent": sent,
             "delay_p1": delays["delay_p1_ms"], "delay_p99": delays["delay_p99_ms"], "delay_p50": delays["delay_p50_ms"],
             "bridge_delay_p50": base["delay_p50_ms"], "bridge_delay_p99": base["delay_p99_ms"],
-            "steal": delays["steal"]}  # fmt: skip
+            "steal": delays["steal"],
+            "precise_p1": precise["delay_p1_ms"], "precise_p99": precise["delay_p99_ms"]}  # fmt: skip
 
 
 def kernel_shaper(lab: Lab, rate: str | None, limit_bytes: int) -> None:
@@ -348,27 +363,11 @@ def profile(lab: Lab) -> str:
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             udp_report(lab, "0", 64, seconds=5)
             spy_run.wait(30)
-            return summarize(out.read_text())
+            return shaped_cost.summarize(out.read_text(), top=12)
 
         return with_engine(lab, PASS_THROUGH, work)  # type: ignore[no-any-return]
     finally:
         lab.down()
-
-
-def summarize(raw: str, top: int = 12) -> str:
-    """Self time per function from py-spy's collapsed stacks."""
-    counts: dict[str, int] = {}
-    total = 0
-    for line in raw.splitlines():
-        stack, _, number = line.rpartition(" ")
-        if not stack:
-            continue
-        leaf = stack.split(";")[-1]
-        leaf = leaf.split(" (")[0] + " (" + leaf.split("/")[-1] if "/" in leaf else leaf
-        counts[leaf] = counts.get(leaf, 0) + int(number)
-        total += int(number)
-    rows = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
-    return "\n".join(f"{n / total:6.1%}  {name}" for name, n in rows)
 
 
 def main() -> None:
@@ -378,8 +377,14 @@ def main() -> None:
     parser.add_argument(
         "--only-flow-rules", action="store_true", help="only the flow-rules rows (quick)"
     )
+    parser.add_argument(
+        "--only-cost", action="store_true", help="only what shaping costs (bench.shaped_cost)"
+    )
     args = parser.parse_args()
     lab = Lab("lsbench")
+    if args.only_cost:
+        shaped_cost_table(lab, args.runs, args.profile)
+        return
     if args.only_flow_rules:
         only = [flow_rules(lab) for _ in range(args.runs)]
         print("\n".join(json.dumps({k: round(v, 4) for k, v in r.items()}) for r in only))
@@ -419,6 +424,8 @@ def main() -> None:
          f"{med['engine_pps'] / 1e3:.0f} kpps", f"{med['engine_pps'] / med['bridge_pps']:.0%}"),
         ("ping RTT (median of 200)", f"{med['bridge_rtt']:.3f} ms", f"{med['engine_rtt']:.3f} ms",
          f"+{med['engine_rtt'] - med['bridge_rtt']:.3f} ms"),
+        ("ping RTT with --precise (polling for sparse frames)", f"{med['bridge_rtt']:.3f} ms",
+         f"{med['precise_rtt']:.3f} ms", f"+{med['precise_rtt'] - med['bridge_rtt']:.3f} ms"),
         ("(floor) bare Python loop, frame by frame, ping RTT", f"{med['bridge_rtt']:.3f} ms",
          f"{med['bare_rtt']:.3f} ms", f"+{med['bare_rtt'] - med['bridge_rtt']:.3f} ms"),
         (f"TCP at 1 Gbit/s + 10 ms each way ({congestion}, this machine's own)",
@@ -438,6 +445,9 @@ def main() -> None:
          "inside" if med["delay_p1"] >= 20 and med["delay_p99"] <= 20.3 else "OUTSIDE"),
         ("(each round) p99 of that delay, and the host's steal meanwhile", "(the machine)",
          ", ".join(f"{r['delay_p99']:.2f} ms ({r['steal']:.1%})" for r in rounds), ""),
+        ("one-way delay, L = 20 ms, 1000 pps, --precise", "p1 ≥ 20 ms, p99 ≤ 20.3 ms",
+         f"p1 {med['precise_p1']:.2f} / p99 {med['precise_p99']:.2f} ms",
+         "inside" if med["precise_p1"] >= 20 and med["precise_p99"] <= 20.3 else "OUTSIDE"),
         ("engine CPU, idle", "≤ 1 % of a core", f"{med['idle_cpu']:.2f} %", ""),
         ("1 Gbit/s UDP into 1 Mbit/s, 30 s", "RSS < 200 MB, queue ≤ 1000",
          f"RSS {memory['peak_rss_mb']:.0f} MB, queue ≤ {memory['peak_queue']:.0f}, "
@@ -448,9 +458,25 @@ def main() -> None:
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    shaped_cost_table(lab, args.runs, args.profile)
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")
         print(profile(lab))
+
+
+def shaped_cost_table(lab: Lab, runs: int, profile: bool) -> None:
+    """What shaping costs, linkshaper beside the seed's engine (`bench.shaped_cost`)."""
+    everyone = shaped_cost.shapers()
+    if not any(shaper.rush for shaper in everyone):
+        print(f"\n(the seed's engine is left out: {shaped_cost.RUSH_VARIABLE} is not set)")
+    rounds = []
+    for run in range(runs):
+        rounds.append(shaped_cost.one_round(lab, everyone))
+        print(f"cost round {run + 1}: {json.dumps(rounds[-1])}", flush=True)
+    print("\nwhat shaping costs (CPU as a share of one core, all the shaper's processes):\n")
+    shaped_cost.print_table(shaped_cost.rows(shaped_cost.medians(rounds), everyone))
+    if profile:
+        shaped_cost.print_profiles(shaped_cost.profile_round(lab, everyone[0]), everyone[0].name)
 
 
 def flow_rule_rows(med: dict[str, float]) -> list[tuple[str, str, str, str]]:

@@ -261,3 +261,22 @@ def test_far_ends_without_ports_count_as_one() -> None:
     (talker,) = p.stats(0.0).top_talkers
     assert (talker.address, talker.protocol, talker.port, talker.packets) == (SERVER, 1, 0, 20)
     assert [(far[3], far[4]) for far in p.far_ends()] == [(0, 20)]
+
+
+def test_read_slack_is_the_least_delay_of_any_link_a_frame_may_take() -> None:
+    """How long the worker may leave a frame unread: the least latency over the default link
+    and every flow link (a blocked one holds nothing back)."""
+    p = pipeline(
+        {
+            "default_link": {"egress": {"latency": 30}},
+            "flows": [
+                {"label": "a", "flow": {"ip": SERVER}, "link": {"egress": {"latency": 12}}},
+                {"label": "b", "flow": {"ip": CLIENT}, "link": {"egress": {"rate": 0}}},
+            ],
+        }
+    )
+    assert p.read_slack == 0.012
+    p.configure(loads_spec(json.dumps({"default_link": {"egress": {"latency": 30}}})), 1.0)
+    assert p.read_slack == 0.030
+    p.configure(loads_spec(json.dumps({"default_link": {"egress": {"rate": "1mbit"}}})), 2.0)
+    assert p.read_slack == 0.0

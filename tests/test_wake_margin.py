@@ -55,7 +55,7 @@ def test_bounded_by_the_ceiling_and_negative_lateness_counts_as_none() -> None:
 
 
 def test_a_lower_ceiling_holds_from_the_start() -> None:
-    margin = WakeMargin(now=0.0, ceiling=FLOOR)  # run --no-poll
+    margin = WakeMargin(now=0.0, ceiling=FLOOR)  # the default (run without --precise)
     assert margin.value == FLOOR
     margin.observe(0.003, now=1.0)
     assert margin.value == FLOOR

@@ -102,6 +102,7 @@ class Link:
         self._reorder = spec.reorder_packets
         self._distribution = spec.jitter_distribution
         self._burst = spec.burst_loss
+        self._lossy = self._loss > 0 or self._burst is not None
         self._held_limit = spec.queue.held_bytes
         self._limit_packets = spec.queue.packets
         self._limit_bytes = spec.queue.bytes
@@ -112,6 +113,9 @@ class Link:
         # "Unlimited" means no serialiser at all: at 10 Gbit/s a 64 KiB super-frame would
         # otherwise wait 52 µs and cost the forwarder an extra wake-up for nothing.
         self._unlimited = self._rate >= UNLIMITED_RATE and self._trace is None
+        #: The least time a frame offered now spends in the link, unless dropped: its latency
+        #: (jitter only adds); a blocked link drops every frame, so it holds none back.
+        self.least_delay = self._latency if self._rate > 0 else float("inf")
         self.transparent = (
             self._unlimited
             and self._loss == 0
@@ -141,7 +145,13 @@ class Link:
 
     def would_drop(self, packet: Packet) -> bool:
         """Whether `offer` would tail-drop this packet: for a super-frame, the sign that it
-        must be cut up so that the queue takes what fits, wire packet by wire packet."""
+        must be cut up so that the queue takes what fits, wire packet by wire packet. Judged
+        on the queue as the packet found it on arrival, however late it comes (a worker reads
+        frames late while it holds others: their arrival times are the kernel's stamps)."""
+        if not self._queue:
+            return False
+        if self._rate > 0:
+            self._serialise(packet.arrival)
         return bool(self._queue) and self._over_limit(packet)
 
     @property
@@ -205,32 +215,8 @@ class Link:
 
     def advance(self, now: float, out: list[tuple[float, int, bytes]]) -> None:
         """Serialise what the rate allows up to `now`, then release what is due."""
-        queue = self._queue
-        if queue and self._rate > 0:
-            free_at = self._free_at
-            rate = self._rate
-            trace = self._trace
-            while queue:
-                head = queue[0]
-                start = head.arrival if head.arrival > free_at else free_at
-                bits = head.wire_bits
-                if self._unlimited:
-                    finish = start
-                elif trace is None:
-                    finish = start + bits / rate
-                else:
-                    finish, index, left = trace.finish(start, head.l2_bytes, head.wire_packets)
-                if finish > now:
-                    break
-                if trace is not None:
-                    trace.commit(index, left)
-                queue.popleft()
-                self._queue_bits -= bits
-                self._queue_bytes -= head.l2_bytes
-                self._queue_packets -= head.wire_packets
-                free_at = finish
-                self._after_serialisation(head, finish)
-            self._free_at = free_at
+        if self._queue and self._rate > 0:
+            self._serialise(now)
         in_flight = self._in_flight
         if in_flight and in_flight[0][0] <= now:
             released = 0
@@ -243,8 +229,36 @@ class Link:
             self._held_bytes -= released
             self._budget.used -= released
 
+    def _serialise(self, now: float) -> None:
+        """Take through the rate limiter the queued packets it has finished by `now`."""
+        queue = self._queue
+        free_at = self._free_at
+        rate = self._rate
+        trace = self._trace
+        while queue:
+            head = queue[0]
+            start = head.arrival if head.arrival > free_at else free_at
+            bits = head.wire_bits
+            if self._unlimited:
+                finish = start
+            elif trace is None:
+                finish = start + bits / rate
+            else:
+                finish, index, left = trace.finish(start, head.l2_bytes, head.wire_packets)
+            if finish > now:
+                break
+            if trace is not None:
+                trace.commit(index, left)
+            queue.popleft()
+            self._queue_bits -= bits
+            self._queue_bytes -= head.l2_bytes
+            self._queue_packets -= head.wire_packets
+            free_at = finish
+            self._after_serialisation(head, finish)
+        self._free_at = free_at
+
     def _after_serialisation(self, packet: Packet, now: float) -> None:
-        if packet.droppable and self._is_lost():
+        if packet.droppable and self._lossy and self._is_lost():
             self.drop_loss += packet.wire_packets
             return
         size = len(packet.frame) + PACKET_OVERHEAD

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
 from engine.core.frames import (
+    ETH_P_IP,
+    ETH_P_IPV6,
     HEAD_BYTES,
     NON_IP,
     PROTO_TCP,
@@ -82,6 +84,16 @@ DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 _CUMULATIVE = ("packets_in", "bytes_in", "packets_out", "bytes_out")
 
 
+def _plain_ip(frame: FrameBytes, size: int) -> bool:
+    """Whether `frame` is untagged IPv4 or IPv6 with room for its header: what `flow_key`
+    would read as IP, found for less (the ethertype and the length)."""
+    l3 = VNET_HDR_LEN + 14
+    ethertype = frame[l3 - 2] << 8 | frame[l3 - 1] if size >= l3 else 0
+    return (ethertype == ETH_P_IP and size >= l3 + 20) or (
+        ethertype == ETH_P_IPV6 and size >= l3 + 40
+    )
+
+
 class DirectionPipeline:
     def __init__(
         self,
@@ -120,7 +132,7 @@ class DirectionPipeline:
         self._far_is_source = direction == "ingress"
         self.spec = spec
         self._classifier = Classifier([], direction)
-        self._window_frames = 0  # frames through the straight path since the last stats
+        self._window_frames = 0  # frames since the last stats (for talker sampling)
         self.configure(spec, now, traces)
 
     def configure(self, spec: Spec, now: float, traces: Mapping[str, Trace] | None = None) -> None:
@@ -146,6 +158,9 @@ class DirectionPipeline:
             self._touched.add(self._links[label])
         self._classifier = Classifier(spec.flows, self.direction)
         self.spec = spec
+        #: How long a frame may wait unread after it arrived (its arrival time known from the
+        #: kernel's stamp) and still leave on time: the least delay of any link it may take.
+        self.read_slack = min(link.least_delay for link in self._links.values())
         default = self._links[DEFAULT_LABEL]
         #: The one link every frame takes, if it is transparent: `forward`'s shortest path.
         self._straight: Link | None = (
@@ -167,19 +182,25 @@ class DirectionPipeline:
             self.passed_straight(tally)
             return True
         self.frames_seen += 1
-        key = flow_key(frame)
+        window = self._window_frames = self._window_frames + 1
+        # Far ends are counted as on the straight path (see EXACT_TALKERS): 0 = not sampled.
+        weight = 1 if window <= EXACT_TALKERS else 0 if window % TALKER_SAMPLE else TALKER_SAMPLE
+        size = len(frame)
+        if weight or not self._classifier.empty or not _plain_ip(frame, size):
+            key = flow_key(frame)
+            droppable = key is not NON_IP
+        else:  # nothing needs its fields: IP (so droppable), untagged, long enough
+            key, droppable = NON_IP, True
         label = DEFAULT_LABEL if self._classifier.empty else self._classifier.classify(key)
         link = self._links[label]
         self._touched.add(link)
-        droppable = key is not NON_IP
-        size = len(frame)
         plain = size > VNET_HDR_LEN and not frame[1]  # no GSO: one wire packet
         if plain:
             packets, l2_bytes = 1, size - VNET_HDR_LEN
         else:  # a super-frame, or too short to tell
             packets, l2_bytes = wire_shape(frame)
-        if droppable:
-            self._count_talker(key, l2_bytes, packets)
+        if weight and droppable:
+            self._count_talker(key, l2_bytes, packets, weight)
         if not plain and not plausible_gso(frame):
             link.refuse_malformed(packets, l2_bytes)
             return False

@@ -113,7 +113,7 @@ class Supervisor:
         spec_path: str | None = None,
         control_path: str | None = None,
         recorder: TimelineRecorder | None = None,
-        poll: bool = True,
+        precise: bool = False,
         sockets: Mapping[Direction, tuple[socket.socket, socket.socket]] | None = None,
         persist: bool = True,
         profiles: tuple[str, str] | None = None,
@@ -125,8 +125,8 @@ class Supervisor:
         to its worker instead of the interfaces (which are then neither opened nor brought
         up)."""
         self.outer = outer
-        #: Whether workers poll, for sparse frames and before releases (`run --no-poll`: not).
-        self.poll = poll
+        #: Whether workers poll, for sparse frames and before releases (`run --precise`).
+        self.precise = precise
         self.inner = inner
         self.spec_path = spec_path
         self.persist = persist
@@ -189,7 +189,7 @@ class Supervisor:
                 worker.tx,
                 self._spec.model_dump_json(),
                 child,
-                self.poll,
+                self.precise,
                 worker.sockets,
             ),
             name=f"linkshaper-{worker.direction}",
