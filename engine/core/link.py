@@ -308,19 +308,20 @@ class Link:
 
     def next_event(self) -> float | None:
         """The earliest time at which `advance` would have something to do."""
-        times: list[float] = []
+        in_flight = self._in_flight
+        due = in_flight[0][0] if in_flight else None
         if self._queue and self._rate > 0:
             head = self._queue[0]
             start = max(head.arrival, self._free_at)
             if self._unlimited:
-                times.append(start)
+                finish = start
             elif self._trace is None:
-                times.append(start + head.wire_bits / self._rate)
+                finish = start + head.wire_bits / self._rate
             else:
-                times.append(self._trace.finish(start, head.l2_bytes, head.wire_packets)[0])
-        if self._in_flight:
-            times.append(self._in_flight[0][0])
-        return min(times) if times else None
+                finish = self._trace.finish(start, head.l2_bytes, head.wire_packets)[0]
+            if due is None or finish < due:
+                return finish
+        return due
 
     def stats(self) -> LinkStats:
         """The link's counters; the same object as last time while nothing changed, so that

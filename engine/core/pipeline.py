@@ -340,6 +340,9 @@ class DirectionPipeline:
         return not self._busy
 
     def next_deadline(self) -> float | None:
+        if len(self._busy) == 1 and not self._retired:  # the usual case: one link holds
+            for link in self._busy:
+                return link.next_event()
         links = [*self._busy, *self._retired]
         times = [t for link in links if (t := link.next_event()) is not None]
         return min(times) if times else None

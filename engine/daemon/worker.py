@@ -259,7 +259,7 @@ class Forwarder:
         clock = time.monotonic
         pause = os.sched_yield
         nowait = socket.MSG_DONTWAIT
-        watch = [conn]
+        watch = [conn.fileno()]  # a number: select calls fileno() on anything else
         tally_sent = tally.count
         now = clock()
         check = now + CONTROL_POLL
@@ -323,7 +323,7 @@ class Forwarder:
         kinds, statuses = batch.first_kinds, batch.first_words
         rx = self.rx
         clock = time.monotonic
-        watch = [conn]
+        watch = [conn.fileno()]  # a number: select calls fileno() on anything else
         tally_sent = tally.count
         check = clock() + CONTROL_POLL
         while True:
@@ -370,7 +370,7 @@ class Forwarder:
         forward = pipeline.forward
         rx = self.rx
         clock = time.monotonic
-        watch = [conn]
+        watch = [conn.fileno()]  # a number: select calls fileno() on anything else
         stamped = self.stamped
         wall_offset = self._wall_offset
         check = clock() + CONTROL_POLL
@@ -547,7 +547,7 @@ def _restore_tag(batch: FrameBatch, index: int) -> int:
     return int(batch.sizes[index])
 
 
-def _stream_ends(now: float, stats_due: float, last_frame: float, watch: list[Connection]) -> bool:
+def _stream_ends(now: float, stats_due: float, last_frame: float, watch: list[int]) -> bool:
     """After a blocking read timed out: stop streaming when stats are due, when no frame came
     for STREAM_HOLD, or when a message from the supervisor waits."""
     return (
@@ -692,8 +692,10 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
     the pipe looked at every CONTROL_POLL."""
     pipeline = forwarder.pipeline
     rx: socket.socket = forwarder.rx
-    watched: list[socket.socket | Connection] = [rx, conn]
-    watched_pipe: list[socket.socket | Connection] = [conn]
+    # File numbers: `select` calls fileno() (Python code, for a Connection) on anything else.
+    rx_fd, conn_fd = rx.fileno(), conn.fileno()
+    watched = [rx_fd, conn_fd]
+    watched_pipe = [conn_fd]
     next_stats = time.monotonic()
     reported_frames = -1
     idle_interval = IDLE_STATS_INTERVAL
@@ -715,7 +717,7 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             else:
                 forwarder.stream_classified(conn, next_stats, last_traffic)
             # select() itself: Connection.poll builds a selector object on every call.
-            control = bool(select.select([conn], [], [], 0)[0])
+            control = bool(select.select(watched_pipe, [], [], 0)[0])
         else:
             wake = next_stats
             deadline = pipeline.next_deadline()
@@ -735,11 +737,11 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             if not readable and timeout > 0:  # a timed sleep: how late did it end?
                 woke = time.monotonic()
                 margin.observe(woke - wake, woke)
-            if deferring or rx in readable:
+            if deferring or rx_fd in readable:
                 forwarder.drain()
             if not readable and timeout <= 0:  # polling for a release: let others run (README)
                 os.sched_yield()
-            control = conn in readable
+            control = conn_fd in readable
         now = time.monotonic()
         if control:
             message = _receive(forwarder, conn)
