@@ -132,8 +132,10 @@ def both_ways(rate: str | None, latency_ms: int, probe_link: bool = False) -> Sp
         link["rate"] = rate
     flows = []
     if probe_link:
-        # The server's address as a number: the seed's engine takes no other form.
-        match = {"ip": int(ipaddress.IPv4Address(SERVER_IP)), "protocol": 17,
+        # The server's address as the seed's number (its bytes in network order, read as a
+        # little-endian integer): the seed's engine takes no other form.
+        address = int.from_bytes(ipaddress.IPv4Address(SERVER_IP).packed, "little")
+        match = {"ip": address, "protocol": 17,
                  "port_min": PROBE_PORT, "port_max": PROBE_PORT}  # fmt: skip
         latency = {"latency": latency_ms}
         flows.append({"label": "probe", "flow": match,

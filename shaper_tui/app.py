@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
@@ -43,6 +43,7 @@ from shaper_tui.messages import (
     SpecArrived,
     StatsArrived,
 )
+from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.help import HelpScreen
 from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.presets import PresetsScreen
@@ -57,9 +58,20 @@ from shaper_tui.widgets.value_slider import ValueSlider
 #: enough to see a change within a second.
 RATE_WINDOW = 0.5
 #: The bindings that move between controls (listed first in the help).
-MOVES = ("app.next", "app.previous")
+MOVES = ("app.next", "app.previous", "app.other_panel")
 #: How often the replay pane's times move on while a replay runs.
 REPLAY_TICK = 0.25
+#: How many resets, presets, blocks and replays `u` can go back through.
+UNDO_STEPS = 50
+
+
+def timeline_problem(path: str) -> str | None:
+    """Why `path` cannot be replayed (one line), or None: for the prompt, which stays open."""
+    try:
+        read_timeline(path)
+    except TimelineError as exc:
+        return str(exc)
+    return None
 
 
 class ShaperApp(App[None]):
@@ -71,31 +83,47 @@ class ShaperApp(App[None]):
     #panels {
         height: auto;
     }
+    #bottom {
+        dock: bottom;
+        height: auto;
+    }
+    #bottom > Footer {
+        dock: none;  /* in the dock's flow, under the replay line, not over it */
+    }
     """
 
     #: Every action's key, name and sentence: the footer, the help screen and the command
     #: palette are all made from these (see `key_help`).
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down", "app.focus_next", "Next control", show=False, id="app.next",
-                key_display="↓ / Tab", tooltip="Move to the next control"),
-        Binding("up", "app.focus_previous", "Previous control", show=False, id="app.previous",
-                key_display="↑ / Shift+Tab", tooltip="Move to the previous control"),
+        Binding("down,j", "app.focus_next", "Next control", show=False, id="app.next",
+                key_display="↓ / j / Tab", tooltip="Move to the next control"),
+        Binding("up,k", "app.focus_previous", "Previous control", show=False, id="app.previous",
+                key_display="↑ / k / Shift+Tab", tooltip="Move to the previous control"),
+        Binding("w", "other_panel", "Other panel", show=False, id="app.other_panel",
+                tooltip="The same control in the other direction's panel"),
         Binding("p", "presets", "Presets", id="app.presets",
                 tooltip="Presets (3G, 4G, DSL, cable, ...), each with its source"),
         Binding("b", "block", "Block", id="app.block",
                 tooltip="Block the link both ways, or unblock it (the rates come back)"),
-        Binding("0", "reset", "Reset", id="app.reset",
-                tooltip="Reset to pass-through: no limit, no loss, no delay"),
+        Binding("R", "reset", "Reset", id="app.reset", key_display="R",
+                tooltip="Reset to pass-through (no limit, no loss, no delay), after asking"),
+        Binding("u,ctrl+z", "undo", "Undo", id="app.undo",
+                tooltip="Undo the last reset, preset, block or replay: the spec before it"),
         Binding("f", "flush", "Flush", show=False, id="app.flush",
                 tooltip="Flush: drop every packet the links hold, queued or delayed (after a "
                 "latency set by mistake, say: a lower latency applies to packets that arrive "
                 "afterwards)"),
         Binding("r", "record", "Record", id="app.record",
-                tooltip="Start or stop recording every change (and stats) to "
-                "`linkshaper-DATE.jsonl`"),
+                tooltip="Start recording every change (and stats) to `linkshaper-DATE.jsonl`"),
+        Binding("r", "stop_recording", "■ Stop rec", id="app.stop_recording",
+                tooltip="Stop recording and save the file"),
         Binding("t", "timeline", "Replay", id="app.timeline",
-                tooltip="Replay a timeline file; while one runs, pause or resume it"),
-        Binding("x", "stop_replay", "Stop replay", show=False, id="app.stop_replay",
+                tooltip="Replay a timeline file (the last recording is offered)"),
+        Binding("t", "pause_replay", "Pause", id="app.pause_replay",
+                tooltip="Pause the replay in progress"),
+        Binding("t", "resume_replay", "Resume", id="app.resume_replay",
+                tooltip="Resume the paused replay"),
+        Binding("x", "stop_replay", "Stop replay", id="app.stop_replay",
                 tooltip="Stop the replay in progress"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="This help: keys and what the figures mean"),
@@ -126,6 +154,9 @@ class ShaperApp(App[None]):
         self.unblocked_rates: dict[Direction, int] = {}
         self.stats_seen = 0
         self.problems: dict[Direction, str] = {d: "" for d in DIRECTIONS}
+        #: (what was done, the spec before it), newest last: what `u` goes back through.
+        self.undo_steps: list[tuple[str, Spec]] = []
+        self.last_recording: Path | None = None
 
     def compose(self) -> ComposeResult:
         # Kept by reference: while a modal screen is up, queries see only that screen.
@@ -137,8 +168,10 @@ class ShaperApp(App[None]):
         with Horizontal(id="panels"):
             yield from self.panels.values()
         yield self.flows
-        yield self.timeline_pane
-        yield Footer(compact=True)
+        # The replay line sits on the footer, not under it: both at the bottom, in one dock.
+        with Vertical(id="bottom"):
+            yield self.timeline_pane
+            yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.flows.can_focus = False
@@ -235,17 +268,22 @@ class ShaperApp(App[None]):
     def action_presets(self) -> None:
         def chosen(preset: Preset | None) -> None:
             if preset is not None:
-                self._replace(preset.apply(self.spec), f"{preset.name}: {preset.summary}")
+                self._remember(f"preset {preset.name}")
+                self._replace(
+                    preset.apply(self.spec), f"{preset.name}: {preset.summary} · u to undo"
+                )
 
         self.push_screen(PresetsScreen(), chosen)
 
     def action_block(self) -> None:
         links = {d: self.spec.link(d) for d in DIRECTIONS}
         if all(link.rate > 0 for link in links.values()):
+            self._remember("block")
             self.unblocked_rates = {d: link.rate for d, link in links.items()}
             self._patch({f"{d}.rate": 0 for d in DIRECTIONS})
-            self.notify("Link blocked both ways; b unblocks", timeout=3)
+            self.notify("Link blocked both ways; b unblocks, u undoes", timeout=3)
         else:
+            self._remember("unblock")
             changes = {
                 f"{d}.rate": self.unblocked_rates.get(d, UNLIMITED_RATE)
                 for d, link in links.items()
@@ -255,19 +293,59 @@ class ShaperApp(App[None]):
             self.notify("Link unblocked", timeout=3)
         self._show_spec(self.spec)
 
+    def action_other_panel(self) -> None:
+        focused = self.focused
+        for direction, other in (("ingress", "egress"), ("egress", "ingress")):
+            if focused is not None and focused.id and focused.id.startswith(f"{direction}-"):
+                target = f"#{other}-{focused.id.removeprefix(f'{direction}-')}"
+                self.screen_stack[0].query_one(target).focus()
+                return
+        self.query_one("#ingress-rate").focus()
+
     def action_flush(self) -> None:
         self.link.flush()
 
     def action_reset(self) -> None:
-        self._replace(PASS_THROUGH, "Reset to pass-through")
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._remember("reset")
+                self._replace(PASS_THROUGH, "Reset to pass-through: u to undo")
+
+        self.push_screen(ConfirmScreen("Reset both directions to pass-through?"), answered)
+
+    def _remember(self, what: str) -> None:
+        """Keep the spec in force before `what` replaces it, for `u`."""
+        self.undo_steps = [*self.undo_steps[-UNDO_STEPS + 1 :], (what, self.spec)]
+        self.refresh_bindings()
+
+    def action_undo(self) -> None:
+        if not self.undo_steps:
+            self.notify("Nothing to undo", timeout=2)
+            return
+        what, spec = self.undo_steps.pop()
+        if what == "replay" and self.runner is not None:
+            self.runner.stop()
+        self._replace(spec, f"Undone: {what}")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Which of the keys that change with the state are live (and in the footer)."""
+        recording = self.recorder is not None
+        runner = self.runner
+        running = runner is not None and not runner.status().finished
+        paused = running and runner is not None and runner.paused
+        live = {
+            "record": not recording,
+            "stop_recording": recording,
+            "timeline": not running,
+            "pause_replay": running and not paused,
+            "resume_replay": paused,
+            "stop_replay": running,
+            "undo": bool(self.undo_steps),
+        }
+        return live.get(action, True)
 
     def action_record(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
-            self.notify(f"Recording saved to {self.recorder.path}", timeout=5)
-            self.recorder = None
-            self.status_bar.recording = ""
-            return
         name = time.strftime("linkshaper-%Y%m%d-%H%M%S.jsonl")
         try:
             self.recorder = TimelineRecorder(self.record_dir / name, stats=True)
@@ -278,27 +356,48 @@ class ShaperApp(App[None]):
         self.recorder.spec(self.spec, "tui-start")
         self.status_bar.recording = str(self.recorder.path)
         self.notify(f"Recording to {self.recorder.path}; r stops", timeout=4)
+        self.refresh_bindings()
+
+    def action_stop_recording(self) -> None:
+        if self.recorder is None:
+            return
+        self.recorder.close()
+        self.notify(f"Recording saved to {self.recorder.path}; t replays it", timeout=5)
+        self.last_recording = Path(self.recorder.path)
+        self.recorder = None
+        self.status_bar.recording = ""
+        self.refresh_bindings()
 
     def action_timeline(self) -> None:
-        runner = self.runner
-        if runner is not None and not runner.status().finished:
-            if runner.paused:
-                runner.resume()
-            else:
-                runner.pause()
-            self._show_replay()
-            return
-
         def chosen(path: str | None) -> None:
             if path is not None:
                 self._start_replay(path, 1.0, False)
 
-        self.push_screen(PathPrompt("Replay a timeline", "path/to/timeline.jsonl"), chosen)
+        offered = str(self.last_recording) if self.last_recording is not None else ""
+        candidates = sorted(str(p) for p in self.record_dir.glob("*.jsonl"))
+        self.push_screen(
+            PathPrompt("Replay a timeline", "path/to/timeline.jsonl", offered, candidates,
+                       check=timeline_problem),
+            chosen,
+        )  # fmt: skip
+
+    def action_pause_replay(self) -> None:
+        if self.runner is not None:
+            self.runner.pause()
+            self.notify("Replay paused; t resumes", timeout=2)
+        self._show_replay()
+
+    def action_resume_replay(self) -> None:
+        if self.runner is not None:
+            self.runner.resume()
+            self.notify("Replay resumed", timeout=2)
+        self._show_replay()
 
     def action_stop_replay(self) -> None:
         if self.runner is not None:
             self.runner.stop()
             self.notify("Replay stopped", timeout=3)
+        self._show_replay()
 
     def _start_replay(self, path: str, speed: float, loop: bool) -> None:
         try:
@@ -312,6 +411,7 @@ class ShaperApp(App[None]):
             return
         if self.runner is not None:
             self.runner.stop()
+        self._remember("replay")
         self.runner = runner
         self.timeline_pane.name_shown = Path(path).name
         self.replay_worker = self._run_replay(runner)
@@ -337,6 +437,7 @@ class ShaperApp(App[None]):
         runner = self.runner
         self.timeline_pane.status = runner.status() if runner is not None else None
         self.timeline_pane.refresh()
+        self.refresh_bindings()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))
@@ -360,7 +461,11 @@ class ShaperApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for entry in key_help(self.BINDINGS, self.get_key_display):
-            if not entry.action.startswith("app.") and entry.action != "quit":
+            if (
+                not entry.action.startswith("app.")
+                and entry.action != "quit"
+                and self.check_action(entry.action, ()) is not False
+            ):
                 yield SystemCommand(entry.description, f"{entry.tooltip} ({entry.keys})",
                                     partial(self.run_action, entry.action))  # fmt: skip
         for direction in DIRECTIONS:

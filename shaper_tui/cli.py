@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
+
+from textual.app import App
 
 from engine.model.errors import LinkshaperError
 from engine.model.spec import PASS_THROUGH, read_spec
@@ -25,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tui",
         description="Tune a linkshaper link live from the terminal.",
         epilog="Keys: arrows change values, Enter types one, p presets, b block, "
-        "0 reset, ? help, q quit.",
+        "R reset (asks first), u undo, ? help, q quit.",
     )
     parser.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]",
                         help="start an engine of its own between these interfaces")  # fmt: skip
@@ -89,9 +94,37 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail("the demo builds network namespaces: run it as root")
     print("Bringing up the demo lab (client ↔ engine ↔ server) with iperf3 both ways…")
     with DemoLab(Lab(args.prefix), seconds=args.demo_seconds) as demo:
-        create_app(SocketSource(demo.control), **_app_options(args)).run()
+        app = create_app(SocketSource(demo.control), **_app_options(args))
+        with _closing_on_signals(app, demo.close):
+            app.run()
     print("Demo lab removed.")
     return 0
+
+
+@contextmanager
+def _closing_on_signals(app: App[None], teardown: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM quits as `q` does, so that the lab is torn down on the way out. SIGHUP means
+    the terminal is gone: Textual would block for ever writing its goodbye to it (its writer
+    thread waits on a pty nobody reads), so `teardown` runs at once and the process ends."""
+
+    def terminate(_signum: int, _frame: FrameType | None) -> None:
+        app.call_later(app.exit)
+
+    def hang_up(signum: int, _frame: FrameType | None) -> None:
+        try:
+            teardown()
+        finally:
+            os._exit(128 + signum)
+
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, terminate),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, hang_up),
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -92,6 +92,8 @@ class Scale:
 
     def read(self, text: str) -> float:
         """Parse user text; raises ValueError naming the range when it is out of it."""
+        if text.strip().startswith("-"):
+            raise ValueError(f"{text.strip()!r} cannot be negative")
         value = self.parse(text)
         if not self.minimum <= value <= self.maximum:
             raise ValueError(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Footer, Input, Label
 
 from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
 from engine.environments.lab import INNER, OUTER, Lab
@@ -25,6 +25,7 @@ from engine.timelines.timeline import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import HostedSource, SocketSource
 from shaper_tui.scales import RATE
+from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.status_bar import StatusBar
@@ -151,9 +152,45 @@ def test_a_bad_value_is_explained_and_nothing_changes(start_engine: StartEngine)
             await pilot.press("enter", *"99gbit", "enter")
             assert "outside" in str(app.screen.query_one("#error").render())
             await pilot.press("escape")
+            # The prompt names the direction and the field; a negative value is called that.
+            app.query_one("#egress-latency").focus()
+            await pilot.press("enter")
+            title = str(app.screen.query_one(Label).render())
+            assert "Upload (egress): Latency (now 0 ms)" in title, title
+            await pilot.press(*"-5ms", "enter")
+            assert "cannot be negative" in str(app.screen.query_one("#error").render())
+            await pilot.press("escape")
+            # j / k move, w jumps to the other panel, Home / End go to the ends.
+            app.query_one("#ingress-rate").focus()
+            await pilot.press("j")
+            assert app.focused is not None and app.focused.id == "ingress-loss"
+            await pilot.press("k", "w")
+            assert app.focused is not None and app.focused.id == "egress-rate"
+            await pilot.press("?")
+            await pilot.pause(0.1)
+            await pilot.press("escape")  # the help closes with Esc
+            assert app.screen is app.screen_stack[0]
 
     asyncio.run(scenario())
     assert engine_spec(engine) == before
+
+
+def test_home_and_end_take_a_slider_to_its_ends(start_engine: StartEngine) -> None:
+    engine = start_engine(BASE)
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            app.query_one("#egress-rate").focus()
+            await pilot.press("home")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 0)
+            await pilot.press("end")
+            await wait_until(
+                pilot, lambda: engine_spec(engine).default_link.egress.rate == UNLIMITED_RATE
+            )
+
+    asyncio.run(scenario())
 
 
 def test_presets_block_and_reset(start_engine: StartEngine) -> None:
@@ -183,9 +220,38 @@ def test_presets_block_and_reset(start_engine: StartEngine) -> None:
             await pilot.press("b")
             await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 400_000)
 
+            # 0 is a digit like the others: it opens the prompt, it resets nothing.
             await pilot.press("0")
+            await wait_until(pilot, lambda: isinstance(app.screen, ValuePrompt), what="prompt")
+            await pilot.press("escape")
+            assert engine_spec(engine).default_link.egress.rate == 400_000
+
+            # Reset asks first: n leaves the link alone, y resets it.
+            await pilot.press("R")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="ask")
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            assert engine_spec(engine).default_link.egress.rate == 400_000
+            await pilot.press("R", "y")
             await wait_until(pilot, lambda: engine_spec(engine) == Spec())
             assert app.query_one("#ingress-rate", ValueSlider).text == "unlimited"
+
+            # u goes back through reset, unblock, block and the preset, one step each.
+            def egress_rate() -> int:
+                return engine_spec(engine).default_link.egress.rate
+
+            await pilot.press("u")
+            await wait_until(pilot, lambda: egress_rate() == 400_000, what="undo reset")
+            await pilot.press("u")
+            await wait_until(pilot, lambda: egress_rate() == 0, what="undo unblock")
+            await pilot.press("ctrl+z")
+            await wait_until(pilot, lambda: egress_rate() == 400_000, what="undo block")
+            await pilot.press("u")
+            await wait_until(pilot, lambda: egress_rate() == 2_000_000, what="undo preset")
+            assert engine_spec(engine).default_link.ingress.latency == 5  # BASE again
+            assert [f.label for f in engine_spec(engine).flows] == ["web"]
+            assert "u" not in app.screen.active_bindings  # nothing left to undo: not offered
+            await pilot.press("R", "y")
 
     asyncio.run(scenario())
     assert engine_spec(engine).default_link.ingress.rate == UNLIMITED_RATE
@@ -281,6 +347,8 @@ def test_every_action_is_in_the_command_palette(start_engine: StartEngine) -> No
             await pilot.press(*"75ms", "enter")
             await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.latency == 75)
             await pilot.press("ctrl+p", *"Reset", "enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="ask")
+            await pilot.press("y")
             await wait_until(pilot, lambda: engine_spec(engine) == Spec())
 
     asyncio.run(scenario())
@@ -300,8 +368,10 @@ def test_record_toggle_and_replay_pane(start_engine: StartEngine, tmp_path: Path
         app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
         async with app.run_test(size=(100, 32)) as pilot:
             await until_attached(app, pilot)
+            assert app.screen.active_bindings["r"].binding.action == "record"
             await pilot.press("r")
-            assert app.recorder is not None and "REC" in str(app.status_bar.render())
+            assert app.recorder is not None and "REC 00:00" in str(app.status_bar.render())
+            assert app.screen.active_bindings["r"].binding.action == "stop_recording"
             await pilot.press("right")  # a change of ours
             with ControlClient(engine.control) as client:
                 client.patch({"egress.loss": "1%"}, source="set")  # and one made elsewhere
@@ -309,20 +379,42 @@ def test_record_toggle_and_replay_pane(start_engine: StartEngine, tmp_path: Path
 
             await pilot.press("t")
             await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), what="prompt")
-            app.screen.query_one(Input).value = str(timeline)  # typing it all would be slow
+            prompt = app.screen
+            # A path that is no timeline is said in the prompt, which stays open.
+            prompt.query_one(Input).value = str(tmp_path / "missing.jsonl")
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            assert app.screen is prompt and app.runner is None
+            assert "missing.jsonl" in str(prompt.query_one("#error", Label).render())
+            prompt.query_one(Input).value = str(timeline)  # typing it all would be slow
             await pilot.press("enter")
             pane = app.timeline_pane
             await wait_until(pilot, lambda: pane.status is not None and pane.status.position >= 2)
             assert "step 2/3" in str(pane.render()) and "next at 1.2 s" in str(pane.render())
+            # On screen, above the footer (both sit at the bottom), not painted over by it.
+            footer = app.query_one(Footer)
+            assert pane.region.height == 1 and not pane.region.overlaps(footer.region)
+            assert pane.region.bottom <= footer.region.y <= app.screen.size.height - 1
+            active = app.screen.active_bindings
+            assert active["t"].binding.action == "pause_replay" and "x" in active
             await pilot.press("t")  # pause before the last step
             assert app.runner is not None and app.runner.paused
+            assert app.screen.active_bindings["t"].binding.action == "resume_replay"
+            assert "paused" in str(pane.render())
             await pilot.pause(1.2)
             assert engine_spec(engine).default_link.egress.latency == 22
             await pilot.press("t")  # resume
             await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.latency == 33)
             await wait_until(pilot, lambda: pane.status is not None and pane.status.finished)
+            assert app.screen.active_bindings["t"].binding.action == "timeline"
+            assert "x" not in app.screen.active_bindings
             await pilot.press("r")  # stop recording
             assert app.recorder is None
+            # The next replay prompt offers the recording just made.
+            await pilot.press("t")
+            await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), what="prompt")
+            assert app.screen.query_one(Input).value == str(app.last_recording)
+            await pilot.press("escape")
 
     asyncio.run(scenario())
     (recording,) = tmp_path.glob("linkshaper-*.jsonl")

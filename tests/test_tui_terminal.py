@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 
+import psutil
 import pytest
 
+from engine.environments.commands import network_namespaces
 from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
 from engine.environments.lab import Lab
 from engine.protocol.client import ControlClient
@@ -91,3 +94,54 @@ def test_keys_in_a_real_terminal_change_the_link(
     assert engine.process.poll() is None
     with ControlClient(engine.control) as client:
         assert client.get_spec().default_link.ingress.latency == 60
+
+
+def _demo_processes(root_pid: int) -> list[psutil.Process]:
+    """The demo's `tui` and everything it started (the engine, iperf3), while they live."""
+    try:
+        root = psutil.Process(root_pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize("how", ["hang-up", "terminate"])
+def test_the_demo_tears_its_lab_down_when_its_terminal_goes_or_it_is_told_to_stop(
+    tmux: Tmux, how: str
+) -> None:
+    """Killing the terminal (tmux kill-server: SIGHUP to `tui`) or SIGTERM must leave what
+    `q` leaves: no lab namespace, no engine, no iperf3, no temp folder."""
+    prefix = f"lsq{os.getpid() % 10000}"
+    lab = Lab(prefix)
+    command = (
+        f"cd {ROOT} && TERM=xterm exec {sys.executable} -m shaper_tui --demo --prefix {prefix} "
+        "--demo-seconds 60"
+    )
+    try:
+        tmux("new-session", "-d", "-s", "tui", "-x", "100", "-y", "32", command)
+        tmux.wait_for("attached", timeout=60)
+        pid = int(tmux("display-message", "-p", "-t", "tui", "#{pane_pid}").strip())
+        started = _demo_processes(pid)
+        assert any("engine.cli.main" in " ".join(p.cmdline()) for p in started), started
+        workdirs = {
+            word.rsplit("/", 1)[0]
+            for p in started
+            for word in p.cmdline()
+            if "linkshaper-demo-" in word
+        }
+        assert workdirs and set(lab.namespaces) <= network_namespaces()
+        if how == "hang-up":
+            tmux("kill-server")
+        else:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+            if not alive and not set(lab.namespaces) & network_namespaces():
+                break
+            time.sleep(0.2)
+        assert not set(lab.namespaces) & network_namespaces()
+        assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not [path for path in workdirs if os.path.exists(path)]
+    finally:
+        lab.down()

@@ -1,13 +1,16 @@
-"""Ask for a file path (a timeline to replay)."""
+"""Ask for a file path (a timeline to replay): offered a default, completing over candidates,
+and checked before it closes, so a bad path is said in place and can be corrected."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
 
@@ -33,15 +36,27 @@ class PathPrompt(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", id="path.cancel", tooltip="Do nothing"),
     ]
 
-    def __init__(self, title: str, hint: str) -> None:
+    def __init__(
+        self,
+        title: str,
+        hint: str,
+        value: str = "",
+        candidates: Sequence[str] = (),
+        check: Callable[[str], str | None] | None = None,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.hint = hint
+        self.value = value
+        self.candidates = list(candidates)
+        #: Why a path will not do (one line), or None: then the prompt closes with it.
+        self.check = check
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self.title_text}[/b]")
-            yield Input(placeholder=self.hint, id="path")
+            yield Label(f"[b]{self.title_text}[/b]  (→ completes, Esc cancels)")
+            suggester = SuggestFromList(self.candidates) if self.candidates else None
+            yield Input(self.value, placeholder=self.hint, id="path", suggester=suggester)
             yield Label("", id="error")
 
     def on_mount(self) -> None:
@@ -49,8 +64,14 @@ class PathPrompt(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value.strip():
-            self.dismiss(event.value.strip())
+        path = event.value.strip()
+        if not path:
+            return
+        problem = self.check(path) if self.check is not None else None
+        if problem is not None:
+            self.show_error(problem)
+            return
+        self.dismiss(path)
 
     def show_error(self, message: str) -> None:
         self.query_one("#error", Label).update(message)

@@ -95,8 +95,9 @@ class DirectionPanel(Vertical):
                 label, scale = sliders[field]
                 assert isinstance(value, float)
                 control = ValueSlider(
-                    label, scale, value, field=field, direction=self.direction, id=control_id
-                )
+                    label, scale, value, field=field, direction=self.direction, id=control_id,
+                    title=f"{TITLES[self.direction]}: {label}",
+                )  # fmt: skip
             else:
                 label, options = choices[field]
                 control = ChoiceControl(

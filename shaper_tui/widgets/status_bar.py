@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psutil
 from rich.text import Text
 from textual.reactive import reactive
@@ -33,6 +35,12 @@ class StatusBar(Static):
         super().__init__(id=id)
         self.source = source
         self._processes: list[psutil.Process] = []
+        self._own = psutil.Process()
+        self._own.cpu_percent(None)
+        self._recording_since = 0.0
+
+    def watch_recording(self, recording: str) -> None:
+        self._recording_since = time.monotonic() if recording else 0.0
 
     def attach(self, info: Info) -> None:
         self.attached = True
@@ -56,7 +64,8 @@ class StatusBar(Static):
         self.figures = ""
 
     def sample(self) -> None:
-        """CPU (% of one core, summed over the engine's processes) and resident memory."""
+        """CPU (% of one core, summed over the engine's processes, and this process's own)
+        and the engine's resident memory."""
         if not self._processes:
             return
         cpu = 0.0
@@ -67,12 +76,18 @@ class StatusBar(Static):
                 rss += process.memory_info().rss
             except psutil.Error:
                 continue
-        self.figures = f"engine cpu {cpu:.0f}% of a core  mem {rss / 2**20:.0f} MB"
+        own = self._own.cpu_percent(None)
+        self.figures = (
+            f"CPU engine {cpu:.0f}% · tui {own:.0f}% of a core · engine {rss / 2**20:.0f} MB"
+        )
 
     def render(self) -> Text:
         line = Text()
         if self.recording:
-            line.append(f"● REC {self.recording}  ", style="bold red")
+            # How long only: the file's path is in the toast (and saved with `r`), and would
+            # push the figures off an 80-column line.
+            seconds = int(time.monotonic() - self._recording_since)
+            line.append(f"● REC {seconds // 60:02d}:{seconds % 60:02d}  ", style="bold red")
         if self.attached:
             line.append("● attached ", style="bold green")
         elif self.attached is None:

@@ -1,4 +1,5 @@
-"""One line about the replay in progress: where it is, the next step and the time to it."""
+"""One line about the replay in progress: where it is, the next step and the time to it. The
+app puts it right above the footer (see `ShaperApp.compose`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from engine.timelines.replay import ReplayStatus
 class TimelinePane(Static):
     DEFAULT_CSS = """
     TimelinePane {
-        dock: bottom;
         height: 1;
         background: $boost;
         padding: 0 1;

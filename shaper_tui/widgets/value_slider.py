@@ -69,12 +69,16 @@ class ValueSlider(Widget, can_focus=True):
                 key_display="Shift+→ / L", tooltip="A coarse step up, a decade on rates and times"),
         Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
                 key_display="Shift+← / H", tooltip="A coarse step down"),
+        Binding("home", "extreme(-1)", "Lowest", show=False, id="slider.lowest", key_display="Home",
+                tooltip="The lowest value (0, or blocked for a rate)"),
+        Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
+                tooltip="The highest value (unlimited for a rate)"),
         Binding("enter", "prompt", "Exact value", show=False, id="slider.prompt",
-                key_display="Enter / 1-9",
+                key_display="Enter / 0-9",
                 tooltip="Type an exact value with units: `20mbit`, `150ms`, `1.5%`"),
         *[
             Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
-            for d in range(1, 10)
+            for d in range(10)
         ],
     ]  # fmt: skip
 
@@ -101,9 +105,12 @@ class ValueSlider(Widget, can_focus=True):
         field: str = "",
         direction: str = "",
         id: str | None = None,
+        title: str = "",
     ) -> None:
         super().__init__(id=id)
         self.label = label
+        #: What the value prompt is headed with: the direction and the field.
+        self.title = title or label
         self.scale = scale
         self.field = field
         self.direction = direction
@@ -148,9 +155,12 @@ class ValueSlider(Widget, can_focus=True):
     def action_coarse(self, count: int) -> None:
         self._user_set(self.scale.step(self.value, count * self.scale.coarse))
 
+    def action_extreme(self, end: int) -> None:
+        self._user_set(self.scale.maximum if end > 0 else self.scale.minimum)
+
     def action_prompt(self, initial: str = "") -> None:
         def done(value: float | None) -> None:
             if value is not None:
                 self._user_set(value)
 
-        self.app.push_screen(ValuePrompt(self.label, self.scale, self.text, initial), done)
+        self.app.push_screen(ValuePrompt(self.title, self.scale, self.text, initial), done)
