@@ -56,7 +56,9 @@ from shaper_tui.widgets.value_slider import ValueSlider
 
 #: Rates are taken over about this many seconds of samples: steady enough to read, recent
 #: enough to see a change within a second.
-RATE_WINDOW = 0.5
+RATE_WINDOW = 1.0
+#: Each direction's figures are drawn at most this often: readable, and cheap to draw.
+DISPLAY_INTERVAL = 0.5
 #: The bindings that move between controls (listed first in the help).
 MOVES = ("app.next", "app.previous", "app.other_panel")
 #: How often the replay pane's times move on while a replay runs.
@@ -154,6 +156,8 @@ class ShaperApp(App[None]):
         self.unblocked_rates: dict[Direction, int] = {}
         self.stats_seen = 0
         self.problems: dict[Direction, str] = {d: "" for d in DIRECTIONS}
+        #: When each direction's figures were last drawn (see DISPLAY_INTERVAL).
+        self.shown_at: dict[Direction, float] = dict.fromkeys(DIRECTIONS, float("-inf"))
         #: (what was done, the spec before it), newest last: what `u` goes back through.
         self.undo_steps: list[tuple[str, Spec]] = []
         self.last_recording: Path | None = None
@@ -232,9 +236,21 @@ class ShaperApp(App[None]):
         )
         window = self.windows[stats.direction]
         window.add(stats)
-        previous, _ = window.pair()
-        self.panels[stats.direction].show_rates(direction_rates(previous, stats))
         self.flows.add_sample(stats)
+        # On the worker's clock (the samples' own): figures that change ten times a second
+        # cannot be read.
+        if stats.at < self.shown_at[stats.direction] + DISPLAY_INTERVAL:
+            return
+        self.shown_at[stats.direction] = stats.at
+        previous, _ = window.pair()
+        panel = self.panels[stats.direction]
+        panel.show_rates(direction_rates(previous, stats))
+        measured = [s for s in window.samples if s.delay_samples]
+        if measured:  # the median of the medians, the worst of the 99th percentiles
+            medians = sorted(s.delay_p50_ms for s in measured)
+            panel.show_delay(medians[len(medians) // 2], max(s.delay_p99_ms for s in measured))
+        else:
+            panel.show_delay(0.0, 0.0)
 
     def _show_spec(self, spec: Spec) -> None:
         self.spec = spec
@@ -273,7 +289,7 @@ class ShaperApp(App[None]):
                     preset.apply(self.spec), f"{preset.name}: {preset.summary} · u to undo"
                 )
 
-        self.push_screen(PresetsScreen(), chosen)
+        self.push_screen(PresetsScreen(self.spec), chosen)
 
     def action_block(self) -> None:
         links = {d: self.spec.link(d) for d in DIRECTIONS}

@@ -42,9 +42,11 @@ def _sample(i: int, rate: float, loss_every: int, direction: Direction) -> Direc
         Talker(address="198.18.0.2", protocol=6, port=443, packets=i * 80, bytes=bytes_out // 2),
         Talker(address="198.18.0.2", protocol=17, port=3478, packets=i * 10, bytes=bytes_out // 8),
     ]
+    # What the engine measured: the snapshot spec's 40 ms, plus jitter on the download.
+    p50, p99 = (45.2 + swing, 57.9 + 2 * swing) if loss_every else (40.3, 41.0 + swing)
     return DirectionStats(
         direction=direction, at=100.0 + i * 0.1, pid=7, total=total, flows={"web": web},
-        top_talkers=talkers,
+        top_talkers=talkers, delay_samples=50, delay_p50_ms=p50, delay_p99_ms=p99,
     )  # fmt: skip
 
 

@@ -38,7 +38,7 @@ def test_presets_split_the_round_trip_and_keep_flows() -> None:
     spec = Spec.model_validate(
         {"flows": [{"label": "web", "flow": {"ip": 0}, "link": {"ingress": {}, "egress": {}}}]}
     )
-    cable = next(p for p in PRESETS if p.name.lower() == "cable")
+    cable = next(p for p in PRESETS if p.name == "sitespeed cable")
     applied = cable.apply(spec)
     assert applied.default_link.ingress.rate == 5_000_000
     assert applied.default_link.egress.rate == 1_000_000
@@ -50,3 +50,12 @@ def test_every_preset_names_its_source_and_is_a_valid_link() -> None:
     for preset in PRESETS:
         assert preset.source
         assert preset.apply(Spec()).default_link.ingress.rate == preset.down_bps
+
+
+def test_preset_names_are_unambiguous_and_the_one_in_force_is_known() -> None:
+    names = [p.name.lower() for p in PRESETS]
+    assert len(set(names)) == len(names)
+    for preset in PRESETS:
+        applied = preset.apply(Spec())
+        assert [p.name for p in PRESETS if p.in_force(applied)] == [preset.name]
+        assert not preset.in_force(Spec())

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Footer, Input, Label, OptionList
 
 from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
 from engine.environments.lab import INNER, OUTER, Lab
@@ -27,6 +27,7 @@ from shaper_tui.engine_source import HostedSource, SocketSource
 from shaper_tui.scales import RATE
 from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.path_prompt import PathPrompt
+from shaper_tui.screens.presets import PresetsScreen
 from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -423,3 +424,32 @@ def test_record_toggle_and_replay_pane(start_engine: StartEngine, tmp_path: Path
     assert sources[:3] == ["tui-start", TAG, "set"]
     assert sources[3:] == ["replay", "replay", "replay"]
     assert recorded.stats  # the TUI records stats samples too
+
+
+def test_presets_filter_as_typed_and_mark_the_one_in_force(start_engine: StartEngine) -> None:
+    engine = start_engine(BASE)
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.press("p")
+            await wait_until(pilot, lambda: isinstance(app.screen, PresetsScreen), what="list")
+            await pilot.press(*"wpt lte", "enter")
+            await wait_until(
+                pilot, lambda: engine_spec(engine).default_link.ingress.rate == 12_000_000
+            )
+            assert engine_spec(engine).default_link.egress.latency == 35
+            await pilot.press("p")
+            await wait_until(pilot, lambda: isinstance(app.screen, PresetsScreen), what="list")
+            listing = app.screen.query_one(OptionList)
+            assert listing.highlighted is not None
+            highlighted = listing.get_option_at_index(listing.highlighted)
+            assert highlighted.id == "WPT LTE" and "●" in str(highlighted.prompt)
+            await pilot.press(*"nothing like this")
+            assert listing.option_count == 0
+            await pilot.press("enter", "escape")  # nothing to apply; Esc closes
+            assert app.screen is app.screen_stack[0]
+
+    asyncio.run(scenario())
+    assert engine_spec(engine).default_link.ingress.rate == 12_000_000

@@ -26,7 +26,7 @@ from engine.core.frames import (
     segment,
     wire_shape,
 )
-from engine.core.link import HeldBudget, Link, Packet
+from engine.core.link import DelaySamples, HeldBudget, Link, Packet
 from engine.model.flowtop import FarEnd, wire_bits
 from engine.model.spec import Direction, Spec
 from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
@@ -84,6 +84,11 @@ DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 _CUMULATIVE = ("packets_in", "bytes_in", "packets_out", "bytes_out")
 
 
+def _quantile(ordered: list[float], q: float) -> float:
+    """The `q` quantile of sorted values (the nearest rank), 0 for none."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
 def _plain_ip(frame: FrameBytes, size: int) -> bool:
     """Whether `frame` is untagged IPv4 or IPv6 with room for its header: what `flow_key`
     would read as IP, found for less (the ethertype and the length)."""
@@ -106,6 +111,7 @@ class DirectionPipeline:
         self.direction: Direction = direction
         self._rng = random.Random(seed)
         self._budget = HeldBudget(DIRECTION_HELD_BYTES)
+        self._delays = DelaySamples()
         self._links: dict[str, Link] = {}
         #: The links that hold something (queued or delayed): the only ones `release`,
         #: `idle` and `next_deadline` look at, so idle flow links cost nothing per frame.
@@ -153,7 +159,9 @@ class DirectionPipeline:
             if label in self._links:
                 self._links[label].configure(link_spec, now, trace)
             else:
-                self._links[label] = Link(link_spec, self._rng, now, self._budget, trace)
+                self._links[label] = Link(
+                    link_spec, self._rng, now, self._budget, trace, self._delays
+                )
                 self._labels[self._links[label]] = label
             self._touched.add(self._links[label])
         self._classifier = Classifier(spec.flows, self.direction)
@@ -417,6 +425,7 @@ class DirectionPipeline:
             flows = changed
         else:
             flows = {label: link.stats() for label, link in self._links.items()}
+        delays = self._delays.take()
         return DirectionStats(
             direction=self.direction,
             at=now,
@@ -424,4 +433,7 @@ class DirectionPipeline:
             flows=flows,
             flows_changed_only=changed_only,
             top_talkers=self._top_talkers(),
+            delay_samples=len(delays),
+            delay_p50_ms=_quantile(delays, 0.5) * 1000.0,
+            delay_p99_ms=_quantile(delays, 0.99) * 1000.0,
         )

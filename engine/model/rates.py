@@ -18,6 +18,7 @@ class LinkRates:
 
     bits_in: float = 0.0
     bits_out: float = 0.0
+    packets_in: float = 0.0
     packets_out: float = 0.0
     loss_drops: float = 0.0
     queue_drops: float = 0.0
@@ -28,6 +29,12 @@ class LinkRates:
     @property
     def drops(self) -> float:
         return self.loss_drops + self.queue_drops + self.blocked_drops
+
+    @property
+    def loss_share(self) -> float:
+        """Random and blocked drops as a share of the packets that came in (0 with none)."""
+        lost = self.loss_drops + self.blocked_drops
+        return lost / self.packets_in if self.packets_in > 0 else 0.0
 
     @classmethod
     def between(cls, previous: LinkStats | None, current: LinkStats, span: float) -> LinkRates:
@@ -43,6 +50,7 @@ class LinkRates:
         return cls(
             bits_in=per_second(current.bytes_in, previous.bytes_in) * 8,
             bits_out=per_second(current.bytes_out, previous.bytes_out) * 8,
+            packets_in=per_second(current.packets_in, previous.packets_in),
             packets_out=per_second(current.packets_out, previous.packets_out),
             loss_drops=per_second(current.drops.loss, previous.drops.loss),
             queue_drops=per_second(current.drops.queue_full, previous.drops.queue_full),

@@ -81,6 +81,12 @@ class DirectionStats(_Model):
     rx_kernel_drops: int = 0
     tx_errors: int = 0
     top_talkers: list[Talker] = []
+    #: What the frames released since the report before spent in the links, as measured
+    #: (arrival to release: queue, rate, latency, jitter, and the release's own lateness):
+    #: how many were measured, and the median and 99th percentile in ms (0 with none).
+    delay_samples: int = 0
+    delay_p50_ms: float = 0.0
+    delay_p99_ms: float = 0.0
 
 
 class EngineStats(_Model):

@@ -35,9 +35,12 @@ is what the engine has in force, whoever changed it.
 
 ## Figures
 
-In and Out are bits per second before and after shaping; Lost counts random loss and
-blocked drops per second; Q-full counts queue overflows; Q-delay is how long the packet at
-the head of the queue has waited. The table lists flow rules and the busiest far ends.
+In and Out are bits per second before and after shaping; Lost
+is random loss and blocked drops, as a share of what came in and per second; Q-full counts
+queue overflows per second, beside the packets queued now; Delay is what the engine measured
+frames to spend in the links (queue, latency, jitter, and its own lateness), median / 99th
+percentile over the last second, to check against the Latency set. Figures are drawn twice a
+second. The table lists flow rules and the busiest far ends.
 """
 
 

@@ -1,4 +1,5 @@
-"""Pick a named link condition; each shows its figures and where they were published."""
+"""Pick a named link condition: each row shows its figures, its name says its source, the
+one in force is marked, and typing filters the list."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList
+from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from engine.model.presets import PRESETS, Preset
+from engine.model.spec import Spec
+
+#: The name column: the longest name and the in-force mark fit.
+NAME_WIDTH = 20
 
 
 class PresetsScreen(ModalScreen[Preset | None]):
@@ -21,16 +26,22 @@ class PresetsScreen(ModalScreen[Preset | None]):
         align: center middle;
     }
     PresetsScreen > Vertical {
-        width: 90;
+        width: 76;
         max-width: 100%;
         height: auto;
         max-height: 100%;
         border: thick $accent;
         background: $surface;
     }
+    PresetsScreen Input, PresetsScreen Input:focus {
+        border: none;
+        height: 1;
+        padding: 0 1;
+        background: $boost;
+    }
     PresetsScreen OptionList {
         height: auto;
-        max-height: 20;
+        max-height: 16;
         border: none;
     }
     PresetsScreen .hint {
@@ -40,30 +51,69 @@ class PresetsScreen(ModalScreen[Preset | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,p", "cancel", "Close", id="presets.close", tooltip="Keep the link as is"),
-    ]
+        Binding("escape", "cancel", "Close", id="presets.close", tooltip="Keep the link as is"),
+        Binding("down", "move(1)", "Next", show=False, id="presets.next", tooltip="Next preset"),
+        Binding("up", "move(-1)", "Previous", show=False, id="presets.previous",
+                tooltip="Previous preset"),
+    ]  # fmt: skip
+
+    def __init__(self, spec: Spec | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.shown: list[Preset] = list(PRESETS)
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("[b]Presets[/b]: sets rate and latency both ways (RTT split in half)",
+            yield Label("[b]Presets[/b]: rate and latency both ways (the RTT split in half)",
                         classes="hint")  # fmt: skip
-            options = []
-            for index, preset in enumerate(PRESETS):
-                text = Text()
-                text.append(f"{preset.name:<18}", style="bold")
-                text.append(f"{preset.summary:<42}")
-                text.append(preset.source, style="dim")
-                options.append(Option(text, id=str(index)))
-            yield OptionList(*options)
-            yield Label("Enter applies · Esc closes · flow rules are kept", classes="hint")
+            yield Input(placeholder="type to filter: 3g, lte, wpt, cable…", id="filter")
+            yield OptionList(*self._options(PRESETS))
+            yield Label("↑↓ choose · Enter applies · Esc closes · ● in force · flow rules stay",
+                        classes="hint")  # fmt: skip
+            yield Label("from Chrome DevTools, sitespeed.io throttle, WPT: WebPageTest",
+                        classes="hint")  # fmt: skip
+
+    def _options(self, presets: list[Preset] | tuple[Preset, ...]) -> list[Option]:
+        options = []
+        for preset in presets:
+            current = self.spec is not None and preset.in_force(self.spec)
+            text = Text()
+            text.append("● " if current else "  ", style="bold green")
+            text.append(f"{preset.name:<{NAME_WIDTH}}", style="bold")
+            text.append(preset.summary)
+            options.append(Option(text, id=preset.name))
+        return options
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        self.query_one(Input).focus()
+        listing = self.query_one(OptionList)
+        current = [i for i, p in enumerate(self.shown) if self.spec and p.in_force(self.spec)]
+        listing.highlighted = current[0] if current else 0
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        words = event.value.lower().split()
+        self.shown = [p for p in PRESETS if all(w in f"{p.name} {p.source}".lower() for w in words)]
+        listing = self.query_one(OptionList)
+        listing.clear_options()
+        listing.add_options(self._options(self.shown))
+        listing.highlighted = 0 if self.shown else None
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        index = self.query_one(OptionList).highlighted
+        if index is not None and index < len(self.shown):
+            self.dismiss(self.shown[index])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        assert event.option.id is not None
-        self.dismiss(PRESETS[int(event.option.id)])
+        self.dismiss(next(p for p in PRESETS if p.name == event.option.id))
+
+    def action_move(self, step: int) -> None:
+        listing = self.query_one(OptionList)
+        if listing.option_count:
+            current = listing.highlighted if listing.highlighted is not None else 0
+            listing.highlighted = max(0, min(listing.option_count - 1, current + step))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

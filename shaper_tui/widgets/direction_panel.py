@@ -10,7 +10,7 @@ from textual.message import Message
 
 from engine.model.rates import LinkRates
 from engine.model.spec import Direction, LinkSpec
-from engine.model.units import format_duration_ms, format_rate
+from engine.model.units import format_rate
 from shaper_tui.link_edits import JITTER_DISTRIBUTIONS, LOSS_MODELS, Field, shown_value
 from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, Scale
 from shaper_tui.widgets.choice_control import ChoiceControl
@@ -80,7 +80,7 @@ class DirectionPanel(Vertical):
             key: MetricSpark(label, id=f"{direction}-{key}")
             for key, label in (
                 ("in", "In"), ("out", "Out"), ("lost", "Lost"), ("queue-drops", "Q-full"),
-                ("delay", "Q-delay"),
+                ("delay", "Delay"),
             )
         }  # fmt: skip
 
@@ -137,7 +137,18 @@ class DirectionPanel(Vertical):
         sparks = self.sparks
         sparks["in"].push(rates.bits_in, format_rate(rates.bits_in))
         sparks["out"].push(rates.bits_out, format_rate(rates.bits_out))
-        sparks["lost"].push(lost, _per_second(lost))
-        sparks["queue-drops"].push(rates.queue_drops, _per_second(rates.queue_drops))
-        delay = f"{format_duration_ms(rates.queue_delay_ms)} {rates.queue_packets}p"
-        sparks["delay"].push(rates.queue_delay_ms, delay)
+        share = f"{rates.loss_share * 100:.2g}% " if lost else ""
+        sparks["lost"].push(lost, f"{share}{_per_second(lost)}")
+        sparks["queue-drops"].push(
+            rates.queue_drops, f"{_per_second(rates.queue_drops)} {rates.queue_packets}p"
+        )
+
+    def show_delay(self, p50_ms: float, p99_ms: float) -> None:
+        """What the engine measured frames to spend in this direction's links: median and
+        99th percentile of latency + jitter + queue (beside the Latency set above)."""
+        figure = f"{_ms(p50_ms)}/{_ms(p99_ms)} ms" if p99_ms > 0 else "-"
+        self.sparks["delay"].push(p99_ms, figure)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
