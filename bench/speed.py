@@ -24,6 +24,8 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
 8. What shaping costs (efficiency issue, `bench.shaped_cost`): CPU under shaped TCP and a
    UDP probe, and shaped capacity with offloads off, beside the seed's engine when
    `LINKSHAPER_BENCH_RUSH` names its binary.
+9. What the TUI costs (`bench.tui_cost`): its CPU in a real terminal at 80x24, 120x40 and
+   200x60 while it shows the live demo lab, beside the engine's.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
 """
@@ -50,7 +52,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from bench import shaped_cost
+from bench import shaped_cost, tui_cost
 from bench.passthrough import cpu_percent, engine_processes
 from engine.environments.harness import (
     EngineProcess,
@@ -380,10 +382,16 @@ def main() -> None:
     parser.add_argument(
         "--only-cost", action="store_true", help="only what shaping costs (bench.shaped_cost)"
     )
+    parser.add_argument(
+        "--only-tui", action="store_true", help="only what the TUI costs (bench.tui_cost)"
+    )
     args = parser.parse_args()
     lab = Lab("lsbench")
     if args.only_cost:
         shaped_cost_table(lab, args.runs, args.profile)
+        return
+    if args.only_tui:
+        tui_cost_table()
         return
     if args.only_flow_rules:
         only = [flow_rules(lab) for _ in range(args.runs)]
@@ -459,9 +467,19 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     shaped_cost_table(lab, args.runs, args.profile)
+    tui_cost_table()
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")
         print(profile(lab))
+
+
+def tui_cost_table() -> None:
+    """What the TUI costs beside the engine's CPU (`bench.tui_cost`), if tmux is there."""
+    if shutil.which("tmux") is None:
+        print("\n(the TUI's cost is left out: no tmux)")
+        return
+    print("\nwhat the TUI costs (a real terminal: tmux), the demo lab live:\n")
+    shaped_cost.print_table(tui_cost.rows(tui_cost.measure()))
 
 
 def shaped_cost_table(lab: Lab, runs: int, profile: bool) -> None:

@@ -117,7 +117,7 @@ class ShaperApp(App[None]):
                 "afterwards)"),
         Binding("r", "record", "Record", id="app.record",
                 tooltip="Start recording every change (and stats) to `linkshaper-DATE.jsonl`"),
-        Binding("r", "stop_recording", "■ Stop rec", id="app.stop_recording",
+        Binding("r", "stop_recording", "■ Stop", id="app.stop_recording",
                 tooltip="Stop recording and save the file"),
         Binding("t", "timeline", "Replay", id="app.timeline",
                 tooltip="Replay a timeline file (the last recording is offered)"),
@@ -125,7 +125,7 @@ class ShaperApp(App[None]):
                 tooltip="Pause the replay in progress"),
         Binding("t", "resume_replay", "Resume", id="app.resume_replay",
                 tooltip="Resume the paused replay"),
-        Binding("x", "stop_replay", "Stop replay", id="app.stop_replay",
+        Binding("x", "stop_replay", "Stop", id="app.stop_replay",
                 tooltip="Stop the replay in progress"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="This help: keys and what the figures mean"),
@@ -175,7 +175,8 @@ class ShaperApp(App[None]):
         # The replay line sits on the footer, not under it: both at the bottom, in one dock.
         with Vertical(id="bottom"):
             yield self.timeline_pane
-            yield Footer(compact=True)
+            # The palette's key is in the help; the footer has 80 columns for the rest.
+            yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.flows.can_focus = False

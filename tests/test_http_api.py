@@ -159,6 +159,7 @@ def test_stats_stream_metrics_and_openapi(api: EngineProcess, lab: Lab) -> None:
     assert "# TYPE linkshaper_packets_total counter" in metrics
     assert 'linkshaper_packets_total{direction="egress",link="default",stage="out"}' in metrics
     assert 'linkshaper_rate_bits_per_second{direction="egress",link="default"} 1e+10' in metrics
+    assert 'linkshaper_delay_seconds{direction="egress",quantile="0.99"}' in metrics
     status, schema = http(lab, "GET", "/openapi.json")
     assert status == 200
     assert {"/qos", "/", "/stats", "/metrics", "/timeline/replay"} <= set(schema["paths"])

@@ -175,11 +175,24 @@ class Forwarder:
 
     def drain(self) -> None:
         """Read what is waiting (the socket does not block), up to RX_BATCH frames, mmsg.BATCH
-        a system call, each passed to the pipeline with its arrival time, which is all a link
-        needs to treat it as on arrival, however late it is read (see `_loop`: reads wait
-        while links hold frames). The caller releases what falls due."""
+        a system call, through `_forward_batch`. A frame's arrival time is all a link needs to
+        treat it as on arrival, however late it is read (see `_loop`: reads wait while links
+        hold frames). The caller releases what falls due."""
+        nowait = socket.MSG_DONTWAIT
+        for _ in range(RX_BATCH // BATCH):
+            try:
+                count = self._batch.receive(self.rx, nowait)
+            except BlockingIOError:
+                return
+            self._forward_batch(count, time.monotonic())
+            if count < BATCH:
+                return
+
+    def _forward_batch(self, count: int, now: float) -> None:
+        """Pass the `count` frames just read to the pipeline, each with its arrival time (the
+        kernel's stamp where links hold frames, else `now`), and send those it lets through
+        at once, in runs of one `sendmmsg`, from where they were read."""
         batch = self._batch
-        receive = batch.receive
         sizes = batch.sizes
         buffer = batch.buffer
         view = batch.view
@@ -187,30 +200,24 @@ class Forwarder:
         stamp_of = batch.arrival_stamp
         stamped = self.stamped
         wall_offset = self._wall_offset
-        pipeline = self.pipeline
-        forward = pipeline.forward
-        rx = self.rx
-        nowait = socket.MSG_DONTWAIT
-        for _ in range(RX_BATCH // BATCH):
-            try:
-                count = receive(rx, nowait)
-            except BlockingIOError:
-                return
-            now = time.monotonic()
-            start = 0
-            for index in range(count):
-                if maybe_tagged(index):
-                    _restore_tag(batch, index)
-                size = sizes[index]
-                frame = view[start : start + size]
-                if buffer[start + 1]:  # a super-frame: make it one the kernel will segment
-                    mark_partial_checksum(frame)
-                arrival = _arrival(stamp_of(index), now, wall_offset) if stamped else now
-                if forward(frame, arrival):
-                    self.send(frame)
-                start += SLOT
-            if count < BATCH:
-                return
+        forward = self.pipeline.forward
+        run = 0  # frames run..index-1 go out together
+        start = 0
+        for index in range(count):
+            if maybe_tagged(index):
+                _restore_tag(batch, index)
+            size = sizes[index]
+            frame = view[start : start + size]
+            if buffer[start + 1]:  # a super-frame: make it one the kernel will segment
+                mark_partial_checksum(frame)
+            arrival = _arrival(stamp_of(index), now, wall_offset) if stamped else now
+            if not forward(frame, arrival):  # held (a copy) or dropped: not sent
+                if run < index:
+                    self._send_batch(index, run)
+                run = index + 1
+            start += SLOT
+        if run < count:
+            self._send_batch(count, run)
 
     def stream_straight(self, conn: Connection, stats_due: float, last_frame: float) -> None:
         """Stream on the straight path (`DirectionPipeline.straight`): each frame goes out the
@@ -289,7 +296,7 @@ class Forwarder:
                 if kinds[0] != PACKET_AUXDATA or statuses[0] & TP_STATUS_VLAN_VALID:
                     size = _restore_tag(batch, 0)  # see `_stream_batches`
                 frame = view[:size]
-                if buffer[1]:  # a super-frame, see `drain`
+                if buffer[1]:  # a super-frame, see `_forward_batch`
                     mark_partial_checksum(frame)
                 try:
                     send(frame)
@@ -342,7 +349,7 @@ class Forwarder:
                 if kinds[index] != PACKET_AUXDATA or statuses[index] & TP_STATUS_VLAN_VALID:
                     _restore_tag(batch, index)
                 size = sizes[index]
-                if buffer[start + 1]:  # a super-frame, see `drain`
+                if buffer[start + 1]:  # a super-frame, see `_forward_batch`
                     mark_partial_checksum(view[start : start + size])
                 tally_sent(buffer, start, size)
                 start += SLOT
@@ -355,24 +362,14 @@ class Forwarder:
 
     def stream_classified(self, conn: Connection, stats_due: float, last_frame: float) -> None:
         """Stream while nothing is held but the pipeline is not `straight` (there are flow
-        rules, or a link that would hold a frame): up to mmsg.BATCH frames a read, each passed
-        to the pipeline with its arrival time (the kernel's stamp where links hold frames), and
-        those it lets through at once sent in runs of one `sendmmsg`. Returns as `_stream_batches`
-        does, and as soon as a link holds a frame: its release needs `select`'s timeouts."""
-        batch = self._batch
-        receive = batch.receive
-        sizes = batch.sizes
-        buffer = batch.buffer
-        view = batch.view
-        maybe_tagged = batch.maybe_tagged
-        stamp_of = batch.arrival_stamp
+        rules, or a link that would hold a frame): up to mmsg.BATCH frames a blocking read,
+        through `_forward_batch`. Returns as `_stream_batches` does, and as soon as a link
+        holds a frame: its release needs `select`'s timeouts."""
+        receive = self._batch.receive
         pipeline = self.pipeline
-        forward = pipeline.forward
         rx = self.rx
         clock = time.monotonic
         watch = [conn.fileno()]  # a number: select calls fileno() on anything else
-        stamped = self.stamped
-        wall_offset = self._wall_offset
         check = clock() + CONTROL_POLL
         while True:
             try:
@@ -383,24 +380,7 @@ class Forwarder:
                     return
                 check = now + CONTROL_POLL
                 continue
-            now = clock()
-            run = 0  # frames run..index-1 go out together
-            start = 0
-            for index in range(count):
-                if maybe_tagged(index):
-                    _restore_tag(batch, index)
-                size = sizes[index]
-                frame = view[start : start + size]
-                if buffer[start + 1]:  # a super-frame, see `drain`
-                    mark_partial_checksum(frame)
-                arrival = _arrival(stamp_of(index), now, wall_offset) if stamped else now
-                if not forward(frame, arrival):  # held (a copy) or dropped: not sent
-                    if run < index:
-                        self._send_batch(index, run)
-                    run = index + 1
-                start += SLOT
-            if run < count:
-                self._send_batch(count, run)
+            self._forward_batch(count, clock())
             last_frame = clock()
             if not pipeline.idle:
                 return

@@ -159,6 +159,14 @@ def _metrics(spec: Spec, stats: EngineStats, limit: int = METRICS_LINKS) -> str:
     family("tx_errors_total", "counter", "Frames the engine could not send.")
     for d in directions:
         sample("tx_errors_total", {"direction": d.direction}, d.tx_errors)
+    family(
+        "delay_seconds",
+        "gauge",
+        "Measured arrival-to-release delay of the frames of the last stats window, by quantile.",
+    )
+    for d in directions:
+        for quantile, value in (("0.5", d.delay_p50_ms), ("0.99", d.delay_p99_ms)):
+            sample("delay_seconds", {"direction": d.direction, "quantile": quantile}, value / 1000)
     family("interface_up", "gauge", "1 while a direction's interfaces are up and it forwards.")
     for d in directions:
         sample("interface_up", {"direction": d.direction}, int(d.interface_state == "up"))

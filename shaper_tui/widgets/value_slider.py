@@ -61,20 +61,20 @@ class ValueSlider(Widget, can_focus=True):
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("right,l", "step(1)", "More", show=False, id="slider.up",
-                tooltip="One step up"),
+        Binding("right,l", "step(1)", "step", key_display="←→", id="slider.up",
+                tooltip="One step up (← one down)"),
         Binding("left,h", "step(-1)", "Less", show=False, id="slider.down",
                 tooltip="One step down"),
-        Binding("shift+right,L", "coarse(1)", "Much more", show=False, id="slider.coarse_up",
-                key_display="Shift+→ / L", tooltip="A coarse step up, a decade on rates and times"),
+        Binding("shift+right,L", "coarse(1)", "decade", show=False, id="slider.coarse_up",
+                key_display="⇧←→",
+                tooltip="A coarse step up, a decade on rates and times (⇧← down)"),
         Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
                 key_display="Shift+← / H", tooltip="A coarse step down"),
         Binding("home", "extreme(-1)", "Lowest", show=False, id="slider.lowest", key_display="Home",
                 tooltip="The lowest value (0, or blocked for a rate)"),
         Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
                 tooltip="The highest value (unlimited for a rate)"),
-        Binding("enter", "prompt", "Exact value", show=False, id="slider.prompt",
-                key_display="Enter / 0-9",
+        Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎",
                 tooltip="Type an exact value with units: `20mbit`, `150ms`, `1.5%`"),
         *[
             Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
