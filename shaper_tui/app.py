@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
@@ -159,7 +160,7 @@ class ShaperApp(App[None]):
         #: When each direction's figures were last drawn (see DISPLAY_INTERVAL).
         self.shown_at: dict[Direction, float] = dict.fromkeys(DIRECTIONS, float("-inf"))
         #: (what was done, the spec before it), newest last: what `u` goes back through.
-        self.undo_steps: list[tuple[str, Spec]] = []
+        self.undo_steps: deque[tuple[str, Spec]] = deque(maxlen=UNDO_STEPS)
         self.last_recording: Path | None = None
 
     def compose(self) -> ComposeResult:
@@ -332,7 +333,7 @@ class ShaperApp(App[None]):
 
     def _remember(self, what: str) -> None:
         """Keep the spec in force before `what` replaces it, for `u`."""
-        self.undo_steps = [*self.undo_steps[-UNDO_STEPS + 1 :], (what, self.spec)]
+        self.undo_steps.append((what, self.spec))
         self.refresh_bindings()
 
     def action_undo(self) -> None:

@@ -23,10 +23,11 @@ from engine.core.frames import (
     flow_key,
     internet_checksum,
     mark_partial_checksum,
+    plain_ip,
     segment,
     wire_shape,
 )
-from tests.frames_helpers import arp_frame, udp_frame, with_vnet
+from tests.frames_helpers import arp_frame, malformed_frames, udp_frame, with_vnet
 
 MSS = 1448
 
@@ -161,3 +162,15 @@ def test_malformed_frames_never_raise(seed: int) -> None:
         assert wire_shape(frame[:HEAD_BYTES], len(frame)) == wire_shape(frame)
         segment(frame)
         mark_partial_checksum(bytearray(frame))
+
+
+def test_plain_ip_says_ip_only_where_flow_key_reads_ip_and_no_tag() -> None:
+    """The pipeline skips `flow_key` for frames `plain_ip` vouches for: it must never vouch for
+    one `flow_key` reads as non-IP (tagged IP it may leave to `flow_key`)."""
+    vlan = with_vnet(Ether(type=0x8100) / b"\x00\x05\x08\x00" / IP(src="1.2.3.4") / UDP(dport=7))
+    frames = [udp_frame(), udp_frame(src="2001:2::1", dst="2001:2::2"), arp_frame(), vlan,
+              udp_frame()[:30], *malformed_frames(seed=3, count=300)]  # fmt: skip
+    vouched = [f for f in frames if plain_ip(f, len(f))]
+    assert udp_frame() in vouched and vlan not in vouched and arp_frame() not in vouched
+    for frame in vouched:
+        assert flow_key(frame) is not NON_IP

@@ -127,6 +127,17 @@ def flow_key(frame: FrameBytes, start: int = VNET_HDR_LEN) -> FlowKey:
     return NON_IP
 
 
+def plain_ip(frame: FrameBytes, size: int) -> bool:
+    """Whether `frame` (`size` bytes from its vnet header on) is untagged IPv4 or IPv6 with
+    room for its header: what `flow_key` reads as IP, found for less (the ethertype and the
+    length), for a caller that needs to know only that."""
+    l3 = VNET_HDR_LEN + 14
+    ethertype = frame[l3 - 2] << 8 | frame[l3 - 1] if size >= l3 else 0
+    return (ethertype == ETH_P_IP and size >= l3 + 20) or (
+        ethertype == ETH_P_IPV6 and size >= l3 + 40
+    )
+
+
 def _ones_complement_sum(data: bytes, initial: int = 0) -> int:
     if len(data) % 2:
         data += b"\x00"

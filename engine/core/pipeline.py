@@ -12,8 +12,6 @@ from collections.abc import Mapping
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
 from engine.core.frames import (
-    ETH_P_IP,
-    ETH_P_IPV6,
     HEAD_BYTES,
     NON_IP,
     PROTO_TCP,
@@ -22,6 +20,7 @@ from engine.core.frames import (
     FlowKey,
     FrameBytes,
     flow_key,
+    plain_ip,
     plausible_gso,
     segment,
     wire_shape,
@@ -87,16 +86,6 @@ _CUMULATIVE = ("packets_in", "bytes_in", "packets_out", "bytes_out")
 def _quantile(ordered: list[float], q: float) -> float:
     """The `q` quantile of sorted values (the nearest rank), 0 for none."""
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
-def _plain_ip(frame: FrameBytes, size: int) -> bool:
-    """Whether `frame` is untagged IPv4 or IPv6 with room for its header: what `flow_key`
-    would read as IP, found for less (the ethertype and the length)."""
-    l3 = VNET_HDR_LEN + 14
-    ethertype = frame[l3 - 2] << 8 | frame[l3 - 1] if size >= l3 else 0
-    return (ethertype == ETH_P_IP and size >= l3 + 20) or (
-        ethertype == ETH_P_IPV6 and size >= l3 + 40
-    )
 
 
 class DirectionPipeline:
@@ -194,7 +183,7 @@ class DirectionPipeline:
         # Far ends are counted as on the straight path (see EXACT_TALKERS): 0 = not sampled.
         weight = 1 if window <= EXACT_TALKERS else 0 if window % TALKER_SAMPLE else TALKER_SAMPLE
         size = len(frame)
-        if weight or not self._classifier.empty or not _plain_ip(frame, size):
+        if weight or not self._classifier.empty or not plain_ip(frame, size):
             key = flow_key(frame)
             droppable = key is not NON_IP
         else:  # nothing needs its fields: IP (so droppable), untagged, long enough
