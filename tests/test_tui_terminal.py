@@ -105,6 +105,21 @@ def _demo_processes(root_pid: int) -> list[psutil.Process]:
         return []
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    """A process's command line, or none if it ended meanwhile (the demo restarts clients)."""
+    try:
+        return process.cmdline()
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.mark.parametrize("how", ["hang-up", "terminate"])
 def test_the_demo_tears_its_lab_down_when_its_terminal_goes_or_it_is_told_to_stop(
     tmux: Tmux, how: str
@@ -122,11 +137,11 @@ def test_the_demo_tears_its_lab_down_when_its_terminal_goes_or_it_is_told_to_sto
         tmux.wait_for("attached", timeout=60)
         pid = int(tmux("display-message", "-p", "-t", "tui", "#{pane_pid}").strip())
         started = _demo_processes(pid)
-        assert any("engine.cli.main" in " ".join(p.cmdline()) for p in started), started
+        assert any("engine.cli.main" in " ".join(_cmdline(p)) for p in started), started
         workdirs = {
             word.rsplit("/", 1)[0]
             for p in started
-            for word in p.cmdline()
+            for word in _cmdline(p)
             if "linkshaper-demo-" in word
         }
         assert workdirs and set(lab.namespaces) <= network_namespaces()
@@ -136,12 +151,12 @@ def test_the_demo_tears_its_lab_down_when_its_terminal_goes_or_it_is_told_to_sto
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+            alive = [p for p in started if _alive(p)]
             if not alive and not set(lab.namespaces) & network_namespaces():
                 break
             time.sleep(0.2)
         assert not set(lab.namespaces) & network_namespaces()
-        assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not [p for p in started if _alive(p)]
         assert not [path for path in workdirs if os.path.exists(path)]
     finally:
         lab.down()
