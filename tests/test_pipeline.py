@@ -298,3 +298,21 @@ def test_stats_measure_the_delay_frames_got_since_the_last_report() -> None:
     assert abs(stats.delay_p99_ms - 20.5) < 1e-6
     again = p.stats(2.0)
     assert (again.delay_samples, again.delay_p50_ms, again.delay_p99_ms) == (0, 0.0, 0.0)
+
+
+def test_the_unshaped_port_passes_a_blocked_link_both_ways() -> None:
+    """TCP to (ingress) or from (egress) the inner side's unshaped port passes at once through
+    a link that drops everything; other ports, and UDP to that port, do not."""
+    spec = loads_spec(json.dumps({"ingress": {"loss": 1.0}, "egress": {"rate": 0}}))
+    ingress = DirectionPipeline(spec, "ingress", 0.0, seed=1, unshaped_port=80)
+    egress = DirectionPipeline(spec, "egress", 0.0, seed=1, unshaped_port=80)
+    assert ingress.forward(tcp_frame(src=SERVER, dst=CLIENT, sport=50000, dport=80), 0.0)
+    assert egress.forward(tcp_frame(src=CLIENT, dst=SERVER, sport=80, dport=50000), 0.0)
+    assert not ingress.forward(tcp_frame(src=SERVER, dst=CLIENT, sport=80, dport=50000), 0.0)
+    assert not egress.forward(tcp_frame(src=CLIENT, dst=SERVER, sport=50000, dport=80), 0.0)
+    assert not ingress.forward(udp_frame(src=SERVER, dst=CLIENT, dport=80), 0.0)
+    ingress_total = ingress.stats(1.0).total
+    assert ingress_total.packets_in == 3 and ingress_total.packets_out == 1
+    assert ingress_total.drops.loss == 2
+    egress_total = egress.stats(1.0).total
+    assert egress_total.packets_in == 2 and egress_total.packets_out == 1

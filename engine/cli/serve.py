@@ -67,6 +67,13 @@ def add_parsers(sub: SubParsers) -> None:
     )
     run.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
     run.add_argument(
+        "--unshaped-port",
+        type=_port,
+        metavar="PORT",
+        help="TCP to and from this port of the inner side passes unshaped (an API served "
+        "through the shaped interface, as the sidecar's, stays reachable at any loss or rate)",
+    )
+    run.add_argument(
         "--no-persist",
         action="store_true",
         help="leave SPEC as it is (default: every change applied is written to it, atomically)",
@@ -80,6 +87,17 @@ def add_parsers(sub: SubParsers) -> None:
     http.add_argument("--token", help="changes need it (default: $LINKSHAPER_HTTP_TOKEN)")
     http.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
     http.set_defaults(func=cmd_http)
+
+
+def _port(text: str) -> int:
+    """A TCP port number, 1..65535 (argparse's error names the option)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1..65535, not {port}")
+    return port
 
 
 #: The seed's own exit code for a command line of the wrong length.
@@ -133,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     supervisor = Supervisor(
         outer, inner, spec, spec_path, args.control, recorder,
         precise=args.precise, persist=not args.no_persist, profiles=profiles,
+        unshaped_port=args.unshaped_port,
     )  # fmt: skip
     supervisor.install_signal_handlers()
     try:

@@ -96,8 +96,14 @@ class DirectionPipeline:
         now: float,
         seed: int | None = None,
         traces: Mapping[str, Trace] | None = None,
+        unshaped_port: int | None = None,
     ):
+        """`unshaped_port`: TCP to and from this port on the inner side (the shaped host's
+        own) passes at once, whatever the links do: a sidecar's API stays reachable through
+        the interface it shapes, even at 100 % loss. Such frames count as the default link's,
+        passed through."""
         self.direction: Direction = direction
+        self._unshaped_port = unshaped_port
         self._rng = random.Random(seed)
         self._budget = HeldBudget(DIRECTION_HELD_BYTES)
         self._delays = DelaySamples()
@@ -164,6 +170,22 @@ class DirectionPipeline:
             default if self._classifier.empty and default.transparent else None
         )
 
+    def _unshaped(self, frame: FrameBytes) -> bool:
+        """Whether `frame` is TCP to (ingress) or from (egress) the unshaped port; if so it is
+        counted as passed through the default link."""
+        key = flow_key(frame)
+        local_port = key.dport if self._far_is_source else key.sport
+        if key.protocol != PROTO_TCP or local_port != self._unshaped_port:
+            return False
+        if len(frame) > VNET_HDR_LEN and not frame[1]:
+            packets, l2_bytes = 1, len(frame) - VNET_HDR_LEN
+        else:
+            packets, l2_bytes = wire_shape(frame)
+        default = self._links[DEFAULT_LABEL]
+        default.pass_through(packets, l2_bytes)
+        self._touched.add(default)
+        return True
+
     def forward(self, frame: FrameBytes, now: float) -> bool:
         """Take one frame (with its vnet header) that arrived at `now`.
 
@@ -177,6 +199,8 @@ class DirectionPipeline:
             tally = StraightTally(self.exact_talkers_left, self._window_frames)
             tally.count(frame, 0, len(frame))
             self.passed_straight(tally)
+            return True
+        if self._unshaped_port is not None and self._unshaped(frame):
             return True
         self.frames_seen += 1
         window = self._window_frames = self._window_frames + 1

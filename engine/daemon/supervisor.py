@@ -117,14 +117,16 @@ class Supervisor:
         sockets: Mapping[Direction, tuple[socket.socket, socket.socket]] | None = None,
         persist: bool = True,
         profiles: tuple[str, str] | None = None,
+        unshaped_port: int | None = None,
     ) -> None:
         """With `persist`, every change applied is written to `spec_path` (see `_save`).
         `profiles`: the ingress and egress traffic profile files (the seed's flowtop, see
         `engine.model.flowtop`), kept up to date about once a second.
         `sockets`, for tests over socket pairs: each direction's receiver and sender, given
         to its worker instead of the interfaces (which are then neither opened nor brought
-        up)."""
+        up). `unshaped_port`: see DirectionPipeline (`run --unshaped-port`)."""
         self.outer = outer
+        self.unshaped_port = unshaped_port
         #: Whether workers poll, for sparse frames and before releases (`run --precise`).
         self.precise = precise
         self.inner = inner
@@ -191,6 +193,7 @@ class Supervisor:
                 child,
                 self.precise,
                 worker.sockets,
+                self.unshaped_port,
             ),
             name=f"linkshaper-{worker.direction}",
             daemon=True,

@@ -109,12 +109,17 @@ class Forwarder:
         spec: Spec,
         precise: bool = False,
         sockets: tuple[socket.socket, socket.socket] | None = None,
+        unshaped_port: int | None = None,
     ):
         self.direction = direction
         self.rx_ifname = rx_ifname
         self.tx_ifname = tx_ifname
         self.pipeline = DirectionPipeline(
-            spec, direction, time.monotonic(), traces=traces_in_force(spec)
+            spec,
+            direction,
+            time.monotonic(),
+            traces=traces_in_force(spec),
+            unshaped_port=unshaped_port,
         )
         self.kernel_drops = 0
         self.tx_errors = 0
@@ -555,6 +560,7 @@ def run_worker(
     conn: Connection,
     precise: bool = False,
     sockets: tuple[socket.socket, socket.socket] | None = None,
+    unshaped_port: int | None = None,
 ) -> None:
     """Process entry point (spawn context): forward until told to stop or the pipe closes."""
     # The supervisor owns the terminal's signals; a Ctrl-C must not kill workers mid-flight.
@@ -563,7 +569,9 @@ def run_worker(
     _tight_timers()
     try:
         spec = Spec.model_validate_json(spec_json)
-        forwarder = Forwarder(direction, rx_ifname, tx_ifname, spec, precise, sockets)
+        forwarder = Forwarder(
+            direction, rx_ifname, tx_ifname, spec, precise, sockets, unshaped_port
+        )
     except OSError as exc:
         conn.send_bytes(encode(WorkerError(direction=direction, message=str(exc))))
         raise SystemExit(1) from None

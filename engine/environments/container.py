@@ -12,8 +12,8 @@ application.
 3. Start `linkshaper run OUTER veth0 SPEC` with the HTTP API on port 80, on the control
    network's address (eth0's, when the synthetic network is another interface) and loopback.
 4. Run the command given to `docker run IMAGE CMD...`, else `$ENTRY` (with sh -c), else
-   `/opt/bin/entry` if present, else wait. SIGTERM or SIGINT stops everything; the exit
-   status is the application's.
+   `/opt/bin/entry` if present, else wait (`docker run IMAGE sidecar`: see sidecar.py).
+   SIGTERM or SIGINT stops everything; the exit status is the application's.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def take_over(synthetic: Address, keep_default_route: bool) -> None:
     routes, routes6 = routes_via(outer), routes_via(outer, 6)
     inet6 = global_ipv6(outer)
     ip("link", "add", INNER, "type", "veth", "peer", "name", APP_SIDE)
+    ip("link", "set", INNER, "alias", f"linkshaper:{outer}")  # what it took (see sidecar.py)
     ip("addr", "del", synthetic.cidr, "dev", outer)
     ip("link", "set", APP_SIDE, "address", synthetic.mac)
     ip("link", "set", outer, "address", _random_mac())
@@ -195,6 +196,11 @@ def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["sidecar"]:  # `docker run --network container:APP ... IMAGE sidecar`
+        from engine.environments import sidecar
+
+        return sidecar.main(args[1:])
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
@@ -209,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = os.environ.get("LINKSHAPER_SPEC", SPEC_PATH)
         os.makedirs(os.path.dirname(spec), exist_ok=True)
         listen = [arg for host in hosts for arg in ("--http", f"{host}:{HTTP_PORT}")]
+        if hosts == ["0.0.0.0"]:  # the API is reached through the shaped interface
+            listen += ["--unshaped-port", str(HTTP_PORT)]
         engine = subprocess.Popen(engine_command(synthetic.ifname, INNER, spec, CONTROL_PATH,
                                                  *listen, profiles=PROFILES))  # fmt: skip
         processes.append(engine)
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_for_engine(CONTROL_PATH, 15.0, alive=lambda: engine.poll() is None)
         except ControlError as exc:
             raise SetupError(str(exc)) from None
-        command = application(sys.argv[1:] if argv is None else argv)
+        command = application(args)
         if command is not None:
             try:
                 app = subprocess.Popen(command)
