@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from engine.environments.harness import (
+    PING_RESOLUTION_MS,
     Background,
     EngineProcess,
     assert_delay,
@@ -552,3 +553,19 @@ def test_missing_spec_is_created_and_sigterm_leaves_nothing(
     )
     assert not Path(engine.control).exists()
     assert not Path(engine.control).with_suffix(".key").exists()
+
+
+def test_a_change_is_in_force_when_its_reply_comes(
+    start_engine: Callable[..., EngineProcess], lab: Lab
+) -> None:
+    """The reply to a change waits until both workers have it in force, so the first packet
+    sent after it is shaped both ways (before, one ping in about four right after a change
+    crossed one direction still unshaped)."""
+    engine = start_engine(PASS_THROUGH)
+    with engine.client() as client:
+        for _ in range(8):
+            lab.run("client", "ping", "-c", "3", "-i", "0.01", SERVER_IP)  # both workers streaming
+            client.patch({"ingress.latency": "15ms", "egress.latency": "15ms"})
+            rtts = ping_rtts(lab, count=1)
+            assert len(rtts) == 1 and rtts[0] >= 30.0 - PING_RESOLUTION_MS, rtts
+            client.patch({"ingress.latency": 0, "egress.latency": 0})

@@ -45,6 +45,7 @@ from engine.model.trace import TraceError, check_traces
 from engine.protocol.control import ControlServer
 from engine.protocol.messages import (
     Configure,
+    Configured,
     Done,
     Error,
     FarEnds,
@@ -81,6 +82,8 @@ CHANGE_ATTEMPTS = 20
 #: The loop wakes for workers' messages, their exits and signals (a self-pipe); this is only a
 #: backstop, so an idle engine costs nothing.
 LOOP_TICK = 5.0
+#: A change's reply waits at most this long for the workers to have it in force.
+APPLY_WAIT = 2.0
 
 
 @dataclass
@@ -127,6 +130,10 @@ class Supervisor:
         up). `unshaped_port`: see DirectionPipeline (`run --unshaped-port`)."""
         self.outer = outer
         self.unshaped_port = unshaped_port
+        #: Each Configure sent is numbered; each worker says which it has put in force.
+        self._generation = 0
+        self._in_force: dict[Direction, int] = {}
+        self._configured = threading.Condition()
         #: Whether workers poll, for sparse frames and before releases (`run --precise`).
         self.precise = precise
         self.inner = inner
@@ -203,7 +210,7 @@ class Supervisor:
         with worker.lock:
             worker.process, worker.conn, worker.started = process, parent, time.monotonic()
         # A change that raced with the spawn must not be lost: send what is in force now.
-        worker.send(encode(Configure(spec=self._spec)))
+        worker.send(encode(Configure(spec=self._spec, generation=self._generation)))
         if self._watched:
             worker.send(encode(StatsPace(idle_interval=STATS_INTERVAL)))
 
@@ -304,6 +311,10 @@ class Supervisor:
                 elif isinstance(message, FarEnds):
                     self._far_ends[message.direction] = message.far_ends
                     self._write_profile(message.direction)
+                elif isinstance(message, Configured):
+                    with self._configured:
+                        self._in_force[message.direction] = message.generation
+                        self._configured.notify_all()
                 elif isinstance(message, WorkerError):
                     log.error("%s worker: %s", message.direction, message.message)
                 elif isinstance(message, WorkerNote):
@@ -363,7 +374,8 @@ class Supervisor:
     def _commit(self, spec: Spec, source: str) -> Spec:
         """`apply` with the lock held."""
         self._spec = spec
-        data = encode(Configure(spec=spec))
+        self._generation += 1
+        data = encode(Configure(spec=spec, generation=self._generation))
         for worker in self._workers.values():
             worker.send(data)
         if self.recorder is not None:
@@ -405,9 +417,37 @@ class Supervisor:
         return True
 
     def change(self, make: Callable[[Spec], Spec], source: str) -> Message:
-        """Apply `make(spec in force)`. Validation and reading traces run without the lock,
-        which a slow or huge request must never hold (SIGHUP and the workers' restarts wait
-        for it); if the spec changed meanwhile, the change is made again on the new one."""
+        """Apply `make(spec in force)`, answered once both workers have it in force (see
+        `_await_workers`), so that whoever changed the link can send at once."""
+        reply = self._change(make, source)
+        if isinstance(reply, SpecReply):
+            self._await_workers(self._generation)
+        return reply
+
+    def _await_workers(self, generation: int, timeout: float = APPLY_WAIT) -> None:
+        """Until every running worker has put `generation` (or a later one) in force, or
+        `timeout`. Called from control threads: the loop that reads the workers' answers
+        must be free (a worker that is restarting gets the spec when it starts)."""
+        deadline = time.monotonic() + timeout
+        with self._configured:
+            while True:
+                waiting = [
+                    w.direction for w in self._workers.values()
+                    if w.conn is not None and w.process is not None and w.process.is_alive()
+                    and self._in_force.get(w.direction, -1) < generation
+                ]  # fmt: skip
+                left = deadline - time.monotonic()
+                if not waiting or left <= 0:
+                    if waiting:
+                        log.warning("%s not yet in force after %.1f s", "/".join(waiting),
+                                    timeout)  # fmt: skip
+                    return
+                self._configured.wait(left)
+
+    def _change(self, make: Callable[[Spec], Spec], source: str) -> Message:
+        """Validation and reading traces run without the lock, which a slow or huge request
+        must never hold (SIGHUP and the workers' restarts wait for it); if the spec changed
+        meanwhile, the change is made again on the new one."""
         for _ in range(CHANGE_ATTEMPTS):
             base = self._spec
             try:

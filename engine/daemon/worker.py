@@ -46,6 +46,7 @@ from engine.model.stats import InterfaceState
 from engine.model.trace import traces_in_force
 from engine.protocol.messages import (
     Configure,
+    Configured,
     FarEnds,
     Flush,
     Message,
@@ -650,10 +651,19 @@ def _wait_for_interfaces(forwarder: Forwarder, conn: Connection) -> bool:
                 message = _receive(forwarder, conn)
                 if not forwarder.control(message, time.monotonic()):
                     return False
+                _acknowledge(forwarder, conn, message)
                 if isinstance(message, StatsPace):
                     interval = max(STATS_INTERVAL, message.idle_interval)
     finally:
         watch.close()
+
+
+def _acknowledge(forwarder: Forwarder, conn: Connection, message: Message | None) -> None:
+    """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway)."""
+    if isinstance(message, Configure):
+        reply = Configured(direction=forwarder.direction, generation=message.generation)
+        with contextlib.suppress(OSError):
+            conn.send_bytes(encode(reply))
 
 
 def _receive(forwarder: Forwarder, conn: Connection) -> Message | None:
@@ -735,6 +745,7 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             message = _receive(forwarder, conn)
             if not forwarder.control(message, now):
                 return
+            _acknowledge(forwarder, conn, message)
             if isinstance(message, StatsPace):
                 idle_interval = max(STATS_INTERVAL, message.idle_interval)
         if pipeline.frames_seen != seen_frames:

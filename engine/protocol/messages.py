@@ -24,8 +24,20 @@ class _Message(BaseModel):
 
 
 class Configure(_Message):
+    """Supervisor to worker: put `spec` in force; answered with Configured(generation)."""
+
     type: Literal["configure"] = "configure"
     spec: Spec
+    generation: int = 0
+
+
+class Configured(_Message):
+    """Worker to supervisor: the Configure of `generation` is in force for what arrives next,
+    so a change's reply can wait until it is (Supervisor.change)."""
+
+    type: Literal["configured"] = "configured"
+    direction: Direction
+    generation: int
 
 
 class Stop(_Message):
@@ -179,6 +191,7 @@ class Done(_Message):
 
 Message = Annotated[
     Configure
+    | Configured
     | Stop
     | StatsPace
     | Flush

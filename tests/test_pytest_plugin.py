@@ -1,0 +1,75 @@
+"""The `shaped_link` fixture as users get it: loaded from the package's pytest11 entry point in
+a pytest run of their own (the README's worked example, copied), and used here directly."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from engine.environments.harness import iperf3, is_root, received_bits_per_second
+from engine.environments.pytest_plugin import ShapedLink, spec_of
+from engine.model.units import parse_rate
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "pytest" / "test_on_a_bad_link.py"
+
+
+def users_pytest(tmp_path: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
+    """pytest on a copy of the worked example, in a directory of its own (none of our config)."""
+    shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name)
+    tmp_path.chmod(0o755)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+         EXAMPLE.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.lab
+def test_the_worked_example_passes_in_a_users_own_pytest(tmp_path: Path) -> None:
+    if not is_root():
+        pytest.skip("needs root")
+    result = users_pytest(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def test_without_root_the_fixture_skips_saying_why(tmp_path: Path) -> None:
+    if not is_root() or shutil.which("setpriv") is None:
+        pytest.skip("needs root to become another user (setpriv)")
+    nobody = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+    # pytest's own tmp_path is inside a directory only root may enter.
+    with tempfile.TemporaryDirectory() as shared:
+        result = users_pytest(Path(shared), *nobody)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 skipped" in result.stdout
+    assert "shaped_link needs root" in result.stdout
+
+
+def test_a_parameter_names_a_preset_a_spec_or_nothing() -> None:
+    lte = spec_of("WPT LTE")
+    assert lte.default_link.egress.latency == 35.0
+    assert spec_of({"egress": {"latency": "5ms"}}).default_link.egress.latency == 5.0
+    assert spec_of(None).default_link.egress.latency == 0.0
+    with pytest.raises(pytest.UsageError, match=r"no preset named 'LTE'.*'WPT LTE'"):
+        spec_of("LTE")
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("shaped_link", [{"ingress": {"latency": "10ms"}}], indirect=True)
+def test_the_fixture_shapes_and_changes_the_link_mid_test(shaped_link: ShapedLink) -> None:
+    """The spec given holds from the start; `set` changes one direction over HTTP; `run` and
+    `popen` reach both sides; stats count what crossed."""
+    assert min(shaped_link.ping(count=6)) >= 10.0
+    shaped_link.set("ingress", rate="4mbit", latency=0)
+    report = iperf3(shaped_link.lab, seconds=4, reverse=True)  # the server sends: ingress
+    measured = received_bits_per_second(report)
+    assert 0.80 * 4e6 <= measured <= 1.05 * 4e6, measured
+    assert shaped_link.spec().default_link.ingress.rate == parse_rate("4mbit")
+    ingress = shaped_link.stats().ingress
+    assert ingress is not None and ingress.total.bytes_out > 4e6 * 3 / 8 * 0.8
