@@ -229,7 +229,9 @@ def test_held_packets_cost_one_wake_up_each_or_are_polled_for_when_precise(
     if precise:
         assert sleeps < 500, sleeps  # about 45 here: the stats reports and the odd gap
     else:
-        assert 1500 < sleeps < 2300, sleeps  # a sleep per release, none per arrival
+        # A sleep per release, none per arrival (about 2000; a loaded machine wakes the worker
+        # late, for several releases at once: 1146 seen), far above polling's.
+        assert 500 < sleeps < 2300, sleeps
 
 
 def test_stats_report_the_delay_frames_got(
@@ -258,13 +260,20 @@ def test_stats_report_the_delay_frames_got(
 def test_no_loss_or_reordering_across_50_changes_under_load(
     start_engine: StartEngine, lab: Lab, background: Background
 ) -> None:
+    """The sender and the engine share one CPU: a veth delivers on the sending CPU's backlog,
+    so a sender that moves between CPUs can have two datagrams overtake each other in the
+    kernel (seen once in CI, under load), which is not what this test is about."""
     engine = start_engine(link_spec(rate="50mbit"))
+    cpu = min(os.sched_getaffinity(0))
+    for process in (root := psutil.Process(engine.process.pid), *root.children(recursive=True)):
+        process.cpu_affinity([cpu])
     count, pps = 12_000, 2000
     receiver = background.start(probe(lab, "server", "recv", "6001", "--idle", "1.5"))
     time.sleep(0.5)
-    sender = background.start(
-        probe(lab, "client", "send", SERVER_IP, "6001", "--count", str(count), "--pps", str(pps))
-    )
+    sender = background.start([
+        "taskset", "-c", str(cpu),
+        *probe(lab, "client", "send", SERVER_IP, "6001", "--count", str(count), "--pps", str(pps)),
+    ])  # fmt: skip
     time.sleep(0.5)
     changes = [
         {
