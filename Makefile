@@ -18,7 +18,7 @@ system-tools:
 
 $(STAMP): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
-	uv sync --frozen
+	uv sync --frozen --extra testcontainers
 	@touch $(STAMP)
 
 # The main job: the lab, an engine between client and server, traffic both ways, the TUI on it.
@@ -30,7 +30,7 @@ demo-headless: install
 
 # PNGs of the real app on the demo lab (needs root, like the demo).
 screenshots: install
-	uv sync --frozen --group screenshots
+	uv sync --frozen --extra testcontainers --group screenshots
 	$(BIN)/python -m screenshots.make
 
 test: install
@@ -39,9 +39,9 @@ test: install
 # The image and two containers for real (Docker engine, debootstrap base); removes what it made.
 BASE_IMAGE := linkshaper-base:bookworm
 test-container: install
-	@command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || \
-		{ echo "installing docker.io and debootstrap"; apt-get update -qq && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null; }
+	@command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1 || \
+		{ echo "installing docker.io, docker-compose and debootstrap"; apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null; }
 	@started=0; \
 	if ! docker info >/dev/null 2>&1; then \
 		echo "starting dockerd (default bridge in 198.19.255.0/24)"; \
@@ -50,7 +50,7 @@ test-container: install
 	fi; \
 	fresh=0; docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || fresh=1; \
 	sh docker/build-base.sh $(BASE_IMAGE) && \
-	LINKSHAPER_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/pytest -q -m container tests/test_container.py; \
+	LINKSHAPER_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/pytest -q -m container tests/test_container.py tests/test_sidecar.py; \
 	status=$$?; \
 	if [ $$fresh = 1 ] && [ -z "$$KEEP_BASE" ]; then docker image rm -f $(BASE_IMAGE) >/dev/null; fi; \
 	if [ $$started != 0 ]; then kill $$started; wait $$started 2>/dev/null; fi; \

@@ -149,11 +149,12 @@ def http_port() -> int:
 
 
 def first_spec(path: str) -> None:
-    """Write $LINKSHAPER_SPEC_JSON to the spec file if there is none yet: a restarted sidecar
-    keeps the changes made since (the file), a new one starts from the variable."""
-    text = os.environ.get("LINKSHAPER_SPEC_JSON")
-    if not text or os.path.exists(path):
+    """Write $LINKSHAPER_SPEC_JSON (default: pass-through) to the spec file if there is none
+    yet: a restarted sidecar keeps the changes made since (the file), a new one starts from
+    the variable."""
+    if os.path.exists(path):
         return
+    text = os.environ.get("LINKSHAPER_SPEC_JSON") or "{}"  # none given: pass-through
     try:
         loads_spec(text)
     except SpecError as exc:
