@@ -14,6 +14,7 @@ import pytest
 from engine.environments.harness import iperf3, is_root, received_bits_per_second
 from engine.environments.pytest_plugin import ShapedLink, spec_of
 from engine.model.units import parse_rate
+from engine.protocol.http_client import HttpApiError, HttpClient
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "pytest" / "test_on_a_bad_link.py"
@@ -73,3 +74,17 @@ def test_the_fixture_shapes_and_changes_the_link_mid_test(shaped_link: ShapedLin
     assert shaped_link.spec().default_link.ingress.rate == parse_rate("4mbit")
     ingress = shaped_link.stats().ingress
     assert ingress is not None and ingress.total.bytes_out > 4e6 * 3 / 8 * 0.8
+
+
+@pytest.mark.lab
+def test_the_http_client_reports_a_refusal_in_one_line_and_changes_nothing(
+    shaped_link: ShapedLink,
+) -> None:
+    with pytest.raises(HttpApiError) as refused:
+        shaped_link.set("egress", loss=7)
+    assert refused.value.status == 422 and "loss" in refused.value.message
+    assert "\n" not in str(refused.value)
+    assert shaped_link.spec().default_link.egress.loss == 0
+    with pytest.raises(HttpApiError) as nowhere:
+        HttpClient("http://127.0.0.1:9", timeout=2).spec()  # the discard port: nobody there
+    assert nowhere.value.status == 0

@@ -102,6 +102,9 @@ def test_the_sidecar_shapes_any_image_and_gives_its_interface_back(
     api = start_sidecar(image, app, f"{RUN}-sidecar",
                         'LINKSHAPER_SPEC_JSON={"egress": {"latency": "40ms"}}')  # fmt: skip
     assert min(ping(peer, target)) >= 40  # the app's replies wait 40 ms
+    # The control socket is served too (what `docker exec -it SIDECAR tui` attaches to).
+    over_socket = json.loads(docker("exec", f"{RUN}-sidecar", "linkshaper", "get"))
+    assert over_socket["default_link"]["egress"]["latency"] == 40
     # Blocked both ways: pings are lost, the API (its port never shaped) still answers.
     api.set(rate=0)
     assert ping(peer, target, count=3) == []
