@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -66,6 +66,9 @@ MOVES = ("app.next", "app.previous", "app.other_panel")
 REPLAY_TICK = 0.25
 #: How many resets, presets, blocks and replays `u` can go back through.
 UNDO_STEPS = 50
+#: From these many rows up, each graph is two (then three) rows tall: 8 (12) steps, not 4.
+TALL_GRAPHS_AT = 48
+TALLER_GRAPHS_AT = 56
 
 
 def timeline_problem(path: str) -> str | None:
@@ -187,6 +190,12 @@ class ShaperApp(App[None]):
         self.replay_ticks: Timer = self.set_interval(REPLAY_TICK, self._show_replay, pause=True)
         self.replay_worker: Worker[None] | None = None
         self.link.start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        height = event.size.height
+        for panel in self.query(DirectionPanel):
+            panel.set_class(TALL_GRAPHS_AT <= height < TALLER_GRAPHS_AT, "-tall")
+            panel.set_class(height >= TALLER_GRAPHS_AT, "-taller")
 
     def on_unmount(self) -> None:
         if self.runner is not None:

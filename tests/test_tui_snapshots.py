@@ -48,9 +48,10 @@ def test_main_screen_80x24(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
-def test_main_screen_large(snap_compare: SnapCompare) -> None:
+def test_main_screen_200x60(snap_compare: SnapCompare) -> None:
+    """Room for graphs three rows tall (TALLER_GRAPHS_AT)."""
     app, ready = app_and_ready()
-    assert snap_compare(app, terminal_size=(140, 40), run_before=ready)
+    assert snap_compare(app, terminal_size=(200, 60), run_before=ready)
 
 
 def test_presets_picker(snap_compare: SnapCompare) -> None:

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.message import Message
 
 from engine.model.rates import LinkRates
-from engine.model.spec import Direction, LinkSpec
+from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
 from engine.model.units import format_rate
 from shaper_tui.link_edits import JITTER_DISTRIBUTIONS, LOSS_MODELS, Field, shown_value
 from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, Scale
@@ -53,6 +53,12 @@ class DirectionPanel(Vertical):
     }
     DirectionPanel:focus-within {
         border: round $accent;
+    }
+    DirectionPanel.-tall MetricSpark {
+        height: 2;
+    }
+    DirectionPanel.-taller MetricSpark {
+        height: 3;
     }
     """
 
@@ -133,21 +139,43 @@ class DirectionPanel(Vertical):
                 widget.value = value
 
     def show_rates(self, rates: LinkRates) -> None:
+        """Throughput on the scale of the rate in force (its top, in the accent colour; what
+        goes over it is drawn in the warning colour), else of the recent maximum; drops on the
+        scale of their recent maximum; packets a second in the border."""
         lost = rates.loss_drops + rates.blocked_drops
         sparks = self.sparks
-        sparks["in"].push(rates.bits_in, format_rate(rates.bits_in))
-        sparks["out"].push(rates.bits_out, format_rate(rates.bits_out))
+        limit = self.link.rate if 0 < self.link.rate < UNLIMITED_RATE else None
+        for key, bits in (("in", rates.bits_in), ("out", rates.bits_out)):
+            top = sparks[key].ceiling_for(limit, bits)
+            sparks[key].push(bits, format_rate(bits), limit, compact_rate(top))
         share = f"{rates.loss_share * 100:.2g}% " if lost else ""
         sparks["lost"].push(lost, f"{share}{_per_second(lost)}")
         sparks["queue-drops"].push(
             rates.queue_drops, f"{_per_second(rates.queue_drops)} {rates.queue_packets}p"
         )
+        self.border_subtitle = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
 
     def show_delay(self, p50_ms: float, p99_ms: float) -> None:
         """What the engine measured frames to spend in this direction's links: median and
-        99th percentile of latency + jitter + queue (beside the Latency set above)."""
+        99th percentile of latency + jitter + queue (beside the Latency set above), on a
+        millisecond scale that is at least the latency and jitter set."""
         figure = f"{_ms(p50_ms)}/{_ms(p99_ms)} ms" if p99_ms > 0 else "-"
-        self.sparks["delay"].push(p99_ms, figure)
+        spark = self.sparks["delay"]
+        spark.least = max(1.0, self.link.latency + self.link.jitter)
+        spark.push(p99_ms, figure, scale_text=compact_ms(spark.ceiling_for(None, p99_ms)))
+
+
+def compact_rate(bits_per_second: float) -> str:
+    """A scale's top in a few characters: `20M`, `1.5G`, `500k`."""
+    for factor, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if bits_per_second >= factor:
+            return f"{bits_per_second / factor:.3g}{unit}"
+    return f"{bits_per_second:.3g}"
+
+
+def compact_ms(ms: float) -> str:
+    """`50ms`, `2s`."""
+    return f"{ms / 1000:.3g}s" if ms >= 1000 else f"{ms:.3g}ms"
 
 
 def _ms(value: float) -> str:

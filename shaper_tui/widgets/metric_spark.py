@@ -1,4 +1,5 @@
-"""One live figure: a label, a sparkline of its recent history and its current value."""
+"""One live figure: a label with the top of its graph's scale, a graph of its recent history
+on that scale (scaled_graph.py), and its current value."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label
 
-from shaper_tui.widgets.value_slider import LABEL_WIDTH
+from shaper_tui.widgets.scaled_graph import ScaledGraph, nice_ceiling
 
+#: Samples kept: at two a second (the app's DISPLAY_INTERVAL), the last 50 s.
 HISTORY = 100
+#: The label column: the figure's name, then its scale's top (`Out   20M`, `Delay 50ms`).
+LABEL_COLUMN = 11
 
 
 class MetricSpark(Horizontal):
@@ -20,13 +24,16 @@ class MetricSpark(Horizontal):
         width: 1fr;
     }
     MetricSpark > .metric-label {
-        width: 10;
+        width: 11;
         color: $text-muted;
     }
-    MetricSpark > Sparkline {
+    MetricSpark > .metric-label.-at-rate {
+        color: $accent;
+    }
+    MetricSpark > ScaledGraph {
         width: 1fr;
-        height: 1;
-        margin: 0 1;
+        height: 1fr;
+        margin: 0 1 0 0;
     }
     MetricSpark > .metric-figure {
         width: 12;
@@ -34,24 +41,51 @@ class MetricSpark(Horizontal):
     }
     """
 
-    def __init__(self, label: str, *, id: str | None = None) -> None:
+    def __init__(self, label: str, *, least: float = 1.0, id: str | None = None) -> None:
+        """`least`: the smallest top the scale takes when it follows the data."""
         super().__init__(id=id)
         self.label = label
+        self.least = least
         self.history: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)
         # By reference, so that samples arriving before mount or after unmount are harmless.
-        self.spark = Sparkline(list(self.history))
+        self.graph = ScaledGraph(self.history)
+        self.scale = Label(self._label_text(""), classes="metric-label")
         self.figure = Label("", classes="metric-figure")
+        self._shown_scale = ""
+
+    def _label_text(self, scale: str) -> str:
+        room = LABEL_COLUMN - len(self.label) - 1
+        return f"{self.label} {scale[:room]:>{room}}" if scale else self.label
 
     def compose(self) -> ComposeResult:
-        yield Label(f"{self.label:<{LABEL_WIDTH}}", classes="metric-label")
-        yield self.spark
+        yield self.scale
+        yield self.graph
         yield self.figure
 
-    def push(self, value: float, figure: str) -> None:
+    def ceiling_for(self, ceiling: float | None, adding: float = 0.0) -> float:
+        """The top the scale takes with `ceiling` given (or None), `adding` the next sample."""
+        if ceiling is not None and ceiling > 0:
+            return ceiling
+        return nice_ceiling(max(max(self.history), adding), self.least)
+
+    def push(
+        self, value: float, figure: str, ceiling: float | None = None, scale_text: str = ""
+    ) -> float:
+        """Add a sample. `ceiling`: the scale's top (the rate in force, say), shown in the
+        accent colour; None: the recent maximum, rounded up to 1, 2 or 5 x 10^k. The scale's
+        top is shown after the label as `scale_text` formats it ("{:g}" of it by default).
+        Returns the ceiling used."""
         self.history.append(value)
-        # Sparkline scales to the data's own min..max, which draws a steady rate as a floor;
-        # a 0 in front pins the bottom of the scale at zero.
-        self.spark.data = [0.0, *self.history]
+        fixed = ceiling is not None and ceiling > 0
+        top = self.ceiling_for(ceiling)
+        self.graph.ceiling = top
+        text = scale_text or f"{top:g}"
+        if text != self._shown_scale or self.scale.has_class("-at-rate") != fixed:
+            self._shown_scale = text
+            self.scale.set_class(fixed, "-at-rate")
+            self.scale.update(self._label_text(text), layout=False)
+        self.graph.refresh()
         # Its width is fixed: a layout pass of the whole screen for each figure would cost the
         # TUI most of its CPU (measured: half of it went to layout before).
         self.figure.update(figure, layout=False)
+        return top

@@ -1,0 +1,124 @@
+"""A bar graph of recent samples on a scale the caller fixes (0 to `ceiling`), in braille: two
+samples a cell across, four steps a row up, as many rows as the widget is tall.
+
+Textual's Sparkline scales to its data's own minimum and maximum, so 2 Mbit/s looks as full as
+20 and a steady rate sits on the floor after a spike; here the same value is always the same
+height, and samples above the ceiling are drawn full in the `--over` style.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+#: Braille dot bits of each column of a cell, from the bottom dot up.
+_LEFT = (0x40, 0x04, 0x02, 0x01)
+_RIGHT = (0x80, 0x20, 0x10, 0x08)
+_BLANK = 0x2800
+#: Drawn under cells whose samples are all zero, so an idle graph still shows its floor.
+_FLOOR = chr(_BLANK | _LEFT[0] | _RIGHT[0])
+
+
+def dots(fill: int, column: tuple[int, int, int, int]) -> int:
+    """The bits of one column with its lowest `fill` dots (0..4) set."""
+    bits = 0
+    for bit in column[:fill]:
+        bits |= bit
+    return bits
+
+
+def levels(value: float, ceiling: float, steps: int) -> int:
+    """How many of `steps` dots a value fills: at least one for any value above zero."""
+    if value <= 0 or not math.isfinite(value):
+        return 0
+    return max(1, min(steps, round(value / ceiling * steps)))
+
+
+def braille_rows(samples: Sequence[float], ceiling: float, width: int, height: int) -> list[str]:
+    """The graph as `height` strings of `width` cells, newest samples on the right."""
+    steps = 4 * height
+    wanted = samples[-2 * width :] if width > 0 else []
+    padded = [0.0] * (2 * width - len(wanted)) + list(wanted)
+    filled = [levels(v, ceiling, steps) for v in padded]
+    rows = []
+    for row in range(height):
+        base = 4 * (height - 1 - row)  # dots below this row
+        cells = []
+        for cell in range(width):
+            left, right = filled[2 * cell], filled[2 * cell + 1]
+            if row == height - 1 and left == right == 0:
+                cells.append(_FLOOR)
+                continue
+            bits = dots(min(4, max(0, left - base)), _LEFT)
+            bits |= dots(min(4, max(0, right - base)), _RIGHT)
+            cells.append(chr(_BLANK | bits))
+        rows.append("".join(cells))
+    return rows
+
+
+class ScaledGraph(Widget):
+    DEFAULT_CSS = """
+    ScaledGraph {
+        height: 1;
+        width: 1fr;
+        color: $accent;
+    }
+    ScaledGraph > .scaled-graph--floor {
+        color: $text-muted;
+    }
+    ScaledGraph > .scaled-graph--over {
+        color: $warning;
+    }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"scaled-graph--floor", "scaled-graph--over"}
+
+    #: The value drawn at the top; samples above it are drawn full, in the `--over` style.
+    ceiling: reactive[float] = reactive(1.0)
+
+    def __init__(self, samples: Sequence[float], *, id: str | None = None) -> None:
+        """`samples` is read at each render (by reference: the caller appends to it)."""
+        super().__init__(id=id)
+        self.samples = samples
+
+    def validate_ceiling(self, value: float) -> float:
+        return value if value > 0 and math.isfinite(value) else 1.0
+
+    def render(self) -> Text:
+        width, height = self.size.width, max(1, self.size.height)
+        samples = list(self.samples)[-2 * width :]
+        rows = braille_rows(samples, self.ceiling, width, height)
+        floor = self.get_component_rich_style("scaled-graph--floor", partial=True)
+        over = self.get_component_rich_style("scaled-graph--over", partial=True)
+        padded = [0.0] * (2 * width - len(samples)) + samples
+        text = Text(no_wrap=True, overflow="crop")
+        for index, line in enumerate(rows):
+            if index:
+                text.append("\n")
+            for cell, char in enumerate(line):
+                pair = padded[2 * cell : 2 * cell + 2]
+                style: Style | None = None
+                if char == _FLOOR and index == height - 1 and not any(pair):
+                    style = floor
+                elif any(v > self.ceiling for v in pair):
+                    style = over
+                text.append(char, style)
+        return text
+
+
+def nice_ceiling(value: float, least: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is at least `value` (and at least `least`): a
+    scale that moves in few, readable steps."""
+    value = max(value, least)
+    if not math.isfinite(value) or value <= 0:
+        return least
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        if value <= step * power * (1 + 1e-9):
+            return step * power
+    return 10.0 * power
