@@ -191,7 +191,7 @@ class Stop(Exception):
     pass
 
 
-def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
+def raise_stop(_signum: int, _frame: FrameType | None) -> None:
     raise Stop
 
 
@@ -202,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return sidecar.main(args[1:])
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, raise_stop)
+    signal.signal(signal.SIGINT, raise_stop)
     processes: list[subprocess.Popen[bytes]] = []
     code = 0
     try:

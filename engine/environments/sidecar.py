@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from types import FrameType
 
 from engine.environments.commands import engine_command
 from engine.environments.container import (
@@ -40,6 +39,7 @@ from engine.environments.container import (
     find_synthetic,
     global_ipv6,
     ip,
+    raise_stop,
     routes_via,
     take_over,
 )
@@ -164,15 +164,11 @@ def first_spec(path: str) -> None:
         handle.write(text)
 
 
-def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
-    raise Stop
-
-
 def main(argv: list[str] | None = None) -> int:
     """Take over, shape until stopped, give back; 1 with one line if a step fails."""
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, raise_stop)
+    signal.signal(signal.SIGINT, raise_stop)
     if argv:
         log.error("sidecar takes no arguments (got %s); settings are environment variables",
                   " ".join(argv))  # fmt: skip
