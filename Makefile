@@ -2,8 +2,8 @@
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium
-APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium
+SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium tcpdump
+APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium tcpdump
 
 .PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench clean
 

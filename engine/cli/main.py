@@ -1,5 +1,6 @@
 """`linkshaper`: the command line, one module per group of commands (`serve`: run and http;
-`live`: get, set, flush, stats; `timelines`: record, replay, plot; `environments`: ns, lab)."""
+`live`: get, set, flush, stats; `timelines`: record, replay, plot; `captures`: capture, fates;
+`environments`: ns, lab)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from engine.cli import environments, live, serve, timelines
+from engine.cli import captures, environments, live, serve, timelines
 from engine.cli.common import fail
 from engine.model.errors import LinkshaperError
 
@@ -19,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="linkshaper", description="A userspace link shaper between two interfaces."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (serve, timelines, live, environments):
+    for group in (serve, timelines, live, captures, environments):
         group.add_parsers(sub)
     return parser
 

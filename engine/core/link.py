@@ -13,6 +13,17 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
+from engine.core.fates import (
+    BLOCKED,
+    BURST_LOSS,
+    FLUSHED,
+    FORWARDED,
+    HELD_FULL,
+    LOSS,
+    MALFORMED,
+    QUEUE_FULL,
+    FateLog,
+)
 from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, LinkSpec
 from engine.model.stats import Drops, LinkStats
 from engine.model.trace import Trace, TraceClock
@@ -35,6 +46,8 @@ class Packet:
     wire_packets: int = 1
     l2_bytes: int = 0
     droppable: bool = True
+    #: When the serialiser finished it (for a capture's "queued" share of its delay).
+    serialised: float = 0.0
 
     @property
     def wire_bits(self) -> int:
@@ -109,6 +122,10 @@ class Link:
         self._stats: LinkStats | None = None
         self._stats_state: tuple[float, ...] = ()
         self._trace: TraceClock | None = None
+        #: While a capture runs, where each frame's fate is noted (see fates.py), and the
+        #: link's label for the records.
+        self.fates: FateLog | None = None
+        self.label = "default"
         self._apply(spec, now, trace)
 
     def _apply(self, spec: LinkSpec, now: float, trace: Trace | None) -> None:
@@ -186,16 +203,22 @@ class Link:
         self.packets_out += wire_packets
         self.bytes_out += l2_bytes
 
-    def refuse_malformed(self, wire_packets: int, l2_bytes: int) -> None:
+    def refuse_malformed(self, wire_packets: int, l2_bytes: int, frame: bytes = b"",
+                         now: float = 0.0) -> None:  # fmt: skip
         """Count a frame dropped whole for being malformed (see frames.plausible_gso)."""
         self.packets_in += wire_packets
         self.bytes_in += l2_bytes
         self.drop_malformed += wire_packets
+        if self.fates is not None:
+            self.fates.note(frame, now, MALFORMED, self.label)
 
     def flush(self) -> int:
         """Drop everything the link holds, queued and delayed (`linkshaper flush`); the count
         of wire packets dropped. Settings and clocks stay."""
         dropped = self._queue_packets + sum(p.wire_packets for _, _, p in self._in_flight)
+        if self.fates is not None:
+            for packet in [*self._queue, *(p for _, _, p in sorted(self._in_flight))]:
+                self.fates.note(packet.frame, packet.arrival, FLUSHED, self.label)
         self._queue.clear()
         self._queue_bits = self._queue_bytes = self._queue_packets = 0
         self._in_flight.clear()
@@ -210,6 +233,8 @@ class Link:
         self.bytes_in += packet.l2_bytes
         if self._rate <= 0:
             self.drop_blocked += packet.wire_packets
+            if self.fates is not None:
+                self.fates.note(packet.frame, packet.arrival, BLOCKED, self.label)
             return
         if self._unlimited and not self._queue:
             # No serialiser: the packet is through it on arrival, as `advance` would find.
@@ -219,6 +244,8 @@ class Link:
             return
         if self.would_drop(packet):
             self.drop_queue_full += packet.wire_packets
+            if self.fates is not None:
+                self.fates.note(packet.frame, packet.arrival, QUEUE_FULL, self.label)
             return
         self._queue.append(packet)
         self._queue_bits += packet.wire_bits
@@ -242,12 +269,17 @@ class Link:
             released = 0
             delays = self._delays.values
             room = DelaySamples.LIMIT - len(delays)
+            fates = self.fates
             while in_flight and in_flight[0][0] <= now:
                 release, sequence, packet = heapq.heappop(in_flight)
                 self.packets_out += packet.wire_packets
                 self.bytes_out += packet.l2_bytes
                 released += len(packet.frame) + PACKET_OVERHEAD
                 out.append((release, sequence, packet.frame))
+                if fates is not None:  # the delay it got: until it left, now
+                    arrival = packet.arrival
+                    fates.note(packet.frame, arrival, FORWARDED, self.label, now - arrival,
+                               packet.serialised - arrival)  # fmt: skip
                 if room > 0:
                     delays.append(now - packet.arrival)
                     room -= 1
@@ -283,13 +315,19 @@ class Link:
         self._free_at = free_at
 
     def _after_serialisation(self, packet: Packet, now: float) -> None:
+        packet.serialised = now
         if packet.droppable and self._lossy and self._is_lost():
             self.drop_loss += packet.wire_packets
+            if self.fates is not None:
+                cause = LOSS if self._burst is None else BURST_LOSS
+                self.fates.note(packet.frame, packet.arrival, cause, self.label)
             return
         size = len(packet.frame) + PACKET_OVERHEAD
         budget = self._budget
         if self._held_bytes + size > self._held_limit or budget.used + size > budget.limit:
             self.drop_held_full += packet.wire_packets
+            if self.fates is not None:
+                self.fates.note(packet.frame, packet.arrival, HELD_FULL, self.label)
             return
         self._held_bytes += size
         budget.used += size

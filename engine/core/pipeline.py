@@ -11,6 +11,7 @@ import random
 from collections.abc import Mapping
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
+from engine.core.fates import FORWARDED, FateLog
 from engine.core.frames import (
     HEAD_BYTES,
     NON_IP,
@@ -134,6 +135,8 @@ class DirectionPipeline:
         self.spec = spec
         self._classifier = Classifier([], direction)
         self._window_frames = 0  # frames since the last stats (for talker sampling)
+        #: While a capture runs: where every link notes each frame's fate (start_capture).
+        self.fates: FateLog | None = None
         self.configure(spec, now, traces)
 
     def configure(self, spec: Spec, now: float, traces: Mapping[str, Trace] | None = None) -> None:
@@ -158,16 +161,24 @@ class DirectionPipeline:
                     link_spec, self._rng, now, self._budget, trace, self._delays
                 )
                 self._labels[self._links[label]] = label
+                self._links[label].label = label
+                self._links[label].fates = self.fates
             self._touched.add(self._links[label])
         self._classifier = Classifier(spec.flows, self.direction)
         self.spec = spec
         #: How long a frame may wait unread after it arrived (its arrival time known from the
         #: kernel's stamp) and still leave on time: the least delay of any link it may take.
         self.read_slack = min(link.least_delay for link in self._links.values())
+        self._choose_straight()
+
+    def _choose_straight(self) -> None:
         default = self._links[DEFAULT_LABEL]
-        #: The one link every frame takes, if it is transparent: `forward`'s shortest path.
+        #: The one link every frame takes, if it is transparent (and no capture runs, which
+        #: needs every frame's fate): `forward`'s shortest path.
         self._straight: Link | None = (
-            default if self._classifier.empty and default.transparent else None
+            default
+            if self._classifier.empty and default.transparent and self.fates is None
+            else None
         )
 
     def _unshaped(self, frame: FrameBytes) -> bool:
@@ -223,10 +234,12 @@ class DirectionPipeline:
         if weight and droppable:
             self._count_talker(key, l2_bytes, packets, weight)
         if not plain and not plausible_gso(frame):
-            link.refuse_malformed(packets, l2_bytes)
+            link.refuse_malformed(packets, l2_bytes, bytes(frame), now)
             return False
         if link.transparent and link.idle:
             link.pass_through(packets, l2_bytes)
+            if self.fates is not None:
+                self.fates.note(bytes(frame), now, FORWARDED, label)
             return True
         frame = bytes(frame)
         packet = Packet(frame, now, packets, l2_bytes, droppable)
@@ -239,6 +252,20 @@ class DirectionPipeline:
         if not link.idle:
             self._busy.add(link)
         return False
+
+    def start_capture(self, snaplen: int, drops_only: bool) -> None:
+        """Note every frame's fate from now on (see fates.py); the straight path, which
+        counts frames only in bulk after they left, is off meanwhile."""
+        self.fates = FateLog(snaplen, drops_only)
+        for link in [*self._links.values(), *self._retired]:
+            link.fates = self.fates
+        self._straight = None
+
+    def stop_capture(self) -> None:
+        self.fates = None
+        for link in [*self._links.values(), *self._retired]:
+            link.fates = None
+        self._choose_straight()
 
     def flush(self, label: str | None = None) -> int:
         """Drop what the links hold (all of them, or the one labelled `label`, which may be

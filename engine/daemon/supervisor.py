@@ -44,11 +44,13 @@ from engine.model.stats import DirectionStats, EngineStats
 from engine.model.trace import TraceError, check_traces
 from engine.protocol.control import ControlServer
 from engine.protocol.messages import (
+    CaptureRequest,
     Configure,
     Configured,
     Done,
     Error,
     FarEnds,
+    FateRecords,
     Flush,
     GetInfo,
     GetProfile,
@@ -61,10 +63,12 @@ from engine.protocol.messages import (
     SetSpec,
     SpecChanged,
     SpecReply,
+    StartCapture,
     StatsPace,
     StatsReply,
     StatsReport,
     Stop,
+    StopCapture,
     Subscribe,
     WorkerError,
     WorkerNote,
@@ -155,7 +159,10 @@ class Supervisor:
         }
         self._latest: dict[str, DirectionStats] = {}
         # The hub every client talks to; it listens on a socket only if there is a path.
-        self._control = ControlServer(control_path, self.handle)
+        self._control = ControlServer(control_path, self.handle, self._captures_changed)
+        #: What each worker is told to capture now (None: nothing), for restarts.
+        self._capturing: dict[Direction, StartCapture | None] = dict.fromkeys(DIRECTIONS)
+        self._capture_lock = threading.Lock()
         self._stopping = threading.Event()
         # Signals and stop() write here, so the loop wakes at once without polling.
         self._wake_r, self._wake_w = os.pipe()
@@ -213,6 +220,10 @@ class Supervisor:
         worker.send(encode(Configure(spec=self._spec, generation=self._generation)))
         if self._watched:
             worker.send(encode(StatsPace(idle_interval=STATS_INTERVAL)))
+        with self._capture_lock:
+            capture = self._capturing[worker.direction]
+        if capture is not None:
+            worker.send(encode(capture))
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGHUP, self._on_sighup)
@@ -311,6 +322,8 @@ class Supervisor:
                 elif isinstance(message, FarEnds):
                     self._far_ends[message.direction] = message.far_ends
                     self._write_profile(message.direction)
+                elif isinstance(message, FateRecords):
+                    self._control.publish(message)
                 elif isinstance(message, Configured):
                     with self._configured:
                         self._in_force[message.direction] = message.generation
@@ -468,6 +481,11 @@ class Supervisor:
 
     def handle(self, request: Message) -> Message:
         """Answer one control request (called from control threads)."""
+        if isinstance(request, Subscribe) and request.capture is not None:
+            label = request.capture.label
+            if label is not None and label not in self._labels():
+                return Error(message=f"flow: no link labelled {label!r}")
+            return Done(message="capturing")
         if isinstance(request, GetSpec | Subscribe):
             return SpecReply(spec=self._spec)
         if isinstance(request, SetSpec):
@@ -502,9 +520,33 @@ class Supervisor:
         else:
             self._profile_failed.discard(direction)
 
+    def _labels(self) -> set[str]:
+        return {"default", *(flow.label for flow in self._spec.flows)}
+
+    def _captures_changed(self, captures: list[CaptureRequest]) -> None:
+        """Tell each worker what the captures running want of it: frames cut at the longest
+        snaplen asked, only drops if that is all anyone wants; nothing once none is left."""
+        with self._capture_lock:
+            for worker in self._workers.values():
+                direction = worker.direction
+                wanted = [c for c in captures if c.direction in (None, direction)]
+                start = (
+                    StartCapture(
+                        snaplen=max(c.snaplen for c in wanted),
+                        drops_only=all(c.drops_only for c in wanted),
+                    )
+                    if wanted
+                    else None
+                )
+                if start == self._capturing[direction]:
+                    continue
+                self._capturing[direction] = start
+                worker.send(encode(start if start is not None else StopCapture()))
+                log.info("%s: %s", direction, "capturing fates" if start else "capture ended")
+
     def flush(self, request: Flush) -> Message:
         """Have the workers drop what the links hold (see protocol.Flush)."""
-        labels = {"default", *(flow.label for flow in self._spec.flows)}
+        labels = self._labels()
         if request.label is not None and request.label not in labels:
             return Error(message=f"label: no link labelled {request.label!r}")
         data = encode(request)

@@ -14,6 +14,7 @@ by the pure `DirectionPipeline`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import gc
@@ -27,6 +28,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from engine.core.fates import pack
 from engine.core.frames import VNET_HDR_LEN, mark_partial_checksum, put_back_vlan_tag
 from engine.core.pipeline import DirectionPipeline, StraightTally
 from engine.core.wake_margin import CEILING, FLOOR, WakeMargin
@@ -48,11 +50,14 @@ from engine.protocol.messages import (
     Configure,
     Configured,
     FarEnds,
+    FateRecords,
     Flush,
     Message,
+    StartCapture,
     StatsPace,
     StatsReport,
     Stop,
+    StopCapture,
     WorkerError,
     WorkerNote,
     decode,
@@ -95,6 +100,8 @@ SEND_ERROR_LOG_INTERVAL = 60.0
 #: While an interface is down or missing, the worker wakes on every link change (netlink) and
 #: also this often, in case an announcement was lost.
 LINK_RECHECK = 1.0
+#: A capture's records go up at least with each stats report, and in batches of this many.
+FATE_BATCH = 1024
 
 
 class Forwarder:
@@ -483,11 +490,30 @@ class Forwarder:
         notes, self.notes = self.notes, []
         for note in notes:
             conn.send_bytes(encode(note))
+        self.send_fates(conn)
         conn.send_bytes(encode(self.report(now)))
         if self.pipeline.talkers_changed and now >= self._far_ends_due:
             self._far_ends_due = now + FAR_ENDS_INTERVAL
             far_ends = self.pipeline.far_ends()
             conn.send_bytes(encode(FarEnds(direction=self.direction, far_ends=far_ends)))
+
+    def send_fates(self, conn: Connection) -> None:
+        """What a running capture has noted since the last call (see engine.core.fates)."""
+        fates = self.pipeline.fates
+        if fates is None or not (fates.records or fates.lost):
+            return
+        records, lost = fates.take()
+        for first in range(0, len(records), FATE_BATCH):
+            batch = records[first : first + FATE_BATCH]
+            data, labels = pack(batch, self._wall_offset)
+            conn.send_bytes(encode(FateRecords(
+                direction=self.direction, count=len(batch),
+                data=base64.b64encode(data).decode(), labels=labels, lost=lost,
+            )))  # fmt: skip
+            lost = 0
+        if lost:
+            conn.send_bytes(encode(FateRecords(direction=self.direction, count=0, data="",
+                                               labels=[], lost=lost)))  # fmt: skip
 
     def control(self, message: Message | None, now: float) -> bool:
         """Act on a message from the supervisor; False for Stop."""
@@ -499,6 +525,11 @@ class Forwarder:
                 self.follow_spec()
         elif isinstance(message, Flush) and message.direction in (None, self.direction):
             self.pipeline.flush(message.label)
+        elif isinstance(message, StartCapture):
+            self.pipeline.start_capture(message.snaplen, message.drops_only)
+            self.follow_spec()
+        elif isinstance(message, StopCapture):
+            self.pipeline.stop_capture()
         return True
 
     def lose_interfaces(self, opened: bool = True) -> None:
@@ -754,6 +785,11 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             if next_stats > now + STATS_INTERVAL:
                 next_stats = now + STATS_INTERVAL  # traffic again: back to ten a second
         forwarder.send_all(pipeline.release(now))
+        if pipeline.fates is not None and len(pipeline.fates.records) >= FATE_BATCH:
+            try:
+                forwarder.send_fates(conn)
+            except OSError:
+                return
         if now >= next_stats:
             try:
                 forwarder.send_report(conn, now)

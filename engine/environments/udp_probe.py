@@ -3,7 +3,8 @@
 `send HOST PORT --count N --pps R` sends datagrams 0..N-1 paced at R per second (bounded by
 count and by time); `recv PORT` counts what arrives until it has been idle for `--idle`
 seconds and prints JSON: received, reordered (arrived after a higher number), duplicates, and
-one-way delay quantiles from the send time in each datagram to the kernel's arrival stamp.
+one-way delay quantiles from the send time in each datagram to the kernel's arrival stamp
+(with `--each`, every datagram's too).
 `echo PORT` answers datagrams; `rtt HOST PORT --count N` measures round trips in ms.
 """
 
@@ -36,7 +37,7 @@ def send(host: str, port: int, count: int, pps: float, size: int) -> None:
     sock.close()
 
 
-def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
+def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, object]:
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
     stamp_arrivals(sock, True)
@@ -46,6 +47,7 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
     received = reordered = duplicates = 0
     highest = -1
     delays: list[float] = []  # one way, ms: sender and receiver share this host's clock
+    each_delay: dict[int, float] = {}
     start = time.monotonic()
     while time.monotonic() - start < MAX_SECONDS:
         try:
@@ -57,6 +59,8 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
         # The kernel's arrival stamp, not the time this process got around to reading it.
         arrived = arrival_stamp(ancillary) or time.time()
         delays.append((arrived - sent) * 1000.0)
+        if each:
+            each_delay[seq] = delays[-1]
         received += 1
         if seq in seen:
             duplicates += 1
@@ -70,7 +74,7 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
     def quantile(q: float) -> float:
         return delays[min(len(delays) - 1, int(q * len(delays)))] if delays else 0.0
 
-    return {
+    result: dict[str, object] = {
         "received": received,
         "reordered": reordered,
         "duplicates": duplicates,
@@ -80,6 +84,9 @@ def recv(port: int, idle: float, v6: bool) -> dict[str, float]:
         "delay_p99_ms": quantile(0.99),
         "delay_max_ms": delays[-1] if delays else 0.0,
     }
+    if each:
+        result["each_ms"] = each_delay  # datagram number -> its one-way delay
+    return result
 
 
 def echo(port: int, seconds: float) -> None:
@@ -135,6 +142,7 @@ def main() -> None:
     p.add_argument("port", type=int)
     p.add_argument("--idle", type=float, default=1.0)
     p.add_argument("--v6", action="store_true")
+    p.add_argument("--each", action="store_true", help="also each datagram's delay")
     p = sub.add_parser("echo")
     p.add_argument("port", type=int)
     p.add_argument("--seconds", type=float, default=30)
@@ -147,7 +155,7 @@ def main() -> None:
     if args.mode == "send":
         send(args.host, args.port, args.count, args.pps, args.size)
     elif args.mode == "recv":
-        print(json.dumps(recv(args.port, args.idle, args.v6)))
+        print(json.dumps(recv(args.port, args.idle, args.v6, args.each)))
     elif args.mode == "echo":
         echo(args.port, args.seconds)
     else:

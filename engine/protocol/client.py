@@ -11,8 +11,11 @@ from engine.model.spec import Direction, Spec
 from engine.model.stats import EngineStats
 from engine.protocol.control import DEFAULT_CONTROL_PATH, ControlError, connect
 from engine.protocol.messages import (
+    CaptureLost,
+    CaptureRequest,
     Done,
     Error,
+    FateRecords,
     Flush,
     GetInfo,
     GetSpec,
@@ -104,6 +107,33 @@ class ControlClient:
     def flush(self, direction: Direction | None = None, label: str | None = None) -> str:
         """Drop what the links hold (all, one direction's, or one link's); what was done."""
         return self._request(Flush(direction=direction, label=label), Done).message
+
+    def capture(
+        self, request: CaptureRequest, until: float | None = None
+    ) -> Iterator[FateRecords | CaptureLost]:
+        """Fate records as the workers send them (see `linkshaper capture`), until the engine
+        goes away or the monotonic clock reaches `until`."""
+        self._request(Subscribe(capture=request), Done)
+        while True:
+            wait = 1.0 if until is None else min(1.0, until - time.monotonic())
+            if wait <= 0:
+                return
+            try:
+                message = self.receive(wait)
+            except ControlError:
+                return
+            if isinstance(message, FateRecords | CaptureLost):
+                yield message
+
+    def receive(self, timeout: float) -> Message | None:
+        """The next message the engine sends (after a subscription), or None after `timeout`
+        seconds; ControlError when the engine is gone."""
+        try:
+            if not self._conn.poll(timeout):
+                return None
+            return decode(self._conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise ControlError(f"engine at {self.path} went away: {exc}") from None
 
     def subscribe(self) -> Iterator[SpecChanged | StatsReport]:
         """Spec changes and stats samples, as they happen, until the engine goes away."""

@@ -24,7 +24,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engine.model.errors import LinkshaperError
-from engine.protocol.messages import Error, Message, Subscribe, decode, encode
+from engine.protocol.messages import (
+    CaptureLost,
+    CaptureRequest,
+    Error,
+    FateRecords,
+    Message,
+    Subscribe,
+    decode,
+    encode,
+)
 
 DEFAULT_CONTROL_PATH = "/run/linkshaper/control.sock"
 
@@ -42,6 +51,11 @@ def add_control_option(
 
 
 OUTBOX_SIZE = 256
+#: A capture subscriber's outbox, in batches (worker.FATE_BATCH records at most, about
+#: 200 KB): what a capture that reads nothing costs the supervisor at most.
+CAPTURE_OUTBOX_SIZE = 64
+#: How often an idle subscriber's connection is looked at, to forget a client that went.
+GONE_CHECK = 1.0
 #: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
 HANDSHAKE_TIMEOUT = 5.0
 #: Largest request read; a spec with thousands of flows is far smaller.
@@ -78,25 +92,57 @@ def socket_in_use(path: str) -> bool:
 
 
 class _Subscriber:
-    def __init__(self, conn: Connection, on_gone: Callable[[_Subscriber], None]) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        on_gone: Callable[[_Subscriber], None],
+        capture: CaptureRequest | None = None,
+    ) -> None:
         self.conn = conn
-        self.outbox: queue.Queue[bytes | None] = queue.Queue(OUTBOX_SIZE)
+        # A capture's messages are batches of up to a thousand records: fewer of them.
+        size = OUTBOX_SIZE if capture is None else CAPTURE_OUTBOX_SIZE
+        self.outbox: queue.Queue[bytes | None] = queue.Queue(size)
         self._on_gone = on_gone
+        #: A capture's subscriber gets fate records only (of its direction), others none.
+        self.capture = capture
+        #: Records that did not fit in the outbox since the last CaptureLost went out.
+        self.lost = 0
         threading.Thread(target=self._send_loop, daemon=True, name="subscriber").start()
 
     def offer(self, data: bytes) -> None:
         with contextlib.suppress(queue.Full):
             self.outbox.put_nowait(data)
 
+    def offer_records(self, data: bytes, count: int) -> None:
+        """Fate records: when the reader is too slow they are dropped and counted, and the
+        count goes out (CaptureLost) as soon as there is room again."""
+        try:
+            if self.lost:
+                self.outbox.put_nowait(encode(CaptureLost(records=self.lost)))
+                self.lost = 0
+            self.outbox.put_nowait(data)
+        except queue.Full:
+            self.lost += count
+
     def close(self) -> None:
         with contextlib.suppress(queue.Full):
             self.outbox.put_nowait(None)
 
     def _send_loop(self) -> None:
+        """Send until told to stop or the client goes; a client that goes while nothing is
+        sent is noticed within GONE_CHECK (its end of the connection reads as closed)."""
         try:
-            while (data := self.outbox.get()) is not None:
+            while True:
+                try:
+                    data = self.outbox.get(timeout=GONE_CHECK)
+                except queue.Empty:
+                    if self.conn.poll(0):  # a subscriber says nothing: this is its EOF
+                        self.conn.recv_bytes(MAX_REQUEST)
+                    continue
+                if data is None:
+                    break
                 self.conn.send_bytes(data)
-        except OSError:
+        except (OSError, EOFError):
             pass
         finally:
             self._on_gone(self)
@@ -139,9 +185,16 @@ class ControlServer:
     """Serves control requests on a socket at `path`, and on any connection handed to `serve`
     (a Pipe, for an engine that a TUI starts itself). With no path, only the latter."""
 
-    def __init__(self, path: str | None, handler: Handler) -> None:
+    def __init__(
+        self,
+        path: str | None,
+        handler: Handler,
+        on_captures: Callable[[list[CaptureRequest]], None] | None = None,
+    ) -> None:
+        """`on_captures`: called with the captures running whenever one starts or ends."""
         self.path = path
         self._handler = handler
+        self._on_captures = on_captures
         self._subscribers: set[_Subscriber] = set()
         self._listeners = Listeners()
         self._lock = threading.Lock()
@@ -191,6 +244,15 @@ class ControlServer:
         return self._listeners.add(callback)
 
     @property
+    def captures(self) -> list[CaptureRequest]:
+        with self._lock:
+            return [s.capture for s in self._subscribers if s.capture is not None]
+
+    def _captures_changed(self) -> None:
+        if self._on_captures is not None:
+            self._on_captures(self.captures)
+
+    @property
     def watchers(self) -> int:
         """Subscribers and in-process listeners: whoever wants live figures."""
         return len(self._subscribers) + len(self._listeners)
@@ -198,6 +260,17 @@ class ControlServer:
     def publish(self, message: Message) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
+        if isinstance(message, FateRecords):
+            takers = [
+                s for s in subscribers
+                if s.capture is not None and s.capture.direction in (None, message.direction)
+            ]  # fmt: skip
+            if takers:
+                data = encode(message)
+                for subscriber in takers:
+                    subscriber.offer_records(data, message.count)
+            return
+        subscribers = [s for s in subscribers if s.capture is None]
         if subscribers:  # encoded only for someone: a report of 10,000 flows is large
             data = encode(message)
             for subscriber in subscribers:
@@ -258,6 +331,8 @@ class ControlServer:
     def _forget(self, subscriber: _Subscriber) -> None:
         with self._lock:
             self._subscribers.discard(subscriber)
+        if subscriber.capture is not None:
+            self._captures_changed()
 
     def _serve(self, conn: Connection) -> None:
         """Until the client goes, or until it subscribes (then its sender thread owns it)."""
@@ -282,9 +357,11 @@ class ControlServer:
                         reply = Error(message=f"internal error: {exc}")
                 conn.send_bytes(encode(reply))
                 if isinstance(request, Subscribe) and not isinstance(reply, Error):
-                    subscriber = _Subscriber(conn, self._forget)
+                    subscriber = _Subscriber(conn, self._forget, request.capture)
                     with self._lock:
                         self._subscribers.add(subscriber)
+                    if request.capture is not None:
+                        self._captures_changed()
                     return  # the connection now belongs to the subscriber's sender thread
         except OSError:
             with contextlib.suppress(OSError):

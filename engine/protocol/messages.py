@@ -44,6 +44,18 @@ class Stop(_Message):
     type: Literal["stop"] = "stop"
 
 
+class StartCapture(_Message):
+    """Note every frame's fate from now on (engine.core.fates), and send them up."""
+
+    type: Literal["start_capture"] = "start_capture"
+    snaplen: int = Field(ge=14, le=65535)
+    drops_only: bool = False
+
+
+class StopCapture(_Message):
+    type: Literal["stop_capture"] = "stop_capture"
+
+
 class StatsPace(_Message):
     """How often to report with no traffic: fast while someone watches (a TUI, a stream),
     slow otherwise, so that an idle engine with nobody looking stays asleep."""
@@ -84,6 +96,26 @@ class WorkerError(_Message):
     type: Literal["worker_error"] = "worker_error"
     direction: Direction
     message: str
+
+
+class FateRecords(_Message):
+    """Worker to supervisor to capture subscribers: fates, packed (`engine.core.fates.pack`,
+    base64), times on the wall clock; `lost`: records the worker could not keep since the
+    last batch (its buffer was full)."""
+
+    type: Literal["fate_records"] = "fate_records"
+    direction: Direction
+    count: int
+    data: str
+    labels: list[str]
+    lost: int = 0
+
+
+class CaptureLost(_Message):
+    """To a capture subscriber: this many records were lost because it read too slowly."""
+
+    type: Literal["capture_lost"] = "capture_lost"
+    records: int
 
 
 class WorkerNote(_Message):
@@ -134,10 +166,24 @@ class GetProfile(_Message):
     direction: Direction
 
 
+class CaptureRequest(BaseModel):
+    """What a capture wants (`linkshaper capture`): the fates of one direction or both, all
+    or drops only, of one flow link or all, each frame cut at `snaplen` bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    direction: Direction | None = None
+    drops_only: bool = False
+    label: str | None = Field(default=None, max_length=200)
+    snaplen: int = Field(default=128, ge=14, le=65535)
+
+
 class Subscribe(_Message):
-    """After the reply, the connection carries SpecChanged and StatsReport messages only."""
+    """After the reply, the connection carries SpecChanged and StatsReport messages only; or,
+    with `capture`, FateRecords and CaptureLost only (the reply is then Done)."""
 
     type: Literal["subscribe"] = "subscribe"
+    capture: CaptureRequest | None = None
 
 
 # Supervisor -> client
@@ -193,6 +239,10 @@ Message = Annotated[
     Configure
     | Configured
     | Stop
+    | StartCapture
+    | StopCapture
+    | FateRecords
+    | CaptureLost
     | StatsPace
     | Flush
     | StatsReport

@@ -1,0 +1,124 @@
+"""`linkshaper capture` against a real engine in the lab: a known UDP sequence through a lossy,
+delayed link with a short queue; the capture must hold every datagram once, mark dropped
+exactly those the server never got, and give the delays the server measured; and a capture
+that reads nothing must cost neither packets nor unbounded memory."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+from scapy.layers.inet import UDP
+
+from engine.captures.pcapng import read_capture
+from engine.environments.harness import Background, EngineProcess, probe
+from engine.environments.lab import SERVER_IP, Lab
+from engine.protocol.client import ControlClient
+from engine.protocol.messages import (
+    CaptureLost,
+    CaptureRequest,
+    Done,
+    FateRecords,
+    Subscribe,
+)
+from tests import ROOT
+
+pytestmark = pytest.mark.lab
+
+StartEngine = Callable[..., EngineProcess]
+COUNT = 1500
+PORT = 6003
+
+
+def wait_for_log(engine: EngineProcess, text: str, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while text not in engine.stderr():
+        assert time.monotonic() < deadline, f"never logged {text!r}: {engine.stderr()}"
+        time.sleep(0.05)
+
+
+def test_the_capture_has_every_datagram_once_with_the_fate_the_server_saw(
+    start_engine: StartEngine, lab: Lab, background: Background, tmp_path: Path
+) -> None:
+    engine = start_engine(
+        {"egress": {"loss": 0.1, "latency": "5ms", "rate": "2mbit", "queue": {"packets": 10}}}
+    )
+    path = tmp_path / "fates.pcapng"
+    capture = background.start([
+        sys.executable, "-m", "engine.cli.main", "capture", str(path),
+        "--control", engine.control, "--direction", "egress", "--seconds", "8",
+    ])  # fmt: skip
+    wait_for_log(engine, "egress: capturing fates")
+    receiver = background.start(probe(lab, "server", "recv", str(PORT), "--idle", "1.5", "--each"))
+    time.sleep(0.5)
+    subprocess.run(
+        probe(lab, "client", "send", SERVER_IP, str(PORT), "--count", str(COUNT), "--pps", "1000"),
+        check=True, cwd=ROOT, timeout=30,
+    )  # fmt: skip
+    received = json.loads(receiver.communicate(timeout=40)[0])["each_ms"]
+    _, err = capture.communicate(timeout=30)
+    assert capture.returncode == 0, err
+
+    frames = [f for f in read_capture(str(path)) if UDP in f.packet and f.packet[UDP].dport == PORT]
+    seqs = [struct.unpack("!I", bytes(f.packet[UDP].payload)[:4])[0] for f in frames]
+    assert sorted(seqs) == list(range(COUNT))  # every datagram, each once
+    assert {f.direction for f in frames} == {"egress"}
+    fate_of = dict(zip(seqs, frames, strict=True))
+    dropped = {seq for seq, f in fate_of.items() if f.fate != "forwarded"}
+    assert dropped == set(range(COUNT)) - {int(seq) for seq in received}
+    causes = {f.fate for seq, f in fate_of.items() if seq in dropped}
+    assert "loss" in causes and len(dropped) > 0.05 * COUNT, causes
+    # The delay each datagram got in the link, against what the server measured one way (the
+    # sender's clock to the server kernel's stamp): the crossings add microseconds.
+    gaps = sorted(abs(ms - fate_of[int(seq)].delay_ms) for seq, ms in received.items())
+    assert min(fate_of[int(seq)].delay_ms for seq in received) >= 5.0
+    assert gaps[int(0.99 * len(gaps))] <= 1.0, gaps[-10:]
+    listed = subprocess.run(["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True,
+                            timeout=30, check=True)  # fmt: skip
+    assert len(listed.stdout.splitlines()) == len(list(read_capture(str(path))))
+    assert f"{len(list(read_capture(str(path))))} frames captured" in err
+
+
+def test_a_capture_that_reads_nothing_costs_no_packet_and_bounded_memory(
+    start_engine: StartEngine, lab: Lab, background: Background
+) -> None:
+    engine = start_engine({"egress": {"latency": "1ms"}})
+    supervisor = psutil.Process(engine.process.pid)
+    with ControlClient(engine.control) as client:
+        reply = client.request(Subscribe(capture=CaptureRequest()))
+        assert isinstance(reply, Done)
+        wait_for_log(engine, "egress: capturing fates")
+        before = supervisor.memory_info().rss
+        receiver = background.start(probe(lab, "server", "recv", str(PORT), "--idle", "1.5"))
+        time.sleep(0.5)
+        sent = 100_000  # 10 000 a second: about 100 batches, more than the outbox's 64
+        subprocess.run(
+            probe(lab, "client", "send", SERVER_IP, str(PORT), "--count", str(sent),
+                  "--pps", "10000"),
+            check=True, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        result = json.loads(receiver.communicate(timeout=40)[0])
+        grown = supervisor.memory_info().rss - before
+        assert result["received"] == sent  # forwarding went on, nothing lost
+        assert grown < 64 * 1024 * 1024, grown  # the outbox: 64 batches of about 200 KB
+        # Now read: once there is room, the capture is told how many records it missed.
+        lab.run("client", "ping", "-c", "3", "-i", "0.2", SERVER_IP, check=False)
+        lost = 0
+        deadline = time.monotonic() + 20
+        while lost == 0 and time.monotonic() < deadline:
+            message = client.receive(0.5)
+            if isinstance(message, CaptureLost):
+                lost += message.records
+            elif isinstance(message, FateRecords):
+                lost += message.lost
+            else:
+                lab.run("client", "ping", "-c", "1", SERVER_IP, check=False)
+        assert lost > 0
+    wait_for_log(engine, "egress: capture ended")

@@ -1,0 +1,113 @@
+"""Fates in virtual time: with a capture running, every frame offered to a direction is
+recorded exactly once, with the fate its link gave it and, if forwarded, the delay it got."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from engine.core.fates import (
+    BLOCKED,
+    FATE_NAMES,
+    FLUSHED,
+    FORWARDED,
+    LOSS,
+    QUEUE_FULL,
+    FateLog,
+    pack,
+    unpack,
+)
+from engine.core.pipeline import DirectionPipeline
+from engine.model.spec import loads_spec
+from tests.frames_helpers import udp_frame
+
+
+def pipeline(spec: dict[str, object]) -> DirectionPipeline:
+    return DirectionPipeline(loads_spec(json.dumps(spec)), "egress", 0.0, seed=7)
+
+
+def seq_of(head: bytes) -> int:
+    """The datagram number these tests put in the payload's first 4 bytes."""
+    return int.from_bytes(head[42:46], "big")
+
+
+def numbered(seq: int) -> bytes:
+    return udp_frame(size=100)[:-100] + seq.to_bytes(4, "big") + b"x" * 96
+
+
+def test_every_frame_is_recorded_once_with_its_fate_and_delay() -> None:
+    p = pipeline({"egress": {"loss": 0.1, "latency": "5ms", "rate": "10mbit",
+                             "queue": {"packets": 20}}})  # fmt: skip
+    p.start_capture(snaplen=128, drops_only=False)
+    released = 0
+    for seq in range(2000):  # 2000 a second of 1 kbit frames: 2 Mbit/s, then bursts of 100
+        now = seq * 0.0005 if seq < 1000 else 0.5 + (seq - 1000) // 100 * 0.1
+        if not p.forward(numbered(seq), now):
+            pass
+        released += len(p.release(now))
+    released += len(p.release(10.0))
+    fates = p.fates
+    assert fates is not None
+    records, lost = fates.take()
+    assert lost == 0
+    assert sorted(seq_of(r.head) for r in records) == list(range(2000))
+    by_fate = Counter(r.fate for r in records)
+    stats = p.stats(10.0).total
+    assert by_fate[FORWARDED] == stats.packets_out == released
+    assert by_fate[LOSS] == stats.drops.loss and by_fate[QUEUE_FULL] == stats.drops.queue_full
+    assert by_fate[LOSS] > 100 and by_fate[QUEUE_FULL] > 100
+    forwarded = [r for r in records if r.fate == FORWARDED]
+    assert min(r.delay for r in forwarded) >= 0.005
+    assert all(0 <= r.queued <= r.delay - 0.005 + 1e-9 for r in forwarded)
+    assert all(r.delay == 0 for r in records if r.fate != FORWARDED)
+    assert {r.label for r in records} == {"default"} and records[0].length == 14 + 20 + 8 + 100
+
+
+def test_blocked_flushed_drops_only_and_the_bound() -> None:
+    p = pipeline({"egress": {"latency": "1s"}})
+    p.start_capture(snaplen=64, drops_only=True)
+    for seq in range(10):
+        p.forward(numbered(seq), 0.0)
+    p.flush()
+    p.configure(loads_spec('{"egress": {"rate": 0}}'), 0.1)
+    p.forward(numbered(10), 0.2)
+    assert p.fates is not None
+    records, _ = p.fates.take()
+    assert [(r.fate, seq_of(r.head)) for r in records] == [
+        *((FLUSHED, seq) for seq in range(10)), (BLOCKED, 10)
+    ]  # fmt: skip
+    assert all(len(r.head) == 64 for r in records)
+    log = FateLog(limit=3)
+    for seq in range(5):
+        log.note(numbered(seq), 0.0, LOSS, "default")
+    records, lost = log.take()
+    assert len(records) == 3 and lost == 2 and log.take() == ([], 0)
+
+
+def test_a_capture_turns_the_straight_path_off_and_records_pass_through() -> None:
+    p = pipeline({})
+    assert p.straight
+    p.start_capture(snaplen=128, drops_only=False)
+    assert not p.straight
+    assert p.forward(numbered(1), 1.0)  # still sent at once
+    assert p.fates is not None
+    (record,), _ = p.fates.take()
+    assert record.fate == FORWARDED and record.delay == 0 and record.arrival == 1.0
+    p.stop_capture()
+    assert p.straight and p.fates is None
+
+
+def test_records_survive_packing_and_garbage_ends_the_list() -> None:
+    log = FateLog()
+    log.note(numbered(3), 2.0, FORWARDED, "web", 0.25, 0.125)
+    log.note(numbered(4), 2.5, LOSS, "default")
+    records, _ = log.take()
+    data, labels = pack(records, offset=100.0)
+    back = unpack(data, labels)
+    assert [(r.arrival, r.fate, r.delay, r.queued, r.label, r.head) for r in back] == [
+        (102.0, FORWARDED, 0.25, 0.125, "web", records[0].head),
+        (102.5, LOSS, 0.0, 0.0, "default", records[1].head),
+    ]
+    assert unpack(data[:-5], labels) == back[:1]
+    assert unpack(b"\xff" * 40, labels) == []
+    assert len(FATE_NAMES) == 8
