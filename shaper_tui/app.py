@@ -29,6 +29,7 @@ from engine.model.rates import SampleWindow, direction_rates
 from engine.model.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
 from engine.model.spec import patch_spec as apply_patch
 from engine.protocol.control import ControlError
+from engine.protocol.messages import CaptureToFile, StopCaptureToFile
 from engine.timelines.recorder import TimelineRecorder
 from engine.timelines.replay import ReplayRunner
 from engine.timelines.timeline import TimelineError, read_timeline
@@ -123,6 +124,11 @@ class ShaperApp(App[None]):
                 tooltip="Start recording every change (and stats) to `linkshaper-DATE.jsonl`"),
         Binding("r", "stop_recording", "■ Stop", id="app.stop_recording",
                 tooltip="Stop recording and save the file"),
+        Binding("c", "capture", "Capture", show=False, id="app.capture",
+                tooltip="Capture what the links do to each frame to `linkshaper-DATE.pcapng` "
+                "(Wireshark opens it; `linkshaper fates FILE` sums it up)"),
+        Binding("c", "stop_capture", "■ Stop capture", show=False, id="app.stop_capture",
+                tooltip="Stop the capture and close its file"),
         Binding("t", "timeline", "Replay", id="app.timeline",
                 tooltip="Replay a timeline file (the last recording is offered)"),
         Binding("t", "pause_replay", "Pause", id="app.pause_replay",
@@ -369,6 +375,8 @@ class ShaperApp(App[None]):
             "resume_replay": paused,
             "stop_replay": running,
             "undo": bool(self.undo_steps),
+            "capture": not self.status_bar.capturing,
+            "stop_capture": bool(self.status_bar.capturing),
         }
         return live.get(action, True)
 
@@ -383,6 +391,18 @@ class ShaperApp(App[None]):
         self.recorder.spec(self.spec, "tui-start")
         self.status_bar.recording = str(self.recorder.path)
         self.notify(f"Recording to {self.recorder.path}; r stops", timeout=4)
+        self.refresh_bindings()
+
+    def action_capture(self) -> None:
+        """The engine writes the file (where it runs: the same machine or container)."""
+        path = (self.record_dir / time.strftime("linkshaper-%Y%m%d-%H%M%S.pcapng")).resolve()
+        self.link.request(CaptureToFile(path=str(path)))
+        self.status_bar.capturing = str(path)
+        self.refresh_bindings()
+
+    def action_stop_capture(self) -> None:
+        self.link.request(StopCaptureToFile())
+        self.status_bar.capturing = ""
         self.refresh_bindings()
 
     def action_stop_recording(self) -> None:

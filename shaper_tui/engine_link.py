@@ -17,7 +17,8 @@ from textual.message import Message
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient
 from engine.protocol.control import ControlError
-from engine.protocol.messages import SpecChanged, StatsReport
+from engine.protocol.messages import Done, Error, SpecChanged, StatsReport
+from engine.protocol.messages import Message as ProtocolMessage
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.messages import (
     EngineAttached,
@@ -96,6 +97,13 @@ class EngineLink:
             self._pending.append(("flush", None))
             self._wake.notify()
 
+    def request(self, message: ProtocolMessage) -> None:
+        """Any other request (a capture to a file): its answer comes as EngineDone or
+        EngineRejected."""
+        with self._wake:
+            self._pending.append(("request", message))
+            self._wake.notify()
+
     def apply_now(self, spec: Spec, source: str) -> None:
         """Put a whole spec in force before returning (a replay's steps must be on time);
         raises ControlError if there is no engine or it refuses."""
@@ -128,6 +136,13 @@ class EngineLink:
                     client.patch(payload, source=self.tag)
                 elif kind == "flush":
                     self._post(EngineDone(client.flush()))
+                elif kind == "request":
+                    reply = client.request(payload)
+                    if isinstance(reply, Done):
+                        self._post(EngineDone(reply.message))
+                    else:
+                        message = reply.message if isinstance(reply, Error) else reply.type
+                        self._post(EngineRejected(message))
                 else:
                     client.set_spec(payload, source=self.tag)
             except ControlError as exc:

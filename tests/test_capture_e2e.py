@@ -122,3 +122,27 @@ def test_a_capture_that_reads_nothing_costs_no_packet_and_bounded_memory(
                 lab.run("client", "ping", "-c", "1", SERVER_IP, check=False)
         assert lost > 0
     wait_for_log(engine, "egress: capture ended")
+
+
+def test_the_http_api_streams_the_same_capture(
+    start_engine: StartEngine, lab: Lab, background: Background, tmp_path: Path
+) -> None:
+    engine = start_engine({"egress": {"latency": "3ms"}}, extra=("--http", "127.0.0.1:8080"))
+    path = tmp_path / "http.pcapng"
+    fetch = (
+        "import sys, urllib.request\n"
+        "url = 'http://127.0.0.1:8080/capture?seconds=4&direction=egress&snaplen=96'\n"
+        "with urllib.request.urlopen(url, timeout=30) as r, open(sys.argv[1], 'wb') as f:\n"
+        "    f.write(r.read())\n"
+    )
+    client = background.start(lab.in_ns("box", sys.executable, "-c", fetch, str(path)))
+    wait_for_log(engine, "egress: capturing fates")
+    lab.run("client", "ping", "-c", "5", "-i", "0.1", SERVER_IP, check=False)
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == 0, err
+    frames = list(read_capture(str(path)))
+    pings = [f for f in frames if f.packet.haslayer("ICMP")]
+    assert len(pings) == 5 and all(f.fate == "forwarded" and f.delay_ms >= 3 for f in pings)
+    assert {f.direction for f in frames} == {"egress"}
+    assert max(len(bytes(f.packet)) for f in frames) <= 96
+    wait_for_log(engine, "egress: capture ended")

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
+import pytest
+
+from engine.captures.pcapng import CaptureWriter
+from engine.cli.main import main
 from engine.core.fates import (
     BLOCKED,
     FATE_NAMES,
@@ -14,6 +19,7 @@ from engine.core.fates import (
     LOSS,
     QUEUE_FULL,
     FateLog,
+    FateRecord,
     pack,
     unpack,
 )
@@ -111,3 +117,36 @@ def test_records_survive_packing_and_garbage_ends_the_list() -> None:
     assert unpack(data[:-5], labels) == back[:1]
     assert unpack(b"\xff" * 40, labels) == []
     assert len(FATE_NAMES) == 8
+
+
+def test_fates_sums_up_a_capture_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`linkshaper fates` on a file written here: the counts, percentiles and loss bursts it
+    must give are known."""
+    path = tmp_path / "known.pcapng"
+    writer = CaptureWriter(str(path))
+    records = []
+    for seq in range(100):  # egress: 90 forwarded after 10..19 ms, a burst of 4 and 6 lone
+        if 40 <= seq < 44:
+            fate = LOSS
+        elif seq % 17 == 5:
+            fate = QUEUE_FULL
+        else:
+            fate = FORWARDED
+        delay = 0.010 + (seq % 10) / 1000 if fate == FORWARDED else 0.0
+        records.append(FateRecord(1000.0 + seq / 100, fate, delay, 0.001, "default", 142,
+                                  numbered(seq)[10:74]))  # fmt: skip
+    writer.write("egress", records)
+    writer.lost_records(7)
+    writer.write("ingress", [FateRecord(1001.0, BLOCKED, 0, 0, "web", 142, numbered(0)[10:74])])
+    writer.close()
+    with pytest.raises(SystemExit) as done:
+        main(["fates", str(path)])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "egress, link default: 100 frames" in text
+    assert "forwarded          90" in text and "loss                4" in text
+    assert "queue full          6" in text
+    assert "delay ms: min 10.000, p50 15.000, p90 19.000, p99 19.000, max 19.000" in text
+    assert "longest loss bursts (frames in a row): 4" in text
+    assert "ingress, link web: 1 frames" in text and "blocked             1" in text
+    assert "7 records were lost while capturing" in text

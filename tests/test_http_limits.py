@@ -9,8 +9,10 @@ import json
 from collections.abc import Callable
 
 from engine.model.spec import PASS_THROUGH
-from engine.protocol.messages import GetSpec, Message, SpecReply
+from engine.protocol.control import ControlError
+from engine.protocol.messages import CaptureRequest, GetSpec, Message, SpecReply
 from engine.web.api import MAX_BODY, create_http_app
+from engine.web.common import CaptureSource
 from engine.web.spec_routes import MAX_PATCH_FIELDS
 from tests.asgi_helpers import call
 
@@ -25,6 +27,9 @@ class Recorder:
 
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         return lambda: None
+
+    def capture(self, request: CaptureRequest) -> CaptureSource:
+        raise ControlError("no captures here")
 
 
 def test_a_streamed_body_is_cut_off_once_past_the_limit() -> None:

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scapy.layers.inet import ICMP
 from textual.pilot import Pilot
 from textual.widgets import Footer, Input, Label, OptionList
 
+from engine.captures.pcapng import read_capture
 from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
 from engine.environments.lab import INNER, OUTER, Lab
 from engine.model.spec import UNLIMITED_RATE, Spec
@@ -457,3 +459,39 @@ def test_presets_filter_as_typed_and_mark_the_one_in_force(start_engine: StartEn
 
     asyncio.run(scenario())
     assert engine_spec(engine).default_link.ingress.rate == 12_000_000
+
+
+def test_c_captures_fates_to_a_file_until_pressed_again(
+    start_engine: StartEngine, lab: Lab, tmp_path: Path
+) -> None:
+    """`c` has the engine write a pcapng capture next to the recordings; `c` again closes it
+    and says how many frames it holds."""
+    engine = start_engine({"ingress": {}, "egress": {"latency": "2ms"}})
+    toasts: list[str] = []
+
+    async def scenario() -> None:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        shown = app.notify
+
+        def notify(message: str, **options: Any) -> None:
+            toasts.append(message)
+            shown(message, **options)
+
+        app.notify = notify  # type: ignore[method-assign]
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.press("c")
+            await wait_until(pilot, lambda: "capturing fates" in engine.stderr(), 5, "capture")
+            assert "● CAP" in str(app.status_bar.render())
+            lab.run("client", "ping", "-c", "5", "-i", "0.1", "198.18.0.2", check=False)
+            await pilot.pause(0.5)
+            await pilot.press("c")
+            await wait_until(pilot, lambda: any("frames written" in t for t in toasts), 5, "done")
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+    (path,) = tmp_path.glob("linkshaper-*.pcapng")
+    frames = list(read_capture(str(path)))
+    pings = [f for f in frames if ICMP in f.packet and f.packet[ICMP].type == 8]
+    assert len(pings) == 5 and all(f.fate == "forwarded" and f.delay_ms >= 2 for f in pings)
+    assert any("frames written to" in toast for toast in toasts), toasts

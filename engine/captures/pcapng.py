@@ -9,10 +9,11 @@ file back with scapy alone.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from scapy.packet import Raw
 from scapy.utils import PcapNgReader, PcapNgWriter
@@ -53,8 +54,15 @@ class CaptureWriter:
     """Writes fate records to a pcapng file (`/dev/stdout` for `-`), flushed after each batch
     so that a reader at the other end of a pipe (`wireshark -k -i -`) sees them live."""
 
-    def __init__(self, path: str) -> None:
-        self._writer = _Writer("/dev/stdout" if path == "-" else path)
+    def __init__(self, path: str | BinaryIO) -> None:
+        """`path`: a file name, `-` for standard output, or a binary file object (which
+        scapy's writer cannot take: it writes to one opened in its place)."""
+        if isinstance(path, str):
+            self._writer = _Writer("/dev/stdout" if path == "-" else path)
+        else:
+            self._writer = _Writer(os.devnull)
+            self._writer.f.close()
+            self._writer.f = path
         self._writer.write_header(None)
         self.written = 0
         self._lost_unsaid = 0

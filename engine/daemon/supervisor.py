@@ -26,6 +26,8 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from engine.captures.pcapng import CaptureWriter
+from engine.core.fates import unpack
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
 from engine.model import flowtop
@@ -42,9 +44,11 @@ from engine.model.spec import (
 )
 from engine.model.stats import DirectionStats, EngineStats
 from engine.model.trace import TraceError, check_traces
-from engine.protocol.control import ControlServer
+from engine.protocol.control import CaptureFeed, ControlError, ControlServer
 from engine.protocol.messages import (
+    CaptureLost,
     CaptureRequest,
+    CaptureToFile,
     Configure,
     Configured,
     Done,
@@ -69,6 +73,7 @@ from engine.protocol.messages import (
     StatsReport,
     Stop,
     StopCapture,
+    StopCaptureToFile,
     Subscribe,
     WorkerError,
     WorkerNote,
@@ -109,6 +114,41 @@ class _Worker:
             # If it died, the supervisor loop restarts it with the spec in force.
             with contextlib.suppress(OSError):
                 self.conn.send_bytes(data)
+
+
+class FileCapture:
+    """A capture written to a pcapng file by a thread of the engine's (CaptureToFile)."""
+
+    def __init__(self, path: str, feed: CaptureFeed) -> None:
+        self.path = path
+        self._feed = feed
+        try:
+            self._writer = CaptureWriter(path)
+        except OSError:
+            feed.close()
+            raise
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="capture-file")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            message = self._feed.get(0.2)
+            if isinstance(message, FateRecords):
+                self._writer.lost_records(message.lost)
+                records = unpack(base64.b64decode(message.data), message.labels)
+                records.sort(key=lambda record: record.arrival)
+                self._writer.write(message.direction, records)
+            elif isinstance(message, CaptureLost):
+                self._writer.lost_records(message.records)
+
+    def stop(self) -> tuple[int, int]:
+        """Stop and close the file; the frames written and the records lost."""
+        self._stopping.set()
+        self._thread.join(2.0)
+        self._feed.close()
+        self._writer.close()
+        return self._writer.written, self._writer.lost
 
 
 class Supervisor:
@@ -163,6 +203,8 @@ class Supervisor:
         #: What each worker is told to capture now (None: nothing), for restarts.
         self._capturing: dict[Direction, StartCapture | None] = dict.fromkeys(DIRECTIONS)
         self._capture_lock = threading.Lock()
+        self._file_capture: FileCapture | None = None
+        self._file_lock = threading.Lock()  # not _capture_lock: opening a capture takes that
         self._stopping = threading.Event()
         # Signals and stop() write here, so the loop wakes at once without polling.
         self._wake_r, self._wake_w = os.pipe()
@@ -268,6 +310,8 @@ class Supervisor:
     def shutdown(self) -> None:
         for stop in self.on_shutdown:
             stop()
+        if self._file_capture is not None:
+            self._stop_capture_to_file()
         if self.recorder is not None:
             self.recorder.close()
         self._control.close()
@@ -482,10 +526,8 @@ class Supervisor:
     def handle(self, request: Message) -> Message:
         """Answer one control request (called from control threads)."""
         if isinstance(request, Subscribe) and request.capture is not None:
-            label = request.capture.label
-            if label is not None and label not in self._labels():
-                return Error(message=f"flow: no link labelled {label!r}")
-            return Done(message="capturing")
+            refused = self._refuse_capture(request.capture)
+            return refused or Done(message="capturing")
         if isinstance(request, GetSpec | Subscribe):
             return SpecReply(spec=self._spec)
         if isinstance(request, SetSpec):
@@ -496,6 +538,10 @@ class Supervisor:
             return self.change(lambda base: patch_spec(base, changes), request.source)
         if isinstance(request, Flush):
             return self.flush(request)
+        if isinstance(request, CaptureToFile):
+            return self._capture_to_file(request)
+        if isinstance(request, StopCaptureToFile):
+            return self._stop_capture_to_file()
         if isinstance(request, GetStats):
             return StatsReply(stats=self.stats())
         if isinstance(request, GetInfo):
@@ -522,6 +568,45 @@ class Supervisor:
 
     def _labels(self) -> set[str]:
         return {"default", *(flow.label for flow in self._spec.flows)}
+
+    def _refuse_capture(self, request: CaptureRequest) -> Error | None:
+        if request.label is not None and request.label not in self._labels():
+            return Error(message=f"flow: no link labelled {request.label!r}")
+        return None
+
+    def capture(self, request: CaptureRequest) -> CaptureFeed:
+        """A capture read in this process (the HTTP API's); ControlError for a bad request."""
+        refused = self._refuse_capture(request)
+        if refused is not None:
+            raise ControlError(refused.message)
+        return self._control.open_capture(request)
+
+    def _capture_to_file(self, request: CaptureToFile) -> Message:
+        refused = self._refuse_capture(request.capture)
+        if refused is not None:
+            return refused
+        with self._file_lock:
+            if self._file_capture is not None:
+                return Error(message=f"path: a capture to {self._file_capture.path} runs already")
+            try:
+                capture = FileCapture(request.path, self.capture(request.capture))
+            except OSError as exc:
+                return Error(message=f"path: {request.path}: {exc.strerror}")
+            self._file_capture = capture
+        log.info("capturing to %s", request.path)
+        return Done(message=f"capturing to {request.path}")
+
+    def _stop_capture_to_file(self) -> Message:
+        with self._file_lock:
+            capture, self._file_capture = self._file_capture, None
+        if capture is None:
+            return Error(message="no capture to a file runs")
+        written, lost = capture.stop()
+        said = f"{written} frames written to {capture.path}"
+        if lost:
+            said += f", {lost} records lost"
+        log.info("capture: %s", said)
+        return Done(message=said)
 
     def _captures_changed(self, captures: list[CaptureRequest]) -> None:
         """Tell each worker what the captures running want of it: frames cut at the longest

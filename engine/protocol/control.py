@@ -91,23 +91,17 @@ def socket_in_use(path: str) -> bool:
     return True
 
 
-class _Subscriber:
-    def __init__(
-        self,
-        conn: Connection,
-        on_gone: Callable[[_Subscriber], None],
-        capture: CaptureRequest | None = None,
-    ) -> None:
-        self.conn = conn
+class _Outbox:
+    """Published messages waiting for one subscriber, bounded: a slow one loses its own."""
+
+    def __init__(self, capture: CaptureRequest | None) -> None:
         # A capture's messages are batches of up to a thousand records: fewer of them.
         size = OUTBOX_SIZE if capture is None else CAPTURE_OUTBOX_SIZE
         self.outbox: queue.Queue[bytes | None] = queue.Queue(size)
-        self._on_gone = on_gone
         #: A capture's subscriber gets fate records only (of its direction), others none.
         self.capture = capture
         #: Records that did not fit in the outbox since the last CaptureLost went out.
         self.lost = 0
-        threading.Thread(target=self._send_loop, daemon=True, name="subscriber").start()
 
     def offer(self, data: bytes) -> None:
         with contextlib.suppress(queue.Full):
@@ -125,8 +119,24 @@ class _Subscriber:
             self.lost += count
 
     def close(self) -> None:
+        """Wake whoever waits on the outbox: nothing more comes."""
         with contextlib.suppress(queue.Full):
             self.outbox.put_nowait(None)
+
+
+class _Subscriber(_Outbox):
+    """A subscriber on a connection, served by a sender thread of its own."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        on_gone: Callable[[_Outbox], None],
+        capture: CaptureRequest | None = None,
+    ) -> None:
+        super().__init__(capture)
+        self.conn = conn
+        self._on_gone = on_gone
+        threading.Thread(target=self._send_loop, daemon=True, name="subscriber").start()
 
     def _send_loop(self) -> None:
         """Send until told to stop or the client goes; a client that goes while nothing is
@@ -148,6 +158,27 @@ class _Subscriber:
             self._on_gone(self)
             with contextlib.suppress(OSError):
                 self.conn.close()
+
+
+class CaptureFeed(_Outbox):
+    """A capture in this process (the HTTP API's, a capture to a file): fate records and
+    CaptureLost, read with `get`, bounded as a socket subscriber's are."""
+
+    def __init__(self, capture: CaptureRequest, on_gone: Callable[[_Outbox], None]) -> None:
+        super().__init__(capture)
+        self._on_gone = on_gone
+
+    def get(self, timeout: float) -> Message | None:
+        """The next message, or None after `timeout` seconds."""
+        try:
+            data = self.outbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        return None if data is None else decode(data)
+
+    def close(self) -> None:
+        super().close()
+        self._on_gone(self)
 
 
 class Listeners:
@@ -195,7 +226,7 @@ class ControlServer:
         self.path = path
         self._handler = handler
         self._on_captures = on_captures
-        self._subscribers: set[_Subscriber] = set()
+        self._subscribers: set[_Outbox] = set()
         self._listeners = Listeners()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -247,6 +278,14 @@ class ControlServer:
     def captures(self) -> list[CaptureRequest]:
         with self._lock:
             return [s.capture for s in self._subscribers if s.capture is not None]
+
+    def open_capture(self, request: CaptureRequest) -> CaptureFeed:
+        """A capture read in this process; `close()` it when done."""
+        feed = CaptureFeed(request, self._forget)
+        with self._lock:
+            self._subscribers.add(feed)
+        self._captures_changed()
+        return feed
 
     def _captures_changed(self) -> None:
         if self._on_captures is not None:
@@ -328,7 +367,7 @@ class ControlServer:
             view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
         self._serve(conn)
 
-    def _forget(self, subscriber: _Subscriber) -> None:
+    def _forget(self, subscriber: _Outbox) -> None:
         with self._lock:
             self._subscribers.discard(subscriber)
         if subscriber.capture is not None:

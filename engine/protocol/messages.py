@@ -186,6 +186,19 @@ class Subscribe(_Message):
     capture: CaptureRequest | None = None
 
 
+class CaptureToFile(_Message):
+    """Have the engine write a capture to `path` (pcapng) until StopCaptureToFile: what the
+    TUI's capture key does, whichever way it reaches the engine. One at a time."""
+
+    type: Literal["capture_to_file"] = "capture_to_file"
+    path: str = Field(min_length=1, max_length=4096)
+    capture: CaptureRequest = Field(default_factory=CaptureRequest)
+
+
+class StopCaptureToFile(_Message):
+    type: Literal["stop_capture_to_file"] = "stop_capture_to_file"
+
+
 # Supervisor -> client
 
 
@@ -256,6 +269,8 @@ Message = Annotated[
     | GetInfo
     | GetProfile
     | Subscribe
+    | CaptureToFile
+    | StopCaptureToFile
     | SpecReply
     | SpecChanged
     | StatsReply

@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from engine.model.spec import describe_errors
-from engine.web.common import ERROR_CONTENT, ApiError, Engine
+from engine.web.capture_routes import capture_routes
+from engine.web.common import ERROR_CONTENT, NOT_THERE, ApiError, Engine
 from engine.web.spec_routes import spec_routes
 from engine.web.stats_routes import stats_routes
 from engine.web.timeline_routes import timeline_routes
@@ -91,6 +92,7 @@ def create_http_app(
     app.include_router(spec_routes(engine, trace_dir, changes, errors))
     app.include_router(stats_routes(engine))
     app.include_router(timeline_routes(engine, changes, errors))
+    app.include_router(capture_routes(engine, changes, {**errors, **NOT_THERE}))
     return app
 
 

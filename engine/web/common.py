@@ -10,15 +10,26 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from engine.model.spec import Spec
-from engine.protocol.messages import GetSpec, Message, SpecReply
+from engine.protocol.messages import CaptureRequest, GetSpec, Message, SpecReply
+
+
+class CaptureSource(Protocol):
+    """A running capture: FateRecords and CaptureLost messages, None after `timeout`."""
+
+    def get(self, timeout: float) -> Message | None: ...
+
+    def close(self) -> None: ...
 
 
 class Engine(Protocol):
-    """What the API needs of the engine: answer a control request, and tell listeners."""
+    """What the API needs of the engine: answer a control request, tell listeners, and run
+    a capture (ControlError if it is refused)."""
 
     def handle(self, request: Message) -> Message: ...
 
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]: ...
+
+    def capture(self, request: CaptureRequest) -> CaptureSource: ...
 
 
 class ApiError(BaseModel):

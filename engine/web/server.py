@@ -11,8 +11,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from engine.model.errors import LinkshaperError
-from engine.protocol.control import Listeners
-from engine.protocol.messages import Message
+from engine.protocol.control import ControlError, Listeners
+from engine.protocol.messages import CaptureRequest, Error, Message, Subscribe
 
 
 class ListenError(LinkshaperError, ValueError):
@@ -40,9 +40,34 @@ class RemoteEngine:
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         return self._listeners.add(callback)
 
+    def capture(self, request: CaptureRequest) -> RemoteCapture:
+        return RemoteCapture(self.control, request)
+
     def _read(self) -> None:
         for message in self._subscription.subscribe():
             self._listeners.notify(message)
+
+
+class RemoteCapture:
+    """A capture over a control connection of its own."""
+
+    def __init__(self, control: str, request: CaptureRequest) -> None:
+        from engine.protocol.client import ControlClient
+
+        self._client = ControlClient(control)
+        reply = self._client.request(Subscribe(capture=request))
+        if isinstance(reply, Error):
+            self._client.close()
+            raise ControlError(reply.message)
+
+    def get(self, timeout: float) -> Message | None:
+        try:
+            return self._client.receive(timeout)
+        except ControlError:
+            return None
+
+    def close(self) -> None:
+        self._client.close()
 
 
 class HttpServer:

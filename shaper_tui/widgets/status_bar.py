@@ -28,6 +28,8 @@ class StatusBar(Static):
     figures: reactive[str] = reactive("")
     #: The file being recorded to, or "".
     recording: reactive[str] = reactive("")
+    #: The file a capture is written to, or "".
+    capturing: reactive[str] = reactive("")
     #: Why a direction does not forward (an interface down or missing), or "".
     problem: reactive[str] = reactive("")
 
@@ -88,6 +90,8 @@ class StatusBar(Static):
             # push the figures off an 80-column line.
             seconds = int(time.monotonic() - self._recording_since)
             line.append(f"● REC {seconds // 60:02d}:{seconds % 60:02d}  ", style="bold red")
+        if self.capturing:
+            line.append("● CAP  ", style="bold magenta")
         if self.attached:
             line.append("● attached ", style="bold green")
         elif self.attached is None:
