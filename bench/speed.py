@@ -24,7 +24,9 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
 8. What shaping costs (efficiency issue, `bench.shaped_cost`): CPU under shaped TCP and a
    UDP probe, and shaped capacity with offloads off, beside the seed's engine when
    `LINKSHAPER_BENCH_RUSH` names its binary.
-9. What the TUI costs (`bench.tui_cost`): its CPU in a real terminal at 80x24, 120x40 and
+9. What a fate capture costs (`bench.capture_cost`): TCP throughput and engine CPU with
+   `linkshaper capture` running against none, on the straight path and shaped at 1 Gbit/s.
+10. What the TUI costs (`bench.tui_cost`): its CPU in a real terminal at 80x24, 120x40 and
    200x60 while it shows the live demo lab, beside the engine's.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
@@ -52,7 +54,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from bench import shaped_cost, tui_cost
+from bench import capture_cost, shaped_cost, tui_cost
 from bench.passthrough import cpu_percent, engine_processes
 from engine.environments.harness import (
     EngineProcess,
@@ -385,6 +387,7 @@ def main() -> None:
     parser.add_argument(
         "--only-tui", action="store_true", help="only what the TUI costs (bench.tui_cost)"
     )
+    parser.add_argument("--only-capture", action="store_true", help="only what a capture costs")
     args = parser.parse_args()
     lab = Lab("lsbench")
     if args.only_cost:
@@ -392,6 +395,9 @@ def main() -> None:
         return
     if args.only_tui:
         tui_cost_table()
+        return
+    if args.only_capture:
+        capture_cost_table(lab, args.runs)
         return
     if args.only_flow_rules:
         only = [flow_rules(lab) for _ in range(args.runs)]
@@ -467,10 +473,21 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     shaped_cost_table(lab, args.runs, args.profile)
+    capture_cost_table(lab, args.runs)
     tui_cost_table()
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")
         print(profile(lab))
+
+
+def capture_cost_table(lab: Lab, runs: int) -> None:
+    """What a fate capture costs (`bench.capture_cost`)."""
+    rounds = [capture_cost.one_round(lab) for _ in range(runs)]
+    print("\nwhat a capture costs (linkshaper capture /dev/null running, against none):\n")
+    print("| measure | capture off | capture on | on / off |")
+    print("|---|---|---|---|")
+    for row in capture_cost.rows(capture_cost.medians(rounds)):
+        print("| " + " | ".join(row) + " |")
 
 
 def tui_cost_table() -> None:

@@ -35,6 +35,7 @@ from engine.timelines.replay import ReplayRunner
 from engine.timelines.timeline import TimelineError, read_timeline
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
+from shaper_tui.history import History
 from shaper_tui.key_help import KeyHelp, key_help
 from shaper_tui.link_edits import Field, changes_for
 from shaper_tui.messages import (
@@ -45,8 +46,11 @@ from shaper_tui.messages import (
     SpecArrived,
     StatsArrived,
 )
+from shaper_tui.packet_feed import PacketFeed
 from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.help import HelpScreen
+from shaper_tui.screens.history import HistoryScreen
+from shaper_tui.screens.packets import PacketsScreen
 from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.presets import PresetsScreen
 from shaper_tui.widgets.choice_control import ChoiceControl
@@ -137,6 +141,12 @@ class ShaperApp(App[None]):
                 tooltip="Resume the paused replay"),
         Binding("x", "stop_replay", "Stop", id="app.stop_replay",
                 tooltip="Stop the replay in progress"),
+        Binding("v", "packets", "Packets", show=False, id="app.packets",
+                tooltip="View the latest packets the links dropped or delayed, with their fate "
+                "(a capture runs while it is open)"),
+        Binding("g", "history", "History", show=False, id="app.history",
+                tooltip="Chart the last ten minutes: rates set and measured, latency, queue "
+                "delay, drops by cause, each change marked"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="This help: keys and what the figures mean"),
         Binding("q", "quit", "Quit", id="app.quit",
@@ -157,6 +167,8 @@ class ShaperApp(App[None]):
         self.source = source
         self.replay_request = (replay, speed, loop)
         self.record_dir = Path(record_dir)
+        #: The last minutes of stats and changes, for the history screen.
+        self.history = History()
         self.recorder: TimelineRecorder | None = None
         self.runner: ReplayRunner | None = None
         self.tag = tag or f"tui:{os.getpid()}"
@@ -230,6 +242,7 @@ class ShaperApp(App[None]):
         self.status_bar.lose(message.reason)
 
     def on_spec_arrived(self, message: SpecArrived) -> None:
+        self.history.spec(message.spec)
         if self.recorder is not None:
             self.recorder.spec(message.spec, message.source)
         if message.source == self.tag and self.link.busy:
@@ -245,6 +258,7 @@ class ShaperApp(App[None]):
     def on_stats_arrived(self, message: StatsArrived) -> None:
         stats = message.stats
         self.stats_seen += 1
+        self.history.sample(stats)
         if self.recorder is not None:
             self.recorder.stats(stats)
         self.problems[stats.direction] = stats.interface_problem
@@ -488,6 +502,22 @@ class ShaperApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))
+
+    def action_packets(self) -> None:
+        """The packets view, on a capture of its own while it is open."""
+        path = self.source.control_path
+        if path is None:
+            self.notify("No control socket to capture from", severity="warning")
+            return
+        try:
+            feed = PacketFeed(path)
+        except ControlError as exc:
+            self.notify(f"Cannot capture: {exc}", severity="error")
+            return
+        self.push_screen(PacketsScreen(feed))
+
+    def action_history(self) -> None:
+        self.push_screen(HistoryScreen(self.history))
 
     def key_help(self) -> list[KeyHelp]:
         """The keys of the controls, then the app's, then the command palette's."""

@@ -30,6 +30,11 @@ class EngineSource(Protocol):
         """More about why the engine went away, or ""."""
         ...
 
+    @property
+    def control_path(self) -> str | None:
+        """A control socket for a connection of its own (the packets view), if there is one."""
+        ...
+
 
 class SocketSource:
     """A running engine's control socket; reattaching is always possible."""
@@ -54,6 +59,10 @@ class SocketSource:
     def explain(self) -> str:
         return ""
 
+    @property
+    def control_path(self) -> str | None:
+        return self.path
+
 
 class HostedSource:
     """An engine that this TUI starts on OUTER and INNER, and stops when it quits."""
@@ -73,6 +82,10 @@ class HostedSource:
 
     def explain(self) -> str:
         return self.log_tail()
+
+    @property
+    def control_path(self) -> str | None:
+        return self.engine.control_path if self.engine is not None else None
 
     def log_tail(self) -> str:
         if self.engine is None:

@@ -64,6 +64,7 @@ class ScriptedEngine:
 
     description = "scripted engine (tests)"
     reconnects = False
+    control_path: str | None = None  # no socket: no packets view
 
     def __init__(self, spec: Spec, samples: int = 40) -> None:
         self.spec = spec

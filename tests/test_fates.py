@@ -11,19 +11,19 @@ import pytest
 
 from engine.captures.pcapng import CaptureWriter
 from engine.cli.main import main
-from engine.core.fates import (
+from engine.core.fates import FateLog
+from engine.core.pipeline import DirectionPipeline
+from engine.model.fates import (
     BLOCKED,
     FATE_NAMES,
     FLUSHED,
     FORWARDED,
     LOSS,
     QUEUE_FULL,
-    FateLog,
     FateRecord,
     pack,
     unpack,
 )
-from engine.core.pipeline import DirectionPipeline
 from engine.model.spec import loads_spec
 from tests.frames_helpers import udp_frame
 
@@ -150,3 +150,8 @@ def test_fates_sums_up_a_capture_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "longest loss bursts (frames in a row): 4" in text
     assert "ingress, link web: 1 frames" in text and "blocked             1" in text
     assert "7 records were lost while capturing" in text
+    with pytest.raises(SystemExit) as done:
+        main(["fates", str(path), "--plot"])
+    assert done.value.code == 0
+    drawn = capsys.readouterr().out
+    assert "delay (ms) over time (s)" in drawn and "drops a second by cause" in drawn

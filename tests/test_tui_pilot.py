@@ -28,11 +28,15 @@ from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import HostedSource, SocketSource
 from shaper_tui.scales import RATE
 from shaper_tui.screens.confirm import ConfirmScreen
+from shaper_tui.screens.history import HistoryScreen
+from shaper_tui.screens.packets import PacketsScreen
 from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.presets import PresetsScreen
 from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.value_slider import ValueSlider
+from tests.scripted_engine import ScriptedEngine
+from tests.test_tui_snapshots import SPEC as SNAPSHOT_SPEC
 from tests.tui_helpers import SpecWatcher, wait_until
 
 pytestmark = pytest.mark.lab
@@ -495,3 +499,61 @@ def test_c_captures_fates_to_a_file_until_pressed_again(
     pings = [f for f in frames if ICMP in f.packet and f.packet[ICMP].type == 8]
     assert len(pings) == 5 and all(f.fate == "forwarded" and f.delay_ms >= 2 for f in pings)
     assert any("frames written to" in toast for toast in toasts), toasts
+
+
+def test_v_lists_the_packets_the_links_dropped_with_their_fate(start_engine: StartEngine,
+                                                              lab: Lab) -> None:  # fmt: skip
+    """`v` opens the packets view on a capture of its own: pings through a link that loses
+    half of them show as ICMP lines, forwarded with their delay or dropped by loss; `s` keeps
+    only the dropped; closing it ends the capture."""
+    engine = start_engine({"ingress": {}, "egress": {"latency": "5ms", "loss": 0.5}})
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(120, 32)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.press("v")
+            await wait_until(pilot, lambda: isinstance(app.screen, PacketsScreen), 5, "view")
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            lab.run("client", "ping", "-c", "20", "-i", "0.05", "-W", "1", "198.18.0.2",
+                    check=False)  # fmt: skip
+
+            def lines() -> list[str]:
+                table = screen.table
+                return [
+                    " ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)
+                ]
+
+            def pings(fate: str) -> int:
+                return sum(1 for line in lines() if "ICMP" in line and fate in line)
+
+            await wait_until(pilot, lambda: pings("loss") >= 3 and pings("+5.") >= 3, 5, "rows")
+            await pilot.press("s")  # all -> dropped
+            await pilot.pause(0.7)
+            assert "dropped" in str(screen.filters.render())
+            assert lines() and all("loss" in line or "+" not in line for line in lines())
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: "egress: capture ended" in engine.stderr(), 5, "end")
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+
+
+def test_g_charts_the_last_minutes() -> None:
+    app = create_app(ScriptedEngine(SNAPSHOT_SPEC, 30), tag=TAG)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await wait_until(pilot, lambda: app.stats_seen >= 60, 10, "the scripted stats")
+            await pilot.press("g")
+            await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), 5, "opened")
+            screen = app.screen
+            assert isinstance(screen, HistoryScreen)
+            await pilot.pause(1.2)
+            drawn = str(screen.canvas.render())
+            assert "Download (ingress)" in drawn and "Drops per second" in drawn
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HistoryScreen)
+
+    asyncio.run(scenario())

@@ -4,14 +4,22 @@ a deliberate change, and look at the report before committing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
+from engine.model.fates import FORWARDED, LOSS, QUEUE_FULL, FateRecord
 from engine.model.spec import Spec
 from shaper_tui.app import ShaperApp, create_app
-from tests.scripted_engine import ScriptedEngine
+from shaper_tui.history import History
+from shaper_tui.packet_feed import SeenFrame
+from shaper_tui.screens.history import HistoryScreen
+from shaper_tui.screens.packets import PacketsScreen
+from tests.frames_helpers import tcp_frame, udp_frame
+from tests.scripted_engine import ScriptedEngine, script
 from tests.tui_helpers import wait_until
 
 SnapCompare = Callable[..., bool]
@@ -94,3 +102,63 @@ def test_blocked_link(snap_compare: SnapCompare) -> None:
         app.clear_notifications()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=block)
+
+
+class FixedFeed:
+    """What a PacketFeed shows, fixed: a snapshot of the view must not depend on traffic."""
+
+    lost = 3
+    error = ""
+
+    def __init__(self) -> None:
+        heads = [
+            (FORWARDED, "egress", tcp_frame(sport=40000, dport=443)),
+            (LOSS, "ingress", udp_frame(src="198.18.0.2", dst="198.18.0.1", sport=3478)),
+            (QUEUE_FULL, "ingress", tcp_frame(src="198.18.0.2", dst="198.18.0.1", sport=443)),
+            (FORWARDED, "ingress", udp_frame(src="198.18.0.2", dst="198.18.0.1", sport=53)),
+        ]
+        self.frames = [
+            SeenFrame(direction, FateRecord(1_700_000_000.125 + i / 8, fate,
+                                            0.0405 if fate == FORWARDED else 0.0, 0.0005,
+                                            "default", len(frame) - 10, frame[10:106]))
+            for i, (fate, direction, frame) in enumerate(heads)
+        ]  # fmt: skip
+
+    def latest(self) -> list[SeenFrame]:
+        return self.frames
+
+    def stop(self) -> None:
+        pass
+
+
+def test_packets_view(snap_compare: SnapCompare, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    app, ready = app_and_ready()
+
+    async def open_packets(pilot: Pilot[Any]) -> None:
+        await ready(pilot)
+        app.push_screen(PacketsScreen(FixedFeed()))  # type: ignore[arg-type]
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_packets)
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def test_history_screen(snap_compare: SnapCompare) -> None:
+    app, ready = app_and_ready()
+    history = History(clock=0.0)
+    history.spec(SPEC, now=0.0)
+    for sample in script(60):
+        history.sample(sample, now=sample.at - 100.0)  # the script starts at 100 s
+    history.spec(SPEC.model_copy(update={"default_link": SPEC.default_link.model_copy(
+        update={"egress": SPEC.default_link.egress.model_copy(update={"rate": 3_000_000})})}),
+        now=3.0)  # fmt: skip
+
+    async def open_history(pilot: Pilot[Any]) -> None:
+        await ready(pilot)
+        app.push_screen(HistoryScreen(history))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(100, 32), run_before=open_history)

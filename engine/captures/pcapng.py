@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from scapy.packet import Raw
 from scapy.utils import PcapNgReader, PcapNgWriter
 
-from engine.core.fates import FATE_NAMES, FORWARDED, FateRecord
+from engine.model.fates import FATE_NAMES, FORWARDED, FateRecord
 
 DLT_EN10MB = 1
 

@@ -5,7 +5,6 @@ longest loss bursts), or plotted."""
 from __future__ import annotations
 
 import argparse
-import base64
 import statistics
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.captures.pcapng import CaptureWriter, ReadFate, read_capture
 from engine.cli.common import fail
-from engine.core.fates import DEFAULT_SNAPLEN, FORWARDED, MAX_SNAPLEN, unpack
+from engine.model.fates import DEFAULT_SNAPLEN, MAX_SNAPLEN, wanted_records
 from engine.protocol.client import ControlClient
 from engine.protocol.control import add_control_option
 from engine.protocol.messages import CaptureLost, CaptureRequest
@@ -64,12 +63,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
                     writer.lost_records(message.records)
                     continue
                 writer.lost_records(message.lost)
-                records = [
-                    r for r in unpack(base64.b64decode(message.data), message.labels)
-                    if (args.flow is None or r.label == args.flow)
-                    and not (args.drops_only and r.fate == FORWARDED)
-                ]  # fmt: skip
-                records.sort(key=lambda record: record.arrival)  # drops go up before releases
+                records = wanted_records(message.data, message.labels, args.flow,
+                                         args.drops_only)  # fmt: skip
                 if args.count:
                     records = records[: args.count - writer.written]
                 writer.write(message.direction, records)
@@ -148,28 +143,36 @@ def cmd_fates(args: argparse.Namespace) -> int:
     return 0
 
 
-def plot(frames: list[ReadFate]) -> None:
+def plot(frames: list[ReadFate], width: int = 100, height: int = 30) -> None:
     """Delay over time per direction, and drops a second by cause, with plotext."""
-    import plotext as plt
+    import plotext
 
     start = min(f.time for f in frames)
-    plt.clear_figure()
-    plt.subplots(2, 1)
-    plt.subplot(1, 1)
-    plt.title("delay (ms) over time (s)")
-    for direction in sorted({f.direction for f in frames}):
+    plotext.terminal.limit(False, False)
+    figure = plotext.figure
+    figure.clear.all()
+    figure.plot_size(width, height)
+    figure.subplots(2, 1)
+    plot = figure.subplot(1, 1)
+    plot.title("delay (ms) over time (s): • ingress, o egress")
+    for direction, marker in (("ingress", "•"), ("egress", "o")):
         points = [(f.time - start, f.delay_ms) for f in frames
                   if f.direction == direction and f.fate == "forwarded"]  # fmt: skip
         if points:
-            plt.scatter([p[0] for p in points], [p[1] for p in points], label=direction)
-    plt.subplot(2, 1)
-    plt.title("drops a second by cause")
+            plot.draw(plot.signal([p[0] for p in points], [p[1] for p in points], marker=marker))
+    plot.legend(active=False)
+    plot = figure.subplot(2, 1)
     causes = sorted({f.fate for f in frames} - {"forwarded"})
+    plot.title("drops a second by cause: " + ", ".join(
+        f"{cause} ({marker})" for cause, marker in zip(causes, "x+*#%@&$", strict=False)
+    ))  # fmt: skip
     seconds = int(max(f.time for f in frames) - start) + 1
-    for cause in causes:
-        per_second = [0] * seconds
+    for cause, marker in zip(causes, "x+*#%@&$", strict=False):
+        per_second = [0.0] * seconds
         for f in frames:
             if f.fate == cause:
                 per_second[int(f.time - start)] += 1
-        plt.plot(list(range(seconds)), per_second, label=cause)
-    plt.show()
+        plot.draw(plot.signal(list(range(seconds)), per_second, marker=marker))
+    plot.legend(active=False)
+    matrix = figure.build()
+    print(matrix.string(colorless=not sys.stdout.isatty()))

@@ -13,7 +13,8 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from engine.core.fates import (
+from engine.core.fates import FateLog
+from engine.model.fates import (
     BLOCKED,
     BURST_LOSS,
     FLUSHED,
@@ -22,7 +23,6 @@ from engine.core.fates import (
     LOSS,
     MALFORMED,
     QUEUE_FULL,
-    FateLog,
 )
 from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, LinkSpec
 from engine.model.stats import Drops, LinkStats

@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
-from engine.core.fates import FORWARDED, FateLog
+from engine.core.fates import FateLog
 from engine.core.frames import (
     HEAD_BYTES,
     NON_IP,
@@ -27,6 +27,7 @@ from engine.core.frames import (
     wire_shape,
 )
 from engine.core.link import DelaySamples, HeldBudget, Link, Packet
+from engine.model.fates import FORWARDED
 from engine.model.flowtop import FarEnd, wire_bits
 from engine.model.spec import Direction, Spec
 from engine.model.stats import DirectionStats, Drops, LinkStats, Talker

@@ -12,7 +12,9 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -43,6 +45,7 @@ def _serve(
     log_path: str,
     requests: Connection,
     events: Connection,
+    control_path: str | None = None,
 ) -> None:
     # Workers are spawned from here and inherit fd 2 and the namespace.
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -55,7 +58,8 @@ def _serve(
 
     if netns:
         enter_netns(netns)
-    supervisor = Supervisor(outer, inner, Spec.model_validate_json(spec_json))
+    supervisor = Supervisor(outer, inner, Spec.model_validate_json(spec_json),
+                            control_path=control_path)  # fmt: skip
     supervisor.install_signal_handlers()
     supervisor.start()
     supervisor.serve(requests, stop_on_close=True)
@@ -71,11 +75,16 @@ class HostedEngine:
     requests: Connection
     events: Connection
     log_path: str
+    #: Its control socket (mode 0600 in a directory of its own), for what needs a connection
+    #: of its own: the TUI's packets view.
+    control_path: str | None = None
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM (the supervisor stops its workers) and wait. The pipes are left to whoever
         reads them: they see them end, and close them in their own thread."""
         stop_process(self.process, timeout)
+        if self.control_path is not None:
+            shutil.rmtree(os.path.dirname(self.control_path), ignore_errors=True)
 
 
 def _ensure_resource_tracker() -> None:
@@ -104,13 +113,23 @@ def start_hosted_engine(
     requests, requests_child = context.Pipe()
     events, events_child = context.Pipe()
     log_path = log_path or f"/tmp/linkshaper-hosted-{os.getpid()}.log"
+    control_path = os.path.join(tempfile.mkdtemp(prefix="linkshaper-hosted-"), "control.sock")
     # Not a daemon: a daemonic process may not start the workers it needs.
     process = context.Process(
         target=_serve,
-        args=(outer, inner, spec.model_dump_json(), netns, log_path, requests_child, events_child),
+        args=(
+            outer,
+            inner,
+            spec.model_dump_json(),
+            netns,
+            log_path,
+            requests_child,
+            events_child,
+            control_path,
+        ),
         name="linkshaper-engine",
     )
     process.start()
     requests_child.close()
     events_child.close()
-    return HostedEngine(process, requests, events, log_path)
+    return HostedEngine(process, requests, events, log_path, control_path)

@@ -27,10 +27,10 @@ from types import FrameType
 from pydantic import ValidationError
 
 from engine.captures.pcapng import CaptureWriter
-from engine.core.fates import unpack
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
 from engine.model import flowtop
+from engine.model.fates import wanted_records
 from engine.model.files import write_atomically
 from engine.model.flowtop import FarEnd
 from engine.model.spec import (
@@ -136,8 +136,10 @@ class FileCapture:
             message = self._feed.get(0.2)
             if isinstance(message, FateRecords):
                 self._writer.lost_records(message.lost)
-                records = unpack(base64.b64decode(message.data), message.labels)
-                records.sort(key=lambda record: record.arrival)
+                capture = self._feed.capture
+                assert capture is not None
+                records = wanted_records(message.data, message.labels, capture.label,
+                                         capture.drops_only)  # fmt: skip
                 self._writer.write(message.direction, records)
             elif isinstance(message, CaptureLost):
                 self._writer.lost_records(message.records)

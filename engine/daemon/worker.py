@@ -28,7 +28,6 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from engine.core.fates import pack
 from engine.core.frames import VNET_HDR_LEN, mark_partial_checksum, put_back_vlan_tag
 from engine.core.pipeline import DirectionPipeline, StraightTally
 from engine.core.wake_margin import CEILING, FLOOR, WakeMargin
@@ -43,6 +42,7 @@ from engine.kernel.afpacket import (
 from engine.kernel.interface_state import LINK_ERRNOS, LinkWatch, links_problem
 from engine.kernel.libc import libc
 from engine.kernel.mmsg import BATCH, SLOT, FrameBatch
+from engine.model.fates import pack
 from engine.model.spec import Direction, Spec
 from engine.model.stats import InterfaceState
 from engine.model.trace import traces_in_force

@@ -35,6 +35,7 @@ class DirectionSeries:
     latency_set: Series = field(default_factory=Series)
     loss_drops: Series = field(default_factory=Series)
     queue_drops: Series = field(default_factory=Series)
+    queue_delay: Series = field(default_factory=Series)
 
 
 def _spec_at(steps: list[tuple[float, Spec]], at: float) -> Spec | None:
@@ -69,13 +70,21 @@ def series(timeline: Timeline) -> dict[Direction, DirectionSeries]:
         out[d].measured.add(line.at, max(0, now.bytes_out - then.bytes_out) * 8 / span / MBIT)
         out[d].loss_drops.add(line.at, max(0, now.drops.loss - then.drops.loss) / span)
         out[d].queue_drops.add(line.at, max(0, now.drops.queue_full - then.drops.queue_full) / span)
+        out[d].queue_delay.add(line.at, now.queue_delay_ms)
     return out
+
+
+def _mark_changes(plot: object, changes: list[float], top: float) -> None:
+    """A vertical mark at each spec change, from 0 to `top` of the subplot's left axis."""
+    for at in changes:
+        plot.draw(plot.signal([at, at], [0.0, top], marker="│").lines())  # type: ignore[attr-defined]
 
 
 TITLES = {"ingress": "Download (ingress)", "egress": "Upload (egress)"}
 
 
-def chart(timeline: Timeline, width: int = 100, height: int = 36) -> object:
+def chart(timeline: Timeline, width: int = 100, height: int = 36,
+          x_label: str = "seconds from the start of the recording") -> object:  # fmt: skip
     """The plotext matrix of the chart (`.string()`, `.save()`)."""
     data = series(timeline)
     plotext.terminal.limit(False, False)  # the size asked for, also for a file or a pipe
@@ -83,10 +92,11 @@ def chart(timeline: Timeline, width: int = 100, height: int = 36) -> object:
     figure.clear.all()
     figure.plot_size(width, height)
     figure.subplots(3, 1)
+    changes = [step.at for step in timeline.steps if step.at > 0]
     for row, direction in enumerate(DIRECTIONS, start=1):
         plot = figure.subplot(row, 1)
         plot.title(
-            f"{TITLES[direction]}: Mbit/s set (line) and measured (•); latency ms set (+, right)"
+            f"{TITLES[direction]}: Mbit/s set ─ measured •; ms (right) latency +, queue q; │ change"
         )
         d = data[direction]
         if d.rate_set.x:
@@ -95,17 +105,23 @@ def chart(timeline: Timeline, width: int = 100, height: int = 36) -> object:
             plot.draw(plot.signal(d.measured.x, d.measured.y, marker="•"))
         if d.latency_set.x:
             plot.draw(plot.signal(d.latency_set.x, d.latency_set.y, marker="+", yside="right"))
+        if d.queue_delay.x and any(d.queue_delay.y):
+            plot.draw(plot.signal(d.queue_delay.x, d.queue_delay.y, marker="q", yside="right"))
+        _mark_changes(plot, changes, max([*d.rate_set.y, *d.measured.y, 1.0]))
         plot.legend(active=False)
     plot = figure.subplot(3, 1)
     plot.title("Drops per second: loss (• download, o upload), queue full (x download, + upload)")
     markers = {("ingress", "loss"): "•", ("egress", "loss"): "o",
                ("ingress", "queue"): "x", ("egress", "queue"): "+"}  # fmt: skip
+    top = 1.0
     for direction in DIRECTIONS:
         d = data[direction]
         for cause, s in (("loss", d.loss_drops), ("queue", d.queue_drops)):
             if s.x:
                 plot.draw(plot.signal(s.x, s.y, marker=markers[direction, cause]))
-    plot.label("seconds from the start of the recording", axis="x")
+                top = max(top, *s.y)
+    _mark_changes(plot, changes, top)
+    plot.label(x_label, axis="x")
     plot.legend(active=False)
     return figure.build()
 

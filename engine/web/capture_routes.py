@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from fastapi.params import Depends
 from fastapi.responses import StreamingResponse
 
 from engine.captures.pcapng import CaptureWriter
-from engine.core.fates import DEFAULT_SNAPLEN, FORWARDED, MAX_SNAPLEN, unpack
+from engine.model.fates import DEFAULT_SNAPLEN, MAX_SNAPLEN, wanted_records
 from engine.model.spec import Direction
 from engine.protocol.control import ControlError
 from engine.protocol.messages import CaptureLost, CaptureRequest, FateRecords
@@ -66,12 +65,8 @@ def capture_routes(
                         writer.lost_records(message.records)
                     elif isinstance(message, FateRecords):
                         writer.lost_records(message.lost)
-                        records = [
-                            r for r in unpack(base64.b64decode(message.data), message.labels)
-                            if (link is None or r.label == link)
-                            and not (drops_only and r.fate == FORWARDED)
-                        ]  # fmt: skip
-                        records.sort(key=lambda record: record.arrival)
+                        records = wanted_records(message.data, message.labels, link,
+                                                 drops_only)  # fmt: skip
                         if count:
                             records = records[: count - writer.written]
                         writer.write(message.direction, records)

@@ -40,7 +40,17 @@ is random loss and blocked drops, as a share of what came in and per second; Q-f
 queue overflows per second, beside the packets queued now; Delay is what the engine measured
 frames to spend in the links (queue, latency, jitter, and its own lateness), median / 99th
 percentile over the last second, to check against the Latency set. Figures are drawn twice a
-second. The table lists flow rules and the busiest far ends.
+second; packets a second are in each panel's lower border. The table lists flow rules and
+the busiest far ends.
+
+Each graph has a fixed scale, whose top follows its name: In and Out are drawn against the
+rate in force (that number in the accent colour; what goes over it in the warning colour),
+or against their recent maximum when the rate is unlimited; Delay against at least the
+latency and jitter set; drops against their recent maximum. Scales that follow the data move
+in 1, 2, 5 steps.
+
+`v` lists the latest packets with what the links did to them; `g` charts the last minutes;
+`c` captures every packet's fate to a pcapng file that Wireshark opens.
 """
 
 

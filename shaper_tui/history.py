@@ -1,0 +1,61 @@
+"""The last minutes of the engine's stats and spec changes, kept by the TUI for its history
+screen: the same timeline a recording holds, so the screen draws it with `linkshaper plot`'s
+chart (engine.timelines.plot)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from engine.model.spec import Spec
+from engine.model.stats import DirectionStats
+from engine.timelines.timeline import SpecStep, StatsLine, Step, Timeline
+
+#: How far back the history goes.
+HISTORY_SECONDS = 600.0
+#: Samples kept a second per direction (the engine reports ten).
+SAMPLES_PER_SECOND = 2
+
+
+class History:
+    def __init__(self, clock: float | None = None) -> None:
+        self.started = time.monotonic() if clock is None else clock
+        self.steps: deque[SpecStep] = deque()
+        self.stats: deque[StatsLine] = deque()
+        self._last: dict[str, float] = {}
+
+    def spec(self, spec: Spec, now: float | None = None) -> None:
+        at = self._at(now)
+        self.steps.append(SpecStep(at=at, spec=spec))
+        self._forget(at)
+
+    def sample(self, stats: DirectionStats, now: float | None = None) -> None:
+        """A stats report, kept if it is the first of its direction in 1/SAMPLES_PER_SECOND
+        s; without flows and talkers (the chart draws totals)."""
+        at = self._at(now)
+        if at - self._last.get(stats.direction, -1.0) < 1.0 / SAMPLES_PER_SECOND:
+            return
+        self._last[stats.direction] = at
+        slim = stats.model_copy(update={"flows": {}, "top_talkers": []})
+        self.stats.append(StatsLine(at=at, stats=slim))
+        self._forget(at)
+
+    def _at(self, now: float | None) -> float:
+        return max(0.0, (time.monotonic() if now is None else now) - self.started)
+
+    def _forget(self, at: float) -> None:
+        """Drop what is older than HISTORY_SECONDS, but keep the spec in force then."""
+        horizon = at - HISTORY_SECONDS
+        while self.stats and self.stats[0].at < horizon:
+            self.stats.popleft()
+        while len(self.steps) > 1 and self.steps[1].at <= horizon:
+            self.steps.popleft()
+
+    def timeline(self) -> Timeline:
+        """What is kept, its times from the oldest sample on (the chart's x axis)."""
+        origin = self.stats[0].at if self.stats else 0.0
+        steps: list[Step] = [
+            s.model_copy(update={"at": max(0.0, s.at - origin)}) for s in self.steps
+        ]
+        lines = [s.model_copy(update={"at": s.at - origin}) for s in self.stats]
+        return Timeline(steps=steps, stats=lines, name="the last minutes")

@@ -1,0 +1,138 @@
+"""The packets view: the latest frames the links dropped or delayed, one line each (scapy's
+summary: addresses, protocol, ports, TCP flags) with their fate, live, filtered by direction
+and by fate. It runs a capture (packet_feed.py) only while it is open."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import scapy.layers.inet
+import scapy.layers.inet6  # noqa: F401 - and IPv6
+from rich.text import Text
+from scapy.layers.l2 import Ether
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label
+
+from engine.model.fates import FATE_NAMES, FORWARDED
+from shaper_tui.packet_feed import PacketFeed, SeenFrame
+
+#: Rows shown: the latest that pass the filters.
+ROWS = 200
+REFRESH = 0.5
+DIRECTIONS = ("both", "ingress", "egress")
+#: What the fate filter steps through.
+FATES = ("all", "dropped", "forwarded", "loss", "burst loss", "queue full", "blocked",
+         "held full", "flushed", "malformed")  # fmt: skip
+ARROWS = {"ingress": "↓", "egress": "↑"}
+
+
+def summary_of(frame: SeenFrame) -> str:
+    """scapy's one-line summary of the frame's head (never raises)."""
+    try:
+        return str(Ether(frame.record.head).summary())
+    except Exception:  # a head scapy cannot take apart
+        return f"{len(frame.record.head)} bytes"
+
+
+def fate_of(frame: SeenFrame) -> Text:
+    record = frame.record
+    if record.fate == FORWARDED:
+        return Text(f"+{record.delay * 1000:.1f} ms")
+    return Text(FATE_NAMES[record.fate], style="bold red")
+
+
+def passes(frame: SeenFrame, direction: str, fate: str) -> bool:
+    if direction != "both" and frame.direction != direction:
+        return False
+    forwarded = frame.record.fate == FORWARDED
+    if fate == "all":
+        return True
+    if fate == "dropped":
+        return not forwarded
+    if fate == "forwarded":
+        return forwarded
+    return FATE_NAMES[frame.record.fate] == fate
+
+
+class PacketsScreen(Screen[None]):
+    DEFAULT_CSS = """
+    PacketsScreen > .packets-filters {
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+    }
+    PacketsScreen > DataTable {
+        height: 1fr;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,v", "close", "Close", tooltip="Close the packets view"),
+        Binding("d", "direction", "Direction", tooltip="Show both directions, ingress or egress"),
+        Binding("s", "fate", "Fate", tooltip="Show all, dropped, forwarded or one cause"),
+        Binding("space", "pause", "Pause", tooltip="Hold the list still, or let it run"),
+    ]
+
+    def __init__(self, feed: PacketFeed) -> None:
+        super().__init__()
+        self.feed = feed
+        self.direction = "both"
+        self.fate = "all"
+        self.paused = False
+        self.filters = Label("", classes="packets-filters")
+        self.table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        self._summaries: dict[int, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield self.filters
+        yield self.table
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.table.add_columns("time", "", "fate", "bytes", "packet")
+        self.set_interval(REFRESH, self.refresh_rows)
+        self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        feed = self.feed
+        state = " · paused" if self.paused else ""
+        lost = f" · {feed.lost} not seen (the view fell behind)" if feed.lost else ""
+        error = f" · {feed.error}" if feed.error else ""
+        self.filters.update(f"Packets: {self.direction}, {self.fate}{state}{lost}{error}  "
+                            "(d direction, s fate, space pause, Esc close)")  # fmt: skip
+        if self.paused:
+            return
+        shown = [f for f in feed.latest() if passes(f, self.direction, self.fate)][-ROWS:]
+        self.table.clear()
+        for frame in reversed(shown):  # the newest on top
+            key = id(frame.record)
+            summary = self._summaries.get(key)
+            if summary is None:
+                summary = self._summaries[key] = summary_of(frame)
+            when = time.strftime("%H:%M:%S", time.localtime(frame.record.arrival))
+            millis = f"{frame.record.arrival % 1:.3f}"[1:]
+            self.table.add_row(f"{when}{millis}", ARROWS.get(frame.direction, "?"),
+                               fate_of(frame), str(frame.record.length), summary)  # fmt: skip
+        if len(self._summaries) > 4 * ROWS:  # forget what has scrolled away
+            keep = {id(f.record) for f in shown}
+            self._summaries = {k: v for k, v in self._summaries.items() if k in keep}
+
+    def action_direction(self) -> None:
+        self.direction = DIRECTIONS[(DIRECTIONS.index(self.direction) + 1) % len(DIRECTIONS)]
+        self.refresh_rows()
+
+    def action_fate(self) -> None:
+        self.fate = FATES[(FATES.index(self.fate) + 1) % len(FATES)]
+        self.refresh_rows()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.refresh_rows()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def on_unmount(self) -> None:
+        self.feed.stop()
