@@ -85,29 +85,50 @@ class ScaledGraph(Widget):
         """`samples` is read at each render (by reference: the caller appends to it)."""
         super().__init__(id=id)
         self.samples = samples
+        self._cached_styles: tuple[Style, Style] | None = None
 
     def validate_ceiling(self, value: float) -> float:
         return value if value > 0 and math.isfinite(value) else 1.0
 
+    def _graph_styles(self) -> tuple[Style, Style]:
+        """The floor's and the over-ceiling style, looked up once (CSS lookups are dear)."""
+        if self._cached_styles is None:
+            self._cached_styles = (
+                self.get_component_rich_style("scaled-graph--floor", partial=True),
+                self.get_component_rich_style("scaled-graph--over", partial=True),
+            )
+        return self._cached_styles
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cached_styles = None  # a theme changed
+
     def render(self) -> Text:
         width, height = self.size.width, max(1, self.size.height)
         samples = list(self.samples)[-2 * width :]
-        rows = braille_rows(samples, self.ceiling, width, height)
-        floor = self.get_component_rich_style("scaled-graph--floor", partial=True)
-        over = self.get_component_rich_style("scaled-graph--over", partial=True)
+        ceiling = self.ceiling
+        rows = braille_rows(samples, ceiling, width, height)
+        text = Text("\n".join(rows), no_wrap=True, overflow="crop")
+        floor, over = self._graph_styles()
         padded = [0.0] * (2 * width - len(samples)) + samples
-        text = Text(no_wrap=True, overflow="crop")
-        for index, line in enumerate(rows):
-            if index:
-                text.append("\n")
-            for cell, char in enumerate(line):
-                pair = padded[2 * cell : 2 * cell + 2]
-                style: Style | None = None
-                if char == _FLOOR and index == height - 1 and not any(pair):
-                    style = floor
-                elif any(v > self.ceiling for v in pair):
-                    style = over
-                text.append(char, style)
+        # Styles go on in runs of cells (one span a run, not one a cell): 1 floor, 2 over.
+        kinds = [
+            2 if (a > ceiling or b > ceiling) else 1 if not (a or b) else 0
+            for a, b in zip(padded[0::2], padded[1::2], strict=True)
+        ]
+        start = 0
+        for cell in range(1, width + 1):
+            if cell < width and kinds[cell] == kinds[start]:
+                continue
+            kind = kinds[start]
+            if kind == 1:
+                at = (width + 1) * (height - 1)
+                text.stylize(floor, at + start, at + cell)
+            elif kind == 2:
+                for row in range(height):
+                    at = (width + 1) * row
+                    text.stylize(over, at + start, at + cell)
+            start = cell
         return text
 
 
