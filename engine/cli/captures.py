@@ -11,7 +11,6 @@ import time
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from engine.captures.pcapng import CaptureWriter, ReadFate, read_capture
 from engine.cli.common import fail
 from engine.model.fates import DEFAULT_SNAPLEN, MAX_SNAPLEN, wanted_records
 from engine.protocol.client import ControlClient
@@ -19,6 +18,7 @@ from engine.protocol.control import add_control_option
 from engine.protocol.messages import CaptureLost, CaptureRequest
 
 if TYPE_CHECKING:
+    from engine.captures.pcapng import ReadFate
     from engine.cli.common import SubParsers
 
 #: The causes a loss burst is made of (queue overflows and blocks are counted apart).
@@ -47,6 +47,8 @@ def add_parsers(sub: SubParsers) -> None:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
+    from engine.captures.pcapng import CaptureWriter  # scapy: only for these commands
+
     if not 14 <= args.snaplen <= MAX_SNAPLEN:
         return fail(f"--snaplen: 14 to {MAX_SNAPLEN} bytes, not {args.snaplen}")
     if args.count < 0 or args.seconds < 0:
@@ -129,6 +131,8 @@ def loss_bursts(frames: list[ReadFate]) -> list[int]:
 
 
 def cmd_fates(args: argparse.Namespace) -> int:
+    from engine.captures.pcapng import read_capture  # scapy: only for these commands
+
     try:
         frames = list(read_capture(args.file))
     except (OSError, EOFError) as exc:

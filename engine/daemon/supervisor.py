@@ -26,7 +26,6 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from engine.captures.pcapng import CaptureWriter
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
 from engine.model import flowtop
@@ -120,6 +119,9 @@ class FileCapture:
     """A capture written to a pcapng file by a thread of the engine's (CaptureToFile)."""
 
     def __init__(self, path: str, feed: CaptureFeed) -> None:
+        # Here, not at the top: scapy costs the engine 0.6 s to start and tens of MB.
+        from engine.captures.pcapng import CaptureWriter
+
         self.path = path
         self._feed = feed
         try:

@@ -11,7 +11,6 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.params import Depends
 from fastapi.responses import StreamingResponse
 
-from engine.captures.pcapng import CaptureWriter
 from engine.model.fates import DEFAULT_SNAPLEN, MAX_SNAPLEN, wanted_records
 from engine.model.spec import Direction
 from engine.protocol.control import ControlError
@@ -54,6 +53,9 @@ def capture_routes(
         loop = asyncio.get_running_loop()
 
         async def stream() -> AsyncIterator[bytes]:
+            # Here, not at the top: scapy costs the API's process 0.6 s to start.
+            from engine.captures.pcapng import CaptureWriter
+
             buffer = io.BytesIO()
             writer = CaptureWriter(buffer)
             deadline = loop.time() + seconds
