@@ -167,7 +167,12 @@ def test_record_command_writes_changes_and_stats(start_engine: StartEngine, tmp_
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        time.sleep(0.8)
+        # Once it writes stats it has subscribed, and sees every change from then on (a fixed
+        # sleep lost that race once in CI).
+        deadline = time.monotonic() + 15
+        while not (out.exists() and '"stats"' in out.read_text()):
+            assert time.monotonic() < deadline, "linkshaper record never subscribed"
+            time.sleep(0.05)
         with ControlClient(engine.control) as client:
             client.patch({"egress.rate": "2mbit"}, source="set")
         time.sleep(1.2)
