@@ -116,7 +116,7 @@ def test_records_survive_packing_and_garbage_ends_the_list() -> None:
     ]
     assert unpack(data[:-5], labels) == back[:1]
     assert unpack(b"\xff" * 40, labels) == []
-    assert len(FATE_NAMES) == 8
+    assert len(FATE_NAMES) == 10
 
 
 def test_fates_sums_up_a_capture_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

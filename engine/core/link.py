@@ -1,4 +1,5 @@
-"""One impaired link in one direction: queue and rate, then loss, then latency and jitter.
+"""One impaired link in one direction: outage, duplication, the queue (its discipline) and the
+rate, then loss, corruption, reordering, latency and jitter, then delivery slots.
 
 Pure code: time is a number handed in by the caller, randomness comes from the `Random` it
 is given and a trace comes parsed, so the same inputs always give the same outputs, and unit
@@ -11,10 +12,17 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
-from dataclasses import dataclass
+from statistics import NormalDist
 
+from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
+from engine.core.corruption import corrupt
+from engine.core.disciplines import Discipline, make_discipline
 from engine.core.fates import FateLog
+from engine.core.outages import OutageClock
+from engine.core.packet import Packet
+from engine.core.slots import SlotGate
 from engine.model.fates import (
+    AQM,
     BLOCKED,
     BURST_LOSS,
     FLUSHED,
@@ -22,6 +30,7 @@ from engine.model.fates import (
     HELD_FULL,
     LOSS,
     MALFORMED,
+    OUTAGE,
     QUEUE_FULL,
 )
 from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, LinkSpec
@@ -35,23 +44,21 @@ PACKET_OVERHEAD = 200
 #: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
 PARETO_CAP = 10.0
 PARETO_SHAPE = 3.0
+_STANDARD_NORMAL = NormalDist()
+
+__all__ = ["DelaySamples", "HeldBudget", "Link", "Packet"]
 
 
-@dataclass(slots=True)
-class Packet:
-    """A frame (vnet header included) and what it weighs on the wire."""
-
-    frame: bytes
-    arrival: float
-    wire_packets: int = 1
-    l2_bytes: int = 0
-    droppable: bool = True
-    #: When the serialiser finished it (for a capture's "queued" share of its delay).
-    serialised: float = 0.0
-
-    @property
-    def wire_bits(self) -> int:
-        return (self.l2_bytes + FRAMING_OVERHEAD * self.wire_packets) * 8
+def _event(p: float, c: float, rng: random.Random, old: CorrelatedEvent | None
+           ) -> CorrelatedEvent | None:  # fmt: skip
+    """A correlated event process when `c` is set (its state kept across changes), else None:
+    a plain draw per packet, as before correlations existed."""
+    if c <= 0 or p <= 0:
+        return None
+    if old is None:
+        return CorrelatedEvent(p, c, rng)
+    old.configure(p, c)
+    return old
 
 
 class HeldBudget:
@@ -84,7 +91,11 @@ class DelaySamples:
 class Link:
     """A link's state machine. `offer` takes packets in; `advance` lets time pass and hands
     out the frames whose time has come, with their release time. A link that follows a trace
-    is handed it parsed (`trace`, for `spec.trace`): reading files is the caller's business."""
+    is handed it parsed (`trace`, for `spec.trace`): reading files is the caller's business.
+
+    The queue is a FIFO kept here (tail or head drop) or an AQM (engine/core/disciplines).
+    With an AQM or an outage, the serialiser takes a packet out of the queue when it starts
+    on it (`_in_service`, the AQM decides then) instead of when it has finished it."""
 
     def __init__(
         self,
@@ -100,6 +111,10 @@ class Link:
         self._delays = delays if delays is not None else DelaySamples()
         self._held_bytes = 0
         self._queue: deque[Packet] = deque()
+        self._aqm: Discipline | None = None
+        self._in_service: Packet | None = None
+        self._service_finish = 0.0
+        #: Everything queued, the packet in service included (the limits' and stats' view).
         self._queue_bits = 0
         self._queue_bytes = 0
         self._queue_packets = 0
@@ -108,6 +123,14 @@ class Link:
         self._sequence = 0
         self._last_release = float("-inf")
         self._in_burst = False
+        self._loss_event: CorrelatedEvent | None = None
+        self._duplicate_event: CorrelatedEvent | None = None
+        self._corrupt_event: CorrelatedEvent | None = None
+        self._reorder_event: CorrelatedEvent | None = None
+        self._jitter_uniform: CorrelatedUniform | None = None
+        self._gap_count = 0
+        self._slots: SlotGate | None = None
+        self._outage: OutageClock | None = None
         self.packets_in = 0
         self.bytes_in = 0
         self.packets_out = 0
@@ -118,6 +141,12 @@ class Link:
         self.drop_held_full = 0
         self.drop_flushed = 0
         self.drop_malformed = 0
+        self.drop_aqm = 0
+        self.drop_outage = 0
+        self.ecn_marked = 0
+        self.duplicated = 0
+        self.corrupted = 0
+        self.reordered = 0
         self.spec = spec
         self._stats: LinkStats | None = None
         self._stats_state: tuple[float, ...] = ()
@@ -130,6 +159,7 @@ class Link:
 
     def _apply(self, spec: LinkSpec, now: float, trace: Trace | None) -> None:
         self.spec = spec
+        rng = self._rng
         self._rate = float(spec.rate)
         self._set_trace(trace if spec.trace is not None else None, now)
         self._loss = spec.loss
@@ -140,6 +170,40 @@ class Link:
         self._distribution = spec.jitter_distribution
         self._burst = spec.burst_loss
         self._lossy = self._loss > 0 or self._burst is not None
+        self._loss_event = _event(spec.loss, spec.loss_correlation, rng, self._loss_event)
+        self._duplicate = spec.duplicate
+        self._duplicate_event = _event(
+            spec.duplicate, spec.duplicate_correlation, rng, self._duplicate_event
+        )
+        self._corrupt = spec.corrupt
+        self._corrupt_event = _event(
+            spec.corrupt, spec.corrupt_correlation, rng, self._corrupt_event
+        )
+        self._netem_reorder = spec.reorder
+        self._reorder_event = _event(
+            spec.reorder, spec.reorder_correlation, rng, self._reorder_event
+        )
+        self._gap = spec.gap
+        if spec.jitter_correlation > 0:
+            if self._jitter_uniform is None:
+                self._jitter_uniform = CorrelatedUniform(spec.jitter_correlation, rng)
+            self._jitter_uniform.configure(spec.jitter_correlation)
+        else:
+            self._jitter_uniform = None
+        self._per_packet = self._corrupt > 0 or self._netem_reorder > 0
+        self._set_slots(spec, now)
+        self._set_outage(spec, now)
+        self._set_discipline(spec)
+        self._head_drop = spec.queue.discipline == "head_drop"
+        self._accounting = (
+            None
+            if spec.overhead is None and spec.cell_size is None
+            else (
+                FRAMING_OVERHEAD if spec.overhead is None else spec.overhead,
+                spec.cell_size,
+                spec.cell_overhead,
+            )
+        )
         self._held_limit = spec.queue.held_bytes
         self._limit_packets = spec.queue.packets
         self._limit_bytes = spec.queue.bytes
@@ -151,15 +215,50 @@ class Link:
         # otherwise wait 52 µs and cost the forwarder an extra wake-up for nothing.
         self._unlimited = self._rate >= UNLIMITED_RATE and self._trace is None
         #: The least time a frame offered now spends in the link, unless dropped: its latency
-        #: (jitter only adds); a blocked link drops every frame, so it holds none back.
-        self.least_delay = self._latency if self._rate > 0 else float("inf")
-        self.transparent = (
-            self._unlimited
-            and self._loss == 0
-            and self._burst is None
-            and self._latency == 0
-            and self._jitter == 0
+        #: (jitter and slots only add; netem's reordering skips it); a blocked link drops every
+        #: frame, so it holds none back.
+        if self._rate <= 0:
+            self.least_delay = float("inf")
+        else:
+            self.least_delay = 0.0 if self._netem_reorder > 0 else self._latency
+        self.transparent = spec.transparent and self._trace is None
+
+    def _set_slots(self, spec: LinkSpec, now: float) -> None:
+        if spec.slot is None:
+            self._slots = None
+        elif self._slots is None:
+            self._slots = SlotGate(spec.slot, self._rng, now)
+        else:
+            self._slots.configure(spec.slot)
+
+    def _set_outage(self, spec: LinkSpec, now: float) -> None:
+        """A new schedule starts from now; the same one stays in force."""
+        if spec.outage is None:
+            self._outage = None
+        elif self._outage is None or self._outage.outage != spec.outage:
+            self._outage = OutageClock(spec.outage, self._rng, now)
+
+    def _set_discipline(self, spec: LinkSpec) -> None:
+        """Keep the AQM (its state) if it stays the same kind; otherwise move what is queued,
+        in arrival order, into the new queue without dropping any of it."""
+        kind = spec.queue.discipline
+        current = self._aqm
+        if current is not None and current.kind == kind:
+            current.configure(spec.queue)
+            return
+        queued = (
+            list(self._queue)
+            if current is None
+            else sorted(current.packets(), key=lambda packet: packet.arrival)
         )
+        new = make_discipline(spec.queue, self._rng)
+        self._queue = deque()
+        if new is None:
+            self._queue.extend(queued)
+        else:
+            for packet in queued:
+                new.adopt(packet)
+        self._aqm = new
 
     def _set_trace(self, trace: Trace | None, now: float) -> None:
         """Follow a trace from `now` on (kept as it is if the same trace stays in force). None
@@ -180,20 +279,28 @@ class Link:
             self._free_at = max(self._free_at, now)  # a blocked link starts sending now
         self._apply(spec, now, trace)
 
+    @property
+    def _managed(self) -> bool:
+        """Whether the serialiser takes packets out when it starts on them (see `Link`)."""
+        return self._aqm is not None or self._outage is not None or self._in_service is not None
+
     def would_drop(self, packet: Packet) -> bool:
-        """Whether `offer` would tail-drop this packet: for a super-frame, the sign that it
-        must be cut up so that the queue takes what fits, wire packet by wire packet. Judged
-        on the queue as the packet found it on arrival, however late it comes (a worker reads
-        frames late while it holds others: their arrival times are the kernel's stamps)."""
-        if not self._queue:
+        """Whether `offer` would drop a packet for the queue's limits (this one, or with head
+        drop or fq_codel one queued): for a super-frame, the sign that it must be cut up so
+        that the queue takes what fits, wire packet by wire packet. Judged on the queue as the
+        packet found it on arrival, however late it comes (a worker reads frames late while
+        it holds others: their arrival times are the kernel's stamps)."""
+        if not self._queue_packets:
             return False
         if self._rate > 0:
             self._serialise(packet.arrival)
-        return bool(self._queue) and self._over_limit(packet)
+        if not packet.bits:
+            packet.bits = self._bits(packet)
+        return self._queue_packets > 0 and self._over_limit(packet)
 
     @property
     def idle(self) -> bool:
-        return not self._queue and not self._in_flight
+        return not self._queue_packets and not self._in_flight
 
     def pass_through(self, wire_packets: int, l2_bytes: int) -> None:
         """Count a packet that left at once: what `offer` and `advance` would have done with it
@@ -212,14 +319,24 @@ class Link:
         if self.fates is not None:
             self.fates.note(frame, now, MALFORMED, self.label)
 
+    def _queued(self) -> list[Packet]:
+        """Every packet queued, the one in service first."""
+        waiting = list(self._queue) if self._aqm is None else list(self._aqm.packets())
+        return waiting if self._in_service is None else [self._in_service, *waiting]
+
     def flush(self) -> int:
         """Drop everything the link holds, queued and delayed (`linkshaper flush`); the count
         of wire packets dropped. Settings and clocks stay."""
         dropped = self._queue_packets + sum(p.wire_packets for _, _, p in self._in_flight)
         if self.fates is not None:
-            for packet in [*self._queue, *(p for _, _, p in sorted(self._in_flight))]:
+            for packet in [*self._queued(), *(p for _, _, p in sorted(self._in_flight))]:
                 self.fates.note(packet.frame, packet.arrival, FLUSHED, self.label)
         self._queue.clear()
+        if self._aqm is not None:
+            self._aqm.clear()
+        if self._in_service is not None:
+            self._free_at = min(self._free_at, self._service_finish)
+            self._in_service = None
         self._queue_bits = self._queue_bytes = self._queue_packets = 0
         self._in_flight.clear()
         self._budget.used -= self._held_bytes
@@ -227,6 +344,19 @@ class Link:
         self._last_release = float("-inf")
         self.drop_flushed += dropped
         return dropped
+
+    def _bits(self, packet: Packet) -> int:
+        """What the rate limiter counts for a packet: Ethernet framing on each wire packet, or
+        the spec's `overhead` and cells (each wire packet taken as the average of them)."""
+        accounting = self._accounting
+        if accounting is None:
+            return (packet.l2_bytes + FRAMING_OVERHEAD * packet.wire_packets) * 8
+        overhead, cell_size, cell_overhead = accounting
+        count = packet.wire_packets
+        length = max(1, -(-packet.l2_bytes // count) + overhead)
+        if cell_size is not None:
+            length = -(-length // cell_size) * (cell_size + cell_overhead)
+        return length * count * 8
 
     def offer(self, packet: Packet) -> None:
         self.packets_in += packet.wire_packets
@@ -236,36 +366,107 @@ class Link:
             if self.fates is not None:
                 self.fates.note(packet.frame, packet.arrival, BLOCKED, self.label)
             return
-        if self._unlimited and not self._queue:
+        outage = self._outage
+        if (
+            outage is not None
+            and outage.outage.mode == "blocked"
+            and outage.down_until(packet.arrival) is not None
+        ):
+            self.drop_outage += packet.wire_packets
+            if self.fates is not None:
+                self.fates.note(packet.frame, packet.arrival, OUTAGE, self.label)
+            return
+        self._enqueue(packet)
+        if self._duplicate > 0 and packet.droppable and self._duplicated_now():
+            self.duplicated += packet.wire_packets
+            copy = Packet(packet.frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
+            self._enqueue(copy)
+
+    def _duplicated_now(self) -> bool:
+        event = self._duplicate_event
+        return event() if event is not None else self._rng.random() < self._duplicate
+
+    def _enqueue(self, packet: Packet) -> None:
+        packet.bits = self._bits(packet)
+        if self._unlimited and not self._queue_packets and not self._managed:
             # No serialiser: the packet is through it on arrival, as `advance` would find.
             start = packet.arrival if packet.arrival > self._free_at else self._free_at
             self._free_at = start
             self._after_serialisation(packet, start)
             return
-        if self.would_drop(packet):
+        if self.would_drop(packet) and not self._make_room(packet):
             self.drop_queue_full += packet.wire_packets
             if self.fates is not None:
                 self.fates.note(packet.frame, packet.arrival, QUEUE_FULL, self.label)
             return
-        self._queue.append(packet)
-        self._queue_bits += packet.wire_bits
+        self._queue_bits += packet.bits
         self._queue_bytes += packet.l2_bytes
         self._queue_packets += packet.wire_packets
+        aqm = self._aqm
+        if aqm is None:
+            self._queue.append(packet)
+        else:
+            aqm.push(packet, packet.arrival, self._queue_delay())
+            self._collect(aqm)
+
+    def _make_room(self, packet: Packet) -> bool:
+        """Drop queued packets so that `packet` fits: head drop takes the oldest, fq_codel the
+        head of its fattest flow. False when the arrival is the one dropped (tail drop)."""
+        if not self._head_drop and self._aqm is None:
+            return False
+        while self._queue_packets and self._over_limit(packet):
+            if self._aqm is not None:
+                victim = self._aqm.drop_for_room()
+            else:
+                victim = self._queue.popleft() if self._queue else None
+            if victim is None:
+                return False
+            self._unqueue(victim)
+            self.drop_queue_full += victim.wire_packets
+            if self.fates is not None:
+                self.fates.note(victim.frame, victim.arrival, QUEUE_FULL, self.label)
+        return True
+
+    def _unqueue(self, packet: Packet) -> None:
+        self._queue_bits -= packet.bits
+        self._queue_bytes -= packet.l2_bytes
+        self._queue_packets -= packet.wire_packets
+
+    def _collect(self, aqm: Discipline) -> None:
+        """Count what the AQM dropped and marked in its last call."""
+        if aqm.marked:
+            self.ecn_marked += aqm.marked
+            aqm.marked = 0
+        if aqm.dropped:
+            for victim in aqm.dropped:
+                self._unqueue(victim)
+                self.drop_aqm += victim.wire_packets
+                if self.fates is not None:
+                    self.fates.note(victim.frame, victim.arrival, AQM, self.label)
+            aqm.dropped.clear()
+
+    def _queue_delay(self) -> float:
+        """How long what is queued takes to serialise, in seconds."""
+        return self._queue_bits / self._rate if self._rate > 0 else 0.0
 
     def _over_limit(self, packet: Packet) -> bool:
         packets, size, bits = self._limit_packets, self._limit_bytes, self._limit_bits_of_time
         return (
             (packets is not None and self._queue_packets + packet.wire_packets > packets)
             or (size is not None and self._queue_bytes + packet.l2_bytes > size)
-            or (bits is not None and self._queue_bits + packet.wire_bits > bits)
+            or (bits is not None and self._queue_bits + packet.bits > bits)
         )
 
     def advance(self, now: float, out: list[tuple[float, int, bytes]]) -> None:
         """Serialise what the rate allows up to `now`, then release what is due."""
-        if self._queue and self._rate > 0:
+        if self._queue_packets and self._rate > 0:
             self._serialise(now)
         in_flight = self._in_flight
-        if in_flight and in_flight[0][0] <= now:
+        if not in_flight:
+            return
+        if self._slots is not None:
+            self._release_in_slots(now, out)
+        elif in_flight[0][0] <= now:
             released = 0
             delays = self._delays.values
             room = DelaySamples.LIMIT - len(delays)
@@ -286,8 +487,47 @@ class Link:
             self._held_bytes -= released
             self._budget.used -= released
 
+    def _release_in_slots(self, now: float, out: list[tuple[float, int, bytes]]) -> None:
+        """`advance`'s release when deliveries are gathered into slots (see slots.py)."""
+        slots = self._slots
+        assert slots is not None
+        in_flight = self._in_flight
+        while in_flight:
+            release = slots.release_time(in_flight[0][0])
+            if release > now:
+                break
+            _, sequence, packet = heapq.heappop(in_flight)
+            slots.sent(packet.wire_packets, packet.l2_bytes)
+            self.packets_out += packet.wire_packets
+            self.bytes_out += packet.l2_bytes
+            size = len(packet.frame) + PACKET_OVERHEAD
+            self._held_bytes -= size
+            self._budget.used -= size
+            out.append((release, sequence, packet.frame))
+            delay = now - packet.arrival
+            if self.fates is not None:
+                queued = packet.serialised - packet.arrival
+                self.fates.note(packet.frame, packet.arrival, FORWARDED, self.label, delay, queued)
+            if len(self._delays.values) < DelaySamples.LIMIT:
+                self._delays.values.append(delay)
+
+    def _finish_time(self, start: float, packet: Packet, commit: bool) -> float:
+        """When the serialiser, starting at `start`, has finished `packet`."""
+        if self._unlimited:
+            return start
+        trace = self._trace
+        if trace is None:
+            return start + packet.bits / self._rate
+        finish, index, left = trace.finish(start, packet.l2_bytes, packet.wire_packets)
+        if commit:
+            trace.commit(index, left)
+        return finish
+
     def _serialise(self, now: float) -> None:
         """Take through the rate limiter the queued packets it has finished by `now`."""
+        if self._managed:
+            self._serialise_managed(now)
+            return
         queue = self._queue
         free_at = self._free_at
         rate = self._rate
@@ -295,7 +535,7 @@ class Link:
         while queue:
             head = queue[0]
             start = head.arrival if head.arrival > free_at else free_at
-            bits = head.wire_bits
+            bits = head.bits
             if self._unlimited:
                 finish = start
             elif trace is None:
@@ -314,6 +554,51 @@ class Link:
             self._after_serialisation(head, finish)
         self._free_at = free_at
 
+    def _next_start(self) -> float | None:
+        """When the serialiser can start on the next queued packet (an outage holds it)."""
+        aqm = self._aqm
+        if aqm is not None:
+            if not aqm:
+                return None
+            arrival = aqm.head_arrival()
+        elif self._queue:
+            arrival = self._queue[0].arrival
+        else:
+            return None
+        start = arrival if arrival > self._free_at else self._free_at
+        if self._outage is not None:
+            back = self._outage.down_until(start)
+            if back is not None:
+                start = back
+        return start
+
+    def _serialise_managed(self, now: float) -> None:
+        """`_serialise` with an AQM or an outage: a packet leaves the queue when the
+        serialiser starts on it, at which time the AQM decides (CoDel drops at dequeue)."""
+        while True:
+            packet = self._in_service
+            if packet is None:
+                start = self._next_start()
+                if start is None or start > now:
+                    return
+                aqm = self._aqm
+                if aqm is not None:
+                    packet = aqm.pop(start, self._queue_delay())
+                    self._collect(aqm)
+                    if packet is None:
+                        continue
+                else:
+                    packet = self._queue.popleft()
+                self._in_service = packet
+                self._service_finish = self._finish_time(start, packet, commit=True)
+            finish = self._service_finish
+            if finish > now:
+                return
+            self._in_service = None
+            self._unqueue(packet)
+            self._free_at = finish
+            self._after_serialisation(packet, finish)
+
     def _after_serialisation(self, packet: Packet, now: float) -> None:
         packet.serialised = now
         if packet.droppable and self._lossy and self._is_lost():
@@ -331,6 +616,10 @@ class Link:
             return
         self._held_bytes += size
         budget.used += size
+        self._sequence += 1
+        if self._per_packet and self._netem_effects(packet):
+            heapq.heappush(self._in_flight, (now, self._sequence, packet))  # overtakes
+            return
         release = now + self._latency
         if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
             release += self._jitter_draw()
@@ -338,8 +627,29 @@ class Link:
             if release < self._last_release:
                 release = self._last_release
             self._last_release = release
-        self._sequence += 1
         heapq.heappush(self._in_flight, (release, self._sequence, packet))
+
+    def _netem_effects(self, packet: Packet) -> bool:
+        """Corrupt the packet if its turn comes; True if netem's reordering sends it now,
+        past latency and jitter (every `gap`-th packet may, with probability `reorder`)."""
+        rng = self._rng
+        if self._corrupt > 0 and packet.droppable:
+            event = self._corrupt_event
+            if event() if event is not None else rng.random() < self._corrupt:
+                packet.frame = corrupt(packet.frame, rng)
+                self.corrupted += packet.wire_packets
+        if self._netem_reorder <= 0:
+            return False
+        if self._gap_count < self._gap - 1:
+            self._gap_count += 1
+            return False
+        event = self._reorder_event
+        if event() if event is not None else rng.random() < self._netem_reorder:
+            self._gap_count = 0
+            self.reordered += packet.wire_packets
+            return True
+        self._gap_count += 1
+        return False
 
     def _is_lost(self) -> bool:
         rng = self._rng
@@ -353,11 +663,18 @@ class Link:
             p = burst.loss_in_burst if self._in_burst else burst.loss_outside
             if p > 0 and rng.random() < p:
                 return True
-        return self._loss > 0 and rng.random() < self._loss
+        if self._loss <= 0:
+            return False
+        event = self._loss_event
+        return event() if event is not None else rng.random() < self._loss
 
     def _jitter_draw(self) -> float:
-        """Extra delay in seconds, never negative; every distribution has mean jitter/2."""
+        """Extra delay in seconds, never negative; every distribution has mean jitter/2.
+        With `jitter_correlation`, each draw comes from a correlated uniform (correlated.py)
+        through the distribution's inverse CDF, so the distribution stays what it is."""
         jitter = self._jitter
+        if self._jitter_uniform is not None:
+            return self._correlated_jitter(self._jitter_uniform())
         rng = self._rng
         if self._distribution == "uniform":
             return rng.random() * jitter
@@ -369,20 +686,33 @@ class Link:
         # Lomax (Pareto II) with shape 3: mean J/2, heavy tail, capped.
         return min((rng.paretovariate(PARETO_SHAPE) - 1.0) * jitter, PARETO_CAP * jitter)
 
+    def _correlated_jitter(self, u: float) -> float:
+        jitter = self._jitter
+        if self._distribution == "uniform":
+            return u * jitter
+        if self._distribution == "normal":
+            low, high = _STANDARD_NORMAL.cdf(-3.0), _STANDARD_NORMAL.cdf(3.0)
+            z = _STANDARD_NORMAL.inv_cdf(low + u * (high - low))
+            return float(min(jitter, max(0.0, jitter / 2 + z * jitter / 6)))
+        tail: float = (1.0 - u) ** (-1.0 / PARETO_SHAPE) - 1.0
+        return min(tail * jitter, PARETO_CAP * jitter)
+
     def next_event(self) -> float | None:
         """The earliest time at which `advance` would have something to do."""
         in_flight = self._in_flight
         due = in_flight[0][0] if in_flight else None
-        if self._queue and self._rate > 0:
-            head = self._queue[0]
-            start = max(head.arrival, self._free_at)
-            if self._unlimited:
-                finish = start
-            elif self._trace is None:
-                finish = start + head.wire_bits / self._rate
+        if due is not None and self._slots is not None:
+            due = self._slots.release_time(due)
+        if self._queue_packets and self._rate > 0:
+            if self._managed:
+                finish = (
+                    self._service_finish if self._in_service is not None else self._next_start()
+                )
             else:
-                finish = self._trace.finish(start, head.l2_bytes, head.wire_packets)[0]
-            if due is None or finish < due:
+                head = self._queue[0]
+                start = max(head.arrival, self._free_at)
+                finish = self._finish_time(start, head, commit=False)
+            if finish is not None and (due is None or finish < due):
                 return finish
         return due
 
@@ -397,6 +727,12 @@ class Link:
             self.drop_queue_full,
             self.drop_held_full,
             self.drop_flushed,
+            self.drop_aqm,
+            self.drop_outage,
+            self.ecn_marked,
+            self.duplicated,
+            self.corrupted,
+            self.reordered,
             self._queue_packets,
             self._queue_bits,
             len(self._in_flight),
@@ -421,7 +757,13 @@ class Link:
                 held_full=self.drop_held_full,
                 flushed=self.drop_flushed,
                 malformed=self.drop_malformed,
+                aqm=self.drop_aqm,
+                outage=self.drop_outage,
             ),
+            ecn_marked=self.ecn_marked,
+            duplicated=self.duplicated,
+            corrupted=self.corrupted,
+            reordered=self.reordered,
             queue_packets=self._queue_packets,
             queue_bytes=self._queue_bytes,
             queue_delay_ms=delay,

@@ -82,7 +82,10 @@ DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 
 
 #: The counters that only grow; the rest of LinkStats are gauges (what is held now).
-_CUMULATIVE = ("packets_in", "bytes_in", "packets_out", "bytes_out")
+_CUMULATIVE = (
+    "packets_in", "bytes_in", "packets_out", "bytes_out", "ecn_marked", "duplicated", "corrupted",
+    "reordered",
+)  # fmt: skip
 
 
 def _quantile(ordered: list[float], q: float) -> float:

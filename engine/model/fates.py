@@ -9,10 +9,13 @@ import struct
 from dataclasses import dataclass
 
 FORWARDED, LOSS, BURST_LOSS, QUEUE_FULL, BLOCKED, HELD_FULL, FLUSHED, MALFORMED = range(8)
-#: Each fate's name, as the capture's packet comments and `linkshaper fates` say it.
+AQM, OUTAGE = 8, 9
+#: Each fate's name, as the capture's packet comments and `linkshaper fates` say it. (A frame
+#: marked CE, corrupted or duplicated is forwarded: its head in the capture shows what was
+#: done to it, and a duplicate is a second record.)
 FATE_NAMES = (
     "forwarded", "loss", "burst loss", "queue full", "blocked", "held full", "flushed",
-    "malformed",
+    "malformed", "aqm", "outage",
 )  # fmt: skip
 DEFAULT_SNAPLEN = 128
 MAX_SNAPLEN = 65535

@@ -10,35 +10,20 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    ValidationError,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.model.errors import LinkshaperError
+from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
+from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
 from engine.model.files import read_regular_file
+from engine.model.impairments import BurstLoss as BurstLoss
+from engine.model.impairments import Outage as Outage
+from engine.model.impairments import QueueLimit as QueueLimit
+from engine.model.impairments import Slot as Slot
 from engine.model.trace import MAX_TRACE_PATH
-from engine.model.units import (
-    MAX_TEXT,
-    UNIT_PATTERN,
-    UnitError,
-    parse_duration_ms,
-    parse_rate,
-    parse_ratio,
-)
-
-#: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
-UNLIMITED_RATE = 10_000_000_000
 
 #: Framing overhead counted per frame by the rate limiter, in bytes, on top of the Ethernet
 #: frame that AF_PACKET shows (14-byte header onwards): preamble and start delimiter (8),
@@ -50,117 +35,10 @@ class SpecError(LinkshaperError, ValueError):
     """A spec that cannot be used; the message is one line that names the field and the reason."""
 
 
-def _tolerant(parser: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Apply a unit parser to strings only, so pydantic reports wrong types in its own words."""
-
-    def parse(value: Any) -> Any:
-        if isinstance(value, str | float) and not isinstance(value, bool):
-            try:
-                return parser(value)
-            except UnitError as exc:
-                raise ValueError(str(exc)) from None
-            except (OverflowError, ValueError, TypeError):  # a number too big for the unit
-                raise ValueError("not a usable number") from None
-        return value
-
-    return parse
-
-
-def _compact_number(value: float) -> float | int:
-    """Print 50.0 as 50: the seed's Rust reader takes integers for milliseconds."""
-    return int(value) if float(value).is_integer() else value
-
-
-def _with_units(low: float, high: float, what: str) -> WithJsonSchema:
-    """What a request may carry (the schema pydantic derives knows only the parsed number):
-    a number in range, or text with a unit, whose range the schema cannot say."""
-    return WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": low, "maximum": high},
-                {"type": "string", "maxLength": MAX_TEXT, "pattern": UNIT_PATTERN},
-            ],
-            "description": what,
-        },
-        mode="validation",
-    )
-
-
-Rate = Annotated[
-    int,
-    BeforeValidator(_tolerant(parse_rate)),
-    Field(ge=0, le=10 * UNLIMITED_RATE),
-    _with_units(0, 10 * UNLIMITED_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit"),
-]
-Ratio = Annotated[
-    float,
-    BeforeValidator(_tolerant(parse_ratio)),
-    Field(ge=0.0, le=1.0),
-    _with_units(0, 1, "a fraction, or a percentage: 1.5%"),
-]
-Millis = Annotated[
-    float,
-    BeforeValidator(_tolerant(parse_duration_ms)),
-    Field(ge=0.0, le=3_600_000.0),
-    PlainSerializer(_compact_number),
-    _with_units(0, 3_600_000, "milliseconds, or with a unit: 50ms, 1.5s"),
-]
-
-
-class _Strict(BaseModel):
-    """Unknown fields are errors: a typo in a spec must never silently do nothing."""
-
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False, strict=True
-    )
-
-
-#: Default of `queue.held_bytes`: 1 Gbit/s held for a second fits.
-HELD_BYTES = 128 * 1024 * 1024
-
-
-class QueueLimit(_Strict):
-    """Limits of the queue in front of the rate limiter; an arriving packet that would exceed any
-    limit that is set is dropped (tail drop). An empty queue always admits one packet.
-
-    `held_bytes` bounds what the link holds after the rate limiter, for latency and jitter
-    (each frame counts its size plus a fixed overhead for its bookkeeping): a packet that would
-    go over it is dropped as `held_full`, so a huge latency set by mistake costs a bounded
-    amount of memory."""
-
-    packets: int | None = Field(default=1000, ge=1)
-    bytes: int | None = Field(default=None, ge=1)
-    ms: Millis | None = 1000.0
-    held_bytes: int = Field(default=HELD_BYTES, ge=1, le=1 << 40)
-
-
-class BurstLoss(_Strict):
-    """Gilbert-Elliott loss: a two-state chain stepped once per packet.
-
-    Mean loss is `(p_enter*loss_in_burst + p_exit*loss_outside) / (p_enter + p_exit)`, and with
-    `loss_in_burst=1` the mean burst length is `1/p_exit` packets.
-    """
-
-    p_enter: Ratio
-    p_exit: Annotated[
-        float,
-        BeforeValidator(_tolerant(parse_ratio)),
-        Field(gt=0.0, le=1.0),
-        _with_units(0, 1, "a fraction above 0, or a percentage"),
-    ]
-    loss_in_burst: Ratio = 1.0
-    loss_outside: Ratio = 0.0
-
-    @property
-    def mean_loss(self) -> float:
-        total = self.p_enter + self.p_exit
-        return (self.p_enter * self.loss_in_burst + self.p_exit * self.loss_outside) / total
-
-
 JitterDistribution = Literal["uniform", "normal", "pareto"]
 
 
-class LinkSpec(_Strict):
+class LinkSpec(Strict):
     """One direction of one link, in the seed's units: bit/s, fractions and milliseconds."""
 
     rate: Rate = UNLIMITED_RATE
@@ -176,6 +54,31 @@ class LinkSpec(_Strict):
     #: (rate 0 still blocks). See engine/model/trace.py. Validating a spec reads no file: the
     #: file is read (and a bad one refused) where a spec is applied (`trace.check_traces`).
     trace: Annotated[str, Field(min_length=1, max_length=MAX_TRACE_PATH)] | None = None
+    # netem's impairments, with its names and meanings. Each `*_correlation` (0..1) makes its
+    # process correlated with the packet before while keeping its mean: see
+    # engine/core/correlated.py for the model.
+    loss_correlation: Ratio = 0.0
+    jitter_correlation: Ratio = 0.0
+    #: A copy of the packet follows it (and takes the queue, the rate and the loss on its own).
+    duplicate: Ratio = 0.0
+    duplicate_correlation: Ratio = 0.0
+    #: One random bit past the Ethernet header is flipped (checksums completed first, so that
+    #: the receiver's checksum catches it).
+    corrupt: Ratio = 0.0
+    corrupt_correlation: Ratio = 0.0
+    #: netem's reordering: such a packet skips latency and jitter and overtakes those held;
+    #: with `gap` N, only every Nth packet may (netem's `reorder P gap N`).
+    reorder: Ratio = 0.0
+    reorder_correlation: Ratio = 0.0
+    gap: int = Field(default=1, ge=1, le=1_000_000)
+    slot: Slot | None = None
+    #: The rate limiter's accounting, as netem's `rate ... packetoverhead cellsize celloverhead`:
+    #: bytes added to each packet (replacing the 24 bytes of Ethernet framing when set), then
+    #: rounded up to whole cells of `cell_size` bytes that each cost `cell_overhead` more.
+    overhead: Overhead | None = None
+    cell_size: int | None = Field(default=None, ge=1, le=65536)
+    cell_overhead: int = Field(default=0, ge=0, le=1000)
+    outage: Outage | None = None
 
     @field_validator("trace")
     @classmethod
@@ -188,10 +91,29 @@ class LinkSpec(_Strict):
     def needs_wire_packets(self) -> bool:
         """Whether each wire packet needs its own fate, so super-frames must be cut up."""
         has_jitter = self.jitter > 0 and self.jitter_strength > 0
-        return self.loss > 0 or self.burst_loss is not None or has_jitter
+        per_packet = self.duplicate > 0 or self.corrupt > 0 or self.reorder > 0
+        return self.loss > 0 or self.burst_loss is not None or has_jitter or per_packet
+
+    @property
+    def transparent(self) -> bool:
+        """Whether the link forwards every packet at once and untouched, whatever the load
+        (nothing held, dropped or changed). The rate limiter's own settings do not count."""
+        return (
+            self.rate >= UNLIMITED_RATE
+            and self.trace is None
+            and self.loss == 0
+            and self.burst_loss is None
+            and self.latency == 0
+            and (self.jitter == 0 or self.jitter_strength == 0)
+            and self.duplicate == 0
+            and self.corrupt == 0
+            and self.reorder == 0
+            and self.slot is None
+            and self.outage is None
+        )
 
 
-class LinkPair(_Strict):
+class LinkPair(Strict):
     """Ingress is outer→inner (what the application downloads); egress is inner→outer."""
 
     ingress: LinkSpec = LinkSpec()
@@ -207,7 +129,7 @@ _LABEL = re.compile(r"^[\w_]+$")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class FlowMatch(_Strict):
+class FlowMatch(Strict):
     """Which packets a flow takes: by the far end's address, the protocol and the far end's port.
 
     Ingress packets are matched on their source, egress packets on their destination, as in the
@@ -269,7 +191,7 @@ class FlowMatch(_Strict):
         return self.protocol
 
 
-class FlowSpec(_Strict):
+class FlowSpec(Strict):
     #: The schema says what `_check_label` checks (its own words for the errors).
     label: Annotated[
         str,
@@ -288,9 +210,9 @@ class FlowSpec(_Strict):
         return value
 
 
-class Spec(_Strict):
+class Spec(Strict):
     default_link: LinkPair = LinkPair()
-    flows: list[FlowSpec] = []
+    flows: list[FlowSpec] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

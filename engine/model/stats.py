@@ -20,7 +20,8 @@ class _Model(BaseModel):
 class Drops(_Model):
     """Wire packets dropped, by cause: random or burst `loss`, the rate limiter's queue full,
     a `blocked` link (rate 0), a link's store of delayed packets full (`held_full`), a user's
-    `flush`, and `malformed` frames (a super-frame no real sender makes)."""
+    `flush`, `malformed` frames (a super-frame no real sender makes), the queue's AQM
+    (`aqm`: CoDel, FQ-CoDel, PIE) and an `outage` (one that drops what arrives)."""
 
     loss: int = 0
     queue_full: int = 0
@@ -28,6 +29,8 @@ class Drops(_Model):
     held_full: int = 0
     flushed: int = 0
     malformed: int = 0
+    aqm: int = 0
+    outage: int = 0
 
     @property
     def total(self) -> int:
@@ -43,6 +46,12 @@ class LinkStats(_Model):
     packets_out: int = 0
     bytes_out: int = 0
     drops: Drops = Drops()
+    #: Wire packets the AQM marked CE instead of dropping them, and those netem's impairments
+    #: duplicated (the copies), corrupted and sent ahead of their turn (`reorder`).
+    ecn_marked: int = 0
+    duplicated: int = 0
+    corrupted: int = 0
+    reordered: int = 0
     queue_packets: int = 0
     queue_bytes: int = 0
     queue_delay_ms: float = 0.0

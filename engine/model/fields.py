@@ -1,0 +1,93 @@
+"""The field types of a spec: numbers that may come as text with a unit, and strict models.
+
+A spec's numbers may be written as the seed writes them (bit/s, fractions, milliseconds) or
+with a unit (`10mbit`, `1%`, `50ms`); every model refuses unknown fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from engine.model.units import (
+    MAX_TEXT,
+    UNIT_PATTERN,
+    UnitError,
+    parse_duration_ms,
+    parse_rate,
+    parse_ratio,
+)
+
+#: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
+UNLIMITED_RATE = 10_000_000_000
+
+
+def tolerant(parser: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply a unit parser to strings only, so pydantic reports wrong types in its own words."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str | float) and not isinstance(value, bool):
+            try:
+                return parser(value)
+            except UnitError as exc:
+                raise ValueError(str(exc)) from None
+            except (OverflowError, ValueError, TypeError):  # a number too big for the unit
+                raise ValueError("not a usable number") from None
+        return value
+
+    return parse
+
+
+def _compact_number(value: float) -> float | int:
+    """Print 50.0 as 50: the seed's Rust reader takes integers for milliseconds."""
+    return int(value) if float(value).is_integer() else value
+
+
+def with_units(low: float, high: float, what: str) -> WithJsonSchema:
+    """What a request may carry (the schema pydantic derives knows only the parsed number):
+    a number in range, or text with a unit, whose range the schema cannot say."""
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": low, "maximum": high},
+                {"type": "string", "maxLength": MAX_TEXT, "pattern": UNIT_PATTERN},
+            ],
+            "description": what,
+        },
+        mode="validation",
+    )
+
+
+Rate = Annotated[
+    int,
+    BeforeValidator(tolerant(parse_rate)),
+    Field(ge=0, le=10 * UNLIMITED_RATE),
+    with_units(0, 10 * UNLIMITED_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit"),
+]
+Ratio = Annotated[
+    float,
+    BeforeValidator(tolerant(parse_ratio)),
+    Field(ge=0.0, le=1.0),
+    with_units(0, 1, "a fraction, or a percentage: 1.5%"),
+]
+Millis = Annotated[
+    float,
+    BeforeValidator(tolerant(parse_duration_ms)),
+    Field(ge=0.0, le=3_600_000.0),
+    PlainSerializer(_compact_number),
+    with_units(0, 3_600_000, "milliseconds, or with a unit: 50ms, 1.5s"),
+]
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo in a spec must never silently do nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False, strict=True
+    )
+
+
+#: Bytes added to (or, negative, taken off) each packet's length for the rate limiter.
+Overhead = Annotated[int, Field(ge=-1000, le=10_000)]
