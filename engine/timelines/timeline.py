@@ -11,8 +11,10 @@ ignored):
 
 Steps are in order of `at`. A step may carry `"source"` (who made the change, in
 recordings). Ramps move the numeric fields of every link (rate, loss, latency, jitter,
-jitter strength, queue limits) from the spec in force when the ramp starts; every other
-field takes the step's value at once.
+jitter strength, the netem probabilities and correlations, queue limits and the AQM's
+settings while the discipline stays, slot delays) from the spec in force when the ramp
+starts; every other field (names, switches, `gap`, overheads, outages) takes the step's
+value at once.
 """
 
 from __future__ import annotations
@@ -188,23 +190,41 @@ def read_timeline(path: str | Path) -> Timeline:
 
 # --- ramps ----------------------------------------------------------------------------------
 
-_NUMERIC = ("rate", "loss", "latency", "jitter", "jitter_strength")
+#: Integer fields that ramp (rounded), beside every float field of a LINK.
+_RAMPED_INTEGERS = ("rate",)
+_QUEUE_INTEGERS = ("packets", "bytes", "flows", "quantum")
 
 
 def _mix(a: float, b: float, f: float) -> float:
     return a + (b - a) * f
 
 
+def _mix_fields(start: BaseModel, end: BaseModel, f: float, integers: tuple[str, ...]
+                ) -> dict[str, Any]:  # fmt: skip
+    """The numeric fields set on both sides, mixed: floats as they are, `integers` rounded
+    (and at least 1); booleans, names and fields unset on one side take the end's value."""
+    values: dict[str, Any] = {}
+    for key in type(end).model_fields:
+        a, b = getattr(start, key), getattr(end, key)
+        if isinstance(a, float) and isinstance(b, float):
+            values[key] = _mix(a, b, f)
+        elif key in integers and isinstance(a, int) and isinstance(b, int):
+            values[key] = max(1, round(_mix(a, b, f)))
+    return values
+
+
 def _mix_link(start: LinkSpec, end: LinkSpec, f: float) -> LinkSpec:
-    values: dict[str, Any] = {k: _mix(getattr(start, k), getattr(end, k), f) for k in _NUMERIC}
-    values["rate"] = round(values["rate"])
-    queue: dict[str, Any] = {}
-    for key in ("packets", "bytes", "ms"):
-        a, b = getattr(start.queue, key), getattr(end.queue, key)
-        queue[key] = b if a is None or b is None else _mix(a, b, f)
-        if key != "ms" and queue[key] is not None:
-            queue[key] = max(1, round(queue[key]))
+    values = _mix_fields(start, end, f, _RAMPED_INTEGERS)
+    if end.rate == 0 or start.rate == 0:
+        values["rate"] = round(_mix(start.rate, end.rate, f))
+    same_discipline = start.queue.discipline == end.queue.discipline
+    queue = _mix_fields(start.queue, end.queue, f, _QUEUE_INTEGERS)
+    if not same_discipline:  # another AQM's settings do not mix with these
+        queue = {k: v for k, v in queue.items() if k in ("packets", "bytes", "ms", "held_bytes")}
     values["queue"] = end.queue.model_copy(update=queue)
+    if start.slot is not None and end.slot is not None:
+        values["slot"] = end.slot.model_copy(update=_mix_fields(start.slot, end.slot, f, ()))
+    # An outage's schedule starts again whenever it changes: it takes the end's at once.
     return end.model_copy(update=values)
 
 

@@ -135,6 +135,10 @@ def _metrics(spec: Spec, stats: EngineStats, limit: int = METRICS_LINKS) -> str:
          lambda link: (("in", link.bytes_in), ("out", link.bytes_out))),
         ("drops_total", "counter", "Wire packets dropped, by cause.", "cause",
           lambda link: tuple(link.drops.model_dump().items())),
+        ("packet_events_total", "counter",
+         "Wire packets the AQM marked CE, and those duplicated, corrupted and reordered.", "event",
+         lambda link: (("ecn_marked", link.ecn_marked), ("duplicated", link.duplicated),
+                       ("corrupted", link.corrupted), ("reordered", link.reordered))),
         ("queue_packets", "gauge", "Wire packets waiting in a link's queue.", "",
          lambda link: (("", link.queue_packets),)),
         ("queue_delay_seconds", "gauge", "Time the queue's backlog takes to drain.", "",
@@ -177,6 +181,9 @@ def _metrics(spec: Spec, stats: EngineStats, limit: int = METRICS_LINKS) -> str:
         ("latency_seconds", "Configured latency.", lambda link: link.latency / 1000),
         ("jitter_seconds", "Configured jitter.", lambda link: link.jitter / 1000),
         ("loss_ratio", "Configured random loss.", lambda link: link.loss),
+        ("duplicate_ratio", "Configured duplication.", lambda link: link.duplicate),
+        ("corrupt_ratio", "Configured corruption.", lambda link: link.corrupt),
+        ("reorder_ratio", "Configured netem-style reordering.", lambda link: link.reorder),
     ):
         family(name, "gauge", help_text)
         for label, pair in links:
