@@ -120,6 +120,9 @@ class ShaperApp(App[None]):
                 tooltip="Reset to pass-through (no limit, no loss, no delay), after asking"),
         Binding("u,ctrl+z", "undo", "Undo", id="app.undo",
                 tooltip="Undo the last reset, preset, block or replay: the spec before it"),
+        Binding("a", "advanced", "Advanced", show=False, id="app.advanced",
+                tooltip="Show or hide each direction's rarer settings: queue discipline and "
+                        "ECN, duplication, corruption, reordering, slots, outages"),
         Binding("f", "flush", "Flush", show=False, id="app.flush",
                 tooltip="Flush: drop every packet the links hold, queued or delayed (after a "
                 "latency set by mistake, say: a lower latency applies to packets that arrive "
@@ -349,6 +352,17 @@ class ShaperApp(App[None]):
                 return
         self.query_one("#ingress-rate").focus()
 
+    def action_advanced(self) -> None:
+        for panel in self.panels.values():
+            panel.toggle_class("-advanced")
+        if (
+            not self.panels["ingress"].has_class("-advanced")
+            and isinstance(self.focused, ValueSlider | ChoiceControl)
+            and self.focused.parent is not None
+            and self.focused.parent.has_class("advanced")
+        ):
+            self.query_one("#ingress-rate").focus()  # its control was hidden
+
     def action_flush(self) -> None:
         self.link.flush()
 
@@ -531,6 +545,9 @@ class ShaperApp(App[None]):
     def action_edit(self, control_id: str) -> None:
         """Focus a control and ask for its exact value (from the command palette)."""
         widget = self.screen_stack[0].query_one(f"#{control_id}")
+        hidden = widget.parent is not None and widget.parent.has_class("advanced")
+        if hidden and not self.panels["ingress"].has_class("-advanced"):
+            self.action_advanced()
         widget.focus()
         if isinstance(widget, ValueSlider):
             widget.action_prompt()

@@ -12,11 +12,20 @@ from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
 
 Field = Literal[
     "rate", "loss", "loss_model", "latency", "jitter", "jitter_strength", "jitter_distribution",
-    "queue",
+    "queue", "discipline", "ecn", "duplicate", "corrupt", "reorder", "slot", "outage",
+    "outage_every", "outage_for",
 ]  # fmt: skip
 
 LOSS_MODELS = ("random", "bursty")
 JITTER_DISTRIBUTIONS = ("uniform", "normal", "pareto")
+DISCIPLINES = ("tail_drop", "head_drop", "codel", "fq_codel", "pie")
+SWITCH = ("off", "on")
+OUTAGE_MODES = ("off", "blocked", "hold")
+#: What an outage switched on from the TUI starts as: half a second down every five.
+OUTAGE_EVERY_MS = 5000.0
+OUTAGE_FOR_MS = 500.0
+#: A queue's settings that belong to one discipline (cleared when it changes).
+_AQM_SETTINGS = ("target", "interval", "flows", "quantum", "tupdate", "max_burst")
 
 #: Bursty loss keeps the Gilbert-Elliott chain's exit probability fixed, so bursts last
 #: 1/p_exit = 4 packets on average, and sets the entry probability for the chosen mean loss.
@@ -44,8 +53,52 @@ def shown_value(link: LinkSpec, field: Field) -> float | str:
         return loss_model(link)
     if field == "queue":
         return float(link.queue.packets or 0)
+    if field == "discipline":
+        return link.queue.discipline
+    if field == "ecn":
+        return "on" if link.queue.ecn else "off"
+    if field == "slot":
+        return 0.0 if link.slot is None else link.slot.min_delay
+    if field in ("outage", "outage_every", "outage_for"):
+        return _outage_value(link, field)
     value = getattr(link, field)
     return value if isinstance(value, str) else float(value)
+
+
+def _outage_value(link: LinkSpec, field: Field) -> float | str:
+    outage = link.outage
+    if field == "outage":
+        return "off" if outage is None else outage.mode
+    if outage is None:
+        return 0.0
+    if outage.period is not None and outage.down is not None:
+        return outage.period if field == "outage_every" else outage.down
+    assert outage.mean_up is not None and outage.mean_down is not None
+    return outage.mean_up + outage.mean_down if field == "outage_every" else outage.mean_down
+
+
+def _outage_changes(at: str, field: Field, value: float | str, link: LinkSpec) -> dict[str, Any]:
+    """An outage's controls: its mode (off removes it), how often it comes and how long it
+    lasts (for a random one, the mean cycle and the mean time down)."""
+    outage = link.outage
+    if field == "outage":
+        if value == "off":
+            return {at + "outage": None}
+        if outage is None:
+            return {at + "outage": {"period": OUTAGE_EVERY_MS, "down": OUTAGE_FOR_MS,
+                                    "mode": value}}  # fmt: skip
+        return {at + "outage.mode": value}
+    ms = float(value)
+    if outage is None:
+        every, down = (ms, min(OUTAGE_FOR_MS, ms / 2)) if field == "outage_every" else (
+            max(OUTAGE_EVERY_MS, 2 * ms), ms)  # fmt: skip
+        return {at + "outage": {"period": every, "down": down, "mode": "blocked"}}
+    if outage.period is not None:
+        return {at + ("outage.period" if field == "outage_every" else "outage.down"): ms}
+    assert outage.mean_up is not None and outage.mean_down is not None
+    if field == "outage_for":
+        return {at + "outage.mean_down": ms}
+    return {at + "outage.mean_up": max(1.0, ms - outage.mean_down)}
 
 
 def _burst(loss: float) -> dict[str, float] | None:
@@ -74,6 +127,25 @@ def changes_for(
         if loss_model(link) == "bursty":
             return {at + "loss": 0.0, at + "burst_loss": _burst(float(value))}
         return {at + "loss": float(value)}
+    if field == "discipline":
+        changes: dict[str, Any] = {at + "queue.discipline": value}
+        changes.update({at + f"queue.{name}": None for name in _AQM_SETTINGS})
+        if value not in ("codel", "fq_codel", "pie"):
+            changes[at + "queue.ecn"] = False
+        return changes
+    if field == "ecn":
+        return {at + "queue.ecn": value == "on"}
+    if field == "slot":
+        ms = float(value)
+        if ms <= 0:
+            return {at + "slot": None}
+        if link.slot is None:
+            return {at + "slot": {"min_delay": ms}}
+        longest = link.slot.max_delay
+        kept = None if longest is None or longest < ms else longest
+        return {at + "slot.min_delay": ms, at + "slot.max_delay": kept}
+    if field in ("outage", "outage_every", "outage_for"):
+        return _outage_changes(at, field, value, link)
     if field == "loss_model":
         loss = mean_loss(link)
         if value == "bursty":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.model.spec import LinkSpec, QueueLimit, Spec, patch_spec
-from shaper_tui.link_edits import changes_for, mean_loss, shown_value
+from shaper_tui.link_edits import Field, changes_for, mean_loss, shown_value
 
 
 def edit(spec: Spec, field: str, value: float | str, direction: str = "egress") -> Spec:
@@ -54,3 +54,35 @@ def test_shown_values_match_the_link() -> None:
     assert shown_value(link, "latency") == 20
     assert shown_value(link, "queue") == 10
     assert shown_value(link, "loss_model") == "random"
+
+
+def test_advanced_controls_make_valid_patches() -> None:
+    spec = Spec()
+    link = spec.link("egress")
+    steps: list[tuple[Field, float | str]] = [
+        ("discipline", "pie"), ("ecn", "on"), ("slot", 10.0), ("slot", 0.0), ("outage", "hold"),
+        ("outage_for", 200.0), ("outage_every", 1000.0), ("duplicate", 0.01), ("corrupt", 0.02),
+        ("reorder", 0.05), ("discipline", "head_drop"), ("outage", "off"),
+    ]  # fmt: skip
+    for field, value in steps:
+        spec = patch_spec(spec, changes_for("egress", field, value, link))
+        link = spec.link("egress")
+        if field not in ("outage_for", "outage_every"):
+            assert shown_value(link, field) == value, field
+    assert link.queue.discipline == "head_drop" and link.queue.ecn is False
+    assert link.outage is None and link.slot is None
+    assert (link.duplicate, link.corrupt, link.reorder) == (0.01, 0.02, 0.05)
+
+
+def test_outage_controls_start_from_half_a_second_every_five() -> None:
+    link = LinkSpec()
+    spec = patch_spec(Spec(), changes_for("ingress", "outage_for", 100.0, link))
+    outage = spec.link("ingress").outage
+    assert outage is not None and (outage.period, outage.down) == (5000, 100)
+    spec = patch_spec(Spec(), changes_for("ingress", "outage_every", 600.0, link))
+    outage = spec.link("ingress").outage
+    assert outage is not None and (outage.period, outage.down) == (600, 300)
+    randomly = Spec.model_validate({"ingress": {"outage": {"mean_up": 900, "mean_down": 100}}})
+    changed = patch_spec(randomly, changes_for("ingress", "outage_every", 2000.0,
+                                               randomly.link("ingress")))  # fmt: skip
+    assert shown_value(changed.link("ingress"), "outage_every") == 2000

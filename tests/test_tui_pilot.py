@@ -21,7 +21,7 @@ from textual.widgets import Footer, Input, Label, OptionList
 from engine.captures.pcapng import read_capture
 from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
 from engine.environments.lab import INNER, OUTER, Lab
-from engine.model.spec import UNLIMITED_RATE, Spec
+from engine.model.spec import UNLIMITED_RATE, LinkSpec, Spec
 from engine.protocol.client import ControlClient
 from engine.timelines.timeline import read_timeline
 from shaper_tui.app import ShaperApp, create_app
@@ -557,3 +557,55 @@ def test_g_charts_the_last_minutes() -> None:
             assert not isinstance(app.screen, HistoryScreen)
 
     asyncio.run(scenario())
+
+
+def test_a_shows_the_advanced_settings_and_they_reach_the_engine(
+    start_engine: StartEngine,
+) -> None:
+    engine = start_engine(BASE)
+
+    def egress() -> LinkSpec:
+        return engine_spec(engine).default_link.egress
+
+    def ingress() -> LinkSpec:
+        return engine_spec(engine).default_link.ingress
+
+    async def scenario() -> None:
+        app = attached_app(engine)
+        async with app.run_test(size=(120, 48)) as pilot:
+            await until_attached(app, pilot)
+            hidden = app.query_one("#egress-discipline")
+            assert not hidden.display or not hidden.parent.display  # type: ignore[union-attr]
+            await pilot.press("a")
+            app.query_one("#egress-discipline").focus()
+            await pilot.press("right", "right", "right")  # tail_drop -> fq_codel
+            await wait_until(
+                pilot,
+                lambda: egress().queue.discipline == "fq_codel",
+            )
+            await pilot.press("down", "right")  # ECN on
+            await wait_until(pilot, lambda: egress().queue.ecn)
+            await pilot.press("down", "enter", *"1%", "enter")  # Duplicate
+            await wait_until(pilot, lambda: egress().duplicate == 0.01)
+            app.query_one("#ingress-outage").focus()
+            await pilot.press("right", "right")  # hold
+            await wait_until(pilot, lambda: ingress().outage is not None)
+            await pilot.press("down", "enter", *"2s", "enter")  # Out every
+            await wait_until(pilot, lambda: (o := ingress().outage)
+                             is not None and o.period == 2000)  # fmt: skip
+            # Back to tail drop: ECN goes with the AQM, not refused.
+            app.query_one("#egress-discipline").focus()
+            await pilot.press("left", "left", "left")  # fq_codel -> codel -> head_drop -> tail_drop
+            await wait_until(
+                pilot,
+                lambda: egress().queue.discipline == "tail_drop",
+            )
+            await pilot.press("a")  # hidden again, and the focus leaves the hidden control
+            await pilot.pause()
+            assert app.focused is not None and app.focused.id == "ingress-rate"
+
+    asyncio.run(scenario())
+    link = engine_spec(engine).default_link
+    assert link.egress.queue.ecn is False and link.egress.duplicate == 0.01
+    outage = link.ingress.outage
+    assert outage is not None and outage.mode == "hold" and outage.down == 500

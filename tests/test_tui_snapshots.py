@@ -62,6 +62,26 @@ def test_main_screen_200x60(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=(200, 60), run_before=ready)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_advanced_settings(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """`a` shows each direction's rarer settings under the basic ones (at 80x24 the screen
+    scrolls to the focused control); here the upload's queue is fq_codel with ECN and the
+    download has a periodic outage."""
+    app, ready = app_and_ready()
+
+    async def advanced(pilot: Pilot[Any]) -> None:
+        await ready(pilot)
+        await pilot.press("a")
+        app.panels["egress"].query_one("#egress-discipline").focus()
+        await pilot.press("right", "right", "right")  # tail_drop -> fq_codel
+        await pilot.press("down", "right")  # ECN on
+        app.panels["ingress"].query_one("#ingress-outage").focus()
+        await pilot.press("right")  # blocked, 500 ms every 5 s
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=advanced)
+
+
 def test_presets_picker(snap_compare: SnapCompare) -> None:
     app, ready = app_and_ready()
 

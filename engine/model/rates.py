@@ -23,18 +23,26 @@ class LinkRates:
     loss_drops: float = 0.0
     queue_drops: float = 0.0
     blocked_drops: float = 0.0
+    #: Drops by the queue's AQM, drops while an outage was on, and CE marks instead of drops.
+    aqm_drops: float = 0.0
+    outage_drops: float = 0.0
+    ecn_marks: float = 0.0
     queue_packets: int = 0
     queue_delay_ms: float = 0.0
 
     @property
     def drops(self) -> float:
-        return self.loss_drops + self.queue_drops + self.blocked_drops
+        return self.lost_drops + self.queue_drops + self.aqm_drops
+
+    @property
+    def lost_drops(self) -> float:
+        """Drops on the way (random loss, a blocked link, an outage), not by the queue."""
+        return self.loss_drops + self.blocked_drops + self.outage_drops
 
     @property
     def loss_share(self) -> float:
-        """Random and blocked drops as a share of the packets that came in (0 with none)."""
-        lost = self.loss_drops + self.blocked_drops
-        return lost / self.packets_in if self.packets_in > 0 else 0.0
+        """Random, blocked and outage drops as a share of the packets that came in."""
+        return self.lost_drops / self.packets_in if self.packets_in > 0 else 0.0
 
     @classmethod
     def between(cls, previous: LinkStats | None, current: LinkStats, span: float) -> LinkRates:
@@ -55,6 +63,9 @@ class LinkRates:
             loss_drops=per_second(current.drops.loss, previous.drops.loss),
             queue_drops=per_second(current.drops.queue_full, previous.drops.queue_full),
             blocked_drops=per_second(current.drops.blocked, previous.drops.blocked),
+            aqm_drops=per_second(current.drops.aqm, previous.drops.aqm),
+            outage_drops=per_second(current.drops.outage, previous.drops.outage),
+            ecn_marks=per_second(current.ecn_marked, previous.ecn_marked),
             queue_packets=current.queue_packets,
             queue_delay_ms=current.queue_delay_ms,
         )

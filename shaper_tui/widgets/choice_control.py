@@ -73,9 +73,17 @@ class ChoiceControl(Widget, can_focus=True):
             f"{self.label:<{LABEL_WIDTH}}", style="bold reverse" if self.has_focus else "bold"
         )
         line.append(" ")
-        for option in self.options:
-            chosen = option == self.value
-            line.append(f" {option} ", style="bold reverse green" if chosen else "dim")
+        every = sum(len(option) + 2 for option in self.options)
+        if LABEL_WIDTH + 1 + every <= self.size.width or not self.size.width:
+            for option in self.options:
+                chosen = option == self.value
+                line.append(f" {option} ", style="bold reverse green" if chosen else "dim")
+            return line
+        # Too narrow for every option: the chosen one, with where it sits among them.
+        place = self.options.index(self.value) + 1
+        line.append("◂", style="dim")
+        line.append(f" {self.value} ", style="bold reverse green")
+        line.append(f"▸ {place}/{len(self.options)}", style="dim")
         return line
 
     def action_cycle(self, count: int) -> None:

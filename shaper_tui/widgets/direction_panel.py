@@ -11,7 +11,15 @@ from textual.message import Message
 from engine.model.rates import LinkRates
 from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
 from engine.model.units import format_rate
-from shaper_tui.link_edits import JITTER_DISTRIBUTIONS, LOSS_MODELS, Field, shown_value
+from shaper_tui.link_edits import (
+    DISCIPLINES,
+    JITTER_DISTRIBUTIONS,
+    LOSS_MODELS,
+    OUTAGE_MODES,
+    SWITCH,
+    Field,
+    shown_value,
+)
 from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, Scale
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.metric_spark import MetricSpark
@@ -26,16 +34,32 @@ SLIDERS: tuple[tuple[Field, str, Scale], ...] = (
     ("jitter", "Jitter", DURATION),
     ("jitter_strength", "Strength", STRENGTH),
     ("queue", "Queue", QUEUE),
+    ("duplicate", "Duplicate", LOSS),
+    ("corrupt", "Corrupt", LOSS),
+    ("reorder", "Reorder", LOSS),
+    ("slot", "Slots", DURATION),
+    ("outage_every", "Out every", DURATION),
+    ("outage_for", "Out for", DURATION),
 )
 CHOICES: tuple[tuple[Field, str, tuple[str, ...]], ...] = (
     ("loss_model", "Loss mode", LOSS_MODELS),
     ("jitter_distribution", "Jitter as", JITTER_DISTRIBUTIONS),
+    ("discipline", "Queue as", DISCIPLINES),
+    ("ecn", "ECN", SWITCH),
+    ("outage", "Outage", OUTAGE_MODES),
 )
 #: Top to bottom, as a user reads a link: capacity, loss, then delay.
-ORDER: tuple[Field, ...] = (
+BASIC: tuple[Field, ...] = (
     "rate", "loss", "loss_model", "latency", "jitter", "jitter_strength", "jitter_distribution",
     "queue",
 )  # fmt: skip
+#: The rarer settings, shown with `a` (so that 80x24 still holds the basic ones and graphs):
+#: the queue's discipline, netem's other impairments, delivery slots and outages.
+ADVANCED: tuple[Field, ...] = (
+    "discipline", "ecn", "duplicate", "corrupt", "reorder", "slot", "outage", "outage_every",
+    "outage_for",
+)  # fmt: skip
+ORDER: tuple[Field, ...] = (*BASIC, *ADVANCED)
 
 
 def _per_second(count: float) -> str:
@@ -59,6 +83,14 @@ class DirectionPanel(Vertical):
     }
     DirectionPanel.-taller MetricSpark {
         height: 3;
+    }
+    DirectionPanel > .advanced {
+        display: none;
+        height: auto;
+        border-top: dashed $primary-darken-2;
+    }
+    DirectionPanel.-advanced > .advanced {
+        display: block;
     }
     """
 
@@ -85,7 +117,7 @@ class DirectionPanel(Vertical):
         self.sparks = {
             key: MetricSpark(label, id=f"{direction}-{key}")
             for key, label in (
-                ("in", "In"), ("out", "Out"), ("lost", "Lost"), ("queue-drops", "Q-full"),
+                ("in", "In"), ("out", "Out"), ("lost", "Lost"), ("queue-drops", "Q-drops"),
                 ("delay", "Delay"),
             )
         }  # fmt: skip
@@ -93,7 +125,8 @@ class DirectionPanel(Vertical):
     def compose(self) -> ComposeResult:
         sliders = {field: (label, scale) for field, label, scale in SLIDERS}
         choices = {field: (label, options) for field, label, options in CHOICES}
-        for field in ORDER:
+
+        def make(field: Field) -> ValueSlider | ChoiceControl:
             control_id = f"{self.direction}-{field}"
             value = shown_value(self.link, field)
             control: ValueSlider | ChoiceControl
@@ -111,7 +144,13 @@ class DirectionPanel(Vertical):
                     id=control_id,
                 )  # fmt: skip
             self.controls[field] = control
-            yield control
+            return control
+
+        for field in BASIC:
+            yield make(field)
+        with Vertical(classes="advanced"):
+            for field in ADVANCED:
+                yield make(field)
         yield from self.sparks.values()
 
     def _field_of(self, control: object) -> Field:
@@ -142,7 +181,7 @@ class DirectionPanel(Vertical):
         """Throughput on the scale of the rate in force (its top, in the accent colour; what
         goes over it is drawn in the warning colour), else of the recent maximum; drops on the
         scale of their recent maximum; packets a second in the border."""
-        lost = rates.loss_drops + rates.blocked_drops
+        lost = rates.lost_drops
         sparks = self.sparks
         limit = self.link.rate if 0 < self.link.rate < UNLIMITED_RATE else None
         for key, bits in (("in", rates.bits_in), ("out", rates.bits_out)):
@@ -150,8 +189,10 @@ class DirectionPanel(Vertical):
             sparks[key].push(bits, format_rate(bits), limit, compact_rate(top))
         share = f"{rates.loss_share * 100:.2g}% " if lost else ""
         sparks["lost"].push(lost, f"{share}{_per_second(lost)}")
+        queue_drops = rates.queue_drops + rates.aqm_drops
+        marks = f" ce {_per_second(rates.ecn_marks)}" if rates.ecn_marks else ""
         sparks["queue-drops"].push(
-            rates.queue_drops, f"{_per_second(rates.queue_drops)} {rates.queue_packets}p"
+            queue_drops, f"{_per_second(queue_drops)} {rates.queue_packets}p{marks}"
         )
         self.border_subtitle = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
 
