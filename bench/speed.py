@@ -28,6 +28,8 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
    `linkshaper capture` running against none, on the straight path and shaped at 1 Gbit/s.
 10. What the TUI costs (`bench.tui_cost`): its CPU in a real terminal at 80x24, 120x40 and
    200x60 while it shows the live demo lab, beside the engine's.
+11. What a queue discipline costs (`bench.aqm_cost`): one cubic stream through 1 Gbit/s +
+   10 ms with CoDel and FQ-CoDel against tail drop: throughput, engine CPU, a ping's RTT.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
 """
@@ -54,7 +56,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from bench import capture_cost, shaped_cost, tui_cost
+from bench import aqm_cost, capture_cost, shaped_cost, tui_cost
 from bench.passthrough import cpu_percent, engine_processes
 from engine.environments.harness import (
     EngineProcess,
@@ -388,6 +390,7 @@ def main() -> None:
         "--only-tui", action="store_true", help="only what the TUI costs (bench.tui_cost)"
     )
     parser.add_argument("--only-capture", action="store_true", help="only what a capture costs")
+    parser.add_argument("--only-aqm", action="store_true", help="only what an AQM costs")
     args = parser.parse_args()
     lab = Lab("lsbench")
     if args.only_cost:
@@ -398,6 +401,9 @@ def main() -> None:
         return
     if args.only_capture:
         capture_cost_table(lab, args.runs)
+        return
+    if args.only_aqm:
+        aqm_cost.print_table([aqm_cost.one_round(lab) for _ in range(args.runs)])
         return
     if args.only_flow_rules:
         only = [flow_rules(lab) for _ in range(args.runs)]
@@ -474,6 +480,7 @@ def main() -> None:
         print("| " + " | ".join(row) + " |")
     shaped_cost_table(lab, args.runs, args.profile)
     capture_cost_table(lab, args.runs)
+    aqm_cost.print_table([aqm_cost.one_round(lab) for _ in range(args.runs)])
     tui_cost_table()
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")

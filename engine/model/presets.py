@@ -1,12 +1,16 @@
 """Named link conditions that users already know, with the figures their sources publish.
 
 Sources give a round-trip time; the engine delays each direction, so each direction gets
-half of it. Download is ingress (outer→inner), upload is egress.
+half of it. Download is ingress (outer→inner), upload is egress. The realistic conditions
+at the end also set a queue discipline, delivery slots, jitter or outages (`extra`, on both
+directions), each with where its figures come from.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from engine.model.spec import LinkPair, LinkSpec, Spec
 from engine.model.units import format_duration_ms, format_rate
@@ -17,6 +21,26 @@ from engine.model.units import format_duration_ms, format_rate
 SITESPEED = "sitespeed.io throttle"
 WEBPAGETEST = "WebPageTest"
 DEVTOOLS = "Chrome DevTools"
+NETEM_SLOT = (
+    "netem's slot commit (Linux 4.15, 2017): its Wi-Fi example, 200 Mbit/s, 20 ms path, slots "
+    "800 us-10 ms of at most 42 packets or 64 KB, a 512-packet tail-drop queue"
+)
+LTE_FQ = "WebPageTest's LTE profile (12 Mbit/s, 70 ms) with FQ-CoDel at RFC 8290's defaults"
+GEO = (
+    "GEO orbit 35,786 km: 477 ms round trip by propagation alone, about 600 ms as measured; "
+    "HughesNet Gen5's advertised 25/3 Mbit/s"
+)
+LEO = (
+    "Starlink: about 100/10 Mbit/s and 40 ms (Ookla's 2023 reports); its scheduler "
+    "re-assigns satellites every 15 s (Tanveer et al., IMC 2023), modelled as a 50 ms hold"
+)
+
+#: What a preset leaves as it is by default: a preset replaces the realism of the link.
+_CLEARED = {
+    "loss": 0.0, "burst_loss": None, "jitter": 0.0, "duplicate": 0.0, "corrupt": 0.0,
+    "reorder": 0.0, "slot": None, "outage": None, "loss_correlation": 0.0,
+    "jitter_correlation": 0.0,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,6 +51,8 @@ class Preset:
     rtt_ms: float
     source: str
     loss: float = 0.0
+    #: Further LINK fields (spec JSON, units allowed) set on both directions.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -36,19 +62,22 @@ class Preset:
         )
 
     def links(self, base: LinkPair | None = None) -> LinkPair:
-        """The preset on top of `base`: rate and latency set, jitter and loss cleared."""
+        """The preset on top of `base`: rate and latency set, jitter, loss and the other
+        impairments cleared, then the preset's own `extra` (its queue replaces the base's)."""
         base = base or LinkPair()
 
         def one(link: LinkSpec, rate: int) -> LinkSpec:
-            return link.model_copy(
-                update={
-                    "rate": rate,
-                    "latency": self.rtt_ms / 2,
-                    "loss": self.loss,
-                    "burst_loss": None,
-                    "jitter": 0.0,
-                }
-            )
+            data = link.model_dump()
+            data.update(_CLEARED)
+            data.update(rate=rate, latency=self.rtt_ms / 2, loss=self.loss)
+            if "queue" not in self.extra:
+                data["queue"] = link.queue.model_copy(
+                    update={"discipline": "tail_drop", "ecn": False, "target": None,
+                            "interval": None, "flows": None, "quantum": None, "tupdate": None,
+                            "max_burst": None}
+                ).model_dump()  # fmt: skip
+            data.update(self.extra)
+            return LinkSpec.model_validate(data, strict=False)
 
         return LinkPair(
             ingress=one(base.ingress, self.down_bps), egress=one(base.egress, self.up_bps)
@@ -79,4 +108,12 @@ PRESETS: tuple[Preset, ...] = (
     Preset("WPT cable", 5_000_000, 1_000_000, 28, WEBPAGETEST),
     Preset("WPT FIOS", 20_000_000, 5_000_000, 4, WEBPAGETEST),
     Preset("WPT 56K dial-up", 49_000, 30_000, 120, WEBPAGETEST),
-)
+    Preset("Wi-Fi with aggregation", 200_000_000, 200_000_000, 40, NETEM_SLOT,
+           extra={"slot": {"min_delay": 0.8, "max_delay": 10, "packets": 42, "bytes": 65536},
+                  "queue": {"packets": 512}}),
+    Preset("LTE with FQ-CoDel", 12_000_000, 12_000_000, 70, LTE_FQ,
+           extra={"queue": {"discipline": "fq_codel"}}),
+    Preset("GEO satellite", 25_000_000, 3_000_000, 600, GEO),
+    Preset("LEO satellite (Starlink)", 100_000_000, 10_000_000, 40, LEO,
+           extra={"outage": {"period": 15000, "down": 50, "mode": "hold"}}),
+)  # fmt: skip
