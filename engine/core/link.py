@@ -41,6 +41,12 @@ from engine.model.trace import Trace, TraceClock
 #: counted against `queue.held_bytes` and the direction's HeldBudget.
 PACKET_OVERHEAD = 200
 
+#: Behind an AQM, a super-frame that takes longer than this to serialise is cut into wire
+#: packets (as CAKE splits GSO packets): at 20 Mbit/s a 64 KiB one would hold a sparse flow
+#: for 26 ms, while at 1 Gbit/s it takes half a millisecond and cutting it would cost half
+#: the throughput (bench.aqm_cost).
+SPLIT_ABOVE_SECONDS = 0.001
+
 #: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
 PARETO_CAP = 10.0
 PARETO_SHAPE = 3.0
@@ -211,6 +217,12 @@ class Link:
             None if spec.queue.ms is None else spec.queue.ms / 1000.0 * self._rate
         )
         self.needs_wire_packets = spec.needs_wire_packets
+        #: Super-frames of more L2 bytes than this are cut up (see SPLIT_ABOVE_SECONDS).
+        self.split_above = (
+            max(2 * 1514, self._rate * SPLIT_ABOVE_SECONDS / 8)
+            if self._aqm is not None and self._rate > 0
+            else float("inf")
+        )
         # "Unlimited" means no serialiser at all: at 10 Gbit/s a 64 KiB super-frame would
         # otherwise wait 52 µs and cost the forwarder an extra wake-up for nothing.
         self._unlimited = self._rate >= UNLIMITED_RATE and self._trace is None

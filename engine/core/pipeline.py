@@ -247,7 +247,9 @@ class DirectionPipeline:
             return True
         frame = bytes(frame)
         packet = Packet(frame, now, packets, l2_bytes, droppable)
-        if packets > 1 and (link.needs_wire_packets or link.would_drop(packet)):
+        if packets > 1 and (
+            link.needs_wire_packets or l2_bytes > link.split_above or link.would_drop(packet)
+        ):
             for piece in segment(frame):
                 shape = wire_shape(piece)
                 link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))

@@ -19,7 +19,6 @@ from engine.model.errors import LinkshaperError
 from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
 from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
 from engine.model.files import read_regular_file
-from engine.model.impairments import AQM_DISCIPLINES
 from engine.model.impairments import BurstLoss as BurstLoss
 from engine.model.impairments import Outage as Outage
 from engine.model.impairments import QueueLimit as QueueLimit
@@ -93,10 +92,7 @@ class LinkSpec(Strict):
         """Whether each wire packet needs its own fate, so super-frames must be cut up."""
         has_jitter = self.jitter > 0 and self.jitter_strength > 0
         per_packet = self.duplicate > 0 or self.corrupt > 0 or self.reorder > 0
-        # An AQM decides packet by packet, and fq_codel's sparse flows must not wait behind a
-        # 64 KiB super-frame: as CAKE does, it gets wire packets.
-        aqm = self.queue.discipline in AQM_DISCIPLINES
-        return self.loss > 0 or self.burst_loss is not None or has_jitter or per_packet or aqm
+        return self.loss > 0 or self.burst_loss is not None or has_jitter or per_packet
 
     @property
     def transparent(self) -> bool:
