@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from engine.environments.harness import (
 from engine.environments.lab import SERVER_IP, Lab
 from engine.model.spec import FRAMING_OVERHEAD
 from engine.model.stats import LinkStats
+from tests import ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -229,3 +231,54 @@ def _runs(values: list[int]) -> list[int]:
         else:
             runs.append(1)
     return runs
+
+
+def test_every_new_field_over_the_cli_http_and_metrics(start_engine: StartEngine, lab: Lab) -> None:
+    """`linkshaper set` and HTTP PATCH take the new fields by dotted path with units; a bad
+    value is one line naming the field and changes nothing; /metrics and OpenAPI show them."""
+    from tests.test_http_api import PORT as HTTP_PORT
+    from tests.test_http_api import http
+
+    engine = start_engine({"ingress": {}, "egress": {}}, extra=("--http", f"127.0.0.1:{HTTP_PORT}"))
+    cli = [sys.executable, "-m", "engine.cli.main", "set", "--control", engine.control]
+    ok = subprocess.run(
+        [*cli, "egress.queue.discipline=fq_codel", "egress.queue.ecn=true",
+         "egress.queue.target=3ms", "egress.duplicate=1%", "egress.corrupt=0.1%",
+         "egress.reorder=2%", "egress.gap=3", "egress.loss_correlation=25%",
+         "ingress.outage.period=5s", "ingress.outage.down=500ms", "ingress.outage.mode=hold",
+         "ingress.slot.min_delay=1ms", "ingress.slot.max_delay=5ms", "ingress.overhead=-14",
+         "ingress.cell_size=48", "ingress.cell_overhead=5"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    with engine.client() as client:
+        spec = client.get_spec()
+    egress, ingress = spec.default_link.egress, spec.default_link.ingress
+    assert (egress.queue.discipline, egress.queue.ecn, egress.queue.target) == ("fq_codel", True, 3)
+    assert (egress.duplicate, egress.reorder, egress.gap) == (0.01, 0.02, 3)
+    assert ingress.outage is not None and ingress.outage.mode == "hold"
+    assert ingress.slot is not None and ingress.slot.max_delay == 5
+    assert (ingress.overhead, ingress.cell_size) == (-14, 48)
+    bad = subprocess.run([*cli, "egress.queue.tupdate=5ms"], capture_output=True, text=True,
+                         cwd=ROOT)  # fmt: skip
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert "tupdate is a setting of pie, not of fq_codel" in bad.stderr
+    status, body = http(lab, "PATCH", "/qos", {"egress.queue.discipline": "pie",
+                                               "egress.queue.target": None,
+                                               "egress.queue.tupdate": "30ms"})  # fmt: skip
+    assert status == 200, body
+    assert body["default_link"]["egress"]["queue"]["tupdate"] == 30
+    status, body = http(lab, "PATCH", "/qos", {"ingress.outage.down": "6s"})
+    assert status == 422 and "down must be above 0 and below period" in body["error"], body
+    with engine.client() as client:
+        assert client.get_spec().default_link.ingress.outage == ingress.outage  # unchanged
+    status, metrics = http(lab, "GET", "/metrics")
+    assert 'linkshaper_drops_total{direction="egress",link="default",cause="aqm"}' in metrics
+    assert 'event="ecn_marked"' in metrics and "linkshaper_duplicate_ratio" in metrics
+    status, schema = http(lab, "GET", "/openapi.json")
+    schemas = schema["components"]["schemas"]
+    link_schemas = [body for name, body in schemas.items() if name.startswith("LinkSpec")]
+    assert link_schemas, list(schemas)
+    for link_schema in link_schemas:
+        fields = set(link_schema["properties"])
+        assert {"duplicate", "corrupt", "reorder", "gap", "slot", "outage", "overhead"} <= fields
