@@ -77,6 +77,7 @@ def test_advanced_settings(snap_compare: SnapCompare, size: tuple[int, int]) -> 
         await pilot.press("down", "right")  # ECN on
         app.panels["ingress"].query_one("#ingress-outage").focus()
         await pilot.press("right")  # blocked, 500 ms every 5 s
+        await pilot.wait_for_scheduled_animations()  # the scroll to the focused control
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=advanced)
@@ -88,6 +89,18 @@ def test_presets_picker(snap_compare: SnapCompare) -> None:
     async def open_presets(pilot: Pilot[Any]) -> None:
         await ready(pilot)
         await pilot.press("p")
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=open_presets)
+
+
+def test_presets_a_realistic_one_says_where_its_figures_come_from(
+    snap_compare: SnapCompare,
+) -> None:
+    app, ready = app_and_ready()
+
+    async def open_presets(pilot: Pilot[Any]) -> None:
+        await ready(pilot)
+        await pilot.press("p", *"satellite", "down")
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=open_presets)
 

@@ -200,6 +200,8 @@ class Link:
         self._set_slots(spec, now)
         self._set_outage(spec, now)
         self._set_discipline(spec)
+        #: A plain FIFO serialiser: no AQM, no outage (see `_managed`).
+        self._fifo = self._aqm is None and self._outage is None
         self._head_drop = spec.queue.discipline == "head_drop"
         self._accounting = (
             None
@@ -294,7 +296,7 @@ class Link:
     @property
     def _managed(self) -> bool:
         """Whether the serialiser takes packets out when it starts on them (see `Link`)."""
-        return self._aqm is not None or self._outage is not None or self._in_service is not None
+        return self._in_service is not None or not self._fifo
 
     def would_drop(self, packet: Packet) -> bool:
         """Whether `offer` would drop a packet for the queue's limits (this one, or with head
@@ -399,8 +401,11 @@ class Link:
         return event() if event is not None else self._rng.random() < self._duplicate
 
     def _enqueue(self, packet: Packet) -> None:
-        packet.bits = self._bits(packet)
-        if self._unlimited and not self._queue_packets and not self._managed:
+        if self._accounting is None:  # (inline: this runs for every packet)
+            packet.bits = (packet.l2_bytes + FRAMING_OVERHEAD * packet.wire_packets) * 8
+        else:
+            packet.bits = self._bits(packet)
+        if self._unlimited and not self._queue_packets and self._fifo:
             # No serialiser: the packet is through it on arrival, as `advance` would find.
             start = packet.arrival if packet.arrival > self._free_at else self._free_at
             self._free_at = start
@@ -537,7 +542,7 @@ class Link:
 
     def _serialise(self, now: float) -> None:
         """Take through the rate limiter the queued packets it has finished by `now`."""
-        if self._managed:
+        if self._in_service is not None or not self._fifo:
             self._serialise_managed(now)
             return
         queue = self._queue

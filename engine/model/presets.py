@@ -56,10 +56,15 @@ class Preset:
 
     @property
     def summary(self) -> str:
-        return (
+        text = (
             f"↓ {format_rate(self.down_bps)}  ↑ {format_rate(self.up_bps)}  "
             f"RTT {format_duration_ms(self.rtt_ms)}"
         )
+        extras = [name for name in ("slot", "outage") if name in self.extra]
+        queue = self.extra.get("queue", {})
+        if "discipline" in queue:
+            extras.insert(0, queue["discipline"])
+        return f"{text}  + {', '.join(extras)}" if extras else text
 
     def links(self, base: LinkPair | None = None) -> LinkPair:
         """The preset on top of `base`: rate and latency set, jitter, loss and the other

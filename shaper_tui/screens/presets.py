@@ -17,7 +17,8 @@ from engine.model.presets import PRESETS, Preset
 from engine.model.spec import Spec
 
 #: The name column: the longest name and the in-force mark fit.
-NAME_WIDTH = 20
+#: The names' column: the longest name and a space.
+NAME_WIDTH = max(len(preset.name) for preset in PRESETS) + 1
 
 
 class PresetsScreen(ModalScreen[Preset | None]):
@@ -26,7 +27,7 @@ class PresetsScreen(ModalScreen[Preset | None]):
         align: center middle;
     }
     PresetsScreen > Vertical {
-        width: 76;
+        width: 96;
         max-width: 100%;
         height: auto;
         max-height: 100%;
@@ -47,6 +48,7 @@ class PresetsScreen(ModalScreen[Preset | None]):
     PresetsScreen .hint {
         color: $text-muted;
         padding: 0 1;
+        width: 100%;
     }
     """
 
@@ -70,8 +72,8 @@ class PresetsScreen(ModalScreen[Preset | None]):
             yield OptionList(*self._options(PRESETS))
             yield Label("↑↓ choose · Enter applies · Esc closes · ● in force · flow rules stay",
                         classes="hint")  # fmt: skip
-            yield Label("from Chrome DevTools, sitespeed.io throttle, WPT: WebPageTest",
-                        classes="hint")  # fmt: skip
+            yield Label(self._source(self.shown[0] if self.shown else None), classes="hint",
+                        id="source")  # fmt: skip
 
     def _options(self, presets: list[Preset] | tuple[Preset, ...]) -> list[Option]:
         options = []
@@ -83,6 +85,15 @@ class PresetsScreen(ModalScreen[Preset | None]):
             text.append(preset.summary)
             options.append(Option(text, id=preset.name))
         return options
+
+    @staticmethod
+    def _source(preset: Preset | None) -> str:
+        """Where the highlighted preset's figures come from."""
+        return "" if preset is None else f"from {preset.source}"
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        chosen = next((p for p in self.shown if p.name == event.option.id), None)
+        self.query_one("#source", Label).update(self._source(chosen))
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
