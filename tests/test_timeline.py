@@ -118,3 +118,25 @@ def test_a_step_that_comes_during_a_ramp_cuts_it_short() -> None:
 def test_a_line_no_replay_could_use_is_an_error_not_a_crash(line: str) -> None:
     with pytest.raises(TimelineError, match=r"^t line 1: "):
         parse_timeline([line], name="t")
+
+
+def test_ramps_move_the_new_numeric_fields_and_switch_the_rest_at_once() -> None:
+    start = Spec.model_validate({"egress": {
+        "duplicate": 0.0, "reorder": 0.1, "loss_correlation": 0.0, "gap": 1,
+        "queue": {"discipline": "codel", "target": 5, "packets": 100},
+        "slot": {"min_delay": 10, "max_delay": 20},
+    }})  # fmt: skip
+    end = Spec.model_validate({"egress": {
+        "duplicate": 0.2, "reorder": 0.3, "loss_correlation": 0.5, "gap": 5,
+        "queue": {"discipline": "codel", "target": 15, "packets": 300},
+        "slot": {"min_delay": 30, "max_delay": 40},
+        "outage": {"period": 1000, "down": 100},
+    }})  # fmt: skip
+    half = interpolate(start, end, 0.5).default_link.egress
+    assert (half.duplicate, half.reorder, half.loss_correlation) == pytest.approx((0.1, 0.2, 0.25))
+    assert (half.queue.target, half.queue.packets) == (10, 200)
+    assert half.slot is not None and (half.slot.min_delay, half.slot.max_delay) == (20, 30)
+    assert half.gap == 5 and half.outage == end.default_link.egress.outage  # at once
+    other = Spec.model_validate({"egress": {"queue": {"discipline": "pie", "target": 30}}})
+    switched = interpolate(start, other, 0.5).default_link.egress.queue
+    assert switched.discipline == "pie" and switched.target == 30  # another AQM's: at once

@@ -88,7 +88,10 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         f"{current.direction:7} in {format_rate(rates.bits_in):>13}  "
         f"out {format_rate(rates.bits_out):>13}  "
         f"pkts {total.packets_in}/{total.packets_out}  drops loss={drops.loss} "
-        f"queue={drops.queue_full} blocked={drops.blocked}  "
+        f"queue={drops.queue_full} blocked={drops.blocked}"
+        + (f" aqm={drops.aqm} ce={total.ecn_marked}" if drops.aqm or total.ecn_marked else "")
+        + (f" outage={drops.outage}" if drops.outage else "")
+        + "  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
         + (f"  NOT FORWARDING: {current.interface_problem}" if current.interface_problem else "")
     )

@@ -68,8 +68,10 @@ def series(timeline: Timeline) -> dict[Direction, DirectionSeries]:
         span = stats.at - before.stats.at
         now, then = stats.total, before.stats.total
         out[d].measured.add(line.at, max(0, now.bytes_out - then.bytes_out) * 8 / span / MBIT)
-        out[d].loss_drops.add(line.at, max(0, now.drops.loss - then.drops.loss) / span)
-        out[d].queue_drops.add(line.at, max(0, now.drops.queue_full - then.drops.queue_full) / span)
+        lost = now.drops.loss + now.drops.outage - then.drops.loss - then.drops.outage
+        queued = now.drops.queue_full + now.drops.aqm - then.drops.queue_full - then.drops.aqm
+        out[d].loss_drops.add(line.at, max(0, lost) / span)
+        out[d].queue_drops.add(line.at, max(0, queued) / span)
         out[d].queue_delay.add(line.at, now.queue_delay_ms)
     return out
 
@@ -110,7 +112,7 @@ def chart(timeline: Timeline, width: int = 100, height: int = 36,
         _mark_changes(plot, changes, max([*d.rate_set.y, *d.measured.y, 1.0]))
         plot.legend(active=False)
     plot = figure.subplot(3, 1)
-    plot.title("Drops per second: loss (• download, o upload), queue full (x download, + upload)")
+    plot.title("Drops per second: loss, outage (• download, o upload); queue, AQM (x, +)")
     markers = {("ingress", "loss"): "•", ("egress", "loss"): "o",
                ("ingress", "queue"): "x", ("egress", "queue"): "+"}  # fmt: skip
     top = 1.0
