@@ -260,6 +260,8 @@ class Link:
         if current is not None and current.kind == kind:
             current.configure(spec.queue)
             return
+        if current is None and kind in ("tail_drop", "head_drop"):
+            return  # a FIFO stays the FIFO it is
         queued = (
             list(self._queue)
             if current is None
