@@ -13,7 +13,7 @@ from scapy.layers.l2 import Ether
 
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import complete_checksum, corrupt
-from engine.core.frames import VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetHeader, _pseudo_header_sum
+from engine.core.frames import VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetHeader, pseudo_header_sum
 from engine.core.outages import OutageClock
 from engine.model.impairments import Outage
 from engine.model.spec import SpecError, parse_spec
@@ -92,7 +92,7 @@ def test_a_partial_checksum_is_completed_before_a_bit_is_flipped() -> None:
     frame = bytearray(
         VnetHeader(VNET_F_NEEDS_CSUM, 0, 0, 0, 34, 6).pack() + good
     )  # the sender left the checksum to the hardware: only the pseudo-header's sum is there
-    seed = _pseudo_header_sum(4, bytes(frame[36:40]), bytes(frame[40:44]), 17, 8 + 64)
+    seed = pseudo_header_sum(4, bytes(frame[36:40]), bytes(frame[40:44]), 17, 8 + 64)
     frame[VNET_HDR_LEN + 40 : VNET_HDR_LEN + 42] = seed.to_bytes(2, "big")
     complete_checksum(frame)
     assert frame[0] & VNET_F_NEEDS_CSUM == 0
@@ -219,6 +219,8 @@ def test_a_random_outage_is_down_for_its_share_of_the_time() -> None:
         ({"queue": {"ecn": True}}, "ecn needs an AQM"),
         ({"queue": {"discipline": "fq_codel", "flows": 0}}, "default_link.egress.queue.flows:"),
         ({"queue": {"discipline": "codel", "interval": 0}}, "interval must be above 0"),
+        ({"markov_loss": {"p13": 0.7, "p14": 0.5}}, "p13 + p14 must be at most 1"),
+        ({"markov_loss": {"p31": 0.5}}, "default_link.egress.markov_loss.p13: Field required"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_field(fields: dict[str, object],
@@ -227,3 +229,50 @@ def test_bad_values_are_one_line_errors_naming_the_field(fields: dict[str, objec
         parse_spec({"egress": fields})
     message = str(caught.value)
     assert words in message and "\n" not in message
+
+
+def markov_stationary_loss(p13: float, p31: float, p32: float, p23: float, p14: float) -> float:
+    """The long-run loss of netem's four-state chain, from its transition matrix."""
+    to = {
+        1: {3: p13, 4: p14, 1: 1 - p13 - p14},
+        2: {3: p23, 2: 1 - p23},
+        3: {1: p31, 2: p32, 3: 1 - p31 - p32},
+        4: {1: 1.0},
+    }
+    share = dict.fromkeys(to, 0.25)
+    for _ in range(5000):
+        nxt = dict.fromkeys(to, 0.0)
+        for state, weight in share.items():
+            for target, p in to[state].items():
+                nxt[target] += weight * p
+        share = nxt
+    return share[3] + share[4]
+
+
+def test_the_four_state_loss_model_loses_its_stationary_share() -> None:
+    for fields in ({"p13": 0.05, "p31": 0.4, "p32": 0.2, "p23": 0.1, "p14": 0.02},
+                   {"p13": 0.1}):  # fmt: skip
+        lnk = link(markov_loss=fields)
+        arrivals = steady(1000, 0.0, 50.0, datagram())
+        simulate(lnk, arrivals, 51.0)
+        model = lnk.spec.markov_loss
+        assert model is not None
+        expected = markov_stationary_loss(model.p13, model.leave_burst, model.p32, model.p23,
+                                          model.p14)  # fmt: skip
+        n = len(arrivals)
+        assert lnk.drop_loss / n == pytest.approx(expected, rel=0.08), fields
+    # tc's defaults with p13 alone (p31 = 1 - p13, never into state 2): Bernoulli(p13).
+    assert markov_stationary_loss(0.1, 0.9, 0.0, 1.0, 0.0) == pytest.approx(0.1)
+
+
+def test_loss_ecn_marks_capable_packets_instead_of_dropping_them() -> None:
+    capable = link(loss=0.2, loss_ecn=True)
+    arrivals = steady(1000, 0.0, 5.0, datagram(ecn=2))
+    released = simulate(capable, arrivals, 6.0)
+    assert len(released) == len(arrivals) and capable.drop_loss == 0
+    low, high = binomial_bounds(len(arrivals), 0.2)
+    assert low <= capable.ecn_marked <= high
+    assert sum(1 for _, f in released if f[VNET_HDR_LEN + 15] & 3 == 3) == capable.ecn_marked
+    plain = link(loss=0.2, loss_ecn=True)
+    simulate(plain, steady(1000, 0.0, 5.0, datagram()), 6.0)
+    assert plain.drop_loss > 0 and plain.ecn_marked == 0

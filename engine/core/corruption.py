@@ -10,8 +10,8 @@ from engine.core.frames import (
     GSO_NONE,
     VNET_F_NEEDS_CSUM,
     VNET_HDR_LEN,
-    _l3_offset,
-    _ones_complement_sum,
+    l3_offset,
+    ones_complement_sum,
 )
 
 
@@ -26,7 +26,7 @@ def complete_checksum(frame: bytearray) -> None:
     at = start + csum_offset
     if at + 2 > len(frame):
         return
-    total = _ones_complement_sum(bytes(frame[start:]))
+    total = ones_complement_sum(bytes(frame[start:]))
     checksum = ~total & 0xFFFF
     struct.pack_into("!H", frame, at, checksum or 0xFFFF)  # (UDP sends 0 as all ones)
     frame[0] &= ~VNET_F_NEEDS_CSUM
@@ -38,7 +38,7 @@ def corrupt(frame: bytes, rng: random.Random) -> bytes:
     as it is (the pipeline cuts super-frames up before it corrupts them)."""
     if len(frame) < VNET_HDR_LEN + 15 or frame[1] & ~GSO_ECN != GSO_NONE:
         return frame
-    _, l3 = _l3_offset(frame, VNET_HDR_LEN)
+    _, l3 = l3_offset(frame, VNET_HDR_LEN)
     if l3 >= len(frame):
         return frame
     changed = bytearray(frame)

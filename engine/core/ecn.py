@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.core.frames import ETH_P_IP, ETH_P_IPV6, VNET_HDR_LEN, _l3_offset
+from engine.core.frames import ETH_P_IP, ETH_P_IPV6, VNET_HDR_LEN, l3_offset
 
 NOT_ECT, ECT_1, ECT_0, CE = 0, 1, 2, 3
 
@@ -11,7 +11,7 @@ def ecn_field(frame: bytes) -> int | None:
     """The ECN codepoint of an IPv4 or IPv6 frame (vnet header first), None if not IP."""
     if len(frame) < VNET_HDR_LEN + 14:
         return None
-    ethertype, l3 = _l3_offset(frame, VNET_HDR_LEN)
+    ethertype, l3 = l3_offset(frame, VNET_HDR_LEN)
     if ethertype == ETH_P_IP and len(frame) >= l3 + 20:
         return frame[l3 + 1] & 0x03
     if ethertype == ETH_P_IPV6 and len(frame) >= l3 + 40:
@@ -29,7 +29,7 @@ def mark_ce(frame: bytes) -> bytes | None:
     if codepoint == CE:
         return frame
     marked = bytearray(frame)
-    _, l3 = _l3_offset(frame, VNET_HDR_LEN)
+    _, l3 = l3_offset(frame, VNET_HDR_LEN)
     if marked[l3] >> 4 == 4:
         old_word = marked[l3] << 8 | marked[l3 + 1]
         marked[l3 + 1] |= CE

@@ -86,7 +86,7 @@ _IPV6_FIELDS = struct.Struct("!6xB1x16s16s")  # next header, addresses
 _PORTS = struct.Struct("!HH")
 
 
-def _l3_offset(frame: FrameBytes, start: int) -> tuple[int, int]:
+def l3_offset(frame: FrameBytes, start: int) -> tuple[int, int]:
     """(ethertype, offset of the L3 header), skipping up to two VLAN tags."""
     offset = start + 12
     ethertype = frame[offset] << 8 | frame[offset + 1]
@@ -106,7 +106,7 @@ def flow_key(frame: FrameBytes, start: int = VNET_HDR_LEN) -> FlowKey:
     size = len(frame)
     if size < start + 14:
         return NON_IP
-    ethertype, l3 = _l3_offset(frame, start)
+    ethertype, l3 = l3_offset(frame, start)
     if ethertype == ETH_P_IP and size >= l3 + 20:
         first, fragment, protocol, src, dst = _IPV4_FIELDS.unpack_from(frame, l3)
         ihl = (first & 0x0F) * 4
@@ -138,7 +138,7 @@ def plain_ip(frame: FrameBytes, size: int) -> bool:
     )
 
 
-def _ones_complement_sum(data: bytes, initial: int = 0) -> int:
+def ones_complement_sum(data: bytes, initial: int = 0) -> int:
     if len(data) % 2:
         data += b"\x00"
     words: tuple[int, ...] = struct.unpack(f"!{len(data) // 2}H", data)
@@ -150,15 +150,15 @@ def _ones_complement_sum(data: bytes, initial: int = 0) -> int:
 
 def internet_checksum(data: bytes, initial: int = 0) -> int:
     """RFC 1071 checksum of `data`, ready to be stored in a header."""
-    return ~_ones_complement_sum(data, initial) & 0xFFFF
+    return ~ones_complement_sum(data, initial) & 0xFFFF
 
 
-def _pseudo_header_sum(version: int, src: bytes, dst: bytes, protocol: int, length: int) -> int:
+def pseudo_header_sum(version: int, src: bytes, dst: bytes, protocol: int, length: int) -> int:
     if version == 4:
         pseudo = src + dst + struct.pack("!BBH", 0, protocol, length)
     else:
         pseudo = src + dst + struct.pack("!IxxxB", length, protocol)
-    return _ones_complement_sum(pseudo)
+    return ones_complement_sum(pseudo)
 
 
 #: The smallest segment size a super-frame may claim: Linux's TCP never sends segments of less
@@ -210,7 +210,7 @@ def _header_length(frame: FrameBytes) -> int | None:
     start = VNET_HDR_LEN
     if len(frame) < start + 14:
         return None
-    ethertype, l3 = _l3_offset(frame, start)
+    ethertype, l3 = l3_offset(frame, start)
     if ethertype == ETH_P_IP and len(frame) >= l3 + 20:
         protocol = frame[l3 + 9]
         l4 = l3 + (frame[l3] & 0x0F) * 4
@@ -246,7 +246,7 @@ def _segment(frame: bytes) -> list[bytes]:
     if gso_type not in (GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4) or vnet.gso_size < MIN_GSO_SIZE:
         return [frame]
     start = VNET_HDR_LEN
-    ethertype, l3 = _l3_offset(frame, start)
+    ethertype, l3 = l3_offset(frame, start)
     if ethertype == ETH_P_IP:
         version, ip_len = 4, (frame[l3] & 0x0F) * 4
         protocol = frame[l3 + 9]
@@ -297,7 +297,7 @@ def _segment(frame: bytes) -> list[bytes]:
             l4_header[13] = flags
         else:
             struct.pack_into("!H", l4_header, 4, l4_total)
-        seed = _pseudo_header_sum(version, src, dst, protocol, l4_total)
+        seed = pseudo_header_sum(version, src, dst, protocol, l4_total)
         struct.pack_into("!H", l4_header, csum_offset, seed)
         segments.append(seg_vnet + l2_header + bytes(ip_header) + bytes(l4_header) + chunk)
     return segments
@@ -344,7 +344,7 @@ def _mark_partial_checksum(frame: bytearray | memoryview) -> None:
     if size < VNET_HDR_LEN + 14 or not frame[1] or frame[0] & VNET_F_NEEDS_CSUM:
         return
     start = VNET_HDR_LEN
-    ethertype, l3 = _l3_offset(frame, start)
+    ethertype, l3 = l3_offset(frame, start)
     if ethertype == ETH_P_IP and size >= l3 + 20:
         version, l4 = 4, l3 + (frame[l3] & 0x0F) * 4
         protocol = frame[l3 + 9]
@@ -358,7 +358,7 @@ def _mark_partial_checksum(frame: bytearray | memoryview) -> None:
     csum_offset = {PROTO_TCP: 16, PROTO_UDP: 6}.get(protocol)
     if csum_offset is None or size < l4 + csum_offset + 2:
         return
-    seed = _pseudo_header_sum(version, src, dst, protocol, size - l4)
+    seed = pseudo_header_sum(version, src, dst, protocol, size - l4)
     struct.pack_into("!H", frame, l4 + csum_offset, seed)
     vnet = VnetHeader.unpack(frame)
     header = VnetHeader(

@@ -17,6 +17,7 @@ from statistics import NormalDist
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
 from engine.core.disciplines import Discipline, make_discipline
+from engine.core.ecn import mark_ce
 from engine.core.fates import FateLog
 from engine.core.outages import OutageClock
 from engine.core.packet import Packet
@@ -129,6 +130,7 @@ class Link:
         self._sequence = 0
         self._last_release = float("-inf")
         self._in_burst = False
+        self._markov_state = 1
         self._loss_event: CorrelatedEvent | None = None
         self._duplicate_event: CorrelatedEvent | None = None
         self._corrupt_event: CorrelatedEvent | None = None
@@ -175,7 +177,9 @@ class Link:
         self._reorder = spec.reorder_packets
         self._distribution = spec.jitter_distribution
         self._burst = spec.burst_loss
-        self._lossy = self._loss > 0 or self._burst is not None
+        self._markov = spec.markov_loss
+        self._loss_ecn = spec.loss_ecn
+        self._lossy = self._loss > 0 or self._burst is not None or self._markov is not None
         self._loss_event = _event(spec.loss, spec.loss_correlation, rng, self._loss_event)
         self._duplicate = spec.duplicate
         self._duplicate_event = _event(
@@ -620,11 +624,12 @@ class Link:
 
     def _after_serialisation(self, packet: Packet, now: float) -> None:
         packet.serialised = now
-        if packet.droppable and self._lossy and self._is_lost():
+        if packet.droppable and self._lossy and self._is_lost() and not self._marked(packet):
             self.drop_loss += packet.wire_packets
             if self.fates is not None:
-                cause = LOSS if self._burst is None else BURST_LOSS
-                self.fates.note(packet.frame, packet.arrival, cause, self.label)
+                random_only = self._burst is None and self._markov is None
+                self.fates.note(packet.frame, packet.arrival, LOSS if random_only else BURST_LOSS,
+                                self.label)  # fmt: skip
             return
         size = len(packet.frame) + PACKET_OVERHEAD
         budget = self._budget
@@ -670,8 +675,40 @@ class Link:
         self._gap_count += 1
         return False
 
+    def _marked(self, packet: Packet) -> bool:
+        """With `loss_ecn`, mark an ECN-capable packet that loss chose CE instead (netem's
+        `loss ... ecn`); False means it is dropped."""
+        if not self._loss_ecn:
+            return False
+        marked = mark_ce(packet.frame)
+        if marked is None:
+            return False
+        packet.frame = marked
+        self.ecn_marked += packet.wire_packets
+        return True
+
+    def _markov_lost(self) -> bool:
+        """One step of netem's four-state chain (see MarkovLoss): lost in states 3 and 4."""
+        model = self._markov
+        assert model is not None
+        draw = self._rng.random()
+        state = self._markov_state
+        if state == 1:
+            state = 3 if draw < model.p13 else 4 if draw < model.p13 + model.p14 else 1
+        elif state == 2:
+            state = 3 if draw < model.p23 else 2
+        elif state == 3:
+            leave = model.leave_burst
+            state = 1 if draw < leave else 2 if draw < leave + model.p32 else 3
+        else:
+            state = 1
+        self._markov_state = state
+        return state >= 3
+
     def _is_lost(self) -> bool:
         rng = self._rng
+        if self._markov is not None and self._markov_lost():
+            return True
         burst = self._burst
         if burst is not None:
             if self._in_burst:

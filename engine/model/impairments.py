@@ -106,6 +106,32 @@ class BurstLoss(Strict):
         return (self.p_enter * self.loss_in_burst + self.p_exit * self.loss_outside) / total
 
 
+class MarkovLoss(Strict):
+    """netem's four-state loss model (`loss state p13 p31 p32 p23 p14`, after Salsano et al.),
+    stepped once per packet: 1 is a packet sent in a gap, 2 sent within a burst, 3 lost within
+    a burst, 4 an isolated loss in a gap. From 1 the chain goes to 3 with `p13`, to 4 with
+    `p14`; from 2 to 3 with `p23`; from 3 back to 1 with `p31` or to 2 with `p32`; from 4
+    always to 1. A packet is lost in states 3 and 4. tc's defaults for the ones not given."""
+
+    p13: Ratio
+    p31: Ratio | None = None  # tc: 1 - p13
+    p32: Ratio = 0.0
+    p23: Ratio = 1.0
+    p14: Ratio = 0.0
+
+    @model_validator(mode="after")
+    def _check_sums(self) -> MarkovLoss:
+        if self.p13 + self.p14 > 1:
+            raise ValueError("p13 + p14 must be at most 1")
+        if self.leave_burst + self.p32 > 1:
+            raise ValueError("p31 + p32 must be at most 1")
+        return self
+
+    @property
+    def leave_burst(self) -> float:
+        return 1.0 - self.p13 if self.p31 is None else self.p31
+
+
 class Slot(Strict):
     """Deliveries gathered into slots, as netem's `slot` and as Wi-Fi and cellular links
     aggregate: what is due waits for the next slot; a slot sends at most `packets` packets

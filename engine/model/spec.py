@@ -20,6 +20,7 @@ from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
 from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
 from engine.model.files import read_regular_file
 from engine.model.impairments import BurstLoss as BurstLoss
+from engine.model.impairments import MarkovLoss as MarkovLoss
 from engine.model.impairments import Outage as Outage
 from engine.model.impairments import QueueLimit as QueueLimit
 from engine.model.impairments import Slot as Slot
@@ -59,6 +60,11 @@ class LinkSpec(Strict):
     # engine/core/correlated.py for the model.
     loss_correlation: Ratio = 0.0
     jitter_correlation: Ratio = 0.0
+    #: netem's four-state loss model (`loss state ...`), in addition to `loss`.
+    markov_loss: MarkovLoss | None = None
+    #: netem's `loss ... ecn`: a packet that loss would drop is marked CE instead, if it is
+    #: ECN-capable (counted as `ecn_marked`, not as loss).
+    loss_ecn: bool = False
     #: A copy of the packet follows it (and takes the queue, the rate and the loss on its own).
     duplicate: Ratio = 0.0
     duplicate_correlation: Ratio = 0.0
@@ -92,7 +98,8 @@ class LinkSpec(Strict):
         """Whether each wire packet needs its own fate, so super-frames must be cut up."""
         has_jitter = self.jitter > 0 and self.jitter_strength > 0
         per_packet = self.duplicate > 0 or self.corrupt > 0 or self.reorder > 0
-        return self.loss > 0 or self.burst_loss is not None or has_jitter or per_packet
+        lossy = self.loss > 0 or self.burst_loss is not None or self.markov_loss is not None
+        return lossy or has_jitter or per_packet
 
     @property
     def transparent(self) -> bool:
@@ -103,6 +110,7 @@ class LinkSpec(Strict):
             and self.trace is None
             and self.loss == 0
             and self.burst_loss is None
+            and self.markov_loss is None
             and self.latency == 0
             and (self.jitter == 0 or self.jitter_strength == 0)
             and self.duplicate == 0
