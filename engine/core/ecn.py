@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.core.frames import ETH_P_IP, ETH_P_IPV6, VNET_HDR_LEN, l3_offset
+from engine.core.packet import Packet
 
 NOT_ECT, ECT_1, ECT_0, CE = 0, 1, 2, 3
 
@@ -43,3 +44,12 @@ def mark_ce(frame: bytes) -> bytes | None:
     else:
         marked[l3 + 1] |= CE << 4
     return bytes(marked)
+
+
+def mark_packet(packet: Packet) -> bool:
+    """Mark a held packet CE in place (`mark_ce`); False if it may not be marked."""
+    marked = mark_ce(packet.frame)
+    if marked is None:
+        return False
+    packet.frame = marked
+    return True

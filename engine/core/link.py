@@ -17,7 +17,7 @@ from statistics import NormalDist
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
 from engine.core.disciplines import Discipline, make_discipline
-from engine.core.ecn import mark_ce
+from engine.core.ecn import mark_packet
 from engine.core.fates import FateLog
 from engine.core.outages import OutageClock
 from engine.core.packet import Packet
@@ -678,12 +678,8 @@ class Link:
     def _marked(self, packet: Packet) -> bool:
         """With `loss_ecn`, mark an ECN-capable packet that loss chose CE instead (netem's
         `loss ... ecn`); False means it is dropped."""
-        if not self._loss_ecn:
+        if not self._loss_ecn or not mark_packet(packet):
             return False
-        marked = mark_ce(packet.frame)
-        if marked is None:
-            return False
-        packet.frame = marked
         self.ecn_marked += packet.wire_packets
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.core.ecn import mark_ce
+from engine.core.ecn import mark_packet
 from engine.core.packet import Packet
 from engine.model.impairments import QueueLimit
 
@@ -63,11 +63,8 @@ class Discipline:
     def congestion_signal(self, packet: Packet) -> bool:
         """Mark the packet CE (True: it goes on) if ECN is on and it is ECN-capable;
         otherwise note it dropped (False)."""
-        if self.ecn:
-            marked = mark_ce(packet.frame)
-            if marked is not None:
-                packet.frame = marked
-                self.marked += packet.wire_packets
-                return True
+        if self.ecn and mark_packet(packet):
+            self.marked += packet.wire_packets
+            return True
         self.dropped.append(packet)
         return False
