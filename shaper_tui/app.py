@@ -306,6 +306,10 @@ class ShaperApp(App[None]):
             self._show_spec(self.spec)
             return
         self.link.patch(dict(changes))
+        # Controls that follow from the change (an outage switched on sets its period and
+        # length) show it now: the engine's echo of our own change may be skipped as stale
+        # when it overtakes the reply to the request.
+        self._show_spec(self.spec)
 
     def _replace(self, spec: Spec, note: str) -> None:
         self.link.set_spec(spec)

@@ -77,6 +77,11 @@ def test_advanced_settings(snap_compare: SnapCompare, size: tuple[int, int]) -> 
         await pilot.press("down", "right")  # ECN on
         app.panels["ingress"].query_one("#ingress-outage").focus()
         await pilot.press("right")  # blocked, 500 ms every 5 s
+        # The outage's sliders follow from its mode: wait until they show it.
+        every = app.panels["ingress"].controls["outage_every"]
+        ecn = app.panels["egress"].controls["ecn"]
+        await wait_until(pilot, lambda: every.value == 5000 and ecn.value == "on", 10,
+                         "the changes shown")  # fmt: skip
         await pilot.wait_for_scheduled_animations()  # the scroll to the focused control
         await pilot.pause()
 
