@@ -10,6 +10,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 
 from engine.core.frames import PLAIN_VNET_HDR, VnetHeader
+from engine.core.packet import HeldRun
 
 CLIENT = "198.18.0.1"
 SERVER = "198.18.0.2"
@@ -95,3 +96,9 @@ def tagged_frames(count: int) -> list[bytes]:
         packet = Ether(dst=NOBODY) / tags / IP(src=CLIENT, dst=SERVER) / UDP(dport=9) / payload
         frames.append(bytes(packet))
     return frames
+
+
+def copy_of(item: bytes | HeldRun) -> bytes:
+    """A frame a link released as a copy (tests that hold no runs in bulk get only those)."""
+    assert isinstance(item, bytes), item
+    return item

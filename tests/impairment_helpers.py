@@ -11,8 +11,9 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 from engine.core.frames import PLAIN_VNET_HDR
-from engine.core.link import Link, Packet
+from engine.core.link import Link, Packet, Released
 from engine.model.spec import LinkSpec
+from tests.frames_helpers import copy_of
 
 #: Ethernet frame bytes of the test datagrams (and their weight: plus 24 of framing).
 L2 = 1000
@@ -44,7 +45,7 @@ def simulate(lnk: Link, arrivals: list[tuple[float, bytes]], until: float
              ) -> list[tuple[float, bytes]]:  # fmt: skip
     """Offer each frame at its time, advance the link exactly to each event it names, and
     return (release time, frame) of all it released by `until`."""
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     pending = sorted(arrivals, key=lambda item: item[0])
     index = 0
     now = 0.0
@@ -60,7 +61,7 @@ def simulate(lnk: Link, arrivals: list[tuple[float, bytes]], until: float
         if not upcoming:
             break
         now = max(now + 1e-9, min(upcoming))
-    return [(t, frame) for t, _, frame in out]
+    return [(t, copy_of(frame)) for t, _, frame in out]
 
 
 def steady(count_per_second: float, start: float, end: float, template: bytes,

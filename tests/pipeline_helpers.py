@@ -3,6 +3,7 @@ through at once (which production sends itself, from the receive buffer)."""
 
 from __future__ import annotations
 
+from engine.core.packet import HeldRun
 from engine.core.pipeline import DirectionPipeline
 from engine.model.spec import Direction, Spec
 
@@ -18,8 +19,9 @@ class ReceivingPipeline(DirectionPipeline):
         if self.forward(frame, now):
             self.passed.append(frame)
 
-    def release(self, now: float) -> list[bytes]:
-        passed, self.passed = self.passed, []
+    def release(self, now: float) -> list[bytes | HeldRun]:
+        passed: list[bytes | HeldRun] = [*self.passed]
+        self.passed = []
         return passed + super().release(now)
 
     @property

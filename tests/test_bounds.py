@@ -15,7 +15,7 @@ from engine.core import frames as frames_module
 from engine.core import pipeline as pipeline_module
 from engine.core.classifier import DEFAULT_LABEL, Classifier
 from engine.core.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, FlowKey, VnetHeader
-from engine.core.link import PACKET_OVERHEAD, Link
+from engine.core.link import PACKET_OVERHEAD, Link, Released
 from engine.core.pipeline import DirectionPipeline
 from engine.model.spec import FlowSpec, Spec, parse_spec
 from engine.model.stats import LinkStats
@@ -205,7 +205,7 @@ def test_idle_flow_links_are_not_visited_per_frame_nor_rebuilt_per_report(
     builds: list[Link] = []
     advance, build = Link.advance, Link._build_stats
 
-    def counted_advance(self: Link, now: float, out: list[tuple[float, int, bytes]]) -> None:
+    def counted_advance(self: Link, now: float, out: list[Released]) -> None:
         visits.append(self)
         advance(self, now, out)
 

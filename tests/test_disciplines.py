@@ -12,9 +12,10 @@ from engine.core.disciplines.codel import control_law
 from engine.core.disciplines.pie import PieQueue, tuned
 from engine.core.ecn import CE, ECT_0, ECT_1, NOT_ECT, ecn_field, mark_ce
 from engine.core.frames import VNET_HDR_LEN
-from engine.core.link import Link, Packet
+from engine.core.link import Link, Packet, Released
 from engine.model.impairments import Discipline, QueueLimit
 from engine.model.spec import LinkSpec
+from tests.frames_helpers import copy_of
 from tests.impairment_helpers import (
     datagram,
     delays,
@@ -198,7 +199,7 @@ def test_changing_discipline_keeps_what_is_queued() -> None:
     kinds: list[Discipline] = ["fq_codel", "pie", "codel", "head_drop", "tail_drop", "codel"]
     for discipline in kinds:
         lnk.configure(LinkSpec(rate=RATE, queue=QueueLimit(discipline=discipline)), 0.0)
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     lnk.advance(1.0, out)
-    assert [tag_of(f) for _, _, f in out] == list(range(50))
+    assert [tag_of(copy_of(f)) for _, _, f in out] == list(range(50))
     assert lnk.stats().drops.total == 0

@@ -187,3 +187,33 @@ def test_runt_frames_do_not_stop_it(size: int) -> None:
         while last not in got and len(got) < 3:  # the runt itself may or may not go through
             got += run.receive(1)
         assert last in got
+
+
+def test_a_link_that_only_delays_holds_frames_in_bulk_in_order_and_counts_them() -> None:
+    # Many batches' worth: frames are held where they were read, in runs, and sent from there.
+    frames = numbered(300)
+    with forwarding({"egress": {"latency": 30}}) as run:
+        sent = time.monotonic()
+        run.send(frames[:150])
+        first = run.receive(1)
+        assert time.monotonic() - sent >= 0.030  # a delay is a floor
+        run.send(frames[150:])
+        assert first + run.receive(len(frames) - 1) == frames
+        stats = run.stats_until(lambda s: s.total.packets_out == len(frames))
+        assert stats.total.packets_in == len(frames)
+        assert stats.total.bytes_out == sum(len(f) - 10 for f in frames)
+        assert stats.total.in_flight == 0 and stats.total.held_bytes == 0
+        assert stats.delay_samples and stats.delay_p50_ms >= 30.0
+
+
+def test_frames_held_in_bulk_keep_the_held_bytes_limit_frame_by_frame() -> None:
+    # 20 frames of about 320 bytes held at once against a limit of 10 of them (each frame
+    # counts with its overhead): what fits is held and forwarded, the rest dropped.
+    frames = [udp_frame(size=200, sport=n) for n in range(20)]
+    held = len(frames[0]) + 200  # frame and PACKET_OVERHEAD
+    with forwarding({"egress": {"latency": 200, "queue": {"held_bytes": 10 * held}}}) as run:
+        run.send(frames)
+        got = run.collect(0.6)
+        stats = run.stats_until(lambda s: s.total.packets_in == len(frames))
+        assert got == frames[: len(got)] and 0 < len(got) < len(frames)
+        assert stats.total.drops.held_full == len(frames) - len(got)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from engine.core.link import PARETO_CAP, Link, Packet
+from engine.core.link import PARETO_CAP, HeldRun, Link, Packet, Released
 from engine.model.spec import FRAMING_OVERHEAD, LinkSpec
+from tests.frames_helpers import copy_of
 
 L2 = 1000  # bytes per test frame; on the wire it weighs L2 + FRAMING_OVERHEAD
 
@@ -27,7 +28,7 @@ def run(
     lnk: Link, arrivals: list[float], until: float, step: float = 1e-4
 ) -> list[tuple[float, int]]:
     """Feed packets at the given times and collect (release time, tag) in release order."""
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     pending = sorted((t, i) for i, t in enumerate(arrivals))
     now = 0.0
     index = 0
@@ -37,12 +38,12 @@ def run(
             index += 1
         lnk.advance(now, out)
         now += step
-    return [(t, int.from_bytes(frame, "big")) for t, _, frame in out]
+    return [(t, int.from_bytes(copy_of(frame), "big")) for t, _, frame in out]
 
 
-def feed(lnk: Link, n: int, spacing: float) -> list[tuple[float, int, bytes]]:
+def feed(lnk: Link, n: int, spacing: float) -> list[Released]:
     """Offer n packets `spacing` apart, letting time pass between them; collect all output."""
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     for i in range(n):
         lnk.offer(packet(i * spacing, i))
         lnk.advance(i * spacing, out)
@@ -101,7 +102,7 @@ def test_rate_zero_blocks_and_unblocking_resumes_now() -> None:
     lnk.configure(LinkSpec(rate=1_000_000), now=0.0)
     lnk.offer(packet(0.0, 1))
     lnk.configure(LinkSpec(rate=0), now=0.001)  # blocked while the packet is queued
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     lnk.advance(5.0, out)
     assert out == [] and lnk.stats().queue_packets == 1  # held, not lost
     lnk.configure(LinkSpec(rate=1_000_000), now=5.0)
@@ -124,7 +125,7 @@ def test_independent_loss_is_binomial() -> None:
 def test_non_ip_frames_are_exempt_from_loss() -> None:
     lnk = link(loss=1.0)
     lnk.offer(packet(0.0, droppable=False))
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     lnk.advance(0.01, out)
     assert len(out) == 1
 
@@ -164,9 +165,9 @@ def test_an_unlimited_rate_never_queues_so_its_queue_limit_never_drops() -> None
     lnk = link(latency=5, queue={"packets": 1})
     for tag in range(20):
         lnk.offer(packet(0.0, tag))
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     lnk.advance(0.01, out)
-    assert [int.from_bytes(frame, "big") for _, _, frame in out] == list(range(20))
+    assert [int.from_bytes(copy_of(frame), "big") for _, _, frame in out] == list(range(20))
     assert [t for t, _, _ in out] == pytest.approx([0.005] * 20)
     assert lnk.drop_queue_full == 0 and lnk.stats().queue_packets == 0
 
@@ -183,7 +184,7 @@ def _jitter_delays(distribution: str, n: int = 20_000, strength: float = 1.0) ->
     out = feed(lnk, n, 1e-3)
     assert len(out) == n
     # The default rate is unlimited: the extra delay is the jitter alone.
-    return [(t - int.from_bytes(f, "big") * 1e-3 - 0.010) * 1000 for t, _, f in out]
+    return [(t - int.from_bytes(copy_of(f), "big") * 1e-3 - 0.010) * 1000 for t, _, f in out]
 
 
 def test_uniform_jitter() -> None:
@@ -234,11 +235,11 @@ def test_reconfigure_keeps_queue_and_order() -> None:
     lnk = link(rate=1_000_000, latency=100)
     for i in range(10):
         lnk.offer(packet(0.0, i))
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     lnk.advance(0.03, out)  # three packets serialised, now in flight for 100 ms
     lnk.configure(LinkSpec(rate=2_000_000, latency=0), now=0.03)
     lnk.advance(10.0, out)
-    tags = [int.from_bytes(f, "big") for _, _, f in out]
+    tags = [int.from_bytes(copy_of(f), "big") for _, _, f in out]
     assert tags == list(range(10))
     assert lnk.drop_queue_full == lnk.drop_loss == 0
 
@@ -252,14 +253,14 @@ def test_a_packet_offered_late_meets_the_queue_it_arrived_at() -> None:
     fields: dict[str, Any] = {"rate": 1_000_000, "latency": 20, "queue": {"packets": 3}}
     on_time = run(link(**fields), arrivals, until=0.3)
     late = link(**fields)
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     for tag, at in enumerate(arrivals):  # all offered at 0.065 s, after the last arrival
         late.offer(packet(at, tag))
     now = 0.065
     while now <= 0.3:
         late.advance(now, out)
         now += 1e-4
-    released = [(t, int.from_bytes(frame, "big")) for t, _, frame in out]
+    released = [(t, int.from_bytes(copy_of(frame), "big")) for t, _, frame in out]
     assert [tag for _, tag in released] == [tag for _, tag in on_time]
     assert len(on_time) < len(arrivals)  # the queue did drop: the test says something
     for (late_at, _), (on_time_at, _) in zip(released, on_time, strict=True):
@@ -271,3 +272,72 @@ def test_least_delay_is_the_latency_and_a_blocked_link_holds_nothing() -> None:
     assert link(latency=20, jitter=5).least_delay == pytest.approx(0.020)
     assert link(rate=1_000_000).least_delay == 0.0
     assert link(rate=0, latency=20).least_delay == math.inf
+
+
+def held_run(first: float, last: float, start: int, stop: int, token: object = None) -> HeldRun:
+    frames = stop - start
+    return HeldRun(token, start, stop, first, last, frames, frames * L2, frames * 2000)
+
+
+def test_runs_held_in_bulk_leave_when_their_last_frame_is_due_in_order_with_packets() -> None:
+    lnk = link(latency=10)
+    assert lnk.delay_only
+    out: list[tuple[float, int, bytes | HeldRun]] = []
+    lnk.offer(packet(0.000, 1))  # due 0.010
+    lnk.hold_runs([held_run(0.001, 0.0012, 0, 3), held_run(0.002, 0.002, 3, 4)])
+    lnk.offer(packet(0.0015, 2))  # due 0.0115, but after the runs: never overtakes them
+    assert lnk.next_event() == pytest.approx(0.010)
+    lnk.advance(0.0111, out)
+    assert [item[2] for item in out] == [(1).to_bytes(4, "big")]
+    lnk.advance(0.0112, out)
+    assert isinstance(out[-1][2], HeldRun) and out[-1][2].stop == 3  # due 0.0012 + 0.010
+    assert out[-1][0] == pytest.approx(0.0112)
+    lnk.advance(0.1, out)
+    assert [item[2].start if isinstance(item[2], HeldRun) else "packet" for item in out[2:]] == [
+        3,
+        "packet",
+    ]
+    assert [item[0] for item in out] == sorted(item[0] for item in out)
+    stats = lnk.stats()
+    assert stats.packets_in == stats.packets_out == 6
+    assert stats.in_flight == 0 and stats.held_bytes == 0
+
+
+def test_held_runs_count_as_in_flight_and_held_and_a_flush_drops_them() -> None:
+    lnk = link(latency=50)
+    lnk.hold_runs([held_run(0.0, 0.0, 0, 5)])
+    stats = lnk.stats()
+    assert (stats.in_flight, stats.held_bytes, stats.packets_in) == (5, 5 * 2000, 5)
+    assert not lnk.idle
+    assert lnk.flush() == 5
+    assert lnk.idle and lnk.stats().held_bytes == 0 and lnk.stats().drops.flushed == 5
+    out: list[tuple[float, int, bytes | HeldRun]] = []
+    lnk.advance(1.0, out)
+    assert out == []
+
+
+def test_a_shorter_latency_does_not_let_later_runs_overtake_earlier_ones() -> None:
+    lnk = link(latency=100)
+    lnk.hold_runs([held_run(0.0, 0.0, 0, 1, "first")])
+    lnk.configure(LinkSpec(latency=1), now=0.001)
+    lnk.hold_runs([held_run(0.001, 0.001, 0, 1, "second")])
+    out: list[tuple[float, int, bytes | HeldRun]] = []
+    lnk.advance(0.05, out)
+    assert out == []  # the second waits for the first
+    lnk.advance(0.1, out)
+    assert [item[2].batch for item in out if isinstance(item[2], HeldRun)] == ["first", "second"]
+
+
+def test_held_bytes_limits_say_whether_a_batch_fits() -> None:
+    lnk = link(latency=10, queue={"held_bytes": 10_000})
+    assert lnk.can_hold(10_000) and not lnk.can_hold(10_001)
+    lnk.hold_runs([held_run(0.0, 0.0, 0, 4)])  # 8000 held
+    assert lnk.can_hold(2000) and not lnk.can_hold(2001)
+
+
+def test_only_a_link_that_does_nothing_but_delay_is_delay_only() -> None:
+    assert link(latency=10).delay_only
+    for fields in ({}, {"latency": 10, "jitter": 2}, {"latency": 10, "rate": "10mbit"},
+                   {"latency": 10, "loss": 0.01}, {"latency": 10, "duplicate": 0.01},
+                   {"latency": 10, "queue": {"discipline": "codel"}}):  # fmt: skip
+        assert not link(**fields).delay_only, fields

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping
 
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from engine.core.frames import GSO_TCPV4, HEAD_BYTES, VNET_F_NEEDS_CSUM, VnetHeader, wire_shape
+from engine.core.packet import HeldRun
 from engine.core.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline, StraightTally
 from engine.model.spec import Spec, loads_spec
-from tests.frames_helpers import CLIENT, SERVER, arp_frame, tcp_frame, udp_frame
+from tests.frames_helpers import CLIENT, SERVER, arp_frame, copy_of, tcp_frame, udp_frame
 from tests.pipeline_helpers import ReceivingPipeline
 
 
-def pipeline(spec: dict[str, object], direction: str = "egress") -> ReceivingPipeline:
+def pipeline(spec: Mapping[str, object], direction: str = "egress") -> ReceivingPipeline:
     return ReceivingPipeline(loads_spec(json.dumps(spec)), direction, 0.0, seed=1)  # type: ignore[arg-type]
 
 
@@ -127,7 +129,7 @@ def test_super_frames_are_cut_up_where_each_wire_packet_has_its_own_fate() -> No
     assert stats.drops.loss + stats.packets_out == 40
     assert 5 < stats.drops.loss < 35  # per wire packet, not all-or-nothing
     assert len(out) == stats.packets_out
-    assert all(len(frame) <= 10 + 1514 for frame in out)
+    assert all(len(copy_of(frame)) <= 10 + 1514 for frame in out)
 
 
 def test_super_frames_stay_whole_when_nothing_per_packet_is_set() -> None:
@@ -139,7 +141,7 @@ def test_super_frames_stay_whole_when_nothing_per_packet_is_set() -> None:
     assert stats.packets_in == stats.packets_out == 40
     # Serialised as 40 wire packets: 40 * (1514 + 24) bytes at 100 Mbit/s, then 5 ms.
     (frame,) = out
-    assert struct.unpack_from("<H", frame, 4)[0] == 1448
+    assert struct.unpack_from("<H", copy_of(frame), 4)[0] == 1448
 
 
 def test_an_aqm_cuts_super_frames_that_would_hold_its_queue_for_over_a_millisecond() -> None:
@@ -327,3 +329,42 @@ def test_the_unshaped_port_passes_a_blocked_link_both_ways() -> None:
     assert ingress_total.drops.loss == 2
     egress_total = egress.stats(1.0).total
     assert egress_total.packets_in == 2 and egress_total.packets_out == 1
+
+
+def test_frames_may_be_held_in_bulk_only_when_every_frame_only_waits() -> None:
+    assert pipeline({"egress": {"latency": 5}}).delay_line is not None
+    assert pipeline({"egress": {"latency": 5}}, "ingress").delay_line is None  # no latency
+    for spec in (
+        {"egress": {"latency": 5, "jitter": 1}},
+        {"egress": {"latency": 5, "rate": "1mbit"}},
+        {"default_link": {"egress": {"latency": 5}},
+         "flows": [{"label": "a", "flow": {"protocol": 17}, "link": {"egress": {"latency": 5}}}]},
+    ):  # fmt: skip
+        assert pipeline(spec).delay_line is None, spec
+    p = pipeline({"egress": {"latency": 5}})
+    p.start_capture(128, False)  # a capture needs each frame's fate
+    assert p.delay_line is None
+    p.stop_capture()
+    assert p.delay_line is not None
+    sidecar = DirectionPipeline(loads_spec('{"egress": {"latency": 5}}'), "egress", 0.0,
+                                unshaped_port=8080)  # fmt: skip
+    assert sidecar.delay_line is None  # its API port must pass at once
+
+
+def test_runs_held_in_bulk_come_out_of_release_in_order_with_copies() -> None:
+    p = pipeline({"egress": {"latency": 5}})
+    assert p.forward(udp_frame(sport=1), 0.0) is False  # one copy, due 0.005
+    tally = p.tally()
+    frame = udp_frame(sport=2)
+    tally.count(frame, 0, len(frame))
+    run = HeldRun("batch", 0, 1, 0.001, 0.001, 1, len(frame) - 10, len(frame) + 200)
+    assert p.can_hold(run.held_bytes)
+    p.hold([run], tally)
+    assert p.next_deadline() == 0.005
+    assert p.release(0.0055) == [udp_frame(sport=1)]
+    assert p.release(0.006) == [run]
+    assert p.idle
+    stats = p.stats(0.006)
+    assert stats.total.packets_in == stats.total.packets_out == 2
+    assert stats.delay_samples == 2
+    assert [t.port for t in stats.top_talkers] == [5001]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.link import Link, Packet
+from engine.core.link import Link, Packet, Released
 from engine.model.spec import LinkSpec, QueueLimit, Spec, SpecError, parse_spec
 from engine.model.trace import (
     MAX_TRACE_BYTES,
@@ -33,7 +33,7 @@ def saturate(lnk: Link, ip_bytes: int, count: int, until: float) -> list[float]:
     """Offer `count` frames at time 0 and return their release times."""
     for i in range(count):
         lnk.offer(Packet(i.to_bytes(4, "big"), 0.0, 1, ip_bytes + 14))
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     now = 0.0
     while now <= until:
         lnk.advance(now, out)
@@ -65,7 +65,7 @@ def test_unused_opportunities_are_lost(tmp_path: Path) -> None:
     path = trace_file(tmp_path, [10, 20, 30, 40])
     lnk = Link(LinkSpec(trace=path), random.Random(1), now=0.0, trace=load_trace(path))
     lnk.offer(Packet(b"a", 0.025, 1, 114))  # after the 10 and 20 ms opportunities
-    out: list[tuple[float, int, bytes]] = []
+    out: list[Released] = []
     lnk.advance(1.0, out)
     assert [t for t, _, _ in out] == pytest.approx([0.030])
 

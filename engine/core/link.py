@@ -20,7 +20,7 @@ from engine.core.disciplines import Discipline, make_discipline
 from engine.core.ecn import mark_packet
 from engine.core.fates import FateLog
 from engine.core.outages import OutageClock
-from engine.core.packet import Packet
+from engine.core.packet import HeldRun, Packet
 from engine.core.slots import SlotGate
 from engine.model.fates import (
     AQM,
@@ -53,7 +53,11 @@ PARETO_CAP = 10.0
 PARETO_SHAPE = 3.0
 _STANDARD_NORMAL = NormalDist()
 
-__all__ = ["DelaySamples", "HeldBudget", "Link", "Packet"]
+#: What `Link.advance` hands out: release time, sequence, and a copy of a frame or a run of
+#: frames held in bulk (see `Link.hold_runs`).
+Released = tuple[float, int, bytes | HeldRun]
+
+__all__ = ["DelaySamples", "HeldBudget", "HeldRun", "Link", "Packet", "Released"]
 
 
 def _event(p: float, c: float, rng: random.Random, old: CorrelatedEvent | None
@@ -127,6 +131,9 @@ class Link:
         self._queue_packets = 0
         self._free_at = now  # when the serialiser finished its last packet
         self._in_flight: list[tuple[float, int, Packet]] = []
+        #: Runs of frames held in bulk (`hold_runs`), in release order: (due, sequence, run).
+        self._line: deque[tuple[float, int, HeldRun]] = deque()
+        self._line_frames = 0
         self._sequence = 0
         self._last_release = float("-inf")
         self._in_burst = False
@@ -240,6 +247,8 @@ class Link:
         else:
             self.least_delay = 0.0 if self._netem_reorder > 0 else self._latency
         self.transparent = spec.transparent and self._trace is None
+        #: Nothing but the same latency for every packet, in order (`hold_runs` may be used).
+        self.delay_only = spec.delay_only and self._trace is None and self._fifo
 
     def _set_slots(self, spec: LinkSpec, now: float) -> None:
         if spec.slot is None:
@@ -320,7 +329,42 @@ class Link:
 
     @property
     def idle(self) -> bool:
-        return not self._queue_packets and not self._in_flight
+        return not self._queue_packets and not self._in_flight and not self._line
+
+    def can_hold(self, held_bytes: int) -> bool:
+        """Whether `held_bytes` more fit in the link's and the direction's held-bytes limits."""
+        budget = self._budget
+        return (
+            self._held_bytes + held_bytes <= self._held_limit
+            and budget.used + held_bytes <= budget.limit
+        )
+
+    def hold_runs(self, runs: list[HeldRun]) -> None:
+        """Hold runs of frames that arrived on a `delay_only` link, in bulk (the caller checked
+        `can_hold` for them all). Each is due `latency` after its last frame arrived, and never
+        before anything this link took earlier, so nothing overtakes; `advance` hands it out
+        as it is, for the caller to send from where it read the frames."""
+        latency = self._latency
+        last = self._last_release
+        line = self._line
+        held = frames = packets = l2_bytes = 0
+        for run in runs:
+            due = run.last_arrival + latency
+            if due < last:
+                due = last
+            last = due
+            self._sequence += 1
+            line.append((due, self._sequence, run))
+            held += run.held_bytes
+            frames += run.stop - run.start
+            packets += run.wire_packets
+            l2_bytes += run.l2_bytes
+        self._last_release = last
+        self._line_frames += frames
+        self.packets_in += packets
+        self.bytes_in += l2_bytes
+        self._held_bytes += held
+        self._budget.used += held
 
     def pass_through(self, wire_packets: int, l2_bytes: int) -> None:
         """Count a packet that left at once: what `offer` and `advance` would have done with it
@@ -348,6 +392,7 @@ class Link:
         """Drop everything the link holds, queued and delayed (`linkshaper flush`); the count
         of wire packets dropped. Settings and clocks stay."""
         dropped = self._queue_packets + sum(p.wire_packets for _, _, p in self._in_flight)
+        dropped += sum(run.wire_packets for _, _, run in self._line)
         if self.fates is not None:
             for packet in [*self._queued(), *(p for _, _, p in sorted(self._in_flight))]:
                 self.fates.note(packet.frame, packet.arrival, FLUSHED, self.label)
@@ -359,6 +404,8 @@ class Link:
             self._in_service = None
         self._queue_bits = self._queue_bytes = self._queue_packets = 0
         self._in_flight.clear()
+        self._line.clear()
+        self._line_frames = 0
         self._budget.used -= self._held_bytes
         self._held_bytes = 0
         self._last_release = float("-inf")
@@ -480,10 +527,48 @@ class Link:
             or (bits is not None and self._queue_bits + packet.bits > bits)
         )
 
-    def advance(self, now: float, out: list[tuple[float, int, bytes]]) -> None:
+    def advance(self, now: float, out: list[Released]) -> None:
         """Serialise what the rate allows up to `now`, then release what is due."""
         if self._queue_packets and self._rate > 0:
             self._serialise(now)
+        if self._line and self._line[0][0] <= now:
+            if self._in_flight and self._in_flight[0][0] <= now:  # both: in release order
+                mark = len(out)
+                self._release_line(now, out)
+                self._release_due(now, out)
+                out[mark:] = sorted(out[mark:], key=lambda item: (item[0], item[1]))
+                return
+            self._release_line(now, out)
+        self._release_due(now, out)
+
+    def _release_line(self, now: float, out: list[Released]) -> None:
+        """Hand out the runs held in bulk that are due by `now` (see `hold_runs`). Their frames'
+        delay samples take the run's middle arrival."""
+        line = self._line
+        delays = self._delays.values
+        room = DelaySamples.LIMIT - len(delays)
+        released = frames = packets = l2_bytes = 0
+        while line and line[0][0] <= now:
+            item = line.popleft()
+            run = item[2]
+            out.append(item)
+            count = run.stop - run.start
+            frames += count
+            packets += run.wire_packets
+            l2_bytes += run.l2_bytes
+            released += run.held_bytes
+            if room > 0:
+                samples = min(room, count)
+                delays.extend([now - (run.first_arrival + run.last_arrival) / 2] * samples)
+                room -= samples
+        self._line_frames -= frames
+        self.packets_out += packets
+        self.bytes_out += l2_bytes
+        self._held_bytes -= released
+        self._budget.used -= released
+
+    def _release_due(self, now: float, out: list[Released]) -> None:
+        """Hand out the packets in flight that are due by `now`."""
         in_flight = self._in_flight
         if not in_flight:
             return
@@ -510,7 +595,7 @@ class Link:
             self._held_bytes -= released
             self._budget.used -= released
 
-    def _release_in_slots(self, now: float, out: list[tuple[float, int, bytes]]) -> None:
+    def _release_in_slots(self, now: float, out: list[Released]) -> None:
         """`advance`'s release when deliveries are gathered into slots (see slots.py)."""
         slots = self._slots
         assert slots is not None
@@ -755,6 +840,8 @@ class Link:
         due = in_flight[0][0] if in_flight else None
         if due is not None and self._slots is not None:
             due = self._slots.release_time(due)
+        if self._line and (due is None or self._line[0][0] < due):
+            due = self._line[0][0]
         if self._queue_packets and self._rate > 0:
             if self._managed:
                 finish = (
@@ -787,7 +874,7 @@ class Link:
             self.reordered,
             self._queue_packets,
             self._queue_bits,
-            len(self._in_flight),
+            len(self._in_flight) + self._line_frames,
             self._rate,
         )
         if state != self._stats_state or self._stats is None:
@@ -819,6 +906,6 @@ class Link:
             queue_packets=self._queue_packets,
             queue_bytes=self._queue_bytes,
             queue_delay_ms=delay,
-            in_flight=len(self._in_flight),
+            in_flight=len(self._in_flight) + self._line_frames,
             held_bytes=self._held_bytes,
         )

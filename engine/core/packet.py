@@ -1,4 +1,5 @@
-"""A packet as the links hold it: the frame and what it weighs on the wire."""
+"""What the links hold: a packet (its frame and what it weighs on the wire), or a run of frames
+held in bulk where the caller read them."""
 
 from __future__ import annotations
 
@@ -26,3 +27,21 @@ class Packet:
     def wire_bits(self) -> int:
         """Its bits with the default accounting: Ethernet framing on each wire packet."""
         return (self.l2_bytes + FRAMING_OVERHEAD * self.wire_packets) * 8
+
+
+@dataclass(slots=True)
+class HeldRun:
+    """Frames `start`..`stop`-1 of the caller's receive batch (opaque here: the frames stay
+    where they were read, and the caller sends them from there), held by a link that only
+    delays (`LinkSpec.delay_only`). They arrived between `first_arrival` and `last_arrival`
+    and leave together once the last of them is due, so none leaves early."""
+
+    batch: object
+    start: int
+    stop: int
+    first_arrival: float
+    last_arrival: float
+    wire_packets: int
+    l2_bytes: int
+    #: What they count against the held-bytes limits (as Packets would: frame and overhead).
+    held_bytes: int

@@ -26,7 +26,7 @@ from engine.core.frames import (
     segment,
     wire_shape,
 )
-from engine.core.link import DelaySamples, HeldBudget, Link, Packet
+from engine.core.link import DelaySamples, HeldBudget, HeldRun, Link, Packet, Released
 from engine.model.fates import FORWARDED
 from engine.model.flowtop import FarEnd, wire_bits
 from engine.model.spec import Direction, Spec
@@ -177,13 +177,42 @@ class DirectionPipeline:
 
     def _choose_straight(self) -> None:
         default = self._links[DEFAULT_LABEL]
+        alone = self._classifier.empty and self.fates is None
         #: The one link every frame takes, if it is transparent (and no capture runs, which
         #: needs every frame's fate): `forward`'s shortest path.
-        self._straight: Link | None = (
-            default
-            if self._classifier.empty and default.transparent and self.fates is None
-            else None
+        self._straight: Link | None = default if alone and default.transparent else None
+        #: The one link every frame takes, if it only delays (see `delay_line`).
+        self._delay_only: Link | None = (
+            default if alone and default.delay_only and self._unshaped_port is None else None
         )
+
+    @property
+    def delay_line(self) -> Link | None:
+        """The link every frame takes, when all it does is delay them (`LinkSpec.delay_only`):
+        then a caller may hold frames in bulk where it read them (`can_hold`, `hold`) instead
+        of one by one through `forward`, and send them from there when `release` hands their
+        runs out. None when frames must go through `forward`."""
+        return None if self._retired else self._delay_only
+
+    def can_hold(self, held_bytes: int) -> bool:
+        """Whether frames of `held_bytes` (frames and PACKET_OVERHEAD each) fit the limits of
+        the `delay_line` link; if not, they go through `forward`, which drops what does not."""
+        link = self._delay_only
+        return link is not None and link.can_hold(held_bytes)
+
+    def tally(self) -> StraightTally:
+        """A tally for frames held in bulk, sampling far ends as `forward` does."""
+        return StraightTally(self.exact_talkers_left, self._window_frames)
+
+    def hold(self, runs: list[HeldRun], tally: StraightTally) -> None:
+        """Hold runs of frames on the `delay_line` link (see Link.hold_runs); `tally` counted
+        them (their far ends)."""
+        link = self._delay_only
+        assert link is not None
+        link.hold_runs(runs)
+        self._busy.add(link)
+        self._touched.add(link)
+        self._count_tally(tally)
 
     def _unshaped(self, frame: FrameBytes) -> bool:
         """Whether `frame` is TCP to (ingress) or from (egress) the unshaped port; if so it is
@@ -265,7 +294,7 @@ class DirectionPipeline:
         self.fates = FateLog(snaplen, drops_only)
         for link in [*self._links.values(), *self._retired]:
             link.fates = self.fates
-        self._straight = None
+        self._choose_straight()
 
     def stop_capture(self) -> None:
         self.fates = None
@@ -308,6 +337,11 @@ class DirectionPipeline:
             packets += shape.packets
             l2_bytes += shape.l2_bytes
         straight.pass_through(packets, l2_bytes)
+        self._count_tally(tally)
+
+    def _count_tally(self, tally: StraightTally) -> None:
+        """Frames seen, and the far ends of the frames `tally` sampled."""
+        frames = tally.frames
         self.frames_seen += frames
         self._window_frames += frames
         for place, size, head in tally.sampled:
@@ -351,9 +385,10 @@ class DirectionPipeline:
         self.talkers_changed = False
         return [(*ident, packets, bits) for ident, (packets, _, bits) in self._talkers.items()]
 
-    def release(self, now: float) -> list[bytes]:
-        """Frames due by `now`, in the order of their release times."""
-        out: list[tuple[float, int, bytes]] = []
+    def release(self, now: float) -> list[bytes | HeldRun]:
+        """Frames due by `now`, in the order of their release times: each a copy, or a run of
+        frames held in bulk where the caller read them (`hold`)."""
+        out: list[Released] = []
         busy = self._busy
         several = len(busy) + len(self._retired) > 1
         if busy:

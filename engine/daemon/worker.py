@@ -24,13 +24,21 @@ import signal
 import socket
 import time
 from multiprocessing.connection import Connection
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import ValidationError
 
-from engine.core.frames import VNET_HDR_LEN, mark_partial_checksum, put_back_vlan_tag
+from engine.core.frames import (
+    HEAD_BYTES,
+    VNET_HDR_LEN,
+    mark_partial_checksum,
+    put_back_vlan_tag,
+    wire_shape,
+)
+from engine.core.link import PACKET_OVERHEAD
+from engine.core.packet import HeldRun
 from engine.core.pipeline import DirectionPipeline, StraightTally
-from engine.core.wake_margin import CEILING, FLOOR, WakeMargin
+from engine.core.wake_margin import CEILING, WakeMargin
 from engine.kernel.afpacket import (
     PACKET_AUXDATA,
     TP_STATUS_VLAN_VALID,
@@ -90,6 +98,13 @@ POLL_BELOW_RATE = 2000.0
 #: some 40 µs of CPU on a virtual machine, are saved per frame.
 DEFER_MIN = 0.001
 DEFER_MAX = 0.005
+#: On a link that only delays, frames read together are held together where they were read
+#: (`Forwarder._hold_batch`), in runs of those that arrived within GATHER of the run's first:
+#: a run leaves when its last frame is due, so a frame may leave up to GATHER late, never
+#: early, and a worker wakes at most once per GATHER to release.
+GATHER = 0.0002
+#: Receive batches kept for reuse once the frames they held have left.
+SPARE_BATCHES = 8
 #: The far ends' counts (for the seed's traffic profiles) go up at most this often.
 FAR_ENDS_INTERVAL = 1.0
 #: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
@@ -145,7 +160,10 @@ class Forwarder:
         #: Whether the last stretch of streaming had sparse frames (under POLL_BELOW_RATE a
         #: second): then frames are read one at a time, and polled for (POLL_WINDOW).
         self.sparse = True
+        #: Where the next frames are read; a link that only delays may keep it (see
+        #: `_hold_batch`), and then another takes its place, from the spares if any.
         self._batch = FrameBatch()
+        self._spares: list[FrameBatch] = []
         #: Slots for released frames sent several at a time (`send_all`).
         self._out_batch = FrameBatch()
         #: Poll for the next frame until then (see `stream_straight`).
@@ -197,9 +215,68 @@ class Forwarder:
                 count = self._batch.receive(self.rx, nowait)
             except BlockingIOError:
                 return
-            self._forward_batch(count, time.monotonic())
+            self._take_batch(count, time.monotonic())
             if count < BATCH:
                 return
+
+    def _take_batch(self, count: int, now: float) -> None:
+        """The `count` frames just read into `_batch`: held there in bulk if every frame takes
+        a link that only delays and they fit its limits (`_hold_batch`), else one by one
+        through the pipeline (`_forward_batch`)."""
+        if self.pipeline.delay_line is not None and self._hold_batch(self._batch, count, now):
+            self._batch = self._spares.pop() if self._spares else FrameBatch()
+        else:
+            self._forward_batch(count, now)
+
+    def _hold_batch(self, batch: FrameBatch, count: int, now: float) -> bool:
+        """Hand the pipeline's delay line the `count` frames of `batch` as they are, in runs of
+        those that arrived within GATHER of each other (see GATHER), each with its wire
+        packets and bytes: no copy and no pipeline call per frame. False (and nothing done) if
+        they do not fit the link's held-bytes limits."""
+        pipeline = self.pipeline
+        sizes = batch.sizes
+        if not pipeline.can_hold(sum(sizes[:count]) + count * PACKET_OVERHEAD):
+            return False
+        buffer = batch.buffer
+        view = batch.view
+        maybe_tagged = batch.maybe_tagged
+        stamp_of = batch.arrival_stamp
+        stamped = self.stamped
+        wall_offset = self._wall_offset
+        tally = pipeline.tally()
+        count_frame = tally.count
+        runs: list[HeldRun] = []
+        first = last = now
+        begin = packets = l2_bytes = held = 0
+        start = 0
+        for index in range(count):
+            if maybe_tagged(index):
+                _restore_tag(batch, index)
+            size = sizes[index]
+            if buffer[start + 1]:  # a super-frame, see `_forward_batch`
+                mark_partial_checksum(view[start : start + size])
+                shape = wire_shape(view[start : start + HEAD_BYTES], size)
+                frame_packets, frame_bytes = shape.packets, shape.l2_bytes
+            else:
+                frame_packets, frame_bytes = 1, size - VNET_HDR_LEN
+            count_frame(buffer, start, size)
+            arrival = _arrival(stamp_of(index), now, wall_offset) if stamped else now
+            if not index:
+                first = last = arrival
+            elif arrival - first > GATHER:  # this frame starts a run of its own
+                runs.append(HeldRun(batch, begin, index, first, last, packets, l2_bytes, held))
+                begin, packets, l2_bytes, held = index, 0, 0, 0
+                first = last = arrival
+            elif arrival > last:
+                last = arrival
+            packets += frame_packets
+            l2_bytes += frame_bytes
+            held += size + PACKET_OVERHEAD
+            start += SLOT
+        runs.append(HeldRun(batch, begin, count, first, last, packets, l2_bytes, held))
+        batch.held_runs = len(runs)
+        pipeline.hold(runs, tally)
+        return True
 
     def _forward_batch(self, count: int, now: float) -> None:
         """Pass the `count` frames just read to the pipeline, each with its arrival time (the
@@ -376,9 +453,8 @@ class Forwarder:
     def stream_classified(self, conn: Connection, stats_due: float, last_frame: float) -> None:
         """Stream while nothing is held but the pipeline is not `straight` (there are flow
         rules, or a link that would hold a frame): up to mmsg.BATCH frames a blocking read,
-        through `_forward_batch`. Returns as `_stream_batches` does, and as soon as a link
+        through `_take_batch`. Returns as `_stream_batches` does, and as soon as a link
         holds a frame: its release needs `select`'s timeouts."""
-        receive = self._batch.receive
         pipeline = self.pipeline
         rx = self.rx
         clock = time.monotonic
@@ -386,14 +462,14 @@ class Forwarder:
         check = clock() + CONTROL_POLL
         while True:
             try:
-                count = receive(rx)
+                count = self._batch.receive(rx)
             except BlockingIOError:  # the blocking read timed out
                 now = clock()
                 if _stream_ends(now, stats_due, last_frame, watch):
                     return
                 check = now + CONTROL_POLL
                 continue
-            self._forward_batch(count, clock())
+            self._take_batch(count, clock())
             last_frame = clock()
             if not pipeline.idle:
                 return
@@ -419,23 +495,62 @@ class Forwarder:
         except OSError as error:
             self._send_again(frame, error)
 
-    def send_all(self, frames: list[bytes]) -> None:
+    def send_all(self, frames: list[bytes | HeldRun]) -> None:
         """Send released frames in order, mmsg.BATCH a system call when there are several
-        (copied into the slots of a batch of their own: a copy costs far less than a call)."""
+        (copied into the slots of a batch of their own: a copy costs far less than a call);
+        runs of frames held in bulk go from where they were read (`_send_runs`)."""
         if len(frames) <= 1:
             if frames:
-                self.send(frames[0])
+                frame = frames[0]
+                if isinstance(frame, HeldRun):
+                    self._send_runs(frames, 0, 1)
+                else:
+                    self.send(frame)
             return
         out = self._out_batch
         view, sizes = out.view, out.sizes
-        for first in range(0, len(frames), BATCH):
+        index, total = 0, len(frames)
+        while index < total:
             count = 0
-            for frame in frames[first : first + BATCH]:
+            while index < total and count < BATCH:
+                frame = frames[index]
+                if isinstance(frame, HeldRun):
+                    break
                 size = len(frame)
                 view[count * SLOT : count * SLOT + size] = frame
                 sizes[count] = size
                 count += 1
-            self._send_batch(count, batch=out)
+                index += 1
+            if count:
+                self._send_batch(count, batch=out)
+            if index < total and isinstance(frames[index], HeldRun):
+                end = index + 1
+                while end < total and isinstance(frames[end], HeldRun):
+                    end += 1
+                self._send_runs(frames, index, end)
+                index = end
+
+    def _send_runs(self, items: list[bytes | HeldRun], first: int, end: int) -> None:
+        """Send the runs items[first:end] from their batches, runs that follow on in the same
+        batch in one call; a batch whose runs have all gone is kept for reuse."""
+        spares = self._spares
+        index = first
+        while index < end:
+            run = cast(HeldRun, items[index])
+            batch = cast(FrameBatch, run.batch)
+            stop, runs = run.stop, 1
+            index += 1
+            while index < end:
+                after = cast(HeldRun, items[index])
+                if after.batch is not batch or after.start != stop:
+                    break
+                stop = after.stop
+                runs += 1
+                index += 1
+            self._send_batch(stop, run.start, batch)
+            batch.held_runs -= runs
+            if batch.held_runs <= 0 and len(spares) < SPARE_BATCHES:
+                spares.append(batch)
 
     def _send_again(self, frame: bytes | memoryview, error: OSError) -> None:
         """After a send failed with `error`. ENOBUFS: the device queue is full for a moment;
@@ -731,9 +846,9 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
     streaming = False
     seen_frames = pipeline.frames_seen
     last_traffic = -STREAM_HOLD
-    # By default no more than the loop's own time between wake-up and release; `--precise`:
-    # as long as this machine's timers run late.
-    margin = WakeMargin(time.monotonic(), ceiling=CEILING if forwarder.precise else FLOOR)
+    # By default a worker sleeps until a release is due (a timer is never early), so it never
+    # polls; `--precise` wakes as early as this machine's timers run late, and polls the rest.
+    margin = WakeMargin(time.monotonic(), ceiling=CEILING) if forwarder.precise else None
     while True:
         now = time.monotonic()
         stream = now - last_traffic < STREAM_HOLD and pipeline.idle
@@ -750,8 +865,9 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
         else:
             wake = next_stats
             deadline = pipeline.next_deadline()
-            if deadline is not None and deadline - margin.value < wake:
-                wake = deadline - margin.value  # then poll without sleeping until it is due
+            early = margin.value if margin is not None else 0.0
+            if deadline is not None and deadline - early < wake:
+                wake = deadline - early  # then poll without sleeping until it is due
             # While links hold frames for at least DEFER_MIN, new frames wait unread for the
             # next wake-up (a release, or read_by at the latest): one wake-up, not two, a frame.
             deferring = deadline is not None and pipeline.read_slack >= DEFER_MIN
@@ -763,7 +879,7 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             readable, _, _ = select.select(
                 watched_pipe if deferring else watched, [], [], max(0.0, timeout)
             )
-            if not readable and timeout > 0:  # a timed sleep: how late did it end?
+            if margin is not None and not readable and timeout > 0:  # how late did it end?
                 woke = time.monotonic()
                 margin.observe(woke - wake, woke)
             if deferring or rx_fd in readable:

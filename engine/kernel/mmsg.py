@@ -10,6 +10,7 @@ from __future__ import annotations
 import array
 import ctypes
 import errno
+import mmap
 import os
 import socket
 import struct
@@ -75,9 +76,13 @@ class FrameBatch:
     be changed in place before `send` sends frames from slot `start` on."""
 
     def __init__(self) -> None:
-        self.buffer = bytearray(BATCH * SLOT)
-        self.view = memoryview(self.buffer)
+        # Anonymous memory, which the kernel gives page by page as frames are written: a batch
+        # of short frames costs a page each, not its 2 MiB of slots (workers hold batches).
+        self.buffer = memoryview(mmap.mmap(-1, BATCH * SLOT))
+        self.view = self.buffer
         base = ctypes.addressof((ctypes.c_char * len(self.buffer)).from_buffer(self.buffer))
+        #: Runs of this batch's frames that a link holds (the worker's count, see HeldRun).
+        self.held_runs = 0
         self._read_iov = (_IoVec * BATCH)()
         self._send_iov = (_IoVec * BATCH)()
         self._read = (_MMsgHdr * BATCH)()

@@ -105,13 +105,23 @@ class LinkSpec(Strict):
     def transparent(self) -> bool:
         """Whether the link forwards every packet at once and untouched, whatever the load
         (nothing held, dropped or changed). The rate limiter's own settings do not count."""
+        return self.latency == 0 and self._only_latency
+
+    @property
+    def delay_only(self) -> bool:
+        """Whether the link does nothing but hold every packet for `latency`: each leaves in
+        the order it came, untouched, after the same delay, so frames can be held in bulk."""
+        return self.latency > 0 and self._only_latency
+
+    @property
+    def _only_latency(self) -> bool:
+        """Nothing but latency: no rate limit, loss, jitter, netem impairment, slot or outage."""
         return (
             self.rate >= UNLIMITED_RATE
             and self.trace is None
             and self.loss == 0
             and self.burst_loss is None
             and self.markov_loss is None
-            and self.latency == 0
             and (self.jitter == 0 or self.jitter_strength == 0)
             and self.duplicate == 0
             and self.corrupt == 0
