@@ -19,10 +19,10 @@ class ReceivingPipeline(DirectionPipeline):
         if self.forward(frame, now):
             self.passed.append(frame)
 
-    def release(self, now: float) -> list[bytes | HeldRun]:
+    def release(self, now: float, serialise: bool = True) -> list[bytes | HeldRun]:
         passed: list[bytes | HeldRun] = [*self.passed]
         self.passed = []
-        return passed + super().release(now)
+        return passed + super().release(now, serialise)
 
     @property
     def idle(self) -> bool:

@@ -205,9 +205,11 @@ def test_idle_flow_links_are_not_visited_per_frame_nor_rebuilt_per_report(
     builds: list[Link] = []
     advance, build = Link.advance, Link._build_stats
 
-    def counted_advance(self: Link, now: float, out: list[Released]) -> None:
+    def counted_advance(
+        self: Link, now: float, out: list[Released], serialise: bool = True
+    ) -> None:
         visits.append(self)
-        advance(self, now, out)
+        advance(self, now, out, serialise)
 
     def counted_build(self: Link) -> LinkStats:
         builds.append(self)

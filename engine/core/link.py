@@ -527,9 +527,12 @@ class Link:
             or (bits is not None and self._queue_bits + packet.bits > bits)
         )
 
-    def advance(self, now: float, out: list[Released]) -> None:
-        """Serialise what the rate allows up to `now`, then release what is due."""
-        if self._queue_packets and self._rate > 0:
+    def advance(self, now: float, out: list[Released], serialise: bool = True) -> None:
+        """Serialise what the rate allows up to `now`, then release what is due. Without
+        `serialise`, only what was through the serialiser already: for a caller with frames
+        still unread that may have come before `now`, whose arrivals must meet the queue as it
+        was then (see `would_drop`); it releases the rest once it has read them."""
+        if serialise and self._queue_packets and self._rate > 0:
             self._serialise(now)
         if self._line and self._line[0][0] <= now:
             if self._in_flight and self._in_flight[0][0] <= now:  # both: in release order
@@ -835,7 +838,11 @@ class Link:
         return min(tail * jitter, PARETO_CAP * jitter)
 
     def next_event(self) -> float | None:
-        """The earliest time at which `advance` would have something to do."""
+        """The earliest time at which `advance` may hand something out. For what is still
+        queued, that is when the head has been serialised, plus the latency: nobody needs the
+        serialiser's own steps in between, since `advance` and `offer` (`would_drop`) work
+        them out exactly, in time order, whenever they are called (a worker that woke for
+        each would wake twice per packet)."""
         in_flight = self._in_flight
         due = in_flight[0][0] if in_flight else None
         if due is not None and self._slots is not None:
@@ -851,8 +858,11 @@ class Link:
                 head = self._queue[0]
                 start = max(head.arrival, self._free_at)
                 finish = self._finish_time(start, head, commit=False)
-            if finish is not None and (due is None or finish < due):
-                return finish
+            if finish is not None:
+                if self._netem_reorder <= 0:  # a reordered packet skips the latency
+                    finish += self._latency
+                if due is None or finish < due:
+                    return finish
         return due
 
     def stats(self) -> LinkStats:

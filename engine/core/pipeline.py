@@ -385,15 +385,16 @@ class DirectionPipeline:
         self.talkers_changed = False
         return [(*ident, packets, bits) for ident, (packets, _, bits) in self._talkers.items()]
 
-    def release(self, now: float) -> list[bytes | HeldRun]:
+    def release(self, now: float, serialise: bool = True) -> list[bytes | HeldRun]:
         """Frames due by `now`, in the order of their release times: each a copy, or a run of
-        frames held in bulk where the caller read them (`hold`)."""
+        frames held in bulk where the caller read them (`hold`). Without `serialise`, only
+        those already through their links' serialisers (see `Link.advance`)."""
         out: list[Released] = []
         busy = self._busy
         several = len(busy) + len(self._retired) > 1
         if busy:
             for link in list(busy) if several else busy:
-                link.advance(now, out)
+                link.advance(now, out, serialise)
             # A link that leaves the busy set (looked at by every stats) is touched, so that
             # what it released reaches the next stats.
             if several:
@@ -405,7 +406,7 @@ class DirectionPipeline:
                 self._touched.add(only)
         if self._retired:
             for link in self._retired:
-                link.advance(now, out)
+                link.advance(now, out, serialise)
             for link in [r for r in self._retired if r.idle]:
                 self._retired.remove(link)
                 self._finished.append(link)

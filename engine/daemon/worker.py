@@ -1,15 +1,17 @@
 """A worker process: one direction of the engine, from one interface to the other.
 
 It sleeps in `select` until a frame arrives, a message comes down the pipe, or the pipeline's
-next packet is nearly due, so it costs nothing when idle. It polls only for short, bounded
-spells while traffic flows: the last moments before a release (as long as this machine's timers
-run late, `WakeMargin`), so that packets leave on time, yielding the CPU to others between
-tries; and on a transparent link with sparse frames, up to POLL_WINDOW after each frame, so
-that the next one is not held up by a wake-up (see `Forwarder.stream_straight`). While frames
-stream through and nothing is held, it reads with blocking reads instead of `select` (see
-`_loop`), on a transparent link many frames a system call when they come fast
-(`engine.kernel.mmsg`). Stats go up the pipe at a fixed rate. All shaping decisions are made
-by the pure `DirectionPipeline`.
+next packet is due, so it costs nothing when idle. While its links hold frames it wakes once
+per release, reading the frames that came meanwhile then (their kernel stamps keep their
+arrival times); a link that only delays keeps them in bulk where they were read
+(`Forwarder._hold_batch`). It polls only with `run --precise`, for short, bounded spells while
+traffic flows: the last moments before a release (as long as this machine's timers run late,
+`WakeMargin`), yielding the CPU to others between tries; and on a transparent link with
+sparse frames, up to POLL_WINDOW after each frame, so that the next one is not held up by a
+wake-up (see `Forwarder.stream_straight`). While frames stream through and nothing is held,
+it reads with blocking reads instead of `select` (see `_loop`), on a transparent link many
+frames a system call when they come fast (`engine.kernel.mmsg`). Stats go up the pipe at a
+fixed rate. All shaping decisions are made by the pure `DirectionPipeline`.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ class Forwarder:
 
     def drain(self) -> None:
         """Read what is waiting (the socket does not block), up to RX_BATCH frames, mmsg.BATCH
-        a system call, through `_forward_batch`. A frame's arrival time is all a link needs to
+        a system call, through `_take_batch`. A frame's arrival time is all a link needs to
         treat it as on arrival, however late it is read (see `_loop`: reads wait while links
         hold frames). The caller releases what falls due."""
         nowait = socket.MSG_DONTWAIT
@@ -882,10 +884,15 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             if margin is not None and not readable and timeout > 0:  # how late did it end?
                 woke = time.monotonic()
                 margin.observe(woke - wake, woke)
-            if deferring or rx_fd in readable:
+            if deferring:
+                # What is due leaves before the frames that waited unread are handled (they may
+                # be many); the queue is not worked past them until they are read.
+                forwarder.send_all(pipeline.release(time.monotonic(), serialise=False))
                 forwarder.drain()
-            if not readable and timeout <= 0:  # polling for a release: let others run (README)
-                os.sched_yield()
+            elif rx_fd in readable:
+                forwarder.drain()
+            if margin is not None and not readable and timeout <= 0:
+                os.sched_yield()  # polling before a release (--precise): let others run (README)
             control = conn_fd in readable
         now = time.monotonic()
         if control:
