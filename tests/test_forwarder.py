@@ -4,6 +4,7 @@ Frames are real (vnet header, Ethernet, IP); times are asserted only as floors."
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import threading
@@ -19,9 +20,19 @@ import pytest
 
 from engine.daemon.worker import Forwarder, run_forwarder
 from engine.kernel.afpacket import limit_blocking_reads
+from engine.model.fates import FORWARDED, FateRecord, unpack
 from engine.model.spec import parse_spec
 from engine.model.stats import DirectionStats
-from engine.protocol.messages import Configure, StatsReport, Stop, WorkerNote, decode, encode
+from engine.protocol.messages import (
+    Configure,
+    FateRecords,
+    StartCapture,
+    StatsReport,
+    Stop,
+    WorkerNote,
+    decode,
+    encode,
+)
 from tests.frames_helpers import udp_frame
 
 #: Bounds on waiting for what a correct forwarder does at once; never asserted as timings.
@@ -217,3 +228,22 @@ def test_frames_held_in_bulk_keep_the_held_bytes_limit_frame_by_frame() -> None:
         stats = run.stats_until(lambda s: s.total.packets_in == len(frames))
         assert got == frames[: len(got)] and 0 < len(got) < len(frames)
         assert stats.total.drops.held_full == len(frames) - len(got)
+
+
+def test_frames_held_in_bulk_when_a_capture_starts_are_in_it_as_forwarded() -> None:
+    frames = numbered(5)
+    with forwarding({"egress": {"latency": 300}}) as run:
+        run.send(frames)
+        time.sleep(0.05)  # read and held in bulk by now (reads wait at most 5 ms)
+        run.conn.send_bytes(encode(StartCapture(snaplen=128)))
+        assert run.receive(len(frames)) == frames
+        records: list[FateRecord] = []
+        deadline = time.monotonic() + HANG
+        while len(records) < len(frames) and time.monotonic() < deadline:
+            if run.conn.poll(0.1):
+                message = decode(run.conn.recv_bytes())
+                if isinstance(message, FateRecords):
+                    records += unpack(base64.b64decode(message.data), message.labels)
+        assert [r.fate for r in records] == [FORWARDED] * len(frames)
+        assert [r.label for r in records] == ["default"] * len(frames)
+        assert all(r.delay >= 0.3 for r in records)

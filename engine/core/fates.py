@@ -30,7 +30,7 @@ class FateLog:
         self.limit = limit
         self.lost = 0
 
-    def note(self, frame: bytes, arrival: float, fate: int, label: str,
+    def note(self, frame: bytes | memoryview, arrival: float, fate: int, label: str,
              delay: float = 0.0, queued: float = 0.0) -> None:  # fmt: skip
         """Record one frame (vnet header included) unless it is only drops that are wanted
         and this one was forwarded, or the buffer is full (then it is counted as lost)."""

@@ -30,6 +30,7 @@ from typing import Literal, cast
 
 from pydantic import ValidationError
 
+from engine.core.classifier import DEFAULT_LABEL
 from engine.core.frames import (
     HEAD_BYTES,
     VNET_HDR_LEN,
@@ -52,7 +53,7 @@ from engine.kernel.afpacket import (
 from engine.kernel.interface_state import LINK_ERRNOS, LinkWatch, links_problem
 from engine.kernel.libc import libc
 from engine.kernel.mmsg import BATCH, SLOT, FrameBatch
-from engine.model.fates import pack
+from engine.model.fates import FORWARDED, pack
 from engine.model.spec import Direction, Spec
 from engine.model.stats import InterfaceState
 from engine.model.trace import traces_in_force
@@ -536,6 +537,7 @@ class Forwarder:
         """Send the runs items[first:end] from their batches, runs that follow on in the same
         batch in one call; a batch whose runs have all gone is kept for reuse."""
         spares = self._spares
+        fates = self.pipeline.fates
         index = first
         while index < end:
             run = cast(HeldRun, items[index])
@@ -549,10 +551,25 @@ class Forwarder:
                 stop = after.stop
                 runs += 1
                 index += 1
+            if fates is not None:  # a capture started while these were held
+                self._note_runs(items[index - runs : index], time.monotonic())
             self._send_batch(stop, run.start, batch)
             batch.held_runs -= runs
             if batch.held_runs <= 0 and len(spares) < SPARE_BATCHES:
                 spares.append(batch)
+
+    def _note_runs(self, runs: list[bytes | HeldRun], now: float) -> None:
+        """Note the frames of `runs` as forwarded in the capture that started while they were
+        held (frames held in bulk have no fate of their own; each counts with its run's
+        middle arrival)."""
+        fates = self.pipeline.fates
+        assert fates is not None
+        for item in runs:
+            run = cast(HeldRun, item)
+            batch = cast(FrameBatch, run.batch)
+            arrival = (run.first_arrival + run.last_arrival) / 2
+            for index in range(run.start, run.stop):
+                fates.note(batch.frame(index), arrival, FORWARDED, DEFAULT_LABEL, now - arrival)
 
     def _send_again(self, frame: bytes | memoryview, error: OSError) -> None:
         """After a send failed with `error`. ENOBUFS: the device queue is full for a moment;
