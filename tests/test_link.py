@@ -341,3 +341,16 @@ def test_only_a_link_that_does_nothing_but_delay_is_delay_only() -> None:
                    {"latency": 10, "loss": 0.01}, {"latency": 10, "duplicate": 0.01},
                    {"latency": 10, "queue": {"discipline": "codel"}}):  # fmt: skip
         assert not link(**fields).delay_only, fields
+
+
+def test_the_next_event_is_when_the_queue_head_can_leave_not_when_it_is_serialised() -> None:
+    # 1 Mbit/s: a 1000-byte packet (1024 with framing) takes 8.192 ms; then 10 ms of latency.
+    lnk = link(rate=1_000_000, latency=10)
+    lnk.offer(packet(0.0, 1))
+    lnk.offer(packet(0.0, 2))
+    assert lnk.next_event() == pytest.approx(0.008192 + 0.010)
+    out: list[Released] = []
+    lnk.advance(0.018192, out)  # both serialised by now, exactly, the first due
+    assert [copy_of(f) for _, _, f in out] == [(1).to_bytes(4, "big")]
+    assert out[0][0] == pytest.approx(0.018192)
+    assert lnk.next_event() == pytest.approx(2 * 0.008192 + 0.010)
