@@ -41,10 +41,11 @@ def tag_of(frame: bytes) -> int:
     return int.from_bytes(frame[-4:], "big")
 
 
-def simulate(lnk: Link, arrivals: list[tuple[float, bytes]], until: float
-             ) -> list[tuple[float, bytes]]:  # fmt: skip
-    """Offer each frame at its time, advance the link exactly to each event it names, and
-    return (release time, frame) of all it released by `until`."""
+def simulate(lnk: Link, arrivals: list[tuple[float, bytes]], until: float,
+             step: float | None = None) -> list[tuple[float, bytes]]:  # fmt: skip
+    """Offer each frame at its time, advance the link exactly to each event it names (or, with
+    `step`, every `step` seconds instead), and return (release time, frame) of all it
+    released by `until`."""
     out: list[Released] = []
     pending = sorted(arrivals, key=lambda item: item[0])
     index = 0
@@ -55,6 +56,9 @@ def simulate(lnk: Link, arrivals: list[tuple[float, bytes]], until: float
             lnk.offer(Packet(frame, at, 1, len(frame) - len(PLAIN_VNET_HDR)))
             index += 1
         lnk.advance(now, out)
+        if step is not None:
+            now += step
+            continue
         upcoming = [t for t in (lnk.next_event(),) if t is not None]
         if index < len(pending):
             upcoming.append(pending[index][0])

@@ -13,7 +13,7 @@ from scapy.layers.l2 import Ether
 from engine.core.disciplines.codel import control_law
 from engine.core.disciplines.pie import PieQueue, tuned
 from engine.core.ecn import CE, ECT_0, ECT_1, NOT_ECT, ecn_field, mark_ce
-from engine.core.frames import PLAIN_VNET_HDR, VNET_HDR_LEN
+from engine.core.frames import VNET_HDR_LEN
 from engine.core.link import Link, Packet, Released
 from engine.model.impairments import Discipline, QueueLimit
 from engine.model.spec import LinkSpec
@@ -207,24 +207,6 @@ def test_changing_discipline_keeps_what_is_queued() -> None:
     assert lnk.stats().drops.total == 0
 
 
-def fine_steps(lnk: Link, arrivals: list[tuple[float, bytes]], until: float, step: float
-               ) -> list[tuple[float, bytes]]:  # fmt: skip
-    """`simulate`, but advancing every `step` as well: a worker that woke for each step of
-    the serialiser instead of only when something may leave (`Link.next_event`)."""
-    out: list[Released] = []
-    pending = sorted(arrivals, key=lambda item: item[0])
-    index = 0
-    now = 0.0
-    while now <= until:
-        while index < len(pending) and pending[index][0] <= now:
-            at, frame = pending[index]
-            lnk.offer(Packet(frame, at, 1, len(frame) - len(PLAIN_VNET_HDR)))
-            index += 1
-        lnk.advance(now, out)
-        now += step
-    return [(t, copy_of(frame)) for t, _, frame in out]
-
-
 @pytest.mark.parametrize("discipline", ["tail_drop", "head_drop", "codel", "fq_codel", "pie"])
 def test_waking_only_when_something_may_leave_changes_nothing(discipline: str) -> None:
     # Two flows offered 1.5x a 2 Mbit/s link with 10 ms of latency and a short queue, so that
@@ -241,7 +223,7 @@ def test_waking_only_when_something_may_leave_changes_nothing(discipline: str) -
         "queue": {"discipline": discipline, "packets": 20},
     }
     by_events = simulate(link(**fields), arrivals, 3.0)
-    by_steps = fine_steps(link(**fields), arrivals, 3.0, 0.00005)
+    by_steps = simulate(link(**fields), arrivals, 3.0, step=0.00005)
     assert len(by_events) < len(arrivals)  # something was dropped: the queue mattered
     assert [tag_of(f) for _, f in by_events] == [tag_of(f) for _, f in by_steps]
     assert [t for t, _ in by_events] == pytest.approx([t for t, _ in by_steps], abs=1e-9)
