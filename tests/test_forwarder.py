@@ -16,6 +16,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
 
+import psutil
 import pytest
 
 from engine.daemon.worker import Forwarder, run_forwarder
@@ -247,3 +248,22 @@ def test_frames_held_in_bulk_when_a_capture_starts_are_in_it_as_forwarded() -> N
         assert [r.fate for r in records] == [FORWARDED] * len(frames)
         assert [r.label for r in records] == ["default"] * len(frames)
         assert all(r.delay >= 0.3 for r in records)
+
+
+def test_short_frames_held_in_bulk_keep_the_workers_memory_within_the_held_bytes_limit() -> None:
+    # An hour of latency and a stream of short frames: each frame held in bulk keeps a page of
+    # its batch, which counts against `queue.held_bytes`, so the limit bounds the memory held
+    # (counted at 300 bytes a frame, 1 MiB would have let them keep 14 MiB of pages).
+    limit = 1024 * 1024
+    frames = [udp_frame(size=50, sport=n % 60000) for n in range(5000)]
+    process = psutil.Process()
+    before = process.memory_info().rss
+    with forwarding({"egress": {"latency": "3600s", "queue": {"held_bytes": limit}}}) as run:
+        for first in range(0, len(frames), 50):
+            run.send(frames[first : first + 50])
+            time.sleep(0.002)
+        stats = run.stats_until(lambda s: s.total.packets_in == len(frames))
+        grown = process.memory_info().rss - before
+        assert 0 < stats.total.held_bytes <= limit
+        assert stats.total.drops.held_full == len(frames) - stats.total.in_flight
+        assert grown < limit + 4 * 1024 * 1024, f"{grown / 2**20:.1f} MiB"

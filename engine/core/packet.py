@@ -43,5 +43,6 @@ class HeldRun:
     last_arrival: float
     wire_packets: int
     l2_bytes: int
-    #: What they count against the held-bytes limits (as Packets would: frame and overhead).
+    #: What they count against the held-bytes limits: at least what Packets would (frames and
+    #: overhead), and the memory that holding them in bulk keeps.
     held_bytes: int

@@ -109,6 +109,10 @@ DEFER_MAX = 0.005
 GATHER = 0.0002
 #: Receive batches kept for reuse once the frames they held have left.
 SPARE_BATCHES = 8
+#: What a frame held in bulk weighs against `queue.held_bytes` beyond its own bytes and
+#: PACKET_OVERHEAD: the page of its batch it was read into, which stays in memory with it (a
+#: slot per frame), so that the limit bounds the worker's memory for short frames too.
+BULK_FRAME_PAGE = 4096
 #: The far ends' counts (for the seed's traffic profiles) go up at most this often.
 FAR_ENDS_INTERVAL = 1.0
 #: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
@@ -239,7 +243,7 @@ class Forwarder:
         done) if they do not fit the link's held-bytes limits."""
         pipeline = self.pipeline
         sizes = batch.sizes
-        if not pipeline.can_hold(sum(sizes[:count]) + count * PACKET_OVERHEAD):
+        if not pipeline.can_hold(sum(sizes[:count]) + count * (PACKET_OVERHEAD + BULK_FRAME_PAGE)):
             return False
         buffer = batch.buffer
         view = batch.view
@@ -271,7 +275,7 @@ class Forwarder:
                 if begin <= index < stop:
                     packets += shape.packets - 1
                     l2_bytes += shape.l2_bytes - (sizes[index] - VNET_HDR_LEN)
-            held = frame_bytes + frames * PACKET_OVERHEAD
+            held = frame_bytes + frames * (PACKET_OVERHEAD + BULK_FRAME_PAGE)
             runs.append(HeldRun(batch, begin, stop, first, last, packets, l2_bytes, held))
         batch.held_runs = len(runs)
         pipeline.hold(runs, tally)
