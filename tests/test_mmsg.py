@@ -101,3 +101,21 @@ def test_a_full_receiver_takes_part_of_a_send_then_its_error_is_raised(
     with pytest.raises(BlockingIOError):
         batch.send(out_left, went, BATCH)
     assert [out_right.recv(SLOT) for _ in range(went)] == [b"x" * 1000] * went
+
+
+def test_a_batch_that_forgets_its_pages_reads_and_sends_as_before() -> None:
+    inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    batch = FrameBatch()
+    try:
+        for frames in ([b"first" * 100, b"second"], [b"third" * 300]):
+            for frame in frames:
+                inlet.send(frame)
+            count = batch.receive(rx, socket.MSG_DONTWAIT)
+            assert count == len(frames)
+            assert batch.send(tx, 0, count) == count
+            assert [outlet.recv(4096) for _ in frames] == frames
+            batch.forget()
+    finally:
+        for sock in (inlet, rx, tx, outlet):
+            sock.close()

@@ -107,8 +107,12 @@ DEFER_MAX = 0.005
 #: a run leaves when its last frame is due, so a frame may leave up to GATHER late, never
 #: early, and a worker wakes at most once per GATHER to release.
 GATHER = 0.0002
-#: Receive batches kept for reuse once the frames they held have left.
-SPARE_BATCHES = 8
+#: Receive batches kept for reuse once the frames they held have left (making one takes some
+#: 0.1 ms, which a stream that holds a batch per wake-up would otherwise pay again and again);
+#: beyond the first SPARE_PAGES_KEPT, a spare gives its pages back (`FrameBatch.forget`), so
+#: spares cost no memory.
+SPARE_BATCHES = 256
+SPARE_PAGES_KEPT = 8
 #: What a frame held in bulk weighs against `queue.held_bytes` beyond its own bytes and
 #: PACKET_OVERHEAD: the page of its batch it was read into, which stays in memory with it (a
 #: slot per frame), so that the limit bounds the worker's memory for short frames too.
@@ -588,6 +592,8 @@ class Forwarder:
             self._send_batch(stop, run.start, batch)
             batch.held_runs -= runs
             if batch.held_runs <= 0 and len(spares) < SPARE_BATCHES:
+                if len(spares) >= SPARE_PAGES_KEPT:
+                    batch.forget()
                 spares.append(batch)
 
     def _note_runs(self, runs: list[bytes | HeldRun], now: float) -> None:

@@ -78,7 +78,8 @@ class FrameBatch:
     def __init__(self) -> None:
         # Anonymous memory, which the kernel gives page by page as frames are written: a batch
         # of short frames costs a page each, not its 2 MiB of slots (workers hold batches).
-        self.buffer = memoryview(mmap.mmap(-1, BATCH * SLOT))
+        self._memory = mmap.mmap(-1, BATCH * SLOT)
+        self.buffer = memoryview(self._memory)
         self.view = self.buffer
         base = ctypes.addressof((ctypes.c_char * len(self.buffer)).from_buffer(self.buffer))
         #: Runs of this batch's frames that a link holds (the worker's count, see HeldRun).
@@ -129,6 +130,11 @@ class FrameBatch:
         self._read_address = ctypes.addressof(self._read)
         self._send_address = ctypes.addressof(self._send)
         self._mmsg_size = ctypes.sizeof(_MMsgHdr)
+
+    def forget(self) -> None:
+        """Give the buffer's pages back to the kernel: the batch costs no memory until frames
+        are read into it again (the pages come back as they are written)."""
+        self._memory.madvise(mmap.MADV_DONTNEED)
 
     def receive(self, sock: socket.socket, flags: int = MSG_WAITFORONE, limit: int = BATCH) -> int:
         """Read up to `limit` frames: blocks (up to the socket's receive timeout) for the first
