@@ -108,9 +108,9 @@ DEFER_MAX = 0.005
 #: early, and a worker wakes at most once per GATHER to release.
 GATHER = 0.0002
 #: Receive batches kept for reuse once the frames they held have left (making one takes some
-#: 0.1 ms, which a stream that holds a batch per wake-up would otherwise pay again and again);
-#: beyond the first SPARE_PAGES_KEPT, a spare gives its pages back (`FrameBatch.forget`), so
-#: spares cost no memory.
+#: 0.1 ms, which a stream that holds a batch per wake-up would otherwise pay again and again).
+#: Their pages are what the link held a moment ago (within its held-bytes limit); once the
+#: traffic stops, all but SPARE_PAGES_KEPT give them back (`Forwarder.trim_spares`).
 SPARE_BATCHES = 256
 SPARE_PAGES_KEPT = 8
 #: What a frame held in bulk weighs against `queue.held_bytes` beyond its own bytes and
@@ -176,6 +176,8 @@ class Forwarder:
         #: `_hold_batch`), and then another takes its place, from the spares if any.
         self._batch = FrameBatch()
         self._spares: list[FrameBatch] = []
+        #: Whether a batch came back to the spares since `trim_spares`.
+        self._spares_used = False
         #: Slots for released frames sent several at a time (`send_all`).
         self._out_batch = FrameBatch()
         #: Poll for the next frame until then (see `stream_straight`).
@@ -592,9 +594,16 @@ class Forwarder:
             self._send_batch(stop, run.start, batch)
             batch.held_runs -= runs
             if batch.held_runs <= 0 and len(spares) < SPARE_BATCHES:
-                if len(spares) >= SPARE_PAGES_KEPT:
-                    batch.forget()
                 spares.append(batch)
+                self._spares_used = True
+
+    def trim_spares(self) -> None:
+        """Once traffic stopped: the spare batches beyond the SPARE_PAGES_KEPT taken last give
+        their pages back (they stay, for the next stream, at no cost in memory)."""
+        if self._spares_used:
+            self._spares_used = False
+            for batch in self._spares[:-SPARE_PAGES_KEPT]:
+                batch.forget()
 
     def _note_runs(self, runs: list[bytes | HeldRun], now: float) -> None:
         """Note the frames of `runs` as forwarded in the capture that started while they were
@@ -974,6 +983,8 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             except OSError:
                 return
             idle = pipeline.frames_seen == reported_frames and pipeline.next_deadline() is None
+            if idle:
+                forwarder.trim_spares()
             reported_frames = pipeline.frames_seen
             next_stats += idle_interval if idle else STATS_INTERVAL
             if next_stats < now:
