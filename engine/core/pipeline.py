@@ -195,8 +195,9 @@ class DirectionPipeline:
         return None if self._retired else self._delay_only
 
     def can_hold(self, held_bytes: int) -> bool:
-        """Whether frames of `held_bytes` (frames and PACKET_OVERHEAD each) fit the limits of
-        the `delay_line` link; if not, they go through `forward`, which drops what does not."""
+        """Whether frames weighing `held_bytes` (as the caller counts what it holds) fit the
+        limits of the `delay_line` link; if not, they go through `forward`, which drops what
+        does not."""
         link = self._delay_only
         return link is not None and link.can_hold(held_bytes)
 
