@@ -34,7 +34,6 @@ from engine.core.classifier import DEFAULT_LABEL
 from engine.core.frames import (
     HEAD_BYTES,
     VNET_HDR_LEN,
-    WireShape,
     mark_partial_checksum,
     put_back_vlan_tag,
     wire_shape,
@@ -253,25 +252,13 @@ class Forwarder:
             return False
         buffer = batch.buffer
         view = batch.view
-        # The auxdata (VLAN tag) comes after the arrival stamp where frames are stamped; a
-        # frame whose control messages are not as expected is looked at closer.
-        if self.stamped:
-            kinds, words = batch.second_kinds, batch.second_words
-        else:
-            kinds, words = batch.first_kinds, batch.first_words
         tally = pipeline.tally()
-        count_frame = tally.count
-        supers: dict[int, WireShape] = {}
-        start = 0
-        for index in range(count):
-            if kinds[index] != PACKET_AUXDATA or words[index] & TP_STATUS_VLAN_VALID:
-                _restore_tag(batch, index)
-            size = sizes[index]
-            if buffer[start + 1]:  # a super-frame, see `_forward_batch`
-                mark_partial_checksum(view[start : start + size])
-                supers[index] = wire_shape(view[start : start + HEAD_BYTES], size)
-            count_frame(buffer, start, size)
-            start += SLOT
+        self._ready_to_send(batch, count, tally)
+        supers = {
+            index: wire_shape(view[index * SLOT : index * SLOT + HEAD_BYTES], sizes[index])
+            for index in range(count)
+            if buffer[index * SLOT + 1]
+        }
         runs: list[HeldRun] = []
         for begin, stop, first, last in self._runs(batch, count, now):
             frames = stop - begin
@@ -286,6 +273,30 @@ class Forwarder:
         batch.held_runs = len(runs)
         pipeline.hold(runs, tally)
         return True
+
+    def _ready_to_send(self, batch: FrameBatch, count: int, tally: StraightTally) -> None:
+        """Make the `count` frames just read into `batch` ready to go out from where they are
+        (the VLAN tag the kernel took off put back, a super-frame's checksum marked partial)
+        and count them in `tally`, after which nothing reads a frame again."""
+        buffer = batch.buffer
+        view = batch.view
+        sizes = batch.sizes
+        # The auxdata (VLAN tag) comes after the arrival stamp where frames are stamped; a
+        # frame whose control messages are not as expected is looked at closer.
+        if self.stamped:
+            kinds, words = batch.second_kinds, batch.second_words
+        else:
+            kinds, words = batch.first_kinds, batch.first_words
+        count_frame = tally.count
+        start = 0
+        for index in range(count):
+            if kinds[index] != PACKET_AUXDATA or words[index] & TP_STATUS_VLAN_VALID:
+                _restore_tag(batch, index)  # tagged, or not the control messages expected
+            size = sizes[index]
+            if buffer[start + 1]:  # a super-frame, see `_forward_batch`
+                mark_partial_checksum(view[start : start + size])
+            count_frame(buffer, start, size)
+            start += SLOT
 
     def _runs(
         self, batch: FrameBatch, count: int, now: float
@@ -425,7 +436,7 @@ class Forwarder:
                     continue
                 size = sizes[0]
                 if kinds[0] != PACKET_AUXDATA or statuses[0] & TP_STATUS_VLAN_VALID:
-                    size = _restore_tag(batch, 0)  # see `_stream_batches`
+                    size = _restore_tag(batch, 0)  # see `_ready_to_send`
                 frame = view[:size]
                 if buffer[1]:  # a super-frame, see `_forward_batch`
                     mark_partial_checksum(frame)
@@ -455,14 +466,10 @@ class Forwarder:
         whatever else is queued by then. Frames are sent from where they were read."""
         batch = self._batch
         receive = batch.receive
-        sizes = batch.sizes
-        buffer = batch.buffer
-        view = batch.view
-        kinds, statuses = batch.first_kinds, batch.first_words
+        ready = self._ready_to_send
         rx = self.rx
         clock = time.monotonic
         watch = [conn.fileno()]  # a number: select calls fileno() on anything else
-        tally_sent = tally.count
         check = clock() + CONTROL_POLL
         while True:
             try:
@@ -473,17 +480,7 @@ class Forwarder:
                     return
                 check = now + CONTROL_POLL
                 continue
-            start = 0
-            for index in range(count):
-                # Tagged (the auxdata's status says), or a control message other than auxdata
-                # first: look closer (`FrameBatch.vlan_tag`).
-                if kinds[index] != PACKET_AUXDATA or statuses[index] & TP_STATUS_VLAN_VALID:
-                    _restore_tag(batch, index)
-                size = sizes[index]
-                if buffer[start + 1]:  # a super-frame, see `_forward_batch`
-                    mark_partial_checksum(view[start : start + size])
-                tally_sent(buffer, start, size)
-                start += SLOT
+            ready(batch, count, tally)
             self._send_batch(count)
             last_frame = clock()
             if last_frame >= check:
