@@ -267,3 +267,39 @@ def test_short_frames_held_in_bulk_keep_the_workers_memory_within_the_held_bytes
         assert 0 < stats.total.held_bytes <= limit
         assert stats.total.drops.held_full == len(frames) - stats.total.in_flight
         assert grown < limit + 4 * 1024 * 1024, f"{grown / 2**20:.1f} MiB"
+
+
+def test_a_delay_line_round_returns_for_a_message_for_stats_and_once_nothing_is_held() -> None:
+    """`stream_line` sleeps between releases: a message on the pipe or stats falling due
+    wake it and end it (else the supervisor would wait), as does the line running empty."""
+    inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.setblocking(False)
+    supervisor_end, worker_end = Pipe()
+    spec = parse_spec({"egress": {"latency": 200}})
+    forwarder = Forwarder("egress", "rx0", "tx0", spec, sockets=(rx, tx))
+    try:
+        inlet.send(udp_frame())
+        forwarder.drain()
+        assert forwarder.pipeline.delay_line is not None and not forwarder.pipeline.idle
+        # A message: back within far less than the frame's 200 ms or the 10 s to stats.
+        started = time.monotonic()
+        supervisor_end.send_bytes(encode(Stop()))
+        forwarder.stream_line(worker_end.fileno(), started + HANG)
+        assert time.monotonic() - started < 0.15
+        assert not forwarder.pipeline.idle  # the frame is still held: nothing was due
+        worker_end.recv_bytes()
+        # Stats due: back then, with the frame still held.
+        started = time.monotonic()
+        forwarder.stream_line(worker_end.fileno(), started + 0.05)
+        assert 0.05 <= time.monotonic() - started < 0.15
+        # Nothing held: back once the frame left (200 ms after it came, not before).
+        forwarder.stream_line(worker_end.fileno(), time.monotonic() + HANG)
+        assert forwarder.pipeline.idle
+        outlet.settimeout(HANG)
+        assert outlet.recv(70_000) == udp_frame()
+    finally:
+        for sock in (inlet, outlet, rx, tx):
+            sock.close()
+        supervisor_end.close()
+        worker_end.close()

@@ -79,8 +79,15 @@ def test_frames_are_sent_from_where_they_were_read_with_changes_made_in_place(
     assert batch.receive(right) == 5
     batch.frame(2)[0] = 0xEE
     assert batch.send(out_left, 1, 5) == 4
-    arrived = [out_right.recv(SLOT) for _ in range(4)]
-    assert arrived == [datagram(2), b"\xee" + datagram(3)[1:], datagram(4), datagram(5)]
+    assert batch.send(out_left, 2, 3) == 1  # one frame: the same, by `socket.send`
+    arrived = [out_right.recv(SLOT) for _ in range(5)]
+    assert arrived == [
+        datagram(2),
+        b"\xee" + datagram(3)[1:],
+        datagram(4),
+        datagram(5),
+        b"\xee" + datagram(3)[1:],
+    ]
 
 
 def test_a_full_receiver_takes_part_of_a_send_then_its_error_is_raised(
@@ -100,7 +107,11 @@ def test_a_full_receiver_takes_part_of_a_send_then_its_error_is_raised(
     assert 0 < went < BATCH
     with pytest.raises(BlockingIOError):
         batch.send(out_left, went, BATCH)
+    with pytest.raises(BlockingIOError):  # one frame alone goes by `socket.send`: the same
+        batch.send(out_left, went, went + 1)
     assert [out_right.recv(SLOT) for _ in range(went)] == [b"x" * 1000] * went
+    assert batch.send(out_left, went, went + 1) == 1  # room again
+    assert out_right.recv(SLOT) == b"x" * 1000
 
 
 def test_a_batch_that_forgets_its_pages_reads_and_sends_as_before() -> None:

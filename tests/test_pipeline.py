@@ -276,6 +276,26 @@ def test_far_ends_without_ports_count_as_one() -> None:
     assert [(far[3], far[4]) for far in p.far_ends()] == [(0, 20)]
 
 
+def test_far_ends_of_frames_held_in_bulk_count_when_read_as_if_on_arrival() -> None:
+    """The far ends of frames held in bulk are counted when stats or the profile read them,
+    not at each wake-up that holds some: the figures are those of `forward` on arrival,
+    talkers_changed says so meanwhile, and frames_seen counts at once."""
+    spec = {"egress": {"latency": 5}}
+    each, bulk = pipeline(spec), pipeline(spec)
+    frames = [udp_frame(dst=f"198.18.0.{2 + n % 3}", size=50 + n) for n in range(30)]
+    for n, frame in enumerate(frames):
+        assert each.forward(frame, n * 0.001) is False
+        tally = bulk.tally()
+        tally.count(frame, 0, len(frame))
+        bulk.hold([HeldRun("b", 0, 1, n * 0.001, n * 0.001, 1, len(frame) - 10, 0)], tally)
+    assert bulk.frames_seen == each.frames_seen == len(frames)
+    assert bulk.talkers_changed
+    assert sorted(bulk.far_ends()) == sorted(each.far_ends())
+    assert not bulk.talkers_changed
+    assert len(bulk.far_ends()) == 3  # counted once: reading again adds nothing
+    assert bulk.stats(0.5).top_talkers == each.stats(0.5).top_talkers
+
+
 def test_read_slack_is_the_least_delay_of_any_link_a_frame_may_take() -> None:
     """How long the worker may leave a frame unread: the least latency over the default link
     and every flow link (a blocked one holds nothing back)."""

@@ -134,6 +134,9 @@ class DirectionPipeline:
         #: Far end → [wire packets, bytes, wire bits] since the start (the quietest half is
         #: forgotten when TALKER_MEMORY are known).
         self._talkers: dict[tuple[int, int, int, int], list[int]] = {}
+        #: Tallies of frames held in bulk whose far ends are not counted yet: they are, all
+        #: together, when the talkers are read (`_settle_talkers`), not at every wake-up.
+        self._unsettled: list[StraightTally] = []
         self.talkers_changed = False
         self._far_is_source = direction == "ingress"
         self.spec = spec
@@ -213,7 +216,12 @@ class DirectionPipeline:
         link.hold_runs(runs)
         self._busy.add(link)
         self._touched.add(link)
-        self._count_tally(tally)
+        frames = tally.frames
+        self.frames_seen += frames
+        self._window_frames += frames
+        if tally.sampled:
+            self._unsettled.append(tally)
+            self.talkers_changed = True
 
     def _unshaped(self, frame: FrameBytes) -> bool:
         """Whether `frame` is TCP to (ingress) or from (egress) the unshaped port; if so it is
@@ -345,6 +353,16 @@ class DirectionPipeline:
         frames = tally.frames
         self.frames_seen += frames
         self._window_frames += frames
+        self._count_far_ends(tally)
+
+    def _settle_talkers(self) -> None:
+        """Count the far ends of the frames held in bulk since the talkers were last read."""
+        unsettled, self._unsettled = self._unsettled, []
+        for tally in unsettled:
+            self._count_far_ends(tally)
+
+    def _count_far_ends(self, tally: StraightTally) -> None:
+        """The far ends of the frames `tally` sampled."""
         for place, size, head in tally.sampled:
             key = flow_key(head)
             if key is not NON_IP:
@@ -383,6 +401,7 @@ class DirectionPipeline:
 
     def far_ends(self) -> list[FarEnd]:
         """Every far end remembered, with its packets and wire bits (for the seed's profile)."""
+        self._settle_talkers()
         self.talkers_changed = False
         return [(*ident, packets, bits) for ident, (packets, _, bits) in self._talkers.items()]
 
@@ -440,6 +459,7 @@ class DirectionPipeline:
 
     def _top_talkers(self) -> list[Talker]:
         """The far ends that carried the most bytes, busiest first (TOP_TALKERS of them)."""
+        self._settle_talkers()
         talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
         return [
             Talker(

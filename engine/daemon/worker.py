@@ -250,21 +250,18 @@ class Forwarder:
         sizes = batch.sizes
         if not pipeline.can_hold(sum(sizes[:count]) + count * (PACKET_OVERHEAD + BULK_FRAME_PAGE)):
             return False
-        buffer = batch.buffer
         view = batch.view
         tally = pipeline.tally()
-        self._ready_to_send(batch, count, tally)
-        supers = {
-            index: wire_shape(view[index * SLOT : index * SLOT + HEAD_BYTES], sizes[index])
-            for index in range(count)
-            if buffer[index * SLOT + 1]
-        }
+        supers = [
+            (index, wire_shape(view[index * SLOT : index * SLOT + HEAD_BYTES], sizes[index]))
+            for index in self._ready_to_send(batch, count, tally)
+        ]
         runs: list[HeldRun] = []
         for begin, stop, first, last in self._runs(batch, count, now):
             frames = stop - begin
             frame_bytes = sum(sizes[begin:stop])
             packets, l2_bytes = frames, frame_bytes - frames * VNET_HDR_LEN
-            for index, shape in supers.items():
+            for index, shape in supers:
                 if begin <= index < stop:
                     packets += shape.packets - 1
                     l2_bytes += shape.l2_bytes - (sizes[index] - VNET_HDR_LEN)
@@ -274,10 +271,11 @@ class Forwarder:
         pipeline.hold(runs, tally)
         return True
 
-    def _ready_to_send(self, batch: FrameBatch, count: int, tally: StraightTally) -> None:
+    def _ready_to_send(self, batch: FrameBatch, count: int, tally: StraightTally) -> list[int]:
         """Make the `count` frames just read into `batch` ready to go out from where they are
         (the VLAN tag the kernel took off put back, a super-frame's checksum marked partial)
-        and count them in `tally`, after which nothing reads a frame again."""
+        and count them in `tally`, after which nothing reads a frame again. Returns where the
+        super-frames are."""
         buffer = batch.buffer
         view = batch.view
         sizes = batch.sizes
@@ -288,6 +286,7 @@ class Forwarder:
         else:
             kinds, words = batch.first_kinds, batch.first_words
         count_frame = tally.count
+        supers: list[int] = []
         start = 0
         for index in range(count):
             if kinds[index] != PACKET_AUXDATA or words[index] & TP_STATUS_VLAN_VALID:
@@ -295,8 +294,10 @@ class Forwarder:
             size = sizes[index]
             if buffer[start + 1]:  # a super-frame, see `_forward_batch`
                 mark_partial_checksum(view[start : start + size])
+                supers.append(index)
             count_frame(buffer, start, size)
             start += SLOT
+        return supers
 
     def _runs(
         self, batch: FrameBatch, count: int, now: float
@@ -309,6 +310,9 @@ class Forwarder:
             return [(0, count, now, now)]
         stamp_of = batch.arrival_stamp
         wall_offset = self._wall_offset
+        if count == 1:  # most wake-ups of a sparse stream
+            arrival = _arrival(stamp_of(0), now, wall_offset)
+            return [(0, 1, arrival, arrival)]
         found: list[tuple[int, int, float, float]] = []
         begin = 0
         while begin < count:
@@ -515,6 +519,41 @@ class Forwarder:
                 if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
                     return
                 check = last_frame + CONTROL_POLL
+
+    def stream_line(self, conn_fd: int, stats_due: float) -> None:
+        """While the pipeline is a delay line (`DirectionPipeline.delay_line`) and holds
+        frames: sleep until the next run is due (or half the latency, at most DEFER_MAX, to
+        read), send what is due, then read what came meanwhile and hold it, and nothing else:
+        a sparse stream (a call, a game) costs a wake-up, a send and a read per frame, and
+        after a sleep every line of Python run is read from memory again (this machine's
+        caches are cold by then), so the round is kept short. Returns when stats are due,
+        when a message waits on the pipe (`conn_fd`), or when nothing is held."""
+        pipeline = self.pipeline
+        link = pipeline.delay_line
+        if link is None:
+            return
+        clock = time.monotonic
+        watch = [conn_fd]
+        read_gap = min(DEFER_MAX, pipeline.read_slack / 2)
+        while True:
+            due = link.next_event()
+            if due is None:
+                return
+            now = clock()
+            wake = now + read_gap
+            if due < wake:
+                wake = due
+            if stats_due < wake:
+                wake = stats_due
+            if wake > now:
+                if select.select(watch, [], [], wake - now)[0]:
+                    return
+                now = clock()
+            if due <= now:
+                self.send_all(pipeline.release(now))
+            self.drain()
+            if now >= stats_due:
+                return
 
     def _send_batch(self, count: int, start: int = 0, batch: FrameBatch | None = None) -> None:
         """Send the frames start..count-1 of `batch` (the read batch unless given), each
@@ -893,7 +932,8 @@ def _receive(forwarder: Forwarder, conn: Connection) -> Message | None:
 
 def _loop(forwarder: Forwarder, conn: Connection) -> None:
     """Two ways to wait. Holding frames, or idle: `select` on the socket and the pipe, with a
-    timeout to the next release (exact, microseconds) or the next stats. Streaming (frames
+    timeout to the next release (exact, microseconds) or the next stats; a delay line that
+    holds frames has a shorter round of its own (`Forwarder.stream_line`). Streaming (frames
     went by in the last STREAM_HOLD and nothing is held): a blocking read, which wakes faster
     and costs two system calls less per frame than `select` plus a non-blocking read, with
     the pipe looked at every CONTROL_POLL."""
@@ -924,6 +964,14 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             else:
                 forwarder.stream_classified(conn, next_stats, last_traffic)
             # select() itself: Connection.poll builds a selector object on every call.
+            control = bool(select.select(watched_pipe, [], [], 0)[0])
+        elif (
+            margin is None
+            and pipeline.delay_line is not None
+            and pipeline.read_slack >= DEFER_MIN
+            and not pipeline.idle
+        ):  # (with `--precise`, the round below: it polls before releases)
+            forwarder.stream_line(conn_fd, next_stats)
             control = bool(select.select(watched_pipe, [], [], 0)[0])
         else:
             wake = next_stats
