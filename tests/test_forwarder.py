@@ -28,6 +28,7 @@ from engine.protocol.messages import (
     Configure,
     FateRecords,
     StartCapture,
+    StatsPace,
     StatsReport,
     Stop,
     WorkerNote,
@@ -303,3 +304,31 @@ def test_a_delay_line_round_returns_for_a_message_for_stats_and_once_nothing_is_
             sock.close()
         supervisor_end.close()
         worker_end.close()
+
+
+def test_with_nobody_watching_stats_go_up_once_a_second_until_asked_for() -> None:
+    """A worker spends nothing on figures nobody reads: with traffic and no StatsPace it
+    reports once a second; a StatsPace makes it report at once, then at that pace."""
+    with forwarding({"egress": {"latency": 1}}) as run:
+
+        def reports_while_sending(seconds: float) -> list[float]:
+            seen: list[float] = []
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                run.send(numbered(2))
+                run.outlet.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    while True:  # what was sent, or the worker would wait to send more
+                        run.outlet.recv(70_000)
+                while run.conn.poll(0.01):
+                    message = decode(run.conn.recv_bytes())
+                    if isinstance(message, StatsReport):
+                        seen.append(time.monotonic())
+            return seen
+
+        assert len(reports_while_sending(2.5)) <= 4  # the first at start, then one a second
+        run.conn.send_bytes(encode(StatsPace(interval=0.1)))
+        asked = time.monotonic()
+        fast = reports_while_sending(1.0)
+        assert fast and fast[0] - asked < 0.5  # at once (a busy machine: well within 0.5 s)
+        assert len(fast) >= 5  # ten a second

@@ -261,6 +261,21 @@ def test_counting_in_bulk_after_sending_matches_counting_each_frame() -> None:
     assert sum(t.packets for t in top) == sum(counted)
 
 
+def test_a_slower_stats_pace_counts_as_many_far_ends_a_second_exactly() -> None:
+    """Stats once a second (nobody watching) must not make estimates of what ten a second
+    counted exactly: the exact budget of a window grows with it, never below EXACT_TALKERS."""
+    p = pipeline({})
+    assert p.exact_talkers_left == EXACT_TALKERS
+    p.pace_talkers(1.0)
+    frames = [udp_frame(sport=n % 50) for n in range(3 * EXACT_TALKERS + 5)]
+    for frame in frames:
+        assert p.forward(frame, 0.0) is True
+    (talker,) = p.stats(0.0).top_talkers
+    assert talker.packets == len(frames)  # exact: no sample counted eight times
+    p.pace_talkers(0.01)
+    assert p.exact_talkers_left == EXACT_TALKERS
+
+
 def test_far_ends_without_ports_count_as_one() -> None:
     """An ICMP echo's bytes where a port would be (its checksum, its sequence) change every
     packet: a host pinged is one far end with port 0, in the top talkers and the profile."""

@@ -113,3 +113,15 @@ def test_a_patch_reaches_only_its_direction() -> None:
             supervisor, lambda s: s.egress is not None and s.egress.total.drops.loss >= 6
         )
         assert stats.ingress is not None and stats.ingress.total.drops.loss == 0
+
+
+def test_stats_asked_for_count_every_frame_sent_before_the_question() -> None:
+    """Nobody watching, workers report once a second, traffic or not; a client that asks
+    gets figures made after its question (the workers report at once), so a script that sent
+    a frame and asks finds it counted, every time."""
+    with supervised({}) as (supervisor, wires):
+        for n in range(1, 8):
+            assert wires["egress"].passes(udp_frame(sport=n), HANG)
+            reply = supervisor.handle(GetStats())
+            assert isinstance(reply, StatsReply) and reply.stats.egress is not None
+            assert reply.stats.egress.total.packets_out == n

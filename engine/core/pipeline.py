@@ -37,10 +37,12 @@ from engine.model.trace import Trace
 TALKER_MEMORY = 2048
 TOP_TALKERS = 10
 #: On the straight path (one transparent link), far ends are counted exactly for the first
-#: EXACT_TALKERS frames between two stats reports; beyond that one frame in TALKER_SAMPLE is
-#: read and counted that many times. Reading every frame's addresses costs more than
-#: forwarding it, at rates where the table's figures are estimates to the eye anyway.
+#: EXACT_TALKERS frames between two stats reports (at the worker's fast pace, a tenth of a
+#: second; in proportion at another, see `pace_talkers`); beyond that one frame in
+#: TALKER_SAMPLE is read and counted that many times. Reading every frame's addresses costs
+#: more than forwarding it, at rates where the table's figures are estimates to the eye anyway.
 EXACT_TALKERS = 1000
+EXACT_TALKERS_INTERVAL = 0.1
 TALKER_SAMPLE = 8
 
 
@@ -142,6 +144,7 @@ class DirectionPipeline:
         self.spec = spec
         self._classifier = Classifier([], direction)
         self._window_frames = 0  # frames since the last stats (for talker sampling)
+        self._exact_talkers = EXACT_TALKERS  # in a window (see pace_talkers)
         #: While a capture runs: where every link notes each frame's fate (start_capture).
         self.fates: FateLog | None = None
         self.configure(spec, now, traces)
@@ -258,7 +261,8 @@ class DirectionPipeline:
         self.frames_seen += 1
         window = self._window_frames = self._window_frames + 1
         # Far ends are counted as on the straight path (see EXACT_TALKERS): 0 = not sampled.
-        weight = 1 if window <= EXACT_TALKERS else 0 if window % TALKER_SAMPLE else TALKER_SAMPLE
+        exact = self._exact_talkers
+        weight = 1 if window <= exact else 0 if window % TALKER_SAMPLE else TALKER_SAMPLE
         size = len(frame)
         if weight or not self._classifier.empty or not plain_ip(frame, size):
             key = flow_key(frame)
@@ -376,7 +380,15 @@ class DirectionPipeline:
     def exact_talkers_left(self) -> int:
         """How many more straight-path frames count their far ends one by one before the
         next stats (EXACT_TALKERS in all); beyond, one frame in TALKER_SAMPLE counts for all."""
-        return max(0, EXACT_TALKERS - self._window_frames)
+        return max(0, self._exact_talkers - self._window_frames)
+
+    def pace_talkers(self, stats_interval: float) -> None:
+        """Stats come every `stats_interval` seconds from now on: as many frames a second
+        count their far ends exactly as at EXACT_TALKERS_INTERVAL (a slower pace must not
+        turn exact figures into estimates)."""
+        self._exact_talkers = max(
+            EXACT_TALKERS, round(EXACT_TALKERS * stats_interval / EXACT_TALKERS_INTERVAL)
+        )
 
     def _count_talker(self, key: FlowKey, l2_bytes: int, packets: int = 1, weight: int = 1) -> None:
         """Count `packets` wire packets of `l2_bytes` in all (one frame, perhaps a super-frame)

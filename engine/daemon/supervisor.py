@@ -92,6 +92,9 @@ CHANGE_ATTEMPTS = 20
 LOOP_TICK = 5.0
 #: A change's reply waits at most this long for the workers to have it in force.
 APPLY_WAIT = 2.0
+#: Asked for stats, the reply waits at most this long for a report from each worker made after
+#: the question (a worker reads a StatsPace within a few milliseconds and reports at once).
+FRESH_WAIT = 0.5
 
 
 @dataclass
@@ -203,7 +206,9 @@ class Supervisor:
         }
         self._latest: dict[str, DirectionStats] = {}
         # The hub every client talks to; it listens on a socket only if there is a path.
-        self._control = ControlServer(control_path, self.handle, self._captures_changed)
+        self._control = ControlServer(
+            control_path, self.handle, self._captures_changed, on_watchers=self._pace_stats
+        )
         #: What each worker is told to capture now (None: nothing), for restarts.
         self._capturing: dict[Direction, StartCapture | None] = dict.fromkeys(DIRECTIONS)
         self._capture_lock = threading.Lock()
@@ -215,7 +220,12 @@ class Supervisor:
         os.set_blocking(self._wake_w, False)
         self._reload_requested = False
         self.recorder = recorder
+        #: Whether workers report fast (see `_pace_stats`), and when each direction's latest
+        #: report came (see `stats`).
         self._watched = False
+        self._pace_lock = threading.Lock()
+        self._reported = threading.Condition()
+        self._reported_at: dict[Direction, float] = {}
         #: Called first at shutdown (the HTTP server's stop).
         self.on_shutdown: list[Callable[[], None]] = []
 
@@ -265,7 +275,7 @@ class Supervisor:
         # A change that raced with the spawn must not be lost: send what is in force now.
         worker.send(encode(Configure(spec=self._spec, generation=self._generation)))
         if self._watched:
-            worker.send(encode(StatsPace(idle_interval=STATS_INTERVAL)))
+            worker.send(encode(StatsPace(interval=STATS_INTERVAL)))
         with self._capture_lock:
             capture = self._capturing[worker.direction]
         if capture is not None:
@@ -363,7 +373,12 @@ class Supervisor:
                 if isinstance(message, StatsReport):
                     self._pace_stats()
                     message = StatsReport(stats=self._complete(message.stats))
-                    self._latest[worker.direction] = message.stats
+                    with self._reported:
+                        self._latest[worker.direction] = message.stats
+                        # When the worker made it (one clock for the host's processes): a report
+                        # on its way while a client asked is not one made after the question.
+                        self._reported_at[worker.direction] = message.stats.at
+                        self._reported.notify_all()
                     if self.recorder is not None:
                         self.recorder.stats(message.stats)
                     self._control.publish(message)
@@ -397,15 +412,28 @@ class Supervisor:
             flows = {label: link for label, link in flows.items() if label in labels}
         return stats.model_copy(update={"flows": flows, "flows_changed_only": False})
 
-    def _pace_stats(self) -> None:
-        """Fast stats while anyone watches, slow when idle and unwatched (see the worker)."""
-        watched = self._control.watchers > 0
-        if watched != self._watched:
+    def _pace_stats(self, report_now: bool = False) -> None:
+        """Fast stats while anyone watches (a subscriber, a listener, the recorder), slow
+        otherwise, idle or not (see the worker). With `report_now`, the workers are told the
+        pace even if it is the same: each reports at once."""
+        with self._pace_lock:
+            watched = self._control.watchers > 0 or self.recorder is not None
+            if watched == self._watched and not report_now:
+                return
             self._watched = watched
-            interval = STATS_INTERVAL if watched else IDLE_STATS_INTERVAL
-            data = encode(StatsPace(idle_interval=interval))
+            data = encode(StatsPace(interval=STATS_INTERVAL if watched else IDLE_STATS_INTERVAL))
             for each in self._workers.values():
                 each.send(data)
+
+    def _fresh_reports(self, since: float, timeout: float = FRESH_WAIT) -> None:
+        """Until every running worker has made a report after `since`, or `timeout` (a worker
+        that is restarting or stuck must not hold the client up). Called from control threads:
+        the loop that reads the workers' reports must be free."""
+        self._until_workers(
+            self._reported,
+            lambda worker: self._reported_at.get(worker.direction, -1.0) < since,
+            since + timeout,
+        )
 
     def _restart(self, worker: _Worker) -> None:
         assert worker.process is not None
@@ -489,21 +517,30 @@ class Supervisor:
         """Until every running worker has put `generation` (or a later one) in force, or
         `timeout`. Called from control threads: the loop that reads the workers' answers
         must be free (a worker that is restarting gets the spec when it starts)."""
-        deadline = time.monotonic() + timeout
-        with self._configured:
+        waiting = self._until_workers(
+            self._configured,
+            lambda worker: self._in_force.get(worker.direction, -1) < generation,
+            time.monotonic() + timeout,
+        )
+        if waiting:
+            log.warning("%s not yet in force after %.1f s", "/".join(waiting), timeout)
+
+    def _until_workers(
+        self, condition: threading.Condition, behind: Callable[[_Worker], bool], deadline: float
+    ) -> list[Direction]:
+        """Wait on `condition` (which guards what `behind` reads) until no running worker is
+        `behind`, or until `deadline`; the directions still behind then."""
+        with condition:
             while True:
                 waiting = [
                     w.direction for w in self._workers.values()
                     if w.conn is not None and w.process is not None and w.process.is_alive()
-                    and self._in_force.get(w.direction, -1) < generation
+                    and behind(w)
                 ]  # fmt: skip
                 left = deadline - time.monotonic()
                 if not waiting or left <= 0:
-                    if waiting:
-                        log.warning("%s not yet in force after %.1f s", "/".join(waiting),
-                                    timeout)  # fmt: skip
-                    return
-                self._configured.wait(left)
+                    return waiting
+                condition.wait(left)
 
     def _change(self, make: Callable[[Spec], Spec], source: str) -> Message:
         """Validation and reading traces run without the lock, which a slow or huge request
@@ -648,7 +685,17 @@ class Supervisor:
         return Done(message=f"flushed {which}, {where}")
 
     def stats(self) -> EngineStats:
-        return EngineStats(ingress=self._latest.get("ingress"), egress=self._latest.get("egress"))
+        """Both directions' figures as of the question: each worker is asked to report at
+        once, and the reply waits for those reports (at most FRESH_WAIT). A script that sent
+        traffic and asks finds it counted, however slowly workers report while nobody
+        watches (once a second: a report built cold costs the worker some 0.7 ms)."""
+        asked = time.monotonic()
+        self._pace_stats(report_now=True)
+        self._fresh_reports(asked)
+        with self._reported:
+            return EngineStats(
+                ingress=self._latest.get("ingress"), egress=self._latest.get("egress")
+            )
 
     def info(self) -> Info:
         pids = {

@@ -10,8 +10,9 @@ traffic flows: the last moments before a release (as long as this machine's time
 sparse frames, up to POLL_WINDOW after each frame, so that the next one is not held up by a
 wake-up (see `Forwarder.stream_straight`). While frames stream through and nothing is held,
 it reads with blocking reads instead of `select` (see `_loop`), on a transparent link many
-frames a system call when they come fast (`engine.kernel.mmsg`). Stats go up the pipe at a
-fixed rate. All shaping decisions are made by the pure `DirectionPipeline`.
+frames a system call when they come fast (`engine.kernel.mmsg`). Stats go up the pipe at the
+pace the supervisor sets (`StatsPace`). All shaping decisions are made by the pure
+`DirectionPipeline`.
 """
 
 from __future__ import annotations
@@ -76,8 +77,10 @@ from engine.protocol.messages import (
 )
 
 STATS_INTERVAL = 0.1
-#: With no frames, nothing queued and nobody watching, stats go up this rarely: an idle engine
-#: stays asleep. The supervisor asks for STATS_INTERVAL while a TUI or a stream watches.
+#: With nobody watching, stats go up this rarely, traffic or not: an idle engine stays asleep,
+#: and a busy one spends nothing on figures nobody reads (a report, built cold after a sleep,
+#: costs some 0.7 ms here). The supervisor asks for STATS_INTERVAL while a TUI, a stream or a
+#: recorder watches, and for a report at once when a client asks for stats (`StatsPace`).
 IDLE_STATS_INTERVAL = 1.0
 RX_BATCH = 256
 #: Streaming (see `_loop`) goes on this long after the last frame, then the worker sleeps in
@@ -182,6 +185,9 @@ class Forwarder:
         #: Poll for the next frame until then (see `stream_straight`).
         self.poll_until = 0.0
         self._far_ends_due = 0.0
+        #: How often stats go up (`StatsPace`; slow until the supervisor says someone watches).
+        self.stats_pace = IDLE_STATS_INTERVAL
+        self.pipeline.pace_talkers(self.stats_pace)
         self.rx: socket.socket
         self.tx: socket.socket
         self._packet_sockets = sockets is None
@@ -527,7 +533,8 @@ class Forwarder:
         a sparse stream (a call, a game) costs a wake-up, a send and a read per frame, and
         after a sleep every line of Python run is read from memory again (this machine's
         caches are cold by then), so the round is kept short. Returns when stats are due,
-        when a message waits on the pipe (`conn_fd`), or when nothing is held."""
+        when a message waits on the pipe (`conn_fd`: looked at on every sleep, and every
+        CONTROL_POLL while something is due at every round), or when nothing is held."""
         pipeline = self.pipeline
         link = pipeline.delay_line
         if link is None:
@@ -535,6 +542,7 @@ class Forwarder:
         clock = time.monotonic
         watch = [conn_fd]
         read_gap = min(DEFER_MAX, pipeline.read_slack / 2)
+        check = clock() + CONTROL_POLL
         while True:
             due = link.next_event()
             if due is None:
@@ -549,6 +557,11 @@ class Forwarder:
                 if select.select(watch, [], [], wake - now)[0]:
                     return
                 now = clock()
+                check = now + CONTROL_POLL
+            elif now >= check:  # something is due at every round: busy, but not deaf
+                if select.select(watch, [], [], 0)[0]:
+                    return
+                check = now + CONTROL_POLL
             if due <= now:
                 self.send_all(pipeline.release(now))
             self.drain()
@@ -747,6 +760,9 @@ class Forwarder:
             self.follow_spec()
         elif isinstance(message, StopCapture):
             self.pipeline.stop_capture()
+        elif isinstance(message, StatsPace):
+            self.stats_pace = max(STATS_INTERVAL, message.interval)
+            self.pipeline.pace_talkers(self.stats_pace)
         return True
 
     def lose_interfaces(self, opened: bool = True) -> None:
@@ -901,7 +917,8 @@ def _wait_for_interfaces(forwarder: Forwarder, conn: Connection) -> bool:
                     return False
                 _acknowledge(forwarder, conn, message)
                 if isinstance(message, StatsPace):
-                    interval = max(STATS_INTERVAL, message.idle_interval)
+                    interval = forwarder.stats_pace
+                    next_stats = time.monotonic()  # at once, as `_loop` does
     finally:
         watch.close()
 
@@ -945,7 +962,6 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
     watched_pipe = [conn_fd]
     next_stats = time.monotonic()
     reported_frames = -1
-    idle_interval = IDLE_STATS_INTERVAL
     streaming = False
     seen_frames = pipeline.frames_seen
     last_traffic = -STREAM_HOLD
@@ -1010,12 +1026,10 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
                 return
             _acknowledge(forwarder, conn, message)
             if isinstance(message, StatsPace):
-                idle_interval = max(STATS_INTERVAL, message.idle_interval)
+                next_stats = now  # at once: someone asked, or started watching
         if pipeline.frames_seen != seen_frames:
             seen_frames = pipeline.frames_seen
             last_traffic = now
-            if next_stats > now + STATS_INTERVAL:
-                next_stats = now + STATS_INTERVAL  # traffic again: back to ten a second
         forwarder.send_all(pipeline.release(now))
         if pipeline.fates is not None and len(pipeline.fates.records) >= FATE_BATCH:
             try:
@@ -1031,6 +1045,6 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             if idle:
                 forwarder.trim_spares()
             reported_frames = pipeline.frames_seen
-            next_stats += idle_interval if idle else STATS_INTERVAL
+            next_stats += forwarder.stats_pace
             if next_stats < now:
-                next_stats = now + STATS_INTERVAL
+                next_stats = now + forwarder.stats_pace

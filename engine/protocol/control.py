@@ -221,11 +221,14 @@ class ControlServer:
         path: str | None,
         handler: Handler,
         on_captures: Callable[[list[CaptureRequest]], None] | None = None,
+        on_watchers: Callable[[], None] | None = None,
     ) -> None:
-        """`on_captures`: called with the captures running whenever one starts or ends."""
+        """`on_captures`: called with the captures running whenever one starts or ends;
+        `on_watchers`: whenever a subscriber or listener comes or goes (see `watchers`)."""
         self.path = path
         self._handler = handler
         self._on_captures = on_captures
+        self._on_watchers = on_watchers
         self._subscribers: set[_Outbox] = set()
         self._listeners = Listeners()
         self._lock = threading.Lock()
@@ -272,7 +275,14 @@ class ControlServer:
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         """In-process subscribers (the HTTP API): `callback` gets every published message and
         must not block. Returns the function that stops it."""
-        return self._listeners.add(callback)
+        remove = self._listeners.add(callback)
+        self._watchers_changed()
+
+        def stop() -> None:
+            remove()
+            self._watchers_changed()
+
+        return stop
 
     @property
     def captures(self) -> list[CaptureRequest]:
@@ -285,11 +295,16 @@ class ControlServer:
         with self._lock:
             self._subscribers.add(feed)
         self._captures_changed()
+        self._watchers_changed()
         return feed
 
     def _captures_changed(self) -> None:
         if self._on_captures is not None:
             self._on_captures(self.captures)
+
+    def _watchers_changed(self) -> None:
+        if self._on_watchers is not None:
+            self._on_watchers()
 
     @property
     def watchers(self) -> int:
@@ -372,6 +387,7 @@ class ControlServer:
             self._subscribers.discard(subscriber)
         if subscriber.capture is not None:
             self._captures_changed()
+        self._watchers_changed()
 
     def _serve(self, conn: Connection) -> None:
         """Until the client goes, or until it subscribes (then its sender thread owns it)."""
@@ -401,6 +417,7 @@ class ControlServer:
                         self._subscribers.add(subscriber)
                     if request.capture is not None:
                         self._captures_changed()
+                    self._watchers_changed()
                     return  # the connection now belongs to the subscriber's sender thread
         except OSError:
             with contextlib.suppress(OSError):

@@ -57,11 +57,12 @@ class StopCapture(_Message):
 
 
 class StatsPace(_Message):
-    """How often to report with no traffic: fast while someone watches (a TUI, a stream),
-    slow otherwise, so that an idle engine with nobody looking stays asleep."""
+    """How often to report: fast while someone watches (a TUI, a stream, a recorder) or has
+    just asked for stats, slow otherwise, so that the engine spends nothing on figures nobody
+    reads, idle or not. A worker reports at once on receiving it (the asker waits for that)."""
 
     type: Literal["stats_pace"] = "stats_pace"
-    idle_interval: float
+    interval: float
 
 
 class Flush(_Message):
@@ -152,6 +153,9 @@ class PatchSpec(_Message):
 
 
 class GetStats(_Message):
+    """Both directions' figures, made after the request arrived (the workers report at once
+    for it): whatever went through before the request is counted."""
+
     type: Literal["get_stats"] = "get_stats"
 
 
