@@ -219,9 +219,7 @@ class DirectionPipeline:
         link.hold_runs(runs)
         self._busy.add(link)
         self._touched.add(link)
-        frames = tally.frames
-        self.frames_seen += frames
-        self._window_frames += frames
+        self._count_frames(tally.frames)
         if tally.sampled:
             self._unsettled.append(tally)
             self.talkers_changed = True
@@ -354,10 +352,13 @@ class DirectionPipeline:
 
     def _count_tally(self, tally: StraightTally) -> None:
         """Frames seen, and the far ends of the frames `tally` sampled."""
-        frames = tally.frames
+        self._count_frames(tally.frames)
+        self._count_far_ends(tally)
+
+    def _count_frames(self, frames: int) -> None:
+        """`frames` more seen, in all and in this stats window (for talker sampling)."""
         self.frames_seen += frames
         self._window_frames += frames
-        self._count_far_ends(tally)
 
     def _settle_talkers(self) -> None:
         """Count the far ends of the frames held in bulk since the talkers were last read."""
