@@ -306,6 +306,77 @@ def test_a_delay_line_round_returns_for_a_message_for_stats_and_once_nothing_is_
         worker_end.close()
 
 
+def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
+    """A dense stream through a delay line (a frame every millisecond, 50 ms): the worker
+    wakes for every release, but reads new frames only at the last wake-up before half the
+    latency has passed since it last read (at most DEFER_MAX, 5 ms here), never later. Every
+    frame leaves, in order, none before its latency."""
+    inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.setblocking(False)
+    supervisor_end, worker_end = Pipe()
+    forwarder = Forwarder("egress", "rx0", "tx0", parse_spec({"egress": {"latency": 50}}),
+                          sockets=(rx, tx))  # fmt: skip
+    frames = numbered(150)
+    sent_at: list[float] = []
+    reads = 0
+    drain = forwarder.drain
+
+    def counted_drain() -> bool:
+        nonlocal reads
+        reads += 1
+        return drain()
+
+    def send() -> None:
+        for frame in frames:
+            sent_at.append(time.monotonic())
+            inlet.send(frame)
+            time.sleep(0.001)
+
+    got: list[bytes] = []
+    left_at: list[float] = []
+
+    def receive() -> None:
+        outlet.settimeout(HANG)
+        with contextlib.suppress(OSError):
+            while len(got) < len(frames):
+                got.append(outlet.recv(70_000))
+                left_at.append(time.monotonic())
+
+    sender = threading.Thread(target=send)
+    receiver = threading.Thread(target=receive)
+    try:
+        receiver.start()
+        sender.start()
+        while not sent_at:
+            time.sleep(0.001)
+        started = time.monotonic()
+        forwarder.drain = counted_drain  # type: ignore[method-assign]
+        deadline = started + HANG
+        while (sender.is_alive() or not forwarder.pipeline.idle) and time.monotonic() < deadline:
+            if forwarder.pipeline.idle:
+                forwarder.drain()
+                time.sleep(0.001)
+            else:
+                forwarder.stream_line(worker_end.fileno(), deadline)
+        elapsed = time.monotonic() - started
+        receiver.join(HANG)
+        assert got == frames
+        assert all(left - sent >= 0.05 for left, sent in zip(left_at, sent_at, strict=True))
+        # One read per 5 ms of the run at most, and a few more for its start and end; reading
+        # at every release would be one per frame more (150).
+        assert reads <= elapsed / 0.005 + 10, (reads, elapsed)
+    finally:
+        sender.join(HANG)
+        with contextlib.suppress(OSError):
+            outlet.shutdown(socket.SHUT_RDWR)  # wakes the receiver if it still waits
+        receiver.join(HANG)
+        for sock in (inlet, outlet, rx, tx):
+            sock.close()
+        supervisor_end.close()
+        worker_end.close()
+
+
 def test_with_nobody_watching_stats_go_up_once_a_second_until_asked_for() -> None:
     """A worker spends nothing on figures nobody reads: with traffic and no StatsPace it
     reports once a second; a StatsPace makes it report at once, then at that pace."""

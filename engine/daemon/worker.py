@@ -223,20 +223,22 @@ class Forwarder:
             stamp_arrivals(self.rx, wanted)
             self.stamped = wanted
 
-    def drain(self) -> None:
+    def drain(self) -> bool:
         """Read what is waiting (the socket does not block), up to RX_BATCH frames, mmsg.BATCH
         a system call, through `_take_batch`. A frame's arrival time is all a link needs to
         treat it as on arrival, however late it is read (see `_loop`: reads wait while links
-        hold frames). The caller releases what falls due."""
+        hold frames). The caller releases what falls due. True if it stopped at RX_BATCH,
+        with more perhaps waiting."""
         nowait = socket.MSG_DONTWAIT
         for _ in range(RX_BATCH // BATCH):
             try:
                 count = self._batch.receive(self.rx, nowait)
             except BlockingIOError:
-                return
+                return False
             self._take_batch(count, time.monotonic())
             if count < BATCH:
-                return
+                return False
+        return True
 
     def _take_batch(self, count: int, now: float) -> None:
         """The `count` frames just read into `_batch`: held there in bulk if every frame takes
@@ -528,9 +530,11 @@ class Forwarder:
 
     def stream_line(self, conn_fd: int, stats_due: float) -> None:
         """While the pipeline is a delay line (`DirectionPipeline.delay_line`) and holds
-        frames: sleep until the next run is due (or half the latency, at most DEFER_MAX, to
-        read), send what is due, then read what came meanwhile and hold it, and nothing else:
-        a sparse stream (a call, a game) costs a wake-up, a send and a read per frame, and
+        frames: sleep until the next run is due, send it, and nothing else. New frames are
+        read (and held) at most every half the latency (at most DEFER_MAX): at the last
+        wake-up for a release before then, or at a wake-up of its own if none comes. Their
+        kernel stamps keep their arrival times, so a stream of 1000 frames a second through
+        20 ms costs a wake-up and a send per frame and a read per 5 ms, not a read per frame:
         after a sleep every line of Python run is read from memory again (this machine's
         caches are cold by then), so the round is kept short. Returns when stats are due,
         when a message waits on the pipe (`conn_fd`: looked at on every sleep, and every
@@ -542,15 +546,12 @@ class Forwarder:
         clock = time.monotonic
         watch = [conn_fd]
         read_gap = min(DEFER_MAX, pipeline.read_slack / 2)
-        check = clock() + CONTROL_POLL
+        read_by = clock()  # what came since the caller last read: at the first round
+        check = read_by + CONTROL_POLL
+        due = link.next_event()
         while True:
-            due = link.next_event()
-            if due is None:
-                return
             now = clock()
-            wake = now + read_gap
-            if due < wake:
-                wake = due
+            wake = read_by if due is None or read_by < due else due
             if stats_due < wake:
                 wake = stats_due
             if wake > now:
@@ -562,9 +563,17 @@ class Forwarder:
                 if select.select(watch, [], [], 0)[0]:
                     return
                 check = now + CONTROL_POLL
-            if due <= now:
+            if due is not None and due <= now:
                 self.send_all(pipeline.release(now))
-            self.drain()
+                due = link.next_event()
+            # Read at the last wake-up before read_by, not at a wake-up of its own; with more
+            # waiting than a drain takes, again at the next round.
+            if due is None or due > read_by or now >= read_by:
+                read_by = now if self.drain() else now + read_gap
+                if due is None:
+                    due = link.next_event()
+                    if due is None:
+                        return
             if now >= stats_due:
                 return
 
