@@ -6,14 +6,31 @@ import json
 import struct
 from collections.abc import Mapping
 
-from scapy.layers.inet import IP, TCP
-from scapy.layers.l2 import Ether
+import pytest
+from scapy.layers.inet import IP, TCP, UDP, IPOption
+from scapy.layers.l2 import Dot1Q, Ether
 
-from engine.core.frames import GSO_TCPV4, HEAD_BYTES, VNET_F_NEEDS_CSUM, VnetHeader, wire_shape
+from engine.core.frames import (
+    GSO_TCPV4,
+    HEAD_BYTES,
+    VNET_F_NEEDS_CSUM,
+    VNET_HDR_LEN,
+    VnetHeader,
+    wire_shape,
+)
 from engine.core.packet import HeldRun
 from engine.core.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline, StraightTally
 from engine.model.spec import Spec, loads_spec
-from tests.frames_helpers import CLIENT, SERVER, arp_frame, copy_of, tcp_frame, udp_frame
+from tests.frames_helpers import (
+    CLIENT,
+    SERVER,
+    arp_frame,
+    copy_of,
+    malformed_frames,
+    tcp_frame,
+    udp_frame,
+    with_vnet,
+)
 from tests.pipeline_helpers import ReceivingPipeline
 
 
@@ -259,6 +276,42 @@ def test_counting_in_bulk_after_sending_matches_counting_each_frame() -> None:
         if place <= EXACT_TALKERS or place % TALKER_SAMPLE == 0
     ]
     assert sum(t.packets for t in top) == sum(counted)
+
+
+@pytest.mark.parametrize("direction", ["egress", "ingress"])
+def test_far_ends_summed_by_flow_are_those_of_reading_each_frame(direction: str) -> None:
+    """Frames counted in bulk are summed by the few bytes that hold their flow fields before
+    their far end is read once per flow: every kind of frame must come out as reading each
+    one does (other ports and addresses, IPv4 options, fragments, VLAN tags, IPv6, ARP, and
+    frames cut short or with bytes overwritten)."""
+    kinds = [
+        udp_frame(sport=40000),
+        udp_frame(sport=40001),
+        udp_frame(dst="198.18.0.3"),
+        udp_frame(src="198.19.0.1"),
+        tcp_frame(dport=443),
+        tcp_frame(sport=443),
+        with_vnet(Ether() / IP(src=CLIENT, dst=SERVER, options=[IPOption(b"\x01" * 4)]) / UDP()),
+        # A later fragment whose payload looks like the first frame's ports: it has none.
+        with_vnet(Ether() / IP(src=CLIENT, dst=SERVER, frag=3) / UDP(sport=40000, dport=5001)),
+        with_vnet(Ether() / IP(src=CLIENT, dst=SERVER, flags="MF") / UDP(dport=11) / (b"f" * 30)),
+        with_vnet(Ether() / IP(src=CLIENT, dst=SERVER, frag=3) / (b"g" * 30)),
+        with_vnet(Ether() / Dot1Q(vlan=5) / IP(src=CLIENT, dst=SERVER) / UDP(dport=12)),
+        udp_frame(src="2001:2::1", dst="2001:2::2"),
+        arp_frame(),
+        udp_frame()[: VNET_HDR_LEN + 14 + 22],  # the ports cut short
+        *(with_vnet(frame) for frame in malformed_frames(seed=3, count=300)),
+    ]
+    frames = [kind for _ in range(3) for kind in kinds]
+    each, bulk = pipeline({}, direction), pipeline({}, direction)
+    for frame in frames:
+        each.forward(frame, 0.0)
+    tally = StraightTally(len(frames))
+    for frame in frames:
+        tally.count(frame, 0, len(frame))
+    bulk.passed_straight(tally)
+    assert sorted(bulk.far_ends()) == sorted(each.far_ends())
+    assert len(each.far_ends()) > 10
 
 
 def test_a_slower_stats_pace_counts_as_many_far_ends_a_second_exactly() -> None:

@@ -90,6 +90,24 @@ _CUMULATIVE = (
 )  # fmt: skip
 
 
+#: A frame's first bytes up to its IPv4 header's version and length, for untagged IPv4 with
+#: no options (vnet header, then Ethernet): most frames, whose flow fields then lie at fixed
+#: places (`_flow_region`).
+_PLAIN_IPV4 = b"\x08\x00\x45"
+_ETHERTYPE_AT = VNET_HDR_LEN + 12
+
+
+def _flow_region(head: bytes) -> bytes:
+    """Bytes of a frame's `head` that hold everything `flow_key` reads of it, so that two
+    heads with the same region have the same flow key: for untagged IPv4 without options,
+    the fragment field, protocol, addresses and ports (the fields between, such as the
+    length and checksum, differ from frame to frame); for anything else, the whole head."""
+    if head[_ETHERTYPE_AT : _ETHERTYPE_AT + 3] == _PLAIN_IPV4:
+        ip = _ETHERTYPE_AT + 2
+        return head[ip + 6 : ip + 8] + head[ip + 9 : ip + 10] + head[ip + 12 : ip + 24]
+    return head
+
+
 def _quantile(ordered: list[float], q: float) -> float:
     """The `q` quantile of sorted values (the nearest rank), 0 for none."""
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -367,15 +385,30 @@ class DirectionPipeline:
             self._count_far_ends(tally)
 
     def _count_far_ends(self, tally: StraightTally) -> None:
-        """The far ends of the frames `tally` sampled."""
+        """The far ends of the frames `tally` sampled. Frames of one flow are summed first
+        and their far end read once: a frame's flow fields are found by a few slices of its
+        head (`_flow_region`) for less than reading them (`flow_key`)."""
+        flows: dict[bytes, list[int]] = {}
+        heads: dict[bytes, bytes] = {}
         for place, size, head in tally.sampled:
-            key = flow_key(head)
+            if head[1]:  # a super-frame: its wire packets from its head and size
+                shape = wire_shape(head, size)
+                packets, l2_bytes = shape.packets, shape.l2_bytes
+            else:
+                packets, l2_bytes = 1, size - VNET_HDR_LEN
+            weight = tally.weight(place)
+            region = _flow_region(head)
+            sums = flows.get(region)
+            if sums is None:
+                flows[region] = sums = [0, 0, 0]
+                heads[region] = head
+            sums[0] += packets * weight
+            sums[1] += l2_bytes * weight
+            sums[2] += wire_bits(l2_bytes, packets) * weight
+        for region, (packets, l2_bytes, bits) in flows.items():
+            key = flow_key(heads[region])
             if key is not NON_IP:
-                if head[1]:  # a super-frame: its wire packets from its head and size
-                    shape = wire_shape(head, size)
-                    self._count_talker(key, shape.l2_bytes, shape.packets, tally.weight(place))
-                else:
-                    self._count_talker(key, size - VNET_HDR_LEN, 1, tally.weight(place))
+                self._add_talker(key, packets, l2_bytes, bits)
 
     @property
     def exact_talkers_left(self) -> int:
@@ -394,21 +427,27 @@ class DirectionPipeline:
     def _count_talker(self, key: FlowKey, l2_bytes: int, packets: int = 1, weight: int = 1) -> None:
         """Count `packets` wire packets of `l2_bytes` in all (one frame, perhaps a super-frame)
         for the far end of `key`, `weight` times (a sample counts for the frames skipped)."""
+        self._add_talker(
+            key, packets * weight, l2_bytes * weight, wire_bits(l2_bytes, packets) * weight
+        )
+
+    def _add_talker(self, key: FlowKey, packets: int, l2_bytes: int, bits: int) -> None:
+        """Add `packets` wire packets, `l2_bytes` and `bits` on the wire to the far end of
+        `key`."""
         ported = key.protocol == PROTO_TCP or key.protocol == PROTO_UDP  # else no port
         if self._far_is_source:
             ident = (key.version, key.src, key.protocol, key.sport if ported else 0)
         else:
             ident = (key.version, key.dst, key.protocol, key.dport if ported else 0)
-        bits = wire_bits(l2_bytes, packets) * weight
         entry = self._talkers.get(ident)
         if entry is None:
             if len(self._talkers) >= TALKER_MEMORY:
                 keep = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
                 self._talkers = dict(keep[: TALKER_MEMORY // 2])
-            self._talkers[ident] = [packets * weight, l2_bytes * weight, bits]
+            self._talkers[ident] = [packets, l2_bytes, bits]
         else:
-            entry[0] += packets * weight
-            entry[1] += l2_bytes * weight
+            entry[0] += packets
+            entry[1] += l2_bytes
             entry[2] += bits
         self.talkers_changed = True
 
