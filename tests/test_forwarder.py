@@ -322,10 +322,10 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
     reads = 0
     drain = forwarder.drain
 
-    def counted_drain() -> bool:
+    def counted_drain(releasing: bool = False) -> bool:
         nonlocal reads
         reads += 1
-        return drain()
+        return drain(releasing)
 
     def send() -> None:
         for frame in frames:
@@ -375,6 +375,36 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
             sock.close()
         supervisor_end.close()
         worker_end.close()
+
+
+def test_what_falls_due_while_a_drain_takes_frames_leaves_before_the_rest_are_taken() -> None:
+    """A wake-up may read many frames, each taken through the pipeline at tens of
+    microseconds: a frame that falls due meanwhile (here: already due when the drain starts)
+    leaves after the first frame taken, not after all of them."""
+    inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.setblocking(False)
+    spec = parse_spec({"flows": [{"label": "probe",
+                                  "flow": {"protocol": 17, "port_min": 7, "port_max": 7},
+                                  "link": {"egress": {"latency": 2}}}]})  # fmt: skip
+    forwarder = Forwarder("egress", "rx0", "tx0", spec, sockets=(rx, tx))
+    try:
+        (held,) = numbered(1, dport=7)
+        inlet.send(held)
+        forwarder.drain()
+        assert not forwarder.pipeline.idle  # held for 2 ms
+        time.sleep(0.01)  # due by now, and not released (as if the worker had been busy)
+        others = numbered(64, dport=5001)  # the default link: out as soon as taken
+        for frame in others:
+            inlet.send(frame)
+        forwarder.drain(releasing=True)
+        outlet.settimeout(HANG)
+        got = [outlet.recv(70_000) for _ in range(len(others) + 1)]
+        assert got[:2] == [others[0], held]
+        assert got[2:] == others[1:]
+    finally:
+        for sock in (inlet, outlet, rx, tx):
+            sock.close()
 
 
 def test_with_nobody_watching_stats_go_up_once_a_second_until_asked_for() -> None:

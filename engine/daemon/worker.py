@@ -21,6 +21,7 @@ import base64
 import contextlib
 import errno
 import gc
+import math
 import os
 import select
 import signal
@@ -119,6 +120,8 @@ SPARE_PAGES_KEPT = 8
 #: PACKET_OVERHEAD: the page of its batch it was read into, which stays in memory with it (a
 #: slot per frame), so that the limit bounds the worker's memory for short frames too.
 BULK_FRAME_PAGE = 4096
+#: A time that never comes (`Forwarder.drain`: nothing to release meanwhile).
+NEVER = math.inf
 #: The far ends' counts (for the seed's traffic profiles) go up at most this often.
 FAR_ENDS_INTERVAL = 1.0
 #: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
@@ -184,6 +187,8 @@ class Forwarder:
         self._out_batch = FrameBatch()
         #: Poll for the next frame until then (see `stream_straight`).
         self.poll_until = 0.0
+        #: While a drain releases what falls due meanwhile: when that is (see `drain`).
+        self._due_meanwhile = NEVER
         self._far_ends_due = 0.0
         #: How often stats go up (`StatsPace`; slow until the supervisor says someone watches).
         self.stats_pace = IDLE_STATS_INTERVAL
@@ -223,22 +228,41 @@ class Forwarder:
             stamp_arrivals(self.rx, wanted)
             self.stamped = wanted
 
-    def drain(self) -> bool:
+    def drain(self, releasing: bool = False) -> bool:
         """Read what is waiting (the socket does not block), up to RX_BATCH frames, mmsg.BATCH
         a system call, through `_take_batch`. A frame's arrival time is all a link needs to
         treat it as on arrival, however late it is read (see `_loop`: reads wait while links
-        hold frames). The caller releases what falls due. True if it stopped at RX_BATCH,
-        with more perhaps waiting."""
+        hold frames). The caller releases what falls due; with `releasing`, what falls due
+        meanwhile leaves as soon as a frame has been taken (`_release_meanwhile`), not after
+        all of them. True if it stopped at RX_BATCH, with more perhaps waiting."""
         nowait = socket.MSG_DONTWAIT
-        for _ in range(RX_BATCH // BATCH):
-            try:
-                count = self._batch.receive(self.rx, nowait)
-            except BlockingIOError:
-                return False
-            self._take_batch(count, time.monotonic())
-            if count < BATCH:
-                return False
-        return True
+        if releasing:
+            self._due_meanwhile = self.pipeline.next_deadline() or NEVER
+        try:
+            for _ in range(RX_BATCH // BATCH):
+                try:
+                    count = self._batch.receive(self.rx, nowait)
+                except BlockingIOError:
+                    return False
+                self._take_batch(count, time.monotonic())
+                if count < BATCH:
+                    return False
+            return True
+        finally:
+            self._due_meanwhile = NEVER
+
+    def _release_meanwhile(self) -> float:
+        """Send what fell due while a drain takes frames one by one (each costs tens of
+        microseconds cold, and a wake-up may read several): only what is through its link's
+        serialiser (`release` without serialising), since frames still unread must meet the
+        queues as they were when they came. Returns when to look again: never in this drain
+        if nothing left (the rest waits on a serialiser, worked once all are read)."""
+        pipeline = self.pipeline
+        released = pipeline.release(time.monotonic(), serialise=False)
+        if not released:
+            return NEVER
+        self.send_all(released)
+        return pipeline.next_deadline() or NEVER
 
     def _take_batch(self, count: int, now: float) -> None:
         """The `count` frames just read into `_batch`: held there in bulk if every frame takes
@@ -355,6 +379,8 @@ class Forwarder:
         stamped = self.stamped
         wall_offset = self._wall_offset
         forward = self.pipeline.forward
+        due = self._due_meanwhile
+        clock = time.monotonic
         run = 0  # frames run..index-1 go out together
         start = 0
         for index in range(count):
@@ -370,6 +396,11 @@ class Forwarder:
                     self._send_batch(index, run)
                 run = index + 1
             start += SLOT
+            if due < NEVER and clock() >= due:
+                if run <= index:
+                    self._send_batch(index + 1, run)
+                    run = index + 1
+                due = self._due_meanwhile = self._release_meanwhile()
         if run < count:
             self._send_batch(count, run)
 
@@ -1022,7 +1053,7 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
                 # What is due leaves before the frames that waited unread are handled (they may
                 # be many); the queue is not worked past them until they are read.
                 forwarder.send_all(pipeline.release(time.monotonic(), serialise=False))
-                forwarder.drain()
+                forwarder.drain(releasing=True)
             elif rx_fd in readable:
                 forwarder.drain()
             if margin is not None and not readable and timeout <= 0:
