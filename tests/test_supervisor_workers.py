@@ -4,18 +4,21 @@ made through the supervisor reaches the right worker, and its stats come back co
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.daemon.supervisor import Supervisor
 from engine.kernel.afpacket import limit_blocking_reads
 from engine.model.spec import Direction, parse_spec
 from engine.model.stats import EngineStats
 from engine.protocol.messages import GetStats, PatchSpec, SpecReply, StatsReply
+from engine.timelines.recorder import TimelineRecorder
 from tests.frames_helpers import udp_frame
 
 HANG = 15.0
@@ -44,7 +47,9 @@ class Wire:
 
 
 @contextmanager
-def supervised(spec: dict[str, object]) -> Iterator[tuple[Supervisor, dict[Direction, Wire]]]:
+def supervised(
+    spec: dict[str, object], recorder: TimelineRecorder | None = None
+) -> Iterator[tuple[Supervisor, dict[Direction, Wire]]]:
     wires: dict[Direction, Wire] = {}
     given: dict[Direction, tuple[socket.socket, socket.socket]] = {}
     mine: list[socket.socket] = []
@@ -56,7 +61,7 @@ def supervised(spec: dict[str, object]) -> Iterator[tuple[Supervisor, dict[Direc
         wires[direction] = Wire(inlet, outlet)
         given[direction] = (rx, tx)
         mine += [inlet, rx, tx, outlet]
-    supervisor = Supervisor("outer0", "inner0", parse_spec(spec), sockets=given)
+    supervisor = Supervisor("outer0", "inner0", parse_spec(spec), sockets=given, recorder=recorder)
     supervisor.start()
     loop = threading.Thread(target=supervisor.run, daemon=True)
     loop.start()
@@ -125,3 +130,16 @@ def test_stats_asked_for_count_every_frame_sent_before_the_question() -> None:
             reply = supervisor.handle(GetStats())
             assert isinstance(reply, StatsReply) and reply.stats.egress is not None
             assert reply.stats.egress.total.packets_out == n
+
+
+def test_a_recorder_watches_from_the_start_so_workers_report_ten_a_second(tmp_path: Path) -> None:
+    """Nobody else watching and nothing asked: a recorder of stats still gets the fast pace
+    (ten a second, not one), from the first report on."""
+    path = tmp_path / "run.timeline"
+    recorder = TimelineRecorder(path, stats=True, stats_interval=0.0)
+    with supervised({}, recorder) as (_, wires):
+        assert wires["egress"].passes(udp_frame(), HANG)  # its worker is up
+        time.sleep(2.0)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    egress = [line for line in lines if line.get("stats", {}).get("direction") == "egress"]
+    assert len(egress) >= 8, len(egress)  # once a second would be three at the most

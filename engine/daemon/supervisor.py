@@ -220,9 +220,10 @@ class Supervisor:
         os.set_blocking(self._wake_w, False)
         self._reload_requested = False
         self.recorder = recorder
-        #: Whether workers report fast (see `_pace_stats`), and when each direction's latest
+        #: Whether workers report fast (see `_pace_stats`: the recorder watches from the start,
+        #: clients as ControlServer says they come and go), and when each direction's latest
         #: report came (see `stats`).
-        self._watched = False
+        self._watched = recorder is not None
         self._pace_lock = threading.Lock()
         self._reported = threading.Condition()
         self._reported_at: dict[Direction, float] = {}
@@ -371,7 +372,6 @@ class Supervisor:
             while conn.poll():
                 message = decode(conn.recv_bytes())
                 if isinstance(message, StatsReport):
-                    self._pace_stats()
                     message = StatsReport(stats=self._complete(message.stats))
                     with self._reported:
                         self._latest[worker.direction] = message.stats
