@@ -99,8 +99,21 @@ class Running:
         return found
 
 
+@dataclass
+class Direct:
+    """A forwarder on socket pairs, called directly (no worker loop): frames go in at
+    `inlet` and out at `outlet`; `worker_end` is its end of a real pipe, `supervisor_end`
+    the other."""
+
+    forwarder: Forwarder
+    inlet: socket.socket
+    outlet: socket.socket
+    supervisor_end: Connection
+    worker_end: Connection
+
+
 @contextmanager
-def forwarding(spec: dict[str, Any]) -> Iterator[Running]:
+def direct(spec: dict[str, Any]) -> Iterator[Direct]:
     inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     for sock in (rx, tx, outlet):
@@ -109,17 +122,28 @@ def forwarding(spec: dict[str, Any]) -> Iterator[Running]:
     rx.setblocking(False)
     supervisor_end, worker_end = Pipe()
     forwarder = Forwarder("egress", "rx0", "tx0", parse_spec(spec), sockets=(rx, tx))
-    thread = threading.Thread(target=run_forwarder, args=(forwarder, worker_end), daemon=True)
-    thread.start()
     try:
-        yield Running(inlet, outlet, supervisor_end)
+        yield Direct(forwarder, inlet, outlet, supervisor_end, worker_end)
     finally:
-        supervisor_end.send_bytes(encode(Stop()))
-        thread.join(HANG)
         for sock in (inlet, outlet, rx, tx):
             sock.close()
         supervisor_end.close()
         worker_end.close()
+
+
+@contextmanager
+def forwarding(spec: dict[str, Any]) -> Iterator[Running]:
+    """A forwarder in its worker loop, in a thread."""
+    with direct(spec) as it:
+        thread = threading.Thread(
+            target=run_forwarder, args=(it.forwarder, it.worker_end), daemon=True
+        )
+        thread.start()
+        try:
+            yield Running(it.inlet, it.outlet, it.supervisor_end)
+        finally:
+            it.supervisor_end.send_bytes(encode(Stop()))
+            thread.join(HANG)
     assert not thread.is_alive()
 
 
@@ -273,19 +297,14 @@ def test_short_frames_held_in_bulk_keep_the_workers_memory_within_the_held_bytes
 def test_a_delay_line_round_returns_for_a_message_for_stats_and_once_nothing_is_held() -> None:
     """`stream_line` sleeps between releases: a message on the pipe or stats falling due
     wake it and end it (else the supervisor would wait), as does the line running empty."""
-    inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    rx.setblocking(False)
-    supervisor_end, worker_end = Pipe()
-    spec = parse_spec({"egress": {"latency": 200}})
-    forwarder = Forwarder("egress", "rx0", "tx0", spec, sockets=(rx, tx))
-    try:
-        inlet.send(udp_frame())
+    with direct({"egress": {"latency": 200}}) as it:
+        forwarder, worker_end = it.forwarder, it.worker_end
+        it.inlet.send(udp_frame())
         forwarder.drain()
         assert forwarder.pipeline.delay_line is not None and not forwarder.pipeline.idle
         # A message: back within far less than the frame's 200 ms or the 10 s to stats.
         started = time.monotonic()
-        supervisor_end.send_bytes(encode(Stop()))
+        it.supervisor_end.send_bytes(encode(Stop()))
         forwarder.stream_line(worker_end.fileno(), started + HANG)
         assert time.monotonic() - started < 0.15
         assert not forwarder.pipeline.idle  # the frame is still held: nothing was due
@@ -297,13 +316,8 @@ def test_a_delay_line_round_returns_for_a_message_for_stats_and_once_nothing_is_
         # Nothing held: back once the frame left (200 ms after it came, not before).
         forwarder.stream_line(worker_end.fileno(), time.monotonic() + HANG)
         assert forwarder.pipeline.idle
-        outlet.settimeout(HANG)
-        assert outlet.recv(70_000) == udp_frame()
-    finally:
-        for sock in (inlet, outlet, rx, tx):
-            sock.close()
-        supervisor_end.close()
-        worker_end.close()
+        it.outlet.settimeout(HANG)
+        assert it.outlet.recv(70_000) == udp_frame()
 
 
 def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
@@ -311,100 +325,86 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
     wakes for every release, but reads new frames only at the last wake-up before half the
     latency has passed since it last read (at most DEFER_MAX, 5 ms here), never later. Every
     frame leaves, in order, none before its latency."""
-    inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    rx.setblocking(False)
-    supervisor_end, worker_end = Pipe()
-    forwarder = Forwarder("egress", "rx0", "tx0", parse_spec({"egress": {"latency": 50}}),
-                          sockets=(rx, tx))  # fmt: skip
-    frames = numbered(150)
-    sent_at: list[float] = []
-    reads = 0
-    drain = forwarder.drain
+    with direct({"egress": {"latency": 50}}) as it:
+        forwarder, inlet, outlet = it.forwarder, it.inlet, it.outlet
+        frames = numbered(150)
+        sent_at: list[float] = []
+        reads = 0
+        drain = forwarder.drain
 
-    def counted_drain(releasing: bool = False) -> bool:
-        nonlocal reads
-        reads += 1
-        return drain(releasing)
+        def counted_drain(releasing: bool = False) -> bool:
+            nonlocal reads
+            reads += 1
+            return drain(releasing)
 
-    def send() -> None:
-        for frame in frames:
-            sent_at.append(time.monotonic())
-            inlet.send(frame)
-            time.sleep(0.001)
-
-    got: list[bytes] = []
-    left_at: list[float] = []
-
-    def receive() -> None:
-        outlet.settimeout(HANG)
-        with contextlib.suppress(OSError):
-            while len(got) < len(frames):
-                got.append(outlet.recv(70_000))
-                left_at.append(time.monotonic())
-
-    sender = threading.Thread(target=send)
-    receiver = threading.Thread(target=receive)
-    try:
-        receiver.start()
-        sender.start()
-        while not sent_at:
-            time.sleep(0.001)
-        started = time.monotonic()
-        forwarder.drain = counted_drain  # type: ignore[method-assign]
-        deadline = started + HANG
-        while (sender.is_alive() or not forwarder.pipeline.idle) and time.monotonic() < deadline:
-            if forwarder.pipeline.idle:
-                forwarder.drain()
+        def send() -> None:
+            for frame in frames:
+                sent_at.append(time.monotonic())
+                inlet.send(frame)
                 time.sleep(0.001)
-            else:
-                forwarder.stream_line(worker_end.fileno(), deadline)
-        elapsed = time.monotonic() - started
-        receiver.join(HANG)
-        assert got == frames
-        assert all(left - sent >= 0.05 for left, sent in zip(left_at, sent_at, strict=True))
-        # One read per 5 ms of the run at most, and a few more for its start and end; reading
-        # at every release would be one per frame more (150).
-        assert reads <= elapsed / 0.005 + 10, (reads, elapsed)
-    finally:
-        sender.join(HANG)
-        with contextlib.suppress(OSError):
-            outlet.shutdown(socket.SHUT_RDWR)  # wakes the receiver if it still waits
-        receiver.join(HANG)
-        for sock in (inlet, outlet, rx, tx):
-            sock.close()
-        supervisor_end.close()
-        worker_end.close()
+
+        got: list[bytes] = []
+        left_at: list[float] = []
+
+        def receive() -> None:
+            outlet.settimeout(HANG)
+            with contextlib.suppress(OSError):
+                while len(got) < len(frames):
+                    got.append(outlet.recv(70_000))
+                    left_at.append(time.monotonic())
+
+        sender = threading.Thread(target=send)
+        receiver = threading.Thread(target=receive)
+        try:
+            receiver.start()
+            sender.start()
+            while not sent_at:
+                time.sleep(0.001)
+            started = time.monotonic()
+            forwarder.drain = counted_drain  # type: ignore[method-assign]
+            deadline = started + HANG
+            while (
+                sender.is_alive() or not forwarder.pipeline.idle
+            ) and time.monotonic() < deadline:
+                if forwarder.pipeline.idle:
+                    forwarder.drain()
+                    time.sleep(0.001)
+                else:
+                    forwarder.stream_line(it.worker_end.fileno(), deadline)
+            elapsed = time.monotonic() - started
+            receiver.join(HANG)
+            assert got == frames
+            assert all(left - sent >= 0.05 for left, sent in zip(left_at, sent_at, strict=True))
+            # One read per 5 ms of the run at most, and a few more for its start and end;
+            # reading at every release would be one per frame more (150).
+            assert reads <= elapsed / 0.005 + 10, (reads, elapsed)
+        finally:
+            sender.join(HANG)
+            with contextlib.suppress(OSError):
+                outlet.shutdown(socket.SHUT_RDWR)  # wakes the receiver if it still waits
+            receiver.join(HANG)
 
 
 def test_what_falls_due_while_a_drain_takes_frames_leaves_before_the_rest_are_taken() -> None:
     """A wake-up may read many frames, each taken through the pipeline at tens of
     microseconds: a frame that falls due meanwhile (here: already due when the drain starts)
     leaves after the first frame taken, not after all of them."""
-    inlet, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    rx.setblocking(False)
-    spec = parse_spec({"flows": [{"label": "probe",
-                                  "flow": {"protocol": 17, "port_min": 7, "port_max": 7},
-                                  "link": {"egress": {"latency": 2}}}]})  # fmt: skip
-    forwarder = Forwarder("egress", "rx0", "tx0", spec, sockets=(rx, tx))
-    try:
+    spec = {"flows": [{"label": "probe", "flow": {"protocol": 17, "port_min": 7, "port_max": 7},
+                       "link": {"egress": {"latency": 2}}}]}  # fmt: skip
+    with direct(spec) as it:
         (held,) = numbered(1, dport=7)
-        inlet.send(held)
-        forwarder.drain()
-        assert not forwarder.pipeline.idle  # held for 2 ms
+        it.inlet.send(held)
+        it.forwarder.drain()
+        assert not it.forwarder.pipeline.idle  # held for 2 ms
         time.sleep(0.01)  # due by now, and not released (as if the worker had been busy)
         others = numbered(64, dport=5001)  # the default link: out as soon as taken
         for frame in others:
-            inlet.send(frame)
-        forwarder.drain(releasing=True)
-        outlet.settimeout(HANG)
-        got = [outlet.recv(70_000) for _ in range(len(others) + 1)]
+            it.inlet.send(frame)
+        it.forwarder.drain(releasing=True)
+        it.outlet.settimeout(HANG)
+        got = [it.outlet.recv(70_000) for _ in range(len(others) + 1)]
         assert got[:2] == [others[0], held]
         assert got[2:] == others[1:]
-    finally:
-        for sock in (inlet, outlet, rx, tx):
-            sock.close()
 
 
 def test_with_nobody_watching_stats_go_up_once_a_second_until_asked_for() -> None:
