@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +20,18 @@ from typing import Any
 import psutil
 import pytest
 
+from engine.core.frames import GSO_TCPV4, VnetHeader, mark_partial_checksum
+from engine.core.pipeline import StraightTally
 from engine.daemon.worker import Forwarder, run_forwarder
-from engine.kernel.afpacket import limit_blocking_reads
+from engine.kernel.afpacket import (
+    PACKET_AUXDATA,
+    SO_TIMESTAMPNS,
+    SOL_PACKET,
+    STAMP_SPACE,
+    TP_STATUS_VLAN_VALID,
+    limit_blocking_reads,
+)
+from engine.kernel.mmsg import CONTROL, SLOT, FrameBatch
 from engine.model.fates import FORWARDED, FateRecord, unpack
 from engine.model.spec import parse_spec
 from engine.model.stats import DirectionStats
@@ -35,7 +46,7 @@ from engine.protocol.messages import (
     decode,
     encode,
 )
-from tests.frames_helpers import udp_frame
+from tests.frames_helpers import tcp_frame, udp_frame
 
 #: Bounds on waiting for what a correct forwarder does at once; never asserted as timings.
 HANG = 10.0
@@ -433,3 +444,71 @@ def test_with_nobody_watching_stats_go_up_once_a_second_until_asked_for() -> Non
         fast = reports_while_sending(1.0)
         assert fast and fast[0] - asked < 0.5  # at once (a busy machine: well within 0.5 s)
         assert len(fast) >= 5  # ten a second
+
+
+def as_read(
+    batch: FrameBatch, frames: list[bytes], tags: dict[int, int], stamped: bool, unstamped: int = -1
+) -> None:
+    """Put `frames` in `batch` as a packet socket's `recvmmsg` leaves them: each in its slot,
+    with its auxdata (and an arrival stamp before it if `stamped`, but for frame `unstamped`,
+    as when stamps were turned on while it waited); the frames at the indexes of `tags` had
+    an outer 802.1Q tag with that VLAN, which the kernel took off."""
+    control = memoryview(batch._control)  # what the kernel writes
+    for index, frame in enumerate(frames):
+        batch.view[index * SLOT : index * SLOT + len(frame)] = frame
+        batch.sizes[index] = len(frame)
+        at = index * CONTROL
+        if stamped and index != unstamped:
+            struct.pack_into("QiIqq", control, at, socket.CMSG_LEN(16), socket.SOL_SOCKET,
+                             SO_TIMESTAMPNS, 1, 0)  # fmt: skip
+            at += STAMP_SPACE
+        status = TP_STATUS_VLAN_VALID if index in tags else 0
+        struct.pack_into("QiIIIIHHHH", control, at, socket.CMSG_LEN(20), SOL_PACKET,
+                         PACKET_AUXDATA, status, len(frame), len(frame), 10, 24,
+                         tags.get(index, 0), 0)  # fmt: skip
+
+
+@pytest.mark.parametrize("stamped", [False, True])
+@pytest.mark.parametrize("odd", ["none", "tagged", "super", "tagged, no stamp"])
+def test_a_batch_is_made_ready_as_each_of_its_frames_would_be(stamped: bool, odd: str) -> None:
+    """Most receive batches need nothing done to any frame, which the worker finds a batch at
+    a time and counts in bulk. One tagged frame or one super-frame among plain ones must still
+    get its tag back or its checksum marked (also a tagged frame whose control messages are
+    not where the others' are), and every batch is counted as counting each frame after that
+    would count it (the tally the far ends and stats come from)."""
+    frames = [tcp_frame(sport=40000 + n, size=100 + 37 * n) for n in range(20)]
+    if odd == "super":
+        payload = b"z" * (1448 * 3)
+        header = VnetHeader(0, GSO_TCPV4, 66, 1448, 0, 0).pack()  # checksum not yet partial
+        frames[7] = header + tcp_frame(size=len(payload))[10:]
+    tags = {7: 82} if odd.startswith("tagged") else {}
+    with direct({}) as it:
+        forwarder = it.forwarder
+        forwarder.stamped = stamped
+        batch = FrameBatch()
+        as_read(batch, frames, tags, stamped, unstamped=7 if odd == "tagged, no stamp" else -1)
+        tally = StraightTally(exact=5)
+        supers = forwarder._ready_to_send(batch, len(frames), tally)
+        ready = [bytes(batch.frame(index)) for index in range(len(frames))]
+    expected = list(frames)
+    if odd.startswith("tagged"):
+        tagged = frames[7]
+        expected[7] = tagged[:22] + struct.pack("!HH", 0x8100, 82) + tagged[22:]
+    if odd == "super":
+        assert supers == [7]
+        marked = bytearray(frames[7])
+        mark_partial_checksum(marked)
+        assert marked != frames[7]
+        expected[7] = bytes(marked)
+    else:
+        assert supers == []
+    assert ready == expected
+    each = StraightTally(exact=5)
+    for frame in ready:
+        each.count(frame, 0, len(frame))
+    assert (tally.frames, tally.plain_bytes, tally.supers, tally.sampled) == (
+        each.frames,
+        each.plain_bytes,
+        each.supers,
+        each.sampled,
+    )

@@ -278,6 +278,31 @@ def test_counting_in_bulk_after_sending_matches_counting_each_frame() -> None:
     assert sum(t.packets for t in top) == sum(counted)
 
 
+@pytest.mark.parametrize("exact", [0, 5, 40, 1000])
+@pytest.mark.parametrize("offset", [0, 3, 7])
+def test_counting_a_batch_of_plain_frames_at_once_is_counting_each(exact: int, offset: int) -> None:
+    """A worker counts a receive batch with no super-frame in one call (`count_plain`): the
+    same frames, bytes and sampled heads, at the same places, as counting each frame, for
+    batches that start and end anywhere around the exact budget and the sampling step."""
+    stride = 256
+    lengths = [1, 3, 32, 7, 1, 16, 9, 2, 32, 5]
+    frames = [udp_frame(sport=40000 + n, size=60 + n % 90) for n in range(sum(lengths))]
+    each, bulk = StraightTally(exact, offset), StraightTally(exact, offset)
+    done = 0
+    for length in lengths:
+        buffer = bytearray(stride * length)
+        for index, frame in enumerate(frames[done : done + length]):
+            buffer[index * stride : index * stride + len(frame)] = frame
+            each.count(buffer, index * stride, len(frame))
+        sizes = [len(frame) for frame in frames[done : done + length]] + [9999]  # beyond count
+        bulk.count_plain(memoryview(buffer), sizes, length, stride)
+        done += length
+    assert (bulk.frames, bulk.plain_bytes, bulk.supers) == (each.frames, each.plain_bytes, [])
+    assert bulk.sampled == each.sampled
+    exact_ones = min(exact, len(frames))
+    assert len(each.sampled) > exact_ones or exact_ones == len(frames)  # and one in 8 beyond
+
+
 @pytest.mark.parametrize("direction", ["egress", "ingress"])
 def test_far_ends_summed_by_flow_are_those_of_reading_each_frame(direction: str) -> None:
     """Frames counted in bulk are summed by the few bytes that hold their flow fields before

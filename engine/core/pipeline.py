@@ -7,8 +7,9 @@ back; nothing here touches a socket or a clock, so tests drive it in virtual tim
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
 from engine.core.fates import FateLog
@@ -72,6 +73,26 @@ class StraightTally:
             self.plain_bytes += size
         if frames <= self.exact or (frames + self.offset) % TALKER_SAMPLE == 0:
             self.sampled.append((frames, size, bytes(buffer[start : start + HEAD_BYTES])))
+
+    def count_plain(
+        self, buffer: FrameBytes, sizes: Sequence[int], count: int, stride: int
+    ) -> None:
+        """`count` frames, none a super-frame, the i-th `sizes[i]` bytes long at `i * stride`
+        of `buffer` (a receive batch's slots): what `count` would make of them one by one, for
+        a sum and the heads of the frames sampled, not a call per frame."""
+        before = self.frames
+        last = self.frames = before + count
+        self.plain_bytes += sum(sizes[:count])
+        exact_last = min(max(self.exact, before), last)  # places before+1..exact_last: each
+        first = exact_last + 1  # and from here one in TALKER_SAMPLE, by place in the window
+        first += -(first + self.offset) % TALKER_SAMPLE
+        sampled = self.sampled
+        for place in itertools.chain(
+            range(before + 1, exact_last + 1), range(first, last + 1, TALKER_SAMPLE)
+        ):
+            index = place - before - 1
+            start = index * stride
+            sampled.append((place, sizes[index], bytes(buffer[start : start + HEAD_BYTES])))
 
     def weight(self, place: int) -> int:
         """How many frames the sampled frame at `place` counts for."""
