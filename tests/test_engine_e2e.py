@@ -8,7 +8,6 @@ timestamp option headers) in a 1514-byte frame that weighs 1514 + 24 bytes on th
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -38,6 +37,7 @@ from engine.environments.lab import SERVER_IP, Lab
 from engine.model.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, PASS_THROUGH, Spec
 from tests import ROOT
 from tests.frames_helpers import KEPT_MARKER, malformed_frames, tagged_frames
+from tests.impairment_helpers import unseeded_bounds
 
 pytestmark = pytest.mark.lab
 
@@ -114,10 +114,8 @@ def test_udp_loss_is_binomial(start_engine: StartEngine, lab: Lab, background: B
     probe_link = stats.flows["probe"]
     assert probe_link.packets_in == n
     assert probe_link.drops.loss == lost  # the engine counts exactly what was lost on the wire
-    # 99.9 % binomial interval, normal approximation (n*p = 1000): a 99 % one would fail one
-    # run in a hundred by design. It still catches a bias of a tenth of the rate.
-    half_width = 3.291 * math.sqrt(n * p * (1 - p))
-    assert abs(lost - n * p) <= half_width, lost
+    low, high = unseeded_bounds(n, p)  # see UNSEEDED_Z
+    assert low <= lost <= high, lost
 
 
 def test_pass_through_counts_every_frame_far_end_and_wire_packet(

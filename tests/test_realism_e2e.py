@@ -5,7 +5,6 @@ the receiver and compared with what was configured and what the engine counted."
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from engine.environments.lab import SERVER_IP, Lab
 from engine.model.spec import FRAMING_OVERHEAD
 from engine.model.stats import LinkStats
 from tests import ROOT
+from tests.impairment_helpers import unseeded_bounds
 
 pytestmark = pytest.mark.lab
 
@@ -62,11 +62,6 @@ def probe_stats(engine: EngineProcess) -> LinkStats:
         egress = client.stats().egress
     assert egress is not None
     return egress.flows["probe"]
-
-
-def interval_999(n: int, p: float) -> tuple[float, float]:
-    half = 3.291 * math.sqrt(n * p * (1 - p))
-    return n * p - half, n * p + half
 
 
 def pings_under_load(lab: Lab, seconds: int = 8) -> tuple[list[float], dict[str, Any]]:
@@ -148,7 +143,7 @@ def test_duplicates_arrive_at_their_rate(
     stats = probe_stats(engine)
     assert result["received"] == n + result["duplicates"]  # every datagram, and its copies
     assert result["duplicates"] == stats.duplicated  # what the engine counted, exactly
-    low, high = interval_999(n, p)
+    low, high = unseeded_bounds(n, p)
     assert low <= result["duplicates"] <= high, result["duplicates"]
 
 
@@ -173,7 +168,7 @@ def test_corrupted_datagrams_fail_the_receivers_checksum(
     errors = checksum_errors(lab) - before
     stats = probe_stats(engine)
     lost = n - result["received"]
-    low, high = interval_999(n, p)
+    low, high = unseeded_bounds(n, p)
     assert low <= stats.corrupted <= high, stats.corrupted
     assert lost == stats.corrupted  # every corrupted datagram was refused, no other
     # Nearly every flip is a checksum failure; the few that hit the IP header's version,
@@ -193,7 +188,7 @@ def test_netem_reordering_sends_its_share_past_the_latency(
     # Those the engine sent ahead skipped the 10 ms; no other datagram can beat that floor (a
     # busy host may hold one of them back for 5 ms: a few in a hundred are allowed).
     assert 0.97 * stats.reordered <= len(early) <= stats.reordered, (len(early), stats)
-    low, high = interval_999(n, p)
+    low, high = unseeded_bounds(n, p)
     assert low <= stats.reordered <= high, stats.reordered
     assert result["reordered"] > 0.9 * len(early)  # and did overtake
 
