@@ -12,6 +12,8 @@ Each load runs once per shaper per round, shapers interleaved, in the bench's la
 3. Offloads off, 10 ms each way and no rate limit, one TCP stream: every frame a wire packet.
    Throughput, frames a second through the engine (both ways, counted on the server's
    interface) and CPU per 10 k frames a second; linkshaper's straight path for reference.
+   Beside the stream, on the same link, a probe at 100 packets/s: its one-way delay's p99
+   and maximum, what the stream's queue and any stall of the shaper add to a packet.
 
 CPU is a share of one core: the scheduler's nanoseconds of every thread of every process of
 the shaper over the measured stretch (`bench.passthrough.cpu_seconds`). The seed's engine is
@@ -66,6 +68,8 @@ PROBE_PORT = 5400
 #: same engine), which would measure the endpoints, not the shaper. 8M is the most that the
 #: kernel's default rmem_max and wmem_max (4 MiB, doubled) let a socket ask for.
 FRAMES_WINDOW = "8M"
+#: Datagrams a second of the probe beside the offloads-off stream (see `frames_load`).
+FRAMES_PROBE_PPS = 100
 
 
 @dataclass
@@ -316,7 +320,9 @@ def probe_alone(
 def frames_load(
     lab: Lab, shaper: Shaper, spec: Spec, profiles: dict[str, str] | None = None
 ) -> dict[str, float]:
-    """One TCP stream with offloads off: throughput, frames/s both ways, CPU."""
+    """One TCP stream with offloads off: throughput, frames/s both ways, CPU; and beside it
+    a probe of FRAMES_PROBE_PPS datagrams a second on the same link, whose one-way delay
+    shows what the stream's queue and any stall of the shaper add to a packet."""
     with shaper.running(lab, spec) as running:
         meter = CpuMeter(running, profiles is not None)
         report: dict[str, Any] = {}
@@ -326,20 +332,26 @@ def frames_load(
             )
         )
         runner.start()
-        try:
-            time.sleep(WARMUP)
-            frames = wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx")
+        frames: list[int] = []
+
+        def measure() -> None:
+            frames.append(wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx"))
             meter.start()
             time.sleep(MEASURED)
             meter.stop()
-            frames = wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx") - frames
+            frames.append(wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx"))
+
+        try:
+            time.sleep(WARMUP)
+            delays = probe_delays(lab, int(MEASURED * FRAMES_PROBE_PPS), FRAMES_PROBE_PPS, measure)
         finally:
             runner.join(TCP_SECONDS + 30)
     retransmits = report["end"]["sum_sent"].get("retransmits", 0)
     if profiles is not None:
         profiles["offloads off, one TCP stream"] = meter.profile_text
     return {"cpu": meter.percent, "mbit": received_bits_per_second(report) / 1e6,
-            "fps": frames / MEASURED, "retransmits": float(retransmits)}  # fmt: skip
+            "fps": (frames[1] - frames[0]) / MEASURED, "retransmits": float(retransmits),
+            "probe_p99": delays["delay_p99_ms"], "probe_max": delays["delay_max_ms"]}  # fmt: skip
 
 
 def one_round(lab: Lab, everyone: list[Shaper]) -> dict[str, dict[str, float]]:
@@ -423,7 +435,8 @@ def rows(
     table.append((
         "offloads off, one TCP stream, straight path: linkshaper", "(reference)",
         f"{straight['mbit']:.0f} Mbit/s, {straight['fps'] / 1e3:.1f} k frames/s, "
-        f"CPU {straight['cpu']:.0f} %", "",
+        f"CPU {straight['cpu']:.0f} %, probe beside it p99 {straight['probe_p99']:.2f} / max "
+        f"{straight['probe_max']:.2f} ms", "",
     ))  # fmt: skip
     for name in names:
         m = med[f"frames/{name}"]
@@ -432,7 +445,8 @@ def rows(
             f"offloads off, 10 ms each way, one TCP stream: {name}",
             "≥ 75 % of the straight path",
             f"{m['mbit']:.0f} Mbit/s, {m['fps'] / 1e3:.1f} k frames/s, CPU {m['cpu']:.0f} % "
-            f"({per:.1f} % per 10 k frames/s), {m['retransmits']:.0f} retransmissions",
+            f"({per:.1f} % per 10 k frames/s), {m['retransmits']:.0f} retransmissions, probe "
+            f"beside it p99 {m['probe_p99']:.2f} / max {m['probe_max']:.2f} ms",
             f"{m['mbit'] / straight['mbit']:.0%} of the straight path",
         ))  # fmt: skip
     return table

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from engine.core.frames import GSO_TCPV4, VnetHeader, mark_partial_checksum
-from engine.core.pipeline import StraightTally
+from engine.core.pipeline import SETTLE_SAMPLES, StraightTally
 from engine.daemon.worker import Forwarder, run_forwarder
 from engine.kernel.afpacket import (
     PACKET_AUXDATA,
@@ -31,7 +31,7 @@ from engine.kernel.afpacket import (
     TP_STATUS_VLAN_VALID,
     limit_blocking_reads,
 )
-from engine.kernel.mmsg import CONTROL, SLOT, FrameBatch
+from engine.kernel.mmsg import BATCH, CONTROL, SLOT, FrameBatch
 from engine.model.fates import FORWARDED, FateRecord, unpack
 from engine.model.spec import parse_spec
 from engine.model.stats import DirectionStats
@@ -393,6 +393,51 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
             sender.join(HANG)
             with contextlib.suppress(OSError):
                 outlet.shutdown(socket.SHUT_RDWR)  # wakes the receiver if it still waits
+            receiver.join(HANG)
+
+
+@pytest.mark.parametrize("sparse", [True, False], ids=["frame by frame", "in batches"])
+def test_the_straight_path_stops_to_count_far_ends_a_slice_at_a_time(sparse: bool) -> None:
+    """The far ends of the frames sent on the straight path are counted when `stream_straight`
+    returns: it does once SETTLE_SAMPLES wait, not a stats window later (with stats once a
+    second, as here, every frame of the window is sampled; at 170 k frames a second counting
+    a window's at once stopped forwarding for 20-30 ms). Whatever the sender's pace, no call
+    takes more than that slice (and the rest of its batch)."""
+    frames = numbered(3 * SETTLE_SAMPLES + 40)
+    with direct({}) as it:
+        forwarder, pipeline = it.forwarder, it.forwarder.pipeline
+        pipeline.pace_talkers(1.0)
+        it.forwarder.rx.setblocking(True)  # as the worker's loop has it while streaming
+        got: list[bytes] = []
+
+        def receive() -> None:
+            it.outlet.settimeout(HANG)
+            with contextlib.suppress(OSError):
+                while len(got) < len(frames):
+                    got.append(it.outlet.recv(70_000))
+
+        sender = threading.Thread(target=lambda: [it.inlet.send(f) for f in frames])
+        receiver = threading.Thread(target=receive)
+        per_call: list[int] = []
+        try:
+            receiver.start()
+            sender.start()
+            deadline = time.monotonic() + HANG
+            while pipeline.frames_seen < len(frames) and time.monotonic() < deadline:
+                before = pipeline.frames_seen
+                forwarder.sparse = sparse
+                forwarder.stream_straight(it.worker_end, deadline, time.monotonic())
+                per_call.append(pipeline.frames_seen - before)
+            receiver.join(HANG)
+            assert got == frames
+            assert sum(per_call) == len(frames)
+            assert max(per_call) <= SETTLE_SAMPLES + (0 if sparse else BATCH - 1), per_call
+            (talker,) = pipeline.stats(time.monotonic()).top_talkers
+            assert talker.packets == len(frames)
+        finally:
+            sender.join(HANG)
+            with contextlib.suppress(OSError):
+                it.outlet.shutdown(socket.SHUT_RDWR)
             receiver.join(HANG)
 
 

@@ -19,7 +19,13 @@ from engine.core.frames import (
     wire_shape,
 )
 from engine.core.packet import HeldRun
-from engine.core.pipeline import EXACT_TALKERS, TALKER_SAMPLE, DirectionPipeline, StraightTally
+from engine.core.pipeline import (
+    EXACT_TALKERS,
+    SETTLE_SAMPLES,
+    TALKER_SAMPLE,
+    DirectionPipeline,
+    StraightTally,
+)
 from engine.model.spec import Spec, loads_spec
 from tests.frames_helpers import (
     CLIENT,
@@ -370,9 +376,9 @@ def test_far_ends_without_ports_count_as_one() -> None:
 
 
 def test_far_ends_of_frames_held_in_bulk_count_when_read_as_if_on_arrival() -> None:
-    """The far ends of frames held in bulk are counted when stats or the profile read them,
-    not at each wake-up that holds some: the figures are those of `forward` on arrival,
-    talkers_changed says so meanwhile, and frames_seen counts at once."""
+    """The far ends of frames held in bulk are counted when stats or the profile read them
+    (or SETTLE_SAMPLES wait), not at each wake-up that holds some: the figures are those of
+    `forward` on arrival, talkers_changed says so meanwhile, and frames_seen counts at once."""
     spec = {"egress": {"latency": 5}}
     each, bulk = pipeline(spec), pipeline(spec)
     frames = [udp_frame(dst=f"198.18.0.{2 + n % 3}", size=50 + n) for n in range(30)]
@@ -387,6 +393,31 @@ def test_far_ends_of_frames_held_in_bulk_count_when_read_as_if_on_arrival() -> N
     assert not bulk.talkers_changed
     assert len(bulk.far_ends()) == 3  # counted once: reading again adds nothing
     assert bulk.stats(0.5).top_talkers == each.stats(0.5).top_talkers
+
+
+def test_far_ends_of_frames_held_in_bulk_are_counted_a_slice_at_a_time() -> None:
+    """Counting a whole stats window's far ends at the report held up every release for tens
+    of milliseconds at high rates: they are counted whenever SETTLE_SAMPLES wait (here with
+    stats once a second, so every frame is sampled), with the figures of `forward`."""
+    spec = {"egress": {"latency": 5}}
+    each, bulk = pipeline(spec), pipeline(spec)
+    for p in (each, bulk):
+        p.pace_talkers(1.0)
+    count = 3 * SETTLE_SAMPLES + 40
+    frames = [udp_frame(dst=f"198.18.0.{2 + n % 5}", sport=n % 3) for n in range(count)]
+    for start in range(0, count, 32):  # a receive batch a tally, as a worker holds them
+        batch = frames[start : start + 32]
+        tally = bulk.tally()
+        for n, frame in enumerate(batch, start):
+            assert each.forward(frame, n * 0.001) is False
+            tally.count(frame, 0, len(frame))
+        size, at = len(batch), start * 0.001
+        bulk.hold([HeldRun("b", 0, size, at, at, size, size * (len(batch[0]) - 10), 0)], tally)
+        assert bulk.unsettled_samples < SETTLE_SAMPLES
+    assert bulk.unsettled_samples > 0  # the last slice waits for the report
+    assert sorted(bulk.far_ends()) == sorted(each.far_ends())
+    assert bulk.unsettled_samples == 0
+    assert bulk.stats(1.0).top_talkers == each.stats(1.0).top_talkers
 
 
 def test_read_slack_is_the_least_delay_of_any_link_a_frame_may_take() -> None:

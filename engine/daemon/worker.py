@@ -42,7 +42,7 @@ from engine.core.frames import (
 )
 from engine.core.link import PACKET_OVERHEAD
 from engine.core.packet import HeldRun
-from engine.core.pipeline import DirectionPipeline, StraightTally
+from engine.core.pipeline import SETTLE_SAMPLES, DirectionPipeline, StraightTally
 from engine.core.wake_margin import CEILING, WakeMargin
 from engine.kernel.afpacket import (
     PACKET_AUXDATA,
@@ -417,8 +417,9 @@ class Forwarder:
         """Stream on the straight path (`DirectionPipeline.straight`): each frame goes out the
         moment it is read, and all counting waits until this returns, from plain local sums
         and copies of a few frames' headers. Returns when stats are due, when a message waits
-        on `conn` (looked at every CONTROL_POLL, and whenever a read times out), or when no
-        frame came for STREAM_HOLD since `last_frame`.
+        on `conn` (looked at every CONTROL_POLL, and whenever a read times out), when no
+        frame came for STREAM_HOLD since `last_frame`, or when SETTLE_SAMPLES frames' far ends
+        wait to be counted (a second's would stop forwarding for tens of milliseconds).
 
         Two ways, chosen from the rate of the call before (`sparse`: under POLL_BELOW_RATE
         frames a second): sparse frames one at a time, each sent before the next read
@@ -462,6 +463,7 @@ class Forwarder:
         nowait = socket.MSG_DONTWAIT
         watch = [conn.fileno()]  # a number: select calls fileno() on anything else
         tally_sent = tally.count
+        sampled = tally.sampled
         now = clock()
         check = now + CONTROL_POLL
         poll = self.precise
@@ -504,6 +506,8 @@ class Forwarder:
                         poll_until = now + min(POLL_WINDOW, 2.0 * gap)
                         polling = True
                 last_frame = now
+                if len(sampled) >= SETTLE_SAMPLES:
+                    return
                 if last_frame >= check:
                     if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
                         return
@@ -522,6 +526,7 @@ class Forwarder:
         rx = self.rx
         clock = time.monotonic
         watch = [conn.fileno()]  # a number: select calls fileno() on anything else
+        sampled = tally.sampled
         check = clock() + CONTROL_POLL
         while True:
             try:
@@ -534,6 +539,8 @@ class Forwarder:
                 continue
             ready(batch, count, tally)
             self._send_batch(count)
+            if len(sampled) >= SETTLE_SAMPLES:
+                return
             last_frame = clock()
             if last_frame >= check:
                 if last_frame >= stats_due or select.select(watch, [], [], 0)[0]:
