@@ -62,12 +62,15 @@ TCP_SECONDS = 10
 WARMUP = 3.0
 MEASURED = 5.0
 PROBE_PORT = 5400
-#: The TCP window of the offloads-off loads (iperf3 -w): with the lab's default buffers (a
-#: 4 MiB send buffer at most) one stream over a 20 ms round trip stops at about 1 Gbit/s
-#: whatever the path can carry (measured: 1.02 Gbit/s, and 1.58 with this window, through the
-#: same engine), which would measure the endpoints, not the shaper. 8M is the most that the
-#: kernel's default rmem_max and wmem_max (4 MiB, doubled) let a socket ask for.
-FRAMES_WINDOW = "8M"
+#: The most TCP may buffer at the lab's endpoints for the offloads-off loads, where the kernel
+#: tunes each socket's buffers up to it (`net.ipv4.tcp_rmem`/`tcp_wmem`, set in the client's
+#: and the server's namespaces only). A stream can have no more in flight than the receiver
+#: advertises and the sender keeps, and over a 20 ms round trip that caps it: with the
+#: default send buffer (4 MiB at most) at about 1 Gbit/s, with `iperf3 -w 8M` (clamped to
+#: the host's rmem_max and wmem_max, 4 MiB, then doubled) at a window of 5.2 MB, 2.0 Gbit/s,
+#: which measured the endpoints, not the shaper: the round trip stayed at 20.5 ms, so no
+#: queue formed in front of it. With this much the shaper is the bottleneck (a queue forms).
+FRAMES_BUFFER_MAX = 64 * 1024 * 1024
 #: Datagrams a second of the probe beside the offloads-off stream (see `frames_load`).
 FRAMES_PROBE_PPS = 100
 
@@ -317,19 +320,27 @@ def probe_alone(
             "delay_p99": delays["delay_p99_ms"]}  # fmt: skip
 
 
+def open_windows(lab: Lab) -> None:
+    """Let TCP at the lab's endpoints tune its buffers up to FRAMES_BUFFER_MAX (per namespace:
+    the host's settings are untouched, and go with the lab)."""
+    limits = f"4096 131072 {FRAMES_BUFFER_MAX}"
+    for role in ("client", "server"):
+        lab.run(role, "sysctl", "-qw", f"net.ipv4.tcp_rmem={limits}",
+                f"net.ipv4.tcp_wmem={limits}")  # fmt: skip
+
+
 def frames_load(
     lab: Lab, shaper: Shaper, spec: Spec, profiles: dict[str, str] | None = None
 ) -> dict[str, float]:
     """One TCP stream with offloads off: throughput, frames/s both ways, CPU; and beside it
     a probe of FRAMES_PROBE_PPS datagrams a second on the same link, whose one-way delay
     shows what the stream's queue and any stall of the shaper add to a packet."""
+    open_windows(lab)
     with shaper.running(lab, spec) as running:
         meter = CpuMeter(running, profiles is not None)
         report: dict[str, Any] = {}
         runner = threading.Thread(
-            target=lambda: report.update(
-                iperf3(lab, seconds=TCP_SECONDS, omit=0, extra=("-w", FRAMES_WINDOW))
-            )
+            target=lambda: report.update(iperf3(lab, seconds=TCP_SECONDS, omit=0))
         )
         runner.start()
         frames: list[int] = []
@@ -346,11 +357,13 @@ def frames_load(
             delays = probe_delays(lab, int(MEASURED * FRAMES_PROBE_PPS), FRAMES_PROBE_PPS, measure)
         finally:
             runner.join(TCP_SECONDS + 30)
-    retransmits = report["end"]["sum_sent"].get("retransmits", 0)
+    sender = report["end"]["streams"][0]["sender"]
     if profiles is not None:
         profiles["offloads off, one TCP stream"] = meter.profile_text
     return {"cpu": meter.percent, "mbit": received_bits_per_second(report) / 1e6,
-            "fps": (frames[1] - frames[0]) / MEASURED, "retransmits": float(retransmits),
+            "fps": (frames[1] - frames[0]) / MEASURED,
+            "retransmits": float(sender.get("retransmits", 0)),
+            "rtt_ms": sender.get("mean_rtt", 0) / 1000,
             "probe_p99": delays["delay_p99_ms"], "probe_max": delays["delay_max_ms"]}  # fmt: skip
 
 
@@ -435,8 +448,8 @@ def rows(
     table.append((
         "offloads off, one TCP stream, straight path: linkshaper", "(reference)",
         f"{straight['mbit']:.0f} Mbit/s, {straight['fps'] / 1e3:.1f} k frames/s, "
-        f"CPU {straight['cpu']:.0f} %, probe beside it p99 {straight['probe_p99']:.2f} / max "
-        f"{straight['probe_max']:.2f} ms", "",
+        f"CPU {straight['cpu']:.0f} %, TCP round trip {straight['rtt_ms']:.1f} ms, probe beside "
+        f"it p99 {straight['probe_p99']:.2f} / max {straight['probe_max']:.2f} ms", "",
     ))  # fmt: skip
     for name in names:
         m = med[f"frames/{name}"]
@@ -445,8 +458,9 @@ def rows(
             f"offloads off, 10 ms each way, one TCP stream: {name}",
             "≥ 75 % of the straight path",
             f"{m['mbit']:.0f} Mbit/s, {m['fps'] / 1e3:.1f} k frames/s, CPU {m['cpu']:.0f} % "
-            f"({per:.1f} % per 10 k frames/s), {m['retransmits']:.0f} retransmissions, probe "
-            f"beside it p99 {m['probe_p99']:.2f} / max {m['probe_max']:.2f} ms",
+            f"({per:.1f} % per 10 k frames/s), {m['retransmits']:.0f} retransmissions, TCP round "
+            f"trip {m['rtt_ms']:.1f} ms, probe beside it p99 {m['probe_p99']:.2f} / max "
+            f"{m['probe_max']:.2f} ms",
             f"{m['mbit'] / straight['mbit']:.0%} of the straight path",
         ))  # fmt: skip
     return table
