@@ -513,6 +513,43 @@ def as_read(
                          tags.get(index, 0), 0)  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("age", "trusted"), [(0.03, True), (0.3, True), (-1.0, False), (5.0, False)]
+)
+def test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread(
+    age: float, trusted: bool
+) -> None:
+    """A delay line holds frames from their arrival as the kernel stamped it, also when they
+    waited long in the receive buffer (a saturated worker's held 30-50 ms of frames): those
+    already due leave at once. Only a stamp that cannot be right (ahead of the clock, or
+    older than STAMP_WINDOW: the wall clock moved) counts as arriving when read. At 50 ms, a
+    frame 0.3 s old got its latency again, and all behind it waited for it."""
+    frames = numbered(4)
+    with direct({"egress": {"latency": 10}}) as it:
+        forwarder = it.forwarder
+        forwarder.stamped = True
+        batch = forwarder._batch
+        as_read(batch, frames, {}, stamped=True)
+        stamp = time.time() - age
+        for index in range(len(frames)):
+            struct.pack_into("qq", batch._control, index * CONTROL + 16, int(stamp),
+                             int(stamp % 1 * 1e9))  # fmt: skip
+        read = time.monotonic()
+        forwarder._take_batch(len(frames), read)
+        due = forwarder.pipeline.next_deadline()
+        assert due is not None
+        if trusted:
+            assert due == pytest.approx(read - age + 0.010, abs=0.002)
+        else:
+            assert read + 0.010 <= due < time.monotonic() + 0.010
+        it.outlet.setblocking(False)
+        forwarder.send_all(forwarder.pipeline.release(max(due, time.monotonic())))
+        assert [it.outlet.recv(70_000) for _ in frames] == frames
+        stats = forwarder.pipeline.stats(time.monotonic())
+        assert stats.total.packets_out == len(frames)
+        assert stats.delay_p50_ms >= (1000 * age if trusted else 10.0)
+
+
 @pytest.mark.parametrize("stamped", [False, True])
 @pytest.mark.parametrize("odd", ["none", "tagged", "super", "tagged, no stamp"])
 def test_a_batch_is_made_ready_as_each_of_its_frames_would_be(stamped: bool, odd: str) -> None:

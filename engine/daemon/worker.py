@@ -124,8 +124,15 @@ BULK_FRAME_PAGE = 4096
 NEVER = math.inf
 #: The far ends' counts (for the seed's traffic profiles) go up at most this often.
 FAR_ENDS_INTERVAL = 1.0
-#: A kernel arrival stamp is trusted only if it is at most this old and not in the future.
-STAMP_WINDOW = 0.05
+#: A kernel arrival stamp is trusted only if it is at most this old and not in the future:
+#: else the wall clock it was read on may have moved (`_wall_offset` follows it at every
+#: stats report), and the frame counts as arriving when read. A frame may wait long unread:
+#: a saturated worker's receive buffer (16 MiB) held frames for 30-50 ms, and at a window of
+#: 50 ms those older got their whole latency again once read, and a delay line, which
+#: releases in order, held every frame behind them as long (10 ms stalls, a few times a
+#: second). A clock stepped back by less than this lets frames read before the next report
+#: leave early by as much.
+STAMP_WINDOW = 1.0
 SEND_RETRIES = 200
 #: A kind of send error (by errno) is written to the log at most this often; all are counted.
 SEND_ERROR_LOG_INTERVAL = 60.0
