@@ -345,12 +345,15 @@ def frames_load(
         runner.start()
         frames: list[int] = []
 
-        def measure() -> None:
+        def count_frames() -> None:  # both ways, on the server's interface
             frames.append(wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx"))
+
+        def measure() -> None:
+            count_frames()
             meter.start()
             time.sleep(MEASURED)
             meter.stop()
-            frames.append(wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx"))
+            count_frames()
 
         try:
             time.sleep(WARMUP)

@@ -492,12 +492,17 @@ def test_with_nobody_watching_stats_go_up_once_a_second_until_asked_for() -> Non
 
 
 def as_read(
-    batch: FrameBatch, frames: list[bytes], tags: dict[int, int], stamped: bool, unstamped: int = -1
+    batch: FrameBatch,
+    frames: list[bytes],
+    tags: dict[int, int],
+    stamped: bool,
+    unstamped: int = -1,
+    stamp: float = 1.0,
 ) -> None:
     """Put `frames` in `batch` as a packet socket's `recvmmsg` leaves them: each in its slot,
-    with its auxdata (and an arrival stamp before it if `stamped`, but for frame `unstamped`,
-    as when stamps were turned on while it waited); the frames at the indexes of `tags` had
-    an outer 802.1Q tag with that VLAN, which the kernel took off."""
+    with its auxdata (and an arrival stamp before it if `stamped`, wall-clock `stamp`, but for
+    frame `unstamped`, as when stamps were turned on while it waited); the frames at the
+    indexes of `tags` had an outer 802.1Q tag with that VLAN, which the kernel took off."""
     control = memoryview(batch._control)  # what the kernel writes
     for index, frame in enumerate(frames):
         batch.view[index * SLOT : index * SLOT + len(frame)] = frame
@@ -505,7 +510,7 @@ def as_read(
         at = index * CONTROL
         if stamped and index != unstamped:
             struct.pack_into("QiIqq", control, at, socket.CMSG_LEN(16), socket.SOL_SOCKET,
-                             SO_TIMESTAMPNS, 1, 0)  # fmt: skip
+                             SO_TIMESTAMPNS, int(stamp), int(stamp % 1 * 1e9))  # fmt: skip
             at += STAMP_SPACE
         status = TP_STATUS_VLAN_VALID if index in tags else 0
         struct.pack_into("QiIIIIHHHH", control, at, socket.CMSG_LEN(20), SOL_PACKET,
@@ -529,11 +534,7 @@ def test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread(
         forwarder = it.forwarder
         forwarder.stamped = True
         batch = forwarder._batch
-        as_read(batch, frames, {}, stamped=True)
-        stamp = time.time() - age
-        for index in range(len(frames)):
-            struct.pack_into("qq", batch._control, index * CONTROL + 16, int(stamp),
-                             int(stamp % 1 * 1e9))  # fmt: skip
+        as_read(batch, frames, {}, stamped=True, stamp=time.time() - age)
         read = time.monotonic()
         forwarder._take_batch(len(frames), read)
         due = forwarder.pipeline.next_deadline()
