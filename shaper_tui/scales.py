@@ -112,11 +112,8 @@ def _rate_text(bps: float) -> str:
 
 
 def _rate_parse(text: str) -> float:
-    words = text.strip().lower()
-    if words in ("blocked", "block", "off"):
-        return 0.0
-    if words in ("unlimited", "max", "none"):
-        return float(UNLIMITED_RATE)
+    """The engine's own rate parser (every door takes the same words: `unlimited`,
+    `blocked`, `10mbit`), so what the TUI shows can be typed anywhere."""
     return float(parse_rate(text))
 
 

@@ -150,7 +150,7 @@ def test_patch_by_path_with_units() -> None:
             "egress.latency": "50ms",
             "ingress.rate": "10mbit",
             "flows.http.egress.loss": "1%",
-            "default_link.ingress.reorder_packets": "true",
+            "default_link.ingress.reorder_packets": True,
         },
     )
     assert spec.default_link.egress.latency == 50

@@ -26,6 +26,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from engine.daemon import gate
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
 from engine.model import flowtop
@@ -37,12 +38,11 @@ from engine.model.spec import (
     Direction,
     Spec,
     SpecError,
-    patch_spec,
     read_spec,
     seed_view,
 )
 from engine.model.stats import DirectionStats, EngineStats
-from engine.model.trace import TraceError, check_traces
+from engine.model.trace import TraceError
 from engine.protocol.control import CaptureFeed, ControlError, ControlServer
 from engine.protocol.messages import (
     CaptureLost,
@@ -497,8 +497,7 @@ class Supervisor:
             log.warning("SIGHUP: no spec file to reload")
             return False
         try:
-            spec = read_spec(self.spec_path)
-            check_traces(spec)
+            spec = gate.reloaded(read_spec(self.spec_path), self._spec)
         except (SpecError, TraceError) as exc:
             log.error("SIGHUP: %s: %s; keeping the spec in force", self.spec_path, exc)
             return False
@@ -543,14 +542,14 @@ class Supervisor:
                 condition.wait(left)
 
     def _change(self, make: Callable[[Spec], Spec], source: str) -> Message:
-        """Validation and reading traces run without the lock, which a slow or huge request
-        must never hold (SIGHUP and the workers' restarts wait for it); if the spec changed
-        meanwhile, the change is made again on the new one."""
+        """`make` is the gate (`gate.admit`: validation, the trace policy, reading traces); it
+        runs without the lock, which a slow or huge request must never hold (SIGHUP and the
+        workers' restarts wait for it); if the spec changed meanwhile, the change is made again
+        on the new one."""
         for _ in range(CHANGE_ATTEMPTS):
             base = self._spec
             try:
                 spec = make(base)
-                check_traces(spec)
             except (SpecError, TraceError) as exc:
                 return Error(message=str(exc))
             with self._spec_lock:
@@ -559,7 +558,6 @@ class Supervisor:
         with self._spec_lock:  # under heavy contention: one more time, holding the lock
             try:
                 spec = make(self._spec)
-                check_traces(spec)
             except (SpecError, TraceError) as exc:
                 return Error(message=str(exc))
             return SpecReply(spec=self._commit(spec, source))
@@ -571,12 +569,9 @@ class Supervisor:
             return refused or Done(message="capturing")
         if isinstance(request, GetSpec | Subscribe):
             return SpecReply(spec=self._spec)
-        if isinstance(request, SetSpec):
-            new = request.spec
-            return self.change(lambda _base: new, request.source)
-        if isinstance(request, PatchSpec):
-            changes = request.changes
-            return self.change(lambda base: patch_spec(base, changes), request.source)
+        if isinstance(request, SetSpec | PatchSpec):  # every door's change: one gate
+            change = request
+            return self.change(lambda base: gate.admit(change, base), request.source)
         if isinstance(request, Flush):
             return self.flush(request)
         if isinstance(request, CaptureToFile):

@@ -13,15 +13,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from engine.model.units import (
     MAX_TEXT,
+    RATE_PATTERN,
     UNIT_PATTERN,
     UnitError,
     parse_duration_ms,
     parse_rate,
     parse_ratio,
 )
-
-#: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
-UNLIMITED_RATE = 10_000_000_000
+from engine.model.units import UNLIMITED_RATE as UNLIMITED_RATE
 
 
 def tolerant(parser: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -45,14 +44,14 @@ def _compact_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def with_units(low: float, high: float, what: str) -> WithJsonSchema:
+def with_units(low: float, high: float, what: str, pattern: str = UNIT_PATTERN) -> WithJsonSchema:
     """What a request may carry (the schema pydantic derives knows only the parsed number):
     a number in range, or text with a unit, whose range the schema cannot say."""
     return WithJsonSchema(
         {
             "anyOf": [
                 {"type": "number", "minimum": low, "maximum": high},
-                {"type": "string", "maxLength": MAX_TEXT, "pattern": UNIT_PATTERN},
+                {"type": "string", "maxLength": MAX_TEXT, "pattern": pattern},
             ],
             "description": what,
         },
@@ -64,7 +63,9 @@ Rate = Annotated[
     int,
     BeforeValidator(tolerant(parse_rate)),
     Field(ge=0, le=10 * UNLIMITED_RATE),
-    with_units(0, 10 * UNLIMITED_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit"),
+    with_units(
+        0, 10 * UNLIMITED_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit, unlimited", RATE_PATTERN
+    ),
 ]
 Ratio = Annotated[
     float,

@@ -143,6 +143,10 @@ class LinkPair(Strict):
 
 _PROTOCOL_NAMES = {"any": 0, "icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132}
 _LABEL = re.compile(r"^[\w_]+$")
+#: Longest flow label, in characters: the one limit wherever a label is taken (a spec, the
+#: `link=` of /flush and /capture, a capture request), so every flow can be named again. A
+#: label is a name on a screen; 200 is far more than one needs and keeps errors one line.
+MAX_LABEL_LENGTH = 200
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -213,7 +217,10 @@ class FlowSpec(Strict):
     #: The schema says what `_check_label` checks (its own words for the errors).
     label: Annotated[
         str,
-        Field(json_schema_extra={"pattern": r"^\w+$", "not": {"const": "default"}}),
+        Field(
+            max_length=MAX_LABEL_LENGTH,
+            json_schema_extra={"pattern": r"^\w+$", "not": {"const": "default"}},
+        ),
     ]
     flow: FlowMatch = FlowMatch()
     link: LinkPair = LinkPair()
@@ -315,8 +322,9 @@ def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
 
 def parse_spec(data: Any, strict: bool = True) -> Spec:
     """A Spec from already-decoded JSON, or SpecError with a one-line reason. Strict by default
-    (`"1"` is no integer, `1` no boolean), as the seed's reader is; a patch's values come from
-    command lines and forms, so `true` and `"true"` both do there."""
+    (`"1"` is no integer, `1` no boolean, `true` no number), as the seed's reader is; every
+    door's changes are read so (`patch_spec` too), so the same value means the same
+    everywhere. Units in text (`"10mbit"`) are a spec's own syntax, strict or not."""
     try:
         return Spec.model_validate(data, strict=strict)
     except ValidationError as exc:
@@ -390,13 +398,16 @@ def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
     """A new spec with fields set by dotted paths (`egress.latency`, `flows.web.ingress.rate`).
 
     Values may carry units (`"50ms"`, `"10mbit"`, `"1%"`); the whole spec is validated again,
-    so a bad value is reported exactly as in a spec file and nothing is half-applied.
+    strictly as a spec file is (`true` is no rate), so a bad value is reported exactly as in a
+    spec file and nothing is half-applied.
     """
     data = spec.model_dump(mode="json")
     for path, value in changes.items():
+        if not isinstance(path, str):
+            raise SpecError(f"{path!r}: not a field path")
         node, key = _resolve_path(data, path)
         node[key] = value
-    return parse_spec(data, strict=False)
+    return parse_spec(data)
 
 
 #: A LINK's fields as the seed has them; every other field is one of linkshaper's extensions.

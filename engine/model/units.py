@@ -15,6 +15,13 @@ _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 #: A number and a unit as text, for schemas (JSON Schema's regex dialect).
 UNIT_PATTERN = r"^\s*[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*[a-zA-Z%/]*\s*$"
 
+#: What "no limit" means for a rate: at or above it a link has no rate limiter at all.
+UNLIMITED_RATE = 10_000_000_000
+#: Rates said in words, as the TUI shows them: every door takes what the TUI prints.
+RATE_WORDS: dict[str, int] = {"unlimited": UNLIMITED_RATE, "blocked": 0}
+#: A rate as text, for schemas: a number with a unit, or one of RATE_WORDS.
+RATE_PATTERN = r"^\s*(unlimited|blocked|[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?\s*[a-zA-Z%/]*)\s*$"
+
 # tc counts "kbit" as 1000 bit/s; "kbps" is kilobytes per second (tc's own, confusing, rule).
 _RATE_UNITS: dict[str, float] = {
     "": 1.0,
@@ -75,26 +82,35 @@ def _split(text: str, what: str) -> tuple[float, str]:
 
 def _plain(value: float, what: str) -> float:
     """A number given without a unit; infinities and NaN are no values (JSON has neither, but
-    Python's reader takes `1e400` as infinity)."""
+    Python's reader takes `1e400` as infinity). A boolean is no number, although Python's
+    `True` is an int: `"rate": true` must never mean 1 bit/s."""
+    if isinstance(value, bool):
+        raise UnitError(f"not a {what}: a boolean is not a number")
     return _finite(float(value), str(value), what)
 
 
 def parse_rate(value: str | float) -> int:
-    """Bit/s from `10mbit`, `1.5gbit`, `500kbit`, `12500kbps` or a plain number of bit/s."""
-    if isinstance(value, int):
+    """Bit/s from `10mbit`, `1.5gbit`, `500kbit`, `12500kbps`, a plain number of bit/s, or
+    `unlimited` / `blocked` (RATE_WORDS): the one rate parser of every door."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, float):
+    if not isinstance(value, str):
         return int(_plain(value, "rate"))
+    word = RATE_WORDS.get(value.strip().lower()) if len(value) <= MAX_TEXT else None
+    if word is not None:
+        return word
     number, unit = _split(value, "rate")
     unit = unit.removesuffix("/s") if unit.endswith("/s") else unit
     if unit not in _RATE_UNITS:
-        raise UnitError(f"unknown rate unit {_quote(unit)} (use bit, kbit, mbit, gbit)")
+        raise UnitError(
+            f"unknown rate unit {_quote(unit)} (use bit, kbit, mbit, gbit, or unlimited)"
+        )
     return round(_finite(number * _RATE_UNITS[unit], value, "rate"))
 
 
 def parse_duration_ms(value: str | float) -> float:
     """Milliseconds from `50ms`, `1.5s`, `200us` or a plain number of milliseconds."""
-    if isinstance(value, int | float):
+    if not isinstance(value, str):
         return _plain(value, "duration")
     number, unit = _split(value, "duration")
     if unit not in _DURATION_UNITS_MS:
@@ -104,7 +120,7 @@ def parse_duration_ms(value: str | float) -> float:
 
 def parse_ratio(value: str | float) -> float:
     """A fraction from `1.5%` or a plain fraction such as `0.015`."""
-    if isinstance(value, int | float):
+    if not isinstance(value, str):
         return _plain(value, "ratio")
     number, unit = _split(value, "ratio")
     if unit == "%":

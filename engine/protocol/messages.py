@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from engine.model.spec import Direction, Spec
+from engine.model.spec import MAX_LABEL_LENGTH, Direction, Spec
 from engine.model.stats import DirectionStats, EngineStats
+from engine.model.trace import MAX_TRACE_PATH
 
 
 class _Message(BaseModel):
@@ -136,12 +137,20 @@ class GetSpec(_Message):
     type: Literal["get_spec"] = "get_spec"
 
 
+#: Who a change comes from, for the gate's trace-file policy (engine/daemon/gate.py): `local`
+#: (the control socket's root clients, the spec file) may name any file; `network` (the HTTP
+#: API, whichever process serves it) only files in `trace_dir`, and none without one.
+Origin = Literal["local", "network"]
+
+
 class SetSpec(_Message):
     """Replace the whole spec."""
 
     type: Literal["set_spec"] = "set_spec"
     spec: Spec
     source: str = "client"
+    origin: Origin = "local"
+    trace_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TRACE_PATH)
 
 
 class PatchSpec(_Message):
@@ -150,6 +159,8 @@ class PatchSpec(_Message):
     type: Literal["patch_spec"] = "patch_spec"
     changes: dict[str, Any]
     source: str = "client"
+    origin: Origin = "local"
+    trace_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TRACE_PATH)
 
 
 class GetStats(_Message):
@@ -178,7 +189,7 @@ class CaptureRequest(BaseModel):
 
     direction: Direction | None = None
     drops_only: bool = False
-    label: str | None = Field(default=None, max_length=200)
+    label: str | None = Field(default=None, max_length=MAX_LABEL_LENGTH)
     snaplen: int = Field(default=128, ge=14, le=65535)
 
 

@@ -21,6 +21,7 @@ from starlette.routing import Match
 from engine.model.spec import describe_errors
 from engine.web.capture_routes import capture_routes
 from engine.web.common import ERROR_CONTENT, NOT_THERE, ApiError, Engine
+from engine.web.network_door import NetworkDoor
 from engine.web.spec_routes import spec_routes
 from engine.web.stats_routes import stats_routes
 from engine.web.timeline_routes import timeline_routes
@@ -89,7 +90,10 @@ def create_http_app(
     errors: dict[int | str, dict[str, Any]] = {
         401: {"model": ApiError, "description": "No valid token", "content": ERROR_CONTENT},
     }
-    app.include_router(spec_routes(engine, trace_dir, changes, errors))
+    # Every router gets the engine through the network door: each change any of them sends
+    # (POST, PATCH, a replay's steps) is stamped as the network's, for the supervisor's gate.
+    engine = NetworkDoor(engine, trace_dir)
+    app.include_router(spec_routes(engine, changes, errors))
     app.include_router(stats_routes(engine))
     app.include_router(timeline_routes(engine, changes, errors))
     app.include_router(capture_routes(engine, changes, {**errors, **NOT_THERE}))

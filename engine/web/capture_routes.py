@@ -12,7 +12,7 @@ from fastapi.params import Depends
 from fastapi.responses import StreamingResponse
 
 from engine.model.fates import DEFAULT_SNAPLEN, MAX_SNAPLEN, wanted_records
-from engine.model.spec import Direction
+from engine.model.spec import MAX_LABEL_LENGTH, Direction
 from engine.protocol.control import ControlError
 from engine.protocol.messages import CaptureLost, CaptureRequest, FateRecords
 from engine.web.common import Engine
@@ -39,7 +39,7 @@ def capture_routes(
         request: Request,
         direction: Annotated[Direction | None, Query()] = None,
         drops_only: bool = False,
-        link: Annotated[str | None, Query(max_length=200)] = None,
+        link: Annotated[str | None, Query(max_length=MAX_LABEL_LENGTH)] = None,
         snaplen: Annotated[int, Query(ge=14, le=MAX_SNAPLEN)] = DEFAULT_SNAPLEN,
         seconds: Annotated[float, Query(gt=0, le=MAX_SECONDS)] = 10.0,
         count: Annotated[int, Query(ge=0)] = 0,

@@ -10,13 +10,12 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.params import Depends
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from engine.model.spec import Direction, Spec, SpecError, patch_spec, seed_view
-from engine.model.trace import TraceError, allowed_traces
+from engine.daemon.gate import MAX_PATCH_FIELDS as MAX_PATCH_FIELDS
+from engine.daemon.gate import check_patch_size
+from engine.model.spec import MAX_LABEL_LENGTH, Direction, Spec, SpecError, seed_view
 from engine.protocol.messages import Done, Error, Flush, PatchSpec, SetSpec, SpecReply
 from engine.web.common import NOT_THERE, Engine, spec_in_force
 
-#: Most fields one PATCH may set.
-MAX_PATCH_FIELDS = 1000
 #: What the spec endpoints answer: the seed's shape (`seed_view`), so that the seed's own
 #: client, which refuses fields it does not know, reads it; the schema is the whole model.
 SPEC_OK: dict[int | str, dict[str, Any]] = {
@@ -26,7 +25,6 @@ SPEC_OK: dict[int | str, dict[str, Any]] = {
 
 def spec_routes(
     engine: Engine,
-    trace_dir: str | None,
     changes: list[Depends],
     errors: dict[int | str, dict[str, Any]],
 ) -> APIRouter:
@@ -49,7 +47,7 @@ def spec_routes(
                  responses={**SPEC_OK, **errors},
                  summary="Replace the whole spec (the seed frontend's REST call)")  # fmt: skip
     def post_spec(spec: Spec) -> JSONResponse:
-        return JSONResponse(seed_view(_apply(engine, SetSpec(spec=spec, source="http"), trace_dir)))
+        return JSONResponse(seed_view(_apply(engine, SetSpec(spec=spec, source="http"))))
 
     @router.patch("/qos", response_model=None, dependencies=changes,
                   responses={**SPEC_OK, **errors},
@@ -60,18 +58,18 @@ def spec_routes(
             Body(examples=[{"egress.latency": "50ms", "ingress.rate": "10mbit"}]),
         ],
     ) -> JSONResponse:
-        if len(fields) > MAX_PATCH_FIELDS:
-            raise HTTPException(
-                status_code=422, detail=f"body: more than {MAX_PATCH_FIELDS} fields in one patch"
-            )
-        patched = _apply(engine, PatchSpec(changes=fields, source="http"), trace_dir)
+        try:  # the gate's own check, early: such a body is not even sent on
+            check_patch_size(fields)
+        except SpecError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        patched = _apply(engine, PatchSpec(changes=fields, source="http"))
         return JSONResponse(seed_view(patched))
 
     @router.post("/flush", dependencies=changes, responses={**errors, **NOT_THERE},
                  summary="Drop the packets links hold, queued and delayed")  # fmt: skip
     def flush(
         direction: Annotated[Direction | None, Query()] = None,
-        link: Annotated[str | None, Query(max_length=200)] = None,
+        link: Annotated[str | None, Query(max_length=MAX_LABEL_LENGTH)] = None,
     ) -> dict[str, str]:
         reply = engine.handle(Flush(direction=direction, label=link))
         if isinstance(reply, Error):
@@ -82,31 +80,11 @@ def spec_routes(
     return router
 
 
-def _apply(engine: Engine, request: SetSpec | PatchSpec, trace_dir: str | None) -> Spec:
-    """Apply a change from HTTP: traces only from `trace_dir` (see `trace.allowed_traces`)."""
-    try:
-        current = spec_in_force(engine)
-        if isinstance(request, SetSpec):
-            request = request.model_copy(
-                update={"spec": allowed_traces(request.spec, current, trace_dir)}
-            )
-        elif _may_name_trace(request.changes):  # else the supervisor's check is the only one
-            patched = patch_spec(current, request.changes)
-            checked = allowed_traces(patched, current, trace_dir)
-            if checked is not patched:  # a trace's path made whole: apply the result
-                request = SetSpec(spec=checked, source=request.source)
-    except (SpecError, TraceError) as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+def _apply(engine: Engine, request: SetSpec | PatchSpec) -> Spec:
+    """Apply a change: the supervisor's gate decides (engine/daemon/gate.py), with the
+    trace-file policy of the network (`engine` is the NetworkDoor, which stamps it)."""
     reply = engine.handle(request)
     if isinstance(reply, Error):
         raise HTTPException(status_code=422, detail=reply.message)
     assert isinstance(reply, SpecReply)
     return reply.spec
-
-
-def _may_name_trace(changes: dict[str, Any]) -> bool:
-    """Whether a patch can set a trace: a path that ends in one, or an object or a list."""
-    return any(
-        path.rsplit(".", 1)[-1] == "trace" or isinstance(value, dict | list)
-        for path, value in changes.items()
-    )
