@@ -156,6 +156,10 @@ class SetSpec(_Message):
 class PatchSpec(_Message):
     """Set single fields by dotted path; values may carry units (`"50ms"`)."""
 
+    # A value is sent as given, NaN and infinities too (pydantic would send null, which
+    # unsets a field): the gate refuses them in the same words whichever door sent them.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
     type: Literal["patch_spec"] = "patch_spec"
     changes: dict[str, Any]
     source: str = "client"
