@@ -403,3 +403,49 @@ def test_the_gate_refuses_a_forged_trace_from_a_network_set_spec(gates: Gates) -
         reply.message == "default_link.egress.trace: only files in the trace directory may be named"
     )
     assert gates.spec() == gates.base
+
+
+def test_a_replay_over_the_engines_own_http_api_passes_the_gate(tmp_path: Path) -> None:
+    """Item 2 where the API runs in the engine's process (`run --http`): the replay's steps
+    go to the supervisor itself, stamped by the same door. Without --trace-dir, a replay put
+    /proc/sys/kernel/pid_max in force on both directions; now it is refused and nothing
+    changes. (A supervisor over socket pairs: its real workers, no interfaces.)"""
+    from engine.daemon.supervisor import Supervisor
+    from engine.web.api import create_http_app
+    from engine.web.server import HttpServer
+
+    mine: list[socket.socket] = []
+    given: dict[Any, tuple[socket.socket, socket.socket]] = {}
+    for direction in ("ingress", "egress"):
+        rx, inlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        tx, outlet = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.setblocking(False)
+        given[direction] = (rx, tx)
+        mine += [rx, inlet, tx, outlet]
+    base = Spec.model_validate(BASE_SPEC)
+    supervisor = Supervisor("outer0", "inner0", base, sockets=given, persist=False)
+    supervisor.start()
+    port = _free_port()
+    server = HttpServer(create_http_app(supervisor), "127.0.0.1", port)
+    try:
+        server.start()
+        url = f"http://127.0.0.1:{port}"
+        line = b'{"at": 0, "set": {"egress.trace": "/proc/sys/kernel/pid_max", '
+        line += b'"ingress.trace": "/proc/sys/kernel/pid_max"}}\n'
+        status, text = _call(f"{url}/timeline/replay", "POST", line)
+        assert status == 200, text
+        deadline = time.monotonic() + WAIT
+        while json.loads(_call(f"{url}/timeline/replay", "GET")[1]).get("finished") is not True:
+            assert time.monotonic() < deadline, "the replay never finished"
+            time.sleep(0.05)
+        assert supervisor.spec == base
+        body = b'{"egress.trace": "/proc/sys/kernel/pid_max"}'
+        assert _http_error(*_call(f"{url}/qos", "PATCH", body)) == (
+            "default_link.egress.trace: traces cannot be named over HTTP unless the engine's "
+            "API runs with --trace-dir DIR"
+        )
+    finally:
+        server.stop()
+        supervisor.shutdown()
+        for sock in mine:
+            sock.close()
