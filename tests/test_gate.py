@@ -54,6 +54,7 @@ class Gates:
     outside: Path  # a good trace file outside it
     http: str  # base URL of `linkshaper http --trace-dir`
     http_no_dir: str  # base URL of `linkshaper http` without one
+    http_relative: str  # base URL of `linkshaper http --trace-dir traces`, run in the workdir
     base: Spec
 
     def spec(self) -> Spec:
@@ -72,11 +73,13 @@ def _free_port() -> int:
         return port
 
 
-def _serve_http(control: str, port: int, *extra: str, log: Any) -> subprocess.Popen[bytes]:
+def _serve_http(
+    control: str, port: int, *extra: str, log: Any, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         [sys.executable, "-m", "engine.cli.main", "http", "--control", control,
          "--listen", f"127.0.0.1:{port}", *extra],
-        cwd=ROOT, stderr=log,
+        cwd=cwd, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     deadline = time.monotonic() + WAIT
     while True:
@@ -109,13 +112,16 @@ def gates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gates]:
     engine = EngineProcess(lab, workdir, BASE_SPEC)
     try:
         engine.wait_ready()
-        ports = _free_port(), _free_port()
+        ports = _free_port(), _free_port(), _free_port()
         servers.append(_serve_http(engine.control, ports[0], "--trace-dir", str(traces), log=log))
         servers.append(_serve_http(engine.control, ports[1], log=log))
+        servers.append(
+            _serve_http(engine.control, ports[2], "--trace-dir", "traces", log=log, cwd=workdir)
+        )
         with ControlClient(engine.control) as client:
             base = client.get_spec()
-        yield Gates(engine, traces, outside, f"http://127.0.0.1:{ports[0]}",
-                    f"http://127.0.0.1:{ports[1]}", base)  # fmt: skip
+        http, http_no_dir, http_relative = (f"http://127.0.0.1:{port}" for port in ports)
+        yield Gates(engine, traces, outside, http, http_no_dir, http_relative, base)
         assert engine.process.poll() is None, engine.stderr()
         assert all(server.poll() is None for server in servers)
     finally:
@@ -324,6 +330,11 @@ def test_trusted_doors_still_name_any_trace_and_the_network_its_directory(gates:
         gates.restore()
         assert http_replay(gates, "ingress.trace", '"ok.trace"') is None
         wanted = str((gates.traces / "ok.trace").resolve())
+        assert gates.spec().default_link.ingress.trace == wanted
+        # A --trace-dir given relative to where `linkshaper http` runs means that directory,
+        # wherever the engine runs.
+        gates.restore()
+        assert http_replay(gates, "ingress.trace", '"ok.trace"', gates.http_relative) is None
         assert gates.spec().default_link.ingress.trace == wanted
         # A trace already in force may be named again from the network (read, change, write).
         assert http_patch(gates, "ingress.trace", json.dumps(wanted), gates.http_no_dir) is None

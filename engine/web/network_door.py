@@ -9,6 +9,7 @@ control socket (`linkshaper http`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from engine.protocol.messages import CaptureRequest, Message, PatchSpec, SetSpec
@@ -21,7 +22,8 @@ class NetworkDoor:
 
     def __init__(self, engine: Engine, trace_dir: str | None) -> None:
         self._engine = engine
-        self._trace_dir = trace_dir
+        # Whole, here: the supervisor that applies it may run in another directory.
+        self._trace_dir = os.path.realpath(trace_dir) if trace_dir is not None else None
 
     def handle(self, request: Message) -> Message:
         if isinstance(request, SetSpec | PatchSpec):
