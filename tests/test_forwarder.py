@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import psutil
 import pytest
 
+from engine.core.deadlines import NANOSECONDS
 from engine.core.frames import GSO_TCPV4, VnetHeader, mark_partial_checksum
 from engine.core.pipeline import SETTLE_SAMPLES, StraightTally
 from engine.daemon.worker import Forwarder, run_forwarder
@@ -528,7 +530,12 @@ def test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread(
     waited long in the receive buffer (a saturated worker's held 30-50 ms of frames): those
     already due leave at once. Only a stamp that cannot be right (ahead of the clock, or
     older than STAMP_WINDOW: the wall clock moved) counts as arriving when read. At 50 ms, a
-    frame 0.3 s old got its latency again, and all behind it waited for it."""
+    frame 0.3 s old got its latency again, and all behind it waited for it.
+
+    The latency is a floor, compared exactly (as fractions): float sums round to nearest, and
+    at some readings of the clock (1,136 s) `read + 0.010` came out below the exact sum, so a
+    frame left after 9.99999999999 ms (tests/test_clock.py runs this at such readings)."""
+    latency = Fraction(10 / 1000.0)  # the link's latency, seconds, as the float it holds
     frames = numbered(4)
     with direct({"egress": {"latency": 10}}) as it:
         forwarder = it.forwarder
@@ -541,13 +548,17 @@ def test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread(
         assert due is not None
         if trusted:
             assert due == pytest.approx(read - age + 0.010, abs=0.002)
-        else:
-            assert read + 0.010 <= due < time.monotonic() + 0.010
+        else:  # from when it was read, never sooner; rounded up by less than a nanosecond
+            later = time.monotonic()
+            assert Fraction(read) + latency <= Fraction(due)
+            assert Fraction(due) <= Fraction(later) + latency + Fraction(1, NANOSECONDS)
         it.outlet.setblocking(False)
         forwarder.send_all(forwarder.pipeline.release(max(due, time.monotonic())))
         assert [it.outlet.recv(70_000) for _ in frames] == frames
         stats = forwarder.pipeline.stats(time.monotonic())
         assert stats.total.packets_out == len(frames)
+        # Exact, not approximate: each delay (release less arrival) is at least the latency,
+        # and rounding to milliseconds keeps the order (10 ms in seconds, times 1000, is 10.0).
         assert stats.delay_p50_ms >= (1000 * age if trusted else 10.0)
 
 

@@ -16,6 +16,7 @@ from statistics import NormalDist
 
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
+from engine.core.deadlines import not_before
 from engine.core.disciplines import Discipline, make_discipline
 from engine.core.ecn import mark_packet
 from engine.core.fates import FateLog
@@ -349,7 +350,7 @@ class Link:
         line = self._line
         held = frames = packets = l2_bytes = 0
         for run in runs:
-            due = run.last_arrival + latency
+            due = not_before(run.last_arrival, latency)
             if due < last:
                 due = last
             last = due
@@ -632,7 +633,7 @@ class Link:
         finish, index, left = trace.finish(start, packet.l2_bytes, packet.wire_packets)
         if commit:
             trace.commit(index, left)
-        return finish
+        return finish if finish > start else start  # (a trace's times are rounded too)
 
     def _serialise(self, now: float) -> None:
         """Take through the rate limiter the queued packets it has finished by `now`."""
@@ -653,6 +654,8 @@ class Link:
                 finish = start + bits / rate
             else:
                 finish, index, left = trace.finish(start, head.l2_bytes, head.wire_packets)
+                if finish < start:  # (a trace's times are rounded too)
+                    finish = start
             if finish > now:
                 break
             if trace is not None:
@@ -679,7 +682,7 @@ class Link:
         start = arrival if arrival > self._free_at else self._free_at
         if self._outage is not None:
             back = self._outage.down_until(start)
-            if back is not None:
+            if back is not None and back > start:  # (never before it, however it rounds)
                 start = back
         return start
 
@@ -732,7 +735,7 @@ class Link:
         if self._per_packet and self._netem_effects(packet):
             heapq.heappush(self._in_flight, (now, self._sequence, packet))  # overtakes
             return
-        release = now + self._latency
+        release = not_before(now, self._latency)  # a floor, whatever the clock reads
         if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
             release += self._jitter_draw()
         if not self._reorder:
@@ -860,7 +863,7 @@ class Link:
                 finish = self._finish_time(start, head, commit=False)
             if finish is not None:
                 if self._netem_reorder <= 0:  # a reordered packet skips the latency
-                    finish += self._latency
+                    finish = not_before(finish, self._latency)
                 if due is None or finish < due:
                     return finish
         return due

@@ -1,0 +1,43 @@
+"""Deadlines that are never early on a clock of float seconds, at any reading of the clock.
+
+A float sum is rounded to the nearest double, so `arrival + latency` may come out below the
+exact sum: at 1,136 s on the clock, a frame held for 10 ms left after 9.99999999999 ms, on
+some machines every time (it depends only on the binade of the clock's reading). A configured
+delay is a floor, so each deadline is the exact sum rounded up instead (`not_before`), and a
+clock read in integer nanoseconds is turned into seconds rounded the safe way: an arrival up,
+the time a release is decided at down. Rounded so, a deadline is at most one float step late
+(0.2 ps at 1,000 s on the clock, 15 ns at 10^8 s) and never early. Integer nanoseconds end to
+end would be exact too, at the price of every caller and test of the core changing units and
+of a ceiling division per serialised packet; measured per frame, both cost the same within
+noise (see the worker's STAMP_WINDOW for where the kernel's integer stamps come in).
+"""
+
+from __future__ import annotations
+
+from math import inf, nextafter
+
+NANOSECONDS = 1_000_000_000
+
+__all__ = ["NANOSECONDS", "not_before", "seconds_at_least", "seconds_at_most"]
+
+
+def not_before(t: float, delay: float) -> float:
+    """The least float not below `t + delay` computed exactly: the rounded sum, one step up
+    when rounding took it below the exact sum (found exactly by Knuth's two-sum)."""
+    due = t + delay
+    back = due - t
+    if (t - (due - back)) + (delay - back) > 0.0:  # the exact sum is `due` plus this
+        return nextafter(due, inf)
+    return due
+
+
+def seconds_at_least(nanoseconds: int) -> float:
+    """`nanoseconds` in seconds, never below the exact value (for an arrival: never early).
+    Integer division is rounded to the nearest float, so one step up is always enough."""
+    return nextafter(nanoseconds / NANOSECONDS, inf)
+
+
+def seconds_at_most(nanoseconds: int) -> float:
+    """`nanoseconds` in seconds, never above the exact value (for the time a release is
+    decided at: what is due by then is due by the clock)."""
+    return nextafter(nanoseconds / NANOSECONDS, -inf)
