@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
+from math import inf, nextafter
 from statistics import NormalDist
 
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
@@ -350,7 +351,12 @@ class Link:
         line = self._line
         held = frames = packets = l2_bytes = 0
         for run in runs:
-            due = not_before(run.last_arrival, latency)
+            arrival = run.last_arrival
+            due = arrival + latency
+            if arrival < latency:  # a floor, see `_after_serialisation`
+                due = not_before(arrival, latency)
+            elif due - arrival < latency:
+                due = nextafter(due, inf)
             if due < last:
                 due = last
             last = due
@@ -735,7 +741,16 @@ class Link:
         if self._per_packet and self._netem_effects(packet):
             heapq.heappush(self._in_flight, (now, self._sequence, packet))  # overtakes
             return
-        release = not_before(now, self._latency)  # a floor, whatever the clock reads
+        latency = self._latency
+        release = now + latency
+        # A floor, whatever the clock reads: the sum is rounded up where it was rounded down.
+        # Once the clock reads at least the latency, the subtraction is exact (Sterbenz), so
+        # it tells at the cost of a comparison, and one float step up is enough (the sum was
+        # rounded to nearest); below, the exact test (deadlines.py).
+        if now < latency:
+            release = not_before(now, latency)
+        elif release - now < latency:
+            release = nextafter(release, inf)
         if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
             release += self._jitter_draw()
         if not self._reorder:
