@@ -177,10 +177,10 @@ def test_a_transparent_link_forwards_every_frame_unchanged_and_counts_it() -> No
 
 def test_a_delayed_link_holds_every_frame_at_least_its_latency() -> None:
     with forwarding({"egress": {"latency": 40}}) as run:
-        sent = time.monotonic()
+        sent = time.monotonic_ns()  # integers: a floor compared exactly (see test_clock.py)
         run.send(numbered(5))
         got = run.receive(5)
-        assert time.monotonic() - sent >= 0.040
+        assert time.monotonic_ns() - sent >= 40_000_000
         assert got == numbered(5)
 
 
@@ -243,10 +243,10 @@ def test_a_link_that_only_delays_holds_frames_in_bulk_in_order_and_counts_them()
     # Many batches' worth: frames are held where they were read, in runs, and sent from there.
     frames = numbered(300)
     with forwarding({"egress": {"latency": 30}}) as run:
-        sent = time.monotonic()
+        sent = time.monotonic_ns()  # integers: a floor compared exactly (see test_clock.py)
         run.send(frames[:150])
         first = run.receive(1)
-        assert time.monotonic() - sent >= 0.030  # a delay is a floor
+        assert time.monotonic_ns() - sent >= 30_000_000  # a delay is a floor
         run.send(frames[150:])
         assert first + run.receive(len(frames) - 1) == frames
         stats = run.stats_until(lambda s: s.total.packets_out == len(frames))
@@ -341,7 +341,7 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
     with direct({"egress": {"latency": 50}}) as it:
         forwarder, inlet, outlet = it.forwarder, it.inlet, it.outlet
         frames = numbered(150)
-        sent_at: list[float] = []
+        sent_at: list[int] = []  # nanoseconds: the floor is compared exactly
         reads = 0
         drain = forwarder.drain
 
@@ -352,19 +352,19 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
 
         def send() -> None:
             for frame in frames:
-                sent_at.append(time.monotonic())
+                sent_at.append(time.monotonic_ns())
                 inlet.send(frame)
                 time.sleep(0.001)
 
         got: list[bytes] = []
-        left_at: list[float] = []
+        left_at: list[int] = []
 
         def receive() -> None:
             outlet.settimeout(HANG)
             with contextlib.suppress(OSError):
                 while len(got) < len(frames):
                     got.append(outlet.recv(70_000))
-                    left_at.append(time.monotonic())
+                    left_at.append(time.monotonic_ns())
 
         sender = threading.Thread(target=send)
         receiver = threading.Thread(target=receive)
@@ -387,7 +387,8 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
             elapsed = time.monotonic() - started
             receiver.join(HANG)
             assert got == frames
-            assert all(left - sent >= 0.05 for left, sent in zip(left_at, sent_at, strict=True))
+            latency = 50_000_000
+            assert all(left - sent >= latency for left, sent in zip(left_at, sent_at, strict=True))
             # One read per 5 ms of the run at most, and a few more for its start and end;
             # reading at every release would be one per frame more (150).
             assert reads <= elapsed / 0.005 + 10, (reads, elapsed)
