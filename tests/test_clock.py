@@ -25,7 +25,13 @@ from typing import Any
 
 import pytest
 
-from engine.core.deadlines import NANOSECONDS, not_before, seconds_at_least, seconds_at_most
+from engine.core.deadlines import (
+    NANOSECONDS,
+    exact_span,
+    not_before,
+    seconds_at_least,
+    seconds_at_most,
+)
 from engine.core.link import Link, Packet
 from engine.core.packet import HeldRun
 from engine.kernel.afpacket import PACKET_AUXDATA, SO_TIMESTAMPNS, SOL_PACKET, STAMP_SPACE
@@ -47,6 +53,8 @@ MAX_STEPS = 20 * FRAMES
 CHILD_TIMEOUT = 300.0
 
 LATENCIES_MS = (10.0, 0.3, 7.77)
+#: Times below which `exact_span` keeps no span (subnormal floats), as the helpers test uses.
+SPAN_EDGE = 2.0**-1000
 
 #: Each path a frame's deadline takes through a link, as the link's spec beside its latency.
 PATHS: dict[str, dict[str, Any]] = {
@@ -160,6 +168,13 @@ def test_a_deadline_is_the_exact_sum_rounded_up_and_clock_readings_round_the_saf
         due = not_before(t, delay)
         assert exact(due) >= exact(t) + exact(delay)
         assert exact(math.nextafter(due, -math.inf)) < exact(t) + exact(delay)
+        low, high, step = exact_span(t, delay)
+        if low <= t < high:  # the per-frame path's sum: the same, exactly
+            assert t + step == due
+            inside = low + (high - low) * rng.random()
+            assert inside + step == not_before(inside, delay)
+        else:
+            assert t < SPAN_EDGE or delay >= t / 2 or high - t < 2 * delay
         ns = rng.randrange(0, 10**18)
         assert exact(seconds_at_least(ns)) >= Fraction(ns, NANOSECONDS)
         assert exact(seconds_at_most(ns)) <= Fraction(ns, NANOSECONDS)

@@ -15,11 +15,25 @@ keeps the core's seconds and, measured per frame, its cost.
 
 from __future__ import annotations
 
-from math import inf, nextafter
+from math import ceil, frexp, inf, ldexp, nextafter
 
 NANOSECONDS = 1_000_000_000
 
-__all__ = ["NANOSECONDS", "not_before", "seconds_at_least", "seconds_at_most"]
+#: Below this a float's steps are not those of its binade (subnormals), and above it the
+#: binade's end overflows: no span is kept (no clock reads either).
+SMALLEST_SPAN_START = 2.0**-1000
+LARGEST_SPAN_START = 2.0**1000
+#: The span `exact_span` gives when it keeps none: no float is in it.
+NO_SPAN = (inf, -inf, 0.0)
+
+__all__ = [
+    "NANOSECONDS",
+    "NO_SPAN",
+    "exact_span",
+    "not_before",
+    "seconds_at_least",
+    "seconds_at_most",
+]
 
 
 def not_before(t: float, delay: float) -> float:
@@ -30,6 +44,20 @@ def not_before(t: float, delay: float) -> float:
     if (t - (due - back)) + (delay - back) > 0.0:  # the exact sum is `due` plus this
         return nextafter(due, inf)
     return due
+
+
+def exact_span(t: float, delay: float) -> tuple[float, float, float]:
+    """(low, high, step) such that for every float x with low <= x < high, `x + step` is
+    exactly `not_before(x, delay)`: in one binade of the clock a float sum is a multiple of
+    the binade's float step, so `delay` rounded up to such a multiple makes every sum exact.
+    For the per-frame path: a deadline for two comparisons and an addition, no call."""
+    if not SMALLEST_SPAN_START <= t < LARGEST_SPAN_START or not 0.0 <= delay < inf:
+        return NO_SPAN
+    exponent = frexp(t)[1]  # t is in [2**(exponent - 1), 2**exponent)
+    unit = ldexp(1.0, exponent - 53)  # the float step there
+    step = ceil(delay / unit) * unit
+    low, high = ldexp(1.0, exponent - 1), ldexp(1.0, exponent) - step
+    return (low, high, step) if low < high else NO_SPAN
 
 
 def seconds_at_least(nanoseconds: int) -> float:

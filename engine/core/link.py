@@ -12,12 +12,11 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
-from math import inf, nextafter
 from statistics import NormalDist
 
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
-from engine.core.deadlines import not_before
+from engine.core.deadlines import NO_SPAN, exact_span, not_before
 from engine.core.disciplines import Discipline, make_discipline
 from engine.core.ecn import mark_packet
 from engine.core.fates import FateLog
@@ -181,6 +180,10 @@ class Link:
         self._set_trace(trace if spec.trace is not None else None, now)
         self._loss = spec.loss
         self._latency = spec.latency / 1000.0
+        #: (low, high, step): for times from low to below high, time + step is the deadline
+        #: exactly (the latency rounded up in the clock's binade, see `_due`); found anew at
+        #: the next frame.
+        self._floor_span = NO_SPAN
         self._jitter = spec.jitter / 1000.0 if spec.jitter_strength > 0 else 0.0
         self._strength = spec.jitter_strength
         self._reorder = spec.reorder_packets
@@ -346,17 +349,17 @@ class Link:
         `can_hold` for them all). Each is due `latency` after its last frame arrived, and never
         before anything this link took earlier, so nothing overtakes; `advance` hands it out
         as it is, for the caller to send from where it read the frames."""
-        latency = self._latency
         last = self._last_release
         line = self._line
         held = frames = packets = l2_bytes = 0
+        low, high, step = self._floor_span
         for run in runs:
             arrival = run.last_arrival
-            due = arrival + latency
-            if arrival < latency:  # a floor, see `_after_serialisation`
-                due = not_before(arrival, latency)
-            elif due - arrival < latency:
-                due = nextafter(due, inf)
+            if low <= arrival < high:  # see `_due`
+                due = arrival + step
+            else:
+                due = self._due(arrival)
+                low, high, step = self._floor_span
             if due < last:
                 due = last
             last = due
@@ -741,16 +744,8 @@ class Link:
         if self._per_packet and self._netem_effects(packet):
             heapq.heappush(self._in_flight, (now, self._sequence, packet))  # overtakes
             return
-        latency = self._latency
-        release = now + latency
-        # A floor, whatever the clock reads: the sum is rounded up where it was rounded down.
-        # Once the clock reads at least the latency, the subtraction is exact (Sterbenz), so
-        # it tells at the cost of a comparison, and one float step up is enough (the sum was
-        # rounded to nearest); below, the exact test (deadlines.py).
-        if now < latency:
-            release = not_before(now, latency)
-        elif release - now < latency:
-            release = nextafter(release, inf)
+        low, high, step = self._floor_span
+        release = now + step if low <= now < high else self._due(now)  # (see `_due`)
         if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
             release += self._jitter_draw()
         if not self._reorder:
@@ -758,6 +753,13 @@ class Link:
                 release = self._last_release
             self._last_release = release
         heapq.heappush(self._in_flight, (release, self._sequence, packet))
+
+    def _due(self, time: float) -> float:
+        """`time` plus the latency, rounded up, not to nearest: a delay is a floor, whatever
+        the clock reads (deadlines.py). Also keeps the span of times around `time` for which
+        adding `_floor_span`'s step gives the same exactly, without this call."""
+        self._floor_span = exact_span(time, self._latency)
+        return not_before(time, self._latency)
 
     def _netem_effects(self, packet: Packet) -> bool:
         """Corrupt the packet if its turn comes; True if netem's reordering sends it now,
