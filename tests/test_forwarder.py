@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import psutil
 import pytest
 
+from engine.core.deadlines import NANOSECONDS
 from engine.core.frames import GSO_TCPV4, VnetHeader, mark_partial_checksum
 from engine.core.pipeline import SETTLE_SAMPLES, StraightTally
 from engine.daemon.worker import Forwarder, run_forwarder
@@ -175,10 +177,10 @@ def test_a_transparent_link_forwards_every_frame_unchanged_and_counts_it() -> No
 
 def test_a_delayed_link_holds_every_frame_at_least_its_latency() -> None:
     with forwarding({"egress": {"latency": 40}}) as run:
-        sent = time.monotonic()
+        sent = time.monotonic_ns()  # integers: a floor compared exactly (see test_clock.py)
         run.send(numbered(5))
         got = run.receive(5)
-        assert time.monotonic() - sent >= 0.040
+        assert time.monotonic_ns() - sent >= 40_000_000
         assert got == numbered(5)
 
 
@@ -241,10 +243,10 @@ def test_a_link_that_only_delays_holds_frames_in_bulk_in_order_and_counts_them()
     # Many batches' worth: frames are held where they were read, in runs, and sent from there.
     frames = numbered(300)
     with forwarding({"egress": {"latency": 30}}) as run:
-        sent = time.monotonic()
+        sent = time.monotonic_ns()  # integers: a floor compared exactly (see test_clock.py)
         run.send(frames[:150])
         first = run.receive(1)
-        assert time.monotonic() - sent >= 0.030  # a delay is a floor
+        assert time.monotonic_ns() - sent >= 30_000_000  # a delay is a floor
         run.send(frames[150:])
         assert first + run.receive(len(frames) - 1) == frames
         stats = run.stats_until(lambda s: s.total.packets_out == len(frames))
@@ -339,7 +341,7 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
     with direct({"egress": {"latency": 50}}) as it:
         forwarder, inlet, outlet = it.forwarder, it.inlet, it.outlet
         frames = numbered(150)
-        sent_at: list[float] = []
+        sent_at: list[int] = []  # nanoseconds: the floor is compared exactly
         reads = 0
         drain = forwarder.drain
 
@@ -350,19 +352,19 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
 
         def send() -> None:
             for frame in frames:
-                sent_at.append(time.monotonic())
+                sent_at.append(time.monotonic_ns())
                 inlet.send(frame)
                 time.sleep(0.001)
 
         got: list[bytes] = []
-        left_at: list[float] = []
+        left_at: list[int] = []
 
         def receive() -> None:
             outlet.settimeout(HANG)
             with contextlib.suppress(OSError):
                 while len(got) < len(frames):
                     got.append(outlet.recv(70_000))
-                    left_at.append(time.monotonic())
+                    left_at.append(time.monotonic_ns())
 
         sender = threading.Thread(target=send)
         receiver = threading.Thread(target=receive)
@@ -385,7 +387,8 @@ def test_a_delay_line_reads_once_per_read_gap_not_at_every_release() -> None:
             elapsed = time.monotonic() - started
             receiver.join(HANG)
             assert got == frames
-            assert all(left - sent >= 0.05 for left, sent in zip(left_at, sent_at, strict=True))
+            latency = 50_000_000
+            assert all(left - sent >= latency for left, sent in zip(left_at, sent_at, strict=True))
             # One read per 5 ms of the run at most, and a few more for its start and end;
             # reading at every release would be one per frame more (150).
             assert reads <= elapsed / 0.005 + 10, (reads, elapsed)
@@ -528,7 +531,12 @@ def test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread(
     waited long in the receive buffer (a saturated worker's held 30-50 ms of frames): those
     already due leave at once. Only a stamp that cannot be right (ahead of the clock, or
     older than STAMP_WINDOW: the wall clock moved) counts as arriving when read. At 50 ms, a
-    frame 0.3 s old got its latency again, and all behind it waited for it."""
+    frame 0.3 s old got its latency again, and all behind it waited for it.
+
+    The latency is a floor, compared exactly (as fractions): float sums round to nearest, and
+    at some readings of the clock (1,136 s) `read + 0.010` came out below the exact sum, so a
+    frame left after 9.99999999999 ms (tests/test_clock.py runs this at such readings)."""
+    latency = Fraction(10 / 1000.0)  # the link's latency, seconds, as the float it holds
     frames = numbered(4)
     with direct({"egress": {"latency": 10}}) as it:
         forwarder = it.forwarder
@@ -541,13 +549,17 @@ def test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread(
         assert due is not None
         if trusted:
             assert due == pytest.approx(read - age + 0.010, abs=0.002)
-        else:
-            assert read + 0.010 <= due < time.monotonic() + 0.010
+        else:  # from when it was read, never sooner; rounded up by less than a nanosecond
+            later = time.monotonic()
+            assert Fraction(read) + latency <= Fraction(due)
+            assert Fraction(due) <= Fraction(later) + latency + Fraction(1, NANOSECONDS)
         it.outlet.setblocking(False)
         forwarder.send_all(forwarder.pipeline.release(max(due, time.monotonic())))
         assert [it.outlet.recv(70_000) for _ in frames] == frames
         stats = forwarder.pipeline.stats(time.monotonic())
         assert stats.total.packets_out == len(frames)
+        # Exact, not approximate: each delay (release less arrival) is at least the latency,
+        # and rounding to milliseconds keeps the order (10 ms in seconds, times 1000, is 10.0).
         assert stats.delay_p50_ms >= (1000 * age if trusted else 10.0)
 
 

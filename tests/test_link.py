@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from engine.core.deadlines import not_before
 from engine.core.link import PARETO_CAP, HeldRun, Link, Packet, Released
 from engine.model.spec import FRAMING_OVERHEAD, LinkSpec
 from tests.frames_helpers import copy_of
@@ -289,9 +290,11 @@ def test_runs_held_in_bulk_leave_when_their_last_frame_is_due_in_order_with_pack
     assert lnk.next_event() == pytest.approx(0.010)
     lnk.advance(0.0111, out)
     assert [item[2] for item in out] == [(1).to_bytes(4, "big")]
-    lnk.advance(0.0112, out)
-    assert isinstance(out[-1][2], HeldRun) and out[-1][2].stop == 3  # due 0.0012 + 0.010
-    assert out[-1][0] == pytest.approx(0.0112)
+    due = not_before(0.0012, 0.010)  # 0.0112 exactly, rounded up (the float 0.0112 is below)
+    assert lnk.next_event() == due
+    lnk.advance(due, out)
+    assert isinstance(out[-1][2], HeldRun) and out[-1][2].stop == 3
+    assert out[-1][0] == due
     lnk.advance(0.1, out)
     assert [item[2].start if isinstance(item[2], HeldRun) else "packet" for item in out[2:]] == [
         3,

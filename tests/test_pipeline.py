@@ -10,6 +10,7 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP, IPOption
 from scapy.layers.l2 import Dot1Q, Ether
 
+from engine.core.deadlines import not_before
 from engine.core.frames import (
     GSO_TCPV4,
     HEAD_BYTES,
@@ -447,7 +448,7 @@ def test_stats_measure_the_delay_frames_got_since_the_last_report() -> None:
     for i in range(100):
         p.receive(udp_frame(), i * 0.001)
     for i in range(100):
-        due = i * 0.001 + 0.020
+        due = not_before(i * 0.001, 0.020)  # the exact sum, rounded up: the delay is a floor
         p.release(due + (0.0005 if i % 10 == 9 else 0.0))
     stats = p.stats(1.0)
     assert stats.delay_samples == 100

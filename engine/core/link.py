@@ -16,6 +16,7 @@ from statistics import NormalDist
 
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
+from engine.core.deadlines import NO_SPAN, exact_span, not_before
 from engine.core.disciplines import Discipline, make_discipline
 from engine.core.ecn import mark_packet
 from engine.core.fates import FateLog
@@ -179,6 +180,10 @@ class Link:
         self._set_trace(trace if spec.trace is not None else None, now)
         self._loss = spec.loss
         self._latency = spec.latency / 1000.0
+        #: (low, high, step): for times from low to below high, time + step is the deadline
+        #: exactly (the latency rounded up in the clock's binade, see `_due`); found anew at
+        #: the next frame.
+        self._floor_span = NO_SPAN
         self._jitter = spec.jitter / 1000.0 if spec.jitter_strength > 0 else 0.0
         self._strength = spec.jitter_strength
         self._reorder = spec.reorder_packets
@@ -344,12 +349,17 @@ class Link:
         `can_hold` for them all). Each is due `latency` after its last frame arrived, and never
         before anything this link took earlier, so nothing overtakes; `advance` hands it out
         as it is, for the caller to send from where it read the frames."""
-        latency = self._latency
         last = self._last_release
         line = self._line
         held = frames = packets = l2_bytes = 0
+        low, high, step = self._floor_span
         for run in runs:
-            due = run.last_arrival + latency
+            arrival = run.last_arrival
+            if low <= arrival < high:  # see `_due`
+                due = arrival + step
+            else:
+                due = self._due(arrival)
+                low, high, step = self._floor_span
             if due < last:
                 due = last
             last = due
@@ -632,7 +642,7 @@ class Link:
         finish, index, left = trace.finish(start, packet.l2_bytes, packet.wire_packets)
         if commit:
             trace.commit(index, left)
-        return finish
+        return finish if finish > start else start  # (a trace's times are rounded too)
 
     def _serialise(self, now: float) -> None:
         """Take through the rate limiter the queued packets it has finished by `now`."""
@@ -653,6 +663,8 @@ class Link:
                 finish = start + bits / rate
             else:
                 finish, index, left = trace.finish(start, head.l2_bytes, head.wire_packets)
+                if finish < start:  # (a trace's times are rounded too)
+                    finish = start
             if finish > now:
                 break
             if trace is not None:
@@ -679,7 +691,7 @@ class Link:
         start = arrival if arrival > self._free_at else self._free_at
         if self._outage is not None:
             back = self._outage.down_until(start)
-            if back is not None:
+            if back is not None and back > start:  # (never before it, however it rounds)
                 start = back
         return start
 
@@ -732,7 +744,8 @@ class Link:
         if self._per_packet and self._netem_effects(packet):
             heapq.heappush(self._in_flight, (now, self._sequence, packet))  # overtakes
             return
-        release = now + self._latency
+        low, high, step = self._floor_span
+        release = now + step if low <= now < high else self._due(now)  # (see `_due`)
         if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
             release += self._jitter_draw()
         if not self._reorder:
@@ -740,6 +753,13 @@ class Link:
                 release = self._last_release
             self._last_release = release
         heapq.heappush(self._in_flight, (release, self._sequence, packet))
+
+    def _due(self, time: float) -> float:
+        """`time` plus the latency, rounded up, not to nearest: a delay is a floor, whatever
+        the clock reads (deadlines.py). Also keeps the span of times around `time` for which
+        adding `_floor_span`'s step gives the same exactly, without this call."""
+        self._floor_span = exact_span(time, self._latency)
+        return not_before(time, self._latency)
 
     def _netem_effects(self, packet: Packet) -> bool:
         """Corrupt the packet if its turn comes; True if netem's reordering sends it now,
@@ -860,7 +880,7 @@ class Link:
                 finish = self._finish_time(start, head, commit=False)
             if finish is not None:
                 if self._netem_reorder <= 0:  # a reordered packet skips the latency
-                    finish += self._latency
+                    finish = not_before(finish, self._latency)
                 if due is None or finish < due:
                     return finish
         return due

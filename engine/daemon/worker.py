@@ -33,6 +33,7 @@ from typing import Literal, cast
 from pydantic import ValidationError
 
 from engine.core.classifier import DEFAULT_LABEL
+from engine.core.deadlines import seconds_at_least, seconds_at_most
 from engine.core.frames import (
     HEAD_BYTES,
     VNET_HDR_LEN,
@@ -131,7 +132,9 @@ FAR_ENDS_INTERVAL = 1.0
 #: 50 ms those older got their whole latency again once read, and a delay line, which
 #: releases in order, held every frame behind them as long (10 ms stalls, a few times a
 #: second). A clock stepped back by less than this lets frames read before the next report
-#: leave early by as much.
+#: leave early by as much. Stamps and the offset are integer nanoseconds (the kernel's
+#: timespec; a float of wall-clock seconds is 238 ns coarse), turned into the pipeline's
+#: float seconds rounded up (engine/core/deadlines.py): an arrival is never taken early.
 STAMP_WINDOW = 1.0
 SEND_RETRIES = 200
 #: A kind of send error (by errno) is written to the log at most this often; all are counted.
@@ -177,8 +180,9 @@ class Forwarder:
         self.interface_state: InterfaceState = "up"
         self.interface_problem = ""
         self.stamped = False
-        #: The wall clock (the kernel's stamps) less the monotonic one (the pipeline's).
-        self._wall_offset = time.time() - time.monotonic()
+        #: The wall clock (the kernel's stamps) less the monotonic one (the pipeline's), in
+        #: nanoseconds (see `_wall_offset_now`).
+        self._wall_offset = _wall_offset_now()
         #: Whether to poll, for sparse frames and before releases (`run --precise`).
         self.precise = precise
         #: Whether the last stretch of streaming had sparse frames (under POLL_BELOW_RATE a
@@ -265,7 +269,7 @@ class Forwarder:
         queues as they were when they came. Returns when to look again: never in this drain
         if nothing left (the rest waits on a serialiser, worked once all are read)."""
         pipeline = self.pipeline
-        released = pipeline.release(time.monotonic(), serialise=False)
+        released = pipeline.release(_clock_at_most(), serialise=False)
         if not released:
             return NEVER
         self.send_all(released)
@@ -356,7 +360,7 @@ class Forwarder:
         run's end is found by bisection, with a few stamps read per run, not every frame's."""
         if not self.stamped:
             return [(0, count, now, now)]
-        stamp_of = batch.arrival_stamp
+        stamp_of = batch.arrival_stamp_ns
         wall_offset = self._wall_offset
         if count == 1:  # most wake-ups of a sparse stream
             arrival = _arrival(stamp_of(0), now, wall_offset)
@@ -391,7 +395,7 @@ class Forwarder:
         buffer = batch.buffer
         view = batch.view
         maybe_tagged = batch.maybe_tagged
-        stamp_of = batch.arrival_stamp
+        stamp_of = batch.arrival_stamp_ns
         stamped = self.stamped
         wall_offset = self._wall_offset
         forward = self.pipeline.forward
@@ -597,7 +601,7 @@ class Forwarder:
         link = pipeline.delay_line
         if link is None:
             return
-        clock = time.monotonic
+        clock = _clock_at_most  # what is due by its reading is due (see `_clock_at_most`)
         watch = [conn_fd]
         read_gap = min(DEFER_MAX, pipeline.read_slack / 2)
         read_by = clock()  # what came since the caller last read: at the first round
@@ -759,7 +763,7 @@ class Forwarder:
             )
 
     def report(self, now: float) -> StatsReport:
-        self._wall_offset = time.time() - time.monotonic()  # follow NTP's adjustments
+        self._wall_offset = _wall_offset_now()  # follow NTP's adjustments
         if self.interface_state == "up" and self._packet_sockets:
             self.kernel_drops += kernel_drops(self.rx)
         stats = self.pipeline.stats(now, changed_only=True).model_copy(
@@ -842,12 +846,29 @@ class Forwarder:
             self.tx.close()
 
 
-def _arrival(stamp: float | None, now: float, wall_offset: float) -> float:
-    """When a frame arrived, on the monotonic clock: the kernel's stamp (wall clock) if there
-    is one and it is recent and not ahead (else the wall clock moved), or `now`."""
-    if stamp is not None and now - STAMP_WINDOW < stamp - wall_offset <= now:
-        return stamp - wall_offset
+def _arrival(stamp: int | None, now: float, wall_offset: int) -> float:
+    """When a frame arrived, on the monotonic clock in seconds, never before its kernel stamp
+    (wall-clock nanoseconds) if there is one and it is recent and not ahead (else the wall
+    clock moved), or `now`."""
+    if stamp is not None:
+        arrival = seconds_at_least(stamp - wall_offset)
+        if now - STAMP_WINDOW < arrival <= now:
+            return arrival
     return now
+
+
+def _wall_offset_now() -> int:
+    """The wall clock less the monotonic one, in nanoseconds, read in that order: the later
+    monotonic reading makes the offset too small if anything, so an arrival worked out from a
+    stamp with it is late if anything, never early."""
+    wall = time.time_ns()
+    return wall - time.monotonic_ns()
+
+
+def _clock_at_most() -> float:
+    """The monotonic clock in seconds, rounded down (`time.monotonic` rounds to nearest): a
+    release decided at this time is never before its deadline on the kernel's clock."""
+    return seconds_at_most(time.monotonic_ns())
 
 
 def _restore_tag(batch: FrameBatch, index: int) -> int:
@@ -1075,14 +1096,14 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             if deferring:
                 # What is due leaves before the frames that waited unread are handled (they may
                 # be many); the queue is not worked past them until they are read.
-                forwarder.send_all(pipeline.release(time.monotonic(), serialise=False))
+                forwarder.send_all(pipeline.release(_clock_at_most(), serialise=False))
                 forwarder.drain(releasing=True)
             elif rx_fd in readable:
                 forwarder.drain()
             if margin is not None and not readable and timeout <= 0:
                 os.sched_yield()  # polling before a release (--precise): let others run (README)
             control = conn_fd in readable
-        now = time.monotonic()
+        now = _clock_at_most()
         if control:
             message = _receive(forwarder, conn)
             if not forwarder.control(message, now):

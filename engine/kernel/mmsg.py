@@ -183,6 +183,15 @@ class FrameBatch:
         at = index * CONTROL // 8 + _CMSG_HEADER.size // 8
         return self._control_quads[at] + self._control_quads[at + 1] * 1e-9
 
+    def arrival_stamp_ns(self, index: int) -> int | None:
+        """`arrival_stamp` exactly, in integer nanoseconds (a float of wall-clock seconds is
+        238 ns coarse, so the seconds may come out before the stamp)."""
+        if self.first_kinds[index] != SO_TIMESTAMPNS:
+            return None
+        at = index * CONTROL // 8 + _CMSG_HEADER.size // 8
+        quads = self._control_quads
+        return int(quads[at] * 1_000_000_000 + quads[at + 1])
+
     def frame(self, index: int) -> memoryview:
         start = index * SLOT
         return self.view[start : start + self.sizes[index]]
