@@ -91,8 +91,10 @@ MAX_CHANGES_PER_SECOND = 25
 MIN_CHANGE_GAP = 1.0 / MAX_CHANGES_PER_SECOND
 #: Steps a replay reads at most a second (each costs a line's decoding and validation, tens
 #: of microseconds): a looped timeline of a few steps at speed 1000 would otherwise keep a
-#: core busy for ever. Beyond this the replay falls behind its schedule instead.
+#: core busy for ever. Beyond this the replay falls behind its schedule instead. Read as at
+#: most MAX_STEPS_PER_CHANGE steps folded into each change.
 MAX_STEPS_PER_SECOND = 5_000
+MAX_STEPS_PER_CHANGE = MAX_STEPS_PER_SECOND // MAX_CHANGES_PER_SECOND
 
 
 @dataclass
@@ -243,7 +245,6 @@ class ReplayRunner:
         ramp: _Ramp | None = None
         last: tuple[int, float] = (0, 0.0)  # number and time of the last step read
         last_change = -math.inf
-        window_start, window_steps = -math.inf, 0
         try:
             upcoming = next(steps, None)
             with self._wake:
@@ -258,18 +259,14 @@ class ReplayRunner:
                     wake_at = min(wake_at, ramp.at + ticks * RAMP_INTERVAL, ramp.end)
                 if wake_at == math.inf:
                     return
-                not_before = last_change + MIN_CHANGE_GAP
-                if window_steps >= MAX_STEPS_PER_SECOND:
-                    not_before = max(not_before, window_start + 1.0)
-                if not self._wait_until(wake_at, not_before):
+                if not self._wait_until(wake_at, last_change + MIN_CHANGE_GAP):
                     return
                 woke = self.clock()
-                if woke >= window_start + 1.0:
-                    window_start, window_steps = woke, 0
                 now = (woke - self._origin) * self.speed
                 sampled = now
+                read = 0
                 while upcoming is not None and upcoming[2] <= now:
-                    if window_steps >= MAX_STEPS_PER_SECOND:  # behind: as far as read
+                    if read >= MAX_STEPS_PER_CHANGE:  # behind: the state as far as read
                         sampled = upcoming[2]
                         break
                     cycle, number, at, step = upcoming
@@ -277,16 +274,16 @@ class ReplayRunner:
                         self._cycle, self._position = cycle, 0
                     ramp = self._absorb(resolver, ramp, number, at, step)
                     last = (number, at)
-                    window_steps += 1
+                    read += 1
                     upcoming = next(steps, None)
                 if ramp is not None and sampled >= ramp.end:
                     ramp = None
                 spec = resolver.spec() if ramp is None else ramp.at_time(sampled)
-                self._position = last[0] - (ramp is not None)
                 try:
                     self.apply(spec)
                 except Exception as exc:
                     raise step_failure(*last, exc) from exc
+                self._position = last[0] - (ramp is not None)
                 self.changes += 1
                 last_change = woke
         except Exception as exc:
