@@ -1,9 +1,11 @@
-"""Replaying a timeline: a pure plan of (time, spec) events, and a runner that walks it on
-the real clock.
+"""Replaying a timeline: a pure plan of (time, spec) events, and a runner that walks a
+timeline on the real clock.
 
 The plan is plain data from plain data, so ramps and cut-short steps are tested in virtual
-time; the runner only waits, applies, and can be paused, resumed and stopped from another
-thread (the TUI's timeline pane, the HTTP API).
+time; the runner follows the same rules, but reads the steps as they come due (bounded
+memory, whatever the length), folds those due together into one change (at most
+MAX_CHANGES_PER_SECOND), and can be paused, resumed and stopped from another thread (the
+TUI's timeline pane, the HTTP API). Its outcome is tested against the plan's.
 """
 
 from __future__ import annotations
@@ -281,16 +283,19 @@ class ReplayRunner:
                 spec = resolver.spec() if ramp is None else ramp.at_time(sampled)
                 try:
                     self.apply(spec)
-                except Exception as exc:
-                    raise step_failure(*last, exc) from exc
+                except Exception as exc:  # raised as it is (the TUI tells a ControlError)
+                    self._error = str(step_failure(*last, exc))
+                    raise
                 self._position = last[0] - (ramp is not None)
                 self.changes += 1
                 last_change = woke
         except Exception as exc:
-            if isinstance(exc, LinkshaperError):
-                self._error = str(exc)
-            else:  # a bug, still one line
-                self._error = f"{self.name}: cannot be replayed ({type(exc).__name__}: {exc})"
+            if self._error is None:  # not a refused change: a step that does not resolve
+                self._error = (
+                    str(exc)
+                    if isinstance(exc, LinkshaperError)
+                    else f"{self.name}: cannot be replayed ({type(exc).__name__}: {exc})"
+                )
             raise
         finally:
             steps.close()
