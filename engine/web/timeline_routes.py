@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -124,7 +125,8 @@ class Timelines:
             return self._open(recorder) if read else None  # still readable once unlinked
         finally:
             recorder.path.unlink(missing_ok=True)
-            recorder.path.parent.rmdir()
+            with contextlib.suppress(OSError):  # only ours is in it; never fail a stop on it
+                recorder.path.parent.rmdir()
 
     def stop_recording(self) -> _RecordingChunks | None:
         """The whole recording, to send; its file is gone once it has been read."""
