@@ -8,7 +8,8 @@ import gc
 import time
 from typing import TYPE_CHECKING
 
-from engine.cli.common import log
+from engine.cli.common import fail, log
+from engine.model.errors import LinkshaperError
 from engine.protocol.client import ControlClient
 from engine.protocol.control import add_control_option
 from engine.protocol.messages import SpecChanged, StatsReport
@@ -30,6 +31,9 @@ def add_parsers(sub: SubParsers) -> None:
     replay.add_argument("file", metavar="FILE", help="timeline (JSON Lines)")
     replay.add_argument("--loop", action="store_true", help="start again at the end")
     replay.add_argument("--speed", type=float, default=1.0, help="2 = twice as fast")
+    replay.add_argument(
+        "--check", action="store_true", help="only check the timeline (no engine needed)"
+    )
     replay.set_defaults(func=cmd_replay)
 
     plot = sub.add_parser("plot", help="draw a recorded timeline in the terminal")
@@ -64,35 +68,47 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Apply a timeline's steps on time (validated whole before the first is applied)."""
+    """Apply a timeline's steps on time: checked whole first, then read as it goes (bounded
+    memory whatever its length). A refused step stops it: exit 1 with `step N (at T s): why`."""
     from engine.timelines.replay import ReplayRunner
-    from engine.timelines.timeline import read_timeline
+    from engine.timelines.timeline import open_timeline
 
-    timeline = read_timeline(args.file)
-    with ControlClient(args.control) as client:
-        runner = ReplayRunner(
-            timeline,
-            lambda spec: client.set_spec(spec, source="replay"),
-            client.get_spec(),
-            speed=args.speed,
-            loop=args.loop,
-        )
-        log.info(
-            "replaying %s: %d steps over %.1f s%s",
-            args.file, len(runner.steps), timeline.duration / args.speed,
-            " (looping)" if args.loop else "",
-        )  # fmt: skip
-        gc.freeze()  # a full pass of the cyclic collector (15-20 ms) would make a step late
-        runner.run()
+    with open_timeline(args.file) as timeline:
+        summary = timeline.check()
+        if args.check:
+            log.info(
+                "%s: %d steps over %.1f s, %d stats lines: it can be replayed",
+                args.file, summary.steps, summary.duration, summary.stats,
+            )  # fmt: skip
+            return 0
+        with ControlClient(args.control) as client:
+            runner = ReplayRunner(
+                timeline,
+                lambda spec: client.set_spec(spec, source="replay"),
+                client.get_spec(),
+                speed=args.speed,
+                loop=args.loop,
+            )
+            log.info(
+                "replaying %s: %d steps over %.1f s%s",
+                args.file, summary.steps, summary.duration / args.speed,
+                " (looping)" if args.loop else "",
+            )  # fmt: skip
+            gc.freeze()  # a full pass of the cyclic collector (15-20 ms) would make a step late
+            try:
+                runner.run()
+            except LinkshaperError as exc:
+                return fail(runner.error or str(exc))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw a recording, read in one streaming pass (bounded memory, linear time)."""
     from engine.timelines.plot import plot_timeline
-    from engine.timelines.timeline import read_timeline
+    from engine.timelines.timeline import open_timeline
 
-    timeline = read_timeline(args.file)
-    if not timeline.stats:
-        log.warning("%s has no stats lines: only the configured values are drawn", args.file)
-    plot_timeline(timeline, args.out, args.width, args.height, show=not args.quiet)
+    with open_timeline(args.file) as timeline:
+        if next(timeline.iter_stats(), None) is None:
+            log.warning("%s has no stats lines: only the configured values are drawn", args.file)
+        plot_timeline(timeline, args.out, args.width, args.height, show=not args.quiet)
     return 0

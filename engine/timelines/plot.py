@@ -13,19 +13,53 @@ from pathlib import Path
 import plotext
 
 from engine.model.spec import DIRECTIONS, UNLIMITED_RATE, Direction, Spec
-from engine.timelines.timeline import StatsLine, Timeline
+from engine.timelines.timeline import Resolver, StatsLine, StatsSource, Step
 
 MBIT = 1e6
 
 
+#: Points kept per series: far more than a terminal's columns, so the chart looks the same,
+#: and a recording of any length is drawn in bounded memory (a 1e6-line file took 2.7 GB).
+#: Beyond it, neighbouring points are averaged in pairs (twice as many samples a point).
+MAX_POINTS = 4096
+#: Change marks drawn at most: more would fill the chart; beyond, every other is kept.
+MAX_CHANGE_MARKS = 512
+
+
 @dataclass
 class Series:
+    """Points in the order they come, at most MAX_POINTS: past that, each point is the mean
+    of `stride` samples (a power of two), so a long recording keeps its shape and area."""
+
     x: list[float] = field(default_factory=list)
     y: list[float] = field(default_factory=list)
+    stride: int = 1
+    _sum_x: float = 0.0
+    _sum_y: float = 0.0
+    _count: int = 0
 
     def add(self, x: float, y: float) -> None:
-        self.x.append(x)
-        self.y.append(y)
+        self._sum_x += x
+        self._sum_y += y
+        self._count += 1
+        if self._count < self.stride:
+            return
+        self.x.append(self._sum_x / self._count)
+        self.y.append(self._sum_y / self._count)
+        self._sum_x = self._sum_y = 0.0
+        self._count = 0
+        if len(self.x) >= MAX_POINTS:
+            self.x = [(a + b) / 2 for a, b in zip(self.x[::2], self.x[1::2], strict=False)]
+            self.y = [(a + b) / 2 for a, b in zip(self.y[::2], self.y[1::2], strict=False)]
+            self.stride *= 2
+
+    def finish(self) -> None:
+        """The samples of a last, partial point."""
+        if self._count:
+            self.x.append(self._sum_x / self._count)
+            self.y.append(self._sum_y / self._count)
+            self._sum_x = self._sum_y = 0.0
+            self._count = 0
 
 
 @dataclass
@@ -37,27 +71,45 @@ class DirectionSeries:
     queue_drops: Series = field(default_factory=Series)
     queue_delay: Series = field(default_factory=Series)
 
-
-def _spec_at(steps: list[tuple[float, Spec]], at: float) -> Spec | None:
-    current = None
-    for step_at, spec in steps:
-        if step_at > at:
-            break
-        current = spec
-    return current
+    def finish(self) -> None:
+        for s in (self.rate_set, self.measured, self.latency_set, self.loss_drops,
+                  self.queue_drops, self.queue_delay):  # fmt: skip
+            s.finish()
 
 
-def series(timeline: Timeline) -> dict[Direction, DirectionSeries]:
-    """What the chart shows, as plain numbers (tested without drawing)."""
-    steps = [(s.at, s.spec) for s in timeline.resolve(Spec())]
+class _SpecsInTime:
+    """The spec in force at a time, for times that come in order: the steps are read once,
+    as far as needed (a stats line written before a later step's line still gets the spec
+    in force at its own time)."""
+
+    def __init__(self, timeline: StatsSource) -> None:
+        self._steps = timeline.iter_steps()
+        self._resolver = Resolver(Spec())
+        self._number = 0
+        self._next: Step | None = next(self._steps, None)
+        self._any = False
+
+    def at(self, at: float) -> Spec | None:
+        while self._next is not None and self._next.at <= at:
+            self._number += 1
+            self._resolver.add(self._next, self._number)
+            self._any = True
+            self._next = next(self._steps, None)
+        return self._resolver.spec() if self._any else None
+
+
+def series(timeline: StatsSource) -> dict[Direction, DirectionSeries]:
+    """What the chart shows, as plain numbers (tested without drawing), read in one pass over
+    the stats lines (and one over the steps beside it)."""
+    specs = _SpecsInTime(timeline)
     out: dict[Direction, DirectionSeries] = {d: DirectionSeries() for d in DIRECTIONS}
     previous: dict[Direction, StatsLine] = {}
-    for line in timeline.stats:
+    for line in timeline.iter_stats():
         stats = line.stats
         d = stats.direction
         before = previous.get(d)
         previous[d] = line
-        spec = _spec_at(steps, line.at)
+        spec = specs.at(line.at)
         if spec is not None:
             link = spec.link(d)
             if link.rate < UNLIMITED_RATE and link.trace is None:
@@ -73,7 +125,24 @@ def series(timeline: Timeline) -> dict[Direction, DirectionSeries]:
         out[d].loss_drops.add(line.at, max(0, lost) / span)
         out[d].queue_drops.add(line.at, max(0, queued) / span)
         out[d].queue_delay.add(line.at, now.queue_delay_ms)
+    for direction_series in out.values():
+        direction_series.finish()
     return out
+
+
+def change_marks(timeline: StatsSource) -> list[float]:
+    """The times of the spec changes after the start, at most MAX_CHANGE_MARKS (evenly
+    thinned beyond)."""
+    marks: list[float] = []
+    stride = 1
+    for index, step in enumerate(s for s in timeline.iter_steps() if s.at > 0):
+        if index % stride:
+            continue
+        marks.append(step.at)
+        if len(marks) >= MAX_CHANGE_MARKS:
+            marks = marks[::2]
+            stride *= 2
+    return marks
 
 
 def _mark_changes(plot: object, changes: list[float], top: float) -> None:
@@ -85,7 +154,7 @@ def _mark_changes(plot: object, changes: list[float], top: float) -> None:
 TITLES = {"ingress": "Download (ingress)", "egress": "Upload (egress)"}
 
 
-def chart(timeline: Timeline, width: int = 100, height: int = 36,
+def chart(timeline: StatsSource, width: int = 100, height: int = 36,
           x_label: str = "seconds from the start of the recording") -> object:  # fmt: skip
     """The plotext matrix of the chart (`.string()`, `.save()`)."""
     data = series(timeline)
@@ -94,7 +163,7 @@ def chart(timeline: Timeline, width: int = 100, height: int = 36,
     figure.clear.all()
     figure.plot_size(width, height)
     figure.subplots(3, 1)
-    changes = [step.at for step in timeline.steps if step.at > 0]
+    changes = change_marks(timeline)
     for row, direction in enumerate(DIRECTIONS, start=1):
         plot = figure.subplot(row, 1)
         plot.title(
@@ -129,7 +198,7 @@ def chart(timeline: Timeline, width: int = 100, height: int = 36,
 
 
 def plot_timeline(
-    timeline: Timeline, out: str | None, width: int, height: int, show: bool = True
+    timeline: StatsSource, out: str | None, width: int, height: int, show: bool = True
 ) -> str:
     """Draw it; save it to `out` (.html keeps colours, anything else is plain text)."""
     matrix = chart(timeline, width, height)

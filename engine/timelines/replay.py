@@ -1,9 +1,11 @@
-"""Replaying a timeline: a pure plan of (time, spec) events, and a runner that walks it on
-the real clock.
+"""Replaying a timeline: a pure plan of (time, spec) events, and a runner that walks a
+timeline on the real clock.
 
 The plan is plain data from plain data, so ramps and cut-short steps are tested in virtual
-time; the runner only waits, applies, and can be paused, resumed and stopped from another
-thread (the TUI's timeline pane, the HTTP API).
+time; the runner follows the same rules, but reads the steps as they come due (bounded
+memory, whatever the length), folds those due together into one change (at most
+MAX_CHANGES_PER_SECOND), and can be paused, resumed and stopped from another thread (the
+TUI's timeline pane, the HTTP API). Its outcome is tested against the plan's.
 """
 
 from __future__ import annotations
@@ -11,11 +13,20 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
+from engine.model.errors import LinkshaperError
 from engine.model.spec import Spec
-from engine.timelines.timeline import ResolvedStep, Timeline, TimelineError, interpolate
+from engine.timelines.timeline import (
+    ResolvedStep,
+    Resolver,
+    Step,
+    StepSource,
+    TimelineError,
+    interpolate,
+    step_failure,
+)
 
 #: Intermediate values of a ramp go out this often (the issue asks for at least 10 a second).
 RAMP_INTERVAL = 0.05
@@ -65,6 +76,7 @@ class ReplayStatus:
     paused: bool
     finished: bool
     speed: float
+    error: str | None = None  # why the replay stopped early: `step N (at T s): reason`
 
     @property
     def time_to_next(self) -> float | None:
@@ -73,12 +85,48 @@ class ReplayStatus:
         return max(0.0, (self.next_at - self.elapsed) / self.speed)
 
 
+#: Changes a replay makes at most a second. Steps due closer together than 1/25 s are applied
+#: as one change, the spec their net effect gives: the engine, its log and its spec file
+#: see a sane rate whatever the timeline and the speed (a 1 ms loop at speed 1000 made ~480
+#: changes a second). Above RAMP_INTERVAL's 20 a second, so a ramp at speed 1 loses no value.
+MAX_CHANGES_PER_SECOND = 25
+MIN_CHANGE_GAP = 1.0 / MAX_CHANGES_PER_SECOND
+#: Steps a replay reads at most a second (each costs a line's decoding and validation, tens
+#: of microseconds): a looped timeline of a few steps at speed 1000 would otherwise keep a
+#: core busy for ever. Beyond this the replay falls behind its schedule instead. Read as at
+#: most MAX_STEPS_PER_CHANGE steps folded into each change.
+MAX_STEPS_PER_SECOND = 5_000
+MAX_STEPS_PER_CHANGE = MAX_STEPS_PER_SECOND // MAX_CHANGES_PER_SECOND
+
+
+@dataclass
+class _Ramp:
+    start: Spec
+    target: Spec
+    at: float  # absolute timeline time (cycles included)
+    length: float
+    number: int
+
+    @property
+    def end(self) -> float:
+        return self.at + self.length
+
+    def at_time(self, t: float) -> Spec:
+        return interpolate(self.start, self.target, (t - self.at) / self.length)
+
+
 class ReplayRunner:
-    """Walks a timeline's plan against `clock`, calling `apply(spec)` at each event."""
+    """Walks a timeline against `clock`, calling `apply(spec)` when something is due.
+
+    Steps are read as they come due (never held: memory stays bounded however long the
+    timeline and however often it loops) and every step due at a wake-up is folded into one
+    change, the spec applying them all gives; changes are at most MAX_CHANGES_PER_SECOND.
+    A step that cannot be resolved, or that `apply` refuses (raises), stops the replay: the
+    reason, naming the step, is in `status().error`, and `run` raises it."""
 
     def __init__(
         self,
-        timeline: Timeline,
+        timeline: StepSource,
         apply: Callable[[Spec], object],
         base: Spec,
         *,
@@ -88,10 +136,12 @@ class ReplayRunner:
     ) -> None:
         if not MIN_SPEED <= speed <= MAX_SPEED:  # also NaN
             raise TimelineError(f"speed: must be from {MIN_SPEED} to {MAX_SPEED:g}, not {speed}")
-        if loop and timeline.duration <= 0:
+        self.duration = timeline.duration
+        if loop and self.duration <= 0:
             raise TimelineError(f"{timeline.name}: lasts 0 s, so there is nothing to loop")
-        self.timeline = timeline
-        self.steps = timeline.resolve(base)  # every step checked before anything is applied
+        self.name = timeline.name
+        self.total = timeline.step_count
+        self._timeline: StepSource | None = timeline
         self.apply = apply
         self.base = base
         self.speed = speed
@@ -103,9 +153,12 @@ class ReplayRunner:
         self._origin = 0.0
         self._position = 0
         self._cycle = 0
+        self._next_at: float | None = None  # absolute timeline time of the next step
         self._finished = False
         self._started = False
-        self.applied: list[tuple[float, Event]] = []  # (clock time, event), for tests and logs
+        self._error: str | None = None
+        #: Changes applied so far (each may fold several steps), for status and tests.
+        self.changes = 0
 
     # --- control from other threads -------------------------------------------------
 
@@ -136,56 +189,128 @@ class ReplayRunner:
     def paused(self) -> bool:
         return self._paused_at is not None
 
+    @property
+    def error(self) -> str | None:
+        return self._error
+
     def status(self) -> ReplayStatus:
         with self._wake:
             now = self._paused_at if self._paused_at is not None else self.clock()
-            elapsed = max(0.0, (now - self._origin) * self.speed) if self._started else 0.0
-            upcoming = [s.at for s in self.steps[self._position :]]
+            offset = self._cycle * self.duration
+            elapsed = 0.0
+            if self._started:
+                elapsed = max(0.0, (now - self._origin) * self.speed - offset)
+            next_at = None if self._next_at is None else self._next_at - offset
             return ReplayStatus(
                 position=self._position,
-                total=len(self.steps),
+                total=self.total,
                 cycle=self._cycle,
                 elapsed=elapsed,
-                next_at=upcoming[0] if upcoming else None,
+                next_at=next_at,
                 paused=self._paused_at is not None,
                 finished=self._finished,
                 speed=self.speed,
+                error=self._error,
             )
 
     # --- the walk --------------------------------------------------------------------
 
-    def _wait_until(self, timeline_at: float) -> bool:
-        """Until the event is due (pauses extend the wait); False if stopped."""
+    def _wait_until(self, timeline_at: float, not_before: float) -> bool:
+        """Until timeline time `timeline_at` (pauses extend the wait) and clock time
+        `not_before`; False if stopped."""
         with self._wake:
             while not self._stopped:
                 if self._paused_at is not None:
                     self._wake.wait()
                     continue
-                remaining = self._origin + timeline_at / self.speed - self.clock()
+                due = max(self._origin + timeline_at / self.speed, not_before)
+                remaining = due - self.clock()
                 if remaining <= 0:
                     return True
                 self._wake.wait(remaining)
             return False
 
+    def _steps(self) -> Generator[tuple[int, int, float, Step]]:
+        """(cycle, step number, absolute timeline time, step), cycle after cycle if looping."""
+        cycle = 0
+        while self._timeline is not None:
+            for number, step in enumerate(self._timeline.iter_steps(), start=1):
+                yield cycle, number, cycle * self.duration + step.at, step
+            if not self.loop:
+                return
+            cycle += 1
+
     def run(self) -> None:
-        current = self.base
-        self._origin = self.clock()
-        self._started = True
+        """Apply the timeline on time, until its end (or for ever if looping) or `stop`."""
+        steps = self._steps()
+        resolver = Resolver(self.base)
+        ramp: _Ramp | None = None
+        last: tuple[int, float] = (0, 0.0)  # number and time of the last step read
+        last_change = -math.inf
         try:
+            upcoming = next(steps, None)
+            with self._wake:
+                self._origin = self.clock()
+                self._started = True
+            sampled = 0.0
             while True:
-                self._position = 0
-                for event in plan(self.steps, current):
-                    if not self._wait_until(event.at):
-                        return
-                    self.apply(event.spec)
-                    self.applied.append((self.clock(), event))
-                    current = event.spec
-                    if event.final:
-                        self._position = event.step + 1
-                if not self.loop:
+                self._next_at = None if upcoming is None else upcoming[2]
+                wake_at = math.inf if upcoming is None else upcoming[2]
+                if ramp is not None:
+                    ticks = math.floor((sampled - ramp.at) / RAMP_INTERVAL) + 1
+                    wake_at = min(wake_at, ramp.at + ticks * RAMP_INTERVAL, ramp.end)
+                if wake_at == math.inf:
                     return
-                self._origin += self.timeline.duration / self.speed
-                self._cycle += 1
-                self.steps = self.timeline.resolve(current)
+                if not self._wait_until(wake_at, last_change + MIN_CHANGE_GAP):
+                    return
+                woke = self.clock()
+                now = (woke - self._origin) * self.speed
+                sampled = now
+                read = 0
+                while upcoming is not None and upcoming[2] <= now:
+                    if read >= MAX_STEPS_PER_CHANGE:  # behind: the state as far as read
+                        sampled = upcoming[2]
+                        break
+                    cycle, number, at, step = upcoming
+                    if cycle != self._cycle:
+                        self._cycle, self._position = cycle, 0
+                    ramp = self._absorb(resolver, ramp, number, at, step)
+                    last = (number, at)
+                    read += 1
+                    upcoming = next(steps, None)
+                if ramp is not None and sampled >= ramp.end:
+                    ramp = None
+                spec = resolver.spec() if ramp is None else ramp.at_time(sampled)
+                try:
+                    self.apply(spec)
+                except Exception as exc:  # raised as it is (the TUI tells a ControlError)
+                    self._error = str(step_failure(*last, exc))
+                    raise
+                self._position = last[0] - (ramp is not None)
+                self.changes += 1
+                last_change = woke
+        except Exception as exc:
+            if self._error is None:  # not a refused change: a step that does not resolve
+                self._error = (
+                    str(exc)
+                    if isinstance(exc, LinkshaperError)
+                    else f"{self.name}: cannot be replayed ({type(exc).__name__}: {exc})"
+                )
+            raise
         finally:
+            steps.close()
+            self._next_at = None
             self._finished = True
+            self._timeline = None  # nothing of the timeline is held once it is over
+
+    def _absorb(
+        self, resolver: Resolver, ramp: _Ramp | None, number: int, at: float, step: Step
+    ) -> _Ramp | None:
+        """One step read: the resolver takes it; a ramping step starts from where the state
+        is at its time (partway along a ramp it interrupts). The ramp in progress after."""
+        if step.ramp <= 0:
+            resolver.add(step, number)
+            return None
+        start = resolver.spec() if ramp is None else ramp.at_time(at)
+        resolver.add(step, number)
+        return _Ramp(start, resolver.spec(), at, step.ramp, number)

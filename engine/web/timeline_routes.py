@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends
+from fastapi.responses import StreamingResponse
 
-from engine.protocol.messages import Message, SetSpec, SpecChanged, StatsReport
+from engine.model.errors import LinkshaperError
+from engine.model.spec import Spec
+from engine.protocol.messages import Error, Message, SetSpec, SpecChanged, StatsReport
 from engine.timelines.recorder import TimelineRecorder
 from engine.timelines.replay import MAX_SPEED, MIN_SPEED, ReplayRunner, ReplayStatus
-from engine.timelines.timeline import TimelineError, parse_timeline
+from engine.timelines.timeline import (
+    StreamedTimeline,
+    TimelineError,
+    TimelineTooLong,
+    timeline_from_bytes,
+)
 from engine.web.common import NOT_THERE, Engine, NdjsonResponse, spec_in_force
 
 TIMELINE_BODY: dict[str, Any] = {
@@ -24,6 +34,50 @@ TIMELINE_BODY: dict[str, Any] = {
         "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
     }
 }
+
+
+#: Steps a replay sent over HTTP may have (413 beyond). A replay reads its body as it goes,
+#: but checks it whole first at up to ~70 us a step: this keeps that under seconds. The
+#: 16 MiB body limit alone admitted ~880,000 (200,000 took 2.2 GB and 59 s of CPU before
+#: replays were streamed); a recording of an ordinary session has far fewer.
+MAX_HTTP_REPLAY_STEPS = 100_000
+#: A recording is sent in pieces this large, read from its file as the client takes them:
+#: never the whole file in memory, however many read it at once.
+RECORDING_CHUNK_BYTES = 64 * 1024
+
+log = logging.getLogger(__name__)
+
+
+class StepRefused(LinkshaperError):
+    """The engine answered a replayed step with an error."""
+
+
+class _RecordingChunks:
+    """The first `length` bytes of an open recording, in chunks: the recorder may append
+    meanwhile (it writes whole lines; `length` ends on one). The file is closed at the end,
+    or when this is dropped unread."""
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        self.file = file
+        self.left = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = self.file.read(min(RECORDING_CHUNK_BYTES, self.left)) if self.left > 0 else b""
+        if not chunk:
+            self.file.close()
+            raise StopIteration
+        self.left -= len(chunk)
+        return chunk
+
+
+def _recording_response(chunks: _RecordingChunks) -> StreamingResponse:
+    return StreamingResponse(
+        chunks, media_type=NdjsonResponse.media_type,
+        headers={"Content-Length": str(chunks.left)},
+    )  # fmt: skip
 
 
 class Timelines:
@@ -38,10 +92,12 @@ class Timelines:
 
     def start_recording(self, stats: bool) -> None:
         with self.lock:
-            self.stop_recording()
-            fd, path = tempfile.mkstemp(prefix="linkshaper-", suffix=".jsonl")
-            os.close(fd)
-            recorder = TimelineRecorder(path, stats=stats)
+            self._stop_recording(read=False)
+            # Root's file: in a directory of its own (0700, a name nobody can guess), made
+            # with O_EXCL, so no one can plant a link there or read it.
+            directory = tempfile.mkdtemp(prefix="linkshaper-recording-")
+            fd, path = tempfile.mkstemp(suffix=".jsonl", dir=directory)
+            recorder = TimelineRecorder(path, stats=stats, file=os.fdopen(fd, "wb"))
             recorder.spec(spec_in_force(self.engine), "http-record")
 
             def on_message(message: Message) -> None:
@@ -53,7 +109,11 @@ class Timelines:
             self.recorder = recorder
             self.unlisten = self.engine.listen(on_message)
 
-    def stop_recording(self) -> str | None:
+    def _open(self, recorder: TimelineRecorder) -> _RecordingChunks:
+        fd = os.open(recorder.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return _RecordingChunks(os.fdopen(fd, "rb"), recorder.written)
+
+    def _stop_recording(self, read: bool = True) -> _RecordingChunks | None:
         recorder, self.recorder = self.recorder, None
         if self.unlisten is not None:
             self.unlisten()
@@ -61,28 +121,56 @@ class Timelines:
         if recorder is None:
             return None
         recorder.close()
-        text = recorder.path.read_text()
-        recorder.path.unlink(missing_ok=True)
-        return text
+        try:
+            return self._open(recorder) if read else None  # still readable once unlinked
+        finally:
+            recorder.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only ours is in it; never fail a stop on it
+                recorder.path.parent.rmdir()
 
-    def recorded_so_far(self) -> str | None:
-        return self.recorder.path.read_text() if self.recorder is not None else None
+    def stop_recording(self) -> _RecordingChunks | None:
+        """The whole recording, to send; its file is gone once it has been read."""
+        with self.lock:
+            return self._stop_recording()
 
-    def replay(self, text: str, speed: float, loop: bool) -> ReplayStatus:
-        timeline = parse_timeline(text.splitlines(), name="timeline")
-        runner = ReplayRunner(
-            timeline,
-            lambda spec: self.engine.handle(SetSpec(spec=spec, source="replay")),
-            spec_in_force(self.engine),
-            speed=speed,
-            loop=loop,
-        )
+    def recorded_so_far(self) -> _RecordingChunks | None:
+        with self.lock:
+            return self._open(self.recorder) if self.recorder is not None else None
+
+    def replay(self, body: bytes, speed: float, loop: bool) -> ReplayStatus:
+        """Check the timeline whole (TimelineError), then replay it in a thread of its own,
+        reading `body` as it goes; a refused step stops it, with the reason in its status."""
+        timeline = timeline_from_bytes(body, name="timeline")
+        try:
+            timeline.check(MAX_HTTP_REPLAY_STEPS)
+            runner = ReplayRunner(
+                timeline, self._apply, spec_in_force(self.engine), speed=speed, loop=loop
+            )
+        except BaseException:
+            timeline.close()
+            raise
         with self.lock:
             if self.runner is not None:
                 self.runner.stop()
             self.runner = runner
-        threading.Thread(target=runner.run, daemon=True, name="http-replay").start()
+        threading.Thread(
+            target=self._run, args=(runner, timeline), daemon=True, name="http-replay"
+        ).start()
         return runner.status()
+
+    def _apply(self, spec: Spec) -> None:
+        reply = self.engine.handle(SetSpec(spec=spec, source="replay"))
+        if isinstance(reply, Error):
+            raise StepRefused(reply.message)
+
+    @staticmethod
+    def _run(runner: ReplayRunner, timeline: StreamedTimeline) -> None:
+        try:
+            runner.run()
+        except Exception:  # in its status; said once here
+            log.warning("replay stopped: %s", runner.error)
+        finally:
+            timeline.close()
 
 
 def timeline_routes(
@@ -99,21 +187,20 @@ def timeline_routes(
 
     @router.get("/timeline/record", response_class=NdjsonResponse, responses=NOT_THERE,
              summary="The recording so far, as JSON Lines")  # fmt: skip
-    def record_get() -> NdjsonResponse:
-        text = timelines.recorded_so_far()
-        if text is None:
+    def record_get() -> StreamingResponse:
+        chunks = timelines.recorded_so_far()
+        if chunks is None:
             raise HTTPException(status_code=404, detail="not recording")
-        return NdjsonResponse(text)
+        return _recording_response(chunks)
 
     @router.delete("/timeline/record", response_class=NdjsonResponse, dependencies=changes,
                 responses={**errors, **NOT_THERE},
                 summary="Stop recording; the timeline as JSON Lines")  # fmt: skip
-    def record_stop() -> NdjsonResponse:
-        with timelines.lock:
-            text = timelines.stop_recording()
-        if text is None:
+    def record_stop() -> StreamingResponse:
+        chunks = timelines.stop_recording()
+        if chunks is None:
             raise HTTPException(status_code=404, detail="not recording")
-        return NdjsonResponse(text)
+        return _recording_response(chunks)
 
     @router.post("/timeline/replay", dependencies=changes, responses=errors,
               openapi_extra=TIMELINE_BODY,
@@ -123,9 +210,11 @@ def timeline_routes(
         speed: float = Query(1.0, ge=MIN_SPEED, le=MAX_SPEED),
         loop: bool = Query(False),
     ) -> dict[str, Any]:
-        text = (await request.body()).decode(errors="replace")
+        body = await request.body()
         try:  # checking every step takes a while for a long timeline: not on the event loop
-            status = await run_in_threadpool(timelines.replay, text, speed, loop)
+            status = await run_in_threadpool(timelines.replay, body, speed, loop)
+        except TimelineTooLong as exc:
+            raise HTTPException(status_code=413, detail=str(exc)) from None
         except TimelineError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return _status(status)
@@ -158,5 +247,5 @@ def _status(status: ReplayStatus) -> dict[str, Any]:
         "position": status.position, "total": status.total, "cycle": status.cycle,
         "elapsed": round(status.elapsed, 3), "next_at": status.next_at,
         "time_to_next": status.time_to_next, "paused": status.paused,
-        "finished": status.finished, "speed": status.speed,
+        "finished": status.finished, "speed": status.speed, "error": status.error,
     }  # fmt: skip
