@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engine.model.errors import LinkshaperError
+from engine.model.files import write_atomically
 from engine.protocol.messages import (
     CaptureLost,
     CaptureRequest,
@@ -246,11 +247,10 @@ class ControlServer:
                 raise ControlError(f"another engine is listening on {self.path}")
             os.unlink(self.path)
         authkey = secrets.token_bytes(32)
-        key_file = key_path(self.path)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(authkey.hex() + "\n")
-        os.chmod(key_file, 0o600)
+        # Never opened in place: a link planted at the name (the directory may be shared) is
+        # replaced, not written through, and the key is 0600 from its first byte.
+        write_atomically(str(key_path(self.path)), (authkey.hex() + "\n").encode(),
+                         durable=False, mode=0o600)  # fmt: skip
         self._authkey = authkey
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
