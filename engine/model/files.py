@@ -15,9 +15,11 @@ import secrets
 import stat
 
 
-def read_regular_file(path: str, limit: int) -> bytes:
-    """The contents of the regular file at `path`, at most `limit` bytes, or OSError."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+def read_regular_file(path: str, limit: int, follow_links: bool = True) -> bytes:
+    """The contents of the regular file at `path`, at most `limit` bytes, or OSError (ELOOP
+    for a symbolic link at `path` unless `follow_links`)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    fd = os.open(path, flags if follow_links else flags | os.O_NOFOLLOW)
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):

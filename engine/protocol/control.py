@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -24,7 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engine.model.errors import LinkshaperError
-from engine.model.files import write_atomically
+from engine.model.files import read_regular_file, write_atomically
 from engine.protocol.messages import (
     CaptureLost,
     CaptureRequest,
@@ -52,6 +53,8 @@ def add_control_option(
 
 
 OUTBOX_SIZE = 256
+#: A key file holds 64 hex digits and a newline: a larger file is not one, and is not read.
+KEY_FILE_LIMIT = 256
 #: A capture subscriber's outbox, in batches (worker.FATE_BATCH records at most, about
 #: 200 KB): what a capture that reads nothing costs the supervisor at most.
 CAPTURE_OUTBOX_SIZE = 64
@@ -73,7 +76,19 @@ def key_path(control_path: str) -> Path:
 
 
 def read_authkey(control_path: str) -> bytes:
-    return bytes.fromhex(key_path(control_path).read_text().strip())
+    """The key the engine wrote beside its socket, or OSError. A symbolic link there is not
+    the engine's (it writes a regular file) and is not followed; nor is a file that is not a
+    key read whole."""
+    try:
+        text = read_regular_file(str(key_path(control_path)), KEY_FILE_LIMIT, follow_links=False)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "a symbolic link, not followed") from None
+        raise
+    try:
+        return bytes.fromhex(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise OSError(errno.EINVAL, "not a key") from None
 
 
 class ControlError(LinkshaperError, RuntimeError):
