@@ -500,6 +500,12 @@ class Supervisor:
             return
         self._spec_file.submit(spec)
 
+    @property
+    def spec_file_writes(self) -> int:
+        """How often the spec file was written since the start (fewer than changes in a
+        burst: see `_save`)."""
+        return self._spec_file.actions
+
     def _write_spec_file(self, spec: Spec, _changes: int) -> None:
         """In the seed's shape (`seed_view`), which its engine reads unless extensions are set,
         replaced whole (`write_atomically`). A failure is logged; the change stays in force."""
