@@ -345,3 +345,25 @@ def test_a_client_does_not_read_its_key_through_a_link(shared_dir: Path, victim:
     plant_link(key_path(str(control)), victim)
     with pytest.raises(ControlError, match="symbolic link, not followed"):
         connect(str(control))
+
+
+@needs_root
+def test_a_missing_spec_file_is_not_created_through_a_dangling_link(
+    shared_dir: Path, tmp_path: Path
+) -> None:
+    """`linkshaper run OUTER INNER /shared/spec.json` makes the example spec if the file is
+    missing: not where a link someone planted at the name points (root would create any
+    file it names)."""
+    from engine.cli.serve import _first_spec
+    from engine.model.spec import SpecError
+
+    elsewhere = tmp_path / "made-by-root"
+    spec_path = shared_dir / "spec.json"
+    plant_link(spec_path, elsewhere)
+    with pytest.raises(SpecError):
+        _first_spec(str(spec_path))
+    assert not elsewhere.exists()
+    spec_path.unlink()
+    assert _first_spec(str(spec_path)) is not None  # missing: made, as before
+    status = spec_path.lstat()
+    assert stat.S_ISREG(status.st_mode) and stat.S_IMODE(status.st_mode) == NEW_FILE_MODE
