@@ -63,7 +63,7 @@ def _capture_open_flags(new_file: bool) -> int:
 
 
 class CaptureWriter:
-    """Writes fate records to a pcapng file (`/dev/stdout` for `-`), flushed after each batch
+    """Writes fate records to a pcapng file (standard output for `-`), flushed after each batch
     so that a reader at the other end of a pipe (`wireshark -k -i -`) sees them live."""
 
     def __init__(self, path: str | BinaryIO, new_file: bool = False) -> None:
