@@ -71,6 +71,9 @@ MOVES = ("app.next", "app.previous", "app.other_panel")
 REPLAY_TICK = 0.25
 #: How many resets, presets, blocks and replays `u` can go back through.
 UNDO_STEPS = 50
+#: Names tried for a capture started within the same second as others; past it, the engine
+#: says the name is taken.
+CAPTURE_NAME_TRIES = 100
 #: From these many rows up, each graph is two (then three) rows tall: 8 (12) steps, not 4.
 TALL_GRAPHS_AT = 48
 TALLER_GRAPHS_AT = 56
@@ -427,10 +430,21 @@ class ShaperApp(App[None]):
 
     def action_capture(self) -> None:
         """The engine writes the file (where it runs: the same machine or container)."""
-        path = (self.record_dir / time.strftime("linkshaper-%Y%m%d-%H%M%S.pcapng")).resolve()
+        path = self._new_capture_path()
         self.link.request(CaptureToFile(path=str(path)))
         self.status_bar.capturing = str(path)
         self.refresh_bindings()
+
+    def _new_capture_path(self) -> Path:
+        """A name not taken yet: the engine writes only a file it makes (a capture started
+        again within the same second gets `-2`, `-3`, ...)."""
+        stem = (self.record_dir / time.strftime("linkshaper-%Y%m%d-%H%M%S")).resolve()
+        path = stem.with_name(stem.name + ".pcapng")
+        for number in range(2, CAPTURE_NAME_TRIES + 1):
+            if not path.exists() and not path.is_symlink():
+                break
+            path = stem.with_name(f"{stem.name}-{number}.pcapng")
+        return path
 
     def action_stop_capture(self) -> None:
         self.link.request(StopCaptureToFile())

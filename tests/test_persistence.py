@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,11 @@ def test_a_change_is_written_in_the_seeds_shape_and_read_back_the_same(tmp_path:
     assert saved["flows"][0]["label"] == "voip"
     assert read_spec(str(path)) == supervisor.spec
     patch(supervisor, {"egress.queue.packets": 30})  # an extension is written where it is set
+    # A second change so soon is written once SPEC_WRITE_INTERVAL is over, not at once.
+    deadline = time.monotonic() + 10
+    while "queue" not in json.loads(path.read_text())["default_link"]["egress"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     assert json.loads(path.read_text())["default_link"]["egress"]["queue"]["packets"] == 30
     assert read_spec(str(path)) == supervisor.spec
     assert [p.name for p in tmp_path.iterdir()] == ["spec.json"]  # no temporary file left

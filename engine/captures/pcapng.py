@@ -9,6 +9,7 @@ file back with scapy alone.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -50,18 +51,41 @@ class _Writer(PcapNgWriter):
             self._write_block_shb()
 
 
+#: The permission bits of a capture file made afresh (before the umask): as `open()` made them.
+CAPTURE_FILE_MODE = 0o666
+#: Bytes buffered before a write to the file, as scapy's own writer does.
+WRITE_BUFFER = 4096
+
+
+def _capture_open_flags(new_file: bool) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+    return flags | (os.O_EXCL if new_file else os.O_TRUNC)
+
+
 class CaptureWriter:
-    """Writes fate records to a pcapng file (`/dev/stdout` for `-`), flushed after each batch
+    """Writes fate records to a pcapng file (standard output for `-`), flushed after each batch
     so that a reader at the other end of a pipe (`wireshark -k -i -`) sees them live."""
 
-    def __init__(self, path: str | BinaryIO) -> None:
+    def __init__(self, path: str | BinaryIO, new_file: bool = False) -> None:
         """`path`: a file name, `-` for standard output, or a binary file object (which
-        scapy's writer cannot take: it writes to one opened in its place)."""
+        scapy's writer cannot take: it writes to one opened in its place). A symbolic link at
+        the file name is not followed (OSError ELOOP): the engine writes captures as root,
+        where a client named; with `new_file`, only a file made now is written (OSError
+        EEXIST if anything is there), for a name someone else could have guessed."""
+        self._writer = _Writer(os.devnull)
+        self._writer.f.close()
         if isinstance(path, str):
-            self._writer = _Writer("/dev/stdout" if path == "-" else path)
+            if path == "-":
+                fd = os.dup(1)
+            else:
+                try:
+                    fd = os.open(path, _capture_open_flags(new_file), CAPTURE_FILE_MODE)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        raise OSError(exc.errno, "a symbolic link, not followed", path) from exc
+                    raise
+            self._writer.f = os.fdopen(fd, "wb", WRITE_BUFFER)
         else:
-            self._writer = _Writer(os.devnull)
-            self._writer.f.close()
             self._writer.f = path
         self._writer.write_header(None)
         self.written = 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.cli.common import fail, log
 from engine.model.errors import LinkshaperError
+from engine.model.files import NEW_FILE_MODE, create_new_file
 from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, read_spec, seed_view
 from engine.model.trace import TraceError, check_traces
 from engine.protocol.control import (
@@ -199,10 +200,14 @@ def _enter_namespace(args: argparse.Namespace) -> int | None:
 
 def _first_spec(spec_path: str) -> Spec:
     """The spec to start with; a missing file is made with the example spec, as the seed did."""
-    if not os.path.exists(spec_path):
-        with open(spec_path, "w") as handle:
-            handle.write(json.dumps(seed_view(EXAMPLE_SPEC), indent=2) + "\n")
-        log.info("created %s with the example spec", spec_path)
+    if not os.path.lexists(spec_path):
+        # Made, never opened: a link someone planted at the name meanwhile is not written
+        # through (it is read below as any spec file, and refused if it is not one).
+        with contextlib.suppress(FileExistsError):
+            fd = create_new_file(spec_path, NEW_FILE_MODE)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(seed_view(EXAMPLE_SPEC), indent=2) + "\n")
+            log.info("created %s with the example spec", spec_path)
     spec = read_spec(spec_path)
     check_traces(spec)
     return spec

@@ -3,7 +3,8 @@
 The supervisor runs in a `spawn`ed process and serves the same control protocol as on the
 socket, over two Pipe ends: one for requests, one for the subscription. It stops on SIGTERM
 and when the request end closes (its owner exited), so it never outlives its owner. Its log
-goes to a file: the owner's terminal belongs to the owner.
+goes to a file (in a private directory, see `start_hosted_engine`): the owner's terminal
+belongs to the owner.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from engine.kernel.processes import stop_process
 from engine.model.spec import Spec
 
 CLONE_NEWNET = 0x40000000
+#: The hosted engine's log goes in a new directory named so in the temporary directory.
+LOG_DIRECTORY_PREFIX = "linkshaper-hosted-log-"
 
 
 def enter_netns(name: str) -> None:
@@ -48,7 +51,10 @@ def _serve(
     control_path: str | None = None,
 ) -> None:
     # Workers are spawned from here and inherit fd 2 and the namespace.
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # Root writes here: never through a link planted at the name.
+    log_fd = os.open(
+        log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+    )
     os.dup2(log_fd, 2)
     os.close(log_fd)
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
@@ -112,7 +118,10 @@ def start_hosted_engine(
     _ensure_resource_tracker()
     requests, requests_child = context.Pipe()
     events, events_child = context.Pipe()
-    log_path = log_path or f"/tmp/linkshaper-hosted-{os.getpid()}.log"
+    if log_path is None:
+        # In a directory of its own (0700, a random name), not at a name in /tmp that another
+        # user could guess and plant a link at. Kept after the engine stops, for its last words.
+        log_path = os.path.join(tempfile.mkdtemp(prefix=LOG_DIRECTORY_PREFIX), "engine.log")
     control_path = os.path.join(tempfile.mkdtemp(prefix="linkshaper-hosted-"), "control.sock")
     # Not a daemon: a daemonic process may not start the workers it needs.
     process = context.Process(

@@ -27,6 +27,7 @@ from types import FrameType
 from pydantic import ValidationError
 
 from engine.daemon import gate
+from engine.daemon.coalescing import SPEC_LOG_INTERVAL, SPEC_WRITE_INTERVAL, Coalescer
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
 from engine.model import flowtop
@@ -128,7 +129,8 @@ class FileCapture:
         self.path = path
         self._feed = feed
         try:
-            self._writer = CaptureWriter(path)
+            # A new file only: the name (the TUI's, by the second) may be guessed.
+            self._writer = CaptureWriter(path, new_file=True)
         except OSError:
             feed.close()
             raise
@@ -229,6 +231,9 @@ class Supervisor:
         self._reported_at: dict[Direction, float] = {}
         #: Called first at shutdown (the HTTP server's stop).
         self.on_shutdown: list[Callable[[], None]] = []
+        #: Changes come as fast as a replay makes them; the file and the log follow at a pace.
+        self._spec_file = Coalescer(SPEC_WRITE_INTERVAL, self._write_spec_file, "spec-file")
+        self._applied_log = Coalescer(SPEC_LOG_INTERVAL, self._log_applied, "spec-log")
 
     @property
     def spec(self) -> Spec:
@@ -325,6 +330,8 @@ class Supervisor:
     def shutdown(self) -> None:
         for stop in self.on_shutdown:
             stop()
+        self._spec_file.close()  # the latest change on disk: a restart starts with it
+        self._applied_log.close()
         if self._file_capture is not None:
             self._stop_capture_to_file()
         if self.recorder is not None:
@@ -470,18 +477,39 @@ class Supervisor:
         if self.recorder is not None:
             self.recorder.spec(spec, source)
         self._control.publish(SpecChanged(spec=spec, source=source, at=time.time()))
-        log.info("spec applied (from %s)", source)
-        if source != "sighup":  # what the file says already
+        self._applied_log.submit(source)
+        if source != "sighup":
             self._save(spec)
+        else:  # what the file says already: an older change still to write would undo it
+            self._spec_file.discard()
         return spec
 
+    @staticmethod
+    def _log_applied(source: str, count: int) -> None:
+        """One line for a change, one for a burst of them (a fast replay: hundreds a second)."""
+        if count == 1:
+            log.info("spec applied (from %s)", source)
+        else:
+            log.info("spec applied %d times (the latest from %s)", count, source)
+
     def _save(self, spec: Spec) -> None:
-        """Write the spec in force to the spec file, so that a SIGHUP or a restart keeps it (the
-        seed's frontend wrote the file too): in the seed's shape (`seed_view`), which its engine
-        reads unless extensions are set, replaced whole (`write_atomically`). A failure is
-        logged; the change stays in force."""
+        """Have the spec in force written to the spec file, so that a SIGHUP or a restart keeps
+        it (the seed's frontend wrote the file too): a lone change before this returns, a burst
+        at most every SPEC_WRITE_INTERVAL, the latest always, at the latest at shutdown."""
         if not self.spec_path or not self.persist:
             return
+        self._spec_file.submit(spec)
+
+    @property
+    def spec_file_writes(self) -> int:
+        """How often the spec file was written since the start (fewer than changes in a
+        burst: see `_save`)."""
+        return self._spec_file.actions
+
+    def _write_spec_file(self, spec: Spec, _changes: int) -> None:
+        """In the seed's shape (`seed_view`), which its engine reads unless extensions are set,
+        replaced whole (`write_atomically`). A failure is logged; the change stays in force."""
+        assert self.spec_path is not None
         text = json.dumps(seed_view(spec), indent=2) + "\n"
         try:
             write_atomically(self.spec_path, text.encode())

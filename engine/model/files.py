@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
 
 
-def read_regular_file(path: str, limit: int) -> bytes:
-    """The contents of the regular file at `path`, at most `limit` bytes, or OSError."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+def read_regular_file(path: str, limit: int, follow_links: bool = True) -> bytes:
+    """The contents of the regular file at `path`, at most `limit` bytes, or OSError (ELOOP
+    for a symbolic link at `path` unless `follow_links`)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    fd = os.open(path, flags if follow_links else flags | os.O_NOFOLLOW)
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
@@ -35,24 +38,69 @@ def read_regular_file(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def write_atomically(path: str, data: bytes, durable: bool = True) -> None:
+#: Random bytes in the name of a temporary file made beside a target: enough that nobody guesses
+#: it before it exists (the PID, which `GET /info` shows, was guessed).
+TEMPORARY_NAME_BYTES = 16
+#: Names tried when one is taken (by chance or by someone who got there first): one clash in
+#: 2**128 is chance, so a second is someone trying, and a third is not worth waiting for.
+TEMPORARY_NAME_TRIES = 3
+#: The permission bits of a file made afresh (a spec, a profile): readable by all, as before.
+NEW_FILE_MODE = 0o644
+
+
+def _mode_to_keep(path: str, default: int) -> int:
+    """The permission bits of the file at `path` if it is a regular file of ours, else
+    `default`: a link or someone else's file planted at the name does not choose them."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return default
+    if stat.S_ISREG(status.st_mode) and status.st_uid == os.geteuid():
+        return stat.S_IMODE(status.st_mode) & 0o777  # never set-id bits
+    return default
+
+
+def create_new_file(path: str, mode: int) -> int:
+    """A descriptor open for writing on a file made now at `path` (mode `mode` from the start);
+    OSError (EEXIST, ELOOP) if anything, a symbolic link too, is already there. Nothing that
+    another user planted at the name is ever opened, followed or truncated."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+
+
+def _create_temporary_beside(directory: str, name: str) -> tuple[str, int]:
+    """A new file in `directory` under a name nobody could guess (mode 0600 until written)."""
+
+    def attempt() -> tuple[str, int]:
+        random = secrets.token_hex(TEMPORARY_NAME_BYTES)
+        temporary = os.path.join(directory, f".{name}.{random}.tmp")
+        return temporary, create_new_file(temporary, 0o600)
+
+    for _ in range(TEMPORARY_NAME_TRIES - 1):
+        with contextlib.suppress(FileExistsError):
+            return attempt()
+    return attempt()
+
+
+def write_atomically(path: str, data: bytes, durable: bool = True, mode: int | None = None) -> None:
     """Replace the file at `path` with `data`: written to a new file beside it (flushed to disk
     if `durable`), then renamed over it, so a reader (or, if durable, a crash) sees the old
-    contents or the new, never part. The file keeps its permission bits; OSError if anything
-    fails (the old file is untouched)."""
+    contents or the new, never part. The file gets `mode`, or keeps its permission bits if it
+    is a regular file of ours (else NEW_FILE_MODE); OSError if anything fails (the old file is
+    untouched).
+
+    The engine runs as root and the directory may be writable by others: the temporary file is
+    made with O_EXCL|O_NOFOLLOW under a random name, so nothing planted beside the target is
+    written through, and the rename replaces whatever is at `path` (a symbolic link itself, not
+    what it points to)."""
     directory, name = os.path.split(os.path.abspath(path))
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    final_mode = mode if mode is not None else _mode_to_keep(path, NEW_FILE_MODE)
+    temporary, fd = _create_temporary_beside(directory, name)
     try:
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode)
+            os.fchmod(fd, final_mode)
             if durable:
                 os.fsync(fd)
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -24,6 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engine.model.errors import LinkshaperError
+from engine.model.files import read_regular_file, write_atomically
 from engine.protocol.messages import (
     CaptureLost,
     CaptureRequest,
@@ -51,6 +53,8 @@ def add_control_option(
 
 
 OUTBOX_SIZE = 256
+#: A key file holds 64 hex digits and a newline: a larger file is not one, and is not read.
+KEY_FILE_LIMIT = 256
 #: A capture subscriber's outbox, in batches (worker.FATE_BATCH records at most, about
 #: 200 KB): what a capture that reads nothing costs the supervisor at most.
 CAPTURE_OUTBOX_SIZE = 64
@@ -72,7 +76,19 @@ def key_path(control_path: str) -> Path:
 
 
 def read_authkey(control_path: str) -> bytes:
-    return bytes.fromhex(key_path(control_path).read_text().strip())
+    """The key the engine wrote beside its socket, or OSError. A symbolic link there is not
+    the engine's (it writes a regular file) and is not followed; nor is a file that is not a
+    key read whole."""
+    try:
+        text = read_regular_file(str(key_path(control_path)), KEY_FILE_LIMIT, follow_links=False)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "a symbolic link, not followed") from None
+        raise
+    try:
+        return bytes.fromhex(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        raise OSError(errno.EINVAL, "not a key") from None
 
 
 class ControlError(LinkshaperError, RuntimeError):
@@ -246,11 +262,10 @@ class ControlServer:
                 raise ControlError(f"another engine is listening on {self.path}")
             os.unlink(self.path)
         authkey = secrets.token_bytes(32)
-        key_file = key_path(self.path)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(authkey.hex() + "\n")
-        os.chmod(key_file, 0o600)
+        # Never opened in place: a link planted at the name (the directory may be shared) is
+        # replaced, not written through, and the key is 0600 from its first byte.
+        write_atomically(str(key_path(self.path)), (authkey.hex() + "\n").encode(),
+                         durable=False, mode=0o600)  # fmt: skip
         self._authkey = authkey
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
