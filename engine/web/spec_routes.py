@@ -98,8 +98,8 @@ def _apply(engine: Engine, request: SetSpec | PatchSpec, trace_dir: str | None) 
     except (SpecError, TraceError) as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     reply = engine.handle(request)
-    if isinstance(reply, Error):
-        raise HTTPException(status_code=422, detail=reply.message)
+    if isinstance(reply, Error):  # made but not in force by its deadline: 503
+        raise HTTPException(status_code=503 if reply.not_in_force else 422, detail=reply.message)
     assert isinstance(reply, SpecReply)
     return reply.spec
 
