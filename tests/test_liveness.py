@@ -32,6 +32,7 @@ from engine.protocol.messages import (
     CaptureRequest,
     Configured,
     FateRecords,
+    Message,
     StatsReport,
     Subscribe,
     decode,
@@ -103,13 +104,17 @@ def stopped(pid: int) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
-def drained(client: ControlClient, stop: threading.Event) -> threading.Thread:
-    """A thread that reads what a subscription sends and forgets it, until `stop`."""
+def drained(
+    client: ControlClient, stop: threading.Event, seen: list[Message] | None = None
+) -> threading.Thread:
+    """A thread that reads what a subscription sends (into `seen`, if given), until `stop`."""
 
     def run() -> None:
         with contextlib.suppress(Exception):
             while not stop.is_set():
-                client.receive(0.2)
+                message = client.receive(0.2)
+                if seen is not None and message is not None:
+                    seen.append(message)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -221,13 +226,27 @@ def test_a_stopped_worker_is_found_stalled_and_restarted(
     is in force again."""
     engine = start_engine({}, extra=("--http", f"127.0.0.1:{PORT}"))
     old = worker_pid(engine, "egress")
-    with stopped(old):
-        code, body = request(lab, "PATCH", "/qos", {"egress.latency": "7ms"})
-        assert code == 503, (code, body)
-        error = json.loads(body)["error"]
-        assert error.startswith("egress worker: change not in force"), error
-        assert "ingress" not in error
-        until(lambda: worker_pid(engine, "egress") != old, RESTART_BOUND, "a new egress worker")
+    seen: list[Message] = []
+    stop = threading.Event()
+    with engine.client() as stream:
+        stream.request(Subscribe())
+        reader = drained(stream, stop, seen)
+        try:
+            with stopped(old):
+                code, body = request(lab, "PATCH", "/qos", {"egress.latency": "7ms"})
+                assert code == 503, (code, body)
+                error = json.loads(body)["error"]
+                assert error.startswith("egress worker: change not in force"), error
+                assert "(stalled; restarting)" in error and "ingress" not in error
+                until(lambda: worker_pid(engine, "egress") != old, RESTART_BOUND, "a new worker")
+        finally:
+            stop.set()
+            reader.join(5)
+    states = [
+        m.stats.worker_state for m in seen
+        if isinstance(m, StatsReport) and m.stats.direction == "egress"
+    ]  # fmt: skip
+    assert "stalled" in states, states  # the stream (and so the TUI) was told
     with engine.client() as client:
         stats = client.stats()
     assert stats.egress is not None and stats.egress.worker_stalls == 1

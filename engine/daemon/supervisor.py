@@ -2,7 +2,9 @@
 
 Workers are started with the `spawn` context so they begin clean (no inherited threads or
 sockets). The spec in force lives here; every change (a control client, the HTTP API, a replay,
-SIGHUP) goes through `apply`, which sends it down both pipes and tells subscribers.
+SIGHUP) goes through `apply`, which sends it down both pipes and tells subscribers. A worker
+that says nothing for STALL_AFTER (its reports are its heartbeat) is killed and restarted; a
+restart that fails is tried again with growing pauses: the supervisor ends only when told to.
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ STALL_AFTER = 2.0
 #: A worker just started may take this long for its first word (a spawn and its imports take
 #: some 0.5 s here, seconds on a loaded machine) before it counts as stalled.
 START_GRACE = 15.0
+#: A message sent to a worker may keep it silent this long per byte, on top of STALL_AFTER and
+#: of a change's APPLY_WAIT: reading and putting in force a spec of 10,000 flows (14 MB of
+#: JSON) took a worker 3.7 s on this machine under load; this allows four times that.
+SILENCE_PER_BYTE = 1e-6
 #: A change made on a spec that another change replaced meanwhile is made again this often
 #: without the lock, then once more with it (requests are bounded in size, so that is too).
 CHANGE_ATTEMPTS = 20
@@ -130,6 +136,8 @@ class _Worker:
     #: Starts in a row that failed or died before a word (see `_backoff`), and when to try next.
     failures: int = 0
     restart_at: float = 0.0
+    #: Until when what it was sent may keep it busy (see SILENCE_PER_BYTE).
+    busy_until: float = 0.0
     #: Receiver and sender handed to its forwarder instead of opening `rx` and `tx`.
     sockets: tuple[socket.socket, socket.socket] | None = None
 
@@ -137,6 +145,8 @@ class _Worker:
         with self.lock:
             if self.conn is None:
                 return
+            now = time.monotonic()
+            self.busy_until = max(self.busy_until, now) + len(data) * SILENCE_PER_BYTE
             # If it died, the supervisor loop restarts it with the spec in force.
             with contextlib.suppress(OSError):
                 self.conn.send_bytes(data)
@@ -430,7 +440,9 @@ class Supervisor:
             return worker.restart_at
         if worker.process is None or worker.state == "stalled":
             return float("inf")  # (a stalled one was killed: its exit wakes the loop)
-        return worker.heard + (STALL_AFTER if worker.spoke else START_GRACE)
+        if not worker.spoke:
+            return worker.heard + START_GRACE
+        return max(worker.heard, worker.busy_until) + STALL_AFTER
 
     def _tend(self, worker: _Worker, now: float) -> None:
         """Restart a worker that exited (at once if it had worked, else after `_backoff`),
@@ -676,6 +688,9 @@ class Supervisor:
         control threads: the loop that reads the workers' answers must be free."""
         started = time.monotonic()
         stalls = {worker.direction: worker.stalls for worker in self._workers.values()}
+        # A large change may keep a worker busy for longer (see SILENCE_PER_BYTE).
+        busy = max(worker.busy_until for worker in self._workers.values())
+        timeout += max(0.0, busy - started)
         with self._configured:
             while True:
                 behind = [

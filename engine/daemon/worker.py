@@ -11,7 +11,8 @@ sparse frames, up to POLL_WINDOW after each frame, so that the next one is not h
 wake-up (see `Forwarder.stream_straight`). While frames stream through and nothing is held,
 it reads with blocking reads instead of `select` (see `_loop`), on a transparent link many
 frames a system call when they come fast (`engine.kernel.mmsg`). Stats go up the pipe at the
-pace the supervisor sets (`StatsPace`). All shaping decisions are made by the pure
+pace the supervisor sets (`StatsPace`), through an outbox that never waits for the supervisor
+(`engine.daemon.channel`); they are its heartbeat. All shaping decisions are made by the pure
 `DirectionPipeline`.
 """
 
