@@ -267,7 +267,11 @@ class ShaperApp(App[None]):
         self.history.sample(stats)
         if self.recorder is not None:
             self.recorder.stats(stats)
-        self.problems[stats.direction] = stats.interface_problem
+        self.problems[stats.direction] = (
+            f"worker {stats.worker_state}"
+            if stats.worker_state != "running"
+            else stats.interface_problem
+        )
         self.status_bar.problem = "; ".join(
             f"{d}: {text}" for d, text in self.problems.items() if text
         )

@@ -2,7 +2,9 @@
 
 Workers are started with the `spawn` context so they begin clean (no inherited threads or
 sockets). The spec in force lives here; every change (a control client, the HTTP API, a replay,
-SIGHUP) goes through `apply`, which sends it down both pipes and tells subscribers.
+SIGHUP) goes through `apply`, which sends it down both pipes and tells subscribers. A worker
+that says nothing for STALL_AFTER (its reports are its heartbeat) is killed and restarted; a
+restart that fails is tried again with growing pauses: the supervisor ends only when told to.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from types import FrameType
 from pydantic import ValidationError
 
 from engine.daemon import gate
+from engine.daemon.channel import FrameReader
 from engine.daemon.coalescing import SPEC_LOG_INTERVAL, SPEC_WRITE_INTERVAL, Coalescer
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
@@ -42,7 +45,7 @@ from engine.model.spec import (
     read_spec,
     seed_view,
 )
-from engine.model.stats import DirectionStats, EngineStats
+from engine.model.stats import DirectionStats, EngineStats, WorkerState
 from engine.model.trace import TraceError
 from engine.protocol.control import CaptureFeed, ControlError, ControlServer
 from engine.protocol.messages import (
@@ -84,7 +87,22 @@ from engine.timelines.recorder import TimelineRecorder
 
 log = logging.getLogger("linkshaper")
 
+#: A worker that cannot be started, or dies before it says a word, is tried again after this
+#: long, twice as long each time after that (a worker that worked is restarted at once)...
 RESTART_BACKOFF = 0.2
+#: ...but at most this long apart: a failure that lasts (no descriptors left) costs a log line
+#: and a try every few seconds, not a busy loop, and the worker is back soon after it ends.
+RESTART_BACKOFF_MAX = 5.0
+#: A worker that says nothing for this long (workers report at least every
+#: IDLE_STATS_INTERVAL, their heartbeat) is stalled: logged, shown in stats, killed, restarted.
+STALL_AFTER = 2.0
+#: A worker just started may take this long for its first word (a spawn and its imports take
+#: some 0.5 s here, seconds on a loaded machine) before it counts as stalled.
+START_GRACE = 15.0
+#: A message sent to a worker may keep it silent this long per byte, on top of STALL_AFTER and
+#: of a change's APPLY_WAIT: reading and putting in force a spec of 10,000 flows (14 MB of
+#: JSON) took a worker 3.7 s on this machine under load; this allows four times that.
+SILENCE_PER_BYTE = 1e-6
 #: A change made on a spec that another change replaced meanwhile is made again this often
 #: without the lock, then once more with it (requests are bounded in size, so that is too).
 CHANGE_ATTEMPTS = 20
@@ -105,8 +123,22 @@ class _Worker:
     tx: str
     process: BaseProcess | None = None
     conn: Connection | None = None
+    #: Reads what the worker sends on `conn` without waiting (None once it closed its end).
+    reader: FrameReader | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = 0.0
+    #: When the supervisor last heard from it (its monotonic clock), and whether it has said
+    #: anything since it was started.
+    heard: float = 0.0
+    spoke: bool = False
+    state: WorkerState = "running"
+    #: How often it was found stalled since the engine started.
+    stalls: int = 0
+    #: Starts in a row that failed or died before a word (see `_backoff`), and when to try next.
+    failures: int = 0
+    restart_at: float = 0.0
+    #: Until when what it was sent may keep it busy (see SILENCE_PER_BYTE).
+    busy_until: float = 0.0
     #: Receiver and sender handed to its forwarder instead of opening `rx` and `tx`.
     sockets: tuple[socket.socket, socket.socket] | None = None
 
@@ -114,9 +146,27 @@ class _Worker:
         with self.lock:
             if self.conn is None:
                 return
+            now = time.monotonic()
+            self.busy_until = max(self.busy_until, now) + len(data) * SILENCE_PER_BYTE
             # If it died, the supervisor loop restarts it with the spec in force.
             with contextlib.suppress(OSError):
                 self.conn.send_bytes(data)
+
+
+def _why_late(worker: _Worker, stalled: bool) -> str:
+    """Why `worker` has not put a change in force; `stalled`: it was found so meanwhile."""
+    if stalled or worker.state == "stalled":
+        return "stalled; restarting"
+    if worker.state == "running":
+        return f"last heard {time.monotonic() - worker.heard:.1f} s ago"
+    return worker.state
+
+
+def _backoff(failures: int) -> float:
+    """The pause before a worker's next start after `failures` in a row: none after none."""
+    if failures <= 0:
+        return 0.0
+    return float(min(RESTART_BACKOFF * 2 ** (failures - 1), RESTART_BACKOFF_MAX))
 
 
 class FileCapture:
@@ -258,7 +308,15 @@ class Supervisor:
         gc.freeze()
 
     def _spawn(self, worker: _Worker) -> None:
+        """Start `worker`'s process with the spec in force; OSError (and nothing left open)
+        if it cannot be started (`_restart` tries again)."""
         parent, child = self._context.Pipe()
+        try:
+            reader = FrameReader(parent)
+        except OSError:
+            parent.close()
+            child.close()
+            raise
         process = self._context.Process(
             target=run_worker,
             args=(
@@ -274,10 +332,18 @@ class Supervisor:
             name=f"linkshaper-{worker.direction}",
             daemon=True,
         )
-        process.start()
-        child.close()
+        try:
+            process.start()
+        except BaseException:
+            reader.close()
+            parent.close()
+            raise
+        finally:
+            child.close()
         with worker.lock:
-            worker.process, worker.conn, worker.started = process, parent, time.monotonic()
+            worker.process, worker.conn, worker.reader = process, parent, reader
+            worker.started = worker.heard = time.monotonic()
+            worker.spoke = False
         # A change that raced with the spawn must not be lost: send what is in force now.
         worker.send(encode(Configure(spec=self._spec, generation=self._generation)))
         if self._watched:
@@ -346,18 +412,20 @@ class Supervisor:
                 if worker.process.is_alive():
                     worker.process.kill()
                     worker.process.join(1.0)
-            if worker.conn is not None:
-                worker.conn.close()
-                worker.conn = None
+            self._close_pipe(worker)
 
     def _poll_workers(self, timeout: float) -> None:
+        """Wait for what the workers say, their exits, a signal, or the next moment a worker
+        must be looked at (`_next_look`); then read, and tend each worker (`_tend`)."""
         handles: dict[Connection | int, _Worker] = {}
+        now = time.monotonic()
         for worker in self._workers.values():
-            if worker.conn is not None:
+            if worker.conn is not None and worker.reader is not None:
                 handles[worker.conn] = worker
-            if worker.process is not None:
-                handles[worker.process.sentinel] = worker
-        ready = wait([*handles, self._wake_r], timeout)
+            if worker.process is not None and worker.state != "restarting":
+                handles[worker.process.sentinel] = worker  # (a dead one's stays readable)
+            timeout = min(timeout, self._next_look(worker) - now)
+        ready = wait([*handles, self._wake_r], max(0.0, timeout))
         for handle in ready:
             if handle == self._wake_r:
                 with contextlib.suppress(BlockingIOError, OSError):
@@ -366,45 +434,141 @@ class Supervisor:
             worker = handles[handle]  # type: ignore[index]
             if handle is worker.conn:
                 self._read_worker(worker)
+        now = time.monotonic()
         for worker in self._workers.values():
-            process = worker.process
-            if process is not None and not process.is_alive() and not self._stopping.is_set():
+            if self._stopping.is_set():
+                return
+            self._tend(worker, now)
+
+    def _next_look(self, worker: _Worker) -> float:
+        """When the loop must look at `worker` even if nothing happens: when its restart is
+        due, or when it would count as stalled (never sooner: an idle engine stays asleep)."""
+        if worker.state == "restarting":
+            return worker.restart_at
+        if worker.process is None or worker.state == "stalled":
+            return float("inf")  # (a stalled one was killed: its exit wakes the loop)
+        if not worker.spoke:
+            return worker.heard + START_GRACE
+        return max(worker.heard, worker.busy_until) + STALL_AFTER
+
+    def _tend(self, worker: _Worker, now: float) -> None:
+        """Restart a worker that exited (at once if it had worked, else after `_backoff`),
+        and kill one that is stalled."""
+        process = worker.process
+        if process is None:
+            return
+        if worker.state != "restarting" and not process.is_alive():
+            self._lost(worker, now)
+        if worker.state == "restarting":
+            if now >= worker.restart_at:
                 self._restart(worker)
+        elif worker.state == "running" and now >= self._next_look(worker):
+            self._stalled(worker, now)
+
+    def _stalled(self, worker: _Worker, now: float) -> None:
+        """Kill a worker silent for too long (SIGKILL: a stopped process cannot catch it); its
+        exit restarts it. Changes waiting for it are told at once (`_await_workers`)."""
+        assert worker.process is not None
+        worker.state = "stalled"
+        worker.stalls += 1
+        log.error(
+            "%s worker (pid %s) silent for %.1f s: stalled; killing and restarting it",
+            worker.direction, worker.process.pid, now - worker.heard,
+        )  # fmt: skip
+        with contextlib.suppress(OSError):
+            worker.process.kill()
+        self._publish_state(worker)
+        with self._configured:
+            self._configured.notify_all()
+
+    def _lost(self, worker: _Worker, now: float) -> None:
+        """A worker's process ended: close its pipe, and restart it when `_backoff` says."""
+        assert worker.process is not None
+        stalled = worker.state == "stalled"
+        self._close_pipe(worker)
+        pause = _backoff(worker.failures)
+        worker.failures += 1
+        worker.state, worker.restart_at = "restarting", now + pause
+        why = "was stalled and is killed" if stalled else (
+            f"exited with code {worker.process.exitcode}"
+        )  # fmt: skip
+        log.warning(
+            "%s worker (pid %s) %s; restarting%s", worker.direction, worker.process.pid, why,
+            f" in {pause:.1f} s" if pause else "",
+        )  # fmt: skip
+        self._publish_state(worker)
+        with self._configured:
+            self._configured.notify_all()
+
+    def _close_pipe(self, worker: _Worker) -> None:
+        with worker.lock:
+            if worker.reader is not None:
+                worker.reader.close()
+                worker.reader = None
+            if worker.conn is not None:
+                worker.conn.close()
+                worker.conn = None
+
+    def _publish_state(self, worker: _Worker) -> None:
+        """Tell watchers (a stream, the TUI) a worker's new state, with its last figures."""
+        with self._reported:
+            latest = self._latest.get(worker.direction)
+        if latest is not None:
+            stats = self._as_seen(latest, worker).model_copy(
+                update={"at": time.monotonic(), "delay_samples": 0}
+            )
+            self._control.publish(StatsReport(stats=stats))
+
+    def _as_seen(self, stats: DirectionStats, worker: _Worker) -> DirectionStats:
+        """A worker's figures with what only the supervisor knows: the worker's state."""
+        return stats.model_copy(update={"worker_state": worker.state,
+                                        "worker_stalls": worker.stalls})  # fmt: skip
 
     def _read_worker(self, worker: _Worker) -> None:
-        conn = worker.conn
-        if conn is None:
+        reader = worker.reader
+        if reader is None:
             return
         try:
-            while conn.poll():
-                message = decode(conn.recv_bytes())
-                if isinstance(message, StatsReport):
-                    message = StatsReport(stats=self._complete(message.stats))
-                    with self._reported:
-                        self._latest[worker.direction] = message.stats
-                        # When the worker made it (one clock for the host's processes): a report
-                        # on its way while a client asked is not one made after the question.
-                        self._reported_at[worker.direction] = message.stats.at
-                        self._reported.notify_all()
-                    if self.recorder is not None:
-                        self.recorder.stats(message.stats)
-                    self._control.publish(message)
-                elif isinstance(message, FarEnds):
-                    self._far_ends[message.direction] = message.far_ends
-                    self._write_profile(message.direction)
-                elif isinstance(message, FateRecords):
-                    self._control.publish(message)
-                elif isinstance(message, Configured):
-                    with self._configured:
-                        self._in_force[message.direction] = message.generation
-                        self._configured.notify_all()
-                elif isinstance(message, WorkerError):
-                    log.error("%s worker: %s", message.direction, message.message)
-                elif isinstance(message, WorkerNote):
-                    level = logging.INFO if message.level == "info" else logging.WARNING
-                    log.log(level, "%s: %s", message.direction, message.message)
-        except (EOFError, OSError, ValidationError):
+            frames = reader.read()
+        except (EOFError, OSError):  # its end closed: it is ending (its exit restarts it)
+            with worker.lock:
+                worker.reader = None
+            reader.close()
             return
+        if frames and worker.process is not None:
+            worker.heard = time.monotonic()
+            if not worker.spoke:
+                worker.spoke, worker.failures = True, 0
+        for data in frames:
+            try:
+                message = decode(data)
+            except ValidationError:
+                continue
+            if isinstance(message, StatsReport):
+                message = StatsReport(stats=self._as_seen(self._complete(message.stats), worker))
+                with self._reported:
+                    self._latest[worker.direction] = message.stats
+                    # When the worker made it (one clock for the host's processes): a report
+                    # on its way while a client asked is not one made after the question.
+                    self._reported_at[worker.direction] = message.stats.at
+                    self._reported.notify_all()
+                if self.recorder is not None:
+                    self.recorder.stats(message.stats)
+                self._control.publish(message)
+            elif isinstance(message, FarEnds):
+                self._far_ends[message.direction] = message.far_ends
+                self._write_profile(message.direction)
+            elif isinstance(message, FateRecords):
+                self._control.publish(message)
+            elif isinstance(message, Configured):
+                with self._configured:
+                    self._in_force[message.direction] = message.generation
+                    self._configured.notify_all()
+            elif isinstance(message, WorkerError):
+                log.error("%s worker: %s", message.direction, message.message)
+            elif isinstance(message, WorkerNote):
+                level = logging.INFO if message.level == "info" else logging.WARNING
+                log.log(level, "%s: %s", message.direction, message.message)
 
     def _complete(self, stats: DirectionStats) -> DirectionStats:
         """A worker's report with every link of the spec in force: it sends only the links
@@ -443,19 +607,20 @@ class Supervisor:
         )
 
     def _restart(self, worker: _Worker) -> None:
-        assert worker.process is not None
-        code = worker.process.exitcode
-        pid = worker.process.pid
-        if worker.conn is not None:
-            worker.conn.close()
-        worker.conn = None
-        lived = time.monotonic() - worker.started
-        if lived < RESTART_BACKOFF:
-            time.sleep(RESTART_BACKOFF - lived)  # no tight loop when it cannot start at all
-        log.warning(
-            "%s worker (pid %s) exited with code %s; restarting", worker.direction, pid, code
-        )
-        self._spawn(worker)
+        """Start a worker again; a failure (no descriptors left, no memory for a process) is
+        logged and tried again after `_backoff`: the supervisor ends only when told to."""
+        try:
+            self._spawn(worker)
+        except Exception as exc:  # whatever it is, the link must not go down for it
+            pause = _backoff(worker.failures)
+            worker.failures += 1
+            worker.restart_at = time.monotonic() + pause
+            log.error(
+                "%s worker cannot be restarted: %s; trying again in %.1f s",
+                worker.direction, exc, pause,
+            )  # fmt: skip
+            return
+        worker.state = "running"
         assert worker.process is not None
         log.warning("%s worker restarted as pid %s", worker.direction, worker.process.pid)
 
@@ -537,20 +702,42 @@ class Supervisor:
         `_await_workers`), so that whoever changed the link can send at once."""
         reply = self._change(make, source)
         if isinstance(reply, SpecReply):
-            self._await_workers(self._generation)
+            late = self._await_workers(self._generation)
+            if late:
+                return Error(message="; ".join(late), not_in_force=True)
         return reply
 
-    def _await_workers(self, generation: int, timeout: float = APPLY_WAIT) -> None:
-        """Until every running worker has put `generation` (or a later one) in force, or
-        `timeout`. Called from control threads: the loop that reads the workers' answers
-        must be free (a worker that is restarting gets the spec when it starts)."""
-        waiting = self._until_workers(
-            self._configured,
-            lambda worker: self._in_force.get(worker.direction, -1) < generation,
-            time.monotonic() + timeout,
-        )
-        if waiting:
-            log.warning("%s not yet in force after %.1f s", "/".join(waiting), timeout)
+    def _await_workers(self, generation: int, timeout: float = APPLY_WAIT) -> list[str]:
+        """Until every worker has put `generation` (or a later one) in force, or `timeout`,
+        or until one it waits for is found stalled (it cannot be before it is restarted):
+        for each that has not, a line that says so and why (empty if all have). A worker that
+        is restarting counts once it has (it gets the spec when it starts). Called from
+        control threads: the loop that reads the workers' answers must be free."""
+        started = time.monotonic()
+        stalls = {worker.direction: worker.stalls for worker in self._workers.values()}
+        # A large change may keep a worker busy for longer (see SILENCE_PER_BYTE).
+        busy = max(worker.busy_until for worker in self._workers.values())
+        timeout += max(0.0, busy - started)
+        with self._configured:
+            while True:
+                behind = [
+                    w for w in self._workers.values()
+                    if w.process is not None and self._in_force.get(w.direction, -1) < generation
+                ]  # fmt: skip
+                given_up = any(w.stalls != stalls[w.direction] for w in behind)
+                left = started + timeout - time.monotonic()
+                if not behind or given_up or left <= 0 or self._stopping.is_set():
+                    break
+                self._configured.wait(left)
+        waited = time.monotonic() - started
+        late = [
+            f"{w.direction} worker: change not in force after {waited:.1f} s "
+            f"({_why_late(w, w.stalls != stalls[w.direction])})"
+            for w in behind
+        ]
+        for line in late:
+            log.warning("%s", line)
+        return late
 
     def _until_workers(
         self, condition: threading.Condition, behind: Callable[[_Worker], bool], deadline: float
@@ -716,9 +903,9 @@ class Supervisor:
         self._pace_stats(report_now=True)
         self._fresh_reports(asked)
         with self._reported:
-            return EngineStats(
-                ingress=self._latest.get("ingress"), egress=self._latest.get("egress")
-            )
+            latest = dict(self._latest)
+        seen = {d: self._as_seen(stats, self._workers[d]) for d, stats in latest.items()}
+        return EngineStats(ingress=seen.get("ingress"), egress=seen.get("egress"))
 
     def info(self) -> Info:
         pids = {

@@ -11,7 +11,8 @@ sparse frames, up to POLL_WINDOW after each frame, so that the next one is not h
 wake-up (see `Forwarder.stream_straight`). While frames stream through and nothing is held,
 it reads with blocking reads instead of `select` (see `_loop`), on a transparent link many
 frames a system call when they come fast (`engine.kernel.mmsg`). Stats go up the pipe at the
-pace the supervisor sets (`StatsPace`). All shaping decisions are made by the pure
+pace the supervisor sets (`StatsPace`), through an outbox that never waits for the supervisor
+(`engine.daemon.channel`); they are its heartbeat. All shaping decisions are made by the pure
 `DirectionPipeline`.
 """
 
@@ -45,6 +46,7 @@ from engine.core.link import PACKET_OVERHEAD
 from engine.core.packet import HeldRun
 from engine.core.pipeline import SETTLE_SAMPLES, DirectionPipeline, StraightTally
 from engine.core.wake_margin import CEILING, WakeMargin
+from engine.daemon.channel import Outbox
 from engine.kernel.afpacket import (
     PACKET_AUXDATA,
     TP_STATUS_VLAN_VALID,
@@ -762,7 +764,7 @@ class Forwarder:
                 "logged in a minute)",
             )
 
-    def report(self, now: float) -> StatsReport:
+    def report(self, now: float, reports_dropped: int = 0) -> StatsReport:
         self._wall_offset = _wall_offset_now()  # follow NTP's adjustments
         if self.interface_state == "up" and self._packet_sockets:
             self.kernel_drops += kernel_drops(self.rx)
@@ -773,6 +775,7 @@ class Forwarder:
                 "tx_errors": self.tx_errors,
                 "interface_state": self.interface_state,
                 "interface_problem": self.interface_problem,
+                "reports_dropped": reports_dropped,
             }
         )
         return StatsReport(stats=stats)
@@ -781,36 +784,44 @@ class Forwarder:
         """A line for the engine's log, sent up with the next stats."""
         self.notes.append(WorkerNote(direction=self.direction, level=level, message=message))
 
-    def send_report(self, conn: Connection, now: float) -> None:
+    def send_report(self, outbox: Outbox, now: float) -> None:
         """Notes first, then stats, and the far ends once in FAR_ENDS_INTERVAL if they
-        changed; OSError if the supervisor is gone."""
+        changed, through `outbox` (never waiting: the heartbeat the supervisor watches);
+        OSError if the supervisor is gone."""
         notes, self.notes = self.notes, []
         for note in notes:
-            conn.send_bytes(encode(note))
-        self.send_fates(conn)
-        conn.send_bytes(encode(self.report(now)))
+            outbox.post(note)
+        self._post_fates(outbox)
+        outbox.post(self.report(now, outbox.dropped))
         if self.pipeline.talkers_changed and now >= self._far_ends_due:
             self._far_ends_due = now + FAR_ENDS_INTERVAL
             far_ends = self.pipeline.far_ends()
-            conn.send_bytes(encode(FarEnds(direction=self.direction, far_ends=far_ends)))
+            outbox.post(FarEnds(direction=self.direction, far_ends=far_ends))
+        outbox.flush()
 
-    def send_fates(self, conn: Connection) -> None:
+    def send_fates(self, outbox: Outbox) -> None:
         """What a running capture has noted since the last call (see engine.core.fates)."""
+        self._post_fates(outbox)
+        outbox.flush()
+
+    def _post_fates(self, outbox: Outbox) -> None:
         fates = self.pipeline.fates
-        if fates is None or not (fates.records or fates.lost):
+        if fates is None or not (fates.records or fates.lost or outbox.fates_lost):
             return
         records, lost = fates.take()
+        lost += outbox.fates_lost  # those the supervisor could not take, told with the next
+        outbox.fates_lost = 0
         for first in range(0, len(records), FATE_BATCH):
             batch = records[first : first + FATE_BATCH]
             data, labels = pack(batch, self._wall_offset)
-            conn.send_bytes(encode(FateRecords(
+            outbox.post(FateRecords(
                 direction=self.direction, count=len(batch),
                 data=base64.b64encode(data).decode(), labels=labels, lost=lost,
-            )))  # fmt: skip
+            ))  # fmt: skip
             lost = 0
         if lost:
-            conn.send_bytes(encode(FateRecords(direction=self.direction, count=0, data="",
-                                               labels=[], lost=lost)))  # fmt: skip
+            outbox.post(FateRecords(direction=self.direction, count=0, data="", labels=[],
+                                    lost=lost))  # fmt: skip
 
     def control(self, message: Message | None, now: float) -> bool:
         """Act on a message from the supervisor; False for Stop."""
@@ -936,11 +947,20 @@ def run_worker(
 def run_forwarder(forwarder: Forwarder, conn: Connection) -> None:
     """Forward while both interfaces are up; when one goes down or away (a read or a send
     says so), close both sockets, wait for both to be up again, open them afresh, and go on.
-    What the links hold stays held meanwhile, and the spec keeps following the supervisor."""
+    What the links hold stays held meanwhile, and the spec keeps following the supervisor,
+    whose messages are read from `conn`; the worker's go up through an `Outbox` on it."""
+    outbox = Outbox(conn)
+    try:
+        _forward(forwarder, conn, outbox)
+    finally:
+        outbox.close()
+
+
+def _forward(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> None:
     while True:
         if forwarder.interface_state == "up":
             try:
-                _loop(forwarder, conn)
+                _loop(forwarder, conn, outbox)
                 return
             except OSError as exc:
                 if exc.errno not in LINK_ERRNOS:
@@ -951,11 +971,11 @@ def run_forwarder(forwarder: Forwarder, conn: Connection) -> None:
                     f"{exc.strerror} on {forwarder.rx_ifname} or {forwarder.tx_ifname}: "
                     "both sockets closed until both are up",
                 )
-        if not _wait_for_interfaces(forwarder, conn):
+        if not _wait_for_interfaces(forwarder, conn, outbox):
             return
 
 
-def _wait_for_interfaces(forwarder: Forwarder, conn: Connection) -> bool:
+def _wait_for_interfaces(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> bool:
     """Sleep until an interface changes (netlink) or LINK_RECHECK passes, then look again;
     stats and the supervisor's messages are served meanwhile. Each change of state is logged
     once. True once both sockets are open again; False when told to stop."""
@@ -985,7 +1005,7 @@ def _wait_for_interfaces(forwarder: Forwarder, conn: Connection) -> bool:
             now = time.monotonic()
             if now >= next_stats:
                 try:
-                    forwarder.send_report(conn, now)
+                    forwarder.send_report(outbox, now)
                 except OSError:
                     return False
                 next_stats = now + interval
@@ -999,7 +1019,7 @@ def _wait_for_interfaces(forwarder: Forwarder, conn: Connection) -> bool:
                 message = _receive(forwarder, conn)
                 if not forwarder.control(message, time.monotonic()):
                     return False
-                _acknowledge(forwarder, conn, message)
+                _acknowledge(forwarder, outbox, message)
                 if isinstance(message, StatsPace):
                     interval = forwarder.stats_pace
                     next_stats = time.monotonic()  # at once, as `_loop` does
@@ -1007,12 +1027,12 @@ def _wait_for_interfaces(forwarder: Forwarder, conn: Connection) -> bool:
         watch.close()
 
 
-def _acknowledge(forwarder: Forwarder, conn: Connection, message: Message | None) -> None:
+def _acknowledge(forwarder: Forwarder, outbox: Outbox, message: Message | None) -> None:
     """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway)."""
     if isinstance(message, Configure):
-        reply = Configured(direction=forwarder.direction, generation=message.generation)
+        outbox.post(Configured(direction=forwarder.direction, generation=message.generation))
         with contextlib.suppress(OSError):
-            conn.send_bytes(encode(reply))
+            outbox.flush()
 
 
 def _receive(forwarder: Forwarder, conn: Connection) -> Message | None:
@@ -1031,7 +1051,7 @@ def _receive(forwarder: Forwarder, conn: Connection) -> Message | None:
         return None
 
 
-def _loop(forwarder: Forwarder, conn: Connection) -> None:
+def _loop(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> None:
     """Two ways to wait. Holding frames, or idle: `select` on the socket and the pipe, with a
     timeout to the next release (exact, microseconds) or the next stats; a delay line that
     holds frames has a shorter round of its own (`Forwarder.stream_line`). Streaming (frames
@@ -1108,7 +1128,7 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
             message = _receive(forwarder, conn)
             if not forwarder.control(message, now):
                 return
-            _acknowledge(forwarder, conn, message)
+            _acknowledge(forwarder, outbox, message)
             if isinstance(message, StatsPace):
                 next_stats = now  # at once: someone asked, or started watching
         if pipeline.frames_seen != seen_frames:
@@ -1117,12 +1137,12 @@ def _loop(forwarder: Forwarder, conn: Connection) -> None:
         forwarder.send_all(pipeline.release(now))
         if pipeline.fates is not None and len(pipeline.fates.records) >= FATE_BATCH:
             try:
-                forwarder.send_fates(conn)
+                forwarder.send_fates(outbox)
             except OSError:
                 return
         if now >= next_stats:
             try:
-                forwarder.send_report(conn, now)
+                forwarder.send_report(outbox, now)
             except OSError:
                 return
             idle = pipeline.frames_seen == reported_frames and pipeline.next_deadline() is None

@@ -71,6 +71,10 @@ class Talker(_Model):
 
 
 InterfaceState = Literal["up", "down", "missing"]
+#: A direction's worker process, as its supervisor sees it: reporting (`running`), silent for
+#: longer than the supervisor allows and being killed (`stalled`), or being started again
+#: (`restarting`, also while a restart fails and is retried).
+WorkerState = Literal["running", "stalled", "restarting"]
 
 
 class DirectionStats(_Model):
@@ -96,6 +100,13 @@ class DirectionStats(_Model):
     delay_samples: int = 0
     delay_p50_ms: float = 0.0
     delay_p99_ms: float = 0.0
+    #: Filled in by the supervisor: its worker's state, and how often it was found stalled
+    #: (silent too long) and restarted since the engine started.
+    worker_state: WorkerState = "running"
+    worker_stalls: int = 0
+    #: Reports (and log lines) the worker could not hand its supervisor, which was not reading:
+    #: superseded by a newer report or dropped, never waited for (the worker forwards on).
+    reports_dropped: int = 0
 
 
 class EngineStats(_Model):

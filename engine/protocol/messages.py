@@ -256,8 +256,13 @@ class ProfileReply(_Message):
 
 
 class Error(_Message):
+    """A request refused (`message` says why), or, with `not_in_force`, a change made (it is
+    the spec now) that a worker has not put in force by the reply's deadline: stalled or
+    restarting, it gets the spec when it is back. HTTP answers the latter 503, not 422."""
+
     type: Literal["error"] = "error"
     message: str
+    not_in_force: bool = False
 
 
 class Done(_Message):

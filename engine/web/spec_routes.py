@@ -84,7 +84,7 @@ def _apply(engine: Engine, request: SetSpec | PatchSpec) -> Spec:
     """Apply a change: the supervisor's gate decides (engine/daemon/gate.py), with the
     trace-file policy of the network (`engine` is the NetworkDoor, which stamps it)."""
     reply = engine.handle(request)
-    if isinstance(reply, Error):
-        raise HTTPException(status_code=422, detail=reply.message)
+    if isinstance(reply, Error):  # made but not in force by its deadline: 503
+        raise HTTPException(status_code=503 if reply.not_in_force else 422, detail=reply.message)
     assert isinstance(reply, SpecReply)
     return reply.spec

@@ -174,6 +174,15 @@ def _metrics(spec: Spec, stats: EngineStats, limit: int = METRICS_LINKS) -> str:
     family("interface_up", "gauge", "1 while a direction's interfaces are up and it forwards.")
     for d in directions:
         sample("interface_up", {"direction": d.direction}, int(d.interface_state == "up"))
+    family("worker_up", "gauge", "1 while a direction's worker reports; 0 stalled or restarting.")
+    for d in directions:
+        sample("worker_up", {"direction": d.direction}, int(d.worker_state == "running"))
+    family("worker_stalls_total", "counter", "Times a worker was silent too long and restarted.")
+    for d in directions:
+        sample("worker_stalls_total", {"direction": d.direction}, d.worker_stalls)
+    family("reports_dropped_total", "counter", "Reports a worker dropped: nobody was reading.")
+    for d in directions:
+        sample("reports_dropped_total", {"direction": d.direction}, d.reports_dropped)
     links = [("default", spec.default_link)]
     links += [(f.label, f.link) for f in spec.flows if f.label in shown]
     for name, help_text, pick in (
