@@ -588,6 +588,13 @@ def test_with_a_token_every_read_needs_it_and_only_the_page_and_probe_stay_open(
     for path in ("/", "/control.html", "/healthz", "/docs", "/openapi.json"):
         assert get(port, path)[0] == 200, path
     assert json.loads(get(port, "/healthz")[1]) == {"ok": True}
+    for method in ("POST", "PATCH"):  # an open page's path is not an open door to change
+        for path in ("/", "/healthz", "/control.html"):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", b"{}", method=method)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code in (401, 405), (method, path)
+            refused.value.close()
     # The page sends the token on its reads and reads its stream with it.
     page = get(port, "/")[1].decode()
     assert "new EventSource" not in page and "...authorization()" in page

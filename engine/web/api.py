@@ -28,9 +28,9 @@ from engine.web.timeline_routes import timeline_routes
 
 #: Largest request body read: a spec with thousands of flows, or a long timeline, is smaller.
 MAX_BODY = 16 * 1024 * 1024
-#: What needs no token even when one is set: the browser page (it asks for the token itself),
-#: the API's description and a liveness probe's answer, none of which says anything of the
-#: link, its traffic or the machine.
+#: What a GET needs no token for even when one is set: the browser page (it asks for the
+#: token itself), the API's description and a liveness probe's answer, none of which says
+#: anything of the link, its traffic or the machine.
 OPEN_PATHS = frozenset(
     {"/", "/control.html", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
 )
@@ -51,8 +51,8 @@ def create_http_app(
         """With a token set, a request needs `Authorization: Bearer TOKEN` (or the X- header):
         reads and streams as well as changes (what the link does, its traffic, captured
         frames, the machine's interfaces and processes are nobody else's business)."""
-        if token is None or request.url.path in OPEN_PATHS:
-            return
+        if token is None or (request.method == "GET" and request.url.path in OPEN_PATHS):
+            return  # not POST /: the seed's way to change the link
         given = x_linkshaper_token
         if authorization and authorization.lower().startswith("bearer "):
             given = authorization[7:].strip()
