@@ -598,3 +598,42 @@ def test_with_a_token_every_read_needs_it_and_only_the_page_and_probe_stay_open(
     # The page sends the token on its reads and reads its stream with it.
     page = get(port, "/")[1].decode()
     assert "new EventSource" not in page and "...authorization()" in page
+
+
+def test_the_page_reads_with_its_token(
+    served: Callable[..., tuple[PublishingEngine, HttpServer, int]],
+) -> None:
+    """With a token set, the page given the token shows the spec and the live stats: it sends
+    the token on its reads and reads the stream with it (EventSource cannot)."""
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (make install)")
+    from tests.test_http_api import browser_page
+
+    engine, _, port = served(token=TOKEN)
+    stop = threading.Event()
+
+    def publish() -> None:
+        sample = 0
+        while not stop.wait(0.1):
+            sample += 1
+            total = LinkStats(bytes_out=125_000 * sample)
+            engine.listeners.notify(StatsReport(stats=DirectionStats(
+                direction="egress", at=float(sample), pid=1, total=total)))  # fmt: skip
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    try:
+        with browser_page() as page:
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("document.getElementById('status').textContent !== ''")
+            assert "token" in page.inner_text("#status")  # without it: told why
+            page.fill("#token", TOKEN)
+            page.dispatch_event("#token", "change")
+            page.wait_for_function("document.getElementById('egress-rate').value !== ''")
+            page.wait_for_function(
+                "document.getElementById('egress-live').textContent.startsWith('out')",
+                timeout=20_000,
+            )
+    finally:
+        stop.set()
+        publisher.join(5)
