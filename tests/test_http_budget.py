@@ -48,7 +48,7 @@ from engine.web.server import HEAD_TIMEOUT, HttpServer
 from engine.web.stats_routes import MAX_STREAMS, STREAM_BACKLOG_BYTES
 from tests.netns_thread import in_netns
 
-PORT = 8093
+PORT = 8096
 BASE = f"http://127.0.0.1:{PORT}"
 BOTH_5MS = {"ingress": {"latency": 5}, "egress": {"latency": 5}}
 
