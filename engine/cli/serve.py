@@ -120,7 +120,9 @@ def seed_usage(prog: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from engine.daemon.supervisor import Supervisor
+    from engine.web.server import raise_descriptor_limit
 
+    raise_descriptor_limit()  # before anything opens: the HTTP cap keeps a reserve of the rest
     if args.ns:
         refused = _enter_namespace(args)
         if refused is not None:
@@ -217,7 +219,7 @@ def _serve_http(listens: list[str], args: argparse.Namespace, supervisor: Superv
     """`run --http LISTEN ...`: one API in this process, served on every address given, and
     stopped with the supervisor."""
     from engine.web.api import create_http_app
-    from engine.web.server import HttpServer, parse_listen, resolve_token
+    from engine.web.server import HttpServer, connection_cap, parse_listen, resolve_token
 
     token = resolve_token(args.http_token)
     app = create_http_app(supervisor, token, args.trace_dir)
@@ -226,8 +228,9 @@ def _serve_http(listens: list[str], args: argparse.Namespace, supervisor: Superv
     except LinkshaperError as exc:
         supervisor.shutdown()
         return fail(str(exc))
+    cap = connection_cap(len(addresses))  # with the workers running: what is left of the limit
     for host, port in addresses:
-        server = HttpServer(app, host, port)
+        server = HttpServer(app, host, port, cap)
         try:
             server.start()
         except OSError as exc:
@@ -265,8 +268,15 @@ def _alive(pid: int) -> bool:
 def cmd_http(args: argparse.Namespace) -> int:
     """The HTTP API for an engine that runs already (a namespace's, or any control socket)."""
     from engine.web.api import create_http_app
-    from engine.web.server import HttpServer, RemoteEngine, parse_listen, resolve_token
+    from engine.web.server import (
+        HttpServer,
+        RemoteEngine,
+        parse_listen,
+        raise_descriptor_limit,
+        resolve_token,
+    )
 
+    raise_descriptor_limit()
     control = args.control or DEFAULT_CONTROL_PATH
     if args.ns:
         from engine.environments.netns import Namespace

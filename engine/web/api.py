@@ -3,8 +3,9 @@ Prometheus), timelines, OpenAPI and a small browser UI.
 
 It runs inside `linkshaper run --http HOST:PORT` and speaks to the supervisor through the same
 requests as every other client (`handle`), so a change made over HTTP is applied, published
-and recorded exactly like one from the TUI or `linkshaper set`. Reading is open; changing
-needs the token when one is set (`--http-token`, or `LINKSHAPER_HTTP_TOKEN`).
+and recorded exactly like one from the TUI or `linkshaper set`. With a token set
+(`--http-token`, or `LINKSHAPER_HTTP_TOKEN`) every request needs it, reads and streams as
+changes, except OPEN_PATHS.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.routing import Match
 
 from engine.model.spec import describe_errors
 from engine.web.capture_routes import capture_routes
-from engine.web.common import ERROR_CONTENT, NOT_THERE, ApiError, Engine
+from engine.web.common import ERROR_CONTENT, NOT_THERE, ApiError, Engine, spec_in_force
 from engine.web.network_door import NetworkDoor
 from engine.web.spec_routes import spec_routes
 from engine.web.stats_routes import stats_routes
@@ -28,25 +29,57 @@ from engine.web.timeline_routes import timeline_routes
 
 #: Largest request body read: a spec with thousands of flows, or a long timeline, is smaller.
 MAX_BODY = 16 * 1024 * 1024
+#: What a GET needs no token for even when one is set: the browser page (it asks for the
+#: token itself), the API's description and a liveness probe's answer, none of which says
+#: anything of the link, its traffic or the machine.
+OPEN_PATHS = frozenset(
+    {"/", "/control.html", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
+)
 
 
 def create_http_app(
     engine: Engine, token: str | None = None, trace_dir: str | None = None
 ) -> FastAPI:
-    """The API over `engine`; changes need `token` if one is set, and traces named over HTTP
-    must be files in `trace_dir` (none: no new trace can be named over HTTP)."""
+    """The API over `engine`; every request but OPEN_PATHS needs `token` if one is set, and
+    traces named over HTTP must be files in `trace_dir` (none: no new trace can be named over
+    HTTP)."""
+
+    def may_use(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        x_linkshaper_token: Annotated[str | None, Header()] = None,
+    ) -> None:
+        """With a token set, a request needs `Authorization: Bearer TOKEN` (or the X- header):
+        reads and streams as well as changes (what the link does, its traffic, captured
+        frames, the machine's interfaces and processes are nobody else's business)."""
+        if token is None or (request.method == "GET" and request.url.path in OPEN_PATHS):
+            return  # not POST /: the seed's way to change the link
+        given = x_linkshaper_token
+        if authorization and authorization.lower().startswith("bearer "):
+            given = authorization[7:].strip()
+        # Bytes, not str: compare_digest raises on non-ASCII text, which would be a 500.
+        if not given or not secrets.compare_digest(
+            given.encode("utf-8", "surrogateescape"), token.encode()
+        ):
+            what = "read" if request.method == "GET" else "change"
+            raise HTTPException(
+                status_code=401, detail=f"a valid token is needed to {what} the link"
+            )
+
     app = FastAPI(
         title="linkshaper",
         summary="Shape a link live: the seed's /qos API and more.",
         description=(
             'Every error is `{"error": "one line naming the field and the reason"}`: 400 for '
             "a body that is not JSON at all, 422 for one that is not a valid request, 401 for "
-            "a change without the token (when one is set), 404 for what is not there (no "
+            "a request without the token (when one is set; only the page, /healthz and the "
+            "API's description are open then), 404 for what is not there (no "
             "recording, no replay), 405 for a method a path does not take, 413 for a body over "
             f"{MAX_BODY} bytes."
         ),
         version="1",
         docs_url="/docs",
+        dependencies=[Depends(may_use)],
         responses={
             400: {"model": ApiError, "description": "Not JSON", "content": ERROR_CONTENT},
             413: {"model": ApiError, "description": "Too large", "content": ERROR_CONTENT},
@@ -68,25 +101,7 @@ def create_http_app(
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=headers)  # fmt: skip
 
-    def may_change(
-        authorization: Annotated[str | None, Header()] = None,
-        x_linkshaper_token: Annotated[str | None, Header()] = None,
-    ) -> None:
-        """With a token set, changes need `Authorization: Bearer TOKEN` (or the X- header)."""
-        if token is None:
-            return
-        given = x_linkshaper_token
-        if authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:].strip()
-        # Bytes, not str: compare_digest raises on non-ASCII text, which would be a 500.
-        if not given or not secrets.compare_digest(
-            given.encode("utf-8", "surrogateescape"), token.encode()
-        ):
-            raise HTTPException(
-                status_code=401, detail="a valid token is needed to change the link"
-            )
-
-    changes = [Depends(may_change)]
+    changes = [Depends(may_use)]
     errors: dict[int | str, dict[str, Any]] = {
         401: {"model": ApiError, "description": "No valid token", "content": ERROR_CONTENT},
     }
@@ -97,6 +112,12 @@ def create_http_app(
     app.include_router(stats_routes(engine))
     app.include_router(timeline_routes(engine, changes, errors))
     app.include_router(capture_routes(engine, changes, {**errors, **NOT_THERE}))
+
+    @app.get("/healthz", summary="Liveness: the engine answers (says nothing else)")
+    def healthz() -> dict[str, bool]:
+        spec_in_force(engine)  # a stuck or gone engine fails the probe
+        return {"ok": True}
+
     return app
 
 
