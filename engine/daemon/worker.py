@@ -34,7 +34,7 @@ from typing import Literal, cast
 from pydantic import ValidationError
 
 from engine.core.classifier import DEFAULT_LABEL
-from engine.core.deadlines import seconds_at_least, seconds_at_most
+from engine.core.deadlines import NANOSECONDS, seconds_at_least, seconds_at_most
 from engine.core.frames import (
     HEAD_BYTES,
     VNET_HDR_LEN,
@@ -813,7 +813,8 @@ class Forwarder:
         outbox.fates_lost = 0
         for first in range(0, len(records), FATE_BATCH):
             batch = records[first : first + FATE_BATCH]
-            data, labels = pack(batch, self._wall_offset)
+            # Records carry wall-clock seconds; the offset is kept in nanoseconds.
+            data, labels = pack(batch, self._wall_offset / NANOSECONDS)
             outbox.post(FateRecords(
                 direction=self.direction, count=len(batch),
                 data=base64.b64encode(data).decode(), labels=labels, lost=lost,
