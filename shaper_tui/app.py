@@ -30,7 +30,7 @@ from engine.model.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Directio
 from engine.model.spec import patch_spec as apply_patch
 from engine.protocol.control import ControlError
 from engine.protocol.messages import CaptureToFile, StopCaptureToFile
-from engine.timelines.recorder import TimelineRecorder
+from engine.timelines.recorder import TimelineRecorder, open_new_recording
 from engine.timelines.replay import ReplayRunner
 from engine.timelines.timeline import TimelineError, read_timeline
 from shaper_tui.engine_link import EngineLink
@@ -416,13 +416,16 @@ class ShaperApp(App[None]):
         return live.get(action, True)
 
     def action_record(self) -> None:
-        name = time.strftime("linkshaper-%Y%m%d-%H%M%S.jsonl")
+        """To a file made now under a name by the second (`-2`, `-3`, ... if taken): the name
+        is guessable, and the TUI may run as root, so nothing planted there is written."""
+        stem = time.strftime("linkshaper-%Y%m%d-%H%M%S")
         try:
-            self.recorder = TimelineRecorder(self.record_dir / name, stats=True)
+            path, file = open_new_recording(self.record_dir, stem)
         except OSError as exc:
-            self.notify(f"Cannot record to {self.record_dir / name}: {exc.strerror}",
+            self.notify(f"Cannot record to {exc.filename or self.record_dir}: {exc.strerror}",
                         severity="error")  # fmt: skip
             return
+        self.recorder = TimelineRecorder(path, stats=True, file=file)
         self.recorder.spec(self.spec, "tui-start")
         self.status_bar.recording = str(self.recorder.path)
         self.notify(f"Recording to {self.recorder.path}; r stops", timeout=4)

@@ -1,0 +1,258 @@
+"""Issue 34's leftovers at the doors: recordings opened safely (`run --record`, `record`, the
+TUI's `r`), the TUI's replay read as it goes and stopped with its reason, and the TUI's typed
+values judged by the engine's gate like every other door's.
+
+The user who attacks a recording is `nobody` for real (`setpriv`), as in tests/test_root_files.py:
+it plants a symbolic link where root will write a recording, to a root-owned 0600 file, which
+must stay as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.environments.harness import EngineProcess
+from engine.environments.lab import Lab
+from engine.model.spec import Spec
+from engine.timelines.timeline import read_timeline
+from shaper_tui.app import ShaperApp, create_app
+from shaper_tui.engine_source import SocketSource
+
+NOBODY = 65534
+VICTIM_CONTENT = b"root's secret, 0600\n"
+#: How long a process may take to start, stop or answer: far above what it needs.
+PATIENCE = 15.0
+#: Seconds ahead whose recording names `nobody` plants: the TUI starts and `r` is pressed well
+#: within them, even on a loaded machine.
+PLANTED_SECONDS = 60
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "engine.cli.main"]
+TAG = "tui:leftovers"
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: root is the victim")
+StartEngine = Callable[..., EngineProcess]
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory anyone may write, as /tmp is (mode 1777); its parent is /tmp, so `nobody`
+    reaches it."""
+    path = Path(tempfile.mkdtemp(prefix="linkshaper-shared-"))
+    os.chmod(path, 0o1777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A file only root may read or write."""
+    path = tmp_path / "victim"
+    path.write_bytes(VICTIM_CONTENT)
+    os.chmod(path, 0o600)
+    return path
+
+
+def plant_links(links: list[Path], target: Path) -> None:
+    """`nobody` makes each of `links` point at `target` (one process for them all)."""
+    subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+         "sh", "-c", 'target=$1; shift; for link; do ln -s "$target" "$link" || exit 1; done',
+         "plant", str(target), *map(str, links)],
+        check=True, timeout=PATIENCE,
+    )  # fmt: skip
+    assert all(link.is_symlink() and link.lstat().st_uid == NOBODY for link in links)
+
+
+def assert_untouched(victim: Path) -> None:
+    status = victim.stat()
+    assert victim.read_bytes() == VICTIM_CONTENT
+    assert (stat.S_IMODE(status.st_mode), status.st_uid) == (0o600, 0)
+
+
+def notifications(app: ShaperApp) -> list[str]:
+    """Every notification `app` shows from now on, in order."""
+    said: list[str] = []
+    shown = app.notify
+
+    def notify(message: str, **options: Any) -> None:
+        said.append(message)
+        shown(message, **options)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return said
+
+
+def no_engine_app(directory: Path) -> ShaperApp:
+    """The TUI on a socket where no engine answers: recording needs none (the spec shown is
+    recorded), and no lab is needed to check where the file goes."""
+    return create_app(
+        SocketSource(str(directory / "no-engine.sock")), tag=TAG, record_dir=str(directory)
+    )
+
+
+# --- 1. recordings are opened safely -----------------------------------------------------------
+
+
+@needs_root
+def test_the_tuis_recording_passes_over_links_planted_at_its_guessable_names(
+    shared_dir: Path, victim: Path
+) -> None:
+    """`r` records to `linkshaper-DATE.jsonl` in --record-dir: `nobody` plants a link at every
+    name of the next minute. The recording goes to a file made now (`-2`), never through one."""
+    start = int(time.time())
+    stamps = [time.strftime("linkshaper-%Y%m%d-%H%M%S", time.localtime(start + s))
+              for s in range(-1, PLANTED_SECONDS)]  # fmt: skip
+    plant_links([shared_dir / f"{stamp}.jsonl" for stamp in stamps], victim)
+    app = no_engine_app(shared_dir)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("r")
+            assert app.recorder is not None, "not recording"
+            assert time.time() < start + PLANTED_SECONDS, "r came after the planted names"
+            await pilot.press("r")
+            assert app.recorder is None
+
+    asyncio.run(scenario())
+    assert_untouched(victim)
+    recording = app.last_recording
+    assert recording is not None and recording.parent == shared_dir
+    assert re.fullmatch(r"linkshaper-\d{8}-\d{6}-2\.jsonl", recording.name), recording
+    status = recording.lstat()
+    assert stat.S_ISREG(status.st_mode) and status.st_uid == 0
+    assert [step.source for step in read_timeline(recording).steps] == ["tui-start"]
+    assert all((shared_dir / f"{stamp}.jsonl").is_symlink() for stamp in stamps)
+
+
+@needs_root
+def test_the_tui_says_so_when_every_name_is_taken(shared_dir: Path, victim: Path) -> None:
+    """Past RECORDING_NAME_TRIES names someone is planting them: no recording, one line why."""
+    from engine.timelines.recorder import RECORDING_NAME_TRIES
+
+    start = int(time.time())
+    seconds = range(-1, 10)  # the TUI starts and `r` is pressed within these
+    stems = [time.strftime("linkshaper-%Y%m%d-%H%M%S", time.localtime(start + s)) for s in seconds]
+    plant_links(
+        [shared_dir / f"{stem}{suffix}.jsonl" for stem in stems
+         for suffix in ["", *(f"-{n}" for n in range(2, RECORDING_NAME_TRIES + 1))]],
+        victim,
+    )  # fmt: skip
+    app = no_engine_app(shared_dir)
+    said = notifications(app)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("r")
+            assert time.time() < start + len(seconds) - 1, "r came after the planted names"
+            assert app.recorder is None
+
+    asyncio.run(scenario())
+    assert_untouched(victim)
+    assert len(said) == 1 and "\n" not in said[0], said
+    assert said[0].startswith(f"Cannot record to {shared_dir}/linkshaper-"), said
+    assert said[0].endswith(f"-{RECORDING_NAME_TRIES}.jsonl: taken, as are the "
+                            f"{RECORDING_NAME_TRIES - 1} names before it"), said  # fmt: skip
+
+
+@pytest.mark.lab
+@needs_root
+def test_run_record_refuses_a_link_planted_at_its_path(
+    lab: Lab, shared_dir: Path, victim: Path
+) -> None:
+    """`linkshaper run ... --record /shared/session.jsonl` as root: a link there is refused in
+    one line naming the path, before anything is forwarded; the linked file is left alone."""
+    link = shared_dir / "session.jsonl"
+    plant_links([link], victim)
+    engine = EngineProcess(lab, shared_dir, Spec(), "spec.json", extra=("--record", str(link)))
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while engine.process.poll() is None and victim.read_bytes() == VICTIM_CONTENT:
+            assert time.monotonic() < deadline, "the engine neither refused nor wrote"
+            time.sleep(0.05)
+        assert_untouched(victim)
+        assert engine.process.wait(PATIENCE) == 1
+        assert engine.stderr().strip().splitlines() == [
+            f"linkshaper: --record: {link}: a symbolic link, not followed"
+        ], engine.stderr()
+        assert link.is_symlink()
+    finally:
+        engine.close()
+
+
+@pytest.mark.lab
+@needs_root
+def test_record_refuses_a_link_planted_at_its_file(
+    start_engine: StartEngine, shared_dir: Path, victim: Path
+) -> None:
+    """`linkshaper record /shared/session.jsonl` as root: the same, from the command line."""
+    engine = start_engine(Spec())
+    link = shared_dir / "session.jsonl"
+    plant_links([link], victim)
+    done = subprocess.run(
+        [*CLI, "record", "--control", engine.control, str(link), "--seconds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=PATIENCE,
+    )  # fmt: skip
+    assert_untouched(victim)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"linkshaper: {link}: a symbolic link, not followed"
+    ], done.stderr
+
+
+def test_a_recording_is_written_only_to_a_regular_file_of_one_name(tmp_path: Path) -> None:
+    """What `open_recording` takes: a new file, or a regular file of ours, emptied. Not a
+    FIFO (open would wait for a reader for ever), nor a file with another hard link (writing
+    it writes the other name's file: a link `nobody` made, where hard links are not
+    protected)."""
+    from engine.timelines.recorder import open_recording
+
+    existing = tmp_path / "existing.jsonl"
+    existing.write_bytes(b"old contents, longer than what comes\n")
+    with open_recording(existing) as file:
+        file.write(b"new\n")
+    assert existing.read_bytes() == b"new\n"
+    with open_recording(tmp_path / "fresh.jsonl") as file:
+        file.write(b"x\n")
+    assert stat.S_IMODE((tmp_path / "fresh.jsonl").stat().st_mode) == 0o644 & ~current_umask()
+
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file") as raised:
+        open_recording(fifo)
+    assert raised.value.filename == str(fifo)
+
+    other = tmp_path / "other"
+    other.write_bytes(b"another name's\n")
+    os.link(other, tmp_path / "hard.jsonl")
+    with pytest.raises(OSError, match="other hard links"):
+        open_recording(tmp_path / "hard.jsonl")
+    assert other.read_bytes() == b"another name's\n"
+
+    with pytest.raises(FileExistsError):
+        open_recording(existing, new_file=True)
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OSError, match="symbolic link") as linked:
+        open_recording(tmp_path / "link.jsonl")
+    assert linked.value.errno == errno.ELOOP and not (tmp_path / "nowhere").exists()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
