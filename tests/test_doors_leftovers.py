@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from engine.environments.harness import EngineProcess
 from engine.environments.lab import Lab
@@ -31,6 +35,8 @@ from engine.model.spec import Spec
 from engine.timelines.timeline import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
+from shaper_tui.screens.path_prompt import PathPrompt
+from tests.tui_helpers import wait_until
 
 NOBODY = 65534
 VICTIM_CONTENT = b"root's secret, 0600\n"
@@ -256,3 +262,107 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# --- 2. the TUI's replay is bounded and says why it stopped -------------------------------------
+
+#: A timeline the engine refuses at its second step (each step is fine on its own: the file
+#: the trace names does not exist, which only the engine's gate finds).
+REFUSED_STEPS = (
+    {"at": 0, "set": {"egress.latency": "7ms"}},
+    {"at": 0.2, "set": {"egress.trace": "/nonexistent/linkshaper-trace"}},
+    {"at": 0.4, "set": {"egress.latency": "9ms"}},
+)
+#: The long timeline: this many steps, one a second (so only the first few come due while the
+#: test looks). Held whole, as `read_timeline` held it, it took ~160 MB; read as it goes, ~1 MB.
+LONG_TIMELINE_STEPS = 200_000
+#: What starting its replay may add to the TUI's memory: the file's reader, the first steps,
+#: the pane, with room for the allocator's noise; far under what holding the steps took.
+REPLAY_START_BYTES = 40 * 1024 * 1024
+
+
+def lines_of(*steps: dict[str, Any]) -> str:
+    return "".join(json.dumps(step) + "\n" for step in steps)
+
+
+def engine_spec(engine: EngineProcess) -> Spec:
+    with engine.client() as client:
+        return client.get_spec()
+
+
+async def replay_from_prompt(app: ShaperApp, pilot: Pilot[Any], path: Path) -> None:
+    """`t`, the path, Enter: as a user starts a replay."""
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), what="the prompt")
+    app.screen.query_one(Input).value = str(path)
+    await pilot.press("enter")
+
+
+async def until_attached(app: ShaperApp, pilot: Pilot[Any]) -> None:
+    await wait_until(pilot, lambda: app.link.attached, PATIENCE, "attached")
+
+
+@pytest.mark.lab
+def test_a_refused_step_stops_the_tuis_replay_and_its_pane_says_why(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    engine = start_engine({})
+    timeline = tmp_path / "refused.jsonl"
+    timeline.write_text(lines_of(*REFUSED_STEPS))
+
+    async def scenario() -> tuple[str, list[str]]:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        toasts = notifications(app)
+        async with app.run_test(size=(120, 32)) as pilot:
+            await until_attached(app, pilot)
+            await replay_from_prompt(app, pilot, timeline)
+            pane = app.timeline_pane
+            await wait_until(
+                pilot, lambda: pane.status is not None and pane.status.finished, PATIENCE, "end"
+            )
+            await wait_until(pilot, lambda: app.check_action("timeline", ()) is True)  # over
+            await pilot.pause(0.1)  # the worker's end and its message reach the app
+            return str(pane.render()), toasts
+
+    shown, said = asyncio.run(scenario())
+    assert shown.startswith("■ replay stopped refused.jsonl: step 2 (at 0.2 s): "), shown
+    assert "trace" in shown and "replay done" not in shown, shown
+    assert [t for t in said if "replay stopped" in t] == [
+        "replay stopped: " + shown.removeprefix("■ replay stopped refused.jsonl: ")
+    ], said
+    egress = engine_spec(engine).default_link.egress
+    assert egress.latency == 7 and egress.trace is None  # step 3 never came
+
+
+@pytest.mark.lab
+def test_the_tuis_replay_reads_a_long_timeline_as_it_goes(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    """Before, the prompt's check and the replay each read the whole file into memory and the
+    replay held every step (200,000 steps: ~160 MB, kept while it ran)."""
+    engine = start_engine({})
+    timeline = tmp_path / "long.jsonl"
+    with timeline.open("w") as file:
+        for second in range(LONG_TIMELINE_STEPS):
+            file.write(json.dumps({"at": second, "set": {"egress.latency": second % 1000}}) + "\n")
+    process = psutil.Process()
+
+    async def scenario() -> int:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        async with app.run_test(size=(120, 32)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.pause(0.2)
+            before = process.memory_info().rss
+            await replay_from_prompt(app, pilot, timeline)
+            pane = app.timeline_pane
+            await wait_until(
+                pilot, lambda: pane.status is not None and pane.status.position >= 2, PATIENCE
+            )
+            grown = process.memory_info().rss - before
+            assert f"step 2/{LONG_TIMELINE_STEPS}" in str(pane.render())
+            assert engine_spec(engine).default_link.egress.latency == 1
+            await pilot.press("x")
+            return grown
+
+    grown = asyncio.run(scenario())
+    assert grown < REPLAY_START_BYTES, f"{grown / 1e6:.0f} MB more while replaying"
