@@ -307,8 +307,11 @@ class ShaperApp(App[None]):
     def _patch(self, changes: Mapping[str, Any]) -> None:
         try:
             self.spec = apply_patch(self.spec, changes)
-        except SpecError as exc:
-            self.notify(str(exc), title="Not applied", severity="error")
+        except SpecError:
+            # Not the TUI's to refuse: the engine's gate judges it as it does every door's,
+            # and its refusal comes back in its words (EngineRejected). Sent on its own, so
+            # that it takes no other change down with it; the controls show what is in force.
+            self.link.patch(dict(changes), alone=True)
             self._show_spec(self.spec)
             return
         self.link.patch(dict(changes))

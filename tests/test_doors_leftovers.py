@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Label
 
 from engine.environments.harness import EngineProcess
 from engine.environments.lab import Lab
@@ -36,6 +36,7 @@ from engine.timelines.timeline import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
 from shaper_tui.screens.path_prompt import PathPrompt
+from shaper_tui.screens.value_prompt import ValuePrompt
 from tests.tui_helpers import wait_until
 
 NOBODY = 65534
@@ -366,3 +367,108 @@ def test_the_tuis_replay_reads_a_long_timeline_as_it_goes(
 
     grown = asyncio.run(scenario())
     assert grown < REPLAY_START_BYTES, f"{grown / 1e6:.0f} MB more while replaying"
+
+
+# --- 3. no door keeps a check of its own: the TUI's typed values go to the gate ----------------
+
+#: Values past a slider's end, typed in the TUI and given to `linkshaper set`: the engine's
+#: gate alone says which are allowed (the slider stops at 10 Gbit/s, 10 s, 100 %; the model
+#: at 100 Gbit/s, 1 h, 100 %), and the two doors must end alike.
+PAST_THE_SLIDERS = (
+    ("rate", "99gbit", 99_000_000_000),  # in force (the TUI shows it as unlimited)
+    ("latency", "30s", 30_000.0),  # in force
+    ("latency", "120min", None),  # refused: more than an hour
+    ("loss", "150%", None),  # refused: more than all
+    ("queue", "0", None),  # refused: a queue holds a packet at least
+    ("jitter_strength", "1.5", None),  # refused: more than all of the jitter
+)
+#: The spec each case starts from: a bursty loss, whose control maps a mean loss to a chain.
+DOORS_BASE = {"default_link": {"egress": {"rate": "2mbit", "latency": "5ms", "burst_loss": {
+    "p_enter": 0.01, "p_exit": 0.25, "loss_in_burst": 1.0, "loss_outside": 0.0}}}}  # fmt: skip
+
+
+def cli_set(engine: EngineProcess, assignment: str) -> str | None:
+    """`linkshaper set ASSIGNMENT`: None if it went in force, else its one line of refusal."""
+    done = subprocess.run(
+        [*CLI, "set", "--control", engine.control, assignment],
+        cwd=ROOT, capture_output=True, text=True, timeout=PATIENCE,
+    )  # fmt: skip
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("linkshaper: "), done.stderr
+    return lines[0].removeprefix("linkshaper: ")
+
+
+def egress_value(spec: Spec, field: str) -> object:
+    link = spec.default_link.egress
+    return link.queue.packets if field == "queue" else getattr(link, field)
+
+
+@pytest.mark.lab
+def test_a_value_past_a_sliders_end_ends_as_linkshaper_set_ends(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    """Before, the TUI refused 99gbit and 30s (`outside 0 to ...`), which `set` puts in force,
+    and kept its refusals in its own words."""
+    engine = start_engine(DOORS_BASE)
+    base = engine_spec(engine)
+    outcomes: list[tuple[str, str, str | None, str | None]] = []
+
+    def reset() -> None:
+        with engine.client() as client:
+            client.set_spec(base, source="test")
+
+    async def scenario() -> None:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        toasts = notifications(app)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until_attached(app, pilot)
+            for field, text, in_force in PAST_THE_SLIDERS:
+                reset()
+                await wait_until(pilot, lambda: app.spec == base, PATIENCE, "the base shown")
+                said = len(toasts)
+                app.action_edit(f"egress-{field}")
+                await wait_until(pilot, lambda: isinstance(app.screen, ValuePrompt), what="prompt")
+                await pilot.press(*text, "enter")
+
+                def ended(
+                    field: str = field, in_force: object = in_force, said: int = said
+                ) -> bool:
+                    if isinstance(app.screen, ValuePrompt):  # refused in the prompt: no door's
+                        error = str(app.screen.query_one("#error", Label).render())
+                        raise AssertionError(f"the TUI refused it itself: {error}")
+                    if in_force is not None:
+                        return egress_value(engine_spec(engine), field) == in_force
+                    return len(toasts) > said
+
+                await wait_until(pilot, ended, PATIENCE, f"{field}={text} to end")
+                tui = None if in_force is not None else toasts[said]
+                if in_force is None:
+                    await pilot.pause(0.2)
+                    assert engine_spec(engine) == base and len(toasts) == said + 1, toasts
+                reset()
+                cli = cli_set(engine, f"egress.{field.replace('queue', 'queue.packets')}={text}")
+                if cli is None:
+                    assert egress_value(engine_spec(engine), field) == in_force
+                else:
+                    assert engine_spec(engine) == base
+                outcomes.append((field, text, tui, cli))
+
+    asyncio.run(scenario())
+    for field, text, tui, cli in outcomes:
+        assert tui == cli, (field, text, tui, cli)
+    refused = {text: tui for _, text, tui, _ in outcomes if tui is not None}
+    assert refused["120min"] == (
+        "default_link.egress.latency: Input should be less than or equal to 3600000"
+    )
+    assert set(refused) == {"120min", "150%", "0", "1.5"}
+
+
+def test_a_bursty_loss_past_all_is_the_gates_to_refuse() -> None:
+    """In bursty mode the loss control maps a mean loss to a Gilbert-Elliott chain; a mean past
+    100 % has none, and goes to the gate as the loss it is (it was made 99 % silently)."""
+    from shaper_tui.link_edits import changes_for
+
+    spec = Spec.model_validate(DOORS_BASE)
+    assert changes_for("egress", "loss", 1.5, spec.default_link.egress) == {"egress.loss": 1.5}
