@@ -24,15 +24,16 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from engine.model.errors import LinkshaperError
 from engine.model.presets import Preset
 from engine.model.rates import SampleWindow, direction_rates
 from engine.model.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
 from engine.model.spec import patch_spec as apply_patch
 from engine.protocol.control import ControlError
 from engine.protocol.messages import CaptureToFile, StopCaptureToFile
-from engine.timelines.recorder import TimelineRecorder
+from engine.timelines.recorder import TimelineRecorder, open_new_recording
 from engine.timelines.replay import ReplayRunner
-from engine.timelines.timeline import TimelineError, read_timeline
+from engine.timelines.timeline import StreamedTimeline, TimelineError, open_timeline
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.history import History
@@ -80,9 +81,11 @@ TALLER_GRAPHS_AT = 56
 
 
 def timeline_problem(path: str) -> str | None:
-    """Why `path` cannot be replayed (one line), or None: for the prompt, which stays open."""
+    """Why `path` cannot be replayed (one line), or None: for the prompt, which stays open.
+    Checked line by line as `linkshaper replay --check` does, never held whole."""
     try:
-        read_timeline(path)
+        with open_timeline(path) as timeline:
+            timeline.check()
     except TimelineError as exc:
         return str(exc)
     return None
@@ -308,8 +311,11 @@ class ShaperApp(App[None]):
     def _patch(self, changes: Mapping[str, Any]) -> None:
         try:
             self.spec = apply_patch(self.spec, changes)
-        except SpecError as exc:
-            self.notify(str(exc), title="Not applied", severity="error")
+        except SpecError:
+            # Not the TUI's to refuse: the engine's gate judges it as it does every door's,
+            # and its refusal comes back in its words (EngineRejected). Sent on its own, so
+            # that it takes no other change down with it; the controls show what is in force.
+            self.link.patch(dict(changes), alone=True)
             self._show_spec(self.spec)
             return
         self.link.patch(dict(changes))
@@ -420,13 +426,16 @@ class ShaperApp(App[None]):
         return live.get(action, True)
 
     def action_record(self) -> None:
-        name = time.strftime("linkshaper-%Y%m%d-%H%M%S.jsonl")
+        """To a file made now under a name by the second (`-2`, `-3`, ... if taken): the name
+        is guessable, and the TUI may run as root, so nothing planted there is written."""
+        stem = time.strftime("linkshaper-%Y%m%d-%H%M%S")
         try:
-            self.recorder = TimelineRecorder(self.record_dir / name, stats=True)
+            path, file = open_new_recording(self.record_dir, stem)
         except OSError as exc:
-            self.notify(f"Cannot record to {self.record_dir / name}: {exc.strerror}",
+            self.notify(f"Cannot record to {exc.filename or self.record_dir}: {exc.strerror}",
                         severity="error")  # fmt: skip
             return
+        self.recorder = TimelineRecorder(path, stats=True, file=file)
         self.recorder.spec(self.spec, "tui-start")
         self.status_bar.recording = str(self.recorder.path)
         self.notify(f"Recording to {self.recorder.path}; r stops", timeout=4)
@@ -497,13 +506,21 @@ class ShaperApp(App[None]):
         self._show_replay()
 
     def _start_replay(self, path: str, speed: float, loop: bool) -> None:
+        """The file checked whole first, then read as the steps come due (bounded memory
+        whatever its length), as `linkshaper replay` does."""
         try:
-            timeline = read_timeline(path)
+            timeline = open_timeline(path)
+        except TimelineError as exc:
+            self.notify(str(exc), title="Timeline not replayed", severity="error", timeout=8)
+            return
+        try:
+            timeline.check()
             runner = ReplayRunner(
                 timeline, partial(self.link.apply_now, source="replay"), self.spec,
                 speed=speed, loop=loop,
             )  # fmt: skip
         except TimelineError as exc:
+            timeline.close()
             self.notify(str(exc), title="Timeline not replayed", severity="error", timeout=8)
             return
         if self.runner is not None:
@@ -511,17 +528,21 @@ class ShaperApp(App[None]):
         self._remember("replay")
         self.runner = runner
         self.timeline_pane.name_shown = Path(path).name
-        self.replay_worker = self._run_replay(runner)
+        self.replay_worker = self._run_replay(runner, timeline)
         self.replay_ticks.resume()
         self._show_replay()
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
-    def _run_replay(self, runner: ReplayRunner) -> None:
-        """The replay's steps on time, in a thread of Textual's: they block on the engine."""
+    def _run_replay(self, runner: ReplayRunner, timeline: StreamedTimeline) -> None:
+        """The replay's steps on time, in a thread of Textual's: they block on the engine.
+        A step the engine refuses (or that cannot be resolved) stops it: the reason, naming
+        the step, is in the pane (`ReplayStatus.error`) and said once."""
         try:
             runner.run()
-        except ControlError as exc:
-            self.post_message(EngineRejected(f"replay stopped: {exc}"))
+        except LinkshaperError as exc:
+            self.post_message(EngineRejected(f"replay stopped: {runner.error or exc}"))
+        finally:
+            timeline.close()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.replay_worker and event.state in (

@@ -31,7 +31,7 @@ from shaper_tui.messages import (
 
 RETRY_SECONDS = 1.0
 
-Operation = tuple[str, Any]  # ("patch", dict), ("spec", Spec) or ("flush", None)
+Operation = tuple[str, Any]  # ("patch" or "lone_patch", dict), ("spec", Spec), ("flush", None)
 
 
 class EngineLink:
@@ -78,12 +78,14 @@ class EngineLink:
 
     # --- changes ---------------------------------------------------------------------
 
-    def patch(self, changes: dict[str, Any]) -> None:
+    def patch(self, changes: dict[str, Any], alone: bool = False) -> None:
+        """Send `changes`, merged with the patch queued last unless `alone` (a patch the engine
+        may refuse must not take others down with it)."""
         with self._wake:
-            if self._pending and self._pending[-1][0] == "patch":
+            if not alone and self._pending and self._pending[-1][0] == "patch":
                 self._pending[-1][1].update(changes)
             else:
-                self._pending.append(("patch", dict(changes)))
+                self._pending.append(("lone_patch" if alone else "patch", dict(changes)))
             self._wake.notify()
 
     def set_spec(self, spec: Spec) -> None:
@@ -132,7 +134,7 @@ class EngineLink:
                 self._post(EngineRejected("not attached to an engine: the change was not sent"))
                 return
             try:
-                if kind == "patch":
+                if kind in ("patch", "lone_patch"):
                     client.patch(payload, source=self.tag)
                 elif kind == "flush":
                     self._post(EngineDone(client.flush()))

@@ -124,7 +124,7 @@ def changes_for(
     if field == "queue":
         return {at + "queue.packets": int(float(value))}
     if field == "loss":
-        if loss_model(link) == "bursty":
+        if loss_model(link) == "bursty" and 0 <= float(value) <= 1:  # else: the gate says why
             return {at + "loss": 0.0, at + "burst_loss": _burst(float(value))}
         return {at + "loss": float(value)}
     if field == "discipline":

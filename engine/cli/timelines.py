@@ -51,7 +51,10 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     deadline = time.monotonic() + args.seconds if args.seconds else None
     with ControlClient(args.control) as client:
-        recorder = TimelineRecorder(args.file, stats=args.stats)
+        try:  # never through a symbolic link at FILE (see `open_recording`)
+            recorder = TimelineRecorder(args.file, stats=args.stats)
+        except OSError as exc:
+            return fail(f"{args.file}: {exc.strerror}")
         try:
             recorder.spec(client.get_spec(), "attached")
             log.info("recording to %s; Ctrl-C stops", args.file)

@@ -5,13 +5,22 @@ by `linkshaper record`, by the TUI's record toggle (from the engine's change str
 the HTTP API. Each line is flushed at once, so a recording survives the recorder being
 killed. A recording stops at MAX_RECORDING_BYTES with a last comment line that says so
 (readers skip comments, so it stays a valid timeline).
+
+`run --record` and the TUI write as root, possibly in a directory others can write: a
+recording is never written through a symbolic link (nor into a file with other hard links,
+nor into anything but a regular file), and a name the program makes up (the TUI's
+`linkshaper-DATE.jsonl`, which anyone can guess) is written only if the file is made now.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
+import fcntl
 import json
 import logging
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +42,63 @@ STATS_INTERVAL = 0.5
 MAX_RECORDING_BYTES = 64 * 1024 * 1024
 #: The marker a full recording ends with (a comment: timelines skip it).
 FULL_MARKER = "# linkshaper: recording stopped"
+#: The permission bits of a recording made afresh: readable by all, as before (it holds specs
+#: and counters, nothing secret).
+RECORDING_FILE_MODE = 0o644
+#: Names tried for a recording whose made-up name is taken (`-2`, `-3`, ...): the TUI names
+#: them by the second, so a few are taken by a user pressing `r` often; past this many,
+#: someone has planted them, and the recording is refused with the reason.
+RECORDING_NAME_TRIES = 100
+
+
+def open_recording(path: str | Path, new_file: bool = False) -> BinaryIO:
+    """`path` opened for writing a recording: made if missing, else emptied; with `new_file`,
+    only a file made now (FileExistsError if anything, a link too, is at the name). OSError,
+    its reason in one line, for a symbolic link (not followed), anything but a regular file,
+    or a file with other hard links: root must not write where a link planted by someone else
+    points."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+    name = str(path)
+    try:  # not O_TRUNC: what is there is looked at first (a FIFO would block without NONBLOCK)
+        fd = os.open(name, flags | os.O_EXCL if new_file else flags, RECORDING_FILE_MODE)
+    except OSError as exc:
+        # Refused at once; said in words (some kernels answer EACCES for someone else's link
+        # in a sticky directory, not EEXIST or ELOOP).
+        if new_file and os.path.lexists(name):
+            raise FileExistsError(errno.EEXIST, "taken", name) from None
+        if exc.errno == errno.ELOOP or os.path.islink(name):
+            raise OSError(errno.ELOOP, "a symbolic link, not followed", name) from None
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads (or a socket)
+            raise OSError(exc.errno, "not a regular file, not written", name) from None
+        raise
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file, not written", name)
+        if status.st_nlink > 1:
+            raise OSError(errno.EMLINK, "a file with other hard links, not written", name)
+        os.ftruncate(fd, 0)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_new_recording(directory: str | Path, stem: str) -> tuple[Path, BinaryIO]:
+    """A recording made now in `directory` as `STEM.jsonl`, or `STEM-2.jsonl`, `-3`, ... if
+    taken (by anything: a link planted at a guessable name is passed over, never followed);
+    the name and the file. OSError if none of RECORDING_NAME_TRIES names is free."""
+    folder = Path(directory)
+    for number in range(1, RECORDING_NAME_TRIES + 1):
+        path = folder / (f"{stem}.jsonl" if number == 1 else f"{stem}-{number}.jsonl")
+        try:
+            return path, open_recording(path, new_file=True)
+        except FileExistsError:
+            continue
+    raise OSError(
+        errno.EEXIST, f"taken, as are the {RECORDING_NAME_TRIES - 1} names before it", str(path)
+    )
 
 
 class TimelineRecorder:
@@ -46,7 +112,8 @@ class TimelineRecorder:
         file: BinaryIO | None = None,
         max_bytes: int = MAX_RECORDING_BYTES,
     ) -> None:
-        """Write to `path`, or to `file` already opened on it (then `path` only names it)."""
+        """Write to `path` (see `open_recording`), or to `file` already opened on it (then
+        `path` only names it)."""
         self.path = Path(path)
         self.with_stats = stats
         self.stats_interval = stats_interval
@@ -54,7 +121,7 @@ class TimelineRecorder:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._last_stats: dict[str, float] = {}
-        self._file: BinaryIO | None = file if file is not None else self.path.open("wb")
+        self._file: BinaryIO | None = file if file is not None else open_recording(self.path)
         #: Bytes written in whole lines: a reader may take this many while more are written.
         self.written = 0
         #: Why the recording stopped early (the size cap), or None.

@@ -37,6 +37,10 @@ class TimelinePane(Static):
         line = Text()
         if status is None:
             return line
+        if status.error is not None:  # a step refused: why, in place of where it got to
+            line.append("■ replay stopped ", style="bold red")
+            line.append(f"{self.name_shown}: {status.error}")
+            return line
         if status.finished:
             line.append("■ replay done ", style="bold")
         elif status.paused:

@@ -1,8 +1,10 @@
 """A one-line slider for a number with units: label, bar, value.
 
 Keys move it along its scale's steps (fine, or a decade at a time); a digit or Enter asks for
-an exact value in units. `Changed` is posted only for the user's own moves, never when the app
-sets the value to what the engine reports, so engine updates never echo back.
+an exact value in units, which may be past the slider's ends (the engine's gate judges it; the
+bar stays pinned at its end, the figure says the value). `Changed` is posted only for the
+user's own moves, never when the app sets the value to what the engine reports, so engine
+updates never echo back.
 """
 
 from __future__ import annotations
@@ -114,11 +116,8 @@ class ValueSlider(Widget, can_focus=True):
         self.scale = scale
         self.field = field
         self.direction = direction
-        self.set_reactive(ValueSlider.value, scale.clamp(value))
+        self.set_reactive(ValueSlider.value, value)
         self.tooltip = f"{label}: ←/→ step, shift+←/→ coarse, Enter or a digit for an exact value"
-
-    def validate_value(self, value: float) -> float:
-        return self.scale.clamp(value)
 
     def watch_value(self, value: float) -> None:
         self.set_class(self.field == "rate" and value <= 0, "-blocked")
@@ -144,7 +143,6 @@ class ValueSlider(Widget, can_focus=True):
         return line
 
     def _user_set(self, value: float) -> None:
-        value = self.scale.clamp(value)
         if value != self.value:
             self.value = value
             self.post_message(self.Changed(self, value))

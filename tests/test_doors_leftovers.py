@@ -1,0 +1,476 @@
+"""Issue 34's leftovers at the doors: recordings opened safely (`run --record`, `record`, the
+TUI's `r`), the TUI's replay read as it goes and stopped with its reason, and the TUI's typed
+values judged by the engine's gate like every other door's.
+
+The user who attacks a recording is `nobody` for real (`setpriv`), as in tests/test_root_files.py:
+it plants a symbolic link where root will write a recording, to a root-owned 0600 file, which
+must stay as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Label
+
+from engine.environments.harness import EngineProcess
+from engine.environments.lab import Lab
+from engine.model.spec import Spec
+from engine.timelines.timeline import read_timeline
+from shaper_tui.app import ShaperApp, create_app
+from shaper_tui.engine_source import SocketSource
+from shaper_tui.screens.path_prompt import PathPrompt
+from shaper_tui.screens.value_prompt import ValuePrompt
+from tests.tui_helpers import wait_until
+
+NOBODY = 65534
+VICTIM_CONTENT = b"root's secret, 0600\n"
+#: How long a process may take to start, stop or answer: far above what it needs.
+PATIENCE = 15.0
+#: Seconds ahead whose recording names `nobody` plants: the TUI starts and `r` is pressed well
+#: within them, even on a loaded machine.
+PLANTED_SECONDS = 60
+#: The same, for the test that takes every name of each second: 100 links a second.
+TAKEN_SECONDS = 20
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "engine.cli.main"]
+TAG = "tui:leftovers"
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: root is the victim")
+StartEngine = Callable[..., EngineProcess]
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory anyone may write, as /tmp is (mode 1777); its parent is /tmp, so `nobody`
+    reaches it."""
+    path = Path(tempfile.mkdtemp(prefix="linkshaper-shared-"))
+    os.chmod(path, 0o1777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A file only root may read or write."""
+    path = tmp_path / "victim"
+    path.write_bytes(VICTIM_CONTENT)
+    os.chmod(path, 0o600)
+    return path
+
+
+def plant_links(links: list[Path], target: Path) -> None:
+    """`nobody` makes each of `links` point at `target` (one process for them all)."""
+    subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+         "sh", "-c", 'target=$1; shift; for link; do ln -s "$target" "$link" || exit 1; done',
+         "plant", str(target), *map(str, links)],
+        check=True, timeout=PATIENCE,
+    )  # fmt: skip
+    assert all(link.is_symlink() and link.lstat().st_uid == NOBODY for link in links)
+
+
+def assert_untouched(victim: Path) -> None:
+    status = victim.stat()
+    assert victim.read_bytes() == VICTIM_CONTENT
+    assert (stat.S_IMODE(status.st_mode), status.st_uid) == (0o600, 0)
+
+
+def notifications(app: ShaperApp) -> list[str]:
+    """Every notification `app` shows from now on, in order."""
+    said: list[str] = []
+    shown = app.notify
+
+    def notify(message: str, **options: Any) -> None:
+        said.append(message)
+        shown(message, **options)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return said
+
+
+def no_engine_app(directory: Path) -> ShaperApp:
+    """The TUI on a socket where no engine answers: recording needs none (the spec shown is
+    recorded), and no lab is needed to check where the file goes."""
+    return create_app(
+        SocketSource(str(directory / "no-engine.sock")), tag=TAG, record_dir=str(directory)
+    )
+
+
+# --- 1. recordings are opened safely -----------------------------------------------------------
+
+
+@needs_root
+def test_the_tuis_recording_passes_over_links_planted_at_its_guessable_names(
+    shared_dir: Path, victim: Path
+) -> None:
+    """`r` records to `linkshaper-DATE.jsonl` in --record-dir: `nobody` plants a link at every
+    name of the next minute. The recording goes to a file made now (`-2`), never through one."""
+    start = int(time.time())
+    stamps = [time.strftime("linkshaper-%Y%m%d-%H%M%S", time.localtime(start + s))
+              for s in range(-1, PLANTED_SECONDS)]  # fmt: skip
+    plant_links([shared_dir / f"{stamp}.jsonl" for stamp in stamps], victim)
+    app = no_engine_app(shared_dir)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("r")
+            assert app.recorder is not None, "not recording"
+            assert time.time() < start + PLANTED_SECONDS, "r came after the planted names"
+            await pilot.press("r")
+            assert app.recorder is None
+
+    asyncio.run(scenario())
+    assert_untouched(victim)
+    recording = app.last_recording
+    assert recording is not None and recording.parent == shared_dir
+    assert re.fullmatch(r"linkshaper-\d{8}-\d{6}-2\.jsonl", recording.name), recording
+    status = recording.lstat()
+    assert stat.S_ISREG(status.st_mode) and status.st_uid == 0
+    assert [step.source for step in read_timeline(recording).steps] == ["tui-start"]
+    assert all((shared_dir / f"{stamp}.jsonl").is_symlink() for stamp in stamps)
+
+
+@needs_root
+def test_the_tui_says_so_when_every_name_is_taken(shared_dir: Path, victim: Path) -> None:
+    """Past RECORDING_NAME_TRIES names someone is planting them: no recording, one line why."""
+    from engine.timelines.recorder import RECORDING_NAME_TRIES
+
+    start = int(time.time())
+    seconds = range(-1, TAKEN_SECONDS)  # the TUI starts and `r` is pressed within these
+    stems = [time.strftime("linkshaper-%Y%m%d-%H%M%S", time.localtime(start + s)) for s in seconds]
+    plant_links(
+        [shared_dir / f"{stem}{suffix}.jsonl" for stem in stems
+         for suffix in ["", *(f"-{n}" for n in range(2, RECORDING_NAME_TRIES + 1))]],
+        victim,
+    )  # fmt: skip
+    app = no_engine_app(shared_dir)
+    said = notifications(app)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("r")
+            assert time.time() < start + len(seconds) - 1, "r came after the planted names"
+            assert app.recorder is None
+
+    asyncio.run(scenario())
+    assert_untouched(victim)
+    assert len(said) == 1 and "\n" not in said[0], said
+    assert said[0].startswith(f"Cannot record to {shared_dir}/linkshaper-"), said
+    assert said[0].endswith(f"-{RECORDING_NAME_TRIES}.jsonl: taken, as are the "
+                            f"{RECORDING_NAME_TRIES - 1} names before it"), said  # fmt: skip
+
+
+@pytest.mark.lab
+@needs_root
+def test_run_record_refuses_a_link_planted_at_its_path(
+    lab: Lab, shared_dir: Path, victim: Path
+) -> None:
+    """`linkshaper run ... --record /shared/session.jsonl` as root: a link there is refused in
+    one line naming the path, before anything is forwarded; the linked file is left alone."""
+    link = shared_dir / "session.jsonl"
+    plant_links([link], victim)
+    engine = EngineProcess(lab, shared_dir, Spec(), "spec.json", extra=("--record", str(link)))
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while engine.process.poll() is None and victim.read_bytes() == VICTIM_CONTENT:
+            assert time.monotonic() < deadline, "the engine neither refused nor wrote"
+            time.sleep(0.05)
+        assert_untouched(victim)
+        assert engine.process.wait(PATIENCE) == 1
+        assert engine.stderr().strip().splitlines() == [
+            f"linkshaper: --record: {link}: a symbolic link, not followed"
+        ], engine.stderr()
+        assert link.is_symlink()
+    finally:
+        engine.close()
+
+
+@pytest.mark.lab
+@needs_root
+def test_record_refuses_a_link_planted_at_its_file(
+    start_engine: StartEngine, shared_dir: Path, victim: Path
+) -> None:
+    """`linkshaper record /shared/session.jsonl` as root: the same, from the command line."""
+    engine = start_engine(Spec())
+    link = shared_dir / "session.jsonl"
+    plant_links([link], victim)
+    done = subprocess.run(
+        [*CLI, "record", "--control", engine.control, str(link), "--seconds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=PATIENCE,
+    )  # fmt: skip
+    assert_untouched(victim)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"linkshaper: {link}: a symbolic link, not followed"
+    ], done.stderr
+
+
+def test_a_recording_is_written_only_to_a_regular_file_of_one_name(tmp_path: Path) -> None:
+    """What `open_recording` takes: a new file, or a regular file of ours, emptied. Not a
+    FIFO (open would wait for a reader for ever), nor a file with another hard link (writing
+    it writes the other name's file: a link `nobody` made, where hard links are not
+    protected)."""
+    from engine.timelines.recorder import open_recording
+
+    existing = tmp_path / "existing.jsonl"
+    existing.write_bytes(b"old contents, longer than what comes\n")
+    with open_recording(existing) as file:
+        file.write(b"new\n")
+    assert existing.read_bytes() == b"new\n"
+    with open_recording(tmp_path / "fresh.jsonl") as file:
+        file.write(b"x\n")
+    assert stat.S_IMODE((tmp_path / "fresh.jsonl").stat().st_mode) == 0o644 & ~current_umask()
+
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file") as raised:
+        open_recording(fifo)
+    assert raised.value.filename == str(fifo)
+
+    other = tmp_path / "other"
+    other.write_bytes(b"another name's\n")
+    os.link(other, tmp_path / "hard.jsonl")
+    with pytest.raises(OSError, match="other hard links"):
+        open_recording(tmp_path / "hard.jsonl")
+    assert other.read_bytes() == b"another name's\n"
+
+    with pytest.raises(FileExistsError):
+        open_recording(existing, new_file=True)
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OSError, match="symbolic link") as linked:
+        open_recording(tmp_path / "link.jsonl")
+    assert linked.value.errno == errno.ELOOP and not (tmp_path / "nowhere").exists()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# --- 2. the TUI's replay is bounded and says why it stopped -------------------------------------
+
+#: A timeline the engine refuses at its second step (each step is fine on its own: the file
+#: the trace names does not exist, which only the engine's gate finds).
+REFUSED_STEPS = (
+    {"at": 0, "set": {"egress.latency": "7ms"}},
+    {"at": 0.2, "set": {"egress.trace": "/nonexistent/linkshaper-trace"}},
+    {"at": 0.4, "set": {"egress.latency": "9ms"}},
+)
+#: The long timeline: this many steps, one a second (so only the first few come due while the
+#: test looks). Held whole, as `read_timeline` held it, it took ~160 MB; read as it goes, ~1 MB.
+LONG_TIMELINE_STEPS = 200_000
+#: What starting its replay may add to the TUI's memory: the file's reader, the first steps,
+#: the pane, with room for the allocator's noise; far under what holding the steps took.
+REPLAY_START_BYTES = 40 * 1024 * 1024
+
+
+def lines_of(*steps: dict[str, Any]) -> str:
+    return "".join(json.dumps(step) + "\n" for step in steps)
+
+
+def engine_spec(engine: EngineProcess) -> Spec:
+    with engine.client() as client:
+        return client.get_spec()
+
+
+async def replay_from_prompt(app: ShaperApp, pilot: Pilot[Any], path: Path) -> None:
+    """`t`, the path, Enter: as a user starts a replay."""
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), what="the prompt")
+    app.screen.query_one(Input).value = str(path)
+    await pilot.press("enter")
+
+
+async def until_attached(app: ShaperApp, pilot: Pilot[Any]) -> None:
+    await wait_until(pilot, lambda: app.link.attached, PATIENCE, "attached")
+
+
+@pytest.mark.lab
+def test_a_refused_step_stops_the_tuis_replay_and_its_pane_says_why(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    engine = start_engine({})
+    timeline = tmp_path / "refused.jsonl"
+    timeline.write_text(lines_of(*REFUSED_STEPS))
+
+    async def scenario() -> tuple[str, list[str]]:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        toasts = notifications(app)
+        async with app.run_test(size=(120, 32)) as pilot:
+            await until_attached(app, pilot)
+            await replay_from_prompt(app, pilot, timeline)
+            pane = app.timeline_pane
+            await wait_until(
+                pilot, lambda: pane.status is not None and pane.status.finished, PATIENCE, "end"
+            )
+            await wait_until(pilot, lambda: app.check_action("timeline", ()) is True)  # over
+            await pilot.pause(0.1)  # the worker's end and its message reach the app
+            return str(pane.render()), toasts
+
+    shown, said = asyncio.run(scenario())
+    assert shown.startswith("■ replay stopped refused.jsonl: step 2 (at 0.2 s): "), shown
+    assert "trace" in shown and "replay done" not in shown, shown
+    assert [t for t in said if "replay stopped" in t] == [
+        "replay stopped: " + shown.removeprefix("■ replay stopped refused.jsonl: ")
+    ], said
+    egress = engine_spec(engine).default_link.egress
+    assert egress.latency == 7 and egress.trace is None  # step 3 never came
+
+
+@pytest.mark.lab
+def test_the_tuis_replay_reads_a_long_timeline_as_it_goes(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    """Before, the prompt's check and the replay each read the whole file into memory and the
+    replay held every step (200,000 steps: ~160 MB, kept while it ran)."""
+    engine = start_engine({})
+    timeline = tmp_path / "long.jsonl"
+    with timeline.open("w") as file:
+        for second in range(LONG_TIMELINE_STEPS):
+            file.write(json.dumps({"at": second, "set": {"egress.latency": second % 1000}}) + "\n")
+    process = psutil.Process()
+
+    async def scenario() -> int:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        async with app.run_test(size=(120, 32)) as pilot:
+            await until_attached(app, pilot)
+            await pilot.pause(0.2)
+            before = process.memory_info().rss
+            await replay_from_prompt(app, pilot, timeline)
+            pane = app.timeline_pane
+            await wait_until(
+                pilot, lambda: pane.status is not None and pane.status.position >= 2, PATIENCE
+            )
+            grown = process.memory_info().rss - before
+            assert f"step 2/{LONG_TIMELINE_STEPS}" in str(pane.render())
+            assert engine_spec(engine).default_link.egress.latency == 1
+            await pilot.press("x")
+            return grown
+
+    grown = asyncio.run(scenario())
+    assert grown < REPLAY_START_BYTES, f"{grown / 1e6:.0f} MB more while replaying"
+
+
+# --- 3. no door keeps a check of its own: the TUI's typed values go to the gate ----------------
+
+#: Values past a slider's end, typed in the TUI and given to `linkshaper set`: the engine's
+#: gate alone says which are allowed (the slider stops at 10 Gbit/s, 10 s, 100 %; the model
+#: at 100 Gbit/s, 1 h, 100 %), and the two doors must end alike.
+PAST_THE_SLIDERS = (
+    ("rate", "99gbit", 99_000_000_000),  # in force (the TUI shows it as unlimited)
+    ("latency", "30s", 30_000.0),  # in force
+    ("latency", "120min", None),  # refused: more than an hour
+    ("loss", "150%", None),  # refused: more than all
+    ("queue", "0", None),  # refused: a queue holds a packet at least
+    ("jitter_strength", "1.5", None),  # refused: more than all of the jitter
+)
+#: The spec each case starts from: a bursty loss, whose control maps a mean loss to a chain.
+DOORS_BASE = {"default_link": {"egress": {"rate": "2mbit", "latency": "5ms", "burst_loss": {
+    "p_enter": 0.01, "p_exit": 0.25, "loss_in_burst": 1.0, "loss_outside": 0.0}}}}  # fmt: skip
+
+
+def cli_set(engine: EngineProcess, assignment: str) -> str | None:
+    """`linkshaper set ASSIGNMENT`: None if it went in force, else its one line of refusal."""
+    done = subprocess.run(
+        [*CLI, "set", "--control", engine.control, assignment],
+        cwd=ROOT, capture_output=True, text=True, timeout=PATIENCE,
+    )  # fmt: skip
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("linkshaper: "), done.stderr
+    return lines[0].removeprefix("linkshaper: ")
+
+
+def egress_value(spec: Spec, field: str) -> object:
+    link = spec.default_link.egress
+    return link.queue.packets if field == "queue" else getattr(link, field)
+
+
+@pytest.mark.lab
+def test_a_value_past_a_sliders_end_ends_as_linkshaper_set_ends(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    """Before, the TUI refused 99gbit and 30s (`outside 0 to ...`), which `set` puts in force,
+    and kept its refusals in its own words."""
+    engine = start_engine(DOORS_BASE)
+    base = engine_spec(engine)
+    outcomes: list[tuple[str, str, str | None, str | None]] = []
+
+    def reset() -> None:
+        with engine.client() as client:
+            client.set_spec(base, source="test")
+
+    async def scenario() -> None:
+        app = create_app(SocketSource(engine.control), tag=TAG, record_dir=str(tmp_path))
+        toasts = notifications(app)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until_attached(app, pilot)
+            for field, text, in_force in PAST_THE_SLIDERS:
+                reset()
+                await wait_until(pilot, lambda: app.spec == base, PATIENCE, "the base shown")
+                said = len(toasts)
+                app.action_edit(f"egress-{field}")
+                await wait_until(pilot, lambda: isinstance(app.screen, ValuePrompt), what="prompt")
+                await pilot.press(*text, "enter")
+
+                def ended(
+                    field: str = field, in_force: object = in_force, said: int = said
+                ) -> bool:
+                    if isinstance(app.screen, ValuePrompt):  # refused in the prompt: no door's
+                        error = str(app.screen.query_one("#error", Label).render())
+                        raise AssertionError(f"the TUI refused it itself: {error}")
+                    if in_force is not None:
+                        return egress_value(engine_spec(engine), field) == in_force
+                    return len(toasts) > said
+
+                await wait_until(pilot, ended, PATIENCE, f"{field}={text} to end")
+                tui = None if in_force is not None else toasts[said]
+                if in_force is None:
+                    await pilot.pause(0.2)
+                    assert engine_spec(engine) == base and len(toasts) == said + 1, toasts
+                reset()
+                cli = cli_set(engine, f"egress.{field.replace('queue', 'queue.packets')}={text}")
+                if cli is None:
+                    assert egress_value(engine_spec(engine), field) == in_force
+                else:
+                    assert engine_spec(engine) == base
+                outcomes.append((field, text, tui, cli))
+
+    asyncio.run(scenario())
+    for field, text, tui, cli in outcomes:
+        assert tui == cli, (field, text, tui, cli)
+    refused = {text: tui for _, text, tui, _ in outcomes if tui is not None}
+    assert refused["120min"] == (
+        "default_link.egress.latency: Input should be less than or equal to 3600000"
+    )
+    assert set(refused) == {"120min", "150%", "0", "1.5"}
+
+
+def test_a_bursty_loss_past_all_is_the_gates_to_refuse() -> None:
+    """In bursty mode the loss control maps a mean loss to a Gilbert-Elliott chain; a mean past
+    100 % has none, and goes to the gate as the loss it is (it was made 99 % silently)."""
+    from shaper_tui.link_edits import changes_for
+
+    spec = Spec.model_validate(DOORS_BASE)
+    assert changes_for("egress", "loss", 1.5, spec.default_link.egress) == {"egress.loss": 1.5}
