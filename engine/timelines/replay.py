@@ -85,11 +85,13 @@ class ReplayStatus:
         return max(0.0, (self.next_at - self.elapsed) / self.speed)
 
 
-#: Changes a replay makes at most a second. Steps due closer together than 1/25 s are applied
-#: as one change, the spec their net effect gives: the engine, its log and its spec file
-#: see a sane rate whatever the timeline and the speed (a 1 ms loop at speed 1000 made ~480
-#: changes a second). Above RAMP_INTERVAL's 20 a second, so a ramp at speed 1 loses no value.
-MAX_CHANGES_PER_SECOND = 25
+#: Changes a replay makes at most a second. Steps due closer together than 1/100 s are
+#: applied as one change, the spec their net effect gives: the engine sees a sane rate
+#: whatever the timeline and the speed (a 1 ms loop at speed 1000 made ~480 changes a
+#: second; the spec file and the log coalesce further, see daemon.coalescing), while steps
+#: 10 ms apart, the finest a timeline is applied to (README), each still come on time.
+#: Above RAMP_INTERVAL's 20 a second, so a ramp at speed 1 loses no value.
+MAX_CHANGES_PER_SECOND = 100
 MIN_CHANGE_GAP = 1.0 / MAX_CHANGES_PER_SECOND
 #: Steps a replay reads at most a second (each costs a line's decoding and validation, tens
 #: of microseconds): a looped timeline of a few steps at speed 1000 would otherwise keep a
