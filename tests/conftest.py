@@ -12,6 +12,9 @@ from engine.environments.harness import Background, EngineProcess
 from engine.environments.lab import Lab
 from engine.model.spec import Spec
 
+# Fixtures of the tests of files written as root (a shared directory, a root-only victim).
+from tests.planted_links import shared_dir, victim  # noqa: F401
+
 
 def lab_prerequisites() -> str | None:
     if os.geteuid() != 0:

@@ -14,13 +14,11 @@ import errno
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +35,14 @@ from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
 from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.value_prompt import ValuePrompt
+from tests.planted_links import (
+    VICTIM_CONTENT,
+    assert_untouched,
+    needs_root,
+    plant_links,
+)
 from tests.tui_helpers import wait_until
 
-NOBODY = 65534
-VICTIM_CONTENT = b"root's secret, 0600\n"
 #: How long a process may take to start, stop or answer: far above what it needs.
 PATIENCE = 15.0
 #: Seconds ahead whose recording names `nobody` plants: the TUI starts and `r` is pressed well
@@ -52,46 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "engine.cli.main"]
 TAG = "tui:leftovers"
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: root is the victim")
 StartEngine = Callable[..., EngineProcess]
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory anyone may write, as /tmp is (mode 1777); its parent is /tmp, so `nobody`
-    reaches it."""
-    path = Path(tempfile.mkdtemp(prefix="linkshaper-shared-"))
-    os.chmod(path, 0o1777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def victim(tmp_path: Path) -> Path:
-    """A file only root may read or write."""
-    path = tmp_path / "victim"
-    path.write_bytes(VICTIM_CONTENT)
-    os.chmod(path, 0o600)
-    return path
-
-
-def plant_links(links: list[Path], target: Path) -> None:
-    """`nobody` makes each of `links` point at `target` (one process for them all)."""
-    subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         "sh", "-c", 'target=$1; shift; for link; do ln -s "$target" "$link" || exit 1; done',
-         "plant", str(target), *map(str, links)],
-        check=True, timeout=PATIENCE,
-    )  # fmt: skip
-    assert all(link.is_symlink() and link.lstat().st_uid == NOBODY for link in links)
-
-
-def assert_untouched(victim: Path) -> None:
-    status = victim.stat()
-    assert victim.read_bytes() == VICTIM_CONTENT
-    assert (stat.S_IMODE(status.st_mode), status.st_uid) == (0o600, 0)
 
 
 def notifications(app: ShaperApp) -> list[str]:

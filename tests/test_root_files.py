@@ -18,9 +18,7 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,53 +33,18 @@ from engine.model.spec import Spec, read_spec
 from engine.protocol.client import ControlClient, wait_for_engine
 from engine.protocol.control import key_path
 from engine.protocol.messages import CaptureToFile, Error, PatchSpec, SpecReply
+from tests.planted_links import (
+    NOBODY,
+    assert_untouched,
+    needs_root,
+    plant_link,
+)
 
-NOBODY = 65534
-VICTIM_CONTENT = b"root's secret, 0600\n"
 #: How long a change may take to reach the file, a process to stop: far above what they need.
 PATIENCE = 15.0
 #: The burst: this many changes at most, for at most this long.
 BURST_CHANGES = 3000
 BURST_SECONDS = 1.5
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: root is the victim")
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory anyone may write, as /tmp is (mode 1777); its parent is /tmp, so `nobody`
-    reaches it."""
-    path = Path(tempfile.mkdtemp(prefix="linkshaper-shared-"))
-    os.chmod(path, 0o1777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def victim(tmp_path: Path) -> Path:
-    """A file only root may read or write."""
-    path = tmp_path / "victim"
-    path.write_bytes(VICTIM_CONTENT)
-    os.chmod(path, 0o600)
-    return path
-
-
-def plant_link(link: Path, target: Path) -> None:
-    """`nobody` makes `link` point at `target`."""
-    subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         "ln", "-s", str(target), str(link)],
-        check=True, timeout=PATIENCE,
-    )  # fmt: skip
-    assert link.lstat().st_uid == NOBODY and link.is_symlink()
-
-
-def assert_untouched(victim: Path) -> None:
-    status = victim.stat()
-    assert victim.read_bytes() == VICTIM_CONTENT
-    assert (stat.S_IMODE(status.st_mode), status.st_uid) == (0o600, 0)
 
 
 def wait_until(condition: object, what: str) -> None:
