@@ -253,12 +253,8 @@ def _items(
             except ValueError:
                 pass  # the general way below, for the general message
             else:
-                if not isinstance(fast, StatsLine):
-                    if fast.at < last_at:
-                        raise TimelineError(f"{where}: at: {fast.at} comes before {last_at}")
-                    last_at = fast.at
-                    if check_patches and isinstance(fast, PatchStep):
-                        _check_patch_at(fast.set, where)
+                if isinstance(fast, PatchStep | SpecStep):
+                    last_at = _step_in_order(fast, last_at, where, check_patches)
                 seen_lines = True
                 yield number, fast
                 continue
@@ -282,13 +278,21 @@ def _items(
             if seen_lines:
                 raise TimelineError(f"{where}: the header must be the first line")
         elif isinstance(item, PatchStep | SpecStep):
-            if item.at < last_at:
-                raise TimelineError(f"{where}: at: {item.at} comes before {last_at}")
-            last_at = item.at
-            if check_patches and isinstance(item, PatchStep):
-                _check_patch_at(item.set, where)
+            last_at = _step_in_order(item, last_at, where, check_patches)
         seen_lines = True
         yield number, item
+
+
+def _step_in_order(
+    step: PatchStep | SpecStep, last_at: float, where: str, check_patches: bool
+) -> float:
+    """The step's time, checked not to come before the step before it (and its patch checked
+    against a neutral spec if asked)."""
+    if step.at < last_at:
+        raise TimelineError(f"{where}: at: {step.at} comes before {last_at}")
+    if check_patches and isinstance(step, PatchStep):
+        _check_patch_at(step.set, where)
+    return step.at
 
 
 def parse_timeline(lines: Iterable[str], name: str = "timeline") -> Timeline:
