@@ -263,6 +263,29 @@ def test_a_stopped_worker_is_found_stalled_and_restarted(
 
 
 @pytest.mark.lab
+def test_a_stopped_worker_is_found_stalled_however_often_stats_are_asked_for(
+    start_engine: StartEngine,
+) -> None:
+    """Someone asks for stats every 0.3 s (a dashboard, `linkshaper stats --once` in a loop)
+    while a worker is stopped: each question is a message to the worker, and the worker is
+    still found stalled and restarted within RESTART_BOUND (before: every question counted
+    as work that kept it busy, so a poll more often than STALL_AFTER hid the stall for ever
+    and /stats said "running")."""
+    engine = start_engine({})
+    old = worker_pid(engine, "egress")
+    with stopped(old), engine.client() as client:
+        deadline = time.monotonic() + RESTART_BOUND
+        while worker_pid(engine, "egress") == old:
+            assert time.monotonic() < deadline, "the stopped worker was never restarted"
+            client.stats()
+            time.sleep(0.3)
+    with engine.client() as client:
+        stats = client.stats()
+    assert stats.egress is not None and stats.egress.worker_stalls == 1
+    assert engine.process.poll() is None
+
+
+@pytest.mark.lab
 def test_a_worker_that_cannot_be_restarted_is_retried(start_engine: StartEngine) -> None:
     """The supervisor's descriptors used up (its soft limit lowered under the descriptors it
     has open, so that `Pipe()` fails with EMFILE), a worker is killed: the supervisor logs the

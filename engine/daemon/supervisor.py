@@ -103,6 +103,10 @@ START_GRACE = 15.0
 #: of a change's APPLY_WAIT: reading and putting in force a spec of 10,000 flows (14 MB of
 #: JSON) took a worker 3.7 s on this machine under load; this allows four times that.
 SILENCE_PER_BYTE = 1e-6
+#: Only a message at least this large counts (a spec of some hundred flows): a small one (a
+#: stats question, a capture, a spec of a few links) is read in well under a millisecond, and
+#: letting each extend the silence allowed would let anyone who polls stats hide a stall.
+BUSY_FROM_BYTES = 100_000
 #: A change made on a spec that another change replaced meanwhile is made again this often
 #: without the lock, then once more with it (requests are bounded in size, so that is too).
 CHANGE_ATTEMPTS = 20
@@ -146,8 +150,9 @@ class _Worker:
         with self.lock:
             if self.conn is None:
                 return
-            now = time.monotonic()
-            self.busy_until = max(self.busy_until, now) + len(data) * SILENCE_PER_BYTE
+            if len(data) >= BUSY_FROM_BYTES:  # queued behind what it has yet to read
+                now = time.monotonic()
+                self.busy_until = max(self.busy_until, now) + len(data) * SILENCE_PER_BYTE
             # If it died, the supervisor loop restarts it with the spec in force.
             with contextlib.suppress(OSError):
                 self.conn.send_bytes(data)
