@@ -274,6 +274,47 @@ def test_a_refused_step_stops_the_replay_with_its_reason(
     assert last.startswith("linkshaper: step 2 (at 0.2 s): ") and "trace" in last, done.stderr
 
 
+@pytest.mark.lab
+def test_a_refused_first_step_is_the_answer_of_the_post(
+    start_engine: StartEngine, lab: Lab
+) -> None:
+    """A first step the engine refuses, due at once: the POST itself answers 422 with the
+    reason (before: 200, and the refusal only in the status later); the status says the same
+    and nothing changed."""
+    engine = start_engine({}, extra=("--http", f"127.0.0.1:{PORT}"))
+    refused_at_once = ({"at": 0, "set": {"egress.trace": "/nonexistent/linkshaper-trace"}},
+                       *REFUSED[2:])  # fmt: skip
+    status, answer = request(lab, "POST", "/timeline/replay", lines(*refused_at_once))
+    assert status == 422, answer
+    error = json.loads(answer)["error"]
+    assert error.startswith("step 1 (at 0") and "trace" in error, error
+    status, answer = request(lab, "GET", "/timeline/replay")
+    assert status == 200 and json.loads(answer)["error"] == error
+    with engine.client() as client:
+        assert client.get_spec().default_link.egress.trace is None
+
+
+@pytest.mark.lab
+def test_a_second_recording_does_not_throw_the_first_away(
+    start_engine: StartEngine, lab: Lab
+) -> None:
+    """POST /timeline/record while one runs: 409 saying how to end it (before: 200, and the
+    recording so far was thrown away unread)."""
+    start_engine({}, extra=("--http", f"127.0.0.1:{PORT}"))
+    assert request(lab, "POST", "/timeline/record")[0] == 200
+    patch = json.dumps({"egress.latency": "11ms"}).encode()
+    assert request(lab, "PATCH", "/qos", patch)[0] == 200
+    status, answer = request(lab, "POST", "/timeline/record")
+    assert status == 409 and b"DELETE /timeline/record" in answer, answer
+    status, recording = request(lab, "DELETE", "/timeline/record")
+    assert status == 200
+    recorded = [json.loads(line) for line in recording.splitlines() if line.startswith(b"{")]
+    assert any(
+        item.get("spec", {}).get("default_link", {}).get("egress", {}).get("latency") == 11
+        for item in recorded
+    ), recording  # the change made before the second POST is still there
+
+
 # --- item 5: recordings ----------------------------------------------------------------------
 
 

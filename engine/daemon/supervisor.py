@@ -708,8 +708,9 @@ class Supervisor:
         reply = self._change(make, source)
         if isinstance(reply, SpecReply):
             late = self._await_workers(self._generation)
-            if late:
-                return Error(message="; ".join(late), not_in_force=True)
+            if late:  # the spec in force is the new one: a worker back takes it at once
+                kept = "; ".join(late) + "; the change is kept and is in force once it is back"
+                return Error(message=kept, not_in_force=True)
         return reply
 
     def _await_workers(self, generation: int, timeout: float = APPLY_WAIT) -> list[str]:
@@ -827,7 +828,7 @@ class Supervisor:
 
     def _refuse_capture(self, request: CaptureRequest) -> Error | None:
         if request.label is not None and request.label not in self._labels():
-            return Error(message=f"flow: no link labelled {request.label!r}")
+            return Error(message=f"link: no link labelled {request.label!r}")
         return None
 
     def capture(self, request: CaptureRequest) -> CaptureFeed:
@@ -889,7 +890,7 @@ class Supervisor:
         """Have the workers drop what the links hold (see protocol.Flush)."""
         labels = self._labels()
         if request.label is not None and request.label not in labels:
-            return Error(message=f"label: no link labelled {request.label!r}")
+            return Error(message=f"link: no link labelled {request.label!r}")
         data = encode(request)
         for direction, worker in self._workers.items():
             if request.direction in (None, direction):

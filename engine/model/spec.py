@@ -373,6 +373,10 @@ def _resolve_path(data: dict[str, Any], path: str) -> tuple[dict[str, Any], str]
         if len(parts) < 3:
             raise SpecError(f"{path}: name a flow field, e.g. flows.LABEL.egress.rate")
         label = parts[1]
+        if len(label) > MAX_LABEL_LENGTH:  # no flow has it; and not echoed whole, twice
+            raise SpecError(
+                f"flows.{label[:20]}…: a label is at most {MAX_LABEL_LENGTH} characters"
+            )
         flows = [f for f in data.get("flows", []) if f.get("label") == label]
         if not flows:
             raise SpecError(f"{path}: no flow labelled {label!r}")

@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Literal
 
@@ -44,6 +45,11 @@ MAX_HTTP_REPLAY_STEPS = 100_000
 #: A recording is sent in pieces this large, read from its file as the client takes them:
 #: never the whole file in memory, however many read it at once.
 RECORDING_CHUNK_BYTES = 64 * 1024
+#: A replay's answer waits this long at most for the steps due at its start to be in force
+#: (a change waits up to 2 s for the workers), so that a first step the engine refuses is a
+#: 422 and not only an error in the status later; looked at this often meanwhile.
+FIRST_CHANGE_WAIT = 3.0
+FIRST_CHANGE_POLL = 0.01
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +96,11 @@ class Timelines:
         self.unlisten: Callable[[], None] | None = None
         self.runner: ReplayRunner | None = None
 
-    def start_recording(self, stats: bool) -> None:
+    def start_recording(self, stats: bool) -> bool:
+        """Start a recording; False if one runs already (it is never thrown away unread)."""
         with self.lock:
-            self._stop_recording(read=False)
+            if self.recorder is not None:
+                return False
             # Root's file: in a directory of its own (0700, a name nobody can guess), made
             # with O_EXCL, so no one can plant a link there or read it.
             directory = tempfile.mkdtemp(prefix="linkshaper-recording-")
@@ -108,6 +116,7 @@ class Timelines:
 
             self.recorder = recorder
             self.unlisten = self.engine.listen(on_message)
+            return True
 
     def _open(self, recorder: TimelineRecorder) -> _RecordingChunks:
         fd = os.open(recorder.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -156,7 +165,7 @@ class Timelines:
         threading.Thread(
             target=self._run, args=(runner, timeline), daemon=True, name="http-replay"
         ).start()
-        return runner.status()
+        return _first_change(runner)
 
     def _apply(self, spec: Spec) -> None:
         reply = self.engine.handle(SetSpec(spec=spec, source="replay"))
@@ -173,6 +182,21 @@ class Timelines:
             timeline.close()
 
 
+def _first_change(runner: ReplayRunner) -> ReplayStatus:
+    """The replay's status once the steps due at its start are in force, or refused (then
+    StepRefused: the answer says so, not only the status later), or FIRST_CHANGE_WAIT on.
+    A timeline whose first step comes later is answered at once."""
+    deadline = time.monotonic() + FIRST_CHANGE_WAIT
+    while True:
+        status = runner.status()
+        if status.error is not None:
+            raise StepRefused(status.error)
+        due_now = status.next_at is not None and status.time_to_next == 0.0
+        if status.finished or runner.changes or not due_now or time.monotonic() > deadline:
+            return status
+        time.sleep(FIRST_CHANGE_POLL)
+
+
 def timeline_routes(
     engine: Engine, changes: list[Depends], errors: dict[int | str, dict[str, Any]]
 ) -> APIRouter:
@@ -182,7 +206,12 @@ def timeline_routes(
     @router.post("/timeline/record", dependencies=changes, responses=errors,
               summary="Start recording every change (and stats) on the server")  # fmt: skip
     def record_start(stats: bool = Query(False)) -> dict[str, str]:
-        timelines.start_recording(stats)
+        if not timelines.start_recording(stats):
+            raise HTTPException(
+                status_code=409,
+                detail="recording: one runs already; DELETE /timeline/record ends it and "
+                "returns it",
+            )
         return {"recording": "started"}
 
     @router.get("/timeline/record", response_class=NdjsonResponse, responses=NOT_THERE,
@@ -215,7 +244,7 @@ def timeline_routes(
             status = await run_in_threadpool(timelines.replay, body, speed, loop)
         except TimelineTooLong as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
-        except TimelineError as exc:
+        except (TimelineError, StepRefused) as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return _status(status)
 
