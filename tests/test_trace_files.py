@@ -8,9 +8,11 @@ import json
 import os
 import statistics
 import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,16 @@ import pytest
 from engine.environments.harness import EngineProcess, ping_rtts
 from engine.environments.lab import Lab
 from engine.model.trace import TraceError, TraceFile, read_trace
+from tests import ROOT
 from tests.netns_thread import in_netns
-from tests.planted_links import NOBODY, PLANT_PATIENCE, needs_root, shared_dir, victim
+from tests.planted_links import (
+    NOBODY,
+    PLANT_PATIENCE,
+    assert_untouched,
+    needs_root,
+    shared_dir,
+    victim,
+)
 
 __all__ = ["shared_dir", "victim"]  # fixtures, used by name
 
@@ -89,7 +99,7 @@ def test_a_trace_is_read_from_the_file_admitted_or_not_at_all(tmp_path: Path) ->
             read_trace(str(trace), expected=expected)
 
 
-def _patch(lab: Lab, changes: dict[str, object]) -> tuple[int, str]:
+def _patch(lab: Lab, changes: Mapping[str, object]) -> tuple[int, str]:
     return request_in_box(lab, PORT, "PATCH", "/qos", json.dumps(changes).encode())
 
 
@@ -151,3 +161,69 @@ def test_a_link_swapped_in_after_a_trace_is_admitted_is_never_followed(
     status, text = _patch(lab, {"ingress.trace": "inner.trace"})
     assert status == 422, text
     assert engine.process.poll() is None
+
+
+# --- item 2: `linkshaper capture FILE` in a directory others may write ------------------------
+
+CLI = [sys.executable, "-m", "engine.cli.main"]
+#: How long a refused capture may take: it answers at once; a FIFO's open waited for ever.
+CAPTURE_PATIENCE = 20.0
+
+
+def capture_to(path: Path, control: str) -> subprocess.CompletedProcess[str]:
+    """`linkshaper capture FILE` as root, for a second, from the engine at `control`."""
+    return subprocess.run(
+        [*CLI, "capture", str(path), "--seconds", "1", "--control", control],
+        capture_output=True, text=True, timeout=CAPTURE_PATIENCE, cwd=ROOT,
+    )  # fmt: skip
+
+
+@needs_root
+@pytest.mark.lab
+def test_capture_writes_no_file_planted_by_another_user(
+    start_engine: StartEngine, shared_dir: Path, victim: Path, tmp_path: Path
+) -> None:
+    """The bug: a FIFO nobody planted at FILE hung the CLI for ever, a link gave a traceback,
+    and a file nobody made was written into and stayed theirs (they read the capture)."""
+    fifo, link, theirs = (shared_dir / name for name in ("fifo.pcapng", "link.pcapng", "t.pcapng"))
+    engine = start_engine(BOTH_5MS)
+    (shared_dir / "ours.pcapng").write_bytes(b"an older capture")
+    as_nobody('mkfifo "$1" && ln -s "$2" "$3" && printf mine > "$4"',
+              str(fifo), str(victim), str(link), str(theirs))  # fmt: skip
+    for path, reason in (
+        (fifo, "a FIFO"),
+        (link, "a symbolic link, not followed"),
+        (theirs, f"a file of another user (uid {NOBODY})"),
+    ):
+        started = time.monotonic()
+        result = capture_to(path, engine.control)
+        assert time.monotonic() - started < CAPTURE_PATIENCE
+        assert result.returncode == 1, result
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0], result.stderr
+    assert_untouched(victim)
+    assert theirs.read_bytes() == b"mine" and theirs.stat().st_uid == NOBODY
+    # A name with two (a hard link to a file elsewhere) is not written either.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"keep")
+    os.link(elsewhere, shared_dir / "hard.pcapng")
+    result = capture_to(shared_dir / "hard.pcapng", engine.control)
+    assert result.returncode == 1 and "hard links" in result.stderr, result
+    assert elsewhere.read_bytes() == b"keep"
+    # A file of ours is written over, as tcpdump -w does; a new one is made.
+    for name in ("ours.pcapng", "new.pcapng"):
+        result = capture_to(shared_dir / name, engine.control)
+        assert result.returncode == 0, result
+        assert (shared_dir / name).read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng's start
+
+
+def test_capture_writes_over_a_file_of_its_own(tmp_path: Path) -> None:
+    """As tcpdump -w: a capture file of ours already there is emptied and written again."""
+    from engine.captures.pcapng import CaptureWriter
+
+    path = tmp_path / "mine.pcapng"
+    path.write_bytes(b"an older capture, longer than a pcapng header is" * 10)
+    writer = CaptureWriter(str(path))
+    writer.close()
+    assert path.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a section header block, nothing old
+    assert b"older capture" not in path.read_bytes()
