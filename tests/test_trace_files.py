@@ -227,3 +227,29 @@ def test_capture_writes_over_a_file_of_its_own(tmp_path: Path) -> None:
     writer.close()
     assert path.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a section header block, nothing old
     assert b"older capture" not in path.read_bytes()
+
+
+# --- item 3: `replay --check` says what it checked ---------------------------------------------
+
+
+def test_replay_check_reads_the_trace_files_a_timeline_names(tmp_path: Path) -> None:
+    """The bug: `replay --check` said "it can be replayed" of a timeline naming a trace file
+    that does not exist; the replay then stopped at that step."""
+    good = tmp_path / "good.trace"
+    good.write_text("5\n")
+    timeline = tmp_path / "t.jsonl"
+    steps = [
+        {"at": 0, "set": {"egress.latency": "5ms"}},
+        {"at": 0.5, "set": {"egress.trace": str(good)}},
+        {"at": 1, "set": {"ingress": {"trace": str(tmp_path / "missing.trace")}}},
+    ]
+    timeline.write_text("".join(json.dumps(step) + "\n" for step in steps))
+    command = [*CLI, "replay", "--check", str(timeline)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 1, result
+    assert "step 3 (at 1 s)" in result.stderr and "missing.trace" in result.stderr, result
+    assert "good.trace" not in result.stderr
+    timeline.write_text("".join(json.dumps(step) + "\n" for step in steps[:2]))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result
+    assert "every trace file it names can be read here" in result.stderr, result

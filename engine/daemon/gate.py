@@ -57,7 +57,7 @@ def admitted_at_start(spec: Spec) -> Admitted:
     return Admitted(spec, files)
 
 
-def _named_traces(key: str, value: Any) -> Iterator[str]:
+def named_traces(key: str, value: Any) -> Iterator[str]:
     """Every trace path a patch's `key: value` sets (a `.trace` field, or a `trace` inside
     a link or flow set whole)."""
     if key == "trace" or key.endswith(".trace"):
@@ -65,10 +65,10 @@ def _named_traces(key: str, value: Any) -> Iterator[str]:
             yield value
     elif isinstance(value, Mapping):
         for inner_key, inner in value.items():
-            yield from _named_traces(str(inner_key), inner)
+            yield from named_traces(str(inner_key), inner)
     elif isinstance(value, list):
         for item in value:
-            yield from _named_traces("", item)
+            yield from named_traces("", item)
 
 
 def _renamed_traces(request: SetSpec | PatchSpec, spec: Spec) -> set[str]:
@@ -77,7 +77,7 @@ def _renamed_traces(request: SetSpec | PatchSpec, spec: Spec) -> set[str]:
     fields it sets, so a change of a rate never reads a trace file."""
     if isinstance(request, SetSpec):
         return {path for _where, path in trace_fields(spec)}
-    return {path for key, value in request.changes.items() for path in _named_traces(key, value)}
+    return {path for key, value in request.changes.items() for path in named_traces(key, value)}
 
 
 def admit(request: SetSpec | PatchSpec, in_force: Admitted) -> Admitted:
