@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -57,9 +58,39 @@ CAPTURE_FILE_MODE = 0o666
 WRITE_BUFFER = 4096
 
 
-def _capture_open_flags(new_file: bool) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
-    return flags | (os.O_EXCL if new_file else os.O_TRUNC)
+def open_capture_file(path: str, new_file: bool = False) -> int:
+    """A descriptor for writing a capture to `path`, emptied: a file made now, or (unless
+    `new_file`) a regular file of ours already there, as tcpdump -w writes over its own.
+    Whatever else is at the name is refused with OSError naming the reason, never written
+    through, and nothing waits: a symbolic link, a FIFO or a device (opened without blocking,
+    for a FIFO's open would wait for a reader for ever), another user's file (they would
+    read the capture), a file with other names (a hard link to a file elsewhere)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags | (os.O_EXCL if new_file else 0), CAPTURE_FILE_MODE)
+    except OSError as exc:
+        if os.path.islink(path):  # ELOOP, or EACCES where the kernel protects links in /tmp
+            raise OSError(exc.errno, "a symbolic link, not followed", path) from None
+        if exc.errno == errno.ENXIO:
+            raise OSError(exc.errno, "a FIFO, not a file", path) from None
+        raise
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO or a device)", path)
+        if status.st_uid != os.geteuid():
+            raise OSError(
+                errno.EPERM, f"a file of another user (uid {status.st_uid}), not written over",
+                path,
+            )  # fmt: skip
+        if status.st_nlink != 1:
+            raise OSError(errno.EMLINK, "a file with other names (hard links), not written", path)
+        os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class CaptureWriter:
@@ -68,22 +99,15 @@ class CaptureWriter:
 
     def __init__(self, path: str | BinaryIO, new_file: bool = False) -> None:
         """`path`: a file name, `-` for standard output, or a binary file object (which
-        scapy's writer cannot take: it writes to one opened in its place). A symbolic link at
-        the file name is not followed (OSError ELOOP): the engine writes captures as root,
-        where a client named; with `new_file`, only a file made now is written (OSError
-        EEXIST if anything is there), for a name someone else could have guessed."""
+        scapy's writer cannot take: it writes to one opened in its place). Only a new file
+        or a regular file of ours is written (`open_capture_file`: OSError otherwise): the
+        engine and the CLI write captures as root, maybe in a directory others may write;
+        with `new_file`, only a file made now (OSError EEXIST if anything is there), for a
+        name someone else could have guessed."""
         self._writer = _Writer(os.devnull)
         self._writer.f.close()
         if isinstance(path, str):
-            if path == "-":
-                fd = os.dup(1)
-            else:
-                try:
-                    fd = os.open(path, _capture_open_flags(new_file), CAPTURE_FILE_MODE)
-                except OSError as exc:
-                    if exc.errno == errno.ELOOP:
-                        raise OSError(exc.errno, "a symbolic link, not followed", path) from exc
-                    raise
+            fd = os.dup(1) if path == "-" else open_capture_file(path, new_file)
             self._writer.f = os.fdopen(fd, "wb", WRITE_BUFFER)
         else:
             self._writer.f = path

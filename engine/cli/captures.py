@@ -5,6 +5,7 @@ longest loss bursts), or plotted."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -57,8 +58,13 @@ def cmd_capture(args: argparse.Namespace) -> int:
     request = CaptureRequest(direction=direction, drops_only=args.drops_only, label=args.flow,
                              snaplen=args.snaplen)  # fmt: skip
     until = time.monotonic() + args.seconds if args.seconds else None
-    with ControlClient(args.control) as client:
+    try:  # before the engine is asked: a file that cannot be written is said at once
         writer = CaptureWriter(args.file)
+    except OSError as exc:
+        return fail(f"cannot write the capture to {args.file}: {exc.strerror or exc}")
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(writer.close)
+        client = cleanup.enter_context(ControlClient(args.control))
         try:
             for message in client.capture(request, until):
                 if isinstance(message, CaptureLost):
@@ -74,8 +80,6 @@ def cmd_capture(args: argparse.Namespace) -> int:
                     break
         except KeyboardInterrupt:
             pass
-        finally:
-            writer.close()
     lost = f", {writer.lost} records lost (the capture read too slowly)" if writer.lost else ""
     print(f"linkshaper: {writer.written} frames captured{lost}", file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ from engine.protocol.messages import SpecChanged, StatsReport
 
 if TYPE_CHECKING:
     from engine.cli.common import SubParsers
+    from engine.timelines.timeline import StreamedTimeline
 
 
 def add_parsers(sub: SubParsers) -> None:
@@ -79,8 +80,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with open_timeline(args.file) as timeline:
         summary = timeline.check()
         if args.check:
+            problem = _unreadable_trace(timeline)
+            if problem:
+                return fail(f"{args.file}: {problem}")
             log.info(
-                "%s: %d steps over %.1f s, %d stats lines: it can be replayed",
+                "%s: %d steps over %.1f s, %d stats lines: well-formed, and every trace file it "
+                "names can be read here (flows, and traces where the engine runs, are checked "
+                "by the engine as each step comes)",
                 args.file, summary.steps, summary.duration, summary.stats,
             )  # fmt: skip
             return 0
@@ -103,6 +109,35 @@ def cmd_replay(args: argparse.Namespace) -> int:
             except LinkshaperError as exc:
                 return fail(runner.error or str(exc))
     return 0
+
+
+#: Distinct trace files `replay --check` reads (each up to MAX_TRACE_BYTES): a timeline naming
+#: more is told apart from one whose traces were all read.
+MAX_CHECKED_TRACES = 256
+
+
+def _unreadable_trace(timeline: StreamedTimeline) -> str | None:
+    """The first step naming a trace file that cannot be read here, said as the replay would
+    stop on it; None if every one can (up to MAX_CHECKED_TRACES distinct files)."""
+    from engine.daemon.gate import named_traces
+    from engine.model.trace import TraceError, read_trace, trace_fields
+    from engine.timelines.timeline import SpecStep
+
+    checked: set[str] = set()
+    for number, step in enumerate(timeline.iter_steps(), start=1):
+        if isinstance(step, SpecStep):
+            paths = {path for _where, path in trace_fields(step.spec)}
+        else:
+            paths = {path for key, value in step.set.items() for path in named_traces(key, value)}
+        for path in sorted(paths - checked):
+            if len(checked) >= MAX_CHECKED_TRACES:
+                return f"more than {MAX_CHECKED_TRACES} trace files named: not all checked"
+            checked.add(path)
+            try:
+                read_trace(path)
+            except TraceError as exc:
+                return f"step {number} (at {step.at:g} s): {exc} (here; the replay would stop)"
+    return None
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -254,6 +254,9 @@ class Supervisor:
         self._profile_failed: set[Direction] = set()
         self.control_path = control_path
         self._spec = spec
+        #: The spec in force with the trace files it was admitted with (one object, so a change
+        #: reads both at once; `_commit` replaces it).
+        self._admitted = gate.admitted_at_start(spec)
         self._spec_lock = threading.RLock()  # held only to put a checked spec in force
         self._context = multiprocessing.get_context("spawn")
         given = sockets or {}
@@ -329,6 +332,7 @@ class Supervisor:
                 worker.rx,
                 worker.tx,
                 self._spec.model_dump_json(),
+                json.dumps({k: v.model_dump() for k, v in self._admitted.trace_files.items()}),
                 child,
                 self.precise,
                 worker.sockets,
@@ -350,7 +354,7 @@ class Supervisor:
             worker.started = worker.heard = time.monotonic()
             worker.spoke = False
         # A change that raced with the spawn must not be lost: send what is in force now.
-        worker.send(encode(Configure(spec=self._spec, generation=self._generation)))
+        worker.send(encode(self._configure()))
         if self._watched:
             worker.send(encode(StatsPace(interval=STATS_INTERVAL)))
         with self._capture_lock:
@@ -631,17 +635,26 @@ class Supervisor:
 
     # --- the spec ------------------------------------------------------------------------
 
-    def apply(self, spec: Spec, source: str) -> Spec:
-        """Put a validated spec (traces checked) in force: both workers, then everyone who
-        listens."""
+    def apply(self, admitted: gate.Admitted, source: str) -> Spec:
+        """Put a spec the gate admitted in force: both workers, then everyone who listens."""
         with self._spec_lock:
-            return self._commit(spec, source)
+            return self._commit(admitted, source)
 
-    def _commit(self, spec: Spec, source: str) -> Spec:
+    def _configure(self) -> Configure:
+        """What tells a worker the spec in force (and the trace files it was admitted with)."""
+        admitted = self._admitted
+        return Configure(
+            spec=admitted.spec, generation=self._generation,
+            trace_files=dict(admitted.trace_files),
+        )  # fmt: skip
+
+    def _commit(self, admitted: gate.Admitted, source: str) -> Spec:
         """`apply` with the lock held."""
+        spec = admitted.spec
+        self._admitted = admitted
         self._spec = spec
         self._generation += 1
-        data = encode(Configure(spec=spec, generation=self._generation))
+        data = encode(self._configure())
         for worker in self._workers.values():
             worker.send(data)
         if self.recorder is not None:
@@ -695,14 +708,14 @@ class Supervisor:
             log.warning("SIGHUP: no spec file to reload")
             return False
         try:
-            spec = gate.reloaded(read_spec(self.spec_path), self._spec)
+            admitted = gate.reloaded(read_spec(self.spec_path), self._admitted)
         except (SpecError, TraceError) as exc:
             log.error("SIGHUP: %s: %s; keeping the spec in force", self.spec_path, exc)
             return False
-        self.apply(spec, "sighup")
+        self.apply(admitted, "sighup")
         return True
 
-    def change(self, make: Callable[[Spec], Spec], source: str) -> Message:
+    def change(self, make: Callable[[gate.Admitted], gate.Admitted], source: str) -> Message:
         """Apply `make(spec in force)`, answered once both workers have it in force (see
         `_await_workers`), so that whoever changed the link can send at once."""
         reply = self._change(make, source)
@@ -762,26 +775,26 @@ class Supervisor:
                     return waiting
                 condition.wait(left)
 
-    def _change(self, make: Callable[[Spec], Spec], source: str) -> Message:
+    def _change(self, make: Callable[[gate.Admitted], gate.Admitted], source: str) -> Message:
         """`make` is the gate (`gate.admit`: validation, the trace policy, reading traces); it
         runs without the lock, which a slow or huge request must never hold (SIGHUP and the
         workers' restarts wait for it); if the spec changed meanwhile, the change is made again
         on the new one."""
         for _ in range(CHANGE_ATTEMPTS):
-            base = self._spec
+            base = self._admitted
             try:
-                spec = make(base)
+                admitted = make(base)
             except (SpecError, TraceError) as exc:
                 return Error(message=str(exc))
             with self._spec_lock:
-                if self._spec is base:
-                    return SpecReply(spec=self._commit(spec, source))
+                if self._admitted is base:
+                    return SpecReply(spec=self._commit(admitted, source))
         with self._spec_lock:  # under heavy contention: one more time, holding the lock
             try:
-                spec = make(self._spec)
+                admitted = make(self._admitted)
             except (SpecError, TraceError) as exc:
                 return Error(message=str(exc))
-            return SpecReply(spec=self._commit(spec, source))
+            return SpecReply(spec=self._commit(admitted, source))
 
     def handle(self, request: Message) -> Message:
         """Answer one control request (called from control threads)."""

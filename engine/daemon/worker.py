@@ -22,12 +22,14 @@ import base64
 import contextlib
 import errno
 import gc
+import json
 import math
 import os
 import select
 import signal
 import socket
 import time
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Literal, cast
 
@@ -61,7 +63,7 @@ from engine.kernel.mmsg import BATCH, SLOT, FrameBatch
 from engine.model.fates import FORWARDED, pack
 from engine.model.spec import Direction, Spec
 from engine.model.stats import InterfaceState
-from engine.model.trace import traces_in_force
+from engine.model.trace import TraceFile, traces_in_force
 from engine.protocol.messages import (
     Configure,
     Configured,
@@ -162,7 +164,9 @@ class Forwarder:
         precise: bool = False,
         sockets: tuple[socket.socket, socket.socket] | None = None,
         unshaped_port: int | None = None,
+        trace_files: Mapping[str, TraceFile] | None = None,
     ):
+        """`trace_files`: the files the spec's traces were admitted from (`Configure`)."""
         self.direction = direction
         self.rx_ifname = rx_ifname
         self.tx_ifname = tx_ifname
@@ -170,7 +174,7 @@ class Forwarder:
             spec,
             direction,
             time.monotonic(),
-            traces=traces_in_force(spec),
+            traces=traces_in_force(spec, trace_files or {}),
             unshaped_port=unshaped_port,
         )
         self.kernel_drops = 0
@@ -829,7 +833,8 @@ class Forwarder:
         if isinstance(message, Stop):
             return False
         if isinstance(message, Configure):
-            self.pipeline.configure(message.spec, now, traces_in_force(message.spec))
+            traces = traces_in_force(message.spec, message.trace_files)
+            self.pipeline.configure(message.spec, now, traces)
             if self.interface_state == "up":
                 self.follow_spec()
         elif isinstance(message, Flush) and message.direction in (None, self.direction):
@@ -918,6 +923,7 @@ def run_worker(
     rx_ifname: str,
     tx_ifname: str,
     spec_json: str,
+    trace_files_json: str,
     conn: Connection,
     precise: bool = False,
     sockets: tuple[socket.socket, socket.socket] | None = None,
@@ -930,8 +936,12 @@ def run_worker(
     _tight_timers()
     try:
         spec = Spec.model_validate_json(spec_json)
+        trace_files = {
+            path: TraceFile.model_validate(fields)
+            for path, fields in json.loads(trace_files_json).items()
+        }
         forwarder = Forwarder(
-            direction, rx_ifname, tx_ifname, spec, precise, sockets, unshaped_port
+            direction, rx_ifname, tx_ifname, spec, precise, sockets, unshaped_port, trace_files
         )
     except OSError as exc:
         conn.send_bytes(encode(WorkerError(direction=direction, message=str(exc))))

@@ -14,28 +14,59 @@ import os
 import secrets
 import stat
 
+#: How a file someone else named is opened: never blocking on a FIFO's open or read, never
+#: becoming a controlling terminal, never inherited by a child.
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
 
 def read_regular_file(path: str, limit: int, follow_links: bool = True) -> bytes:
     """The contents of the regular file at `path`, at most `limit` bytes, or OSError (ELOOP
     for a symbolic link at `path` unless `follow_links`)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
-    fd = os.open(path, flags if follow_links else flags | os.O_NOFOLLOW)
+    fd = os.open(path, READ_FLAGS if follow_links else READ_FLAGS | os.O_NOFOLLOW)
     try:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        if status.st_size > limit:
-            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:  # it grew while being read
-                raise OSError(errno.EFBIG, f"larger than {limit} bytes")
-        return b"".join(chunks)
+        return read_regular_fd(fd, limit)
     finally:
         os.close(fd)
+
+
+def read_regular_fd(fd: int, limit: int) -> bytes:
+    """The contents of the regular file open at `fd` (from where it stands), at most `limit`
+    bytes, or OSError (EINVAL if it is not a regular file, EFBIG if larger)."""
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    if status.st_size > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:  # it grew while being read
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+def open_without_links(path: str) -> int:
+    """A descriptor for reading the file at the absolute `path`, reached without following
+    any symbolic link: each directory on the way is opened with O_NOFOLLOW|O_DIRECTORY
+    relative to the one before, and the file itself with O_NOFOLLOW. OSError (ELOOP or
+    ENOTDIR) if a link stands anywhere on the path: a link swapped in after the path was
+    checked is refused, not followed."""
+    parts = [part for part in path.split("/") if part]
+    if not path.startswith("/") or not parts or any(part in (".", "..") for part in parts):
+        raise OSError(errno.EINVAL, "not a plain absolute path")
+    directory = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(
+                part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory
+            )
+            os.close(directory)
+            directory = inner
+        return os.open(parts[-1], READ_FLAGS | os.O_NOFOLLOW, dir_fd=directory)
+    finally:
+        os.close(directory)
 
 
 #: Random bytes in the name of a temporary file made beside a target: enough that nobody guesses

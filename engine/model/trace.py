@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import os
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from engine.model.errors import LinkshaperError
-from engine.model.files import read_regular_file
+from engine.model.fields import Strict
+from engine.model.files import READ_FLAGS, open_without_links, read_regular_fd
 
 if TYPE_CHECKING:
     from engine.model.spec import Spec
@@ -68,24 +71,97 @@ def parse_trace(text: str, name: str = "trace") -> Trace:
     return Trace(tuple(times))
 
 
-@lru_cache(maxsize=32)
-def _load(path: str, _mtime: float, _size: int) -> Trace:
-    data = read_regular_file(path, MAX_TRACE_BYTES)
+class TraceFile(Strict):
+    """Which file a trace was read from when the gate admitted it: readers after the gate
+    (the workers) read that file or nothing, and never follow a link swapped in since.
+    `follow_links`: whether its path may pass through links (a trusted door's choice), or
+    must be walked without following any (a path admitted from the network, stored resolved)."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    follow_links: bool = True
+
+    @classmethod
+    def of(cls, status: os.stat_result, follow_links: bool) -> TraceFile:
+        return cls(
+            device=status.st_dev, inode=status.st_ino, size=status.st_size,
+            mtime_ns=status.st_mtime_ns, follow_links=follow_links,
+        )  # fmt: skip
+
+
+#: Parsed traces kept, by path and file (at most MAX_TRACE_BYTES each): a change of a rate
+#: reuses the traces in force instead of reading them again; a few spare for a replay that
+#: switches between traces.
+TRACE_CACHE_SIZE = 32
+_parsed: OrderedDict[tuple[str, TraceFile], Trace] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _cached(key: tuple[str, TraceFile]) -> Trace | None:
+    with _parsed_lock:
+        trace = _parsed.get(key)
+        if trace is not None:
+            _parsed.move_to_end(key)
+        return trace
+
+
+def _keep(key: tuple[str, TraceFile], trace: Trace) -> None:
+    with _parsed_lock:
+        _parsed[key] = trace
+        while len(_parsed) > TRACE_CACHE_SIZE:
+            _parsed.popitem(last=False)
+
+
+def _reason(exc: OSError, follow_links: bool) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and not follow_links:
+        return "a symbolic link on its path (a trace named over HTTP is never read through one)"
+    return exc.strerror or str(exc)
+
+
+def read_trace(
+    path: str, follow_links: bool = True, expected: TraceFile | None = None
+) -> tuple[Trace, TraceFile]:
+    """The trace at `path` and the file it was read from: a regular file of at most
+    MAX_TRACE_BYTES, read without blocking on FIFOs or devices, parsed once per version of
+    the file. Without `follow_links`, `path` (absolute) is walked without following any link.
+    With `expected`, only that very file (else TraceError): what the gate admitted, known
+    without touching the disk if it was parsed before."""
+    if expected is not None:
+        follow_links = expected.follow_links
+        known = _cached((path, expected))
+        if known is not None:
+            return known, expected
+    try:
+        # Not even opened unless it looks like the admitted file (a device's open may act).
+        if expected is not None and follow_links and TraceFile.of(os.stat(path), True) != expected:
+            raise TraceError(f"{path}: not the file admitted (replaced or changed since)")
+        fd = os.open(path, READ_FLAGS) if follow_links else open_without_links(path)
+        try:
+            found = TraceFile.of(os.fstat(fd), follow_links)
+            if expected is not None and found != expected:
+                raise TraceError(f"{path}: not the file admitted (replaced or changed since)")
+            known = _cached((path, found))
+            if known is not None:
+                return known, found
+            data = read_regular_fd(fd, MAX_TRACE_BYTES)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise TraceError(f"cannot read trace {path}: {_reason(exc, follow_links)}") from None
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError as exc:
         raise TraceError(f"{path}: not a trace (byte {exc.start} is not ASCII)") from None
-    return parse_trace(text, path)
+    trace = parse_trace(text, path)
+    _keep((path, found), trace)
+    return trace, found
 
 
 def load_trace(path: str) -> Trace:
-    """The trace at `path`, read once per version of the file: a regular file of at most
-    MAX_TRACE_BYTES, read without blocking on FIFOs or devices."""
-    try:
-        status = os.stat(path)
-        return _load(path, status.st_mtime, status.st_size)
-    except OSError as exc:
-        raise TraceError(f"cannot read trace {path}: {exc.strerror or exc}") from None
+    """The trace at `path` as it is now (links followed): see `read_trace`."""
+    return read_trace(path)[0]
 
 
 def trace_fields(spec: Spec) -> Iterator[tuple[str, str]]:
@@ -99,24 +175,43 @@ def trace_fields(spec: Spec) -> Iterator[tuple[str, str]]:
                 yield f"{where}.{direction}.trace", path
 
 
-def traces_in_force(spec: Spec) -> dict[str, Trace]:
-    """Every trace the spec names that can be read, parsed, by path, for the pipeline: one that
-    went away after the spec was checked is left out (its link keeps its rate)."""
+def traces_in_force(spec: Spec, files: Mapping[str, TraceFile]) -> dict[str, Trace]:
+    """Every trace the spec names, by path, for the pipeline, read from the file the gate
+    admitted (`files`) and no other: one replaced or gone since (or never admitted) is left
+    out (its link keeps its rate)."""
     found: dict[str, Trace] = {}
     for _where, path in trace_fields(spec):
-        with contextlib.suppress(TraceError):
-            found[path] = load_trace(path)
+        admitted = files.get(path)
+        if admitted is not None and path not in found:
+            with contextlib.suppress(TraceError):
+                found[path] = read_trace(path, expected=admitted)[0]
     return found
 
 
 def check_traces(spec: Spec) -> None:
     """Read every trace the spec names (off any event loop: this may wait on a disk), or a
     TraceError that names the field. Called where a spec is applied, not where it is parsed."""
+    read_traces(spec, {}, set(), follow_links=True)
+
+
+def read_traces(
+    spec: Spec, in_force: Mapping[str, TraceFile], fresh: set[str], follow_links: bool
+) -> dict[str, TraceFile]:
+    """The file of every trace the spec names: the one in force (`in_force`, not read again)
+    unless its path is in `fresh` or it is new, then read now (see `read_trace`); TraceError
+    names the field."""
+    files: dict[str, TraceFile] = {}
     for where, path in trace_fields(spec):
+        if path in files:
+            continue
+        if path in in_force and path not in fresh:
+            files[path] = in_force[path]
+            continue
         try:
-            load_trace(path)
+            files[path] = read_trace(path, follow_links)[1]
         except TraceError as exc:
             raise TraceError(f"{where}: {exc}") from None
+    return files
 
 
 def allowed_traces(spec: Spec, in_force: Spec, trace_dir: str | None) -> Spec:

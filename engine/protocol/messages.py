@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from engine.model.spec import MAX_LABEL_LENGTH, Direction, Spec
 from engine.model.stats import DirectionStats, EngineStats
-from engine.model.trace import MAX_TRACE_PATH
+from engine.model.trace import MAX_TRACE_PATH, TraceFile
 
 
 class _Message(BaseModel):
@@ -30,6 +30,9 @@ class Configure(_Message):
     type: Literal["configure"] = "configure"
     spec: Spec
     generation: int = 0
+    #: The file each trace was read from when admitted (`gate.Admitted`): the worker reads
+    #: that file or none, never what a link swapped in since points at.
+    trace_files: dict[str, TraceFile] = Field(default_factory=dict)
 
 
 class Configured(_Message):
