@@ -60,11 +60,13 @@ WRITE_BUFFER = 4096
 
 def open_capture_file(path: str, new_file: bool = False) -> int:
     """A descriptor for writing a capture to `path`, emptied: a file made now, or (unless
-    `new_file`) a regular file of ours already there, as tcpdump -w writes over its own.
-    Whatever else is at the name is refused with OSError naming the reason, never written
-    through, and nothing waits: a symbolic link, a FIFO or a device (opened without blocking,
-    for a FIFO's open would wait for a reader for ever), another user's file (they would
-    read the capture), a file with other names (a hard link to a file elsewhere)."""
+    `new_file`) a regular file of ours already there, as tcpdump -w writes over its own; or,
+    as tcpdump writes them, a character device (`/dev/null`: only the privileged make one) or
+    a FIFO of ours that a reader holds open (`mkfifo p; wireshark -k -i p`). Whatever else is
+    at the name is refused with OSError naming the reason, never written through, and nothing
+    waits: a symbolic link, a FIFO of another user's or with no reader (opened without
+    blocking, for such an open would wait for ever), another user's file (they would read
+    the capture), a file with other names (a hard link to a file elsewhere)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
     try:
         fd = os.open(path, flags | (os.O_EXCL if new_file else 0), CAPTURE_FILE_MODE)
@@ -72,10 +74,15 @@ def open_capture_file(path: str, new_file: bool = False) -> int:
         if os.path.islink(path):  # ELOOP, or EACCES where the kernel protects links in /tmp
             raise OSError(exc.errno, "a symbolic link, not followed", path) from None
         if exc.errno == errno.ENXIO:
-            raise OSError(exc.errno, "a FIFO, not a file", path) from None
+            raise OSError(exc.errno, "a FIFO that no one reads", path) from None
         raise
     try:
         status = os.fstat(fd)
+        if stat.S_ISCHR(status.st_mode) or (
+            stat.S_ISFIFO(status.st_mode) and status.st_uid == os.geteuid()
+        ):
+            os.set_blocking(fd, True)
+            return fd
         if not stat.S_ISREG(status.st_mode):
             raise OSError(errno.EINVAL, "not a regular file (a FIFO or a device)", path)
         if status.st_uid != os.geteuid():
