@@ -102,6 +102,10 @@ def create_http_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's "There was an error parsing the body": one not even text (not UTF-8).
+            reason = str(exc.__cause__).splitlines()[0]
+            return JSONResponse({"error": f"body: not JSON: {reason}"}, status_code=400)
         if exc.status_code == 405:  # every method the path takes, not just one route's
             headers["Allow"] = ", ".join(_allowed_methods(app, request))
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
