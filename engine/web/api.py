@@ -191,8 +191,9 @@ class TokenGate:
             headers = Headers(scope=scope)
             refusal = token_refusal(self.token, scope["method"], scope["path"], headers)
             if refusal is not None:
-                response = JSONResponse({"error": refusal}, status_code=401,
-                                        headers={"Connection": "close"})  # fmt: skip
+                # Not closed at once: uvicorn drops what comes of the body unread, so the client
+                # sending one still reads why (HEAD_TIMEOUT closes a connection that lingers).
+                response = JSONResponse({"error": refusal}, status_code=401)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -239,9 +240,9 @@ class BodyLimit:
             if name == b"content-length":
                 declared = int(value)
         if declared is not None and not self._take(declared, declared <= SMALL_BODY):
-            response = JSONResponse({"error": self._busy()}, status_code=503,
-                                    headers={"Connection": "close"})  # fmt: skip
-            await response(scope, receive, send)
+            busy = self._busy()
+            await _drop_body(receive)  # the client sending it reads the answer (see there)
+            await JSONResponse({"error": busy}, status_code=503)(scope, receive, send)
             return
         held = declared or 0
         seen = 0
@@ -271,6 +272,17 @@ class BodyLimit:
             f"body: {self.in_flight} bytes of requests are being read already, the most at "
             "once; try again"
         )
+
+
+async def _drop_body(receive: Any) -> None:
+    """Take a refused request's body and keep none of it, a chunk at a time (its connection's
+    body deadline bounds how long): answered first, a client that asked for `Connection:
+    close` (urllib, most scripts) would have its connection closed under the body it is still
+    sending, and its kernel would reset it and lose the answer."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def _too_large(limit: int) -> str:
