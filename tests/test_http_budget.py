@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
+import logging
 import os
 import queue
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -42,9 +45,9 @@ from engine.protocol.messages import (
     StatsReply,
     StatsReport,
 )
-from engine.web.api import create_http_app
+from engine.web.api import MAX_BODY, create_http_app
 from engine.web.capture_routes import CAPTURE_BUFFER_BYTES, MAX_CAPTURES
-from engine.web.server import HEAD_TIMEOUT, HttpServer
+from engine.web.server import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT, HttpServer
 from engine.web.stats_routes import MAX_STREAMS, STREAM_BACKLOG_BYTES
 from tests.netns_thread import in_netns
 
@@ -66,12 +69,22 @@ ATTACK_RATE = 150.0
 MAX_LOG = 20_000
 
 
-class Slowloris:
-    """Connections that each send `GET /qos HTTP/1.1`, `Host:`, then one header line every few
-    seconds and never finish their head, opened at ATTACK_RATE in the box's namespace."""
+#: A slowloris's head, sent at once: a head never finished (its lines trickle after it).
+UNFINISHED_HEAD = b"GET /qos HTTP/1.1\r\nHost: x\r\n"
+#: The slow-body slowloris's: a whole head promising a body that then trickles a byte at a time.
+PROMISED_BODY = b"POST /qos HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
 
-    def __init__(self, namespace: str) -> None:
+
+class Slowloris:
+    """Connections that each send `head` (UNFINISHED_HEAD by default), then `trickle` every few
+    seconds and never finish their request, opened at ATTACK_RATE in the box's namespace."""
+
+    def __init__(
+        self, namespace: str, head: bytes = UNFINISHED_HEAD, trickle: bytes = b"X-a: b\r\n"
+    ) -> None:
         self.namespace = namespace
+        self.head = head
+        self.trickle = trickle
         self.sockets: list[socket.socket] = []
         self.opened = 0
         self.stop = threading.Event()
@@ -101,7 +114,7 @@ class Slowloris:
             self.opened += 1
             try:
                 conn.connect(("127.0.0.1", PORT))
-                conn.sendall(b"GET /qos HTTP/1.1\r\nHost: x\r\n")
+                conn.sendall(self.head)
             except OSError:
                 pass  # refused or not accepted: the attacker keeps it open all the same
             self.sockets.append(conn)
@@ -109,7 +122,7 @@ class Slowloris:
                 next_trickle = time.monotonic() + 3.0
                 for held in self.sockets:
                     with contextlib.suppress(OSError):
-                        held.send(b"X-a: b\r\n")
+                        held.send(self.trickle)
 
 
 def timed_get(lab: Lab, path: str, timeout: float) -> tuple[int, float, bytes]:
@@ -128,22 +141,25 @@ def timed_get(lab: Lab, path: str, timeout: float) -> tuple[int, float, bytes]:
     return in_netns(lab.ns("box"), call)
 
 
-@pytest.fixture
-def low_limit_engine(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """The engine with `--http` on the box's loopback, under a descriptor limit of LOW_LIMIT
-    (soft and hard, as `ulimit -n` sets it)."""
-    prlimit = shutil.which("prlimit")
-    if prlimit is None:
-        pytest.skip("prlimit (util-linux) is not installed")
+@contextlib.contextmanager
+def http_engine(
+    lab: Lab, tmp_path: Path, descriptors: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The engine with `--http` on the box's loopback, under a descriptor limit of
+    `descriptors` if given (soft and hard, as `ulimit -n` sets it)."""
+    prefix: list[str] = []
+    if descriptors is not None:
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
+            pytest.skip("prlimit (util-linux) is not installed")
+        prefix = [prlimit, f"--nofile={descriptors}:{descriptors}", "--"]
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(BOTH_5MS))
     control = str(tmp_path / "control.sock")
     stderr_path = tmp_path / "engine.stderr"
     command = lab.engine_command(str(spec_path), control, "--http", f"127.0.0.1:{PORT}")
     with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(
-            [prlimit, f"--nofile={LOW_LIMIT}:{LOW_LIMIT}", "--", *command], stderr=stderr
-        )
+        process = subprocess.Popen([*prefix, *command], stderr=stderr)
     try:
         try:
             wait_for_engine(control, 15.0, alive=lambda: process.poll() is None)
@@ -152,6 +168,13 @@ def low_limit_engine(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
         yield process, stderr_path
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+def low_limit_engine(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The engine with `--http` on the box's loopback, under a descriptor limit of LOW_LIMIT."""
+    with http_engine(lab, tmp_path, LOW_LIMIT) as engine:
+        yield engine
 
 
 def test_slowloris_leaves_the_api_answering_and_a_killed_worker_restarted(
@@ -190,6 +213,93 @@ def test_slowloris_leaves_the_api_answering_and_a_killed_worker_restarted(
     assert process.poll() is None
     logged = stderr_path.stat().st_size
     assert logged < MAX_LOG, f"{logged} bytes logged: {stderr_path.read_text()[:2000]}"
+
+
+def test_a_slowloris_trickling_bodies_leaves_the_api_answering(
+    lab: Lab, low_limit_engine: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    """The bug: connections that each sent a whole head promising a 1 MB body, then a byte now
+    and then, counted as busy for up to BODY_TIMEOUT: at the cap every new connection was
+    refused, `GET /qos` got `Connection reset`. Now a connection waiting on its client's body
+    is shed at the cap like one waiting for a head, the oldest first."""
+    process, _ = low_limit_engine
+    with Slowloris(lab.ns("box"), head=PROMISED_BODY, trickle=b"x") as attack:
+        deadline = time.monotonic() + 30
+        while attack.opened < LOW_LIMIT + 100:  # past the cap, well within MIN_BODY_RATE's
+            assert time.monotonic() < deadline and attack.thread.is_alive()
+            time.sleep(0.1)
+        answers = [timed_get(lab, "/qos", timeout=5.0) for _ in range(10)]
+        assert all(status == 200 for status, _, _ in answers), answers
+        slowest = max(taken for _, taken, _ in answers)
+        assert slowest < 1.0, f"GET /qos took {slowest:.2f} s under the attack"
+        assert attack.thread.is_alive(), "the attack ended before the checks did"
+    assert process.poll() is None
+
+
+#: Concurrent large bodies sent to the real engine, each LARGE_BODY bytes of JSON (one line).
+LARGE_BODIES = 20
+LARGE_BODY = 15_000_000
+#: What each batch of those may make the supervisor's RSS grow by: MAX_BODIES_BYTES of bodies
+#: (two of them) and their parsing (a replay's line of numbers: ~165 MB each, measured) with
+#: room for the allocator; the bug: 138 MB -> 1,920 MB.
+MAX_RSS_GROWTH = 500 * 1024 * 1024
+
+
+def post_raw(port: int, path: str, body: bytes, timeout: float = 60.0) -> tuple[int, bytes]:
+    """Status (0: no answer) and body of one POST of `body`, sent as it is."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError as error:
+        return 0, str(error).encode()
+
+
+def test_concurrent_large_bodies_are_bounded_in_sum(lab: Lab, tmp_path: Path) -> None:
+    """The bug: the 16 MiB cap was per body; 20 concurrent 15 MB bodies took the supervisor
+    from 138 MB to 1.9 GB (and kept it). Now bodies being read at once hold at most
+    MAX_BODIES_BYTES (by declared length): the rest get a clear 503 at once, the supervisor
+    grows by less than MAX_RSS_GROWTH and answers afterwards."""
+    import psutil
+
+    numbers = b"[" + b"0," * ((LARGE_BODY - 40) // 2) + b"0]"
+    bodies = {
+        "/qos": b'{"ingress": {}, "egress": {}, "x": ' + numbers + b"}",
+        "/timeline/replay": b'{"at": 0, "set": {"egress.latency": ' + numbers + b"}}\n",
+    }
+    with http_engine(lab, tmp_path) as (process, stderr_path):
+        supervisor = psutil.Process(process.pid)
+        assert "run" in supervisor.cmdline(), supervisor.cmdline()
+        for path, body in bodies.items():
+            assert len(body) <= MAX_BODY
+            before = supervisor.memory_info().rss
+            answers: list[tuple[int, bytes]] = []
+            peak = before
+
+            def send(
+                body: bytes = body, path: str = path, answers: list[tuple[int, bytes]] = answers
+            ) -> None:
+                answers.append(in_netns(lab.ns("box"), lambda: post_raw(PORT, path, body)))
+
+            senders = [threading.Thread(target=send) for _ in range(LARGE_BODIES)]
+            for sender in senders:
+                sender.start()
+            while any(sender.is_alive() for sender in senders):
+                peak = max(peak, supervisor.memory_info().rss)
+                for sender in senders:
+                    sender.join(0.05)
+            assert len(answers) == LARGE_BODIES
+            busy = [json.loads(text)["error"] for status, text in answers if status == 503]
+            assert busy and all("requests are being read already" in e for e in busy), answers
+            assert all(status in (400, 422, 503) for status, _ in answers), answers
+            grown = peak - before
+            assert grown < MAX_RSS_GROWTH, f"{path}: RSS grew by {grown / 1e6:.0f} MB"
+            print(f"{path}: {len(busy)} of {LARGE_BODIES} got 503, RSS +{grown / 1e6:.0f} MB")
+        assert timed_get(lab, "/qos", timeout=5.0)[0] == 200
+        assert process.poll() is None, stderr_path.read_text()[-2000:]
 
 
 # --- the same server in process, in front of an engine that only publishes ------------------
@@ -637,3 +747,131 @@ def test_the_page_reads_with_its_token(
     finally:
         stop.set()
         publisher.join(5)
+
+
+# --- the token before the body, 405s, bodies not JSON, the words -----------------------------
+
+
+def test_with_a_token_a_change_without_it_is_refused_before_its_body(
+    served: Callable[..., tuple[PublishingEngine, HttpServer, int]],
+) -> None:
+    """The bug: the token was a FastAPI dependency, which runs after the body has been received
+    and parsed, so a request without the token made the engine wait for (and hold) its body:
+    one promising 16 MB and sending none was answered only by the body deadline. Now the head
+    alone decides: 401 at once (what comes of the body is dropped, and the connection closed
+    after KEEP_ALIVE_TIMEOUT)."""
+    _, _, port = served(token=TOKEN)
+    for method in ("POST", "PATCH"):
+        for credentials in (b"", b"Authorization: Bearer wrong\r\n"):
+            conn = socket.create_connection(("127.0.0.1", port))
+            with conn:
+                started = time.monotonic()
+                conn.sendall(
+                    f"{method} /qos HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n".encode()
+                    + credentials
+                    + b"\r\n"
+                )
+                conn.settimeout(5)
+                answer = b""
+                with contextlib.suppress(TimeoutError):
+                    while b"}" not in answer and (chunk := conn.recv(65536)):
+                        answer += chunk
+                taken = time.monotonic() - started
+                assert answer.startswith(b"HTTP/1.1 401"), (method, credentials, answer)
+                assert taken < 1.0, f"401 after {taken:.2f} s"
+                assert b"token" in answer
+                if method == "POST" and not credentials:  # the body it promised is not awaited
+                    assert closed_by_server(conn, within=KEEP_ALIVE_TIMEOUT + 3.0) is not None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/qos", b"{}", method="PATCH")
+    request.add_header("Authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200  # with the token, the body is read as before
+    # The schema still says 401 for each operation that needs the token.
+    schema = json.loads(get(port, "/openapi.json")[1])
+    assert "401" in schema["paths"]["/qos"]["patch"]["responses"]
+
+
+#: Paths and methods they do not take, with every method each path takes.
+NOT_ALLOWED = {
+    ("PUT", "/qos"): "GET, POST, PATCH",
+    ("DELETE", "/qos"): "GET, POST, PATCH",
+    ("DELETE", "/stats"): "GET",
+    ("PUT", "/timeline/record"): "GET, POST, DELETE",
+    ("GET", "/flush"): "POST",
+    ("POST", "/healthz"): "GET",
+}
+
+
+def test_a_405_names_every_method_its_path_takes(
+    served: Callable[..., tuple[PublishingEngine, HttpServer, int]],
+) -> None:
+    """The bug: every 405 but POST /healthz had an empty `Allow`: FastAPI keeps an included
+    router as one route with no `methods` of its own, so looking at each route's methods
+    found none (already so on 800d263; no test read the header)."""
+    _, _, port = served()
+    for (method, path), allowed in NOT_ALLOWED.items():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request(method, path)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 405, (method, path)
+            assert response.getheader("Allow") == allowed, (method, path)
+        finally:
+            conn.close()
+
+
+#: Bodies that are not JSON, each with what its error must say.
+NOT_JSON = {
+    b"not json": "Expecting value at line 1 column 1",
+    b"{bad": "Expecting property name enclosed in double quotes at line 1 column 2",
+    b'{"egress": ': "Expecting value at line 1 column 12",
+    b'{"egress": "\xff"}': "'utf-8' codec can't decode byte 0xff in position 12",  # not UTF-8
+}
+
+
+def test_a_body_that_is_not_json_is_400_naming_the_body(
+    served: Callable[..., tuple[PublishingEngine, HttpServer, int]],
+) -> None:
+    """The bug: a body that is not JSON at all got 422 `[0]: JSON decode error`, naming no field;
+    the README and the schema promise 400. Now 400, `body: not JSON: REASON at line L column
+    C` (or why it is not even UTF-8 text)."""
+    _, _, port = served()
+    for method, path in (("POST", "/qos"), ("PATCH", "/qos"), ("POST", "/")):
+        for body, reason in NOT_JSON.items():
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", body, method=method)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            error = json.loads(refused.value.read())["error"]
+            refused.value.close()
+            assert refused.value.code == 400, (method, path, body, error)
+            assert error.startswith(f"body: not JSON: {reason}"), error
+            assert "\n" not in error
+
+
+def test_the_token_help_and_log_say_reads_need_it_too() -> None:
+    """The bug: `--http-token` said "changes over HTTP need this token" and the start-up log
+    "changes need the token", though reads need it too now."""
+    from engine.cli.serve import TOKEN_HELP, _log_access
+
+    for command in (["run", "--help"], ["http", "--help"]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "engine.cli.main", *command],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+        assert "reads as well as" in shown and "changes over HTTP need" not in shown, command
+    assert "reads as well as changes" in TOKEN_HELP
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("linkshaper")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        _log_access("127.0.0.1", 8080, "t")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert records and "changes need the token" not in records[0], records
+    assert "every request needs the token" in records[0]

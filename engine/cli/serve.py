@@ -33,6 +33,13 @@ TRACE_DIR_HELP = (
 )
 
 
+#: What the token is for, the same for `run --http-token` and `http --token`.
+TOKEN_HELP = (
+    "every HTTP request needs this token, reads as well as changes; only the page, /healthz "
+    "and the API's description are open (default: $LINKSHAPER_HTTP_TOKEN; none: all open)"
+)
+
+
 def add_parsers(sub: SubParsers) -> None:
     run = sub.add_parser("run", help="shape between OUTER and INNER")
     add_control_option(run, by_namespace=True)
@@ -64,7 +71,7 @@ def add_parsers(sub: SubParsers) -> None:
     run.add_argument(
         "--http-token",
         metavar="TOKEN",
-        help="changes over HTTP need this token (default: $LINKSHAPER_HTTP_TOKEN; none: open)",
+        help=TOKEN_HELP,
     )
     run.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
     run.add_argument(
@@ -85,7 +92,7 @@ def add_parsers(sub: SubParsers) -> None:
     add_control_option(http, by_namespace=True, what="the engine's control socket")
     http.add_argument("--ns", metavar="NAME", help="the engine of this namespace")
     http.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
-    http.add_argument("--token", help="changes need it (default: $LINKSHAPER_HTTP_TOKEN)")
+    http.add_argument("--token", metavar="TOKEN", help=TOKEN_HELP)
     http.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
     http.set_defaults(func=cmd_http)
 
@@ -242,7 +249,11 @@ def _serve_http(listens: list[str], args: argparse.Namespace, supervisor: Superv
 
 
 def _log_access(host: str, port: int, token: str | None) -> None:
-    access = "changes need the token" if token else "no token: anyone who reaches it"
+    access = (
+        "every request needs the token but the page, /healthz and the API's description"
+        if token
+        else "no token: anyone who reaches it"
+    )
     log.info("HTTP API on http://%s:%d/ (%s)", host, port, access)
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -250,8 +261,8 @@ def _log_access(host: str, port: int, token: str | None) -> None:
         loopback = False
     if token is None and not loopback:
         log.warning(
-            "the HTTP API is open to every host that reaches %s:%d: anyone there can change "
-            "the link (set --http-token or LINKSHAPER_HTTP_TOKEN)",
+            "the HTTP API is open to every host that reaches %s:%d: anyone there can read and "
+            "change the link (set --http-token or LINKSHAPER_HTTP_TOKEN)",
             host,
             port,
         )

@@ -10,12 +10,15 @@ changes, except OPEN_PATHS.
 
 from __future__ import annotations
 
+import json
 import secrets
+import threading
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -29,6 +32,16 @@ from engine.web.timeline_routes import timeline_routes
 
 #: Largest request body read: a spec with thousands of flows, or a long timeline, is smaller.
 MAX_BODY = 16 * 1024 * 1024
+#: Most bytes of request bodies being received and parsed at once, summed over all requests
+#: (503 beyond): parsing a body takes several times its size (a 15 MB line of JSON: ~90 MB),
+#: and twenty at once took 1.9 GB. Two of the largest at once is room for any honest use.
+MAX_BODIES_BYTES = 2 * MAX_BODY
+#: A body up to this long is counted in MAX_BODIES_BYTES but never refused by it: a patch or a
+#: small spec gets through while large bodies fill the budget (their sum stays bounded by the
+#: connection cap times this).
+SMALL_BODY = 64 * 1024
+#: Methods a 405's `Allow` is probed for.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 #: What a GET needs no token for even when one is set: the browser page (it asks for the
 #: token itself), the API's description and a liveness probe's answer, none of which says
 #: anything of the link, its traffic or the machine.
@@ -49,22 +62,11 @@ def create_http_app(
         authorization: Annotated[str | None, Header()] = None,
         x_linkshaper_token: Annotated[str | None, Header()] = None,
     ) -> None:
-        """With a token set, a request needs `Authorization: Bearer TOKEN` (or the X- header):
-        reads and streams as well as changes (what the link does, its traffic, captured
-        frames, the machine's interfaces and processes are nobody else's business)."""
-        if token is None or (request.method == "GET" and request.url.path in OPEN_PATHS):
-            return  # not POST /: the seed's way to change the link
-        given = x_linkshaper_token
-        if authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:].strip()
-        # Bytes, not str: compare_digest raises on non-ASCII text, which would be a 500.
-        if not given or not secrets.compare_digest(
-            given.encode("utf-8", "surrogateescape"), token.encode()
-        ):
-            what = "read" if request.method == "GET" else "change"
-            raise HTTPException(
-                status_code=401, detail=f"a valid token is needed to {what} the link"
-            )
+        """The token's check for the schema's sake (it documents the headers and the 401):
+        TokenGate has refused a request without the token before its body was read."""
+        refusal = token_refusal(token, request.method, request.url.path, request.headers)
+        if refusal is not None:
+            raise HTTPException(status_code=401, detail=refusal)
 
     app = FastAPI(
         title="linkshaper",
@@ -88,14 +90,22 @@ def create_http_app(
     )
     app.add_middleware(BodyLimit)
     app.add_middleware(JsonBodies)
+    app.add_middleware(TokenGate, token=token)  # the outermost: before any body is read
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        not_json = _not_json(exc)
+        if not_json is not None:
+            return JSONResponse({"error": not_json}, status_code=400)
         return JSONResponse({"error": _one_line(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's "There was an error parsing the body": one not even text (not UTF-8).
+            reason = str(exc.__cause__).splitlines()[0]
+            return JSONResponse({"error": f"body: not JSON: {reason}"}, status_code=400)
         if exc.status_code == 405:  # every method the path takes, not just one route's
             headers["Allow"] = ", ".join(_allowed_methods(app, request))
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
@@ -122,14 +132,71 @@ def create_http_app(
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """The methods of all routes whose path matches the request's (Starlette's 405 names only
-    those of the first such route, and each method here is a route of its own)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    """The methods some route takes at the request's path, each probed by matching the scope
+    with that method (Starlette's 405 names only those of the first such route, and FastAPI
+    keeps an included router as one route whose own `methods` are none)."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in app.router.routes
+        )
+    ]
+
+
+def _not_json(exc: RequestValidationError) -> str | None:
+    """`body: not JSON: REASON at line L column C` for a body that is not JSON at all (FastAPI
+    reports it as a validation error naming no field), else None."""
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "invalid")
+            document, position = exc.body, error["loc"][-1]
+            if isinstance(document, str) and isinstance(position, int):
+                where = json.JSONDecodeError(reason, document, position)
+                return f"body: not JSON: {reason} at line {where.lineno} column {where.colno}"
+            return f"body: not JSON: {reason}"
+    return None
+
+
+def token_refusal(token: str | None, method: str, path: str, headers: Any) -> str | None:
+    """Why a request may not be served without the token (None: it may). With a token set, a
+    request needs `Authorization: Bearer TOKEN` (or `X-Linkshaper-Token`): reads and streams
+    as well as changes (what the link does, its traffic, captured frames, the machine's
+    interfaces and processes are nobody else's business); only a GET of OPEN_PATHS is open."""
+    if token is None or (method == "GET" and path in OPEN_PATHS):
+        return None  # not POST /: the seed's way to change the link
+    given = headers.get("x-linkshaper-token")
+    authorization = headers.get("authorization")
+    if authorization and authorization.lower().startswith("bearer "):
+        given = authorization[7:].strip()
+    # Bytes, not str: compare_digest raises on non-ASCII text, which would be a 500.
+    if given and secrets.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
+        return None
+    return f"a valid token is needed to {'read' if method == 'GET' else 'change'} the link"
+
+
+class TokenGate:
+    """The token checked from the request head alone, 401 at once: a FastAPI dependency runs
+    only after the body has been received and parsed, so without this a request with no
+    token could make the engine take and parse a 16 MiB body, or hold a connection while
+    one trickles in."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.token is not None:
+            headers = Headers(scope=scope)
+            refusal = token_refusal(self.token, scope["method"], scope["path"], headers)
+            if refusal is not None:
+                # Not closed at once: uvicorn drops what comes of the body unread, so the client
+                # sending one still reads why (HEAD_TIMEOUT closes a connection that lingers).
+                response = JSONResponse({"error": refusal}, status_code=401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _one_line(exc: RequestValidationError) -> str:
@@ -137,35 +204,85 @@ def _one_line(exc: RequestValidationError) -> str:
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes (413) before anything parses them: by the
-    declared length, and by what actually arrives for a body sent in chunks."""
+    """Refuse a request body over `limit` bytes (413) before anything parses it, by the
+    declared length and by what actually arrives for a body sent in chunks; and bodies beyond
+    `budget` bytes being read at once, summed over all requests (503): each holds its declared
+    length (or what has come, without one) from its head until the request ends."""
 
-    def __init__(self, app: Any, limit: int = MAX_BODY) -> None:
+    def __init__(self, app: Any, limit: int = MAX_BODY, budget: int = MAX_BODIES_BYTES) -> None:
         self.app = app
         self.limit = limit
+        self.budget = budget
+        self.in_flight = 0
+        self._lock = threading.Lock()  # two servers (--unshaped-port) may share the app
+
+    def _take(self, size: int, small: bool) -> bool:
+        with self._lock:
+            if not small and self.in_flight + size > self.budget:
+                return False
+            self.in_flight += size
+            return True
+
+    def _give_back(self, size: int) -> None:
+        with self._lock:
+            self.in_flight -= size
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared: int | None = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
                 response = JSONResponse({"error": _too_large(self.limit)}, status_code=413)
                 await response(scope, receive, send)
                 return
+            if name == b"content-length":
+                declared = int(value)
+        if declared is not None and not self._take(declared, declared <= SMALL_BODY):
+            busy = self._busy()
+            await _drop_body(receive)  # the client sending it reads the answer (see there)
+            await JSONResponse({"error": busy}, status_code=503)(scope, receive, send)
+            return
+        held = declared or 0
         seen = 0
         limit = self.limit
 
         async def limited() -> Any:
-            nonlocal seen
+            nonlocal seen, held
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                size = len(message.get("body", b""))
+                seen += size
                 if seen > limit:  # FastAPI passes an HTTPException through as it is
                     raise HTTPException(status_code=413, detail=_too_large(limit))
+                if declared is None and size:
+                    if not self._take(size, seen <= SMALL_BODY):
+                        raise HTTPException(status_code=503, detail=self._busy())
+                    held += size
             return message
 
-        await self.app(scope, limited, send)
+        try:
+            await self.app(scope, limited, send)
+        finally:
+            self._give_back(held)
+
+    def _busy(self) -> str:
+        return (
+            f"body: {self.in_flight} bytes of requests are being read already, the most at "
+            "once; try again"
+        )
+
+
+async def _drop_body(receive: Any) -> None:
+    """Take a refused request's body and keep none of it, a chunk at a time (its connection's
+    body deadline bounds how long): answered first, a client that asked for `Connection:
+    close` (urllib, most scripts) would have its connection closed under the body it is still
+    sending, and its kernel would reset it and lose the answer."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def _too_large(limit: int) -> str:

@@ -81,9 +81,13 @@ log = logging.getLogger("linkshaper")
 #: A connection must send a whole request head within this long of opening (or of its last
 #: answer, kept alive): a client sends it at once; a slowloris trickles it to hold a socket.
 HEAD_TIMEOUT = 5.0
-#: And then the request's body within this long: 16 MiB at 2.5 Mbit/s (a shaped link's API is
-#: best reached through --unshaped-port).
+#: And then the request's body within this long at most: 16 MiB at 2.5 Mbit/s (a shaped link's
+#: API is best reached through --unshaped-port).
 BODY_TIMEOUT = 60.0
+#: A body with a declared length must come at this rate on average (after HEAD_TIMEOUT of
+#: grace): the rate BODY_TIMEOUT allows the largest body, so a patch of a few hundred bytes
+#: trickled a byte at a time holds its connection for 5 s, not 60.
+MIN_BODY_RATE = 16 * 1024 * 1024 / (BODY_TIMEOUT - HEAD_TIMEOUT)
 #: An idle kept-alive connection is closed after this long (uvicorn's own timer, its default).
 KEEP_ALIVE_TIMEOUT = 5
 #: A connection whose reader takes nothing of an answer for this long is dropped (a stalled
@@ -177,8 +181,9 @@ class Throttled:
 
 class ConnectionGuard:
     """The connections of one server, up to `cap`: at the cap, a new one takes the place of the
-    oldest that is still waiting for a request head (a slowloris's); if every one is busy with a
-    request, the new one is closed at once."""
+    oldest that is waiting on its client, for a request head or the rest of a body (a
+    slowloris's, however it trickles); if every one is busy with an answer, the new one is
+    closed at once."""
 
     def __init__(self, cap: int, warnings: Throttled | None = None) -> None:
         self.cap = cap
@@ -190,14 +195,14 @@ class ConnectionGuard:
 
     def admit(self, connection: GuardedH11Protocol) -> bool:
         if len(self.open) >= self.cap:
-            idle = next((c for c in self.open if c.waiting_for_request), None)
+            idle = next((c for c in self.open if c.waiting_on_client), None)
             if idle is None:
                 self.refused += 1
                 self._warnings.warn("HTTP: %d connections busy (the cap): one refused", self.cap)
                 return False
             self.shed += 1
             self._warnings.warn(
-                "HTTP: %d connections (the cap): the oldest waiting for a request closed",
+                "HTTP: %d connections (the cap): the oldest waiting on its client closed",
                 self.cap,
             )
             idle.drop()
@@ -231,6 +236,12 @@ class GuardedH11Protocol(H11Protocol):
             return
         self._expect_request()
 
+    @property
+    def waiting_on_client(self) -> bool:
+        """Whether the server waits for input (a head, or the rest of a body), not on itself
+        to answer: such a connection costs its client nothing to hold."""
+        return self.waiting_for_request or (self.cycle is not None and self.cycle.more_body)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         self.guard.forget(self)
@@ -246,7 +257,7 @@ class GuardedH11Protocol(H11Protocol):
         self._seen = cycle
         self.waiting_for_request = False
         if cycle.more_body:
-            self._arm(BODY_TIMEOUT)
+            self._arm(body_deadline(cycle.scope["headers"]))
         else:
             self._disarm()
 
@@ -294,6 +305,15 @@ class GuardedH11Protocol(H11Protocol):
     def _overdue(self) -> None:
         self.guard.timed_out += 1
         self.drop()
+
+
+def body_deadline(headers: Any) -> float:
+    """Seconds a body may take: by its declared length at MIN_BODY_RATE, BODY_TIMEOUT at most
+    (and for a body sent in chunks, whose length is not known)."""
+    for name, value in headers:
+        if name == b"content-length" and value.isdigit():
+            return min(BODY_TIMEOUT, HEAD_TIMEOUT + int(value) / MIN_BODY_RATE)
+    return BODY_TIMEOUT
 
 
 def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
@@ -353,8 +373,8 @@ TOKEN_VARIABLE = "LINKSHAPER_HTTP_TOKEN"
 
 
 def resolve_token(given: str | None) -> str | None:
-    """The token changes need: the one given on the command line, else $LINKSHAPER_HTTP_TOKEN,
-    else none (an empty one is none too)."""
+    """The token HTTP requests need: the one given on the command line, else
+    $LINKSHAPER_HTTP_TOKEN, else none (an empty one is none too)."""
     return given or os.environ.get(TOKEN_VARIABLE) or None
 
 
