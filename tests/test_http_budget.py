@@ -240,7 +240,7 @@ def test_a_slowloris_trickling_bodies_leaves_the_api_answering(
 LARGE_BODIES = 20
 LARGE_BODY = 15_000_000
 #: What each batch of those may make the supervisor's RSS grow by: MAX_BODIES_BYTES of bodies
-#: (two of them) and their parsing (a replay's line of numbers: ~165 MB each, measured) with
+#: (one at a time) and their parsing (a replay's line of numbers: ~165 MB each, measured) with
 #: room for the allocator; the bug: 138 MB -> 1,920 MB.
 MAX_RSS_GROWTH = 500 * 1024 * 1024
 
