@@ -77,8 +77,9 @@ def create_http_app(
             "a body that is not JSON at all, 422 for one that is not a valid request, 401 for "
             "a request without the token (when one is set; only the page, /healthz and the "
             "API's description are open then), 404 for what is not there (no "
-            "recording, no replay), 405 for a method a path does not take, 413 for a body over "
-            f"{MAX_BODY} bytes."
+            "recording, no replay), 405 for a method a path does not take, 409 for a recording "
+            f"started while one runs, 413 for a body over {MAX_BODY} bytes, 503 when bodies, "
+            "streams or captures are at their cap, or a change is not in force by its deadline."
         ),
         version="1",
         docs_url="/docs",
@@ -87,6 +88,12 @@ def create_http_app(
             400: {"model": ApiError, "description": "Not JSON", "content": ERROR_CONTENT},
             413: {"model": ApiError, "description": "Too large", "content": ERROR_CONTENT},
             422: {"model": ApiError, "description": "Not valid", "content": ERROR_CONTENT},
+            503: {
+                "model": ApiError,
+                "content": ERROR_CONTENT,
+                "description": "Busy (bodies, streams or captures at their cap) or a change not "
+                "in force by its deadline (a stalled worker; the change is kept)",
+            },
         },
     )
     app.add_middleware(BodyLimit)

@@ -27,7 +27,14 @@ from engine.timelines.timeline import (
     TimelineTooLong,
     timeline_from_bytes,
 )
-from engine.web.common import NOT_THERE, Engine, NdjsonResponse, spec_in_force
+from engine.web.common import (
+    ERROR_CONTENT,
+    NOT_THERE,
+    ApiError,
+    Engine,
+    NdjsonResponse,
+    spec_in_force,
+)
 
 TIMELINE_BODY: dict[str, Any] = {
     "requestBody": {
@@ -203,7 +210,9 @@ def timeline_routes(
     router = APIRouter()
     timelines = Timelines(engine)
 
-    @router.post("/timeline/record", dependencies=changes, responses=errors,
+    @router.post("/timeline/record", dependencies=changes,
+              responses={**errors, 409: {"model": ApiError, "content": ERROR_CONTENT,
+                                         "description": "A recording runs already"}},
               summary="Start recording every change (and stats) on the server")  # fmt: skip
     def record_start(stats: bool = Query(False)) -> dict[str, str]:
         if not timelines.start_recording(stats):
