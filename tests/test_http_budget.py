@@ -875,3 +875,48 @@ def test_the_token_help_and_log_say_reads_need_it_too() -> None:
         logger.setLevel(level)
     assert records and "changes need the token" not in records[0], records
     assert "every request needs the token" in records[0]
+
+
+@pytest.mark.lab
+def test_linkshaper_http_started_before_its_engine_waits_for_it(
+    start_engine: Callable[..., object], lab: Lab, tmp_path: Path
+) -> None:
+    """`linkshaper http` started first (compose, systemd and scripts start both at once):
+    it waits for the engine and then serves it (before: it exited at once, `no engine at
+    ...`, and the API never came up: tests/test_netns.py lost that race now and then)."""
+    from engine.environments.harness import EngineProcess
+
+    workdir = tmp_path / "engine"
+    workdir.mkdir()
+    control = workdir / "control.sock"  # where EngineProcess puts it
+    port = PORT + 1
+    http = subprocess.Popen(
+        ["ip", "netns", "exec", lab.ns("box"), sys.executable, "-m", "engine.cli.main", "http",
+         "--control", str(control), "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)  # nothing listens on the control socket for a while
+        assert http.poll() is None, http.communicate(timeout=5)[1]
+        engine = EngineProcess(lab, workdir, {}, "spec.json", (), None)
+        try:
+            engine.wait_ready()
+            assert str(engine.control) == str(control)
+
+            def answered() -> int:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/qos", timeout=5) as r:
+                        return int(r.status)
+                except OSError:
+                    return 0
+
+            deadline = time.monotonic() + 30
+            while in_netns(lab.ns("box"), answered) != 200:
+                assert http.poll() is None, http.communicate(timeout=5)[1]
+                assert time.monotonic() < deadline, "the HTTP API never came up"
+                time.sleep(0.2)
+        finally:
+            engine.close()
+    finally:
+        http.terminate()
+        http.communicate(timeout=10)  # and its stderr pipe closed

@@ -33,6 +33,10 @@ TRACE_DIR_HELP = (
 )
 
 
+#: `linkshaper http` started with (or just before) its engine waits this long for it to come
+#: up (compose, systemd and scripts start both at once), then says it did not.
+ENGINE_WAIT = 30.0
+
 #: What the token is for, the same for `run --http-token` and `http --token`.
 TOKEN_HELP = (
     "every HTTP request needs this token, reads as well as changes; only the page, /healthz "
@@ -295,6 +299,12 @@ def cmd_http(args: argparse.Namespace) -> int:
         control = Namespace.load(args.ns).control
     host, port = parse_listen(args.listen)
     token = resolve_token(args.token)
+    from engine.protocol.client import wait_for_engine
+
+    try:
+        wait_for_engine(control, ENGINE_WAIT)
+    except ControlError as exc:
+        return fail(f"{exc} (waited {ENGINE_WAIT:.0f} s)")
     app = create_http_app(RemoteEngine(control), token, args.trace_dir)
     server = HttpServer(app, host, port)
     server.start()
