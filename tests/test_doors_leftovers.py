@@ -35,6 +35,7 @@ from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
 from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.value_prompt import ValuePrompt
+from tests.cli_helpers import set_refusal
 from tests.planted_links import (
     VICTIM_CONTENT,
     assert_untouched,
@@ -352,19 +353,6 @@ DOORS_BASE = {"default_link": {"egress": {"rate": "2mbit", "latency": "5ms", "bu
     "p_enter": 0.01, "p_exit": 0.25, "loss_in_burst": 1.0, "loss_outside": 0.0}}}}  # fmt: skip
 
 
-def cli_set(engine: EngineProcess, assignment: str) -> str | None:
-    """`linkshaper set ASSIGNMENT`: None if it went in force, else its one line of refusal."""
-    done = subprocess.run(
-        [*CLI, "set", "--control", engine.control, assignment],
-        cwd=ROOT, capture_output=True, text=True, timeout=PATIENCE,
-    )  # fmt: skip
-    if done.returncode == 0:
-        return None
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("linkshaper: "), done.stderr
-    return lines[0].removeprefix("linkshaper: ")
-
-
 def egress_value(spec: Spec, field: str) -> object:
     link = spec.default_link.egress
     return link.queue.packets if field == "queue" else getattr(link, field)
@@ -413,7 +401,9 @@ def test_a_value_past_a_sliders_end_ends_as_linkshaper_set_ends(
                     await pilot.pause(0.2)
                     assert engine_spec(engine) == base and len(toasts) == said + 1, toasts
                 reset()
-                cli = cli_set(engine, f"egress.{field.replace('queue', 'queue.packets')}={text}")
+                cli = set_refusal(
+                    engine.control, f"egress.{field.replace('queue', 'queue.packets')}={text}"
+                )
                 if cli is None:
                     assert egress_value(engine_spec(engine), field) == in_force
                 else:

@@ -30,6 +30,7 @@ from engine.model.units import UnitError, parse_rate
 from engine.protocol.client import ControlClient
 from engine.protocol.messages import Error, SetSpec, SpecReply, decode
 from shaper_tui.scales import RATE
+from tests.cli_helpers import set_refusal
 from tests.conftest import lab_prerequisites
 
 pytestmark = pytest.mark.lab
@@ -220,16 +221,7 @@ def control_socket(g: Gates, path: str, value: str) -> str | None:
 
 
 def cli_set(g: Gates, path: str, value: str) -> str | None:
-    done = subprocess.run(
-        [sys.executable, "-m", "engine.cli.main", "set", "--control", g.engine.control,
-         f"{path}={value}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=WAIT,
-    )  # fmt: skip
-    if done.returncode == 0:
-        return None
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("linkshaper: "), done.stderr
-    return lines[0].removeprefix("linkshaper: ")
+    return set_refusal(g.engine.control, f"{path}={value}")
 
 
 def sighup(g: Gates, path: str, value: str) -> str | None:

@@ -100,6 +100,13 @@ class Slowloris:
         for conn in self.sockets:
             conn.close()
 
+    def wait_opened(self, count: int, timeout: float = 30.0) -> None:
+        """Until `count` connections are open (the attack still running), or fail."""
+        deadline = time.monotonic() + timeout
+        while self.opened < count:
+            assert time.monotonic() < deadline and self.thread.is_alive()
+            time.sleep(0.1)
+
     def _run(self) -> None:
         enter_netns(self.namespace)
         started = time.monotonic()
@@ -187,10 +194,7 @@ def test_slowloris_leaves_the_api_answering_and_a_killed_worker_restarted(
     kept, and at the cap the oldest connection still waiting for its head makes room."""
     process, stderr_path = low_limit_engine
     with Slowloris(lab.ns("box")) as attack:
-        deadline = time.monotonic() + 30
-        while attack.opened < LOW_LIMIT + 100:  # past the limit: every descriptor, before
-            assert time.monotonic() < deadline and attack.thread.is_alive()
-            time.sleep(0.1)
+        attack.wait_opened(LOW_LIMIT + 100)  # past the limit: every descriptor, before
         answers = [timed_get(lab, "/qos", timeout=5.0) for _ in range(5)]
         assert all(status == 200 for status, _, _ in answers), answers
         slowest = max(taken for _, taken, _ in answers)
@@ -224,10 +228,7 @@ def test_a_slowloris_trickling_bodies_leaves_the_api_answering(
     is shed at the cap like one waiting for a head, the oldest first."""
     process, _ = low_limit_engine
     with Slowloris(lab.ns("box"), head=PROMISED_BODY, trickle=b"x") as attack:
-        deadline = time.monotonic() + 30
-        while attack.opened < LOW_LIMIT + 100:  # past the cap, well within MIN_BODY_RATE's
-            assert time.monotonic() < deadline and attack.thread.is_alive()
-            time.sleep(0.1)
+        attack.wait_opened(LOW_LIMIT + 100)  # past the cap, well within MIN_BODY_RATE's
         answers = [timed_get(lab, "/qos", timeout=5.0) for _ in range(10)]
         assert all(status == 200 for status, _, _ in answers), answers
         slowest = max(taken for _, taken, _ in answers)
