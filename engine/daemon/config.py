@@ -1,0 +1,102 @@
+"""What an engine is told at start, in one object handed whole: the command line builds an
+`EngineConfig`, the supervisor keeps it, and each worker gets its direction's `WorkerConfig`
+(a copy sent to its process, so it must pickle). Where a worker's frames come from is a
+`Ports` factory in it: the interfaces' packet sockets in production, socket pairs in tests.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engine.kernel.afpacket import open_receiver, open_sender
+from engine.model.spec import Direction
+
+
+class Ports(Protocol):
+    """Opens a worker's receiver and sender."""
+
+    @property
+    def packet(self) -> bool:
+        """Whether these are the interfaces' own packet sockets: then the engine brings the
+        interfaces up, reopens the sockets when an interface comes back, and counts the
+        kernel's drops. Given sockets are used as they are and never reopened."""
+        ...
+
+    def open(
+        self, direction: Direction, rx_ifname: str, tx_ifname: str
+    ) -> tuple[socket.socket, socket.socket]:
+        """The receiver on `rx_ifname` and the sender on `tx_ifname`; OSError if not."""
+        ...
+
+
+@dataclass(frozen=True)
+class PacketPorts:
+    """The interfaces' packet sockets, opened by name (an interface made again has a new
+    index, so a name is what survives)."""
+
+    packet: bool = True
+
+    def open(
+        self, direction: Direction, rx_ifname: str, tx_ifname: str
+    ) -> tuple[socket.socket, socket.socket]:
+        rx = open_receiver(rx_ifname)
+        try:
+            tx = open_sender(tx_ifname)
+        except OSError:
+            rx.close()
+            raise
+        return rx, tx
+
+
+@dataclass(frozen=True)
+class GivenPorts:
+    """Sockets handed in for each direction (tests over socket pairs): the receiver a worker
+    reads and the sender it writes, instead of the interfaces."""
+
+    sockets: Mapping[Direction, tuple[socket.socket, socket.socket]]
+    packet: bool = False
+
+    def open(
+        self, direction: Direction, rx_ifname: str, tx_ifname: str
+    ) -> tuple[socket.socket, socket.socket]:
+        return self.sockets[direction]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """One direction's worker: frames from `rx_ifname` to `tx_ifname`."""
+
+    direction: Direction
+    rx_ifname: str
+    tx_ifname: str
+    #: Whether it polls, for sparse frames and before releases (`run --precise`).
+    precise: bool = False
+    #: Frames to or from this port skip shaping (`run --unshaped-port`, see DirectionPipeline).
+    unshaped_port: int | None = None
+    ports: Ports = field(default_factory=PacketPorts)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The engine between `outer` (the network side) and `inner` (the application side)."""
+
+    outer: str
+    inner: str
+    #: The spec file: read at start and on SIGHUP, and written on every change if `persist`.
+    spec_path: str | None = None
+    #: Where the control socket listens (none: only pipes handed to `serve`).
+    control_path: str | None = None
+    precise: bool = False
+    persist: bool = True
+    #: The ingress and egress traffic profile files (the seed's flowtop), or none.
+    profiles: tuple[str, str] | None = None
+    unshaped_port: int | None = None
+    ports: Ports = field(default_factory=PacketPorts)
+
+    def worker(self, direction: Direction) -> WorkerConfig:
+        """Ingress runs from outer to inner, egress from inner to outer."""
+        rx, tx = (self.outer, self.inner) if direction == "ingress" else (self.inner, self.outer)
+        return WorkerConfig(direction, rx, tx, self.precise, self.unshaped_port, self.ports)
