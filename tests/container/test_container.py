@@ -27,7 +27,7 @@ from engine.environments.harness import lower_quartile, ping_times
 
 pytestmark = pytest.mark.container
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUN = f"lsct{os.getpid() % 100000}"
 IMAGE = f"linkshaper-test:{RUN}"
 BASE_IMAGE = os.environ.get("LINKSHAPER_BASE_IMAGE", "linkshaper-base:bookworm")

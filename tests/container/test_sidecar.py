@@ -17,7 +17,7 @@ import pytest
 
 from engine.environments.harness import ping_times
 from engine.protocol.http_client import HttpApiError, HttpClient
-from tests.test_container import BASE_IMAGE, ROOT, docker
+from tests.container.test_container import BASE_IMAGE, ROOT, docker
 
 pytestmark = pytest.mark.container
 

@@ -51,7 +51,7 @@ PATIENCE = 15.0
 PLANTED_SECONDS = 60
 #: The same, for the test that takes every name of each second: 100 links a second.
 TAKEN_SECONDS = 20
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "engine.cli.main"]
 TAG = "tui:leftovers"
 

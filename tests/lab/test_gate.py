@@ -35,7 +35,7 @@ from tests.conftest import lab_prerequisites
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: How long any one thing the engine does here may take (a refusal, a replay of one step, a
 #: reload): far more than it needs on a busy 2-core machine; it is a bound, not a pace.
 WAIT = 15.0

@@ -16,7 +16,7 @@ from engine.environments.pytest_plugin import ShapedLink, spec_of
 from engine.model.units import parse_rate
 from engine.protocol.http_client import HttpApiError, HttpClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pytest" / "test_on_a_bad_link.py"
 
 

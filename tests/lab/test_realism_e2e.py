@@ -231,8 +231,8 @@ def _runs(values: list[int]) -> list[int]:
 def test_every_new_field_over_the_cli_http_and_metrics(start_engine: StartEngine, lab: Lab) -> None:
     """`linkshaper set` and HTTP PATCH take the new fields by dotted path with units; a bad
     value is one line naming the field and changes nothing; /metrics and OpenAPI show them."""
-    from tests.test_http_api import PORT as HTTP_PORT
-    from tests.test_http_api import http
+    from tests.lab.test_http_api import PORT as HTTP_PORT
+    from tests.lab.test_http_api import http
 
     engine = start_engine({"ingress": {}, "egress": {}}, extra=("--http", f"127.0.0.1:{HTTP_PORT}"))
     cli = [sys.executable, "-m", "engine.cli.main", "set", "--control", engine.control]

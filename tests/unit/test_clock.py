@@ -38,7 +38,7 @@ from engine.kernel.afpacket import PACKET_AUXDATA, SO_TIMESTAMPNS, SOL_PACKET, S
 from engine.kernel.mmsg import CONTROL, SLOT, FrameBatch
 from engine.model.spec import LinkSpec
 from tests.impairment_helpers import datagram, tag_of, tagged
-from tests.test_forwarder import direct, numbered
+from tests.unit.test_forwarder import direct, numbered
 
 #: Readings of the monotonic clock (seconds) at which the float sums came out short: a fresh
 #: machine's (600 and 1,136 s of uptime were reported failing), a few hours', a day's, and
@@ -239,12 +239,12 @@ def test_time_sensitive_tests_pass_with_the_monotonic_clock_at_readings_that_bro
     if problem is not None:
         pytest.skip(problem)
     offset = int(reading - time.monotonic())
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     command = [
         "unshare", "--time", "--monotonic", str(offset),
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "tests/test_forwarder.py::test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread",
-        "tests/test_clock.py", "-k", "kernel_stamp or (floor and monotonic)",
+        "tests/unit/test_forwarder.py::test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread",
+        "tests/unit/test_clock.py", "-k", "kernel_stamp or (floor and monotonic)",
     ]  # fmt: skip
     child = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
     assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-2000:]

@@ -718,7 +718,7 @@ def test_the_page_reads_with_its_token(
     the token on its reads and reads the stream with it (EventSource cannot)."""
     if shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (make install)")
-    from tests.test_http_api import browser_page
+    from tests.lab.test_http_api import browser_page
 
     engine, _, port = served(token=TOKEN)
     stop = threading.Event()

@@ -13,7 +13,7 @@ from engine.model.spec import LinkSpec
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.metric_spark import MetricSpark
 from shaper_tui.widgets.scaled_graph import braille_rows, levels, nice_ceiling
-from tests.test_tui_snapshots import app_and_ready
+from tests.unit.test_tui_snapshots import app_and_ready
 
 
 def test_levels_are_absolute_and_any_traffic_shows() -> None:

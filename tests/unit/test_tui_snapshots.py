@@ -1,5 +1,5 @@
 """How the TUI looks: SVG snapshots (pytest-textual-snapshot, Textual pinned in
-pyproject.toml). Update them with `pytest tests/test_tui_snapshots.py --snapshot-update` after
+pyproject.toml). Update them with `pytest tests/unit/test_tui_snapshots.py --snapshot-update` after
 a deliberate change, and look at the report before committing."""
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Tests that build the image and run containers (Docker; `make test-container`)."""
