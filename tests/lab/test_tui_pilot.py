@@ -36,8 +36,8 @@ from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.value_slider import ValueSlider
 from tests.scripted_engine import ScriptedEngine
-from tests.unit.test_tui_snapshots import SPEC as SNAPSHOT_SPEC
 from tests.tui_helpers import SpecWatcher, wait_until
+from tests.unit.test_tui_snapshots import SPEC as SNAPSHOT_SPEC
 
 pytestmark = pytest.mark.lab
 
