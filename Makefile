@@ -33,6 +33,7 @@ screenshots: install
 	uv sync --frozen --extra testcontainers --group screenshots
 	$(BIN)/python -m screenshots.make
 
+# Every test but the container ones: tests/unit and tests/lab (root: network namespaces).
 test: install
 	$(BIN)/pytest -q
 
@@ -50,14 +51,15 @@ test-container: install
 	fi; \
 	fresh=0; docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || fresh=1; \
 	sh docker/build-base.sh $(BASE_IMAGE) && \
-	LINKSHAPER_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/pytest -q -m container tests/test_container.py tests/test_sidecar.py; \
+	LINKSHAPER_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/pytest -q -m container tests/container; \
 	status=$$?; \
 	if [ $$fresh = 1 ] && [ -z "$$KEEP_BASE" ]; then docker image rm -f $(BASE_IMAGE) >/dev/null; fi; \
 	if [ $$started != 0 ]; then kill $$started; wait $$started 2>/dev/null; fi; \
 	exit $$status
 
+# The tests that need no root (tests/unit): no network namespaces, no Docker.
 test-fast: install
-	$(BIN)/pytest -q -m "not lab"
+	$(BIN)/pytest -q tests/unit
 
 lint: install
 	$(BIN)/ruff format --check engine shaper_tui tests bench screenshots

@@ -15,6 +15,35 @@ from engine.model.spec import Spec
 # Fixtures of the tests of files written as root (a shared directory, a root-only victim).
 from tests.planted_links import shared_dir, victim  # noqa: F401
 
+#: What each folder of tests/ holds: the marker its tests carry (None: neither of them).
+FOLDER_MARKERS: dict[str, str | None] = {"unit": None, "lab": "lab", "container": "container"}
+TESTS = Path(__file__).resolve().parent
+
+
+def layout_problem(item: pytest.Item) -> str | None:
+    """Why a test sits in the wrong folder for its markers, or None: the folder is what a test
+    needs (`make test-fast` runs tests/unit without root), so it must agree with the marker."""
+    relative = item.path.resolve().relative_to(TESTS)
+    folder = relative.parts[0] if len(relative.parts) > 1 else ""
+    if folder not in FOLDER_MARKERS:
+        return f"is not in one of tests/{{{','.join(FOLDER_MARKERS)}}}"
+    wanted = FOLDER_MARKERS[folder]
+    marked = {name for name in ("lab", "container") if item.get_closest_marker(name)}
+    if wanted is None and marked:
+        return f"is in tests/{folder} but marked {' and '.join(sorted(marked))}"
+    if wanted is not None and marked != {wanted}:
+        return f"is in tests/{folder} but not marked {wanted} alone ({sorted(marked)})"
+    if "lab" in getattr(item, "fixturenames", ()) and "lab" not in marked:
+        return "uses the lab fixture (root) but is not marked lab"
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keeps the layout from drifting: a test in the wrong folder is an error, not a skip."""
+    problems = [f"{item.nodeid} {why}" for item in items if (why := layout_problem(item))]
+    if problems:
+        raise pytest.UsageError("tests in the wrong folder:\n" + "\n".join(problems))
+
 
 def lab_prerequisites() -> str | None:
     if os.geteuid() != 0:
