@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from engine.environments.commands import kill_namespace_processes
 from engine.environments.harness import Background, EngineProcess
 from engine.environments.lab import Lab
 from engine.model.spec import Spec
@@ -54,8 +55,34 @@ def lab_prerequisites() -> str | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def module_lab() -> Iterator[Lab]:
+    """One lab for the tests of a module marked `shared_lab` (its own prefix: a fresh lab built
+    meanwhile for an unmarked test removes only its own namespaces)."""
+    reason = lab_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    the_lab = Lab(f"lst{os.getpid() % 100000}s")
+    the_lab.up(offloads=True)
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
 @pytest.fixture
-def lab() -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """A lab of its own for each test, or the module's (marker `shared_lab`) for tests that only
+    start engines and send traffic: building one costs about a second of `ip` commands. A shared
+    lab is left as a fresh one would be, without the processes a test started in it."""
+    if request.node.get_closest_marker("shared_lab"):
+        shared: Lab = request.getfixturevalue("module_lab")
+        try:
+            yield shared
+        finally:
+            for name in shared.namespaces:
+                kill_namespace_processes(name)
+        return
     reason = lab_prerequisites()
     if reason:
         pytest.skip(reason)

@@ -31,6 +31,7 @@ from engine.protocol.messages import SetSpec
 from tests import ROOT
 from tests.frames_helpers import NOBODY
 from tests.netns_thread import in_netns
+from tests.wait_helpers import wait_reported_since, wait_udp_bound
 
 pytestmark = pytest.mark.lab
 
@@ -472,7 +473,7 @@ def test_packets_held_for_delay_are_bounded_and_can_be_flushed(
         worker = psutil.Process(client.info().worker_pids["egress"])
     rss_before = worker.memory_info().rss
     receiver = background.start(probe(lab, "server", "recv", "6000", "--idle", "1"))
-    time.sleep(0.3)
+    wait_udp_bound(lab, "server", 6000)
     sender = background.start(
         probe(
             lab,
@@ -489,7 +490,7 @@ def test_packets_held_for_delay_are_bounded_and_can_be_flushed(
         )
     )
     sender.wait(timeout=30)
-    time.sleep(0.3)
+    wait_reported_since(engine, time.monotonic())
     with engine.client() as client:
         egress = client.stats().egress
     assert egress is not None
@@ -529,7 +530,7 @@ def test_packets_held_for_delay_are_bounded_and_can_be_flushed(
         timeout=30,
     )
     assert "flushed" in flushed.stdout
-    time.sleep(0.3)
+    wait_reported_since(engine, time.monotonic())
     with engine.client() as client:
         egress = client.stats().egress
     assert egress is not None
@@ -594,7 +595,7 @@ def test_a_super_frame_claiming_one_byte_segments_is_refused_whole(
     out, _ = pinger.communicate(timeout=30)
     times = ping_times(out)
     assert len(times) >= 38 and max(times) < 100, times
-    time.sleep(0.3)
+    wait_reported_since(engine, time.monotonic())
     with engine.client() as client:
         egress = client.stats().egress
         assert "restarting" not in engine.stderr()
@@ -611,7 +612,7 @@ def test_send_errors_are_logged_once_a_minute_with_the_reason(
     lab.run(
         "client", "ping", "-c", "30", "-i", "0.02", "-s", "3000", "-W", "1", SERVER_IP, check=False
     )
-    time.sleep(0.3)
+    wait_reported_since(engine, time.monotonic())
     with engine.client() as client:
         egress = client.stats().egress
     assert egress is not None and egress.tx_errors >= 30

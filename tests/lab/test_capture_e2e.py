@@ -29,8 +29,9 @@ from engine.protocol.messages import (
     Subscribe,
 )
 from tests import ROOT
+from tests.wait_helpers import wait_udp_bound
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.shared_lab]
 
 StartEngine = Callable[..., EngineProcess]
 COUNT = 1500
@@ -57,7 +58,7 @@ def test_the_capture_has_every_datagram_once_with_the_fate_the_server_saw(
     ])  # fmt: skip
     wait_for_log(engine, "egress: capturing fates")
     receiver = background.start(probe(lab, "server", "recv", str(PORT), "--idle", "1.5", "--each"))
-    time.sleep(0.5)
+    wait_udp_bound(lab, "server", PORT)
     subprocess.run(
         probe(lab, "client", "send", SERVER_IP, str(PORT), "--count", str(COUNT), "--pps", "1000"),
         check=True, cwd=ROOT, timeout=30,
@@ -101,7 +102,7 @@ def test_a_capture_that_reads_nothing_costs_no_packet_and_bounded_memory(
         wait_for_log(engine, "egress: capturing fates")
         before = supervisor.memory_info().rss
         receiver = background.start(probe(lab, "server", "recv", str(PORT), "--idle", "1.5"))
-        time.sleep(0.5)
+        wait_udp_bound(lab, "server", PORT)
         sent = 100_000  # 10 000 a second: about 100 batches, more than the outbox's 64
         subprocess.run(
             probe(lab, "client", "send", SERVER_IP, str(PORT), "--count", str(sent),

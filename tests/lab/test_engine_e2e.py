@@ -38,6 +38,7 @@ from engine.model.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, PASS_THROUGH, Spec
 from tests import ROOT
 from tests.frames_helpers import KEPT_MARKER, malformed_frames, tagged_frames
 from tests.impairment_helpers import unseeded_bounds
+from tests.wait_helpers import wait_reported_since, wait_udp_bound, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -49,6 +50,7 @@ def link_spec(**both: object) -> dict[str, object]:
     return {"ingress": dict(both), "egress": dict(both)}
 
 
+@pytest.mark.shared_lab
 def test_latency_adds_up_in_the_round_trip(start_engine: StartEngine, lab: Lab) -> None:
     start_engine({"ingress": {"latency": 20}, "egress": {"latency": 30}})
     rtts = ping_rtts(lab, count=30, interval=0.05)
@@ -57,6 +59,7 @@ def test_latency_adds_up_in_the_round_trip(start_engine: StartEngine, lab: Lab) 
     assert_delay(rtts, 50.0)
 
 
+@pytest.mark.shared_lab
 @pytest.mark.parametrize("rate_mbit", [1, 10, 100])
 def test_tcp_goodput_matches_the_rate(start_engine: StartEngine, lab: Lab, rate_mbit: int) -> None:
     rate = rate_mbit * 1_000_000
@@ -81,7 +84,7 @@ def _udp_run(
     lab: Lab, background: Background, count: int, pps: float, port: int = 6000
 ) -> dict[str, int]:
     receiver = background.start(probe(lab, "server", "recv", str(port), "--idle", "1.5"))
-    time.sleep(0.5)
+    wait_udp_bound(lab, "server", port)
     sender = background.start(
         probe(lab, "client", "send", SERVER_IP, str(port), "--count", str(count), "--pps", str(pps))
     )
@@ -91,6 +94,7 @@ def _udp_run(
     return result
 
 
+@pytest.mark.shared_lab
 def test_udp_loss_is_binomial(start_engine: StartEngine, lab: Lab, background: Background) -> None:
     n, p = 20_000, 0.05
     # The probe's port gets its own lossy link, so the engine's count can be compared exactly:
@@ -118,6 +122,7 @@ def test_udp_loss_is_binomial(start_engine: StartEngine, lab: Lab, background: B
     assert low <= lost <= high, lost
 
 
+@pytest.mark.shared_lab
 def test_pass_through_counts_every_frame_far_end_and_wire_packet(
     start_engine: StartEngine, lab: Lab, background: Background
 ) -> None:
@@ -130,7 +135,7 @@ def test_pass_through_counts_every_frame_far_end_and_wire_packet(
     n = 3000
     # 2000 packets/s: 200 between two stats reports, well inside the exactly counted 1000.
     assert _udp_run(lab, background, n, pps=2000)["received"] == n
-    time.sleep(0.5)  # the next stats report
+    wait_reported_since(engine, time.monotonic())  # the next stats report
     with engine.client() as client:
         stats = client.stats().egress
         assert stats is not None
@@ -141,14 +146,14 @@ def test_pass_through_counts_every_frame_far_end_and_wire_packet(
         # fall behind on a busy machine, so its own count is not the measure).
         arrived = wire_packets(lab, "server", "rx")
         _udp_run(lab, background, 40_000, pps=100_000, port=6003)
-        time.sleep(0.5)
+        wait_reported_since(engine, time.monotonic())
         arrived = wire_packets(lab, "server", "rx") - arrived
         after_udp = client.stats().egress
         assert after_udp is not None
         assert after_udp.total.packets_out - stats.total.packets_out == arrived >= 40_000
         before = after_udp.total
         received = iperf3(lab, seconds=2, omit=0)["end"]["sum_received"]["bytes"]
-        time.sleep(0.5)
+        wait_reported_since(engine, time.monotonic())
         after = client.stats().egress
     assert after is not None
     packets = after.total.packets_out - before.packets_out
@@ -166,6 +171,7 @@ def worker_cpu_seconds(engine: EngineProcess) -> float:
     return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
 
 
+@pytest.mark.shared_lab
 @pytest.mark.parametrize("precise", [False, True])
 def test_sparse_frames_are_polled_for_only_when_precise_and_changes_still_apply(
     start_engine: StartEngine, lab: Lab, background: Background, precise: bool
@@ -195,6 +201,7 @@ def test_sparse_frames_are_polled_for_only_when_precise_and_changes_still_apply(
     assert min(rtts[-50:]) >= 10.0, rtts  # the last half second: the change is in force
 
 
+@pytest.mark.shared_lab
 @pytest.mark.parametrize("precise", [False, True])
 def test_held_packets_cost_one_wake_up_each_or_are_polled_for_when_precise(
     start_engine: StartEngine, lab: Lab, background: Background, precise: bool
@@ -212,7 +219,7 @@ def test_held_packets_cost_one_wake_up_each_or_are_polled_for_when_precise(
         worker = psutil.Process(client.info().worker_pids["egress"])
     ping_rtts(lab, count=2, interval=0.1)  # the neighbours resolved
     receiver = background.start(probe(lab, "server", "recv", "6002", "--idle", "1.5"))
-    time.sleep(0.5)
+    wait_udp_bound(lab, "server", 6002)
     sleeps = worker.num_ctx_switches().voluntary
     subprocess.run(
         probe(lab, "client", "send", SERVER_IP, "6002", "--count", "2000", "--pps", "1000"),
@@ -232,6 +239,7 @@ def test_held_packets_cost_one_wake_up_each_or_are_polled_for_when_precise(
         assert 500 < sleeps < 2300, sleeps
 
 
+@pytest.mark.shared_lab
 def test_stats_report_the_delay_frames_got(
     start_engine: StartEngine, lab: Lab, background: Background
 ) -> None:
@@ -255,6 +263,7 @@ def test_stats_report_the_delay_frames_got(
         assert 20.0 <= p50 <= p99, seen
 
 
+@pytest.mark.shared_lab
 def test_no_loss_or_reordering_across_50_changes_under_load(
     start_engine: StartEngine, lab: Lab, background: Background
 ) -> None:
@@ -267,7 +276,7 @@ def test_no_loss_or_reordering_across_50_changes_under_load(
         process.cpu_affinity([cpu])
     count, pps = 12_000, 2000
     receiver = background.start(probe(lab, "server", "recv", "6001", "--idle", "1.5"))
-    time.sleep(0.5)
+    wait_udp_bound(lab, "server", 6001)
     sender = background.start([
         "taskset", "-c", str(cpu),
         *probe(lab, "client", "send", SERVER_IP, "6001", "--count", str(count), "--pps", str(pps)),
@@ -295,6 +304,7 @@ def test_no_loss_or_reordering_across_50_changes_under_load(
     assert counts == {"received": count, "reordered": 0, "duplicates": 0, "highest": count - 1}
 
 
+@pytest.mark.shared_lab
 def test_sighup_reloads_and_a_broken_file_keeps_the_old_spec(
     start_engine: StartEngine, lab: Lab
 ) -> None:
@@ -311,7 +321,9 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_old_spec(
 
     engine.spec_path.write_text('{"egress": {"latency": 99, "loss": 7}}')
     engine.signal(signal.SIGHUP)
-    time.sleep(0.5)
+    wait_until(
+        lambda: "default_link.egress.loss" in engine.stderr(), 10, "the SIGHUP's refusal logged"
+    )
     assert engine.process.poll() is None
     errors = [line for line in engine.stderr().splitlines() if "SIGHUP" in line]
     assert errors and "default_link.egress.loss" in errors[-1] and "keeping" in errors[-1]
@@ -321,11 +333,12 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_old_spec(
 
     engine.spec_path.write_text("{not json")
     engine.signal(signal.SIGHUP)
-    time.sleep(0.3)
+    wait_until(lambda: "not valid JSON" in engine.stderr(), 10, "the SIGHUP's refusal logged")
     assert "not valid JSON" in engine.stderr()
     assert engine.process.poll() is None
 
 
+@pytest.mark.shared_lab
 def test_a_flow_rule_sends_its_traffic_to_its_own_link(
     start_engine: StartEngine, lab: Lab, background: Background
 ) -> None:
@@ -341,7 +354,7 @@ def test_a_flow_rule_sends_its_traffic_to_its_own_link(
     }
     engine = start_engine(spec)
     background.start(probe(lab, "server", "echo", "7777", "--seconds", "20"))
-    time.sleep(0.5)
+    wait_udp_bound(lab, "server", 7777)
     result = json.loads(
         lab.run("client", *probe(lab, "client", "rtt", SERVER_IP, "7777")[4:]).stdout
     )
@@ -417,7 +430,13 @@ def test_malformed_frames_are_counted_and_break_nothing(
         check=True,
     )
     assert int(sender.stdout) == len(frames)
-    time.sleep(0.5)  # the links' latency, then the next stats report
+
+    def taken_in() -> bool:  # the links' latency, then the next stats report
+        with engine.client() as client:
+            now = client.stats().egress
+        return now is not None and now.total.packets_in - before.total.packets_in >= len(frames)
+
+    wait_until(taken_in, 10, "the malformed frames counted in a stats report")
     with engine.client() as client:
         after = client.stats().egress
         assert client.info().worker_pids == workers
@@ -466,6 +485,7 @@ def test_vlan_tags_are_kept(
     assert all(s["tag"] == [0x88A8, 5] and s["frame"][24:36] == "810000060800" for s in two)
 
 
+@pytest.mark.shared_lab
 def test_many_clients_and_a_vanishing_one(start_engine: StartEngine, lab: Lab) -> None:
     engine = start_engine(link_spec())
     subscribers = [engine.client() for _ in range(4)]
@@ -491,6 +511,7 @@ def test_many_clients_and_a_vanishing_one(start_engine: StartEngine, lab: Lab) -
         s.close()
 
 
+@pytest.mark.shared_lab
 def test_cli_get_set_stats(start_engine: StartEngine, lab: Lab) -> None:
     engine = start_engine(link_spec())
     cli = [sys.executable, "-m", "engine.cli.main"]
@@ -554,7 +575,13 @@ def test_missing_spec_is_created_and_sigterm_leaves_nothing(
     pids = [info.supervisor_pid, *info.worker_pids.values()]
     engine.signal(signal.SIGTERM)
     assert engine.process.wait(5) == 0
-    time.sleep(0.2)
+
+    def alive() -> bool:
+        return any(
+            psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids
+        )
+
+    wait_until(lambda: not alive(), 5, "the supervisor's workers gone")
     assert not any(
         psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids
     )
@@ -562,6 +589,7 @@ def test_missing_spec_is_created_and_sigterm_leaves_nothing(
     assert not Path(engine.control).with_suffix(".key").exists()
 
 
+@pytest.mark.shared_lab
 def test_a_change_is_in_force_when_its_reply_comes(
     start_engine: Callable[..., EngineProcess], lab: Lab
 ) -> None:

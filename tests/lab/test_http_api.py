@@ -23,7 +23,7 @@ from engine.model.spec import FRAMING_OVERHEAD, Spec
 from engine.protocol.client import ControlClient
 from tests.netns_thread import in_netns
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.shared_lab]
 
 StartEngine = Callable[..., EngineProcess]
 PORT = 8089

@@ -28,6 +28,7 @@ from engine.model.spec import FRAMING_OVERHEAD
 from engine.model.stats import LinkStats
 from tests import ROOT
 from tests.impairment_helpers import unseeded_bounds
+from tests.wait_helpers import wait_udp_bound
 
 pytestmark = pytest.mark.lab
 
@@ -47,7 +48,7 @@ def probe_flow(egress: dict[str, Any]) -> dict[str, Any]:
 
 def udp_run(lab: Lab, background: Background, count: int, pps: float) -> dict[str, Any]:
     receiver = background.start(probe(lab, "server", "recv", str(PORT), "--idle", "2", "--each"))
-    time.sleep(0.5)
+    wait_udp_bound(lab, "server", PORT)
     sender = background.start(
         probe(lab, "client", "send", SERVER_IP, str(PORT), "--count", str(count), "--pps", str(pps))
     )

@@ -24,8 +24,9 @@ from engine.timelines.replay import ReplayRunner
 from engine.timelines.timeline import SpecStep, parse_timeline, read_timeline
 from tests import ROOT
 from tests.tui_helpers import SpecWatcher
+from tests.wait_helpers import wait_until
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.shared_lab]
 
 StartEngine = Callable[..., EngineProcess]
 CLI = [sys.executable, "-m", "engine.cli.main"]
@@ -40,6 +41,11 @@ def link(**egress: object) -> dict[str, object]:
 def write(path: Path, *items: dict[str, object]) -> Path:
     path.write_text("".join(json.dumps(item) + "\n" for item in items))
     return path
+
+
+def replayed(watcher: SpecWatcher) -> list[Spec]:
+    """The replay's changes the engine stamped so far."""
+    return [spec for _, source, spec in watcher.stamped() if source == "replay"]
 
 
 def test_each_step_is_applied_within_10_ms_of_its_time(start_engine: StartEngine) -> None:
@@ -59,7 +65,11 @@ def test_each_step_is_applied_within_10_ms_of_its_time(start_engine: StartEngine
                 runner.run()
             finally:
                 gc.unfreeze()
-        time.sleep(0.2)
+        wait_until(
+            lambda: len(replayed(watcher)) >= len(timeline.steps),
+            10,
+            "every replayed change seen in force",
+        )
     finally:
         watcher.close()
     # The engine stamps each change with the wall-clock time at which it applied it.
@@ -87,7 +97,11 @@ def test_a_ramp_sends_at_least_ten_values_a_second(start_engine: StartEngine) ->
             capture_output=True, text=True, cwd=ROOT, timeout=30,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-        time.sleep(0.2)
+        wait_until(
+            lambda: any(spec.default_link.egress.rate == 1_000_000 for spec in replayed(watcher)),
+            10,
+            "the ramp's last value seen in force",
+        )
     finally:
         watcher.close()
     stamped = [(at, spec) for at, source, spec in watcher.stamped() if source == "replay"]
@@ -175,7 +189,14 @@ def test_record_command_writes_changes_and_stats(start_engine: StartEngine, tmp_
             time.sleep(0.05)
         with ControlClient(engine.control) as client:
             client.patch({"egress.rate": "2mbit"}, source="set")
-        time.sleep(1.2)
+        wait_until(
+            lambda: all(
+                word in out.read_text()
+                for word in ('"source":"set"', '"direction":"ingress"', '"direction":"egress"')
+            ),
+            10,
+            "the change and both directions' stats recorded",
+        )
     finally:
         recorder.send_signal(signal.SIGINT)
         recorder.wait(10)
