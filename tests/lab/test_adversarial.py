@@ -299,7 +299,7 @@ def test_huge_requests_are_refused_quickly_and_hold_up_nothing(
     assert "unknown field" in text and "and 39995 more" in text and len(text) < 1000
 
     # A body declared over the bound is refused before a byte of it is read (streamed ones:
-    # tests/test_http_limits.py).
+    # tests/unit/test_http_limits.py).
     def declared_huge() -> bytes:
         with socket.create_connection(("127.0.0.1", PORT), timeout=10) as conn:
             conn.sendall(

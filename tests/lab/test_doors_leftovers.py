@@ -2,9 +2,9 @@
 TUI's `r`), the TUI's replay read as it goes and stopped with its reason, and the TUI's typed
 values judged by the engine's gate like every other door's.
 
-The user who attacks a recording is `nobody` for real (`setpriv`), as in tests/test_root_files.py:
-it plants a symbolic link where root will write a recording, to a root-owned 0600 file, which
-must stay as it was.
+The user who attacks a recording is `nobody` for real (`setpriv`), as in
+tests/unit/test_root_files.py: it plants a symbolic link where root will write a recording, to a
+root-owned 0600 file, which must stay as it was.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def test_a_missing_or_wrong_token_changes_nothing(start_engine: StartEngine, lab
             status, answer = http(lab, method, path, body, token=token)
             assert status == 401 and "token" in answer["error"]
     assert engine_spec(engine) == before
-    assert http(lab, "GET", "/qos")[0] == 401  # reads need it too (tests/test_http_budget.py)
+    assert http(lab, "GET", "/qos")[0] == 401  # reads need it too (tests/unit/test_http_budget.py)
     assert http(lab, "GET", "/qos", token=TOKEN)[0] == 200
     status, _ = http(lab, "PATCH", "/qos", {"egress.rate": 1000}, token=TOKEN)
     assert status == 200 and engine_spec(engine).default_link.egress.rate == 1000

@@ -304,7 +304,7 @@ def test_linkshaper_http_started_before_its_engine_waits_for_it(
 ) -> None:
     """`linkshaper http` started first (compose, systemd and scripts start both at once):
     it waits for the engine and then serves it (before: it exited at once, `no engine at
-    ...`, and the API never came up: tests/test_netns.py lost that race now and then)."""
+    ...`, and the API never came up: tests/lab/test_netns.py lost that race now and then)."""
     from engine.environments.harness import EngineProcess
 
     workdir = tmp_path / "engine"

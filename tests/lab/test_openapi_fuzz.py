@@ -99,7 +99,7 @@ def test_every_operation_answers_by_its_schema_and_never_5xx(case: Any) -> None:
     be refused with 422 (`positive_data_acceptance`). Every request the schema forbids must be
     refused, though (`negative_data_rejection`), and nothing may answer 5xx."""
     if case.path == "/stats/stream":
-        pytest.skip("streams until the client goes: tests/test_http_api.py reads it")
+        pytest.skip("streams until the client goes: tests/lab/test_http_api.py reads it")
     if case.path == "/capture":
-        pytest.skip("streams for seconds: tests/test_capture_e2e.py reads it")
+        pytest.skip("streams for seconds: tests/lab/test_capture_e2e.py reads it")
     case.call_and_validate(timeout=30, excluded_checks=[positive_data_acceptance])

@@ -164,7 +164,7 @@ def test_a_bad_value_is_explained_and_nothing_changes(start_engine: StartEngine)
             await pilot.press("escape")
             assert app.screen is app.screen_stack[0]
             # Past what the model allows (not only past the slider): the engine's gate says
-            # so, in the words `linkshaper set` prints (tests/test_doors_leftovers.py).
+            # so, in the words `linkshaper set` prints (tests/unit/test_doors_leftovers.py).
             app.query_one("#egress-rate").focus()
             await pilot.press("enter", *"200gbit", "enter")
             await wait_until(pilot, lambda: bool(toasts), what="the engine's refusal")

@@ -535,7 +535,7 @@ def test_a_frame_counts_from_its_kernel_stamp_however_long_it_waited_unread(
 
     The latency is a floor, compared exactly (as fractions): float sums round to nearest, and
     at some readings of the clock (1,136 s) `read + 0.010` came out below the exact sum, so a
-    frame left after 9.99999999999 ms (tests/test_clock.py runs this at such readings)."""
+    frame left after 9.99999999999 ms (tests/unit/test_clock.py runs this at such readings)."""
     latency = Fraction(10 / 1000.0)  # the link's latency, seconds, as the float it holds
     frames = numbered(4)
     with direct({"egress": {"latency": 10}}) as it:

@@ -107,7 +107,7 @@ def test_a_regular_file_of_ours_keeps_its_mode(tmp_path: Path) -> None:
 
 
 def supervisor_on(path: Path) -> Supervisor:
-    """A real supervisor without workers (as tests/test_persistence.py): changes are applied,
+    """A real supervisor without workers (as tests/unit/test_persistence.py): changes are applied,
     published, logged and saved as in an engine."""
     path.write_text('{"default_link": {"egress": {"latency": 5}}}\n')
     return Supervisor("outer", "inner", read_spec(str(path)), str(path))

@@ -1,5 +1,5 @@
 """VLAN tags: read from a frame's auxdata and put back in front of its payload (pure parts;
-tests/test_engine_e2e.py::test_vlan_tags_are_kept runs tagged frames through the engine)."""
+tests/lab/test_engine_e2e.py::test_vlan_tags_are_kept runs tagged frames through the engine)."""
 
 from __future__ import annotations
 
