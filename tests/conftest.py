@@ -24,6 +24,8 @@ TESTS = Path(__file__).resolve().parent
 def layout_problem(item: pytest.Item) -> str | None:
     """Why a test sits in the wrong folder for its markers, or None: the folder is what a test
     needs (`make test-fast` runs tests/unit without root), so it must agree with the marker."""
+    if not item.path.resolve().is_relative_to(TESTS):
+        return None  # not one of ours
     relative = item.path.resolve().relative_to(TESTS)
     folder = relative.parts[0] if len(relative.parts) > 1 else ""
     if folder not in FOLDER_MARKERS:
