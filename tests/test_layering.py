@@ -16,7 +16,7 @@ UI_TOOLKITS = ("textual", "rich")
 def test_engine_runs_without_textual_or_rich_loaded() -> None:
     code = (
         "import sys, engine.cli.main, engine.daemon.supervisor, engine.daemon.worker,"
-        " engine.environments.demo, engine.daemon.hosted, engine.model.presets,"
+        " engine.lab.demo, engine.daemon.hosted, engine.model.presets,"
         " engine.model.rates, engine.web.api\n"
         f"print([m for m in sys.modules if m.split('.')[0] in {UI_TOOLKITS!r}])"
     )

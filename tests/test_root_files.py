@@ -26,8 +26,8 @@ import pytest
 from engine.daemon.coalescing import SPEC_LOG_INTERVAL, SPEC_WRITE_INTERVAL
 from engine.daemon.hosted import start_hosted_engine
 from engine.daemon.supervisor import Supervisor
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import INNER, OUTER, Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import INNER, OUTER, Lab
 from engine.model.files import NEW_FILE_MODE, write_atomically
 from engine.model.spec import Spec, read_spec
 from engine.protocol.client import ControlClient, wait_for_engine

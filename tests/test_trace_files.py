@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import EngineProcess, ping_rtts
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess, ping_rtts
+from engine.lab.lab import Lab
 from engine.model.trace import TraceError, TraceFile, read_trace
 from tests import ROOT
 from tests.netns_thread import in_netns

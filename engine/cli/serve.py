@@ -180,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
     supervisor.run()
     if args.ns:
-        from engine.environments.netns import Namespace
+        from engine.namespaces.namespace import Namespace
 
         with contextlib.suppress(Exception):  # it may have been deleted meanwhile
             ns = Namespace.load(args.ns)
@@ -193,7 +193,8 @@ def _enter_namespace(args: argparse.Namespace) -> int | None:
     """`run --ns NAME`: move into the namespace and take its interfaces, spec and socket
     (a tc-shaped one is handed over to the engine first). An exit code if it cannot."""
     from engine.daemon.hosted import enter_netns
-    from engine.environments.netns import Namespace, to_engine
+    from engine.namespaces.engine_backend import to_engine
+    from engine.namespaces.namespace import Namespace
 
     ns = Namespace.load(args.ns)
     if ns.engine_pid and _alive(ns.engine_pid):
@@ -294,7 +295,7 @@ def cmd_http(args: argparse.Namespace) -> int:
     raise_descriptor_limit()
     control = args.control or DEFAULT_CONTROL_PATH
     if args.ns:
-        from engine.environments.netns import Namespace
+        from engine.namespaces.namespace import Namespace
 
         control = Namespace.load(args.ns).control
     host, port = parse_listen(args.listen)

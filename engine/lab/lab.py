@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.environments.commands import (
+from engine.namespaces.commands import (
     engine_command,
     in_netns,
     kill_namespace_processes,
