@@ -18,8 +18,9 @@ from typing import Any
 
 from textual.app import App
 
+from engine.files.spec_files import read_spec
 from engine.model.errors import LinkshaperError
-from engine.model.spec import PASS_THROUGH, read_spec
+from engine.model.spec import PASS_THROUGH
 from engine.protocol.control import add_control_option
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource

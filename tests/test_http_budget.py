@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from engine.daemon.hosted import enter_netns
-from engine.lab.lab import Lab
 from engine.kernel.processes import stop_process
+from engine.lab.lab import Lab
 from engine.model.fates import FateRecord, pack
 from engine.model.spec import PASS_THROUGH
 from engine.model.stats import DirectionStats, EngineStats, LinkStats

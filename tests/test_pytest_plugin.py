@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine.lab.harness import iperf3, is_root, received_bits_per_second
-from engine.testing.pytest_plugin import ShapedLink, spec_of
 from engine.model.units import parse_rate
 from engine.protocol.http_client import HttpApiError, HttpClient
+from engine.testing.pytest_plugin import ShapedLink, spec_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "pytest" / "test_on_a_bad_link.py"

@@ -12,10 +12,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from engine.cli.common import fail, log
+from engine.files.regular_files import NEW_FILE_MODE, create_new_file
+from engine.files.spec_files import read_spec
+from engine.files.trace_files import check_traces
 from engine.model.errors import LinkshaperError
-from engine.model.files import NEW_FILE_MODE, create_new_file
-from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, read_spec, seed_view
-from engine.model.trace import TraceError, check_traces
+from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, seed_view
+from engine.model.trace import TraceError
 from engine.protocol.control import (
     DEFAULT_CONTROL_PATH,
     ControlError,

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.lab.lab import SERVER_IP, Lab
 from engine.kernel.processes import stop_process
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient, wait_for_engine
 from engine.protocol.control import ControlError

@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.model.errors import LinkshaperError
 from engine.namespaces.commands import (
     engine_command,
     in_netns,
@@ -19,7 +20,6 @@ from engine.namespaces.commands import (
     network_namespaces,
     run_command,
 )
-from engine.model.errors import LinkshaperError
 
 CLIENT_IP = "198.18.0.1"
 SERVER_IP = "198.18.0.2"

@@ -35,9 +35,9 @@ from typing import Any, Literal
 
 import pytest
 
+from engine.kernel.processes import stop_process
 from engine.lab.harness import EngineProcess, ping_times
 from engine.lab.lab import CLIENT_IP, CLIENT_IP6, SERVER_IP, SERVER_IP6, Lab
-from engine.kernel.processes import stop_process
 from engine.model.presets import PRESETS
 from engine.model.spec import PASS_THROUGH, Direction, Spec, loads_spec
 from engine.model.stats import EngineStats
