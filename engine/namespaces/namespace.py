@@ -22,7 +22,6 @@ from engine.model.validation_errors import describe_validation_error
 from engine.namespaces.commands import run_command
 
 STATE_DIR = Path(os.environ.get("LINKSHAPER_NS_STATE", "/run/linkshaper/ns"))
-
 CONFIG_PATH = os.environ.get("LINKSHAPER_NS_CONFIG", "/etc/linkshaper/namespaces.json")
 
 

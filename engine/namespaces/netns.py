@@ -14,6 +14,8 @@ inside. The namespace's default route goes to the parent's address. Two backends
   and `linkshaper http --ns NAME`).
 
 What was made is recorded in /run/linkshaper/ns/NAME.json, so `list`, `show` and `del` know it.
+This module makes, removes and describes a namespace; namespace.py holds the config and the
+record, tc.py and engine_backend.py the two backends.
 """
 
 from __future__ import annotations
