@@ -44,14 +44,14 @@ from typing import Any
 import psutil
 
 from bench.passthrough import cpu_seconds, engine_processes
-from engine.environments.harness import (
+from engine.lab.harness import (
     EngineProcess,
     iperf3,
     probe,
     received_bits_per_second,
     wire_packets,
 )
-from engine.environments.lab import INNER, OUTER, SERVER_IP, Lab
+from engine.lab.lab import INNER, OUTER, SERVER_IP, Lab
 from engine.model.spec import PASS_THROUGH, Spec, seed_view
 
 ROOT = Path(__file__).resolve().parent.parent

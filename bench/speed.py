@@ -58,7 +58,7 @@ import psutil
 
 from bench import aqm_cost, capture_cost, shaped_cost, tui_cost
 from bench.passthrough import cpu_percent, engine_processes
-from engine.environments.harness import (
+from engine.lab.harness import (
     EngineProcess,
     iperf3,
     ping_rtts,
@@ -66,7 +66,7 @@ from engine.environments.harness import (
     received_bits_per_second,
     wire_packets,
 )
-from engine.environments.lab import INNER, OUTER, SERVER_IP, Lab
+from engine.lab.lab import INNER, OUTER, SERVER_IP, Lab
 from engine.model.spec import PASS_THROUGH, QueueLimit, Spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,7 +28,7 @@ from engine.model.errors import LinkshaperError
 from engine.model.presets import Preset
 from engine.model.rates import SampleWindow, direction_rates
 from engine.model.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
-from engine.model.spec import patch_spec as apply_patch
+from engine.model.spec_patch import patch_spec as apply_patch
 from engine.protocol.control import ControlError
 from engine.protocol.messages import CaptureToFile, StopCaptureToFile
 from engine.timelines.recorder import TimelineRecorder, open_new_recording

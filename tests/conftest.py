@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.environments.harness import Background, EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import Background, EngineProcess
+from engine.lab.lab import Lab
 from engine.model.spec import Spec
 
 # Fixtures of the tests of files written as root (a shared directory, a root-only victim).

@@ -27,8 +27,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Label
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
 from engine.model.spec import Spec
 from engine.timelines.timeline import read_timeline
 from shaper_tui.app import ShaperApp, create_app

@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
-from engine.model.spec import MAX_LABEL_LENGTH, UNLIMITED_RATE, Spec, SpecError, patch_spec
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
+from engine.model.spec import MAX_LABEL_LENGTH, UNLIMITED_RATE, Spec, SpecError
+from engine.model.spec_patch import patch_spec
 from engine.model.units import UnitError, parse_rate
 from engine.protocol.client import ControlClient
 from engine.protocol.messages import Error, SetSpec, SpecReply, decode

@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from engine.daemon.hosted import enter_netns
-from engine.environments.lab import Lab
 from engine.kernel.processes import stop_process
+from engine.lab.lab import Lab
 from engine.model.fates import FateRecord, pack
 from engine.model.spec import PASS_THROUGH
 from engine.model.stats import DirectionStats, EngineStats, LinkStats
@@ -885,7 +885,7 @@ def test_linkshaper_http_started_before_its_engine_waits_for_it(
     """`linkshaper http` started first (compose, systemd and scripts start both at once):
     it waits for the engine and then serves it (before: it exited at once, `no engine at
     ...`, and the API never came up: tests/test_netns.py lost that race now and then)."""
-    from engine.environments.harness import EngineProcess
+    from engine.lab.harness import EngineProcess
 
     workdir = tmp_path / "engine"
     workdir.mkdir()

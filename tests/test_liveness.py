@@ -24,8 +24,8 @@ import pytest
 
 from engine.daemon.channel import OUTBOX_BYTES, FrameReader, Outbox
 from engine.daemon.supervisor import STALL_AFTER
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.stats import DirectionStats, LinkStats
 from engine.protocol.client import ControlClient
 from engine.protocol.messages import (

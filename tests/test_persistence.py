@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from engine.daemon.supervisor import Supervisor
-from engine.model.files import write_atomically
-from engine.model.spec import SEED_LINK_FIELDS, parse_spec, read_spec
+from engine.files.regular_files import write_atomically
+from engine.files.spec_files import read_spec
+from engine.model.spec import SEED_LINK_FIELDS, parse_spec
 from engine.protocol.messages import PatchSpec, SetSpec, SpecReply
 
 

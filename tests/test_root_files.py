@@ -26,10 +26,11 @@ import pytest
 from engine.daemon.coalescing import SPEC_LOG_INTERVAL, SPEC_WRITE_INTERVAL
 from engine.daemon.hosted import start_hosted_engine
 from engine.daemon.supervisor import Supervisor
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import INNER, OUTER, Lab
-from engine.model.files import NEW_FILE_MODE, write_atomically
-from engine.model.spec import Spec, read_spec
+from engine.files.regular_files import NEW_FILE_MODE, write_atomically
+from engine.files.spec_files import read_spec
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import INNER, OUTER, Lab
+from engine.model.spec import Spec
 from engine.protocol.client import ControlClient, wait_for_engine
 from engine.protocol.control import key_path
 from engine.protocol.messages import CaptureToFile, Error, PatchSpec, SpecReply

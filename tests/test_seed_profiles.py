@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import EngineProcess, probe
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.harness import EngineProcess, probe
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model import flowtop
 from engine.model.spec import parse_spec
 from tests import ROOT

@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 import pytest
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
 from engine.model.spec import Spec
 from engine.timelines.plot import MAX_POINTS, Series
 from engine.timelines.recorder import FULL_MARKER, MAX_RECORDING_BYTES, TimelineRecorder

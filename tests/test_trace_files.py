@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import EngineProcess, ping_rtts
-from engine.environments.lab import Lab
-from engine.model.trace import TraceError, TraceFile, read_trace
+from engine.files.trace_files import read_trace
+from engine.lab.harness import EngineProcess, ping_rtts
+from engine.lab.lab import Lab
+from engine.model.trace import TraceError, TraceFile
 from tests import ROOT
 from tests.netns_thread import in_netns
 from tests.planted_links import (

@@ -120,7 +120,8 @@ def _unreadable_trace(timeline: StreamedTimeline) -> str | None:
     """The first step naming a trace file that cannot be read here, said as the replay would
     stop on it; None if every one can (up to MAX_CHECKED_TRACES distinct files)."""
     from engine.daemon.gate import named_traces
-    from engine.model.trace import TraceError, read_trace, trace_fields
+    from engine.files.trace_files import read_trace
+    from engine.model.trace import TraceError, trace_fields
     from engine.timelines.timeline import SpecStep
 
     checked: set[str] = set()

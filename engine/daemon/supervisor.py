@@ -32,19 +32,13 @@ from engine.daemon import gate
 from engine.daemon.channel import FrameReader
 from engine.daemon.coalescing import SPEC_LOG_INTERVAL, SPEC_WRITE_INTERVAL, Coalescer
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
+from engine.files.regular_files import write_atomically
+from engine.files.spec_files import read_spec
 from engine.kernel.interface_state import bring_up
 from engine.model import flowtop
 from engine.model.fates import wanted_records
-from engine.model.files import write_atomically
 from engine.model.flowtop import FarEnd
-from engine.model.spec import (
-    DIRECTIONS,
-    Direction,
-    Spec,
-    SpecError,
-    read_spec,
-    seed_view,
-)
+from engine.model.spec import DIRECTIONS, Direction, Spec, SpecError, seed_view
 from engine.model.stats import DirectionStats, EngineStats, WorkerState
 from engine.model.trace import TraceError
 from engine.protocol.control import CaptureFeed, ControlError, ControlServer

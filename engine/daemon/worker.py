@@ -49,6 +49,7 @@ from engine.core.packet import HeldRun
 from engine.core.pipeline import SETTLE_SAMPLES, DirectionPipeline, StraightTally
 from engine.core.wake_margin import CEILING, WakeMargin
 from engine.daemon.channel import Outbox
+from engine.files.trace_files import traces_in_force
 from engine.kernel.afpacket import (
     PACKET_AUXDATA,
     TP_STATUS_VLAN_VALID,
@@ -63,7 +64,7 @@ from engine.kernel.mmsg import BATCH, SLOT, FrameBatch
 from engine.model.fates import FORWARDED, pack
 from engine.model.spec import Direction, Spec
 from engine.model.stats import InterfaceState
-from engine.model.trace import TraceFile, traces_in_force
+from engine.model.trace import TraceFile
 from engine.protocol.messages import (
     Configure,
     Configured,
