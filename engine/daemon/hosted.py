@@ -58,14 +58,14 @@ def _serve(
     os.dup2(log_fd, 2)
     os.close(log_fd)
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
-    from engine.daemon.supervisor import (
-        Supervisor,  # here, so that importing this module stays light
-    )
+    # Here, so that importing this module stays light.
+    from engine.daemon.config import EngineConfig
+    from engine.daemon.supervisor import Supervisor
 
     if netns:
         enter_netns(netns)
-    supervisor = Supervisor(outer, inner, Spec.model_validate_json(spec_json),
-                            control_path=control_path)  # fmt: skip
+    config = EngineConfig(outer, inner, control_path=control_path)
+    supervisor = Supervisor(config, Spec.model_validate_json(spec_json))
     supervisor.install_signal_handlers()
     supervisor.start()
     supervisor.serve(requests, stop_on_close=True)
