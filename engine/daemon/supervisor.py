@@ -28,7 +28,7 @@ from engine.daemon.reports import StatsReports, TrafficProfiles
 from engine.daemon.spec_file import SpecFile
 from engine.daemon.worker_pool import PoolHooks, WorkerHandle, WorkerPool
 from engine.kernel.interface_state import bring_up
-from engine.model.spec import DIRECTIONS, Spec, SpecError, read_spec
+from engine.model.spec import Spec, SpecError, read_spec
 from engine.model.stats import EngineStats
 from engine.model.trace import TraceError
 from engine.protocol.control import CaptureFeed, ControlServer
@@ -73,6 +73,9 @@ LOOP_TICK = 5.0
 
 
 class Supervisor:
+    """One engine: the spec in force and its changes, the workers that shape by it (a
+    WorkerPool), and the control server every client talks to."""
+
     def __init__(
         self, config: EngineConfig, spec: Spec, recorder: TimelineRecorder | None = None
     ) -> None:
@@ -202,6 +205,8 @@ class Supervisor:
 
     def _state_changed(self, worker: WorkerHandle) -> None:
         self._reports.publish_state(worker)
+
+    # The control server is made before what it calls back (which need it): these reach them.
 
     def _pace(self) -> None:
         self._reports.pace()
@@ -356,4 +361,4 @@ class Supervisor:
         )
 
 
-__all__ = ["DIRECTIONS", "Supervisor"]
+__all__ = ["Supervisor"]
