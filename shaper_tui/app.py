@@ -253,7 +253,7 @@ class ShaperApp(App[None]):
     def on_spec_arrived(self, message: SpecArrived) -> None:
         self.history.spec(message.spec)
         if self.recorder is not None:
-            self.recorder.spec(message.spec, message.source)
+            self.recorder.take(message)
         if message.source == self.tag and self.link.busy:
             return  # our own change, overtaken by newer ones on their way
         self._show_spec(message.spec)
@@ -269,7 +269,7 @@ class ShaperApp(App[None]):
         self.stats_seen += 1
         self.history.sample(stats)
         if self.recorder is not None:
-            self.recorder.stats(stats)
+            self.recorder.take(message)
         self.problems[stats.direction] = (
             f"worker {stats.worker_state}"
             if stats.worker_state != "running"

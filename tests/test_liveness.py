@@ -23,7 +23,7 @@ from multiprocessing import Pipe
 import pytest
 
 from engine.daemon.channel import OUTBOX_BYTES, FrameReader, Outbox
-from engine.daemon.supervisor import STALL_AFTER
+from engine.daemon.worker_pool import STALL_AFTER
 from engine.lab.harness import EngineProcess
 from engine.lab.lab import SERVER_IP, Lab
 from engine.model.stats import DirectionStats, LinkStats

@@ -132,6 +132,7 @@ def seed_usage(prog: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from engine.daemon.config import EngineConfig
     from engine.daemon.supervisor import Supervisor
     from engine.web.server import raise_descriptor_limit
 
@@ -164,11 +165,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             recorder = TimelineRecorder(args.record, stats=args.record_stats)
         except OSError as exc:
             return fail(f"--record: {args.record}: {exc.strerror}")
-    supervisor = Supervisor(
-        outer, inner, spec, spec_path, args.control, recorder,
-        precise=args.precise, persist=not args.no_persist, profiles=profiles,
-        unshaped_port=args.unshaped_port,
+    config = EngineConfig(
+        outer, inner, spec_path, args.control, precise=args.precise,
+        persist=not args.no_persist, profiles=profiles, unshaped_port=args.unshaped_port,
     )  # fmt: skip
+    supervisor = Supervisor(config, spec, recorder)
     supervisor.install_signal_handlers()
     try:
         supervisor.start()
