@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from engine.daemon import gate
 from engine.daemon.channel import FrameReader
 from engine.daemon.coalescing import SPEC_LOG_INTERVAL, SPEC_WRITE_INTERVAL, Coalescer
+from engine.daemon.config import GivenPorts, PacketPorts, WorkerConfig
 from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL, run_worker
 from engine.kernel.interface_state import bring_up
 from engine.model import flowtop
@@ -328,15 +329,19 @@ class Supervisor:
         process = self._context.Process(
             target=run_worker,
             args=(
-                worker.direction,
-                worker.rx,
-                worker.tx,
+                WorkerConfig(
+                    worker.direction,
+                    worker.rx,
+                    worker.tx,
+                    self.precise,
+                    self.unshaped_port,
+                    GivenPorts({worker.direction: worker.sockets})
+                    if worker.sockets
+                    else PacketPorts(),
+                ),
                 self._spec.model_dump_json(),
                 json.dumps({k: v.model_dump() for k, v in self._admitted.trace_files.items()}),
                 child,
-                self.precise,
-                worker.sockets,
-                self.unshaped_port,
             ),
             name=f"linkshaper-{worker.direction}",
             daemon=True,
