@@ -55,7 +55,7 @@ class Intake(Sender):
     def drain(self, releasing: bool = False) -> bool:
         """Read what is waiting (the socket does not block), up to RX_BATCH frames, mmsg.BATCH
         a system call, through `_take_batch`. A frame's arrival time is all a link needs to
-        treat it as on arrival, however late it is read (see `_loop`: reads wait while links
+        treat it as on arrival, however late it is read (see `loop._loop`: reads wait while links
         hold frames). The caller releases what falls due; with `releasing`, what falls due
         meanwhile leaves as soon as a frame has been taken (`_release_meanwhile`), not after
         all of them. True if it stopped at RX_BATCH, with more perhaps waiting."""
