@@ -43,7 +43,8 @@ def passthrough(lab: Lab, offloads: bool) -> dict[str, float]:
             if offloads:
                 out["rtt"] = statistics.median(ping_rtts(lab, count=200, interval=0.01))
                 # Idle from half a second after the last packet: a worker polls for
-                # POLL_WINDOW after sparse frames and streams for STREAM_HOLD (worker.py).
+                # POLL_WINDOW after sparse frames and streams for STREAM_HOLD
+                # (engine/daemon/worker/waits.py).
                 time.sleep(0.5)
                 out["idle_cpu"] = cpu_percent(engine_processes(engine), 3.0)
                 out["pps"] = received_pps(udp_report(lab, "0", 64))

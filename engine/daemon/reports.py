@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from engine.daemon.worker import IDLE_STATS_INTERVAL, STATS_INTERVAL
+from engine.daemon.worker.supervisor_side import IDLE_STATS_INTERVAL, STATS_INTERVAL
 from engine.daemon.worker_pool import WorkerHandle, WorkerPool
 from engine.files.regular_files import write_atomically
 from engine.model import flowtop

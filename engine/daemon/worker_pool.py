@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from engine.daemon.channel import FrameReader
 from engine.daemon.config import EngineConfig
-from engine.daemon.worker import run_worker
+from engine.daemon.worker.process import run_worker
 from engine.model.spec import DIRECTIONS, Direction
 from engine.model.stats import WorkerState
 from engine.protocol.messages import Configured, Message, Stop, decode, encode
