@@ -215,6 +215,10 @@ class WorkerPool:
                 handles[worker.process.sentinel] = worker  # (a dead one's stays readable)
             timeout = min(timeout, self._next_look(worker) - now)
         ready = wait([*handles, self._wake_r], max(0.0, timeout))
+        # Silence is judged as of this moment, before what came is read: if this process is
+        # itself held up while it reads (stopped, starved), a worker heard meanwhile must not
+        # count as silent for that long.
+        now = time.monotonic()
         for handle in ready:
             if handle == self._wake_r:
                 with contextlib.suppress(BlockingIOError, OSError):
@@ -223,7 +227,6 @@ class WorkerPool:
             worker = handles[handle]  # type: ignore[index]
             if handle is worker.conn:
                 self._read(worker)
-        now = time.monotonic()
         for worker in self.workers.values():
             if self.stopping.is_set():
                 return
