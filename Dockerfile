@@ -47,4 +47,4 @@ RUN python3 -m venv /opt/venv && \
 
 EXPOSE 80
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/opt/venv/bin/python", "-m", "engine.environments.container"]
+ENTRYPOINT ["/opt/venv/bin/python", "-m", "engine.deploy.container"]

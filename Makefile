@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium tcpdump
 APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium tcpdump
 
-.PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench clean
+.PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench docs clean
 
 install: system-tools $(STAMP)
 
@@ -74,6 +74,12 @@ format: install
 bench: install
 	$(BIN)/python -m bench.speed --runs 3 --profile
 
+# docs/ as a site (mkdocs, material theme) into site/, git-ignored; --strict fails on any warning.
+docs:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+	uv sync --frozen --extra testcontainers --group docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
 	-$(BIN)/linkshaper lab down
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

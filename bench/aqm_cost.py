@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.passthrough import cpu_percent, engine_processes
-from engine.environments.harness import (
+from engine.lab.harness import (
     EngineProcess,
     iperf3,
     ping_rtts,
     received_bits_per_second,
 )
-from engine.environments.lab import Lab
+from engine.lab.lab import Lab
 from engine.model.spec import Spec
 
 SECONDS = 8

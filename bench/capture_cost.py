@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from bench.passthrough import cpu_percent, engine_processes
-from engine.environments.harness import EngineProcess, iperf3, received_bits_per_second
-from engine.environments.lab import Lab
 from engine.kernel.processes import stop_process
+from engine.lab.harness import EngineProcess, iperf3, received_bits_per_second
+from engine.lab.lab import Lab
 from engine.model.spec import PASS_THROUGH, Spec
 
 SECONDS = 5

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import psutil
 
-from engine.environments.harness import EngineProcess, iperf3, ping_rtts, received_bits_per_second
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess, iperf3, ping_rtts, received_bits_per_second
+from engine.lab.lab import Lab
 from engine.model.spec import PASS_THROUGH
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 
 from bench.passthrough import cpu_seconds
-from engine.environments.demo import DemoLab
-from engine.environments.lab import Lab
+from engine.lab.demo import DemoLab
+from engine.lab.lab import Lab
 from engine.protocol.client import ControlClient
 
 ROOT = Path(__file__).resolve().parent.parent

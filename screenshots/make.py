@@ -17,8 +17,8 @@ from pathlib import Path
 
 import cairosvg
 
-from engine.environments.demo import DemoLab
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.demo import DemoLab
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient, wait_for_engine
 from engine.timelines.plot import plot_timeline

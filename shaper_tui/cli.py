@@ -18,8 +18,9 @@ from typing import Any
 
 from textual.app import App
 
+from engine.files.spec_files import read_spec
 from engine.model.errors import LinkshaperError
-from engine.model.spec import PASS_THROUGH, read_spec
+from engine.model.spec import PASS_THROUGH
 from engine.protocol.control import add_control_option
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
@@ -60,7 +61,7 @@ def _fail(message: str, code: int = 1) -> int:
 def _source(args: argparse.Namespace) -> EngineSource:
     interfaces = list(args.interfaces)
     if args.ns:
-        from engine.environments.netns import Namespace, NamespaceError
+        from engine.namespaces.namespace import Namespace, NamespaceError
 
         ns = Namespace.load(args.ns)
         if ns.backend == "tc":
@@ -87,8 +88,8 @@ def _app_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from engine.environments.demo import DemoLab
-    from engine.environments.lab import Lab
+    from engine.lab.demo import DemoLab
+    from engine.lab.lab import Lab
 
     if os.geteuid() != 0:
         return _fail("the demo builds network namespaces: run it as root")

@@ -1,5 +1,5 @@
 """linkshaper's tests. The lab harness they share with `bench/` is
-`engine.environments.harness`."""
+`engine.lab.harness`."""
 
 from pathlib import Path
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from engine.environments.commands import kill_namespace_processes
-from engine.environments.harness import Background, EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import Background, EngineProcess
+from engine.lab.lab import Lab
 from engine.model.spec import Spec
+from engine.namespaces.commands import kill_namespace_processes
 
 # Fixtures of the tests of files written as root (a shared directory, a root-only victim).
 from tests.planted_links import shared_dir, victim  # noqa: F401

@@ -10,7 +10,8 @@ import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
-from engine.model.spec import Direction, Spec, SpecError, patch_spec
+from engine.model.spec import Direction, Spec, SpecError
+from engine.model.spec_patch import patch_spec
 from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
 from engine.protocol.control import ControlServer
 from engine.protocol.messages import (

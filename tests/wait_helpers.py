@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
 
 
 def wait_until(

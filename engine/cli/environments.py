@@ -8,7 +8,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from engine.cli.common import USAGE_EXIT, command_after_dashes, fail
-from engine.environments.lab import ROLES, Lab
+from engine.lab.lab import ROLES, Lab
 from engine.model.units import format_rate
 
 if TYPE_CHECKING:
@@ -77,36 +77,35 @@ def _add_lab_parser(sub: SubParsers) -> None:
 
 
 def cmd_ns(args: argparse.Namespace) -> int:
-    from engine.environments import netns
+    from engine.namespaces import netns
+    from engine.namespaces.namespace import Namespace, all_namespaces, load_config, parse_shaping
 
     if args.action == "add":
-        config = netns.load_config(args.config)
+        config = load_config(args.config)
         updates = {k: v for k, v in (("parent", args.parent), ("pool", args.pool),
                                      ("qdisc", args.qdisc)) if v is not None}  # fmt: skip
         if updates:
             config = config.model_copy(update=updates)
-        shaping = netns.parse_shaping(args.rate, args.ingress_rate, args.egress_rate,
-                                      args.latency, args.jitter, args.loss, config)  # fmt: skip
+        shaping = parse_shaping(args.rate, args.ingress_rate, args.egress_rate,
+                                args.latency, args.jitter, args.loss, config)  # fmt: skip
         ns = netns.add(args.name, shaping, config, args.backend, args.http, start=not args.no_start)
         print(netns.describe(ns))
     elif args.action == "list":
-        for ns in netns.all_namespaces():
+        for ns in all_namespaces():
             s = ns.shaping
             down = format_rate(s.ingress_rate) if s.ingress_rate else "unlimited"
             up = format_rate(s.egress_rate) if s.egress_rate else "unlimited"
             print(f"{ns.name:16} {ns.backend:6} {ns.ns_ip:15} down {down:>12}  up {up:>12}")
     elif args.action == "show":
-        print(netns.describe(netns.Namespace.load(args.name)))
+        print(netns.describe(Namespace.load(args.name)))
     elif args.action == "exec":
         command = command_after_dashes(list(args.command))
         if not command:
             return fail("usage: linkshaper ns exec NAME -- CMD...", USAGE_EXIT)
-        netns.Namespace.load(args.name)
+        Namespace.load(args.name)
         return subprocess.call(["ip", "netns", "exec", args.name, *command])
     elif args.action == "del":
-        targets = (
-            netns.all_namespaces() if args.all else [netns.Namespace.load(n) for n in args.names]
-        )
+        targets = all_namespaces() if args.all else [Namespace.load(n) for n in args.names]
         if not targets and not args.all:
             return fail("usage: linkshaper ns del NAME... | --all", USAGE_EXIT)
         for ns in targets:
@@ -131,7 +130,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         role = args.ns.removeprefix(f"{args.prefix}-")
         return subprocess.call(lab.in_ns(role, *command))
     elif args.action == "demo":
-        from engine.environments.demo import run_demo
+        from engine.lab.demo import run_demo
 
         return run_demo(lab, args.seconds)
     return 0

@@ -12,10 +12,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from engine.cli.common import fail, log
+from engine.files.regular_files import NEW_FILE_MODE, create_new_file
+from engine.files.spec_files import read_spec
+from engine.files.trace_files import check_traces
 from engine.model.errors import LinkshaperError
-from engine.model.files import NEW_FILE_MODE, create_new_file
-from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, read_spec, seed_view
-from engine.model.trace import TraceError, check_traces
+from engine.model.spec import EXAMPLE_SPEC, PASS_THROUGH, Spec, SpecError, seed_view
+from engine.model.trace import TraceError
 from engine.protocol.control import (
     DEFAULT_CONTROL_PATH,
     ControlError,
@@ -130,6 +132,7 @@ def seed_usage(prog: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from engine.daemon.config import EngineConfig
     from engine.daemon.supervisor import Supervisor
     from engine.web.server import raise_descriptor_limit
 
@@ -162,11 +165,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             recorder = TimelineRecorder(args.record, stats=args.record_stats)
         except OSError as exc:
             return fail(f"--record: {args.record}: {exc.strerror}")
-    supervisor = Supervisor(
-        outer, inner, spec, spec_path, args.control, recorder,
-        precise=args.precise, persist=not args.no_persist, profiles=profiles,
-        unshaped_port=args.unshaped_port,
+    config = EngineConfig(
+        outer, inner, spec_path, args.control, precise=args.precise,
+        persist=not args.no_persist, profiles=profiles, unshaped_port=args.unshaped_port,
     )  # fmt: skip
+    supervisor = Supervisor(config, spec, recorder)
     supervisor.install_signal_handlers()
     try:
         supervisor.start()
@@ -180,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("shaping %s (outer) <-> %s (inner); control at %s", outer, inner, args.control)
     supervisor.run()
     if args.ns:
-        from engine.environments.netns import Namespace
+        from engine.namespaces.namespace import Namespace
 
         with contextlib.suppress(Exception):  # it may have been deleted meanwhile
             ns = Namespace.load(args.ns)
@@ -193,7 +196,8 @@ def _enter_namespace(args: argparse.Namespace) -> int | None:
     """`run --ns NAME`: move into the namespace and take its interfaces, spec and socket
     (a tc-shaped one is handed over to the engine first). An exit code if it cannot."""
     from engine.daemon.hosted import enter_netns
-    from engine.environments.netns import Namespace, to_engine
+    from engine.namespaces.engine_backend import to_engine
+    from engine.namespaces.namespace import Namespace
 
     ns = Namespace.load(args.ns)
     if ns.engine_pid and _alive(ns.engine_pid):
@@ -294,7 +298,7 @@ def cmd_http(args: argparse.Namespace) -> int:
     raise_descriptor_limit()
     control = args.control or DEFAULT_CONTROL_PATH
     if args.ns:
-        from engine.environments.netns import Namespace
+        from engine.namespaces.namespace import Namespace
 
         control = Namespace.load(args.ns).control
     host, port = parse_listen(args.listen)

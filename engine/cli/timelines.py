@@ -12,7 +12,6 @@ from engine.cli.common import fail, log
 from engine.model.errors import LinkshaperError
 from engine.protocol.client import ControlClient
 from engine.protocol.control import add_control_option
-from engine.protocol.messages import SpecChanged, StatsReport
 
 if TYPE_CHECKING:
     from engine.cli.common import SubParsers
@@ -60,10 +59,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             recorder.spec(client.get_spec(), "attached")
             log.info("recording to %s; Ctrl-C stops", args.file)
             for message in client.subscribe():
-                if isinstance(message, SpecChanged):
-                    recorder.spec(message.spec, message.source)
-                elif isinstance(message, StatsReport):
-                    recorder.stats(message.stats)
+                recorder.take(message)
                 if deadline is not None and time.monotonic() > deadline:
                     break
         finally:
@@ -120,7 +116,8 @@ def _unreadable_trace(timeline: StreamedTimeline) -> str | None:
     """The first step naming a trace file that cannot be read here, said as the replay would
     stop on it; None if every one can (up to MAX_CHECKED_TRACES distinct files)."""
     from engine.daemon.gate import named_traces
-    from engine.model.trace import TraceError, read_trace, trace_fields
+    from engine.files.trace_files import read_trace
+    from engine.model.trace import TraceError, trace_fields
     from engine.timelines.timeline import SpecStep
 
     checked: set[str] = set()

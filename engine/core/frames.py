@@ -234,6 +234,43 @@ def segment(frame: bytes) -> list[bytes]:
         return [frame]
 
 
+class _SegmentHeaders(NamedTuple):
+    """Where a super-frame's headers are, and what its segments' checksums are seeded from."""
+
+    version: int
+    protocol: int
+    src: bytes
+    dst: bytes
+    l3: int
+    ip_len: int
+    l4: int
+    l4_len: int
+    csum_offset: int
+
+
+def _segment_headers(frame: bytes) -> _SegmentHeaders | None:
+    """The IP and TCP or UDP headers of a super-frame, or None if it has none to cut by."""
+    ethertype, l3 = l3_offset(frame, VNET_HDR_LEN)
+    if ethertype == ETH_P_IP:
+        version, ip_len = 4, (frame[l3] & 0x0F) * 4
+        protocol = frame[l3 + 9]
+        src, dst = frame[l3 + 12 : l3 + 16], frame[l3 + 16 : l3 + 20]
+    elif ethertype == ETH_P_IPV6:
+        version, ip_len = 6, 40
+        protocol = frame[l3 + 6]
+        src, dst = frame[l3 + 8 : l3 + 24], frame[l3 + 24 : l3 + 40]
+    else:
+        return None
+    l4 = l3 + ip_len
+    if protocol == PROTO_TCP and len(frame) >= l4 + 20:
+        l4_len, csum_offset = (frame[l4 + 12] >> 4) * 4, 16
+    elif protocol == PROTO_UDP and len(frame) >= l4 + 8:
+        l4_len, csum_offset = 8, 6
+    else:
+        return None
+    return _SegmentHeaders(version, protocol, src, dst, l3, ip_len, l4, l4_len, csum_offset)
+
+
 def _segment(frame: bytes) -> list[bytes]:
     """Cut a GSO super-frame into the wire packets the kernel would have sent.
 
@@ -245,30 +282,16 @@ def _segment(frame: bytes) -> list[bytes]:
     gso_type = vnet.gso_type & ~GSO_ECN
     if gso_type not in (GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4) or vnet.gso_size < MIN_GSO_SIZE:
         return [frame]
-    start = VNET_HDR_LEN
-    ethertype, l3 = l3_offset(frame, start)
-    if ethertype == ETH_P_IP:
-        version, ip_len = 4, (frame[l3] & 0x0F) * 4
-        protocol = frame[l3 + 9]
-        src, dst = frame[l3 + 12 : l3 + 16], frame[l3 + 16 : l3 + 20]
-    elif ethertype == ETH_P_IPV6:
-        version, ip_len = 6, 40
-        protocol = frame[l3 + 6]
-        src, dst = frame[l3 + 8 : l3 + 24], frame[l3 + 24 : l3 + 40]
-    else:
+    found = _segment_headers(frame)
+    if found is None:
         return [frame]
-    l4 = l3 + ip_len
-    if protocol == PROTO_TCP and len(frame) >= l4 + 20:
-        l4_len, csum_offset = (frame[l4 + 12] >> 4) * 4, 16
-    elif protocol == PROTO_UDP and len(frame) >= l4 + 8:
-        l4_len, csum_offset = 8, 6
-    else:
-        return [frame]
+    version, protocol, src, dst, l3, ip_len, l4, l4_len, csum_offset = found
     payload_start = l4 + l4_len
     payload = frame[payload_start:]
     if len(payload) <= vnet.gso_size:
         return [frame]
 
+    start = VNET_HDR_LEN
     seg_vnet = VnetHeader(VNET_F_NEEDS_CSUM, GSO_NONE, 0, 0, l4 - start, csum_offset).pack()
     l2_header = frame[start:l3]
     ip_header = bytearray(frame[l3:l4])

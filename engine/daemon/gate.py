@@ -15,15 +15,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.model.spec import Spec, SpecError, patch_spec
-from engine.model.trace import (
-    TraceError,
-    TraceFile,
-    allowed_traces,
-    read_trace,
-    read_traces,
-    trace_fields,
-)
+from engine.files.trace_files import allowed_traces, read_trace, read_traces
+from engine.model.spec import Spec, SpecError
+from engine.model.spec_patch import patch_spec
+from engine.model.trace import TraceError, TraceFile, trace_fields
 from engine.protocol.messages import PatchSpec, SetSpec
 
 #: Most fields one patch may set: a patch is a few fields typed or dragged; a whole new spec

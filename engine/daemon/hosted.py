@@ -19,10 +19,14 @@ import tempfile
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from engine.kernel.libc import libc
 from engine.kernel.processes import stop_process
 from engine.model.spec import Spec
+
+if TYPE_CHECKING:
+    from engine.daemon.config import EngineConfig
 
 CLONE_NEWNET = 0x40000000
 #: The hosted engine's log goes in a new directory named so in the temporary directory.
@@ -41,15 +45,13 @@ def enter_netns(name: str) -> None:
 
 
 def _serve(
-    outer: str,
-    inner: str,
+    config: EngineConfig,
     spec_json: str,
     netns: str | None,
     log_path: str,
-    requests: Connection,
-    events: Connection,
-    control_path: str | None = None,
+    pipes: tuple[Connection, Connection],
 ) -> None:
+    """The hosted engine's process: `pipes` are its ends of the requests and the events."""
     # Workers are spawned from here and inherit fd 2 and the namespace.
     # Root writes here: never through a link planted at the name.
     log_fd = os.open(
@@ -64,10 +66,10 @@ def _serve(
 
     if netns:
         enter_netns(netns)
-    supervisor = Supervisor(outer, inner, Spec.model_validate_json(spec_json),
-                            control_path=control_path)  # fmt: skip
+    supervisor = Supervisor(config, Spec.model_validate_json(spec_json))
     supervisor.install_signal_handlers()
     supervisor.start()
+    requests, events = pipes
     supervisor.serve(requests, stop_on_close=True)
     supervisor.serve(events)
     supervisor.run()
@@ -114,6 +116,8 @@ def _ensure_resource_tracker() -> None:
 def start_hosted_engine(
     outer: str, inner: str, spec: Spec, netns: str | None = None, log_path: str | None = None
 ) -> HostedEngine:
+    from engine.daemon.config import EngineConfig  # here, as the supervisor in `_serve`
+
     context = multiprocessing.get_context("spawn")
     _ensure_resource_tracker()
     requests, requests_child = context.Pipe()
@@ -127,14 +131,11 @@ def start_hosted_engine(
     process = context.Process(
         target=_serve,
         args=(
-            outer,
-            inner,
+            EngineConfig(outer, inner, control_path=control_path),
             spec.model_dump_json(),
             netns,
             log_path,
-            requests_child,
-            events_child,
-            control_path,
+            (requests_child, events_child),
         ),
         name="linkshaper-engine",
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -18,18 +18,19 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from engine.model.errors import LinkshaperError
 from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
 from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
-from engine.model.files import read_regular_file
 from engine.model.impairments import BurstLoss as BurstLoss
 from engine.model.impairments import MarkovLoss as MarkovLoss
 from engine.model.impairments import Outage as Outage
 from engine.model.impairments import QueueLimit as QueueLimit
 from engine.model.impairments import Slot as Slot
-from engine.model.trace import MAX_TRACE_PATH
+from engine.model.validation_errors import describe_validation_error
 
 #: Framing overhead counted per frame by the rate limiter, in bytes, on top of the Ethernet
 #: frame that AF_PACKET shows (14-byte header onwards): preamble and start delimiter (8),
 #: frame check sequence (4) and inter-frame gap (12). The seed counts the same 24 bytes.
 FRAMING_OVERHEAD = 24
+#: Longest path a spec may name (a trace).
+MAX_TRACE_PATH = 4096
 
 
 class SpecError(LinkshaperError, ValueError):
@@ -53,7 +54,7 @@ class LinkSpec(Strict):
     queue: QueueLimit = QueueLimit()
     #: A Mahimahi packet-delivery trace (a file path): capacity follows it instead of `rate`
     #: (rate 0 still blocks). See engine/model/trace.py. Validating a spec reads no file: the
-    #: file is read (and a bad one refused) where a spec is applied (`trace.check_traces`).
+    #: file is read (and a bad one refused) where a spec is applied (`trace_files.check_traces`).
     trace: Annotated[str, Field(min_length=1, max_length=MAX_TRACE_PATH)] | None = None
     # netem's impairments, with its names and meanings. Each `*_correlation` (0..1) makes its
     # process correlated with the packet before while keeping its mean: see
@@ -277,47 +278,8 @@ Direction = Literal["ingress", "egress"]
 DIRECTIONS: tuple[Direction, Direction] = ("ingress", "egress")
 
 
-def field_location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not part.startswith(("function-", "constrained-")) and part not in ("int", "str"):
-            text += f".{part}" if text else part
-    return text or "spec"
-
-
-#: An error message names at most this many problems, then says how many more there were.
-MAX_PROBLEMS = 5
 #: Longest spec file or request that is read: a spec with thousands of flows is far smaller.
 MAX_SPEC_BYTES = 16 * 1024 * 1024
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line: the first problems as `field: reason`, joined with `; `."""
-    return describe_errors(exc.errors(include_url=False, include_input=False))
-
-
-def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
-    """`describe_validation_error` for pydantic's error dicts (FastAPI's too): linear in the
-    number of problems, and short however many there are."""
-    parts: dict[str, None] = {}
-    more = 0
-    for error in errors:
-        where = field_location(tuple(part for part in error["loc"] if part != "body"))
-        if error["type"] == "extra_forbidden":
-            reason = "unknown field"
-        else:
-            reason = error["msg"].removeprefix("Value error, ")
-        item = f"{where[:80]}: {reason}"
-        if item in parts:
-            continue
-        if len(parts) < MAX_PROBLEMS:
-            parts[item] = None
-        else:
-            more += 1
-    text = "; ".join(parts)
-    return f"{text}; and {more} more" if more else text
 
 
 def parse_spec(data: Any, strict: bool = True) -> Spec:
@@ -349,68 +311,6 @@ def loads_spec(text: str | bytes) -> Spec:
         raise SpecError(f"not UTF-8 text: byte {exc.start} cannot be decoded") from None
     except RecursionError:
         raise SpecError("not valid JSON: nested too deeply") from None
-    return parse_spec(data)
-
-
-def read_spec(path: str) -> Spec:
-    """Read a spec file; missing, unreadable, odd (a FIFO, a device) or oversized files are
-    SpecErrors as well."""
-    try:
-        text = read_regular_file(path, MAX_SPEC_BYTES)
-    except OSError as exc:
-        raise SpecError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return loads_spec(text)
-
-
-def _resolve_path(data: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
-    """The dict holding the field named by a dotted path, and the field's key."""
-    parts = path.split(".")
-    if not all(parts):
-        raise SpecError(f"{path}: not a field path")
-    if parts[0] in ("ingress", "egress"):
-        parts = ["default_link", *parts]
-    if parts[0] == "flows":
-        if len(parts) < 3:
-            raise SpecError(f"{path}: name a flow field, e.g. flows.LABEL.egress.rate")
-        label = parts[1]
-        if len(label) > MAX_LABEL_LENGTH:  # no flow has it; and not echoed whole, twice
-            raise SpecError(
-                f"flows.{label[:20]}…: a label is at most {MAX_LABEL_LENGTH} characters"
-            )
-        flows = [f for f in data.get("flows", []) if f.get("label") == label]
-        if not flows:
-            raise SpecError(f"{path}: no flow labelled {label!r}")
-        rest = parts[2:]
-        if rest[0] in ("ingress", "egress"):
-            rest = ["link", *rest]
-        node: dict[str, Any] = flows[0]
-        parts = rest
-    else:
-        node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = {}
-            node[part] = child
-        if not isinstance(child, dict):
-            raise SpecError(f"{path}: {part} is not an object")
-        node = child
-    return node, parts[-1]
-
-
-def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
-    """A new spec with fields set by dotted paths (`egress.latency`, `flows.web.ingress.rate`).
-
-    Values may carry units (`"50ms"`, `"10mbit"`, `"1%"`); the whole spec is validated again,
-    strictly as a spec file is (`true` is no rate), so a bad value is reported exactly as in a
-    spec file and nothing is half-applied.
-    """
-    data = spec.model_dump(mode="json")
-    for path, value in changes.items():
-        if not isinstance(path, str):
-            raise SpecError(f"{path!r}: not a field path")
-        node, key = _resolve_path(data, path)
-        node[key] = value
     return parse_spec(data)
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine.files.regular_files import read_regular_file, write_atomically
 from engine.model.errors import LinkshaperError
-from engine.model.files import read_regular_file, write_atomically
 from engine.protocol.messages import (
     CaptureLost,
     CaptureRequest,

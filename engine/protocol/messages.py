@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from engine.model.spec import MAX_LABEL_LENGTH, Direction, Spec
+from engine.model.spec import MAX_LABEL_LENGTH, MAX_TRACE_PATH, Direction, Spec
 from engine.model.stats import DirectionStats, EngineStats
-from engine.model.trace import MAX_TRACE_PATH, TraceFile
+from engine.model.trace import TraceFile
 
 
 class _Message(BaseModel):

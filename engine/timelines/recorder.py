@@ -150,6 +150,22 @@ class TimelineRecorder:
     def spec(self, spec: Spec, source: str) -> None:
         self._write_line({"at": 0, "spec": spec.model_dump(mode="json"), "source": source})
 
+    def take(self, message: object) -> None:
+        """Keep what an engine's message says, if a timeline keeps it: a spec put in force
+        (a `spec` and its `source`, as SpecChanged) or a stats sample (a direction's `stats`,
+        as StatsReport); anything else is passed over. This is how every recorder is fed, from
+        the supervisor's own messages, a subscription or the TUI's. By shape, not by class:
+        the protocol is a layer beside this one, and the TUI's messages carry the same."""
+        spec = getattr(message, "spec", None)
+        if isinstance(spec, Spec):
+            source = getattr(message, "source", None)
+            if isinstance(source, str):
+                self.spec(spec, source)
+            return
+        stats = getattr(message, "stats", None)
+        if isinstance(stats, DirectionStats):
+            self.stats(stats)
+
     def stats(self, stats: DirectionStats) -> None:
         if not self.with_stats or self.full is not None:
             return

@@ -32,19 +32,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine.files.regular_files import read_regular_file
 from engine.model.errors import LinkshaperError
-from engine.model.files import read_regular_file
-from engine.model.spec import (
-    MAX_SPEC_BYTES,
-    PASS_THROUGH,
-    LinkPair,
-    LinkSpec,
-    Spec,
-    SpecError,
-    describe_validation_error,
-    patch_spec,
-)
+from engine.model.spec import MAX_SPEC_BYTES, PASS_THROUGH, LinkPair, LinkSpec, Spec, SpecError
+from engine.model.spec_patch import patch_spec
 from engine.model.stats import DirectionStats
+from engine.model.validation_errors import describe_validation_error
 
 VERSION = 1
 HEADER_KEY = "linkshaper_timeline"

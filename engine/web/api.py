@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from engine.model.spec import describe_errors
+from engine.model.validation_errors import describe_errors
 from engine.web.capture_routes import capture_routes
 from engine.web.common import ERROR_CONTENT, NOT_THERE, ApiError, Engine, spec_in_force
 from engine.web.network_door import NetworkDoor

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from engine.model.errors import LinkshaperError
 from engine.model.spec import Spec
-from engine.protocol.messages import Error, Message, SetSpec, SpecChanged, StatsReport
+from engine.protocol.messages import Error, SetSpec
 from engine.timelines.recorder import TimelineRecorder
 from engine.timelines.replay import MAX_SPEED, MIN_SPEED, ReplayRunner, ReplayStatus
 from engine.timelines.timeline import (
@@ -114,15 +114,8 @@ class Timelines:
             fd, path = tempfile.mkstemp(suffix=".jsonl", dir=directory)
             recorder = TimelineRecorder(path, stats=stats, file=os.fdopen(fd, "wb"))
             recorder.spec(spec_in_force(self.engine), "http-record")
-
-            def on_message(message: Message) -> None:
-                if isinstance(message, SpecChanged):
-                    recorder.spec(message.spec, message.source)
-                elif isinstance(message, StatsReport):
-                    recorder.stats(message.stats)
-
             self.recorder = recorder
-            self.unlisten = self.engine.listen(on_message)
+            self.unlisten = self.engine.listen(recorder.take)
             return True
 
     def _open(self, recorder: TimelineRecorder) -> _RecordingChunks:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from engine.environments.harness import lower_quartile, ping_times
+from engine.lab.harness import lower_quartile, ping_times
 
 pytestmark = pytest.mark.container
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import ping_times
+from engine.lab.harness import ping_times
 from engine.protocol.http_client import HttpApiError, HttpClient
 from tests.container.test_container import BASE_IMAGE, ROOT, docker
 
@@ -193,7 +193,7 @@ def test_the_testcontainers_module_shapes_a_container_it_is_given(image: str) ->
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # no registry for its image
     from testcontainers.core.container import DockerContainer
 
-    from engine.environments.linkshaper_container import LinkshaperContainer
+    from engine.testing.linkshaper_container import LinkshaperContainer
 
     app = DockerContainer(BASE_IMAGE).with_command("sleep infinity")
     peer = DockerContainer(BASE_IMAGE).with_command("sleep infinity")

@@ -23,8 +23,8 @@ import psutil
 import pytest
 
 from engine.core.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, VnetHeader
-from engine.environments.harness import Background, EngineProcess, ping_rtts, ping_times, probe
-from engine.environments.lab import CLIENT_IP, INNER, PREFIX_LEN, SERVER_IP, Lab
+from engine.lab.harness import Background, EngineProcess, ping_rtts, ping_times, probe
+from engine.lab.lab import CLIENT_IP, INNER, PREFIX_LEN, SERVER_IP, Lab
 from engine.model.spec import Spec
 from engine.protocol.control import read_authkey
 from engine.protocol.messages import SetSpec

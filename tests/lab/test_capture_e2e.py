@@ -18,8 +18,8 @@ import pytest
 from scapy.layers.inet import UDP
 
 from engine.captures.pcapng import read_capture
-from engine.environments.harness import Background, EngineProcess, probe
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.harness import Background, EngineProcess, probe
+from engine.lab.lab import SERVER_IP, Lab
 from engine.protocol.client import ControlClient
 from engine.protocol.messages import (
     CaptureLost,

@@ -23,8 +23,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Label
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
 from engine.model.spec import Spec
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.environments.harness import (
+from engine.lab.harness import (
     PING_RESOLUTION_MS,
     Background,
     EngineProcess,
@@ -33,7 +33,7 @@ from engine.environments.harness import (
     received_bits_per_second,
     wire_packets,
 )
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import EXAMPLE_SPEC, FRAMING_OVERHEAD, PASS_THROUGH, Spec
 from tests import ROOT
 from tests.frames_helpers import KEPT_MARKER, malformed_frames, tagged_frames

@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
-from engine.model.spec import MAX_LABEL_LENGTH, UNLIMITED_RATE, Spec, SpecError, patch_spec
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
+from engine.model.spec import MAX_LABEL_LENGTH, UNLIMITED_RATE, Spec, SpecError
+from engine.model.spec_patch import patch_spec
 from engine.model.units import UnitError, parse_rate
 from engine.protocol.client import ControlClient
 from engine.protocol.messages import Error, SetSpec, SpecReply, decode
@@ -415,6 +416,7 @@ def test_a_replay_over_the_engines_own_http_api_passes_the_gate(tmp_path: Path) 
     go to the supervisor itself, stamped by the same door. Without --trace-dir, a replay put
     /proc/sys/kernel/pid_max in force on both directions; now it is refused and nothing
     changes. (A supervisor over socket pairs: its real workers, no interfaces.)"""
+    from engine.daemon.config import EngineConfig, GivenPorts
     from engine.daemon.supervisor import Supervisor
     from engine.web.api import create_http_app
     from engine.web.server import HttpServer
@@ -428,7 +430,8 @@ def test_a_replay_over_the_engines_own_http_api_passes_the_gate(tmp_path: Path) 
         given[direction] = (rx, tx)
         mine += [rx, inlet, tx, outlet]
     base = Spec.model_validate(BASE_SPEC)
-    supervisor = Supervisor("outer0", "inner0", base, sockets=given, persist=False)
+    config = EngineConfig("outer0", "inner0", persist=False, ports=GivenPorts(given))
+    supervisor = Supervisor(config, base)
     supervisor.start()
     port = _free_port()
     server = HttpServer(create_http_app(supervisor), "127.0.0.1", port)

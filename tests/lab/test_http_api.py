@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.harness import EngineProcess, assert_delay, ping_rtts
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import FRAMING_OVERHEAD, Spec
 from engine.protocol.client import ControlClient
 from tests.netns_thread import in_netns

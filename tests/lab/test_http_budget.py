@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from engine.daemon.hosted import enter_netns
-from engine.environments.lab import Lab
 from engine.kernel.processes import stop_process
+from engine.lab.lab import Lab
 from engine.protocol.client import wait_for_engine
 from engine.protocol.control import ControlError
 from engine.web.api import MAX_BODY
@@ -305,7 +305,7 @@ def test_linkshaper_http_started_before_its_engine_waits_for_it(
     """`linkshaper http` started first (compose, systemd and scripts start both at once):
     it waits for the engine and then serves it (before: it exited at once, `no engine at
     ...`, and the API never came up: tests/lab/test_netns.py lost that race now and then)."""
-    from engine.environments.harness import EngineProcess
+    from engine.lab.harness import EngineProcess
 
     workdir = tmp_path / "engine"
     workdir.mkdir()

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from engine.daemon.supervisor import STALL_AFTER
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import SERVER_IP, Lab
+from engine.daemon.worker_pool import STALL_AFTER
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import SERVER_IP, Lab
 from engine.protocol.client import ControlClient
 from engine.protocol.messages import (
     CaptureRequest,

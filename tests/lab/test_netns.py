@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from engine.environments.harness import assert_delay
+from engine.lab.harness import assert_delay
 from engine.protocol.client import ControlClient
 from tests import ROOT
 

@@ -19,8 +19,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
 from tests import ROOT
 from tests.conftest import lab_prerequisites
 

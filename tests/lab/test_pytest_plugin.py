@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import iperf3, is_root, received_bits_per_second
-from engine.environments.pytest_plugin import ShapedLink
+from engine.lab.harness import iperf3, is_root, received_bits_per_second
 from engine.model.units import parse_rate
 from engine.protocol.http_client import HttpApiError, HttpClient
+from engine.testing.pytest_plugin import ShapedLink
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pytest" / "test_on_a_bad_link.py"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.environments.harness import (
+from engine.lab.harness import (
     Background,
     EngineProcess,
     iperf3,
@@ -23,7 +23,7 @@ from engine.environments.harness import (
     probe,
     received_bits_per_second,
 )
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import FRAMING_OVERHEAD
 from engine.model.stats import LinkStats
 from tests import ROOT

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from engine.daemon.hosted import start_hosted_engine
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import INNER, OUTER, Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import INNER, OUTER, Lab
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient, wait_for_engine
 from engine.protocol.control import key_path

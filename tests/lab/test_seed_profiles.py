@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import EngineProcess, probe
-from engine.environments.lab import SERVER_IP, Lab
+from engine.lab.harness import EngineProcess, probe
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model import flowtop
 from tests.netns_thread import in_netns
 from tests.unit.test_seed_profiles import client_flows

@@ -18,8 +18,8 @@ from typing import Any
 import psutil
 import pytest
 
-from engine.environments.harness import EngineProcess
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess
+from engine.lab.lab import Lab
 from engine.timelines.replay import (
     MAX_CHANGES_PER_SECOND,
 )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import EngineProcess, iperf3
+from engine.lab.harness import EngineProcess, iperf3
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient
 from engine.timelines.plot import series

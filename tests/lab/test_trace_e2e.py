@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import EngineProcess, iperf3, received_bits_per_second
+from engine.lab.harness import EngineProcess, iperf3, received_bits_per_second
 from engine.model.spec import Direction
 from engine.model.trace import parse_trace
 

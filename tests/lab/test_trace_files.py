@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import EngineProcess, ping_rtts
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess, ping_rtts
+from engine.lab.lab import Lab
 from tests import ROOT
 from tests.netns_thread import in_netns
 from tests.planted_links import (

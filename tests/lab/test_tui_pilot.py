@@ -19,8 +19,8 @@ from textual.pilot import Pilot
 from textual.widgets import Footer, Input, Label, OptionList
 
 from engine.captures.pcapng import read_capture
-from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
-from engine.environments.lab import INNER, OUTER, Lab
+from engine.lab.harness import EngineProcess, assert_delay, ping_rtts
+from engine.lab.lab import INNER, OUTER, Lab
 from engine.model.spec import UNLIMITED_RATE, LinkSpec, Spec
 from engine.protocol.client import ControlClient
 from engine.timelines.timeline import read_timeline

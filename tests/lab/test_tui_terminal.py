@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 import psutil
 import pytest
 
-from engine.environments.commands import network_namespaces
-from engine.environments.harness import EngineProcess, assert_delay, ping_rtts
-from engine.environments.lab import Lab
+from engine.lab.harness import EngineProcess, assert_delay, ping_rtts
+from engine.lab.lab import Lab
+from engine.namespaces.commands import network_namespaces
 from engine.protocol.client import ControlClient
 from tests import ROOT
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from engine.core.batch import arrival_runs
 from engine.core.deadlines import (
     NANOSECONDS,
     exact_span,
@@ -209,7 +210,7 @@ def test_a_kernel_stamp_is_never_taken_as_an_earlier_arrival() -> None:
             read = time.monotonic()
             stamp = time.time_ns() - rng.randrange(1_000, 50_000_000)
             _stamped(batch, frame, stamp)
-            [(_, _, arrival, last)] = forwarder._runs(batch, 1, read)
+            [(_, _, arrival, last)] = arrival_runs(batch, 1, read, forwarder.stamped, offset)
             assert arrival == last
             assert exact(arrival) >= Fraction(stamp - int(offset), NANOSECONDS)
 

@@ -24,7 +24,9 @@ import pytest
 from engine.core.deadlines import NANOSECONDS
 from engine.core.frames import GSO_TCPV4, VnetHeader, mark_partial_checksum
 from engine.core.pipeline import SETTLE_SAMPLES, StraightTally
-from engine.daemon.worker import Forwarder, run_forwarder
+from engine.daemon.config import GivenPorts, WorkerConfig
+from engine.daemon.worker.forwarder import Forwarder
+from engine.daemon.worker.loop import run_forwarder
 from engine.kernel.afpacket import (
     PACKET_AUXDATA,
     SO_TIMESTAMPNS,
@@ -134,7 +136,8 @@ def direct(spec: dict[str, Any]) -> Iterator[Direct]:
     limit_blocking_reads(rx)
     rx.setblocking(False)
     supervisor_end, worker_end = Pipe()
-    forwarder = Forwarder("egress", "rx0", "tx0", parse_spec(spec), sockets=(rx, tx))
+    ports = GivenPorts({"egress": (rx, tx)})
+    forwarder = Forwarder(WorkerConfig("egress", "rx0", "tx0", ports=ports), parse_spec(spec))
     try:
         yield Direct(forwarder, inlet, outlet, supervisor_end, worker_end)
     finally:

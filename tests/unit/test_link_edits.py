@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.model.spec import LinkSpec, QueueLimit, Spec, patch_spec
+from engine.model.spec import LinkSpec, QueueLimit, Spec
+from engine.model.spec_patch import patch_spec
 from shaper_tui.link_edits import Field, changes_for, mean_loss, shown_value
 
 

@@ -13,15 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from engine.daemon.config import EngineConfig
 from engine.daemon.supervisor import Supervisor
-from engine.model.files import write_atomically
-from engine.model.spec import SEED_LINK_FIELDS, parse_spec, read_spec
+from engine.files.regular_files import write_atomically
+from engine.files.spec_files import read_spec
+from engine.model.spec import SEED_LINK_FIELDS, parse_spec
 from engine.protocol.messages import PatchSpec, SetSpec, SpecReply
 
 
 def supervisor_on(path: Path, persist: bool = True) -> Supervisor:
     path.write_text('{"default_link": {"egress": {"latency": "5ms"}}}\n')
-    return Supervisor("outer", "inner", read_spec(str(path)), str(path), persist=persist)
+    return Supervisor(
+        EngineConfig("outer", "inner", str(path), persist=persist), read_spec(str(path))
+    )
 
 
 def patch(supervisor: Supervisor, changes: dict[str, object]) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.environments.harness import is_root
-from engine.environments.pytest_plugin import spec_of
+from engine.lab.harness import is_root
+from engine.testing.pytest_plugin import spec_of
 from tests.lab.test_pytest_plugin import users_pytest
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 from engine.daemon.coalescing import SPEC_LOG_INTERVAL, SPEC_WRITE_INTERVAL
+from engine.daemon.config import EngineConfig
 from engine.daemon.supervisor import Supervisor
-from engine.model.files import NEW_FILE_MODE, write_atomically
-from engine.model.spec import read_spec
+from engine.files.regular_files import NEW_FILE_MODE, write_atomically
+from engine.files.spec_files import read_spec
 from engine.protocol.control import key_path
 from engine.protocol.messages import PatchSpec, SpecReply
 from tests.planted_links import (
@@ -110,7 +111,7 @@ def supervisor_on(path: Path) -> Supervisor:
     """A real supervisor without workers (as tests/unit/test_persistence.py): changes are applied,
     published, logged and saved as in an engine."""
     path.write_text('{"default_link": {"egress": {"latency": 5}}}\n')
-    return Supervisor("outer", "inner", read_spec(str(path)), str(path))
+    return Supervisor(EngineConfig("outer", "inner", str(path)), read_spec(str(path)))
 
 
 def patch(supervisor: Supervisor, latency: int) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from engine.daemon.config import EngineConfig
 from engine.daemon.supervisor import Supervisor
 from engine.model.spec import PASS_THROUGH
 from engine.web.api import create_http_app
@@ -73,7 +74,7 @@ class SeedClient:
 
 @pytest.fixture
 def client() -> SeedClient:
-    return SeedClient(create_http_app(Supervisor("outer", "inner", PASS_THROUGH)))
+    return SeedClient(create_http_app(Supervisor(EngineConfig("outer", "inner"), PASS_THROUGH)))
 
 
 def test_get_mutate_commit_get_round_trips_with_flows(client: SeedClient) -> None:

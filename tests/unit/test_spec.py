@@ -4,14 +4,8 @@ import json
 
 import pytest
 
-from engine.model.spec import (
-    EXAMPLE_SPEC,
-    UNLIMITED_RATE,
-    Spec,
-    SpecError,
-    loads_spec,
-    patch_spec,
-)
+from engine.model.spec import EXAMPLE_SPEC, UNLIMITED_RATE, Spec, SpecError, loads_spec
+from engine.model.spec_patch import patch_spec
 
 SEED_LINK = {"rate": 10000000, "loss": 0.0, "latency": 0, "jitter": 0, "jitter_strength": 0.0}
 

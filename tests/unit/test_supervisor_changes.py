@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+from engine.daemon.config import EngineConfig
 from engine.daemon.supervisor import Supervisor
 from engine.model.spec import parse_spec
 from engine.protocol.messages import Error, PatchSpec, SpecReply
@@ -17,7 +18,7 @@ def test_concurrent_patches_are_all_kept() -> None:
     spec = parse_spec(
         {"flows": [{"label": f"f{i}", "flow": {"ip": f"198.18.1.{i}"}} for i in range(FLOWS)]}
     )
-    supervisor = Supervisor("outer", "inner", spec)
+    supervisor = Supervisor(EngineConfig("outer", "inner"), spec)
     replies: list[object] = []
     start = threading.Barrier(FLOWS)
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.daemon.config import EngineConfig, GivenPorts
 from engine.daemon.supervisor import Supervisor
 from engine.kernel.afpacket import limit_blocking_reads
 from engine.model.spec import Direction, parse_spec
@@ -61,7 +62,8 @@ def supervised(
         wires[direction] = Wire(inlet, outlet)
         given[direction] = (rx, tx)
         mine += [inlet, rx, tx, outlet]
-    supervisor = Supervisor("outer0", "inner0", parse_spec(spec), sockets=given, recorder=recorder)
+    config = EngineConfig("outer0", "inner0", ports=GivenPorts(given))
+    supervisor = Supervisor(config, parse_spec(spec), recorder=recorder)
     supervisor.start()
     loop = threading.Thread(target=supervisor.run, daemon=True)
     loop.start()

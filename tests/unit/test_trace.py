@@ -10,17 +10,9 @@ from pathlib import Path
 import pytest
 
 from engine.core.link import Link, Packet, Released
+from engine.files.trace_files import MAX_TRACE_BYTES, allowed_traces, check_traces, load_trace
 from engine.model.spec import LinkSpec, QueueLimit, Spec, SpecError, parse_spec
-from engine.model.trace import (
-    MAX_TRACE_BYTES,
-    OPPORTUNITY_BYTES,
-    TraceClock,
-    TraceError,
-    allowed_traces,
-    check_traces,
-    load_trace,
-    parse_trace,
-)
+from engine.model.trace import OPPORTUNITY_BYTES, TraceClock, TraceError, parse_trace
 
 
 def trace_file(tmp_path: Path, times: list[int]) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.model.trace import TraceError, TraceFile, read_trace
+from engine.files.trace_files import read_trace
+from engine.model.trace import TraceError, TraceFile
 from tests import ROOT
 from tests.planted_links import (
     shared_dir,

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.environments.lab import SERVER_IP, Lab
 from engine.kernel.processes import stop_process
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient, wait_for_engine
 from engine.protocol.control import ControlError
@@ -137,7 +137,7 @@ def assert_delay(rtts: list[float], expected_ms: float, tolerance_ms: float = 2.
 
 
 def probe(lab: Lab, role: str, *args: str) -> list[str]:
-    return lab.in_ns(role, sys.executable, "-m", "engine.environments.udp_probe", *args)
+    return lab.in_ns(role, sys.executable, "-m", "engine.lab.udp_probe", *args)
 
 
 def iperf3(

@@ -2,7 +2,7 @@
 
 `docker run --network container:APP --cap-add NET_ADMIN --cap-add NET_RAW IMAGE sidecar`
 joins APP's network namespace (as a Kubernetes pod's containers share one), takes over APP's
-interface exactly as the image's entrypoint does (`container.take_over`), and runs the engine
+interface exactly as the image's entrypoint does (`takeover.take_over`), and runs the engine
 with the HTTP API on port $LINKSHAPER_HTTP_PORT (80) of every address. The API is reached
 through the interface it shapes (APP has no other), so its TCP port passes unshaped
 (`run --unshaped-port`): a blocked link can still be unblocked.
@@ -25,8 +25,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
-from engine.environments.commands import engine_command
-from engine.environments.container import (
+from engine.deploy.takeover import (
     APP_SIDE,
     CONTROL_PATH,
     INNER,
@@ -45,6 +44,7 @@ from engine.environments.container import (
 )
 from engine.kernel.processes import stop_process
 from engine.model.spec import SpecError, loads_spec
+from engine.namespaces.commands import engine_command
 from engine.protocol.client import wait_for_engine
 from engine.protocol.control import ControlError
 

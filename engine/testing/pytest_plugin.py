@@ -35,9 +35,9 @@ from typing import Any, Literal
 
 import pytest
 
-from engine.environments.harness import EngineProcess, ping_times
-from engine.environments.lab import CLIENT_IP, CLIENT_IP6, SERVER_IP, SERVER_IP6, Lab
 from engine.kernel.processes import stop_process
+from engine.lab.harness import EngineProcess, ping_times
+from engine.lab.lab import CLIENT_IP, CLIENT_IP6, SERVER_IP, SERVER_IP6, Lab
 from engine.model.presets import PRESETS
 from engine.model.spec import PASS_THROUGH, Direction, Spec, loads_spec
 from engine.model.stats import EngineStats
@@ -181,7 +181,7 @@ def shaped_link_lab(spec: Spec, workdir: Path) -> Iterator[ShapedLink]:
 
 @pytest.fixture
 def shaped_link(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ShapedLink]:
-    """A client and a server behind a linkshaper engine (see engine.environments.pytest_plugin).
+    """A client and a server behind a linkshaper engine (see engine.testing.pytest_plugin).
     Parametrise it indirectly with preset names or specs."""
     spec = spec_of(getattr(request, "param", None))
     reason = prerequisites()

@@ -2,14 +2,14 @@
 (`pip install linkshaper[testcontainers]`).
 
     from testcontainers.core.container import DockerContainer
-    from engine.environments.linkshaper_container import LinkshaperContainer
+    from engine.testing.linkshaper_container import LinkshaperContainer
 
     with DockerContainer("nginx:alpine") as app, LinkshaperContainer(app) as shaper:
         shaper.api.set(latency="50ms")           # an HttpClient
         ...                                      # talk to the app: every packet is shaped
 
 The sidecar joins the target's network namespace (`--network container:TARGET`, NET_ADMIN and
-NET_RAW only) and shapes its interface (see engine/environments/sidecar.py); its API is reached
+NET_RAW only) and shapes its interface (see engine/deploy/sidecar.py); its API is reached
 on the target's address, on a port that is never shaped. Stopping it gives the target its
 interface back, unshaped.
 """

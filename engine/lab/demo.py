@@ -13,8 +13,8 @@ import tempfile
 import threading
 import time
 
-from engine.environments.lab import SERVER_IP, Lab
 from engine.kernel.processes import stop_process
+from engine.lab.lab import SERVER_IP, Lab
 from engine.model.rates import direction_rates
 from engine.model.spec import Spec
 from engine.model.stats import DirectionStats

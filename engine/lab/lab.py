@@ -12,14 +12,14 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.environments.commands import (
+from engine.model.errors import LinkshaperError
+from engine.namespaces.commands import (
     engine_command,
     in_netns,
     kill_namespace_processes,
     network_namespaces,
     run_command,
 )
-from engine.model.errors import LinkshaperError
 
 CLIENT_IP = "198.18.0.1"
 SERVER_IP = "198.18.0.2"

@@ -1,0 +1,162 @@
+"""The supervisor's side of a worker: stats reports (its heartbeat), log notes, a capture's
+fate records and the far ends' counts go up through an `Outbox` that never waits; control
+messages (a spec, a flush, a capture, the stats pace, stop) come down the pipe and are acted
+on, a Configure acknowledged once in force.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from multiprocessing.connection import Connection
+
+from pydantic import ValidationError
+
+from engine.core.deadlines import NANOSECONDS
+from engine.daemon.channel import Outbox
+from engine.daemon.worker.intake import Intake
+from engine.daemon.worker.state import wall_offset_now
+from engine.files.trace_files import traces_in_force
+from engine.kernel.afpacket import kernel_drops
+from engine.model.fates import pack
+from engine.protocol.messages import (
+    Configure,
+    Configured,
+    FarEnds,
+    FateRecords,
+    Flush,
+    Message,
+    StartCapture,
+    StatsPace,
+    StatsReport,
+    Stop,
+    StopCapture,
+    decode,
+)
+
+STATS_INTERVAL = 0.1
+#: With nobody watching, stats go up this rarely, traffic or not: an idle engine stays asleep,
+#: and a busy one spends nothing on figures nobody reads (a report, built cold after a sleep,
+#: costs some 0.7 ms here). The supervisor asks for STATS_INTERVAL while a TUI, a stream or a
+#: recorder watches, and for a report at once when a client asks for stats (`StatsPace`).
+IDLE_STATS_INTERVAL = 1.0
+#: The far ends' counts (for the seed's traffic profiles) go up at most this often.
+FAR_ENDS_INTERVAL = 1.0
+#: A capture's records go up at least with each stats report, and in batches of this many.
+FATE_BATCH = 1024
+
+
+class SupervisorSide(Intake):
+    """Reports up, control messages down."""
+
+    kernel_drops: int
+    #: How often stats go up (`StatsPace`; slow until the supervisor says someone watches).
+    stats_pace: float
+    _far_ends_due: float
+
+    def _init_supervisor_side(self) -> None:
+        self.kernel_drops = 0
+        self.notes = []
+        self._far_ends_due = 0.0
+        self.stats_pace = IDLE_STATS_INTERVAL
+        self.pipeline.pace_talkers(self.stats_pace)
+
+    def report(self, now: float, reports_dropped: int = 0) -> StatsReport:
+        self._wall_offset = wall_offset_now()  # follow NTP's adjustments
+        if self.interface_state == "up" and self.ports.packet:
+            self.kernel_drops += kernel_drops(self.rx)
+        stats = self.pipeline.stats(now, changed_only=True).model_copy(
+            update={
+                "pid": os.getpid(),
+                "rx_kernel_drops": self.kernel_drops,
+                "tx_errors": self.tx_errors,
+                "interface_state": self.interface_state,
+                "interface_problem": self.interface_problem,
+                "reports_dropped": reports_dropped,
+            }
+        )
+        return StatsReport(stats=stats)
+
+    def send_report(self, outbox: Outbox, now: float) -> None:
+        """Notes first, then stats, and the far ends once in FAR_ENDS_INTERVAL if they
+        changed, through `outbox` (never waiting: the heartbeat the supervisor watches);
+        OSError if the supervisor is gone."""
+        notes, self.notes = self.notes, []
+        for note in notes:
+            outbox.post(note)
+        self._post_fates(outbox)
+        outbox.post(self.report(now, outbox.dropped))
+        if self.pipeline.talkers_changed and now >= self._far_ends_due:
+            self._far_ends_due = now + FAR_ENDS_INTERVAL
+            far_ends = self.pipeline.far_ends()
+            outbox.post(FarEnds(direction=self.direction, far_ends=far_ends))
+        outbox.flush()
+
+    def send_fates(self, outbox: Outbox) -> None:
+        """What a running capture has noted since the last call (see engine.core.fates)."""
+        self._post_fates(outbox)
+        outbox.flush()
+
+    def _post_fates(self, outbox: Outbox) -> None:
+        fates = self.pipeline.fates
+        if fates is None or not (fates.records or fates.lost or outbox.fates_lost):
+            return
+        records, lost = fates.take()
+        lost += outbox.fates_lost  # those the supervisor could not take, told with the next
+        outbox.fates_lost = 0
+        for first in range(0, len(records), FATE_BATCH):
+            batch = records[first : first + FATE_BATCH]
+            # Records carry wall-clock seconds; the offset is kept in nanoseconds.
+            data, labels = pack(batch, self._wall_offset / NANOSECONDS)
+            outbox.post(FateRecords(
+                direction=self.direction, count=len(batch),
+                data=base64.b64encode(data).decode(), labels=labels, lost=lost,
+            ))  # fmt: skip
+            lost = 0
+        if lost:
+            outbox.post(FateRecords(direction=self.direction, count=0, data="", labels=[],
+                                    lost=lost))  # fmt: skip
+
+    def control(self, message: Message | None, now: float) -> bool:
+        """Act on a message from the supervisor; False for Stop."""
+        if isinstance(message, Stop):
+            return False
+        if isinstance(message, Configure):
+            traces = traces_in_force(message.spec, message.trace_files)
+            self.pipeline.configure(message.spec, now, traces)
+            if self.interface_state == "up":
+                self.follow_spec()
+        elif isinstance(message, Flush) and message.direction in (None, self.direction):
+            self.pipeline.flush(message.label)
+        elif isinstance(message, StartCapture):
+            self.pipeline.start_capture(message.snaplen, message.drops_only)
+            self.follow_spec()
+        elif isinstance(message, StopCapture):
+            self.pipeline.stop_capture()
+        elif isinstance(message, StatsPace):
+            self.stats_pace = max(STATS_INTERVAL, message.interval)
+            self.pipeline.pace_talkers(self.stats_pace)
+        return True
+
+    def acknowledge(self, outbox: Outbox, message: Message | None) -> None:
+        """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway)."""
+        if isinstance(message, Configure):
+            outbox.post(Configured(direction=self.direction, generation=message.generation))
+            with contextlib.suppress(OSError):
+                outbox.flush()
+
+    def receive(self, conn: Connection) -> Message | None:
+        """The next message from the supervisor: Stop if it is gone (the pipe closed), None
+        for one that cannot be read (a bug: both sides speak engine.protocol.messages), which
+        is reported to the supervisor's log instead of dropped unseen."""
+        try:
+            return decode(conn.recv_bytes())
+        except (EOFError, OSError):
+            return Stop()
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False)
+            self.note(
+                "warning", f"ignored a message: {errors[0]['msg'] if errors else 'not a message'}"
+            )
+            return None

@@ -1,0 +1,3 @@
+"""Shaped network namespaces (`linkshaper ns ...`) with their two backends, kernel tc and the
+engine, and the commands every environment runs (`ip`, `tc`, an engine's command line).
+"""

@@ -1,0 +1,3 @@
+"""What users' own tests use: the `shaped_link` pytest fixture and the LinkshaperContainer for
+testcontainers.
+"""

@@ -1,0 +1,86 @@
+"""What the engine says, shown: the messages `EngineLink` posts (attached, lost, a spec, stats,
+a refusal) land here and move the panels, the status bar, the history and the recorder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.model.rates import direction_rates
+from shaper_tui.app_state import ShaperState
+from shaper_tui.messages import (
+    EngineAttached,
+    EngineDone,
+    EngineLost,
+    EngineRejected,
+    SpecArrived,
+    StatsArrived,
+)
+
+#: Each direction's figures are drawn at most this often: readable, and cheap to draw.
+DISPLAY_INTERVAL = 0.5
+
+
+class EngineEvents(ShaperState):
+    """The handlers of the engine link's messages."""
+
+    #: Made by `ReplayActions`: a replay asked for on the command line starts once attached.
+    _start_replay: Callable[[str, float, bool], None]
+
+    def on_engine_attached(self, message: EngineAttached) -> None:
+        self.status_bar.attach(message.info)
+        self._show_spec(message.spec)
+        if self.recorder is not None:
+            self.recorder.spec(message.spec, "attached")
+        replay, speed, loop = self.replay_request
+        if replay is not None:
+            self.replay_request = (None, speed, loop)  # once, not on every reattach
+            self._start_replay(replay, speed, loop)
+
+    def on_engine_lost(self, message: EngineLost) -> None:
+        self.status_bar.lose(message.reason)
+
+    def on_spec_arrived(self, message: SpecArrived) -> None:
+        self.history.spec(message.spec)
+        if self.recorder is not None:
+            self.recorder.take(message)
+        if message.source == self.tag and self.link.busy:
+            return  # our own change, overtaken by newer ones on their way
+        self._show_spec(message.spec)
+
+    def on_engine_rejected(self, message: EngineRejected) -> None:
+        self.notify(message.message, title="Not applied", severity="error", timeout=6)
+
+    def on_engine_done(self, message: EngineDone) -> None:
+        self.notify(message.message, timeout=3)
+
+    def on_stats_arrived(self, message: StatsArrived) -> None:
+        stats = message.stats
+        self.stats_seen += 1
+        self.history.sample(stats)
+        if self.recorder is not None:
+            self.recorder.take(message)
+        self.problems[stats.direction] = (
+            f"worker {stats.worker_state}"
+            if stats.worker_state != "running"
+            else stats.interface_problem
+        )
+        self.status_bar.problem = "; ".join(
+            f"{d}: {text}" for d, text in self.problems.items() if text
+        )
+        window = self.windows[stats.direction]
+        window.add(stats)
+        self.flows.add_sample(stats)
+        # On the worker's clock (the samples' own): figures that change ten times a second
+        # cannot be read.
+        if stats.at < self.shown_at[stats.direction] + DISPLAY_INTERVAL:
+            return
+        self.shown_at[stats.direction] = stats.at
+        previous, _ = window.pair()
+        panel = self.panels[stats.direction]
+        panel.show_rates(direction_rates(previous, stats))
+        measured = [s for s in window.samples if s.delay_samples]
+        if measured:  # the median of the medians, the worst of the 99th percentiles
+            medians = sorted(s.delay_p50_ms for s in measured)
+            panel.show_delay(medians[len(medians) // 2], max(s.delay_p99_ms for s in measured))
+        else:
+            panel.show_delay(0.0, 0.0)

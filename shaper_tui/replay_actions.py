@@ -1,0 +1,118 @@
+"""Replaying a timeline file against the engine: choose, start, pause, resume and stop, and the
+replay pane's clock while it runs."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from textual import work
+from textual.worker import Worker, WorkerState
+
+from engine.model.errors import LinkshaperError
+from engine.timelines.replay import ReplayRunner
+from engine.timelines.timeline import StreamedTimeline, TimelineError, open_timeline
+from shaper_tui.app_state import ShaperState
+from shaper_tui.messages import EngineRejected
+from shaper_tui.screens.path_prompt import PathPrompt
+
+#: How often the replay pane's times move on while a replay runs.
+REPLAY_TICK = 0.25
+
+
+def timeline_problem(path: str) -> str | None:
+    """Why `path` cannot be replayed (one line), or None: for the prompt, which stays open.
+    Checked line by line as `linkshaper replay --check` does, never held whole."""
+    try:
+        with open_timeline(path) as timeline:
+            timeline.check()
+    except TimelineError as exc:
+        return str(exc)
+    return None
+
+
+class ReplayActions(ShaperState):
+    """The replay keys and the thread that runs a replay's steps."""
+
+    def action_timeline(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path is not None:
+                self._start_replay(path, 1.0, False)
+
+        offered = str(self.last_recording) if self.last_recording is not None else ""
+        candidates = sorted(str(p) for p in self.record_dir.glob("*.jsonl"))
+        self.push_screen(
+            PathPrompt("Replay a timeline", "path/to/timeline.jsonl", offered, candidates,
+                       check=timeline_problem),
+            chosen,
+        )  # fmt: skip
+
+    def action_pause_replay(self) -> None:
+        if self.runner is not None:
+            self.runner.pause()
+            self.notify("Replay paused; t resumes", timeout=2)
+        self._show_replay()
+
+    def action_resume_replay(self) -> None:
+        if self.runner is not None:
+            self.runner.resume()
+            self.notify("Replay resumed", timeout=2)
+        self._show_replay()
+
+    def action_stop_replay(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.notify("Replay stopped", timeout=3)
+        self._show_replay()
+
+    def _start_replay(self, path: str, speed: float, loop: bool) -> None:
+        """The file checked whole first, then read as the steps come due (bounded memory
+        whatever its length), as `linkshaper replay` does."""
+        try:
+            timeline = open_timeline(path)
+        except TimelineError as exc:
+            self.notify(str(exc), title="Timeline not replayed", severity="error", timeout=8)
+            return
+        try:
+            timeline.check()
+            runner = ReplayRunner(
+                timeline, partial(self.link.apply_now, source="replay"), self.spec,
+                speed=speed, loop=loop,
+            )  # fmt: skip
+        except TimelineError as exc:
+            timeline.close()
+            self.notify(str(exc), title="Timeline not replayed", severity="error", timeout=8)
+            return
+        if self.runner is not None:
+            self.runner.stop()
+        self._remember("replay")
+        self.runner = runner
+        self.timeline_pane.name_shown = Path(path).name
+        self.replay_worker = self._run_replay(runner, timeline)
+        self.replay_ticks.resume()
+        self._show_replay()
+
+    @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
+    def _run_replay(self, runner: ReplayRunner, timeline: StreamedTimeline) -> None:
+        """The replay's steps on time, in a thread of Textual's: they block on the engine.
+        A step the engine refuses (or that cannot be resolved) stops it: the reason, naming
+        the step, is in the pane (`ReplayStatus.error`) and said once."""
+        try:
+            runner.run()
+        except LinkshaperError as exc:
+            self.post_message(EngineRejected(f"replay stopped: {runner.error or exc}"))
+        finally:
+            timeline.close()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self.replay_worker and event.state in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
+        ):  # fmt: skip
+            self.replay_ticks.pause()
+            self._show_replay()
+
+    def _show_replay(self) -> None:
+        runner = self.runner
+        self.timeline_pane.status = runner.status() if runner is not None else None
+        self.timeline_pane.refresh()
+        self.refresh_bindings()
