@@ -12,6 +12,7 @@ import random
 from collections.abc import Mapping, Sequence
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
+from engine.core.delay_line import DelaySamples, HeldBudget, Released
 from engine.core.fates import FateLog
 from engine.core.frames import (
     HEAD_BYTES,
@@ -27,7 +28,8 @@ from engine.core.frames import (
     segment,
     wire_shape,
 )
-from engine.core.link import DelaySamples, HeldBudget, HeldRun, Link, Packet, Released
+from engine.core.link import Link
+from engine.core.packet import HeldRun, Packet
 from engine.model.fates import FORWARDED
 from engine.model.flowtop import FarEnd, wire_bits
 from engine.model.spec import Direction, Spec
