@@ -22,7 +22,9 @@ from engine.model.spec import LinkSpec
 from engine.model.stats import LinkStats
 from engine.model.trace import Trace
 
-__all__ = ["Link"]
+# PACKET_OVERHEAD is delay_line.py's; it is named here too only for engine/daemon/worker.py,
+# until the worker's split (issue 39) imports it from there.
+__all__ = ["PACKET_OVERHEAD", "Link"]
 
 
 class Link(DelayLine, Bottleneck, Impairments):
