@@ -272,10 +272,16 @@ class Bottleneck(LinkCounters):
 
     def _next_start(self) -> float | None:
         """When the serialiser can start on the next queued packet (an outage holds it)."""
-        discipline = self._discipline
-        if not discipline:
-            return None
-        arrival = discipline.head_arrival()
+        fifo = self._fifo
+        if fifo is not None:  # (read directly, as on every per-packet path: see fifo.py)
+            if not fifo:
+                return None
+            arrival = fifo[0].arrival
+        else:
+            discipline = self._discipline
+            if not discipline:
+                return None
+            arrival = discipline.head_arrival()
         start = arrival if arrival > self._free_at else self._free_at
         if self._outage is not None:
             back = self._outage.down_until(start)
@@ -292,12 +298,16 @@ class Bottleneck(LinkCounters):
                 start = self._next_start()
                 if start is None or start > now:
                     return
-                discipline = self._discipline
-                packet = discipline.pop(start, self._queue_delay())
-                if discipline.dropped or discipline.marked:
-                    self._collect(discipline)
-                if packet is None:
-                    continue
+                fifo = self._fifo
+                if fifo is not None:
+                    packet = fifo.popleft()
+                else:
+                    discipline = self._discipline
+                    packet = discipline.pop(start, self._queue_delay())
+                    if discipline.dropped or discipline.marked:
+                        self._collect(discipline)
+                    if packet is None:
+                        continue
                 self._in_service = packet
                 self._service_finish = self._finish_time(start, packet, commit=True)
             finish = self._service_finish

@@ -36,8 +36,8 @@ class Link(DelayLine, Bottleneck, Impairments):
     the bottleneck (queue, discipline, rate), the impairments, the delay line, and the
     counters they all write to. The parts are mixed into this one object rather than held as
     objects of their own: a packet crosses all of them, and a call or an attribute hop more
-    per packet at each crossing would cost more than the rest of the crossing (see
-    docs/architecture.md)."""
+    per packet at each crossing would cost the packet path without changing what it does.
+    `offer` and `_after_serialisation` are the two crossings, whole, as they run per packet."""
 
     def __init__(
         self,
