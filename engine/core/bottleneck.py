@@ -111,7 +111,7 @@ class Bottleneck(LinkCounters):
 
     @property
     def _managed(self) -> bool:
-        """Whether the serialiser takes packets out when it starts on them (see `Link`)."""
+        """Whether the serialiser takes packets out when it starts on them (see the class)."""
         return self._in_service is not None or not self._plain
 
     def would_drop(self, packet: Packet) -> bool:

@@ -1,7 +1,9 @@
 """One direction of the engine, as pure code: classify each frame, pass it through its link.
 
 The worker feeds frames in with the time it read them and sends out whatever `release` hands
-back; nothing here touches a socket or a clock, so tests drive it in virtual time.
+back; nothing here touches a socket or a clock, so tests drive it in virtual time. This module
+routes (classify, the straight path, the delay line, each frame through `forward`); what the
+frames' far ends carried is counted in far_ends.py, and reports are made in ledger.py.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 
 
 class DirectionPipeline:
+    """The links of one direction (the default link and one per flow) and the way of each
+    frame to one of them."""
+
     def __init__(
         self,
         spec: Spec,

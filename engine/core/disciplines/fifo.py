@@ -1,6 +1,6 @@
 """Tail drop and head drop: a plain FIFO that drops the arrival (tail) or the oldest packet
 (head) when the queue's limits are reached. As disciplines, so that a link treats every queue
-alike; the link reads `queue` directly on its per-packet path (see Link._enqueue), where a
+alike; the link reads `queue` directly on its per-packet paths (Bottleneck._enqueue), where a
 method call per packet would cost more than the queueing itself."""
 
 from __future__ import annotations
