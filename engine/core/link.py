@@ -22,9 +22,7 @@ from engine.model.spec import LinkSpec
 from engine.model.stats import LinkStats
 from engine.model.trace import Trace
 
-# PACKET_OVERHEAD is delay_line.py's; it is named here too only for engine/daemon/worker.py,
-# until the worker's split (issue 39) imports it from there.
-__all__ = ["PACKET_OVERHEAD", "Link"]
+__all__ = ["Link"]
 
 
 class Link(DelayLine, Bottleneck, Impairments):

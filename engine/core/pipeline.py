@@ -16,7 +16,6 @@ from engine.core.delay_line import DelaySamples, HeldBudget, Released
 from engine.core.far_ends import (
     EXACT_TALKERS,
     EXACT_TALKERS_INTERVAL,
-    SETTLE_SAMPLES,
     TALKER_SAMPLE,
     FarEnds,
     StraightTally,
@@ -41,10 +40,6 @@ from engine.model.flowtop import FarEnd
 from engine.model.spec import Direction, Spec
 from engine.model.stats import DirectionStats
 from engine.model.trace import Trace
-
-# SETTLE_SAMPLES and StraightTally are far_ends.py's; they are named here too only for
-# engine/daemon/worker.py, until the worker's split (issue 39) imports them from there.
-__all__ = ["DIRECTION_HELD_BYTES", "SETTLE_SAMPLES", "DirectionPipeline", "StraightTally"]
 
 #: What all links of one direction may hold for delay together (see `queue.held_bytes`): a
 #: worker's memory stays bounded however many flow links hold packets.
