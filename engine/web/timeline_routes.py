@@ -19,14 +19,10 @@ from fastapi.responses import StreamingResponse
 from engine.model.errors import LinkshaperError
 from engine.model.spec import Spec
 from engine.protocol.messages import Error, SetSpec
+from engine.timelines.reading import StreamedTimeline, TimelineTooLong, timeline_from_bytes
 from engine.timelines.recorder import TimelineRecorder
 from engine.timelines.replay import MAX_SPEED, MIN_SPEED, ReplayRunner, ReplayStatus
-from engine.timelines.timeline import (
-    StreamedTimeline,
-    TimelineError,
-    TimelineTooLong,
-    timeline_from_bytes,
-)
+from engine.timelines.timeline import TimelineError
 from engine.web.common import (
     ERROR_CONTENT,
     NOT_THERE,
