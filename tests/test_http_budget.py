@@ -49,7 +49,7 @@ from engine.protocol.subscribers import Listeners
 from engine.web.api import MAX_BODY, create_http_app
 from engine.web.capture_routes import CAPTURE_BUFFER_BYTES, MAX_CAPTURES
 from engine.web.server import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT, HttpServer
-from engine.web.stats_routes import MAX_STREAMS, STREAM_BACKLOG_BYTES
+from engine.web.stats_stream import MAX_STREAMS, STREAM_BACKLOG_BYTES
 from tests.netns_thread import in_netns
 
 PORT = 8096
