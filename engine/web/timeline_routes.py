@@ -198,6 +198,18 @@ def timeline_routes(
 ) -> APIRouter:
     router = APIRouter()
     timelines = Timelines(engine)
+    _recording_routes(router, timelines, changes, errors)
+    _replay_routes(router, timelines, changes, errors)
+    return router
+
+
+def _recording_routes(
+    router: APIRouter,
+    timelines: Timelines,
+    changes: list[Depends],
+    errors: dict[int | str, dict[str, Any]],
+) -> None:
+    """Recording on the server: start it, read it so far, stop it and take it."""
 
     @router.post("/timeline/record", dependencies=changes,
               responses={**errors, 409: {"model": ApiError, "content": ERROR_CONTENT,
@@ -228,6 +240,15 @@ def timeline_routes(
         if chunks is None:
             raise HTTPException(status_code=404, detail="not recording")
         return _recording_response(chunks)
+
+
+def _replay_routes(
+    router: APIRouter,
+    timelines: Timelines,
+    changes: list[Depends],
+    errors: dict[int | str, dict[str, Any]],
+) -> None:
+    """One replay at a time: start it (checked whole first), see where it is, steer it."""
 
     @router.post("/timeline/replay", dependencies=changes, responses=errors,
               openapi_extra=TIMELINE_BODY,
@@ -265,8 +286,6 @@ def timeline_routes(
             )
         getattr(runner, action)()
         return _status(runner.status())
-
-    return router
 
 
 def _status(status: ReplayStatus) -> dict[str, Any]:
