@@ -46,7 +46,8 @@ from engine.protocol.messages import (
     StatsReport,
 )
 from engine.protocol.subscribers import Listeners
-from engine.web.api import MAX_BODY, create_http_app
+from engine.web.api import create_http_app
+from engine.web.body_limits import MAX_BODY
 from engine.web.capture_routes import CAPTURE_BUFFER_BYTES, MAX_CAPTURES
 from engine.web.server import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT, HttpServer
 from engine.web.stats_stream import MAX_STREAMS, STREAM_BACKLOG_BYTES
