@@ -30,7 +30,7 @@ from textual.widgets import Input, Label
 from engine.lab.harness import EngineProcess
 from engine.lab.lab import Lab
 from engine.model.spec import Spec
-from engine.timelines.timeline import read_timeline
+from engine.timelines.reading import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
 from shaper_tui.screens.path_prompt import PathPrompt

@@ -35,7 +35,7 @@ from engine.model.fates import FateRecord, pack
 from engine.model.spec import PASS_THROUGH
 from engine.model.stats import DirectionStats, EngineStats, LinkStats
 from engine.protocol.client import wait_for_engine
-from engine.protocol.control import ControlError, Listeners
+from engine.protocol.control import ControlError
 from engine.protocol.messages import (
     CaptureRequest,
     FateRecords,
@@ -45,10 +45,12 @@ from engine.protocol.messages import (
     StatsReply,
     StatsReport,
 )
-from engine.web.api import MAX_BODY, create_http_app
+from engine.protocol.subscribers import Listeners
+from engine.web.api import create_http_app
+from engine.web.body_limits import MAX_BODY
 from engine.web.capture_routes import CAPTURE_BUFFER_BYTES, MAX_CAPTURES
 from engine.web.server import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT, HttpServer
-from engine.web.stats_routes import MAX_STREAMS, STREAM_BACKLOG_BYTES
+from engine.web.stats_stream import MAX_STREAMS, STREAM_BACKLOG_BYTES
 from tests.netns_thread import in_netns
 
 PORT = 8096

@@ -22,7 +22,9 @@ import pytest
 from engine.lab.harness import EngineProcess
 from engine.lab.lab import Lab
 from engine.model.spec import Spec
+from engine.timelines.parsing import parse_timeline
 from engine.timelines.plot import MAX_POINTS, Series
+from engine.timelines.reading import read_timeline, timeline_from_bytes
 from engine.timelines.recorder import FULL_MARKER, MAX_RECORDING_BYTES, TimelineRecorder
 from engine.timelines.replay import (
     MAX_CHANGES_PER_SECOND,
@@ -30,7 +32,6 @@ from engine.timelines.replay import (
     ReplayRunner,
     plan,
 )
-from engine.timelines.timeline import parse_timeline, read_timeline, timeline_from_bytes
 from engine.web.timeline_routes import MAX_HTTP_REPLAY_STEPS
 from tests import ROOT
 from tests.netns_thread import in_netns
