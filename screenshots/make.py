@@ -22,7 +22,7 @@ from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient, wait_for_engine
 from engine.timelines.plot import plot_timeline
-from engine.timelines.timeline import read_timeline
+from engine.timelines.reading import read_timeline
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import SocketSource
 

@@ -10,8 +10,9 @@ from textual import work
 from textual.worker import Worker, WorkerState
 
 from engine.model.errors import LinkshaperError
+from engine.timelines.reading import StreamedTimeline, open_timeline
 from engine.timelines.replay import ReplayRunner
-from engine.timelines.timeline import StreamedTimeline, TimelineError, open_timeline
+from engine.timelines.timeline import TimelineError
 from shaper_tui.app_state import ShaperState
 from shaper_tui.messages import EngineRejected
 from shaper_tui.screens.path_prompt import PathPrompt

@@ -10,8 +10,10 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
+from engine.core.delay_line import Released
 from engine.core.frames import PLAIN_VNET_HDR
-from engine.core.link import Link, Packet, Released
+from engine.core.link import Link
+from engine.core.packet import Packet
 from engine.model.spec import LinkSpec
 from tests.frames_helpers import copy_of
 

@@ -13,7 +13,7 @@ from multiprocessing.connection import Connection
 from engine.model.spec import Direction, Spec, SpecError
 from engine.model.spec_patch import patch_spec
 from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
-from engine.protocol.control import ControlServer
+from engine.protocol.control_server import ControlServer
 from engine.protocol.messages import (
     Error,
     GetInfo,

@@ -15,7 +15,7 @@ from engine.protocol.control import add_control_option
 
 if TYPE_CHECKING:
     from engine.cli.common import SubParsers
-    from engine.timelines.timeline import StreamedTimeline
+    from engine.timelines.reading import StreamedTimeline
 
 
 def add_parsers(sub: SubParsers) -> None:
@@ -70,8 +70,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Apply a timeline's steps on time: checked whole first, then read as it goes (bounded
     memory whatever its length). A refused step stops it: exit 1 with `step N (at T s): why`."""
+    from engine.timelines.reading import open_timeline
     from engine.timelines.replay import ReplayRunner
-    from engine.timelines.timeline import open_timeline
 
     with open_timeline(args.file) as timeline:
         summary = timeline.check()
@@ -140,7 +140,7 @@ def _unreadable_trace(timeline: StreamedTimeline) -> str | None:
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw a recording, read in one streaming pass (bounded memory, linear time)."""
     from engine.timelines.plot import plot_timeline
-    from engine.timelines.timeline import open_timeline
+    from engine.timelines.reading import open_timeline
 
     with open_timeline(args.file) as timeline:
         if next(timeline.iter_stats(), None) is None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple, Protocol
 
 from engine.core.deadlines import seconds_at_least
+from engine.core.delay_line import PACKET_OVERHEAD
+from engine.core.far_ends import StraightTally
 from engine.core.frames import (
     HEAD_BYTES,
     VNET_HDR_LEN,
@@ -21,9 +23,7 @@ from engine.core.frames import (
     put_back_vlan_tag,
     wire_shape,
 )
-from engine.core.link import PACKET_OVERHEAD
 from engine.core.packet import HeldRun
-from engine.core.pipeline import StraightTally
 
 #: On a link that only delays, frames read together are held together where they were read
 #: (`held_runs`), in runs of those that arrived within GATHER of the run's first: a run leaves

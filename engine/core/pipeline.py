@@ -1,25 +1,30 @@
 """One direction of the engine, as pure code: classify each frame, pass it through its link.
 
 The worker feeds frames in with the time it read them and sends out whatever `release` hands
-back; nothing here touches a socket or a clock, so tests drive it in virtual time.
+back; nothing here touches a socket or a clock, so tests drive it in virtual time. This module
+routes (classify, the straight path, the delay line, each frame through `forward`); what the
+frames' far ends carried is counted in far_ends.py, and reports are made in ledger.py.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import itertools
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
+from engine.core.delay_line import DelaySamples, HeldBudget, Released
+from engine.core.far_ends import (
+    EXACT_TALKERS,
+    EXACT_TALKERS_INTERVAL,
+    TALKER_SAMPLE,
+    FarEnds,
+    StraightTally,
+)
 from engine.core.fates import FateLog
 from engine.core.frames import (
-    HEAD_BYTES,
     NON_IP,
     PROTO_TCP,
-    PROTO_UDP,
     VNET_HDR_LEN,
-    FlowKey,
     FrameBytes,
     flow_key,
     plain_ip,
@@ -27,121 +32,24 @@ from engine.core.frames import (
     segment,
     wire_shape,
 )
-from engine.core.link import DelaySamples, HeldBudget, HeldRun, Link, Packet, Released
+from engine.core.ledger import StatsLedger
+from engine.core.link import Link
+from engine.core.packet import HeldRun, Packet
 from engine.model.fates import FORWARDED
-from engine.model.flowtop import FarEnd, wire_bits
+from engine.model.flowtop import FarEnd
 from engine.model.spec import Direction, Spec
-from engine.model.stats import DirectionStats, Drops, LinkStats, Talker
+from engine.model.stats import DirectionStats
 from engine.model.trace import Trace
-
-#: Distinct far ends remembered for the top-talkers table before the quietest are forgotten.
-TALKER_MEMORY = 2048
-TOP_TALKERS = 10
-#: On the straight path (one transparent link), far ends are counted exactly for the first
-#: EXACT_TALKERS frames between two stats reports (at the worker's fast pace, a tenth of a
-#: second; in proportion at another, see `pace_talkers`); beyond that one frame in
-#: TALKER_SAMPLE is read and counted that many times. Reading every frame's addresses costs
-#: more than forwarding it, at rates where the table's figures are estimates to the eye anyway.
-EXACT_TALKERS = 1000
-EXACT_TALKERS_INTERVAL = 0.1
-TALKER_SAMPLE = 8
-#: Far ends of frames counted after they left (held in bulk, or sent on the straight path)
-#: are counted once this many sampled frames wait, some 0.3 ms of work, and whenever the
-#: talkers are read: never in one stretch of a whole stats window. With nobody watching, a
-#: window is a second, and a stream of 170 k frames a second through a delay line sampled
-#: 30 k of them in it: counting them at the report took 20-45 ms, in which nothing was
-#: released (a ping beside it measured 20-45 ms late, once a second).
-SETTLE_SAMPLES = 256
-
-
-class StraightTally:
-    """What a caller counted of the frames it sent on while `DirectionPipeline.straight` held,
-    for `passed_straight`: how many, the plain frames' bytes (vnet headers in), the
-    super-frames as (size, head) and the sampled frames as (place from 1, size, head). Which
-    frames are sampled for the top-talkers table is decided here: each of the first `exact`,
-    and one in TALKER_SAMPLE beyond (by place in the stats window: `offset` came before)."""
-
-    __slots__ = ("exact", "frames", "offset", "plain_bytes", "sampled", "supers")
-
-    def __init__(self, exact: int, offset: int = 0) -> None:
-        self.exact = exact
-        self.offset = offset
-        self.frames = 0
-        self.plain_bytes = 0
-        self.supers: list[tuple[int, bytes]] = []
-        self.sampled: list[tuple[int, int, bytes]] = []
-
-    def count(self, buffer: FrameBytes, start: int, size: int) -> None:
-        """One frame of `size` bytes at `start` of `buffer`, sent on."""
-        frames = self.frames = self.frames + 1
-        if buffer[start + 1]:  # a super-frame: its wire packets are worked out later
-            self.supers.append((size, bytes(buffer[start : start + HEAD_BYTES])))
-        else:
-            self.plain_bytes += size
-        if frames <= self.exact or (frames + self.offset) % TALKER_SAMPLE == 0:
-            self.sampled.append((frames, size, bytes(buffer[start : start + HEAD_BYTES])))
-
-    def count_plain(
-        self, buffer: FrameBytes, sizes: Sequence[int], count: int, stride: int
-    ) -> None:
-        """`count` frames, none a super-frame, the i-th `sizes[i]` bytes long at `i * stride`
-        of `buffer` (a receive batch's slots): what `count` would make of them one by one, for
-        a sum and the heads of the frames sampled, not a call per frame."""
-        before = self.frames
-        last = self.frames = before + count
-        self.plain_bytes += sum(sizes[:count])
-        exact_last = min(max(self.exact, before), last)  # places before+1..exact_last: each
-        first = exact_last + 1  # and from here one in TALKER_SAMPLE, by place in the window
-        first += -(first + self.offset) % TALKER_SAMPLE
-        sampled = self.sampled
-        for place in itertools.chain(
-            range(before + 1, exact_last + 1), range(first, last + 1, TALKER_SAMPLE)
-        ):
-            index = place - before - 1
-            start = index * stride
-            sampled.append((place, sizes[index], bytes(buffer[start : start + HEAD_BYTES])))
-
-    def weight(self, place: int) -> int:
-        """How many frames the sampled frame at `place` counts for."""
-        return 1 if place <= self.exact else TALKER_SAMPLE
-
 
 #: What all links of one direction may hold for delay together (see `queue.held_bytes`): a
 #: worker's memory stays bounded however many flow links hold packets.
 DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 
 
-#: The counters that only grow; the rest of LinkStats are gauges (what is held now).
-_CUMULATIVE = (
-    "packets_in", "bytes_in", "packets_out", "bytes_out", "ecn_marked", "duplicated", "corrupted",
-    "reordered",
-)  # fmt: skip
-
-
-#: A frame's first bytes up to its IPv4 header's version and length, for untagged IPv4 with
-#: no options (vnet header, then Ethernet): most frames, whose flow fields then lie at fixed
-#: places (`_flow_region`).
-_PLAIN_IPV4 = b"\x08\x00\x45"
-_ETHERTYPE_AT = VNET_HDR_LEN + 12
-
-
-def _flow_region(head: bytes) -> bytes:
-    """Bytes of a frame's `head` that hold everything `flow_key` reads of it, so that two
-    heads with the same region have the same flow key: for untagged IPv4 without options,
-    the fragment field, protocol, addresses and ports (the fields between, such as the
-    length and checksum, differ from frame to frame); for anything else, the whole head."""
-    if head[_ETHERTYPE_AT : _ETHERTYPE_AT + 3] == _PLAIN_IPV4:
-        ip = _ETHERTYPE_AT + 2
-        return head[ip + 6 : ip + 8] + head[ip + 9 : ip + 10] + head[ip + 12 : ip + 24]
-    return head
-
-
-def _quantile(ordered: list[float], q: float) -> float:
-    """The `q` quantile of sorted values (the nearest rank), 0 for none."""
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 class DirectionPipeline:
+    """The links of one direction (the default link and one per flow) and the way of each
+    frame to one of them."""
+
     def __init__(
         self,
         spec: Spec,
@@ -167,29 +75,14 @@ class DirectionPipeline:
         self._retired: list[Link] = []
         #: Frames received so far (a cheap "was there traffic" for the worker's stats pace).
         self.frames_seen = 0
-        #: Links whose counters may have changed since the last stats (a frame came, they
-        #: were configured or flushed); with the busy and retired ones, the only links a
-        #: report looks at, so ten thousand idle flow links cost nothing per report.
-        self._touched: set[Link] = set()
-        #: Retired links that finished draining since the last stats: counted once more.
-        self._finished: list[Link] = []
-        #: Each link's stats as last added into the totals, and the totals: every link's
-        #: cumulative counters (live, retired and gone), kept up to date by differences.
-        self._counted: dict[Link, LinkStats] = {}
-        self._totals: dict[str, int] = dict.fromkeys(_CUMULATIVE, 0)
-        self._drop_totals: dict[str, int] = dict.fromkeys(Drops.model_fields, 0)
-        self._labels: dict[Link, str] = {}
-        #: Far end → [wire packets, bytes, wire bits] since the start (the quietest half is
-        #: forgotten when TALKER_MEMORY are known).
-        self._talkers: dict[tuple[int, int, int, int], list[int]] = {}
-        #: Tallies of frames held in bulk whose far ends are not counted yet: they are, all
-        #: together, when the talkers are read or SETTLE_SAMPLES wait (`_settle_talkers`),
-        #: not at every wake-up.
-        self._unsettled: list[StraightTally] = []
-        #: The frames those tallies sampled: never SETTLE_SAMPLES after `hold` returns.
-        self.unsettled_samples = 0
-        self.talkers_changed = False
         self._far_is_source = direction == "ingress"
+        self._far_ends = FarEnds(self._far_is_source)
+        #: Bound once: `forward` counts a sampled frame's far end without a lookup more.
+        self._count_talker = self._far_ends.count
+        self._ledger = StatsLedger(direction, self._links, self._delays, self._far_ends)
+        #: The ledger's: links whose counters may have changed since the last stats, marked
+        #: by `forward` for every frame.
+        self._touched = self._ledger.touched
         self.spec = spec
         self._classifier = Classifier([], direction)
         self._window_frames = 0  # frames since the last stats (for talker sampling)
@@ -219,7 +112,7 @@ class DirectionPipeline:
                 self._links[label] = Link(
                     link_spec, self._rng, now, self._budget, trace, self._delays
                 )
-                self._labels[self._links[label]] = label
+                self._ledger.labels[self._links[label]] = label
                 self._links[label].label = label
                 self._links[label].fates = self.fates
             self._touched.add(self._links[label])
@@ -270,11 +163,7 @@ class DirectionPipeline:
         self._touched.add(link)
         self._count_frames(tally.frames)
         if tally.sampled:
-            self._unsettled.append(tally)
-            self.talkers_changed = True
-            self.unsettled_samples += len(tally.sampled)
-            if self.unsettled_samples >= SETTLE_SAMPLES:
-                self._settle_talkers()
+            self._far_ends.settle_later(tally)
 
     def _unshaped(self, frame: FrameBytes) -> bool:
         """Whether `frame` is TCP to (ingress) or from (egress) the unshaped port; if so it is
@@ -405,45 +294,12 @@ class DirectionPipeline:
     def _count_tally(self, tally: StraightTally) -> None:
         """Frames seen, and the far ends of the frames `tally` sampled."""
         self._count_frames(tally.frames)
-        self._count_far_ends([tally])
+        self._far_ends.count_tallies([tally])
 
     def _count_frames(self, frames: int) -> None:
         """`frames` more seen, in all and in this stats window (for talker sampling)."""
         self.frames_seen += frames
         self._window_frames += frames
-
-    def _settle_talkers(self) -> None:
-        """Count the far ends of the frames held in bulk that are not counted yet."""
-        unsettled, self._unsettled = self._unsettled, []
-        self.unsettled_samples = 0
-        self._count_far_ends(unsettled)
-
-    def _count_far_ends(self, tallies: list[StraightTally]) -> None:
-        """The far ends of the frames `tallies` sampled. Frames of one flow are summed first
-        and their far end read once: a frame's flow fields are found by a few slices of its
-        head (`_flow_region`) for less than reading them (`flow_key`)."""
-        flows: dict[bytes, list[int]] = {}
-        heads: dict[bytes, bytes] = {}
-        for tally in tallies:
-            for place, size, head in tally.sampled:
-                if head[1]:  # a super-frame: its wire packets from its head and size
-                    shape = wire_shape(head, size)
-                    packets, l2_bytes = shape.packets, shape.l2_bytes
-                else:
-                    packets, l2_bytes = 1, size - VNET_HDR_LEN
-                weight = tally.weight(place)
-                region = _flow_region(head)
-                sums = flows.get(region)
-                if sums is None:
-                    flows[region] = sums = [0, 0, 0]
-                    heads[region] = head
-                sums[0] += packets * weight
-                sums[1] += l2_bytes * weight
-                sums[2] += wire_bits(l2_bytes, packets) * weight
-        for region, (packets, l2_bytes, bits) in flows.items():
-            key = flow_key(heads[region])
-            if key is not NON_IP:
-                self._add_talker(key, packets, l2_bytes, bits)
 
     @property
     def exact_talkers_left(self) -> int:
@@ -459,38 +315,19 @@ class DirectionPipeline:
             EXACT_TALKERS, round(EXACT_TALKERS * stats_interval / EXACT_TALKERS_INTERVAL)
         )
 
-    def _count_talker(self, key: FlowKey, l2_bytes: int, packets: int = 1, weight: int = 1) -> None:
-        """Count `packets` wire packets of `l2_bytes` in all (one frame, perhaps a super-frame)
-        for the far end of `key`, `weight` times (a sample counts for the frames skipped)."""
-        self._add_talker(
-            key, packets * weight, l2_bytes * weight, wire_bits(l2_bytes, packets) * weight
-        )
-
-    def _add_talker(self, key: FlowKey, packets: int, l2_bytes: int, bits: int) -> None:
-        """Add `packets` wire packets, `l2_bytes` and `bits` on the wire to the far end of
-        `key`."""
-        ported = key.protocol == PROTO_TCP or key.protocol == PROTO_UDP  # else no port
-        if self._far_is_source:
-            ident = (key.version, key.src, key.protocol, key.sport if ported else 0)
-        else:
-            ident = (key.version, key.dst, key.protocol, key.dport if ported else 0)
-        entry = self._talkers.get(ident)
-        if entry is None:
-            if len(self._talkers) >= TALKER_MEMORY:
-                keep = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
-                self._talkers = dict(keep[: TALKER_MEMORY // 2])
-            self._talkers[ident] = [packets, l2_bytes, bits]
-        else:
-            entry[0] += packets
-            entry[1] += l2_bytes
-            entry[2] += bits
-        self.talkers_changed = True
-
     def far_ends(self) -> list[FarEnd]:
         """Every far end remembered, with its packets and wire bits (for the seed's profile)."""
-        self._settle_talkers()
-        self.talkers_changed = False
-        return [(*ident, packets, bits) for ident, (packets, _, bits) in self._talkers.items()]
+        return self._far_ends.far_ends()
+
+    @property
+    def talkers_changed(self) -> bool:
+        """Far ends were counted since `far_ends` was last read."""
+        return self._far_ends.changed
+
+    @property
+    def unsettled_samples(self) -> int:
+        """Sampled frames held in bulk whose far ends are not counted yet (see FarEnds)."""
+        return self._far_ends.unsettled_samples
 
     def release(self, now: float, serialise: bool = True) -> list[bytes | HeldRun]:
         """Frames due by `now`, in the order of their release times: each a copy, or a run of
@@ -516,7 +353,7 @@ class DirectionPipeline:
                 link.advance(now, out, serialise)
             for link in [r for r in self._retired if r.idle]:
                 self._retired.remove(link)
-                self._finished.append(link)
+                self._ledger.finished.append(link)
         if len(out) > 1 and several:
             out.sort(key=lambda item: (item[0], item[1]))
         return [frame for _, _, frame in out]
@@ -544,86 +381,8 @@ class DirectionPipeline:
         times = [t for link in links if (t := link.next_event()) is not None]
         return min(times) if times else None
 
-    def _top_talkers(self) -> list[Talker]:
-        """The far ends that carried the most bytes, busiest first (TOP_TALKERS of them)."""
-        self._settle_talkers()
-        talkers = sorted(self._talkers.items(), key=lambda kv: kv[1][1], reverse=True)
-        return [
-            Talker(
-                address=str(
-                    ipaddress.IPv4Address(address)
-                    if version == 4
-                    else ipaddress.IPv6Address(address)
-                ),
-                protocol=protocol,
-                port=port,
-                packets=packets,
-                bytes=size,
-            )
-            for (version, address, protocol, port), (packets, size, _bits) in talkers[:TOP_TALKERS]
-        ]
-
     def stats(self, now: float, changed_only: bool = False) -> DirectionStats:
         """Counters of the direction and of each link; with `changed_only`, `flows` holds only
         the links whose counters changed since the last call (what a worker sends up)."""
         self._window_frames = 0
-        looked_at = self._touched | self._busy
-        looked_at.update(self._retired)
-        looked_at.update(self._finished)
-        changed: dict[str, LinkStats] = {}
-        queue_packets = queue_bytes = in_flight = held_bytes = 0
-        queue_delay = 0.0
-        counted = self._counted
-        totals, drop_totals = self._totals, self._drop_totals
-        for link in looked_at:
-            now_stats = link.stats()
-            before = counted.get(link)
-            if before is not now_stats:
-                for name in _CUMULATIVE:
-                    totals[name] += getattr(now_stats, name) - (
-                        getattr(before, name) if before else 0
-                    )
-                for name in drop_totals:
-                    drop_totals[name] += getattr(now_stats.drops, name) - (
-                        getattr(before.drops, name) if before else 0
-                    )
-                counted[link] = now_stats
-                label = self._labels.get(link)
-                if label is not None and self._links.get(label) is link:
-                    changed[label] = now_stats
-            # Gauges: a link looked at by nobody here is idle, and holds nothing.
-            queue_packets += now_stats.queue_packets
-            queue_bytes += now_stats.queue_bytes
-            in_flight += now_stats.in_flight
-            held_bytes += now_stats.held_bytes
-            queue_delay = max(queue_delay, now_stats.queue_delay_ms)
-        for link in self._finished:
-            counted.pop(link, None)
-            self._labels.pop(link, None)
-        self._finished = []
-        self._touched = set()
-        total = LinkStats(
-            **totals,
-            drops=Drops(**drop_totals),
-            queue_packets=queue_packets,
-            queue_bytes=queue_bytes,
-            queue_delay_ms=queue_delay,
-            in_flight=in_flight,
-            held_bytes=held_bytes,
-        )
-        if changed_only:
-            flows = changed
-        else:
-            flows = {label: link.stats() for label, link in self._links.items()}
-        delays = self._delays.take()
-        return DirectionStats(
-            direction=self.direction,
-            at=now,
-            total=total,
-            flows=flows,
-            flows_changed_only=changed_only,
-            top_talkers=self._top_talkers(),
-            delay_samples=len(delays),
-            delay_p50_ms=_quantile(delays, 0.5) * 1000.0,
-            delay_p99_ms=_quantile(delays, 0.99) * 1000.0,
-        )
+        return self._ledger.report(now, self._busy, self._retired, changed_only)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from engine.daemon.worker_pool import WorkerPool
 from engine.model.fates import wanted_records
 from engine.model.spec import DIRECTIONS, Direction
-from engine.protocol.control import CaptureFeed, ControlError, ControlServer
+from engine.protocol.control import ControlError
+from engine.protocol.control_server import ControlServer
 from engine.protocol.messages import (
     CaptureLost,
     CaptureRequest,
@@ -28,6 +29,7 @@ from engine.protocol.messages import (
     StopCapture,
     encode,
 )
+from engine.protocol.subscribers import CaptureFeed
 
 log = logging.getLogger("linkshaper")
 

@@ -20,7 +20,7 @@ from engine.model import flowtop
 from engine.model.flowtop import FarEnd
 from engine.model.spec import DIRECTIONS, Direction
 from engine.model.stats import DirectionStats, EngineStats
-from engine.protocol.control import ControlServer
+from engine.protocol.control_server import ControlServer
 from engine.protocol.messages import StatsPace, StatsReport, encode
 from engine.timelines.recorder import TimelineRecorder
 

@@ -32,7 +32,7 @@ from engine.kernel.interface_state import bring_up
 from engine.model.spec import Spec, SpecError
 from engine.model.stats import EngineStats
 from engine.model.trace import TraceError
-from engine.protocol.control import CaptureFeed, ControlServer
+from engine.protocol.control_server import ControlServer
 from engine.protocol.messages import (
     CaptureRequest,
     CaptureToFile,
@@ -61,6 +61,7 @@ from engine.protocol.messages import (
     WorkerNote,
     encode,
 )
+from engine.protocol.subscribers import CaptureFeed
 from engine.timelines.recorder import TimelineRecorder
 
 log = logging.getLogger("linkshaper")

@@ -13,7 +13,8 @@ from pathlib import Path
 import plotext
 
 from engine.model.spec import DIRECTIONS, UNLIMITED_RATE, Direction, Spec
-from engine.timelines.timeline import Resolver, StatsLine, StatsSource, Step
+from engine.timelines.resolver import Resolver
+from engine.timelines.timeline import StatsLine, StatsSource, Step
 
 MBIT = 1e6
 

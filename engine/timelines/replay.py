@@ -18,15 +18,9 @@ from dataclasses import dataclass
 
 from engine.model.errors import LinkshaperError
 from engine.model.spec import Spec
-from engine.timelines.timeline import (
-    ResolvedStep,
-    Resolver,
-    Step,
-    StepSource,
-    TimelineError,
-    interpolate,
-    step_failure,
-)
+from engine.timelines.ramps import interpolate
+from engine.timelines.resolver import Resolver, step_failure
+from engine.timelines.timeline import ResolvedStep, Step, StepSource, TimelineError
 
 #: Intermediate values of a ramp go out this often (the issue asks for at least 10 a second).
 RAMP_INTERVAL = 0.05
@@ -293,17 +287,19 @@ class ReplayRunner:
                 last_change = woke
         except Exception as exc:
             if self._error is None:  # not a refused change: a step that does not resolve
-                self._error = (
-                    str(exc)
-                    if isinstance(exc, LinkshaperError)
-                    else f"{self.name}: cannot be replayed ({type(exc).__name__}: {exc})"
-                )
+                self._error = self._failure(exc)
             raise
         finally:
             steps.close()
             self._next_at = None
             self._finished = True
             self._timeline = None  # nothing of the timeline is held once it is over
+
+    def _failure(self, exc: Exception) -> str:
+        """What stopped the replay, for its status: our own errors say it in a line already."""
+        if isinstance(exc, LinkshaperError):
+            return str(exc)
+        return f"{self.name}: cannot be replayed ({type(exc).__name__}: {exc})"
 
     def _absorb(
         self, resolver: Resolver, ramp: _Ramp | None, number: int, at: float, step: Step

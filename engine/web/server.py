@@ -17,8 +17,9 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from engine.model.errors import LinkshaperError
-from engine.protocol.control import ControlError, Listeners
+from engine.protocol.control import ControlError
 from engine.protocol.messages import CaptureRequest, Error, Message, Subscribe
+from engine.protocol.subscribers import Listeners
 
 
 class ListenError(LinkshaperError, ValueError):

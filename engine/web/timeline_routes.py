@@ -19,14 +19,10 @@ from fastapi.responses import StreamingResponse
 from engine.model.errors import LinkshaperError
 from engine.model.spec import Spec
 from engine.protocol.messages import Error, SetSpec
+from engine.timelines.reading import StreamedTimeline, TimelineTooLong, timeline_from_bytes
 from engine.timelines.recorder import TimelineRecorder
 from engine.timelines.replay import MAX_SPEED, MIN_SPEED, ReplayRunner, ReplayStatus
-from engine.timelines.timeline import (
-    StreamedTimeline,
-    TimelineError,
-    TimelineTooLong,
-    timeline_from_bytes,
-)
+from engine.timelines.timeline import TimelineError
 from engine.web.common import (
     ERROR_CONTENT,
     NOT_THERE,
@@ -202,6 +198,18 @@ def timeline_routes(
 ) -> APIRouter:
     router = APIRouter()
     timelines = Timelines(engine)
+    _recording_routes(router, timelines, changes, errors)
+    _replay_routes(router, timelines, changes, errors)
+    return router
+
+
+def _recording_routes(
+    router: APIRouter,
+    timelines: Timelines,
+    changes: list[Depends],
+    errors: dict[int | str, dict[str, Any]],
+) -> None:
+    """Recording on the server: start it, read it so far, stop it and take it."""
 
     @router.post("/timeline/record", dependencies=changes,
               responses={**errors, 409: {"model": ApiError, "content": ERROR_CONTENT,
@@ -232,6 +240,15 @@ def timeline_routes(
         if chunks is None:
             raise HTTPException(status_code=404, detail="not recording")
         return _recording_response(chunks)
+
+
+def _replay_routes(
+    router: APIRouter,
+    timelines: Timelines,
+    changes: list[Depends],
+    errors: dict[int | str, dict[str, Any]],
+) -> None:
+    """One replay at a time: start it (checked whole first), see where it is, steer it."""
 
     @router.post("/timeline/replay", dependencies=changes, responses=errors,
               openapi_extra=TIMELINE_BODY,
@@ -269,8 +286,6 @@ def timeline_routes(
             )
         getattr(runner, action)()
         return _status(runner.status())
-
-    return router
 
 
 def _status(status: ReplayStatus) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from engine.kernel.processes import stop_process
 from engine.lab.lab import Lab
 from engine.protocol.client import wait_for_engine
 from engine.protocol.control import ControlError
-from engine.web.api import MAX_BODY
+from engine.web.body_limits import MAX_BODY
 from tests.netns_thread import in_netns
 
 PORT = 8096

@@ -19,9 +19,11 @@ import pytest
 from engine.lab.harness import EngineProcess, iperf3
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient
+from engine.timelines.parsing import parse_timeline
 from engine.timelines.plot import series
+from engine.timelines.reading import read_timeline
 from engine.timelines.replay import ReplayRunner
-from engine.timelines.timeline import SpecStep, parse_timeline, read_timeline
+from engine.timelines.timeline import SpecStep
 from tests import ROOT
 from tests.tui_helpers import SpecWatcher
 from tests.wait_helpers import wait_until

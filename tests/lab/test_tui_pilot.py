@@ -23,7 +23,7 @@ from engine.lab.harness import EngineProcess, assert_delay, ping_rtts
 from engine.lab.lab import INNER, OUTER, Lab
 from engine.model.spec import UNLIMITED_RATE, LinkSpec, Spec
 from engine.protocol.client import ControlClient
-from engine.timelines.timeline import read_timeline
+from engine.timelines.reading import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import HostedSource, SocketSource
 from shaper_tui.scales import RATE

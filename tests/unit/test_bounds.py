@@ -14,8 +14,9 @@ from scapy.layers.l2 import Ether
 from engine.core import frames as frames_module
 from engine.core import pipeline as pipeline_module
 from engine.core.classifier import DEFAULT_LABEL, Classifier
+from engine.core.delay_line import PACKET_OVERHEAD, Released
 from engine.core.frames import GSO_TCPV4, VNET_F_NEEDS_CSUM, FlowKey, VnetHeader
-from engine.core.link import PACKET_OVERHEAD, Link, Released
+from engine.core.link import Link
 from engine.core.pipeline import DirectionPipeline
 from engine.model.spec import FlowSpec, Spec, parse_spec
 from engine.model.stats import LinkStats

@@ -33,8 +33,8 @@ from engine.core.deadlines import (
     seconds_at_least,
     seconds_at_most,
 )
-from engine.core.link import Link, Packet
-from engine.core.packet import HeldRun
+from engine.core.link import Link
+from engine.core.packet import HeldRun, Packet
 from engine.kernel.afpacket import PACKET_AUXDATA, SO_TIMESTAMPNS, SOL_PACKET, STAMP_SPACE
 from engine.kernel.mmsg import CONTROL, SLOT, FrameBatch
 from engine.model.spec import LinkSpec

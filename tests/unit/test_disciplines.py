@@ -10,11 +10,13 @@ from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
+from engine.core.delay_line import Released
 from engine.core.disciplines.codel import control_law
 from engine.core.disciplines.pie import PieQueue, tuned
 from engine.core.ecn import CE, ECT_0, ECT_1, NOT_ECT, ecn_field, mark_ce
 from engine.core.frames import VNET_HDR_LEN
-from engine.core.link import Link, Packet, Released
+from engine.core.link import Link
+from engine.core.packet import Packet
 from engine.model.impairments import Discipline, QueueLimit
 from engine.model.spec import LinkSpec
 from tests.frames_helpers import copy_of

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.model.spec import loads_spec
-from engine.timelines.timeline import parse_timeline
+from engine.timelines.parsing import parse_timeline
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 README = ROOT / "README.md"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.model.spec import Spec
-from engine.timelines.timeline import read_timeline
+from engine.timelines.reading import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
 from tests.lab.test_doors_leftovers import DOORS_BASE, TAG, notifications

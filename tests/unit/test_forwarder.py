@@ -22,8 +22,8 @@ import psutil
 import pytest
 
 from engine.core.deadlines import NANOSECONDS
+from engine.core.far_ends import SETTLE_SAMPLES, StraightTally
 from engine.core.frames import GSO_TCPV4, VnetHeader, mark_partial_checksum
-from engine.core.pipeline import SETTLE_SAMPLES, StraightTally
 from engine.daemon.config import GivenPorts, WorkerConfig
 from engine.daemon.worker.forwarder import Forwarder
 from engine.daemon.worker.loop import run_forwarder

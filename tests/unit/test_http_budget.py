@@ -29,7 +29,6 @@ import pytest
 from engine.model.fates import FateRecord, pack
 from engine.model.spec import PASS_THROUGH
 from engine.model.stats import DirectionStats, EngineStats, LinkStats
-from engine.protocol.control import Listeners
 from engine.protocol.messages import (
     CaptureRequest,
     FateRecords,
@@ -39,10 +38,11 @@ from engine.protocol.messages import (
     StatsReply,
     StatsReport,
 )
+from engine.protocol.subscribers import Listeners
 from engine.web.api import create_http_app
 from engine.web.capture_routes import CAPTURE_BUFFER_BYTES, MAX_CAPTURES
 from engine.web.server import HEAD_TIMEOUT, KEEP_ALIVE_TIMEOUT, HttpServer
-from engine.web.stats_routes import MAX_STREAMS, STREAM_BACKLOG_BYTES
+from engine.web.stats_stream import MAX_STREAMS, STREAM_BACKLOG_BYTES
 
 # --- item 1: slowloris against the real engine ----------------------------------------------
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from engine.model.spec import PASS_THROUGH
 from engine.protocol.control import ControlError
 from engine.protocol.messages import CaptureRequest, GetSpec, Message, SpecReply
-from engine.web.api import MAX_BODY, create_http_app
+from engine.web.api import create_http_app
+from engine.web.body_limits import MAX_BODY
 from engine.web.common import CaptureSource
 from engine.web.spec_routes import MAX_PATCH_FIELDS
 from tests.asgi_helpers import call

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from engine.core.deadlines import not_before
-from engine.core.link import PARETO_CAP, HeldRun, Link, Packet, Released
+from engine.core.delay_line import Released
+from engine.core.impairments import PARETO_CAP
+from engine.core.link import Link
+from engine.core.packet import HeldRun, Packet
 from engine.model.spec import FRAMING_OVERHEAD, LinkSpec
 from tests.frames_helpers import copy_of
 

@@ -11,6 +11,7 @@ from scapy.layers.inet import IP, TCP, UDP, IPOption
 from scapy.layers.l2 import Dot1Q, Ether
 
 from engine.core.deadlines import not_before
+from engine.core.far_ends import EXACT_TALKERS, SETTLE_SAMPLES, TALKER_SAMPLE, StraightTally
 from engine.core.frames import (
     GSO_TCPV4,
     HEAD_BYTES,
@@ -20,13 +21,7 @@ from engine.core.frames import (
     wire_shape,
 )
 from engine.core.packet import HeldRun
-from engine.core.pipeline import (
-    EXACT_TALKERS,
-    SETTLE_SAMPLES,
-    TALKER_SAMPLE,
-    DirectionPipeline,
-    StraightTally,
-)
+from engine.core.pipeline import DirectionPipeline
 from engine.model.spec import Spec, loads_spec
 from tests.frames_helpers import (
     CLIENT,

@@ -9,8 +9,10 @@ import json
 import pytest
 
 from engine.model.spec import Spec
+from engine.timelines.parsing import parse_timeline
+from engine.timelines.ramps import interpolate
 from engine.timelines.replay import RAMP_INTERVAL, plan
-from engine.timelines.timeline import TimelineError, interpolate, parse_timeline
+from engine.timelines.timeline import TimelineError
 
 
 def spec(**egress: object) -> dict[str, object]:

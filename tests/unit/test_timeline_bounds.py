@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from engine.model.spec import Spec
+from engine.timelines.parsing import parse_timeline
 from engine.timelines.plot import MAX_POINTS, Series
+from engine.timelines.reading import read_timeline, timeline_from_bytes
 from engine.timelines.recorder import FULL_MARKER, MAX_RECORDING_BYTES, TimelineRecorder
 from engine.timelines.replay import (
     MAX_CHANGES_PER_SECOND,
@@ -24,7 +26,6 @@ from engine.timelines.replay import (
     ReplayRunner,
     plan,
 )
-from engine.timelines.timeline import parse_timeline, read_timeline, timeline_from_bytes
 from tests import ROOT
 from tests.lab.test_timeline_bounds import CLI, MIB, lines
 

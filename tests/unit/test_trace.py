@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.link import Link, Packet, Released
+from engine.core.delay_line import Released
+from engine.core.link import Link
+from engine.core.packet import Packet
 from engine.files.trace_files import MAX_TRACE_BYTES, allowed_traces, check_traces, load_trace
 from engine.model.spec import LinkSpec, QueueLimit, Spec, SpecError, parse_spec
 from engine.model.trace import OPPORTUNITY_BYTES, TraceClock, TraceError, parse_trace

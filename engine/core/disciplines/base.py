@@ -54,6 +54,10 @@ class Discipline:
     def packets(self) -> Iterator[Packet]:
         raise NotImplementedError
 
+    def in_arrival_order(self) -> list[Packet]:
+        """Every packet queued, oldest first: what another discipline adopts on a change."""
+        return sorted(self.packets(), key=lambda packet: packet.arrival)
+
     def clear(self) -> None:
         raise NotImplementedError
 

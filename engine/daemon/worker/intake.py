@@ -18,7 +18,7 @@ from engine.core.batch import (
     ready_to_send,
 )
 from engine.core.deadlines import seconds_at_most
-from engine.core.pipeline import StraightTally
+from engine.core.far_ends import StraightTally
 from engine.daemon.worker.sender import Sender
 from engine.daemon.worker.state import wall_offset_now
 from engine.kernel.afpacket import PACKET_AUXDATA, TP_STATUS_VLAN_VALID, stamp_arrivals

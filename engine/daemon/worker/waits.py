@@ -15,8 +15,8 @@ import time
 from multiprocessing.connection import Connection
 
 from engine.core.batch import restore_tag
+from engine.core.far_ends import SETTLE_SAMPLES, StraightTally
 from engine.core.frames import mark_partial_checksum
-from engine.core.pipeline import SETTLE_SAMPLES, StraightTally
 from engine.core.wake_margin import WakeMargin
 from engine.daemon.worker.intake import Intake, clock_at_most
 from engine.kernel.afpacket import PACKET_AUXDATA, TP_STATUS_VLAN_VALID

@@ -1,0 +1,259 @@
+"""The control socket's server: a `multiprocessing.connection` listener that many clients share.
+
+Each client gets a thread. Subscribers get their own bounded outbox and sender thread
+(`subscribers`), so a slow or vanished client only loses its own samples; it never blocks the
+supervisor, which must keep reading the workers' stats pipes. The authkey lives in a mode-0600
+file beside the socket (`control.sock` -> `control.key`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from engine.files.regular_files import write_atomically
+from engine.protocol.control import MAX_REQUEST, ControlError, key_path, socket_in_use
+from engine.protocol.messages import (
+    CaptureRequest,
+    Error,
+    FateRecords,
+    Message,
+    Subscribe,
+    decode,
+    encode,
+)
+from engine.protocol.subscribers import CaptureFeed, Listeners, Outbox, Subscriber
+
+#: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
+HANDSHAKE_TIMEOUT = 5.0
+BACKLOG = 64
+
+log = logging.getLogger("linkshaper")
+
+Handler = Callable[[Message], Message]
+
+
+class ControlServer:
+    """Serves control requests on a socket at `path`, and on any connection handed to `serve`
+    (a Pipe, for an engine that a TUI starts itself). With no path, only the latter."""
+
+    def __init__(
+        self,
+        path: str | None,
+        handler: Handler,
+        on_captures: Callable[[list[CaptureRequest]], None] | None = None,
+        on_watchers: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_captures`: called with the captures running whenever one starts or ends;
+        `on_watchers`: whenever a subscriber or listener comes or goes (see `watchers`)."""
+        self.path = path
+        self._handler = handler
+        self._on_captures = on_captures
+        self._on_watchers = on_watchers
+        self._subscribers: set[Outbox] = set()
+        self._listeners = Listeners()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._authkey = b""
+        self._closing = False
+
+    def start(self) -> None:
+        if self.path is None:
+            return
+        directory = Path(self.path).parent
+        directory.mkdir(parents=True, exist_ok=True)
+        if os.path.exists(self.path):
+            if socket_in_use(self.path):
+                raise ControlError(f"another engine is listening on {self.path}")
+            os.unlink(self.path)
+        authkey = secrets.token_bytes(32)
+        # Never opened in place: a link planted at the name (the directory may be shared) is
+        # replaced, not written through, and the key is 0600 from its first byte.
+        write_atomically(str(key_path(self.path)), (authkey.hex() + "\n").encode(),
+                         durable=False, mode=0o600)  # fmt: skip
+        self._authkey = authkey
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            listener.bind(self.path)
+        finally:
+            os.umask(old_umask)
+        listener.listen(BACKLOG)
+        self._listener = listener
+        threading.Thread(target=self._accept_loop, daemon=True, name="control-accept").start()
+
+    def serve(self, conn: Connection, on_close: Callable[[], None] | None = None) -> None:
+        """Answer requests on `conn` in a thread of its own, as for a socket client."""
+
+        def run() -> None:
+            self._serve(conn)
+            if on_close is not None and not self._closing:
+                on_close()
+
+        threading.Thread(target=run, daemon=True, name="control-conn").start()
+
+    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
+        """In-process subscribers (the HTTP API): `callback` gets every published message and
+        must not block. Returns the function that stops it."""
+        remove = self._listeners.add(callback)
+        self._watchers_changed()
+
+        def stop() -> None:
+            remove()
+            self._watchers_changed()
+
+        return stop
+
+    @property
+    def captures(self) -> list[CaptureRequest]:
+        with self._lock:
+            return [s.capture for s in self._subscribers if s.capture is not None]
+
+    def open_capture(self, request: CaptureRequest) -> CaptureFeed:
+        """A capture read in this process; `close()` it when done."""
+        feed = CaptureFeed(request, self._forget)
+        with self._lock:
+            self._subscribers.add(feed)
+        self._captures_changed()
+        self._watchers_changed()
+        return feed
+
+    def _captures_changed(self) -> None:
+        if self._on_captures is not None:
+            self._on_captures(self.captures)
+
+    def _watchers_changed(self) -> None:
+        if self._on_watchers is not None:
+            self._on_watchers()
+
+    @property
+    def watchers(self) -> int:
+        """Subscribers and in-process listeners: whoever wants live figures."""
+        return len(self._subscribers) + len(self._listeners)
+
+    def publish(self, message: Message) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        if isinstance(message, FateRecords):
+            takers = [
+                s for s in subscribers
+                if s.capture is not None and s.capture.direction in (None, message.direction)
+            ]  # fmt: skip
+            if takers:
+                data = encode(message)
+                for subscriber in takers:
+                    subscriber.offer_records(data, message.count)
+            return
+        subscribers = [s for s in subscribers if s.capture is None]
+        if subscribers:  # encoded only for someone: a report of 10,000 flows is large
+            data = encode(message)
+            for subscriber in subscribers:
+                subscriber.offer(data)
+        self._listeners.notify(message)
+
+    def close(self) -> None:
+        self._closing = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
+            with contextlib.suppress(OSError):
+                listener.close()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            with contextlib.suppress(FileNotFoundError):
+                key_path(self.path).unlink()
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            subscriber.close()
+
+    def _accept_loop(self) -> None:
+        """Accept only: each client's handshake runs in its own thread, so a client that
+        connects and says nothing holds up no one but itself."""
+        while not self._closing and (listener := self._listener) is not None:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # the listener closing, or out of file descriptors for a moment
+                if not self._closing:
+                    threading.Event().wait(0.05)
+                continue
+            threading.Thread(
+                target=self._authenticate, args=(client,), daemon=True, name="control-conn"
+            ).start()
+
+    def _authenticate(self, client: socket.socket) -> None:
+        """The `multiprocessing.connection` handshake (both ways), within HANDSHAKE_TIMEOUT;
+        then the connection is served without a timeout."""
+        timeout = struct.pack("ll", int(HANDSHAKE_TIMEOUT), 0)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+        conn = Connection(client.detach())
+        try:
+            deliver_challenge(conn, self._authkey)
+            answer_challenge(conn, self._authkey)
+        except Exception:  # a wrong key, garbage, silence or a client gone: drop it
+            with contextlib.suppress(OSError):
+                conn.close()
+            return
+        with socket.socket(fileno=os.dup(conn.fileno())) as view:
+            view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+            view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
+        self._serve(conn)
+
+    def _forget(self, subscriber: Outbox) -> None:
+        with self._lock:
+            self._subscribers.discard(subscriber)
+        if subscriber.capture is not None:
+            self._captures_changed()
+        self._watchers_changed()
+
+    def _serve(self, conn: Connection) -> None:
+        """Until the client goes, or until it subscribes (then its sender thread owns it)."""
+        try:
+            while True:
+                try:
+                    data = conn.recv_bytes(MAX_REQUEST)
+                except (EOFError, OSError):
+                    return
+                request: Message | None = None
+                try:
+                    request = decode(data)
+                except ValidationError as exc:
+                    reply: Message = Error(message=f"bad request: {_first_problem(exc)}")
+                except Exception:  # not even JSON text (bad UTF-8, nested too deep)
+                    reply = Error(message="bad request: not a message")
+                else:
+                    try:
+                        reply = self._handler(request)
+                    except Exception as exc:  # a handler bug must not kill the engine
+                        log.exception("control request failed")
+                        reply = Error(message=f"internal error: {exc}")
+                conn.send_bytes(encode(reply))
+                if isinstance(request, Subscribe) and not isinstance(reply, Error):
+                    subscriber = Subscriber(conn, self._forget, request.capture)
+                    with self._lock:
+                        self._subscribers.add(subscriber)
+                    if request.capture is not None:
+                        self._captures_changed()
+                    self._watchers_changed()
+                    return  # the connection now belongs to the subscriber's sender thread
+        except OSError:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def _first_problem(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    return str(errors[0]["msg"]) if errors else "not a message"
