@@ -18,6 +18,8 @@ from tests.planted_links import shared_dir, victim  # noqa: F401
 
 #: What each folder of tests/ holds: the marker its tests carry (None: neither of them).
 FOLDER_MARKERS: dict[str, str | None] = {"unit": None, "lab": "lab", "container": "container"}
+#: Fixtures that build network namespaces (root): a test using one must be marked lab.
+LAB_FIXTURES = frozenset({"lab", "module_lab"})
 TESTS = Path(__file__).resolve().parent
 
 
@@ -36,8 +38,9 @@ def layout_problem(item: pytest.Item) -> str | None:
         return f"is in tests/{folder} but marked {' and '.join(sorted(marked))}"
     if wanted is not None and marked != {wanted}:
         return f"is in tests/{folder} but not marked {wanted} alone ({sorted(marked)})"
-    if "lab" in getattr(item, "fixturenames", ()) and "lab" not in marked:
-        return "uses the lab fixture (root) but is not marked lab"
+    labs = LAB_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    if labs and "lab" not in marked:
+        return f"uses the {' and '.join(sorted(labs))} fixture (root) but is not marked lab"
     return None
 
 

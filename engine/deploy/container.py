@@ -73,8 +73,20 @@ def application(command: list[str]) -> list[str] | None:
     return None
 
 
+USAGE = """\
+usage: IMAGE [COMMAND...] | IMAGE sidecar ...   (the container's entrypoint)
+
+Takes the container's network interface over (its addresses, MAC and routes move to a veth
+pair the engine shapes), then runs COMMAND, $ENTRY or /opt/bin/entry. Run it only as a
+container's entrypoint: on a host it would take the host's interface over.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] in (["-h"], ["--help"]):  # asked what it does: never take anything over
+        sys.stdout.write(USAGE)
+        return 0
     if args[:1] == ["sidecar"]:  # `docker run --network container:APP ... IMAGE sidecar`
         return sidecar.main(args[1:])
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)

@@ -6,6 +6,7 @@ with a unit (`10mbit`, `1%`, `50ms`); every model refuses unknown fields.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -59,13 +60,25 @@ def with_units(low: float, high: float, what: str, pattern: str = UNIT_PATTERN) 
     )
 
 
+#: The highest rate a spec takes, in bit/s (ten times what `unlimited` stands for).
+MAX_RATE = 10 * UNLIMITED_RATE
+
+
+def _rate(value: Any) -> Any:
+    """A rate given as a plain number is judged against the range as given, before it is cut
+    to whole bit/s: 1e11 + 0.00002 is over the top and -0.5 under zero, as the schema says,
+    although both would round into the range."""
+    if isinstance(value, float) and math.isfinite(value) and not 0 <= value <= MAX_RATE:
+        bound = "greater than or equal to 0" if value < 0 else f"less than or equal to {MAX_RATE}"
+        raise ValueError(f"Input should be {bound}")
+    return tolerant(parse_rate)(value)
+
+
 Rate = Annotated[
     int,
-    BeforeValidator(tolerant(parse_rate)),
-    Field(ge=0, le=10 * UNLIMITED_RATE),
-    with_units(
-        0, 10 * UNLIMITED_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit, unlimited", RATE_PATTERN
-    ),
+    BeforeValidator(_rate),
+    Field(ge=0, le=MAX_RATE),
+    with_units(0, MAX_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit, unlimited", RATE_PATTERN),
 ]
 Ratio = Annotated[
     float,

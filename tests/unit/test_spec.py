@@ -161,3 +161,18 @@ def test_patch_errors_name_the_field() -> None:
         patch_spec(EXAMPLE_SPEC, {"flows.nope.egress.rate": 5})
     with pytest.raises(SpecError, match=r"default_link\.egress\.loss: .*less than or equal"):
         patch_spec(EXAMPLE_SPEC, {"egress.loss": 3})
+
+
+@pytest.mark.parametrize(
+    ("rate", "bound"),
+    [(10 * UNLIMITED_RATE + 0.00002, "less than or equal to"), (-0.5, "greater than or equal to")],
+)
+def test_a_plain_rate_is_judged_as_given_not_as_cut_to_whole_bits(rate: float, bound: str) -> None:
+    """The schema says a plain rate is a number from 0 to 1e11: one just past either end used to
+    be cut to whole bit/s first and taken (the API's schema fuzz test found 1e11 + 0.00002)."""
+    with pytest.raises(SpecError, match=f"default_link.ingress.rate: Input should be {bound}"):
+        loads_spec(json.dumps({"default_link": {"ingress": {"rate": rate}}}))
+    assert (
+        loads_spec('{"default_link": {"ingress": {"rate": 1500.7}}}').default_link.ingress.rate
+        == 1500
+    )
