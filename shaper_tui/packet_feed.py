@@ -5,6 +5,7 @@ runs one only while it is open."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ SNAPLEN = 96  # enough for the addresses, ports and TCP flags of a summary
 class SeenFrame:
     direction: str
     record: FateRecord
+    #: The feed's own number for it, never given twice while the feed runs: what the view
+    #: keys a frame's summary on (an object's id is reused once the deque lets it go).
+    number: int
 
 
 class PacketFeed:
@@ -40,6 +44,7 @@ class PacketFeed:
         self.error = ""
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._numbers = itertools.count()
         self._client = ControlClient(control)
         reply = self._client.request(Subscribe(capture=CaptureRequest(snaplen=SNAPLEN)))
         if not isinstance(reply, Done):
@@ -62,7 +67,9 @@ class PacketFeed:
                 self.lost += message.lost
                 records = wanted_records(message.data, message.labels, None, False)
                 with self._lock:
-                    self.frames.extend(SeenFrame(message.direction, r) for r in records)
+                    self.frames.extend(
+                        SeenFrame(message.direction, r, next(self._numbers)) for r in records
+                    )
 
     def latest(self) -> list[SeenFrame]:
         with self._lock:

@@ -44,6 +44,11 @@ def fate_of(frame: SeenFrame) -> Text:
     return Text(FATE_NAMES[record.fate], style="bold red")
 
 
+def in_time_order(frame: SeenFrame) -> tuple[float, int]:
+    """When it arrived, then the order the feed saw it in."""
+    return frame.record.arrival, frame.number
+
+
 def passes(frame: SeenFrame, direction: str, fate: str) -> bool:
     if direction != "both" and frame.direction != direction:
         return False
@@ -104,10 +109,13 @@ class PacketsScreen(Screen[None]):
                             "(d direction, s fate, space pause, Esc close)")  # fmt: skip
         if self.paused:
             return
-        shown = [f for f in feed.latest() if passes(f, self.direction, self.fate)][-ROWS:]
+        # Both directions' records come in batches of one direction at a time: shown merged
+        # in the order the frames arrived.
+        passing = [f for f in feed.latest() if passes(f, self.direction, self.fate)]
+        shown = sorted(passing, key=in_time_order)[-ROWS:]
         self.table.clear()
         for frame in reversed(shown):  # the newest on top
-            key = id(frame.record)
+            key = frame.number
             summary = self._summaries.get(key)
             if summary is None:
                 summary = self._summaries[key] = summary_of(frame)
@@ -116,7 +124,7 @@ class PacketsScreen(Screen[None]):
             self.table.add_row(f"{when}{millis}", ARROWS.get(frame.direction, "?"),
                                fate_of(frame), str(frame.record.length), summary)  # fmt: skip
         if len(self._summaries) > 4 * ROWS:  # forget what has scrolled away
-            keep = {id(f.record) for f in shown}
+            keep = {f.number for f in shown}
             self._summaries = {k: v for k, v in self._summaries.items() if k in keep}
 
     def action_direction(self) -> None:

@@ -158,7 +158,7 @@ class FixedFeed:
         self.frames = [
             SeenFrame(direction, FateRecord(1_700_000_000.125 + i / 8, fate,
                                             0.0405 if fate == FORWARDED else 0.0, 0.0005,
-                                            "default", len(frame) - 10, frame[10:106]))
+                                            "default", len(frame) - 10, frame[10:106]), i)
             for i, (fate, direction, frame) in enumerate(heads)
         ]  # fmt: skip
 

@@ -1,0 +1,80 @@
+"""The packets view pairs each fate with its own packet and lists both directions in the order
+the frames arrived (issue 35, item 1: a client's ACK was shown as a 1514-byte download loss,
+because summaries were cached by `id(record)`, which Python hands out again once the feed's
+deque lets a record go; and each direction's batch was listed after the other's)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.app import App
+
+from engine.model.fates import FORWARDED, LOSS, FateRecord
+from shaper_tui.packet_feed import SeenFrame
+from shaper_tui.screens.packets import PacketsScreen, summary_of
+from tests.frames_helpers import tcp_frame, udp_frame
+
+#: How many times the feed's window moves on: each time its old records are let go.
+ROUNDS = 40
+WINDOW = 8
+
+
+class MovingFeed:
+    """A feed whose window moves on, as the real one's deque does: the records it lets go are
+    freed, and new ones take their place (and, in CPython, often their ids)."""
+
+    lost = 0
+    error = ""
+
+    def __init__(self) -> None:
+        self.frames: list[SeenFrame] = []
+        self.count = 0
+
+    def move_on(self) -> None:
+        self.frames = []
+        for _ in range(WINDOW):
+            n = self.count
+            self.count += 1
+            down = n % 2 == 0
+            frame = (udp_frame(src="198.18.0.2", dst="198.18.0.1", sport=1000 + n, size=1400)
+                     if down else tcp_frame(sport=2000 + n, size=10))  # fmt: skip
+            record = FateRecord(1_700_000_000.0 + n / 100, LOSS if down else FORWARDED, 0.0,
+                                0.0, "default", len(frame) - 10, frame[10:106])  # fmt: skip
+            self.frames.append(SeenFrame("ingress" if down else "egress", record, n))
+        # One direction's batch, then the other's, as the engine's messages come.
+        self.frames.sort(key=lambda f: f.direction)
+
+    def latest(self) -> list[SeenFrame]:
+        return list(self.frames)
+
+    def stop(self) -> None:
+        pass
+
+
+class Host(App[None]):
+    def __init__(self, feed: MovingFeed) -> None:
+        super().__init__()
+        self.feed = feed
+
+    def on_mount(self) -> None:
+        self.push_screen(PacketsScreen(self.feed))  # type: ignore[arg-type]
+
+
+def test_every_row_shows_its_own_packet_and_rows_are_in_time_order() -> None:
+    feed = MovingFeed()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            for _ in range(ROUNDS):
+                feed.move_on()
+                screen.refresh_rows()
+                newest_first = sorted(feed.frames, key=lambda f: f.record.arrival, reverse=True)
+                rows = [screen.table.get_row_at(i) for i in range(screen.table.row_count)]
+                assert [row[4] for row in rows] == [summary_of(f) for f in newest_first]
+                assert [row[3] for row in rows] == [str(f.record.length) for f in newest_first]
+
+    asyncio.run(scenario())
