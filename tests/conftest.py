@@ -60,19 +60,25 @@ def lab_prerequisites() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def module_lab() -> Iterator[Lab]:
-    """One lab for the tests of a module marked `shared_lab` (its own prefix: a fresh lab built
-    meanwhile for an unmarked test removes only its own namespaces)."""
+def built_lab(suffix: str = "") -> Iterator[Lab]:
+    """A lab of this run's prefix (plus `suffix`), up for as long as the caller holds it, and
+    removed after; the test is skipped where a lab cannot be built."""
     reason = lab_prerequisites()
     if reason:
         pytest.skip(reason)
-    the_lab = Lab(f"lst{os.getpid() % 100000}s")
+    the_lab = Lab(f"lst{os.getpid() % 100000}{suffix}")
     the_lab.up(offloads=True)
     try:
         yield the_lab
     finally:
         the_lab.down()
+
+
+@pytest.fixture(scope="module")
+def module_lab() -> Iterator[Lab]:
+    """One lab for the tests of a module marked `shared_lab` (its own prefix: a fresh lab built
+    meanwhile for an unmarked test removes only its own namespaces)."""
+    yield from built_lab("s")
 
 
 @pytest.fixture
@@ -88,15 +94,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             for name in shared.namespaces:
                 kill_namespace_processes(name)
         return
-    reason = lab_prerequisites()
-    if reason:
-        pytest.skip(reason)
-    the_lab = Lab(f"lst{os.getpid() % 100000}")
-    the_lab.up(offloads=True)
-    try:
-        yield the_lab
-    finally:
-        the_lab.down()
+    yield from built_lab()
 
 
 @pytest.fixture

@@ -162,10 +162,11 @@ def prepared(
     return [arrival(stamp_of(index), now, wall_offset) for index in range(count)]
 
 
-def bulk_weight(batch: ReceivedBatch, count: int) -> int:
-    """What the `count` frames of `batch` weigh against a link's held-bytes limits, held in
-    bulk: their bytes, PACKET_OVERHEAD each, and the page each keeps (BULK_FRAME_PAGE)."""
-    return sum(batch.sizes[:count]) + count * (PACKET_OVERHEAD + BULK_FRAME_PAGE)
+def bulk_weight(frame_bytes: int, frames: int) -> int:
+    """What `frames` frames of `frame_bytes` in all weigh against a link's held-bytes limits,
+    held in bulk: their bytes, PACKET_OVERHEAD each, and the page each keeps
+    (BULK_FRAME_PAGE)."""
+    return frame_bytes + frames * (PACKET_OVERHEAD + BULK_FRAME_PAGE)
 
 
 def held_runs(
@@ -197,7 +198,7 @@ def held_runs(
             if begin <= index < stop:
                 packets += shape.packets - 1
                 l2_bytes += shape.l2_bytes - (sizes[index] - VNET_HDR_LEN)
-        held = frame_bytes + frames * (PACKET_OVERHEAD + BULK_FRAME_PAGE)
+        held = bulk_weight(frame_bytes, frames)
         runs.append(HeldRun(batch, begin, stop, first, last, packets, l2_bytes, held))
     return runs
 

@@ -31,6 +31,11 @@ class Ports(Protocol):
         """The receiver on `rx_ifname` and the sender on `tx_ifname`; OSError if not."""
         ...
 
+    def of(self, direction: Direction) -> Ports:
+        """What one direction's worker needs of these, and no more (a worker's process holds
+        whatever it is handed)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PacketPorts:
@@ -50,6 +55,9 @@ class PacketPorts:
             raise
         return rx, tx
 
+    def of(self, direction: Direction) -> PacketPorts:
+        return self
+
 
 @dataclass(frozen=True)
 class GivenPorts:
@@ -63,6 +71,10 @@ class GivenPorts:
         self, direction: Direction, rx_ifname: str, tx_ifname: str
     ) -> tuple[socket.socket, socket.socket]:
         return self.sockets[direction]
+
+    def of(self, direction: Direction) -> GivenPorts:
+        """Only `direction`'s pair: the other worker's sockets stay out of this one's process."""
+        return GivenPorts({d: pair for d, pair in self.sockets.items() if d == direction})
 
 
 @dataclass(frozen=True)
@@ -99,4 +111,5 @@ class EngineConfig:
     def worker(self, direction: Direction) -> WorkerConfig:
         """Ingress runs from outer to inner, egress from inner to outer."""
         rx, tx = (self.outer, self.inner) if direction == "ingress" else (self.inner, self.outer)
-        return WorkerConfig(direction, rx, tx, self.precise, self.unshaped_port, self.ports)
+        ports = self.ports.of(direction)
+        return WorkerConfig(direction, rx, tx, self.precise, self.unshaped_port, ports)

@@ -62,6 +62,7 @@ def with_units(low: float, high: float, what: str, pattern: str = UNIT_PATTERN) 
 
 #: The highest rate a spec takes, in bit/s (ten times what `unlimited` stands for).
 MAX_RATE = 10 * UNLIMITED_RATE
+_parse_rate = tolerant(parse_rate)
 
 
 def _rate(value: Any) -> Any:
@@ -71,7 +72,7 @@ def _rate(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value) and not 0 <= value <= MAX_RATE:
         bound = "greater than or equal to 0" if value < 0 else f"less than or equal to {MAX_RATE}"
         raise ValueError(f"Input should be {bound}")
-    return tolerant(parse_rate)(value)
+    return _parse_rate(value)
 
 
 Rate = Annotated[

@@ -103,7 +103,7 @@ class Intake(Sender):
         copy and no pipeline call per frame. False (and nothing done) if they do not fit the
         link's held-bytes limits."""
         pipeline = self.pipeline
-        if not pipeline.can_hold(bulk_weight(batch, count)):
+        if not pipeline.can_hold(bulk_weight(sum(batch.sizes[:count]), count)):
             return False
         tally = pipeline.tally()
         runs = held_runs(batch, count, now, tally, self.stamped, self._wall_offset, LAYOUT)
