@@ -21,6 +21,7 @@ from textual.app import App
 from engine.files.spec_files import read_spec
 from engine.model.errors import LinkshaperError
 from engine.model.spec import PASS_THROUGH
+from engine.model.version import __version__
 from engine.protocol.control import add_control_option
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Keys: arrows change values, Enter types one, p presets, b block, "
         "R reset (asks first), u undo, ? help, q quit.",
     )
+    parser.add_argument("--version", action="version", version=f"tui (linkshaper) {__version__}")
     parser.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]",
                         help="start an engine of its own between these interfaces")  # fmt: skip
     add_control_option(parser, what="attach to this control socket")

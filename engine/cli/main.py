@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from engine.cli import captures, environments, live, serve, timelines
 from engine.cli.common import fail
 from engine.model.errors import LinkshaperError
+from engine.model.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkshaper", description="A userspace link shaper between two interfaces."
     )
+    parser.add_argument("--version", action="version", version=f"linkshaper {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in (serve, timelines, live, captures, environments):
         group.add_parsers(sub)
