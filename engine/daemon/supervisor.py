@@ -32,6 +32,7 @@ from engine.kernel.interface_state import bring_up
 from engine.model.spec import Spec, SpecError
 from engine.model.stats import EngineStats
 from engine.model.trace import TraceError
+from engine.model.version import __version__
 from engine.protocol.control_server import ControlServer
 from engine.protocol.messages import (
     CaptureRequest,
@@ -46,6 +47,7 @@ from engine.protocol.messages import (
     GetProfile,
     GetSpec,
     GetStats,
+    GetVersion,
     Info,
     Message,
     PatchSpec,
@@ -57,6 +59,7 @@ from engine.protocol.messages import (
     StatsReport,
     StopCaptureToFile,
     Subscribe,
+    Version,
     WorkerError,
     WorkerNote,
     encode,
@@ -316,6 +319,8 @@ class Supervisor:
             return StatsReply(stats=self.stats())
         if isinstance(request, GetInfo):
             return self.info()
+        if isinstance(request, GetVersion):
+            return Version(version=__version__)
         if isinstance(request, GetProfile):
             data = self._profiles.profile(request.direction)
             return ProfileReply(direction=request.direction, data=base64.b64encode(data).decode())

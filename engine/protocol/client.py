@@ -20,6 +20,7 @@ from engine.protocol.messages import (
     GetInfo,
     GetSpec,
     GetStats,
+    GetVersion,
     Info,
     Message,
     PatchSpec,
@@ -29,6 +30,7 @@ from engine.protocol.messages import (
     StatsReply,
     StatsReport,
     Subscribe,
+    Version,
     decode,
     encode,
 )
@@ -103,6 +105,10 @@ class ControlClient:
 
     def info(self) -> Info:
         return self._request(GetInfo(), Info)
+
+    def version(self) -> str:
+        """The engine's package version; ControlError from an engine older than the request."""
+        return self._request(GetVersion(), Version).version
 
     def flush(self, direction: Direction | None = None, label: str | None = None) -> str:
         """Drop what the links hold (all, one direction's, or one link's); what was done."""

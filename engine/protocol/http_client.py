@@ -86,6 +86,14 @@ class HttpClient:
         info: dict[str, Any] = json.loads(self._request("GET", "/info"))
         return info
 
+    def version(self) -> str:
+        """The engine's package version (GET /version)."""
+        answer: dict[str, Any] = json.loads(self._request("GET", "/version"))
+        version = answer.get("version") if isinstance(answer, dict) else None
+        if not isinstance(version, str):
+            raise HttpApiError(0, f"{self.url}/version: no version in the answer")
+        return version
+
     def metrics(self) -> str:
         """The Prometheus text of GET /metrics."""
         return self._request("GET", "/metrics").decode()

@@ -181,6 +181,13 @@ class GetInfo(_Message):
     type: Literal["get_info"] = "get_info"
 
 
+class GetVersion(_Message):
+    """Which linkshaper the engine is (`linkshaper doctor` compares it with its own): an engine
+    older than this request answers it with an Error."""
+
+    type: Literal["get_version"] = "get_version"
+
+
 class GetProfile(_Message):
     """The seed's traffic profile of a direction (`engine.model.flowtop`)."""
 
@@ -251,6 +258,13 @@ class Info(_Message):
     control_path: str | None
 
 
+class Version(_Message):
+    """The engine's package version (`engine.model.version.__version__`)."""
+
+    type: Literal["version"] = "version"
+    version: str = Field(max_length=100)
+
+
 class ProfileReply(_Message):
     type: Literal["profile"] = "profile"
     direction: Direction
@@ -294,6 +308,7 @@ Message = Annotated[
     | PatchSpec
     | GetStats
     | GetInfo
+    | GetVersion
     | GetProfile
     | Subscribe
     | CaptureToFile
@@ -302,6 +317,7 @@ Message = Annotated[
     | SpecChanged
     | StatsReply
     | Info
+    | Version
     | ProfileReply
     | Error
     | Done,

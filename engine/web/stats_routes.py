@@ -5,24 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from engine.model.spec import Direction
 from engine.model.stats import EngineStats
 from engine.protocol.messages import (
+    Error,
     GetInfo,
     GetProfile,
     GetStats,
+    GetVersion,
     Info,
     Message,
     ProfileReply,
     StatsReply,
+    Version,
 )
 from engine.web.common import ERROR_CONTENT, ApiError, Engine, EventStreamResponse, spec_in_force
 from engine.web.metrics import METRICS_LINKS, METRICS_LINKS_MAX, prometheus_text, stream_metrics
 from engine.web.stats_stream import StatsBroadcaster, stream_events
+
+#: `linkshaper http` in front of an engine that predates GET /version.
+OLDER_ENGINE: dict[int | str, dict[str, Any]] = {
+    502: {"model": ApiError, "description": "The engine is older", "content": ERROR_CONTENT}
+}
 
 
 def stats_routes(engine: Engine) -> APIRouter:
@@ -38,6 +47,16 @@ def stats_routes(engine: Engine) -> APIRouter:
     @router.get("/info", response_model=Info, summary="Interfaces and processes")
     def get_info() -> Message:
         return engine.handle(GetInfo())
+
+    @router.get("/version", response_model=Version, responses=OLDER_ENGINE,
+                summary="The engine's linkshaper version")  # fmt: skip
+    def get_version() -> Message:
+        """The engine's: asked over its control socket when this API serves an engine that
+        runs apart (`linkshaper http`), which may be older than the request (then 502)."""
+        reply = engine.handle(GetVersion())
+        if isinstance(reply, Error):
+            raise HTTPException(status_code=502, detail=f"the engine did not say: {reply.message}")
+        return reply
 
     @router.get("/stats/stream", response_class=EventStreamResponse,
              responses={503: {"model": ApiError, "description": "Too many streams",

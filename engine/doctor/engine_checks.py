@@ -1,0 +1,82 @@
+"""Whether a running engine answers, on its control socket and over HTTP, and whether it is the
+same linkshaper as this one (`get_version`, `GET /version`)."""
+
+from __future__ import annotations
+
+import os
+
+from engine.doctor.report import Check
+from engine.model.version import __version__
+from engine.protocol.client import ControlClient
+from engine.protocol.control import ControlError, key_path
+from engine.protocol.http_client import HttpApiError, HttpClient
+
+#: An HTTP API that does not answer within this long is reported as not answering.
+HTTP_TIMEOUT = 5.0
+RESTART = "restart the engine with this installation's linkshaper"
+
+
+def version_check(name: str, version: str | None, why_not: str = "") -> Check:
+    """The engine's version against this package's: a mismatch is a warning (the protocol
+    may differ), an engine that cannot say is one too (it is older than the question)."""
+    if version is None:
+        return Check(name, "warn", f"the engine does not say its version ({why_not}): it is "
+                     f"older than this linkshaper {__version__}", RESTART)  # fmt: skip
+    if version == __version__:
+        return Check(name, "ok", f"engine {version}, the same as this linkshaper")
+    return Check(name, "warn", f"engine {version}, but this linkshaper is {__version__}: "
+                 "commands and the TUI may not understand each other", RESTART)  # fmt: skip
+
+
+def control_checks(path: str, given: bool) -> list[Check]:
+    """`control_socket` and, when an engine answered, `engine_version`."""
+    start = f"linkshaper run OUTER INNER{f' --control {path}' if given else ''}"
+    try:
+        client = ControlClient(path)
+    except ControlError as exc:
+        fix = start
+        if os.path.exists(key_path(path)) and not os.access(key_path(path), os.R_OK):
+            fix = "sudo linkshaper doctor (the socket's key is root's, mode 0600)"
+        return [
+            Check("control_socket", "missing", str(exc), fix),
+            Check("engine_version", "missing", "no engine to ask (see control_socket)", fix),
+        ]
+    with client:
+        try:
+            version: str | None = client.version()
+            why_not = ""
+        except ControlError as exc:
+            version, why_not = None, str(exc)
+    return [
+        Check("control_socket", "ok", f"an engine answers on {path}"),
+        version_check("engine_version", version, why_not),
+    ]
+
+
+def http_checks(url: str, token: str | None) -> list[Check]:
+    """`http_api` (GET /version answered, with the token if one is given) and `http_version`."""
+    if "://" not in url:
+        url = f"http://{url}"
+    api = HttpClient(url, token, timeout=HTTP_TIMEOUT)
+    try:
+        version = api.version()
+    except HttpApiError as exc:
+        if exc.status in (404, 502):  # an API or an engine older than GET /version
+            return [
+                Check("http_api", "ok", f"the API answers at {api.url}"),
+                version_check("http_version", None, f"GET /version: {exc}"),
+            ]
+        if exc.status == 401:
+            fix = "--token TOKEN (the engine's --http-token; default $LINKSHAPER_HTTP_TOKEN)"
+            detail = f"{api.url} wants a token: {exc.message}"
+        else:
+            fix = "linkshaper run OUTER INNER --http HOST:PORT (or linkshaper http --listen)"
+            detail = f"no answer from {api.url}: {exc}"
+        return [
+            Check("http_api", "missing", detail, fix),
+            Check("http_version", "missing", "no API to ask (see http_api)", fix),
+        ]
+    return [
+        Check("http_api", "ok", f"the API answers at {api.url}"),
+        version_check("http_version", version),
+    ]

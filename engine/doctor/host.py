@@ -1,0 +1,175 @@
+"""What this machine and this process can do: capabilities (from /proc/self/status), AF_PACKET
+with PACKET_VNET_HDR (opened for real), the interfaces named and their offloads, iproute2,
+and the kernel's qdiscs and actions (added for real in a throwaway namespace: `tc_probe`)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+from pathlib import Path
+
+from engine.doctor.report import COMMANDS, Check
+from engine.doctor.tc_probe import NAMES, probe
+from engine.kernel.afpacket import PACKET_VNET_HDR, SOL_PACKET
+from engine.kernel.interface_state import interface_state
+from engine.kernel.offloads import offloads
+
+#: capability -> (its bit in CapEff, what needs it).
+CAPABILITIES = {
+    "NET_RAW": (13, "AF_PACKET sockets: the engine reads and sends frames with them"),
+    "NET_ADMIN": (
+        12,
+        "the engine's socket buffers, promiscuous mode and bringing interfaces "
+        "up; `ns` and `lab` make veths and qdiscs",
+    ),
+    "SYS_ADMIN": (21, "`ns` and `lab` make network namespaces (and doctor its qdisc probe)"),
+    "SYS_NICE": (
+        23,
+        "not used by the engine; lets `chrt` or `renice` raise its processes' "
+        "priority on a busy machine",
+    ),
+}
+
+#: What each probed qdisc or action is for, said with its line.
+KERNEL_USES = {
+    "qdisc_netem": "`ns --backend tc` needs it for latency, jitter and loss; the engine "
+    "(`run`, `ns --backend engine`) has its own and does not",
+    "qdisc_htb": "`ns --backend tc` limits rates with it (the default `--qdisc htb`)",
+    "qdisc_tbf": "`ns --backend tc --qdisc tbf` limits rates with it",
+    "qdisc_fq_codel": "not used: the engine's `queue.discipline: fq_codel` is its own",
+    "qdisc_clsact": "not used by linkshaper; where tc filters hook in (eBPF, redirects)",
+    "action_mirred": "not used by linkshaper; steers traffic between interfaces (e.g. "
+    "through an IFB) for tc setups",
+}
+
+
+def effective_capabilities(status: str | None = None) -> int:
+    """The CapEff mask of this process (`status`: the text of /proc/self/status)."""
+    text = Path("/proc/self/status").read_text() if status is None else status
+    for line in text.splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def _privilege_fix(flag: str, command: str) -> str:
+    """The one way to get a capability for `command`: root, or (already root, so in a container
+    or under a narrowed bounding set) the container's flag."""
+    if os.geteuid() != 0:
+        return f"sudo {command}"
+    return f"--cap-add {flag} (docker run/create; Kubernetes: capabilities.add: [{flag}])"
+
+
+def capability_checks(purpose: str) -> list[Check]:
+    mask = effective_capabilities()
+    checks = []
+    for name, (bit, use) in CAPABILITIES.items():
+        there = bool(mask >> bit & 1)
+        checks.append(
+            Check(
+                f"cap_{name.lower()}",
+                "ok" if there else "missing",
+                f"CAP_{name} {'in' if there else 'not in'} the effective set: {use}",
+                None if there else _privilege_fix(name, COMMANDS[purpose]),
+            )
+        )
+    return checks
+
+
+def packet_checks(purpose: str) -> list[Check]:
+    """An AF_PACKET socket opened for real, and PACKET_VNET_HDR set on it."""
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            fix = _privilege_fix("NET_RAW", COMMANDS[purpose])
+        else:
+            fix = "a kernel with AF_PACKET (CONFIG_PACKET): modprobe af_packet"
+        why = f"not tried: no AF_PACKET socket ({exc.strerror})"
+        return [
+            Check("af_packet", "missing", f"no AF_PACKET socket: {exc.strerror}", fix),
+            Check("packet_vnet_hdr", "missing", why, fix),
+        ]
+    with sock:
+        try:
+            sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        except OSError as exc:
+            vnet = Check("packet_vnet_hdr", "missing", f"refused: {exc.strerror}",
+                         "a Linux kernel of 2.6.29 or later")  # fmt: skip
+        else:
+            kept = "frames keep their offload metadata (checksums, GSO) through the engine"
+            vnet = Check("packet_vnet_hdr", "ok", kept)
+    use = "the engine reads and sends frames with it"
+    return [Check("af_packet", "ok", f"raw AF_PACKET socket opens: {use}"), vnet]
+
+
+def tool_check() -> Check:
+    absent = [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
+    if absent:
+        return Check("iproute2", "missing", f"not on PATH: {', '.join(absent)} (`ns`, `lab`)",
+                     "apt-get install iproute2")  # fmt: skip
+    return Check("iproute2", "ok", "ip and tc on PATH (`ns` and `lab` run them)")
+
+
+def interface_checks(names: list[str]) -> list[Check]:
+    """Each interface named: there (and up), and its offloads with what they change."""
+    checks = []
+    for name in names:
+        state = interface_state(name)
+        if state == "missing":
+            checks.append(Check(f"interface.{name}", "missing",
+                                f"no interface {name} in this network namespace",
+                                "ip -br link (the names there are)"))  # fmt: skip
+            continue
+        if state == "down":
+            down = f"{name} is down: the engine brings it up when it starts"
+            checks.append(Check(f"interface.{name}", "warn", down, f"ip link set {name} up"))
+        else:
+            checks.append(Check(f"interface.{name}", "ok", f"{name} is up"))
+        checks.append(offload_check(name))
+    return checks
+
+
+def offload_check(name: str) -> Check:
+    try:
+        found = offloads(name)
+    except OSError as exc:
+        return Check(f"offloads.{name}", "warn", f"cannot read them: {exc.strerror}")
+    on = [feature for feature, state in found.items() if state]
+    off = [feature for feature, state in found.items() if not state]
+    if not off:
+        return Check(f"offloads.{name}", "ok", f"{', '.join(on)} on: the engine forwards "
+                     "super-frames of up to 64 KiB whole and cuts them into wire packets only "
+                     "where loss, rate or a queue act (several times the throughput)")  # fmt: skip
+    return Check(
+        f"offloads.{name}",
+        "warn",
+        f"{', '.join(off)} off: shaping is as correct, but every wire packet crosses the "
+        "engine on its own (pass-through TCP about a quarter of the throughput with all off)",
+        f"ethtool -K {name} {' '.join(f'{feature} on' for feature in off)}",
+    )
+
+
+def kernel_checks() -> list[Check]:
+    """The qdiscs and the action, tried for real (see tc_probe), each with what it is for."""
+    if effective_capabilities() >> CAPABILITIES["SYS_ADMIN"][0] & 1 == 0:
+        why = "not probed: a throwaway network namespace needs CAP_SYS_ADMIN"
+        fix = _privilege_fix("SYS_ADMIN", "linkshaper doctor")
+        return [Check(name, "warn", f"{why}; {KERNEL_USES[name]}", fix) for name in NAMES]
+    try:
+        results = probe()
+    except OSError as exc:
+        return [Check(name, "warn", f"not probed: {exc}; {KERNEL_USES[name]}") for name in NAMES]
+    checks = []
+    for name, refusal in results.items():
+        if refusal is None:
+            checks.append(Check(name, "ok", f"this kernel takes it: {KERNEL_USES[name]}"))
+            continue
+        module = ("sch_" if name.startswith("qdisc_") else "act_") + name.split("_", 1)[1]
+        fix = f"modprobe {module} (or a kernel built with it)"
+        if name == "qdisc_netem":
+            fix = f"--backend engine (on `ns add`: it needs no netem), or {fix}"
+        checks.append(Check(name, "missing", f"refused ({refusal}): {KERNEL_USES[name]}", fix))
+    return checks
