@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from engine.doctor import diagnose
+from engine.doctor.diagnosis import diagnose
 from engine.doctor.report import COMMANDS, as_json, as_text, exit_code
 from engine.model.version import __version__
 from engine.protocol.control import DEFAULT_CONTROL_PATH

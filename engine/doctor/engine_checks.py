@@ -28,6 +28,17 @@ def version_check(name: str, version: str | None, why_not: str = "") -> Check:
                  "commands and the TUI may not understand each other", RESTART)  # fmt: skip
 
 
+def _key_unreadable(control: str) -> bool:
+    """Whether the key is there but this process may not read it (nor, perhaps, its folder)."""
+    try:
+        os.stat(key_path(control))
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return not os.access(key_path(control), os.R_OK)
+
+
 def control_checks(path: str, given: bool) -> list[Check]:
     """`control_socket` and, when an engine answered, `engine_version`."""
     start = f"linkshaper run OUTER INNER{f' --control {path}' if given else ''}"
@@ -35,7 +46,7 @@ def control_checks(path: str, given: bool) -> list[Check]:
         client = ControlClient(path)
     except ControlError as exc:
         fix = start
-        if os.path.exists(key_path(path)) and not os.access(key_path(path), os.R_OK):
+        if _key_unreadable(path):
             fix = "sudo linkshaper doctor (the socket's key is root's, mode 0600)"
         return [
             Check("control_socket", "missing", str(exc), fix),

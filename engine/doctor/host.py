@@ -14,7 +14,7 @@ from engine.doctor.report import COMMANDS, Check
 from engine.doctor.tc_probe import NAMES, probe
 from engine.kernel.afpacket import PACKET_VNET_HDR, SOL_PACKET
 from engine.kernel.interface_state import interface_state
-from engine.kernel.offloads import offloads
+from engine.kernel.offloads import driver, offloads
 
 #: capability -> (its bit in CapEff, what needs it).
 CAPABILITIES = {
@@ -132,23 +132,40 @@ def interface_checks(names: list[str]) -> list[Check]:
     return checks
 
 
+#: What each offload does when it is off, for an interface the engine reads and sends on.
+OFF_MEANS = {
+    "gro": "arriving packets are not merged (on a NIC the engine handles every wire packet "
+    "itself; a veth still passes its peer's super-frames whole)",
+    "tso": "TCP sent out of it is cut into wire packets in software",
+    "gso": "super-frames sent out of it are cut into wire packets in software",
+    "tx": "outgoing checksums are computed in software (and TSO is off with it)",
+    "rx": "incoming checksums are checked in software",
+}
+ON_MEANS = (
+    "the engine forwards super-frames of up to 64 KiB whole (PACKET_VNET_HDR) and cuts them "
+    "into wire packets only where loss, rate or a queue act"
+)
+
+
 def offload_check(name: str) -> Check:
+    """Which offloads are on, what the ones off change, and a warning where that costs
+    throughput (shaping is as correct either way: it acts per wire packet)."""
     try:
-        found = offloads(name)
+        found, kind = offloads(name), driver(name)
     except OSError as exc:
         return Check(f"offloads.{name}", "warn", f"cannot read them: {exc.strerror}")
     on = [feature for feature, state in found.items() if state]
     off = [feature for feature, state in found.items() if not state]
+    said = f"{', '.join(on) or 'none'} on"
     if not off:
-        return Check(f"offloads.{name}", "ok", f"{', '.join(on)} on: the engine forwards "
-                     "super-frames of up to 64 KiB whole and cuts them into wire packets only "
-                     "where loss, rate or a queue act (several times the throughput)")  # fmt: skip
+        return Check(f"offloads.{name}", "ok", f"{said}: {ON_MEANS}")
+    effects = "; ".join(f"{feature} off: {OFF_MEANS[feature]}" for feature in off)
+    costly = [f for f in off if f != "gro" or kind != "veth"]
     return Check(
         f"offloads.{name}",
-        "warn",
-        f"{', '.join(off)} off: shaping is as correct, but every wire packet crosses the "
-        "engine on its own (pass-through TCP about a quarter of the throughput with all off)",
-        f"ethtool -K {name} {' '.join(f'{feature} on' for feature in off)}",
+        "warn" if costly else "ok",
+        f"{said} ({kind or 'driver unknown'}); {effects}",
+        f"ethtool -K {name} {' '.join(f'{feature} on' for feature in costly)}" if costly else None,
     )
 
 

@@ -39,3 +39,24 @@ def offloads(ifname: str) -> dict[str, bool]:
                 raise
             found[feature] = struct.unpack("II", value.raw)[1] != 0
     return found
+
+
+ETHTOOL_GDRVINFO = 0x03
+#: struct ethtool_drvinfo: cmd, driver[32], version[32], fw_version[32], bus_info[32],
+#: erom_version[32], reserved2[12], five u32 counts.
+_DRVINFO_SIZE = 196
+
+
+def driver(ifname: str) -> str:
+    """The interface's driver as `ethtool -i` names it (`veth`, `virtio_net`...), "" if it
+    cannot say; OSError when there is no such interface."""
+    info = ctypes.create_string_buffer(struct.pack("I", ETHTOOL_GDRVINFO), _DRVINFO_SIZE)
+    request = struct.pack("16sP16x", ifname.encode()[:15], ctypes.addressof(info))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            fcntl.ioctl(probe, SIOCETHTOOL, request)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                return ""
+            raise
+    return info.raw[4:36].split(b"\0", 1)[0].decode(errors="replace")
