@@ -44,19 +44,7 @@ def stats_routes(engine: Engine) -> APIRouter:
         assert isinstance(reply, StatsReply)
         return reply.stats
 
-    @router.get("/info", response_model=Info, summary="Interfaces and processes")
-    def get_info() -> Message:
-        return engine.handle(GetInfo())
-
-    @router.get("/version", response_model=Version, responses=OLDER_ENGINE,
-                summary="The engine's linkshaper version")  # fmt: skip
-    def get_version() -> Message:
-        """The engine's: asked over its control socket when this API serves an engine that
-        runs apart (`linkshaper http`), which may be older than the request (then 502)."""
-        reply = engine.handle(GetVersion())
-        if isinstance(reply, Error):
-            raise HTTPException(status_code=502, detail=f"the engine did not say: {reply.message}")
-        return reply
+    _about_routes(router, engine)
 
     @router.get("/stats/stream", response_class=EventStreamResponse,
              responses={503: {"model": ApiError, "description": "Too many streams",
@@ -98,3 +86,21 @@ def stats_routes(engine: Engine) -> APIRouter:
         )
 
     return router
+
+
+def _about_routes(router: APIRouter, engine: Engine) -> None:
+    """What the engine is: its interfaces and processes, and its version."""
+
+    @router.get("/info", response_model=Info, summary="Interfaces and processes")
+    def get_info() -> Message:
+        return engine.handle(GetInfo())
+
+    @router.get("/version", response_model=Version, responses=OLDER_ENGINE,
+                summary="The engine's linkshaper version")  # fmt: skip
+    def get_version() -> Message:
+        """The engine's: asked over its control socket when this API serves an engine that
+        runs apart (`linkshaper http`), which may be older than the request (then 502)."""
+        reply = engine.handle(GetVersion())
+        if isinstance(reply, Error):
+            raise HTTPException(status_code=502, detail=f"the engine did not say: {reply.message}")
+        return reply

@@ -48,7 +48,7 @@ def doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str
 
 
 def check(report: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [c for c in report["checks"] if c["name"] == name]
+    found: list[dict[str, Any]] = [c for c in report["checks"] if c["name"] == name]
     assert len(found) == 1, (name, [c["name"] for c in report["checks"]])
     return found[0]
 
