@@ -6,25 +6,22 @@ before anything is made. Counters come from the kernel over netlink (pyroute2).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from engine.doctor.tc_probe import probe
 from engine.model.spec import UNLIMITED_RATE
 from engine.model.units import format_rate
-from engine.namespaces.namespace import Namespace, Shaping, run
+from engine.namespaces.namespace import Namespace, NamespaceError, Shaping, run
 
 
 def netem_available() -> bool:
-    """Whether this kernel can add a netem qdisc, tried in a namespace of its own."""
-    probe = f"lsprobe{os.getpid()}"
+    """Whether this kernel can add a netem qdisc, tried as `linkshaper doctor` tries it: in a
+    network namespace that only a child process holds, so nothing is left behind even when
+    this command is killed (a named probe namespace was, before)."""
     try:
-        run("ip", "netns", "add", probe)
-        run("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1", netns=probe)
-        done = run("tc", "qdisc", "add", "dev", "d0", "root", "netem", "delay", "1ms",
-                   netns=probe, check=False)  # fmt: skip
-        return done.returncode == 0
-    finally:
-        run("ip", "netns", "del", probe, check=False)
+        return probe()["qdisc_netem"] is None
+    except OSError as exc:
+        raise NamespaceError(f"cannot tell whether this kernel has netem: {exc}") from None
 
 
 def _tc_rate(device: str, rate: int | None, qdisc: str, netns: str | None) -> None:
