@@ -80,27 +80,21 @@ def test_bash_completes_tui_options(tmp_path: Path) -> None:
     assert _bash_reply(script, "tui --de", "_shtab_tui") == ["--demo", "--demo-seconds"]
 
 
-def _read_until(primary: int, output: bytearray, done: re.Pattern[bytes] | None) -> None:
-    """Read what the shell writes until `done` matches, or (None) it is quiet for 0.5 s; 30 s
-    at most."""
+def _read_until(primary: int, output: bytearray, done: re.Pattern[bytes]) -> None:
+    """Read what the shell writes until `done` matches; 30 s at most."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if done is not None and done.search(output):
-            return
-        if not select.select([primary], [], [], 0.5)[0]:
-            if done is None:
+    while time.monotonic() < deadline and not done.search(output):
+        if select.select([primary], [], [], 0.5)[0]:
+            try:
+                output += os.read(primary, 65536)
+            except OSError:  # the shell is gone
                 return
-            continue
-        try:
-            output += os.read(primary, 65536)
-        except OSError:  # the shell is gone
-            return
 
 
 def _type_in(argv: list[str], home: Path, setup: list[str], typed: str) -> str:
-    """Start an interactive shell on a terminal, run the setup lines, type `typed` a TAB at a
-    time (zsh completes nothing while more keys wait), then echo the edited line: what the
-    shell's completion made of it."""
+    """Start an interactive shell on a terminal, run the setup lines, wait for its prompt
+    (keys typed before zsh's line editor starts are taken without completion), type `typed`
+    (TABs in it), then echo the edited line: what the shell's completion made of it."""
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "TERM": "dumb", "PS1": "$ "}
     primary, secondary = os.openpty()
     shell = subprocess.Popen(argv, stdin=secondary, stdout=secondary, stderr=secondary, env=env,
@@ -109,11 +103,9 @@ def _type_in(argv: list[str], home: Path, setup: list[str], typed: str) -> str:
     output = bytearray()
     done = re.compile(rb"LINE:42: ([^\r\n]*)\r?\n")
     try:
-        os.write(primary, "".join(line + "\n" for line in setup).encode())
-        for chunk in re.findall(r"[^\t]*\t?", typed):
-            os.write(primary, chunk.encode())
-            _read_until(primary, output, None)
-        os.write(primary, b'\x01echo "LINE:$((6*7)): \x05"\n')
+        os.write(primary, "".join(f"{line}\n" for line in [*setup, "echo READY$((1+1))"]).encode())
+        _read_until(primary, output, re.compile(rb"READY2\r?\n.*\$ ", re.S))
+        os.write(primary, typed.encode() + b'\x01echo "LINE:$((6*7)): \x05"\n')
         _read_until(primary, output, done)
     finally:
         shell.kill()
