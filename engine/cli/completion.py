@@ -127,11 +127,32 @@ def _set_argument(parser: argparse.ArgumentParser) -> argparse.Action:
     raise LookupError("the parser has no `set` command with FIELD=VALUE")
 
 
+def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
+    """Every argument of a parser and of its subcommands'."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                yield from _actions(command)
+
+
+def mark_paths(parser: argparse.ArgumentParser) -> None:
+    """Arguments that name files complete as files, folders as folders: known by their
+    metavar (FILE, PATH, DIR) or by a name ending `_dir`. (fish completes nothing else.)"""
+    for action in _actions(parser):
+        metavar = action.metavar if isinstance(action.metavar, str) else ""
+        if metavar == "DIR" or action.dest.endswith("_dir"):
+            action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+        elif metavar.startswith(("FILE", "PATH", "OUTER INNER [SPEC")) or action.dest == "config":
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+
+
 def script(parser: argparse.ArgumentParser, shell: str) -> str:
     """The completion script of `linkshaper` for a shell, `set`'s fields included."""
     from engine.cli import completion_scripts as scripts
 
     data = {"link": link_fields(), "flow": flow_fields()}
+    mark_paths(parser)
     _set_argument(parser).complete = {shell: scripts.SET_WORDS[shell]}  # type: ignore[attr-defined]
     text = shtab.complete(parser, shell, preamble=scripts.preamble(shell, data))
     return text + scripts.EPILOGUE.get(shell, "")

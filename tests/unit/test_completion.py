@@ -78,6 +78,8 @@ def test_bash_completes_commands_options_and_set_fields(tmp_path: Path) -> None:
 def test_bash_completes_tui_options(tmp_path: Path) -> None:
     script = _script(tmp_path, "bash", "tui")
     assert _bash_reply(script, "tui --de", "_shtab_tui") == ["--demo", "--demo-seconds"]
+    assert _bash_reply(script, f"tui --replay {script.parent}/tui.b", "_shtab_tui") == [
+        f"{script}"]  # fmt: skip
 
 
 def _read_until(primary: int, output: bytearray, done: re.Pattern[bytes]) -> None:
@@ -170,6 +172,11 @@ def test_fish_completes_from_its_completions_folder(tmp_path: Path) -> None:
     assert complete("linkshaper set egress.reorder_packets=") == [
         "egress.reorder_packets=true", "egress.reorder_packets=false"]  # fmt: skip
     assert complete("tui --rep") == ["--replay"]
+    # what names a file completes as one (fish completes nothing that is not said)
+    (tmp_path / "commute.jsonl").write_text("")
+    assert complete("linkshaper replay comm") == ["commute.jsonl"]
+    assert complete("tui --replay comm") == ["commute.jsonl"]
+    assert complete("linkshaper run --trace-dir conf") == ["config/"]
 
 
 def test_every_offered_value_is_one_set_takes() -> None:
