@@ -2,10 +2,10 @@
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium tcpdump
-APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium tcpdump
+SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium tcpdump zsh fish
+APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium tcpdump zsh fish
 
-.PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench docs clean
+.PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench docs wheel wheel-check clean
 
 install: system-tools $(STAMP)
 
@@ -80,6 +80,15 @@ docs:
 	uv sync --frozen --extra testcontainers --group docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
+# The package as users install it: an sdist and a wheel in dist/ (git-ignored).
+wheel: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist
+
+# The wheel in a fresh venv of its own, no checkout and no uv: its commands must work there.
+wheel-check: wheel
+	bash .ci/wheel-check dist
+
 clean:
 	-$(BIN)/linkshaper lab down
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site dist

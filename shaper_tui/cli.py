@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+import shtab
 from textual.app import App
 
 from engine.files.spec_files import read_spec
@@ -48,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice)")
     parser.add_argument("--loop", action="store_true", help="replay in a loop")
     parser.add_argument("--record-dir", default=".", help="where r writes its recordings")
+    # `tui --completion bash|zsh|fish`: its options from this parser (docs/cli.md, "Completion").
+    shtab.add_argument_to(parser, "--completion", help="print a shell's completion script")
+    for action in parser._actions:  # what names a file completes as one (fish: nothing else)
+        if action.dest in ("interfaces", "control", "replay"):
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+        elif action.dest == "record_dir":
+            action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
     return parser
 
 

@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from engine.cli import captures, doctor, environments, live, serve, timelines
+from engine.cli import captures, completion, doctor, environments, live, serve, timelines
 from engine.cli.common import fail
 from engine.model.errors import LinkshaperError
 from engine.model.version import __version__
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"linkshaper {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (serve, timelines, live, captures, environments, doctor):
+    for group in (serve, timelines, live, captures, environments, doctor, completion):
         group.add_parsers(sub)
     return parser
 
