@@ -122,9 +122,11 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
 def cmd_stats(args: argparse.Namespace) -> int:
     """Text lines with rates, or `--json`: the objects the HTTP API gives, one a line."""
     interval = INTERVAL if args.interval is None else args.interval
-    if not 0 < interval <= MAX_INTERVAL or args.seconds < 0:
-        return fail(f"--interval: more than 0 and at most {MAX_INTERVAL:g} seconds; "
-                    "--seconds: not negative", USAGE_EXIT)  # fmt: skip
+    if not 0 < interval <= MAX_INTERVAL:
+        return fail(f"--interval: more than 0 and at most {MAX_INTERVAL:g} seconds, not "
+                    f"{interval:g}", USAGE_EXIT)  # fmt: skip
+    if args.seconds < 0:
+        return fail(f"--seconds: not negative, not {args.seconds:g}", USAGE_EXIT)
     with ControlClient(args.control) as client:
         if args.once:
             _once(client, args.json, interval)
