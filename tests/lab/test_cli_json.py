@@ -13,7 +13,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -24,19 +23,20 @@ from typing import Any
 import psutil
 import pytest
 
-from engine.lab.harness import Background, EngineProcess, iperf3, probe
+from engine.lab.harness import Background, EngineProcess, probe
 from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import FRAMING_OVERHEAD
 from engine.model.stats import DirectionStats, EngineStats
 from engine.model.units import parse_rate
 from tests import ROOT
 from tests.netns_thread import in_netns
-from tests.wait_helpers import wait_udp_bound
+from tests.wait_helpers import wait_udp_bound, wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.shared_lab]
 
 StartEngine = Callable[..., EngineProcess]
 PORT = 8094
+IPERF_PORT = 5211
 RATE = 10_000_000
 FULL_FRAME_SHARE = 1514 / (1514 + FRAMING_OVERHEAD)
 CLI = [sys.executable, "-m", "engine.cli.main"]
@@ -72,18 +72,36 @@ def shape(value: Any) -> Any:
     return type(value).__name__.replace("int", "float")  # 0 and 0.5 are both numbers
 
 
+def tcp_listening(lab: Lab, port: int) -> bool:
+    listed = lab.run("server", "ss", "-H", "-n", "-l", "-t", check=False).stdout
+    return any(line.split()[3].endswith(f":{port}") for line in listed.splitlines() if line.strip())
+
+
 @contextmanager
-def tcp_load(lab: Lab, seconds: int) -> Iterator[None]:
+def tcp_load(lab: Lab, engine: EngineProcess, seconds: int) -> Iterator[None]:
     """The client's iperf3 TCP to the server for `seconds`, running while the block does; the
-    block starts once the link's queue has filled (one second in)."""
-    thread = threading.Thread(target=iperf3, args=(lab,), kwargs={"seconds": seconds}, daemon=True)
-    thread.start()
-    time.sleep(1.5)
+    block starts once the egress queue holds packets (the link is the bottleneck), and ends
+    with iperf3's run checked (on a busy machine a fixed sleep let the block run before any
+    traffic did, or after iperf3 had failed to connect)."""
+    procs = Background()
     try:
+        procs.start(lab.in_ns("server", "iperf3", "-s", "-1", "-p", str(IPERF_PORT)))
+        wait_until(lambda: tcp_listening(lab, IPERF_PORT), 15, "the iperf3 server", 0.05)
+        client = procs.start(lab.in_ns("client", "iperf3", "-c", SERVER_IP, "-p",
+                                       str(IPERF_PORT), "-t", str(seconds), "-J"))  # fmt: skip
+
+        def queued() -> bool:
+            with engine.client() as control:
+                egress = control.stats().egress
+            return egress is not None and egress.total.queue_packets > 0
+
+        wait_until(queued, 15, "TCP filling the egress queue", 0.1)
         yield
+        out, err = client.communicate(timeout=seconds + 30)
+        assert client.returncode == 0, err
+        assert json.loads(out)["end"]["sum_received"]["bytes"] > 0
     finally:
-        thread.join(seconds + 20)
-    assert not thread.is_alive(), "iperf3 did not end"
+        procs.close()
 
 
 @pytest.fixture
@@ -111,7 +129,7 @@ def test_stats_json_lines_have_the_http_names_and_the_measured_rate(
 ) -> None:
     """Live `stats --json` against `/stats/stream`, `--once --json` against `GET /stats`, and
     the egress rate in the lines against the configured one: within 5 % over about 3 s."""
-    with tcp_load(lab, seconds=6):
+    with tcp_load(lab, engine, seconds=8):
         command = [*CLI, "stats", "--json", "--seconds", "3", "--control", engine.control]
         live = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         streamed = http_body(lab, "/stats/stream?seconds=2").decode()
@@ -141,7 +159,7 @@ def test_stats_json_lines_have_the_http_names_and_the_measured_rate(
 def test_stats_once_prints_the_rates_over_an_interval(engine: EngineProcess, lab: Lab) -> None:
     """It printed 0 bit/s: one snapshot has counters, not rates. Now two, --interval apart:
     the egress line's `out` within 8 % of the rate (one second of TCP, three digits shown)."""
-    with tcp_load(lab, seconds=5):
+    with tcp_load(lab, engine, seconds=5):
         text = cli(engine, "stats", "--once", "--interval", "1")
     egress = next(line for line in text.splitlines() if line.startswith("egress"))
     shown = re.search(r" out +([0-9.]+) (\w+)/s ", egress)  # "out      9.84 Mbit/s"
@@ -169,7 +187,7 @@ def test_metrics_give_the_engines_cpu_and_memory(engine: EngineProcess, lab: Lab
     info = json.loads(http_body(lab, "/info"))
     pids = {"supervisor": info["supervisor_pid"], **info["worker_pids"]}
     before = figures()
-    with tcp_load(lab, seconds=3):
+    with tcp_load(lab, engine, seconds=3):
         pass
     after = figures()
     for role, pid in pids.items():
