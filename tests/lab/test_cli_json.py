@@ -9,6 +9,7 @@ the stats count the 1514, so the bytes out a second are the rate times FULL_FRAM
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -127,25 +129,36 @@ def test_get_json_is_the_http_apis_answer_byte_for_byte(engine: EngineProcess, l
 def test_stats_json_lines_have_the_http_names_and_the_measured_rate(
     engine: EngineProcess, lab: Lab
 ) -> None:
-    """Live `stats --json` against `/stats/stream`, `--once --json` against `GET /stats`, and
-    the egress rate in the lines against the configured one: within 5 % over about 3 s."""
-    with tcp_load(lab, engine, seconds=8):
-        command = [*CLI, "stats", "--json", "--seconds", "3", "--control", engine.control]
-        live = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        streamed = http_body(lab, "/stats/stream?seconds=2").decode()
+    """Live `stats --json` against `/stats/stream` (a stats report and a spec change each),
+    `--once --json` against `GET /stats`, `--interval 1` thinning the lines, and the egress
+    rate in the lines against the configured one: within 5 % over about 5 s."""
+    live_command = [*CLI, "stats", "--json", "--seconds", "5", "--control", engine.control]
+    with tcp_load(lab, engine, seconds=10), ThreadPoolExecutor(1) as pool:
+        live = subprocess.Popen(live_command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        thinned = subprocess.Popen([*live_command, "--interval", "1"], stdout=subprocess.PIPE,
+                                   text=True, cwd=ROOT)  # fmt: skip
+        assert live.stdout is not None
+        head = live.stdout.readline()  # it watches now, and so does the stream once it reads
+        streaming = pool.submit(http_body, lab, "/stats/stream?seconds=4")
+        wait_until(lambda: "linkshaper_http_streams 1" in http_body(lab, "/metrics").decode(),
+                   10, "the stream's reader")  # fmt: skip
+        cli(engine, "set", "ingress.latency=1ms")
+        streamed = streaming.result(timeout=60).decode()
         once = json.loads(cli(engine, "stats", "--once", "--json"))
         snapshot = json.loads(http_body(lab, "/stats"))
-        out, _ = live.communicate(timeout=30)
-    assert live.returncode == 0
+        out = head + live.communicate(timeout=30)[0]
+        few, _ = thinned.communicate(timeout=30)
+    assert live.returncode == 0 == thinned.returncode
     lines = [json.loads(line) for line in out.splitlines()]
     events = [json.loads(line[len("data: ") :]) for line in streamed.splitlines()
               if line.startswith("data: ")]  # fmt: skip
+    sent = {m.get("stats", {}).get("direction", m["type"]): shape(m) for m in events}
+    assert {"ingress", "egress", "spec_changed"} <= set(sent), set(sent)
+    for line in lines:
+        assert shape(line) == sent[line.get("stats", {}).get("direction", line["type"])]
     reports = [m for m in lines if m["type"] == "stats"]
-    assert len(reports) >= 20, len(reports)  # ten a second per direction while watched
-    sent = {m["stats"]["direction"]: shape(m) for m in events if m["type"] == "stats"}
-    for report in reports:
-        assert shape(report) == sent[report["stats"]["direction"]]
-        assert set(report["stats"]) == set(DirectionStats.model_fields)
+    assert len(reports) >= 20 and len(reports) + 1 == len(lines)  # ten a second a direction
+    assert all(set(m["stats"]) == set(DirectionStats.model_fields) for m in reports)
     assert shape(once) == shape(snapshot) and set(once) == set(EngineStats.model_fields)
     egress = [m["stats"] for m in reports if m["stats"]["direction"] == "egress"]
     first, last = egress[0], egress[-1]
@@ -154,6 +167,9 @@ def test_stats_json_lines_have_the_http_names_and_the_measured_rate(
     measured = bits / (last["at"] - first["at"])
     expected = RATE * FULL_FRAME_SHARE
     assert abs(measured - expected) <= 0.05 * expected, (measured, expected)
+    spaced = [json.loads(line)["stats"]["at"] for line in few.splitlines()
+              if '"direction":"egress"' in line]  # fmt: skip
+    assert 3 <= len(spaced) <= 6 and all(b - a >= 1.0 for a, b in itertools.pairwise(spaced))
 
 
 def test_stats_once_prints_the_rates_over_an_interval(engine: EngineProcess, lab: Lab) -> None:
