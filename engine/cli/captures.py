@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import time
-from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
 from engine.cli.common import fail
-from engine.model.fates import DEFAULT_SNAPLEN, MAX_SNAPLEN, wanted_records
+from engine.model.fates import DEFAULT_SNAPLEN, FATE_NAMES, MAX_SNAPLEN, wanted_records
+from engine.model.fates_summary import PERCENTILES, fate_key, summarise
 from engine.protocol.client import ControlClient
 from engine.protocol.control import add_control_option
 from engine.protocol.messages import CaptureLost, CaptureRequest
@@ -21,9 +20,6 @@ from engine.protocol.messages import CaptureLost, CaptureRequest
 if TYPE_CHECKING:
     from engine.captures.pcapng import ReadFate
     from engine.cli.common import SubParsers
-
-#: The causes a loss burst is made of (queue overflows and blocks are counted apart).
-LOSSES = ("loss", "burst loss")
 
 
 def add_parsers(sub: SubParsers) -> None:
@@ -43,7 +39,9 @@ def add_parsers(sub: SubParsers) -> None:
 
     fates = sub.add_parser("fates", help="sum up a capture file: fates, delays, loss bursts")
     fates.add_argument("file", metavar="FILE.pcapng")
-    fates.add_argument("--plot", action="store_true", help="delay over time, drops by cause")
+    shape = fates.add_mutually_exclusive_group()
+    shape.add_argument("--plot", action="store_true", help="delay over time, drops by cause")
+    shape.add_argument("--json", action="store_true", help="the summary as one JSON object")
     fates.set_defaults(func=cmd_fates)
 
 
@@ -85,53 +83,31 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
-def _percentile(ordered: list[float], share: float) -> float:
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def summary(frames: list[ReadFate]) -> str:
-    """The text `linkshaper fates` prints."""
-    groups: dict[tuple[str, str], list[ReadFate]] = defaultdict(list)
-    for frame in sorted(frames, key=lambda f: f.time):  # arrival order
-        groups[(frame.direction, frame.link)].append(frame)
+    """The text `linkshaper fates` prints: what `--json` gives, for people."""
     lines = []
-    lost = sum(f.lost_before for f in frames)
-    for (direction, link), group in sorted(groups.items()):
-        fates = Counter(f.fate for f in group)
-        lines.append(f"{direction}, link {link}: {len(group)} frames")
-        for fate, count in fates.most_common():
-            lines.append(f"  {fate:<12} {count:>8}  {100 * count / len(group):6.2f} %")
-        delays = sorted(f.delay_ms for f in group if f.fate == "forwarded")
-        if delays:
+    whole = summarise(frames)
+    for link in whole.links:
+        lines.append(f"{link.direction}, link {link.link}: {link.frames} frames")
+        names = {fate_key(name): name for name in FATE_NAMES}
+        counts = sorted(((n, c) for n, c in link.fates.items() if c), key=lambda p: -p[1])
+        for key, count in counts:
+            share = 100 * count / link.frames
+            lines.append(f"  {names.get(key, key):<12} {count:>8}  {share:6.2f} %")
+        if link.delay_samples:
             figures = ", ".join(
-                f"p{int(q * 100)} {_percentile(delays, q):.3f}" for q in (0.5, 0.9, 0.99)
+                f"{name} {getattr(link, f'delay_{name}_ms'):.3f}" for name, _ in PERCENTILES
             )
-            lines.append(f"  delay ms: min {delays[0]:.3f}, {figures}, max {delays[-1]:.3f}")
-            queued = statistics.median(f.queued_ms for f in group if f.fate == "forwarded")
-            lines.append(f"  queued ms: median {queued:.3f}")
-        bursts = loss_bursts(group)
-        if bursts:
-            longest = ", ".join(str(b) for b in bursts[:5])
+            lines.append(
+                f"  delay ms: min {link.delay_min_ms:.3f}, {figures}, max {link.delay_max_ms:.3f}"
+            )
+            lines.append(f"  queued ms: median {link.queued_p50_ms:.3f}")
+        if link.loss_bursts:
+            longest = ", ".join(str(b) for b in link.loss_bursts)
             lines.append(f"  longest loss bursts (frames in a row): {longest}")
-    if lost:
-        lines.append(f"{lost} records were lost while capturing (not in the file)")
+    if whole.records_lost:
+        lines.append(f"{whole.records_lost} records were lost while capturing (not in the file)")
     return "\n".join(lines)
-
-
-def loss_bursts(frames: list[ReadFate]) -> list[int]:
-    """Runs of frames lost in a row (random or bursty loss), longest first."""
-    runs: list[int] = []
-    run = 0
-    for frame in frames:
-        if frame.fate in LOSSES:
-            run += 1
-            continue
-        if run:
-            runs.append(run)
-        run = 0
-    if run:
-        runs.append(run)
-    return sorted(runs, reverse=True)
 
 
 def cmd_fates(args: argparse.Namespace) -> int:
@@ -145,7 +121,7 @@ def cmd_fates(args: argparse.Namespace) -> int:
         return fail(f"{args.file}: not a capture file ({exc})")
     if not frames:
         return fail(f"{args.file}: no frames with a linkshaper fate")
-    print(summary(frames))
+    print(summarise(frames).model_dump_json() if args.json else summary(frames))
     if args.plot:
         plot(frames)
     return 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import USAGE_EXIT, fail
 from engine.model.rates import direction_rates
+from engine.model.spec import seed_view
 from engine.model.stats import DirectionStats
 from engine.model.units import format_duration_ms, format_rate
 from engine.protocol.client import ControlClient
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 def add_parsers(sub: SubParsers) -> None:
     get = sub.add_parser("get", help="print the spec in force")
     add_control_option(get)
+    get.add_argument("--json", action="store_true",
+                     help="one line, as GET /qos answers it (the seed's shape)")  # fmt: skip
     get.set_defaults(func=cmd_get)
 
     set_ = sub.add_parser("set", help="change fields: egress.latency=50ms ...")
@@ -39,11 +42,27 @@ def add_parsers(sub: SubParsers) -> None:
 
     stats = sub.add_parser("stats", help="show live counters")
     add_control_option(stats)
-    stats.add_argument("--once", action="store_true", help="one snapshot, then exit")
-    stats.add_argument("--json", action="store_true", help="JSON lines")
-    stats.add_argument("--interval", type=float, default=1.0, help="seconds between lines")
+    stats.add_argument("--once", action="store_true",
+                       help="one snapshot (rates over one --interval), then exit")  # fmt: skip
+    stats.add_argument("--json", action="store_true",
+                       help="one JSON object a line, as GET /stats and /stats/stream")  # fmt: skip
+    stats.add_argument("--interval", type=float, default=None,
+                       help=f"seconds between lines (default {INTERVAL}; with --json: every "
+                       "report)")  # fmt: skip
     stats.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
     stats.set_defaults(func=cmd_stats)
+
+
+#: Seconds between text lines of `stats`, and the span `stats --once` takes its rates over.
+INTERVAL = 1.0
+#: The longest `--interval`: `--once` waits that long.
+MAX_INTERVAL = 3600.0
+
+
+def http_json(data: Any) -> str:
+    """JSON as the HTTP API writes its answers (starlette's JSONResponse): one line, no
+    spaces, UTF-8 kept, so `get --json` is byte for byte the body of `GET /qos`."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def _value(text: str) -> Any:
@@ -55,8 +74,11 @@ def _value(text: str) -> Any:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
+    """Plain: the whole model, indented (what scripts and the seed's files have read since
+    the start); `--json`: the HTTP API's answer to `GET /qos`."""
     with ControlClient(args.control) as client:
-        print(client.get_spec().to_json())
+        spec = client.get_spec()
+    print(http_json(seed_view(spec)) if args.json else spec.to_json())
     return 0
 
 
@@ -98,33 +120,55 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    """Text lines with rates, or `--json`: the objects the HTTP API gives, one a line."""
+    interval = INTERVAL if args.interval is None else args.interval
+    if not 0 < interval <= MAX_INTERVAL:
+        return fail(f"--interval: more than 0 and at most {MAX_INTERVAL:g} seconds, not "
+                    f"{interval:g}", USAGE_EXIT)  # fmt: skip
+    if args.seconds < 0:
+        return fail(f"--seconds: not negative, not {args.seconds:g}", USAGE_EXIT)
     with ControlClient(args.control) as client:
         if args.once:
-            stats = client.stats()
-            if args.json:
-                print(stats.model_dump_json())
-            else:
-                for direction in (stats.ingress, stats.egress):
-                    if direction is not None:
-                        print(_stats_line(None, direction))
+            _once(client, args.json, interval)
             return 0
-        previous: dict[str, DirectionStats] = {}
-        shown: dict[str, float] = {}
-        deadline = time.monotonic() + args.seconds if args.seconds else None
-        for message in client.subscribe():
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            if isinstance(message, SpecChanged):
-                if args.json:
-                    print(message.model_dump_json(), flush=True)
-                continue
-            assert isinstance(message, StatsReport)
-            if args.json:
-                print(message.model_dump_json(), flush=True)
-                continue
-            sample = message.stats
-            if sample.at - shown.get(sample.direction, 0.0) >= args.interval:
-                print(_stats_line(previous.get(sample.direction), sample), flush=True)
-                previous[sample.direction] = sample
-                shown[sample.direction] = sample.at
+        every = None if args.json and args.interval is None else interval
+        _live(client, args.json, every, args.seconds)
     return 0
+
+
+def _once(client: ControlClient, as_json: bool, interval: float) -> None:
+    """JSON: the snapshot `GET /stats` answers, at once. Text: two snapshots `interval`
+    apart, for rates (one snapshot alone has only counters, and printed 0 bit/s)."""
+    first = client.stats()
+    if as_json:
+        print(first.model_dump_json())
+        return
+    time.sleep(interval)
+    second = client.stats()
+    for before, now in ((first.ingress, second.ingress), (first.egress, second.egress)):
+        if now is not None:
+            print(_stats_line(before, now))
+
+
+def _live(client: ControlClient, as_json: bool, every: float | None, seconds: float) -> None:
+    """Until `seconds` (0: until stopped): each direction's line at most every `every` seconds
+    (None: every report), and with --json each spec change as `/stats/stream` gives it."""
+    previous: dict[str, DirectionStats] = {}
+    deadline = time.monotonic() + seconds if seconds else None
+    for message in client.subscribe():
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        if isinstance(message, SpecChanged):
+            if as_json:
+                print(message.model_dump_json(), flush=True)
+            continue
+        assert isinstance(message, StatsReport)
+        sample = message.stats
+        before = previous.get(sample.direction)
+        if every is not None and before is not None and sample.at - before.at < every:
+            continue
+        if as_json:
+            print(message.model_dump_json(), flush=True)
+        else:
+            print(_stats_line(before, sample), flush=True)
+        previous[sample.direction] = sample

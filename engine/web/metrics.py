@@ -1,13 +1,18 @@
 """The Prometheus page (`/metrics`): per-link counters of the busiest links, per-direction
-health, the configured values, and the HTTP streams' own figures."""
+health, the configured values, the HTTP streams' own figures, and the engine's processes' CPU
+and memory."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from engine.model.spec import Spec
 from engine.model.stats import DirectionStats, EngineStats, LinkStats
+from engine.protocol.messages import Info
 from engine.web.stats_stream import StatsBroadcaster
 
 #: `/metrics` lists this many links (the busiest first) unless `?links=N` asks for more.
@@ -64,6 +69,37 @@ def stream_metrics(broadcaster: StatsBroadcaster) -> str:
         "# TYPE linkshaper_http_streams_ended_total counter\n"
         f"linkshaper_http_streams_ended_total {broadcaster.ended_slow}\n"
     )
+
+
+def process_metrics(info: Info) -> str:
+    """The engine's processes' CPU time and resident memory, read from /proc as the page is
+    asked for (nothing polls): the supervisor, each direction's worker, and this API's own
+    process when it is not the supervisor (`linkshaper http`). A process this one cannot see
+    (gone, or in another PID namespace) is left out."""
+    pids = {"supervisor": info.supervisor_pid, **info.worker_pids}
+    if os.getpid() not in pids.values():
+        pids["http"] = os.getpid()
+    cpu, memory = [], []
+    for role, pid in pids.items():
+        if pid <= 0:
+            continue
+        try:
+            process = psutil.Process(pid)
+            with process.oneshot():
+                times, rss = process.cpu_times(), process.memory_info().rss
+        except psutil.Error:
+            continue
+        cpu.append(f'linkshaper_process_cpu_seconds_total{{process="{role}"}} '
+                   f"{times.user + times.system:g}")  # fmt: skip
+        memory.append(f'linkshaper_process_resident_memory_bytes{{process="{role}"}} {rss}')
+    return "\n".join([
+        "# HELP linkshaper_process_cpu_seconds_total CPU time (user and system) of the "
+        "engine's processes: supervisor, workers by direction, and http.",
+        "# TYPE linkshaper_process_cpu_seconds_total counter", *cpu,
+        "# HELP linkshaper_process_resident_memory_bytes Resident memory of the engine's "
+        "processes.",
+        "# TYPE linkshaper_process_resident_memory_bytes gauge", *memory,
+    ]) + "\n"  # fmt: skip
 
 
 def _busiest(stats: EngineStats, spec: Spec, limit: int) -> set[str]:

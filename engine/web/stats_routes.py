@@ -25,7 +25,13 @@ from engine.protocol.messages import (
     Version,
 )
 from engine.web.common import ERROR_CONTENT, ApiError, Engine, EventStreamResponse, spec_in_force
-from engine.web.metrics import METRICS_LINKS, METRICS_LINKS_MAX, prometheus_text, stream_metrics
+from engine.web.metrics import (
+    METRICS_LINKS,
+    METRICS_LINKS_MAX,
+    process_metrics,
+    prometheus_text,
+    stream_metrics,
+)
 from engine.web.stats_stream import StatsBroadcaster, stream_events
 
 #: `linkshaper http` in front of an engine that predates GET /version.
@@ -79,9 +85,11 @@ def stats_routes(engine: Engine) -> APIRouter:
         totals and in `linkshaper_links`."""
         reply = engine.handle(GetStats())
         assert isinstance(reply, StatsReply)
+        info = engine.handle(GetInfo())  # the processes' pids, for their CPU and memory
         return PlainTextResponse(
             prometheus_text(spec_in_force(engine), reply.stats, links)
-            + stream_metrics(broadcaster),
+            + stream_metrics(broadcaster)
+            + (process_metrics(info) if isinstance(info, Info) else ""),
             media_type="text/plain; version=0.0.4",
         )
 

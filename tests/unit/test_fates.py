@@ -25,6 +25,7 @@ from engine.model.fates import (
     unpack,
 )
 from engine.model.spec import loads_spec
+from engine.model.stats import DirectionStats, Drops
 from tests.frames_helpers import udp_frame
 
 
@@ -119,13 +120,12 @@ def test_records_survive_packing_and_garbage_ends_the_list() -> None:
     assert len(FATE_NAMES) == 10
 
 
-def test_fates_sums_up_a_capture_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`linkshaper fates` on a file written here: the counts, percentiles and loss bursts it
-    must give are known."""
-    path = tmp_path / "known.pcapng"
+def known_capture(path: Path) -> None:
+    """egress: 100 frames, 90 forwarded after 10..19 ms, a burst of 4 losses and 6 lone queue
+    drops; ingress: one blocked on link web; 7 records lost."""
     writer = CaptureWriter(str(path))
     records = []
-    for seq in range(100):  # egress: 90 forwarded after 10..19 ms, a burst of 4 and 6 lone
+    for seq in range(100):
         if 40 <= seq < 44:
             fate = LOSS
         elif seq % 17 == 5:
@@ -139,6 +139,13 @@ def test_fates_sums_up_a_capture_file(tmp_path: Path, capsys: pytest.CaptureFixt
     writer.lost_records(7)
     writer.write("ingress", [FateRecord(1001.0, BLOCKED, 0, 0, "web", 142, numbered(0)[10:74])])
     writer.close()
+
+
+def test_fates_sums_up_a_capture_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`linkshaper fates` on a file written here: the counts, percentiles and loss bursts it
+    must give are known."""
+    path = tmp_path / "known.pcapng"
+    known_capture(path)
     with pytest.raises(SystemExit) as done:
         main(["fates", str(path)])
     assert done.value.code == 0
@@ -155,3 +162,29 @@ def test_fates_sums_up_a_capture_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert done.value.code == 0
     drawn = capsys.readouterr().out
     assert "delay (ms) over time (s)" in drawn and "drops a second by cause" in drawn
+
+
+def test_fates_json_is_one_object_with_the_stats_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`fates --json`: the same known figures, one JSON object, each fate under the name the
+    stats' `drops` give its cause, and the delays named as the stats' `delay_p50_ms`."""
+    path = tmp_path / "known.pcapng"
+    known_capture(path)
+    with pytest.raises(SystemExit) as done:
+        main(["fates", str(path), "--json"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    whole = json.loads(out)
+    assert whole["records_lost"] == 7
+    egress, ingress = whole["links"]  # sorted by direction, then link
+    assert (egress["direction"], egress["link"], egress["frames"]) == ("egress", "default", 100)
+    assert egress["fates"]["forwarded"] == 90 and egress["fates"]["queue_full"] == 6
+    assert egress["fates"]["loss"] == 4 and egress["fates"]["burst_loss"] == 0
+    assert set(Drops.model_fields) <= set(egress["fates"])
+    assert egress["delay_samples"] == 90 and egress["delay_min_ms"] == pytest.approx(10.0)
+    assert egress["delay_p50_ms"] == pytest.approx(15.0) and egress["delay_p99_ms"] == 19.0
+    assert egress["queued_p50_ms"] == pytest.approx(1.0) and egress["loss_bursts"] == [4]
+    assert {"delay_samples", "delay_p50_ms", "delay_p99_ms"} <= set(DirectionStats.model_fields)
+    assert (ingress["link"], ingress["fates"]["blocked"], ingress["delay_samples"]) == ("web", 1, 0)
