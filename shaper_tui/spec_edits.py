@@ -54,24 +54,28 @@ class SpecEdits(ShaperState):
         old = self._shown(direction, field, self.spec)
         new = self._shown(direction, field, after) if after is not None else str(value)
 
-        def commit() -> None:
+        def commit(confirmed: bool) -> None:
             if after is not None:  # one the gate refuses changes nothing: nothing to undo
-                self._remember(what, key=f"{direction}.{field}", old=old, new=new)
+                # A confirmed change is a step of its own, never part of a burst.
+                key = None if confirmed else f"{direction}.{field}"
+                self._remember(what, key=key, old=old, new=new)
             self._patch(changes)
 
         self._confirm_if_stopping(after, f"{what} {new}", commit)
 
-    def _confirm_if_stopping(self, after: Spec | None, doing: str, go: Callable[[], None]) -> None:
-        """Run `go`, after a yes if `after` lets nothing through where the spec in force does;
-        a no leaves the controls on the spec in force."""
+    def _confirm_if_stopping(
+        self, after: Spec | None, doing: str, go: Callable[[bool], None]
+    ) -> None:
+        """Run `go` (told whether it was asked), after a yes if `after` lets nothing through
+        where the spec in force does; a no leaves the controls on the spec in force."""
         stops = newly_stopped(self.spec, after) if after is not None else ""
         if not stops:
-            go()
+            go(False)
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                go()
+                go(True)
             else:
                 self._show_spec(self.spec)
 
