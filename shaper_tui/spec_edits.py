@@ -79,7 +79,7 @@ class SpecEdits(ShaperState):
             else:
                 self._show_spec(self.spec)
 
-        question = f"{doing}? It stops the link ({stops}): nothing gets through."
+        question = f"{doing}? Nothing gets through then ({stops})."
         self.push_screen(ConfirmScreen(question), answered)
 
     def _patch(self, changes: Mapping[str, Any]) -> None:
