@@ -48,6 +48,8 @@ def decades(low: float, high: float, mantissas: Sequence[float] = DECADE) -> lis
 
 #: A number with no unit: it means the unit the control shows (`Scale.bare`).
 _BARE = re.compile(r"\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*")
+#: A number and its unit (the group).
+_UNIT = re.compile(r"\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*([a-zA-Z%/]*)\s*")
 
 
 def _no_unit(_value: float) -> tuple[str, str]:
@@ -198,10 +200,10 @@ def _fraction_parse(text: str) -> float:
 
 def _percent_parse(text: str) -> float:
     """A share as the control shows it, in % (a bare number has become one by now)."""
-    if not text.strip().endswith("%"):
-        unit = text.strip().lstrip("0123456789.eE+- ")
-        raise UnitError(f"unknown unit {unit[:10]!r} for a share (use %)")
-    return float(parse_ratio(text))
+    unit = _UNIT.fullmatch(text)
+    if unit is not None and unit.group(1) != "%":
+        raise UnitError(f"unknown unit {unit.group(1)[:10]!r} (use %)")
+    return float(parse_ratio(text))  # no number at all: the model's parser says so
 
 
 RATE = Scale(

@@ -133,8 +133,10 @@ def test_the_hint_says_what_a_bare_number_means() -> None:
 
 
 def test_a_loss_in_another_unit_is_one_line_naming_the_unit() -> None:
-    with pytest.raises(ValueError, match=r"^unknown unit 'ms' for a share \(use %\)$"):
+    with pytest.raises(ValueError, match=r"^unknown unit 'ms' \(use %\)$"):
         LOSS.read("5ms")
+    with pytest.raises(ValueError, match=r"^not a ratio: 'lots'$"):
+        LOSS.read("lots")
 
 
 def test_the_first_step_of_an_outage_slider_is_the_documented_default() -> None:

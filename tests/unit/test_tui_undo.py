@@ -168,7 +168,7 @@ def test_a_bare_number_in_a_prompt_is_in_the_unit_the_control_shows() -> None:
         app.query_one("#ingress-loss").focus()
         await pilot.press("enter", *"2ms", "enter")
         error = str(app.screen.query_one("#error").render())
-        assert error == "Download (ingress): Loss: unknown unit 'ms' for a share (use %)"
+        assert error == "Download (ingress): Loss: unknown unit 'ms' (use %)"
         await pilot.press("escape")
 
     run(scenario)
