@@ -1,5 +1,6 @@
-"""What every part of the TUI shares: the spec in force, the engine link, the recorder and the
-replay runner, the widgets, and the two steps every part takes (show a spec, keep one for undo).
+"""What every part of the TUI shares: the session (spec in force, undo history, recorder,
+capture, replay runner: plain state in `session.py`), the engine link, the widgets, and the two
+steps every part takes (show a spec, keep one for undo).
 
 `ShaperApp` is made of this and one mixin per job (engine events, spec edits, recording,
 replay, palette commands); each mixin reads and writes the state declared here.
