@@ -133,7 +133,8 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
             "pause_replay": running and not paused,
             "resume_replay": paused,
             "stop_replay": running,
-            "undo": bool(self.undo_steps),
+            "undo": self.session.history.can_undo,
+            "redo": self.session.history.can_redo,
             "capture": not self.status_bar.capturing,
             "stop_capture": bool(self.status_bar.capturing),
         }

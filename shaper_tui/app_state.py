@@ -1,5 +1,6 @@
-"""What every part of the TUI shares: the spec in force, the engine link, the recorder and the
-replay runner, the widgets, and the two steps every part takes (show a spec, keep one for undo).
+"""What every part of the TUI shares: the session (spec in force, undo history, recorder,
+capture, replay runner: plain state in `session.py`), the engine link, the widgets, and the two
+steps every part takes (show a spec, keep one for undo).
 
 `ShaperApp` is made of this and one mixin per job (engine events, spec edits, recording,
 replay, palette commands); each mixin reads and writes the state declared here.
@@ -8,7 +9,7 @@ replay, palette commands); each mixin reads and writes the state declared here.
 from __future__ import annotations
 
 import os
-from collections import deque
+import time
 from pathlib import Path
 
 from textual.app import App
@@ -16,12 +17,13 @@ from textual.timer import Timer
 from textual.worker import Worker
 
 from engine.model.rates import SampleWindow
-from engine.model.spec import DIRECTIONS, PASS_THROUGH, Direction, Spec
+from engine.model.spec import DIRECTIONS, Direction, Spec
 from engine.timelines.recorder import TimelineRecorder
 from engine.timelines.replay import ReplayRunner
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.history import History
+from shaper_tui.session import Change, Session
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.flows_table import FlowsTable
 from shaper_tui.widgets.status_bar import StatusBar
@@ -30,8 +32,6 @@ from shaper_tui.widgets.timeline_pane import TimelinePane
 #: Rates are taken over about this many seconds of samples: steady enough to read, recent
 #: enough to see a change within a second.
 RATE_WINDOW = 1.0
-#: How many resets, presets, blocks and replays `u` can go back through.
-UNDO_STEPS = 50
 
 
 class ShaperState(App[None]):
@@ -61,20 +61,56 @@ class ShaperState(App[None]):
         self.record_dir = Path(record_dir)
         #: The last minutes of stats and changes, for the history screen.
         self.history = History()
-        self.recorder: TimelineRecorder | None = None
-        self.runner: ReplayRunner | None = None
+        #: The spec, undo history, recorder, capture and replay: plain state (session.py).
+        self.session = Session()
         self.tag = tag or f"tui:{os.getpid()}"
-        self.spec: Spec = PASS_THROUGH
         self.link = EngineLink(source, self.post_message, self.tag)
         self.windows = {d: SampleWindow(RATE_WINDOW) for d in DIRECTIONS}
-        self.unblocked_rates: dict[Direction, int] = {}
         self.stats_seen = 0
         self.problems: dict[Direction, str] = {d: "" for d in DIRECTIONS}
         #: When each direction's figures were last drawn (see DISPLAY_INTERVAL).
         self.shown_at: dict[Direction, float] = dict.fromkeys(DIRECTIONS, float("-inf"))
-        #: (what was done, the spec before it), newest last: what `u` goes back through.
-        self.undo_steps: deque[tuple[str, Spec]] = deque(maxlen=UNDO_STEPS)
-        self.last_recording: Path | None = None
+
+    # The session's state, under the names the mixins use.
+    @property
+    def spec(self) -> Spec:
+        return self.session.spec
+
+    @spec.setter
+    def spec(self, spec: Spec) -> None:
+        self.session.spec = spec
+
+    @property
+    def recorder(self) -> TimelineRecorder | None:
+        return self.session.recorder
+
+    @recorder.setter
+    def recorder(self, recorder: TimelineRecorder | None) -> None:
+        self.session.recorder = recorder
+
+    @property
+    def runner(self) -> ReplayRunner | None:
+        return self.session.runner
+
+    @runner.setter
+    def runner(self, runner: ReplayRunner | None) -> None:
+        self.session.runner = runner
+
+    @property
+    def last_recording(self) -> Path | None:
+        return self.session.last_recording
+
+    @last_recording.setter
+    def last_recording(self, path: Path | None) -> None:
+        self.session.last_recording = path
+
+    @property
+    def unblocked_rates(self) -> dict[Direction, int]:
+        return self.session.unblocked_rates
+
+    @unblocked_rates.setter
+    def unblocked_rates(self, rates: dict[Direction, int]) -> None:
+        self.session.unblocked_rates = rates
 
     def _show_spec(self, spec: Spec) -> None:
         self.spec = spec
@@ -82,7 +118,10 @@ class ShaperState(App[None]):
             self.panels[direction].show_link(spec.link(direction))
         self.flows.spec = spec
 
-    def _remember(self, what: str) -> None:
-        """Keep the spec in force before `what` replaces it, for `u`."""
-        self.undo_steps.append((what, self.spec))
+    def _remember(self, what: str, key: str | None = None, old: str = "", new: str = "") -> None:
+        """Keep the spec in force before `what` replaces it, for `u` (a burst on one control,
+        `key`, is one step: see `UndoHistory.record`)."""
+        self.session.history.record(
+            Change(what, self.spec, key=key, at=time.monotonic(), old=old, new=new)
+        )
         self.refresh_bindings()

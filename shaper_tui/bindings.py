@@ -24,7 +24,10 @@ BINDINGS: list[BindingType] = [
     Binding("R", "reset", "Reset", id="app.reset", key_display="R",
             tooltip="Reset to pass-through (no limit, no loss, no delay), after asking"),
     Binding("u,ctrl+z", "undo", "Undo", id="app.undo",
-            tooltip="Undo the last reset, preset, block or replay: the spec before it"),
+            tooltip="Undo the last change (a step, a typed value, a choice, a preset, block, "
+            "reset or replay): the spec before it; a burst on one control is one step"),
+    Binding("U,ctrl+y", "redo", "Redo", show=False, id="app.redo", key_display="U",
+            tooltip="Redo what u undid (Shift+U or Ctrl+Y)"),
     Binding("a", "advanced", "Advanced", show=False, id="app.advanced",
             tooltip="Show or hide each direction's rarer settings: queue discipline and "
                     "ECN, duplication, corruption, reordering, slots, outages"),

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tui",
         description="Tune a linkshaper link live from the terminal.",
         epilog="Keys: arrows change values, Enter types one, p presets, b block, "
-        "R reset (asks first), u undo, ? help, q quit.",
+        "R reset (asks first), u undo, U redo, ? help, q quit.",
     )
     parser.add_argument("--version", action="version", version=f"tui (linkshaper) {__version__}")
     parser.add_argument("interfaces", nargs="*", metavar="OUTER INNER [SPEC]",

@@ -38,7 +38,7 @@ class RecordingActions(ShaperState):
         """The engine writes the file (where it runs: the same machine or container)."""
         path = self._new_capture_path()
         self.link.request(CaptureToFile(path=str(path)))
-        self.status_bar.capturing = str(path)
+        self.session.capture = self.status_bar.capturing = str(path)
         self.refresh_bindings()
 
     def _new_capture_path(self) -> Path:
@@ -54,7 +54,7 @@ class RecordingActions(ShaperState):
 
     def action_stop_capture(self) -> None:
         self.link.request(StopCaptureToFile())
-        self.status_bar.capturing = ""
+        self.session.capture = self.status_bar.capturing = ""
         self.refresh_bindings()
 
     def action_stop_recording(self) -> None:

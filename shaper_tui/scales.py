@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.model.spec import UNLIMITED_RATE
 from engine.model.units import (
@@ -26,6 +27,7 @@ from engine.model.units import (
     parse_rate,
     parse_ratio,
 )
+from shaper_tui.link_edits import OUTAGE_EVERY_MS, OUTAGE_FOR_MS
 
 DECADE = (1.0, 1.5, 2.0, 3.0, 5.0, 7.5)
 
@@ -44,6 +46,16 @@ def decades(low: float, high: float, mantissas: Sequence[float] = DECADE) -> lis
         exponent += 1
 
 
+#: A number with no unit: it means the unit the control shows (`Scale.bare`).
+_BARE = re.compile(r"\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*")
+#: A number and its unit (the group).
+_UNIT = re.compile(r"\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*([a-zA-Z%/]*)\s*")
+
+
+def _no_unit(_value: float) -> tuple[str, str]:
+    return "", ""
+
+
 @dataclass(frozen=True)
 class Scale:
     steps: tuple[float, ...]
@@ -51,6 +63,12 @@ class Scale:
     format: Callable[[float], str]
     parse: Callable[[str], float]
     unit_hint: str
+    #: For the value shown, the unit a bare number is read in: (as typed, as shown), such as
+    #: ("ms", "ms") or ("%", "%"); ("", "") where the figure shown has no unit.
+    bare: Callable[[float], tuple[str, str]] = _no_unit
+    #: Where the first step up from the lowest value goes, if not to the next step (an outage
+    #: switched on from a slider starts at the documented 500 ms every 5 s).
+    first: float | None = None
 
     @property
     def minimum(self) -> float:
@@ -77,6 +95,8 @@ class Scale:
             return self.clamp(value)
         if (count > 0 and value >= self.maximum) or (count < 0 and value <= self.minimum):
             return value  # at an end, or past it (typed): further out is not the slider's
+        if count > 0 and self.first is not None and value <= self.minimum:
+            return self.first
         index = self._index(value)
         if index is None:
             above = bisect.bisect_left(self.steps, value)
@@ -96,10 +116,19 @@ class Scale:
         within = (value - low) / (high - low) if high > low else 0.0
         return (i + within) / last
 
-    def read(self, text: str) -> float:
-        """Typed text in the field's unit; UnitError (a ValueError) if it is no value of that
-        unit. Whether the value is allowed is the engine's gate's to say, not the slider's."""
+    def read(self, text: str, shown: float = 0.0) -> float:
+        """Typed text in the field's unit, a bare number in the unit the control shows for
+        `shown` (`1` on a Loss showing `0 %` is 1 %, `75` on a Latency showing `0 ms` is
+        75 ms); UnitError (a ValueError) if it is no value of that unit. Whether the value is
+        allowed is the engine's gate's to say, not the slider's."""
+        if _BARE.fullmatch(text):
+            text = text.strip() + self.bare(shown)[0]
         return self.parse(text)
+
+    def hint(self, shown: float) -> str:
+        """The prompt's hint: examples, and what a bare number means."""
+        unit = self.bare(shown)[1]
+        return f"{self.unit_hint}; a bare number is in {unit}" if unit else self.unit_hint
 
 
 def _rate_text(bps: float) -> str:
@@ -114,6 +143,30 @@ def _rate_parse(text: str) -> float:
     """The engine's own rate parser (every door takes the same words: `unlimited`,
     `blocked`, `10mbit`), so what the TUI shows can be typed anywhere."""
     return float(parse_rate(text))
+
+
+def _rate_unit(bps: float) -> tuple[str, str]:
+    """The unit `format_rate` shows `bps` in; Mbit/s for `blocked` and `unlimited`."""
+    if 0 < bps < UNLIMITED_RATE:
+        for factor, typed, shown in ((1e9, "gbit", "Gbit/s"), (1e6, "mbit", "Mbit/s"),
+                                     (1e3, "kbit", "kbit/s")):  # fmt: skip
+            if bps >= factor:
+                return typed, shown
+        return "bit", "bit/s"
+    return "mbit", "Mbit/s"
+
+
+def _duration_unit(ms: float) -> tuple[str, str]:
+    """The unit `_duration_text` shows `ms` in."""
+    if ms >= 1000:
+        return "s", "s"
+    if 0 < ms < 1:
+        return "us", "µs"
+    return "ms", "ms"
+
+
+def _percent(_ratio: float) -> tuple[str, str]:
+    return "%", "%"
 
 
 def _duration_text(ms: float) -> str:
@@ -145,12 +198,21 @@ def _fraction_parse(text: str) -> float:
     return float(parse_ratio(text))
 
 
+def _percent_parse(text: str) -> float:
+    """A share as the control shows it, in % (a bare number has become one by now)."""
+    unit = _UNIT.fullmatch(text)
+    if unit is not None and unit.group(1) != "%":
+        raise UnitError(f"unknown unit {unit.group(1)[:10]!r} (use %)")
+    return float(parse_ratio(text))  # no number at all: the model's parser says so
+
+
 RATE = Scale(
     steps=(0.0, *decades(10_000, UNLIMITED_RATE)),
     coarse=len(DECADE),
     format=_rate_text,
     parse=_rate_parse,
     unit_hint="e.g. 20mbit, 512kbit, 1.5gbit, blocked, unlimited",
+    bare=_rate_unit,
 )
 DURATION = Scale(
     steps=(0.0, *decades(1, 10_000)),
@@ -158,13 +220,18 @@ DURATION = Scale(
     format=_duration_text,
     parse=parse_duration_ms,
     unit_hint="e.g. 150ms, 1.5s, 0",
+    bare=_duration_unit,
 )
+#: An outage's period and length: their first step from 0 switches one on at the default.
+OUTAGE_EVERY = replace(DURATION, first=OUTAGE_EVERY_MS)
+OUTAGE_FOR = replace(DURATION, first=OUTAGE_FOR_MS)
 LOSS = Scale(
     steps=(0.0, *decades(0.0001, 1.0, (1.0, 2.0, 5.0))),
     coarse=3,
     format=_ratio_text,
-    parse=_fraction_parse,
-    unit_hint="e.g. 1.5%, 0.001",
+    parse=_percent_parse,
+    unit_hint="e.g. 1.5%, 0.1%",
+    bare=_percent,
 )
 STRENGTH = Scale(
     steps=tuple(round(i * 0.05, 2) for i in range(21)),

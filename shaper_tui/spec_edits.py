@@ -1,27 +1,86 @@
-"""The user's changes to the spec: a control moved, a preset, block and unblock, reset, undo and
-flush. Each is sent through the engine link, and the controls show it at once."""
+"""The user's changes to the spec: a control moved, a preset, block and unblock, reset, undo,
+redo and flush. Each is sent through the engine link, and the controls show it at once; each
+goes on the session's one undo history, and one that stops the link is confirmed first."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.model.presets import Preset
 from engine.model.spec import DIRECTIONS, PASS_THROUGH, UNLIMITED_RATE, Direction, Spec, SpecError
 from engine.model.spec_patch import patch_spec as apply_patch
 from shaper_tui.app_state import ShaperState
-from shaper_tui.link_edits import Field, changes_for
+from shaper_tui.link_edits import Field, changes_for, shown_value
 from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.presets import PresetsScreen
+from shaper_tui.session import SHORT_NAMES, newly_stopped
 from shaper_tui.widgets.direction_panel import DirectionPanel
+from shaper_tui.widgets.value_slider import ValueSlider
+
+#: Said instead of sending a change while no engine is attached: the controls keep the spec.
+NOT_ATTACHED = "not attached to an engine: nothing was changed"
 
 
 class SpecEdits(ShaperState):
     """The actions that change the spec."""
 
+    def _attached_or_say(self) -> bool:
+        """Whether there is an engine to change; if not, say so and show the spec unchanged
+        (a control that moved goes back: it never shows what is not in force)."""
+        if self.link.attached:
+            return True
+        self.notify(NOT_ATTACHED, title="Not applied", severity="error", timeout=4)
+        self._show_spec(self.spec)
+        return False
+
+    def _shown(self, direction: Direction, field: Field, spec: Spec) -> str:
+        control = self.panels[direction].controls[field]
+        value = shown_value(spec.link(direction), field)
+        if isinstance(control, ValueSlider) and isinstance(value, float):
+            return control.scale.format(value)
+        return str(value)
+
     def _edit(self, direction: Direction, field: Field, value: float | str) -> None:
+        if not self._attached_or_say():
+            return
         changes = changes_for(direction, field, value, self.spec.link(direction))
-        self._patch(changes)
+        try:
+            after = apply_patch(self.spec, changes)
+        except SpecError:
+            after = None  # the engine's gate says why (see _patch)
+        label = self.panels[direction].controls[field].label
+        what = f"{SHORT_NAMES[direction]} {label}"
+        old = self._shown(direction, field, self.spec)
+        new = self._shown(direction, field, after) if after is not None else str(value)
+
+        def commit(confirmed: bool) -> None:
+            if after is not None:  # one the gate refuses changes nothing: nothing to undo
+                # A confirmed change is a step of its own, never part of a burst.
+                key = None if confirmed else f"{direction}.{field}"
+                self._remember(what, key=key, old=old, new=new)
+            self._patch(changes)
+
+        self._confirm_if_stopping(after, f"{what} {new}", commit)
+
+    def _confirm_if_stopping(
+        self, after: Spec | None, doing: str, go: Callable[[bool], None]
+    ) -> None:
+        """Run `go` (told whether it was asked), after a yes if `after` lets nothing through
+        where the spec in force does; a no leaves the controls on the spec in force."""
+        stops = newly_stopped(self.spec, after) if after is not None else ""
+        if not stops:
+            go(False)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                go(True)
+            else:
+                self._show_spec(self.spec)
+
+        question = f"{doing}? Nothing gets through then ({stops})."
+        self.push_screen(ConfirmScreen(question), answered)
 
     def _patch(self, changes: Mapping[str, Any]) -> None:
         try:
@@ -49,7 +108,7 @@ class SpecEdits(ShaperState):
 
     def action_presets(self) -> None:
         def chosen(preset: Preset | None) -> None:
-            if preset is not None:
+            if preset is not None and self._attached_or_say():
                 self._remember(f"preset {preset.name}")
                 self._replace(
                     preset.apply(self.spec), f"{preset.name}: {preset.summary} · u to undo"
@@ -58,6 +117,9 @@ class SpecEdits(ShaperState):
         self.push_screen(PresetsScreen(self.spec), chosen)
 
     def action_block(self) -> None:
+        """`b` is itself the request to stop the link: not asked again, undone with `u`."""
+        if not self._attached_or_say():
+            return
         links = {d: self.spec.link(d) for d in DIRECTIONS}
         if all(link.rate > 0 for link in links.values()):
             self._remember("block")
@@ -72,26 +134,43 @@ class SpecEdits(ShaperState):
                 if link.rate == 0
             }
             self._patch(changes)
-            self.notify("Link unblocked", timeout=3)
+            self.notify("Link unblocked; u undoes", timeout=3)
         self._show_spec(self.spec)
 
     def action_flush(self) -> None:
-        self.link.flush()
+        """The one change `u` cannot take back: the packets dropped are gone (the engine's
+        answer says how many)."""
+        if self._attached_or_say():
+            self.link.flush()
 
     def action_reset(self) -> None:
         def answered(yes: bool | None) -> None:
-            if yes:
+            if yes and self._attached_or_say():
                 self._remember("reset")
                 self._replace(PASS_THROUGH, "Reset to pass-through: u to undo")
 
         self.push_screen(ConfirmScreen("Reset both directions to pass-through?"), answered)
 
     def action_undo(self) -> None:
-        if not self.undo_steps:
+        if not self.session.history.can_undo:
             self.notify("Nothing to undo", timeout=2)
             return
-        what, spec = self.undo_steps.pop()
-        if what == "replay" and self.runner is not None:
+        if not self._attached_or_say():
+            return
+        change = self.session.history.undo(self.spec)
+        assert change is not None
+        if change.what == "replay" and self.runner is not None:
             self.runner.stop()
-        self._replace(spec, f"Undone: {what}")
+        self._replace(change.before, f"Undone: {change.describe()} · U redoes")
+        self.refresh_bindings()
+
+    def action_redo(self) -> None:
+        if not self.session.history.can_redo:
+            self.notify("Nothing to redo", timeout=2)
+            return
+        if not self._attached_or_say():
+            return
+        change = self.session.history.redo(self.spec)
+        assert change is not None and change.after is not None
+        self._replace(change.after, f"Redone: {change.describe()} · u undoes")
         self.refresh_bindings()

@@ -130,23 +130,39 @@ def parse_ratio(value: str | float) -> float:
     raise UnitError(f"unknown ratio unit {_quote(unit)} (use % or a fraction)")
 
 
+def figure(number: float, digits: int = 3) -> str:
+    """`number` to `digits` significant digits, never in exponent form: `100`, not the
+    `1e+02` that `:.2g` prints for a loss of 100 %, and `1500`, not `1.5e+03`."""
+    text = f"{number:.{digits}g}"
+    if "e" not in text:
+        return text
+    if abs(number) >= 1:
+        return f"{number:.0f}"
+    return f"{number:.{digits - 1 - math.floor(math.log10(abs(number)))}f}"
+
+
 def format_rate(bits_per_second: float) -> str:
     """`12.5 Mbit/s`: three significant digits, the largest unit that keeps the number ≥ 1."""
     for factor, unit in ((1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s")):
         if abs(bits_per_second) >= factor:
-            return f"{bits_per_second / factor:.3g} {unit}"
-    return f"{bits_per_second:.3g} bit/s"
+            return f"{figure(bits_per_second / factor)} {unit}"
+    return f"{figure(bits_per_second)} bit/s"
 
 
 def format_duration_ms(ms: float) -> str:
     """`250 ms`, `1.5 s` or `300 µs`."""
     if ms >= 1000:
-        return f"{ms / 1000:.3g} s"
+        return f"{figure(ms / 1000)} s"
     if 0 < ms < 1:
-        return f"{ms * 1000:.3g} µs"
-    return f"{ms:.3g} ms"
+        return f"{figure(ms * 1000)} µs"
+    return f"{figure(ms)} ms"
 
 
 def format_ratio(ratio: float) -> str:
-    """`1.5 %`."""
-    return f"{ratio * 100:.3g} %"
+    """`1.5 %`, `100 %`."""
+    return f"{figure(ratio * 100)} %"
+
+
+def format_share(ratio: float, digits: int = 2) -> str:
+    """A share in few characters, for a figure beside a graph: `3.4%`, `100%`, `0.52%`."""
+    return f"{figure(ratio * 100, digits)}%"

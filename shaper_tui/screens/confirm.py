@@ -24,6 +24,9 @@ class ConfirmScreen(ModalScreen[bool]):
         background: $surface;
         padding: 0 1;
     }
+    ConfirmScreen #question {
+        width: 100%;  /* wraps, never cut */
+    }
     ConfirmScreen #keys {
         color: $text-muted;
     }

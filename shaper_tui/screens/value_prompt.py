@@ -40,18 +40,22 @@ class ValuePrompt(ModalScreen[float | None]):
         Binding("escape", "cancel", "Cancel", id="prompt.cancel", tooltip="Keep the old value"),
     ]
 
-    def __init__(self, label: str, scale: Scale, current: str, initial: str = "") -> None:
+    def __init__(
+        self, label: str, scale: Scale, current: str, initial: str = "", shown: float = 0.0
+    ) -> None:
         super().__init__()
         self.label = label
         self.scale = scale
         self.current = current
         self.initial = initial
+        #: The value the control shows: a bare number is read in its unit.
+        self.shown = shown
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"[b]{self.label}[/b] (now {self.current})")
             yield Input(value=self.initial, placeholder=self.current, id="value")
-            yield Label(self.scale.unit_hint, id="hint")
+            yield Label(self.scale.hint(self.shown), id="hint")
             yield Label("", id="error")
 
     def on_mount(self) -> None:
@@ -62,7 +66,7 @@ class ValuePrompt(ModalScreen[float | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            value = self.scale.read(event.value)
+            value = self.scale.read(event.value, self.shown)
         except (UnitError, ValueError) as exc:
             self.query_one("#error", Label).update(f"{self.label}: {exc}")
             return

@@ -10,7 +10,7 @@ from textual.message import Message
 
 from engine.model.rates import LinkRates
 from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
-from engine.model.units import format_rate
+from engine.model.units import format_rate, format_share
 from shaper_tui.link_edits import (
     DISCIPLINES,
     JITTER_DISTRIBUTIONS,
@@ -20,7 +20,16 @@ from shaper_tui.link_edits import (
     Field,
     shown_value,
 )
-from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, Scale
+from shaper_tui.scales import (
+    DURATION,
+    LOSS,
+    OUTAGE_EVERY,
+    OUTAGE_FOR,
+    QUEUE,
+    RATE,
+    STRENGTH,
+    Scale,
+)
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.metric_spark import MetricSpark
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -38,8 +47,8 @@ SLIDERS: tuple[tuple[Field, str, Scale], ...] = (
     ("corrupt", "Corrupt", LOSS),
     ("reorder", "Reorder", LOSS),
     ("slot", "Slots", DURATION),
-    ("outage_every", "Out every", DURATION),
-    ("outage_for", "Out for", DURATION),
+    ("outage_every", "Out every", OUTAGE_EVERY),
+    ("outage_for", "Out for", OUTAGE_FOR),
 )
 CHOICES: tuple[tuple[Field, str, tuple[str, ...]], ...] = (
     ("loss_model", "Loss mode", LOSS_MODELS),
@@ -187,7 +196,7 @@ class DirectionPanel(Vertical):
         for key, bits in (("in", rates.bits_in), ("out", rates.bits_out)):
             top = sparks[key].ceiling_for(limit, bits)
             sparks[key].push(bits, format_rate(bits), limit, compact_rate(top))
-        share = f"{rates.loss_share * 100:.2g}% " if lost else ""
+        share = f"{format_share(rates.loss_share)} " if lost else ""
         sparks["lost"].push(lost, f"{share}{_per_second(lost)}")
         queue_drops = rates.queue_drops + rates.aqm_drops
         marks = f" ce {_per_second(rates.ecn_marks)}" if rates.ecn_marks else ""

@@ -40,12 +40,15 @@ class StatusBar(Static):
         self._own = psutil.Process()
         self._own.cpu_percent(None)
         self._recording_since = 0.0
+        #: Whether an engine was ever attached: if not, none was lost.
+        self.was_attached = False
 
     def watch_recording(self, recording: str) -> None:
         self._recording_since = time.monotonic() if recording else 0.0
 
     def attach(self, info: Info) -> None:
         self.attached = True
+        self.was_attached = True
         self.message = f"{info.outer} ↔ {info.inner}"
         pids = [info.supervisor_pid, *info.worker_pids.values()]
         self._processes = []
@@ -96,8 +99,12 @@ class StatusBar(Static):
             line.append("● attached ", style="bold green")
         elif self.attached is None:
             line.append("○ ", style="bold yellow")
-        else:
+        elif self.was_attached:
             line.append("✖ engine lost ", style="bold red")
+        else:
+            line.append("○ not attached ", style="bold yellow")
+            if self.source.startswith("control "):
+                line.append("· start one: linkshaper run OUTER INNER, or tui --demo · ")
         line.append(self.message)
         if self.problem:
             line.append(f"  ⚠ {self.problem}", style="bold red")

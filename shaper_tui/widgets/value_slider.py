@@ -77,7 +77,8 @@ class ValueSlider(Widget, can_focus=True):
         Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
                 tooltip="The highest value (unlimited for a rate)"),
         Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎",
-                tooltip="Type an exact value with units: `20mbit`, `150ms`, `1.5%`"),
+                tooltip="Type an exact value: `20mbit`, `150ms`, `1.5%`; a bare number is in "
+                "the unit shown"),
         *[
             Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
             for d in range(10)
@@ -161,4 +162,5 @@ class ValueSlider(Widget, can_focus=True):
             if value is not None:
                 self._user_set(value)
 
-        self.app.push_screen(ValuePrompt(self.title, self.scale, self.text, initial), done)
+        prompt = ValuePrompt(self.title, self.scale, self.text, initial, shown=self.value)
+        self.app.push_screen(prompt, done)

@@ -204,12 +204,25 @@ def test_home_and_end_take_a_slider_to_its_ends(start_engine: StartEngine) -> No
         async with app.run_test(size=(100, 32)) as pilot:
             await until_attached(app, pilot)
             app.query_one("#egress-rate").focus()
-            await pilot.press("home")
+            await pilot.press("home")  # blocked: it stops the link, so it is asked first
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="ask")
+            await pilot.press("y")
             await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 0)
             await pilot.press("end")
             await wait_until(
                 pilot, lambda: engine_spec(engine).default_link.egress.rate == UNLIMITED_RATE
             )
+            # Each is undone (and redone) like any change; a confirmed one is a step alone.
+            rate = app.query_one("#egress-rate", ValueSlider)
+            await pilot.press("u")
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 0)
+            assert rate.text == "blocked"
+            await pilot.press("u")
+            await wait_until(
+                pilot, lambda: engine_spec(engine).default_link.egress.rate == 2_000_000
+            )
+            await pilot.press("U")  # Shift+U
+            await wait_until(pilot, lambda: engine_spec(engine).default_link.egress.rate == 0)
 
     asyncio.run(scenario())
 

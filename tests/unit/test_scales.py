@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from engine.model.spec import UNLIMITED_RATE, LinkSpec
-from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, decades
+from shaper_tui.scales import (
+    DURATION,
+    LOSS,
+    OUTAGE_EVERY,
+    OUTAGE_FOR,
+    QUEUE,
+    RATE,
+    STRENGTH,
+    Scale,
+    decades,
+)
 
 
 def test_rate_runs_from_blocked_to_unlimited_in_log_steps() -> None:
@@ -89,3 +99,49 @@ def test_every_step_is_a_value_the_spec_accepts() -> None:
 
 def test_decades() -> None:
     assert decades(1, 100, (1.0, 5.0)) == [1, 5, 10, 50, 100]
+
+
+@pytest.mark.parametrize(
+    ("scale", "shown", "text", "value"),
+    [
+        (LOSS, 0.0, "1", 0.01),  # issue 35 item 2: a bare 1 on Loss is 1 %, not 100 %
+        (LOSS, 0.05, "0.5", 0.005),
+        (LOSS, 0.0, "1%", 0.01),
+        (DURATION, 0.0, "75", 75.0),
+        (DURATION, 1500.0, "2", 2000.0),  # the control shows seconds
+        (DURATION, 1500.0, "75ms", 75.0),
+        (RATE, 20e6, "5", 5e6),  # shows Mbit/s
+        (RATE, 512e3, "256", 256e3),  # shows kbit/s
+        (RATE, 0.0, "10", 10e6),  # `blocked` and `unlimited`: Mbit/s, as the hint says
+        (RATE, 10e9, "10", 10e6),
+        (RATE, 20e6, "1gbit", 1e9),
+        (QUEUE, 100.0, "50", 50.0),
+        (STRENGTH, 0.5, "0.25", 0.25),
+    ],
+)
+def test_a_bare_number_is_in_the_unit_the_control_shows(
+    scale: Scale, shown: float, text: str, value: float
+) -> None:
+    assert scale.read(text, shown) == pytest.approx(value)
+
+
+def test_the_hint_says_what_a_bare_number_means() -> None:
+    assert LOSS.hint(0.0).endswith("a bare number is in %")
+    assert RATE.hint(512e3).endswith("a bare number is in kbit/s")
+    assert DURATION.hint(0.0).endswith("a bare number is in ms")
+    assert QUEUE.hint(1.0) == QUEUE.unit_hint
+
+
+def test_a_loss_in_another_unit_is_one_line_naming_the_unit() -> None:
+    with pytest.raises(ValueError, match=r"^unknown unit 'ms' \(use %\)$"):
+        LOSS.read("5ms")
+    with pytest.raises(ValueError, match=r"^not a ratio: 'lots'$"):
+        LOSS.read("lots")
+
+
+def test_the_first_step_of_an_outage_slider_is_the_documented_default() -> None:
+    """500 ms every 5 s (docs/tui.md), not the 1 ms step after 0 (issue 35 item 3)."""
+    assert OUTAGE_EVERY.step(0.0, 1) == 5000.0
+    assert OUTAGE_FOR.step(0.0, 1) == 500.0
+    assert OUTAGE_EVERY.step(0.0, OUTAGE_EVERY.coarse) == 5000.0
+    assert OUTAGE_EVERY.step(5000.0, 1) == 7500.0 and OUTAGE_EVERY.step(5000.0, -1) == 3000.0

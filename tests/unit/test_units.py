@@ -5,6 +5,7 @@ from engine.model.units import (
     format_duration_ms,
     format_rate,
     format_ratio,
+    format_share,
     parse_duration_ms,
     parse_rate,
     parse_ratio,
@@ -51,3 +52,15 @@ def test_formats() -> None:
     assert format_duration_ms(250) == "250 ms"
     assert format_duration_ms(1500) == "1.5 s"
     assert format_ratio(0.015) == "1.5 %"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"),
+    [(1.0, "100%"), (0.996, "100%"), (0.034, "3.4%"), (0.0052, "0.52%"), (0.5, "50%")],
+)
+def test_a_share_is_never_in_exponent_form(ratio: float, text: str) -> None:
+    """Issue 35 item 6: `1e+02%` was shown whenever the loss was 100 %."""
+    assert format_share(ratio) == text
+    assert format_ratio(1.0) == "100 %"
+    assert format_duration_ms(1_500_000) == "1500 s"
+    assert format_rate(150e9) == "150 Gbit/s"
