@@ -83,13 +83,15 @@ class DemoLab:
         with open(self.spec_path, "w") as handle:
             handle.write(self.spec.to_json())
         self.lab.up()
-        engine = subprocess.Popen(
-            self.lab.engine_command(self.spec_path, self.control),
-            stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(self.workdir, "engine.log"), "wb"),  # noqa: SIM115
-        )
+        with open(os.path.join(self.workdir, "engine.log"), "wb") as log:
+            engine = subprocess.Popen(
+                self.lab.engine_command(self.spec_path, self.control),
+                stdout=subprocess.DEVNULL,
+                stderr=log,  # the child has its own copy: ours is closed at once
+            )
         self.engine = engine
-        wait_for_engine(self.control, alive=lambda: engine.poll() is None)
+        # Workers report within a second here, but up to 10 s and more on a loaded machine.
+        wait_for_engine(self.control, timeout=30.0, alive=lambda: engine.poll() is None)
         for port in (DOWNLOAD_PORT, UPLOAD_PORT):
             self._servers.append(
                 subprocess.Popen(
