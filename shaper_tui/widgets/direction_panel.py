@@ -216,8 +216,9 @@ class DirectionPanel(Vertical):
             sparks[key].push(bits, format_rate(bits), limit, compact_rate(top))
         if loss_share is None:
             loss_share = rates.impairment_share
-        # Loss is a share of what got past the queue; a block or an outage, of arrivals.
-        share = loss_share if rates.loss_drops else rates.loss_share
+        # Loss is a share of what got past the queue; a block or an outage (or loss counted by
+        # an engine that does not say what got past its queue), of what came in.
+        share = loss_share if rates.loss_drops and rates.past_queue else rates.loss_share
         share_text = f"{percent(share)}% " if lost else ""
         sparks["lost"].push(lost, f"{share_text}{_per_second(lost)}")
         queue_drops = rates.queue_drops + rates.aqm_drops
