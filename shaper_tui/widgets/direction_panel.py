@@ -253,7 +253,7 @@ def queue_limits_text(link: LinkSpec) -> str:
     """The queue's limits as the bottleneck applies them: packets, bytes and time, the time
     limit also in full-size packets at the rate set (which of them binds first)."""
     if link.rate >= UNLIMITED_RATE and link.trace is None:
-        return "Q limit none: no rate limit, no queue"
+        return "Q limit none: rate unlimited"  # no serialiser, so nothing queues
     queue = link.queue
     parts = [f"{queue.packets} pkts"] if queue.packets is not None else []
     if queue.bytes is not None:
