@@ -46,7 +46,8 @@ RESTART_GAP = 10.0
 
 class DemoLab:
     """A lab with an engine and traffic, for `with`. Clients that end early (a blocked link
-    can time iperf3 out) are started again until `seconds` have passed."""
+    can time iperf3 out) are started again until `seconds` have passed, and so are clients
+    that stand still after an extreme setting ended (TCP backing off: see `_stalled`)."""
 
     def __init__(self, lab: Lab, spec: Spec = DEMO_SPEC, seconds: float = 3600.0) -> None:
         self.lab = lab
