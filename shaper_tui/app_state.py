@@ -23,6 +23,7 @@ from engine.timelines.replay import ReplayRunner
 from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.history import History
+from shaper_tui.link_figures import LinkFigures
 from shaper_tui.session import Change, Session
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.flows_table import FlowsTable
@@ -66,6 +67,8 @@ class ShaperState(App[None]):
         self.tag = tag or f"tui:{os.getpid()}"
         self.link = EngineLink(source, self.post_message, self.tag)
         self.windows = {d: SampleWindow(RATE_WINDOW) for d in DIRECTIONS}
+        #: What each direction did since its settings changed (set beside did).
+        self.figures = LinkFigures(self.windows)
         self.stats_seen = 0
         self.problems: dict[Direction, str] = {d: "" for d in DIRECTIONS}
         #: When each direction's figures were last drawn (see DISPLAY_INTERVAL).

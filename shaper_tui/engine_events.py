@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.model.rates import direction_rates
 from shaper_tui.app_state import ShaperState
 from shaper_tui.messages import (
     EngineAttached,
@@ -28,6 +27,7 @@ class EngineEvents(ShaperState):
 
     def on_engine_attached(self, message: EngineAttached) -> None:
         self.status_bar.attach(message.info)
+        self.figures.spec(message.spec)
         self._show_spec(message.spec)
         if self.recorder is not None:
             self.recorder.spec(message.spec, "attached")
@@ -41,6 +41,7 @@ class EngineEvents(ShaperState):
 
     def on_spec_arrived(self, message: SpecArrived) -> None:
         self.history.spec(message.spec)
+        self.figures.spec(message.spec)
         if self.recorder is not None:
             self.recorder.take(message)
         if message.source == self.tag and self.link.busy:
@@ -75,12 +76,4 @@ class EngineEvents(ShaperState):
         if stats.at < self.shown_at[stats.direction] + DISPLAY_INTERVAL:
             return
         self.shown_at[stats.direction] = stats.at
-        previous, _ = window.pair()
-        panel = self.panels[stats.direction]
-        panel.show_rates(direction_rates(previous, stats))
-        measured = [s for s in window.samples if s.delay_samples]
-        if measured:  # the median of the medians, the worst of the 99th percentiles
-            medians = sorted(s.delay_p50_ms for s in measured)
-            panel.show_delay(medians[len(medians) // 2], max(s.delay_p99_ms for s in measured))
-        else:
-            panel.show_delay(0.0, 0.0)
+        self.figures.show(stats.direction, self.panels)

@@ -36,6 +36,7 @@ def _sample(i: int, rate: float, loss_every: int, direction: Direction) -> Direc
     total = LinkStats(
         packets_in=bytes_out // 1000, bytes_in=int(bytes_out * 1.05),
         packets_out=bytes_out // 1000, bytes_out=bytes_out, drops=drops,
+        past_queue=bytes_out // 1000 + drops.loss,
         queue_packets=int(20 + 10 * swing), queue_delay_ms=12.5 + 5 * swing,
     )  # fmt: skip
     web = LinkStats(bytes_out=bytes_out // 4, bytes_in=bytes_out // 4)

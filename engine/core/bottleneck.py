@@ -70,9 +70,7 @@ class Bottleneck(LinkCounters):
         )
         self._limit_packets = spec.queue.packets
         self._limit_bytes = spec.queue.bytes
-        self._limit_bits_of_time = (
-            None if spec.queue.ms is None else spec.queue.ms / 1000.0 * self._rate
-        )
+        self._limit_bits_of_time = spec.queue.time_limit_bits(self._rate)
         self.needs_wire_packets = spec.needs_wire_packets
         #: Super-frames of more L2 bytes than this are cut up (see SPLIT_ABOVE_SECONDS).
         self.split_above = (

@@ -124,6 +124,7 @@ class DelayLine(LinkCounters):
         self._line_frames += frames
         self.packets_in += packets
         self.bytes_in += l2_bytes
+        self.past_queue += packets
         self._held_bytes += held
         self._budget.used += held
 

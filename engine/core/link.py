@@ -111,6 +111,7 @@ class Link(DelayLine, Bottleneck, Impairments):
         """From the bottleneck into the delay line, through loss, the held-bytes limits and
         netem's effects: one function, as it runs for every packet."""
         packet.serialised = now
+        self.past_queue += packet.wire_packets
         if packet.droppable and self._lossy and self._is_lost() and not self._marked(packet):
             self.drop_loss += packet.wire_packets
             if self.fates is not None:
@@ -198,6 +199,7 @@ class Link(DelayLine, Bottleneck, Impairments):
             bytes_in=self.bytes_in,
             packets_out=self.packets_out,
             bytes_out=self.bytes_out,
+            past_queue=self.past_queue,
             drops=self.drops(),
             ecn_marked=self.ecn_marked,
             duplicated=self.duplicated,

@@ -25,6 +25,9 @@ class LinkCounters:
         self.bytes_in = 0
         self.packets_out = 0
         self.bytes_out = 0
+        #: Wire packets that reached the impairments (through the queue and the rate
+        #: limiter, or straight in on a link without them): the base of the loss share.
+        self.past_queue = 0
         self.drop_loss = 0
         self.drop_queue_full = 0
         self.drop_blocked = 0
@@ -44,7 +47,7 @@ class LinkCounters:
     def version(self) -> int:
         """A number that changes whenever any counter does (they only grow)."""
         return (
-            self.packets_in + self.bytes_in + self.packets_out + self.bytes_out
+            self.packets_in + self.bytes_in + self.packets_out + self.bytes_out + self.past_queue
             + self.drop_loss + self.drop_queue_full + self.drop_blocked + self.drop_held_full
             + self.drop_flushed + self.drop_malformed + self.drop_aqm + self.drop_outage
             + self.ecn_marked + self.duplicated + self.corrupted + self.reordered
@@ -67,6 +70,7 @@ class LinkCounters:
         on a transparent, idle link, without holding a copy."""
         self.packets_in += wire_packets
         self.bytes_in += l2_bytes
+        self.past_queue += wire_packets
         self.packets_out += wire_packets
         self.bytes_out += l2_bytes
 

@@ -16,10 +16,12 @@ import time
 from engine.kernel.processes import stop_process
 from engine.lab.lab import SERVER_IP, Lab
 from engine.model.rates import direction_rates
-from engine.model.spec import Spec
+from engine.model.spec import DIRECTIONS, Direction, Spec
+from engine.model.stalls import StallWatch
 from engine.model.stats import DirectionStats
 from engine.model.units import format_rate
 from engine.protocol.client import ControlClient, wait_for_engine
+from engine.protocol.control import ControlError
 from engine.protocol.messages import StatsReport
 
 DEMO_SPEC = Spec.model_validate(
@@ -35,11 +37,17 @@ DEMO_SPEC = Spec.model_validate(
 #: when the link is set to pass-through.
 DEMO_OFFERED = "40M"
 DOWNLOAD_PORT, UPLOAD_PORT = "5201", "5202"
+#: A direction that stands still this long after an extreme setting ended (TCP backing off:
+#: engine/model/stalls.py) has its flows started again: new connections send at once, where
+#: the old ones could wait a minute or two. At most once per RESTART_GAP.
+STALL_RESTART = 2.0
+RESTART_GAP = 10.0
 
 
 class DemoLab:
     """A lab with an engine and traffic, for `with`. Clients that end early (a blocked link
-    can time iperf3 out) are started again until `seconds` have passed."""
+    can time iperf3 out) are started again until `seconds` have passed, and so are clients
+    that stand still after an extreme setting ended (TCP backing off: see `_stalled`)."""
 
     def __init__(self, lab: Lab, spec: Spec = DEMO_SPEC, seconds: float = 3600.0) -> None:
         self.lab = lab
@@ -54,6 +62,12 @@ class DemoLab:
         self._stopping = threading.Event()
         self._keeper: threading.Thread | None = None
         self.deadline = 0.0
+        self._stalls = {d: StallWatch() for d in DIRECTIONS}
+        self._last: dict[Direction, DirectionStats] = {}
+        self._still_since: float | None = None
+        self._restarted_at = float("-inf")
+        #: How many times the flows were started again after a stand-still (for tests).
+        self.restarts = 0
 
     def __enter__(self) -> DemoLab:
         try:
@@ -70,13 +84,15 @@ class DemoLab:
         with open(self.spec_path, "w") as handle:
             handle.write(self.spec.to_json())
         self.lab.up()
-        engine = subprocess.Popen(
-            self.lab.engine_command(self.spec_path, self.control),
-            stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(self.workdir, "engine.log"), "wb"),  # noqa: SIM115
-        )
+        with open(os.path.join(self.workdir, "engine.log"), "wb") as log:
+            engine = subprocess.Popen(
+                self.lab.engine_command(self.spec_path, self.control),
+                stdout=subprocess.DEVNULL,
+                stderr=log,  # the child has its own copy: ours is closed at once
+            )
         self.engine = engine
-        wait_for_engine(self.control, alive=lambda: engine.poll() is None)
+        # Workers report within a second here, but up to 10 s and more on a loaded machine.
+        wait_for_engine(self.control, timeout=30.0, alive=lambda: engine.poll() is None)
         for port in (DOWNLOAD_PORT, UPLOAD_PORT):
             self._servers.append(
                 subprocess.Popen(
@@ -100,12 +116,52 @@ class DemoLab:
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _keep_traffic(self) -> None:
+        client: ControlClient | None = None
         while not self._stopping.is_set() and time.monotonic() < self.deadline:
+            try:
+                client = client or ControlClient(self.control)
+                stalled = self._stalled(client)
+            except ControlError:  # the engine went away (the demo ends) or is restarting
+                if client is not None:
+                    client.close()
+                client, stalled = None, False
+            if stalled:
+                for process in self._clients.values():
+                    stop_process(process, 3)
+                self.restarts += 1
             for port in (DOWNLOAD_PORT, UPLOAD_PORT):
-                process = self._clients.get(port)
-                if process is None or process.poll() is not None:
+                running = self._clients.get(port)
+                if running is None or running.poll() is not None:
                     self._clients[port] = self._client(port)
             self._stopping.wait(1.0)
+        if client is not None:
+            client.close()
+
+    def _stalled(self, client: ControlClient) -> bool:
+        """Whether a direction has stood still for STALL_RESTART after an extreme setting
+        ended (and the flows were not restarted within RESTART_GAP)."""
+        spec, stats = client.get_spec(), client.stats()
+        still = False
+        for direction in DIRECTIONS:
+            current = stats.ingress if direction == "ingress" else stats.egress
+            if current is None:
+                continue
+            watch = self._stalls[direction]
+            watch.settings(spec.link(direction), current.at)
+            rates = direction_rates(self._last.get(direction), current)
+            if direction in self._last and watch.still(current.at, rates.packets_in):
+                still = True
+            self._last[direction] = current
+        now = time.monotonic()
+        if not still:
+            self._still_since = None
+            return False
+        if self._still_since is None:
+            self._still_since = now
+        if now - self._still_since < STALL_RESTART or now - self._restarted_at < RESTART_GAP:
+            return False
+        self._restarted_at, self._still_since = now, None
+        return True
 
     def close(self) -> None:
         self._stopping.set()

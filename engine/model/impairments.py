@@ -77,6 +77,11 @@ class QueueLimit(Strict):
             raise ValueError("tupdate must be above 0")
         return self
 
+    def time_limit_bits(self, rate: float) -> float | None:
+        """What the `ms` limit lets queue at `rate` (bit/s), in the rate limiter's bits
+        (framing included): the bound the bottleneck applies, and the TUI shows."""
+        return None if self.ms is None else self.ms / 1000.0 * rate
+
     def setting(self, name: str) -> float:
         """A discipline's setting as in force: the spec's value, or the RFC's default."""
         value = getattr(self, name)

@@ -20,6 +20,8 @@ class LinkRates:
     bits_out: float = 0.0
     packets_in: float = 0.0
     packets_out: float = 0.0
+    #: Wire packets that got through the queue and the rate limiter to the impairments.
+    past_queue: float = 0.0
     loss_drops: float = 0.0
     queue_drops: float = 0.0
     blocked_drops: float = 0.0
@@ -44,6 +46,12 @@ class LinkRates:
         """Random, blocked and outage drops as a share of the packets that came in."""
         return self.lost_drops / self.packets_in if self.packets_in > 0 else 0.0
 
+    @property
+    def impairment_share(self) -> float:
+        """Random and burst loss as a share of what reached the impairments (the loss set
+        applies there: the queue's drops before it are not part of this)."""
+        return self.loss_drops / self.past_queue if self.past_queue > 0 else 0.0
+
     @classmethod
     def between(cls, previous: LinkStats | None, current: LinkStats, span: float) -> LinkRates:
         """`previous` None, or a span that is not positive, gives rates of zero."""
@@ -60,6 +68,7 @@ class LinkRates:
             bits_out=per_second(current.bytes_out, previous.bytes_out) * 8,
             packets_in=per_second(current.packets_in, previous.packets_in),
             packets_out=per_second(current.packets_out, previous.packets_out),
+            past_queue=per_second(current.past_queue, previous.past_queue),
             loss_drops=per_second(current.drops.loss, previous.drops.loss),
             queue_drops=per_second(current.drops.queue_full, previous.drops.queue_full),
             blocked_drops=per_second(current.drops.blocked, previous.drops.blocked),
@@ -96,11 +105,18 @@ class SampleWindow:
     def __init__(self, seconds: float, capacity: int = 64) -> None:
         self.seconds = seconds
         self.samples: deque[DirectionStats] = deque(maxlen=capacity)
+        #: The newest sample's time when the settings last changed (see `mark_change`).
+        self.changed_at = float("-inf")
 
     def add(self, stats: DirectionStats) -> None:
         if self.samples and self.samples[-1].pid != stats.pid:
             self.samples.clear()  # a restarted worker counts from zero
         self.samples.append(stats)
+
+    def mark_change(self) -> None:
+        """The settings changed: what the link did under the old ones (its delays, its loss
+        share) stops counting from the newest sample on."""
+        self.changed_at = self.samples[-1].at if self.samples else float("-inf")
 
     def pair(self) -> tuple[DirectionStats | None, DirectionStats | None]:
         """(the newest sample at least `seconds` older than the newest, or the oldest; the
@@ -112,4 +128,23 @@ class SampleWindow:
         for sample in self.samples:
             if current.at - sample.at >= self.seconds:
                 base = sample
+        return (base if base is not current else None), current
+
+    def _start(self, seconds: float) -> float:
+        return max(self.changed_at, self.samples[-1].at - seconds)
+
+    def since_change(self, seconds: float) -> list[DirectionStats]:
+        """The samples made after the last change and within `seconds` of the newest."""
+        if not self.samples:
+            return []
+        start = self._start(seconds)
+        return [s for s in self.samples if s.at > start]
+
+    def span_since_change(self, seconds: float) -> tuple[DirectionStats | None, DirectionStats]:
+        """Like `pair`, over as much as there is since the last change, up to `seconds` (the
+        sample at the change is the base: counters differ from it): for a share that needs
+        many packets to read steadily. Only call with samples."""
+        start = self._start(seconds)
+        base = next(s for s in self.samples if s.at >= start)
+        current = self.samples[-1]
         return (base if base is not current else None), current

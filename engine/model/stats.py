@@ -45,6 +45,10 @@ class LinkStats(_Model):
     bytes_in: int = 0
     packets_out: int = 0
     bytes_out: int = 0
+    #: Wire packets that got through the queue and the rate limiter to the impairments (loss
+    #: and the rest): what the loss set applies to, so `drops.loss` over this is the share to
+    #: compare with it; the queue's drops (`queue_full`, `aqm`) never get this far.
+    past_queue: int = 0
     drops: Drops = Drops()
     #: Wire packets the AQM marked CE instead of dropping them, and those netem's impairments
     #: duplicated (the copies), corrupted and sent ahead of their turn (`reorder`).

@@ -21,8 +21,10 @@ METRICS_LINKS, METRICS_LINKS_MAX = 100, 10_000
 #: Per link: (name, kind, help, the extra label's name or "", (extra label value, value) per
 #: link).
 _MEASURED: tuple[tuple[str, str, str, str, Callable[[LinkStats], Any]], ...] = (
-    ("packets_total", "counter", "Wire packets into and out of a link.", "stage",
-     lambda link: (("in", link.packets_in), ("out", link.packets_out))),
+    ("packets_total", "counter",
+     "Wire packets into a link, through its queue to the impairments, and out.", "stage",
+     lambda link: (("in", link.packets_in), ("past_queue", link.past_queue),
+                   ("out", link.packets_out))),
     ("bytes_total", "counter", "Ethernet bytes into and out of a link.", "stage",
      lambda link: (("in", link.bytes_in), ("out", link.bytes_out))),
     ("drops_total", "counter", "Wire packets dropped, by cause.", "cause",

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widgets import Label
 
 from engine.model.rates import LinkRates
-from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
-from engine.model.units import format_rate, format_share
+from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, Direction, LinkSpec
+from engine.model.units import format_duration_ms, format_rate, format_share
 from shaper_tui.link_edits import (
     DISCIPLINES,
     JITTER_DISTRIBUTIONS,
@@ -101,6 +102,20 @@ class DirectionPanel(Vertical):
     DirectionPanel.-advanced > .advanced {
         display: block;
     }
+    DirectionPanel > .did {
+        width: 1fr;
+        height: auto;
+        color: $text-muted;
+    }
+    DirectionPanel > .stall {
+        width: 1fr;
+        height: auto;
+        color: $warning;
+        display: none;
+    }
+    DirectionPanel > .stall.-shown {
+        display: block;
+    }
     """
 
     @dataclass
@@ -130,6 +145,12 @@ class DirectionPanel(Vertical):
                 ("delay", "Delay"),
             )
         }  # fmt: skip
+        #: Set beside did: the queue's limits as the engine applies them, the round trip set
+        #: and measured, and why traffic stands still after an extreme setting (if it does).
+        self.queue_limits = Label(queue_limits_text(link), id=f"{direction}-queue-limits",
+                                  classes="did")  # fmt: skip
+        self.rtt = Label("RTT set -", id=f"{direction}-rtt", classes="did")
+        self.stall = Label("", id=f"{direction}-stall", classes="stall")
 
     def compose(self) -> ComposeResult:
         sliders = {field: (label, scale) for field, label, scale in SLIDERS}
@@ -161,6 +182,9 @@ class DirectionPanel(Vertical):
             for field in ADVANCED:
                 yield make(field)
         yield from self.sparks.values()
+        yield self.queue_limits
+        yield self.rtt
+        yield self.stall
 
     def _field_of(self, control: object) -> Field:
         return next(field for field, widget in self.controls.items() if widget is control)
@@ -178,6 +202,7 @@ class DirectionPanel(Vertical):
     def show_link(self, link: LinkSpec) -> None:
         """Show what the engine has in force (no Changed messages: nothing echoes back)."""
         self.link = link
+        self.queue_limits.update(queue_limits_text(link))
         for field in ORDER:
             value = shown_value(link, field)
             widget = self.controls.get(field)
@@ -186,18 +211,25 @@ class DirectionPanel(Vertical):
             elif isinstance(widget, ChoiceControl) and isinstance(value, str):
                 widget.value = value
 
-    def show_rates(self, rates: LinkRates) -> None:
+    def show_rates(self, rates: LinkRates, loss_share: float | None = None) -> None:
         """Throughput on the scale of the rate in force (its top, in the accent colour; what
         goes over it is drawn in the warning colour), else of the recent maximum; drops on the
-        scale of their recent maximum; packets a second in the border."""
+        scale of their recent maximum; packets a second in the border. `loss_share`: random
+        loss over what reached the impairments, taken over a longer span (see LinkFigures);
+        by default that of `rates`."""
         lost = rates.lost_drops
         sparks = self.sparks
         limit = self.link.rate if 0 < self.link.rate < UNLIMITED_RATE else None
         for key, bits in (("in", rates.bits_in), ("out", rates.bits_out)):
             top = sparks[key].ceiling_for(limit, bits)
             sparks[key].push(bits, format_rate(bits), limit, compact_rate(top))
-        share = f"{format_share(rates.loss_share)} " if lost else ""
-        sparks["lost"].push(lost, f"{share}{_per_second(lost)}")
+        if loss_share is None:
+            loss_share = rates.impairment_share
+        # Loss is a share of what got past the queue; a block or an outage (or loss counted by
+        # an engine that does not say what got past its queue), of what came in.
+        share = loss_share if rates.loss_drops and rates.past_queue else rates.loss_share
+        share_text = f"{format_share(share)} " if lost else ""
+        sparks["lost"].push(lost, f"{share_text}{_per_second(lost)}")
         queue_drops = rates.queue_drops + rates.aqm_drops
         marks = f" ce {_per_second(rates.ecn_marks)}" if rates.ecn_marks else ""
         sparks["queue-drops"].push(
@@ -213,6 +245,35 @@ class DirectionPanel(Vertical):
         spark = self.sparks["delay"]
         spark.least = max(1.0, self.link.latency + self.link.jitter)
         spark.push(p99_ms, figure, scale_text=compact_ms(spark.ceiling_for(None, p99_ms)))
+
+    def show_rtt(self, set_ms: float, measured_ms: float | None) -> None:
+        """The round trip set (both directions' latency) beside the one measured (both
+        directions' median delays): the same on both panels."""
+        measured = "-" if measured_ms is None else f"{_ms(measured_ms)} ms"
+        self.rtt.update(f"RTT set {_ms(set_ms)} ms · measured {measured}")
+
+    def show_stall(self, note: str) -> None:
+        """Why the direction stands still (after an extreme setting), or "" for nothing."""
+        self.stall.update(note)
+        self.stall.set_class(bool(note), "-shown")
+
+
+def queue_limits_text(link: LinkSpec) -> str:
+    """The queue's limits as the bottleneck applies them: packets, bytes and time, the time
+    limit also in full-size packets at the rate set (which of them binds first)."""
+    if link.rate >= UNLIMITED_RATE and link.trace is None:
+        return "Q limit none: rate unlimited"  # no serialiser, so nothing queues
+    queue = link.queue
+    parts = [f"{queue.packets} pkts"] if queue.packets is not None else []
+    if queue.bytes is not None:
+        parts.append(f"{queue.bytes / 1e6:.3g} MB")
+    bits = queue.time_limit_bits(float(link.rate))
+    if queue.ms is not None and bits is not None:
+        text = format_duration_ms(queue.ms)
+        if link.trace is None and link.rate > 0:
+            text += f" ({bits / ((1514 + FRAMING_OVERHEAD) * 8):,.0f} pkts)"
+        parts.append(text)
+    return "Q limit " + (", ".join(parts) or "none")
 
 
 def compact_rate(bits_per_second: float) -> str:

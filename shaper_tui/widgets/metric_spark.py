@@ -4,6 +4,7 @@ on that scale (scaled_graph.py), and its current value."""
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -13,6 +14,10 @@ from shaper_tui.widgets.scaled_graph import ScaledGraph, nice_ceiling
 
 #: Samples kept: at two a second (the app's DISPLAY_INTERVAL), the last 50 s.
 HISTORY = 100
+#: A scale that follows the data follows this many of the newest samples (5 s at two a second):
+#: after a spike it is back within seconds, the spike drawn full in the warning colour meanwhile
+#: (a scale over the whole history stayed at a burst's `5G` for 50 s).
+SCALE_SAMPLES = 10
 #: The label column: the figure's name, then its scale's top (`Out   20M`, `Delay 50ms`).
 LABEL_COLUMN = 11
 
@@ -66,7 +71,8 @@ class MetricSpark(Horizontal):
         """The top the scale takes with `ceiling` given (or None), `adding` the next sample."""
         if ceiling is not None and ceiling > 0:
             return ceiling
-        return nice_ceiling(max(max(self.history), adding), self.least)
+        recent = islice(reversed(self.history), SCALE_SAMPLES)
+        return nice_ceiling(max(max(recent), adding), self.least)
 
     def push(
         self, value: float, figure: str, ceiling: float | None = None, scale_text: str = ""

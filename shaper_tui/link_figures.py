@@ -1,0 +1,77 @@
+"""Set beside did (issue 35, items 4, 11 and 12): each direction's figures of what the link did,
+taken since its settings last changed, so that they compare with what is set now.
+
+The measured delay is taken over the last DELAY_WINDOW seconds after the change (a window of
+older samples kept a reset to 0 ms reading `41/61 ms` seconds later); the loss share over
+what reached the impairments, over up to SHARE_WINDOW seconds (a second's few hundred
+packets make a 1 % share read anywhere from 0.3 to 1.7 %); the round trip from both
+directions; and a stand-still after an extreme setting is named (engine/model/stalls.py).
+"""
+
+from __future__ import annotations
+
+from engine.model.rates import LinkRates, SampleWindow, direction_rates
+from engine.model.spec import DIRECTIONS, Direction, LinkSpec, Spec
+from engine.model.stalls import StallWatch, stall_note
+from shaper_tui.widgets.direction_panel import DirectionPanel
+
+#: The measured delay is over this many seconds of reports (made after the last change).
+DELAY_WINDOW = 2.0
+#: The loss share is over at most this many seconds (since the last change).
+SHARE_WINDOW = 10.0
+
+
+class LinkFigures:
+    """Both directions' figures, from the app's sample windows (by reference)."""
+
+    def __init__(self, windows: dict[Direction, SampleWindow]) -> None:
+        self.windows = windows
+        self.links: dict[Direction, LinkSpec | None] = dict.fromkeys(DIRECTIONS)
+        self.stalls = {d: StallWatch() for d in DIRECTIONS}
+        #: Each direction's median delay as last shown (None: nothing measured lately).
+        self.medians: dict[Direction, float | None] = dict.fromkeys(DIRECTIONS)
+
+    def spec(self, spec: Spec) -> None:
+        """A spec in force: each direction whose link changed starts its figures again."""
+        for direction in DIRECTIONS:
+            link = spec.link(direction)
+            if link == self.links[direction]:
+                continue
+            window = self.windows[direction]
+            window.mark_change()
+            self.links[direction] = link
+            at = window.samples[-1].at if window.samples else 0.0
+            self.stalls[direction].settings(link, at)
+
+    def delay(self, direction: Direction) -> tuple[float, float] | None:
+        """(median of the reports' medians, worst 99th percentile) over DELAY_WINDOW since the
+        last change, None while no frame was measured there."""
+        measured = [
+            s for s in self.windows[direction].since_change(DELAY_WINDOW) if s.delay_samples
+        ]
+        if not measured:
+            return None
+        medians = sorted(s.delay_p50_ms for s in measured)
+        return medians[len(medians) // 2], max(s.delay_p99_ms for s in measured)
+
+    def show(self, direction: Direction, panels: dict[Direction, DirectionPanel]) -> None:
+        """Draw `direction`'s figures (and the round trip on both panels)."""
+        window = self.windows[direction]
+        previous, current = window.pair()
+        if current is None:
+            return
+        panel = panels[direction]
+        rates = direction_rates(previous, current)
+        base, _ = window.span_since_change(SHARE_WINDOW)
+        longer = direction_rates(base, current) if base is not None else LinkRates()
+        panel.show_rates(rates, longer.impairment_share if longer.past_queue else None)
+        delay = self.delay(direction)
+        panel.show_delay(*(delay or (0.0, 0.0)))
+        self.medians[direction] = delay[0] if delay is not None else None
+        cause = self.stalls[direction].still(current.at, rates.packets_in)
+        panel.show_stall(stall_note(cause) if cause is not None and previous is not None else "")
+        links = [panel.link for panel in panels.values()]
+        both = [self.medians[d] for d in DIRECTIONS]
+        measured = None if None in both else sum(m or 0.0 for m in both)
+        for each in panels.values():
+            each.show_rtt(sum(link.latency for link in links), measured)
