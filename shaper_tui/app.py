@@ -7,7 +7,6 @@ for one it started itself.
 
 from __future__ import annotations
 
-from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
@@ -32,22 +31,30 @@ from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.timeline_pane import TimelinePane
 from shaper_tui.widgets.value_slider import ValueSlider
 
-#: From these many rows up, each graph is two (then three) rows tall: 8 (12) steps, not 4.
-TALL_GRAPHS_AT = 48
-TALLER_GRAPHS_AT = 56
-
 
 class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, PaletteCommands):
     """The layout and the keys; each job is a mixin of its own over the state they share
     (`ShaperState`): engine events, spec edits, recording, replay, palette commands."""
 
     TITLE = "linkshaper"
+    #: The screen's height class: the flows table gets more rows on a taller terminal; the
+    #: panels (and their graphs) take the rest (see the CSS).
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-medium"), (48, "-tall")]
     CSS = """
     Screen {
         layout: vertical;
     }
     #panels {
-        height: auto;
+        height: 1fr;
+    }
+    Screen.-short #flows {
+        max-height: 6;
+    }
+    Screen.-medium #flows {
+        max-height: 10;
+    }
+    Screen.-tall #flows {
+        max-height: 16;
     }
     #bottom {
         dock: bottom;
@@ -82,12 +89,6 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         self.replay_ticks = self.set_interval(REPLAY_TICK, self._show_replay, pause=True)
         self.replay_worker = None
         self.link.start()
-
-    def on_resize(self, event: events.Resize) -> None:
-        height = event.size.height
-        for panel in self.query(DirectionPanel):
-            panel.set_class(TALL_GRAPHS_AT <= height < TALLER_GRAPHS_AT, "-tall")
-            panel.set_class(height >= TALLER_GRAPHS_AT, "-taller")
 
     def on_unmount(self) -> None:
         if self.runner is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual import events
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 
 from engine.model.rates import LinkRates
@@ -23,6 +24,7 @@ from shaper_tui.link_edits import (
 from shaper_tui.scales import DURATION, LOSS, QUEUE, RATE, STRENGTH, Scale
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.metric_spark import MetricSpark
+from shaper_tui.widgets.time_axis import TimeAxis
 from shaper_tui.widgets.value_slider import ValueSlider
 
 TITLES: dict[Direction, str] = {"ingress": "Download (ingress)", "egress": "Upload (egress)"}
@@ -70,7 +72,7 @@ class DirectionPanel(Vertical):
     DEFAULT_CSS = """
     DirectionPanel {
         width: 1fr;
-        height: auto;
+        height: 1fr;
         border: round $primary;
         border-title-style: bold;
         padding: 0 1;
@@ -78,18 +80,26 @@ class DirectionPanel(Vertical):
     DirectionPanel:focus-within {
         border: round $accent;
     }
-    DirectionPanel.-tall MetricSpark {
-        height: 2;
+    /* The controls take what they need, up to what leaves each graph a row (`_fit`); past
+       that they scroll (the focused one is scrolled into view). */
+    DirectionPanel > .controls {
+        height: auto;
+        scrollbar-size-vertical: 1;
     }
-    DirectionPanel.-taller MetricSpark {
-        height: 3;
+    /* The graphs share the rest of the panel's height: they grow with the terminal. */
+    DirectionPanel > .graphs {
+        height: 1fr;
     }
-    DirectionPanel > .advanced {
+    DirectionPanel > .graphs > MetricSpark {
+        height: 1fr;
+        min-height: 1;
+    }
+    DirectionPanel .advanced {
         display: none;
         height: auto;
         border-top: dashed $primary-darken-2;
     }
-    DirectionPanel.-advanced > .advanced {
+    DirectionPanel.-advanced .advanced {
         display: block;
     }
     """
@@ -146,12 +156,26 @@ class DirectionPanel(Vertical):
             self.controls[field] = control
             return control
 
-        for field in BASIC:
-            yield make(field)
-        with Vertical(classes="advanced"):
-            for field in ADVANCED:
+        with VerticalScroll(classes="controls", can_focus=False):
+            for field in BASIC:
                 yield make(field)
-        yield from self.sparks.values()
+            with Vertical(classes="advanced"):
+                for field in ADVANCED:
+                    yield make(field)
+        with Vertical(classes="graphs"):
+            yield from self.sparks.values()
+            yield TimeAxis()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Cap the controls' height so that every graph row (and the time axis) keeps at
+        least one row: at 80x24 with `a` open, the controls scroll, the figures stay."""
+        graphs = self.query_one(".graphs")
+        needed = sum(1 for child in graphs.children if child.display)
+        room = max(3, self.content_size.height - needed)
+        self.query_one(".controls").styles.max_height = room
 
     def _field_of(self, control: object) -> Field:
         return next(field for field, widget in self.controls.items() if widget is control)

@@ -20,13 +20,20 @@ PROTOCOLS = {0: "hop-by-hop", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132:
 MAX_TALKERS = 8
 #: A far end that carried nothing for this long (seconds of the engine's clock) is not shown.
 IDLE_HIDE = 60.0
-COLUMNS = ("Flow / far end", "Down", "Up", "Drops/s", "Queue")
+#: Each column's label and width: fixed, so that a figure that grows (`3.42 Mbit/s` after
+#: `0 bit/s`) is never cut to the width its first value had; at 80 columns they all fit.
+COLUMNS = (("Flow / far end", 28), ("Down", 11), ("Up", 11), ("Drops/s", 7), ("Queue", 11))
 
 
 def _talker_name(talker: Talker) -> str:
     protocol = PROTOCOLS.get(talker.protocol, str(talker.protocol))
     port = f":{talker.port}" if talker.port else ""
     return f"{talker.address}{port} {protocol}"
+
+
+def _fit(name: str, width: int) -> str:
+    """A name cut to `width` with an ellipsis, rather than silently at the column's edge."""
+    return name if len(name) <= width else f"{name[: width - 1]}…"
 
 
 #: Rates in the table are taken over about a second of samples.
@@ -78,8 +85,7 @@ class _DirectionView(SampleWindow):
 class FlowsTable(DataTable[str]):
     DEFAULT_CSS = """
     FlowsTable {
-        height: 1fr;
-        min-height: 3;
+        height: auto;
         border: round $primary;
     }
     """
@@ -93,7 +99,7 @@ class FlowsTable(DataTable[str]):
         self._shown: dict[str, tuple[str, ...]] = {}
 
     def on_mount(self) -> None:
-        self._columns = self.add_columns(*COLUMNS)
+        self._columns = [self.add_column(label, width=width) for label, width in COLUMNS]
 
     def add_sample(self, stats: DirectionStats) -> None:
         self.views[stats.direction].add(stats)
@@ -107,7 +113,7 @@ class FlowsTable(DataTable[str]):
             down = rates["ingress"].get(flow.label, LinkRates())
             up = rates["egress"].get(flow.label, LinkRates())
             rows[f"flow:{flow.label}"] = (
-                f"flow {flow.label}",
+                _fit(f"flow {flow.label}", COLUMNS[0][1]),
                 format_rate(down.bits_out),
                 format_rate(up.bits_out),
                 f"{down.drops + up.drops:.0f}",
@@ -119,7 +125,7 @@ class FlowsTable(DataTable[str]):
         )
         for name in names[:MAX_TALKERS]:
             rows[f"talker:{name}"] = (
-                name,
+                _fit(name, COLUMNS[0][1]),
                 format_rate(talkers["ingress"].get(name, 0.0)),
                 format_rate(talkers["egress"].get(name, 0.0)),
                 "",
