@@ -10,10 +10,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.timelines.plot import chart
 from shaper_tui.history import History
+from shaper_tui.widgets.key_footer import KeyFooter
 
 REFRESH = 1.0
 
@@ -35,7 +36,7 @@ class HistoryScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield self.canvas
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH, self.draw)
