@@ -159,7 +159,7 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         return under is None or under is self.screen_stack[0]
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.key_help()))
+        self.push_screen(HelpScreen(self.help_sections()))
 
     def action_packets(self) -> None:
         """The packets view, on a capture of its own while it is open."""
