@@ -7,8 +7,10 @@ Checked on the rendered screen (the cells Textual draws), against the scripted e
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
+from rich.console import Console
 from textual.app import App
 
 from shaper_tui.widgets.metric_spark import MetricSpark
@@ -23,8 +25,14 @@ FRAME = set(" │┃▐▌")
 
 
 def screen_lines(app: App[None]) -> list[str]:
-    """The screen's rows as plain text, as drawn."""
-    return [strip.text for strip in app.screen._compositor.render_strips()]
+    """The screen's rows as plain text, as drawn (a dialog over the screens under it): what
+    `export_screenshot` draws, as text."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True,
+                      force_terminal=True, legacy_windows=False, safe_box=False)  # fmt: skip
+    drawn = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    console.print(drawn)
+    return console.export_text().splitlines()[:height]
 
 
 def empty_rows(lines: list[str]) -> list[int]:
