@@ -29,8 +29,9 @@ def test_the_80_column_footer_keeps_help_and_quit_during_a_replay(tmp_path: Path
     )  # fmt: skip
 
     async def scenario() -> list[str]:
-        app = create_app(ScriptedEngine(SPEC, 40), tag="tui:test", replay=str(timeline),
-                         record_dir=str(tmp_path))
+        app = create_app(
+            ScriptedEngine(SPEC, 40), tag="tui:test", replay=str(timeline), record_dir=str(tmp_path)
+        )
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: app.runner is not None, 10, "the replay")
             await pilot.press("r")  # recording too: `r ■ Stop` is longer than `r Record`

@@ -56,8 +56,9 @@ def layout_at(size: tuple[int, int], keys: tuple[str, ...] = ()) -> dict[str, ob
                 "flows_rows": flows.row_count,
                 "graph_heights": graphs,
                 "sparks_on_screen": [
-                    s.id for s in app.query(MetricSpark) if app.screen.region.contains_region(
-                        s.region) and s.region.height > 0
+                    s.id
+                    for s in app.query(MetricSpark)
+                    if app.screen.region.contains_region(s.region) and s.region.height > 0
                 ],
             }
 
