@@ -44,7 +44,8 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
     TITLE = "linkshaper"
     #: The screen's height class: the flows table gets more rows on a taller terminal; the
     #: panels (and their graphs) take the rest (see the CSS).
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+    #: (Textual declares it `ClassVar[...] | None`, which mypy reads as an instance variable.)
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [  # type: ignore[misc]
         (0, "-short"),
         (32, "-medium"),
         (48, "-tall"),

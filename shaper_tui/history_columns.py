@@ -5,6 +5,7 @@ and the scales, clipped so that one burst does not flatten the rest."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -47,7 +48,7 @@ def _spec_at(steps: list[SpecStep], at: float) -> Spec | None:
 def _samples(lines: list[StatsLine], steps: list[SpecStep]) -> list[tuple[float, list[float]]]:
     """(time, [bits/s out, rate set, delay ms, latency set, drops/s]) per pair of lines."""
     out: list[tuple[float, list[float]]] = []
-    for before, line in zip(lines, lines[1:], strict=False):
+    for before, line in itertools.pairwise(lines):
         then, now = before.stats, line.stats
         span = now.at - then.at
         if span <= 0 or then.pid != now.pid:

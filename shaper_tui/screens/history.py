@@ -190,9 +190,9 @@ class HistoryScreen(Screen[None]):
         stats = self.history.stats
         span = stats[-1].at - stats[0].at if stats else 0.0
         self.head.update(
-            f"History, the last {span:.0f} s: measured (bars) against set (dots) · "
-            f"scales clip at the {CLIP_PERCENTILE}th percentile, what goes over in the warning colour · "
-            "▴ a change"
+            f"History, the last {span:.0f} s: measured (bars) against set (dots) · scales "
+            f"clip at the {CLIP_PERCENTILE}th percentile, what goes over in the warning "
+            "colour · ▴ a change"
             if stats
             else "No stats yet: the history starts when the engine reports."
         )

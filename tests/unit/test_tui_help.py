@@ -40,7 +40,7 @@ def sections_and_screens() -> tuple[list[HelpSection], str, list[str], list[str]
 
 
 def test_help_tells_each_key_once_a_screen_and_covers_every_screen() -> None:
-    sections, whole, opened, searched, commands = sections_and_screens()
+    sections, whole, _opened, _searched, _commands = sections_and_screens()
     for section in sections:
         keys = Counter(k.strip() for line in section.lines for k in line.keys.split(" / "))
         repeated = [k for k, n in keys.items() if n > 1]
@@ -62,7 +62,7 @@ def test_help_tells_each_key_once_a_screen_and_covers_every_screen() -> None:
 
 
 def test_help_is_searchable_has_its_own_footer_and_the_palette_no_backticks() -> None:
-    sections, whole, opened, searched, commands = sections_and_screens()
+    _sections, whole, opened, searched, commands = sections_and_screens()
     assert opened[-1].split() == ["esc", "Close", "/", "Search"], opened[-1]
     items = [line for line in searched if line.startswith("- ")]
     assert items and all("outage" in line.lower() for line in items), searched
