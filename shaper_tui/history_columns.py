@@ -69,7 +69,7 @@ def columns(
     lines: list[StatsLine], steps: list[SpecStep], direction: Direction, count: int
 ) -> Columns:
     """`count` columns over the time the lines of `direction` cover, each the mean of the
-    samples in it (an empty one repeats the one before)."""
+    samples in it (an empty one repeats the one before, or the first sample)."""
     mine = [line for line in lines if line.stats.direction == direction]
     samples = _samples(mine, steps)
     result = Columns()
@@ -83,7 +83,7 @@ def columns(
         index = min(count - 1, int((at - start) / width))
         counts[index] += 1
         sums[index] = [a + b for a, b in zip(sums[index], values, strict=True)]
-    previous = [0.0] * 5
+    previous = samples[0][1]  # columns before the first pair of lines: its values
     for index in range(count):
         if counts[index]:
             previous = [value / counts[index] for value in sums[index]]

@@ -64,6 +64,11 @@ ADVANCED: tuple[Field, ...] = (
 ORDER: tuple[Field, ...] = (*BASIC, *ADVANCED)
 
 
+class ControlsScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
+    """The controls, scrolled to the focused one when they do not fit; without the scroll
+    keys of its own, so that ↑ and ↓ still move between controls."""
+
+
 def _per_second(count: float) -> str:
     return f"{count:.0f}/s" if count >= 1 or count == 0 else f"{count:.1f}/s"
 
@@ -156,7 +161,7 @@ class DirectionPanel(Vertical):
             self.controls[field] = control
             return control
 
-        with VerticalScroll(classes="controls", can_focus=False):
+        with ControlsScroll(classes="controls"):
             for field in BASIC:
                 yield make(field)
             with Vertical(classes="advanced"):

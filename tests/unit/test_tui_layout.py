@@ -103,3 +103,22 @@ def test_the_axis_says_how_long_ago_each_cell_was_drawn() -> None:
     assert line.index("-10s") == 29 - 10 and line.index("-20s") == 29 - 20
     assert "-30s" not in line  # it would start before the first cell
     assert "-60s" not in axis_line(200, 1.0, 50.0)
+
+
+def test_down_moves_between_controls_when_they_scroll() -> None:
+    """At 80x24 with `a` the controls scroll; ↓ still moves to the next control (the scroll
+    container's own keys would scroll it instead) and the focused one is in view."""
+
+    async def scenario() -> tuple[str | None, bool]:
+        app, ready = app_and_ready()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("a")
+            app.panels["egress"].controls["discipline"].focus()
+            await pilot.press("down")
+            await pilot.pause(0.2)
+            focused = app.focused
+            assert focused is not None
+            return focused.id, app.screen.region.contains_region(focused.region)
+
+    assert asyncio.run(scenario()) == ("egress-ecn", True)
