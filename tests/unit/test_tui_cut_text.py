@@ -36,7 +36,8 @@ def test_the_80_column_footer_keeps_help_and_quit_during_a_replay(tmp_path: Path
             await wait_until(pilot, lambda: app.runner is not None, 10, "the replay")
             await pilot.press("r")  # recording too: `r ■ Stop` is longer than `r Record`
             await wait_until(pilot, lambda: bool(app.undo_steps), 10, "an undo step")
-            await pilot.pause(0.3)
+            # The footer is made again after each change of the keys: wait for it to be.
+            await wait_until(pilot, lambda: "Stop" in screen_lines(app)[-1], 10, "the footer")
             lines = screen_lines(app)
             return lines
 
