@@ -77,6 +77,7 @@ class PacketsScreen(Screen[None]):
     DEFAULT_CSS = """
     PacketsScreen > .packets-filters {
         height: 1;
+        width: 100%;
         background: $panel;
         padding: 0 1;
     }
