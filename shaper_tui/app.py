@@ -7,10 +7,10 @@ for one it started itself.
 
 from __future__ import annotations
 
-from textual import events
+from typing import ClassVar
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
 
 from engine.model.spec import DIRECTIONS
 from engine.protocol.control import ControlError
@@ -28,13 +28,13 @@ from shaper_tui.spec_edits import SpecEdits
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.flows_table import FlowsTable
+from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.status_bar import StatusBar
 from shaper_tui.widgets.timeline_pane import TimelinePane
 from shaper_tui.widgets.value_slider import ValueSlider
 
-#: From these many rows up, each graph is two (then three) rows tall: 8 (12) steps, not 4.
-TALL_GRAPHS_AT = 48
-TALLER_GRAPHS_AT = 56
+#: The app's actions that work over every screen; the rest act on the main screen only.
+EVERYWHERE = frozenset({"help", "quit", "command_palette"})
 
 
 class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, PaletteCommands):
@@ -42,12 +42,29 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
     (`ShaperState`): engine events, spec edits, recording, replay, palette commands."""
 
     TITLE = "linkshaper"
+    #: The screen's height class: the flows table gets more rows on a taller terminal; the
+    #: panels (and their graphs) take the rest (see the CSS).
+    #: (Textual declares it `ClassVar[...] | None`, which mypy reads as an instance variable.)
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [  # type: ignore[misc]
+        (0, "-short"),
+        (32, "-medium"),
+        (48, "-tall"),
+    ]
     CSS = """
     Screen {
         layout: vertical;
     }
     #panels {
-        height: auto;
+        height: 1fr;
+    }
+    Screen.-short #flows {
+        max-height: 6;
+    }
+    Screen.-medium #flows {
+        max-height: 10;
+    }
+    Screen.-tall #flows {
+        max-height: 16;
     }
     #bottom {
         dock: bottom;
@@ -73,7 +90,7 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         with Vertical(id="bottom"):
             yield self.timeline_pane
             # The palette's key is in the help; the footer has 80 columns for the rest.
-            yield Footer(compact=True, show_command_palette=False)
+            yield KeyFooter()
 
     def on_mount(self) -> None:
         self.flows.can_focus = False
@@ -82,12 +99,6 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         self.replay_ticks = self.set_interval(REPLAY_TICK, self._show_replay, pause=True)
         self.replay_worker = None
         self.link.start()
-
-    def on_resize(self, event: events.Resize) -> None:
-        height = event.size.height
-        for panel in self.query(DirectionPanel):
-            panel.set_class(TALL_GRAPHS_AT <= height < TALLER_GRAPHS_AT, "-tall")
-            panel.set_class(height >= TALLER_GRAPHS_AT, "-taller")
 
     def on_unmount(self) -> None:
         if self.runner is not None:
@@ -121,7 +132,11 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
             self.query_one("#ingress-rate").focus()  # its control was hidden
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Which of the keys that change with the state are live (and in the footer)."""
+        """Which of the keys that change with the state are live (and in the footer).
+        Over the packets view or the history only help and quit are: every screen's footer
+        is its own."""
+        if action not in EVERYWHERE and not self._on_main_screen():
+            return False
         recording = self.recorder is not None
         runner = self.runner
         running = runner is not None and not runner.status().finished
@@ -140,8 +155,13 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         }
         return live.get(action, True)
 
+    def _on_main_screen(self) -> bool:
+        """Is the main screen the one in use (under any dialog: a prompt, the palette)?"""
+        under = next((s for s in reversed(self.screen_stack) if not s.is_modal), None)
+        return under is None or under is self.screen_stack[0]
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.key_help()))
+        self.push_screen(HelpScreen(self.help_sections()))
 
     def action_packets(self) -> None:
         """The packets view, on a capture of its own while it is open."""

@@ -11,9 +11,10 @@ MOVES = ("app.next", "app.previous", "app.other_panel")
 #: Every action's key, name and sentence: the footer, the help screen and the command
 #: palette are all made from these (see `key_help`).
 BINDINGS: list[BindingType] = [
-    Binding("down,j", "app.focus_next", "Next control", show=False, id="app.next",
+    Binding("down,j,tab", "app.focus_next", "Next control", show=False, id="app.next",
             key_display="↓ / j / Tab", tooltip="Move to the next control"),
-    Binding("up,k", "app.focus_previous", "Previous control", show=False, id="app.previous",
+    Binding("up,k,shift+tab", "app.focus_previous", "Previous control", show=False,
+            id="app.previous",
             key_display="↑ / k / Shift+Tab", tooltip="Move to the previous control"),
     Binding("w", "other_panel", "Other panel", show=False, id="app.other_panel",
             tooltip="The same control in the other direction's panel"),

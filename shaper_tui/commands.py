@@ -13,7 +13,14 @@ from textual.screen import Screen
 from engine.model.spec import DIRECTIONS
 from shaper_tui.app_state import ShaperState
 from shaper_tui.bindings import MOVES
-from shaper_tui.key_help import KeyHelp, key_help
+from shaper_tui.key_help import HelpSection, help_lines, key_help, plain
+from shaper_tui.screens.confirm import ConfirmScreen
+from shaper_tui.screens.help import HelpScreen
+from shaper_tui.screens.history import HistoryScreen
+from shaper_tui.screens.packets import PacketsScreen
+from shaper_tui.screens.path_prompt import PathPrompt
+from shaper_tui.screens.presets import PresetsScreen
+from shaper_tui.screens.value_prompt import ValuePrompt
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.direction_panel import ORDER, TITLES
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -25,14 +32,35 @@ class PaletteCommands(ShaperState):
     #: Made by `ShaperApp`: shows the advanced controls (an entry may name one).
     action_advanced: Callable[[], None]
 
-    def key_help(self) -> list[KeyHelp]:
-        """The keys of the controls, then the app's, then the command palette's."""
+    def help_sections(self) -> list[HelpSection]:
+        """Every screen's keys, each key once a screen: the main screen's (moving, on a
+        control, the rest), then the other screens' and the prompts'."""
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands",
                           tooltip="The command palette: every action by name")  # fmt: skip
         moving = [b for b in self.BINDINGS if isinstance(b, Binding) and b.id in MOVES]
         acting = [b for b in self.BINDINGS if not isinstance(b, Binding) or b.id not in MOVES]
         controls = [*ValueSlider.BINDINGS, *ChoiceControl.BINDINGS]
-        return key_help([*moving, *controls, *acting, palette], self.get_key_display)
+        show = self.get_key_display
+        return [
+            HelpSection("Moving between controls", help_lines(moving, show), tags="main"),
+            HelpSection("On a control", help_lines(controls, show), tags="main slider choice",
+                        note="A digit opens the exact-value prompt with that digit typed."),
+            HelpSection("Main screen", help_lines([*acting, palette], show), tags="main"),
+            HelpSection("Packets view (v)", help_lines(PacketsScreen.BINDINGS, show)),
+            HelpSection("History (g)", help_lines(HistoryScreen.BINDINGS, show)),
+            HelpSection("Presets (p)", help_lines(PresetsScreen.BINDINGS, show),
+                        note="Typing filters the list; Enter applies the one highlighted."),
+            HelpSection("Exact-value prompt (⏎ or a digit on a slider)",
+                        help_lines(ValuePrompt.BINDINGS, show), tags="prompt",
+                        note="Enter applies the value typed, with its unit (20mbit, 150ms, "
+                        "1.5%; a bare number is in the unit the control shows); a bad one "
+                        "is explained under it and nothing changes."),
+            HelpSection("File prompt (t)", help_lines(PathPrompt.BINDINGS, show), tags="prompt",
+                        note="→ takes the name suggested; Enter opens the file."),
+            HelpSection("Questions (before a reset)", help_lines(ConfirmScreen.BINDINGS, show),
+                        tags="prompt confirm"),
+            HelpSection("This help (?)", help_lines(HelpScreen.BINDINGS, show)),
+        ]  # fmt: skip
 
     def action_edit(self, control_id: str) -> None:
         """Focus a control and ask for its exact value (from the command palette)."""
@@ -52,7 +80,7 @@ class PaletteCommands(ShaperState):
                 and entry.action != "quit"
                 and self.check_action(entry.action, ()) is not False
             ):
-                yield SystemCommand(entry.description, f"{entry.tooltip} ({entry.keys})",
+                yield SystemCommand(entry.description, plain(f"{entry.tooltip} ({entry.keys})"),
                                     partial(self.run_action, entry.action))  # fmt: skip
         for direction in DIRECTIONS:
             for field in ORDER:

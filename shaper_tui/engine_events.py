@@ -29,6 +29,7 @@ class EngineEvents(ShaperState):
         self.status_bar.attach(message.info)
         self.figures.spec(message.spec)
         self._show_spec(message.spec)
+        self.history.spec(message.spec)  # the rate and latency set from the start, in `g`
         if self.recorder is not None:
             self.recorder.spec(message.spec, "attached")
         replay, speed, loop = self.replay_request

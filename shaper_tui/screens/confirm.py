@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from shaper_tui.widgets.key_footer import KeyFooter
+
 
 class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
@@ -45,6 +47,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Label(f"[b]{self.question}[/b]", id="question")
             yield Label("y / Enter: yes   n / Esc: no", id="keys")
+        yield KeyFooter()  # its own keys, over the main screen's
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

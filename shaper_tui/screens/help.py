@@ -1,4 +1,5 @@
-"""What every key does (from the bindings, see `key_help`) and what the screen shows."""
+"""What every key does, screen by screen (from the bindings, see `key_help`), and what the
+screen shows; searchable: `/`, then words, keeps the lines that hold them all."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Input, Markdown
 
-from shaper_tui.key_help import KeyHelp, help_markdown
+from shaper_tui.key_help import HelpSection, help_markdown, matches
+from shaper_tui.widgets.key_footer import KeyFooter
 
 HELP = """\
 # linkshaper
@@ -18,10 +20,6 @@ HELP = """\
 Two panels shape the two directions of the link: **Download** is ingress (outer → inner),
 **Upload** is egress (inner → outer). Every change goes to the engine at once; what you see
 is what the engine has in force, whoever changed it.
-
-## Keys
-
-{keys}
 
 ## Controls
 
@@ -31,17 +29,25 @@ is what the engine has in force, whoever changed it.
   packets on average (Gilbert-Elliott) with the same mean.
 - **Latency**: a fixed delay each way. **Jitter** adds up to that much on top, shaped by
   **Jitter as** (uniform, normal, pareto) and scaled by **Strength**.
-- **Queue**: packets that may wait for the rate limiter; more are dropped (Q-full).
+- **Queue**: packets that may wait for the rate limiter; more are dropped (Q-drops).
+- **Queue as** (with `a`, as the rest below): the queue's discipline, tail_drop, head_drop,
+  codel, fq_codel or pie; **ECN** marks instead of dropping where the discipline can.
+- **Duplicate**, **Corrupt**, **Reorder**: the share of packets sent twice, with a flipped
+  bit, or sent ahead of those delayed (netem's).
+- **Slots**: frames leave in bursts, one every that long (as Wi-Fi aggregates them).
+- **Outage**: off, blocked (dropped) or hold (kept, then sent): **Out for** that long every
+  **Out every**; switched on, it starts as 500 ms every 5 s.
 
 ## Figures
 
-In and Out are bits per second before and after shaping; Lost
-is random loss and blocked drops, as a share of what came in and per second; Q-full counts
-queue overflows per second, beside the packets queued now; Delay is what the engine measured
-frames to spend in the links (queue, latency, jitter, and its own lateness), median / 99th
-percentile over the last second, to check against the Latency set. Figures are drawn twice a
-second; packets a second are in each panel's lower border. The table lists flow rules and
-the busiest far ends.
+In and Out are bits per second before and after shaping; Lost is random loss and blocked
+drops, as a share of what came in and per second; Q-drops counts the queue's drops
+(overflows and AQM) per second, beside the packets queued now; Delay is what the engine
+measured frames to spend in the links (queue, latency, jitter, and its own lateness), median
+/ 99th percentile over the last second, to check against the Latency set. Figures are drawn twice a
+second; packets a second are in each panel's lower border; the axis under the graphs says
+how many seconds ago each column was drawn. The table lists flow rules and the busiest far
+ends.
 
 Each graph has a fixed scale, whose top follows its name: In and Out are drawn against the
 rate in force (that number in the accent colour; what goes over it in the warning colour),
@@ -54,32 +60,80 @@ in 1, 2, 5 steps.
 """
 
 
+def prose_markdown(search: str) -> str:
+    """The prose, whole, or with `search` only its paragraphs and items that hold every word."""
+    words = search.lower().split()
+    if not words:
+        return HELP
+    parts: list[str] = []
+    for paragraph in HELP.split("\n\n"):
+        if paragraph.startswith("- "):  # a list: each item on its own
+            parts.extend(f"- {item}" for item in paragraph[2:].split("\n- "))
+        elif not paragraph.startswith("#"):
+            parts.append(paragraph)
+    return "\n\n".join(part for part in parts if matches(part, words))
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen {
         align: center middle;
     }
-    HelpScreen > VerticalScroll {
+    HelpScreen > Vertical {
         width: 96;
         max-width: 100%;
-        height: 90%;
+        height: 1fr;
         border: thick $accent;
         background: $surface;
+    }
+    HelpScreen Input, HelpScreen Input:focus {
+        border: none;
+        height: 1;
+        padding: 0 1;
+        background: $boost;
     }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close", id="help.close",
-                tooltip="Back to the link"),
+                tooltip="Close the help"),
+        Binding("slash", "search", "Search", key_display="/", id="help.search",
+                tooltip="Search the help: it keeps the lines that hold every word typed"),
     ]  # fmt: skip
 
-    def __init__(self, keys: list[KeyHelp]) -> None:
+    def __init__(self, sections: list[HelpSection]) -> None:
         super().__init__()
-        self.keys = keys
+        self.sections = sections
+        self.search = Input(placeholder="/ search: a key or a word (Esc closes)", id="search")
+        self.text = Markdown(self._markdown(""))
+
+    def _markdown(self, search: str) -> str:
+        keys = help_markdown(self.sections, search)
+        prose = prose_markdown(search)
+        if search and not keys and not prose:
+            return f"Nothing in the help holds {search!r}."
+        return f"{keys}\n{prose}" if search else f"## Keys\n\n{keys}\n{prose}"
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Markdown(HELP.replace("{keys}", help_markdown(self.keys)))
+        with Vertical():
+            yield self.search
+            with VerticalScroll(id="help-text"):
+                yield self.text
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#help-text").focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.text.update(self._markdown(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#help-text").focus()
+
+    def action_search(self) -> None:
+        self.search.focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -14,10 +14,11 @@ from scapy.layers.l2 import Ether
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from engine.model.fates import FATE_NAMES, FORWARDED
 from shaper_tui.packet_feed import PacketFeed, SeenFrame
+from shaper_tui.widgets.key_footer import KeyFooter
 
 #: Rows shown: the latest that pass the filters.
 ROWS = 200
@@ -32,9 +33,19 @@ ARROWS = {"ingress": "↓", "egress": "↑"}
 def summary_of(frame: SeenFrame) -> str:
     """scapy's one-line summary of the frame's head (never raises)."""
     try:
-        return str(Ether(frame.record.head).summary())
+        return short_summary(str(Ether(frame.record.head).summary()))
     except Exception:  # a head scapy cannot take apart
         return f"{len(frame.record.head)} bytes"
+
+
+def short_summary(summary: str) -> str:
+    """Without the layers every frame has (`Ether / IP / `): at 80 columns the addresses and
+    ports, the destination too, are what fits."""
+    for layer in ("Ether / ", "IPv6 / ", "IP / "):
+        summary = summary.removeprefix(layer)
+    for layer in (" / Padding", " / Raw"):
+        summary = summary.removesuffix(layer)
+    return summary
 
 
 def fate_of(frame: SeenFrame) -> Text:
@@ -66,6 +77,7 @@ class PacketsScreen(Screen[None]):
     DEFAULT_CSS = """
     PacketsScreen > .packets-filters {
         height: 1;
+        width: 100%;
         background: $panel;
         padding: 0 1;
     }
@@ -93,7 +105,7 @@ class PacketsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield self.filters
         yield self.table
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.table.add_columns("time", "", "fate", "bytes", "packet")
@@ -102,11 +114,7 @@ class PacketsScreen(Screen[None]):
 
     def refresh_rows(self) -> None:
         feed = self.feed
-        state = " · paused" if self.paused else ""
-        lost = f" · {feed.lost} not seen (the view fell behind)" if feed.lost else ""
-        error = f" · {feed.error}" if feed.error else ""
-        self.filters.update(f"Packets: {self.direction}, {self.fate}{state}{lost}{error}  "
-                            "(d direction, s fate, space pause, Esc close)")  # fmt: skip
+        self._show_filters()
         if self.paused:
             return
         # Both directions' records come in batches of one direction at a time: shown merged
@@ -126,6 +134,18 @@ class PacketsScreen(Screen[None]):
         if len(self._summaries) > 4 * ROWS:  # forget what has scrolled away
             keep = {f.number for f in shown}
             self._summaries = {k: v for k, v in self._summaries.items() if k in keep}
+        self.call_after_refresh(self._show_filters)
+
+    def _show_filters(self) -> None:
+        """The filters in force, and `→` when the lines are wider than the screen."""
+        feed = self.feed
+        state = " · paused" if self.paused else ""
+        lost = f" · {feed.lost} not seen (the view fell behind)" if feed.lost else ""
+        error = f" · {feed.error}" if feed.error else ""
+        table = self.table
+        wider = table.virtual_size.width > table.scrollable_content_region.width
+        more = "  → scrolls right" if wider else ""
+        self.filters.update(f"Packets: {self.direction}, {self.fate}{state}{lost}{error}{more}")
 
     def action_direction(self) -> None:
         self.direction = DIRECTIONS[(DIRECTIONS.index(self.direction) + 1) % len(DIRECTIONS)]

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
+from shaper_tui.widgets.key_footer import KeyFooter
+
 
 class PathPrompt(ModalScreen[str | None]):
     DEFAULT_CSS = """
@@ -29,6 +31,7 @@ class PathPrompt(ModalScreen[str | None]):
     }
     PathPrompt #error {
         color: $error;
+        width: 100%;  /* a long reason wraps rather than being cut at the border */
     }
     """
 
@@ -58,6 +61,7 @@ class PathPrompt(ModalScreen[str | None]):
             suggester = SuggestFromList(self.candidates) if self.candidates else None
             yield Input(self.value, placeholder=self.hint, id="path", suggester=suggester)
             yield Label("", id="error")
+        yield KeyFooter()  # its own keys, over the main screen's
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

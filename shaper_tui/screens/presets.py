@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from engine.model.presets import PRESETS, Preset
 from engine.model.spec import Spec
+from shaper_tui.widgets.key_footer import KeyFooter
 
 #: The name column: the longest name and the in-force mark fit.
 #: The names' column: the longest name and a space.
@@ -74,6 +75,7 @@ class PresetsScreen(ModalScreen[Preset | None]):
                         classes="hint")  # fmt: skip
             yield Label(self._source(self.shown[0] if self.shown else None), classes="hint",
                         id="source")  # fmt: skip
+        yield KeyFooter()  # its own keys, over the main screen's
 
     def _options(self, presets: list[Preset] | tuple[Preset, ...]) -> list[Option]:
         options = []

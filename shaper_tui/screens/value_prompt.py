@@ -13,6 +13,7 @@ from textual.widgets import Input, Label
 
 from engine.model.units import UnitError
 from shaper_tui.scales import Scale
+from shaper_tui.widgets.key_footer import KeyFooter
 
 
 class ValuePrompt(ModalScreen[float | None]):
@@ -30,6 +31,7 @@ class ValuePrompt(ModalScreen[float | None]):
     }
     ValuePrompt #error {
         color: $error;
+        width: 100%;  /* a long reason wraps rather than being cut at the border */
     }
     ValuePrompt #hint {
         color: $text-muted;
@@ -57,6 +59,7 @@ class ValuePrompt(ModalScreen[float | None]):
             yield Input(value=self.initial, placeholder=self.current, id="value")
             yield Label(self.scale.hint(self.shown), id="hint")
             yield Label("", id="error")
+        yield KeyFooter()  # its own keys, over the main screen's
 
     def on_mount(self) -> None:
         field = self.query_one(Input)

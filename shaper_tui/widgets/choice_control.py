@@ -27,7 +27,7 @@ class ChoiceControl(Widget, can_focus=True):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right,l,enter,space", "cycle(1)", "choose", key_display="←→", id="choice.next",
-                tooltip="On a choice (Loss mode, Jitter as): the next option (also ⏎, space)"),
+                tooltip="On a choice (Loss mode, Jitter as, ...): the next option"),
         Binding("left,h", "cycle(-1)", "Previous", show=False, id="choice.previous",
                 tooltip="On a choice: the previous option"),
     ]  # fmt: skip

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual import events
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Label
 
@@ -33,6 +34,7 @@ from shaper_tui.scales import (
 )
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.metric_spark import MetricSpark
+from shaper_tui.widgets.time_axis import TimeAxis
 from shaper_tui.widgets.value_slider import ValueSlider
 
 TITLES: dict[Direction, str] = {"ingress": "Download (ingress)", "egress": "Upload (egress)"}
@@ -72,6 +74,11 @@ ADVANCED: tuple[Field, ...] = (
 ORDER: tuple[Field, ...] = (*BASIC, *ADVANCED)
 
 
+class ControlsScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
+    """The controls, scrolled to the focused one when they do not fit; without the scroll
+    keys of its own, so that ↑ and ↓ still move between controls."""
+
+
 def _per_second(count: float) -> str:
     return f"{count:.0f}/s" if count >= 1 or count == 0 else f"{count:.1f}/s"
 
@@ -80,7 +87,7 @@ class DirectionPanel(Vertical):
     DEFAULT_CSS = """
     DirectionPanel {
         width: 1fr;
-        height: auto;
+        height: 1fr;
         border: round $primary;
         border-title-style: bold;
         padding: 0 1;
@@ -88,18 +95,26 @@ class DirectionPanel(Vertical):
     DirectionPanel:focus-within {
         border: round $accent;
     }
-    DirectionPanel.-tall MetricSpark {
-        height: 2;
+    /* The controls take what they need, up to what leaves each graph a row (`_fit`); past
+       that they scroll (the focused one is scrolled into view). */
+    DirectionPanel > .controls {
+        height: auto;
+        scrollbar-size-vertical: 1;
     }
-    DirectionPanel.-taller MetricSpark {
-        height: 3;
+    /* The graphs share the rest of the panel's height: they grow with the terminal. */
+    DirectionPanel > .graphs {
+        height: 1fr;
     }
-    DirectionPanel > .advanced {
+    DirectionPanel > .graphs > MetricSpark {
+        height: 1fr;
+        min-height: 1;
+    }
+    DirectionPanel .advanced {
         display: none;
         height: auto;
         border-top: dashed $primary-darken-2;
     }
-    DirectionPanel.-advanced > .advanced {
+    DirectionPanel.-advanced .advanced {
         display: block;
     }
     DirectionPanel > .did {
@@ -176,15 +191,30 @@ class DirectionPanel(Vertical):
             self.controls[field] = control
             return control
 
-        for field in BASIC:
-            yield make(field)
-        with Vertical(classes="advanced"):
-            for field in ADVANCED:
+        with ControlsScroll(classes="controls"):
+            for field in BASIC:
                 yield make(field)
-        yield from self.sparks.values()
+            with Vertical(classes="advanced"):
+                for field in ADVANCED:
+                    yield make(field)
+        with Vertical(classes="graphs"):
+            yield from self.sparks.values()
+            yield TimeAxis()
         yield self.queue_limits
         yield self.rtt
         yield self.stall
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Cap the controls' height so that every graph row (and the time axis) keeps at
+        least one row: at 80x24 with `a` open, the controls scroll, the figures stay."""
+        graphs = self.query_one(".graphs")
+        needed = sum(1 for child in graphs.children if child.display)
+        needed += sum(1 for line in (self.queue_limits, self.rtt, self.stall) if line.display)
+        room = max(3, self.content_size.height - needed)
+        self.query_one(".controls").styles.max_height = room
 
     def _field_of(self, control: object) -> Field:
         return next(field for field, widget in self.controls.items() if widget is control)

@@ -20,13 +20,24 @@ PROTOCOLS = {0: "hop-by-hop", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132:
 MAX_TALKERS = 8
 #: A far end that carried nothing for this long (seconds of the engine's clock) is not shown.
 IDLE_HIDE = 60.0
-COLUMNS = ("Flow / far end", "Down", "Up", "Drops/s", "Queue")
+#: Each column's label and width: fixed, so that a figure that grows (`3.42 Mbit/s` after
+#: `0 bit/s`) is never cut to the width its first value had; at 80 columns they all fit.
+COLUMNS = (("Flow / far end", 28), ("Down", 11), ("Up", 11), ("Drops/s", 7), ("Queue", 11))
 
 
 def _talker_name(talker: Talker) -> str:
     protocol = PROTOCOLS.get(talker.protocol, str(talker.protocol))
     port = f":{talker.port}" if talker.port else ""
     return f"{talker.address}{port} {protocol}"
+
+
+#: The widest the name column grows to (an IPv6 address, its port and protocol).
+NAME_MAX = 52
+
+
+def _fit(name: str, width: int) -> str:
+    """A name cut to `width` with an ellipsis, rather than silently at the column's edge."""
+    return name if len(name) <= width else f"{name[: width - 1]}…"
 
 
 #: Rates in the table are taken over about a second of samples.
@@ -78,8 +89,7 @@ class _DirectionView(SampleWindow):
 class FlowsTable(DataTable[str]):
     DEFAULT_CSS = """
     FlowsTable {
-        height: 1fr;
-        min-height: 3;
+        height: auto;
         border: round $primary;
     }
     """
@@ -91,9 +101,26 @@ class FlowsTable(DataTable[str]):
         self.views = {d: _DirectionView(WINDOW) for d in DIRECTIONS}
         self._columns: list[ColumnKey] = []
         self._shown: dict[str, tuple[str, ...]] = {}
+        #: The name column's width: COLUMNS' at 80 columns, more (up to NAME_MAX) if wider.
+        self.name_width = COLUMNS[0][1]
 
     def on_mount(self) -> None:
-        self._columns = self.add_columns(*COLUMNS)
+        self._columns = [self.add_column(label, width=width) for label, width in COLUMNS]
+
+    def on_resize(self) -> None:
+        """A wider table gives the names the room (an IPv6 far end, say); the rows are laid
+        out afresh at the next refresh, with names cut to the new width."""
+        if not self._columns:
+            return
+        others = sum(width for _, width in COLUMNS[1:]) + 2 * len(COLUMNS)  # cell padding
+        room = self.scrollable_content_region.width - others - 2
+        width = max(COLUMNS[0][1], min(NAME_MAX, room))
+        if width != self.name_width:
+            self.name_width = width
+            self.columns[self._columns[0]].width = width
+            self._require_update_dimensions = True
+            self._shown = {}
+            self.refresh_rows()
 
     def add_sample(self, stats: DirectionStats) -> None:
         self.views[stats.direction].add(stats)
@@ -107,7 +134,7 @@ class FlowsTable(DataTable[str]):
             down = rates["ingress"].get(flow.label, LinkRates())
             up = rates["egress"].get(flow.label, LinkRates())
             rows[f"flow:{flow.label}"] = (
-                f"flow {flow.label}",
+                _fit(f"flow {flow.label}", self.name_width),
                 format_rate(down.bits_out),
                 format_rate(up.bits_out),
                 f"{down.drops + up.drops:.0f}",
@@ -119,7 +146,7 @@ class FlowsTable(DataTable[str]):
         )
         for name in names[:MAX_TALKERS]:
             rows[f"talker:{name}"] = (
-                name,
+                _fit(name, self.name_width),
                 format_rate(talkers["ingress"].get(name, 0.0)),
                 format_rate(talkers["egress"].get(name, 0.0)),
                 "",

@@ -40,23 +40,37 @@ def levels(value: float, ceiling: float, steps: int) -> int:
     return max(1, min(steps, round(value / ceiling * steps)))
 
 
-def braille_rows(samples: Sequence[float], ceiling: float, width: int, height: int) -> list[str]:
-    """The graph as `height` strings of `width` cells, newest samples on the right."""
+def braille_rows(
+    samples: Sequence[float],
+    ceiling: float,
+    width: int,
+    height: int,
+    line: Sequence[float] = (),
+) -> list[str]:
+    """The graph as `height` strings of `width` cells, newest samples on the right; `line`
+    (one value a sample, aligned on the newest) marks its level in each column: a dot above
+    the bar, a gap within it, so a value set shows over the values measured."""
     steps = 4 * height
     wanted = samples[-2 * width :] if width > 0 else []
     padded = [0.0] * (2 * width - len(wanted)) + list(wanted)
     filled = [levels(v, ceiling, steps) for v in padded]
+    marks = list(line[-2 * width :]) if width > 0 else []
+    marked = [0] * (2 * width - len(marks)) + [levels(v, ceiling, steps) for v in marks]
     rows = []
     for row in range(height):
         base = 4 * (height - 1 - row)  # dots below this row
         cells = []
         for cell in range(width):
             left, right = filled[2 * cell], filled[2 * cell + 1]
-            if row == height - 1 and left == right == 0:
+            marks_here = max(marked[2 * cell], marked[2 * cell + 1]) > base
+            if row == height - 1 and left == right == 0 and not marks_here:
                 cells.append(_FLOOR)
                 continue
             bits = dots(min(4, max(0, left - base)), _LEFT)
             bits |= dots(min(4, max(0, right - base)), _RIGHT)
+            for level, column in ((marked[2 * cell], _LEFT), (marked[2 * cell + 1], _RIGHT)):
+                if base < level <= base + 4:  # a dot above the bar, a gap within it
+                    bits ^= column[level - base - 1]
             cells.append(chr(_BLANK | bits))
         rows.append("".join(cells))
     return rows
@@ -85,6 +99,8 @@ class ScaledGraph(Widget):
         """`samples` is read at each render (by reference: the caller appends to it)."""
         super().__init__(id=id)
         self.samples = samples
+        #: A value set, drawn as one dot a column over the samples (see `braille_rows`).
+        self.line: Sequence[float] = ()
         self._cached_styles: tuple[Style, Style] | None = None
 
     def validate_ceiling(self, value: float) -> float:
@@ -107,7 +123,7 @@ class ScaledGraph(Widget):
         width, height = self.size.width, max(1, self.size.height)
         samples = list(self.samples)[-2 * width :]
         ceiling = self.ceiling
-        rows = braille_rows(samples, ceiling, width, height)
+        rows = braille_rows(samples, ceiling, width, height, self.line)
         text = Text("\n".join(rows), no_wrap=True, overflow="crop")
         floor, over = self._graph_styles()
         padded = [0.0] * (2 * width - len(samples)) + samples

@@ -42,6 +42,7 @@ class StatusBar(Static):
         self._recording_since = 0.0
         #: Whether an engine was ever attached: if not, none was lost.
         self.was_attached = False
+        self.short_figures = ""
 
     def watch_recording(self, recording: str) -> None:
         self._recording_since = time.monotonic() if recording else 0.0
@@ -82,6 +83,8 @@ class StatusBar(Static):
             except psutil.Error:
                 continue
         own = self._own.cpu_percent(None)
+        #: The same, shorter, for a narrow terminal (see `render`).
+        self.short_figures = f"CPU engine {cpu:.0f}% tui {own:.0f}%"
         self.figures = (
             f"CPU engine {cpu:.0f}% · tui {own:.0f}% of a core · engine {rss / 2**20:.0f} MB"
         )
@@ -108,7 +111,13 @@ class StatusBar(Static):
         line.append(self.message)
         if self.problem:
             line.append(f"  ⚠ {self.problem}", style="bold red")
-        if self.figures:
-            line.append(f"  │ {self.figures}", style="dim")
-        line.append(f"  │ {self.source}", style="dim")
+        # What does not fit the width is left out whole, never cut: the figures in full, else
+        # shorter, then the engine's description.
+        room = self.content_size.width or 10**6
+        choices = [(self.figures, self.short_figures)] if self.figures else []
+        for texts in (*choices, (self.source,)):
+            extras = [Text(f"  │ {text}", style="dim") for text in texts]
+            fits = [e for e in extras if line.cell_len + e.cell_len <= room]
+            if fits:
+                line.append_text(fits[0])
         return line

@@ -64,12 +64,12 @@ class ValueSlider(Widget, can_focus=True):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right,l", "step(1)", "step", key_display="←→", id="slider.up",
-                tooltip="One step up (← one down)"),
+                tooltip="One step up"),
         Binding("left,h", "step(-1)", "Less", show=False, id="slider.down",
                 tooltip="One step down"),
         Binding("shift+right,L", "coarse(1)", "decade", show=False, id="slider.coarse_up",
                 key_display="⇧←→",
-                tooltip="A coarse step up, a decade on rates and times (⇧← down)"),
+                tooltip="A coarse step up: a decade on rates and times"),
         Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
                 key_display="Shift+← / H", tooltip="A coarse step down"),
         Binding("home", "extreme(-1)", "Lowest", show=False, id="slider.lowest", key_display="Home",
@@ -77,8 +77,8 @@ class ValueSlider(Widget, can_focus=True):
         Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
                 tooltip="The highest value (unlimited for a rate)"),
         Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎",
-                tooltip="Type an exact value: `20mbit`, `150ms`, `1.5%`; a bare number is in "
-                "the unit shown"),
+                tooltip="Type an exact value: 20mbit, 150ms, 1.5%; a bare number is in the "
+                "unit shown"),
         *[
             Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
             for d in range(10)

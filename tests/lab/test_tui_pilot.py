@@ -578,8 +578,9 @@ def test_g_charts_the_last_minutes() -> None:
             screen = app.screen
             assert isinstance(screen, HistoryScreen)
             await pilot.pause(1.2)
-            drawn = str(screen.canvas.render())
-            assert "Download (ingress)" in drawn and "Drops per second" in drawn
+            titles = [d.border_title for d in screen.directions]
+            assert titles == ["Download (ingress)", "Upload (egress)"]
+            assert "Drops" in str(screen.directions[0].labels["Drops"].render())
             await pilot.press("escape")
             assert not isinstance(app.screen, HistoryScreen)
 

@@ -56,8 +56,14 @@ def test_main_screen_80x24(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
+def test_main_screen_120x40(snap_compare: SnapCompare) -> None:
+    """The graphs take the spare rows, the flows table the rows it needs."""
+    app, ready = app_and_ready()
+    assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
+
+
 def test_main_screen_200x60(snap_compare: SnapCompare) -> None:
-    """Room for graphs three rows tall (TALLER_GRAPHS_AT)."""
+    """The graphs take the spare rows (eight or more each), a time axis under them."""
     app, ready = app_and_ready()
     assert snap_compare(app, terminal_size=(200, 60), run_before=ready)
 

@@ -1,0 +1,108 @@
+"""What the history screen draws, as plain numbers (tested without Textual): the kept stats of
+one direction cut into as many columns as the graphs have, with the rate and latency set in
+each (from the spec in force then: before the first change, the spec in force at the start),
+and the scales, clipped so that one burst does not flatten the rest."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+from engine.model.spec import UNLIMITED_RATE, Direction, Spec
+from engine.timelines.timeline import SpecStep, StatsLine
+from shaper_tui.widgets.scaled_graph import nice_ceiling
+
+#: A scale's top is at most this percentile of the columns (and at least the value set): one
+#: burst is drawn full, in the warning colour, and the rest keeps its height.
+CLIP_PERCENTILE = 95
+
+
+@dataclass
+class Columns:
+    """Per column, oldest first: throughput out (bit/s), the rate set (0 when unlimited),
+    the delay measured (median, ms), the latency set (ms), drops a second (all causes), and
+    the columns where the spec changed."""
+
+    rate: list[float] = field(default_factory=list)
+    rate_set: list[float] = field(default_factory=list)
+    delay: list[float] = field(default_factory=list)
+    latency_set: list[float] = field(default_factory=list)
+    drops: list[float] = field(default_factory=list)
+    changes: list[int] = field(default_factory=list)
+    #: Seconds from the first column's start to the last's end.
+    span: float = 0.0
+
+
+def _spec_at(steps: list[SpecStep], at: float) -> Spec | None:
+    """The spec in force at `at`; before the first step, the first step's (the spec the TUI
+    found at the start)."""
+    found = steps[0].spec if steps else None
+    for step in steps:
+        if step.at > at:
+            break
+        found = step.spec
+    return found
+
+
+def _samples(lines: list[StatsLine], steps: list[SpecStep]) -> list[tuple[float, list[float]]]:
+    """(time, [bits/s out, rate set, delay ms, latency set, drops/s]) per pair of lines."""
+    out: list[tuple[float, list[float]]] = []
+    for before, line in itertools.pairwise(lines):
+        then, now = before.stats, line.stats
+        span = now.at - then.at
+        if span <= 0 or then.pid != now.pid:
+            continue  # a worker restarted: its counters began again
+        old, new = then.total, now.total
+        bits = max(0, new.bytes_out - old.bytes_out) * 8 / span
+        drops = sum(new.drops.model_dump().values()) - sum(old.drops.model_dump().values())
+        delay = now.delay_p50_ms if now.delay_samples else new.queue_delay_ms
+        spec = _spec_at(steps, line.at)
+        link = spec.link(now.direction) if spec is not None else None
+        rate_set = float(link.rate) if link is not None and link.rate < UNLIMITED_RATE else 0.0
+        latency = link.latency if link is not None else 0.0
+        out.append((line.at, [bits, rate_set, delay, latency, max(0, drops) / span]))
+    return out
+
+
+def columns(
+    lines: list[StatsLine], steps: list[SpecStep], direction: Direction, count: int
+) -> Columns:
+    """`count` columns over the time the lines of `direction` cover, each the mean of the
+    samples in it (an empty one repeats the one before, or the first sample)."""
+    mine = [line for line in lines if line.stats.direction == direction]
+    samples = _samples(mine, steps)
+    result = Columns()
+    if not samples or count <= 0:
+        return result
+    start, end = mine[0].at, samples[-1][0]
+    width = max(end - start, 1e-9) / count
+    sums = [[0.0] * 5 for _ in range(count)]
+    counts = [0] * count
+    for at, values in samples:
+        index = min(count - 1, int((at - start) / width))
+        counts[index] += 1
+        sums[index] = [a + b for a, b in zip(sums[index], values, strict=True)]
+    previous = samples[0][1]  # columns before the first pair of lines: its values
+    for index in range(count):
+        if counts[index]:
+            previous = [value / counts[index] for value in sums[index]]
+        for series, value in zip(
+            (result.rate, result.rate_set, result.delay, result.latency_set, result.drops),
+            previous,
+            strict=True,
+        ):
+            series.append(value)
+    result.changes = sorted(
+        {min(count - 1, int((s.at - start) / width)) for s in steps if start < s.at <= end}
+    )
+    result.span = end - start
+    return result
+
+
+def clipped_top(values: list[float], set_values: list[float], least: float) -> float:
+    """The scale's top: the CLIP_PERCENTILE-th percentile of `values`, at least the largest
+    value set and `least`, rounded up to 1, 2 or 5 x 10^k."""
+    ordered = sorted(v for v in values if math.isfinite(v))
+    high = ordered[min(len(ordered) - 1, len(ordered) * CLIP_PERCENTILE // 100)] if ordered else 0
+    return nice_ceiling(max(high, *set_values, least) if set_values else max(high, least), least)
