@@ -10,7 +10,6 @@ from __future__ import annotations
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
 
 from engine.model.spec import DIRECTIONS
 from engine.protocol.control import ControlError
@@ -29,6 +28,7 @@ from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.flows_table import FlowsTable
 from shaper_tui.widgets.status_bar import StatusBar
+from shaper_tui.widgets.steady_footer import SteadyFooter
 from shaper_tui.widgets.timeline_pane import TimelinePane
 from shaper_tui.widgets.value_slider import ValueSlider
 
@@ -73,7 +73,7 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         with Vertical(id="bottom"):
             yield self.timeline_pane
             # The palette's key is in the help; the footer has 80 columns for the rest.
-            yield Footer(compact=True, show_command_palette=False)
+            yield SteadyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.flows.can_focus = False
@@ -105,9 +105,11 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         for direction, other in (("ingress", "egress"), ("egress", "ingress")):
             if focused is not None and focused.id and focused.id.startswith(f"{direction}-"):
                 target = f"#{other}-{focused.id.removeprefix(f'{direction}-')}"
-                self.screen_stack[0].query_one(target).focus()
+                # At once, not on a later turn (`focus()`): keys in the same burst move on
+                # from here (`w k k k`).
+                self.set_focus(self.screen_stack[0].query_one(target))
                 return
-        self.query_one("#ingress-rate").focus()
+        self.set_focus(self.query_one("#ingress-rate"))
 
     def action_advanced(self) -> None:
         for panel in self.panels.values():
@@ -118,7 +120,7 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
             and self.focused.parent is not None
             and self.focused.parent.has_class("advanced")
         ):
-            self.query_one("#ingress-rate").focus()  # its control was hidden
+            self.set_focus(self.query_one("#ingress-rate"))  # its control was hidden
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which of the keys that change with the state are live (and in the footer)."""

@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
+from shaper_tui.widgets.ordered_input import OrderedInput
 
 
 class PathPrompt(ModalScreen[str | None]):
@@ -56,7 +57,7 @@ class PathPrompt(ModalScreen[str | None]):
         with Vertical():
             yield Label(f"[b]{self.title_text}[/b]  (→ completes, Esc cancels)")
             suggester = SuggestFromList(self.candidates) if self.candidates else None
-            yield Input(self.value, placeholder=self.hint, id="path", suggester=suggester)
+            yield OrderedInput(self.value, placeholder=self.hint, id="path", suggester=suggester)
             yield Label("", id="error")
 
     def on_mount(self) -> None:

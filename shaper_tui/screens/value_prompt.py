@@ -13,6 +13,7 @@ from textual.widgets import Input, Label
 
 from engine.model.units import UnitError
 from shaper_tui.scales import Scale
+from shaper_tui.widgets.ordered_input import OrderedInput
 
 
 class ValuePrompt(ModalScreen[float | None]):
@@ -50,7 +51,7 @@ class ValuePrompt(ModalScreen[float | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"[b]{self.label}[/b] (now {self.current})")
-            yield Input(value=self.initial, placeholder=self.current, id="value")
+            yield OrderedInput(value=self.initial, placeholder=self.current, id="value")
             yield Label(self.scale.unit_hint, id="hint")
             yield Label("", id="error")
 

@@ -75,7 +75,7 @@ class DirectionPanel(Vertical):
         border-title-style: bold;
         padding: 0 1;
     }
-    DirectionPanel:focus-within {
+    DirectionPanel.-focus-within {
         border: round $accent;
     }
     DirectionPanel.-tall MetricSpark {
@@ -152,6 +152,19 @@ class DirectionPanel(Vertical):
             for field in ADVANCED:
                 yield make(field)
         yield from self.sparks.values()
+
+    # A class, not `:focus-within`: that pseudo-class has Textual restyle the whole panel
+    # (graphs and all) on every focus move inside it; the class changes only on entering or
+    # leaving the panel.
+    def on_descendant_focus(self) -> None:
+        self._focus_moved()
+
+    def on_descendant_blur(self) -> None:
+        self._focus_moved()
+
+    def _focus_moved(self) -> None:
+        focused = self.screen.focused
+        self.set_class(focused is not None and self in focused.ancestors, "-focus-within")
 
     def _field_of(self, control: object) -> Field:
         return next(field for field, widget in self.controls.items() if widget is control)
