@@ -18,8 +18,8 @@ from textual.widgets import Input
 from textual.widgets._footer import FooterKey
 
 from shaper_tui.app import ShaperApp
-from tests.unit.test_tui_snapshots import app_and_ready
 from tests.tui_helpers import wait_until
+from tests.unit.test_tui_snapshots import app_and_ready
 
 CHARACTERS = {"ctrl+u": "\x15", "enter": "\r"}
 
