@@ -126,7 +126,8 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         """Which of the keys that change with the state are live (and in the footer)."""
         recording = self.recorder is not None
         runner = self.runner
-        running = runner is not None and not runner.status().finished
+        status = runner.status() if runner is not None else None
+        running = status is not None and not (status.finished or status.stopped)
         paused = running and runner is not None and runner.paused
         live = {
             "record": not recording,
