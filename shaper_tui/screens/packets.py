@@ -129,6 +129,7 @@ class PacketsScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.run_worker(self.feed.read, name="packet-feed", thread=True, exit_on_error=False)
         self.table.add_columns("time", "", "fate", "bytes", "packet")
         self.set_interval(REFRESH, self.refresh_rows)
         self.refresh_rows()
