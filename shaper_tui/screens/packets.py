@@ -86,7 +86,7 @@ class PacketsScreen(Screen[None]):
         height: 1fr;
     }
     PacketsScreen > .packets-detail {
-        height: 2fr;
+        height: 1fr;
         max-height: 24;
         border-top: solid $primary;
         padding: 0 1;
