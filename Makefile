@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_TOOLS := ip ethtool iperf3 ping tmux chromium tcpdump zsh fish
 APT_PACKAGES := iproute2 ethtool iperf3 iputils-ping tmux chromium tcpdump zsh fish
 
-.PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench docs wheel wheel-check clean
+.PHONY: install system-tools demo demo-headless screenshots test test-fast test-container lint format bench bench-tui docs wheel wheel-check clean
 
 install: system-tools $(STAMP)
 
@@ -73,6 +73,11 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.speed --runs 3 --profile
+
+# What the TUI costs in a real terminal at 200x60: CPU steady and after a burst of keys, keys
+# lost, RSS over 30 minutes of scripted use (root: the demo lab).
+bench-tui: install
+	$(BIN)/python -m bench.tui_cost --minutes 30
 
 # docs/ as a site (mkdocs, material theme) into site/, git-ignored; --strict fails on any warning.
 docs:

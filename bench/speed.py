@@ -26,8 +26,9 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
    `LINKSHAPER_BENCH_RUSH` names its binary.
 9. What a fate capture costs (`bench.capture_cost`): TCP throughput and engine CPU with
    `linkshaper capture` running against none, on the straight path and shaped at 1 Gbit/s.
-10. What the TUI costs (`bench.tui_cost`): its CPU in a real terminal at 80x24, 120x40 and
-   200x60 while it shows the live demo lab, beside the engine's.
+10. What the TUI costs (`bench.tui_cost`): its CPU in a real terminal at 200x60 while it shows
+   the live demo lab, steady and after a burst of 120 keys, keys lost, and its memory over a
+   minute of scripted use (`make bench-tui`: 30 minutes).
 11. What a queue discipline costs (`bench.aqm_cost`): one cubic stream through 1 Gbit/s +
    10 ms with CoDel and FQ-CoDel against tail drop: throughput, engine CPU, a ping's RTT.
 
@@ -214,7 +215,7 @@ def tui_cost_table() -> None:
         print("\n(the TUI's cost is left out: no tmux)")
         return
     print("\nwhat the TUI costs (a real terminal: tmux), the demo lab live:\n")
-    shaped_cost.print_table(tui_cost.rows(tui_cost.measure()))
+    shaped_cost.print_table(tui_cost.measure("lstui", minutes=1.0))
 
 
 def shaped_cost_table(lab: Lab, runs: int, profile: bool) -> None:

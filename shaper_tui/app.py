@@ -116,9 +116,11 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         for direction, other in (("ingress", "egress"), ("egress", "ingress")):
             if focused is not None and focused.id and focused.id.startswith(f"{direction}-"):
                 target = f"#{other}-{focused.id.removeprefix(f'{direction}-')}"
-                self.screen_stack[0].query_one(target).focus()
+                # At once, not on a later turn (`focus()`): keys in the same burst move on
+                # from here (`w k k k`).
+                self.set_focus(self.screen_stack[0].query_one(target))
                 return
-        self.query_one("#ingress-rate").focus()
+        self.set_focus(self.query_one("#ingress-rate"))
 
     def action_advanced(self) -> None:
         for panel in self.panels.values():
@@ -129,7 +131,7 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
             and self.focused.parent is not None
             and self.focused.parent.has_class("advanced")
         ):
-            self.query_one("#ingress-rate").focus()  # its control was hidden
+            self.set_focus(self.query_one("#ingress-rate"))  # its control was hidden
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which of the keys that change with the state are live (and in the footer).
@@ -139,7 +141,8 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
             return False
         recording = self.recorder is not None
         runner = self.runner
-        running = runner is not None and not runner.status().finished
+        status = runner.status() if runner is not None else None
+        running = status is not None and not (status.finished or status.stopped)
         paused = running and runner is not None and runner.paused
         live = {
             "record": not recording,

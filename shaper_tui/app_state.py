@@ -59,6 +59,8 @@ class ShaperState(App[None]):
         super().__init__()
         self.source = source
         self.replay_request = (replay, speed, loop)
+        #: Whether a replay started with `t` loops (`o` toggles it, and the one running).
+        self.loop_replays = loop
         self.record_dir = Path(record_dir)
         #: The last minutes of stats and changes, for the history screen.
         self.history = History()

@@ -53,6 +53,8 @@ BINDINGS: list[BindingType] = [
             tooltip="Resume the paused replay"),
     Binding("x", "stop_replay", "Stop", id="app.stop_replay",
             tooltip="Stop the replay in progress"),
+    Binding("o", "toggle_loop", "Loop", show=False, id="app.toggle_loop",
+            tooltip="Replay in a loop, or once: the replay in progress and those `t` starts"),
     Binding("v", "packets", "Packets", show=False, id="app.packets",
             tooltip="View the latest packets the links dropped or delayed, with their fate "
             "(a capture runs while it is open)"),

@@ -26,6 +26,7 @@ from engine.model.version import __version__
 from engine.protocol.control import add_control_option
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
+from shaper_tui.recording import default_record_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--replay", metavar="FILE", help="replay this timeline once attached")
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice)")
     parser.add_argument("--loop", action="store_true", help="replay in a loop")
-    parser.add_argument("--record-dir", default=".", help="where r writes its recordings")
+    parser.add_argument("--record-dir", default=str(default_record_dir()),
+                        help="where r and c write (default: %(default)s)")  # fmt: skip
     # `tui --completion bash|zsh|fish`: its options from this parser (docs/cli.md, "Completion").
     shtab.add_argument_to(parser, "--completion", help="print a shell's completion script")
     for action in parser._actions:  # what names a file completes as one (fish: nothing else)

@@ -3,9 +3,11 @@ a refusal) land here and move the panels, the status bar, the history and the re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from shaper_tui.app_state import ShaperState
+from shaper_tui.change_origin import QUIET_SECONDS, who_changed
 from shaper_tui.messages import (
     EngineAttached,
     EngineDone,
@@ -47,7 +49,23 @@ class EngineEvents(ShaperState):
             self.recorder.take(message)
         if message.source == self.tag and self.link.busy:
             return  # our own change, overtaken by newer ones on their way
+        if message.source != self.tag:
+            self._say_who_changed(message.source, message.origin)
         self._show_spec(message.spec)
+
+    def _say_who_changed(self, source: str, origin: str) -> None:
+        """A toast naming who changed the link, unless it is our own replay (its line says
+        so) or the same words were said a moment ago."""
+        runner = self.runner
+        ours = runner is not None and not runner.status().finished
+        if source == "replay" and origin == "control" and ours:
+            return
+        words = who_changed(source, origin)
+        now = time.monotonic()
+        told = self.__dict__.setdefault("_told_changes", {})
+        if now - told.get(words, float("-inf")) >= QUIET_SECONDS:
+            told[words] = now
+            self.notify(words, title="The link changed", timeout=4)
 
     def on_engine_rejected(self, message: EngineRejected) -> None:
         self.notify(message.message, title="Not applied", severity="error", timeout=6)

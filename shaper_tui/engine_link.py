@@ -190,7 +190,7 @@ class EngineLink:
                 if isinstance(message, StatsReport):
                     self._post(StatsArrived(message.stats))
                 elif isinstance(message, SpecChanged):
-                    self._post(SpecArrived(message.spec, message.source))
+                    self._post(SpecArrived(message.spec, message.source, message.origin))
         except ControlError as exc:
             return str(exc)
         finally:

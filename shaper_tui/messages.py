@@ -28,12 +28,14 @@ class EngineLost(Message):
 
 
 class SpecArrived(Message):
-    """The engine put a spec in force; `source` says who asked (this UI's tag, `set`, ...)."""
+    """The engine put a spec in force; `source` says who asked (this UI's tag, `set`, ...),
+    `origin` through which door (`control`, `http`, `sighup`)."""
 
-    def __init__(self, spec: Spec, source: str) -> None:
+    def __init__(self, spec: Spec, source: str, origin: str = "control") -> None:
         super().__init__()
         self.spec = spec
         self.source = source
+        self.origin = origin
 
 
 class StatsArrived(Message):

@@ -1,6 +1,7 @@
 """The latest frames' fates, from a capture of the engine's (`Subscribe(capture=...)` on a
-control connection of its own), for the packets view. A thread reads; the view takes what
-it shows twice a second. While a feed runs the engine notes every frame's fate, so the view
+control connection of its own), for the packets view. `read` runs in a thread worker of the
+view's (Textual's `run_worker`, ended with the view); the view takes what it shows twice a
+second. While a feed runs the engine notes every frame's fate, so the view
 runs one only while it is open."""
 
 from __future__ import annotations
@@ -50,10 +51,9 @@ class PacketFeed:
         if not isinstance(reply, Done):
             self._client.close()
             raise ControlError(reply.message if isinstance(reply, Error) else reply.type)
-        self._thread = threading.Thread(target=self._read, daemon=True, name="packet-feed")
-        self._thread.start()
 
-    def _read(self) -> None:
+    def read(self) -> None:
+        """Until `stop` (each wait is at most half a second, so a worker ends promptly)."""
         while not self._stopping.is_set():
             try:
                 message = self._client.receive(0.5)

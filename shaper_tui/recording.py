@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,14 @@ from shaper_tui.app_state import ShaperState
 CAPTURE_NAME_TRIES = 100
 
 
+def default_record_dir() -> Path:
+    """Where `r` and `c` write unless `--record-dir` says: the user's data directory
+    (`$XDG_DATA_HOME/linkshaper/recordings`, else `~/.local/share/linkshaper/recordings`),
+    not wherever the TUI happened to be started."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "linkshaper" / "recordings"
+
+
 class RecordingActions(ShaperState):
     """Start and stop a recording or a capture."""
 
@@ -23,7 +32,8 @@ class RecordingActions(ShaperState):
         is guessable, and the TUI may run as root, so nothing planted there is written."""
         stem = time.strftime("linkshaper-%Y%m%d-%H%M%S")
         try:
-            path, file = open_new_recording(self.record_dir, stem)
+            self.record_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path, file = open_new_recording(self.record_dir.resolve(), stem)
         except OSError as exc:
             self.notify(f"Cannot record to {exc.filename or self.record_dir}: {exc.strerror}",
                         severity="error")  # fmt: skip
@@ -36,6 +46,11 @@ class RecordingActions(ShaperState):
 
     def action_capture(self) -> None:
         """The engine writes the file (where it runs: the same machine or container)."""
+        try:
+            self.record_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            self.notify(f"Cannot capture to {self.record_dir}: {exc.strerror}", severity="error")
+            return
         path = self._new_capture_path()
         self.link.request(CaptureToFile(path=str(path)))
         self.session.capture = self.status_bar.capturing = str(path)

@@ -38,7 +38,7 @@ class ReplayActions(ShaperState):
     def action_timeline(self) -> None:
         def chosen(path: str | None) -> None:
             if path is not None:
-                self._start_replay(path, 1.0, False)
+                self._start_replay(path, 1.0, self.loop_replays)
 
         offered = str(self.last_recording) if self.last_recording is not None else ""
         candidates = sorted(str(p) for p in self.record_dir.glob("*.jsonl"))
@@ -64,6 +64,19 @@ class ReplayActions(ShaperState):
         if self.runner is not None:
             self.runner.stop()
             self.notify("Replay stopped", timeout=3)
+        self._show_replay()
+
+    def action_toggle_loop(self) -> None:
+        """Loop the replay in progress (from the end of its cycle) and those to come, or not."""
+        self.loop_replays = not self.loop_replays
+        runner = self.runner
+        running = runner is not None and not runner.status().finished
+        if running and runner is not None and self.loop_replays and runner.duration <= 0:
+            self.notify("This timeline lasts 0 s: it cannot loop", severity="warning")
+        elif running and runner is not None:
+            runner.loop = self.loop_replays
+        what = "in a loop" if self.loop_replays else "once"
+        self.notify(f"Replays run {what}; o toggles", timeout=3)
         self._show_replay()
 
     def _start_replay(self, path: str, speed: float, loop: bool) -> None:
@@ -114,6 +127,10 @@ class ReplayActions(ShaperState):
 
     def _show_replay(self) -> None:
         runner = self.runner
-        self.timeline_pane.status = runner.status() if runner is not None else None
-        self.timeline_pane.refresh()
+        status = runner.status() if runner is not None else None
+        shown = self.timeline_pane.status
+        # Where it was stopped stays said: its clock does not run on.
+        if not (status is not None and status.stopped and shown is not None and shown.stopped):
+            self.timeline_pane.status = status
+            self.timeline_pane.refresh()
         self.refresh_bindings()

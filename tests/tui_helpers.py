@@ -33,6 +33,8 @@ class SpecWatcher:
         self.events: list[tuple[float, str, Spec]] = []
         #: As the engine stamped them: (wall-clock time it applied the change, source, spec).
         self.changes: list[tuple[float, str, Spec]] = []
+        #: (source, origin) of each change: who asked, through which door.
+        self.doors: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._ready = threading.Event()
@@ -48,6 +50,7 @@ class SpecWatcher:
                     with self._lock:
                         self.events.append((time.monotonic(), message.source, message.spec))
                         self.changes.append((message.at, message.source, message.spec))
+                        self.doors.append((message.source, message.origin))
         except (OSError, TypeError, ValueError):
             return  # closed under our feet by close(): the watch is over
 
@@ -58,6 +61,10 @@ class SpecWatcher:
     def stamped(self) -> list[tuple[float, str, Spec]]:
         with self._lock:
             return list(self.changes)
+
+    def origins(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self.doors)
 
     def arrived(self, source: str, count: int) -> bool:
         return len(self.from_source(source)) >= count

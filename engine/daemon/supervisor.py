@@ -39,6 +39,7 @@ from engine.protocol.messages import (
     CaptureToFile,
     Configure,
     Done,
+    Door,
     Error,
     FarEnds,
     FateRecords,
@@ -221,10 +222,10 @@ class Supervisor:
 
     # --- the spec ------------------------------------------------------------------------
 
-    def apply(self, admitted: gate.Admitted, source: str) -> Spec:
+    def apply(self, admitted: gate.Admitted, source: str, door: Door = "control") -> Spec:
         """Put a spec the gate admitted in force: both workers, then everyone who listens."""
         with self._spec_lock:
-            return self._commit(admitted, source)
+            return self._commit(admitted, source, door)
 
     def _configure(self) -> Configure:
         """What tells a worker the spec in force (and the trace files it was admitted with)."""
@@ -234,14 +235,14 @@ class Supervisor:
             trace_files=dict(admitted.trace_files),
         )  # fmt: skip
 
-    def _commit(self, admitted: gate.Admitted, source: str) -> Spec:
+    def _commit(self, admitted: gate.Admitted, source: str, door: Door = "control") -> Spec:
         """`apply` with the lock held."""
         spec = admitted.spec
         self._admitted = admitted
         self._spec = spec
         self._generation += 1
         self._pool.send_all(encode(self._configure()))
-        changed = SpecChanged(spec=spec, source=source, at=time.time())
+        changed = SpecChanged(spec=spec, source=source, at=time.time(), origin=door)
         if self.recorder is not None:
             self.recorder.take(changed)
         self._control.publish(changed)
@@ -264,13 +265,15 @@ class Supervisor:
         except (SpecError, TraceError) as exc:
             log.error("SIGHUP: %s: %s; keeping the spec in force", path, exc)
             return False
-        self.apply(admitted, "sighup")
+        self.apply(admitted, "sighup", "sighup")
         return True
 
-    def change(self, make: Callable[[gate.Admitted], gate.Admitted], source: str) -> Message:
+    def change(
+        self, make: Callable[[gate.Admitted], gate.Admitted], source: str, door: Door = "control"
+    ) -> Message:
         """Apply `make(spec in force)`, answered once both workers have it in force (see
         `WorkerPool.await_generation`), so that whoever changed the link can send at once."""
-        reply = self._change(make, source)
+        reply = self._change(make, source, door)
         if isinstance(reply, SpecReply):
             late = self._pool.await_generation(self._generation)
             if late:  # the spec in force is the new one: a worker back takes it at once
@@ -278,7 +281,9 @@ class Supervisor:
                 return Error(message=kept, not_in_force=True)
         return reply
 
-    def _change(self, make: Callable[[gate.Admitted], gate.Admitted], source: str) -> Message:
+    def _change(
+        self, make: Callable[[gate.Admitted], gate.Admitted], source: str, door: Door
+    ) -> Message:
         """`make` is the gate (`gate.admit`: validation, the trace policy, reading traces); it
         runs without the lock, which a slow or huge request must never hold (SIGHUP and the
         workers' restarts wait for it); if the spec changed meanwhile, the change is made again
@@ -291,13 +296,13 @@ class Supervisor:
                 return Error(message=str(exc))
             with self._spec_lock:
                 if self._admitted is base:
-                    return SpecReply(spec=self._commit(admitted, source))
+                    return SpecReply(spec=self._commit(admitted, source, door))
         with self._spec_lock:  # under heavy contention: one more time, holding the lock
             try:
                 admitted = make(self._admitted)
             except (SpecError, TraceError) as exc:
                 return Error(message=str(exc))
-            return SpecReply(spec=self._commit(admitted, source))
+            return SpecReply(spec=self._commit(admitted, source, door))
 
     def handle(self, request: Message) -> Message:
         """Answer one control request (called from control threads)."""
@@ -308,7 +313,9 @@ class Supervisor:
             return SpecReply(spec=self._spec)
         if isinstance(request, SetSpec | PatchSpec):  # every door's change: one gate
             change = request
-            return self.change(lambda base: gate.admit(change, base), request.source)
+            # The HTTP API stamps its changes `network` whatever process serves it.
+            door: Door = "http" if request.origin == "network" else "control"
+            return self.change(lambda base: gate.admit(change, base), request.source, door)
         if isinstance(request, Flush):
             return self.flush(request)
         if isinstance(request, CaptureToFile):

@@ -34,6 +34,18 @@ LEO = (
     "Starlink: about 100/10 Mbit/s and 40 ms (Ookla's 2023 reports); its scheduler "
     "re-assigns satellites every 15 s (Tanveer et al., IMC 2023), modelled as a 50 ms hold"
 )
+#: Lossy mobile links: a published profile's rates and round trip, with the loss a 3GPP
+#: specification gives for a radio bearer, each way (both are per wireless link).
+LOSSY_3G = (
+    "WebPageTest's Mobile 3G (1.6 Mbit/s down, 768 kbit/s up, 300 ms) with 0.7 % loss each "
+    "way: the SDU error ratio of 3GPP TS 26.114 Annex E's speech bearers (7e-3, 'in general "
+    "sufficient for speech services' per wireless link)"
+)
+LOSSY_LTE = (
+    "WebPageTest's LTE (12 Mbit/s, 70 ms) with 1 % loss each way: the packet error loss rate "
+    "3GPP TS 23.203 (table 6.1.7) allows a QCI 1 conversational-voice bearer, 1e-2 (an upper "
+    "bound the radio is tuned to, not a measured average)"
+)
 
 #: What a preset leaves as it is by default: a preset replaces the realism of the link.
 _CLEARED = {
@@ -118,6 +130,8 @@ PRESETS: tuple[Preset, ...] = (
                   "queue": {"packets": 512}}),
     Preset("LTE with FQ-CoDel", 12_000_000, 12_000_000, 70, LTE_FQ,
            extra={"queue": {"discipline": "fq_codel"}}),
+    Preset("Lossy 3G (0.7 % loss)", 1_600_000, 768_000, 300, LOSSY_3G, loss=0.007),
+    Preset("Lossy LTE (1 % loss)", 12_000_000, 12_000_000, 70, LOSSY_LTE, loss=0.01),
     Preset("GEO satellite", 25_000_000, 3_000_000, 600, GEO),
     Preset("LEO satellite (Starlink)", 100_000_000, 10_000_000, 40, LEO,
            extra={"outage": {"period": 15000, "down": 50, "mode": "hold"}}),

@@ -144,6 +144,10 @@ class GetSpec(_Message):
 #: (the control socket's root clients, the spec file) may name any file; `network` (the HTTP
 #: API, whichever process serves it) only files in `trace_dir`, and none without one.
 Origin = Literal["local", "network"]
+#: Which door a change came in through, as the supervisor saw it (not as a client claims):
+#: a control-socket client (the TUI, the CLI, `linkshaper replay`), the HTTP API (its
+#: replays too), or SIGHUP (the spec file read again). `source` says the rest.
+Door = Literal["control", "http", "sighup"]
 
 
 class SetSpec(_Message):
@@ -241,6 +245,7 @@ class SpecChanged(_Message):
     spec: Spec
     source: str
     at: float
+    origin: Door = "control"
 
 
 class StatsReply(_Message):

@@ -71,6 +71,8 @@ class ReplayStatus:
     finished: bool
     speed: float
     error: str | None = None  # why the replay stopped early: `step N (at T s): reason`
+    stopped: bool = False  # `stop` was called: no step comes any more
+    looping: bool = False
 
     @property
     def time_to_next(self) -> float | None:
@@ -207,6 +209,8 @@ class ReplayRunner:
                 finished=self._finished,
                 speed=self.speed,
                 error=self._error,
+                stopped=self._stopped,
+                looping=self.loop,
             )
 
     # --- the walk --------------------------------------------------------------------

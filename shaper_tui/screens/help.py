@@ -13,6 +13,7 @@ from textual.widgets import Input, Markdown
 
 from shaper_tui.key_help import HelpSection, help_markdown, matches
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.ordered_input import OrderedInput
 
 HELP = """\
 # linkshaper
@@ -104,7 +105,9 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, sections: list[HelpSection]) -> None:
         super().__init__()
         self.sections = sections
-        self.search = Input(placeholder="/ search: a key or a word (Esc closes)", id="search")
+        self.search = OrderedInput(
+            placeholder="/ search: a key or a word (Esc closes)", id="search"
+        )
         self.text = Markdown(self._markdown(""))
 
     def _markdown(self, search: str) -> str:

@@ -1,6 +1,7 @@
 """The packets view: the latest frames the links dropped or delayed, one line each (scapy's
 summary: addresses, protocol, ports, TCP flags) with their fate, live, filtered by direction
-and by fate. It runs a capture (packet_feed.py) only while it is open."""
+and by fate (picked from a list, or by its digit); under them, the selected frame taken apart
+layer by layer. It runs a capture (packet_feed.py) only while it is open."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from scapy.layers.l2 import Ether
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Label, Static
 
 from engine.model.fates import FATE_NAMES, FORWARDED
 from shaper_tui.packet_feed import PacketFeed, SeenFrame
+from shaper_tui.screens.fate_picker import FatePicker
 from shaper_tui.widgets.key_footer import KeyFooter
 
 #: Rows shown: the latest that pass the filters.
@@ -46,6 +48,17 @@ def short_summary(summary: str) -> str:
     for layer in (" / Padding", " / Raw"):
         summary = summary.removesuffix(layer)
     return summary
+
+
+def layers_of(frame: SeenFrame) -> str:
+    """scapy's layer-by-layer view of the frame's head (never raises). About half a
+    millisecond for a head of SNAPLEN bytes: made on the UI thread, for the selected frame
+    only, once."""
+    try:
+        layers = str(Ether(frame.record.head).show(dump=True))
+    except Exception:  # a head scapy cannot take apart
+        return f"{len(frame.record.head)} bytes scapy cannot take apart"
+    return f"{frame.record.length} bytes, the first {len(frame.record.head)} kept\n{layers}"
 
 
 def fate_of(frame: SeenFrame) -> Text:
@@ -84,11 +97,25 @@ class PacketsScreen(Screen[None]):
     PacketsScreen > DataTable {
         height: 1fr;
     }
+    PacketsScreen > .packets-detail {
+        height: 1fr;
+        max-height: 24;
+        border-top: solid $primary;
+        padding: 0 1;
+        overflow-y: auto;
+    }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,v", "close", "Close", tooltip="Close the packets view"),
         Binding("d", "direction", "Direction", tooltip="Show both directions, ingress or egress"),
-        Binding("s", "fate", "Fate", tooltip="Show all, dropped, forwarded or one cause"),
+        Binding(
+            "s",
+            "fate",
+            "Fate",
+            tooltip="Pick the fates shown: all, dropped, forwarded "
+            "or one cause (or its digit: 0 all, 1 dropped, 2 forwarded, 3 loss, ...)",
+        ),
+        *(Binding(str(n), f"show_fate({n})", FATES[n], show=False) for n in range(len(FATES))),
         Binding("space", "pause", "Pause", tooltip="Hold the list still, or let it run"),
     ]
 
@@ -101,13 +128,20 @@ class PacketsScreen(Screen[None]):
         self.filters = Label("", classes="packets-filters")
         self.table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True)
         self._summaries: dict[int, str] = {}
+        #: The frames in the table by their number (the rows' keys), and the one whose
+        #: layers are shown under it.
+        self._shown: dict[int, SeenFrame] = {}
+        self._detailed: int | None = None
+        self.detail = Static("", classes="packets-detail")
 
     def compose(self) -> ComposeResult:
         yield self.filters
         yield self.table
+        yield self.detail
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.run_worker(self.feed.read, name="packet-feed", thread=True, exit_on_error=False)
         self.table.add_columns("time", "", "fate", "bytes", "packet")
         self.set_interval(REFRESH, self.refresh_rows)
         self.refresh_rows()
@@ -122,6 +156,7 @@ class PacketsScreen(Screen[None]):
         passing = [f for f in feed.latest() if passes(f, self.direction, self.fate)]
         shown = sorted(passing, key=in_time_order)[-ROWS:]
         self.table.clear()
+        self._shown = {frame.number: frame for frame in shown}
         for frame in reversed(shown):  # the newest on top
             key = frame.number
             summary = self._summaries.get(key)
@@ -130,7 +165,11 @@ class PacketsScreen(Screen[None]):
             when = time.strftime("%H:%M:%S", time.localtime(frame.record.arrival))
             millis = f"{frame.record.arrival % 1:.3f}"[1:]
             self.table.add_row(f"{when}{millis}", ARROWS.get(frame.direction, "?"),
-                               fate_of(frame), str(frame.record.length), summary)  # fmt: skip
+                               fate_of(frame), str(frame.record.length), summary,
+                               key=str(key))  # fmt: skip
+        if self._detailed in self._shown:  # the selected frame stays selected as rows come
+            row = self.table.get_row_index(str(self._detailed))
+            self.table.move_cursor(row=row, animate=False, scroll=False)
         if len(self._summaries) > 4 * ROWS:  # forget what has scrolled away
             keep = {f.number for f in shown}
             self._summaries = {k: v for k, v in self._summaries.items() if k in keep}
@@ -151,8 +190,25 @@ class PacketsScreen(Screen[None]):
         self.direction = DIRECTIONS[(DIRECTIONS.index(self.direction) + 1) % len(DIRECTIONS)]
         self.refresh_rows()
 
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted frame's layers, made once per frame (the list moves on under it)."""
+        key = event.row_key.value
+        frame = self._shown.get(int(key)) if key is not None else None
+        if frame is None or frame.number == self._detailed:
+            return
+        self._detailed = frame.number
+        self.detail.update(Text(layers_of(frame)))
+
     def action_fate(self) -> None:
-        self.fate = FATES[(FATES.index(self.fate) + 1) % len(FATES)]
+        def picked(fate: str | None) -> None:
+            if fate is not None:
+                self.fate = fate
+                self.refresh_rows()
+
+        self.app.push_screen(FatePicker(FATES, self.fate), picked)
+
+    def action_show_fate(self, number: int) -> None:
+        self.fate = FATES[number]
         self.refresh_rows()
 
     def action_pause(self) -> None:

@@ -14,6 +14,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.ordered_input import OrderedInput
 
 
 class PathPrompt(ModalScreen[str | None]):
@@ -59,7 +60,7 @@ class PathPrompt(ModalScreen[str | None]):
         with Vertical():
             yield Label(f"[b]{self.title_text}[/b]  (→ completes, Esc cancels)")
             suggester = SuggestFromList(self.candidates) if self.candidates else None
-            yield Input(self.value, placeholder=self.hint, id="path", suggester=suggester)
+            yield OrderedInput(self.value, placeholder=self.hint, id="path", suggester=suggester)
             yield Label("", id="error")
         yield KeyFooter()  # its own keys, over the main screen's
 

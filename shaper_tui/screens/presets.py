@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from engine.model.presets import PRESETS, Preset
 from engine.model.spec import Spec
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.ordered_input import OrderedInput
 
 #: The name column: the longest name and the in-force mark fit.
 #: The names' column: the longest name and a space.
@@ -69,7 +70,7 @@ class PresetsScreen(ModalScreen[Preset | None]):
         with Vertical():
             yield Label("[b]Presets[/b]: rate and latency both ways (the RTT split in half)",
                         classes="hint")  # fmt: skip
-            yield Input(placeholder="type to filter: 3g, lte, wpt, cable…", id="filter")
+            yield OrderedInput(placeholder="type to filter: 3g, lte, wpt, cable…", id="filter")
             yield OptionList(*self._options(PRESETS))
             yield Label("↑↓ choose · Enter applies · Esc closes · ● in force · flow rules stay",
                         classes="hint")  # fmt: skip

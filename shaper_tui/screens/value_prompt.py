@@ -14,6 +14,7 @@ from textual.widgets import Input, Label
 from engine.model.units import UnitError
 from shaper_tui.scales import Scale
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.ordered_input import OrderedInput
 
 
 class ValuePrompt(ModalScreen[float | None]):
@@ -56,7 +57,7 @@ class ValuePrompt(ModalScreen[float | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"[b]{self.label}[/b] (now {self.current})")
-            yield Input(value=self.initial, placeholder=self.current, id="value")
+            yield OrderedInput(value=self.initial, placeholder=self.current, id="value")
             yield Label(self.scale.hint(self.shown), id="hint")
             yield Label("", id="error")
         yield KeyFooter()  # its own keys, over the main screen's

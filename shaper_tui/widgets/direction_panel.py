@@ -92,7 +92,7 @@ class DirectionPanel(Vertical):
         border-title-style: bold;
         padding: 0 1;
     }
-    DirectionPanel:focus-within {
+    DirectionPanel.-focus-within {
         border: round $accent;
     }
     /* The controls take what they need, up to what leaves each graph a row (`_fit`); past
@@ -215,6 +215,19 @@ class DirectionPanel(Vertical):
         needed += sum(1 for line in (self.queue_limits, self.rtt, self.stall) if line.display)
         room = max(3, self.content_size.height - needed)
         self.query_one(".controls").styles.max_height = room
+
+    # A class, not `:focus-within`: that pseudo-class has Textual restyle the whole panel
+    # (graphs and all) on every focus move inside it; the class changes only on entering or
+    # leaving the panel.
+    def on_descendant_focus(self) -> None:
+        self._focus_moved()
+
+    def on_descendant_blur(self) -> None:
+        self._focus_moved()
+
+    def _focus_moved(self) -> None:
+        focused = self.screen.focused
+        self.set_class(focused is not None and self in focused.ancestors, "-focus-within")
 
     def _field_of(self, control: object) -> Field:
         return next(field for field, widget in self.controls.items() if widget is control)

@@ -10,8 +10,9 @@ from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
+
+from shaper_tui.widgets.steady_footer import SteadyFooter
 
 #: Kept whatever the width: how to learn the rest, and how to leave.
 ALWAYS = ("help", "quit", "close", "cancel")
@@ -37,8 +38,9 @@ def fitting(keys: list[FooterKey], width: int) -> list[FooterKey]:
     return [k for k in keys if id(k) in kept]
 
 
-class KeyFooter(Footer):
-    """Textual's footer, fitted to its width (see the module)."""
+class KeyFooter(SteadyFooter):
+    """Textual's footer, fitted to its width (see the module), rebuilt only when its keys or
+    its width change (see `SteadyFooter`)."""
 
     def __init__(self) -> None:
         super().__init__(compact=True, show_command_palette=False)
@@ -53,4 +55,5 @@ class KeyFooter(Footer):
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width != self._width:
             self._width = event.size.width
-            self.call_after_refresh(self.recompose)
+            self._shown = None  # the same keys fit differently: made again
+            self.call_after_refresh(self._rebuild_if_changed)

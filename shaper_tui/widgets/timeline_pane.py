@@ -41,9 +41,16 @@ class TimelinePane(Static):
             line.append("■ replay stopped ", style="bold red")
             line.append(f"{self.name_shown}: {status.error}")
             return line
+        if status.stopped:  # where it got to; no next step, no keys that no longer apply
+            line.append("■ replay stopped ", style="bold")
+            line.append(f"{self.name_shown}  at step {status.position}/{status.total}")
+            line.append(f" after {status.elapsed:.1f} s")
+            return line
         if status.finished:
             line.append("■ replay done ", style="bold")
-        elif status.paused:
+            line.append(f"{self.name_shown}  {status.total} steps")
+            return line
+        if status.paused:
             line.append("❚❚ paused ", style="bold yellow")
         else:
             line.append("▶ replay ", style="bold green")
@@ -51,9 +58,9 @@ class TimelinePane(Static):
         line.append(f"  at {status.elapsed:.1f} s")
         if status.next_at is not None and status.time_to_next is not None:
             line.append(f"  next at {status.next_at:.1f} s, in {status.time_to_next:.1f} s")
-        if status.cycle:
-            line.append(f"  loop {status.cycle + 1}")
+        if status.looping or status.cycle:
+            line.append(f"  loop {status.cycle + 1}" + ("" if status.looping else " (last)"))
         if status.speed != 1:
             line.append(f"  speed {status.speed:g}x")
-        line.append("   t pause/resume · x stop", style="dim")
+        line.append("   t pause/resume · x stop · o loop", style="dim")
         return line

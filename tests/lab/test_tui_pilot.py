@@ -531,7 +531,7 @@ def test_c_captures_fates_to_a_file_until_pressed_again(
 def test_v_lists_the_packets_the_links_dropped_with_their_fate(start_engine: StartEngine,
                                                               lab: Lab) -> None:  # fmt: skip
     """`v` opens the packets view on a capture of its own: pings through a link that loses
-    half of them show as ICMP lines, forwarded with their delay or dropped by loss; `s` keeps
+    half of them show as ICMP lines, forwarded with their delay or dropped by loss; `1` keeps
     only the dropped; closing it ends the capture."""
     engine = start_engine({"ingress": {}, "egress": {"latency": "5ms", "loss": 0.5}})
 
@@ -556,7 +556,7 @@ def test_v_lists_the_packets_the_links_dropped_with_their_fate(start_engine: Sta
                 return sum(1 for line in lines() if "ICMP" in line and fate in line)
 
             await wait_until(pilot, lambda: pings("loss") >= 3 and pings(" ms") >= 3, 5, "rows")
-            await pilot.press("s")  # all -> dropped
+            await pilot.press("1")  # dropped (`s` lists the fates to pick from)
             await pilot.pause(0.7)
             assert "dropped" in str(screen.filters.render())
             assert lines() and all("loss" in line or "+" not in line for line in lines())

@@ -11,7 +11,8 @@ from textual.app import App
 
 from engine.model.fates import FORWARDED, LOSS, FateRecord
 from shaper_tui.packet_feed import SeenFrame
-from shaper_tui.screens.packets import PacketsScreen, summary_of
+from shaper_tui.screens.fate_picker import FatePicker
+from shaper_tui.screens.packets import PacketsScreen, layers_of, summary_of
 from tests.frames_helpers import tcp_frame, udp_frame
 
 #: How many times the feed's window moves on: each time its old records are let go.
@@ -47,6 +48,9 @@ class MovingFeed:
     def latest(self) -> list[SeenFrame]:
         return list(self.frames)
 
+    def read(self) -> None:
+        pass  # the test moves the window on itself
+
     def stop(self) -> None:
         pass
 
@@ -76,5 +80,59 @@ def test_every_row_shows_its_own_packet_and_rows_are_in_time_order() -> None:
                 rows = [screen.table.get_row_at(i) for i in range(screen.table.row_count)]
                 assert [row[4] for row in rows] == [summary_of(f) for f in newest_first]
                 assert [row[3] for row in rows] == [str(f.record.length) for f in newest_first]
+
+    asyncio.run(scenario())
+
+
+def test_the_selected_packet_is_taken_apart_under_the_list() -> None:
+    """Issue 35, item 1: the highlighted row's frame, layer by layer (scapy's `show`), and it
+    stays the one shown while newer rows come in above it."""
+    feed = MovingFeed()
+    feed.move_on()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            await pilot.press("down", "down")
+            await pilot.pause()
+            chosen = sorted(feed.frames, key=lambda f: f.record.arrival, reverse=True)[2]
+            shown = str(screen.detail.render())
+            assert shown == layers_of(chosen)
+            assert "###[ IP ]###" in shown and "198.18.0." in shown
+            feed.frames.append(SeenFrame("egress", chosen.record, feed.count + 99))
+            screen.refresh_rows()
+            await pilot.pause()
+            assert str(screen.detail.render()) == shown
+            assert screen.table.cursor_row == 3  # moved down with its frame
+
+    asyncio.run(scenario())
+
+
+def test_s_picks_a_fate_from_a_list_and_digits_pick_one_directly() -> None:
+    """Issue 35, item 16: `s` stepped through ten filters one at a time."""
+    feed = MovingFeed()
+    feed.move_on()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause()
+            shown = app.screen
+            assert isinstance(shown, PacketsScreen)
+            screen: PacketsScreen = shown
+            await pilot.press("s")
+            assert isinstance(app.screen, FatePicker)
+            await pilot.press("down", "down", "down", "enter")  # all, dropped, forwarded, loss
+            await pilot.pause()
+            assert app.screen_stack[-1] is screen and screen.fate == "loss"
+            fates = {str(screen.table.get_row_at(i)[2]) for i in range(screen.table.row_count)}
+            assert fates == {"loss"}
+            await pilot.press("2")
+            assert screen.fate == "forwarded"
+            await pilot.press("0")
+            assert screen.fate == "all"
 
     asyncio.run(scenario())

@@ -59,3 +59,15 @@ def test_preset_names_are_unambiguous_and_the_one_in_force_is_known() -> None:
         applied = preset.apply(Spec())
         assert [p.name for p in PRESETS if p.in_force(applied)] == [preset.name]
         assert not preset.in_force(Spec())
+
+
+def test_lossy_mobile_links_with_their_3gpp_sources() -> None:
+    """Issue 35, item 16: no preset was a lossy mobile link."""
+    lossy = {p.name: p for p in PRESETS if p.loss > 0}
+    assert set(lossy) == {"Lossy 3G (0.7 % loss)", "Lossy LTE (1 % loss)"}
+    three_g, lte = lossy["Lossy 3G (0.7 % loss)"], lossy["Lossy LTE (1 % loss)"]
+    assert "TS 26.114" in three_g.source and "TS 23.203" in lte.source
+    link = lte.apply(Spec()).default_link
+    assert link.ingress.loss == link.egress.loss == 0.01
+    assert link.ingress.latency == link.egress.latency == 35
+    assert three_g.apply(Spec()).default_link.egress.rate == 768_000

@@ -171,6 +171,9 @@ class FixedFeed:
     def latest(self) -> list[SeenFrame]:
         return self.frames
 
+    def read(self) -> None:
+        pass  # nothing comes: the frames are fixed
+
     def stop(self) -> None:
         pass
 

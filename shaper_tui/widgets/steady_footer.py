@@ -1,0 +1,44 @@
+"""A footer that is rebuilt only when the keys it shows change.
+
+Textual's `Footer` recomposes (unmounts and mounts a widget per key) every time the screen's
+bindings are refreshed, which happens on every focus move: a burst of 120 `j`/`k` presses held
+the TUI at a full core for seconds. Most moves leave the same keys in the footer; those cost
+nothing here.
+"""
+
+from __future__ import annotations
+
+from textual.screen import Screen
+from textual.widgets import Footer
+
+#: What the footer draws from: each shown key, its label and whether it is live.
+Shown = tuple[tuple[str, str, str, bool], ...]
+
+
+class SteadyFooter(Footer):
+    """`Footer`, recomposed only when what it would show differs from what it shows."""
+
+    _shown: Shown | None = None
+    _pending = False
+
+    def _what_it_would_show(self) -> Shown:
+        return tuple(
+            (binding.key, binding.action, binding.description, enabled)
+            for (_, binding, enabled, _) in self.screen.active_bindings.values()
+            if binding.show
+        )
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        if not self._pending:  # one rebuild for a burst of changes, after the screen settles
+            self._pending = True
+            self.call_after_refresh(self._rebuild_if_changed)
+
+    async def _rebuild_if_changed(self) -> None:
+        self._pending = False
+        shown = self._what_it_would_show()
+        if shown != self._shown:
+            self._shown = shown
+            await self.recompose()

@@ -1,0 +1,50 @@
+"""The TUI's memory stays flat while it is used (issue 35, item 17: 98 → 183 MB over 8 minutes).
+What grew, found with tracemalloc over moves in Pilot: every focus move had Textual's footer
+unmount and mount all its keys, and ~330 kB a move stayed behind (100 MB over 300 moves);
+the footer is now rebuilt only when its keys change (widgets/steady_footer.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+
+from textual import events
+
+from tests.unit.test_tui_snapshots import app_and_ready
+
+MOVES = 200
+#: What the Python heap may grow by over MOVES moves (stats and caches settling): before,
+#: it grew by about 66 MB.
+ALLOWED_BYTES = 5_000_000
+
+
+def test_focus_moves_leave_the_heap_flat() -> None:
+    app, ready = app_and_ready()
+    grown = 0
+
+    async def scenario() -> None:
+        nonlocal grown
+        async with app.run_test(size=(200, 60)) as pilot:
+            await ready(pilot)
+
+            async def moves(count: int) -> None:
+                for i in range(count):
+                    key = "j" if i % 2 == 0 else "k"
+                    app.post_message(events.Key(key, key))
+                    await pilot.pause(0.01)
+                await pilot.pause(0.5)
+
+            await moves(40)  # caches filled, first renders done
+            gc.collect()
+            tracemalloc.start(1)
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                await moves(MOVES)
+                gc.collect()
+                grown = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+
+    asyncio.run(scenario())
+    assert grown <= ALLOWED_BYTES, f"the heap grew {grown / 1e6:.1f} MB over {MOVES} moves"

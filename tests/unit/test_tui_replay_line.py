@@ -1,0 +1,64 @@
+"""The replay line after `x` says the replay stopped, where, and nothing more (issue 35, item 8:
+it still read `■ replay done … next at 26.7 s, in 13.2 s  t pause/resume · x`); `o` loops a
+replay from the TUI (item 16: only `tui --replay F --loop` could)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.tui_helpers import wait_until
+from tests.unit.test_tui_snapshots import app_and_ready
+
+
+def timeline(path: Path) -> str:
+    """Steps at 0, 20 and 40 s: the second is far off when `x` comes."""
+    path.write_text("".join(json.dumps({"at": at, "set": {"egress.latency": f"{ms}ms"}}) + "\n"
+                            for at, ms in ((0.0, 11), (20.0, 22), (40.0, 33))))  # fmt: skip
+    return str(path)
+
+
+def test_x_leaves_a_line_that_says_stopped(tmp_path: Path) -> None:
+    app, ready = app_and_ready()
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            app._start_replay(timeline(tmp_path / "t.jsonl"), 1.0, False)
+            pane = app.timeline_pane
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.position == 1)
+            assert "next at 20.0 s" in str(pane.render())
+            await pilot.press("x")
+            await wait_until(pilot, lambda: app.replay_worker is not None
+                             and app.replay_worker.is_finished, 5, "the replay's end")  # fmt: skip
+            await pilot.pause(0.6)
+            line = str(pane.render())
+            assert "stopped" in line and "step 1/3" in line, line
+            for gone in ("done", "next at", "pause/resume", "x stop"):
+                assert gone not in line, line
+            assert "x" not in app.screen.active_bindings
+            assert app.screen.active_bindings["t"].binding.action == "timeline"
+
+    asyncio.run(scenario())
+
+
+def test_o_loops_the_replay_in_progress_and_the_next(tmp_path: Path) -> None:
+    app, ready = app_and_ready()
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            app._start_replay(timeline(tmp_path / "t.jsonl"), 1.0, app.loop_replays)
+            pane = app.timeline_pane
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.position == 1)
+            assert app.runner is not None and not app.runner.loop
+            await pilot.press("o")
+            assert app.runner.loop and app.loop_replays
+            await pilot.pause(0.4)
+            assert "loop 1" in str(pane.render())
+            await pilot.press("o")
+            assert not app.runner.loop and not app.loop_replays
+            await pilot.press("x")
+
+    asyncio.run(scenario())
