@@ -38,6 +38,8 @@ class SteadyFooter(Footer):
 
     async def _rebuild_if_changed(self) -> None:
         self._pending = False
+        if not self.is_attached:  # its screen (a prompt, say) was dismissed meanwhile
+            return
         shown = self._what_it_would_show()
         if shown != self._shown:
             self._shown = shown
