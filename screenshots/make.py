@@ -3,12 +3,16 @@
 
     make screenshots        (as root: it builds labs, and removes them again)
 
-Textual saves SVG; cairosvg turns it into PNG.
+Textual saves SVG; headless Chromium turns it into PNG with a monospace font, so the braille
+graphs and the columns line up as in a terminal (cairosvg, the fallback where there is no
+Chromium, draws with whatever font it finds).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,10 +35,31 @@ SIZE = (110, 34)
 WARM_UP = 8.0  # seconds of traffic before the first shot, so the sparklines have history
 
 
+#: Pixels wide of each PNG.
+WIDTH = 1600
+
+
+def to_png(svg: Path, png: Path) -> None:
+    """The SVG drawn by Chromium at WIDTH pixels (cairosvg where there is no Chromium)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    box = re.search(r'viewBox="0 0 ([0-9.]+) ([0-9.]+)"', svg.read_text())
+    if chromium is None or box is None:
+        cairosvg.svg2png(url=str(svg), write_to=str(png), output_width=WIDTH)
+        return
+    width, height = float(box.group(1)), float(box.group(2))
+    scale = WIDTH / width
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--force-device-scale-factor={scale:.4f}", f"--screenshot={png}",
+         f"--window-size={int(width)},{int(height)}", svg.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
 def save(app_svg: str, name: str) -> None:
     svg = HERE / f"{name}.svg"
     svg.write_text(app_svg)
-    cairosvg.svg2png(url=str(svg), write_to=str(HERE / f"{name}.png"), output_width=1600)
+    to_png(svg, HERE / f"{name}.png")
     svg.unlink()
     print(f"screenshots/{name}.png")
 
