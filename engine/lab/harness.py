@@ -51,7 +51,9 @@ class EngineProcess:
             stderr=self._stderr,
         )
 
-    def wait_ready(self, timeout: float = 15.0) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until both workers report; 30 s at most (a busy 2-core machine starts three
+        interpreters slowly; the wait ends as soon as they are up)."""
         try:
             wait_for_engine(self.control, timeout, alive=lambda: self.process.poll() is None)
         except ControlError as exc:
