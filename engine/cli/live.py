@@ -165,6 +165,9 @@ def _live(client: ControlClient, as_json: bool, every: float | None, seconds: fl
         assert isinstance(message, StatsReport)
         sample = message.stats
         before = previous.get(sample.direction)
+        if before is None and not as_json:  # a rate needs two reports: the first only counts
+            previous[sample.direction] = sample
+            continue
         if every is not None and before is not None and sample.at - before.at < every:
             continue
         if as_json:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = fail(str(exc))
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # The reader went away (`linkshaper stats --json | head -1`): quietly, as a pipeline's
+        # tools do. Python would report the pipe again flushing stdout at exit; point it at
+        # /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 128 + signal.SIGPIPE
     raise SystemExit(code)
 
 

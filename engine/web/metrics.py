@@ -4,6 +4,7 @@ and memory."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,18 @@ _MEASURED: tuple[tuple[str, str, str, str, Callable[[LinkStats], Any]], ...] = (
 )  # fmt: skip
 
 
+def sample_value(value: float) -> str:
+    """A sample as Prometheus reads it, every digit kept: a counter past a million printed
+    with `:g` lost its last digits (1.08914e+08 for 108921315 bytes) and `rate()` stepped."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(float(value))
+
+
 class _Page:
     """The page's lines as they are written: a family's HELP and TYPE, then its samples."""
 
@@ -52,7 +65,7 @@ class _Page:
 
     def sample(self, name: str, labels: dict[str, str], value: float) -> None:
         text = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        self.lines.append(f"linkshaper_{name}{{{text}}} {value:g}")
+        self.lines.append(f"linkshaper_{name}{{{text}}} {sample_value(value)}")
 
 
 def stream_metrics(broadcaster: StatsBroadcaster) -> str:
