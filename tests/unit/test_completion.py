@@ -31,7 +31,7 @@ def _doc_block(first_line: str) -> list[str]:
     """The lines of the docs/cli.md code block whose first line is `first_line`, without it:
     what the page tells a user to type or put in a shell's startup file."""
     blocks = re.findall(r"^```\w*\n(.*?)^```", (ROOT / "docs" / "cli.md").read_text(), re.M | re.S)
-    found = [block.splitlines() for block in blocks if block.startswith(first_line + "\n")]
+    found: list[list[str]] = [b.splitlines() for b in blocks if b.startswith(first_line + "\n")]
     assert len(found) == 1, f"docs/cli.md has no block (or more than one) opening {first_line!r}"
     return found[0][1:]
 
@@ -204,8 +204,8 @@ def test_zsh_completes_every_word_of_a_many_word_positional(tmp_path: Path) -> N
     _script(tmp_path, "zsh", "tui").rename(functions / "_tui")
     argv = ["zsh", "-f", "-i"]
     setup = ["bindkey -e", f"fpath=({functions} $fpath)", "autoload -Uz compinit && compinit -u -D"]
-    for keys, line in _many_words(tmp_path).items():
-        assert _type_in(argv, tmp_path, setup, keys) == line
+    expected = _many_words(tmp_path)
+    assert {keys: _type_in(argv, tmp_path, setup, keys) for keys in expected} == expected
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (make install)")
@@ -232,8 +232,8 @@ def test_tui_prints_its_completion_without_the_ui_or_scapy(tmp_path: Path) -> No
                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     assert "complete" in out.stdout and "_shtab_tui" in out.stdout
     imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines()}
-    assert "engine.cli.completion" in imported
     assert not {m for m in imported if m.split(".")[0] in ("textual", "scapy", "rich")}
+    assert "shtab" in imported  # (the import times were read)
     assert not (tmp_path / ".cache").exists()
 
 
