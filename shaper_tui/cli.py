@@ -13,20 +13,44 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shtab
-from textual.app import App
 
-from engine.files.spec_files import read_spec
 from engine.model.errors import LinkshaperError
-from engine.model.spec import PASS_THROUGH
 from engine.model.version import __version__
 from engine.protocol.control import add_control_option
-from shaper_tui.app import create_app
-from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
-from shaper_tui.recording import default_record_dir
+
+# Textual, the app and the engine's sources (scapy's packet layers among them) load only when
+# the UI starts: `tui --completion SHELL` and `tui --help` print without them, in a moment.
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from shaper_tui.engine_source import EngineSource
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def default_record_dir() -> Path:
+    """Where `r` and `c` write unless `--record-dir` says: the user's data directory
+    (`$XDG_DATA_HOME/linkshaper/recordings`, else `~/.local/share/linkshaper/recordings`),
+    not wherever the TUI happened to be started."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "linkshaper" / "recordings"
+
+
+class _PrintCompletion(argparse.Action):
+    """`--completion SHELL`: print the script and exit, as `linkshaper completion` does (and
+    through the same function: zsh's many-word positionals fixed alike)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:  # fmt: skip
+        from engine.cli.completion import shell_script
+
+        print(shell_script(parser, str(values)), end="")
+        parser.exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--record-dir", default=str(default_record_dir()),
                         help="where r and c write (default: %(default)s)")  # fmt: skip
     # `tui --completion bash|zsh|fish`: its options from this parser (docs/cli.md, "Completion").
-    shtab.add_argument_to(parser, "--completion", help="print a shell's completion script")
+    parser.add_argument("--completion", choices=SHELLS, action=_PrintCompletion,
+                        help="print a shell's completion script")  # fmt: skip
     for action in parser._actions:  # what names a file completes as one (fish: nothing else)
         if action.dest in ("interfaces", "control", "replay"):
             action.complete = shtab.FILE  # type: ignore[attr-defined]
@@ -71,6 +96,10 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def _source(args: argparse.Namespace) -> EngineSource:
+    from engine.files.spec_files import read_spec
+    from engine.model.spec import PASS_THROUGH
+    from shaper_tui.engine_source import HostedSource, SocketSource
+
     interfaces = list(args.interfaces)
     if args.ns:
         from engine.namespaces.namespace import Namespace, NamespaceError
@@ -102,6 +131,8 @@ def _app_options(args: argparse.Namespace) -> dict[str, Any]:
 def _demo(args: argparse.Namespace) -> int:
     from engine.lab.demo import DemoLab
     from engine.lab.lab import Lab
+    from shaper_tui.app import create_app
+    from shaper_tui.engine_source import SocketSource
 
     if os.geteuid() != 0:
         return _fail("the demo builds network namespaces: run it as root")
@@ -142,6 +173,8 @@ def _closing_on_signals(app: App[None], teardown: Callable[[], None]) -> Iterato
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from shaper_tui.app import create_app
+
     try:
         if args.demo:
             code = _demo(args)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -14,14 +13,6 @@ from shaper_tui.app_state import ShaperState
 #: Names tried for a capture started within the same second as others; past it, the engine
 #: says the name is taken.
 CAPTURE_NAME_TRIES = 100
-
-
-def default_record_dir() -> Path:
-    """Where `r` and `c` write unless `--record-dir` says: the user's data directory
-    (`$XDG_DATA_HOME/linkshaper/recordings`, else `~/.local/share/linkshaper/recordings`),
-    not wherever the TUI happened to be started."""
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "linkshaper" / "recordings"
 
 
 class RecordingActions(ShaperState):

@@ -8,6 +8,7 @@ hand: a new subcommand, option or spec field completes as soon as it exists.
 from __future__ import annotations
 
 import argparse
+import re
 import types
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
@@ -147,6 +148,22 @@ def mark_paths(parser: argparse.ArgumentParser) -> None:
             action.complete = shtab.FILE  # type: ignore[attr-defined]
 
 
+#: shtab writes a nargs='+' or '*' positional as zsh's `"(*):..."` (`"(*)::..."`): one positional
+#: that shuts out the rest-arguments spec `*`, so zsh completes its first word and no other.
+#: Written `"*:..."` it is the rest-arguments spec itself, and every word completes; a parser
+#: with subcommands looks for such a spec (`one_or_more`) to know its words are taken.
+_ZSH_ONE_POSITIONAL = re.compile(r'^(\s*)"\(\*\)::?', re.MULTILINE)
+
+
+def shell_script(parser: argparse.ArgumentParser, shell: str, preamble: str = "") -> str:
+    """shtab's script for a parser, with zsh's many-word positionals completing every word."""
+    text: str = shtab.complete(parser, shell, preamble=preamble)
+    if shell == "zsh":
+        text = _ZSH_ONE_POSITIONAL.sub(r'\1"*:', text)
+        text = text.replace("one_or_more='(*)'", "one_or_more='*:'")
+    return text
+
+
 def script(parser: argparse.ArgumentParser, shell: str) -> str:
     """The completion script of `linkshaper` for a shell, `set`'s fields included."""
     from engine.cli import completion_scripts as scripts
@@ -154,5 +171,5 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
     data = {"link": link_fields(), "flow": flow_fields()}
     mark_paths(parser)
     _set_argument(parser).complete = {shell: scripts.SET_WORDS[shell]}  # type: ignore[attr-defined]
-    text = shtab.complete(parser, shell, preamble=scripts.preamble(shell, data))
+    text = shell_script(parser, shell, scripts.preamble(shell, data))
     return text + scripts.EPILOGUE.get(shell, "")

@@ -22,6 +22,18 @@ from engine.model.spec_patch import patch_spec
 from engine.model.units import parse_duration_ms, parse_rate, parse_ratio
 
 BIN = Path(sys.executable).parent
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+#: The venv's programs first, as after an install: what a documented shell line runs.
+PATH = f"{BIN}:{os.environ['PATH']}"
+
+
+def _doc_block(first_line: str) -> list[str]:
+    """The lines of the docs/cli.md code block whose first line is `first_line`, without it:
+    what the page tells a user to type or put in a shell's startup file."""
+    blocks = re.findall(r"^```\w*\n(.*?)^```", (ROOT / "docs" / "cli.md").read_text(), re.M | re.S)
+    found: list[list[str]] = [b.splitlines() for b in blocks if b.startswith(first_line + "\n")]
+    assert len(found) == 1, f"docs/cli.md has no block (or more than one) opening {first_line!r}"
+    return found[0][1:]
 
 
 @functools.cache
@@ -93,11 +105,11 @@ def _read_until(primary: int, output: bytearray, done: re.Pattern[bytes]) -> Non
                 return
 
 
-def _type_in(argv: list[str], home: Path, setup: list[str], typed: str) -> str:
+def _type_in(argv: list[str], home: Path, setup: list[str], typed: str, path: str = "") -> str:
     """Start an interactive shell on a terminal, run the setup lines, wait for its prompt
     (keys typed before zsh's line editor starts are taken without completion), type `typed`
     (TABs in it), then echo the edited line: what the shell's completion made of it."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "TERM": "dumb", "PS1": "$ "}
+    env = {"PATH": path or os.environ["PATH"], "HOME": str(home), "TERM": "dumb", "PS1": "$ "}
     primary, secondary = os.openpty()
     shell = subprocess.Popen(argv, stdin=secondary, stdout=secondary, stderr=secondary, env=env,
                              start_new_session=True, cwd=home)  # fmt: skip
@@ -148,6 +160,81 @@ def test_zsh_on_a_terminal_completes_commands_and_fields(tmp_path: Path) -> None
     }
     for keys, line in typed.items():
         assert _type_in(argv, tmp_path, setup, keys) == line
+
+
+def test_bash_completes_from_bashrc_as_documented_without_bash_completion(tmp_path: Path) -> None:
+    """The lines docs/cli.md gives for ~/.bashrc, in a bash with nothing else: no
+    bash-completion package loaded (this machine has none; `make install` installs none)."""
+    bashrc = _doc_block(
+        "# example: in ~/.bashrc (bash, with or without the bash-completion package)"
+    )
+    (tmp_path / ".bashrc").write_text("\n".join(bashrc) + "\n")
+    argv = ["bash", "--noprofile", "-i"]
+    loaded = subprocess.run([*argv, "-c", "declare -F _init_completion"], capture_output=True,
+                            env={"HOME": str(tmp_path), "PATH": PATH}, timeout=30)  # fmt: skip
+    assert loaded.returncode != 0, "bash-completion is loaded: this is not the bash without it"
+    setup = ["PS1='$ '"]
+    assert _type_in(argv, tmp_path, setup, "linkshaper st\t--once", PATH) == (
+        "linkshaper stats --once")  # fmt: skip
+    assert _type_in(argv, tmp_path, setup, "tui --rep\tx", PATH) == "tui --replay x"
+
+
+def _many_words(tmp_path: Path) -> dict[str, str]:
+    """Keys typed, the line they must make: each a word past the first of a positional that
+    takes many (`set`'s fields, `run`'s and `tui`'s OUTER INNER SPEC)."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "spec.json").write_text("{}")
+    return {
+        "linkshaper set ingress.rate=1mbit egress.la\t5": (
+            "linkshaper set ingress.rate=1mbit egress.latency=5"
+        ),
+        "linkshaper set egress.latency=50ms egress.jitter_d\tx": (
+            "linkshaper set egress.latency=50ms egress.jitter_distribution=x"
+        ),
+        "linkshaper run outer x/spec.j\tz": "linkshaper run outer x/spec.json z",
+        "tui outer inner x/spec.j\tz": "tui outer inner x/spec.json z",
+    }
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (make install)")
+def test_zsh_completes_every_word_of_a_many_word_positional(tmp_path: Path) -> None:
+    functions = tmp_path / "zfunc"
+    functions.mkdir()
+    _script(tmp_path, "zsh").rename(functions / "_linkshaper")
+    _script(tmp_path, "zsh", "tui").rename(functions / "_tui")
+    argv = ["zsh", "-f", "-i"]
+    setup = ["bindkey -e", f"fpath=({functions} $fpath)", "autoload -Uz compinit && compinit -u -D"]
+    expected = _many_words(tmp_path)
+    assert {keys: _type_in(argv, tmp_path, setup, keys) for keys in expected} == expected
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (make install)")
+def test_zsh_completes_as_documented_from_a_fresh_zshrc(tmp_path: Path) -> None:
+    """docs/cli.md's commands put the scripts on ~/.zfunc, its lines make ~/.zshrc (a fresh
+    one has neither fpath nor compinit); a zsh started as a user's then completes."""
+    install = "\n".join(_doc_block("# example: zsh, for one user"))
+    env = {"PATH": PATH, "HOME": str(tmp_path)}
+    subprocess.run(["sh", "-ec", install], env=env, timeout=60, check=True)
+    (tmp_path / ".zshrc").write_text("\n".join(_doc_block("# example: in ~/.zshrc")) + "\n")
+    argv = ["zsh", "-i"]
+    setup = ["bindkey -e", "PS1='$ '"]
+    assert _type_in(argv, tmp_path, setup, "linkshaper st\t--once", PATH) == (
+        "linkshaper stats --once")  # fmt: skip
+    for keys, line in _many_words(tmp_path).items():
+        assert _type_in(argv, tmp_path, setup, keys, PATH) == line
+
+
+def test_tui_prints_its_completion_without_the_ui_or_scapy(tmp_path: Path) -> None:
+    """`tui --completion` is run at each shell's start by the ~/.bashrc line: it loads
+    neither Textual nor scapy (seconds, and a cache scapy writes under ~/.cache)."""
+    env = {"PATH": PATH, "HOME": str(tmp_path), "PYTHONPROFILEIMPORTTIME": "1"}
+    out = subprocess.run([str(BIN / "tui"), "--completion", "bash"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert "complete" in out.stdout and "_shtab_tui" in out.stdout
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines()}
+    assert not {m for m in imported if m.split(".")[0] in ("textual", "scapy", "rich")}
+    assert "shtab" in imported  # (the import times were read)
+    assert not (tmp_path / ".cache").exists()
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (make install)")
