@@ -49,7 +49,13 @@ def control_checks(path: str, given: bool, rerun: str = "linkshaper doctor") -> 
     except ControlError as exc:
         fix = start
         if _key_unreadable(path):
-            fix = f"sudo {rerun} (the socket's key is {key_owner(path)}'s, mode 0600)"
+            owner = key_owner(path)
+            why = (
+                "its folder is closed to this user"
+                if owner == "its owner"
+                else f"the socket's key is {owner}'s, mode 0600"
+            )
+            fix = f"sudo {rerun} ({why})"
         return [
             Check("control_socket", "missing", str(exc), fix),
             Check("engine_version", "missing", "no engine to ask (see control_socket)", fix),

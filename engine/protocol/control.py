@@ -104,11 +104,22 @@ def key_owner(control_path: str) -> str:
 
 def unreadable_key(path: str, exc: OSError) -> str:
     """Why a client cannot reach the engine whose key it may not read, in one line: when an
-    engine answers there, that it is there and whose key it is (mode 0600)."""
-    if isinstance(exc, PermissionError) and _socket_there(path):
-        owner = key_owner(path)
-        return (f"an engine is at {path}, but its key {key_path(path)} is readable by "
-                f"{owner} only: run this as {owner} (sudo)")  # fmt: skip
+    engine's socket is there, that it is and whose key it is (mode 0600); when its folder is
+    closed to this user, that it cannot tell."""
+    if isinstance(exc, PermissionError):
+        try:
+            os.stat(path)
+        except PermissionError:
+            folder = Path(path).parent
+            return (f"cannot tell whether an engine is at {path}: its folder {folder} is not "
+                    "open to this user (run this as root)")  # fmt: skip
+        except OSError:
+            pass
+        else:
+            if _socket_there(path):
+                owner = key_owner(path)
+                return (f"an engine is at {path}, but its key {key_path(path)} is readable by "
+                        f"{owner} only: run this as {owner} (sudo)")  # fmt: skip
     return f"no engine at {path}: cannot read its key ({exc.strerror})"
 
 

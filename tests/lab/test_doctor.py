@@ -116,7 +116,7 @@ def test_as_nobody_it_says_what_is_missing_and_how_to_get_it(
         assert name in report["missing"]
     assert check(report, "interface.outer")["status"] == "ok"  # read without privilege
     control = check(report, "control_socket")  # its key is root's, mode 0600
-    assert control["status"] == "missing" and "Permission denied" in control["detail"]
+    assert control["status"] == "missing" and "run this as root" in control["detail"]
     assert control["fix"].startswith("sudo linkshaper doctor")
     assert check(report, "qdisc_netem")["status"] == "warn"  # no namespace to try it in
     # root whose bounding set lacks NET_RAW (a container without --cap-add NET_RAW)
