@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from typing import TYPE_CHECKING
 
 from engine.doctor.diagnosis import diagnose
@@ -46,6 +48,12 @@ def add_parsers(sub: SubParsers) -> None:
     doctor.set_defaults(func=cmd_doctor)
 
 
+def rerun() -> str:
+    """This command line as the user gave it (`linkshaper` and its arguments), for the fixes
+    that repeat it: under sudo, or in another network namespace."""
+    return shlex.join(["linkshaper", *sys.argv[1:]])
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     token = None
     if args.http is not None:  # the web server's modules only when an API is to be reached
@@ -60,6 +68,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         args.control is not None,
         args.http,
         token,
+        rerun(),
     )
     if args.json:
         print(json.dumps(as_json(checks, args.purpose, __version__)))

@@ -21,16 +21,18 @@ def diagnose(
     control_given: bool,
     http: str | None = None,
     token: str | None = None,
+    rerun: str = "linkshaper doctor",
 ) -> list[Check]:
     """Every check, `required` set by the rule of `report.needed`: what `purpose` needs, and
-    what the command line named (interfaces, an explicit `--control`, `--http`)."""
+    what the command line named (interfaces, an explicit `--control`, `--http`). `rerun` is
+    doctor's own command line, which fixes repeat (under sudo, or in another namespace)."""
     checks = [
         *packet_checks(purpose),
         *capability_checks(purpose),
         tool_check(),
-        *kernel_checks(),
-        *interface_checks(interfaces),
-        *control_checks(control, control_given),
+        *kernel_checks(rerun),
+        *interface_checks(interfaces, rerun),
+        *control_checks(control, control_given, rerun),
     ]
     if http is not None:
         checks += http_checks(http, token)

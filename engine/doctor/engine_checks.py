@@ -8,7 +8,7 @@ import os
 from engine.doctor.report import Check
 from engine.model.version import __version__
 from engine.protocol.client import ControlClient
-from engine.protocol.control import ControlError, key_path
+from engine.protocol.control import ControlError, key_owner, key_path
 from engine.protocol.http_client import HttpApiError, HttpClient
 
 #: An HTTP API that does not answer within this long is reported as not answering.
@@ -23,9 +23,10 @@ def version_check(name: str, version: str | None, why_not: str = "") -> Check:
         return Check(name, "warn", f"the engine does not say its version ({why_not}): it is "
                      f"older than this linkshaper {__version__}", RESTART)  # fmt: skip
     if version == __version__:
-        return Check(name, "ok", f"engine {version}, the same as this linkshaper")
+        return Check(name, "ok", f"engine {version}, the same as this linkshaper", found=version)
     return Check(name, "warn", f"engine {version}, but this linkshaper is {__version__}: "
-                 "commands and the TUI may not understand each other", RESTART)  # fmt: skip
+                 "commands and the TUI may not understand each other", RESTART,
+                 found=version)  # fmt: skip
 
 
 def _key_unreadable(control: str) -> bool:
@@ -39,15 +40,22 @@ def _key_unreadable(control: str) -> bool:
     return not os.access(key_path(control), os.R_OK)
 
 
-def control_checks(path: str, given: bool) -> list[Check]:
-    """`control_socket` and, when an engine answered, `engine_version`."""
+def control_checks(path: str, given: bool, rerun: str = "linkshaper doctor") -> list[Check]:
+    """`control_socket` and, when an engine answered, `engine_version`; `rerun` is the
+    command line doctor was given, which the fix for an unreadable key repeats."""
     start = f"linkshaper run OUTER INNER{f' --control {path}' if given else ''}"
     try:
         client = ControlClient(path)
     except ControlError as exc:
         fix = start
         if _key_unreadable(path):
-            fix = "sudo linkshaper doctor (the socket's key is root's, mode 0600)"
+            owner = key_owner(path)
+            why = (
+                "its folder is closed to this user"
+                if owner == "its owner"
+                else f"the socket's key is {owner}'s, mode 0600"
+            )
+            fix = f"sudo {rerun} ({why})"
         return [
             Check("control_socket", "missing", str(exc), fix),
             Check("engine_version", "missing", "no engine to ask (see control_socket)", fix),
@@ -81,7 +89,9 @@ def http_checks(url: str, token: str | None) -> list[Check]:
             fix = "--token TOKEN (the engine's --http-token; default $LINKSHAPER_HTTP_TOKEN)"
             detail = f"{api.url} wants a token: {exc.message}"
         else:
-            fix = "linkshaper run OUTER INNER --http HOST:PORT (or linkshaper http --listen)"
+            where = api.url.split("://", 1)[1].rstrip("/")
+            fix = (f"start an API at {where}: linkshaper http --listen {where} (or linkshaper "
+                   f"run OUTER INNER --http {where}); or check the address")  # fmt: skip
             detail = f"no answer from {api.url}: {exc}"
         return [
             Check("http_api", "missing", detail, fix),

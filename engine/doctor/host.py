@@ -10,7 +10,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from engine.doctor.report import COMMANDS, Check
+from engine.doctor.report import COMMANDS, PURPOSES, Check
 from engine.doctor.tc_probe import NAMES, probe
 from engine.kernel.afpacket import PACKET_VNET_HDR, SOL_PACKET
 from engine.kernel.interface_state import interface_state
@@ -62,6 +62,19 @@ def _privilege_fix(flag: str, command: str) -> str:
     return f"--cap-add {flag} (docker run/create; Kubernetes: capabilities.add: [{flag}])"
 
 
+def _capability_fix(name: str, purpose: str) -> str | None:
+    """A capability's fix where what the command line asks needs it; where only other commands
+    do, the fix for those (SYS_ADMIN: `ns`, `lab`); none for SYS_NICE, which nothing needs."""
+    check = f"cap_{name.lower()}"
+    if check in PURPOSES[purpose]:
+        return _privilege_fix(name, COMMANDS[purpose])
+    if name == "SYS_ADMIN":
+        return f"only `ns` and `lab` need it: {_privilege_fix(name, COMMANDS['ns'])}"
+    if name in ("NET_RAW", "NET_ADMIN"):
+        return f"only the engine needs it: {_privilege_fix(name, COMMANDS['run'])}"
+    return None
+
+
 def capability_checks(purpose: str) -> list[Check]:
     mask = effective_capabilities()
     checks = []
@@ -72,7 +85,7 @@ def capability_checks(purpose: str) -> list[Check]:
                 f"cap_{name.lower()}",
                 "ok" if there else "missing",
                 f"CAP_{name} {'in' if there else 'not in'} the effective set: {use}",
-                None if there else _privilege_fix(name, COMMANDS[purpose]),
+                None if there else _capability_fix(name, purpose),
             )
         )
     return checks
@@ -84,7 +97,7 @@ def packet_checks(purpose: str) -> list[Check]:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     except OSError as exc:
         if exc.errno in (errno.EPERM, errno.EACCES):
-            fix = _privilege_fix("NET_RAW", COMMANDS[purpose])
+            fix = _capability_fix("NET_RAW", purpose)
         else:
             fix = "a kernel with AF_PACKET (CONFIG_PACKET): modprobe af_packet"
         why = f"not tried: no AF_PACKET socket ({exc.strerror})"
@@ -113,15 +126,29 @@ def tool_check() -> Check:
     return Check("iproute2", "ok", "ip and tc on PATH (`ns` and `lab` run them)")
 
 
-def interface_checks(names: list[str]) -> list[Check]:
+#: At most this many of the interfaces that do exist are named in a missing one's fix.
+NAMES_SHOWN = 8
+
+
+def interfaces_here() -> str:
+    """The interfaces of this process's network namespace (if_nameindex asks the kernel, so
+    it holds inside `ip netns exec` as well), at most NAMES_SHOWN of them."""
+    names = [name for _, name in socket.if_nameindex()]
+    more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+    return ", ".join(names[:NAMES_SHOWN]) + more
+
+
+def interface_checks(names: list[str], rerun: str = "linkshaper doctor") -> list[Check]:
     """Each interface named: there (and up), and its offloads with what they change."""
     checks = []
     for name in names:
         state = interface_state(name)
         if state == "missing":
-            checks.append(Check(f"interface.{name}", "missing",
-                                f"no interface {name} in this network namespace",
-                                "ip -br link (the names there are)"))  # fmt: skip
+            here = interfaces_here()
+            detail = f"no interface {name} in this network namespace (here: {here})"
+            fix = (f"name one that is here ({here}), or run doctor in the namespace that "
+                   f"holds {name}: ip netns exec NS {rerun}")  # fmt: skip
+            checks.append(Check(f"interface.{name}", "missing", detail, fix))
             continue
         if state == "down":
             down = f"{name} is down: the engine brings it up when it starts"
@@ -169,24 +196,54 @@ def offload_check(name: str) -> Check:
     )
 
 
-def kernel_checks() -> list[Check]:
+def module_unloadable(module: str, modules: Path = Path("/lib/modules")) -> str | None:
+    """Why `module` cannot be loaded on this machine (no modprobe, no modules of the running
+    kernel, no file of it among them), or None when `modprobe module` can load it."""
+    release = os.uname().release
+    tree = modules / release
+    if shutil.which("modprobe") is None:
+        return "no modprobe here"
+    if not tree.is_dir():
+        return f"no {tree} (a container, or a kernel without modules)"
+    dep = tree / "modules.dep"
+    listed = dep.is_file() and f"/{module}.ko" in dep.read_text(errors="replace")
+    if not listed and not any(tree.glob(f"kernel/net/sched/{module}.ko*")):
+        return f"no {module} module in {tree}"
+    return None
+
+
+def _module_fix(name: str) -> tuple[str, str]:
+    """What is said of a qdisc or action the kernel refused, and its fix: `modprobe` only
+    where it can load the module; else the kernel lacks it, and the engine needs none."""
+    module = ("sch_" if name.startswith("qdisc_") else "act_") + name.split("_", 1)[1]
+    why = module_unloadable(module)
+    engine = "--backend engine (on `ns add`: the engine needs no qdisc)"
+    if why is None:
+        fix = f"modprobe {module}"
+        return "", f"{engine}, or {fix}" if name == "qdisc_netem" else fix
+    return f"; this kernel lacks {module} and it cannot be loaded here ({why})", engine
+
+
+def kernel_checks(rerun: str = "linkshaper doctor") -> list[Check]:
     """The qdiscs and the action, tried for real (see tc_probe), each with what it is for."""
     if effective_capabilities() >> CAPABILITIES["SYS_ADMIN"][0] & 1 == 0:
         why = "not probed: a throwaway network namespace needs CAP_SYS_ADMIN"
-        fix = _privilege_fix("SYS_ADMIN", "linkshaper doctor")
+        fix: str | None = _privilege_fix("SYS_ADMIN", rerun)
         return [Check(name, "warn", f"{why}; {KERNEL_USES[name]}", fix) for name in NAMES]
     try:
         results = probe()
     except OSError as exc:
-        return [Check(name, "warn", f"not probed: {exc}; {KERNEL_USES[name]}") for name in NAMES]
+        fix = None
+        if "not permitted" in str(exc) or "denied" in str(exc):  # a veth needs NET_ADMIN
+            fix = _privilege_fix("NET_ADMIN", rerun)
+        return [Check(name, "warn", f"not probed: {exc}; {KERNEL_USES[name]}", fix)
+                for name in NAMES]  # fmt: skip
     checks = []
     for name, refusal in results.items():
         if refusal is None:
             checks.append(Check(name, "ok", f"this kernel takes it: {KERNEL_USES[name]}"))
             continue
-        module = ("sch_" if name.startswith("qdisc_") else "act_") + name.split("_", 1)[1]
-        fix = f"modprobe {module} (or a kernel built with it)"
-        if name == "qdisc_netem":
-            fix = f"--backend engine (on `ns add`: it needs no netem), or {fix}"
-        checks.append(Check(name, "missing", f"refused ({refusal}): {KERNEL_USES[name]}", fix))
+        lacks, fix = _module_fix(name)
+        detail = f"refused ({refusal}){lacks}: {KERNEL_USES[name]}"
+        checks.append(Check(name, "missing", detail, fix))
     return checks

@@ -50,6 +50,9 @@ class Check:
     detail: str
     fix: str | None = None
     required: bool = False
+    #: What the check read, for the JSON's top level (the engine's version); not a field of
+    #: the check's own JSON.
+    found: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,10 +85,16 @@ def missing_needs(checks: list[Check]) -> list[str]:
     return [c.name for c in checks if c.required and c.status == "missing"]
 
 
+def engine_version(checks: list[Check]) -> str | None:
+    """The version the engine at the control socket said, None when none was reached."""
+    return next((c.found for c in checks if c.name == "engine_version"), None)
+
+
 def as_json(checks: list[Check], purpose: str, version: str) -> dict[str, Any]:
     """The whole answer as one object (`doctor --json`): snake_case, as the HTTP API."""
     return {
         "version": version,
+        "engine_version": engine_version(checks),
         "for": purpose,
         "ok": exit_code(checks) == 0,
         "missing": missing_needs(checks),
@@ -94,15 +103,16 @@ def as_json(checks: list[Check], purpose: str, version: str) -> dict[str, Any]:
 
 
 def as_text(checks: list[Check], purpose: str, version: str) -> str:
-    """One line per check (`needed` marks what counts for the exit code), its fix indented
-    under it, and a last line that says whether the command line's needs are met."""
+    """One line per check: its status, `needed` in a column of its own where it counts for the
+    exit code (said after the detail it read as part of it), its name and detail, its fix
+    indented under it; and a last line that says whether the command line's needs are met."""
     lines = [f"linkshaper doctor {version}, for `{COMMANDS[purpose]}`:"]
     width = max(len(check.name) for check in checks)
     for check in checks:
-        mark = " (needed)" if check.required else ""
-        lines.append(f"{check.status:<8} {check.name:<{width}}  {check.detail}{mark}")
+        mark = "needed" if check.required else ""
+        lines.append(f"{check.status:<8} {mark:<6}  {check.name:<{width}}  {check.detail}")
         if check.fix and not check.ok:
-            lines.append(f"{'':<8} {'':<{width}}  fix: {check.fix}")
+            lines.append(f"{'':<8} {'':<6}  {'':<{width}}  fix: {check.fix}")
     missing = missing_needs(checks)
     if missing:
         lines.append(f"missing for `{COMMANDS[purpose]}`: {', '.join(missing)}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
+import pwd
 import socket
 from multiprocessing.connection import Client, Connection
 from pathlib import Path
@@ -72,12 +74,61 @@ def socket_in_use(path: str) -> bool:
     return True
 
 
+def _socket_there(path: str) -> bool:
+    """Whether a socket at `path` accepts this process, or refuses it for want of permission
+    (an engine's socket is mode 0600: it is there, but not this user's)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def key_owner(control_path: str) -> str:
+    """The name of the key file's owner (its uid when it has none, `its owner` when the
+    file cannot be looked at)."""
+    try:
+        uid = os.stat(key_path(control_path)).st_uid
+    except OSError:
+        return "its owner"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def unreadable_key(path: str, exc: OSError) -> str:
+    """Why a client cannot reach the engine whose key it may not read, in one line: when an
+    engine's socket is there, that it is and whose key it is (mode 0600); when its folder is
+    closed to this user, that it cannot tell."""
+    if isinstance(exc, PermissionError):
+        try:
+            os.stat(path)
+        except PermissionError:
+            folder = Path(path).parent
+            return (f"cannot tell whether an engine is at {path}: its folder {folder} is not "
+                    "open to this user (run this as root)")  # fmt: skip
+        except OSError:
+            pass
+        else:
+            if _socket_there(path):
+                owner = key_owner(path)
+                return (f"an engine is at {path}, but its key {key_path(path)} is readable by "
+                        f"{owner} only: run this as {owner} (sudo)")  # fmt: skip
+    return f"no engine at {path}: cannot read its key ({exc.strerror})"
+
+
 def connect(path: str) -> Connection:
     """A connection to a running engine's control socket."""
     try:
         authkey = read_authkey(path)
     except OSError as exc:
-        raise ControlError(f"no engine at {path}: cannot read its key ({exc.strerror})") from None
+        raise ControlError(unreadable_key(path, exc)) from None
     try:
         return Client(path, "AF_UNIX", authkey=authkey)
     except OSError as exc:
