@@ -62,7 +62,7 @@ class PaletteCommands(ShaperState):
             HelpSection("This help (?)", help_lines(HelpScreen.BINDINGS, show)),
         ]  # fmt: skip
 
-    def action_edit(self, control_id: str) -> None:
+    async def action_edit(self, control_id: str) -> None:
         """Focus a control and ask for its exact value (from the command palette)."""
         widget = self.screen_stack[0].query_one(f"#{control_id}")
         hidden = widget.parent is not None and widget.parent.has_class("advanced")
@@ -70,7 +70,7 @@ class PaletteCommands(ShaperState):
             self.action_advanced()
         widget.focus()
         if isinstance(widget, ValueSlider):
-            widget.action_prompt()
+            await widget.action_prompt()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -64,7 +64,7 @@ class ValuePrompt(ModalScreen[float | None]):
 
     def on_mount(self) -> None:
         field = self.query_one(Input)
-        field.focus()
+        self.set_focus(field)  # at once, not a turn later: the keys after Enter are its
         field.cursor_position = len(self.initial)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -76,11 +76,14 @@ class ValueSlider(Widget, can_focus=True):
                 tooltip="The lowest value (0, or blocked for a rate)"),
         Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
                 tooltip="The highest value (unlimited for a rate)"),
-        Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎",
+        # Priority: run as the key arrives, before the keys typed after it are handed on, so
+        # that `Enter 8 0 m s Enter` in one burst all reach the prompt (see action_prompt).
+        Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎", priority=True,
                 tooltip="Type an exact value: 20mbit, 150ms, 1.5%; a bare number is in the "
                 "unit shown"),
         *[
-            Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
+            Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}",
+                    priority=True)
             for d in range(10)
         ],
     ]  # fmt: skip
@@ -157,10 +160,13 @@ class ValueSlider(Widget, can_focus=True):
     def action_extreme(self, end: int) -> None:
         self._user_set(self.scale.maximum if end > 0 else self.scale.minimum)
 
-    def action_prompt(self, initial: str = "") -> None:
+    async def action_prompt(self, initial: str = "") -> None:
+        """The prompt, up and focused before the next key is handled (awaited: keys typed
+        after Enter waited in the queue and reach its field)."""
+
         def done(value: float | None) -> None:
             if value is not None:
                 self._user_set(value)
 
         prompt = ValuePrompt(self.title, self.scale, self.text, initial, shown=self.value)
-        self.app.push_screen(prompt, done)
+        await self.app.push_screen(prompt, done)

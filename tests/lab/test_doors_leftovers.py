@@ -259,7 +259,7 @@ def test_a_value_past_a_sliders_end_ends_as_linkshaper_set_ends(
                 reset()
                 await wait_until(pilot, lambda: app.spec == base, PATIENCE, "the base shown")
                 said = len(toasts)
-                app.action_edit(f"egress-{field}")
+                await app.action_edit(f"egress-{field}")
                 await wait_until(pilot, lambda: isinstance(app.screen, ValuePrompt), what="prompt")
                 await pilot.press(*text, "enter")
 
