@@ -33,15 +33,17 @@ class LinkFigures:
 
     def spec(self, spec: Spec) -> None:
         """A spec in force: each direction whose link changed starts its figures again."""
-        for direction in DIRECTIONS:
-            link = spec.link(direction)
-            if link == self.links[direction]:
-                continue
+        changed = [d for d in DIRECTIONS if spec.link(d) != self.links[d]]
+        for direction in changed:
+            self.windows[direction].mark_change()
+            self.links[direction] = spec.link(direction)
+        if not changed:
+            return
+        for direction in DIRECTIONS:  # either way's setting stalls TCP both ways
             window = self.windows[direction]
-            window.mark_change()
-            self.links[direction] = link
             at = window.samples[-1].at if window.samples else 0.0
-            self.stalls[direction].settings(link, at)
+            other = next(d for d in DIRECTIONS if d != direction)
+            self.stalls[direction].settings(spec.link(direction), at, spec.link(other))
 
     def delay(self, direction: Direction) -> tuple[float, float] | None:
         """(median of the reports' medians, worst 99th percentile) over DELAY_WINDOW since the

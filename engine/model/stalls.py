@@ -46,8 +46,13 @@ class StallWatch:
         #: When sane settings came back after `cause` (None while it is in force).
         self.ended_at: float | None = None
 
-    def settings(self, link: LinkSpec, at: float) -> None:
+    def settings(self, link: LinkSpec, at: float, other: LinkSpec | None = None) -> None:
+        """The settings in force from `at`: this direction's link, and the other direction's
+        (TCP stalls both ways when either way is cut: its ACKs or its data go)."""
         cause = extreme(link)
+        if cause is None and other is not None:
+            across = extreme(other)
+            cause = f"the other direction's {across.removeprefix('the ')}" if across else None
         if cause is not None:
             self.cause, self.ended_at = cause, None
         elif self.cause is not None and self.ended_at is None:

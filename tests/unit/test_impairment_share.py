@@ -58,3 +58,18 @@ def test_a_stand_still_is_put_down_to_an_extreme_setting_only_after_it_and_for_a
     assert watch.still(12.0, 500.0) is None  # traffic moves
     assert watch.still(10.0 + REMEMBERED + 1, 0.0) is None  # long after: not the block's doing
     assert watch.still(10.0 + REMEMBERED + 2, 0.0) is None
+
+
+def test_a_stand_still_names_the_other_directions_setting_not_an_old_one() -> None:
+    """Download 100 % loss after an earlier block: the Upload panel said "since the block"
+    (its own old cause) while the download loss, still in force, was what stopped TCP. Either
+    way's setting stalls both ways; while it is in force nothing is said (the panel shows it),
+    after it the note names it."""
+    sane, lossy = LinkSpec(rate=20_000_000, latency=20), LinkSpec(loss=1.0)
+    upload = StallWatch()
+    upload.settings(LinkSpec(rate=0), 0.0, sane)  # a block of its own first
+    upload.settings(sane, 5.0, sane)
+    upload.settings(sane, 20.0, lossy)  # then the other direction's loss of 100 %
+    assert upload.still(21.0, 0.0) is None  # in force: the download panel says 100 %
+    upload.settings(sane, 30.0, sane)
+    assert upload.still(31.0, 0.0) == "the other direction's 100 % loss"
