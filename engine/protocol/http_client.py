@@ -94,6 +94,8 @@ class HttpClient:
             response = conn.getresponse()
             content = response.read(MAX_BODY + 1)
             status = response.status
+            if len(content) <= MAX_BODY and response.length:  # the peer closed before the end
+                raise http.client.IncompleteRead(content, response.length)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if fired.is_set():
                 raise HttpApiError(0, f"{self.url}: no answer within {self.timeout:g} s") from None
