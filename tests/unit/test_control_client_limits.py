@@ -98,7 +98,7 @@ def test_a_reply_that_never_comes_times_out(control: str) -> None:
     try:
         with ControlClient(control, timeout=1.0) as client:
             start = time.monotonic()
-            with pytest.raises(ControlError, match="no answer from the engine at .* within 1 s"):
+            with pytest.raises(ControlError, match=r"no answer from the engine at .* within 1 s"):
                 client.get_spec()
             assert time.monotonic() - start < 5
     finally:
@@ -108,9 +108,8 @@ def test_a_reply_that_never_comes_times_out(control: str) -> None:
 def test_a_reply_that_is_not_a_message_is_one_line(control: str) -> None:
     listener = keyed_server(control, lambda conn: conn.send_bytes(b"\xff\x1b[2J not json"))
     try:
-        with ControlClient(control, timeout=5.0) as client:
-            with pytest.raises(ControlError) as caught:
-                client.get_spec()
+        with ControlClient(control, timeout=5.0) as client, pytest.raises(ControlError) as caught:
+            client.get_spec()
     finally:
         listener.close()
     assert str(caught.value).startswith(
@@ -122,9 +121,11 @@ def test_a_reply_that_is_not_a_message_is_one_line(control: str) -> None:
 def test_a_reply_larger_than_the_limit_is_refused_unread(control: str) -> None:
     listener = keyed_server(control, lambda conn: conn.send_bytes(b" " * (MAX_REPLY + 1)))
     try:
-        with ControlClient(control, timeout=10.0) as client:
-            with pytest.raises(ControlError, match="answered more than 64 MiB"):
-                client.get_spec()
+        with (
+            ControlClient(control, timeout=10.0) as client,
+            pytest.raises(ControlError, match="answered more than 64 MiB"),
+        ):
+            client.get_spec()
     finally:
         listener.close()
 
@@ -136,7 +137,7 @@ def test_a_silent_stats_subscription_says_so(control: str) -> None:
     try:
         with ControlClient(control, timeout=0.5) as client:
             start = time.monotonic()
-            with pytest.raises(ControlError, match="no stats from the engine at .* for 1.5 s"):
+            with pytest.raises(ControlError, match=r"no stats from the engine at .* for 1\.5 s"):
                 list(client.subscribe(silence=1.5))
             assert 1.4 < time.monotonic() - start < 6
     finally:
@@ -147,8 +148,7 @@ def test_a_10000_flow_stats_reply_fits_the_limit() -> None:
     """The limit's size, measured: the largest stats reply an engine sends fits it."""
     flows = {f"flow-{n:05d}": LinkStats(packets_in=10**9, bytes_in=10**12) for n in range(10000)}
     both = {
-        way: DirectionStats(direction=way, at=1.0, flows=flows)  # type: ignore[arg-type]
-        for way in ("ingress", "egress")
+        way: DirectionStats(direction=way, at=1.0, flows=flows) for way in ("ingress", "egress")
     }
     size = len(encode(StatsReply(stats=EngineStats(**both))))
     assert size < MAX_REPLY / 4, size

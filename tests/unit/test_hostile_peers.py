@@ -5,6 +5,7 @@ be one line, within the deadline, and nothing of the peer's reaches the terminal
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -46,10 +47,8 @@ def http_peer() -> Iterator[Callable[[Answer], tuple[str, list[bytes]]]]:
                     return
                 with conn:
                     seen.append(conn.recv(65536))
-                    try:
+                    with contextlib.suppress(OSError):
                         answer(conn)
-                    except OSError:
-                        pass
 
         threading.Thread(target=run, daemon=True).start()
         return f"http://127.0.0.1:{server.getsockname()[1]}", seen
@@ -155,5 +154,5 @@ def test_doctor_prints_a_hostile_engine_safely(tmp_path: Path, version: str | No
         server.close()
     assert done.stderr == ""
     assert "engine_version" in done.stdout
-    assert not any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) <= 0x9F for c in done.stdout)
+    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in done.stdout)
     assert max(len(line) for line in done.stdout.splitlines()) < 1100
