@@ -57,6 +57,8 @@ def add_parsers(sub: SubParsers) -> None:
 INTERVAL = 1.0
 #: The longest `--interval`: `--once` waits that long.
 MAX_INTERVAL = 3600.0
+#: A live `stats` that hears nothing for this long (or 3 intervals) says the engine is silent.
+STATS_SILENCE = 10.0
 
 
 def http_json(data: Any) -> str:
@@ -155,7 +157,8 @@ def _live(client: ControlClient, as_json: bool, every: float | None, seconds: fl
     (None: every report), and with --json each spec change as `/stats/stream` gives it."""
     previous: dict[str, DirectionStats] = {}
     deadline = time.monotonic() + seconds if seconds else None
-    for message in client.subscribe():
+    silence = max(STATS_SILENCE, 3 * (every or INTERVAL))
+    for message in client.subscribe(silence):
         if deadline is not None and time.monotonic() > deadline:
             break
         if isinstance(message, SpecChanged):

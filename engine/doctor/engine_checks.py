@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from engine.doctor.report import Check
+from engine.model.printable import printable
 from engine.model.version import __version__
 from engine.protocol.client import ControlClient
 from engine.protocol.control import ControlError, key_owner, key_path
@@ -18,7 +19,11 @@ RESTART = "restart the engine with this installation's linkshaper"
 
 def version_check(name: str, version: str | None, why_not: str = "") -> Check:
     """The engine's version against this package's: a mismatch is a warning (the protocol
-    may differ), an engine that cannot say is one too (it is older than the question)."""
+    may differ), an engine that cannot say is one too (it is older than the question). What
+    the engine said is cut and its control characters replaced: it reaches a terminal."""
+    if version is not None:
+        version = printable(version)
+    why_not = printable(why_not)
     if version is None:
         return Check(name, "warn", f"the engine does not say its version ({why_not}): it is "
                      f"older than this linkshaper {__version__}", RESTART)  # fmt: skip
@@ -76,7 +81,14 @@ def http_checks(url: str, token: str | None) -> list[Check]:
     """`http_api` (GET /version answered, with the token if one is given) and `http_version`."""
     if "://" not in url:
         url = f"http://{url}"
-    api = HttpClient(url, token, timeout=HTTP_TIMEOUT)
+    try:
+        api = HttpClient(url, token, timeout=HTTP_TIMEOUT)
+    except HttpApiError as exc:
+        fix = "--http http://HOST:PORT"
+        return [
+            Check("http_api", "missing", exc.message, fix),
+            Check("http_version", "missing", "no API to ask (see http_api)", fix),
+        ]
     try:
         version = api.version()
     except HttpApiError as exc:

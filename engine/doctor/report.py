@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from engine.model.printable import printable
+
+#: A detail or fix longer than this is cut where printed: it holds what an engine said.
+LINE_LIMIT = 1000
+
 Status = Literal["ok", "missing", "warn"]
 
 #: What `doctor --for WHAT` checks the needs of, and the checks each one needs. `run`, the
@@ -64,8 +69,8 @@ class Check:
             "ok": self.ok,
             "status": self.status,
             "required": self.required,
-            "detail": self.detail,
-            "fix": self.fix,
+            "detail": printable(self.detail, LINE_LIMIT),
+            "fix": None if self.fix is None else printable(self.fix, LINE_LIMIT),
         }
 
 
@@ -87,7 +92,8 @@ def missing_needs(checks: list[Check]) -> list[str]:
 
 def engine_version(checks: list[Check]) -> str | None:
     """The version the engine at the control socket said, None when none was reached."""
-    return next((c.found for c in checks if c.name == "engine_version"), None)
+    found = next((c.found for c in checks if c.name == "engine_version"), None)
+    return None if found is None else printable(found)
 
 
 def as_json(checks: list[Check], purpose: str, version: str) -> dict[str, Any]:
@@ -110,9 +116,10 @@ def as_text(checks: list[Check], purpose: str, version: str) -> str:
     width = max(len(check.name) for check in checks)
     for check in checks:
         mark = "needed" if check.required else ""
-        lines.append(f"{check.status:<8} {mark:<6}  {check.name:<{width}}  {check.detail}")
+        detail = printable(check.detail, LINE_LIMIT)  # an engine's words: no escapes, no floods
+        lines.append(f"{check.status:<8} {mark:<6}  {check.name:<{width}}  {detail}")
         if check.fix and not check.ok:
-            lines.append(f"{'':<8} {'':<6}  {'':<{width}}  fix: {check.fix}")
+            lines.append(f"{'':<8} {'':<6}  {'':<{width}}  fix: {printable(check.fix, LINE_LIMIT)}")
     missing = missing_needs(checks)
     if missing:
         lines.append(f"missing for `{COMMANDS[purpose]}`: {', '.join(missing)}")

@@ -7,9 +7,18 @@ from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
+from engine.model.printable import printable
 from engine.model.spec import Direction, Spec
 from engine.model.stats import EngineStats
-from engine.protocol.control import DEFAULT_CONTROL_PATH, ControlError, connect
+from engine.protocol.control import (
+    DEFAULT_CONTROL_PATH,
+    REPLY_TIMEOUT,
+    ControlError,
+    connect,
+    deadline,
+)
 from engine.protocol.messages import (
     CaptureLost,
     CaptureRequest,
@@ -37,6 +46,10 @@ from engine.protocol.messages import (
 
 T = TypeVar("T")
 
+#: Largest reply read. A stats reply for 10,000 flows in each direction is some 7 MB (measured in
+#: tests/unit/test_control_client_limits.py); anything larger is not the engine's.
+MAX_REPLY = 64 * 1024 * 1024
+
 
 def wait_for_engine(
     control: str, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True
@@ -62,9 +75,15 @@ class ControlClient:
     """Requests and replies over one connection: a control socket's, or a Pipe end given as
     `conn` (then `path` only names it in errors)."""
 
-    def __init__(self, path: str = DEFAULT_CONTROL_PATH, conn: Connection | None = None) -> None:
+    def __init__(
+        self,
+        path: str = DEFAULT_CONTROL_PATH,
+        conn: Connection | None = None,
+        timeout: float = REPLY_TIMEOUT,
+    ) -> None:
         self.path = path
-        self._conn = conn if conn is not None else connect(path)
+        self.timeout = timeout
+        self._conn = conn if conn is not None else connect(path, timeout)
 
     def close(self) -> None:
         self._conn.close()
@@ -78,7 +97,7 @@ class ControlClient:
     def _request(self, message: Message, expected: type[T]) -> T:
         reply = self.request(message)
         if isinstance(reply, Error):
-            raise ControlError(reply.message)
+            raise ControlError(printable(reply.message))
         if not isinstance(reply, expected):
             raise ControlError(f"unexpected reply {reply.type!r}")
         return reply
@@ -87,9 +106,35 @@ class ControlClient:
         """Any request; the reply as it comes, an Error included."""
         try:
             self._conn.send_bytes(encode(message))
-            return decode(self._conn.recv_bytes())
-        except (EOFError, OSError) as exc:
+        except OSError as exc:
             raise ControlError(f"engine at {self.path} went away: {exc}") from None
+        return self._read()
+
+    def _read(self) -> Message:
+        """The next message, within the timeout; ControlError for silence, a reply too large,
+        or one that is not a linkshaper message."""
+        try:
+            with deadline(self._conn, self.path, self.timeout):
+                data = self._conn.recv_bytes(MAX_REPLY)
+        except OSError as exc:
+            if "bad message length" in str(exc):
+                raise ControlError(
+                    f"the engine at {self.path} answered more than {MAX_REPLY >> 20} MiB"
+                ) from None
+            raise ControlError(f"engine at {self.path} went away: {exc}") from None
+        except EOFError as exc:
+            raise ControlError(f"engine at {self.path} went away: {exc}") from None
+        return self._decode(data)
+
+    def _decode(self, data: bytes) -> Message:
+        try:
+            return decode(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+            raise ControlError(
+                f"the engine at {self.path} answered something that is not a linkshaper "
+                f"message: {printable(first, 80)}"
+            ) from None
 
     def get_spec(self) -> Spec:
         return self._request(GetSpec(), SpecReply).spec
@@ -137,17 +182,26 @@ class ControlClient:
         try:
             if not self._conn.poll(timeout):
                 return None
-            return decode(self._conn.recv_bytes())
         except (EOFError, OSError) as exc:
             raise ControlError(f"engine at {self.path} went away: {exc}") from None
+        return self._read()
 
-    def subscribe(self) -> Iterator[SpecChanged | StatsReport]:
-        """Spec changes and stats samples, as they happen, until the engine goes away."""
+    def subscribe(self, silence: float | None = None) -> Iterator[SpecChanged | StatsReport]:
+        """Spec changes and stats samples, as they happen, until the engine goes away; with
+        `silence`, ControlError when nothing comes for that many seconds (a stopped engine)."""
         self._request(Subscribe(), SpecReply)
         while True:
             try:
-                message = decode(self._conn.recv_bytes())
+                ready = self._conn.poll(silence)  # between messages: no reply deadline
             except (EOFError, OSError):
                 return
+            if not ready:
+                raise ControlError(f"no stats from the engine at {self.path} for {silence:g} s")
+            try:
+                message = self._read()
+            except ControlError as exc:
+                if "went away" in str(exc):
+                    return
+                raise
             if isinstance(message, SpecChanged | StatsReport):
                 yield message

@@ -11,7 +11,11 @@ import errno
 import os
 import pwd
 import socket
-from multiprocessing.connection import Client, Connection
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 
 from engine.files.regular_files import read_regular_file
@@ -52,10 +56,23 @@ def read_authkey(control_path: str) -> bytes:
         if exc.errno == errno.ELOOP:
             raise OSError(exc.errno, "a symbolic link, not followed") from None
         raise
+    _check_owner(key_path(control_path))
     try:
         return bytes.fromhex(text.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
         raise OSError(errno.EINVAL, "not a key") from None
+
+
+def _check_owner(path: Path) -> None:
+    """OSError unless the key is root's or this user's and open to nobody else: a key another
+    user wrote or can change is not the engine's, and a client would prove it holds it to
+    whoever listens there."""
+    status = os.lstat(path)
+    if status.st_uid not in (0, os.geteuid()):
+        raise OSError(errno.EPERM, f"owned by uid {status.st_uid}: not the engine's")
+    if status.st_mode & 0o077:
+        raise OSError(errno.EPERM, f"mode {status.st_mode & 0o777:04o}, open to others: "
+                      "not the engine's")  # fmt: skip
 
 
 class ControlError(LinkshaperError, RuntimeError):
@@ -120,16 +137,76 @@ def unreadable_key(path: str, exc: OSError) -> str:
                 owner = key_owner(path)
                 return (f"an engine is at {path}, but its key {key_path(path)} is readable by "
                         f"{owner} only: run this as {owner} (sudo)")  # fmt: skip
+    if exc.errno == errno.EPERM and exc.strerror:
+        return f"the key {key_path(path)} is {exc.strerror}"
     return f"no engine at {path}: cannot read its key ({exc.strerror})"
 
 
-def connect(path: str) -> Connection:
-    """A connection to a running engine's control socket."""
+#: How long a client waits for the engine to accept it and for each reply.
+REPLY_TIMEOUT = 10.0
+
+
+def no_answer(path: str, timeout: float) -> ControlError:
+    return ControlError(f"no answer from the engine at {path} within {timeout:g} s")
+
+
+@contextmanager
+def deadline(conn: Connection, path: str, timeout: float) -> Iterator[None]:
+    """Bounds a blocking exchange on `conn`: after `timeout` seconds a watchdog shuts the
+    socket down, so the read blocked in it returns EOF, which is reported as no answer (a
+    stopped or stalled engine would otherwise hold the client forever)."""
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        try:
+            with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except (EOFError, OSError):
+        if fired.is_set():
+            raise no_answer(path, timeout) from None
+        raise
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        raise no_answer(path, timeout)
+
+
+def connect(path: str, timeout: float = REPLY_TIMEOUT) -> Connection:
+    """A connection to a running engine's control socket, its handshake done within
+    `timeout` seconds."""
     try:
         authkey = read_authkey(path)
     except OSError as exc:
         raise ControlError(unreadable_key(path, exc)) from None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        return Client(path, "AF_UNIX", authkey=authkey)
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.settimeout(None)
+    except TimeoutError:
+        sock.close()
+        raise no_answer(path, timeout) from None
     except OSError as exc:
+        sock.close()
         raise ControlError(f"no engine at {path}: {exc.strerror or exc}") from None
+    conn = Connection(sock.detach())
+    try:
+        with deadline(conn, path, timeout):
+            answer_challenge(conn, authkey)
+            deliver_challenge(conn, authkey)
+    except ControlError:
+        conn.close()
+        raise
+    except (EOFError, OSError, AuthenticationError) as exc:
+        conn.close()
+        raise ControlError(f"no engine at {path}: {exc}") from None
+    return conn

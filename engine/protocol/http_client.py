@@ -8,23 +8,35 @@ so that no caller builds JSON by hand. Answers are the engine's own pydantic mod
     api.set("egress", loss=0.02, rate="5mbit")   # one
     print(api.stats().egress.total.packets_out)
 
-Standard library only (urllib): it runs wherever the engine's models import.
+Standard library only (http.client): it runs wherever the engine's models import. A request
+has a deadline as a whole (`timeout`), an answer's body is read up to MAX_BODY, redirects are
+refused (the token would go to wherever they point), and only http:// and https:// URLs are
+taken: whatever else an address answers is one line (HttpApiError), never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from engine.model.errors import LinkshaperError
+from engine.model.printable import printable
 from engine.model.spec import Direction, Spec, loads_spec, seed_view
 from engine.model.stats import EngineStats
 
 Directions = Direction | Literal["both"]
+M = TypeVar("M", bound=BaseModel)
+
+#: Largest answer body read: a stats answer for 10,000 flows each way is some 7 MB.
+MAX_BODY = 64 * 1024 * 1024
 
 
 class HttpApiError(LinkshaperError, RuntimeError):
@@ -40,10 +52,23 @@ class HttpApiError(LinkshaperError, RuntimeError):
 class HttpClient:
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
         """`url`: the API's base, e.g. http://localhost:3000; `token`: the engine's
-        --http-token, if it has one (needed for every change)."""
+        --http-token, if it has one (needed for every change); `timeout`: seconds for a
+        whole request, answer included."""
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HttpApiError(0, f"{url!r}: not an http:// or https:// URL")
+        self._parts = parts
+
+    def _connection(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self._parts.scheme == "https" else None
+        port = self._parts.port
+        host = self._parts.hostname or ""
+        if kind is not None:
+            return kind(host, port, timeout=self.timeout)
+        return http.client.HTTPConnection(host, port, timeout=self.timeout)
 
     def _request(
         self,
@@ -52,24 +77,57 @@ class HttpClient:
         body: Any = None,
         query: dict[str, str] | None = None,
     ) -> bytes:
-        url = self.url + path
+        target = self._parts.path.rstrip("/") + path
         if query:
-            url += "?" + urllib.parse.urlencode(query)
+            target += "?" + urllib.parse.urlencode(query)
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
+        headers = {"Content-Type": "application/json"} if data is not None else {}
         if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+            headers["Authorization"] = f"Bearer {self.token}"
+        conn = self._connection()
+        fired = threading.Event()
+        timer = threading.Timer(self.timeout, _cut, (conn, fired))
+        timer.daemon = True
+        timer.start()
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                content: bytes = response.read()
-                return content
-        except urllib.error.HTTPError as exc:
-            raise HttpApiError(exc.code, _error_of(exc.read())) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise HttpApiError(0, f"{self.url}: {reason}") from None
+            conn.request(method, target, data, headers)
+            response = conn.getresponse()
+            content = response.read(MAX_BODY + 1)
+            status = response.status
+            if len(content) <= MAX_BODY and response.length:  # the peer closed before the end
+                raise http.client.IncompleteRead(content, response.length)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if fired.is_set():
+                raise HttpApiError(0, f"{self.url}: no answer within {self.timeout:g} s") from None
+            raise HttpApiError(0, f"{self.url}: {printable(repr(exc))}") from None
+        finally:
+            timer.cancel()
+            conn.close()
+        if fired.is_set():
+            raise HttpApiError(0, f"{self.url}: no answer within {self.timeout:g} s")
+        if len(content) > MAX_BODY:
+            raise HttpApiError(0, f"{self.url}{path}: an answer larger than "
+                               f"{MAX_BODY >> 20} MiB")  # fmt: skip
+        if 300 <= status < 400:
+            where = printable(response.getheader("Location") or "nowhere")
+            raise HttpApiError(0, f"{self.url}{path}: redirected to {where}, not followed")
+        if status >= 400:
+            raise HttpApiError(status, _error_of(content))
+        return content
+
+    def _json(self, path: str) -> Any:
+        """The answer to GET `path` as JSON, or HttpApiError."""
+        try:
+            return json.loads(self._request("GET", path))
+        except ValueError:
+            raise HttpApiError(0, f"{self.url}{path}: the answer is not JSON") from None
+
+    def _model(self, model: type[M], content: bytes, path: str) -> M:
+        """`content` as `model`, or one HttpApiError line."""
+        try:
+            return model.model_validate_json(content)
+        except ValueError:
+            raise HttpApiError(0, f"{self.url}{path}: the answer is not linkshaper's") from None
 
     # Reading
 
@@ -79,16 +137,18 @@ class HttpClient:
 
     def stats(self) -> EngineStats:
         """Both directions' counters, as the engine last reported them."""
-        return EngineStats.model_validate_json(self._request("GET", "/stats"))
+        return self._model(EngineStats, self._request("GET", "/stats"), "/stats")
 
     def info(self) -> dict[str, Any]:
         """Interfaces, processes and paths (GET /info)."""
-        info: dict[str, Any] = json.loads(self._request("GET", "/info"))
+        info = self._json("/info")
+        if not isinstance(info, dict):
+            raise HttpApiError(0, f"{self.url}/info: not an object")
         return info
 
     def version(self) -> str:
         """The engine's package version (GET /version)."""
-        answer: dict[str, Any] = json.loads(self._request("GET", "/version"))
+        answer = self._json("/version")
         version = answer.get("version") if isinstance(answer, dict) else None
         if not isinstance(version, str):
             raise HttpApiError(0, f"{self.url}/version: no version in the answer")
@@ -96,7 +156,7 @@ class HttpClient:
 
     def metrics(self) -> str:
         """The Prometheus text of GET /metrics."""
-        return self._request("GET", "/metrics").decode()
+        return self._request("GET", "/metrics").decode(errors="replace")
 
     def ready(self) -> bool:
         """Whether the API answers."""
@@ -144,8 +204,20 @@ class HttpClient:
     def flush(self, direction: Direction | None = None, link: str | None = None) -> str:
         """Drop what the links hold (all, one direction's, or one link's)."""
         query = {k: v for k, v in (("direction", direction), ("link", link)) if v is not None}
-        answer: dict[str, str] = json.loads(self._request("POST", "/flush", query=query))
-        return answer.get("done", "")
+        try:
+            answer = json.loads(self._request("POST", "/flush", query=query))
+        except ValueError:
+            raise HttpApiError(0, f"{self.url}/flush: the answer is not JSON") from None
+        done = answer.get("done") if isinstance(answer, dict) else None
+        return done if isinstance(done, str) else ""
+
+
+def _cut(conn: http.client.HTTPConnection, fired: threading.Event) -> None:
+    """The whole-request deadline: shut the socket down so the blocked read returns."""
+    fired.set()
+    if conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _error_of(body: bytes) -> str:
@@ -153,6 +225,6 @@ def _error_of(body: bytes) -> str:
     try:
         answer = json.loads(body)
     except ValueError:
-        return body.decode(errors="replace").strip()[:200]
+        return printable(body.decode(errors="replace").strip())
     error = answer.get("error") if isinstance(answer, dict) else None
-    return error if isinstance(error, str) else str(answer)[:200]
+    return printable(error if isinstance(error, str) else str(answer))
