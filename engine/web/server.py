@@ -26,6 +26,11 @@ class ListenError(LinkshaperError, ValueError):
     """An address to serve the API on that cannot be used."""
 
 
+#: How long `linkshaper http` waits for the engine's answer to one request: longer than a
+#: command line's 10 s, as a spec of 10,000 flows takes seconds to apply on a busy machine.
+API_REPLY_TIMEOUT = 60.0
+
+
 class RemoteEngine:
     """The API's engine over a control socket (`linkshaper http`): requests on one connection,
     published messages from a subscription read by a thread."""
@@ -34,15 +39,26 @@ class RemoteEngine:
         from engine.protocol.client import ControlClient
 
         self.control = control
-        self._client = ControlClient(control)
+        self._client: ControlClient | None = ControlClient(control, timeout=API_REPLY_TIMEOUT)
         self._lock = threading.Lock()
         self._listeners = Listeners()
         self._subscription = ControlClient(control)
         threading.Thread(target=self._read, daemon=True, name="http-subscription").start()
 
     def handle(self, request: Message) -> Message:
+        """The engine's reply. A connection that failed (the engine gone, or silent past the
+        deadline: the client shut it down) is replaced for the next request, not kept dead."""
+        from engine.protocol.client import ControlClient
+
         with self._lock:
-            return self._client.request(request)
+            if self._client is None:
+                self._client = ControlClient(self.control, timeout=API_REPLY_TIMEOUT)
+            try:
+                return self._client.request(request)
+            except ControlError:
+                self._client.close()
+                self._client = None
+                raise
 
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         return self._listeners.add(callback)
