@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from engine.model.change_source import ChangeSource
 from engine.model.spec import MAX_LABEL_LENGTH, MAX_TRACE_PATH, Direction, Spec
 from engine.model.stats import DirectionStats, EngineStats
 from engine.model.trace import TraceFile
@@ -155,7 +156,7 @@ class SetSpec(_Message):
 
     type: Literal["set_spec"] = "set_spec"
     spec: Spec
-    source: str = "client"
+    source: ChangeSource = "client"
     origin: Origin = "local"
     trace_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TRACE_PATH)
 
@@ -169,7 +170,7 @@ class PatchSpec(_Message):
 
     type: Literal["patch_spec"] = "patch_spec"
     changes: dict[str, Any]
-    source: str = "client"
+    source: ChangeSource = "client"
     origin: Origin = "local"
     trace_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TRACE_PATH)
 
@@ -243,7 +244,7 @@ class SpecReply(_Message):
 class SpecChanged(_Message):
     type: Literal["spec_changed"] = "spec_changed"
     spec: Spec
-    source: str
+    source: ChangeSource
     at: float
     origin: Door = "control"
 
