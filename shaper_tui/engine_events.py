@@ -32,6 +32,8 @@ class EngineEvents(ShaperState):
     _start_replay: Callable[[str, float, bool], None]
     #: Changes by others not yet toasted, and when the last toast was.
     _untold: int = 0
+    _untold_words: str = ""
+    _toast_due: bool = False
     _last_toast: float = float("-inf")
 
     def on_engine_attached(self, message: EngineAttached) -> None:
@@ -72,18 +74,27 @@ class EngineEvents(ShaperState):
         words = who_changed(source, origin)
         now = time.monotonic()
         told: dict[str, float] = self.__dict__.setdefault("_told_changes", {})
-        self._untold += count
         if now - told.get(words, float("-inf")) < QUIET_SECONDS:
-            self._untold = 0  # said a moment ago, in these words
-            return
-        if now - self._last_toast < TOAST_SECONDS:
-            return  # counted: the next toast says how many
-        untold, self._untold, self._last_toast = self._untold, 0, now
+            return  # said a moment ago, in these words
         if len(told) >= MAX_TOLD:
             told.clear()
         told[words] = now
-        text = words if untold <= 1 else f"{untold} changes by others; the latest: {words}"
-        self.notify(text, title="The link changed", timeout=4)
+        self._untold += count
+        self._untold_words = words
+        wait = self._last_toast + TOAST_SECONDS - now
+        if wait <= 0:
+            self._toast_untold()
+        elif not self._toast_due:
+            self._toast_due = True  # said when the quiet time ends, with the others since
+            self.set_timer(wait, self._toast_untold)
+
+    def _toast_untold(self) -> None:
+        """The toast for the changes by others not yet told: the latest, and how many."""
+        untold, words = self._untold, self._untold_words
+        self._untold, self._toast_due, self._last_toast = 0, False, time.monotonic()
+        if untold:
+            text = words if untold == 1 else f"{untold} changes by others; the latest: {words}"
+            self.notify(text, title="The link changed", timeout=4)
 
     def on_engine_rejected(self, message: EngineRejected) -> None:
         self.notify(message.message, title="Not applied", severity="error", timeout=6)
