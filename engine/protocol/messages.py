@@ -145,9 +145,10 @@ class GetSpec(_Message):
 #: (the control socket's root clients, the spec file) may name any file; `network` (the HTTP
 #: API, whichever process serves it) only files in `trace_dir`, and none without one.
 Origin = Literal["local", "network"]
-#: Which door a change came in through, as the supervisor saw it (not as a client claims):
-#: a control-socket client (the TUI, the CLI, `linkshaper replay`), the HTTP API (its
-#: replays too), or SIGHUP (the spec file read again). `source` says the rest.
+#: Which door a change came in through, as the supervisor saw it (never from `source`): a
+#: control-socket client (the TUI, the CLI, `linkshaper replay`), the HTTP API (its replays
+#: too; `linkshaper http` is a control-socket client that declares itself so with origin
+#: `network`, a declaration any key holder could make), or SIGHUP (the spec file read again).
 Door = Literal["control", "http", "sighup"]
 
 
