@@ -19,6 +19,10 @@ from shaper_tui.messages import (
 
 #: Each direction's figures are drawn at most this often: readable, and cheap to draw.
 DISPLAY_INTERVAL = 0.5
+#: At most one `Changed by …` toast this often, whoever made the changes.
+TOAST_SECONDS = 2.0
+#: Sources remembered for QUIET_SECONDS at most (forgotten all at once past this).
+MAX_TOLD = 64
 
 
 class EngineEvents(ShaperState):
@@ -26,6 +30,11 @@ class EngineEvents(ShaperState):
 
     #: Made by `ReplayActions`: a replay asked for on the command line starts once attached.
     _start_replay: Callable[[str, float, bool], None]
+    #: Changes by others not yet toasted, and when the last toast was.
+    _untold: int = 0
+    _untold_words: str = ""
+    _toast_due: bool = False
+    _last_toast: float = float("-inf")
 
     def on_engine_attached(self, message: EngineAttached) -> None:
         self.status_bar.attach(message.info)
@@ -42,30 +51,50 @@ class EngineEvents(ShaperState):
     def on_engine_lost(self, message: EngineLost) -> None:
         self.status_bar.lose(message.reason)
 
-    def on_spec_arrived(self, message: SpecArrived) -> None:
+    def on_spec_arrived(self, posted: SpecArrived) -> None:
+        message = self.link.take_spec(posted)  # the newest of a burst: one repaint for all
         self.history.spec(message.spec)
         self.figures.spec(message.spec)
         if self.recorder is not None:
             self.recorder.take(message)
+        if message.other is not None:
+            self._say_who_changed(*message.other, count=message.others)
         if message.source == self.tag and self.link.busy:
             return  # our own change, overtaken by newer ones on their way
-        if message.source != self.tag:
-            self._say_who_changed(message.source, message.origin)
         self._show_spec(message.spec)
 
-    def _say_who_changed(self, source: str, origin: str) -> None:
+    def _say_who_changed(self, source: str, origin: str, count: int = 1) -> None:
         """A toast naming who changed the link, unless it is our own replay (its line says
-        so) or the same words were said a moment ago."""
+        so), the same words were said a moment ago, or any toast was (a flood of changes
+        with a new source each is one toast every TOAST_SECONDS, counting them)."""
         runner = self.runner
         ours = runner is not None and not runner.status().finished
         if source == "replay" and origin == "control" and ours:
             return
         words = who_changed(source, origin)
         now = time.monotonic()
-        told = self.__dict__.setdefault("_told_changes", {})
-        if now - told.get(words, float("-inf")) >= QUIET_SECONDS:
-            told[words] = now
-            self.notify(words, title="The link changed", timeout=4)
+        told: dict[str, float] = self.__dict__.setdefault("_told_changes", {})
+        if now - told.get(words, float("-inf")) < QUIET_SECONDS:
+            return  # said a moment ago, in these words
+        if len(told) >= MAX_TOLD:
+            told.clear()
+        told[words] = now
+        self._untold += count
+        self._untold_words = words
+        wait = self._last_toast + TOAST_SECONDS - now
+        if wait <= 0:
+            self._toast_untold()
+        elif not self._toast_due:
+            self._toast_due = True  # said when the quiet time ends, with the others since
+            self.set_timer(wait, self._toast_untold)
+
+    def _toast_untold(self) -> None:
+        """The toast for the changes by others not yet told: the latest, and how many."""
+        untold, words = self._untold, self._untold_words
+        self._untold, self._toast_due, self._last_toast = 0, False, time.monotonic()
+        if untold:
+            text = words if untold == 1 else f"{untold} changes by others; the latest: {words}"
+            self.notify(text, title="The link changed", timeout=4)
 
     def on_engine_rejected(self, message: EngineRejected) -> None:
         self.notify(message.message, title="Not applied", severity="error", timeout=6)

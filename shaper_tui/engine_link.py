@@ -46,6 +46,10 @@ class EngineLink:
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: The newest spec change not yet taken by the app (`take_spec`): a burst of them
+        #: is one message to the app, so a flood costs one repaint, not one per change.
+        self._spec_lock = threading.Lock()
+        self._latest: SpecArrived | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -150,6 +154,28 @@ class EngineLink:
             except ControlError as exc:
                 self._post(EngineRejected(str(exc)))
 
+    # --- spec changes ----------------------------------------------------------------
+
+    def _offer(self, arrived: SpecArrived) -> None:
+        """Keep `arrived` as the newest change; tell the app only if it has none waiting."""
+        with self._spec_lock:
+            waiting = self._latest
+            if waiting is not None:
+                arrived.others, arrived.other = waiting.others, waiting.other
+            if arrived.source != self.tag:
+                arrived.others += 1
+                arrived.other = (arrived.source, arrived.origin)
+            self._latest = arrived
+        if waiting is None:
+            self._post(arrived)
+
+    def take_spec(self, posted: SpecArrived) -> SpecArrived:
+        """The newest change arrived since the app last took one (`posted` if none): what
+        the app shows, standing for every change of the burst (its `others`)."""
+        with self._spec_lock:
+            latest, self._latest = self._latest, None
+        return posted if latest is None else latest
+
     # --- attachment ------------------------------------------------------------------
 
     def _attach_loop(self) -> None:
@@ -190,7 +216,7 @@ class EngineLink:
                 if isinstance(message, StatsReport):
                     self._post(StatsArrived(message.stats))
                 elif isinstance(message, SpecChanged):
-                    self._post(SpecArrived(message.spec, message.source, message.origin))
+                    self._offer(SpecArrived(message.spec, message.source, message.origin))
         except ControlError as exc:
             return str(exc)
         finally:

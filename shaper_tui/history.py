@@ -15,18 +15,27 @@ from engine.timelines.timeline import SpecStep, StatsLine, Step, Timeline
 HISTORY_SECONDS = 600.0
 #: Samples kept a second per direction (the engine reports ten).
 SAMPLES_PER_SECOND = 2
+#: Spec changes kept at most: one per sample interval over the whole history (the chart
+#: cannot draw two changes in one sample), and the one in force at its start. A flood of
+#: changes (tens of thousands a minute) keeps the TUI's memory bounded.
+MAX_STEPS = int(HISTORY_SECONDS * SAMPLES_PER_SECOND) + 1
 
 
 class History:
     def __init__(self, clock: float | None = None) -> None:
         self.started = time.monotonic() if clock is None else clock
-        self.steps: deque[SpecStep] = deque()
+        self.steps: deque[SpecStep] = deque(maxlen=MAX_STEPS)
         self.stats: deque[StatsLine] = deque()
         self._last: dict[str, float] = {}
 
     def spec(self, spec: Spec, now: float | None = None) -> None:
+        """A change put in force; one within a sample interval of the last kept replaces it
+        (at that one's time): the chart shows the spec each sample saw last."""
         at = self._at(now)
-        self.steps.append(SpecStep(at=at, spec=spec))
+        if len(self.steps) > 1 and at - self.steps[-1].at < 1.0 / SAMPLES_PER_SECOND:
+            self.steps[-1] = SpecStep(at=self.steps[-1].at, spec=spec)
+        else:
+            self.steps.append(SpecStep(at=at, spec=spec))
         self._forget(at)
 
     def sample(self, stats: DirectionStats, now: float | None = None) -> None:

@@ -36,6 +36,10 @@ class SpecArrived(Message):
         self.spec = spec
         self.source = source
         self.origin = origin
+        #: Changes by other clients this one stands for (a burst is handed over as its
+        #: latest, `EngineLink.take_spec`), and the latest of them: (source, origin).
+        self.others = 0
+        self.other: tuple[str, str] | None = None
 
 
 class StatsArrived(Message):

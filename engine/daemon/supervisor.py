@@ -313,7 +313,10 @@ class Supervisor:
             return SpecReply(spec=self._spec)
         if isinstance(request, SetSpec | PatchSpec):  # every door's change: one gate
             change = request
-            # The HTTP API stamps its changes `network` whatever process serves it.
+            # The HTTP API stamps its changes `network` whatever process serves it; over the
+            # control socket (`linkshaper http`) that is its declaration, which any key holder
+            # (root, trusted as the owner) could make too: docs/control-protocol.md. A
+            # client's `source` never sets the door.
             door: Door = "http" if request.origin == "network" else "control"
             return self.change(lambda base: gate.admit(change, base), request.source, door)
         if isinstance(request, Flush):

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from engine.model.change_source import ChangeSource
 from engine.model.spec import MAX_LABEL_LENGTH, MAX_TRACE_PATH, Direction, Spec
 from engine.model.stats import DirectionStats, EngineStats
 from engine.model.trace import TraceFile
@@ -144,9 +145,10 @@ class GetSpec(_Message):
 #: (the control socket's root clients, the spec file) may name any file; `network` (the HTTP
 #: API, whichever process serves it) only files in `trace_dir`, and none without one.
 Origin = Literal["local", "network"]
-#: Which door a change came in through, as the supervisor saw it (not as a client claims):
-#: a control-socket client (the TUI, the CLI, `linkshaper replay`), the HTTP API (its
-#: replays too), or SIGHUP (the spec file read again). `source` says the rest.
+#: Which door a change came in through, as the supervisor saw it (never from `source`): a
+#: control-socket client (the TUI, the CLI, `linkshaper replay`), the HTTP API (its replays
+#: too; `linkshaper http` is a control-socket client that declares itself so with origin
+#: `network`, a declaration any key holder could make), or SIGHUP (the spec file read again).
 Door = Literal["control", "http", "sighup"]
 
 
@@ -155,7 +157,7 @@ class SetSpec(_Message):
 
     type: Literal["set_spec"] = "set_spec"
     spec: Spec
-    source: str = "client"
+    source: ChangeSource = "client"
     origin: Origin = "local"
     trace_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TRACE_PATH)
 
@@ -169,7 +171,7 @@ class PatchSpec(_Message):
 
     type: Literal["patch_spec"] = "patch_spec"
     changes: dict[str, Any]
-    source: str = "client"
+    source: ChangeSource = "client"
     origin: Origin = "local"
     trace_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TRACE_PATH)
 
@@ -243,7 +245,7 @@ class SpecReply(_Message):
 class SpecChanged(_Message):
     type: Literal["spec_changed"] = "spec_changed"
     spec: Spec
-    source: str
+    source: ChangeSource
     at: float
     origin: Door = "control"
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.model.change_source import ChangeSource
 from engine.model.errors import LinkshaperError
 from engine.model.spec import Spec, SpecError
 from engine.model.spec_patch import patch_spec
@@ -56,14 +57,14 @@ class SpecStep(_Line):
     at: float = Field(ge=0)
     spec: Spec
     ramp: float = Field(default=0.0, ge=0)
-    source: str | None = None
+    source: ChangeSource | None = None
 
 
 class PatchStep(_Line):
     at: float = Field(ge=0)
     set: dict[str, Any]
     ramp: float = Field(default=0.0, ge=0)
-    source: str | None = None
+    source: ChangeSource | None = None
 
 
 class StatsLine(_Line):

@@ -87,3 +87,24 @@ def test_each_door_is_named_and_the_tui_says_who_changed_the_link(
         "Changed over the HTTP API (http)",
         "Changed by SIGHUP: the engine read its spec file again",
     ]
+
+
+def test_a_control_client_calling_itself_http_is_shown_as_control(
+    start_engine: StartEngine,
+) -> None:
+    """`source` is the client's own words and never picks the door: a control-socket client
+    that says "http" is a control change. (Only origin `network`, the declaration
+    `linkshaper http` makes, is shown as `http`; docs/control-protocol.md says whom that
+    trusts.)"""
+    engine = start_engine(BASE)
+    watcher = SpecWatcher(engine.control)
+    try:
+        with ControlClient(engine.control) as client:
+            client.patch({"ingress.latency": "7ms"}, source="http")
+            client.patch({"ingress.latency": "8ms"}, source="sighup")
+        deadline = time.monotonic() + 5
+        while len(watcher.origins()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert watcher.origins() == [("http", "control"), ("sighup", "control")]
+    finally:
+        watcher.close()
