@@ -28,6 +28,7 @@ from engine.protocol.messages import (
     Error,
     FateRecords,
     Message,
+    SpecChanged,
     Subscribe,
     decode,
     encode,
@@ -157,8 +158,9 @@ class ControlServer:
         subscribers = [s for s in subscribers if s.capture is None]
         if subscribers:  # encoded only for someone: a report of 10,000 flows is large
             data = encode(message)
+            latest_wins = isinstance(message, SpecChanged)
             for subscriber in subscribers:
-                subscriber.offer(data)
+                subscriber.offer(data, latest_wins)
         self._listeners.notify(message)
 
     def close(self) -> None:

@@ -38,10 +38,27 @@ class Outbox:
         self.capture = capture
         #: Records that did not fit in the outbox since the last CaptureLost went out.
         self.lost = 0
+        #: The newest spec change that did not fit in the outbox (see `offer`).
+        self.latest: bytes | None = None
 
-    def offer(self, data: bytes) -> None:
-        with contextlib.suppress(queue.Full):
+    def offer(self, data: bytes, latest_wins: bool = False) -> None:
+        """Queue `data`; dropped when the subscriber is that far behind, unless `latest_wins`
+        (a spec change): then the newest such one waits beside the full outbox and goes out
+        next, so a reader that fell behind in a flood of changes still ends on the spec in
+        force, never on one it replaced."""
+        try:
             self.outbox.put_nowait(data)
+        except queue.Full:
+            if latest_wins:
+                self.latest = data
+        else:
+            if latest_wins:
+                self.latest = None  # a newer change is queued: the one beside is stale
+
+    def take_latest(self) -> bytes | None:
+        """The newest spec change that did not fit, once (see `offer`)."""
+        latest, self.latest = self.latest, None
+        return latest
 
     def offer_records(self, data: bytes, count: int) -> None:
         """Fate records: when the reader is too slow they are dropped and counted, and the
@@ -88,6 +105,8 @@ class Subscriber(Outbox):
                 if data is None:
                     break
                 self.conn.send_bytes(data)
+                if self.outbox.empty() and (latest := self.take_latest()) is not None:
+                    self.conn.send_bytes(latest)
         except (OSError, EOFError):
             pass
         finally:
