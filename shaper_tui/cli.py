@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import shtab
 
+from engine.kernel.python_path import seal_python_path
 from engine.model.errors import LinkshaperError
 from engine.model.version import __version__
 from engine.protocol.control import add_control_option
@@ -172,6 +173,7 @@ def _closing_on_signals(app: App[None], teardown: Callable[[], None]) -> Iterato
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    seal_python_path()  # before anything starts a child Python: none imports from the cwd
     args = build_parser().parse_args(argv)
     from shaper_tui.app import create_app
 
