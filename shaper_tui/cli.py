@@ -22,7 +22,7 @@ import shtab
 from engine.kernel.python_path import seal_python_path
 from engine.model.errors import LinkshaperError
 from engine.model.version import __version__
-from engine.protocol.control import add_control_option
+from engine.protocol.control import add_control_option, finite_float
 
 # Textual, the app and the engine's sources (scapy's packet layers among them) load only when
 # the UI starts: `tui --completion SHELL` and `tui --help` print without them, in a moment.
@@ -67,12 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_control_option(parser, what="attach to this control socket")
     parser.add_argument("--demo", action="store_true",
                         help="bring up a lab with live traffic and open the UI on it")  # fmt: skip
-    parser.add_argument("--demo-seconds", type=float, default=3600.0,
+    parser.add_argument("--demo-seconds", type=finite_float, default=3600.0,
                         help="how long the demo traffic runs at most (default 3600)")  # fmt: skip
     parser.add_argument("--prefix", default="lsdemo", help="the demo lab's namespace prefix")
     parser.add_argument("--ns", metavar="NAME", help="attach to a shaped namespace's engine")
     parser.add_argument("--replay", metavar="FILE", help="replay this timeline once attached")
-    parser.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice)")
+    parser.add_argument("--speed", type=finite_float, default=1.0, help="replay speed (2 = twice)")
     parser.add_argument("--loop", action="store_true", help="replay in a loop")
     parser.add_argument("--record-dir", default=str(default_record_dir()),
                         help="where r and c write (default: %(default)s)")  # fmt: skip

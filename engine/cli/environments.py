@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from engine.cli.common import USAGE_EXIT, command_after_dashes, fail
 from engine.lab.lab import ROLES, Lab
 from engine.model.units import format_rate
+from engine.protocol.control import finite_float
 
 if TYPE_CHECKING:
     from engine.cli.common import SubParsers
@@ -70,7 +71,7 @@ def _add_lab_parser(sub: SubParsers) -> None:
         if action == "up":
             p.add_argument("--offloads-off", action="store_true", help="veth offloads off")
         if action == "demo":
-            p.add_argument("--seconds", type=float, default=30.0, help="demo length")
+            p.add_argument("--seconds", type=finite_float, default=30.0, help="demo length")
         if action == "exec":
             p.add_argument("ns", help=f"one of {', '.join(ROLES)}")
             p.add_argument("command", nargs=argparse.REMAINDER)
