@@ -23,6 +23,7 @@ from engine.kernel.python_path import seal_python_path
 from engine.model.errors import LinkshaperError
 from engine.model.version import __version__
 from engine.protocol.control import add_control_option, finite_float
+from shaper_tui.record_dir import private_record_dir
 
 # Textual, the app and the engine's sources (scapy's packet layers among them) load only when
 # the UI starts: `tui --completion SHELL` and `tui --help` print without them, in a moment.
@@ -175,6 +176,11 @@ def _closing_on_signals(app: App[None], teardown: Callable[[], None]) -> Iterato
 def main(argv: Sequence[str] | None = None) -> None:
     seal_python_path()  # before anything starts a child Python: none imports from the cwd
     args = build_parser().parse_args(argv)
+    if args.record_dir != str(default_record_dir()):  # named: refused now, in one line
+        try:
+            private_record_dir(Path(args.record_dir))
+        except LinkshaperError as exc:
+            raise SystemExit(_fail(str(exc))) from None
     from shaper_tui.app import create_app
 
     try:

@@ -117,7 +117,7 @@ def test_a_recording_is_written_only_to_a_regular_file_of_one_name(tmp_path: Pat
     assert existing.read_bytes() == b"new\n"
     with open_recording(tmp_path / "fresh.jsonl") as file:
         file.write(b"x\n")
-    assert stat.S_IMODE((tmp_path / "fresh.jsonl").stat().st_mode) == 0o644 & ~current_umask()
+    assert stat.S_IMODE((tmp_path / "fresh.jsonl").stat().st_mode) == 0o600 & ~current_umask()
 
     fifo = tmp_path / "fifo.jsonl"
     os.mkfifo(fifo)
