@@ -12,7 +12,6 @@ FROM ${BASE}
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
-    PYTHONSAFEPATH=1 \
     TERM=xterm-256color \
     COLORTERM=truecolor \
     PATH=/opt/venv/bin:$PATH

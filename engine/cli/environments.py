@@ -8,6 +8,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from engine.cli.common import USAGE_EXIT, command_after_dashes, fail
+from engine.kernel.python_path import user_environment
 from engine.lab.lab import ROLES, Lab
 from engine.model.units import format_rate
 from engine.protocol.control import finite_float
@@ -104,7 +105,7 @@ def cmd_ns(args: argparse.Namespace) -> int:
         if not command:
             return fail("usage: linkshaper ns exec NAME -- CMD...", USAGE_EXIT)
         Namespace.load(args.name)
-        return subprocess.call(["ip", "netns", "exec", args.name, *command])
+        return subprocess.call(["ip", "netns", "exec", args.name, *command], env=user_environment())
     elif args.action == "del":
         targets = all_namespaces() if args.all else [Namespace.load(n) for n in args.names]
         if not targets and not args.all:
@@ -129,7 +130,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         if not command:
             return fail("usage: linkshaper lab exec NS -- CMD...", USAGE_EXIT)
         role = args.ns.removeprefix(f"{args.prefix}-")
-        return subprocess.call(lab.in_ns(role, *command))
+        return subprocess.call(lab.in_ns(role, *command), env=user_environment())
     elif args.action == "demo":
         from engine.lab.demo import run_demo
 

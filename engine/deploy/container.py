@@ -40,7 +40,7 @@ from engine.deploy.takeover import (
     take_over,
 )
 from engine.kernel.processes import stop_process
-from engine.kernel.python_path import seal_python_path
+from engine.kernel.python_path import seal_python_path, user_environment
 from engine.namespaces.commands import engine_command
 from engine.protocol.client import wait_for_engine
 from engine.protocol.control import ControlError
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         command = application(args)
         if command is not None:
             try:
-                app = subprocess.Popen(command)
+                app = subprocess.Popen(command, env=user_environment())
             except OSError as exc:
                 raise SetupError(f"cannot run {command[0]}: {exc.strerror}") from None
             processes.append(app)

@@ -13,6 +13,8 @@ import sys
 
 #: The variable every Python started below this process reads: do not prepend the cwd.
 SAFE_PATH_VARIABLE = "PYTHONSAFEPATH"
+#: Its value as the user gave it (None: unset), for the user's own commands.
+_USERS_VALUE = os.environ.get(SAFE_PATH_VARIABLE)
 
 
 def seal_python_path() -> None:
@@ -20,6 +22,18 @@ def seal_python_path() -> None:
     (`python -c ...`), leave the current directory off its `sys.path`. Entry points call it
     first thing."""
     os.environ[SAFE_PATH_VARIABLE] = "1"
+
+
+def user_environment() -> dict[str, str]:
+    """The environment for a command the user named (`lab exec`, `ns exec`, a container's
+    application): as the user gave it. Sealed, their `python script.py` would not find the
+    modules beside the script."""
+    environment = dict(os.environ)
+    if _USERS_VALUE is None:
+        environment.pop(SAFE_PATH_VARIABLE, None)
+    else:
+        environment[SAFE_PATH_VARIABLE] = _USERS_VALUE
+    return environment
 
 
 def python_module_command(module: str, *args: str) -> list[str]:
