@@ -42,9 +42,9 @@ COPY shaper_tui /opt/linkshaper/shaper_tui
 RUN python3 -m venv /opt/venv && \
     /opt/venv/bin/pip install --no-cache-dir /opt/linkshaper && \
     mkdir -p /opt/etc /opt/bin /opt/lib /run/linkshaper && \
-    printf '#!/bin/sh\nexec /opt/venv/bin/python -m engine.cli.rush "$@"\n' > /opt/lib/rush && \
+    printf '#!/bin/sh\nexec /opt/venv/bin/python -P -m engine.cli.rush "$@"\n' > /opt/lib/rush && \
     chmod 755 /opt/lib/rush
 
 EXPOSE 80
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/opt/venv/bin/python", "-m", "engine.deploy.container"]
+ENTRYPOINT ["/opt/venv/bin/python", "-P", "-m", "engine.deploy.container"]

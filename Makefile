@@ -94,6 +94,9 @@ wheel: install
 wheel-check: wheel
 	bash .ci/wheel-check dist
 
+# Build and tool leftovers only. Labs are named machine-wide (the default prefix `ls` may be
+# another user's lab), so none is removed unless named: `make clean PREFIX=P` also runs
+# `linkshaper lab down --prefix P`.
 clean:
-	-$(BIN)/linkshaper lab down
+	$(if $(PREFIX),-$(BIN)/linkshaper lab down --prefix '$(PREFIX)',@echo "clean: no lab removed (PREFIX=P removes lab P)")
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site dist

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import shtab
 
+from engine.kernel.python_path import seal_python_path
 from engine.model.errors import LinkshaperError
 from engine.model.version import __version__
-from engine.protocol.control import add_control_option
+from engine.protocol.control import add_control_option, finite_float
+from shaper_tui.record_dir import private_record_dir
 
 # Textual, the app and the engine's sources (scapy's packet layers among them) load only when
 # the UI starts: `tui --completion SHELL` and `tui --help` print without them, in a moment.
@@ -66,12 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_control_option(parser, what="attach to this control socket")
     parser.add_argument("--demo", action="store_true",
                         help="bring up a lab with live traffic and open the UI on it")  # fmt: skip
-    parser.add_argument("--demo-seconds", type=float, default=3600.0,
+    parser.add_argument("--demo-seconds", type=finite_float, default=3600.0,
                         help="how long the demo traffic runs at most (default 3600)")  # fmt: skip
     parser.add_argument("--prefix", default="lsdemo", help="the demo lab's namespace prefix")
     parser.add_argument("--ns", metavar="NAME", help="attach to a shaped namespace's engine")
     parser.add_argument("--replay", metavar="FILE", help="replay this timeline once attached")
-    parser.add_argument("--speed", type=float, default=1.0, help="replay speed (2 = twice)")
+    parser.add_argument("--speed", type=finite_float, default=1.0, help="replay speed (2 = twice)")
     parser.add_argument("--loop", action="store_true", help="replay in a loop")
     parser.add_argument("--record-dir", default=str(default_record_dir()),
                         help="where r and c write (default: %(default)s)")  # fmt: skip
@@ -172,7 +174,13 @@ def _closing_on_signals(app: App[None], teardown: Callable[[], None]) -> Iterato
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    seal_python_path()  # before anything starts a child Python: none imports from the cwd
     args = build_parser().parse_args(argv)
+    if args.record_dir != str(default_record_dir()):  # named: refused now, in one line
+        try:
+            private_record_dir(Path(args.record_dir))
+        except LinkshaperError as exc:
+            raise SystemExit(_fail(str(exc))) from None
     from shaper_tui.app import create_app
 
     try:

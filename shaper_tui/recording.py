@@ -9,6 +9,7 @@ from pathlib import Path
 from engine.protocol.messages import CaptureToFile, StopCaptureToFile
 from engine.timelines.recorder import TimelineRecorder, open_new_recording
 from shaper_tui.app_state import ShaperState
+from shaper_tui.record_dir import RecordDirError, private_record_dir
 
 #: Names tried for a capture started within the same second as others; past it, the engine
 #: says the name is taken.
@@ -23,8 +24,10 @@ class RecordingActions(ShaperState):
         is guessable, and the TUI may run as root, so nothing planted there is written."""
         stem = time.strftime("linkshaper-%Y%m%d-%H%M%S")
         try:
-            self.record_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path, file = open_new_recording(self.record_dir.resolve(), stem)
+            path, file = open_new_recording(private_record_dir(self.record_dir), stem)
+        except RecordDirError as exc:
+            self.notify(str(exc), severity="error")
+            return
         except OSError as exc:
             self.notify(f"Cannot record to {exc.filename or self.record_dir}: {exc.strerror}",
                         severity="error")  # fmt: skip
@@ -38,9 +41,9 @@ class RecordingActions(ShaperState):
     def action_capture(self) -> None:
         """The engine writes the file (where it runs: the same machine or container)."""
         try:
-            self.record_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            self.notify(f"Cannot capture to {self.record_dir}: {exc.strerror}", severity="error")
+            private_record_dir(self.record_dir)
+        except RecordDirError as exc:
+            self.notify(str(exc), severity="error")
             return
         path = self._new_capture_path()
         self.link.request(CaptureToFile(path=str(path)))
@@ -50,7 +53,7 @@ class RecordingActions(ShaperState):
     def _new_capture_path(self) -> Path:
         """A name not taken yet: the engine writes only a file it makes (a capture started
         again within the same second gets `-2`, `-3`, ...)."""
-        stem = (self.record_dir / time.strftime("linkshaper-%Y%m%d-%H%M%S")).resolve()
+        stem = self.record_dir.absolute() / time.strftime("linkshaper-%Y%m%d-%H%M%S")
         path = stem.with_name(stem.name + ".pcapng")
         for number in range(2, CAPTURE_NAME_TRIES + 1):
             if not path.exists() and not path.is_symlink():

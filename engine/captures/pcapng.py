@@ -52,8 +52,8 @@ class _Writer(PcapNgWriter):
             self._write_block_shb()
 
 
-#: The permission bits of a capture file made afresh (before the umask): as `open()` made them.
-CAPTURE_FILE_MODE = 0o666
+#: The permission bits of a capture file made afresh: its owner's only (it holds packet heads).
+CAPTURE_FILE_MODE = 0o600
 #: Bytes buffered before a write to the file, as scapy's own writer does.
 WRITE_BUFFER = 4096
 

@@ -14,7 +14,7 @@ from engine.cli.common import fail
 from engine.model.fates import DEFAULT_SNAPLEN, FATE_NAMES, MAX_SNAPLEN, wanted_records
 from engine.model.fates_summary import PERCENTILES, fate_key, summarise
 from engine.protocol.client import ControlClient
-from engine.protocol.control import add_control_option
+from engine.protocol.control import add_control_option, finite_float
 from engine.protocol.messages import CaptureLost, CaptureRequest
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def add_parsers(sub: SubParsers) -> None:
     capture.add_argument("--snaplen", type=int, default=DEFAULT_SNAPLEN,
                          help=f"bytes kept of each frame (default {DEFAULT_SNAPLEN})")  # fmt: skip
     capture.add_argument("--count", type=int, default=0, help="stop after this many frames")
-    capture.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
+    capture.add_argument("--seconds", type=finite_float, default=0.0, help="stop after this long")
     capture.set_defaults(func=cmd_capture)
 
     fates = sub.add_parser("fates", help="sum up a capture file: fates, delays, loss bursts")

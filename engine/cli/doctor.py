@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from engine.doctor.diagnosis import diagnose
 from engine.doctor.report import COMMANDS, as_json, as_text, exit_code
+from engine.model.interface_names import check_interface_name
 from engine.model.version import __version__
 from engine.protocol.control import DEFAULT_CONTROL_PATH
 
@@ -60,7 +61,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         from engine.web.server import resolve_token
 
         token = resolve_token(args.token)
-    interfaces = [*args.interfaces, *filter(None, args.more_interfaces.split(","))]
+    interfaces = [
+        *(check_interface_name(name, "OUTER INNER") for name in args.interfaces),
+        *(
+            check_interface_name(name, "--interfaces")
+            for name in args.more_interfaces.split(",")
+            if name
+        ),
+    ]
     checks = diagnose(
         args.purpose,
         interfaces,

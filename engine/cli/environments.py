@@ -8,8 +8,10 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from engine.cli.common import USAGE_EXIT, command_after_dashes, fail
+from engine.kernel.python_path import user_environment
 from engine.lab.lab import ROLES, Lab
 from engine.model.units import format_rate
+from engine.protocol.control import finite_float
 
 if TYPE_CHECKING:
     from engine.cli.common import SubParsers
@@ -70,7 +72,7 @@ def _add_lab_parser(sub: SubParsers) -> None:
         if action == "up":
             p.add_argument("--offloads-off", action="store_true", help="veth offloads off")
         if action == "demo":
-            p.add_argument("--seconds", type=float, default=30.0, help="demo length")
+            p.add_argument("--seconds", type=finite_float, default=30.0, help="demo length")
         if action == "exec":
             p.add_argument("ns", help=f"one of {', '.join(ROLES)}")
             p.add_argument("command", nargs=argparse.REMAINDER)
@@ -103,7 +105,7 @@ def cmd_ns(args: argparse.Namespace) -> int:
         if not command:
             return fail("usage: linkshaper ns exec NAME -- CMD...", USAGE_EXIT)
         Namespace.load(args.name)
-        return subprocess.call(["ip", "netns", "exec", args.name, *command])
+        return subprocess.call(["ip", "netns", "exec", args.name, *command], env=user_environment())
     elif args.action == "del":
         targets = all_namespaces() if args.all else [Namespace.load(n) for n in args.names]
         if not targets and not args.all:
@@ -128,7 +130,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         if not command:
             return fail("usage: linkshaper lab exec NS -- CMD...", USAGE_EXIT)
         role = args.ns.removeprefix(f"{args.prefix}-")
-        return subprocess.call(lab.in_ns(role, *command))
+        return subprocess.call(lab.in_ns(role, *command), env=user_environment())
     elif args.action == "demo":
         from engine.lab.demo import run_demo
 

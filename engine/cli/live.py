@@ -14,7 +14,7 @@ from engine.model.spec import seed_view
 from engine.model.stats import DirectionStats
 from engine.model.units import format_duration_ms, format_rate
 from engine.protocol.client import ControlClient
-from engine.protocol.control import add_control_option
+from engine.protocol.control import add_control_option, finite_float
 from engine.protocol.messages import SpecChanged, StatsReport
 
 if TYPE_CHECKING:
@@ -46,10 +46,10 @@ def add_parsers(sub: SubParsers) -> None:
                        help="one snapshot (rates over one --interval), then exit")  # fmt: skip
     stats.add_argument("--json", action="store_true",
                        help="one JSON object a line, as GET /stats and /stats/stream")  # fmt: skip
-    stats.add_argument("--interval", type=float, default=None,
+    stats.add_argument("--interval", type=finite_float, default=None,
                        help=f"seconds between lines (default {INTERVAL}; with --json: every "
                        "report)")  # fmt: skip
-    stats.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
+    stats.add_argument("--seconds", type=finite_float, default=0.0, help="stop after this long")
     stats.set_defaults(func=cmd_stats)
 
 

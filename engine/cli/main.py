@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from engine.cli import captures, completion, doctor, environments, live, serve, timelines
 from engine.cli.common import fail
+from engine.kernel.python_path import seal_python_path
 from engine.model.errors import LinkshaperError
 from engine.model.version import __version__
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    seal_python_path()  # before anything starts a child Python: none imports from the cwd
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
     # Ctrl-C (SIGINT) stops any command, `record` and `replay` among them, also when it was
     # started with SIGINT ignored, as a script's background jobs are (and then Python leaves it

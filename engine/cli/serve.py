@@ -157,6 +157,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             spec = _first_spec(spec_path)
         except (SpecError, TraceError) as exc:
             return fail(f"{spec_path}: {exc}")
+    # Refuses an interface name the kernel would cut short, before --record opens a file.
+    config = EngineConfig(
+        outer, inner, spec_path, args.control, precise=args.precise,
+        persist=not args.no_persist, profiles=profiles, unshaped_port=args.unshaped_port,
+    )  # fmt: skip
     recorder = None
     if args.record:
         from engine.timelines.recorder import TimelineRecorder
@@ -165,10 +170,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             recorder = TimelineRecorder(args.record, stats=args.record_stats)
         except OSError as exc:
             return fail(f"--record: {args.record}: {exc.strerror}")
-    config = EngineConfig(
-        outer, inner, spec_path, args.control, precise=args.precise,
-        persist=not args.no_persist, profiles=profiles, unshaped_port=args.unshaped_port,
-    )  # fmt: skip
     supervisor = Supervisor(config, spec, recorder)
     supervisor.install_signal_handlers()
     try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from engine.cli.common import fail, log
 from engine.model.errors import LinkshaperError
 from engine.protocol.client import ControlClient
-from engine.protocol.control import add_control_option
+from engine.protocol.control import add_control_option, finite_float
 
 if TYPE_CHECKING:
     from engine.cli.common import SubParsers
@@ -23,14 +23,14 @@ def add_parsers(sub: SubParsers) -> None:
     add_control_option(record)
     record.add_argument("file", metavar="FILE", help="timeline to write (JSON Lines)")
     record.add_argument("--stats", action="store_true", help="also record stats samples")
-    record.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
+    record.add_argument("--seconds", type=finite_float, default=0.0, help="stop after this long")
     record.set_defaults(func=cmd_record)
 
     replay = sub.add_parser("replay", help="apply a timeline's steps on time")
     add_control_option(replay)
     replay.add_argument("file", metavar="FILE", help="timeline (JSON Lines)")
     replay.add_argument("--loop", action="store_true", help="start again at the end")
-    replay.add_argument("--speed", type=float, default=1.0, help="2 = twice as fast")
+    replay.add_argument("--speed", type=finite_float, default=1.0, help="2 = twice as fast")
     replay.add_argument(
         "--check", action="store_true", help="only check the timeline (no engine needed)"
     )

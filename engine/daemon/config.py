@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.kernel.afpacket import open_receiver, open_sender
+from engine.model.interface_names import check_interface_name
 from engine.model.spec import Direction
 
 
@@ -107,6 +108,11 @@ class EngineConfig:
     profiles: tuple[str, str] | None = None
     unshaped_port: int | None = None
     ports: Ports = field(default_factory=PacketPorts)
+
+    def __post_init__(self) -> None:
+        """Every engine, whoever starts it, refuses a name the kernel would cut short."""
+        check_interface_name(self.outer, "OUTER")
+        check_interface_name(self.inner, "INNER")
 
     def worker(self, direction: Direction) -> WorkerConfig:
         """Ingress runs from outer to inner, egress from inner to outer."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from engine.kernel.libc import libc
 from engine.kernel.processes import stop_process
+from engine.kernel.python_path import seal_python_path
 from engine.model.spec import Spec
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def start_hosted_engine(
 ) -> HostedEngine:
     from engine.daemon.config import EngineConfig  # here, as the supervisor in `_serve`
 
+    seal_python_path()  # spawn runs `python -c`: the cwd would come first on its sys.path
     context = multiprocessing.get_context("spawn")
     _ensure_resource_tracker()
     requests, requests_child = context.Pipe()

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from engine.daemon.channel import FrameReader
 from engine.daemon.config import EngineConfig
 from engine.daemon.worker.process import run_worker
+from engine.kernel.python_path import seal_python_path
 from engine.model.spec import DIRECTIONS, Direction
 from engine.model.stats import WorkerState
 from engine.protocol.messages import Configured, Message, Stop, decode, encode
@@ -134,6 +135,7 @@ class WorkerPool:
     def __init__(self, config: EngineConfig, hooks: PoolHooks) -> None:
         self._config = config
         self._hooks = hooks
+        seal_python_path()  # spawn runs `python -c`: the cwd would come first on its sys.path
         self._context = multiprocessing.get_context("spawn")
         self.workers: dict[Direction, WorkerHandle] = {d: WorkerHandle(d) for d in DIRECTIONS}
         #: Each Configure sent is numbered; each worker says which it has put in force.

@@ -40,6 +40,7 @@ from engine.deploy.takeover import (
     take_over,
 )
 from engine.kernel.processes import stop_process
+from engine.kernel.python_path import seal_python_path, user_environment
 from engine.namespaces.commands import engine_command
 from engine.protocol.client import wait_for_engine
 from engine.protocol.control import ControlError
@@ -83,6 +84,7 @@ container's entrypoint: on a host it would take the host's interface over.
 
 
 def main(argv: list[str] | None = None) -> int:
+    seal_python_path()  # the engine it starts never imports from the working directory
     args = sys.argv[1:] if argv is None else argv
     if args[:1] in (["-h"], ["--help"]):  # asked what it does: never take anything over
         sys.stdout.write(USAGE)
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         command = application(args)
         if command is not None:
             try:
-                app = subprocess.Popen(command)
+                app = subprocess.Popen(command, env=user_environment())
             except OSError as exc:
                 raise SetupError(f"cannot run {command[0]}: {exc.strerror}") from None
             processes.append(app)

@@ -43,6 +43,7 @@ from engine.deploy.takeover import (
     take_over,
 )
 from engine.kernel.processes import stop_process
+from engine.kernel.python_path import seal_python_path
 from engine.model.spec import SpecError, loads_spec
 from engine.namespaces.commands import engine_command
 from engine.protocol.client import wait_for_engine
@@ -166,6 +167,7 @@ def first_spec(path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Take over, shape until stopped, give back; 1 with one line if a step fails."""
+    seal_python_path()  # the engine it starts never imports from the working directory
     logging.basicConfig(level=logging.INFO, format="linkshaper: %(message)s", stream=sys.stderr)
     signal.signal(signal.SIGTERM, raise_stop)
     signal.signal(signal.SIGINT, raise_stop)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 from engine.kernel.libc import libc
+from engine.kernel.python_path import python_module_command
 
 CLONE_NEWNET = 0x40000000
 #: How long the child may take for every probe together (each `tc` call takes milliseconds;
@@ -48,7 +49,7 @@ def probe() -> dict[str, str | None]:
     when no private namespace can be made (that needs CAP_SYS_ADMIN) or the probe failed."""
     try:  # preexec_fn runs between fork and exec: safe here, doctor starts no threads
         done = subprocess.run(
-            [sys.executable, "-m", "engine.doctor.tc_probe"],
+            python_module_command("engine.doctor.tc_probe"),
             preexec_fn=_private_netns,
             capture_output=True,
             text=True,

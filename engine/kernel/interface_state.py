@@ -28,11 +28,20 @@ RTMGRP_LINK = 0x1
 LINK_ERRNOS = frozenset({errno.ENETDOWN, errno.ENXIO, errno.ENODEV})
 
 
+def ifreq_name(ifname: str) -> bytes:
+    """The name for an ioctl's 16-byte field. Never cut short (that would name another
+    interface): a longer one is ENODEV, as no interface can have it."""
+    name = ifname.encode()
+    if len(name) > 15:
+        raise OSError(errno.ENODEV, f"no interface can be called {ifname}: over 15 bytes")
+    return name
+
+
 def interface_state(ifname: str) -> InterfaceState:
     """`missing`, `down` (administratively) or `up`, in the caller's network namespace."""
-    request = struct.pack("16sh14x", ifname.encode()[:15], 0)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
+            request = struct.pack("16sh14x", ifreq_name(ifname), 0)
             reply = fcntl.ioctl(probe, SIOCGIFFLAGS, request)
         except OSError as exc:
             if exc.errno in (errno.ENODEV, errno.ENXIO):
@@ -45,9 +54,9 @@ def interface_state(ifname: str) -> InterfaceState:
 def bring_up(ifname: str) -> None:
     """Set `ifname` administratively up (as `ip link set dev IFNAME up`); OSError if there is
     no such interface or this process may not."""
-    name = ifname.encode()[:15]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
+            name = ifreq_name(ifname)
             reply = fcntl.ioctl(probe, SIOCGIFFLAGS, struct.pack("16sh14x", name, 0))
             (flags,) = struct.unpack_from("h", reply, 16)
             if not flags & IFF_UP:

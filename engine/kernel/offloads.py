@@ -10,6 +10,8 @@ import fcntl
 import socket
 import struct
 
+from engine.kernel.interface_state import ifreq_name
+
 SIOCETHTOOL = 0x8946
 #: The ethtool "get" commands of the five offloads that change what an AF_PACKET socket sees,
 #: by the names `ethtool -K` takes to switch them.
@@ -25,7 +27,7 @@ OFFLOAD_COMMANDS = {
 def offloads(ifname: str) -> dict[str, bool]:
     """Each offload of OFFLOAD_COMMANDS: on or off, in this network namespace. OSError when
     there is no such interface (ENODEV); an offload the driver cannot say is left out."""
-    name = ifname.encode()[:15]
+    name = ifreq_name(ifname)
     found: dict[str, bool] = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         for feature, command in OFFLOAD_COMMANDS.items():
@@ -51,7 +53,7 @@ def driver(ifname: str) -> str:
     """The interface's driver as `ethtool -i` names it (`veth`, `virtio_net`...), "" if it
     cannot say; OSError when there is no such interface."""
     info = ctypes.create_string_buffer(struct.pack("I", ETHTOOL_GDRVINFO), _DRVINFO_SIZE)
-    request = struct.pack("16sP16x", ifname.encode()[:15], ctypes.addressof(info))
+    request = struct.pack("16sP16x", ifreq_name(ifname), ctypes.addressof(info))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             fcntl.ioctl(probe, SIOCETHTOOL, request)

@@ -14,12 +14,12 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from engine.kernel.processes import stop_process
+from engine.kernel.python_path import python_module_command
 from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import Spec
 from engine.protocol.client import ControlClient, wait_for_engine
@@ -139,7 +139,7 @@ def assert_delay(rtts: list[float], expected_ms: float, tolerance_ms: float = 2.
 
 
 def probe(lab: Lab, role: str, *args: str) -> list[str]:
-    return lab.in_ns(role, sys.executable, "-m", "engine.lab.udp_probe", *args)
+    return lab.in_ns(role, *python_module_command("engine.lab.udp_probe", *args))
 
 
 def iperf3(

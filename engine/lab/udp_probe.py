@@ -18,6 +18,7 @@ import struct
 import time
 
 from engine.kernel.afpacket import STAMP_SPACE, arrival_stamp, stamp_arrivals
+from engine.protocol.control import finite_float
 
 HEADER = struct.Struct("!Id")
 MAX_SECONDS = 120.0
@@ -136,21 +137,21 @@ def main() -> None:
     p.add_argument("host")
     p.add_argument("port", type=int)
     p.add_argument("--count", type=int, default=1000)
-    p.add_argument("--pps", type=float, default=1000)
+    p.add_argument("--pps", type=finite_float, default=1000)
     p.add_argument("--size", type=int, default=200)
     p = sub.add_parser("recv")
     p.add_argument("port", type=int)
-    p.add_argument("--idle", type=float, default=1.0)
+    p.add_argument("--idle", type=finite_float, default=1.0)
     p.add_argument("--v6", action="store_true")
     p.add_argument("--each", action="store_true", help="also each datagram's delay")
     p = sub.add_parser("echo")
     p.add_argument("port", type=int)
-    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--seconds", type=finite_float, default=30)
     p = sub.add_parser("rtt")
     p.add_argument("host")
     p.add_argument("port", type=int)
     p.add_argument("--count", type=int, default=20)
-    p.add_argument("--interval", type=float, default=0.05)
+    p.add_argument("--interval", type=finite_float, default=0.05)
     args = parser.parse_args()
     if args.mode == "send":
         send(args.host, args.port, args.count, args.pps, args.size)

@@ -9,9 +9,9 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Sequence
 
+from engine.kernel.python_path import python_module_command
 from engine.model.errors import LinkshaperError
 
 
@@ -61,7 +61,7 @@ def engine_command(
     profiles: tuple[str, str] | None = None,
 ) -> list[str]:
     """`linkshaper run OUTER INNER SPEC [INGRESS_PROFILE EGRESS_PROFILE] --control PATH ...`."""
-    return [
-        sys.executable, "-m", "engine.cli.main", "run", outer, inner, spec_path,
+    return python_module_command(
+        "engine.cli.main", "run", outer, inner, spec_path,
         *(profiles or ()), "--control", control, *extra,
-    ]  # fmt: skip
+    )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import pwd
 import socket
@@ -34,6 +35,19 @@ def add_control_option(
     parser.add_argument(
         "--control", default=default, metavar="PATH", help=f"{what} (default {where})"
     )
+
+
+def finite_float(text: str) -> float:
+    """A number option's type in every command line: `nan` and `inf` parse as floats but no
+    comparison bounds them (`--seconds nan` would never end), so they are refused here, and
+    argparse names the option in its one line."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite number, not {text!r}")
+    return value
 
 
 #: A key file holds 64 hex digits and a newline: a larger file is not one, and is not read.

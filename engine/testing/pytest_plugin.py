@@ -27,7 +27,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any, Literal
 import pytest
 
 from engine.kernel.processes import stop_process
+from engine.kernel.python_path import python_module_command
 from engine.lab.harness import EngineProcess, ping_times
 from engine.lab.lab import CLIENT_IP, CLIENT_IP6, SERVER_IP, SERVER_IP6, Lab
 from engine.model.presets import PRESETS
@@ -161,7 +161,7 @@ def shaped_link_lab(spec: Spec, workdir: Path) -> Iterator[ShapedLink]:
         engine.wait_ready()
         port = _free_port()
         http = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "http", "--control", engine.control,
+            [*python_module_command("engine.cli.main", "http"), "--control", engine.control,
              "--listen", f"127.0.0.1:{port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -42,9 +42,9 @@ STATS_INTERVAL = 0.5
 MAX_RECORDING_BYTES = 64 * 1024 * 1024
 #: The marker a full recording ends with (a comment: timelines skip it).
 FULL_MARKER = "# linkshaper: recording stopped"
-#: The permission bits of a recording made afresh: readable by all, as before (it holds specs
-#: and counters, nothing secret).
-RECORDING_FILE_MODE = 0o644
+#: The permission bits of a recording made afresh: its owner's only (it says what was shaped
+#: and when, and may be written by root in a directory others can read).
+RECORDING_FILE_MODE = 0o600
 #: Names tried for a recording whose made-up name is taken (`-2`, `-3`, ...): the TUI names
 #: them by the second, so a few are taken by a user pressing `r` often; past this many,
 #: someone has planted them, and the recording is refused with the reason.

@@ -12,7 +12,8 @@ from engine.cli.main import main
     ("args", "words"),
     [
         (["stats", "--interval", "0"], "--interval: more than 0 and at most 3600 seconds, not 0"),
-        (["stats", "--once", "--interval", "nan"], "--interval: more than 0"),
+        (["stats", "--once", "--interval", "nan"], "--interval: a finite number, not 'nan'"),
+        (["stats", "--seconds", "nan"], "--seconds: a finite number, not 'nan'"),
         (["stats", "--seconds", "-1"], "--seconds: not negative, not -1"),
         (["fates", "x.pcapng", "--json", "--plot"], "--plot: not allowed with argument --json"),
     ],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import re
 import stat
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from engine.model.spec import Spec
-from engine.timelines.reading import read_timeline
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
 from tests.lab.test_doors_leftovers import DOORS_BASE, TAG, notifications
@@ -43,64 +41,49 @@ def no_engine_app(directory: Path) -> ShaperApp:
 
 
 @needs_root
-def test_the_tuis_recording_passes_over_links_planted_at_its_guessable_names(
+def test_the_tui_refuses_a_shared_directory_with_links_planted_at_its_names(
     shared_dir: Path, victim: Path
 ) -> None:
     """`r` records to `linkshaper-DATE.jsonl` in --record-dir: `nobody` plants a link at every
-    name of the next minute. The recording goes to a file made now (`-2`), never through one."""
+    name of the next minute in a directory anyone may write. The TUI refuses the directory
+    itself (one line, no recording), so no name in it is tried and nothing is written."""
     start = int(time.time())
     stamps = [time.strftime("linkshaper-%Y%m%d-%H%M%S", time.localtime(start + s))
               for s in range(-1, PLANTED_SECONDS)]  # fmt: skip
     plant_links([shared_dir / f"{stamp}.jsonl" for stamp in stamps], victim)
-    app = no_engine_app(shared_dir)
-
-    async def scenario() -> None:
-        async with app.run_test(size=(100, 32)) as pilot:
-            await pilot.press("r")
-            assert app.recorder is not None, "not recording"
-            assert time.time() < start + PLANTED_SECONDS, "r came after the planted names"
-            await pilot.press("r")
-            assert app.recorder is None
-
-    asyncio.run(scenario())
-    assert_untouched(victim)
-    recording = app.last_recording
-    assert recording is not None and recording.parent == shared_dir
-    assert re.fullmatch(r"linkshaper-\d{8}-\d{6}-2\.jsonl", recording.name), recording
-    status = recording.lstat()
-    assert stat.S_ISREG(status.st_mode) and status.st_uid == 0
-    assert [step.source for step in read_timeline(recording).steps] == ["tui-start"]
-    assert all((shared_dir / f"{stamp}.jsonl").is_symlink() for stamp in stamps)
-
-
-@needs_root
-def test_the_tui_says_so_when_every_name_is_taken(shared_dir: Path, victim: Path) -> None:
-    """Past RECORDING_NAME_TRIES names someone is planting them: no recording, one line why."""
-    from engine.timelines.recorder import RECORDING_NAME_TRIES
-
-    start = int(time.time())
-    seconds = range(-1, TAKEN_SECONDS)  # the TUI starts and `r` is pressed within these
-    stems = [time.strftime("linkshaper-%Y%m%d-%H%M%S", time.localtime(start + s)) for s in seconds]
-    plant_links(
-        [shared_dir / f"{stem}{suffix}.jsonl" for stem in stems
-         for suffix in ["", *(f"-{n}" for n in range(2, RECORDING_NAME_TRIES + 1))]],
-        victim,
-    )  # fmt: skip
     app = no_engine_app(shared_dir)
     said = notifications(app)
 
     async def scenario() -> None:
         async with app.run_test(size=(100, 32)) as pilot:
             await pilot.press("r")
-            assert time.time() < start + len(seconds) - 1, "r came after the planted names"
-            assert app.recorder is None
+            assert app.recorder is None, "recording"
 
     asyncio.run(scenario())
     assert_untouched(victim)
-    assert len(said) == 1 and "\n" not in said[0], said
-    assert said[0].startswith(f"Cannot record to {shared_dir}/linkshaper-"), said
-    assert said[0].endswith(f"-{RECORDING_NAME_TRIES}.jsonl: taken, as are the "
-                            f"{RECORDING_NAME_TRIES - 1} names before it"), said  # fmt: skip
+    assert said == [f"--record-dir {shared_dir}: world-writable (a shared directory): use a "
+                    "private directory (0700)"], said  # fmt: skip
+    assert all((shared_dir / f"{stamp}.jsonl").is_symlink() for stamp in stamps)
+
+
+@needs_root
+def test_a_new_recording_passes_over_links_planted_at_its_names(
+    shared_dir: Path, victim: Path
+) -> None:
+    """What `linkshaper record` and the HTTP API rely on where the directory is shared: a link
+    at a name is passed over (`-2`), never followed; past RECORDING_NAME_TRIES names someone is
+    planting them: one line why."""
+    from engine.timelines.recorder import RECORDING_NAME_TRIES, open_new_recording
+
+    plant_links([shared_dir / "stem.jsonl"], victim)
+    path, file = open_new_recording(shared_dir, "stem")
+    file.close()
+    assert path.name == "stem-2.jsonl" and stat.S_ISREG(path.lstat().st_mode)
+    plant_links([shared_dir / f"full-{n}.jsonl" for n in range(2, RECORDING_NAME_TRIES + 1)]
+                + [shared_dir / "full.jsonl"], victim)  # fmt: skip
+    with pytest.raises(OSError, match=f"taken, as are the {RECORDING_NAME_TRIES - 1} names"):
+        open_new_recording(shared_dir, "full")
+    assert_untouched(victim)
 
 
 def test_a_recording_is_written_only_to_a_regular_file_of_one_name(tmp_path: Path) -> None:
@@ -117,7 +100,7 @@ def test_a_recording_is_written_only_to_a_regular_file_of_one_name(tmp_path: Pat
     assert existing.read_bytes() == b"new\n"
     with open_recording(tmp_path / "fresh.jsonl") as file:
         file.write(b"x\n")
-    assert stat.S_IMODE((tmp_path / "fresh.jsonl").stat().st_mode) == 0o644 & ~current_umask()
+    assert stat.S_IMODE((tmp_path / "fresh.jsonl").stat().st_mode) == 0o600 & ~current_umask()
 
     fifo = tmp_path / "fifo.jsonl"
     os.mkfifo(fifo)
