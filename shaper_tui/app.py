@@ -145,6 +145,8 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         running = status is not None and not (status.finished or status.stopped)
         paused = running and runner is not None and runner.paused
         live = {
+            "block": not self.blocked,
+            "unblock": self.blocked,
             "record": not recording,
             "stop_recording": recording,
             "timeline": not running,

@@ -110,6 +110,11 @@ class ShaperState(App[None]):
         self.session.last_recording = path
 
     @property
+    def blocked(self) -> bool:
+        """Whether a direction's rate is 0: then `b` unblocks."""
+        return any(self.spec.link(d).rate <= 0 for d in DIRECTIONS)
+
+    @property
     def unblocked_rates(self) -> dict[Direction, int]:
         return self.session.unblocked_rates
 
@@ -118,7 +123,10 @@ class ShaperState(App[None]):
         self.session.unblocked_rates = rates
 
     def _show_spec(self, spec: Spec) -> None:
+        blocked_before = self.blocked
         self.spec = spec
+        if self.blocked != blocked_before:
+            self.refresh_bindings()  # `b Block` or `b Unblock` in the footer
         for direction in DIRECTIONS:
             self.panels[direction].show_link(spec.link(direction))
         self.flows.spec = spec

@@ -22,6 +22,8 @@ BINDINGS: list[BindingType] = [
             tooltip="Presets (3G, 4G, DSL, cable, ...), each with its source"),
     Binding("b", "block", "Block", id="app.block",
             tooltip="Block the link both ways, or unblock it (the rates come back)"),
+    Binding("b", "unblock", "Unblock", id="app.unblock",
+            tooltip="Unblock the link: the rates before the block come back"),
     Binding("R", "reset", "Reset", id="app.reset", key_display="R",
             tooltip="Reset to pass-through (no limit, no loss, no delay), after asking"),
     Binding("u,ctrl+z", "undo", "Undo", id="app.undo",

@@ -116,6 +116,10 @@ class SpecEdits(ShaperState):
 
         self.push_screen(PresetsScreen(self.spec), chosen)
 
+    def action_unblock(self) -> None:
+        """`b` while blocked (its own binding, so that the footer says Unblock)."""
+        self.action_block()
+
     def action_block(self) -> None:
         """`b` is itself the request to stop the link: not asked again, undone with `u`."""
         if not self._attached_or_say():

@@ -133,3 +133,27 @@ def test_up_and_down_move_in_the_presets_list_while_the_filter_has_focus() -> No
             return seen
 
     assert asyncio.run(scenario()) == [0, 1, 2, 1]
+
+
+def test_b_says_unblock_while_the_link_is_blocked() -> None:
+    """The footer said `b Block` while blocked (and `b` then unblocked)."""
+    app, ready = app_and_ready()
+
+    async def scenario() -> tuple[str, str, int]:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            await pilot.press("b")
+            await wait_until(pilot, lambda: app.spec.default_link.egress.rate == 0, 5, "block")
+            await wait_until(pilot, lambda: "Unblock" in footer_text(app), 5, "b Unblock")
+            blocked = footer_text(app)
+            await pilot.press("b")
+            await wait_until(pilot, lambda: app.spec.default_link.egress.rate > 0, 5, "unblock")
+            await wait_until(pilot, lambda: "Unblock" not in footer_text(app), 5, "b Block")
+            return blocked, footer_text(app), app.spec.default_link.egress.rate
+
+    blocked, unblocked, rate = asyncio.run(scenario())
+    assert "b Unblock" in blocked and "b Block" in unblocked and rate > 0
+
+
+def footer_text(app: ShaperApp) -> str:
+    return " ".join(f"{key.key_display} {key.description}" for key in app.query(FooterKey))
