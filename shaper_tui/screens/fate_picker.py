@@ -27,7 +27,12 @@ class FatePicker(ModalScreen[str | None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", tooltip="Keep the filter as it is"),
-    ]
+        *[
+            Binding(str(d), f"pick({d})", "Pick", show=False, id=f"fates.pick{d}",
+                    tooltip="The fate of that number in the list")
+            for d in range(10)
+        ],
+    ]  # fmt: skip
 
     def __init__(self, fates: Sequence[str], current: str) -> None:
         super().__init__()
@@ -48,6 +53,11 @@ class FatePicker(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(event.option.id)
+
+    def action_pick(self, number: int) -> None:
+        """A digit picks the fate it numbers, as the list shows it (as in the view itself)."""
+        if number < len(self.fates):
+            self.dismiss(self.fates[number])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

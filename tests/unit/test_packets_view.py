@@ -134,5 +134,8 @@ def test_s_picks_a_fate_from_a_list_and_digits_pick_one_directly() -> None:
             assert screen.fate == "forwarded"
             await pilot.press("0")
             assert screen.fate == "all"
+            await pilot.press("s", "3")  # a digit in the list picks too (it did nothing)
+            await pilot.pause()
+            assert app.screen_stack[-1] is screen and screen.fate == "loss"
 
     asyncio.run(scenario())
