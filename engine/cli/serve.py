@@ -288,9 +288,9 @@ def _alive(pid: int) -> bool:
 def cmd_http(args: argparse.Namespace) -> int:
     """The HTTP API for an engine that runs already (a namespace's, or any control socket)."""
     from engine.web.api import create_http_app
+    from engine.web.remote_engine import RemoteEngine
     from engine.web.server import (
         HttpServer,
-        RemoteEngine,
         parse_listen,
         raise_descriptor_limit,
         resolve_token,

@@ -9,7 +9,6 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import uvicorn
@@ -17,83 +16,14 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from engine.model.errors import LinkshaperError
-from engine.protocol.control import ControlError
-from engine.protocol.messages import CaptureRequest, Error, Message, Subscribe
-from engine.protocol.subscribers import Listeners
 
 
 class ListenError(LinkshaperError, ValueError):
     """An address to serve the API on that cannot be used."""
 
 
-#: How long `linkshaper http` waits for the engine's answer to one request: longer than a
-#: command line's 10 s, as a spec of 10,000 flows takes seconds to apply on a busy machine.
-API_REPLY_TIMEOUT = 60.0
-
-
-class RemoteEngine:
-    """The API's engine over a control socket (`linkshaper http`): requests on one connection,
-    published messages from a subscription read by a thread."""
-
-    def __init__(self, control: str) -> None:
-        from engine.protocol.client import ControlClient
-
-        self.control = control
-        self._client: ControlClient | None = ControlClient(control, timeout=API_REPLY_TIMEOUT)
-        self._lock = threading.Lock()
-        self._listeners = Listeners()
-        self._subscription = ControlClient(control)
-        threading.Thread(target=self._read, daemon=True, name="http-subscription").start()
-
-    def handle(self, request: Message) -> Message:
-        """The engine's reply. A connection that failed (the engine gone, or silent past the
-        deadline: the client shut it down) is replaced for the next request, not kept dead."""
-        from engine.protocol.client import ControlClient
-
-        with self._lock:
-            if self._client is None:
-                self._client = ControlClient(self.control, timeout=API_REPLY_TIMEOUT)
-            try:
-                return self._client.request(request)
-            except ControlError:
-                self._client.close()
-                self._client = None
-                raise
-
-    def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
-        return self._listeners.add(callback)
-
-    def capture(self, request: CaptureRequest) -> RemoteCapture:
-        return RemoteCapture(self.control, request)
-
-    def _read(self) -> None:
-        for message in self._subscription.subscribe():
-            self._listeners.notify(message)
-
-
-class RemoteCapture:
-    """A capture over a control connection of its own."""
-
-    def __init__(self, control: str, request: CaptureRequest) -> None:
-        from engine.protocol.client import ControlClient
-
-        self._client = ControlClient(control)
-        reply = self._client.request(Subscribe(capture=request))
-        if isinstance(reply, Error):
-            self._client.close()
-            raise ControlError(reply.message)
-
-    def get(self, timeout: float) -> Message | None:
-        try:
-            return self._client.receive(timeout)
-        except ControlError:
-            return None
-
-    def close(self) -> None:
-        self._client.close()
-
-
 log = logging.getLogger("linkshaper")
+
 
 #: A connection must send a whole request head within this long of opening (or of its last
 #: answer, kept alive): a client sends it at once; a slowloris trickles it to hold a socket.

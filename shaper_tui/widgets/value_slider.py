@@ -76,14 +76,11 @@ class ValueSlider(Widget, can_focus=True):
                 tooltip="The lowest value (0, or blocked for a rate)"),
         Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
                 tooltip="The highest value (unlimited for a rate)"),
-        # Priority: run as the key arrives, before the keys typed after it are handed on, so
-        # that `Enter 8 0 m s Enter` in one burst all reach the prompt (see action_prompt).
-        Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎", priority=True,
+        Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎",
                 tooltip="Type an exact value: 20mbit, 150ms, 1.5%; a bare number is in the "
                 "unit shown"),
         *[
-            Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}",
-                    priority=True)
+            Binding(str(d), f"prompt('{d}')", "Exact value", show=False, id=f"slider.digit{d}")
             for d in range(10)
         ],
     ]  # fmt: skip

@@ -35,7 +35,8 @@ from engine.protocol.messages import (
     Version,
 )
 from engine.web.api import create_http_app
-from engine.web.server import HttpServer, RemoteEngine
+from engine.web.remote_engine import RemoteEngine
+from engine.web.server import HttpServer
 
 LINKSHAPER = str(Path(sys.executable).parent / "linkshaper")
 CHECK_FIELDS = {"name", "ok", "status", "required", "detail", "fix"}

@@ -99,23 +99,6 @@ def test_a_burst_of_120_moves_lands_where_it_should_and_keeps_the_footer() -> No
     asyncio.run(scenario())
 
 
-def test_keys_right_after_enter_reach_the_prompt_it_opens() -> None:
-    """`Enter 8 0 m s Enter` in one burst set 8 ms: the keys typed before the prompt was up
-    went elsewhere. All of them reach the prompt, in order."""
-    app, ready = app_and_ready()
-
-    async def scenario() -> str:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(pilot)
-            app.set_focus(app.query_one("#ingress-latency"))
-            burst(app, "enter", "8", "0", "m", "s", "enter")
-            await settled(app, pilot)
-            await wait_until(pilot, lambda: app.spec.link("ingress").latency == 80, 5, "80 ms")
-            return type(app.screen).__name__
-
-    assert asyncio.run(scenario()) == "Screen"  # the prompt closed, back on the main screen
-
-
 def test_up_and_down_move_in_the_presets_list_while_the_filter_has_focus() -> None:
     """The filter field's ScrollView keys swallowed ↓: the list never moved."""
     app, ready = app_and_ready()
