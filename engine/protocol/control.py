@@ -93,31 +93,30 @@ class ControlError(LinkshaperError, RuntimeError):
     """The engine answered with an error, or could not be reached."""
 
 
-def socket_in_use(path: str) -> bool:
-    """Whether something accepts connections on the AF_UNIX socket at `path`."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
-
-
-def _socket_there(path: str) -> bool:
-    """Whether a socket at `path` accepts this process, or refuses it for want of permission
-    (an engine's socket is mode 0600: it is there, but not this user's)."""
+def _probe_socket(path: str) -> bool | None:
+    """True: something at `path` accepts this process; None: a socket is there but refuses it
+    for want of permission (an engine's socket is mode 0600); False: nothing listens."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
     except PermissionError:
-        return True
+        return None
     except OSError:
         return False
     finally:
         probe.close()
     return True
+
+
+def socket_in_use(path: str) -> bool:
+    """Whether something accepts connections on the AF_UNIX socket at `path`."""
+    return _probe_socket(path) is True
+
+
+def _socket_there(path: str) -> bool:
+    """Whether a socket at `path` accepts this process, or refuses it for want of permission
+    (it is there, but not this user's)."""
+    return _probe_socket(path) is not False
 
 
 def key_owner(control_path: str) -> str:
