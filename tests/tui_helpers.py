@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from engine.model.spec import Spec
@@ -71,3 +72,14 @@ class SpecWatcher:
 
     def close(self) -> None:
         self.client.close()
+
+
+def record_notifications(app: App[Any], into: list[str]) -> None:
+    """Append each notification `app` shows from now on to `into`, and still show it."""
+    shown = app.notify
+
+    def notify(message: str, **options: Any) -> None:
+        into.append(message)
+        shown(message, **options)
+
+    app.notify = notify  # type: ignore[method-assign]

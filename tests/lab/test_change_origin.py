@@ -20,7 +20,7 @@ from engine.protocol.client import ControlClient
 from shaper_tui.app import create_app
 from shaper_tui.engine_source import SocketSource
 from tests.netns_thread import in_netns
-from tests.tui_helpers import SpecWatcher, wait_until
+from tests.tui_helpers import SpecWatcher, record_notifications, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -53,13 +53,7 @@ def test_each_door_is_named_and_the_tui_says_who_changed_the_link(
     async def scenario() -> None:
         app = create_app(SocketSource(engine.control), tag="tui:test")
         async with app.run_test(size=(120, 40)) as pilot:
-            original = app.notify
-
-            def notify(message: str, **options: Any) -> None:
-                toasts.append(message)
-                original(message, **options)
-
-            app.notify = notify  # type: ignore[method-assign]
+            record_notifications(app, toasts)
             await wait_until(pilot, lambda: app.link.attached and app.stats_seen > 0, 10)
             with ControlClient(engine.control) as client:
                 client.patch({"ingress.latency": "7ms"}, source="cli")

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from shaper_tui.app import create_app
 from shaper_tui.record_dir import RecordDirError, private_record_dir
 from tests.cli_helpers import CLI_PATIENCE, ROOT
 from tests.scripted_engine import ScriptedEngine
-from tests.tui_helpers import wait_until
+from tests.tui_helpers import record_notifications, wait_until
 from tests.unit.test_tui_snapshots import SPEC
 
 NOBODY = 65534
@@ -43,13 +42,7 @@ def press_r(record_dir: Path) -> list[str]:
 
     async def scenario() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            original = app.notify
-
-            def notify(message: str, **options: Any) -> None:
-                said.append(message)
-                original(message, **options)
-
-            app.notify = notify  # type: ignore[method-assign]
+            record_notifications(app, said)
             await wait_until(pilot, lambda: app.stats_seen > 0, 10, "the scripted stats")
             await pilot.press("r")
             await pilot.pause()

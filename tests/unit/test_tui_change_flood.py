@@ -15,7 +15,7 @@ from engine.protocol.messages import SpecChanged
 from shaper_tui.app import create_app
 from shaper_tui.history import MAX_STEPS, History
 from tests.scripted_engine import ScriptedEngine
-from tests.tui_helpers import wait_until
+from tests.tui_helpers import record_notifications, wait_until
 from tests.unit.test_tui_snapshots import SPEC
 
 CHANGES = 20_000
@@ -49,13 +49,7 @@ def test_a_flood_of_changes_keeps_the_tui_bounded_and_shows_the_last() -> None:
     async def scenario() -> int:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: app.stats_seen >= 8, 10, "the scripted stats")
-            original = app.notify
-
-            def notify(message: str, **kwargs: object) -> None:
-                toasts.append(message)
-                original(message, **kwargs)  # type: ignore[arg-type]
-
-            app.notify = notify  # type: ignore[method-assign]
+            record_notifications(app, toasts)
             tracemalloc.start()
             feeder = threading.Thread(target=flood, daemon=True)
             feeder.start()

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from shaper_tui.app import create_app
 from shaper_tui.cli import build_parser
 from tests.scripted_engine import ScriptedEngine
-from tests.tui_helpers import wait_until
+from tests.tui_helpers import record_notifications, wait_until
 from tests.unit.test_tui_snapshots import SPEC
 
 
@@ -34,13 +33,7 @@ def test_r_names_the_recording_by_its_full_path(
 
     async def scenario() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            original = app.notify
-
-            def notify(message: str, **options: Any) -> None:
-                said.append(message)
-                original(message, **options)
-
-            app.notify = notify  # type: ignore[method-assign]
+            record_notifications(app, said)
             await wait_until(pilot, lambda: app.stats_seen > 0, 10, "the scripted stats")
             await pilot.press("r")
             await pilot.press("r")
