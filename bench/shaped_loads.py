@@ -193,6 +193,7 @@ def frames_load(
             delays = probe_delays(lab, int(MEASURED * FRAMES_PROBE_PPS), FRAMES_PROBE_PPS, measure)
         finally:
             runner.join(TCP_SECONDS + 30)
+        saturated = engine_saturated(running.engine)
     sender = report["end"]["streams"][0]["sender"]
     if profiles is not None:
         profiles["offloads off, one TCP stream"] = meter.profile_text
@@ -200,4 +201,14 @@ def frames_load(
             "fps": (frames[1] - frames[0]) / MEASURED,
             "retransmits": float(sender.get("retransmits", 0)),
             "rtt_ms": sender.get("mean_rtt", 0) / 1000,
-            "probe_p99": delays["delay_p99_ms"], "probe_max": delays["delay_max_ms"]}  # fmt: skip
+            "probe_p99": delays["delay_p99_ms"], "probe_max": delays["delay_max_ms"],
+            "saturated": saturated}  # fmt: skip
+
+
+def engine_saturated(engine: EngineProcess | None) -> float:
+    """Frames linkshaper dropped unread, both directions ("engine saturated"); NaN for rush."""
+    if engine is None:
+        return float("nan")
+    with engine.client() as control:
+        stats = control.stats()
+    return float(sum(d.engine_saturated for d in (stats.ingress, stats.egress) if d is not None))

@@ -70,6 +70,14 @@ def add_parsers(sub: SubParsers) -> None:
         "traffic flows (default: sleep; releases typically within 0.1 ms)",
     )
     timing.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run the workers at SCHED_FIFO (priority 10) so busy processes beside the engine "
+        "do not delay its releases; needs CAP_SYS_NICE (docker: --cap-add SYS_NICE), else "
+        "says so once and runs as without it (not with --precise: polling at a real-time "
+        "priority would starve the machine)",
+    )
+    timing.add_argument(
         "--no-poll",
         action="store_true",
         help="the default now (sleep instead of polling); kept for older command lines",
@@ -161,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = EngineConfig(
         outer, inner, spec_path, args.control, precise=args.precise,
         persist=not args.no_persist, profiles=profiles, unshaped_port=args.unshaped_port,
+        realtime=args.realtime,
     )  # fmt: skip
     recorder = None
     if args.record:
