@@ -307,9 +307,11 @@ class DirectionPanel(Vertical):
 
     def show_saturated(self, per_second: float) -> None:
         """Frames a second the engine itself dropped, unable to take them (0: the line goes)."""
-        text = f"Engine saturated: {per_second:,.0f} frames/s dropped" if per_second > 0 else ""
+        text = f"Engine saturated: {_per_second(per_second)} dropped" if per_second > 0 else ""
         self.saturated.update(text)
-        self.saturated.set_class(bool(text), "-shown")
+        if self.saturated.has_class("-shown") != bool(text):
+            self.saturated.set_class(bool(text), "-shown")
+            self._fit()  # a row more or less for the controls, none taken from the graphs
 
 
 def queue_limits_text(link: LinkSpec) -> str:
