@@ -132,6 +132,22 @@ def sample_queue_delays(engine: EngineProcess | None, into: list[float], seconds
             time.sleep(0.5)
 
 
+def sample_engine_delays(engine: EngineProcess | None, into: list[float], seconds: float) -> None:
+    """The egress direction's p99 of arrival (the kernel's stamp) to release, as the engine
+    measured it over each half second (linkshaper only): what the stream's frames waited,
+    the receive buffer included, apart from any delay of the probe's own processes."""
+    if engine is None:
+        time.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    with engine.client() as control:
+        while time.monotonic() < end:
+            egress = control.stats().egress
+            if egress is not None and egress.delay_samples:
+                into.append(egress.delay_p99_ms)
+            time.sleep(0.5)
+
+
 def probe_alone(
     lab: Lab, shaper: Shaper, profiles: dict[str, str] | None = None
 ) -> dict[str, float]:
@@ -181,10 +197,12 @@ def frames_load(
         def count_frames() -> None:  # both ways, on the server's interface
             frames.append(wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx"))
 
+        engine_delays: list[float] = []
+
         def measure() -> None:
             count_frames()
             meter.start()
-            time.sleep(MEASURED)
+            sample_engine_delays(running.engine, engine_delays, MEASURED)
             meter.stop()
             count_frames()
 
@@ -202,7 +220,8 @@ def frames_load(
             "retransmits": float(sender.get("retransmits", 0)),
             "rtt_ms": sender.get("mean_rtt", 0) / 1000,
             "probe_p99": delays["delay_p99_ms"], "probe_max": delays["delay_max_ms"],
-            "saturated": saturated}  # fmt: skip
+            "saturated": saturated,
+            "engine_p99": max(engine_delays, default=float("nan"))}  # fmt: skip
 
 
 def engine_saturated(engine: EngineProcess | None) -> float:
