@@ -33,6 +33,8 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
    10 ms with CoDel and FQ-CoDel against tail drop: throughput, engine CPU, a ping's RTT.
 12. Saturation is honest (`bench.saturation`, performance issue item 2): an offloads-off
    stream through 10 ms beside the straight path, a probe beside it, in each of 5 rounds.
+13. Timing under contention (`bench.realtime`, item 5): a probe through 20 ms with two busy
+   processes beside the engine, by default and with `--realtime`.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
 """
@@ -49,7 +51,7 @@ from datetime import date
 
 import psutil
 
-from bench import aqm_cost, capture_cost, saturation, shaped_cost, tui_cost
+from bench import aqm_cost, capture_cost, realtime, saturation, shaped_cost, tui_cost
 from bench.forwarding import FLOW_RULES, flow_rules, passthrough, profile
 from bench.shapers import RUSH_VARIABLE, shapers
 from bench.shaping import congestion_control, overload, shaped
@@ -90,6 +92,7 @@ def main() -> None:
     capture_cost_table(lab, args.runs)
     aqm_cost.print_table([aqm_cost.one_round(lab) for _ in range(args.runs)])
     saturation.print_table([saturation.one_round(lab) for _ in range(saturation.ROUNDS)])
+    realtime.print_table([realtime.one_round(lab) for _ in range(args.runs)])
     tui_cost_table()
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")
