@@ -132,6 +132,22 @@ def sample_queue_delays(engine: EngineProcess | None, into: list[float], seconds
             time.sleep(0.5)
 
 
+def sample_engine_delays(engine: EngineProcess | None, into: list[float], seconds: float) -> None:
+    """The egress direction's p99 of arrival (the kernel's stamp) to release, as the engine
+    measured it over each half second (linkshaper only): what the stream's frames waited,
+    the receive buffer included, apart from any delay of the probe's own processes."""
+    if engine is None:
+        time.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    with engine.client() as control:
+        while time.monotonic() < end:
+            egress = control.stats().egress
+            if egress is not None and egress.delay_samples:
+                into.append(egress.delay_p99_ms)
+            time.sleep(0.5)
+
+
 def probe_alone(
     lab: Lab, shaper: Shaper, profiles: dict[str, str] | None = None
 ) -> dict[str, float]:
@@ -181,10 +197,12 @@ def frames_load(
         def count_frames() -> None:  # both ways, on the server's interface
             frames.append(wire_packets(lab, "server", "rx") + wire_packets(lab, "server", "tx"))
 
+        engine_delays: list[float] = []
+
         def measure() -> None:
             count_frames()
             meter.start()
-            time.sleep(MEASURED)
+            sample_engine_delays(running.engine, engine_delays, MEASURED)
             meter.stop()
             count_frames()
 
@@ -193,6 +211,7 @@ def frames_load(
             delays = probe_delays(lab, int(MEASURED * FRAMES_PROBE_PPS), FRAMES_PROBE_PPS, measure)
         finally:
             runner.join(TCP_SECONDS + 30)
+        saturated = engine_saturated(running.engine)
     sender = report["end"]["streams"][0]["sender"]
     if profiles is not None:
         profiles["offloads off, one TCP stream"] = meter.profile_text
@@ -200,4 +219,15 @@ def frames_load(
             "fps": (frames[1] - frames[0]) / MEASURED,
             "retransmits": float(sender.get("retransmits", 0)),
             "rtt_ms": sender.get("mean_rtt", 0) / 1000,
-            "probe_p99": delays["delay_p99_ms"], "probe_max": delays["delay_max_ms"]}  # fmt: skip
+            "probe_p99": delays["delay_p99_ms"], "probe_max": delays["delay_max_ms"],
+            "saturated": saturated,
+            "engine_p99": max(engine_delays, default=float("nan"))}  # fmt: skip
+
+
+def engine_saturated(engine: EngineProcess | None) -> float:
+    """Frames linkshaper dropped unread, both directions ("engine saturated"); NaN for rush."""
+    if engine is None:
+        return float("nan")
+    with engine.client() as control:
+        stats = control.stats()
+    return float(sum(d.engine_saturated for d in (stats.ingress, stats.egress) if d is not None))

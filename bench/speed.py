@@ -31,6 +31,10 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
    minute of scripted use (`make bench-tui`: 30 minutes).
 11. What a queue discipline costs (`bench.aqm_cost`): one cubic stream through 1 Gbit/s +
    10 ms with CoDel and FQ-CoDel against tail drop: throughput, engine CPU, a ping's RTT.
+12. Saturation is honest (`bench.saturation`, performance issue item 2): an offloads-off
+   stream through 10 ms beside the straight path, a probe beside it, in each of 5 rounds.
+13. Timing under contention (`bench.realtime`, item 5): a probe through 20 ms with two busy
+   processes beside the engine, by default and with `--realtime`.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
 """
@@ -47,7 +51,7 @@ from datetime import date
 
 import psutil
 
-from bench import aqm_cost, capture_cost, shaped_cost, tui_cost
+from bench import aqm_cost, capture_cost, realtime, saturation, shaped_cost, tui_cost
 from bench.forwarding import FLOW_RULES, flow_rules, passthrough, profile
 from bench.shapers import RUSH_VARIABLE, shapers
 from bench.shaping import congestion_control, overload, shaped
@@ -69,6 +73,9 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--only-capture", action="store_true", help="only what a capture costs")
     parser.add_argument("--only-aqm", action="store_true", help="only what an AQM costs")
+    parser.add_argument(
+        "--only-saturation", action="store_true", help="only saturation (bench.saturation)"
+    )
     return parser.parse_args()
 
 
@@ -84,6 +91,8 @@ def main() -> None:
     shaped_cost_table(lab, args.runs, args.profile)
     capture_cost_table(lab, args.runs)
     aqm_cost.print_table([aqm_cost.one_round(lab) for _ in range(args.runs)])
+    saturation.print_table([saturation.one_round(lab) for _ in range(saturation.ROUNDS)])
+    realtime.print_table([realtime.one_round(lab) for _ in range(args.runs)])
     tui_cost_table()
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")
@@ -100,6 +109,9 @@ def only_part(lab: Lab, args: argparse.Namespace) -> bool:
         return True
     if args.only_capture:
         capture_cost_table(lab, args.runs)
+        return True
+    if args.only_saturation:
+        saturation.print_table([saturation.one_round(lab) for _ in range(saturation.ROUNDS)])
         return True
     if args.only_aqm:
         aqm_cost.print_table([aqm_cost.one_round(lab) for _ in range(args.runs)])

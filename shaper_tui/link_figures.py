@@ -13,6 +13,7 @@ from __future__ import annotations
 from engine.model.rates import LinkRates, SampleWindow, direction_rates
 from engine.model.spec import DIRECTIONS, Direction, LinkSpec, Spec
 from engine.model.stalls import StallWatch, stall_note
+from engine.model.stats import DirectionStats
 from shaper_tui.widgets.direction_panel import DirectionPanel
 
 #: The measured delay is over this many seconds of reports (made after the last change).
@@ -72,8 +73,16 @@ class LinkFigures:
         self.medians[direction] = delay[0] if delay is not None else None
         cause = self.stalls[direction].still(current.at, rates.packets_in)
         panel.show_stall(stall_note(cause) if cause is not None and previous is not None else "")
+        panel.show_saturated(saturated_rate(previous, current))
         links = [panel.link for panel in panels.values()]
         both = [self.medians[d] for d in DIRECTIONS]
         measured = None if None in both else sum(m or 0.0 for m in both)
         for each in panels.values():
             each.show_rtt(sum(link.latency for link in links), measured)
+
+
+def saturated_rate(previous: DirectionStats | None, current: DirectionStats) -> float:
+    """Frames a second the engine dropped unread between two samples of one worker."""
+    if previous is None or previous.pid != current.pid or current.at <= previous.at:
+        return 0.0
+    return max(0, current.engine_saturated - previous.engine_saturated) / (current.at - previous.at)

@@ -117,6 +117,7 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         + (f" outage={drops.outage}" if drops.outage else "")
         + "  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
+        + (f"  engine saturated={current.engine_saturated}" if current.engine_saturated else "")
         + (f"  NOT FORWARDING: {current.interface_problem}" if current.interface_problem else "")
     )
 

@@ -61,19 +61,7 @@ def add_parsers(sub: SubParsers) -> None:
         action="append",
         help="serve the HTTP API (e.g. 0.0.0.0:80); again for more addresses",
     )
-    timing = run.add_mutually_exclusive_group()
-    timing.add_argument(
-        "--precise",
-        action="store_true",
-        help="poll before held packets are due and for sparse frames: releases on time to a "
-        "few µs and crossings about 0.02 ms quicker, for up to a core per direction while "
-        "traffic flows (default: sleep; releases typically within 0.1 ms)",
-    )
-    timing.add_argument(
-        "--no-poll",
-        action="store_true",
-        help="the default now (sleep instead of polling); kept for older command lines",
-    )
+    _add_timing_options(run)
     run.add_argument(
         "--http-token",
         metavar="TOKEN",
@@ -101,6 +89,31 @@ def add_parsers(sub: SubParsers) -> None:
     http.add_argument("--token", metavar="TOKEN", help=TOKEN_HELP)
     http.add_argument("--trace-dir", metavar="DIR", help=TRACE_DIR_HELP)
     http.set_defaults(func=cmd_http)
+
+
+def _add_timing_options(run: argparse.ArgumentParser) -> None:
+    """How the workers keep time: `--precise` (polling) or `--realtime` (SCHED_FIFO), not both."""
+    timing = run.add_mutually_exclusive_group()
+    timing.add_argument(
+        "--precise",
+        action="store_true",
+        help="poll before held packets are due and for sparse frames: releases on time to a "
+        "few µs and crossings about 0.02 ms quicker, for up to a core per direction while "
+        "traffic flows (default: sleep; releases typically within 0.1 ms)",
+    )
+    timing.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run the workers at SCHED_FIFO (priority 10) so busy processes beside the engine "
+        "do not delay its releases; needs CAP_SYS_NICE (docker: --cap-add SYS_NICE), else "
+        "says so once and runs as without it (not with --precise: polling at a real-time "
+        "priority would starve the machine)",
+    )
+    timing.add_argument(
+        "--no-poll",
+        action="store_true",
+        help="the default now (sleep instead of polling); kept for older command lines",
+    )
 
 
 def _port(text: str) -> int:
@@ -159,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return fail(f"{spec_path}: {exc}")
     # Refuses an interface name the kernel would cut short, before --record opens a file.
     config = EngineConfig(
-        outer, inner, spec_path, args.control, precise=args.precise,
+        outer, inner, spec_path, args.control, precise=args.precise, realtime=args.realtime,
         persist=not args.no_persist, profiles=profiles, unshaped_port=args.unshaped_port,
     )  # fmt: skip
     recorder = None

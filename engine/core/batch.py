@@ -37,7 +37,7 @@ BULK_FRAME_PAGE = 4096
 #: A kernel arrival stamp is trusted only if it is at most this old and not in the future:
 #: else the wall clock it was read on may have moved (the worker's wall offset follows it at
 #: every stats report), and the frame counts as arriving when read. A frame may wait long
-#: unread: a saturated worker's receive buffer (16 MiB) held frames for 30-50 ms, and at a
+#: unread: a saturated worker's receive buffer (16 MiB then) held frames for 30-50 ms, and at a
 #: window of 50 ms those older got their whole latency again once read, and a delay line,
 #: which releases in order, held every frame behind them as long (10 ms stalls, a few times a
 #: second). A clock stepped back by less than this lets frames read before the next report

@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.kernel.afpacket import open_receiver, open_sender
+from engine.kernel.realtime import REALTIME_FIX, REALTIME_PRIORITY, realtime_refusal
 from engine.model.interface_names import check_interface_name
 from engine.model.spec import Direction
+
+log = logging.getLogger("linkshaper")
 
 
 class Ports(Protocol):
@@ -90,6 +95,8 @@ class WorkerConfig:
     #: Frames to or from this port skip shaping (`run --unshaped-port`, see DirectionPipeline).
     unshaped_port: int | None = None
     ports: Ports = field(default_factory=PacketPorts)
+    #: Whether it runs at SCHED_FIFO (`run --realtime`; see engine/kernel/realtime.py).
+    realtime: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,9 @@ class EngineConfig:
     profiles: tuple[str, str] | None = None
     unshaped_port: int | None = None
     ports: Ports = field(default_factory=PacketPorts)
+    #: The workers at a real-time priority where this process may (`run --realtime`); where
+    #: not, the engine says so once and runs them as without it.
+    realtime: bool = False
 
     def __post_init__(self) -> None:
         """Every engine, whoever starts it, refuses a name the kernel would cut short."""
@@ -118,4 +128,21 @@ class EngineConfig:
         """Ingress runs from outer to inner, egress from inner to outer."""
         rx, tx = (self.outer, self.inner) if direction == "ingress" else (self.inner, self.outer)
         ports = self.ports.of(direction)
-        return WorkerConfig(direction, rx, tx, self.precise, self.unshaped_port, ports)
+        return WorkerConfig(
+            direction, rx, tx, self.precise, self.unshaped_port, ports, self.realtime
+        )
+
+
+def with_realtime_checked(config: EngineConfig) -> EngineConfig:
+    """`config` as the workers get it: with `realtime` only if this process may use a real-time
+    policy; where not, one warning saying why and what gives it, and the workers run as
+    without the option."""
+    if not config.realtime:
+        return config
+    refusal = realtime_refusal()
+    if refusal is None:
+        log.info("--realtime: workers run at SCHED_FIFO, priority %d", REALTIME_PRIORITY)
+        return config
+    log.warning("--realtime: not allowed here (%s), the workers run at the ordinary priority; "
+                "to allow it, %s", refusal, REALTIME_FIX)  # fmt: skip
+    return dataclasses.replace(config, realtime=False)

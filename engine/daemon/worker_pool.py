@@ -23,7 +23,7 @@ from multiprocessing.process import BaseProcess
 from pydantic import ValidationError
 
 from engine.daemon.channel import FrameReader
-from engine.daemon.config import EngineConfig
+from engine.daemon.config import EngineConfig, with_realtime_checked
 from engine.daemon.worker.process import run_worker
 from engine.kernel.python_path import seal_python_path
 from engine.model.spec import DIRECTIONS, Direction
@@ -133,7 +133,7 @@ class WorkerPool:
     """The two workers, and the loop's wait for what they say, their exits and signals."""
 
     def __init__(self, config: EngineConfig, hooks: PoolHooks) -> None:
-        self._config = config
+        self._config = with_realtime_checked(config)
         self._hooks = hooks
         seal_python_path()  # spawn runs `python -c`: the cwd would come first on its sys.path
         self._context = multiprocessing.get_context("spawn")

@@ -149,6 +149,15 @@ def http_port() -> int:
     return int(text)
 
 
+def realtime_option() -> list[str]:
+    """`--realtime` for the engine when $LINKSHAPER_REALTIME is 1 (the container needs
+    --cap-add SYS_NICE for it to take: else the engine says so once and runs without)."""
+    text = os.environ.get("LINKSHAPER_REALTIME", "")
+    if text not in ("", "0", "1"):
+        raise SetupError(f"LINKSHAPER_REALTIME: 1 or 0, not {text!r}")
+    return ["--realtime"] if text == "1" else []
+
+
 def first_spec(path: str) -> None:
     """Write $LINKSHAPER_SPEC_JSON (default: pass-through) to the spec file if there is none
     yet: a restarted sidecar keeps the changes made since (the file), a new one starts from
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         take_over(synthetic, keep_default_route=keep)
         engine = subprocess.Popen(engine_command(
             synthetic.ifname, INNER, spec, CONTROL_PATH, "--http", f"0.0.0.0:{port}",
-            "--unshaped-port", str(port), profiles=PROFILES,
+            "--unshaped-port", str(port), *realtime_option(), profiles=PROFILES,
         ))  # fmt: skip
         try:
             wait_for_engine(CONTROL_PATH, 15.0, alive=lambda: engine is not None

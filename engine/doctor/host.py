@@ -27,8 +27,8 @@ CAPABILITIES = {
     "SYS_ADMIN": (21, "`ns` and `lab` make network namespaces (and doctor its qdisc probe)"),
     "SYS_NICE": (
         23,
-        "not used by the engine; lets `chrt` or `renice` raise its processes' "
-        "priority on a busy machine",
+        "`run --realtime` runs the workers at a real-time priority with it, so busy "
+        "processes beside the engine do not delay its releases (off by default)",
     ),
 }
 
@@ -64,7 +64,7 @@ def _privilege_fix(flag: str, command: str) -> str:
 
 def _capability_fix(name: str, purpose: str) -> str | None:
     """A capability's fix where what the command line asks needs it; where only other commands
-    do, the fix for those (SYS_ADMIN: `ns`, `lab`); none for SYS_NICE, which nothing needs."""
+    do, the fix for those (SYS_ADMIN: `ns`, `lab`; SYS_NICE: `run --realtime`)."""
     check = f"cap_{name.lower()}"
     if check in PURPOSES[purpose]:
         return _privilege_fix(name, COMMANDS[purpose])
@@ -72,6 +72,9 @@ def _capability_fix(name: str, purpose: str) -> str | None:
         return f"only `ns` and `lab` need it: {_privilege_fix(name, COMMANDS['ns'])}"
     if name in ("NET_RAW", "NET_ADMIN"):
         return f"only the engine needs it: {_privilege_fix(name, COMMANDS['run'])}"
+    if name == "SYS_NICE":
+        return (f"only `run --realtime` needs it: "
+                f"{_privilege_fix(name, COMMANDS['run'] + ' --realtime')}")  # fmt: skip
     return None
 
 

@@ -7,6 +7,8 @@ interface, the engine's own transmissions among them, so nothing is forwarded tw
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import socket
 import struct
 
@@ -32,7 +34,25 @@ STAMP_SPACE = socket.CMSG_SPACE(16)
 ANCILLARY_SPACE = STAMP_SPACE + socket.CMSG_SPACE(_AUXDATA.size)
 _TIMESPEC = struct.Struct("qq")
 
-RX_BUFFER = 16 * 1024 * 1024
+#: The receive buffer holds about this long of frames at the interface's speed, and no more:
+#: frames the worker cannot take are dropped by the kernel before they wait (counted as the
+#: engine's own drops, "engine saturated") instead of queueing unseen and reading as link
+#: delay. With 16 MiB, a worker saturated by one offloads-off TCP stream through 10 ms held
+#: frames 30-50 ms in it, and a probe beside the stream saw 55-185 ms one way.
+RX_BUFFER_TIME = 0.001
+#: Never less: room for a worker's scheduling hiccup at up to 1 Gbit/s (8 ms of frames there),
+#: and for a dozen 64 KiB super-frames with offloads on.
+RX_BUFFER_FLOOR = 1024 * 1024
+#: Never more (the size used before it was sized in time): 13 ms at 10 Gbit/s, past 134 Gbit/s
+#: the cap binds.
+RX_BUFFER_CAP = 16 * 1024 * 1024
+#: What an interface that tells no speed (a tunnel, loopback) is taken to run at: a veth's.
+ASSUMED_SPEED_MBIT = 10_000
+SIOCETHTOOL = 0x8946
+ETHTOOL_GSET = 0x1
+#: struct ethtool_cmd: cmd, supported, advertising, speed, duplex, port, phy address,
+#: transceiver, autoneg, mdio, maxtxpkt, maxrxpkt, speed_hi, and the rest (44 bytes in all).
+_ETHTOOL_CMD = struct.Struct("IIIHBBBBBBIIH14x")
 #: A blocking read on the receiver gives up after this long (the kernel rounds it up to its
 #: tick, 4 ms here), so a worker that streams still sees its pipe when no frame comes.
 READ_TIMEOUT = 0.002
@@ -48,9 +68,10 @@ def open_receiver(ifname: str) -> socket.socket:
         sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)  # for VLAN tags: see `vlan_tag`
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RX_BUFFER)
         limit_blocking_reads(sock)
         sock.bind((ifname, ETH_P_ALL))
+        speed = interface_speed_mbit(sock, ifname)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rx_buffer_bytes(speed))
         index = socket.if_nametoindex(ifname)
         membership = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
         sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, membership)
@@ -59,6 +80,28 @@ def open_receiver(ifname: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def rx_buffer_bytes(speed_mbit: int | None) -> int:
+    """The receive buffer for an interface of `speed_mbit` (None: unknown, ASSUMED_SPEED_MBIT):
+    RX_BUFFER_TIME at that speed, within RX_BUFFER_FLOOR and RX_BUFFER_CAP. (The kernel doubles
+    what is set, for its bookkeeping per frame; SO_RCVBUF reads back the double.)"""
+    bits = (speed_mbit or ASSUMED_SPEED_MBIT) * 1_000_000
+    return max(RX_BUFFER_FLOOR, min(RX_BUFFER_CAP, int(bits * RX_BUFFER_TIME / 8)))
+
+
+def interface_speed_mbit(sock: socket.socket, ifname: str) -> int | None:
+    """The interface's link speed as its driver reports it (ethtool's, asked through `sock`,
+    so in the socket's network namespace whatever /sys shows), None if it tells none."""
+    data = ctypes.create_string_buffer(_ETHTOOL_CMD.pack(ETHTOOL_GSET, *[0] * 12), 44)
+    request = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(data))
+    try:
+        fcntl.ioctl(sock.fileno(), SIOCETHTOOL, request)
+    except OSError:
+        return None
+    fields = _ETHTOOL_CMD.unpack(data.raw)
+    speed = fields[3] | fields[12] << 16
+    return speed if 0 < speed < 0xFFFF_FFFF and speed != 0xFFFF else None
 
 
 def limit_blocking_reads(sock: socket.socket) -> None:

@@ -37,7 +37,9 @@ class EngineProcess:
         spec_name: str = "spec.json",
         extra: tuple[str, ...] = (),
         profiles: tuple[str, str] | None = None,
+        wrapper: tuple[str, ...] = (),
     ) -> None:
+        """`wrapper`: a command that runs the engine's (`setpriv ...` to take a privilege)."""
         self.lab = lab
         self.spec_path = workdir / spec_name
         self.control = str(workdir / "control.sock")
@@ -46,10 +48,8 @@ class EngineProcess:
             data = spec.model_dump(mode="json") if isinstance(spec, Spec) else spec
             self.spec_path.write_text(json.dumps(data))
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(
-            lab.engine_command(str(self.spec_path), self.control, *extra, profiles=profiles),
-            stderr=self._stderr,
-        )
+        command = lab.engine_command(str(self.spec_path), self.control, *extra, profiles=profiles)
+        self.process = subprocess.Popen([*wrapper, *command], stderr=self._stderr)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until both workers report; 30 s at most (a busy 2-core machine starts three

@@ -95,7 +95,10 @@ class DirectionStats(_Model):
     #: (thousands of idle flow links cost nothing to send); the supervisor fills in the rest
     #: before anyone else sees the report.
     flows_changed_only: bool = False
-    rx_kernel_drops: int = 0
+    #: Frames the kernel dropped before this direction's worker read them ("engine saturated"):
+    #: more came than the engine can take, and its receive buffer, sized to hold only a few ms
+    #: (`engine.kernel.afpacket.RX_BUFFER_TIME`), was full. The engine's own drops, in no link's.
+    engine_saturated: int = 0
     tx_errors: int = 0
     top_talkers: list[Talker] = []
     #: What the frames released since the report before spent in the links, as measured

@@ -157,10 +157,12 @@ def _measured_series(page: _Page, directions: list[DirectionStats], shown: set[s
 def _direction_series(page: _Page, directions: list[DirectionStats]) -> None:
     family, sample = page.family, page.sample
     family(
-        "kernel_drops_total", "counter", "Frames the kernel dropped before the engine read them."
+        "engine_saturated_drops_total",
+        "counter",
+        "Frames dropped before the engine read them: more came than it can take.",
     )
     for d in directions:
-        sample("kernel_drops_total", {"direction": d.direction}, d.rx_kernel_drops)
+        sample("engine_saturated_drops_total", {"direction": d.direction}, d.engine_saturated)
     family("tx_errors_total", "counter", "Frames the engine could not send.")
     for d in directions:
         sample("tx_errors_total", {"direction": d.direction}, d.tx_errors)

@@ -166,6 +166,8 @@ class DirectionPanel(Vertical):
                                   classes="did")  # fmt: skip
         self.rtt = Label("RTT set -", id=f"{direction}-rtt", classes="did")
         self.stall = Label("", id=f"{direction}-stall", classes="stall")
+        #: Frames the engine could not take (dropped before any link saw them), while any are.
+        self.saturated = Label("", id=f"{direction}-saturated", classes="stall")
 
     def compose(self) -> ComposeResult:
         sliders = {field: (label, scale) for field, label, scale in SLIDERS}
@@ -203,6 +205,7 @@ class DirectionPanel(Vertical):
         yield self.queue_limits
         yield self.rtt
         yield self.stall
+        yield self.saturated
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit()
@@ -212,7 +215,9 @@ class DirectionPanel(Vertical):
         least one row: at 80x24 with `a` open, the controls scroll, the figures stay."""
         graphs = self.query_one(".graphs")
         needed = sum(1 for child in graphs.children if child.display)
-        needed += sum(1 for line in (self.queue_limits, self.rtt, self.stall) if line.display)
+        needed += sum(
+            1 for line in (self.queue_limits, self.rtt, self.stall, self.saturated) if line.display
+        )
         room = max(3, self.content_size.height - needed)
         self.query_one(".controls").styles.max_height = room
 
@@ -299,6 +304,14 @@ class DirectionPanel(Vertical):
         """Why the direction stands still (after an extreme setting), or "" for nothing."""
         self.stall.update(note)
         self.stall.set_class(bool(note), "-shown")
+
+    def show_saturated(self, per_second: float) -> None:
+        """Frames a second the engine itself dropped, unable to take them (0: the line goes)."""
+        text = f"Engine saturated: {_per_second(per_second)} dropped" if per_second > 0 else ""
+        self.saturated.update(text)
+        if self.saturated.has_class("-shown") != bool(text):
+            self.saturated.set_class(bool(text), "-shown")
+            self._fit()  # a row more or less for the controls, none taken from the graphs
 
 
 def queue_limits_text(link: LinkSpec) -> str:

@@ -15,6 +15,7 @@ from engine.daemon.config import WorkerConfig
 from engine.daemon.worker.forwarder import Forwarder
 from engine.daemon.worker.loop import run_forwarder
 from engine.kernel.libc import libc
+from engine.kernel.realtime import make_realtime
 from engine.model.spec import Spec
 from engine.model.trace import TraceFile
 from engine.protocol.messages import WorkerError, encode
@@ -37,6 +38,12 @@ def run_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _tight_timers()
+    refused = None
+    if config.realtime:  # before any thread starts: they inherit it
+        try:
+            make_realtime()
+        except OSError as exc:  # the supervisor found it allowed: said, not fatal
+            refused = f"--realtime refused to this worker: {exc.strerror}; it runs as before"
     try:
         spec = Spec.model_validate_json(spec_json)
         trace_files = {
@@ -44,6 +51,8 @@ def run_worker(
             for path, fields in json.loads(trace_files_json).items()
         }
         forwarder = Forwarder(config, spec, trace_files)
+        if refused:
+            forwarder.note("warning", refused)
     except OSError as exc:
         conn.send_bytes(encode(WorkerError(direction=config.direction, message=str(exc))))
         raise SystemExit(1) from None

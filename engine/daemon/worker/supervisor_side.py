@@ -69,7 +69,7 @@ class SupervisorSide(Intake):
         stats = self.pipeline.stats(now, changed_only=True).model_copy(
             update={
                 "pid": os.getpid(),
-                "rx_kernel_drops": self.kernel_drops,
+                "engine_saturated": self.kernel_drops,
                 "tx_errors": self.tx_errors,
                 "interface_state": self.interface_state,
                 "interface_problem": self.interface_problem,
