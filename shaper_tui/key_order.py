@@ -8,11 +8,16 @@ under the prompt and were lost, `p fios Enter` left the presets' filter empty, `
 question open. Making the opening key a priority binding broke the order instead (`j j Enter`
 opened the first control's prompt).
 
-So the app lets one key in at a time, for every screen and every key alike: the next goes out
-once the one before has done all it does. That is when a marker sent behind it along its way
-(from the widget it went to, up to the app) has come back, then a second marker behind what its
-handlers posted on that way (a field's Submitted that closes a dialog), and the screen on top is
-mounted, its focus set (`focus()` is a turn later). Meanwhile the keys wait here, in order.
+So the app lets one key in at a time, for every screen and every key alike, in this one place
+every key passes through (no screen or door has to do anything): the next goes out once the
+one before is done. That is when a marker sent right behind it, along its way from the widget
+it went to up to the app, has come back (the key's bindings ran there, a prompt they opened is
+mounted); on a screen other than the main one, also a second marker behind what the handlers
+on that way posted meanwhile (a field's Submitted that closes a dialog); and a screen that
+opened or closed is mounted with its focus set (`focus()` takes effect a turn later). A key
+that comes back to the app after a screen opened under it (a change it followed asked a
+question) is held again, for that screen. The keys wait here, in order, and the screen is
+drawn once they are all in.
 """
 
 from __future__ import annotations
