@@ -5,6 +5,7 @@ rest are meant for it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -12,11 +13,16 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from textual import events
 
 from engine.lab.harness import EngineProcess
 from engine.model.spec import UNLIMITED_RATE, Spec
+from shaper_tui.app import create_app
+from shaper_tui.engine_source import SocketSource
+from shaper_tui.screens.packets import PacketsScreen
 from tests import ROOT
 from tests.lab.test_tui_terminal import Tmux
+from tests.tui_helpers import wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -59,7 +65,7 @@ def wait_spec(engine: EngineProcess, ready: Callable[[Spec], bool], what: str) -
             time.sleep(0.05)
 
 
-def settle(tmux: Tmux, engine: EngineProcess) -> None:
+def settle(tmux: Tmux) -> None:
     """Focus on the download Latency, known: its prompt opened and closed (keys in turn)."""
     burst(tmux, "Down", "Down", "Down", "Enter")
     tmux.wait_for("Latency (now")
@@ -74,7 +80,7 @@ def test_keys_typed_right_after_enter_reach_the_prompt(
     terminal: tuple[Tmux, EngineProcess],
 ) -> None:
     tmux, engine = terminal
-    settle(tmux, engine)
+    settle(tmux)
     burst(tmux, "Enter", "8", "0", "m", "s", "Enter")
     spec = wait_spec(
         engine, lambda s: s.default_link.ingress.latency != 0, "the latency never changed"
@@ -124,3 +130,26 @@ def test_a_confirm_answered_in_the_same_burst(terminal: tuple[Tmux, EngineProces
         engine, lambda s: s.default_link.ingress.rate != UNLIMITED_RATE, "the rate never changed"
     )
     assert spec.default_link.ingress.rate == 3_000_000
+
+
+def test_packets_view_keys_typed_right_after_v(start_engine: StartEngine) -> None:
+    """`v 1 d` as one read (Pilot, keys posted at once): the view opens (a capture of its
+    own), then its own `1` (dropped only) and `d` (download only) act in it."""
+    engine = start_engine({"ingress": {}, "egress": {}})
+
+    async def scenario() -> tuple[str, str]:
+        app = create_app(SocketSource(engine.control), tag="tui:test")
+        async with app.run_test(size=(120, 32)) as pilot:
+            await wait_until(pilot, lambda: app.link.attached, 30, "attach")
+            for key in ("v", "1", "d"):
+                app.post_message(events.Key(key, key))
+            await wait_until(pilot, lambda: isinstance(app.screen, PacketsScreen), 15, "view")
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            await wait_until(pilot, lambda: screen.direction != "both", 15, "d in the view")
+            await pilot.pause(0.5)
+            return screen.direction, str(screen.filters.render())
+
+    direction, filters = asyncio.run(scenario())
+    assert direction == "ingress"
+    assert "dropped" in filters
