@@ -141,3 +141,17 @@ def test_palette_text_typed_ahead() -> None:
                          "the palette's text typed right after Ctrl+P")  # fmt: skip
 
     run(scenario)
+
+
+def test_a_change_that_asks_answered_in_the_same_burst() -> None:
+    """`End y j` on Loss: End asks (100 % stops the link), y answers it, j moves on after."""
+
+    async def scenario(app: ShaperApp, pilot: Pilot[Any]) -> None:
+        burst(app, "end", "y", "j")
+        await wait_until(pilot, lambda: app.spec.link("ingress").loss == 1.0, 15,
+                         "100 % loss, confirmed by the y typed after End")  # fmt: skip
+        await wait_until(pilot, lambda: app.focused is not None
+                         and app.focused.id == "ingress-loss_model", 15,
+                         "j after the answer moving on from Loss")  # fmt: skip
+
+    run(scenario, focus="ingress-loss")
