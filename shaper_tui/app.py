@@ -18,6 +18,7 @@ from shaper_tui import bindings
 from shaper_tui.commands import PaletteCommands
 from shaper_tui.engine_events import EngineEvents
 from shaper_tui.engine_source import EngineSource
+from shaper_tui.key_order import KeyOrder
 from shaper_tui.packet_feed import PacketFeed
 from shaper_tui.recording import RecordingActions
 from shaper_tui.replay_actions import REPLAY_TICK, ReplayActions
@@ -37,9 +38,12 @@ from shaper_tui.widgets.value_slider import ValueSlider
 EVERYWHERE = frozenset({"help", "quit", "command_palette"})
 
 
-class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, PaletteCommands):
+class ShaperApp(
+    KeyOrder, EngineEvents, SpecEdits, RecordingActions, ReplayActions, PaletteCommands
+):
     """The layout and the keys; each job is a mixin of its own over the state they share
-    (`ShaperState`): engine events, spec edits, recording, replay, palette commands."""
+    (`ShaperState`): typed keys in order, engine events, spec edits, recording, replay, palette
+    commands."""
 
     TITLE = "linkshaper"
     #: The screen's height class: the flows table gets more rows on a taller terminal; the

@@ -3,7 +3,8 @@
 Textual's `Footer` recomposes (unmounts and mounts a widget per key) every time the screen's
 bindings are refreshed, which happens on every focus move: a burst of 120 `j`/`k` presses held
 the TUI at a full core for seconds. Most moves leave the same keys in the footer; those cost
-nothing here.
+nothing here. While the keys of a burst are still going in one by one (`key_order`), it waits
+for the last.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from textual.screen import Screen
 from textual.widgets import Footer
 
+#: How often the footer looks again whether a burst of typed keys is over (`key_order`).
+BURST_WAIT = 0.05
 #: What the footer draws from: each shown key, its label and whether it is live.
 Shown = tuple[tuple[str, str, str, bool], ...]
 
@@ -37,9 +40,13 @@ class SteadyFooter(Footer):
             self.call_after_refresh(self._rebuild_if_changed)
 
     async def _rebuild_if_changed(self) -> None:
-        self._pending = False
         if not self.is_attached:  # its screen (a prompt, say) was dismissed meanwhile
+            self._pending = False
             return
+        if getattr(self.app, "keys_waiting", False):  # typed keys still going in one by one
+            self.set_timer(BURST_WAIT, self._rebuild_if_changed)
+            return
+        self._pending = False
         shown = self._what_it_would_show()
         if shown != self._shown:
             self._shown = shown

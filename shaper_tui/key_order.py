@@ -1,0 +1,195 @@
+"""Keys act one at a time, in the order they were typed, on the screen they were typed for.
+
+Textual hands each key the terminal sends to the widget focused when the app reads it, and runs
+the key's bindings only once it has bubbled back up to the app. A burst (tmux send-keys, a
+paste, a fast typist) is read in one go, so every key of it went to the control focused before
+the first: the digits typed right after Enter (which opens the value prompt) went to the slider
+under the prompt and were lost, `p fios Enter` left the presets' filter empty, `R y` left the
+question open. Making the opening key a priority binding broke the order instead (`j j Enter`
+opened the first control's prompt).
+
+So the app lets one key in at a time, for every screen and every key alike, in this one place
+every key passes through (no screen or door has to do anything): the next goes out once the
+one before is done. That is when a marker sent right behind it, along its way from the widget
+it went to up to the app, has come back (the key's bindings ran there, a prompt they opened is
+mounted); on a screen other than the main one, also a second marker behind what the handlers
+on that way posted meanwhile (a field's Submitted that closes a dialog); and a screen that
+opened or closed is mounted with its focus set (`focus()` takes effect a turn later). A key
+that comes back to the app after a screen opened under it (a change it followed asked a
+question) is held again, for that screen. The keys wait here, in order, and the screen is
+drawn once they are all in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from textual import events
+from textual.app import App
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.message_pump import MessagePump
+
+#: How long one key's way may take at most before the next key goes anyway (its marker is
+#: lost only when a widget it waits in is removed; a key's way takes milliseconds).
+KEY_TIMEOUT = 2.0
+#: How often a wait looks whether the widgets on the marker's way are still there.
+LOOK_EVERY = 0.05
+
+TypedEvent = events.Key | events.Paste
+#: Where a key went, and the marker sent behind it.
+Landed = tuple[DOMNode, "asyncio.Future[None]"]
+
+
+class KeyTrip(Message, bubble=True):
+    """Sent behind a key along its way up: when it reaches the app, the key has been handled
+    wherever it went."""
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        super().__init__()
+        self.done = done
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _alive(pump: MessagePump) -> bool:
+    return not (pump._closing or pump._closed)
+
+
+def _copy(key: TypedEvent) -> TypedEvent:
+    """The key afresh (the one that went out is marked as forwarded, perhaps stopped)."""
+    return (
+        events.Key(key.key, key.character)
+        if isinstance(key, events.Key)
+        else events.Paste(key.text)
+    )
+
+
+class KeyOrder(App[None]):
+    """The app's part that holds typed keys back until the one before them is done."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held_keys: deque[TypedEvent] = deque()
+        self._letting_in: TypedEvent | None = None
+        #: The key out (and the screen on top when it went), until the next goes.
+        self._key_out: tuple[TypedEvent, object] | None = None
+        #: Where the key let in went and its marker (None: a priority binding took it).
+        self._key_landed: asyncio.Future[Landed | None] | None = None
+        self._key_feeder: asyncio.Task[None] | None = None
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, TypedEvent):
+            await super().on_event(event)
+        elif event.is_forwarded:
+            out = self._key_out
+            if out is not None and event is out[0] and out[1] is not self.screen:
+                # It went out before a screen opened or closed (a change it followed opened
+                # a question): it is the new screen's, once that is ready.
+                event.stop()
+                self._held_keys.appendleft(_copy(event))
+                return
+            await super().on_event(event)
+        elif event is not self._letting_in:
+            self._held_keys.append(event)
+            if self._key_feeder is None:
+                self._key_feeder = asyncio.create_task(self._feed_keys())
+        else:
+            self._letting_in = None
+            self._key_out = (event, self.screen)
+            await super().on_event(event)  # priority bindings, then to the focused widget
+            landed = self._key_landed
+            if landed is not None and not landed.done():
+                landed.set_result(self._send_marker() if event.is_forwarded else None)
+
+    def _send_marker(self) -> Landed:
+        """A marker right behind the key, on its way (before its bindings add to that way)."""
+        target = self.focused or self.screen
+        done: asyncio.Future[None] = asyncio.Future()
+        if not target.post_message(KeyTrip(done)):
+            _resolve(done)
+        return target, done
+
+    @property
+    def keys_waiting(self) -> bool:
+        """Whether typed keys are still being let in (the footer waits for the end of a burst
+        before it redraws its keys)."""
+        return self._key_feeder is not None
+
+    def on_key_trip(self, message: KeyTrip) -> None:
+        message.stop()
+        _resolve(message.done)
+
+    def on_unmount(self) -> None:
+        if self._key_feeder is not None:
+            self._key_feeder.cancel()
+
+    async def _feed_keys(self) -> None:
+        """Lets the held keys in one by one, each once the one before is done. The screen is
+        drawn once they are all in, not after each (a redraw of the main screen takes tens of
+        milliseconds: 120 moves would take seconds)."""
+        self._begin_batch()
+        try:
+            while self._held_keys and self.is_running:
+                await self._let_in(self._held_keys.popleft())
+        finally:
+            self._key_feeder = None
+            self._key_out = None
+            self._end_batch()
+
+    async def _let_in(self, key: TypedEvent) -> None:
+        """`key` in, and back once it is done: on the main screen, once its way is (the
+        screen's redraw after a move is not waited for: 120 moves stay quick); on another
+        screen (a field, a list), also what its handlers posted on that way (a field's
+        Submitted closes the dialog); and a screen it opened or closed ready."""
+        before = self.screen
+        landed: asyncio.Future[Landed | None] = asyncio.Future()
+        self._key_landed, self._letting_in = landed, key
+        self.post_message(key)
+        sent = await self._wait(landed, [self])
+        if sent is not None:
+            target, done = sent
+            await self._wait(done, [target, *target.ancestors])
+            if self.screen is before and before is not self.screen_stack[0]:
+                await self._trip(target)
+        if self.screen is not before or not self.screen._mounted_event.is_set():
+            await self._screen_ready()
+
+    async def _wait(self, done: asyncio.Future[Any], way: list[MessagePump]) -> Any:
+        """`done`'s result, or None once KEY_TIMEOUT passed or a pump on `way` went away."""
+        deadline = time.monotonic() + KEY_TIMEOUT
+        while time.monotonic() < deadline and all(_alive(pump) for pump in way):
+            try:
+                return await asyncio.wait_for(asyncio.shield(done), LOOK_EVERY)
+            except TimeoutError:
+                continue
+        return None
+
+    async def _trip(self, start: DOMNode) -> None:
+        """A marker from `start` up to the app: everything queued on that way before it is
+        handled when it arrives."""
+        done: asyncio.Future[None] = asyncio.Future()
+        if start.post_message(KeyTrip(done)):
+            await self._wait(done, [start, *start.ancestors])
+
+    async def _screen_ready(self) -> None:
+        """The screen on top mounted (one pushed without waiting for it is not yet), and what
+        its mounting and resuming queued handled: the focus it sets goes a turn later."""
+        screen = self.screen
+        if not screen._mounted_event.is_set():
+            mounted = asyncio.ensure_future(screen._mounted_event.wait())
+            await self._wait(mounted, [self])
+            mounted.cancel()
+        for _ in range(2):
+            calls = []
+            for pump in (self, screen):
+                done: asyncio.Future[None] = asyncio.Future()
+                if pump.call_later(_resolve, done):
+                    calls.append(done)
+            await self._wait(asyncio.gather(*calls), [self, screen])
