@@ -26,9 +26,12 @@ from shaper_tui.widgets.key_footer import KeyFooter
 ROWS = 200
 REFRESH = 0.5
 DIRECTIONS = ("both", "ingress", "egress")
-#: What the fate filter steps through.
-FATES = ("all", "dropped", "forwarded", "loss", "burst loss", "queue full", "blocked",
-         "held full", "flushed", "malformed")  # fmt: skip
+#: What the fate filter picks from: all, every drop, then each fate the engine can give, as
+#: the engine names them (engine.model.fates: a fate it adds is pickable here at once).
+FATES = ("all", "dropped", FATE_NAMES[FORWARDED],
+         *(name for fate, name in enumerate(FATE_NAMES) if fate != FORWARDED))  # fmt: skip
+#: The fates a digit picks directly (the first ten of the list; the rest from the list).
+DIGIT_FATES = FATES[:10]
 ARROWS = {"ingress": "↓", "egress": "↑"}
 
 
@@ -115,7 +118,10 @@ class PacketsScreen(Screen[None]):
             tooltip="Pick the fates shown: all, dropped, forwarded "
             "or one cause (or its digit: 0 all, 1 dropped, 2 forwarded, 3 loss, ...)",
         ),
-        *(Binding(str(n), f"show_fate({n})", FATES[n], show=False) for n in range(len(FATES))),
+        *(
+            Binding(str(n), f"show_fate({n})", fate, show=False)
+            for n, fate in enumerate(DIGIT_FATES)
+        ),
         Binding("space", "pause", "Pause", tooltip="Hold the list still, or let it run"),
     ]
 

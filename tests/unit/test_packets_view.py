@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 
 from textual.app import App
+from textual.widgets import OptionList
 
-from engine.model.fates import FORWARDED, LOSS, FateRecord
+from engine.model.fates import FATE_NAMES, FORWARDED, LOSS, FateRecord
 from shaper_tui.packet_feed import SeenFrame
 from shaper_tui.screens.fate_picker import FatePicker
 from shaper_tui.screens.packets import PacketsScreen, layers_of, summary_of
@@ -137,5 +138,44 @@ def test_s_picks_a_fate_from_a_list_and_digits_pick_one_directly() -> None:
             await pilot.press("s", "3")  # a digit in the list picks too (it did nothing)
             await pilot.pause()
             assert app.screen_stack[-1] is screen and screen.fate == "loss"
+
+    asyncio.run(scenario())
+
+
+class EveryFateFeed(MovingFeed):
+    """One frame of each fate the engine can give (engine.model.fates.FATE_NAMES)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        frame = udp_frame(src="198.18.0.2", dst="198.18.0.1", size=200)
+        for fate in range(len(FATE_NAMES)):
+            record = FateRecord(1_700_000_000.0 + fate, fate, 0.0, 0.0, "default",
+                                len(frame) - 10, frame[10:106])  # fmt: skip
+            self.frames.append(SeenFrame("ingress", record, fate))
+
+
+def test_every_fate_the_engine_gives_can_be_picked_from_the_list() -> None:
+    """Issue 35 (s22): the list lacked `aqm` and `outage` (a hand-kept copy of the names):
+    each fate the engine can give is in it, and picking it shows that fate's frame alone."""
+    feed = EveryFateFeed()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            for name in FATE_NAMES:
+                await pilot.press("s")
+                picker = app.screen
+                assert isinstance(picker, FatePicker)
+                options = picker.query_one(OptionList)
+                ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+                assert name in ids, f"{name} is not in the list: {ids}"
+                await pilot.press("home", *["down"] * ids.index(name), "enter")
+                await pilot.pause()
+                assert app.screen is screen and screen.fate == name
+                rows = [screen.table.get_row_at(i) for i in range(screen.table.row_count)]
+                assert len(rows) == 1, (name, rows)
 
     asyncio.run(scenario())
