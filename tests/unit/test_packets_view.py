@@ -13,7 +13,7 @@ from textual.widgets import OptionList
 from engine.model.fates import FATE_NAMES, FORWARDED, LOSS, FateRecord
 from shaper_tui.packet_feed import SeenFrame
 from shaper_tui.screens.fate_picker import FatePicker
-from shaper_tui.screens.packets import PacketsScreen, layers_of, summary_of
+from shaper_tui.screens.packets import REFRESH, PacketsScreen, layers_of, summary_of
 from tests.frames_helpers import tcp_frame, udp_frame
 
 #: How many times the feed's window moves on: each time its old records are let go.
@@ -177,5 +177,39 @@ def test_every_fate_the_engine_gives_can_be_picked_from_the_list() -> None:
                 assert app.screen is screen and screen.fate == name
                 rows = [screen.table.get_row_at(i) for i in range(screen.table.row_count)]
                 assert len(rows) == 1, (name, rows)
+
+    asyncio.run(scenario())
+
+
+def test_the_layers_scroll_by_keys_when_taller_than_their_pane() -> None:
+    """Issue 35 (s22): at 80x24 a TCP frame's layers (some 40 lines) showed only their top,
+    and no key scrolled them: J (shift+down) and K do, and the footer says so then."""
+    feed = MovingFeed()
+    feed.move_on()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            await pilot.press("down")  # the newest is a TCP frame: the second one
+            await pilot.pause()
+            pane = screen.query_one(".packets-detail")
+            lines = len(str(screen.detail.render()).splitlines())
+            assert lines > pane.scrollable_content_region.height  # it must scroll to be read
+            assert "J" in app.active_bindings  # said in the footer
+            for _ in range(lines):  # bounded: a line or more a press
+                await pilot.press("J")
+            await pilot.pause()
+            bottom = pane.scroll_y + pane.scrollable_content_region.height
+            assert pane.scroll_y > 0 and bottom >= lines, (pane.scroll_y, bottom, lines)
+            await asyncio.sleep(3 * REFRESH)  # the list is rebuilt meanwhile: it stays put
+            assert pane.scroll_y + pane.scrollable_content_region.height >= lines
+            assert screen.table.cursor_row == 1  # the list's cursor stayed
+            for _ in range(lines):
+                await pilot.press("K")
+            await pilot.pause()
+            assert pane.scroll_y == 0
 
     asyncio.run(scenario())
