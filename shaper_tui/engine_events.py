@@ -16,6 +16,7 @@ from shaper_tui.messages import (
     SpecArrived,
     StatsArrived,
 )
+from shaper_tui.refusals import plain_refusal
 
 #: Each direction's figures are drawn at most this often: readable, and cheap to draw.
 DISPLAY_INTERVAL = 0.5
@@ -97,7 +98,8 @@ class EngineEvents(ShaperState):
             self.notify(text, title="The link changed", timeout=4)
 
     def on_engine_rejected(self, message: EngineRejected) -> None:
-        self.notify(message.message, title="Not applied", severity="error", timeout=6)
+        self.notify(plain_refusal(message.message), title="Not applied", severity="error",
+                    timeout=6)  # fmt: skip
 
     def on_engine_done(self, message: EngineDone) -> None:
         self.notify(message.message, timeout=3)

@@ -163,8 +163,9 @@ def test_every_fate_the_engine_gives_can_be_picked_from_the_list() -> None:
         app = Host(feed)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, PacketsScreen)
+            shown = app.screen
+            assert isinstance(shown, PacketsScreen)
+            screen: PacketsScreen = shown
             for name in FATE_NAMES:
                 await pilot.press("s")
                 picker = app.screen
