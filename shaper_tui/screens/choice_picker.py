@@ -43,12 +43,15 @@ class ChoicePicker(ModalScreen[str | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        yield OptionList(*(Option(option, id=option) for option in self.options))
+        options = OptionList(*(Option(option, id=option) for option in self.options))
+        options.styles.min_width = len(self.title_shown) + 6  # its title whole (max-width 100%)
+        yield options
         yield KeyFooter()
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
         options.border_title = self.title_shown
+        options.border_subtitle = "↑↓ ⏎ pick · esc keep"
         options.highlighted = self.options.index(self.current)
         options.focus()
 
