@@ -15,7 +15,10 @@ from shaper_tui.messages import (
     EngineRejected,
     SpecArrived,
     StatsArrived,
+    WorkerRestarted,
 )
+from shaper_tui.refusals import plain_refusal
+from shaper_tui.session import SHORT_NAMES
 
 #: Each direction's figures are drawn at most this often: readable, and cheap to draw.
 DISPLAY_INTERVAL = 0.5
@@ -97,7 +100,18 @@ class EngineEvents(ShaperState):
             self.notify(text, title="The link changed", timeout=4)
 
     def on_engine_rejected(self, message: EngineRejected) -> None:
-        self.notify(message.message, title="Not applied", severity="error", timeout=6)
+        self.notify(plain_refusal(message.message), title="Not applied", severity="error",
+                    timeout=6)  # fmt: skip
+
+    def on_worker_restarted(self, message: WorkerRestarted) -> None:
+        """A worker the engine started again: the link was down that way meanwhile and what
+        it held is lost. Said once, and marked in the status bar with the time."""
+        name = SHORT_NAMES["ingress" if message.direction == "ingress" else "egress"]
+        when = time.strftime("%H:%M:%S", time.localtime(message.at))
+        self.status_bar.restarted = f"{name} worker restarted {when}"
+        self.notify(f"The {name.lower()} worker {message.cause}; the engine restarted it at "
+                    f"{when} (packets it held were lost)", title="Worker restarted",
+                    severity="warning", timeout=8)  # fmt: skip
 
     def on_engine_done(self, message: EngineDone) -> None:
         self.notify(message.message, timeout=3)

@@ -19,6 +19,7 @@ from engine.protocol.client import ControlClient
 from engine.protocol.control import ControlError
 from engine.protocol.messages import Done, Error, SpecChanged, StatsReport
 from engine.protocol.messages import Message as ProtocolMessage
+from engine.protocol.messages import WorkerRestarted as EngineWorkerRestarted
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.messages import (
     EngineAttached,
@@ -27,6 +28,7 @@ from shaper_tui.messages import (
     EngineRejected,
     SpecArrived,
     StatsArrived,
+    WorkerRestarted,
 )
 
 RETRY_SECONDS = 1.0
@@ -217,6 +219,8 @@ class EngineLink:
                     self._post(StatsArrived(message.stats))
                 elif isinstance(message, SpecChanged):
                     self._offer(SpecArrived(message.spec, message.source, message.origin))
+                elif isinstance(message, EngineWorkerRestarted):
+                    self._post(WorkerRestarted(message.direction, message.cause, message.at))
         except ControlError as exc:
             return str(exc)
         finally:

@@ -58,6 +58,16 @@ class EngineRejected(Message):
         self.message = message
 
 
+class WorkerRestarted(Message):
+    """The engine started a direction's worker again after its process ended."""
+
+    def __init__(self, direction: str, cause: str, at: float) -> None:
+        super().__init__()
+        self.direction = direction
+        self.cause = cause
+        self.at = at
+
+
 class EngineDone(Message):
     """The engine carried out a request that changes no spec (a flush); says what it did."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from engine.model.stats import DirectionStats
 from engine.model.units import format_duration_ms, format_rate
 from engine.protocol.client import ControlClient
 from engine.protocol.control import add_control_option, finite_float
-from engine.protocol.messages import SpecChanged, StatsReport
+from engine.protocol.messages import SpecChanged, WorkerRestarted
 
 if TYPE_CHECKING:
     from engine.cli.common import SubParsers
@@ -166,7 +167,10 @@ def _live(client: ControlClient, as_json: bool, every: float | None, seconds: fl
             if as_json:
                 print(message.model_dump_json(), flush=True)
             continue
-        assert isinstance(message, StatsReport)
+        if isinstance(message, WorkerRestarted):
+            print(f"linkshaper: the {message.direction} worker {message.cause}; restarted as "
+                  f"pid {message.pid}", file=sys.stderr, flush=True)  # fmt: skip
+            continue
         sample = message.stats
         before = previous.get(sample.direction)
         if before is None and not as_json:  # a rate needs two reports: the first only counts

@@ -63,6 +63,7 @@ from engine.protocol.messages import (
     Version,
     WorkerError,
     WorkerNote,
+    WorkerRestarted,
     encode,
 )
 from engine.protocol.subscribers import CaptureFeed
@@ -97,7 +98,8 @@ class Supervisor:
         self._spec_lock = threading.RLock()  # held only to put a checked spec in force
         #: Each Configure sent is numbered; each worker says which it has put in force.
         self._generation = 0
-        hooks = PoolHooks(self._start_args, self._greet, self._heard, self._state_changed)
+        hooks = PoolHooks(self._start_args, self._greet, self._heard, self._state_changed,
+                          self._restarted)  # fmt: skip
         self._pool = WorkerPool(config, hooks)
         # The hub every client talks to; it listens on a socket only if there is a path.
         self._control = ControlServer(
@@ -211,6 +213,15 @@ class Supervisor:
 
     def _state_changed(self, worker: WorkerHandle) -> None:
         self._reports.publish_state(worker)
+
+    def _restarted(self, worker: WorkerHandle) -> None:
+        """Subscribers are told a worker was started again (the stats say only its state,
+        which is `running` again a moment later)."""
+        assert worker.process is not None and worker.process.pid is not None
+        self._control.publish(WorkerRestarted(
+            direction=worker.direction, pid=worker.process.pid, old_pid=worker.lost_pid,
+            cause=worker.lost_cause, at=time.time(),
+        ))  # fmt: skip
 
     # The control server is made before what it calls back (which need it): these reach them.
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from engine.daemon.channel import FrameReader
 from engine.daemon.config import EngineConfig, with_realtime_checked
+from engine.daemon.restarts import backoff, exit_cause
 from engine.daemon.worker.process import run_worker
 from engine.kernel.python_path import seal_python_path
 from engine.model.spec import DIRECTIONS, Direction
@@ -32,12 +33,6 @@ from engine.protocol.messages import Configured, Message, Stop, decode, encode
 
 log = logging.getLogger("linkshaper")
 
-#: A worker that cannot be started, or dies before it says a word, is tried again after this
-#: long, twice as long each time after that (a worker that worked is restarted at once)...
-RESTART_BACKOFF = 0.2
-#: ...but at most this long apart: a failure that lasts (no descriptors left) costs a log line
-#: and a try every few seconds, not a busy loop, and the worker is back soon after it ends.
-RESTART_BACKOFF_MAX = 5.0
 #: A worker that says nothing for this long (workers report at least every
 #: IDLE_STATS_INTERVAL, their heartbeat) is stalled: logged, shown in stats, killed, restarted.
 STALL_AFTER = 2.0
@@ -80,6 +75,9 @@ class WorkerHandle:
     restart_at: float = 0.0
     #: Until when what it was sent may keep it busy (see SILENCE_PER_BYTE).
     busy_until: float = 0.0
+    #: The process that ended last, and how (for the word that it was restarted).
+    lost_pid: int | None = None
+    lost_cause: str = ""
 
     def send(self, data: bytes) -> None:
         with self.lock:
@@ -107,13 +105,6 @@ def why_late(worker: WorkerHandle, stalled: bool) -> str:
     return worker.state
 
 
-def backoff(failures: int) -> float:
-    """The pause before a worker's next start after `failures` in a row: none after none."""
-    if failures <= 0:
-        return 0.0
-    return float(min(RESTART_BACKOFF * 2 ** (failures - 1), RESTART_BACKOFF_MAX))
-
-
 @dataclass(frozen=True)
 class PoolHooks:
     """What the pool asks of the supervisor, which owns the spec and what workers say."""
@@ -127,6 +118,9 @@ class PoolHooks:
     said: Callable[[WorkerHandle, Message], None]
     #: A worker was found stalled or its process ended.
     state_changed: Callable[[WorkerHandle], None]
+    #: A worker whose process ended was started again (`lost_pid`, `lost_cause` say which
+    #: and how it ended).
+    restarted: Callable[[WorkerHandle], None] = lambda _worker: None
 
 
 class WorkerPool:
@@ -283,9 +277,8 @@ class WorkerPool:
         pause = backoff(worker.failures)
         worker.failures += 1
         worker.state, worker.restart_at = "restarting", now + pause
-        why = "was stalled and is killed" if stalled else (
-            f"exited with code {worker.process.exitcode}"
-        )  # fmt: skip
+        why = "was stalled and is killed" if stalled else exit_cause(worker.process.exitcode)
+        worker.lost_pid, worker.lost_cause = worker.process.pid, why
         log.warning(
             "%s worker (pid %s) %s; restarting%s", worker.direction, worker.process.pid, why,
             f" in {pause:.1f} s" if pause else "",
@@ -311,6 +304,7 @@ class WorkerPool:
         worker.state = "running"
         assert worker.process is not None
         log.warning("%s worker restarted as pid %s", worker.direction, worker.process.pid)
+        self._hooks.restarted(worker)
 
     @staticmethod
     def _close_pipe(worker: WorkerHandle) -> None:

@@ -10,13 +10,24 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from engine.model.units import (
     MAX_TEXT,
     RATE_PATTERN,
     UNIT_PATTERN,
     UnitError,
+    format_duration_ms,
+    format_rate,
+    format_ratio,
     parse_duration_ms,
     parse_rate,
     parse_ratio,
@@ -65,32 +76,50 @@ MAX_RATE = 10 * UNLIMITED_RATE
 _parse_rate = tolerant(parse_rate)
 
 
+def in_range(value: float, low: float, high: float, unit: Callable[[float], str]) -> float:
+    """`value`, or ValueError saying the range in the field's unit: `must be at most 3600 s
+    (got 5000 s)` rather than pydantic's `Input should be less than or equal to 3600000`,
+    which names a number in a unit the person never typed (the schema still says the range).
+    Where the unit rounds both to the same words, the plain numbers."""
+    if low <= value <= high:
+        return value
+    bound, words = (high, "at most") if value > high else (low, "at least")
+    shown, limit = unit(value), unit(bound)
+    if shown == limit:
+        shown, limit = str(value), str(bound)
+    raise ValueError(f"must be {words} {limit} (got {shown})")
+
+
+def bounded(low: float, high: float, unit: Callable[[float], str]) -> AfterValidator:
+    """A field's range, checked after its unit is parsed (see `in_range`)."""
+    return AfterValidator(lambda value: in_range(value, low, high, unit))
+
+
 def _rate(value: Any) -> Any:
     """A rate given as a plain number is judged against the range as given, before it is cut
     to whole bit/s: 1e11 + 0.00002 is over the top and -0.5 under zero, as the schema says,
     although both would round into the range."""
     if isinstance(value, float) and math.isfinite(value) and not 0 <= value <= MAX_RATE:
-        bound = "greater than or equal to 0" if value < 0 else f"less than or equal to {MAX_RATE}"
-        raise ValueError(f"Input should be {bound}")
+        in_range(value, 0, MAX_RATE, format_rate)
     return _parse_rate(value)
 
 
 Rate = Annotated[
     int,
     BeforeValidator(_rate),
-    Field(ge=0, le=MAX_RATE),
+    bounded(0, MAX_RATE, format_rate),
     with_units(0, MAX_RATE, "bit/s, or with a unit: 10mbit, 1.5gbit, unlimited", RATE_PATTERN),
 ]
 Ratio = Annotated[
     float,
     BeforeValidator(tolerant(parse_ratio)),
-    Field(ge=0.0, le=1.0),
+    bounded(0.0, 1.0, format_ratio),
     with_units(0, 1, "a fraction, or a percentage: 1.5%"),
 ]
 Millis = Annotated[
     float,
     BeforeValidator(tolerant(parse_duration_ms)),
-    Field(ge=0.0, le=3_600_000.0),
+    bounded(0.0, 3_600_000.0, format_duration_ms),
     PlainSerializer(_compact_number),
     with_units(0, 3_600_000, "milliseconds, or with a unit: 50ms, 1.5s"),
 ]

@@ -5,6 +5,7 @@ the HTTP API, namespace configs).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,9 +26,39 @@ def field_location(loc: tuple[int | str, ...]) -> str:
 MAX_PROBLEMS = 5
 
 
+#: An input longer than this (as JSON) is not echoed in a reason.
+MAX_ECHOED = 40
+
+
+def plain_reason(error: Mapping[str, Any]) -> str:
+    """Pydantic's reason in the words the model's own checks use: `must be at least 1 (got
+    0)` for `Input should be greater than or equal to 1`, with what was given when it is
+    short (as JSON: `true`, `"x"`)."""
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    if not reason.startswith("Input should be "):
+        return reason
+    reason = "must be " + reason.removeprefix("Input should be ")
+    for pydantic_words, words in _BOUNDS:
+        reason = reason.replace(pydantic_words, words)
+    given = error.get("input")
+    if isinstance(given, bool | int | float | str) and given is not None:
+        echoed = json.dumps(given)
+        if len(echoed) <= MAX_ECHOED:
+            reason += f" (got {echoed})"
+    return reason
+
+
+_BOUNDS = (
+    ("greater than or equal to", "at least"),
+    ("less than or equal to", "at most"),
+    ("greater than", "above"),
+    ("less than", "below"),
+)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line: the first problems as `field: reason`, joined with `; `."""
-    return describe_errors(exc.errors(include_url=False, include_input=False))
+    return describe_errors(exc.errors(include_url=False, include_input=True))
 
 
 def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
@@ -37,10 +68,7 @@ def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     more = 0
     for error in errors:
         where = field_location(tuple(part for part in error["loc"] if part != "body"))
-        if error["type"] == "extra_forbidden":
-            reason = "unknown field"
-        else:
-            reason = error["msg"].removeprefix("Value error, ")
+        reason = "unknown field" if error["type"] == "extra_forbidden" else plain_reason(error)
         item = f"{where[:80]}: {reason}"
         if item in parts:
             continue

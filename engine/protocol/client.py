@@ -40,6 +40,7 @@ from engine.protocol.messages import (
     StatsReport,
     Subscribe,
     Version,
+    WorkerRestarted,
     decode,
     encode,
 )
@@ -186,8 +187,11 @@ class ControlClient:
             raise ControlError(f"engine at {self.path} went away: {exc}") from None
         return self._read()
 
-    def subscribe(self, silence: float | None = None) -> Iterator[SpecChanged | StatsReport]:
-        """Spec changes and stats samples, as they happen, until the engine goes away; with
+    def subscribe(
+        self, silence: float | None = None
+    ) -> Iterator[SpecChanged | StatsReport | WorkerRestarted]:
+        """Spec changes, stats samples and worker restarts, as they happen, until the engine
+        goes away; with
         `silence`, ControlError when nothing comes for that many seconds (a stopped engine)."""
         self._request(Subscribe(), SpecReply)
         while True:
@@ -203,5 +207,5 @@ class ControlClient:
                 if "went away" in str(exc):
                     return
                 raise
-            if isinstance(message, SpecChanged | StatsReport):
+            if isinstance(message, SpecChanged | StatsReport | WorkerRestarted):
                 yield message

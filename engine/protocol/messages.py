@@ -289,6 +289,20 @@ class Error(_Message):
     not_in_force: bool = False
 
 
+class WorkerRestarted(_Message):
+    """Sent to subscribers when the supervisor has started a direction's worker again after
+    its process ended (a crash, a kill, or stalled and killed): the link was down in that
+    direction meanwhile, and what it held is gone. `cause` says how it ended; `at` is when it
+    was back (wall clock)."""
+
+    type: Literal["worker_restarted"] = "worker_restarted"
+    direction: Direction
+    pid: int
+    old_pid: int | None = None
+    cause: str = Field(default="", max_length=200)
+    at: float
+
+
 class Done(_Message):
     """A request that changes no spec was carried out (`Flush`)."""
 
@@ -327,6 +341,7 @@ Message = Annotated[
     | Version
     | ProfileReply
     | Error
+    | WorkerRestarted
     | Done,
     Field(discriminator="type"),
 ]

@@ -10,7 +10,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-from engine.protocol.messages import Message, StatsReport
+from engine.protocol.messages import Message, StatsReport, WorkerRestarted
 from engine.web.common import Engine, Slots
 
 #: Most `/stats/stream` readers at once: a page or a dashboard or two per person watching the
@@ -139,6 +139,8 @@ class StatsBroadcaster:
         while True:
             message = self._inbox.get()
             kind = "stats" if isinstance(message, StatsReport) else "spec"
+            if isinstance(message, WorkerRestarted):
+                kind = "worker_restarted"
             text = f"event: {kind}\ndata: {message.model_dump_json()}\n\n"
             with self._lock:
                 self.encoded += 1

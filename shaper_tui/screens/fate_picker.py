@@ -41,7 +41,10 @@ class FatePicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         yield OptionList(
-            *(Option(f"{number}  {fate}", id=fate) for number, fate in enumerate(self.fates))
+            *(
+                Option(f"{number if number < 10 else ' '}  {fate}", id=fate)
+                for number, fate in enumerate(self.fates)
+            )
         )
 
     def on_mount(self) -> None:
@@ -56,7 +59,7 @@ class FatePicker(ModalScreen[str | None]):
 
     def action_pick(self, number: int) -> None:
         """A digit picks the fate it numbers, as the list shows it (as in the view itself)."""
-        if number < len(self.fates):
+        if number < min(10, len(self.fates)):
             self.dismiss(self.fates[number])
 
     def action_cancel(self) -> None:

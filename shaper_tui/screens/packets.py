@@ -14,6 +14,7 @@ from rich.text import Text
 from scapy.layers.l2 import Ether
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Label, Static
 
@@ -25,10 +26,15 @@ from shaper_tui.widgets.key_footer import KeyFooter
 #: Rows shown: the latest that pass the filters.
 ROWS = 200
 REFRESH = 0.5
+#: Lines of the selected packet's layers one J or K scrolls.
+SCROLL_LINES = 3
 DIRECTIONS = ("both", "ingress", "egress")
-#: What the fate filter steps through.
-FATES = ("all", "dropped", "forwarded", "loss", "burst loss", "queue full", "blocked",
-         "held full", "flushed", "malformed")  # fmt: skip
+#: What the fate filter picks from: all, every drop, then each fate the engine can give, as
+#: the engine names them (engine.model.fates: a fate it adds is pickable here at once).
+FATES = ("all", "dropped", FATE_NAMES[FORWARDED],
+         *(name for fate, name in enumerate(FATE_NAMES) if fate != FORWARDED))  # fmt: skip
+#: The fates a digit picks directly (the first ten of the list; the rest from the list).
+DIGIT_FATES = FATES[:10]
 ARROWS = {"ingress": "↓", "egress": "↑"}
 
 
@@ -102,7 +108,6 @@ class PacketsScreen(Screen[None]):
         max-height: 24;
         border-top: solid $primary;
         padding: 0 1;
-        overflow-y: auto;
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -115,9 +120,17 @@ class PacketsScreen(Screen[None]):
             tooltip="Pick the fates shown: all, dropped, forwarded "
             "or one cause (or its digit: 0 all, 1 dropped, 2 forwarded, 3 loss, ...)",
         ),
-        *(Binding(str(n), f"show_fate({n})", FATES[n], show=False) for n in range(len(FATES))),
+        *(
+            Binding(str(n), f"show_fate({n})", fate, show=False)
+            for n, fate in enumerate(DIGIT_FATES)
+        ),
         Binding("space", "pause", "Pause", tooltip="Hold the list still, or let it run"),
-    ]
+        Binding("J,shift+down", "detail(1)", "Layers ↓", key_display="J",
+                tooltip="Scroll the selected packet's layers down (when they are taller "
+                "than their pane)"),
+        Binding("K,shift+up", "detail(-1)", "Layers ↑", key_display="K",
+                tooltip="Scroll the selected packet's layers up"),
+    ]  # fmt: skip
 
     def __init__(self, feed: PacketFeed) -> None:
         super().__init__()
@@ -132,12 +145,15 @@ class PacketsScreen(Screen[None]):
         #: layers are shown under it.
         self._shown: dict[int, SeenFrame] = {}
         self._detailed: int | None = None
-        self.detail = Static("", classes="packets-detail")
+        self.detail = Static("")
+        #: The layers scroll within their pane (the list keeps the focus and the arrows).
+        self.detail_pane = VerticalScroll(self.detail, classes="packets-detail",
+                                          can_focus=False)  # fmt: skip
 
     def compose(self) -> ComposeResult:
         yield self.filters
         yield self.table
-        yield self.detail
+        yield self.detail_pane
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -145,6 +161,9 @@ class PacketsScreen(Screen[None]):
         self.table.add_columns("time", "", "fate", "bytes", "packet")
         self.set_interval(REFRESH, self.refresh_rows)
         self.refresh_rows()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_bindings)  # the layers may fit now, or not
 
     def refresh_rows(self) -> None:
         feed = self.feed
@@ -192,12 +211,30 @@ class PacketsScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The highlighted frame's layers, made once per frame (the list moves on under it)."""
+        if event.cursor_row != self.table.cursor_row:
+            return  # the list was rebuilt since: its cursor is back on the frame shown
         key = event.row_key.value
         frame = self._shown.get(int(key)) if key is not None else None
         if frame is None or frame.number == self._detailed:
             return
         self._detailed = frame.number
         self.detail.update(Text(layers_of(frame)))
+        self.detail_pane.scroll_home(animate=False, immediate=True)
+        self.call_after_refresh(self.refresh_bindings)  # J/K in the footer once it is laid out
+
+    def detail_scrolls(self) -> bool:
+        """Whether the layers are taller than their pane (then J/K scroll them)."""
+        return self.detail_pane.max_scroll_y > 0
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """J/K only in the footer while there is something to scroll."""
+        if action == "detail":
+            return self.detail_scrolls()
+        return True
+
+    def action_detail(self, lines: int) -> None:
+        """A few lines of the layers at a time, the list's cursor staying where it is."""
+        self.detail_pane.scroll_relative(y=lines * SCROLL_LINES, animate=False, immediate=True)
 
     def action_fate(self) -> None:
         def picked(fate: str | None) -> None:

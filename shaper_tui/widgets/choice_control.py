@@ -1,4 +1,5 @@
-"""A one-line control that picks one of a few named options (loss model, jitter shape)."""
+"""A one-line control that picks one of a few named options (loss model, jitter shape): ←/→
+step through them, Enter opens them as a list to pick from (screens/choice_picker.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from shaper_tui.screens.choice_picker import ChoicePicker
 from shaper_tui.widgets.value_slider import LABEL_WIDTH
 
 
@@ -26,8 +28,10 @@ class ChoiceControl(Widget, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("right,l,enter,space", "cycle(1)", "choose", key_display="←→", id="choice.next",
+        Binding("right,l,space", "cycle(1)", "choose", key_display="←→", id="choice.next",
                 tooltip="On a choice (Loss mode, Jitter as, ...): the next option"),
+        Binding("enter", "pick", "pick", key_display="⏎", id="choice.pick",
+                tooltip="On a choice: its options as a list (↑/↓, Enter picks, Esc keeps it)"),
         Binding("left,h", "cycle(-1)", "Previous", show=False, id="choice.previous",
                 tooltip="On a choice: the previous option"),
     ]  # fmt: skip
@@ -55,14 +59,17 @@ class ChoiceControl(Widget, can_focus=True):
         field: str = "",
         direction: str = "",
         id: str | None = None,
+        title: str = "",
     ) -> None:
         super().__init__(id=id)
         self.label = label
+        #: What its list of options is headed with: the direction and the field.
+        self.title = title or label
         self.options = tuple(options)
         self.field = field
         self.direction = direction
         self.set_reactive(ChoiceControl.value, value if value in self.options else self.options[0])
-        self.tooltip = f"{label}: ←/→ or Enter to change"
+        self.tooltip = f"{label}: ←/→ to change, Enter to pick from a list"
 
     def validate_value(self, value: str) -> str:
         return value if value in self.options else self.options[0]
@@ -85,6 +92,17 @@ class ChoiceControl(Widget, can_focus=True):
         line.append(f" {self.value} ", style="bold reverse green")
         line.append(f"▸ {place}/{len(self.options)}", style="dim")
         return line
+
+    async def action_pick(self) -> None:
+        """The options as a list, up before the next key is handled (awaited, as the
+        slider's prompt: keys typed after Enter reach the list)."""
+
+        def picked(value: str | None) -> None:
+            if value is not None and value != self.value:
+                self.value = value
+                self.post_message(self.Changed(self, self.value))
+
+        await self.app.push_screen(ChoicePicker(self.title, self.options, self.value), picked)
 
     def action_cycle(self, count: int) -> None:
         index = (self.options.index(self.value) + count) % len(self.options)

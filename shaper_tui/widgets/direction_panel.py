@@ -188,7 +188,7 @@ class DirectionPanel(Vertical):
                 label, options = choices[field]
                 control = ChoiceControl(
                     label, options, str(value), field=field, direction=self.direction,
-                    id=control_id,
+                    id=control_id, title=f"{TITLES[self.direction]}: {label}",
                 )  # fmt: skip
             self.controls[field] = control
             return control

@@ -32,6 +32,8 @@ class StatusBar(Static):
     capturing: reactive[str] = reactive("")
     #: Why a direction does not forward (an interface down or missing), or "".
     problem: reactive[str] = reactive("")
+    #: The last worker the engine restarted, and when (`Download worker restarted 16:30:02`).
+    restarted: reactive[str] = reactive("")
 
     def __init__(self, source: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -111,6 +113,8 @@ class StatusBar(Static):
         line.append(self.message)
         if self.problem:
             line.append(f"  ⚠ {self.problem}", style="bold red")
+        if self.restarted:
+            line.append(f"  ↻ {self.restarted}", style="bold yellow")
         # What does not fit the width is left out whole, never cut: the figures in full, else
         # shorter, then the engine's description.
         room = self.content_size.width or 10**6

@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from engine.timelines.replay import ReplayStatus
+from shaper_tui.refusals import plain_refusal
 
 
 class TimelinePane(Static):
@@ -39,7 +40,7 @@ class TimelinePane(Static):
             return line
         if status.error is not None:  # a step refused: why, in place of where it got to
             line.append("■ replay stopped ", style="bold red")
-            line.append(f"{self.name_shown}: {status.error}")
+            line.append(f"{self.name_shown}: {plain_refusal(status.error)}")
             return line
         if status.stopped:  # where it got to; no next step, no keys that no longer apply
             line.append("■ replay stopped ", style="bold")

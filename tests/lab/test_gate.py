@@ -260,11 +260,11 @@ NETWORK_DOORS: dict[str, Door] = {
 # (case, field path, value as JSON text, the gate's words, the doors that must refuse it)
 CASES: list[tuple[str, str, str, str, dict[str, Door]]] = [
     ("bool_rate", "egress.rate", "true",
-     "default_link.egress.rate: Input should be a valid integer", ALL_DOORS),
+     "default_link.egress.rate: must be a valid integer (got true)", ALL_DOORS),
     ("bool_latency", "egress.latency", "false",
-     "default_link.egress.latency: Input should be a valid number", ALL_DOORS),
+     "default_link.egress.latency: must be a valid number (got false)", ALL_DOORS),
     ("negative", "egress.latency", "-5",
-     "default_link.egress.latency: Input should be greater than or equal to 0", ALL_DOORS),
+     "default_link.egress.latency: must be at least 0 ms (got -5 ms)", ALL_DOORS),
     ("nan", "egress.latency", "NaN",
      "default_link.egress.latency: not a finite duration: 'nan'", ALL_DOORS),
     ("1e400", "ingress.loss", "1e400", "default_link.ingress.loss: not a finite ratio: 'inf'",
@@ -394,7 +394,7 @@ def test_booleans_are_never_numbers_in_the_model() -> None:
             parse(True)
     base = Spec()
     for path in ("egress.rate", "egress.latency", "egress.loss", "egress.gap"):
-        with pytest.raises(SpecError, match="Input should be a valid"):
+        with pytest.raises(SpecError, match="must be a valid"):
             patch_spec(base, {path: True})
 
 

@@ -94,7 +94,12 @@ def test_patch_sets_single_fields_with_units(api: EngineProcess, lab: Lab) -> No
 @pytest.mark.parametrize(
     ("method", "path", "payload", "words"),
     [
-        ("POST", "/qos", {"egress": {"loss": 2}}, "default_link.egress.loss: Input should be less"),
+        (
+            "POST",
+            "/qos",
+            {"egress": {"loss": 2}},
+            "default_link.egress.loss: must be at most 100 % (got 200 %)",
+        ),
         ("POST", "/", {"egress": {"lossy": 1}}, "default_link.egress.lossy: unknown field"),
         (
             "PATCH",

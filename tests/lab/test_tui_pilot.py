@@ -172,9 +172,7 @@ def test_a_bad_value_is_explained_and_nothing_changes(start_engine: StartEngine)
             app.query_one("#egress-rate").focus()
             await pilot.press("enter", *"200gbit", "enter")
             await wait_until(pilot, lambda: bool(toasts), what="the engine's refusal")
-            assert toasts == [
-                "default_link.egress.rate: Input should be less than or equal to 100000000000"
-            ]
+            assert toasts == ["Upload Rate: must be at most 100 Gbit/s (got 200 Gbit/s)"]
             assert app.query_one("#egress-rate", ValueSlider).text == "2 Mbit/s"  # in force
             # The prompt names the direction and the field; a negative value is no duration
             # (the model's parser's words).

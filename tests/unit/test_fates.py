@@ -188,3 +188,34 @@ def test_fates_json_is_one_object_with_the_stats_names(
     assert egress["queued_p50_ms"] == pytest.approx(1.0) and egress["loss_bursts"] == [4]
     assert {"delay_samples", "delay_p50_ms", "delay_p99_ms"} <= set(DirectionStats.model_fields)
     assert (ingress["link"], ingress["fates"]["blocked"], ingress["delay_samples"]) == ("web", 1, 0)
+
+
+def test_loss_bursts_are_counted_in_time_order_per_direction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture's records are not in time order in the file: each direction's batches come
+    as its worker sends them, interleaved with the other's, and a batch may hold frames that
+    arrived before the last one's (forwarded frames are noted when they leave). Bursts are
+    runs in arrival time within one direction: here each direction's file order would make
+    one burst of 4, time order gives 2 and 2 (ingress) and 1, 1, 1, 1 (egress)."""
+    frame = udp_frame()
+    start = 1_700_000_000.0
+
+    def records(fates: list[tuple[float, int]]) -> list[FateRecord]:
+        delay = {FORWARDED: 0.004}
+        return [FateRecord(start + t, fate, delay.get(fate, 0.0), 0.0, "default",
+                           len(frame) - 10, frame[10:80]) for t, fate in fates]  # fmt: skip
+
+    writer = CaptureWriter(str(tmp_path / "shuffled.pcapng"))
+    writer.write("ingress", records([(0.1, LOSS), (0.2, LOSS)]))
+    writer.write("egress", records([(0.15, LOSS), (0.35, LOSS), (0.55, LOSS), (0.75, LOSS)]))
+    writer.write("ingress", records([(0.5, LOSS), (0.6, LOSS)]))
+    writer.write("egress", records([(0.25, FORWARDED), (0.45, FORWARDED), (0.65, FORWARDED)]))
+    writer.write("ingress", records([(0.3, FORWARDED), (0.4, FORWARDED)]))
+    writer.close()
+    with pytest.raises(SystemExit) as done:
+        main(["fates", str(tmp_path / "shuffled.pcapng"), "--json"])
+    assert done.value.code == 0
+    egress, ingress = json.loads(capsys.readouterr().out)["links"]
+    assert (egress["direction"], egress["loss_bursts"]) == ("egress", [1, 1, 1, 1])
+    assert (ingress["direction"], ingress["loss_bursts"]) == ("ingress", [2, 2])

@@ -208,7 +208,7 @@ def test_a_random_outage_is_down_for_its_share_of_the_time() -> None:
     [
         (
             {"duplicate": 2},
-            "default_link.egress.duplicate: Input should be less than or equal to 1",
+            "default_link.egress.duplicate: must be at most 100 % (got 200 %)",
         ),
         ({"corrupt": "x"}, "default_link.egress.corrupt:"),
         ({"gap": 0}, "default_link.egress.gap:"),

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 
 from textual.app import App
+from textual.widgets import OptionList
 
-from engine.model.fates import FORWARDED, LOSS, FateRecord
+from engine.model.fates import FATE_NAMES, FORWARDED, LOSS, FateRecord
 from shaper_tui.packet_feed import SeenFrame
 from shaper_tui.screens.fate_picker import FatePicker
-from shaper_tui.screens.packets import PacketsScreen, layers_of, summary_of
+from shaper_tui.screens.packets import REFRESH, PacketsScreen, layers_of, summary_of
 from tests.frames_helpers import tcp_frame, udp_frame
 
 #: How many times the feed's window moves on: each time its old records are let go.
@@ -137,5 +138,79 @@ def test_s_picks_a_fate_from_a_list_and_digits_pick_one_directly() -> None:
             await pilot.press("s", "3")  # a digit in the list picks too (it did nothing)
             await pilot.pause()
             assert app.screen_stack[-1] is screen and screen.fate == "loss"
+
+    asyncio.run(scenario())
+
+
+class EveryFateFeed(MovingFeed):
+    """One frame of each fate the engine can give (engine.model.fates.FATE_NAMES)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        frame = udp_frame(src="198.18.0.2", dst="198.18.0.1", size=200)
+        for fate in range(len(FATE_NAMES)):
+            record = FateRecord(1_700_000_000.0 + fate, fate, 0.0, 0.0, "default",
+                                len(frame) - 10, frame[10:106])  # fmt: skip
+            self.frames.append(SeenFrame("ingress", record, fate))
+
+
+def test_every_fate_the_engine_gives_can_be_picked_from_the_list() -> None:
+    """Issue 35 (s22): the list lacked `aqm` and `outage` (a hand-kept copy of the names):
+    each fate the engine can give is in it, and picking it shows that fate's frame alone."""
+    feed = EveryFateFeed()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            shown = app.screen
+            assert isinstance(shown, PacketsScreen)
+            screen: PacketsScreen = shown
+            for name in FATE_NAMES:
+                await pilot.press("s")
+                picker = app.screen
+                assert isinstance(picker, FatePicker)
+                options = picker.query_one(OptionList)
+                ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+                assert name in ids, f"{name} is not in the list: {ids}"
+                await pilot.press("home", *["down"] * ids.index(name), "enter")
+                await pilot.pause()
+                assert app.screen is screen and screen.fate == name
+                rows = [screen.table.get_row_at(i) for i in range(screen.table.row_count)]
+                assert len(rows) == 1, (name, rows)
+
+    asyncio.run(scenario())
+
+
+def test_the_layers_scroll_by_keys_when_taller_than_their_pane() -> None:
+    """Issue 35 (s22): at 80x24 a TCP frame's layers (some 40 lines) showed only their top,
+    and no key scrolled them: J (shift+down) and K do, and the footer says so then."""
+    feed = MovingFeed()
+    feed.move_on()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            await pilot.press("down")  # the newest is a TCP frame: the second one
+            await pilot.pause()
+            pane = screen.query_one(".packets-detail")
+            lines = len(str(screen.detail.render()).splitlines())
+            assert lines > pane.scrollable_content_region.height  # it must scroll to be read
+            assert "J" in app.active_bindings  # said in the footer
+            for _ in range(lines):  # bounded: a line or more a press
+                await pilot.press("J")
+            await pilot.pause()
+            bottom = pane.scroll_y + pane.scrollable_content_region.height
+            assert pane.scroll_y > 0 and bottom >= lines, (pane.scroll_y, bottom, lines)
+            await asyncio.sleep(3 * REFRESH)  # the list is rebuilt meanwhile: it stays put
+            assert pane.scroll_y + pane.scrollable_content_region.height >= lines
+            assert screen.table.cursor_row == 1  # the list's cursor stayed
+            for _ in range(lines):
+                await pilot.press("K")
+            await pilot.pause()
+            assert pane.scroll_y == 0
 
     asyncio.run(scenario())

@@ -77,7 +77,9 @@ def test_every_screen_has_its_own_footer() -> None:
             return packets[-1], prompt, blocked
 
     packets, prompt, egress_rate = asyncio.run(scenario())
-    assert packets.rstrip() == "esc Close d Direction s Fate space Pause ? Help q Quit"
+    assert packets.rstrip() == (
+        "esc Close d Direction s Fate space Pause J Layers ↓ K Layers ↑ ? Help q Quit"
+    )  # J/K: the selected packet's layers are taller than their pane at 80x24
     assert egress_rate == "5000000"
     assert prompt.rstrip() == "esc Cancel"
 
