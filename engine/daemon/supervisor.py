@@ -21,15 +21,17 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import FrameType
 
+from engine.core.plan import Interner
 from engine.daemon import gate
 from engine.daemon.captures import Captures
 from engine.daemon.config import EngineConfig
+from engine.daemon.plans import pack_plans
 from engine.daemon.reports import StatsReports, TrafficProfiles
 from engine.daemon.spec_file import SpecFile
 from engine.daemon.worker_pool import PoolHooks, WorkerHandle, WorkerPool
 from engine.files.spec_files import read_spec
 from engine.kernel.interface_state import bring_up
-from engine.model.spec import Spec, SpecError
+from engine.model.spec import Direction, Spec, SpecError
 from engine.model.stats import EngineStats
 from engine.model.trace import TraceError
 from engine.model.version import __version__
@@ -37,7 +39,6 @@ from engine.protocol.control_server import ControlServer
 from engine.protocol.messages import (
     CaptureRequest,
     CaptureToFile,
-    Configure,
     Done,
     Door,
     Error,
@@ -97,6 +98,8 @@ class Supervisor:
         self._spec_lock = threading.RLock()  # held only to put a checked spec in force
         #: Each Configure sent is numbered; each worker says which it has put in force.
         self._generation = 0
+        #: Equal link specs made one object across the plans sent (engine.core.plan).
+        self._interner = Interner()
         hooks = PoolHooks(self._start_args, self._greet, self._heard, self._state_changed)
         self._pool = WorkerPool(config, hooks)
         # The hub every client talks to; it listens on a socket only if there is a path.
@@ -188,7 +191,7 @@ class Supervisor:
     def _greet(self, worker: WorkerHandle) -> None:
         """What a worker just started must know: a change that raced with its start must not
         be lost, so the spec in force now; the stats pace; what it captures."""
-        worker.send(encode(self._configure()))
+        worker.send(self._configure()[worker.direction])
         if self._reports.watched:
             worker.send(self._reports.pace_message())
         capture = self._captures.wanted(worker.direction)
@@ -227,13 +230,11 @@ class Supervisor:
         with self._spec_lock:
             return self._commit(admitted, source, door)
 
-    def _configure(self) -> Configure:
-        """What tells a worker the spec in force (and the trace files it was admitted with)."""
+    def _configure(self) -> dict[Direction, bytes]:
+        """What tells each worker the spec in force (and the trace files it was admitted
+        with), in the compact form a worker reads fast (engine.daemon.plans)."""
         admitted = self._admitted
-        return Configure(
-            spec=admitted.spec, generation=self._generation,
-            trace_files=dict(admitted.trace_files),
-        )  # fmt: skip
+        return pack_plans(admitted.spec, self._generation, admitted.trace_files, self._interner)
 
     def _commit(self, admitted: gate.Admitted, source: str, door: Door = "control") -> Spec:
         """`apply` with the lock held."""
@@ -241,7 +242,9 @@ class Supervisor:
         self._admitted = admitted
         self._spec = spec
         self._generation += 1
-        self._pool.send_all(encode(self._configure()))
+        packed = self._configure()
+        for direction, worker in self._pool.workers.items():
+            worker.send(packed[direction])
         changed = SpecChanged(spec=spec, source=source, at=time.time(), origin=door)
         if self.recorder is not None:
             self.recorder.take(changed)

@@ -15,9 +15,10 @@ from pydantic import ValidationError
 
 from engine.core.deadlines import NANOSECONDS
 from engine.daemon.channel import Outbox
+from engine.daemon.plans import ConfigurePlan, unpack_plan
 from engine.daemon.worker.intake import Intake
 from engine.daemon.worker.state import wall_offset_now
-from engine.files.trace_files import traces_in_force
+from engine.files.trace_files import traces_at, traces_in_force
 from engine.kernel.afpacket import kernel_drops
 from engine.model.fates import pack
 from engine.protocol.messages import (
@@ -118,11 +119,16 @@ class SupervisorSide(Intake):
             outbox.post(FateRecords(direction=self.direction, count=0, data="", labels=[],
                                     lost=lost))  # fmt: skip
 
-    def control(self, message: Message | None, now: float) -> bool:
+    def control(self, message: Message | ConfigurePlan | None, now: float) -> bool:
         """Act on a message from the supervisor; False for Stop."""
         if isinstance(message, Stop):
             return False
-        if isinstance(message, Configure):
+        if isinstance(message, ConfigurePlan):
+            traces = traces_at(message.plan.traces(), message.trace_files)
+            self.pipeline.apply(message.plan, now, traces)
+            if self.interface_state == "up":
+                self.follow_spec()
+        elif isinstance(message, Configure):
             traces = traces_in_force(message.spec, message.trace_files)
             self.pipeline.configure(message.spec, now, traces)
             if self.interface_state == "up":
@@ -139,19 +145,20 @@ class SupervisorSide(Intake):
             self.pipeline.pace_talkers(self.stats_pace)
         return True
 
-    def acknowledge(self, outbox: Outbox, message: Message | None) -> None:
+    def acknowledge(self, outbox: Outbox, message: Message | ConfigurePlan | None) -> None:
         """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway)."""
-        if isinstance(message, Configure):
+        if isinstance(message, Configure | ConfigurePlan):
             outbox.post(Configured(direction=self.direction, generation=message.generation))
             with contextlib.suppress(OSError):
                 outbox.flush()
 
-    def receive(self, conn: Connection) -> Message | None:
+    def receive(self, conn: Connection) -> Message | ConfigurePlan | None:
         """The next message from the supervisor: Stop if it is gone (the pipe closed), None
         for one that cannot be read (a bug: both sides speak engine.protocol.messages), which
         is reported to the supervisor's log instead of dropped unseen."""
         try:
-            return decode(conn.recv_bytes())
+            data = conn.recv_bytes()
+            return unpack_plan(data) or decode(data)
         except (EOFError, OSError):
             return Stop()
         except ValidationError as exc:
