@@ -60,18 +60,6 @@ class Interner:
             known = self._known[link] = link
         return known
 
-    def canonical(self, plan: DirectionPlan) -> DirectionPlan:
-        """`plan` with its links made the interned objects (a plan that came through a pipe
-        has copies): each distinct object is looked up once, by identity after that."""
-        by_id: dict[int, LinkSpec] = {}
-        links: list[LinkSpec] = []
-        for link in (plan.default, *plan.links):
-            known = by_id.get(id(link))
-            if known is None:
-                known = by_id[id(link)] = self(link)
-            links.append(known)
-        return DirectionPlan(links[0], plan.rules, tuple(links[1:]))
-
 
 def plan_of(spec: Spec, direction: Direction, intern: Interner | None = None) -> DirectionPlan:
     """`spec`'s `direction`, compiled (see DirectionPlan)."""

@@ -5,7 +5,9 @@ A worker is one thread: building the links of 10,000 new flows at once stopped f
 half a second. Staged, the links and the classifier a plan needs are made in slices between
 the worker's rounds of forwarding, while frames still take the links in force; the swap then
 only moves ready objects into place. Links whose spec did not change are not touched at all
-(their queue, counters and state go on); changed ones are re-configured at the swap.
+(their queue, counters and state go on); changed ones are re-configured in the same slices
+(a link keeps what it holds through a change), so for the few milliseconds of a build some
+flows have their new settings before others.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from engine.core.plan import DirectionPlan, Interner, plan_of
 from engine.model.spec import Direction, LinkSpec, Spec
 from engine.model.trace import Trace
 
+#: Links left as they are per step of a build (each costs a lookup and a comparison).
+UNCHANGED_STEP = 64
 #: Makes a link for a label, with the trace its spec names, at a time.
 MakeLink = Callable[[str, LinkSpec, "Trace | None", float], Link]
 
@@ -37,20 +41,22 @@ class Staging:
         classifier: Classifier,
         traces: Mapping[str, Trace],
         make: MakeLink,
+        intern: Interner,
         ready_made: Mapping[str, Link] | None = None,
     ) -> None:
-        """`ready_made`: links an earlier staging made and never put in force (a plan that
-        came while one was being built): those of the same spec are taken over."""
+        """`intern` makes equal link specs one object (see plan.Interner); `ready_made`: links
+        an earlier staging made and never put in force (a plan that came while one was being
+        built): those of the same spec are taken over. Nothing is done here: see `step`."""
         self.plan = plan
         self.traces = traces
-        self.wanted: dict[str, LinkSpec] = {DEFAULT_LABEL: plan.default}
-        self.wanted.update(zip((rule[0] for rule in plan.rules), plan.links, strict=True))
-        #: Links made for labels not in force, and labels whose link takes a new spec.
+        #: Each label's link spec, filled in as the steps go.
+        self.wanted: dict[str, LinkSpec] = {}
+        #: Links made for labels not in force, and labels whose link took a new spec.
         self.new_links: dict[str, Link] = {}
         self.changed: list[str] = []
-        #: The classifier to put in force: the one in force if the rules are the same.
-        self.classifier = classifier if classifier.rules == plan.rules else None
-        self._work = self._steps(direction, live, make, ready_made or {})
+        #: The classifier to put in force (the one in force if the rules are the same).
+        self.classifier: Classifier | None = None
+        self._work = self._steps(direction, live, classifier, make, intern, ready_made or {})
         self.ready = False
         self._now = 0.0
 
@@ -67,24 +73,44 @@ class Staging:
         self,
         direction: Direction,
         live: Mapping[str, Link],
+        classifier: Classifier,
         make: MakeLink,
+        intern: Interner,
         ready_made: Mapping[str, Link],
     ) -> Iterator[bool]:
-        for label, spec in self.wanted.items():
+        """A step (a yield) per link made or changed, per rule added, and per UNCHANGED_STEP
+        links left as they are."""
+        plan = self.plan
+        if classifier.rules == plan.rules:
+            self.classifier = classifier
+        yield True
+        same: dict[int, LinkSpec] = {}  # (each distinct object interned once)
+        labels = (DEFAULT_LABEL, *(rule[0] for rule in plan.rules))
+        for index, (label, given) in enumerate(
+            zip(labels, (plan.default, *plan.links), strict=True)
+        ):
+            spec = same.get(id(given))
+            if spec is None:
+                spec = same[id(given)] = intern(given)
+            self.wanted[label] = spec
             link = live.get(label)
-            if link is not None:
-                if link.spec is not spec or spec.trace is not None:
-                    self.changed.append(label)  # (equal specs are one object: plan.Interner)
+            if link is not None and link.spec is spec and spec.trace is None:
+                if index % UNCHANGED_STEP == 0:
+                    yield True
                 continue
-            made = ready_made.get(label)
-            if made is None or made.spec is not spec or spec.trace is not None:
-                trace = self.traces.get(spec.trace) if spec.trace is not None else None
-                made = make(label, spec, trace, self._now)
-            self.new_links[label] = made
+            trace = self.traces.get(spec.trace) if spec.trace is not None else None
+            if link is not None:
+                link.configure(spec, self._now, trace)  # (keeps what it holds)
+                self.changed.append(label)
+            else:
+                made = ready_made.get(label)
+                if made is None or made.spec is not spec or spec.trace is not None:
+                    made = make(label, spec, trace, self._now)
+                self.new_links[label] = made
             yield True
         if self.classifier is None:
             building = Classifier((), direction)
-            for rule in self.plan.rules:
+            for rule in plan.rules:
                 building.add(rule)
                 yield True
             self.classifier = building
@@ -133,8 +159,8 @@ class Rebuilds:
         changed (or that follow a trace) are touched; links of removed flows drain, then go."""
         before = self._staging
         self._staging = Staging(
-            self._interner.canonical(plan), self.direction, self._links, self._classifier,
-            traces or {}, self._new_link, before.new_links if before is not None else None,
+            plan, self.direction, self._links, self._classifier, traces or {}, self._new_link,
+            self._interner, before.new_links if before is not None else None,
         )  # fmt: skip
 
     @property
@@ -156,13 +182,12 @@ class Rebuilds:
         for label, link in staging.new_links.items():
             self._links[label] = link
             self._ledger.labels[link] = label
-            link.fates = self.fates
-            self._touched.add(link)
-        for label in staging.changed:
-            spec = staging.wanted[label]
-            trace = staging.traces.get(spec.trace) if spec.trace is not None else None
-            self._links[label].configure(spec, now, trace)
-            self._touched.add(self._links[label])
+            link.fates = self.fates  # (not touched: a report of a link that saw nothing is
+            # the same as none, and 10,000 new links in one report would stall the worker)
+        for label in staging.changed:  # (configured while staged: see Staging)
+            link = self._links[label]
+            if not link.idle:  # an idle link's report is the same (see Link.stats)
+                self._touched.add(link)
         assert staging.classifier is not None
         self._classifier = staging.classifier
         #: How long a frame may wait unread after it arrived (its arrival time known from the

@@ -23,6 +23,7 @@ from types import FrameType
 
 from engine.core.plan import Interner
 from engine.daemon import gate
+from engine.daemon.apply_timing import time_in_force
 from engine.daemon.captures import Captures
 from engine.daemon.config import EngineConfig
 from engine.daemon.plans import pack_plans
@@ -110,6 +111,7 @@ class Supervisor:
         self._reports = StatsReports(self._pool, self._control, recorder, self._labels)
         self._profiles = TrafficProfiles(config.profiles)
         self._reload_requested = False
+        self._sighup_at = 0.0
         #: Called first at shutdown (the HTTP server's stop).
         self.on_shutdown: list[Callable[[], None]] = []
         self._spec_file = SpecFile(config.spec_path, config.persist)
@@ -141,6 +143,7 @@ class Supervisor:
 
     def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
         self._reload_requested = True
+        self._sighup_at = time.monotonic()
         self._pool.wake()
 
     def _on_stop_signal(self, _signum: int, _frame: FrameType | None) -> None:
@@ -269,6 +272,9 @@ class Supervisor:
             log.error("SIGHUP: %s: %s; keeping the spec in force", path, exc)
             return False
         self.apply(admitted, "sighup", "sighup")
+        flows = len(admitted.spec.flows)
+        asked_at, self._sighup_at = self._sighup_at or time.monotonic(), 0.0
+        time_in_force(self._pool, self._generation, asked_at, "sighup", flows)
         return True
 
     def change(
@@ -276,8 +282,11 @@ class Supervisor:
     ) -> Message:
         """Apply `make(spec in force)`, answered once both workers have it in force (see
         `WorkerPool.await_generation`), so that whoever changed the link can send at once."""
+        asked_at = time.monotonic()
         reply = self._change(make, source, door)
         if isinstance(reply, SpecReply):
+            flows = len(reply.spec.flows)
+            time_in_force(self._pool, self._generation, asked_at, source, flows)
             late = self._pool.await_generation(self._generation)
             if late:  # the spec in force is the new one: a worker back takes it at once
                 kept = "; ".join(late) + "; the change is kept and is in force once it is back"

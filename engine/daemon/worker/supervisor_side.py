@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import os
+import time
 from multiprocessing.connection import Connection
 
 from pydantic import ValidationError
@@ -37,6 +39,10 @@ from engine.protocol.messages import (
 )
 
 STATS_INTERVAL = 0.1
+#: A staged plan (thousands of flows) is built this long at a time, between rounds of
+#: forwarding with the links in force, BUILD_STEP links or rules between looks at the clock.
+BUILD_SLICE = 0.002
+BUILD_STEP = 32
 #: With nobody watching, stats go up this rarely, traffic or not: an idle engine stays asleep,
 #: and a busy one spends nothing on figures nobody reads (a report, built cold after a sleep,
 #: costs some 0.7 ms here). The supervisor asks for STATS_INTERVAL while a TUI, a stream or a
@@ -57,6 +63,8 @@ class SupervisorSide(Intake):
     _far_ends_due: float
 
     def _init_supervisor_side(self) -> None:
+        self.staged_generation = 0
+        self.built_generation: int | None = None
         self.kernel_drops = 0
         self.notes = []
         self._far_ends_due = 0.0
@@ -125,9 +133,9 @@ class SupervisorSide(Intake):
             return False
         if isinstance(message, ConfigurePlan):
             traces = traces_at(message.plan.traces(), message.trace_files)
-            self.pipeline.apply(message.plan, now, traces)
-            if self.interface_state == "up":
-                self.follow_spec()
+            self.pipeline.stage(message.plan, now, traces)
+            self.staged_generation = message.generation
+            self.build_staged(now)
         elif isinstance(message, Configure):
             traces = traces_in_force(message.spec, message.trace_files)
             self.pipeline.configure(message.spec, now, traces)
@@ -145,10 +153,35 @@ class SupervisorSide(Intake):
             self.pipeline.pace_talkers(self.stats_pace)
         return True
 
+    def build_staged(self, now: float, slice_: float = BUILD_SLICE) -> bool:
+        """Build the staged plan for up to `slice_` seconds (the links in force forward
+        between slices); once it is in force, True, and the supervisor is told at the next
+        `acknowledge`."""
+        pipeline = self.pipeline
+        until = time.monotonic() + slice_
+        gc.disable()  # a full pass over 10,000 new links' objects would stall for 0.1-0.5 s
+        try:
+            while pipeline.building:
+                if pipeline.build(now, BUILD_STEP) >= 0:
+                    if self.interface_state == "up":
+                        self.follow_spec()
+                    self.built_generation = self.staged_generation
+                    gc.freeze()  # (the links in force live long: out of the collector's way)
+                    return True
+                if time.monotonic() >= until:
+                    return False
+            return True
+        finally:
+            gc.enable()
+
     def acknowledge(self, outbox: Outbox, message: Message | ConfigurePlan | None) -> None:
-        """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway)."""
-        if isinstance(message, Configure | ConfigurePlan):
-            outbox.post(Configured(direction=self.direction, generation=message.generation))
+        """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway):
+        a plan once it is built (`build_staged`), which may be some rounds later."""
+        generation = message.generation if isinstance(message, Configure) else None
+        if self.built_generation is not None:
+            generation, self.built_generation = self.built_generation, None
+        if generation is not None:
+            outbox.post(Configured(direction=self.direction, generation=generation))
             with contextlib.suppress(OSError):
                 outbox.flush()
 
