@@ -24,8 +24,9 @@ StartEngine = Callable[..., EngineProcess]
 #: The worst probe datagram's extra one-way wait over the median, allowed on a loaded 2-core
 #: machine (the target, on a quiet one, is 20 ms; before the change it was some 2.7 s).
 EXTRA_WAIT_MS = 200.0
-#: The change's time to be in force, allowed here (the target, quiet, is 0.5 s; it was 5.5 s).
-IN_FORCE_S = 2.5
+#: The change's time to be in force, allowed on a loaded 2-core machine (the target, quiet, is
+#: 0.5 s; before the change, under load, the first SIGHUP took 29 s and the second over 30 s).
+IN_FORCE_S = 15.0
 FLOWS, PPS, SECONDS = 10_000, 1000, 8
 
 
@@ -42,13 +43,14 @@ def test_ten_thousand_flows_by_sighup_stall_nothing(
         probe(lab, "client", "send", SERVER_IP, "6101", "--count", str(count), "--pps", str(PPS))
     )
     time.sleep(2.0)
-    for variant in (0, 7):  # all new, then every flow's link changed
+    for reloads, variant in enumerate((0, 7), start=1):  # all new, then every link changed
         engine.spec_path.write_text(json.dumps(many_flows(FLOWS, default, variant)))
         engine.signal(signal.SIGHUP)
-        wait_until(
-            lambda n=variant: len(in_force_seconds(engine.stderr(), "sighup")) > (n > 0),
-            20, "the reload in force",
-        )  # fmt: skip
+
+        def logged(count: int = reloads) -> bool:
+            return len(in_force_seconds(engine.stderr(), "sighup")) >= count
+
+        wait_until(logged, 30, "the reload in force")
     with engine.client() as client:
         assert len(client.get_spec().flows) == FLOWS
     sender.wait(timeout=60)

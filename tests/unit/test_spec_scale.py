@@ -20,14 +20,12 @@ DEFAULT: dict[str, Any] = {"ingress": {}, "egress": {"latency": 1}}
 
 
 def three_flows(b_latency: float) -> dict[str, Any]:
-    return {
-        "default_link": DEFAULT,
-        "flows": [
-            {"label": "a", "flow": {"ip": "198.19.0.1"}, "link": {"egress": {"rate": "1mbit"}}},
-            {"label": "b", "flow": {"ip": "198.19.0.2"}, "link": {"egress": {"latency": b_latency}}},
-            {"label": "c", "flow": {"ip": "198.19.0.3"}, "link": {"egress": {"latency": 3}}},
-        ],
-    }  # fmt: skip
+    links = {"a": {"rate": "1mbit"}, "b": {"latency": b_latency}, "c": {"latency": 3}}
+    flows = [
+        {"label": label, "flow": {"ip": f"198.19.0.{i + 1}"}, "link": {"egress": link}}
+        for i, (label, link) in enumerate(links.items())
+    ]
+    return {"default_link": DEFAULT, "flows": flows}
 
 
 def through_a_pipe(spec: Spec) -> Any:
