@@ -23,7 +23,7 @@ from types import FrameType
 
 from engine.core.plan import Interner
 from engine.daemon import gate
-from engine.daemon.apply_timing import time_in_force
+from engine.daemon.apply_timing import collector_paused, time_in_force
 from engine.daemon.captures import Captures
 from engine.daemon.config import EngineConfig
 from engine.daemon.plans import pack_plans
@@ -266,12 +266,13 @@ class Supervisor:
         if not path:
             log.warning("SIGHUP: no spec file to reload")
             return False
-        try:
-            admitted = gate.reloaded(read_spec(path), self._admitted)
-        except (SpecError, TraceError) as exc:
-            log.error("SIGHUP: %s: %s; keeping the spec in force", path, exc)
-            return False
-        self.apply(admitted, "sighup", "sighup")
+        with collector_paused(freeze=True):
+            try:
+                admitted = gate.reloaded(read_spec(path), self._admitted)
+            except (SpecError, TraceError) as exc:
+                log.error("SIGHUP: %s: %s; keeping the spec in force", path, exc)
+                return False
+            self.apply(admitted, "sighup", "sighup")
         flows = len(admitted.spec.flows)
         asked_at, self._sighup_at = self._sighup_at or time.monotonic(), 0.0
         time_in_force(self._pool, self._generation, asked_at, "sighup", flows)
@@ -283,7 +284,8 @@ class Supervisor:
         """Apply `make(spec in force)`, answered once both workers have it in force (see
         `WorkerPool.await_generation`), so that whoever changed the link can send at once."""
         asked_at = time.monotonic()
-        reply = self._change(make, source, door)
+        with collector_paused():
+            reply = self._change(make, source, door)
         if isinstance(reply, SpecReply):
             flows = len(reply.spec.flows)
             time_in_force(self._pool, self._generation, asked_at, source, flows)
