@@ -20,10 +20,13 @@ from engine.lab.big_specs import in_force_seconds, many_flows
 from engine.lab.harness import Background, EngineProcess, ping_rtts, probe
 from engine.lab.lab import SERVER_IP, Lab
 from engine.model.spec import parse_spec
+from engine.protocol.client import ControlClient
 
 DEFAULT = {"ingress": {"latency": 2}, "egress": {"latency": 2}}
 HTTP = "127.0.0.1:18661"
 FLOWS, PPS, SECONDS = 10_000, 1000, 12
+#: How long the control socket's reply to a spec of 10,000 flows may take (it carries the spec).
+REPLY_WAIT = 60.0
 
 
 def _wait_logged(engine: EngineProcess, source: str, count: int, limit: float = 60.0) -> float:
@@ -42,12 +45,13 @@ def _doors(lab: Lab, engine: EngineProcess, workdir: Path) -> dict[str, float]:
     engine.spec_path.write_text(json.dumps(many_flows(FLOWS, DEFAULT, 0)))
     engine.signal(signal.SIGHUP)
     took = {"sighup_s": _wait_logged(engine, "sighup", 1)}
-    with engine.client() as client:
+    with ControlClient(engine.control, timeout=REPLY_WAIT) as client:  # (a loaded machine)
         client.set_spec(parse_spec(many_flows(FLOWS, DEFAULT, 1)))
     took["control_s"] = _wait_logged(engine, "client", 1)
     body = workdir / "body.json"
     body.write_text(json.dumps(many_flows(FLOWS, DEFAULT, 2)))
-    lab.run("box", "curl", "-sS", "-o", "/dev/null", "-H", "Content-Type: application/json",
+    lab.run("box", "curl", "-sS", "-o", "/dev/null", "-m", "60",
+            "-H", "Content-Type: application/json",
             "--data-binary", f"@{body}", f"http://{HTTP}/")  # fmt: skip
     took["http_s"] = _wait_logged(engine, "http", 1)
     return took
@@ -78,7 +82,7 @@ def measure_round(lab: Lab) -> dict[str, float]:
                 out, _ = receiver.communicate(timeout=120)
                 result = json.loads(out)
                 delays = list(result["each_ms"].values())
-                with engine.client() as client:
+                with ControlClient(engine.control, timeout=REPLY_WAIT) as client:
                     client.set_spec(parse_spec(many_flows(1000, DEFAULT)))
                 rules = statistics.median(ping_rtts(lab, count=200, interval=0.01))
             finally:
