@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import shutil
 import statistics
@@ -51,7 +52,7 @@ from datetime import date
 
 import psutil
 
-from bench import aqm_cost, capture_cost, realtime, saturation, shaped_cost, tui_cost
+from bench import aqm_cost, capture_cost, realtime, saturation, shaped_cost, spec_scale, tui_cost
 from bench.forwarding import FLOW_RULES, flow_rules, passthrough, profile
 from bench.shapers import RUSH_VARIABLE, shapers
 from bench.shaping import congestion_control, overload, shaped
@@ -93,6 +94,8 @@ def main() -> None:
     aqm_cost.print_table([aqm_cost.one_round(lab) for _ in range(args.runs)])
     saturation.print_table([saturation.one_round(lab) for _ in range(saturation.ROUNDS)])
     realtime.print_table([realtime.one_round(lab) for _ in range(args.runs)])
+    load = os.getloadavg()[0]
+    spec_scale.print_table([spec_scale.measure_round(lab) for _ in range(args.runs)], load)
     tui_cost_table()
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")

@@ -7,9 +7,11 @@ answer for each far end (address, protocol, port) is remembered in a bounded cac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.core.frames import PROTO_TCP, PROTO_UDP, FlowKey
+from engine.core.plan import Rule, rule_of
 from engine.model.spec import Direction, FlowSpec
 
 DEFAULT_LABEL = "default"
@@ -46,42 +48,45 @@ class Classifier:
     it, so their destination is matched. That is the seed's rule.
     """
 
-    def __init__(self, flows: list[FlowSpec], direction: Direction) -> None:
+    def __init__(self, rules: Sequence[Rule], direction: Direction) -> None:
+        """`rules`: the flows' matches, compiled (`engine.core.plan.rule_of`), in order."""
         self._match_source = direction == "ingress"
+        self._keys: list[Rule] = []
         self._rules: list[_Rule] = []
         self._any_address: list[_Rule] = []
         #: version -> [(mask, {network: rules in order})], one entry per prefix length used.
         self._by_prefix: dict[int, list[tuple[int, dict[int, list[_Rule]]]]] = {4: [], 6: []}
-        tables: dict[tuple[int, int], dict[int, list[_Rule]]] = {}
-        for order, flow in enumerate(flows):
-            network = flow.flow.network
-            if network is None:
-                version, base, mask = 0, 0, 0
-            else:
-                version = network.version
-                bits = network.max_prefixlen
-                mask = ((1 << bits) - 1) ^ ((1 << (bits - network.prefixlen)) - 1)
-                base = int(network.network_address)
-            rule = _Rule(
-                order,
-                flow.label,
-                version,
-                base,
-                mask,
-                flow.flow.protocol_number,
-                flow.flow.port_min,
-                flow.flow.port_max,
-            )
-            self._rules.append(rule)
-            if version == 0:
-                self._any_address.append(rule)
-                continue
-            table = tables.get((version, mask))
-            if table is None:
-                table = tables[(version, mask)] = {}
-                self._by_prefix[version].append((mask, table))
-            table.setdefault(base, []).append(rule)
+        self._tables: dict[tuple[int, int], dict[int, list[_Rule]]] = {}
         self._cache: dict[tuple[int, int, int, int], str] = {}
+        for rule in rules:
+            self.add(rule)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """What it was built from: a pipeline given the same rules keeps this classifier."""
+        return tuple(self._keys)
+
+    def add(self, key: Rule) -> None:
+        """One more flow's rule, after those it has (a classifier of thousands is built a
+        few at a time beside the one in force: see engine.core.rebuild)."""
+        label, version, base, mask, protocol, port_min, port_max = key
+        rule = _Rule(len(self._rules), label, version, base, mask, protocol, port_min, port_max)
+        self._keys.append(key)
+        self._rules.append(rule)
+        self._cache.clear()
+        if version == 0:
+            self._any_address.append(rule)
+            return
+        table = self._tables.get((version, mask))
+        if table is None:
+            table = self._tables[(version, mask)] = {}
+            self._by_prefix[version].append((mask, table))
+        table.setdefault(base, []).append(rule)
+
+    @classmethod
+    def of_flows(cls, flows: Sequence[FlowSpec], direction: Direction) -> Classifier:
+        """The classifier of a spec's flows."""
+        return cls([rule_of(flow.label, flow.flow) for flow in flows], direction)
 
     @property
     def empty(self) -> bool:

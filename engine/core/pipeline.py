@@ -35,6 +35,8 @@ from engine.core.frames import (
 from engine.core.ledger import StatsLedger
 from engine.core.link import Link
 from engine.core.packet import HeldRun, Packet
+from engine.core.plan import Interner
+from engine.core.rebuild import Rebuilds, Staging
 from engine.model.fates import FORWARDED
 from engine.model.flowtop import FarEnd
 from engine.model.spec import Direction, Spec
@@ -46,7 +48,7 @@ from engine.model.trace import Trace
 DIRECTION_HELD_BYTES = 256 * 1024 * 1024
 
 
-class DirectionPipeline:
+class DirectionPipeline(Rebuilds):
     """The links of one direction (the default link and one per flow) and the way of each
     frame to one of them."""
 
@@ -60,9 +62,8 @@ class DirectionPipeline:
         unshaped_port: int | None = None,
     ):
         """`unshaped_port`: TCP to and from this port on the inner side (the shaped host's
-        own) passes at once, whatever the links do: a sidecar's API stays reachable through
-        the interface it shapes, even at 100 % loss. Such frames count as the default link's,
-        passed through."""
+        own) passes at once, whatever the links do (a sidecar's API stays reachable through
+        the interface it shapes), counted as the default link's, passed through."""
         self.direction: Direction = direction
         self._unshaped_port = unshaped_port
         self._rng = random.Random(seed)
@@ -83,45 +84,15 @@ class DirectionPipeline:
         #: The ledger's: links whose counters may have changed since the last stats, marked
         #: by `forward` for every frame.
         self._touched = self._ledger.touched
-        self.spec = spec
-        self._classifier = Classifier([], direction)
+        self._classifier = Classifier((), direction)
+        #: Equal link specs made one object, so that `apply` tells unchanged links by `is`.
+        self._interner = Interner()
+        self._staging: Staging | None = None
         self._window_frames = 0  # frames since the last stats (for talker sampling)
         self._exact_talkers = EXACT_TALKERS  # in a window (see pace_talkers)
         #: While a capture runs: where every link notes each frame's fate (start_capture).
         self.fates: FateLog | None = None
         self.configure(spec, now, traces)
-
-    def configure(self, spec: Spec, now: float, traces: Mapping[str, Trace] | None = None) -> None:
-        """Apply a new spec, with the traces it names parsed (path → trace; one missing means
-        it could not be read, and that link's rate stands). Links of flows that stay keep their
-        state; links of removed flows drain what they hold and are then dropped."""
-        traces = traces or {}
-        wanted = {DEFAULT_LABEL: spec.link(self.direction)}
-        for flow in spec.flows:
-            wanted[flow.label] = flow.link.of(self.direction)
-        for label, link in list(self._links.items()):
-            if label not in wanted:
-                del self._links[label]
-                self._busy.discard(link)
-                self._retired.append(link)
-        for label, link_spec in wanted.items():
-            trace = traces.get(link_spec.trace) if link_spec.trace is not None else None
-            if label in self._links:
-                self._links[label].configure(link_spec, now, trace)
-            else:
-                self._links[label] = Link(
-                    link_spec, self._rng, now, self._budget, trace, self._delays
-                )
-                self._ledger.labels[self._links[label]] = label
-                self._links[label].label = label
-                self._links[label].fates = self.fates
-            self._touched.add(self._links[label])
-        self._classifier = Classifier(spec.flows, self.direction)
-        self.spec = spec
-        #: How long a frame may wait unread after it arrived (its arrival time known from the
-        #: kernel's stamp) and still leave on time: the least delay of any link it may take.
-        self.read_slack = min(link.least_delay for link in self._links.values())
-        self._choose_straight()
 
     def _choose_straight(self) -> None:
         default = self._links[DEFAULT_LABEL]
@@ -143,9 +114,8 @@ class DirectionPipeline:
         return None if self._retired else self._delay_only
 
     def can_hold(self, held_bytes: int) -> bool:
-        """Whether frames weighing `held_bytes` (as the caller counts what it holds) fit the
-        limits of the `delay_line` link; if not, they go through `forward`, which drops what
-        does not."""
+        """Whether frames weighing `held_bytes` (as the caller counts) fit the `delay_line`
+        link's limits; if not, they go through `forward`, which drops what does not."""
         link = self._delay_only
         return link is not None and link.can_hold(held_bytes)
 
@@ -154,8 +124,7 @@ class DirectionPipeline:
         return StraightTally(self.exact_talkers_left, self._window_frames)
 
     def hold(self, runs: list[HeldRun], tally: StraightTally) -> None:
-        """Hold runs of frames on the `delay_line` link (see Link.hold_runs); `tally` counted
-        them (their far ends)."""
+        """Hold runs of frames on the `delay_line` link (Link.hold_runs); `tally` counted them."""
         link = self._delay_only
         assert link is not None
         link.hold_runs(runs)
@@ -166,8 +135,8 @@ class DirectionPipeline:
             self._far_ends.settle_later(tally)
 
     def _unshaped(self, frame: FrameBytes) -> bool:
-        """Whether `frame` is TCP to (ingress) or from (egress) the unshaped port; if so it is
-        counted as passed through the default link."""
+        """Whether `frame` is TCP to (ingress) or from (egress) the unshaped port (then it is
+        counted as passed through the default link)."""
         key = flow_key(frame)
         local_port = key.dport if self._far_is_source else key.sport
         if key.protocol != PROTO_TCP or local_port != self._unshaped_port:

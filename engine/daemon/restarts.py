@@ -4,6 +4,14 @@ and the `worker_restarted` message to subscribers say it)."""
 from __future__ import annotations
 
 import signal
+import time
+from typing import TYPE_CHECKING
+
+from engine.model.spec import Direction
+from engine.protocol.messages import WorkerRestarted
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
 
 #: A worker that cannot be started, or dies before it says a word, is tried again after this
 #: long, twice as long each time after that (a worker that worked is restarted at once)...
@@ -29,3 +37,14 @@ def backoff(failures: int) -> float:
     if failures <= 0:
         return 0.0
     return float(min(RESTART_BACKOFF * 2 ** (failures - 1), RESTART_BACKOFF_MAX))
+
+
+def restarted_message(
+    direction: Direction, process: BaseProcess | None, old_pid: int | None, cause: str
+) -> WorkerRestarted:
+    """What subscribers are told when a worker was started again (the stats say only its
+    state, which is `running` again a moment later)."""
+    assert process is not None and process.pid is not None
+    return WorkerRestarted(
+        direction=direction, pid=process.pid, old_pid=old_pid, cause=cause, at=time.time()
+    )

@@ -21,15 +21,19 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import FrameType
 
+from engine.core.plan import Interner
 from engine.daemon import gate
+from engine.daemon.apply_timing import collector_paused, time_in_force
 from engine.daemon.captures import Captures
 from engine.daemon.config import EngineConfig
+from engine.daemon.plans import pack_plans
 from engine.daemon.reports import StatsReports, TrafficProfiles
+from engine.daemon.restarts import restarted_message
 from engine.daemon.spec_file import SpecFile
 from engine.daemon.worker_pool import PoolHooks, WorkerHandle, WorkerPool
 from engine.files.spec_files import read_spec
 from engine.kernel.interface_state import bring_up
-from engine.model.spec import Spec, SpecError
+from engine.model.spec import Direction, Spec, SpecError
 from engine.model.stats import EngineStats
 from engine.model.trace import TraceError
 from engine.model.version import __version__
@@ -37,7 +41,6 @@ from engine.protocol.control_server import ControlServer
 from engine.protocol.messages import (
     CaptureRequest,
     CaptureToFile,
-    Configure,
     Done,
     Door,
     Error,
@@ -63,7 +66,6 @@ from engine.protocol.messages import (
     Version,
     WorkerError,
     WorkerNote,
-    WorkerRestarted,
     encode,
 )
 from engine.protocol.subscribers import CaptureFeed
@@ -98,9 +100,10 @@ class Supervisor:
         self._spec_lock = threading.RLock()  # held only to put a checked spec in force
         #: Each Configure sent is numbered; each worker says which it has put in force.
         self._generation = 0
-        hooks = PoolHooks(self._start_args, self._greet, self._heard, self._state_changed,
-                          self._restarted)  # fmt: skip
-        self._pool = WorkerPool(config, hooks)
+        #: Equal link specs made one object across the plans sent (engine.core.plan).
+        self._interner = Interner()
+        self._pool = WorkerPool(config, PoolHooks(
+            self._start_args, self._greet, self._heard, self._state_changed, self._restarted))  # fmt: skip
         # The hub every client talks to; it listens on a socket only if there is a path.
         self._control = ControlServer(
             config.control_path, self.handle, self._captures_changed, on_watchers=self._pace
@@ -109,6 +112,7 @@ class Supervisor:
         self._reports = StatsReports(self._pool, self._control, recorder, self._labels)
         self._profiles = TrafficProfiles(config.profiles)
         self._reload_requested = False
+        self._sighup_at = 0.0
         #: Called first at shutdown (the HTTP server's stop).
         self.on_shutdown: list[Callable[[], None]] = []
         self._spec_file = SpecFile(config.spec_path, config.persist)
@@ -140,6 +144,7 @@ class Supervisor:
 
     def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
         self._reload_requested = True
+        self._sighup_at = time.monotonic()
         self._pool.wake()
 
     def _on_stop_signal(self, _signum: int, _frame: FrameType | None) -> None:
@@ -190,7 +195,7 @@ class Supervisor:
     def _greet(self, worker: WorkerHandle) -> None:
         """What a worker just started must know: a change that raced with its start must not
         be lost, so the spec in force now; the stats pace; what it captures."""
-        worker.send(encode(self._configure()))
+        worker.send(self._configure()[worker.direction])
         if self._reports.watched:
             worker.send(self._reports.pace_message())
         capture = self._captures.wanted(worker.direction)
@@ -215,13 +220,8 @@ class Supervisor:
         self._reports.publish_state(worker)
 
     def _restarted(self, worker: WorkerHandle) -> None:
-        """Subscribers are told a worker was started again (the stats say only its state,
-        which is `running` again a moment later)."""
-        assert worker.process is not None and worker.process.pid is not None
-        self._control.publish(WorkerRestarted(
-            direction=worker.direction, pid=worker.process.pid, old_pid=worker.lost_pid,
-            cause=worker.lost_cause, at=time.time(),
-        ))  # fmt: skip
+        self._control.publish(restarted_message(
+            worker.direction, worker.process, worker.lost_pid, worker.lost_cause))  # fmt: skip
 
     # The control server is made before what it calls back (which need it): these reach them.
 
@@ -238,13 +238,11 @@ class Supervisor:
         with self._spec_lock:
             return self._commit(admitted, source, door)
 
-    def _configure(self) -> Configure:
-        """What tells a worker the spec in force (and the trace files it was admitted with)."""
+    def _configure(self) -> dict[Direction, bytes]:
+        """What tells each worker the spec in force (and the trace files it was admitted
+        with), in the compact form a worker reads fast (engine.daemon.plans)."""
         admitted = self._admitted
-        return Configure(
-            spec=admitted.spec, generation=self._generation,
-            trace_files=dict(admitted.trace_files),
-        )  # fmt: skip
+        return pack_plans(admitted.spec, self._generation, admitted.trace_files, self._interner)
 
     def _commit(self, admitted: gate.Admitted, source: str, door: Door = "control") -> Spec:
         """`apply` with the lock held."""
@@ -252,7 +250,9 @@ class Supervisor:
         self._admitted = admitted
         self._spec = spec
         self._generation += 1
-        self._pool.send_all(encode(self._configure()))
+        packed = self._configure()
+        for direction, worker in self._pool.workers.items():
+            worker.send(packed[direction])
         changed = SpecChanged(spec=spec, source=source, at=time.time(), origin=door)
         if self.recorder is not None:
             self.recorder.take(changed)
@@ -271,12 +271,16 @@ class Supervisor:
         if not path:
             log.warning("SIGHUP: no spec file to reload")
             return False
-        try:
-            admitted = gate.reloaded(read_spec(path), self._admitted)
-        except (SpecError, TraceError) as exc:
-            log.error("SIGHUP: %s: %s; keeping the spec in force", path, exc)
-            return False
-        self.apply(admitted, "sighup", "sighup")
+        with collector_paused(freeze=True):
+            try:
+                admitted = gate.reloaded(read_spec(path), self._admitted)
+            except (SpecError, TraceError) as exc:
+                log.error("SIGHUP: %s: %s; keeping the spec in force", path, exc)
+                return False
+            self.apply(admitted, "sighup", "sighup")
+        flows = len(admitted.spec.flows)
+        asked_at, self._sighup_at = self._sighup_at or time.monotonic(), 0.0
+        time_in_force(self._pool, self._generation, asked_at, "sighup", flows)
         return True
 
     def change(
@@ -284,8 +288,12 @@ class Supervisor:
     ) -> Message:
         """Apply `make(spec in force)`, answered once both workers have it in force (see
         `WorkerPool.await_generation`), so that whoever changed the link can send at once."""
-        reply = self._change(make, source, door)
+        asked_at = time.monotonic()
+        with collector_paused():
+            reply = self._change(make, source, door)
         if isinstance(reply, SpecReply):
+            flows = len(reply.spec.flows)
+            time_in_force(self._pool, self._generation, asked_at, source, flows)
             late = self._pool.await_generation(self._generation)
             if late:  # the spec in force is the new one: a worker back takes it at once
                 kept = "; ".join(late) + "; the change is kept and is in force once it is back"

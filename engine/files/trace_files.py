@@ -11,7 +11,7 @@ import errno
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.files.regular_files import READ_FLAGS, open_without_links, read_regular_fd
@@ -104,11 +104,16 @@ def load_trace(path: str) -> Trace:
 
 
 def traces_in_force(spec: Spec, files: Mapping[str, TraceFile]) -> dict[str, Trace]:
-    """Every trace the spec names, by path, for the pipeline, read from the file the gate
-    admitted (`files`) and no other: one replaced or gone since (or never admitted) is left
-    out (its link keeps its rate)."""
+    """Every trace the spec names, by path, for the pipeline (see `traces_at`)."""
+    return traces_at((path for _where, path in trace_fields(spec)), files)
+
+
+def traces_at(paths: Iterable[str], files: Mapping[str, TraceFile]) -> dict[str, Trace]:
+    """The traces at `paths`, by path, read from the file the gate admitted (`files`) and no
+    other: one replaced or gone since (or never admitted) is left out (its link keeps its
+    rate)."""
     found: dict[str, Trace] = {}
-    for _where, path in trace_fields(spec):
+    for path in paths:
         admitted = files.get(path)
         if admitted is not None and path not in found:
             with contextlib.suppress(TraceError):

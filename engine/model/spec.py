@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from engine.model.addresses import ipv4_prefix
 from engine.model.errors import LinkshaperError
 from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
 from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
@@ -171,6 +172,8 @@ class FlowMatch(Strict):
             if not 0 <= value <= 0xFFFFFFFF:
                 raise ValueError("an integer address must fit in 32 bits")
             return value
+        if ipv4_prefix(value) is not None:  # the common case, fast (same answer)
+            return value
         try:
             ipaddress.ip_network(value, strict=False)
         except ValueError:
@@ -206,6 +209,20 @@ class FlowMatch(Strict):
                 return None
             return ipaddress.IPv4Network(self.ip.to_bytes(4, "little"))
         return ipaddress.ip_network(self.ip, strict=False)
+
+    def address_match(self) -> tuple[int, int, int]:
+        """(IP version or 0 for any address, network as a number, mask) of `network`, read
+        fast for plain IPv4 (a spec of thousands of flows is compiled at every change)."""
+        fast = ipv4_prefix(self.ip) if isinstance(self.ip, str) else None
+        if fast is not None:
+            base, prefix = fast
+            return 4, base, (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+        network = self.network
+        if network is None:
+            return 0, 0, 0
+        bits = network.max_prefixlen
+        mask = ((1 << bits) - 1) ^ ((1 << (bits - network.prefixlen)) - 1)
+        return network.version, int(network.network_address), mask
 
     @property
     def protocol_number(self) -> int:

@@ -76,14 +76,13 @@ class TraceFile(Strict):
 
 
 def trace_fields(spec: Spec) -> Iterator[tuple[str, str]]:
-    """(where in the spec, path) for every trace the spec names."""
-    pairs = [("default_link", spec.default_link)]
-    pairs += [(f"flows[{i}].link", flow.link) for i, flow in enumerate(spec.flows)]
-    for where, pair in pairs:
-        for direction in ("ingress", "egress"):
-            path = pair.of(direction).trace
-            if path is not None:
-                yield f"{where}.{direction}.trace", path
+    """(where in the spec, path) for every trace the spec names (the place is spelled only
+    for a trace found: a spec of 10,000 flows is walked at every change)."""
+    for index, pair in enumerate((spec.default_link, *(flow.link for flow in spec.flows))):
+        for direction, link in (("ingress", pair.ingress), ("egress", pair.egress)):
+            if link.trace is not None:
+                where = "default_link" if index == 0 else f"flows[{index - 1}].link"
+                yield f"{where}.{direction}.trace", link.trace
 
 
 class TraceClock:

@@ -163,7 +163,7 @@ def test_the_index_answers_as_the_first_match_scan_does() -> None:
             )
         Spec(flows=flows)  # a valid spec
         for ingress in (True, False):
-            classifier = Classifier(flows, "ingress" if ingress else "egress")
+            classifier = Classifier.of_flows(flows, "ingress" if ingress else "egress")
             for _ in range(300):
                 if rng.random() < 0.7:
                     version = 4

@@ -101,6 +101,7 @@ class Interfaces(SupervisorSide):
                     message = self.receive(conn)
                     if not self.control(message, time.monotonic()):
                         return False
+                    self.build_staged(time.monotonic(), float("inf"))  # nothing to forward
                     self.acknowledge(outbox, message)
                     if isinstance(message, StatsPace):
                         interval = self.stats_pace

@@ -83,7 +83,8 @@ def _loop(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> None:
     margin = WakeMargin(time.monotonic(), ceiling=CEILING) if forwarder.precise else None
     while True:
         now = time.monotonic()
-        stream = now - rounds.last_traffic < STREAM_HOLD and pipeline.idle
+        building = pipeline.building  # then no long waits: build between short rounds
+        stream = now - rounds.last_traffic < STREAM_HOLD and pipeline.idle and not building
         if stream != streaming:
             rx.setblocking(stream)
             streaming = stream
@@ -99,11 +100,13 @@ def _loop(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> None:
             and pipeline.delay_line is not None
             and pipeline.read_slack >= DEFER_MIN
             and not pipeline.idle
+            and not building
         ):  # (with `--precise`, the round below: it polls before releases)
             forwarder.stream_line(conn_fd, rounds.next_stats)
             control = bool(select.select(watched_pipe, [], [], 0)[0])
         else:
-            control = forwarder.sleep_until_due(now, rx_fd, conn_fd, rounds.next_stats, margin)
+            due = now if building else rounds.next_stats
+            control = forwarder.sleep_until_due(now, rx_fd, conn_fd, due, margin)
         if not _after_waking(forwarder, conn, outbox, rounds, control):
             return
 
@@ -116,6 +119,8 @@ def _after_waking(
     to, or the supervisor is gone)."""
     pipeline = forwarder.pipeline
     now = clock_at_most()
+    if pipeline.building and forwarder.build_staged(now):
+        forwarder.acknowledge(outbox, None)
     if control:
         message = forwarder.receive(conn)
         if not forwarder.control(message, now):

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import os
+import time
 from multiprocessing.connection import Connection
 
 from pydantic import ValidationError
 
 from engine.core.deadlines import NANOSECONDS
 from engine.daemon.channel import Outbox
+from engine.daemon.plans import ConfigurePlan, unpack_plan
 from engine.daemon.worker.intake import Intake
 from engine.daemon.worker.state import wall_offset_now
-from engine.files.trace_files import traces_in_force
+from engine.files.trace_files import traces_at, traces_in_force
 from engine.kernel.afpacket import kernel_drops
 from engine.model.fates import pack
 from engine.protocol.messages import (
@@ -36,6 +39,10 @@ from engine.protocol.messages import (
 )
 
 STATS_INTERVAL = 0.1
+#: A staged plan (thousands of flows) is built this long at a time, between rounds of
+#: forwarding with the links in force, BUILD_STEP links or rules between looks at the clock.
+BUILD_SLICE = 0.002
+BUILD_STEP = 32
 #: With nobody watching, stats go up this rarely, traffic or not: an idle engine stays asleep,
 #: and a busy one spends nothing on figures nobody reads (a report, built cold after a sleep,
 #: costs some 0.7 ms here). The supervisor asks for STATS_INTERVAL while a TUI, a stream or a
@@ -56,6 +63,8 @@ class SupervisorSide(Intake):
     _far_ends_due: float
 
     def _init_supervisor_side(self) -> None:
+        self.staged_generation = 0
+        self.built_generation: int | None = None
         self.kernel_drops = 0
         self.notes = []
         self._far_ends_due = 0.0
@@ -118,11 +127,16 @@ class SupervisorSide(Intake):
             outbox.post(FateRecords(direction=self.direction, count=0, data="", labels=[],
                                     lost=lost))  # fmt: skip
 
-    def control(self, message: Message | None, now: float) -> bool:
+    def control(self, message: Message | ConfigurePlan | None, now: float) -> bool:
         """Act on a message from the supervisor; False for Stop."""
         if isinstance(message, Stop):
             return False
-        if isinstance(message, Configure):
+        if isinstance(message, ConfigurePlan):
+            traces = traces_at(message.plan.traces(), message.trace_files)
+            self.pipeline.stage(message.plan, now, traces)
+            self.staged_generation = message.generation
+            self.build_staged(now)
+        elif isinstance(message, Configure):
             traces = traces_in_force(message.spec, message.trace_files)
             self.pipeline.configure(message.spec, now, traces)
             if self.interface_state == "up":
@@ -139,19 +153,45 @@ class SupervisorSide(Intake):
             self.pipeline.pace_talkers(self.stats_pace)
         return True
 
-    def acknowledge(self, outbox: Outbox, message: Message | None) -> None:
-        """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway)."""
-        if isinstance(message, Configure):
-            outbox.post(Configured(direction=self.direction, generation=message.generation))
+    def build_staged(self, now: float, slice_: float = BUILD_SLICE) -> bool:
+        """Build the staged plan for up to `slice_` seconds (the links in force forward
+        between slices); once it is in force, True, and the supervisor is told at the next
+        `acknowledge`."""
+        pipeline = self.pipeline
+        until = time.monotonic() + slice_
+        gc.disable()  # a full pass over 10,000 new links' objects would stall for 0.1-0.5 s
+        try:
+            while pipeline.building:
+                if pipeline.build(now, BUILD_STEP) >= 0:
+                    if self.interface_state == "up":
+                        self.follow_spec()
+                    self.built_generation = self.staged_generation
+                    gc.freeze()  # (the links in force live long: out of the collector's way)
+                    return True
+                if time.monotonic() >= until:
+                    return False
+            return True
+        finally:
+            gc.enable()
+
+    def acknowledge(self, outbox: Outbox, message: Message | ConfigurePlan | None) -> None:
+        """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway):
+        a plan once it is built (`build_staged`), which may be some rounds later."""
+        generation = message.generation if isinstance(message, Configure) else None
+        if self.built_generation is not None:
+            generation, self.built_generation = self.built_generation, None
+        if generation is not None:
+            outbox.post(Configured(direction=self.direction, generation=generation))
             with contextlib.suppress(OSError):
                 outbox.flush()
 
-    def receive(self, conn: Connection) -> Message | None:
+    def receive(self, conn: Connection) -> Message | ConfigurePlan | None:
         """The next message from the supervisor: Stop if it is gone (the pipe closed), None
         for one that cannot be read (a bug: both sides speak engine.protocol.messages), which
         is reported to the supervisor's log instead of dropped unseen."""
         try:
-            return decode(conn.recv_bytes())
+            data = conn.recv_bytes()
+            return unpack_plan(data) or decode(data)
         except (EOFError, OSError):
             return Stop()
         except ValidationError as exc:
