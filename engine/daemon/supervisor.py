@@ -102,8 +102,8 @@ class Supervisor:
         self._generation = 0
         #: Equal link specs made one object across the plans sent (engine.core.plan).
         self._interner = Interner()
-        self._pool = WorkerPool(config, PoolHooks(
-            self._start_args, self._greet, self._heard, self._state_changed, self._restarted))  # fmt: skip
+        calls = (self._start_args, self._greet, self._heard, self._state_changed, self._restarted)
+        self._pool = WorkerPool(config, PoolHooks(*calls))
         # The hub every client talks to; it listens on a socket only if there is a path.
         self._control = ControlServer(
             config.control_path, self.handle, self._captures_changed, on_watchers=self._pace
