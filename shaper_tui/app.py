@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.notifications import SeverityLevel
 from textual.containers import Horizontal, Vertical
 
 from engine.model.spec import DIRECTIONS
@@ -106,6 +107,20 @@ class ShaperApp(EngineEvents, SpecEdits, RecordingActions, ReplayActions, Palett
         if self.recorder is not None:
             self.recorder.close()
         self.link.stop()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast of plain text, whoever asks (a screen passes `markup=True`): its words
+        come from the engine, exceptions and paths, whose `[...]` Textual read as markup, so a
+        refusal such as `[type=less_than_equal, input_value=2.0]` hid the body or raised."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def _tick(self) -> None:
         self.status_bar.sample()

