@@ -34,3 +34,19 @@ def test_a_toast_shows_its_body_as_written(size: tuple[int, int]) -> None:
 
     toasts = asyncio.run(scenario())
     assert len(toasts) == 1 and REFUSAL in toasts[0].replace("\n", " "), toasts
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_rate_prompt_hint_is_whole(size: tuple[int, int]) -> None:
+    async def scenario() -> list[str]:
+        app, ready = app_and_ready()
+        async with app.run_test(size=size) as pilot:
+            await ready(pilot)
+            await pilot.press("enter")  # the download's Rate is focused
+            await pilot.pause(0.3)
+            return screen_lines(app)
+
+    lines = asyncio.run(scenario())
+    inside = " ".join(line.split("█")[1].strip() for line in lines if line.count("█") >= 2)
+    hint = "e.g. 20mbit, 512kbit, 1.5gbit, blocked, unlimited; a bare number is in Mbit/s"
+    assert hint in " ".join(inside.split()), inside
