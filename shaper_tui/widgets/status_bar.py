@@ -91,6 +91,7 @@ class StatusBar(Static):
 
     def render(self) -> Text:
         line = Text()
+        room = self.content_size.width or 10**6
         if self.recording:
             # How long only: the file's path is in the toast (and saved with `r`), and would
             # push the figures off an 80-column line.
@@ -100,20 +101,18 @@ class StatusBar(Static):
             line.append("● CAP  ", style="bold magenta")
         if self.attached:
             line.append("● attached ", style="bold green")
+            line.append(self.message)
         elif self.attached is None:
             line.append("○ ", style="bold yellow")
-        elif self.was_attached:
-            line.append("✖ engine lost ", style="bold red")
+            line.append(self.message)
         else:
-            line.append("○ not attached ", style="bold yellow")
-            if self.source.startswith("control "):
-                line.append("· start one: linkshaper run OUTER INNER, or tui --demo · ")
-        line.append(self.message)
+            mark = "✖ engine lost " if self.was_attached else "○ not attached "
+            line.append(mark, style="bold red" if self.was_attached else "bold yellow")
+            line.append_text(self._why_not(room - line.cell_len))
         if self.problem:
             line.append(f"  ⚠ {self.problem}", style="bold red")
         # What does not fit the width is left out whole, never cut: the figures in full, else
         # shorter, then the engine's description.
-        room = self.content_size.width or 10**6
         choices = [(self.figures, self.short_figures)] if self.figures else []
         for texts in (*choices, (self.source,)):
             extras = [Text(f"  │ {text}", style="dim") for text in texts]
@@ -121,3 +120,19 @@ class StatusBar(Static):
             if fits:
                 line.append_text(fits[0])
         return line
+
+    def _why_not(self, room: int) -> Text:
+        """Why no engine is attached and how to start one, in `room` cells: the first wording
+        that fits, from the longest (a reason shortened to before its first `: `, the path it
+        names kept; the hint shortened, then left out), so no word is cut at the edge."""
+        hint = ("start one: linkshaper run OUTER INNER, or tui --demo"
+                if self.source.startswith("control ") and not self.was_attached else "")  # fmt: skip
+        reason, _, detail = self.message.partition(": ")
+        reasons = [self.message, reason] if detail else [self.message]
+        hints = [hint, "tui --demo starts one"] if hint else []
+        wordings = [(said, told) for told in hints for said in reasons]
+        for said, told in [*wordings, *((said, "") for said in reasons)]:
+            text = f"· {said} · {told}" if told else f"· {said}"
+            if len(text) <= room:
+                return Text(text)
+        return Text(f"· {reasons[-1]}"[: max(0, room - 1)] + "…")

@@ -50,3 +50,32 @@ def test_the_rate_prompt_hint_is_whole(size: tuple[int, int]) -> None:
     inside = " ".join(line.split("█")[1].strip() for line in lines if line.count("█") >= 2)
     hint = "e.g. 20mbit, 512kbit, 1.5gbit, blocked, unlimited; a bare number is in Mbit/s"
     assert hint in " ".join(inside.split()), inside
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 200])
+def test_the_status_bar_when_not_attached_is_whole(width: int) -> None:
+    """A plain `tui` with no engine: why, and how to start one, each whole or left out."""
+    from shaper_tui.app import create_app
+    from shaper_tui.engine_source import SocketSource
+
+    path = Path("/tmp/tc-fit-none.sock")  # nothing listens there (the default's length)
+    assert not path.exists()
+
+    async def scenario() -> str:
+        app = create_app(SocketSource(str(path)), tag="tui:test")
+        async with app.run_test(size=(width, 24)) as pilot:
+            for _ in range(50):
+                await pilot.pause(0.1)
+                if app.status_bar.attached is False:
+                    break
+            await pilot.pause(0.2)
+            return screen_lines(app)[0]
+
+    line = asyncio.run(scenario()).strip()
+    assert line.startswith(f"○ not attached · no engine at {path}"), line
+    told = line.split(f"{path}", 1)[1].split("│")[0].strip()
+    assert told in ("", "· tui --demo starts one",
+                    "· start one: linkshaper run OUTER INNER, or tui --demo") or (
+        told.startswith(": cannot read its key (") and told.split(")")[1].strip() in (
+            "", "· tui --demo starts one", "· start one: linkshaper run OUTER INNER, or tui --demo")
+    ), line  # fmt: skip
