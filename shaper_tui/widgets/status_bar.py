@@ -123,16 +123,18 @@ class StatusBar(Static):
 
     def _why_not(self, room: int) -> Text:
         """Why no engine is attached and how to start one, in `room` cells: the first wording
-        that fits, from the longest (a reason shortened to before its first `: `, the path it
-        names kept; the hint shortened, then left out), so no word is cut at the edge."""
+        that fits, from the longest (the reason up to its first `: `, the path it names kept
+        before the hint; the hint shortened or left out), so no word is cut at the edge."""
         hint = ("start one: linkshaper run OUTER INNER, or tui --demo"
                 if self.source.startswith("control ") and not self.was_attached else "")  # fmt: skip
-        reason, _, detail = self.message.partition(": ")
-        reasons = [self.message, reason] if detail else [self.message]
-        hints = [hint, "tui --demo starts one"] if hint else []
-        wordings = [(said, told) for told in hints for said in reasons]
-        for said, told in [*wordings, *((said, "") for said in reasons)]:
+        reason = self.message.partition(": ")[0]
+        named = list(dict.fromkeys([self.message, reason]))  # the path kept
+        hints = [hint, "tui --demo starts one", ""] if hint else [""]
+        wordings = [(said, told) for said in named for told in hints if told]
+        wordings += [(said, "") for said in named]
+        wordings += [(reason.split(" at ")[0], told) for told in hints]  # the path left out
+        for said, told in wordings:
             text = f"· {said} · {told}" if told else f"· {said}"
             if len(text) <= room:
                 return Text(text)
-        return Text(f"· {reasons[-1]}"[: max(0, room - 1)] + "…")
+        return Text(f"· {wordings[-1][0]}"[: max(0, room - 1)] + "…")
