@@ -6,11 +6,14 @@ screen (a real Textual app on the scripted engine, or on a socket where no engin
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 
 import pytest
 from textual.widgets._toast import Toast
 
+from tests.tui_helpers import wait_until
 from tests.unit.test_tui_layout import screen_lines
 from tests.unit.test_tui_snapshots import app_and_ready
 
@@ -79,3 +82,32 @@ def test_the_status_bar_when_not_attached_is_whole(width: int) -> None:
         told.startswith(": cannot read its key (") and told.split(")")[1].strip() in (
             "", "· tui --demo starts one", "· start one: linkshaper run OUTER INNER, or tui --demo")
     ), line  # fmt: skip
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_replay_line_keeps_its_essentials(size: tuple[int, int], tmp_path: Path) -> None:
+    """State, step i/n, the time to the next step and the keys, whole at every width."""
+    path = tmp_path / "a-mobile-link-on-a-train.jsonl"
+    path.write_text("".join(json.dumps({"at": at, "set": {"egress.latency": f"{ms}ms"}}) + "\n"
+                            for at, ms in ((0.0, 11), (200.0, 22), (400.0, 33))))  # fmt: skip
+
+    async def scenario() -> str:
+        app, ready = app_and_ready()
+        async with app.run_test(size=size) as pilot:
+            await ready(pilot)
+            app._start_replay(str(path), 2.0, True)
+            pane = app.timeline_pane
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.position == 1)
+            await pilot.pause(0.6)
+            line = screen_lines(app)[-2]
+            await pilot.press("x")
+            return line
+
+    line = asyncio.run(scenario()).rstrip()
+    assert line.lstrip().startswith("▶ replay "), line
+    assert "step 1/3" in line and re.search(r"\bin \d+\.\d s", line) and "loop 1" in line, line
+    assert line.endswith("t pause x stop o loop") or line.endswith(
+        "t pause/resume · x stop · o loop"
+    ), line
+    if size[0] >= 120:
+        assert "a-mobile-link-on-a-train.jsonl" in line, line
