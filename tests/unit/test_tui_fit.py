@@ -111,3 +111,30 @@ def test_the_replay_line_keeps_its_essentials(size: tuple[int, int], tmp_path: P
     ), line
     if size[0] >= 120:
         assert "a-mobile-link-on-a-train.jsonl" in line, line
+
+
+def test_the_upload_panel_in_gbit_keeps_every_graph_at_80x24() -> None:
+    """A Q limit in Gbit/s (`1000 pkts, 1 s (406,250 pkts)`) wrapped to a second row that `_fit` did not
+    count: three of the Upload panel's graphs went off it."""
+    from shaper_tui.app import create_app
+    from tests.scripted_engine import ScriptedEngine
+    from tests.unit.test_tui_snapshots import SPEC
+
+    egress = SPEC.default_link.egress.model_copy(update={
+        "rate": 5_000_000_000, "queue": SPEC.default_link.ingress.queue})  # fmt: skip
+    spec = SPEC.model_copy(update={"default_link": SPEC.default_link.model_copy(
+        update={"egress": egress})})  # fmt: skip
+
+    async def scenario() -> list[str]:
+        app = create_app(ScriptedEngine(spec, 40), tag="tui:test")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.stats_seen >= 80, 10, "the scripted stats")
+            await pilot.pause(0.3)
+            return screen_lines(app)
+
+    lines = asyncio.run(scenario())
+    upload = [line[40:] for line in lines]
+    for label in ("In ", "Out ", "Lost ", "Q-drops ", "Delay "):
+        assert any(row[2:].startswith(label) for row in upload), "\n".join(lines)
+    limits = next(row for row in upload if row[2:].startswith("Q "))
+    assert limits.rstrip(" │").endswith("pkts)"), "\n".join(lines)
