@@ -138,3 +138,43 @@ def test_the_upload_panel_in_gbit_keeps_every_graph_at_80x24() -> None:
         assert any(row[2:].startswith(label) for row in upload), "\n".join(lines)
     limits = next(row for row in upload if row[2:].startswith("Q "))
     assert limits.rstrip(" │").endswith("pkts)"), "\n".join(lines)
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_ipv6_far_ends_keep_their_port_and_read_unambiguously(width: int) -> None:
+    """An IPv6 far end is bracketed before its port; one too long for the column loses the
+    middle of its address (`…`), never its port and protocol, and the table's tooltip
+    lists it in full."""
+    from textual.app import App, ComposeResult
+
+    from engine.model.stats import DirectionStats, Talker
+    from shaper_tui.widgets.flows_table import FlowsTable
+
+    hosts = ["2001:db8:1234:5678:9abc:def0:1234:5678", "2001:db8:1234:5678:9abc:def0:4321:8765"]
+
+    def sample(at: float) -> DirectionStats:
+        return DirectionStats(direction="ingress", at=at, top_talkers=[
+            Talker(address=host, protocol=6, port=443, packets=1, bytes=int(at * 1000) + n)
+            for n, host in enumerate(hosts)])  # fmt: skip
+
+    class TableApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield FlowsTable(id="flows")
+
+    async def scenario() -> tuple[list[str], str]:
+        app = TableApp()
+        async with app.run_test(size=(width, 12)) as pilot:
+            table = app.query_one(FlowsTable)
+            table.add_sample(sample(0.0))
+            table.add_sample(sample(1.0))
+            table.refresh_rows()
+            await pilot.pause()
+            names = [str(table.get_row_at(n)[0]) for n in range(table.row_count)]
+            return names, str(table.tooltip or "")
+
+    names, tooltip = asyncio.run(scenario())
+    assert len(set(names)) == 2, names
+    for name, host in zip(sorted(names), hosts, strict=True):
+        assert name.startswith("[2001:db8") and name.endswith("]:443 tcp"), names
+        if name != f"[{host}]:443 tcp":
+            assert "…" in name and name[-14:-9] == host[-5:] and host in tooltip, (names, tooltip)
