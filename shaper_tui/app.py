@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.notifications import SeverityLevel
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 
 from engine.model.spec import DIRECTIONS
 from engine.protocol.control import ControlError

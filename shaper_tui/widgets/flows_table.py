@@ -60,7 +60,7 @@ def _fit(name: str, width: int, tail: str = "") -> str:
         whole = name + tail
         return f"{whole[: width - 1]}…"
     left = (room + 1) // 2
-    return f"{name[:left]}…{name[len(name) - (room - left):]}{tail}"
+    return f"{name[:left]}…{name[len(name) - (room - left) :]}{tail}"
 
 
 #: Rates in the table are taken over about a second of samples.

@@ -125,8 +125,8 @@ class StatusBar(Static):
         """Why no engine is attached and how to start one, in `room` cells: the first wording
         that fits, from the longest (the reason up to its first `: `, the path it names kept
         before the hint; the hint shortened or left out), so no word is cut at the edge."""
-        hint = ("start one: linkshaper run OUTER INNER, or tui --demo"
-                if self.source.startswith("control ") and not self.was_attached else "")  # fmt: skip
+        asked = self.source.startswith("control ") and not self.was_attached
+        hint = "start one: linkshaper run OUTER INNER, or tui --demo" if asked else ""
         reason = self.message.partition(": ")[0]
         named = list(dict.fromkeys([self.message, reason]))  # the path kept
         hints = [hint, "tui --demo starts one", ""] if hint else [""]

@@ -67,8 +67,9 @@ class TimelinePane(Static):
         the state, the step, the time to the next and the keys stay (80 columns)."""
         step = f"step {status.position}/{status.total}"
         soon = [] if status.time_to_next is None else [f"next in {status.time_to_next:.1f} s"]
-        late = (f"next at {status.next_at:.1f} s, in {status.time_to_next:.1f} s"
-                if status.next_at is not None and status.time_to_next is not None else "")  # fmt: skip
+        late = ""
+        if status.next_at is not None and status.time_to_next is not None:
+            late = f"next at {status.next_at:.1f} s, in {status.time_to_next:.1f} s"
         loop = [f"loop {status.cycle + 1}" + ("" if status.looping else " (last)")] * bool(
             status.looping or status.cycle
         )

@@ -114,8 +114,8 @@ def test_the_replay_line_keeps_its_essentials(size: tuple[int, int], tmp_path: P
 
 
 def test_the_upload_panel_in_gbit_keeps_every_graph_at_80x24() -> None:
-    """A Q limit in Gbit/s (`1000 pkts, 1 s (406,250 pkts)`) wrapped to a second row that `_fit` did not
-    count: three of the Upload panel's graphs went off it."""
+    """A Q limit in Gbit/s (`1000 pkts, 1 s (406,250 pkts)`) wrapped to a second row that
+    `_fit` did not count: three of the Upload panel's graphs went off it."""
     from shaper_tui.app import create_app
     from tests.scripted_engine import ScriptedEngine
     from tests.unit.test_tui_snapshots import SPEC
