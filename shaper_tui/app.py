@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 
 from engine.model.spec import DIRECTIONS
 from engine.protocol.control import ControlError
@@ -110,6 +111,20 @@ class ShaperApp(
         if self.recorder is not None:
             self.recorder.close()
         self.link.stop()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast of plain text, whoever asks (a screen passes `markup=True`): its words
+        come from the engine, exceptions and paths, whose `[...]` Textual read as markup, so a
+        refusal such as `[type=less_than_equal, input_value=2.0]` hid the body or raised."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def _tick(self) -> None:
         self.status_bar.sample()

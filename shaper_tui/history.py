@@ -40,14 +40,29 @@ class History:
 
     def sample(self, stats: DirectionStats, now: float | None = None) -> None:
         """A stats report, kept if it is the first of its direction in 1/SAMPLES_PER_SECOND
-        s; without flows and talkers (the chart draws totals)."""
+        s, or if the one kept there measured no frame's delay and this one did (a worker's
+        state report, sent between two reports, holds none: the history drew no delay);
+        without flows and talkers (the chart draws totals)."""
         at = self._at(now)
+        slim = stats.model_copy(update={"flows": {}, "top_talkers": []})
         if at - self._last.get(stats.direction, -1.0) < 1.0 / SAMPLES_PER_SECOND:
+            self._replace_unmeasured(slim, at)
             return
         self._last[stats.direction] = at
-        slim = stats.model_copy(update={"flows": {}, "top_talkers": []})
         self.stats.append(StatsLine(at=at, stats=slim))
         self._forget(at)
+
+    def _replace_unmeasured(self, stats: DirectionStats, at: float) -> None:
+        """Put `stats` in place of its direction's last kept line if that one measured no
+        delay and `stats` did (at its own time: the counters' rates stay right)."""
+        if not stats.delay_samples:
+            return
+        for index in range(len(self.stats) - 1, max(-1, len(self.stats) - 5), -1):
+            line = self.stats[index]
+            if line.stats.direction == stats.direction:
+                if not line.stats.delay_samples:
+                    self.stats[index] = StatsLine(at=at, stats=stats)
+                return
 
     def _at(self, now: float | None) -> float:
         return max(0.0, (time.monotonic() if now is None else now) - self.started)

@@ -13,9 +13,10 @@ from engine.model.spec import UNLIMITED_RATE, Direction, Spec
 from engine.timelines.timeline import SpecStep, StatsLine
 from shaper_tui.widgets.scaled_graph import nice_ceiling
 
-#: A scale's top is at most this percentile of the columns (and at least the value set): one
-#: burst is drawn full, in the warning colour, and the rest keeps its height.
-CLIP_PERCENTILE = 95
+#: A scale's top is at most this percentile of the columns (and at least the value set most of
+#: the time): a burst (a minute of `unlimited` in ten) is drawn full, in the warning colour,
+#: and the rest keeps its height.
+CLIP_PERCENTILE = 80
 
 
 @dataclass
@@ -56,7 +57,9 @@ def _samples(lines: list[StatsLine], steps: list[SpecStep]) -> list[tuple[float,
         old, new = then.total, now.total
         bits = max(0, new.bytes_out - old.bytes_out) * 8 / span
         drops = sum(new.drops.model_dump().values()) - sum(old.drops.model_dump().values())
-        delay = now.delay_p50_ms if now.delay_samples else new.queue_delay_ms
+        # No frame measured (a worker's state report, an idle link): no delay, not the
+        # queue's (which leaves out the latency and read below the latency set).
+        delay = now.delay_p50_ms if now.delay_samples else math.nan
         spec = _spec_at(steps, line.at)
         link = spec.link(now.direction) if spec is not None else None
         rate_set = float(link.rate) if link is not None and link.rate < UNLIMITED_RATE else 0.0
@@ -69,7 +72,7 @@ def columns(
     lines: list[StatsLine], steps: list[SpecStep], direction: Direction, count: int
 ) -> Columns:
     """`count` columns over the time the lines of `direction` cover, each the mean of the
-    samples in it (an empty one repeats the one before, or the first sample)."""
+    samples in it that have a value (an empty one repeats the one before, or the first)."""
     mine = [line for line in lines if line.stats.direction == direction]
     samples = _samples(mine, steps)
     result = Columns()
@@ -78,21 +81,21 @@ def columns(
     start, end = mine[0].at, samples[-1][0]
     width = max(end - start, 1e-9) / count
     sums = [[0.0] * 5 for _ in range(count)]
-    counts = [0] * count
+    counts = [[0] * 5 for _ in range(count)]
     for at, values in samples:
         index = min(count - 1, int((at - start) / width))
-        counts[index] += 1
-        sums[index] = [a + b for a, b in zip(sums[index], values, strict=True)]
-    previous = samples[0][1]  # columns before the first pair of lines: its values
+        for n, value in enumerate(values):
+            if not math.isnan(value):
+                sums[index][n] += value
+                counts[index][n] += 1
+    # Columns before the first of a series' values: its first value (0 if none).
+    previous = [next((v[n] for _, v in samples if not math.isnan(v[n])), 0.0) for n in range(5)]
+    series = (result.rate, result.rate_set, result.delay, result.latency_set, result.drops)
     for index in range(count):
-        if counts[index]:
-            previous = [value / counts[index] for value in sums[index]]
-        for series, value in zip(
-            (result.rate, result.rate_set, result.delay, result.latency_set, result.drops),
-            previous,
-            strict=True,
-        ):
-            series.append(value)
+        for n, values in enumerate(series):
+            if counts[index][n]:
+                previous[n] = sums[index][n] / counts[index][n]
+            values.append(previous[n])
     result.changes = sorted(
         {min(count - 1, int((s.at - start) / width)) for s in steps if start < s.at <= end}
     )
@@ -101,8 +104,13 @@ def columns(
 
 
 def clipped_top(values: list[float], set_values: list[float], least: float) -> float:
-    """The scale's top: the CLIP_PERCENTILE-th percentile of `values`, at least the largest
-    value set and `least`, rounded up to 1, 2 or 5 x 10^k."""
+    """The scale's top: the CLIP_PERCENTILE-th percentile of `values`, at least what is set
+    most of the time (a minute at 1 Gbit/s does not set it either) and `least`, rounded up
+    to 1, 2 or 5 x 10^k."""
+    high = _percentile(values)
+    return nice_ceiling(max(high, _percentile(set_values), least), least)
+
+
+def _percentile(values: list[float]) -> float:
     ordered = sorted(v for v in values if math.isfinite(v))
-    high = ordered[min(len(ordered) - 1, len(ordered) * CLIP_PERCENTILE // 100)] if ordered else 0
-    return nice_ceiling(max(high, *set_values, least) if set_values else max(high, least), least)
+    return ordered[min(len(ordered) - 1, len(ordered) * CLIP_PERCENTILE // 100)] if ordered else 0

@@ -1,8 +1,8 @@
 """The history screen: the last minutes per direction, in the panels' braille graphs: the
 throughput measured against the rate set (the line of dots), the delay measured against the
-latency set, drops a second. Each graph's scale is clipped at the 95th percentile of what it
-shows (and is at least what is set), so one burst is drawn full in the warning colour and the
-rest keeps its height; the time axis marks each change with `▴`."""
+latency set, drops a second. Each graph's scale is clipped at the 80th percentile of what it
+shows (and is at least what is set most of the time), so a burst is drawn full in the warning
+colour and the rest keeps its height; a row over the time axis marks each change with `▴`."""
 
 from __future__ import annotations
 
@@ -71,16 +71,18 @@ class _Axis(Widget):
         width = self.size.width
         if self.span <= 0 or width <= 0:
             return Text("")
-        line = list(axis_line(width, self.span / width, self.span))
+        return Text(axis_line(width, self.span / width, self.span), no_wrap=True)
+
+
+class _Marks(_Axis):
+    """The row over the time axis with a `▴` under each column where the spec changed: a
+    row of its own, so a mark never covers a tick's label; shown only while a change is in
+    view (no empty row)."""
+
+    def render(self) -> Text:
+        width = self.size.width
+        line = [" "] * max(0, width)
         for cell in {column // 2 for column in self.changes if 0 <= column // 2 < width}:
-            # A change outranks a tick's label: the label it falls on is left out.
-            start = end = cell
-            while start > 0 and line[start - 1] not in " ▴":
-                start -= 1
-            while end < width - 1 and line[end + 1] not in " ▴":
-                end += 1
-            if line[cell] != " ":
-                line[start : end + 1] = " " * (end + 1 - start)
             line[cell] = "▴"
         return Text("".join(line), no_wrap=True)
 
@@ -125,6 +127,8 @@ class DirectionHistory(Vertical):
         self.labels = {name: Label(name, classes="history-label") for name, _, _ in ROWS}
         self.figures = {name: Label("", classes="history-figure") for name, _, _ in ROWS}
         self.axis = _Axis()
+        self.marks = _Marks()
+        self.marks_row = Horizontal(classes="axis-row marks-row")
 
     def compose(self) -> ComposeResult:
         for name, _, _ in ROWS:
@@ -132,6 +136,10 @@ class DirectionHistory(Vertical):
                 yield self.labels[name]
                 yield self.graphs[name]
                 yield self.figures[name]
+        with self.marks_row:
+            yield Label("Changed", classes="history-label")
+            yield self.marks
+            yield Label("", classes="history-figure")
         with Horizontal(classes="axis-row"):
             yield Label("", classes="history-label")
             yield self.axis
@@ -142,8 +150,10 @@ class DirectionHistory(Vertical):
         data = columns(list(history.stats), list(history.steps), self.direction, 2 * width)
         for name, measured, set_name in ROWS:
             self._show_row(name, data, measured, set_name)
-        self.axis.span, self.axis.changes = data.span, data.changes
+        self.axis.span, self.marks.changes = data.span, data.changes
+        self.marks_row.display = bool(data.changes)
         self.axis.refresh()
+        self.marks.refresh()
 
     def _show_row(self, name: str, data: Columns, measured: str, set_name: str | None) -> None:
         values: list[float] = getattr(data, measured)

@@ -36,6 +36,7 @@ class ValuePrompt(ModalScreen[float | None]):
     }
     ValuePrompt #hint {
         color: $text-muted;
+        width: 100%;  /* wraps at the border (a rate's hint is 78 columns), never cut */
     }
     """
 

@@ -33,6 +33,7 @@ from shaper_tui.scales import (
     Scale,
 )
 from shaper_tui.widgets.choice_control import ChoiceControl
+from shaper_tui.widgets.fitted_line import FittedLine
 from shaper_tui.widgets.metric_spark import MetricSpark
 from shaper_tui.widgets.time_axis import TimeAxis
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -119,7 +120,7 @@ class DirectionPanel(Vertical):
     }
     DirectionPanel > .did {
         width: 1fr;
-        height: auto;
+        height: 1;
         color: $text-muted;
     }
     DirectionPanel > .stall {
@@ -162,9 +163,9 @@ class DirectionPanel(Vertical):
         }  # fmt: skip
         #: Set beside did: the queue's limits as the engine applies them, the round trip set
         #: and measured, and why traffic stands still after an extreme setting (if it does).
-        self.queue_limits = Label(queue_limits_text(link), id=f"{direction}-queue-limits",
-                                  classes="did")  # fmt: skip
-        self.rtt = Label("RTT set -", id=f"{direction}-rtt", classes="did")
+        self.queue_limits = FittedLine(queue_limits_text(link), id=f"{direction}-queue-limits",
+                                       classes="did")  # fmt: skip
+        self.rtt = FittedLine(["RTT set -"], id=f"{direction}-rtt", classes="did")
         self.stall = Label("", id=f"{direction}-stall", classes="stall")
         #: Frames the engine could not take (dropped before any link saw them), while any are.
         self.saturated = Label("", id=f"{direction}-saturated", classes="stall")
@@ -215,9 +216,10 @@ class DirectionPanel(Vertical):
         least one row: at 80x24 with `a` open, the controls scroll, the figures stay."""
         graphs = self.query_one(".graphs")
         needed = sum(1 for child in graphs.children if child.display)
-        needed += sum(
-            1 for line in (self.queue_limits, self.rtt, self.stall, self.saturated) if line.display
-        )
+        needed += sum(1 for line in (self.queue_limits, self.rtt) if line.display)
+        needed += 1 if self.saturated.has_class("-shown") else 0  # one short line
+        if self.stall.has_class("-shown"):  # it wraps: the rows it takes
+            needed += max(1, self.stall.outer_size.height)
         room = max(3, self.content_size.height - needed)
         self.query_one(".controls").styles.max_height = room
 
@@ -298,7 +300,8 @@ class DirectionPanel(Vertical):
         """The round trip set (both directions' latency) beside the one measured (both
         directions' median delays): the same on both panels."""
         measured = "-" if measured_ms is None else f"{_ms(measured_ms)} ms"
-        self.rtt.update(f"RTT set {_ms(set_ms)} ms · measured {measured}")
+        self.rtt.update([f"RTT set {_ms(set_ms)} ms · measured {measured}",
+                         f"RTT {_ms(set_ms)} ms · did {measured}"])  # fmt: skip
 
     def show_stall(self, note: str) -> None:
         """Why the direction stands still (after an extreme setting), or "" for nothing."""
@@ -314,22 +317,36 @@ class DirectionPanel(Vertical):
             self._fit()  # a row more or less for the controls, none taken from the graphs
 
 
-def queue_limits_text(link: LinkSpec) -> str:
+def queue_limits_text(link: LinkSpec) -> list[str]:
     """The queue's limits as the bottleneck applies them: packets, bytes and time, the time
-    limit also in full-size packets at the rate set (which of them binds first)."""
+    limit also in full-size packets at the rate set (which of them binds first); longest
+    first, then shorter wordings for a narrow panel (`FittedLine`)."""
     if link.rate >= UNLIMITED_RATE and link.trace is None:
-        return "Q limit none: rate unlimited"  # no serialiser, so nothing queues
+        return ["Q limit none: rate unlimited", "Q none: unlimited"]  # nothing queues
     queue = link.queue
     parts = [f"{queue.packets} pkts"] if queue.packets is not None else []
     if queue.bytes is not None:
         parts.append(f"{queue.bytes / 1e6:.3g} MB")
     bits = queue.time_limit_bits(float(link.rate))
+    short = list(parts)
     if queue.ms is not None and bits is not None:
         text = format_duration_ms(queue.ms)
+        short.append(text)
         if link.trace is None and link.rate > 0:
-            text += f" ({bits / ((1514 + FRAMING_OVERHEAD) * 8):,.0f} pkts)"
+            packets = bits / ((1514 + FRAMING_OVERHEAD) * 8)
+            short[-1] += f" ({compact_count(packets)} pkts)"
+            text += f" ({packets:,.0f} pkts)"
         parts.append(text)
-    return "Q limit " + (", ".join(parts) or "none")
+    return ["Q limit " + (", ".join(parts) or "none"), "Q limit " + (", ".join(short) or "none"),
+            "Q " + (", ".join(short) or "none")]  # fmt: skip
+
+
+def compact_count(count: float) -> str:
+    """`812k`, `1.2M`: a count in a few characters."""
+    for factor, unit in ((1e6, "M"), (1e3, "k")):
+        if count >= 10 * factor:
+            return f"{count / factor:.3g}{unit}"
+    return f"{count:,.0f}"
 
 
 def compact_rate(bits_per_second: float) -> str:

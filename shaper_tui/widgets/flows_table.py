@@ -26,18 +26,41 @@ COLUMNS = (("Flow / far end", 28), ("Down", 11), ("Up", 11), ("Drops/s", 7), ("Q
 
 
 def _talker_name(talker: Talker) -> str:
+    """`address:port protocol`; an IPv6 address with a port is bracketed
+    (`[2001:db8::1]:443 tcp`), so the port is not read as part of it."""
     protocol = PROTOCOLS.get(talker.protocol, str(talker.protocol))
+    address = talker.address
+    if talker.port and ":" in address:
+        address = f"[{address}]"
     port = f":{talker.port}" if talker.port else ""
-    return f"{talker.address}{port} {protocol}"
+    return f"{address}{port} {protocol}"
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """A far end's name as its address and what follows (`:port protocol`)."""
+    address, _, protocol = name.rpartition(" ")
+    end = address.rfind("]") + 1 if address.startswith("[") else address.rfind(":")
+    if end <= 0 or (not address.startswith("[") and address.count(":") > 1):
+        end = len(address)  # no port, or an IPv6 address without one
+    return address[:end], f"{address[end:]} {protocol}"
 
 
 #: The widest the name column grows to (an IPv6 address, its port and protocol).
 NAME_MAX = 52
 
 
-def _fit(name: str, width: int) -> str:
-    """A name cut to `width` with an ellipsis, rather than silently at the column's edge."""
-    return name if len(name) <= width else f"{name[: width - 1]}…"
+def _fit(name: str, width: int, tail: str = "") -> str:
+    """`name` + `tail` in `width`: if too long, the middle of `name` gives way to `…` (an
+    address keeps its first and last groups, which tell hosts apart, and its port and
+    protocol), never cut silently at the column's edge."""
+    if len(name) + len(tail) <= width:
+        return name + tail
+    room = width - len(tail) - 1
+    if room < 6:
+        whole = name + tail
+        return f"{whole[: width - 1]}…"
+    left = (room + 1) // 2
+    return f"{name[:left]}…{name[len(name) - (room - left) :]}{tail}"
 
 
 #: Rates in the table are taken over about a second of samples.
@@ -144,14 +167,21 @@ class FlowsTable(DataTable[str]):
             set(talkers["ingress"]) | set(talkers["egress"]),
             key=lambda n: -(talkers["ingress"].get(n, 0.0) + talkers["egress"].get(n, 0.0)),
         )
+        cut: list[str] = []
         for name in names[:MAX_TALKERS]:
+            address, tail = _split_name(name)
+            shown = _fit(address, self.name_width, tail)
+            if shown != name:
+                cut.append(name)
             rows[f"talker:{name}"] = (
-                _fit(name, self.name_width),
+                shown,
                 format_rate(talkers["ingress"].get(name, 0.0)),
                 format_rate(talkers["egress"].get(name, 0.0)),
                 "",
                 "",
             )
+        # The far ends shortened in the table, in full where the pointer rests on it.
+        self.tooltip = "\n".join(["Far ends in full:", *cut]) if cut else None
         return rows
 
     def refresh_rows(self) -> None:

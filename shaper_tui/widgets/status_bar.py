@@ -93,6 +93,7 @@ class StatusBar(Static):
 
     def render(self) -> Text:
         line = Text()
+        room = self.content_size.width or 10**6
         if self.recording:
             # How long only: the file's path is in the toast (and saved with `r`), and would
             # push the figures off an 80-column line.
@@ -102,22 +103,20 @@ class StatusBar(Static):
             line.append("● CAP  ", style="bold magenta")
         if self.attached:
             line.append("● attached ", style="bold green")
+            line.append(self.message)
         elif self.attached is None:
             line.append("○ ", style="bold yellow")
-        elif self.was_attached:
-            line.append("✖ engine lost ", style="bold red")
+            line.append(self.message)
         else:
-            line.append("○ not attached ", style="bold yellow")
-            if self.source.startswith("control "):
-                line.append("· start one: linkshaper run OUTER INNER, or tui --demo · ")
-        line.append(self.message)
+            mark = "✖ engine lost " if self.was_attached else "○ not attached "
+            line.append(mark, style="bold red" if self.was_attached else "bold yellow")
+            line.append_text(self._why_not(room - line.cell_len))
         if self.problem:
             line.append(f"  ⚠ {self.problem}", style="bold red")
         if self.restarted:
             line.append(f"  ↻ {self.restarted}", style="bold yellow")
         # What does not fit the width is left out whole, never cut: the figures in full, else
         # shorter, then the engine's description.
-        room = self.content_size.width or 10**6
         choices = [(self.figures, self.short_figures)] if self.figures else []
         for texts in (*choices, (self.source,)):
             extras = [Text(f"  │ {text}", style="dim") for text in texts]
@@ -125,3 +124,21 @@ class StatusBar(Static):
             if fits:
                 line.append_text(fits[0])
         return line
+
+    def _why_not(self, room: int) -> Text:
+        """Why no engine is attached and how to start one, in `room` cells: the first wording
+        that fits, from the longest (the reason up to its first `: `, the path it names kept
+        before the hint; the hint shortened or left out), so no word is cut at the edge."""
+        asked = self.source.startswith("control ") and not self.was_attached
+        hint = "start one: linkshaper run OUTER INNER, or tui --demo" if asked else ""
+        reason = self.message.partition(": ")[0]
+        named = list(dict.fromkeys([self.message, reason]))  # the path kept
+        hints = [hint, "tui --demo starts one", ""] if hint else [""]
+        wordings = [(said, told) for said in named for told in hints if told]
+        wordings += [(said, "") for said in named]
+        wordings += [(reason.split(" at ")[0], told) for told in hints]  # the path left out
+        for said, told in wordings:
+            text = f"· {said} · {told}" if told else f"· {said}"
+            if len(text) <= room:
+                return Text(text)
+        return Text(f"· {wordings[-1][0]}"[: max(0, room - 1)] + "…")

@@ -15,26 +15,32 @@ from shaper_tui.widgets.metric_spark import HISTORY
 #: Seconds between two samples of a panel's graphs (the app's DISPLAY_INTERVAL); a graph
 #: cell holds two samples.
 SAMPLE_SECONDS = 0.5
-#: Tick steps tried, in seconds: the first whose labels stand at least MIN_GAP cells apart.
+#: Tick steps tried, in seconds: the first whose labels stand at least MIN_GAP cells apart. An
+#: axis of MINUTES_FROM seconds or more ticks in whole minutes, labelled `-Nm`; a shorter one
+#: in `-Ns`: one unit an axis (it read `-7m` beside `-390s`).
 STEPS = (5, 10, 15, 30, 60, 120, 300, 600)
+MINUTE_STEPS = (60, 120, 300, 600)
+MINUTES_FROM = 180.0
 MIN_GAP = 8
 
 
 def axis_line(width: int, seconds_per_cell: float, span: float) -> str:
-    """`width` cells: `now` at the right end, `-Ns` starting at the cell drawn N seconds ago,
-    for ticks within `span` seconds (what the graph holds); a tick that would run into the
-    next label is left out."""
+    """`width` cells: `now` at the right end, `-N` starting at the cell drawn N seconds or
+    minutes ago, for ticks within `span` seconds (what the graph holds); a tick that would
+    run into the next label is left out."""
     if width <= 0:
         return ""
     cells = [" "] * width
     now = "now"[:width]
     cells[width - len(now) :] = now
     limit = width - len(now) - 1  # a label must end before this cell
-    step = next((s for s in STEPS if s / seconds_per_cell >= MIN_GAP), STEPS[-1])
+    minutes = span >= MINUTES_FROM
+    steps = MINUTE_STEPS if minutes else STEPS
+    step = next((s for s in steps if s / seconds_per_cell >= MIN_GAP), steps[-1])
     ago = step
     while ago <= span:
         at = width - 1 - round(ago / seconds_per_cell)
-        label = f"-{ago}s" if ago < 60 or ago % 60 else f"-{ago // 60}m"
+        label = f"-{ago // 60}m" if minutes else f"-{ago}s"
         if at < 0:
             break
         if at + len(label) <= limit:

@@ -51,17 +51,38 @@ class TimelinePane(Static):
             line.append("■ replay done ", style="bold")
             line.append(f"{self.name_shown}  {status.total} steps")
             return line
-        if status.paused:
-            line.append("❚❚ paused ", style="bold yellow")
-        else:
-            line.append("▶ replay ", style="bold green")
-        line.append(f"{self.name_shown}  step {status.position}/{status.total}")
-        line.append(f"  at {status.elapsed:.1f} s")
-        if status.next_at is not None and status.time_to_next is not None:
-            line.append(f"  next at {status.next_at:.1f} s, in {status.time_to_next:.1f} s")
-        if status.looping or status.cycle:
-            line.append(f"  loop {status.cycle + 1}" + ("" if status.looping else " (last)"))
-        if status.speed != 1:
-            line.append(f"  speed {status.speed:g}x")
-        line.append("   t pause/resume · x stop · o loop", style="dim")
+        mark = ("❚❚ paused ", "bold yellow") if status.paused else ("▶ replay ", "bold green")
+        room = self.content_size.width or 10**6
+        for fields, keys in self._wordings(status):
+            text = "  ".join(fields)
+            if len(mark[0]) + len(text) + len(keys) <= room:
+                break
+        line.append(*mark)
+        line.append(text)
+        line.append(keys, style="dim")
         return line
+
+    def _wordings(self, status: ReplayStatus) -> list[tuple[list[str], str]]:
+        """The line's words, from the fullest to the shortest: what goes first is when the
+        step came and the next's time on the clock, then the name, then the keys' words;
+        the state, the step, the time to the next and the keys stay (80 columns)."""
+        step = f"step {status.position}/{status.total}"
+        soon = [] if status.time_to_next is None else [f"next in {status.time_to_next:.1f} s"]
+        late = ""
+        if status.next_at is not None and status.time_to_next is not None:
+            late = f"next at {status.next_at:.1f} s, in {status.time_to_next:.1f} s"
+        loop = [f"loop {status.cycle + 1}" + ("" if status.looping else " (last)")] * bool(
+            status.looping or status.cycle
+        )
+        speed = [f"speed {status.speed:g}x"] * (status.speed != 1)
+        name = [self.name_shown] * bool(self.name_shown)
+        full = "   t pause/resume · x stop · o loop"
+        short = "  t pause x stop o loop"
+        return [
+            ([*name, step, f"at {status.elapsed:.1f} s", *([late] if late else []), *loop,
+              *speed], full),
+            ([*name, step, *soon, *loop, *speed], full),
+            ([*name, step, *soon, *loop, *speed], short),
+            ([step, *soon, *loop, *speed], short),
+            ([step, *soon, *loop], short),
+        ]  # fmt: skip

@@ -32,7 +32,7 @@ def test_idle_far_ends_leave_and_busy_ones_update_in_place() -> None:
         app = TableApp()
         async with app.run_test(size=(100, 20)) as pilot:
             table = app.query_one(FlowsTable)
-            busy, chatter = "198.18.0.2:53 udp", "ff02::1:53 udp"
+            busy, chatter = "198.18.0.2:53 udp", "[ff02::1]:53 udp"
             table.add_sample(sample(0.0, {"198.18.0.2": 1000, "ff02::1": 90}))
             table.add_sample(sample(1.0, {"198.18.0.2": 2000, "ff02::1": 90}))
             table.refresh_rows()

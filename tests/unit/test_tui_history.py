@@ -13,6 +13,7 @@ from engine.timelines.timeline import StatsLine
 from shaper_tui.history import History
 from shaper_tui.history_columns import clipped_top, columns
 from shaper_tui.screens.history import HistoryScreen
+from shaper_tui.widgets.time_axis import axis_line
 from tests.scripted_engine import script
 from tests.unit.test_tui_layout import screen_lines
 from tests.unit.test_tui_snapshots import SPEC, app_and_ready
@@ -76,8 +77,47 @@ def test_at_80x24_titles_readable_scales_and_no_noise() -> None:
     # Zero drops: the upload's drops graph is a bare floor, not a line of marks.
     upload = lines[next(n for n, line in enumerate(lines) if "Upload (egress)" in line) :]
     first = next(n for n, line in enumerate(upload) if "Drops" in line)
-    rows = upload[first : next(n for n in range(first, len(upload)) if "now" in upload[n])]
+    rows = upload[first : next(n for n in range(first, len(upload)) if "Changed" in upload[n])]
     cells = "".join(row.split("│")[1][12:].split()[0] for row in rows)
     assert set(cells) <= {"⠀", "⣀"} and "⣀" in rows[-1], "\n".join(rows)
-    # The change at 10 s: a `▴` on the axis, no column of marks through the graphs.
-    assert any("▴" in line and "now" in line for line in lines), text
+    # The change at 10 s: a `▴` in the row over the axis (never over a tick's label), no
+    # column of marks through the graphs.
+    marks = [n for n, line in enumerate(lines) if "Changed" in line and "▴" in line]
+    assert marks and all("now" in lines[n + 1] and "▴" not in lines[n + 1] for n in marks), text
+
+
+def test_one_unit_an_axis_and_marks_that_cover_no_label() -> None:
+    """Session 21 saw `-7m` beside `-390s`, and `▴` over the labels."""
+    for span in (60.0, 170.0, 200.0, 390.0, 420.0, 600.0):
+        for width in (52, 104, 170):
+            line = axis_line(width, span / width, span)
+            labels = line.split()
+            units = {label[-1] for label in labels if label != "now"}
+            assert len(units) <= 1 and (units <= {"m"} if span >= 180 else units <= {"s"}), line
+            assert labels[-1] == "now" and len(labels) >= 3, line
+
+
+def test_delay_is_never_below_the_latency_set() -> None:
+    """The supervisor's state reports (no frame measured: `delay_samples` 0) came first in
+    their half second and the history took the queue's delay for them: 1 ms, with 40 ms set."""
+    history = History(clock=0.0)
+    history.spec(SPEC, now=0.0)
+    for n, sample in enumerate(script(300)):
+        at = sample.at - 100.0
+        measured = sample.model_copy(update={"delay_samples": 80, "delay_p50_ms": 42.0})
+        if n % 5 == 0:  # a state report just before, with the last figures
+            state = sample.model_copy(update={"delay_samples": 0, "total": sample.total.model_copy(
+                update={"queue_delay_ms": 1.2})})  # fmt: skip
+            history.sample(state, now=at)
+        history.sample(measured, now=at + 0.01)
+    for direction in ("ingress", "egress"):
+        data = columns(list(history.stats), list(history.steps), direction, 100)
+        assert data.delay and min(data.delay) >= 40.0, data.delay
+
+
+def test_a_minute_of_unlimited_does_not_flatten_the_rate() -> None:
+    """Ten minutes at 20 Mbit/s with a minute of `unlimited` (4.4 Gbit/s) and half a minute
+    at 1 Gbit/s: the scale stays at 20M, the burst drawn over it in the warning colour."""
+    values = [18e6] * 510 + [4.4e9] * 60 + [0.9e9] * 30
+    sets = [20e6] * 510 + [1e9] * 30  # unlimited is 0 (left out by the screen)
+    assert clipped_top(values, sets, 1000.0) == 20e6
