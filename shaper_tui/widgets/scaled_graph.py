@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Self
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 #: Braille dot bits of each column of a cell, from the bottom dot up.
@@ -102,6 +104,7 @@ class ScaledGraph(Widget):
         #: A value set, drawn as one dot a column over the samples (see `braille_rows`).
         self.line: Sequence[float] = ()
         self._cached_styles: tuple[Style, Style] | None = None
+        self._strips: list[Strip] | None = None
 
     def validate_ceiling(self, value: float) -> float:
         return value if value > 0 and math.isfinite(value) else 1.0
@@ -118,34 +121,60 @@ class ScaledGraph(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cached_styles = None  # a theme changed
+        self._strips = None
 
-    def render(self) -> Text:
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        self._strips = None  # drawn again from the samples at the next frame
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def render_line(self, y: int) -> Strip:
+        """One row, as segments: a braille graph many rows tall at 200x60 cost most of the
+        TUI's steady CPU when drawn as a Rich Text (converted, searched for control codes and
+        divided again at each frame)."""
         width, height = self.size.width, max(1, self.size.height)
+        if self._strips is None or len(self._strips) != height:
+            self._strips = self._draw(width, height)
+        return self._strips[y] if 0 <= y < height else Strip.blank(width, self.rich_style)
+
+    def _draw(self, width: int, height: int) -> list[Strip]:
         samples = list(self.samples)[-2 * width :]
         ceiling = self.ceiling
         rows = braille_rows(samples, ceiling, width, height, self.line)
-        text = Text("\n".join(rows), no_wrap=True, overflow="crop")
         floor, over = self._graph_styles()
+        base = self.rich_style
+        styles = (base, base + floor, base + over)
         padded = [0.0] * (2 * width - len(samples)) + samples
-        # Styles go on in runs of cells (one span a run, not one a cell): 1 floor, 2 over.
+        # Styles go on in runs of cells (one segment a run): 1 floor (bottom row), 2 over.
         kinds = [
             2 if (a > ceiling or b > ceiling) else 1 if not (a or b) else 0
             for a, b in zip(padded[0::2], padded[1::2], strict=True)
         ]
+        runs: list[tuple[int, int, int]] = []
         start = 0
         for cell in range(1, width + 1):
-            if cell < width and kinds[cell] == kinds[start]:
-                continue
-            kind = kinds[start]
-            if kind == 1:
-                at = (width + 1) * (height - 1)
-                text.stylize(floor, at + start, at + cell)
-            elif kind == 2:
-                for row in range(height):
-                    at = (width + 1) * row
-                    text.stylize(over, at + start, at + cell)
-            start = cell
-        return text
+            if cell == width or kinds[cell] != kinds[start]:
+                runs.append((start, cell, kinds[start]))
+                start = cell
+        strips = []
+        for index, row in enumerate(rows):
+            bottom = index == height - 1
+            segments: list[Segment] = []
+            begin, shown = 0, -1
+            for start, end, kind in runs:  # neighbouring runs drawn alike make one segment
+                style = kind if kind == 2 or bottom else 0
+                if style != shown and start > begin:
+                    segments.append(Segment(row[begin:start], styles[shown]))
+                    begin = start
+                shown = style
+            segments.append(Segment(row[begin:width], styles[shown]))
+            strips.append(Strip(segments, width))
+        return strips
 
 
 def nice_ceiling(value: float, least: float) -> float:
