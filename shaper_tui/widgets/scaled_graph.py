@@ -166,7 +166,7 @@ class ScaledGraph(Widget):
             bottom = index == height - 1
             segments: list[Segment] = []
             begin, shown = 0, -1
-            for start, end, kind in runs:  # neighbouring runs drawn alike make one segment
+            for start, _, kind in runs:  # neighbouring runs drawn alike make one segment
                 style = kind if kind == 2 or bottom else 0
                 if style != shown and start > begin:
                     segments.append(Segment(row[begin:start], styles[shown]))

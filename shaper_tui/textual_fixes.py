@@ -1,0 +1,37 @@
+"""A fix to the Textual the TUI runs on, applied once when the app is built.
+
+Textual's `StylesCache.get_inner_outer` (a pure function of two colours) is an instance method
+under `functools.lru_cache(1024)`: the cache's keys hold `self`, so the styles cache of every
+widget ever drawn stays alive, with all the lines it rendered, until 1024 newer keys push it
+out. Each open of the help (hundreds of Markdown widgets) or the history left ~2 MB of dead
+widgets' lines behind (issue 35, item 17). Here the cache keys on the colours alone; a Textual
+whose method is no longer cached that way is left as it is.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from textual._styles_cache import StylesCache
+from textual.color import Color
+from textual.style import Style
+
+
+@lru_cache(1024)
+def _inner_outer(base_background: Color, background: Color) -> tuple[Style, Style]:
+    """The inner and outer background styles, as Textual computes them."""
+    return Style(background=base_background + background), Style(background=base_background)
+
+
+def _get_inner_outer(
+    _cache: StylesCache, base_background: Color, background: Color
+) -> tuple[Style, Style]:
+    return _inner_outer(base_background, background)
+
+
+def apply() -> None:
+    """Key Textual's background cache on colours, not on styles caches (see the module)."""
+    current = StylesCache.__dict__.get("get_inner_outer")
+    if hasattr(current, "cache_info"):  # the method itself is lru-cached: self is a key
+        current.cache_clear()
+        StylesCache.get_inner_outer = _get_inner_outer  # type: ignore[method-assign,assignment]
