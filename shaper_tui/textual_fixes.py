@@ -32,6 +32,7 @@ def _get_inner_outer(
 def apply() -> None:
     """Key Textual's background cache on colours, not on styles caches (see the module)."""
     current = StylesCache.__dict__.get("get_inner_outer")
-    if hasattr(current, "cache_info"):  # the method itself is lru-cached: self is a key
-        current.cache_clear()
+    clear = getattr(current, "cache_clear", None)
+    if clear is not None:  # the method itself is lru-cached: self is a key
+        clear()
         StylesCache.get_inner_outer = _get_inner_outer  # type: ignore[method-assign,assignment]
