@@ -1,4 +1,5 @@
-"""A fix to the Textual the TUI runs on, applied once when the app is built.
+"""Fixes to the Textual the TUI runs on: one applied once when the app is built, and a
+cheaper way to set a border subtitle.
 
 Textual's `StylesCache.get_inner_outer` (a pure function of two colours) is an instance method
 under `functools.lru_cache(1024)`: the cache's keys hold `self`, so the styles cache of every
@@ -14,7 +15,9 @@ from functools import lru_cache
 
 from textual._styles_cache import StylesCache
 from textual.color import Color
+from textual.geometry import Region
 from textual.style import Style
+from textual.widget import Widget
 
 
 @lru_cache(1024)
@@ -36,3 +39,19 @@ def apply() -> None:
     if clear is not None:  # the method itself is lru-cached: self is a key
         clear()
         StylesCache.get_inner_outer = _get_inner_outer  # type: ignore[method-assign,assignment]
+
+
+def set_border_subtitle(widget: Widget, text: str) -> None:
+    """Set `widget`'s border subtitle, repainting only the bottom border row.
+
+    Textual's `border_subtitle` repaints the whole widget: for a panel it was every line of
+    the panel, recomposed with all the graphs and controls in it, at each report. The text is
+    stored as Textual stores it; a Textual without that attribute gets the plain setter."""
+    if not widget.is_mounted or not hasattr(widget, "_border_subtitle"):
+        widget.border_subtitle = text
+        return
+    widget._border_subtitle = widget.render_str(text).expand_tabs(4).split()[0]
+    width, height = widget.outer_size
+    if height:
+        offset = widget.content_offset
+        widget.refresh(Region(0, height - 1, width, 1).translate(-offset))

@@ -8,7 +8,6 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Label
 
 from engine.model.rates import LinkRates
 from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, Direction, LinkSpec
@@ -32,8 +31,10 @@ from shaper_tui.scales import (
     STRENGTH,
     Scale,
 )
+from shaper_tui.textual_fixes import set_border_subtitle
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.metric_spark import MetricSpark
+from shaper_tui.widgets.steady_label import SteadyLabel
 from shaper_tui.widgets.time_axis import TimeAxis
 from shaper_tui.widgets.value_slider import ValueSlider
 
@@ -162,10 +163,11 @@ class DirectionPanel(Vertical):
         }  # fmt: skip
         #: Set beside did: the queue's limits as the engine applies them, the round trip set
         #: and measured, and why traffic stands still after an extreme setting (if it does).
-        self.queue_limits = Label(queue_limits_text(link), id=f"{direction}-queue-limits",
-                                  classes="did")  # fmt: skip
-        self.rtt = Label("RTT set -", id=f"{direction}-rtt", classes="did")
-        self.stall = Label("", id=f"{direction}-stall", classes="stall")
+        self.queue_limits = SteadyLabel(queue_limits_text(link), id=f"{direction}-queue-limits",
+                                        classes="did")  # fmt: skip
+        self.rtt = SteadyLabel("RTT set -", id=f"{direction}-rtt", classes="did")
+        self.stall = SteadyLabel("", id=f"{direction}-stall", classes="stall")
+        self._packets = ""
 
     def compose(self) -> ComposeResult:
         sliders = {field: (label, scale) for field, label, scale in SLIDERS}
@@ -245,7 +247,7 @@ class DirectionPanel(Vertical):
     def show_link(self, link: LinkSpec) -> None:
         """Show what the engine has in force (no Changed messages: nothing echoes back)."""
         self.link = link
-        self.queue_limits.update(queue_limits_text(link))
+        self.queue_limits.show(queue_limits_text(link))
         for field in ORDER:
             value = shown_value(link, field)
             widget = self.controls.get(field)
@@ -278,7 +280,10 @@ class DirectionPanel(Vertical):
         sparks["queue-drops"].push(
             queue_drops, f"{_per_second(queue_drops)} {rates.queue_packets}p{marks}"
         )
-        self.border_subtitle = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
+        packets = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
+        if packets != self._packets:  # the border row alone: not the panel and all in it
+            self._packets = packets
+            set_border_subtitle(self, packets)
 
     def show_delay(self, p50_ms: float, p99_ms: float) -> None:
         """What the engine measured frames to spend in this direction's links: median and
@@ -293,11 +298,11 @@ class DirectionPanel(Vertical):
         """The round trip set (both directions' latency) beside the one measured (both
         directions' median delays): the same on both panels."""
         measured = "-" if measured_ms is None else f"{_ms(measured_ms)} ms"
-        self.rtt.update(f"RTT set {_ms(set_ms)} ms · measured {measured}")
+        self.rtt.show(f"RTT set {_ms(set_ms)} ms · measured {measured}")
 
     def show_stall(self, note: str) -> None:
         """Why the direction stands still (after an extreme setting), or "" for nothing."""
-        self.stall.update(note)
+        self.stall.show(note)
         self.stall.set_class(bool(note), "-shown")
 
 

@@ -25,6 +25,8 @@ _RIGHT = (0x80, 0x20, 0x10, 0x08)
 _BLANK = 0x2800
 #: Drawn under cells whose samples are all zero, so an idle graph still shows its floor.
 _FLOOR = chr(_BLANK | _LEFT[0] | _RIGHT[0])
+#: What a graph shows: its rows of braille, and each cell's kind (see `ScaledGraph._picture`).
+Picture = tuple[tuple[str, ...], tuple[int, ...]]
 
 
 def dots(fill: int, column: tuple[int, int, int, int]) -> int:
@@ -105,6 +107,9 @@ class ScaledGraph(Widget):
         self.line: Sequence[float] = ()
         self._cached_styles: tuple[Style, Style] | None = None
         self._strips: list[Strip] | None = None
+        #: The picture last drawn, and one worked out by `redraw` for the next frame.
+        self._drawn: Picture | None = None
+        self._next: Picture | None = None
 
     def validate_ceiling(self, value: float) -> float:
         return value if value > 0 and math.isfinite(value) else 1.0
@@ -133,6 +138,16 @@ class ScaledGraph(Widget):
         self._strips = None  # drawn again from the samples at the next frame
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
+    def redraw(self) -> None:
+        """Repaint if the picture changed since it was drawn: a graph at zero (or flat at any
+        level) looks the same after a new sample, and its rows are not drawn and composed
+        again (at 200x60 they were most of the TUI's steady cost)."""
+        width, height = self.size.width, max(1, self.size.height)
+        picture = self._picture(width, height)
+        if picture != self._drawn:
+            self._next = picture
+            self.refresh()
+
     def render_line(self, y: int) -> Strip:
         """One row, as segments: a braille graph many rows tall at 200x60 cost most of the
         TUI's steady CPU when drawn as a Rich Text (converted, searched for control codes and
@@ -142,19 +157,28 @@ class ScaledGraph(Widget):
             self._strips = self._draw(width, height)
         return self._strips[y] if 0 <= y < height else Strip.blank(width, self.rich_style)
 
-    def _draw(self, width: int, height: int) -> list[Strip]:
+    def _picture(self, width: int, height: int) -> Picture:
+        """The rows of braille and each cell's kind (0 plain, 1 floor, 2 over the ceiling)."""
         samples = list(self.samples)[-2 * width :]
         ceiling = self.ceiling
         rows = braille_rows(samples, ceiling, width, height, self.line)
+        padded = [0.0] * (2 * width - len(samples)) + samples
+        kinds = tuple(
+            2 if (a > ceiling or b > ceiling) else 1 if not (a or b) else 0
+            for a, b in zip(padded[0::2], padded[1::2], strict=True)
+        )
+        return tuple(rows), kinds
+
+    def _draw(self, width: int, height: int) -> list[Strip]:
+        picture = self._next
+        if picture is None or len(picture[0]) != height or len(picture[1]) != width:
+            picture = self._picture(width, height)
+        self._next, self._drawn = None, picture
+        rows, kinds = picture
         floor, over = self._graph_styles()
         base = self.rich_style
         styles = (base, base + floor, base + over)
-        padded = [0.0] * (2 * width - len(samples)) + samples
         # Styles go on in runs of cells (one segment a run): 1 floor (bottom row), 2 over.
-        kinds = [
-            2 if (a > ceiling or b > ceiling) else 1 if not (a or b) else 0
-            for a, b in zip(padded[0::2], padded[1::2], strict=True)
-        ]
         runs: list[tuple[int, int, int]] = []
         start = 0
         for cell in range(1, width + 1):
