@@ -6,11 +6,18 @@ once a frame however often focus came and went (widgets/lazy_focus.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from textual import events
 from textual.dom import DOMNode
+from textual.strip import Strip
+from textual.widget import Widget
 
+from shaper_tui.messages import StatsArrived
+from shaper_tui.widgets.scaled_graph import ScaledGraph
+from tests.scripted_engine import _sample
 from tests.unit.test_tui_snapshots import app_and_ready
 
 KEYS = 120
@@ -46,3 +53,51 @@ def test_a_burst_of_moves_restyles_once_a_frame() -> None:
     asyncio.run(scenario())
     assert focused == "ingress-rate", f"{KEYS} moves, back and forth, left focus on {focused}"
     assert restyles <= ALLOWED_RESTYLES, f"{restyles} restyles for {KEYS} focus moves"
+
+
+#: Reports after the script's 40 a direction: ten seconds' worth at ten a second, the figures
+#: drawn twice a second (DISPLAY_INTERVAL).
+REPORTS = 100
+
+
+def test_steady_reports_repaint_only_what_changed() -> None:
+    """At 200x60 each report drawn repainted every line of its panel (the packet rate in the
+    border repainted the whole panel, controls and graphs under it) and every graph, also
+    those flat at zero: 17 % of a core steady, where 10 % is the target. Now the border row
+    alone, and the graphs whose picture changed (the upload loses nothing here: its Lost
+    graph stays as it is)."""
+    app, ready = app_and_ready()
+    lines: Counter[str] = Counter()
+
+    def counted(original: Callable[[Any, int], Strip]) -> Callable[[Any, int], Strip]:
+        def render_line(widget: Widget, y: int) -> Strip:
+            parent = widget.parent
+            name = f"graph {parent.id}" if isinstance(widget, ScaledGraph) and parent else widget.id
+            lines[name or type(widget).__name__] += 1
+            return original(widget, y)
+
+        return render_line
+
+    async def scenario() -> None:
+        async with app.run_test(size=(200, 60)) as pilot:
+            await ready(pilot)
+            await pilot.pause(0.3)
+            patched: dict[type[Widget], Callable[[Any, int], Strip]]
+            patched = {cls: cls.render_line for cls in (Widget, ScaledGraph)}
+            for cls, original in patched.items():
+                cls.render_line = counted(original)  # type: ignore[method-assign,assignment]
+            try:
+                for i in range(40, 40 + REPORTS):  # each drawn in a frame of its own
+                    for stats in (_sample(i, 18e6, 3, "ingress"), _sample(i, 5e6, 0, "egress")):
+                        app.post_message(StatsArrived(stats))
+                    await pilot.pause(0.01)
+                await pilot.pause(0.3)
+            finally:
+                for cls, original in patched.items():
+                    cls.render_line = original  # type: ignore[method-assign,assignment]
+
+    asyncio.run(scenario())
+    panels = lines["panel-ingress"] + lines["panel-egress"]
+    assert panels == 0, f"the panels' own lines were repainted {panels} times: {lines}"
+    assert lines["graph egress-lost"] == 0, f"a graph flat at zero was repainted: {lines}"
+    assert lines["graph egress-out"] > 0, f"the upload's throughput was not drawn: {lines}"
