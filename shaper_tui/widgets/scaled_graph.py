@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import ClassVar, Self
 
 from rich.segment import Segment
@@ -60,24 +61,31 @@ def braille_rows(
     filled = [levels(v, ceiling, steps) for v in padded]
     marks = list(line[-2 * width :]) if width > 0 else []
     marked = [0] * (2 * width - len(marks)) + [levels(v, ceiling, steps) for v in marks]
-    rows = []
+    columns = [
+        _column(filled[2 * cell], filled[2 * cell + 1], marked[2 * cell], marked[2 * cell + 1],
+                height)
+        for cell in range(width)
+    ]  # fmt: skip
+    return ["".join(row) for row in zip(*columns, strict=True)] if width > 0 else [""] * height
+
+
+@lru_cache(maxsize=4096)
+def _column(left: int, right: int, mark_left: int, mark_right: int, height: int) -> tuple[str, ...]:
+    """One cell's characters, top row first, for its two samples' and marks' levels: a graph
+    repeats few columns (zeros, full ones), so each is worked out once, not at every frame."""
+    chars = []
     for row in range(height):
         base = 4 * (height - 1 - row)  # dots below this row
-        cells = []
-        for cell in range(width):
-            left, right = filled[2 * cell], filled[2 * cell + 1]
-            marks_here = max(marked[2 * cell], marked[2 * cell + 1]) > base
-            if row == height - 1 and left == right == 0 and not marks_here:
-                cells.append(_FLOOR)
-                continue
-            bits = dots(min(4, max(0, left - base)), _LEFT)
-            bits |= dots(min(4, max(0, right - base)), _RIGHT)
-            for level, column in ((marked[2 * cell], _LEFT), (marked[2 * cell + 1], _RIGHT)):
-                if base < level <= base + 4:  # a dot above the bar, a gap within it
-                    bits ^= column[level - base - 1]
-            cells.append(chr(_BLANK | bits))
-        rows.append("".join(cells))
-    return rows
+        if row == height - 1 and left == right == 0 and max(mark_left, mark_right) <= base:
+            chars.append(_FLOOR)
+            continue
+        bits = dots(min(4, max(0, left - base)), _LEFT)
+        bits |= dots(min(4, max(0, right - base)), _RIGHT)
+        for level, column in ((mark_left, _LEFT), (mark_right, _RIGHT)):
+            if base < level <= base + 4:  # a dot above the bar, a gap within it
+                bits ^= column[level - base - 1]
+        chars.append(chr(_BLANK | bits))
+    return tuple(chars)
 
 
 class ScaledGraph(Widget):

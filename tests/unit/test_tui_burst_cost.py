@@ -15,9 +15,12 @@ from textual.dom import DOMNode
 from textual.strip import Strip
 from textual.widget import Widget
 
+from engine.model.spec import Direction
 from shaper_tui.messages import StatsArrived
+from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.scaled_graph import ScaledGraph
 from tests.scripted_engine import _sample
+from tests.tui_helpers import wait_until
 from tests.unit.test_tui_snapshots import app_and_ready
 
 KEYS = 120
@@ -101,3 +104,37 @@ def test_steady_reports_repaint_only_what_changed() -> None:
     assert panels == 0, f"the panels' own lines were repainted {panels} times: {lines}"
     assert lines["graph egress-lost"] == 0, f"a graph flat at zero was repainted: {lines}"
     assert lines["graph egress-out"] > 0, f"the upload's throughput was not drawn: {lines}"
+
+
+def test_both_directions_are_drawn_in_one_frame() -> None:
+    """Each direction's workers report on their own clock: each direction drawn when its own
+    report was due made two frames where one does (four a second, the screen composed
+    four times). Now a direction that is due draws the other too when it has a report not
+    yet drawn. Here the upload's reports come 50 ms after the download's."""
+    app, ready = app_and_ready()
+    drawn: list[tuple[int, str]] = []  # (which report drew it, direction)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            show = app.figures.show
+
+            def counted(direction: Direction, panels: dict[Direction, DirectionPanel]) -> None:
+                drawn.append((app.stats_seen, direction))
+                show(direction, panels)
+
+            app.figures.show = counted  # type: ignore[method-assign]
+            for i in range(40, 80):
+                for stats, late in ((_sample(i, 18e6, 3, "ingress"), 0.0),
+                                    (_sample(i, 5e6, 0, "egress"), 0.05)):  # fmt: skip
+                    app.post_message(StatsArrived(stats.model_copy(update={"at": stats.at + late})))
+            await wait_until(pilot, lambda: app.stats_seen >= 160, 10, "the reports")
+            await pilot.pause(0.1)
+
+    asyncio.run(scenario())
+    events = {report for report, _ in drawn}
+    directions = Counter(direction for _, direction in drawn)
+    assert min(directions.values()) >= 7, f"4 s of reports drew {directions}"  # 8 at 2 a second
+    assert len(events) <= max(directions.values()) + 1, (
+        f"{len(drawn)} panel draws in {len(events)} frames: {sorted(drawn)}"
+    )
