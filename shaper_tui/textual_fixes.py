@@ -1,5 +1,6 @@
-"""Fixes to the Textual the TUI runs on: one applied once when the app is built, and a
-cheaper way to set a border subtitle.
+"""Fixes to the Textual the TUI runs on: two applied once when the app is built (a leak, and
+a full repaint at each focus move: see `_focus_without_full_repaint`), and a cheaper way to set
+a border subtitle.
 
 Textual's `StylesCache.get_inner_outer` (a pure function of two colours) is an instance method
 under `functools.lru_cache(1024)`: the cache's keys hold `self`, so the styles cache of every
@@ -16,6 +17,8 @@ from functools import lru_cache
 from textual._styles_cache import StylesCache
 from textual.color import Color
 from textual.geometry import Region
+from textual.reactive import Reactive
+from textual.screen import Screen
 from textual.style import Style
 from textual.widget import Widget
 
@@ -33,12 +36,25 @@ def _get_inner_outer(
 
 
 def apply() -> None:
-    """Key Textual's background cache on colours, not on styles caches (see the module)."""
+    """Key Textual's background cache on colours, not on styles caches (see the module), and
+    let a focus move repaint what it restyles, not the whole screen."""
     current = StylesCache.__dict__.get("get_inner_outer")
     clear = getattr(current, "cache_clear", None)
     if clear is not None:  # the method itself is lru-cached: self is a key
         clear()
         StylesCache.get_inner_outer = _get_inner_outer  # type: ignore[method-assign,assignment]
+    _focus_without_full_repaint()
+
+
+def _focus_without_full_repaint() -> None:
+    """Textual's `Screen.focused` is a reactive that repaints the whole screen when set: at
+    200x60 each frame of a burst of `j`/`k` presses was a full repaint, and 120 presses kept
+    the TUI busy for seconds. The screen draws nothing that depends on focus; the controls
+    that gain and lose it are restyled and repaint themselves, so only the flag is turned off
+    (a Textual without it is left as it is)."""
+    focused = Screen.__dict__.get("focused")
+    if isinstance(focused, Reactive) and getattr(focused, "_repaint", False) is True:
+        focused._repaint = False
 
 
 def set_border_subtitle(widget: Widget, text: str) -> None:
