@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import events
+from textual._compositor import LayoutUpdate
 from textual.dom import DOMNode
 from textual.strip import Strip
 from textual.widget import Widget
@@ -138,3 +139,38 @@ def test_both_directions_are_drawn_in_one_frame() -> None:
     assert len(events) <= max(directions.values()) + 1, (
         f"{len(drawn)} panel draws in {len(events)} frames: {sorted(drawn)}"
     )
+
+
+def test_focus_moves_repaint_the_controls_not_the_screen() -> None:
+    """Textual's `Screen.focused` repainted the whole screen at each focus move: each frame
+    drawn during a burst of `j`/`k` at 200x60 was a full repaint, graphs and all
+    (textual_fixes). Now a frame repaints the controls whose focus changed."""
+    app, ready = app_and_ready()
+    full = 0
+    focused = ""
+
+    async def scenario() -> None:
+        nonlocal full, focused
+        async with app.run_test(size=(200, 60)) as pilot:
+            await ready(pilot)
+            await pilot.pause(0.3)
+            compositor = app.screen._compositor
+            render_full_update = compositor.render_full_update
+
+            def counted(simplify: bool = False) -> LayoutUpdate:
+                nonlocal full
+                full += 1
+                return render_full_update(simplify=simplify)
+
+            compositor.render_full_update = counted  # type: ignore[method-assign]
+            for i in range(40):  # a frame drawn between each
+                key = "j" if i % 2 == 0 else "k"
+                app.post_message(events.Key(key, key))
+                await pilot.pause(0.02)
+            await pilot.pause(0.3)
+            compositor.render_full_update = render_full_update  # type: ignore[method-assign]
+            focused = str(app.focused.id if app.focused else None)
+
+    asyncio.run(scenario())
+    assert focused == "ingress-rate", f"40 moves, back and forth, left focus on {focused}"
+    assert full == 0, f"{full} full repaints of the screen for 40 focus moves"
