@@ -6,9 +6,11 @@ The demo lab runs (an engine shaping iperf3 both ways, namespaces under `--prefi
 `TERM=xterm-256color`, so writing to the terminal is counted). Measured, beside thresholds:
 
 - steady CPU: the TUI process over STEADY seconds untouched (% of one core);
-- a burst of 120 keys sent at once (`j`/`k` pairs, then `w j l`): how long until a
-  WINDOW-second stretch costs ≤ 10 % again, and whether a key was lost (the `l` at its end must
-  step the upload's loss, nothing else: a lost or late key changes another field);
+- a burst of 120 keys sent at once (`j`/`k` pairs, then `w j l`): how long until the TUI is
+  back at ≤ 10 % (the start of the first WINDOW-second stretch, on a grid from the send, that
+  costs ≤ 10 %: "back by 1.0 s" when the stretch from 1.0 to 1.5 s is), and whether a key
+  was lost (the `l` at its end must step the upload's loss, nothing else: a lost or late key
+  changes another field);
 - RSS over `--minutes` of scripted use (moves, steps and their undo, the packets view, the
   history, the help, the advanced settings, a typed value), from the end of the first minute.
 
@@ -121,13 +123,17 @@ def burst(terminal: Terminal, control: str) -> tuple[float, list[str], list[floa
         before = client.get_spec().default_link
     keys = ["j", "k"] * 60 + ["w", "j", "l"]  # back to Download Rate, then Upload Loss +1 step
     start = time.monotonic()
+    used = cpu_seconds(terminal.process)
     terminal.keys(*keys)
     windows: list[float] = []
     recovered = float("inf")
-    while time.monotonic() - start < 15 and len(windows) < 60:
-        windows.append(cpu_over(terminal.process, WINDOW))
+    for index in range(1, int(15 / WINDOW) + 1):  # windows on a fixed grid from the send
+        time.sleep(max(0.0, start + index * WINDOW - time.monotonic()))
+        now = cpu_seconds(terminal.process)
+        windows.append((now - used) / WINDOW * 100.0)
+        used = now
         if windows[-1] <= CPU_LIMIT:
-            recovered = time.monotonic() - start
+            recovered = (index - 1) * WINDOW  # back at steady from this window's start
             break
     time.sleep(1.0)
     with ControlClient(control) as client:
@@ -168,7 +174,8 @@ def measure(prefix: str, minutes: float) -> list[tuple[str, str, str, str]]:
             recovered, changed, windows = burst(terminal, demo.control)
             kept = len(changed) == 1 and changed[0].startswith("egress.loss 0.0 ->")
             series = " ".join(f"{w:.0f}" for w in windows)
-            rows.append(("back to steady after 120 keys", f"≤ {RECOVERY_LIMIT:.0f} s",
+            rows.append(("back to steady after 120 keys (start of the first quiet window)",
+                         f"≤ {RECOVERY_LIMIT:.0f} s",
                          f"{recovered:.2f} s (CPU per {WINDOW} s: {series} %)",
                          verdict(recovered <= RECOVERY_LIMIT)))  # fmt: skip
             rows.append(("keys lost in the burst (`w j l` at its end steps the upload's loss)",

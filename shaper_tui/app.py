@@ -15,7 +15,7 @@ from textual.notifications import SeverityLevel
 
 from engine.model.spec import DIRECTIONS
 from engine.protocol.control import ControlError
-from shaper_tui import bindings
+from shaper_tui import bindings, textual_fixes
 from shaper_tui.commands import PaletteCommands
 from shaper_tui.engine_events import EngineEvents
 from shaper_tui.engine_source import EngineSource
@@ -214,4 +214,5 @@ def create_app(
     record_dir: str = ".",
 ) -> ShaperApp:
     """The app on `source`; the CLI and the tests build it here."""
+    textual_fixes.apply()
     return ShaperApp(source, tag, replay=replay, speed=speed, loop=loop, record_dir=record_dir)

@@ -10,13 +10,13 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from shaper_tui.screens.choice_picker import ChoicePicker
+from shaper_tui.widgets.lazy_focus import LazyFocusStyle
 from shaper_tui.widgets.value_slider import LABEL_WIDTH
 
 
-class ChoiceControl(Widget, can_focus=True):
+class ChoiceControl(LazyFocusStyle, can_focus=True):
     DEFAULT_CSS = """
     ChoiceControl {
         height: 1;

@@ -8,7 +8,6 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Label
 
 from engine.model.rates import LinkRates
 from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, Direction, LinkSpec
@@ -32,9 +31,11 @@ from shaper_tui.scales import (
     STRENGTH,
     Scale,
 )
+from shaper_tui.textual_fixes import set_border_subtitle
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.fitted_line import FittedLine
 from shaper_tui.widgets.metric_spark import MetricSpark
+from shaper_tui.widgets.steady_label import SteadyLabel
 from shaper_tui.widgets.time_axis import TimeAxis
 from shaper_tui.widgets.value_slider import ValueSlider
 
@@ -166,9 +167,10 @@ class DirectionPanel(Vertical):
         self.queue_limits = FittedLine(queue_limits_text(link), id=f"{direction}-queue-limits",
                                        classes="did")  # fmt: skip
         self.rtt = FittedLine(["RTT set -"], id=f"{direction}-rtt", classes="did")
-        self.stall = Label("", id=f"{direction}-stall", classes="stall")
+        self.stall = SteadyLabel("", id=f"{direction}-stall", classes="stall")
         #: Frames the engine could not take (dropped before any link saw them), while any are.
-        self.saturated = Label("", id=f"{direction}-saturated", classes="stall")
+        self.saturated = SteadyLabel("", id=f"{direction}-saturated", classes="stall")
+        self._packets = ""
 
     def compose(self) -> ComposeResult:
         sliders = {field: (label, scale) for field, label, scale in SLIDERS}
@@ -285,7 +287,10 @@ class DirectionPanel(Vertical):
         sparks["queue-drops"].push(
             queue_drops, f"{_per_second(queue_drops)} {rates.queue_packets}p{marks}"
         )
-        self.border_subtitle = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
+        packets = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
+        if packets != self._packets:  # the border row alone: not the panel and all in it
+            self._packets = packets
+            set_border_subtitle(self, packets)
 
     def show_delay(self, p50_ms: float, p99_ms: float) -> None:
         """What the engine measured frames to spend in this direction's links: median and
@@ -305,13 +310,13 @@ class DirectionPanel(Vertical):
 
     def show_stall(self, note: str) -> None:
         """Why the direction stands still (after an extreme setting), or "" for nothing."""
-        self.stall.update(note)
+        self.stall.show(note)
         self.stall.set_class(bool(note), "-shown")
 
     def show_saturated(self, per_second: float) -> None:
         """Frames a second the engine itself dropped, unable to take them (0: the line goes)."""
         text = f"Engine saturated: {_per_second(per_second)} dropped" if per_second > 0 else ""
-        self.saturated.update(text)
+        self.saturated.show(text)
         if self.saturated.has_class("-shown") != bool(text):
             self.saturated.set_class(bool(text), "-shown")
             self._fit()  # a row more or less for the controls, none taken from the graphs

@@ -57,6 +57,7 @@ class MetricSpark(Horizontal):
         self.scale = Label(self._label_text(""), classes="metric-label")
         self.figure = Label("", classes="metric-figure")
         self._shown_scale = ""
+        self._shown_figure = ""
 
     def _label_text(self, scale: str) -> str:
         room = LABEL_COLUMN - len(self.label) - 1
@@ -90,8 +91,10 @@ class MetricSpark(Horizontal):
             self._shown_scale = text
             self.scale.set_class(fixed, "-at-rate")
             self.scale.update(self._label_text(text), layout=False)
-        self.graph.refresh()
-        # Its width is fixed: a layout pass of the whole screen for each figure would cost the
-        # TUI most of its CPU (measured: half of it went to layout before).
-        self.figure.update(figure, layout=False)
+        self.graph.redraw()  # only if it looks different
+        if figure != self._shown_figure:
+            self._shown_figure = figure
+            # Its width is fixed: a layout pass of the whole screen for each figure would cost
+            # the TUI most of its CPU (measured: half of it went to layout before).
+            self.figure.update(figure, layout=False)
         return top

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from functools import lru_cache
+from typing import ClassVar, Self
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 #: Braille dot bits of each column of a cell, from the bottom dot up.
@@ -23,6 +26,8 @@ _RIGHT = (0x80, 0x20, 0x10, 0x08)
 _BLANK = 0x2800
 #: Drawn under cells whose samples are all zero, so an idle graph still shows its floor.
 _FLOOR = chr(_BLANK | _LEFT[0] | _RIGHT[0])
+#: What a graph shows: its rows of braille, and each cell's kind (see `ScaledGraph._picture`).
+Picture = tuple[tuple[str, ...], tuple[int, ...]]
 
 
 def dots(fill: int, column: tuple[int, int, int, int]) -> int:
@@ -56,24 +61,31 @@ def braille_rows(
     filled = [levels(v, ceiling, steps) for v in padded]
     marks = list(line[-2 * width :]) if width > 0 else []
     marked = [0] * (2 * width - len(marks)) + [levels(v, ceiling, steps) for v in marks]
-    rows = []
+    columns = [
+        _column(filled[2 * cell], filled[2 * cell + 1], marked[2 * cell], marked[2 * cell + 1],
+                height)
+        for cell in range(width)
+    ]  # fmt: skip
+    return ["".join(row) for row in zip(*columns, strict=True)] if width > 0 else [""] * height
+
+
+@lru_cache(maxsize=4096)
+def _column(left: int, right: int, mark_left: int, mark_right: int, height: int) -> tuple[str, ...]:
+    """One cell's characters, top row first, for its two samples' and marks' levels: a graph
+    repeats few columns (zeros, full ones), so each is worked out once, not at every frame."""
+    chars = []
     for row in range(height):
         base = 4 * (height - 1 - row)  # dots below this row
-        cells = []
-        for cell in range(width):
-            left, right = filled[2 * cell], filled[2 * cell + 1]
-            marks_here = max(marked[2 * cell], marked[2 * cell + 1]) > base
-            if row == height - 1 and left == right == 0 and not marks_here:
-                cells.append(_FLOOR)
-                continue
-            bits = dots(min(4, max(0, left - base)), _LEFT)
-            bits |= dots(min(4, max(0, right - base)), _RIGHT)
-            for level, column in ((marked[2 * cell], _LEFT), (marked[2 * cell + 1], _RIGHT)):
-                if base < level <= base + 4:  # a dot above the bar, a gap within it
-                    bits ^= column[level - base - 1]
-            cells.append(chr(_BLANK | bits))
-        rows.append("".join(cells))
-    return rows
+        if row == height - 1 and left == right == 0 and max(mark_left, mark_right) <= base:
+            chars.append(_FLOOR)
+            continue
+        bits = dots(min(4, max(0, left - base)), _LEFT)
+        bits |= dots(min(4, max(0, right - base)), _RIGHT)
+        for level, column in ((mark_left, _LEFT), (mark_right, _RIGHT)):
+            if base < level <= base + 4:  # a dot above the bar, a gap within it
+                bits ^= column[level - base - 1]
+        chars.append(chr(_BLANK | bits))
+    return tuple(chars)
 
 
 class ScaledGraph(Widget):
@@ -102,6 +114,10 @@ class ScaledGraph(Widget):
         #: A value set, drawn as one dot a column over the samples (see `braille_rows`).
         self.line: Sequence[float] = ()
         self._cached_styles: tuple[Style, Style] | None = None
+        self._strips: list[Strip] | None = None
+        #: The picture last drawn, and one worked out by `redraw` for the next frame.
+        self._drawn: Picture | None = None
+        self._next: Picture | None = None
 
     def validate_ceiling(self, value: float) -> float:
         return value if value > 0 and math.isfinite(value) else 1.0
@@ -118,34 +134,79 @@ class ScaledGraph(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cached_styles = None  # a theme changed
+        self._strips = None
 
-    def render(self) -> Text:
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        self._strips = None  # drawn again from the samples at the next frame
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def redraw(self) -> None:
+        """Repaint if the picture changed since it was drawn: a graph at zero (or flat at any
+        level) looks the same after a new sample, and its rows are not drawn and composed
+        again (at 200x60 they were most of the TUI's steady cost)."""
         width, height = self.size.width, max(1, self.size.height)
+        picture = self._picture(width, height)
+        if picture != self._drawn:
+            self._next = picture
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        """One row, as segments: a braille graph many rows tall at 200x60 cost most of the
+        TUI's steady CPU when drawn as a Rich Text (converted, searched for control codes and
+        divided again at each frame)."""
+        width, height = self.size.width, max(1, self.size.height)
+        if self._strips is None or len(self._strips) != height:
+            self._strips = self._draw(width, height)
+        return self._strips[y] if 0 <= y < height else Strip.blank(width, self.rich_style)
+
+    def _picture(self, width: int, height: int) -> Picture:
+        """The rows of braille and each cell's kind (0 plain, 1 floor, 2 over the ceiling)."""
         samples = list(self.samples)[-2 * width :]
         ceiling = self.ceiling
         rows = braille_rows(samples, ceiling, width, height, self.line)
-        text = Text("\n".join(rows), no_wrap=True, overflow="crop")
-        floor, over = self._graph_styles()
         padded = [0.0] * (2 * width - len(samples)) + samples
-        # Styles go on in runs of cells (one span a run, not one a cell): 1 floor, 2 over.
-        kinds = [
+        kinds = tuple(
             2 if (a > ceiling or b > ceiling) else 1 if not (a or b) else 0
             for a, b in zip(padded[0::2], padded[1::2], strict=True)
-        ]
+        )
+        return tuple(rows), kinds
+
+    def _draw(self, width: int, height: int) -> list[Strip]:
+        picture = self._next
+        if picture is None or len(picture[0]) != height or len(picture[1]) != width:
+            picture = self._picture(width, height)
+        self._next, self._drawn = None, picture
+        rows, kinds = picture
+        floor, over = self._graph_styles()
+        base = self.rich_style
+        styles = (base, base + floor, base + over)
+        # Styles go on in runs of cells (one segment a run): 1 floor (bottom row), 2 over.
+        runs: list[tuple[int, int, int]] = []
         start = 0
         for cell in range(1, width + 1):
-            if cell < width and kinds[cell] == kinds[start]:
-                continue
-            kind = kinds[start]
-            if kind == 1:
-                at = (width + 1) * (height - 1)
-                text.stylize(floor, at + start, at + cell)
-            elif kind == 2:
-                for row in range(height):
-                    at = (width + 1) * row
-                    text.stylize(over, at + start, at + cell)
-            start = cell
-        return text
+            if cell == width or kinds[cell] != kinds[start]:
+                runs.append((start, cell, kinds[start]))
+                start = cell
+        strips = []
+        for index, row in enumerate(rows):
+            bottom = index == height - 1
+            segments: list[Segment] = []
+            begin, shown = 0, -1
+            for start, _, kind in runs:  # neighbouring runs drawn alike make one segment
+                style = kind if kind == 2 or bottom else 0
+                if style != shown and start > begin:
+                    segments.append(Segment(row[begin:start], styles[shown]))
+                    begin = start
+                shown = style
+            segments.append(Segment(row[begin:width], styles[shown]))
+            strips.append(Strip(segments, width))
+        return strips
 
 
 def nice_ceiling(value: float, least: float) -> float:

@@ -51,3 +51,13 @@ class SteadyFooter(Footer):
         if shown != self._shown:
             self._shown = shown
             await self.recompose()
+            self._forget_unmounted_keys()
+
+    def _forget_unmounted_keys(self) -> None:
+        """Each key Textual's footer makes is bound to its `compact` (a watcher kept in the
+        footer) and never unbound: the keys of every earlier build, and those made but left
+        out, stayed alive with all they drew (13 an open of the history). Only the keys shown
+        are kept."""
+        watchers = getattr(self, "__watchers", {})  # Textual's name for a node's watchers
+        for name, entries in watchers.items():
+            watchers[name] = [(node, callback) for node, callback in entries if node.is_attached]

@@ -16,16 +16,16 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from shaper_tui.scales import Scale
 from shaper_tui.screens.value_prompt import ValuePrompt
+from shaper_tui.widgets.lazy_focus import LazyFocusStyle
 
 LABEL_WIDTH = 10
 VALUE_WIDTH = 12
 
 
-class ValueSlider(Widget, can_focus=True):
+class ValueSlider(LazyFocusStyle, can_focus=True):
     DEFAULT_CSS = """
     ValueSlider {
         height: 1;

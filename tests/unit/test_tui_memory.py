@@ -1,12 +1,16 @@
 """The TUI's memory stays flat while it is used (issue 35, item 17: 98 → 183 MB over 8 minutes).
 What grew, found with tracemalloc over moves in Pilot: every focus move had Textual's footer
 unmount and mount all its keys, and ~330 kB a move stayed behind (100 MB over 300 moves);
-the footer is now rebuilt only when its keys change (widgets/steady_footer.py)."""
+the footer is now rebuilt only when its keys change (widgets/steady_footer.py). Each open of
+the help or the history then left ~2 MB behind: Textual's lru-cached
+`StylesCache.get_inner_outer` kept the styles cache of every dead widget, with its rendered
+lines (shaper_tui/textual_fixes.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import tracemalloc
 
 from textual import events
@@ -48,3 +52,40 @@ def test_focus_moves_leave_the_heap_flat() -> None:
 
     asyncio.run(scenario())
     assert grown <= ALLOWED_BYTES, f"the heap grew {grown / 1e6:.1f} MB over {MOVES} moves"
+
+
+#: Opens of the history and the help each (after two of each to warm up), and the blocks the
+#: Python heap may gain over them: before the fixes it gained ~200k (~18 MB), ~13k with
+#: the footer's keys still kept.
+OPENS = 5
+ALLOWED_BLOCKS = 5_000
+
+
+def test_screens_opened_and_closed_leave_the_heap_flat() -> None:
+    """Blocks, not tracemalloc: tracing makes the help's Markdown take ~30 s an open."""
+    app, ready = app_and_ready()
+    grown = 0
+
+    async def scenario() -> None:
+        nonlocal grown
+        async with app.run_test(size=(200, 60)) as pilot:
+            await ready(pilot)
+
+            async def opens(count: int) -> None:
+                for _ in range(count):
+                    for key in ("g", "question_mark"):
+                        await pilot.press(key)
+                        await pilot.pause(0.05)
+                        await pilot.press("escape")
+                        await pilot.pause(0.05)
+                await pilot.pause(0.3)
+
+            await opens(2)
+            gc.collect()
+            before = sys.getallocatedblocks()
+            await opens(OPENS)
+            gc.collect()
+            grown = sys.getallocatedblocks() - before
+
+    asyncio.run(scenario())
+    assert grown <= ALLOWED_BLOCKS, f"the heap gained {grown} blocks over {OPENS} opens of g and ?"
