@@ -38,8 +38,10 @@ _TIMESPEC = struct.Struct("qq")
 #: frames the worker cannot take are dropped by the kernel before they wait (counted as the
 #: engine's own drops, "engine saturated") instead of queueing unseen and reading as link
 #: delay. With 16 MiB, a worker saturated by one offloads-off TCP stream through 10 ms held
-#: frames 30-50 ms in it, and a probe beside the stream saw 55-185 ms one way.
-RX_BUFFER_TIME = 0.001
+#: frames 30-50 ms in it, and a probe beside the stream saw 55-185 ms one way. 1 ms was tried
+#: and lost frames of short bursts (6,000 back to back) on a loaded 2-core machine, where a
+#: worker is off its core for several ms at a time: 10 ms until measured on a quiet one.
+RX_BUFFER_TIME = 0.010
 #: Never less: room for a worker's scheduling hiccup at up to 1 Gbit/s (8 ms of frames there),
 #: and for a dozen 64 KiB super-frames with offloads on.
 RX_BUFFER_FLOOR = 1024 * 1024

@@ -30,10 +30,10 @@ StartEngine = Callable[..., EngineProcess]
 LINKSHAPER = str(Path(sys.executable).parent / "linkshaper")
 HTTP_PORT = 18651
 UDP_PORT = 9320
-#: Datagrams sent while the egress worker is stopped, and their payload: 8 MB, some 18 MB of
-#: the kernel's accounting (each frame's buffer, not its bytes), within the 32 MiB that a
-#: 16 MiB buffer set came to (so nothing was dropped before), far past a few ms at 10 Gbit/s.
-FLOOD = 8000
+#: Datagrams sent while the egress worker is stopped, and their payload: 24 MB, some 54 MB of
+#: the kernel's accounting (each frame's buffer, not its bytes), past the 25 MB that 10 ms at
+#: 10 Gbit/s comes to.
+FLOOD = 24000
 PAYLOAD = 1000
 #: How long the worker stays stopped: the flood takes well under this to send.
 STOP_SECONDS = 1.5
@@ -60,16 +60,16 @@ def receive_buffers(lab: Lab, pid: int) -> list[int]:
 def test_the_receive_buffer_holds_a_few_ms_at_the_interfaces_speed(
     start_engine: StartEngine, lab: Lab
 ) -> None:
-    """The lab's veths say 10000 Mbit/s: 1 ms of that is 1.25 MB, which the kernel doubles
+    """The lab's veths say 10000 Mbit/s: 10 ms of that is 12.5 MB, which the kernel doubles
     for its bookkeeping. (It was 16 MiB, read back as 32 MiB, whatever the speed.)"""
     engine = start_engine({})
     speed = int(lab.run("box", "cat", f"/sys/class/net/{OUTER}/speed").stdout)
     assert speed == 10000
-    assert rx_buffer_bytes(speed) == 1_250_000
+    assert rx_buffer_bytes(speed) == 12_500_000
     for direction in ("ingress", "egress"):
         buffers = receive_buffers(lab, worker_pid(engine, direction))
         # The receiver, sized; the sender reads nothing (its default buffer, far smaller).
-        assert max(buffers) == 2 * 1_250_000, (direction, buffers)
+        assert max(buffers) == 2 * 12_500_000, (direction, buffers)
 
 
 @contextlib.contextmanager
@@ -146,7 +146,11 @@ def test_what_a_stopped_worker_cannot_take_is_dropped_and_counted_as_engine_satu
         time.sleep(0.2)
     assert egress is not None
     # Every datagram either went through (what waited in the buffer) or was counted dropped.
-    assert egress.engine_saturated + arrived[0] == FLOOD, (egress.engine_saturated, arrived)
+    # (The count also takes the odd frame of the lab's own that came meanwhile: ND, ARP.)
+    assert 0 <= egress.engine_saturated + arrived[0] - FLOOD <= 20, (
+        egress.engine_saturated,
+        arrived,
+    )
     # What waited is what a few ms at 10 Gbit/s hold: at most the buffer's accounting in bytes.
     assert arrived[0] * PAYLOAD <= 2 * rx_buffer_bytes(10000), arrived
     # None of it was the links' doing, and every surface says so.

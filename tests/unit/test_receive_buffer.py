@@ -19,11 +19,11 @@ from engine.kernel.afpacket import (
 @pytest.mark.parametrize(
     ("speed_mbit", "expected"),
     [
-        (10_000, 1_250_000),  # a veth: 1 ms at 10 Gbit/s
-        (25_000, 3_125_000),
-        (None, 1_250_000),  # tells none: taken as 10 Gbit/s
-        (1_000, RX_BUFFER_FLOOR),  # 125 kB would not hold a dozen super-frames
-        (400_000, RX_BUFFER_CAP),  # 50 MB: capped at what it was before
+        (10_000, 12_500_000),  # a veth: 10 ms at 10 Gbit/s
+        (1_250, 1_562_500),
+        (None, 12_500_000),  # tells none: taken as 10 Gbit/s
+        (100, RX_BUFFER_FLOOR),  # 125 kB would not hold a dozen super-frames
+        (40_000, RX_BUFFER_CAP),  # 50 MB: capped at what it was before
     ],
 )
 def test_the_buffer_is_a_millisecond_at_the_speed_within_floor_and_cap(
