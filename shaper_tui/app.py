@@ -19,6 +19,7 @@ from shaper_tui import bindings, textual_fixes
 from shaper_tui.commands import PaletteCommands
 from shaper_tui.engine_events import EngineEvents
 from shaper_tui.engine_source import EngineSource
+from shaper_tui.focus_chain import keep_focus_chain
 from shaper_tui.key_order import KeyOrder
 from shaper_tui.packet_feed import PacketFeed
 from shaper_tui.recording import RecordingActions
@@ -99,6 +100,7 @@ class ShaperApp(
 
     def on_mount(self) -> None:
         self.flows.can_focus = False
+        keep_focus_chain(self.screen)  # after the last `can_focus` change, which it ignores
         self.query_one("#ingress-rate").focus()
         self.set_interval(1.0, self._tick)
         self.replay_ticks = self.set_interval(REPLAY_TICK, self._show_replay, pause=True)

@@ -22,6 +22,8 @@ from textual.screen import Screen
 from textual.style import Style
 from textual.widget import Widget
 
+from shaper_tui import focus_chain
+
 
 @lru_cache(1024)
 def _inner_outer(base_background: Color, background: Color) -> tuple[Style, Style]:
@@ -36,14 +38,16 @@ def _get_inner_outer(
 
 
 def apply() -> None:
-    """Key Textual's background cache on colours, not on styles caches (see the module), and
-    let a focus move repaint what it restyles, not the whole screen."""
+    """Key Textual's background cache on colours, not on styles caches (see the module),
+    let a focus move repaint what it restyles, not the whole screen, and let a marked screen
+    keep its focus chain (`shaper_tui.focus_chain`)."""
     current = StylesCache.__dict__.get("get_inner_outer")
     clear = getattr(current, "cache_clear", None)
     if clear is not None:  # the method itself is lru-cached: self is a key
         clear()
         StylesCache.get_inner_outer = _get_inner_outer  # type: ignore[method-assign,assignment]
     _focus_without_full_repaint()
+    focus_chain.apply()
 
 
 def _focus_without_full_repaint() -> None:

@@ -20,8 +20,13 @@ class LazyFocusStyle(Widget):
     def watch_has_focus(self, _has_focus: bool) -> None:
         if not self._restyle_pending:
             self._restyle_pending = True
-            self.call_after_refresh(self._restyle)
+            # The app idles between two keys of a burst: a restyle after the next refresh
+            # came after every key. The app that lets keys in one by one holds it to the end.
+            after_keys = getattr(self.app, "call_after_keys", None)
+            (after_keys or self.call_after_refresh)(self._restyle)
 
     def _restyle(self) -> None:
         self._restyle_pending = False
+        if not self.is_attached:
+            return
         self.update_node_styles()

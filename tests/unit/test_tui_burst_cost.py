@@ -22,6 +22,7 @@ from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.scaled_graph import ScaledGraph
 from tests.scripted_engine import _sample
 from tests.tui_helpers import wait_until
+from tests.unit.test_tui_keys import burst
 from tests.unit.test_tui_snapshots import app_and_ready
 
 KEYS = 120
@@ -174,3 +175,55 @@ def test_focus_moves_repaint_the_controls_not_the_screen() -> None:
     asyncio.run(scenario())
     assert focused == "ingress-rate", f"40 moves, back and forth, left focus on {focused}"
     assert full == 0, f"{full} full repaints of the screen for 40 focus moves"
+
+
+def test_a_burst_of_moves_walks_the_screen_for_its_focus_chain_once() -> None:
+    """Textual walked the whole main screen (hundreds of widgets) and sorted it for the focus
+    chain at each `j`/`k`: ~0.9 ms of a move's ~1.1 ms. The chain is now kept until the
+    screen's DOM changes (shaper_tui/focus_chain.py); after `a` (advanced settings shown) it
+    is built afresh and reaches the new controls."""
+    app, ready = app_and_ready()
+    walked = 0
+    one_walk = 0
+    focused = ""
+    advanced = ""  # where `k` from the upload's first control went, the settings shown
+
+    def counted(original: Callable[[Widget], bool]) -> Callable[[Widget], bool]:
+        def allow_focus_children(widget: Widget) -> bool:
+            nonlocal walked
+            walked += 1
+            return original(widget)
+
+        return allow_focus_children
+
+    async def scenario() -> None:
+        nonlocal walked, one_walk, focused, advanced
+        async with app.run_test(size=(200, 60)) as pilot:
+            await ready(pilot)
+            await pilot.pause(0.3)
+            original = Widget.allow_focus_children
+            Widget.allow_focus_children = counted(original)  # type: ignore[method-assign,assignment]
+            try:
+                app.screen._nodes.updated()  # as a mount would: the next chain is a walk
+                walked = 0
+                assert app.screen.focus_chain
+                one_walk, walked = walked, 0
+                burst(app, *(("j", "k") * (KEYS // 2)))
+                await wait_until(pilot, lambda: not app.keys_waiting, 15, "the burst let in")
+                await pilot.pause(0.3)
+            finally:
+                Widget.allow_focus_children = original  # type: ignore[method-assign]
+            focused = str(app.focused.id if app.focused else None)
+            await pilot.press("a")  # the advanced settings shown (and laid out)
+            await pilot.pause(0.3)
+            burst(app, "w", "k")  # from the upload's first control back to the last above it
+            await wait_until(pilot, lambda: not app.keys_waiting, 15, "w k let in")
+            await pilot.pause(0.3)
+            parent = app.focused.parent if app.focused else None
+            advanced = f"{app.focused!r} in {parent!r}"
+            assert parent is not None and parent.has_class("advanced"), advanced
+
+    asyncio.run(scenario())
+    assert focused == "ingress-rate", f"{KEYS} moves, back and forth, left focus on {focused}"
+    assert one_walk > 0, "Textual's focus chain no longer asks containers: count otherwise"
+    assert walked <= 2 * one_walk, f"{walked / one_walk:.0f} walks of the screen for {KEYS} moves"
