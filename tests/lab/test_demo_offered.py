@@ -31,7 +31,7 @@ THROTTLED_FOR = 10.0
 def highest_rates(client: ControlClient, seconds: float) -> dict[str, float]:
     """Each direction's highest rate (bit/s into the engine) over half-second windows."""
     last: dict[str, DirectionStats] = {}
-    highest = dict.fromkeys(DIRECTIONS, 0.0)
+    highest: dict[str, float] = dict.fromkeys(DIRECTIONS, 0.0)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         stats = client.stats()

@@ -83,7 +83,7 @@ def test_t_offers_the_newest_recording_and_says_why_an_empty_enter_does_nothing(
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(pilot)
             await pilot.press("t")
-            await wait_until(pilot, lambda: app.screen.query(Input), 5, "the prompt")
+            await wait_until(pilot, lambda: bool(app.screen.query(Input)), 5, "the prompt")
             field = app.screen.query_one(Input)
             assert field.value == newer
             field.value = ""
