@@ -140,10 +140,13 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail("the demo builds network namespaces: run it as root")
     print("Bringing up the demo lab (client ↔ engine ↔ server) with iperf3 both ways…")
     with DemoLab(Lab(args.prefix), seconds=args.demo_seconds) as demo:
+        # Printed before the UI takes the screen, so it is there again once the UI ends.
+        print(f"Control socket: {demo.control}")
+        print(f"Beside the UI: linkshaper stats --control {demo.control}   (or get, set …)")
         app = create_app(SocketSource(demo.control), **_app_options(args))
         with _closing_on_signals(app, demo.close):
             app.run()
-    print("Demo lab removed.")
+    print(f"Demo lab removed (and its control socket {demo.control}).")
     return 0
 
 

@@ -32,6 +32,19 @@ def timeline_problem(path: str) -> str | None:
     return None
 
 
+def newest_first(directory: Path) -> list[Path]:
+    """The `*.jsonl` in `directory`, newest first: `t` offers the newest even in a new
+    session, where this TUI has recorded nothing yet."""
+
+    def modified(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # gone meanwhile
+            return 0.0
+
+    return sorted(directory.glob("*.jsonl"), key=modified, reverse=True)
+
+
 class ReplayActions(ShaperState):
     """The replay keys and the thread that runs a replay's steps."""
 
@@ -40,11 +53,13 @@ class ReplayActions(ShaperState):
             if path is not None:
                 self._start_replay(path, 1.0, self.loop_replays)
 
-        offered = str(self.last_recording) if self.last_recording is not None else ""
-        candidates = sorted(str(p) for p in self.record_dir.glob("*.jsonl"))
+        recordings = newest_first(self.record_dir)
+        last = self.last_recording or (recordings[0] if recordings else None)
+        empty = f"No path given, and no recording in {self.record_dir}: type one, or Esc"
         self.push_screen(
-            PathPrompt("Replay a timeline", "path/to/timeline.jsonl", offered, candidates,
-                       check=timeline_problem),
+            PathPrompt("Replay a timeline", "path/to/timeline.jsonl",
+                       "" if last is None else str(last), sorted(map(str, recordings)),
+                       check=timeline_problem, empty=empty),
             chosen,
         )  # fmt: skip
 

@@ -14,7 +14,7 @@ import threading
 import time
 
 from engine.kernel.processes import stop_process
-from engine.lab.lab import SERVER_IP, Lab
+from engine.lab.lab import CLIENT_IP, SERVER_IP, Lab
 from engine.model.rates import direction_rates
 from engine.model.spec import DIRECTIONS, Direction, Spec
 from engine.model.stalls import StallWatch
@@ -37,6 +37,14 @@ DEMO_SPEC = Spec.model_validate(
 #: when the link is set to pass-through.
 DEMO_OFFERED = "40M"
 DOWNLOAD_PORT, UPLOAD_PORT = "5201", "5202"
+#: Who sends each direction's flow, who receives it, and the receiver's address. The sender
+#: is always the iperf3 client: `-b` alone aims at an average since the start, so after a
+#: throttled period it sent at Gbit/s to catch up; `--fq-rate` (socket pacing) caps it at the
+#: rate, and iperf3 applies it only on the client's side (not to a `-R` server's sending).
+_ROLES = {
+    DOWNLOAD_PORT: ("server", "client", CLIENT_IP),
+    UPLOAD_PORT: ("client", "server", SERVER_IP),
+}
 #: A direction that stands still this long after an extreme setting ended (TCP backing off:
 #: engine/model/stalls.py) has its flows started again: new connections send at once, where
 #: the old ones could wait a minute or two. At most once per RESTART_GAP.
@@ -53,7 +61,9 @@ class DemoLab:
         self.lab = lab
         self.spec = spec
         self.seconds = seconds
-        self.workdir = tempfile.mkdtemp(prefix="linkshaper-demo-")
+        # Named by the lab's prefix: with several demos on a machine, a user finds theirs
+        # (`ls /tmp/linkshaper-demo-PREFIX-*/control.sock`).
+        self.workdir = tempfile.mkdtemp(prefix=f"linkshaper-demo-{lab.prefix}-")
         self.control = os.path.join(self.workdir, "control.sock")
         self.spec_path = os.path.join(self.workdir, "spec.json")
         self.engine: subprocess.Popen[bytes] | None = None
@@ -94,9 +104,10 @@ class DemoLab:
         # Workers report within a second here, but up to 10 s and more on a loaded machine.
         wait_for_engine(self.control, timeout=30.0, alive=lambda: engine.poll() is None)
         for port in (DOWNLOAD_PORT, UPLOAD_PORT):
+            receiver = _ROLES[port][1]
             self._servers.append(
                 subprocess.Popen(
-                    self.lab.in_ns("server", "iperf3", "-s", "-p", port),
+                    self.lab.in_ns(receiver, "iperf3", "-s", "-p", port),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -108,10 +119,11 @@ class DemoLab:
 
     def _client(self, port: str) -> subprocess.Popen[bytes]:
         left = max(1, int(self.deadline - time.monotonic()))
-        extra = ["-R"] if port == DOWNLOAD_PORT else []
+        sender, _, target = _ROLES[port]
         command = self.lab.in_ns(
-            "client",
-            "iperf3", "-c", SERVER_IP, "-p", port, "-t", str(left), "-b", DEMO_OFFERED, *extra,
+            sender,
+            "iperf3", "-c", target, "-p", port, "-t", str(left), "-b", DEMO_OFFERED,
+            "--fq-rate", DEMO_OFFERED,
         )  # fmt: skip
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -23,6 +23,7 @@ from engine.timelines.timeline import (
     Step,
     Timeline,
     TimelineError,
+    line_end,
 )
 
 #: Largest timeline file read (an hour of stats at ten a second is well under it).
@@ -91,11 +92,12 @@ class StreamedTimeline:
         for number, item in validated_items(self._read(), self.name):
             if isinstance(item, Header):
                 header = item
-            elif isinstance(item, StatsLine):
+                continue
+            duration = max(duration, line_end(item))
+            if isinstance(item, StatsLine):
                 stats += 1
             else:
                 steps += 1
-                duration = max(duration, item.at + item.ramp)
                 if max_steps is not None and steps > max_steps:
                     raise TimelineTooLong(f"{self.name} line {number}: more than {max_steps} steps")
         self._summary = TimelineSummary(steps, stats, duration, header)

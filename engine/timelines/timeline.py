@@ -75,6 +75,13 @@ class StatsLine(_Line):
 Step = SpecStep | PatchStep
 
 
+def line_end(line: Step | StatsLine) -> float:
+    """Where a line ends on the timeline: the one rule for a timeline's length. A step ends
+    after its ramp; a stats sample ends at its `at`, so a recording lasts up to its last line
+    and a loop holds the last step as long as it held when recorded."""
+    return line.at + line.ramp if isinstance(line, SpecStep | PatchStep) else line.at
+
+
 class StepSource(Protocol):
     """What a replay reads: the steps in order, as many times as it loops."""
 
@@ -110,7 +117,7 @@ class Timeline:
 
     @property
     def duration(self) -> float:
-        return max((s.at + s.ramp for s in self.steps), default=0.0)
+        return max(map(line_end, [*self.steps, *self.stats]), default=0.0)
 
     @property
     def step_count(self) -> int:

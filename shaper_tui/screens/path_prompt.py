@@ -47,6 +47,7 @@ class PathPrompt(ModalScreen[str | None]):
         value: str = "",
         candidates: Sequence[str] = (),
         check: Callable[[str], str | None] | None = None,
+        empty: str = "No path given: type one (→ completes), or Esc to cancel",
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -55,6 +56,8 @@ class PathPrompt(ModalScreen[str | None]):
         self.candidates = list(candidates)
         #: Why a path will not do (one line), or None: then the prompt closes with it.
         self.check = check
+        #: Said on Enter with nothing typed: a silent prompt took the next keys as a path.
+        self.empty = empty
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -71,6 +74,7 @@ class PathPrompt(ModalScreen[str | None]):
         event.stop()
         path = event.value.strip()
         if not path:
+            self.show_error(self.empty)
             return
         problem = self.check(path) if self.check is not None else None
         if problem is not None:

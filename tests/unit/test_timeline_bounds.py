@@ -182,3 +182,36 @@ def test_a_long_series_keeps_at_most_max_points_and_its_mean() -> None:
     assert len(series.x) <= MAX_POINTS and series.x == sorted(series.x)
     mean = sum(series.y) / len(series.y)
     assert abs(mean - 4.5) < 0.01  # the shape and the area survive the thinning
+
+
+def test_a_loop_lasts_the_whole_recording_so_its_last_step_holds() -> None:
+    """A recording whose last step is at 6.45 s and whose stats go on to 12.75 s (as `r`
+    writes them) loops every 12.75 s: the last step holds 6.3 s per cycle, as recorded, not
+    the 10 ms it held when a cycle ended at the last step. Speed 20 (a cycle 0.64 s); a change
+    is never early, and is allowed 3 s of timeline time (150 ms) late on a busy machine."""
+    text = lines(
+        {"linkshaper_timeline": 1},
+        {"at": 0, "set": {"egress.latency": "50ms"}},
+        {"at": 6.45, "set": {"egress.latency": "5ms"}},
+        *(
+            {"at": at, "stats": {"direction": "egress", "at": at}}
+            for at in (round(0.25 * i + 0.5, 2) for i in range(50))
+        ),
+    )
+    assert json.loads(text.splitlines()[-1])["at"] == 12.75
+    timeline = timeline_from_bytes(text)
+    assert timeline.check().duration == 12.75
+    assert parse_timeline(text.decode().splitlines()).duration == 12.75
+    seen: list[tuple[float, float]] = []  # (timeline time, egress latency in ms)
+
+    def apply(spec: Spec) -> None:
+        seen.append(((time.monotonic() - runner.origin) * 20, spec.default_link.egress.latency))
+        if len(seen) == 5:
+            runner.stop()
+
+    runner = ReplayRunner(timeline, apply, Spec(), speed=20, loop=True)
+    runner.run()
+    due = [(0.0, 50), (6.45, 5), (12.75, 50), (19.2, 5), (25.5, 50)]
+    assert [latency for _, latency in seen] == [latency for _, latency in due], seen
+    for (at, _), (when, _) in zip(due, seen, strict=True):
+        assert at - 0.01 <= when <= at + 3, (due, seen)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
+
+from textual.widgets import Input, Label
 
 from tests.tui_helpers import wait_until
 from tests.unit.test_tui_snapshots import app_and_ready
@@ -33,6 +36,7 @@ def test_x_leaves_a_line_that_says_stopped(tmp_path: Path) -> None:
             await wait_until(pilot, lambda: app.replay_worker is not None
                              and app.replay_worker.is_finished, 5, "the replay's end")  # fmt: skip
             await pilot.pause(0.6)
+            assert [n.message for n in app._notifications][-1] == "Replay stopped"  # as docs say
             line = str(pane.render())
             assert "stopped" in line and "step 1/3" in line, line
             for gone in ("done", "next at", "pause/resume", "x stop"):
@@ -60,5 +64,34 @@ def test_o_loops_the_replay_in_progress_and_the_next(tmp_path: Path) -> None:
             await pilot.press("o")
             assert not app.runner.loop and not app.loop_replays
             await pilot.press("x")
+
+    asyncio.run(scenario())
+
+
+def test_t_offers_the_newest_recording_and_says_why_an_empty_enter_does_nothing(
+    tmp_path: Path,
+) -> None:
+    """In a new session (nothing recorded yet) `t` offers the newest `*.jsonl` of the record
+    directory; Enter on an emptied prompt says why nothing happened (it was silent, and the
+    next keys landed in it)."""
+    older, newer = timeline(tmp_path / "b-older.jsonl"), timeline(tmp_path / "a-newer.jsonl")
+    os.utime(older, (1_000_000, 1_000_000))
+    app, ready = app_and_ready()
+    app.record_dir = tmp_path
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("t")
+            await wait_until(pilot, lambda: bool(app.screen.query(Input)), 5, "the prompt")
+            field = app.screen.query_one(Input)
+            assert field.value == newer
+            field.value = ""
+            await pilot.press("enter")
+            await pilot.pause()
+            said = str(app.screen.query_one("#error", Label).render())
+            assert "No path given" in said, said
+            assert app.runner is None
+            await pilot.press("escape")
 
     asyncio.run(scenario())
