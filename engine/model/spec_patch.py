@@ -55,6 +55,11 @@ def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
     strictly as a spec file is (`true` is no rate), so a bad value is reported exactly as in a
     spec file and nothing is half-applied.
     """
+    if spec.flows and _default_link_only(changes):
+        # Flows are validated independently of the default link: re-reading 10,000 of them
+        # for a one-field change took seconds. Same outcome and same words as the whole path.
+        changed = patch_spec(Spec(default_link=spec.default_link), changes)
+        return spec.model_copy(update={"default_link": changed.default_link})
     data = spec.model_dump(mode="json")
     for path, value in changes.items():
         if not isinstance(path, str):
@@ -62,3 +67,11 @@ def patch_spec(spec: Spec, changes: Mapping[str, Any]) -> Spec:
         node, key = _resolve_path(data, path)
         node[key] = value
     return parse_spec(data)
+
+
+def _default_link_only(changes: Mapping[str, Any]) -> bool:
+    """Whether every change names a field of the default link (`egress.latency`)."""
+    return all(
+        isinstance(path, str) and path.split(".", 1)[0] in ("ingress", "egress", "default_link")
+        for path in changes
+    )
