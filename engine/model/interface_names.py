@@ -7,6 +7,7 @@ name enters, with the field it came in."""
 from __future__ import annotations
 
 from engine.model.errors import LinkshaperError
+from engine.model.validation_errors import quoted
 
 #: The kernel's IFNAMSIZ less its terminating NUL.
 MAX_INTERFACE_NAME = 15
@@ -23,7 +24,7 @@ def check_interface_name(name: str, field: str) -> str:
         raise InterfaceNameError(f"{field}: an interface name, not an empty one")
     if size > MAX_INTERFACE_NAME:
         raise InterfaceNameError(
-            f"{field}: {name!r} is {size} bytes; an interface name is at most "
+            f"{field}: {quoted(name)} is {size} bytes; an interface name is at most "
             f"{MAX_INTERFACE_NAME} (a longer one would be cut to another interface's name)"
         )
     return name

@@ -24,7 +24,7 @@ from engine.model.impairments import MarkovLoss as MarkovLoss
 from engine.model.impairments import Outage as Outage
 from engine.model.impairments import QueueLimit as QueueLimit
 from engine.model.impairments import Slot as Slot
-from engine.model.validation_errors import describe_validation_error
+from engine.model.validation_errors import describe_validation_error, quoted
 
 #: Framing overhead counted per frame by the rate limiter, in bytes, on top of the Ethernet
 #: frame that AF_PACKET shows (14-byte header onwards): preamble and start delimiter (8),
@@ -177,7 +177,7 @@ class FlowMatch(Strict):
         try:
             ipaddress.ip_network(value, strict=False)
         except ValueError:
-            raise ValueError(f"not an IP address or CIDR prefix: {value!r}") from None
+            raise ValueError(f"not an IP address or CIDR prefix: {quoted(value)}") from None
         return value
 
     @field_validator("protocol")
@@ -185,7 +185,9 @@ class FlowMatch(Strict):
     def _check_protocol(cls, value: int | str) -> int | str:
         if isinstance(value, str):
             if value.lower() not in _PROTOCOL_NAMES:
-                raise ValueError(f"unknown protocol {value!r} (use a number or tcp, udp, icmp)")
+                raise ValueError(
+                    f"unknown protocol {quoted(value)} (use a number or tcp, udp, icmp)"
+                )
             return value
         if not 0 <= value <= 255:
             raise ValueError("protocol is an 8-bit number")
@@ -277,7 +279,7 @@ class Spec(Strict):
         seen: set[str] = set()
         for flow in self.flows:
             if flow.label in seen:
-                raise ValueError(f"duplicate flow label {flow.label!r}")
+                raise ValueError(f"duplicate flow label {quoted(flow.label)}")
             seen.add(flow.label)
         return self
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.model.printable import printable
+
 
 def field_location(loc: tuple[int | str, ...]) -> str:
     text = ""
@@ -28,6 +30,23 @@ MAX_PROBLEMS = 5
 
 #: An input longer than this (as JSON) is not echoed in a reason.
 MAX_ECHOED = 40
+
+
+#: A field name or path quoted in a refusal is cut to this many characters.
+MAX_FIELD_ECHOED = 80
+
+
+def quoted(value: object) -> str:
+    """VALUE as a refusal quotes it: at most MAX_ECHOED characters, control characters
+    neutralised, in quotes, so a hostile input can neither flood a reply or a log line nor
+    reach a terminal with escapes."""
+    return repr(printable(str(value), MAX_ECHOED))
+
+
+def field_name(name: object) -> str:
+    """A user-supplied field name or path as a refusal names it: cut to MAX_FIELD_ECHOED
+    characters, control characters (ESC, newline) neutralised."""
+    return printable(str(name), MAX_FIELD_ECHOED)
 
 
 def plain_reason(error: Mapping[str, Any]) -> str:
@@ -69,7 +88,7 @@ def describe_errors(errors: Iterable[Mapping[str, Any]]) -> str:
     for error in errors:
         where = field_location(tuple(part for part in error["loc"] if part != "body"))
         reason = "unknown field" if error["type"] == "extra_forbidden" else plain_reason(error)
-        item = f"{where[:80]}: {reason}"
+        item = f"{field_name(where)}: {reason}"
         if item in parts:
             continue
         if len(parts) < MAX_PROBLEMS:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import secrets
+import select
 import socket
 import struct
 import threading
@@ -237,6 +238,9 @@ class ControlServer:
                 except Exception:  # not even JSON text (bad UTF-8, nested too deep)
                     reply = Error(message="bad request: not a message")
                 else:
+                    if _hung_up(conn):  # gave up waiting (a stopped engine): do not apply it
+                        log.warning("control request %s dropped: its client is gone", request.type)
+                        return
                     try:
                         reply = self._handler(request)
                     except Exception as exc:  # a handler bug must not kill the engine
@@ -254,6 +258,14 @@ class ControlServer:
         except OSError:
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+def _hung_up(conn: Connection) -> bool:
+    """Whether the client has shut its end: one that timed out waiting (the engine stopped)
+    must not have its change put in force later, when it believes the change failed."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLRDHUP)
+    return bool(poller.poll(0))
 
 
 def _first_problem(exc: ValidationError) -> str:

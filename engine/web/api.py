@@ -19,7 +19,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from engine.model.printable import printable
 from engine.model.validation_errors import describe_errors
+from engine.protocol.control import ControlError
 from engine.web.body_limits import MAX_BODY, BodyLimit, JsonBodies
 from engine.web.capture_routes import capture_routes
 from engine.web.common import ERROR_CONTENT, NOT_THERE, ApiError, Engine, spec_in_force
@@ -120,6 +122,11 @@ def _answer_errors(app: FastAPI) -> None:
         if not_json is not None:
             return JSONResponse({"error": not_json}, status_code=400)
         return JSONResponse({"error": _one_line(exc)}, status_code=422)
+
+    @app.exception_handler(ControlError)
+    async def engine_silent(_request: Request, exc: ControlError) -> JSONResponse:
+        # `linkshaper http`: the engine gone or silent past its deadline (a stopped supervisor)
+        return JSONResponse({"error": printable(str(exc))}, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

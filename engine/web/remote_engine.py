@@ -4,15 +4,17 @@ its own for requests, a subscription for what it publishes, and one per capture.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
-from engine.protocol.control import ControlError
+from engine.protocol.control import REPLY_TIMEOUT, ControlError, no_answer
 from engine.protocol.messages import CaptureRequest, Error, Message, Subscribe
 from engine.protocol.subscribers import Listeners
 
-#: How long `linkshaper http` waits for the engine's answer to one request: longer than a
-#: command line's 10 s, as a spec of 10,000 flows takes seconds to apply on a busy machine.
-API_REPLY_TIMEOUT = 60.0
+#: How long `linkshaper http` waits for the engine's answer to one request, counted from when
+#: the request arrives (time queued behind another included): the command line's and the
+#: TUI's deadline, then a 503 (a stopped supervisor must not hold the caller and a connection).
+API_REPLY_TIMEOUT = REPLY_TIMEOUT
 
 
 class RemoteEngine:
@@ -34,15 +36,22 @@ class RemoteEngine:
         deadline: the client shut it down) is replaced for the next request, not kept dead."""
         from engine.protocol.client import ControlClient
 
-        with self._lock:
+        due = time.monotonic() + API_REPLY_TIMEOUT
+        if not self._lock.acquire(timeout=API_REPLY_TIMEOUT):  # queued behind a silent one
+            raise no_answer(self.control, API_REPLY_TIMEOUT)
+        try:
+            left = max(0.1, due - time.monotonic())
             if self._client is None:
-                self._client = ControlClient(self.control, timeout=API_REPLY_TIMEOUT)
+                self._client = ControlClient(self.control, timeout=left)
+            self._client.timeout = left
             try:
                 return self._client.request(request)
             except ControlError:
                 self._client.close()
                 self._client = None
                 raise
+        finally:
+            self._lock.release()
 
     def listen(self, callback: Callable[[Message], None]) -> Callable[[], None]:
         return self._listeners.add(callback)
