@@ -287,6 +287,8 @@ class DirectionPanel(Vertical):
         sparks["queue-drops"].push(
             queue_drops, f"{_per_second(queue_drops)} {rates.queue_packets}p{marks}"
         )
+        if self.link.rate == 0 and self.link.trace is None:  # blocked: say what it holds
+            self.queue_limits.update(queue_limits_text(self.link, rates.queue_packets))
         packets = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
         if packets != self._packets:  # the border row alone: not the panel and all in it
             self._packets = packets
@@ -296,7 +298,7 @@ class DirectionPanel(Vertical):
         """What the engine measured frames to spend in this direction's links: median and
         99th percentile of latency + jitter + queue (beside the Latency set above), on a
         millisecond scale that is at least the latency and jitter set."""
-        figure = f"{_ms(p50_ms)}/{_ms(p99_ms)} ms" if p99_ms > 0 else "-"
+        figure = delay_pair(p50_ms, p99_ms) if p99_ms > 0 else "-"
         spark = self.sparks["delay"]
         spark.least = max(1.0, self.link.latency + self.link.jitter)
         spark.push(p99_ms, figure, scale_text=compact_ms(spark.ceiling_for(None, p99_ms)))
@@ -304,7 +306,7 @@ class DirectionPanel(Vertical):
     def show_rtt(self, set_ms: float, measured_ms: float | None) -> None:
         """The round trip set (both directions' latency) beside the one measured (both
         directions' median delays): the same on both panels."""
-        measured = "-" if measured_ms is None else f"{_ms(measured_ms)} ms"
+        measured = "-" if measured_ms is None else duration_text(measured_ms)
         self.rtt.update([f"RTT set {_ms(set_ms)} ms · measured {measured}",
                          f"RTT {_ms(set_ms)} ms · did {measured}"])  # fmt: skip
 
@@ -322,10 +324,21 @@ class DirectionPanel(Vertical):
             self._fit()  # a row more or less for the controls, none taken from the graphs
 
 
-def queue_limits_text(link: LinkSpec) -> list[str]:
+def queue_limits_text(link: LinkSpec, held: int = 0) -> list[str]:
     """The queue's limits as the bottleneck applies them: packets, bytes and time, the time
     limit also in full-size packets at the rate set (which of them binds first); longest
-    first, then shorter wordings for a narrow panel (`FittedLine`)."""
+    first, then shorter wordings for a narrow panel (`FittedLine`). While the link is
+    blocked (rate 0) the queue keeps the `held` frames, sent late on unblocking (a time
+    limit is drain time at the rate, checked on admission: docs/spec.md), and says so."""
+    wordings = _limits_wordings(link)
+    if link.rate != 0 or link.trace is not None:
+        return wordings
+    return [f"{wordings[0]} · blocked: {held:,} pkts held until unblocked",
+            f"{wordings[1]} · blocked: {held:,} held", f"{wordings[2]} · {held:,} held",
+            *wordings]  # fmt: skip
+
+
+def _limits_wordings(link: LinkSpec) -> list[str]:
     if link.rate >= UNLIMITED_RATE and link.trace is None:
         return ["Q limit none: rate unlimited", "Q none: unlimited"]  # nothing queues
     queue = link.queue
@@ -365,6 +378,23 @@ def compact_rate(bits_per_second: float) -> str:
 def compact_ms(ms: float) -> str:
     """`50ms`, `2s`."""
     return f"{ms / 1000:.3g}s" if ms >= 1000 else f"{ms:.3g}ms"
+
+
+def delay_pair(p50_ms: float, p99_ms: float) -> str:
+    """`81.2/98.2 ms`, `11.8/11.8 s`: both in the unit of the larger, in the figure's 12
+    columns with its unit (`11775/11784 ms` lost its ` ms` there)."""
+    if p99_ms >= 1000 or p50_ms >= 1000:
+        return f"{_seconds(p50_ms)}/{_seconds(p99_ms)} s"
+    return f"{_ms(p50_ms)}/{_ms(p99_ms)} ms"
+
+
+def duration_text(ms: float) -> str:
+    """`223 ms`, `11.9 s`."""
+    return f"{_seconds(ms)} s" if ms >= 1000 else f"{_ms(ms)} ms"
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms / 1000:.3g}" if ms < 1e6 else f"{ms / 1000:.0f}"
 
 
 def _ms(value: float) -> str:
