@@ -20,8 +20,9 @@ from engine.model.spec import DIRECTIONS, Direction
 from engine.model.units import format_rate
 from shaper_tui.history import History
 from shaper_tui.history_columns import CLIP_PERCENTILE, Columns, clipped_top, columns
-from shaper_tui.widgets.direction_panel import TITLES, compact_ms, compact_rate
+from shaper_tui.widgets.direction_panel import TITLES
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.panel_text import compact_ms, compact_rate
 from shaper_tui.widgets.scaled_graph import ScaledGraph
 from shaper_tui.widgets.time_axis import axis_line
 

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 
 from engine.model.rates import LinkRates
 from engine.model.spec import LinkSpec
-from shaper_tui.widgets.direction_panel import DirectionPanel
+from shaper_tui.widgets.direction_panel import ControlsScroll, DirectionPanel
 from shaper_tui.widgets.scaled_graph import _BLANK, _FLOOR
 from shaper_tui.widgets.time_axis import TimeAxis
 from tests.tui_helpers import wait_until
@@ -129,9 +129,7 @@ def test_the_focused_control_stays_on_screen_after_a_resize() -> None:
             await pilot.resize_terminal(80, 24)
             for _ in range(5):
                 await pilot.pause(0.05)
-            scroll = control.parent.parent if control.parent is not None else None
-            assert scroll is not None
-            shown = scroll.region
+            shown = control.query_ancestor(ControlsScroll).region
             return control.region.y, control.region.bottom, shown.y, shown.bottom
 
     top, bottom, shown_top, shown_bottom = asyncio.run(scenario())
