@@ -183,6 +183,8 @@ class DirectionPanel(Vertical):
         #: Blank rows matching the other panel's occasional lines (see `_fit`).
         self.pad = Widget(classes="pad")
         self._pad_rows = 0
+        #: Frames in the queue at the last report (held there while the link is blocked).
+        self._queued = 0
 
     def compose(self) -> ComposeResult:
         sliders = {field: (label, scale) for field, label, scale in SLIDERS}
@@ -292,7 +294,7 @@ class DirectionPanel(Vertical):
     def show_link(self, link: LinkSpec) -> None:
         """Show what the engine has in force (no Changed messages: nothing echoes back)."""
         self.link = link
-        self.queue_limits.update(queue_limits_text(link))
+        self.queue_limits.update(queue_limits_text(link, self._queued))
         for field in ORDER:
             value = shown_value(link, field)
             widget = self.controls.get(field)
@@ -325,8 +327,9 @@ class DirectionPanel(Vertical):
         sparks["queue-drops"].push(
             queue_drops, f"{rate_figure(queue_drops)} {rates.queue_packets}p{marks}"
         )
+        self._queued = rates.queue_packets
         if self.link.rate == 0 and self.link.trace is None:  # blocked: say what it holds
-            self.queue_limits.update(queue_limits_text(self.link, rates.queue_packets))
+            self.queue_limits.update(queue_limits_text(self.link, self._queued))
         packets = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
         if packets != self._packets:  # the border row alone: not the panel and all in it
             self._packets = packets
