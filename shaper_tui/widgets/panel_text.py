@@ -15,8 +15,9 @@ def queue_limits_text(link: LinkSpec, held: int = 0) -> list[str]:
     """The queue's limits as the bottleneck applies them: packets, bytes and time, the time
     limit also in full-size packets at the rate set (which of them binds first); longest
     first, then shorter wordings for a narrow panel (`FittedLine`). While the link is
-    blocked (rate 0) the queue keeps the `held` frames, sent late on unblocking (a time
-    limit is drain time at the rate, checked on admission: docs/spec.md), and says so."""
+    blocked (rate 0) the queue keeps the `held` frames queued before the block (a change
+    never drops a queued packet; the time limit is checked on admission: docs/spec.md), sent
+    as late as the block was long on unblocking; it says so."""
     wordings = _limits_wordings(link)
     if link.rate != 0 or link.trace is not None:
         return wordings
