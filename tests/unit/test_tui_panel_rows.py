@@ -135,3 +135,34 @@ def test_the_focused_control_stays_on_screen_after_a_resize() -> None:
     top, bottom, shown_top, shown_bottom = asyncio.run(scenario())
     assert bottom > top and shown_top <= top and bottom <= shown_bottom, (
         top, bottom, shown_top, shown_bottom)  # fmt: skip
+
+
+def test_the_history_gives_both_directions_the_same_rows_at_80x24() -> None:
+    """A change in one direction only showed that direction's `Changed` row: at 80x24 the
+    Download `Drops` graph had 2 rows and the Upload one 3."""
+    from shaper_tui.history import History
+    from shaper_tui.screens.history import DirectionHistory, HistoryScreen
+    from tests.scripted_engine import script
+    from tests.unit.test_tui_snapshots import SPEC, app_and_ready
+
+    history = History(clock=0.0)
+    history.spec(SPEC, now=0.0)
+    for sample in script(100):
+        history.sample(sample, now=sample.at - 100.0)
+    egress = SPEC.default_link.egress.model_copy(update={"rate": 3_000_000})
+    history.spec(SPEC.model_copy(update={"default_link": SPEC.default_link.model_copy(
+        update={"egress": egress})}), now=10.0)  # fmt: skip
+
+    async def scenario() -> list[tuple[int, ...]]:
+        app, ready = app_and_ready()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            app.push_screen(HistoryScreen(history))
+            await pilot.pause(0.5)
+            return [
+                (*(graph.region.height for graph in each.graphs.values()), each.axis.region.height)
+                for each in app.screen.query(DirectionHistory)
+            ]
+
+    down, up = asyncio.run(scenario())
+    assert down == up and down[-1] == 1, (down, up)
