@@ -8,7 +8,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widget import Widget
+from textual.widgets import Static
 
 from engine.model.rates import LinkRates
 from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
@@ -181,7 +181,7 @@ class DirectionPanel(Vertical):
         self.saturated = SteadyLabel("", id=f"{direction}-saturated", classes="stall")
         self._packets = ""
         #: Blank rows matching the other panel's occasional lines (see `_fit`).
-        self.pad = Widget(classes="pad")
+        self.pad = Static("", classes="pad")
         self._pad_rows = 0
         #: Frames in the queue at the last report (held there while the link is blocked).
         self._queued = 0

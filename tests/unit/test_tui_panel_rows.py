@@ -103,6 +103,7 @@ def test_both_panels_keep_their_graph_rows_in_line_with_a_stall_note() -> None:
             app.panels["egress"].show_saturated(12.0)
             await pilot.pause()
             await pilot.pause()
+            assert "Widget" not in app.export_screenshot()  # the pad is blank
             return _tops(app)
 
     for size in ((120, 40), (80, 24)):
