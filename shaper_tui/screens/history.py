@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.scalar import Scalar
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Label, Static
@@ -20,8 +21,9 @@ from engine.model.spec import DIRECTIONS, Direction
 from engine.model.units import format_rate
 from shaper_tui.history import History
 from shaper_tui.history_columns import CLIP_PERCENTILE, Columns, clipped_top, columns
-from shaper_tui.widgets.direction_panel import TITLES, compact_ms, compact_rate
+from shaper_tui.widgets.direction_panel import TITLES
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.panel_text import compact_ms, compact_rate
 from shaper_tui.widgets.scaled_graph import ScaledGraph
 from shaper_tui.widgets.time_axis import axis_line
 
@@ -151,7 +153,6 @@ class DirectionHistory(Vertical):
         for name, measured, set_name in ROWS:
             self._show_row(name, data, measured, set_name)
         self.axis.span, self.marks.changes = data.span, data.changes
-        self.marks_row.display = bool(data.changes)
         self.axis.refresh()
         self.marks.refresh()
 
@@ -196,6 +197,18 @@ class HistoryScreen(Screen[None]):
         self.set_interval(REFRESH, self.draw)
         self.call_after_refresh(self.draw)
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._share_rows)
+
+    def _share_rows(self) -> None:
+        """Both directions the same height (an odd row left blank): shared by `1fr`, one
+        took the odd row and its graphs a row more than the other's."""
+        footer = self.query_one(KeyFooter).outer_size.height
+        each = max(1, (self.size.height - self.head.outer_size.height - footer) // 2)
+        for direction in self.directions:
+            if direction.styles.height != Scalar.from_number(each):
+                direction.styles.height = each
+
     def draw(self) -> None:
         stats = self.history.stats
         span = stats[-1].at - stats[0].at if stats else 0.0
@@ -206,8 +219,15 @@ class HistoryScreen(Screen[None]):
             if stats
             else "No stats yet: the history starts when the engine reports."
         )
+        self.call_after_refresh(self._share_rows)  # the head may wrap to another row
         for direction in self.directions:
             direction.show(self.history)
+        # Both directions show the `Changed` row if either has a change in view, so that
+        # their graphs keep the same rows (one direction's alone took a row from its graphs).
+        changed = any(direction.marks.changes for direction in self.directions)
+        for direction in self.directions:
+            if direction.marks_row.display != changed:
+                direction.marks_row.display = changed
 
     def action_close(self) -> None:
         self.dismiss(None)

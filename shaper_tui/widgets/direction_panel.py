@@ -8,10 +8,11 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
+from textual.widgets import Static
 
 from engine.model.rates import LinkRates
-from engine.model.spec import FRAMING_OVERHEAD, UNLIMITED_RATE, Direction, LinkSpec
-from engine.model.units import format_duration_ms, format_rate, format_share
+from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
+from engine.model.units import format_rate, format_share
 from shaper_tui.link_edits import (
     DISCIPLINES,
     JITTER_DISTRIBUTIONS,
@@ -35,6 +36,15 @@ from shaper_tui.textual_fixes import set_border_subtitle
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.fitted_line import FittedLine
 from shaper_tui.widgets.metric_spark import MetricSpark
+from shaper_tui.widgets.panel_text import (
+    compact_ms,
+    compact_rate,
+    delay_pair,
+    duration_text,
+    ms_figure,
+    queue_limits_text,
+    rate_figure,
+)
 from shaper_tui.widgets.steady_label import SteadyLabel
 from shaper_tui.widgets.time_axis import TimeAxis
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -79,10 +89,6 @@ ORDER: tuple[Field, ...] = (*BASIC, *ADVANCED)
 class ControlsScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
     """The controls, scrolled to the focused one when they do not fit; without the scroll
     keys of its own, so that ↑ and ↓ still move between controls."""
-
-
-def _per_second(count: float) -> str:
-    return f"{count:.0f}/s" if count >= 1 or count == 0 else f"{count:.1f}/s"
 
 
 class DirectionPanel(Vertical):
@@ -130,6 +136,9 @@ class DirectionPanel(Vertical):
         color: $warning;
         display: none;
     }
+    DirectionPanel > .pad {
+        height: 0;
+    }
     DirectionPanel > .stall.-shown {
         display: block;
     }
@@ -171,6 +180,11 @@ class DirectionPanel(Vertical):
         #: Frames the engine could not take (dropped before any link saw them), while any are.
         self.saturated = SteadyLabel("", id=f"{direction}-saturated", classes="stall")
         self._packets = ""
+        #: Blank rows matching the other panel's occasional lines (see `_fit`).
+        self.pad = Static("", classes="pad")
+        self._pad_rows = 0
+        #: Frames in the queue at the last report (held there while the link is blocked).
+        self._queued = 0
 
     def compose(self) -> ComposeResult:
         sliders = {field: (label, scale) for field, label, scale in SLIDERS}
@@ -204,25 +218,51 @@ class DirectionPanel(Vertical):
                     yield make(field)
         with Vertical(classes="graphs"):
             yield from self.sparks.values()
-            yield TimeAxis()
+        yield TimeAxis()  # outside the graphs: never the row a short panel clips
         yield self.queue_limits
         yield self.rtt
         yield self.stall
         yield self.saturated
+        yield self.pad
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit()
+        # A stall note wraps anew at the new width; and the focused control, in controls
+        # that now scroll, is brought back on screen (it stayed where it was, out of view).
+        self.call_after_refresh(self._fit)
+        self.call_after_refresh(self._focused_into_view)
+
+    def _focused_into_view(self) -> None:
+        focused = self.screen.focused
+        if focused is not None and self in focused.ancestors:
+            focused.scroll_visible(animate=False, immediate=True)
+
+    def extra_rows(self) -> int:
+        """Rows the panel's occasional lines take now (the saturated line, the stall note)."""
+        rows = 1 if self.saturated.has_class("-shown") else 0  # one short line
+        if self.stall.has_class("-shown"):  # it wraps: the rows it takes
+            rows += max(1, self.stall.outer_size.height)
+        return rows
 
     def _fit(self) -> None:
-        """Cap the controls' height so that every graph row (and the time axis) keeps at
-        least one row: at 80x24 with `a` open, the controls scroll, the figures stay."""
-        graphs = self.query_one(".graphs")
-        needed = sum(1 for child in graphs.children if child.display)
+        """Fit every direction panel on the screen to the occasional lines of any of them, so
+        their graphs keep the same rows side by side (a blank pad under the panel with fewer
+        lines), and cap the controls' height so that every graph keeps at least one row: at
+        80x24 with `a` open, the controls scroll, the figures stay."""
+        panels = list(self.screen.query(DirectionPanel)) if self.is_attached else [self]
+        extra = max(panel.extra_rows() for panel in panels)
+        for panel in panels:
+            panel.fit_to(extra)
+
+    def fit_to(self, extra: int) -> None:
+        """Leave `extra` rows under the fixed lines, padded if this panel's own take fewer."""
+        own = self.extra_rows()
+        if self._pad_rows != extra - own:
+            self._pad_rows = extra - own
+            self.pad.styles.height = extra - own
+        needed = len(self.sparks) + 1  # each graph a row, and the time axis
         needed += sum(1 for line in (self.queue_limits, self.rtt) if line.display)
-        needed += 1 if self.saturated.has_class("-shown") else 0  # one short line
-        if self.stall.has_class("-shown"):  # it wraps: the rows it takes
-            needed += max(1, self.stall.outer_size.height)
-        room = max(3, self.content_size.height - needed)
+        room = max(3, self.content_size.height - needed - extra)
         self.query_one(".controls").styles.max_height = room
 
     # A class, not `:focus-within`: that pseudo-class has Textual restyle the whole panel
@@ -254,7 +294,7 @@ class DirectionPanel(Vertical):
     def show_link(self, link: LinkSpec) -> None:
         """Show what the engine has in force (no Changed messages: nothing echoes back)."""
         self.link = link
-        self.queue_limits.update(queue_limits_text(link))
+        self.queue_limits.update(queue_limits_text(link, self._queued))
         for field in ORDER:
             value = shown_value(link, field)
             widget = self.controls.get(field)
@@ -281,12 +321,15 @@ class DirectionPanel(Vertical):
         # an engine that does not say what got past its queue), of what came in.
         share = loss_share if rates.loss_drops and rates.past_queue else rates.loss_share
         share_text = f"{format_share(share)} " if lost else ""
-        sparks["lost"].push(lost, f"{share_text}{_per_second(lost)}")
+        sparks["lost"].push(lost, f"{share_text}{rate_figure(lost)}")
         queue_drops = rates.queue_drops + rates.aqm_drops
-        marks = f" ce {_per_second(rates.ecn_marks)}" if rates.ecn_marks else ""
+        marks = f" ce {rate_figure(rates.ecn_marks)}" if rates.ecn_marks else ""
         sparks["queue-drops"].push(
-            queue_drops, f"{_per_second(queue_drops)} {rates.queue_packets}p{marks}"
+            queue_drops, f"{rate_figure(queue_drops)} {rates.queue_packets}p{marks}"
         )
+        self._queued = rates.queue_packets
+        if self.link.rate == 0 and self.link.trace is None:  # blocked: say what it holds
+            self.queue_limits.update(queue_limits_text(self.link, self._queued))
         packets = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
         if packets != self._packets:  # the border row alone: not the panel and all in it
             self._packets = packets
@@ -296,7 +339,7 @@ class DirectionPanel(Vertical):
         """What the engine measured frames to spend in this direction's links: median and
         99th percentile of latency + jitter + queue (beside the Latency set above), on a
         millisecond scale that is at least the latency and jitter set."""
-        figure = f"{_ms(p50_ms)}/{_ms(p99_ms)} ms" if p99_ms > 0 else "-"
+        figure = delay_pair(p50_ms, p99_ms) if p99_ms > 0 else "-"
         spark = self.sparks["delay"]
         spark.least = max(1.0, self.link.latency + self.link.jitter)
         spark.push(p99_ms, figure, scale_text=compact_ms(spark.ceiling_for(None, p99_ms)))
@@ -304,68 +347,22 @@ class DirectionPanel(Vertical):
     def show_rtt(self, set_ms: float, measured_ms: float | None) -> None:
         """The round trip set (both directions' latency) beside the one measured (both
         directions' median delays): the same on both panels."""
-        measured = "-" if measured_ms is None else f"{_ms(measured_ms)} ms"
-        self.rtt.update([f"RTT set {_ms(set_ms)} ms · measured {measured}",
-                         f"RTT {_ms(set_ms)} ms · did {measured}"])  # fmt: skip
+        measured = "-" if measured_ms is None else duration_text(measured_ms)
+        self.rtt.update([f"RTT set {ms_figure(set_ms)} ms · measured {measured}",
+                         f"RTT {ms_figure(set_ms)} ms · did {measured}"])  # fmt: skip
 
     def show_stall(self, note: str) -> None:
         """Why the direction stands still (after an extreme setting), or "" for nothing."""
         self.stall.show(note)
-        self.stall.set_class(bool(note), "-shown")
+        if self.stall.has_class("-shown") != bool(note):
+            self.stall.set_class(bool(note), "-shown")
+            self._fit()
+            self.call_after_refresh(self._fit)  # the rows it wraps to, once laid out
 
     def show_saturated(self, per_second: float) -> None:
         """Frames a second the engine itself dropped, unable to take them (0: the line goes)."""
-        text = f"Engine saturated: {_per_second(per_second)} dropped" if per_second > 0 else ""
+        text = f"Engine saturated: {rate_figure(per_second)} dropped" if per_second > 0 else ""
         self.saturated.show(text)
         if self.saturated.has_class("-shown") != bool(text):
             self.saturated.set_class(bool(text), "-shown")
             self._fit()  # a row more or less for the controls, none taken from the graphs
-
-
-def queue_limits_text(link: LinkSpec) -> list[str]:
-    """The queue's limits as the bottleneck applies them: packets, bytes and time, the time
-    limit also in full-size packets at the rate set (which of them binds first); longest
-    first, then shorter wordings for a narrow panel (`FittedLine`)."""
-    if link.rate >= UNLIMITED_RATE and link.trace is None:
-        return ["Q limit none: rate unlimited", "Q none: unlimited"]  # nothing queues
-    queue = link.queue
-    parts = [f"{queue.packets} pkts"] if queue.packets is not None else []
-    if queue.bytes is not None:
-        parts.append(f"{queue.bytes / 1e6:.3g} MB")
-    bits = queue.time_limit_bits(float(link.rate))
-    short = list(parts)
-    if queue.ms is not None and bits is not None:
-        text = format_duration_ms(queue.ms)
-        short.append(text)
-        if link.trace is None and link.rate > 0:
-            packets = bits / ((1514 + FRAMING_OVERHEAD) * 8)
-            short[-1] += f" ({compact_count(packets)} pkts)"
-            text += f" ({packets:,.0f} pkts)"
-        parts.append(text)
-    return ["Q limit " + (", ".join(parts) or "none"), "Q limit " + (", ".join(short) or "none"),
-            "Q " + (", ".join(short) or "none")]  # fmt: skip
-
-
-def compact_count(count: float) -> str:
-    """`812k`, `1.2M`: a count in a few characters."""
-    for factor, unit in ((1e6, "M"), (1e3, "k")):
-        if count >= 10 * factor:
-            return f"{count / factor:.3g}{unit}"
-    return f"{count:,.0f}"
-
-
-def compact_rate(bits_per_second: float) -> str:
-    """A scale's top in a few characters: `20M`, `1.5G`, `500k`."""
-    for factor, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if bits_per_second >= factor:
-            return f"{bits_per_second / factor:.3g}{unit}"
-    return f"{bits_per_second:.3g}"
-
-
-def compact_ms(ms: float) -> str:
-    """`50ms`, `2s`."""
-    return f"{ms / 1000:.3g}s" if ms >= 1000 else f"{ms:.3g}ms"
-
-
-def _ms(value: float) -> str:
-    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"

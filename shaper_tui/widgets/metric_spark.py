@@ -12,8 +12,12 @@ from textual.widgets import Label
 
 from shaper_tui.widgets.scaled_graph import ScaledGraph, nice_ceiling
 
-#: Samples kept: at two a second (the app's DISPLAY_INTERVAL), the last 50 s.
-HISTORY = 100
+#: The widest graph a panel fills with history, in cells (two samples a cell): at 200x60 a
+#: graph is 72 cells, and 50 s of samples left its 22 leftmost columns blank.
+WIDEST_CELLS = 300
+#: Samples kept: at two a second (the app's DISPLAY_INTERVAL), the last 300 s, enough for
+#: the widest graph (memory stays bounded: a few kB a graph).
+HISTORY = 2 * WIDEST_CELLS
 #: A scale that follows the data follows this many of the newest samples (5 s at two a second):
 #: after a spike it is back within seconds, the spike drawn full in the warning colour meanwhile
 #: (a scale over the whole history stayed at a burst's `5G` for 50 s).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import islice
 from typing import ClassVar, Self
 
 from rich.segment import Segment
@@ -167,7 +168,8 @@ class ScaledGraph(Widget):
 
     def _picture(self, width: int, height: int) -> Picture:
         """The rows of braille and each cell's kind (0 plain, 1 floor, 2 over the ceiling)."""
-        samples = list(self.samples)[-2 * width :]
+        # The newest samples only: the history kept is longer than most graphs are wide.
+        samples = list(islice(reversed(self.samples), 2 * width))[::-1] if width > 0 else []
         ceiling = self.ceiling
         rows = braille_rows(samples, ceiling, width, height, self.line)
         padded = [0.0] * (2 * width - len(samples)) + samples

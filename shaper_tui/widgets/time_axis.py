@@ -61,8 +61,10 @@ class _AxisLine(Widget):
     """
 
     def render(self) -> Text:
-        span = HISTORY * SAMPLE_SECONDS
-        return Text(axis_line(self.size.width, 2 * SAMPLE_SECONDS, span), no_wrap=True)
+        # The span drawn: what the graph's cells hold, at most what is kept.
+        width = self.size.width
+        span = min(HISTORY, 2 * width) * SAMPLE_SECONDS
+        return Text(axis_line(width, 2 * SAMPLE_SECONDS, span), no_wrap=True)
 
 
 class TimeAxis(Horizontal):
