@@ -81,6 +81,8 @@ class SpecEdits(ShaperState):
                 self._show_spec(self.spec)
 
         question = f"{doing}? Nothing gets through {stops} then."
+        # The question names the value; until a yes, the control shows what is in force.
+        self._show_spec(self.spec)
         self.push_screen(ConfirmScreen(question), answered)
 
     def _patch(self, changes: Mapping[str, Any]) -> None:
