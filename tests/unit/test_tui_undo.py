@@ -238,6 +238,10 @@ def test_a_bare_number_in_a_prompt_is_in_the_unit_the_control_shows() -> None:
         await until(pilot, lambda: isinstance(app.screen, ValuePrompt), "the prompt")
         hint = str(app.screen.query_one("#hint").render())
         assert hint.endswith("a bare number is in %"), hint
+        # Issue NEWUSER22 item 15: the prompt's footer said only `esc Cancel`.
+        shown = {b.key: b.description for _, b, _, _ in app.screen.active_bindings.values()
+                 if b.show}  # fmt: skip
+        assert shown.get("enter") == "Apply", shown
         await pilot.press("enter")
         await until(pilot, lambda: ingress(engine).loss == 0.01, "1 %, not 100 %")
         app.query_one("#ingress-latency").focus()
