@@ -131,10 +131,13 @@ class ShaperState(App[None]):
             self.panels[direction].show_link(spec.link(direction))
         self.flows.spec = spec
 
-    def _remember(self, what: str, key: str | None = None, old: str = "", new: str = "") -> None:
-        """Keep the spec in force before `what` replaces it, for `u` (a burst on one control,
-        `key`, is one step: see `UndoHistory.record`)."""
+    def _remember(
+        self, what: str, after: Spec | None, key: str | None = None, old: str = "", new: str = ""
+    ) -> None:
+        """Keep the spec in force before `what` makes it `after` (None: not known yet, a
+        replay), for `u` (a burst on one control, `key`, is one step; one that changes
+        nothing is not kept: see `UndoHistory.record`)."""
         self.session.history.record(
-            Change(what, self.spec, key=key, at=time.monotonic(), old=old, new=new)
+            Change(what, self.spec, key=key, at=time.monotonic(), old=old, new=new, after=after)
         )
         self.refresh_bindings()

@@ -28,7 +28,8 @@ BINDINGS: list[BindingType] = [
             tooltip="Reset to pass-through (no limit, no loss, no delay), after asking"),
     Binding("u,ctrl+z", "undo", "Undo", id="app.undo",
             tooltip="Undo the last change (a step, a typed value, a choice, a preset, block, "
-            "reset or replay): the spec before it; a burst on one control is one step"),
+            "reset or replay): the fields it changed go back, a field changed since by "
+            "another client stays; a burst on one control is one step"),
     Binding("U,ctrl+y", "redo", "Redo", show=False, id="app.redo", key_display="U",
             tooltip="Redo what u undid (Shift+U or Ctrl+Y)"),
     Binding("a", "advanced", "Advanced", show=False, id="app.advanced",

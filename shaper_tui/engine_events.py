@@ -20,6 +20,7 @@ from shaper_tui.messages import (
 )
 from shaper_tui.refusals import plain_refusal
 from shaper_tui.session import SHORT_NAMES
+from shaper_tui.undo_fields import field_changes
 
 #: Each direction's figures are drawn at most this often: readable, and cheap to draw.
 DISPLAY_INTERVAL = 0.5
@@ -63,6 +64,8 @@ class EngineEvents(ShaperState):
             self.recorder.take(message)
         if message.other is not None:
             self._say_who_changed(*message.other, count=message.others)
+            for path in field_changes(self.spec, message.spec):
+                self.session.changed_by[path] = message.other[0]
         if message.source == self.tag and self.link.busy:
             return  # our own change, overtaken by newer ones on their way
         self._show_spec(message.spec)

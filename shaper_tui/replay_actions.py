@@ -114,7 +114,7 @@ class ReplayActions(ShaperState):
             return
         if self.runner is not None:
             self.runner.stop()
-        self._remember("replay")
+        self._remember("replay", None)
         self.runner = runner
         self.timeline_pane.name_shown = Path(path).name
         self.replay_worker = self._run_replay(runner, timeline)

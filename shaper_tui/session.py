@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.model.spec import DIRECTIONS, PASS_THROUGH, Direction, Spec
+from engine.model.spec import DIRECTIONS, PASS_THROUGH, Direction, LinkSpec, Spec
 from shaper_tui.link_edits import mean_loss
+from shaper_tui.undo_fields import FieldChanges, field_changes
 
 if TYPE_CHECKING:
     from engine.timelines.recorder import TimelineRecorder
@@ -22,15 +23,19 @@ UNDO_STEPS = 50
 #: Changes to one control each within this many seconds of the one before are one undo step:
 #: ten presses of → are undone with one `u`.
 COALESCE_SECONDS = 2.0
+#: A loss (or an outage's share of down time) from which next to nothing gets through: a
+#: TCP connection stalls. The TUI's bursty loss tops out here (BURSTY_MAX_LOSS).
+STOPPING_SHARE = 0.99
 #: How the two directions are named on screen.
 SHORT_NAMES: dict[Direction, str] = {"ingress": "Download", "egress": "Upload"}
 
 
 @dataclass
 class Change:
-    """One undo step: what was done, and the spec in force before it. `after` is the spec in
-    force when it was undone (what redo puts back); `old` and `new` are a control's values as
-    shown, for the toast."""
+    """One undo step: what was done, the spec in force before it and the one it made (None for
+    a replay until it is undone: whatever it set by then). Undo and redo set only the fields
+    that differ between the two (`fields`); `old` and `new` are a control's values as shown,
+    for the toast."""
 
     what: str
     before: Spec
@@ -40,8 +45,16 @@ class Change:
     new: str = ""
     after: Spec | None = None
 
-    def describe(self) -> str:
-        return f"{self.what} {self.old} → {self.new}" if self.old or self.new else self.what
+    @property
+    def fields(self) -> FieldChanges:
+        return {} if self.after is None else field_changes(self.before, self.after)
+
+    def undone(self) -> str:
+        """What the toast says was undone: the control is back to its old value."""
+        return f"{self.what} back to {self.old}" if self.old or self.new else self.what
+
+    def redone(self) -> str:
+        return f"{self.what} {self.new} again" if self.old or self.new else self.what
 
 
 class UndoHistory:
@@ -62,9 +75,10 @@ class UndoHistory:
     def can_redo(self) -> bool:
         return bool(self._undone)
 
-    def record(self, change: Change) -> Change:
+    def record(self, change: Change) -> Change | None:
         """Keep `change`; merged into the newest one when it is the next of a burst on the
-        same control (same key, within COALESCE_SECONDS of it, nothing undone between)."""
+        same control (same key, within COALESCE_SECONDS of it, nothing undone between). One
+        that in the end changes nothing (ten → and ten ←) is not kept: None."""
         self._undone.clear()
         last = self._done[-1] if self._done else None
         if (
@@ -74,51 +88,70 @@ class UndoHistory:
             and change.key == last.key
             and change.at - last.at <= COALESCE_SECONDS
         ):
-            last.new, last.at = change.new, change.at
-            return last
+            last.new, last.at, last.after = change.new, change.at, change.after
+            change = self._done.pop()
+        if change.after is not None and not change.fields:
+            self._open = False
+            return None
         self._done.append(change)
         self._open = True
         return change
 
     def undo(self, current: Spec) -> Change | None:
-        """The newest change, taken off (its `before` is to be put in force), or None."""
+        """The newest change, taken off (the fields it changed are to be set back), or None."""
         if not self._done:
             return None
         change = self._done.pop()
-        change.after = current
+        if change.after is None:
+            change.after = current  # a replay: what it set by now
         self._undone.append(change)
         self._open = False
         return change
 
-    def redo(self, current: Spec) -> Change | None:
-        """The newest undone change, back on (its `after` is to be put in force), or None."""
+    def drop(self, change: Change) -> None:
+        """Forget `change` (one that can no longer be undone or redone)."""
+        for steps in (self._done, self._undone):
+            if change in steps:
+                steps.remove(change)
+
+    def redo(self) -> Change | None:
+        """The newest undone change, back on (its fields are to be set again), or None."""
         if not self._undone:
             return None
         change = self._undone.pop()
-        change.before = current
         self._done.append(change)
         self._open = False
         return change
 
 
-def stopping(spec: Spec) -> set[str]:
-    """What in `spec` lets nothing through a direction of the default link, in words. (An
-    outage as long as its period is no spec: the model refuses it, and the TUI says so.)"""
-    reasons: set[str] = set()
-    for direction in DIRECTIONS:
-        link = spec.link(direction)
-        name = SHORT_NAMES[direction]
-        if link.rate <= 0:
-            reasons.add(f"{name} blocked (rate 0)")
-        if mean_loss(link) >= 1:
-            reasons.add(f"{name} loss 100 %")
-    return reasons
+def stopping(link: LinkSpec) -> set[str]:
+    """How `link` lets nothing through in effect: rate 0, a loss (random, bursty or both: its
+    long-run mean) of STOPPING_SHARE or more, an outage down that share of its cycle. The one
+    test every change from the TUI passes (see `newly_stopped`)."""
+    ways: set[str] = set()
+    if link.rate <= 0:
+        ways.add("rate")
+    if mean_loss(link) >= STOPPING_SHARE:
+        ways.add("loss")
+    outage = link.outage
+    if outage is not None and outage.period is not None and outage.down is not None:
+        down, cycle = outage.down, outage.period
+    elif outage is not None and outage.mean_up is not None and outage.mean_down is not None:
+        down, cycle = outage.mean_down, outage.mean_up + outage.mean_down
+    else:
+        return ways
+    if down >= STOPPING_SHARE * cycle:
+        ways.add("outage")
+    return ways
 
 
 def newly_stopped(before: Spec, after: Spec) -> str:
-    """Why `after` stops the link where `before` did not ("" if it does not): such a change
-    is confirmed first."""
-    return "; ".join(sorted(stopping(after) - stopping(before)))
+    """The directions `after` stops in a way `before` did not, as "Download", "Upload" or
+    "Download and Upload" ("" if none): such a change is confirmed first."""
+    names = [
+        SHORT_NAMES[d] for d in DIRECTIONS if stopping(after.link(d)) - stopping(before.link(d))
+    ]
+    return " and ".join(names)
 
 
 @dataclass
@@ -132,5 +165,8 @@ class Session:
     #: The file a capture is written to, or "".
     capture: str = ""
     last_recording: Path | None = None
+    #: Who last changed each field path, for the fields other clients changed (an undo that
+    #: leaves such a field alone names them).
+    changed_by: dict[str, str] = field(default_factory=dict)
     #: The rates in force before `b` blocked the link, for unblocking.
     unblocked_rates: dict[Direction, int] = field(default_factory=dict)

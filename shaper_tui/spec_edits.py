@@ -14,7 +14,8 @@ from shaper_tui.app_state import ShaperState
 from shaper_tui.link_edits import Field, changes_for, shown_value
 from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.presets import PresetsScreen
-from shaper_tui.session import SHORT_NAMES, newly_stopped
+from shaper_tui.session import SHORT_NAMES, Change, newly_stopped
+from shaper_tui.undo_fields import field_name, take_back, with_values
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.value_slider import ValueSlider
 
@@ -58,7 +59,7 @@ class SpecEdits(ShaperState):
             if after is not None:  # one the gate refuses changes nothing: nothing to undo
                 # A confirmed change is a step of its own, never part of a burst.
                 key = None if confirmed else f"{direction}.{field}"
-                self._remember(what, key=key, old=old, new=new)
+                self._remember(what, after, key=key, old=old, new=new)
             self._patch(changes)
 
         self._confirm_if_stopping(after, f"{what} {new}", commit)
@@ -79,7 +80,9 @@ class SpecEdits(ShaperState):
             else:
                 self._show_spec(self.spec)
 
-        question = f"{doing}? Nothing gets through then ({stops})."
+        question = f"{doing}? Nothing gets through {stops} then."
+        # The question names the value; until a yes, the control shows what is in force.
+        self._show_spec(self.spec)
         self.push_screen(ConfirmScreen(question), answered)
 
     def _patch(self, changes: Mapping[str, Any]) -> None:
@@ -109,10 +112,9 @@ class SpecEdits(ShaperState):
     def action_presets(self) -> None:
         def chosen(preset: Preset | None) -> None:
             if preset is not None and self._attached_or_say():
-                self._remember(f"preset {preset.name}")
-                self._replace(
-                    preset.apply(self.spec), f"{preset.name}: {preset.summary} · u to undo"
-                )
+                after = preset.apply(self.spec)
+                self._remember(f"preset {preset.name}", after)
+                self._replace(after, f"{preset.name}: {preset.summary} · u to undo")
 
         self.push_screen(PresetsScreen(self.spec), chosen)
 
@@ -126,17 +128,18 @@ class SpecEdits(ShaperState):
             return
         links = {d: self.spec.link(d) for d in DIRECTIONS}
         if all(link.rate > 0 for link in links.values()):
-            self._remember("block")
+            blocking = {f"{d}.rate": 0 for d in DIRECTIONS}
+            self._remember("block", apply_patch(self.spec, blocking))
             self.unblocked_rates = {d: link.rate for d, link in links.items()}
-            self._patch({f"{d}.rate": 0 for d in DIRECTIONS})
+            self._patch(blocking)
             self.notify("Link blocked both ways; b unblocks, u undoes", timeout=3)
         else:
-            self._remember("unblock")
             changes = {
                 f"{d}.rate": self.unblocked_rates.get(d, UNLIMITED_RATE)
                 for d, link in links.items()
                 if link.rate == 0
             }
+            self._remember("unblock", apply_patch(self.spec, changes))
             self._patch(changes)
             self.notify("Link unblocked; u undoes", timeout=3)
         self._show_spec(self.spec)
@@ -150,7 +153,7 @@ class SpecEdits(ShaperState):
     def action_reset(self) -> None:
         def answered(yes: bool | None) -> None:
             if yes and self._attached_or_say():
-                self._remember("reset")
+                self._remember("reset", PASS_THROUGH)
                 self._replace(PASS_THROUGH, "Reset to pass-through: u to undo")
 
         self.push_screen(ConfirmScreen("Reset both directions to pass-through?"), answered)
@@ -165,7 +168,7 @@ class SpecEdits(ShaperState):
         assert change is not None
         if change.what == "replay" and self.runner is not None:
             self.runner.stop()
-        self._replace(change.before, f"Undone: {change.describe()} · U redoes")
+        self._take_back(change, forward=False)
         self.refresh_bindings()
 
     def action_redo(self) -> None:
@@ -174,7 +177,34 @@ class SpecEdits(ShaperState):
             return
         if not self._attached_or_say():
             return
-        change = self.session.history.redo(self.spec)
-        assert change is not None and change.after is not None
-        self._replace(change.after, f"Redone: {change.describe()} · u undoes")
+        change = self.session.history.redo()
+        assert change is not None
+        self._take_back(change, forward=True)
         self.refresh_bindings()
+
+    def _take_back(self, change: Change, forward: bool) -> None:
+        """Undo (or redo) `change`: set back (or again) only the fields it changed, and of
+        those only the ones still as it left them. One another client changed since is left
+        as that client set it, and the toast names it; if that was every field, nothing is
+        done and the step is dropped (it cannot be taken back any more)."""
+        values, moved = take_back(change.fields, self.spec, forward)
+        verb, other_key = ("Redone", "u undoes") if forward else ("Undone", "U redoes")
+        if moved:
+            names = sorted({field_name(path) for path in moved})
+            sources = sorted(
+                {self.session.changed_by.get(path, "another client") for path in moved}
+            )
+            was = "was" if len(names) == 1 else "were"
+            why = f"{' and '.join(names)} {was} changed by {' and '.join(sources)} since"
+            if not values:
+                self.session.history.drop(change)
+                self.notify(f"Not {verb.lower()}: {why}", severity="warning", timeout=6)
+                return
+            note = f"{verb}: {change.redone() if forward else change.undone()}, but {why}"
+        else:
+            note = f"{verb}: {change.redone() if forward else change.undone()} · {other_key}"
+        if "flows" in values:  # no patch path names the flows: the spec is sent whole
+            self._replace(with_values(self.spec, values), note)
+            return
+        self._patch(values)
+        self.notify(note, timeout=6 if moved else 3)

@@ -41,6 +41,16 @@ class ValuePrompt(ModalScreen[float | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Before the field's own (hidden) Enter, so that the footer says what Enter does; it
+        # submits the field all the same.
+        Binding(
+            "enter",
+            "apply",
+            "Apply",
+            id="prompt.apply",
+            priority=True,
+            tooltip="Apply the value typed",
+        ),
         Binding("escape", "cancel", "Cancel", id="prompt.cancel", tooltip="Keep the old value"),
     ]
 
@@ -76,6 +86,9 @@ class ValuePrompt(ModalScreen[float | None]):
             self.query_one("#error", Label).update(f"{self.label}: {exc}")
             return
         self.dismiss(value)
+
+    async def action_apply(self) -> None:
+        await self.query_one(Input).action_submit()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

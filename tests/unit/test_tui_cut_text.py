@@ -81,7 +81,7 @@ def test_every_screen_has_its_own_footer() -> None:
         "esc Close d Direction s Fate space Pause J Layers ↓ K Layers ↑ ? Help q Quit"
     )  # J/K: the selected packet's layers are taller than their pane at 80x24
     assert egress_rate == "5000000"
-    assert prompt.rstrip() == "esc Cancel"
+    assert prompt.rstrip() == "⏎ Apply esc Cancel"
 
 
 def test_a_prompt_error_wraps_whole() -> None:

@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 
 from engine.model.spec import Spec
 from engine.model.stats import DirectionStats, Drops, LinkStats
+from engine.protocol.messages import PatchSpec
 from shaper_tui.app import ShaperApp, create_app
 from shaper_tui.engine_source import SocketSource
 from shaper_tui.messages import StatsArrived
@@ -60,11 +61,11 @@ def test_a_step_a_typed_value_and_a_choice_are_undone_and_redone() -> None:
         await until(pilot, lambda: ingress(engine).loss == 0.0001, "the step")
         await pilot.press("u")
         await until(pilot, lambda: ingress(engine).loss == 0, "the step undone")
-        assert said[-1] == "Undone: Download Loss 0 % → 0.01 % · U redoes"
+        assert said[-1] == "Undone: Download Loss back to 0 % · U redoes"
         assert app.query_one("#ingress-loss", ValueSlider).text == "0 %"
         await pilot.press("U")
         await until(pilot, lambda: ingress(engine).loss == 0.0001, "the step redone")
-        assert said[-1] == "Redone: Download Loss 0 % → 0.01 % · u undoes"
+        assert said[-1] == "Redone: Download Loss 0.01 % again · u undoes"
         # A typed value, then a choice: undone newest first, Ctrl+Z as u, Ctrl+Y as U.
         app.query_one("#ingress-latency").focus()
         await pilot.press("enter", *"90ms", "enter")
@@ -76,7 +77,7 @@ def test_a_step_a_typed_value_and_a_choice_are_undone_and_redone() -> None:
         await until(pilot, lambda: ingress(engine).jitter_distribution == "uniform", "undo")
         await pilot.press("ctrl+z")
         await until(pilot, lambda: ingress(engine).latency == 40, "the latency undone")
-        assert said[-1] == "Undone: Download Latency 40 ms → 90 ms · U redoes"
+        assert said[-1] == "Undone: Download Latency back to 40 ms · U redoes"
         await pilot.press("ctrl+y")
         await until(pilot, lambda: ingress(engine).latency == 90, "the latency redone")
         assert ingress(engine).jitter_distribution == "uniform"  # not redone yet
@@ -92,7 +93,7 @@ def test_a_burst_of_steps_on_one_control_is_one_undo() -> None:
         await until(pilot, lambda: ingress(engine).latency == 100, "three steps")
         await pilot.press("u")
         await until(pilot, lambda: ingress(engine).latency == 40, "one undo for all three")
-        assert said[-1] == "Undone: Download Latency 40 ms → 100 ms · U redoes"
+        assert said[-1] == "Undone: Download Latency back to 40 ms · U redoes"
         assert not app.session.history.can_undo
         assert "u" not in app.screen.active_bindings  # nothing left: not offered
 
@@ -107,7 +108,7 @@ def test_a_change_that_stops_the_link_is_confirmed_first() -> None:
         await pilot.press("end")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         question = str(app.screen.query_one("#question").render())
-        assert question == "Download Loss 100 %? Nothing gets through then (Download loss 100 %)."
+        assert question == "Download Loss 100 %? Nothing gets through Download then."
         await pilot.press("n")
         await until(pilot, lambda: loss.text == "0 %", "the control back on the spec")
         await pilot.pause(0.2)
@@ -125,6 +126,86 @@ def test_a_change_that_stops_the_link_is_confirmed_first() -> None:
         await pilot.pause(0.2)
         assert ingress(engine).rate == 20_000_000
         assert app.query_one("#ingress-rate", ValueSlider).text == "20 Mbit/s"
+
+    run(scenario)
+
+
+def test_undo_leaves_alone_what_another_client_changed_meanwhile() -> None:
+    """Issue NEWUSER22 item 1: `u` put back the whole spec before the change, and a change
+    by the CLI made meanwhile was gone without a word."""
+
+    async def scenario(app: ShaperApp, engine: ScriptedEngine, pilot: Pilot[Any],
+                       said: list[str]) -> None:  # fmt: skip
+        app.query_one("#ingress-latency").focus()
+        await pilot.press("l")  # 40 -> 50 ms
+        await until(pilot, lambda: ingress(engine).latency == 50, "the step")
+        by_cli(engine, {"egress.latency": 80})
+        await until(pilot, lambda: app.spec.link("egress").latency == 80, "the CLI's change")
+        await pilot.press("u")
+        await until(pilot, lambda: ingress(engine).latency == 40, "the step undone")
+        assert engine.spec.default_link.egress.latency == 80  # the CLI's change stays
+        assert said[-1] == "Undone: Download Latency back to 40 ms · U redoes"
+        await pilot.press("U")
+        await until(pilot, lambda: ingress(engine).latency == 50, "redone")
+        # The CLI changes the very field: `u` leaves it as the CLI set it, and says so.
+        by_cli(engine, {"ingress.latency": 120})
+        await until(pilot, lambda: app.spec.link("ingress").latency == 120, "the CLI's value")
+        sent = len(engine.received)
+        await pilot.press("u")
+        await until(pilot, lambda: said[-1].startswith("Not undone"), "the refusal")
+        assert said[-1] == "Not undone: Download Latency was changed by cli since"
+        await pilot.pause(0.2)
+        assert len(engine.received) == sent and ingress(engine).latency == 120
+        assert not app.session.history.can_undo  # the step is dropped, not kept to fail again
+
+    run(scenario)
+
+
+def by_cli(engine: ScriptedEngine, changes: dict[str, Any]) -> None:
+    """A change by another client, through the engine's patch door as `linkshaper set`."""
+    engine._handle(PatchSpec(changes=changes, source="cli"))
+
+
+def test_end_on_a_bursty_loss_asks_first() -> None:
+    """Issue NEWUSER22 item 2: End on a bursty Loss set 99 % (p_enter 1.0) with no question,
+    and nothing got through."""
+
+    async def scenario(app: ShaperApp, engine: ScriptedEngine, pilot: Pilot[Any],
+                       said: list[str]) -> None:  # fmt: skip
+        app.query_one("#ingress-loss_model").focus()
+        await pilot.press("right")
+        await until(pilot, lambda: ingress(engine).burst_loss is not None, "bursty")
+        sent = len(engine.received)
+        loss = app.query_one("#ingress-loss", ValueSlider)
+        loss.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = str(app.screen.query_one("#question").render())
+        assert question == "Download Loss 99 %? Nothing gets through Download then."
+        # Issue NEWUSER22 item 15: while asked, the control showed 99 % as if in force.
+        assert loss.text == "0 %"
+        await pilot.press("n")
+        await until(pilot, lambda: loss.text == "0 %", "the control back on the spec")
+        await pilot.pause(0.2)
+        assert len(engine.received) == sent
+
+    run(scenario)
+
+
+def test_a_burst_that_ends_where_it_began_leaves_nothing_to_undo() -> None:
+    """Issue NEWUSER22 item 11: ten `l` then ten `h` gave `Undone: … 5 ms → 5 ms`."""
+
+    async def scenario(app: ShaperApp, engine: ScriptedEngine, pilot: Pilot[Any],
+                       said: list[str]) -> None:  # fmt: skip
+        app.query_one("#ingress-loss").focus()
+        await pilot.press("l", "l", "h", "h")
+        await until(pilot, lambda: len(engine.received) >= 1, "the steps sent")
+        await until(pilot, lambda: app.query_one("#ingress-loss", ValueSlider).text == "0 %",
+                    "back at 0 %")  # fmt: skip
+        assert not app.session.history.can_undo
+        await pilot.press("u")
+        await pilot.pause(0.3)
+        assert not any(text.startswith("Undone") for text in said), said
 
     run(scenario)
 
@@ -157,6 +238,10 @@ def test_a_bare_number_in_a_prompt_is_in_the_unit_the_control_shows() -> None:
         await until(pilot, lambda: isinstance(app.screen, ValuePrompt), "the prompt")
         hint = str(app.screen.query_one("#hint").render())
         assert hint.endswith("a bare number is in %"), hint
+        # Issue NEWUSER22 item 15: the prompt's footer said only `esc Cancel`.
+        shown = {b.key: b.description for _, b, _, _ in app.screen.active_bindings.values()
+                 if b.show}  # fmt: skip
+        assert shown.get("enter") == "Apply", shown
         await pilot.press("enter")
         await until(pilot, lambda: ingress(engine).loss == 0.01, "1 %, not 100 %")
         app.query_one("#ingress-latency").focus()
