@@ -171,7 +171,7 @@ class PacketsScreen(Screen[None]):
         self.run_worker(self.feed.read, name="packet-feed", thread=True, exit_on_error=False)
         self.table.add_columns("time", "", "fate", "bytes", "packet")
         self.set_interval(REFRESH, self.refresh_rows)
-        self.call_after_refresh(self.refresh_rows)  # once laid out: one screenful
+        self.refresh_rows()  # before the first frame (the table measures its columns then)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_bindings)  # the layers may fit now, or not
@@ -192,9 +192,10 @@ class PacketsScreen(Screen[None]):
         self.call_after_refresh(self._show_filters)
 
     def _window(self) -> int:
-        """How many rows to build: what the list shows while it runs, ROWS while paused."""
+        """How many rows to build: what the list shows while it runs (before the first
+        layout, at most the screen's height), ROWS while paused."""
         height = self.table.scrollable_content_region.height
-        return ROWS if self.paused or height <= 0 else height
+        return ROWS if self.paused else height if height > 0 else self.app.size.height
 
     def _build(self, shown: list[SeenFrame]) -> None:
         self.table.clear()

@@ -14,6 +14,7 @@ from engine.model.fates import FORWARDED, LOSS, FateRecord
 from shaper_tui.packet_feed import SeenFrame
 from shaper_tui.screens.packets import PacketsScreen
 from tests.frames_helpers import tcp_frame
+from tests.unit.test_tui_layout import screen_lines
 
 KEPT = 2000
 
@@ -80,6 +81,8 @@ def test_a_filter_change_summarises_one_screenful(monkeypatch: pytest.MonkeyPatc
             assert 0 < len(made) <= visible, (len(made), visible)
             fates = {str(screen.table.get_row_at(i)[2]) for i in range(screen.table.row_count)}
             assert fates == {"loss"}
+            first = str(screen.table.get_row_at(0)[4])
+            assert any(first in line for line in screen_lines(app)), "a row drawn cut"
             made.clear()
             screen.refresh_rows()  # nothing new: nothing rebuilt
             assert made == []
