@@ -194,7 +194,8 @@ class PacketsScreen(Screen[None]):
     def _window(self) -> int:
         """How many rows to build: what the list shows while it runs (before the first
         layout, at most the screen's height), ROWS while paused."""
-        height = self.table.scrollable_content_region.height
+        table = self.table
+        height = table.scrollable_content_region.height - table.header_height
         return ROWS if self.paused else height if height > 0 else self.app.size.height
 
     def _build(self, shown: list[SeenFrame]) -> None:
@@ -222,8 +223,9 @@ class PacketsScreen(Screen[None]):
         LOST_WINDOW seconds."""
         now = time.monotonic()
         self._lost_seen.append((now, self.feed.lost))
-        while self._lost_seen and self._lost_seen[0][0] < now - LOST_WINDOW:
-            self._lost_seen.popleft()
+        seen = self._lost_seen
+        while len(seen) > 1 and seen[1][0] <= now - LOST_WINDOW:  # the count as it stood
+            seen.popleft()  # when the window began stays, as the base
 
     def lost_lately(self) -> int:
         """Frames the view missed in the last LOST_WINDOW seconds (0 once it keeps up)."""
