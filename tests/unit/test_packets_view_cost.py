@@ -10,7 +10,7 @@ import pytest
 from textual.app import App
 
 import shaper_tui.screens.packets as packets
-from engine.model.fates import FORWARDED, LOSS, FateRecord
+from engine.model.fates import FORWARDED, LOSS, QUEUE_FULL, FateRecord
 from shaper_tui.packet_feed import SeenFrame
 from shaper_tui.screens.packets import PacketsScreen
 from tests.frames_helpers import tcp_frame
@@ -139,5 +139,39 @@ def test_the_not_seen_count_is_of_the_last_seconds(monkeypatch: pytest.MonkeyPat
             await pilot.pause(0.7)
             screen.refresh_rows()
             assert "not seen" not in str(screen.filters.render())
+
+    asyncio.run(scenario())
+
+
+class QueueFullFeed(BusyFeed):
+    """Lines of 79 cells (a queue-full frame between two high ports): they fit 80 columns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        frame = tcp_frame(src="198.18.0.2", dst="198.18.0.1", sport=50710, dport=45678, size=1400)
+        self.frames = [
+            SeenFrame("ingress", FateRecord(1_700_000_000.0 + n / 100, QUEUE_FULL, 0.0, 0.0,
+                                            "default", len(frame) - 10, frame[10:106]), n)
+            for n in range(KEPT)
+        ]  # fmt: skip
+
+
+def test_lines_that_fit_80_columns_say_no_scrolling() -> None:
+    """At 80x24 the header said `→ scrolls right` and a scrollbar row showed under the list,
+    though the lines fit: the list held 200 rows, so a vertical scrollbar took 2 columns."""
+
+    async def scenario() -> None:
+        app = Host(QueueFullFeed())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            screen.refresh_rows()
+            await pilot.pause()
+            assert "scrolls right" not in str(screen.filters.render())
+            assert not screen.table.show_horizontal_scrollbar
+            assert not screen.table.show_vertical_scrollbar
+            lines = screen_lines(app)
+            assert any("50710 > 198.18.0.1:45678 S" in line for line in lines), lines
 
     asyncio.run(scenario())
