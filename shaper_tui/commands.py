@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import cast
 
-from textual.app import SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
@@ -18,6 +19,7 @@ from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.help import HelpScreen
 from shaper_tui.screens.history import HistoryScreen
 from shaper_tui.screens.packets import PacketsScreen
+from shaper_tui.screens.palette import KeyedPalette
 from shaper_tui.screens.path_prompt import PathPrompt
 from shaper_tui.screens.presets import PresetsScreen
 from shaper_tui.screens.value_prompt import ValuePrompt
@@ -31,6 +33,11 @@ class PaletteCommands(ShaperState):
 
     #: Made by `ShaperApp`: shows the advanced controls (an entry may name one).
     action_advanced: Callable[[], None]
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, with a footer of its own (see screens/palette.py)."""
+        if self.use_command_palette and not KeyedPalette.is_open(cast("App[object]", self)):
+            self.push_screen(KeyedPalette())
 
     def help_sections(self) -> list[HelpSection]:
         """Every screen's keys, each key once a screen: the main screen's (moving, on a

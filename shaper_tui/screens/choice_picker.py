@@ -13,6 +13,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.pick_list import PickList
 
 
 class ChoicePicker(ModalScreen[str | None]):
@@ -43,7 +44,7 @@ class ChoicePicker(ModalScreen[str | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        options = OptionList(*(Option(option, id=option) for option in self.options))
+        options = PickList(*(Option(option, id=option) for option in self.options))
         options.styles.min_width = len(self.title_shown) + 6  # its title whole (max-width 100%)
         yield options
         yield KeyFooter()

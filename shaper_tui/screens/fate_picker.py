@@ -12,6 +12,9 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.pick_list import PickList
+
 
 class FatePicker(ModalScreen[str | None]):
     DEFAULT_CSS = """
@@ -40,12 +43,13 @@ class FatePicker(ModalScreen[str | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        yield OptionList(
+        yield PickList(
             *(
                 Option(f"{number if number < 10 else ' '}  {fate}", id=fate)
                 for number, fate in enumerate(self.fates)
             )
         )
+        yield KeyFooter()  # its own keys, over the packets view's
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

@@ -9,8 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Markdown
+from textual.timer import Timer
+from textual.widgets import Input, Static
 
+from shaper_tui.help_text import help_text
 from shaper_tui.key_help import HelpSection, help_markdown, matches
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.ordered_input import OrderedInput
@@ -79,6 +81,10 @@ def prose_markdown(search: str) -> str:
     return "\n\n".join(part for part in parts if matches(part, words))
 
 
+#: Seconds of no typing before the search filters the help.
+TYPING_PAUSE = 0.1
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen {
@@ -97,6 +103,9 @@ class HelpScreen(ModalScreen[None]):
         padding: 0 1;
         background: $boost;
     }
+    HelpScreen #help-body {
+        padding: 0 1;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -112,7 +121,8 @@ class HelpScreen(ModalScreen[None]):
         self.search = OrderedInput(
             placeholder="/ search: a key or a word (Esc closes)", id="search"
         )
-        self.text = Markdown(self._markdown(""))
+        self.text = Static(help_text(self._markdown("")), id="help-body")
+        self._typing: Timer | None = None
 
     def _markdown(self, search: str) -> str:
         keys = help_markdown(self.sections, search)
@@ -132,8 +142,15 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-text").focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """Filtered once typing pauses for TYPING_PAUSE (a burst of letters filters once)."""
         event.stop()
-        self.text.update(self._markdown(event.value))
+        if self._typing is not None:
+            self._typing.stop()
+        self._typing = self.set_timer(TYPING_PAUSE, self.show_search)
+
+    def show_search(self) -> None:
+        self._typing = None
+        self.text.update(help_text(self._markdown(self.search.value)))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -6,6 +6,7 @@ layer by layer. It runs a capture (packet_feed.py) only while it is open."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import ClassVar
 
 import scapy.layers.inet
@@ -23,12 +24,17 @@ from shaper_tui.packet_feed import PacketFeed, SeenFrame
 from shaper_tui.screens.fate_picker import FatePicker
 from shaper_tui.widgets.key_footer import KeyFooter
 
-#: Rows shown: the latest that pass the filters.
+#: Rows kept in the list while paused (to scroll back through); while it runs, only the rows
+#: the list shows are built (each new one costs a scapy summary, about half a millisecond).
 ROWS = 200
+#: The "not seen" count covers this many seconds (it goes once the view keeps up again).
+LOST_WINDOW = 10.0
 REFRESH = 0.5
 #: Lines of the selected packet's layers one J or K scrolls.
 SCROLL_LINES = 3
-DIRECTIONS = ("both", "ingress", "egress")
+DIRECTIONS = ("both", "download", "upload")
+#: The feed's direction a filter word stands for (the panels say Download and Upload).
+FEED_DIRECTIONS = {"download": "ingress", "upload": "egress"}
 #: What the fate filter picks from: all, every drop, then each fate the engine can give, as
 #: the engine names them (engine.model.fates: a fate it adds is pickable here at once).
 FATES = ("all", "dropped", FATE_NAMES[FORWARDED],
@@ -80,7 +86,7 @@ def in_time_order(frame: SeenFrame) -> tuple[float, int]:
 
 
 def passes(frame: SeenFrame, direction: str, fate: str) -> bool:
-    if direction != "both" and frame.direction != direction:
+    if direction != "both" and frame.direction != FEED_DIRECTIONS[direction]:
         return False
     forwarded = frame.record.fate == FORWARDED
     if fate == "all":
@@ -112,7 +118,7 @@ class PacketsScreen(Screen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,v", "close", "Close", tooltip="Close the packets view"),
-        Binding("d", "direction", "Direction", tooltip="Show both directions, ingress or egress"),
+        Binding("d", "direction", "Direction", tooltip="Show both directions, download or upload"),
         Binding(
             "s",
             "fate",
@@ -124,7 +130,8 @@ class PacketsScreen(Screen[None]):
             Binding(str(n), f"show_fate({n})", fate, show=False)
             for n, fate in enumerate(DIGIT_FATES)
         ),
-        Binding("space", "pause", "Pause", tooltip="Hold the list still, or let it run"),
+        Binding("space", "pause", "Pause", tooltip="Hold the list still"),
+        Binding("space", "resume", "Resume", tooltip="Let the list run again"),
         Binding("J,shift+down", "detail(1)", "Layers ↓", key_display="J",
                 tooltip="Scroll the selected packet's layers down (when they are taller "
                 "than their pane)"),
@@ -145,6 +152,10 @@ class PacketsScreen(Screen[None]):
         #: layers are shown under it.
         self._shown: dict[int, SeenFrame] = {}
         self._detailed: int | None = None
+        #: (when, the feed's lost count then), for the "not seen" of the last seconds.
+        #: (when, the feed's lost count then), for the "not seen" of the last seconds; the
+        #: feed starts with the view.
+        self._lost_seen: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
         self.detail = Static("")
         #: The layers scroll within their pane (the list keeps the focus and the arrows).
         self.detail_pane = VerticalScroll(self.detail, classes="packets-detail",
@@ -160,20 +171,34 @@ class PacketsScreen(Screen[None]):
         self.run_worker(self.feed.read, name="packet-feed", thread=True, exit_on_error=False)
         self.table.add_columns("time", "", "fate", "bytes", "packet")
         self.set_interval(REFRESH, self.refresh_rows)
-        self.refresh_rows()
+        self.refresh_rows()  # before the first frame (the table measures its columns then)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_bindings)  # the layers may fit now, or not
 
     def refresh_rows(self) -> None:
-        feed = self.feed
+        """The rows the list shows, rebuilt only when the frames in them changed: a filter
+        change costs the scapy summaries of one screenful, not of every frame kept."""
+        self._note_lost()
         self._show_filters()
         if self.paused:
             return
         # Both directions' records come in batches of one direction at a time: shown merged
         # in the order the frames arrived.
-        passing = [f for f in feed.latest() if passes(f, self.direction, self.fate)]
-        shown = sorted(passing, key=in_time_order)[-ROWS:]
+        passing = [f for f in self.feed.latest() if passes(f, self.direction, self.fate)]
+        shown = sorted(passing, key=in_time_order)[-self._window() :]
+        if [f.number for f in shown] != list(self._shown):
+            self._build(shown)
+        self.call_after_refresh(self._show_filters)
+
+    def _window(self) -> int:
+        """How many rows to build: what the list shows while it runs (before the first
+        layout, at most the screen's height), ROWS while paused."""
+        table = self.table
+        height = table.scrollable_content_region.height - table.header_height
+        return ROWS if self.paused else height if height > 0 else self.app.size.height
+
+    def _build(self, shown: list[SeenFrame]) -> None:
         self.table.clear()
         self._shown = {frame.number: frame for frame in shown}
         for frame in reversed(shown):  # the newest on top
@@ -190,15 +215,31 @@ class PacketsScreen(Screen[None]):
             row = self.table.get_row_index(str(self._detailed))
             self.table.move_cursor(row=row, animate=False, scroll=False)
         if len(self._summaries) > 4 * ROWS:  # forget what has scrolled away
-            keep = {f.number for f in shown}
-            self._summaries = {k: v for k, v in self._summaries.items() if k in keep}
-        self.call_after_refresh(self._show_filters)
+            kept = {f.number for f in self.feed.latest()}
+            self._summaries = {k: v for k, v in self._summaries.items() if k in kept}
+
+    def _note_lost(self) -> None:
+        """The feed's count of frames not seen, as it stood at each refresh of the last
+        LOST_WINDOW seconds."""
+        now = time.monotonic()
+        self._lost_seen.append((now, self.feed.lost))
+        seen = self._lost_seen
+        while len(seen) > 1 and seen[1][0] <= now - LOST_WINDOW:  # the count as it stood
+            seen.popleft()  # when the window began stays, as the base
+
+    def lost_lately(self) -> int:
+        """Frames the view missed in the last LOST_WINDOW seconds (0 once it keeps up)."""
+        if not self._lost_seen:
+            return 0
+        return self.feed.lost - self._lost_seen[0][1]
 
     def _show_filters(self) -> None:
-        """The filters in force, and `→` when the lines are wider than the screen."""
+        """The filters in force, and `→` when the lines are wider than the list."""
         feed = self.feed
         state = " · paused" if self.paused else ""
-        lost = f" · {feed.lost} not seen (the view fell behind)" if feed.lost else ""
+        missed = self.lost_lately()
+        lost = (f" · {missed} not seen in the last {LOST_WINDOW:.0f} s (the view fell behind)"
+                if missed else "")  # fmt: skip
         error = f" · {feed.error}" if feed.error else ""
         table = self.table
         wider = table.virtual_size.width > table.scrollable_content_region.width
@@ -230,6 +271,8 @@ class PacketsScreen(Screen[None]):
         """J/K only in the footer while there is something to scroll."""
         if action == "detail":
             return self.detail_scrolls()
+        if action in ("pause", "resume"):  # space says what it does now
+            return self.paused == (action == "resume")
         return True
 
     def action_detail(self, lines: int) -> None:
@@ -249,8 +292,18 @@ class PacketsScreen(Screen[None]):
         self.refresh_rows()
 
     def action_pause(self) -> None:
-        self.paused = not self.paused
+        """Held still with ROWS rows to scroll back through (built once, here)."""
         self.refresh_rows()
+        self.paused = True
+        passing = [f for f in self.feed.latest() if passes(f, self.direction, self.fate)]
+        self._build(sorted(passing, key=in_time_order)[-ROWS:])
+        self._show_filters()
+        self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        self.paused = False
+        self.refresh_rows()
+        self.refresh_bindings()
 
     def action_close(self) -> None:
         self.dismiss(None)
