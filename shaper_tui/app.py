@@ -121,12 +121,20 @@ class ShaperApp(
         title: str = "",
         severity: SeverityLevel = "information",
         timeout: float | None = None,
-        markup: bool = True,
+        markup: bool = False,
     ) -> None:
-        """A toast of plain text, whoever asks (a screen passes `markup=True`): its words
-        come from the engine, exceptions and paths, whose `[...]` Textual read as markup, so a
-        refusal such as `[type=less_than_equal, input_value=2.0]` hid the body or raised."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        """A toast of plain text unless the caller says its words are markup: ours come from
+        the engine, exceptions and paths, whose `[...]` Textual read as markup, so a refusal
+        such as `[type=less_than_equal, input_value=2.0]` hid the body or raised."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def action_help_quit(self) -> None:
+        """Textual's Ctrl+C hint, its `[b]` rendered: its words are Textual's own, so markup."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press [b]{key}[/b] to quit the app", title="Do you want to quit?",
+                            markup=True)  # fmt: skip
+                return
 
     def _tick(self) -> None:
         self.status_bar.sample()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from engine.model.spec import DIRECTIONS
+from engine.model.spec import DIRECTIONS, Spec
 from shaper_tui.app_state import ShaperState
 from shaper_tui.change_origin import QUIET_SECONDS, who_changed
 from shaper_tui.messages import (
@@ -40,8 +40,11 @@ class EngineEvents(ShaperState):
     _untold_words: str = ""
     _toast_due: bool = False
     _last_toast: float = float("-inf")
+    #: The spec the engine last said is in force (the controls may show newer changes of ours).
+    _engine_spec: Spec | None = None
 
     def on_engine_attached(self, message: EngineAttached) -> None:
+        self._engine_spec = message.spec
         self.status_bar.attach(message.info)
         self.figures.spec(message.spec)
         self._show_spec(message.spec)
@@ -58,6 +61,7 @@ class EngineEvents(ShaperState):
 
     def on_spec_arrived(self, posted: SpecArrived) -> None:
         message = self.link.take_spec(posted)  # the newest of a burst: one repaint for all
+        self._engine_spec = message.spec
         self.history.spec(message.spec)
         self.figures.spec(message.spec)
         if self.recorder is not None:
@@ -106,6 +110,10 @@ class EngineEvents(ShaperState):
     def on_engine_rejected(self, message: EngineRejected) -> None:
         self.notify(plain_refusal(message.message), title="Not applied", severity="error",
                     timeout=6)  # fmt: skip
+        if self._engine_spec is not None and not self.link.busy:
+            self._show_spec(
+                self._engine_spec
+            )  # the controls show what is in force, not the refused
 
     def on_worker_restarted(self, message: WorkerRestarted) -> None:
         """A worker the engine started again: the link was down that way meanwhile and what

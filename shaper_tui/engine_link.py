@@ -8,6 +8,8 @@ engine answers are merged into one patch, so a held arrow key never queues up st
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +44,8 @@ class EngineLink:
         self.tag = tag
         self._post = post
         self._client: ControlClient | None = None
+        #: The attachment's event connection: shut to have the attachment made again.
+        self._events: Any = None
         self._client_lock = threading.Lock()
         self._pending: list[Operation] = []
         self._in_flight = 0
@@ -119,7 +123,12 @@ class EngineLink:
             client = self._client
             if client is None:
                 raise ControlError("not attached to an engine")
-            client.set_spec(spec, source=source)
+            try:
+                client.set_spec(spec, source=source)
+            except ControlError:
+                if client.broken:
+                    self._drop(client)
+                raise
 
     def _send_loop(self) -> None:
         while not self._stopping.is_set():
@@ -155,6 +164,22 @@ class EngineLink:
                     client.set_spec(payload, source=self.tag)
             except ControlError as exc:
                 self._post(EngineRejected(str(exc)))
+                if client.broken:
+                    self._drop(client)
+
+    def _drop(self, client: ControlClient) -> None:
+        """A request client that timed out or lost its connection is never used again (the
+        engine's late reply would answer the next request): the attachment is made anew, with
+        the spec then in force (called under `_client_lock`)."""
+        if self._client is client:
+            self._client = None
+        events = self._events
+        if events is not None:
+            with (
+                contextlib.suppress(OSError, ValueError),
+                socket.socket(fileno=os.dup(events.fileno())) as sock,
+            ):
+                sock.shutdown(socket.SHUT_RDWR)  # the subscription ends: reattach
 
     # --- spec changes ----------------------------------------------------------------
 
@@ -206,6 +231,7 @@ class EngineLink:
         name = self.source.description
         client = ControlClient(name, conn=requests)
         subscription = ControlClient(name, conn=events)
+        self._events = events
         try:
             info = client.info()
             spec = client.get_spec()

@@ -39,6 +39,14 @@ from textual.message_pump import MessagePump
 KEY_TIMEOUT = 2.0
 #: How often a wait looks whether the widgets on the marker's way are still there.
 LOOK_EVERY = 0.05
+#: The most keys held at once: beyond, a burst (a stuck key, an unbracketed paste of
+#: thousands of characters) is dropped, said once, instead of freezing the TUI for minutes.
+MAX_HELD_KEYS = 500
+#: Keys that go ahead of the held ones: quitting never waits behind a burst.
+QUIT_KEYS = frozenset({"ctrl+q", "ctrl+c"})
+#: `q` quits on the main screen; it goes ahead once this many keys are held (no typist's
+#: burst: a `q` typed right after `t` is still the prompt's).
+Q_JUMPS_AFTER = 50
 
 TypedEvent = events.Key | events.Paste
 #: Where a key went, and the marker sent behind it.
@@ -86,6 +94,8 @@ class KeyOrder(App[None]):
         self._key_feeder: asyncio.Task[None] | None = None
         #: What waits for the end of the burst (a control's focus restyle), in order.
         self._after_keys: list[Callable[[], object]] = []
+        #: Keys dropped in this burst (over MAX_HELD_KEYS), said when it is in.
+        self._keys_dropped = 0
 
     async def on_event(self, event: events.Event) -> None:
         if not isinstance(event, TypedEvent):
@@ -100,6 +110,12 @@ class KeyOrder(App[None]):
                 return
             await super().on_event(event)
         elif event is not self._letting_in:
+            if self._jumps(event):
+                await super().on_event(event)
+                return
+            if len(self._held_keys) >= MAX_HELD_KEYS:
+                self._keys_dropped += 1
+                return
             self._held_keys.append(event)
             if self._key_feeder is None:
                 self._key_feeder = asyncio.create_task(self._feed_keys())
@@ -110,6 +126,15 @@ class KeyOrder(App[None]):
             landed = self._key_landed
             if landed is not None and not landed.done():
                 landed.set_result(self._send_marker() if event.is_forwarded else None)
+
+    def _jumps(self, event: TypedEvent) -> bool:
+        """Whether `event` goes ahead of the held keys (a quit key behind a burst)."""
+        if not isinstance(event, events.Key) or not self._held_keys:
+            return False
+        if event.key in QUIT_KEYS:
+            return True
+        main = self.screen is self.screen_stack[0]
+        return event.key == "q" and main and len(self._held_keys) >= Q_JUMPS_AFTER
 
     def _send_marker(self) -> Landed:
         """A marker right behind the key, on its way (before its bindings add to that way)."""
@@ -157,6 +182,10 @@ class KeyOrder(App[None]):
             for callback in waiting:  # before the batch ends: drawn in the burst's one frame
                 callback()
             self._end_batch()
+            if self._keys_dropped:
+                dropped, self._keys_dropped = self._keys_dropped, 0
+                self.notify(f"{dropped} keys dropped: more than {MAX_HELD_KEYS} came at once",
+                            severity="warning", timeout=5)  # fmt: skip
 
     async def _let_in(self, key: TypedEvent) -> None:
         """`key` in, and back once it is done: on the main screen, once its way is (the

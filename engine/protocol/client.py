@@ -85,6 +85,9 @@ class ControlClient:
         self.path = path
         self.timeout = timeout
         self._conn = conn if conn is not None else connect(path, timeout)
+        #: The connection failed or a reply came late: a later reply may answer an older
+        #: request, so the client is to be dropped, not used again.
+        self.broken = False
 
     def close(self) -> None:
         self._conn.close()
@@ -108,6 +111,7 @@ class ControlClient:
         try:
             self._conn.send_bytes(encode(message))
         except OSError as exc:
+            self.broken = True
             raise ControlError(f"engine at {self.path} went away: {exc}") from None
         return self._read()
 
@@ -117,13 +121,18 @@ class ControlClient:
         try:
             with deadline(self._conn, self.path, self.timeout):
                 data = self._conn.recv_bytes(MAX_REPLY)
+        except ControlError:
+            self.broken = True
+            raise
         except OSError as exc:
+            self.broken = True
             if "bad message length" in str(exc):
                 raise ControlError(
                     f"the engine at {self.path} answered more than {MAX_REPLY >> 20} MiB"
                 ) from None
             raise ControlError(f"engine at {self.path} went away: {exc}") from None
         except EOFError as exc:
+            self.broken = True
             raise ControlError(f"engine at {self.path} went away: {exc}") from None
         return self._decode(data)
 

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label
 
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.plain import PlainLabel, bold
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -45,8 +45,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self.question}[/b]", id="question")
-            yield Label("y / Enter: yes   n / Esc: no", id="keys")
+            yield PlainLabel(bold(self.question), id="question")
+            yield PlainLabel("y / Enter: yes   n / Esc: no", id="keys")
         yield KeyFooter()  # its own keys, over the main screen's
 
     def action_answer(self, yes: bool) -> None:

@@ -17,12 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import DataTable
 
 from engine.model.fates import FATE_NAMES, FORWARDED
 from shaper_tui.packet_feed import PacketFeed, SeenFrame
 from shaper_tui.screens.fate_picker import FatePicker
 from shaper_tui.widgets.key_footer import KeyFooter
+from shaper_tui.widgets.plain import PlainLabel, PlainStatic
 
 #: Rows kept in the list while paused (to scroll back through); while it runs, only the rows
 #: the list shows are built (each new one costs a scapy summary, about half a millisecond).
@@ -145,18 +146,17 @@ class PacketsScreen(Screen[None]):
         self.direction = "both"
         self.fate = "all"
         self.paused = False
-        self.filters = Label("", classes="packets-filters")
+        self.filters = PlainLabel("", classes="packets-filters")
         self.table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True)
         self._summaries: dict[int, str] = {}
         #: The frames in the table by their number (the rows' keys), and the one whose
         #: layers are shown under it.
         self._shown: dict[int, SeenFrame] = {}
         self._detailed: int | None = None
-        #: (when, the feed's lost count then), for the "not seen" of the last seconds.
         #: (when, the feed's lost count then), for the "not seen" of the last seconds; the
         #: feed starts with the view.
         self._lost_seen: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
-        self.detail = Static("")
+        self.detail = PlainStatic("")
         #: The layers scroll within their pane (the list keeps the focus and the arrows).
         self.detail_pane = VerticalScroll(self.detail, classes="packets-detail",
                                           can_focus=False)  # fmt: skip
@@ -209,7 +209,7 @@ class PacketsScreen(Screen[None]):
             when = time.strftime("%H:%M:%S", time.localtime(frame.record.arrival))
             millis = f"{frame.record.arrival % 1:.3f}"[1:]
             self.table.add_row(f"{when}{millis}", ARROWS.get(frame.direction, "?"),
-                               fate_of(frame), str(frame.record.length), summary,
+                               fate_of(frame), str(frame.record.length), Text(summary),
                                key=str(key))  # fmt: skip
         if self._detailed in self._shown:  # the selected frame stays selected as rows come
             row = self.table.get_row_index(str(self._detailed))

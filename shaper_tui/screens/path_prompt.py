@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -15,6 +16,7 @@ from textual.widgets import Input, Label
 
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.ordered_input import OrderedInput
+from shaper_tui.widgets.plain import PlainLabel, bold
 
 
 class PathPrompt(ModalScreen[str | None]):
@@ -61,10 +63,10 @@ class PathPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self.title_text}[/b]  (→ completes, Esc cancels)")
+            yield PlainLabel(Text.assemble(bold(self.title_text), "  (→ completes, Esc cancels)"))
             suggester = SuggestFromList(self.candidates) if self.candidates else None
             yield OrderedInput(self.value, placeholder=self.hint, id="path", suggester=suggester)
-            yield Label("", id="error")
+            yield PlainLabel("", id="error")
         yield KeyFooter()  # its own keys, over the main screen's
 
     def on_mount(self) -> None:

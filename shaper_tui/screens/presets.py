@@ -17,6 +17,7 @@ from engine.model.presets import PRESETS, Preset
 from engine.model.spec import Spec
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.ordered_input import OrderedInput
+from shaper_tui.widgets.plain import PlainLabel
 
 #: The name column: the longest name and the in-force mark fit.
 #: The names' column: the longest name and a space.
@@ -74,7 +75,7 @@ class PresetsScreen(ModalScreen[Preset | None]):
             yield OptionList(*self._options(PRESETS))
             yield Label("↑↓ choose · Enter applies · Esc closes · ● in force · flow rules stay",
                         classes="hint")  # fmt: skip
-            yield Label(self._source(self.shown[0] if self.shown else None), classes="hint",
+            yield PlainLabel(self._source(self.shown[0] if self.shown else None), classes="hint",
                         id="source")  # fmt: skip
         yield KeyFooter()  # its own keys, over the main screen's
 

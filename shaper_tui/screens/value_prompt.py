@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -15,6 +16,7 @@ from engine.model.units import UnitError
 from shaper_tui.scales import Scale
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.ordered_input import OrderedInput
+from shaper_tui.widgets.plain import PlainLabel, bold
 
 
 class ValuePrompt(ModalScreen[float | None]):
@@ -67,10 +69,10 @@ class ValuePrompt(ModalScreen[float | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self.label}[/b] (now {self.current})")
+            yield PlainLabel(Text.assemble(bold(self.label), f" (now {self.current})"))
             yield OrderedInput(value=self.initial, placeholder=self.current, id="value")
-            yield Label(self.scale.hint(self.shown), id="hint")
-            yield Label("", id="error")
+            yield PlainLabel(self.scale.hint(self.shown), id="hint")
+            yield PlainLabel("", id="error")
         yield KeyFooter()  # its own keys, over the main screen's
 
     def on_mount(self) -> None:

@@ -8,6 +8,7 @@ left out.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -109,7 +110,7 @@ class _DirectionView(SampleWindow):
         return rates
 
 
-class FlowsTable(DataTable[str]):
+class FlowsTable(DataTable[Text]):
     DEFAULT_CSS = """
     FlowsTable {
         height: auto;
@@ -189,10 +190,10 @@ class FlowsTable(DataTable[str]):
         if rows.keys() != self._shown.keys():
             self.clear()
             for key, cells in rows.items():
-                self.add_row(*cells, key=key)
+                self.add_row(*map(Text, cells), key=key)  # labels as typed, not markup
         else:
             for key, cells in rows.items():
                 for column, old, new in zip(self._columns, self._shown[key], cells, strict=True):
                     if old != new:
-                        self.update_cell(key, column, new)
+                        self.update_cell(key, column, Text(new))
         self._shown = rows

@@ -79,7 +79,7 @@ def test_every_row_shows_its_own_packet_and_rows_are_in_time_order() -> None:
                 screen.refresh_rows()
                 newest_first = sorted(feed.frames, key=lambda f: f.record.arrival, reverse=True)
                 rows = [screen.table.get_row_at(i) for i in range(screen.table.row_count)]
-                assert [row[4] for row in rows] == [summary_of(f) for f in newest_first]
+                assert [str(row[4]) for row in rows] == [summary_of(f) for f in newest_first]
                 assert [row[3] for row in rows] == [str(f.record.length) for f in newest_first]
 
     asyncio.run(scenario())
