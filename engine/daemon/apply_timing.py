@@ -1,17 +1,13 @@
-"""The cost of large changes: the collector kept out of their way (`collector_paused`), and
-how long a large change took to be in force, from the moment it was asked for (a SIGHUP
+"""How long a large change took to be in force, from the moment it was asked for (a SIGHUP
 received, a request read) to both workers' word that it is: logged, so that an operator who
 loads a spec of thousands of flows sees what it cost (and a bench can read it).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 from engine.daemon.worker_pool import WorkerPool
 
@@ -41,22 +37,3 @@ def time_in_force(
                 return
 
     threading.Thread(target=wait, name="linkshaper-apply-timing", daemon=True).start()
-
-
-@contextlib.contextmanager
-def collector_paused(freeze: bool = False) -> Iterator[None]:
-    """No cyclic collection while a spec is read, checked and put in force: a spec of 10,000
-    flows is some 300,000 objects, whose making triggered full passes over everything (it
-    took 0.3-0.9 s instead of 0.2). With `freeze` (a SIGHUP: rare), what is left after is
-    frozen, so that the spec in force, which lives long, is not walked again either (what
-    is dropped later is freed by its reference count: specs hold no cycles); without, the
-    collector catches up after the change is sent (in this process, not the workers')."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if was:
-            gc.enable()

@@ -23,8 +23,9 @@ from types import FrameType
 
 from engine.core.plan import Interner
 from engine.daemon import gate
-from engine.daemon.apply_timing import collector_paused, time_in_force
+from engine.daemon.apply_timing import time_in_force
 from engine.daemon.captures import Captures
+from engine.daemon.collector import collector_paused
 from engine.daemon.config import EngineConfig
 from engine.daemon.plans import pack_plans
 from engine.daemon.reports import StatsReports, TrafficProfiles
@@ -278,9 +279,8 @@ class Supervisor:
                 log.error("SIGHUP: %s: %s; keeping the spec in force", path, exc)
                 return False
             self.apply(admitted, "sighup", "sighup")
-        flows = len(admitted.spec.flows)
         asked_at, self._sighup_at = self._sighup_at or time.monotonic(), 0.0
-        time_in_force(self._pool, self._generation, asked_at, "sighup", flows)
+        time_in_force(self._pool, self._generation, asked_at, "sighup", len(admitted.spec.flows))
         return True
 
     def change(

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from engine.core.deadlines import NANOSECONDS
 from engine.daemon.channel import Outbox
+from engine.daemon.collector import collector_paused
 from engine.daemon.plans import ConfigurePlan, unpack_plan
 from engine.daemon.worker.intake import Intake
 from engine.daemon.worker.state import wall_offset_now
@@ -159,8 +160,8 @@ class SupervisorSide(Intake):
         `acknowledge`."""
         pipeline = self.pipeline
         until = time.monotonic() + slice_
-        gc.disable()  # a full pass over 10,000 new links' objects would stall for 0.1-0.5 s
-        try:
+        # A full pass over 10,000 new links' objects would stall for 0.1-0.5 s.
+        with collector_paused():
             while pipeline.building:
                 if pipeline.build(now, BUILD_STEP) >= 0:
                     if self.interface_state == "up":
@@ -171,8 +172,6 @@ class SupervisorSide(Intake):
                 if time.monotonic() >= until:
                     return False
             return True
-        finally:
-            gc.enable()
 
     def acknowledge(self, outbox: Outbox, message: Message | ConfigurePlan | None) -> None:
         """Tell the supervisor a Configure is in force (the pipe gone: the loop ends anyway):
