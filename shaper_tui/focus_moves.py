@@ -18,6 +18,7 @@ else, which is let in the usual way onto the focus the run left.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from textual import events
 from textual.app import App
@@ -27,7 +28,7 @@ from textual.widget import Widget
 MOVES = {"app.focus_next": 1, "app.focus_previous": -1}
 
 
-def step_of(app: App[object], widget: Widget, key: events.Event) -> int | None:
+def step_of(app: App[Any], widget: Widget, key: events.Event) -> int | None:
     """+1 or -1 if `key`, typed while `widget` is focused, would only move the focus (the
     first binding for it up the widget's ancestry is a focus move, no priority binding
     takes it first); None if it would do anything else, or might."""
@@ -49,7 +50,7 @@ def step_of(app: App[object], widget: Widget, key: events.Event) -> int | None:
 
 
 def net_move(
-    app: App[object], key: events.Event, held: deque[events.Key | events.Paste],
+    app: App[Any], key: events.Event, held: deque[events.Key | events.Paste],
     controls: tuple[type[Widget], ...],
 ) -> tuple[Widget, int] | None:  # fmt: skip
     """Where `key` and the move keys right behind it in `held` (taken from it) leave the focus

@@ -253,11 +253,11 @@ def test_a_burst_of_moves_is_one_focus_move() -> None:
             before = app.spec.default_link
             dispatch = MessagePump._dispatch_message
 
-            async def counted(pump: MessagePump, message: Message) -> Any:
+            async def counted(pump: MessagePump, message: Message) -> None:
                 handled[type(message).__name__] += 1
-                return await dispatch(pump, message)
+                await dispatch(pump, message)
 
-            MessagePump._dispatch_message = counted  # type: ignore[method-assign]
+            MessagePump._dispatch_message = counted  # type: ignore[method-assign,assignment]
             try:
                 burst(app, *(("j", "k") * (KEYS // 2)), "w", "j", "l")
                 await wait_until(pilot, lambda: app.keys_waiting, 5, "the burst taken up")
