@@ -204,8 +204,9 @@ def burst_rows(cost: Burst, steady: float) -> list[tuple[str, str, str, str]]:
              f"≤ {RECOVERY_LIMIT:.0f} s",
              f"{cost.recovered:.2f} s (CPU per {WINDOW} s: {series} %)",
              verdict(cost.recovered <= RECOVERY_LIMIT)),
-            ("CPU seconds the TUI spent on the burst (send to the end of the quiet window)",
-             "-", f"{cost.cpu:.3f} s in {until:.1f} s (steady: {steady / 100 * until:.3f} s)",
+            ("CPU seconds the TUI spent on the burst, above its steady share of that time",
+             "-", f"{cost.cpu - steady / 100 * until:.3f} s ({cost.cpu:.3f} s from the send "
+             f"to the end of the quiet window, {until:.1f} s; steady {steady / 100 * until:.3f} s)",
              "-"),
             ("keys lost in the burst (`w j l` at its end steps the upload's loss)",
              "none", "none" if kept else f"some: changed {cost.changed or 'nothing'}",
