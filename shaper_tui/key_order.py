@@ -17,7 +17,9 @@ on that way posted meanwhile (a field's Submitted that closes a dialog); and a s
 opened or closed is mounted with its focus set (`focus()` takes effect a turn later). A key
 that comes back to the app after a screen opened under it (a change it followed asked a
 question) is held again, for that screen. The keys wait here, in order, and the screen is
-drawn once they are all in.
+drawn once they are all in. A run of focus moves among the main screen's controls does
+nothing but move the focus: it is taken at once, the focus set where the run leaves it
+(`focus_moves`), not key by key with a marker each.
 """
 
 from __future__ import annotations
