@@ -81,6 +81,7 @@ class ShaperApp(
     }
     """
     BINDINGS = bindings.BINDINGS
+    MOVE_CONTROLS = (ValueSlider, ChoiceControl)
 
     def compose(self) -> ComposeResult:
         # Kept by reference: while a modal screen is up, queries see only that screen.

@@ -17,7 +17,9 @@ on that way posted meanwhile (a field's Submitted that closes a dialog); and a s
 opened or closed is mounted with its focus set (`focus()` takes effect a turn later). A key
 that comes back to the app after a screen opened under it (a change it followed asked a
 question) is held again, for that screen. The keys wait here, in order, and the screen is
-drawn once they are all in.
+drawn once they are all in. A run of focus moves among the main screen's controls does
+nothing but move the focus: it is taken at once, the focus set where the run leaves it
+(`focus_moves`), not key by key with a marker each.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import events
 from textual.app import App
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.message_pump import MessagePump
+from textual.widget import Widget
+
+from shaper_tui.focus_moves import net_move
 
 #: How long one key's way may take at most before the next key goes anyway (its marker is
 #: lost only when a widget it waits in is removed; a key's way takes milliseconds).
@@ -83,6 +88,9 @@ def _copy(key: TypedEvent) -> TypedEvent:
 class KeyOrder(App[None]):
     """The app's part that holds typed keys back until the one before them is done."""
 
+    #: The controls a run of held focus moves may pass over at once (`focus_moves`).
+    MOVE_CONTROLS: ClassVar[tuple[type[Widget], ...]] = ()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held_keys: deque[TypedEvent] = deque()
@@ -96,6 +104,8 @@ class KeyOrder(App[None]):
         self._after_keys: list[Callable[[], object]] = []
         #: Keys dropped in this burst (over MAX_HELD_KEYS), said when it is in.
         self._keys_dropped = 0
+        #: Focus moves taken at once (in runs) rather than let in one by one, all told.
+        self.moves_at_once = 0
 
     async def on_event(self, event: events.Event) -> None:
         if not isinstance(event, TypedEvent):
@@ -174,7 +184,9 @@ class KeyOrder(App[None]):
         self._begin_batch()
         try:
             while self._held_keys and self.is_running:
-                await self._let_in(self._held_keys.popleft())
+                key = self._held_keys.popleft()
+                if not self._move_at_once(key):
+                    await self._let_in(key)
         finally:
             self._key_feeder = None
             self._key_out = None
@@ -186,6 +198,17 @@ class KeyOrder(App[None]):
                 dropped, self._keys_dropped = self._keys_dropped, 0
                 self.notify(f"{dropped} keys dropped: more than {MAX_HELD_KEYS} came at once",
                             severity="warning", timeout=5)  # fmt: skip
+
+    def _move_at_once(self, key: TypedEvent) -> bool:
+        """Whether `key` was a focus move, taken with the moves right behind it as one (the
+        focus set once, where they leave it: `focus_moves`)."""
+        moved = net_move(self, key, self._held_keys, self.MOVE_CONTROLS)
+        if moved is None:
+            return False
+        target, keys = moved
+        self.moves_at_once += keys
+        self.screen.set_focus(target)
+        return True
 
     async def _let_in(self, key: TypedEvent) -> None:
         """`key` in, and back once it is done: on the main screen, once its way is (the

@@ -13,6 +13,8 @@ from typing import Any
 from textual import events
 from textual._compositor import LayoutUpdate
 from textual.dom import DOMNode
+from textual.message import Message
+from textual.message_pump import MessagePump
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -227,3 +229,53 @@ def test_a_burst_of_moves_walks_the_screen_for_its_focus_chain_once() -> None:
     assert focused == "ingress-rate", f"{KEYS} moves, back and forth, left focus on {focused}"
     assert one_walk > 0, "Textual's focus chain no longer asks containers: count otherwise"
     assert walked <= 2 * one_walk, f"{walked / one_walk:.0f} walks of the screen for {KEYS} moves"
+
+
+#: Messages the TUI may handle for a burst of KEYS moves and `w j l`: each posted key is read
+#: once by the app, and a few go further (before: ~4,400, some 36 a key).
+ALLOWED_MESSAGES = 6 * KEYS
+
+
+def test_a_burst_of_moves_is_one_focus_move() -> None:
+    """Let in one by one, each of 120 `j`/`k` went its whole way: the key bubbling up from the
+    control, a marker behind it, the blur and the focus bubbling through the panels, ~36
+    messages and ~4.5 ms of CPU a key. A run of held moves is now one net move, the focus set
+    once (shaper_tui/focus_moves.py); the `w j l` behind it still act each on the focus its
+    turn finds: the upload's loss is stepped, nothing else."""
+    app, ready = app_and_ready()
+    handled: Counter[str] = Counter()
+    stepped: list[str] = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=(200, 60)) as pilot:
+            await ready(pilot)
+            await pilot.pause(0.3)
+            before = app.spec.default_link
+            dispatch = MessagePump._dispatch_message
+
+            async def counted(pump: MessagePump, message: Message) -> None:
+                handled[type(message).__name__] += 1
+                await dispatch(pump, message)
+
+            MessagePump._dispatch_message = counted  # type: ignore[method-assign,assignment]
+            try:
+                burst(app, *(("j", "k") * (KEYS // 2)), "w", "j", "l")
+                await wait_until(pilot, lambda: app.keys_waiting, 5, "the burst taken up")
+                await wait_until(pilot, lambda: not app.keys_waiting, 15, "the burst let in")
+            finally:
+                MessagePump._dispatch_message = dispatch  # type: ignore[method-assign]
+            await wait_until(pilot, lambda: app.spec.default_link != before, 5, "the step")
+            after = app.spec.default_link
+            stepped.extend(
+                f"{d}.{name}"
+                for d in ("ingress", "egress")
+                for name, value in getattr(after, d)
+                if getattr(getattr(before, d), name) != value
+            )
+            stepped.append(str(app.focused.id if app.focused else None))
+
+    asyncio.run(scenario())
+    assert stepped == ["egress.loss", "egress-loss"], f"changed, then focused: {stepped}"
+    assert handled["Focus"] <= 4, f"{handled['Focus']} focus changes for {KEYS} moves, `w j l`"
+    total = sum(handled.values())
+    assert total <= ALLOWED_MESSAGES, f"{total} messages for {KEYS + 3} keys: {handled}"

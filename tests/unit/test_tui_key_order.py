@@ -155,3 +155,23 @@ def test_a_change_that_asks_answered_in_the_same_burst() -> None:
                          "j after the answer moving on from Loss")  # fmt: skip
 
     run(scenario, focus="ingress-loss")
+
+
+def test_steps_between_runs_of_moves_act_on_the_control_each_finds() -> None:
+    """Runs of moves are taken at once (`shaper_tui.focus_moves`), and a key between them
+    still acts on the control the moves before it leave focused: `l` three on is Latency,
+    `w` goes to the upload from where `k k k tab shift+tab` leave it (Rate)."""
+
+    async def scenario(app: ShaperApp, pilot: Pilot[Any]) -> None:
+        before = app.spec.default_link
+        burst(app, "j", "j", "j", "l", "k", "k", "k", "tab", "shift+tab",
+              "w", "down", "down", "down", "up", "down", "l")  # fmt: skip
+        await wait_until(pilot, lambda: app.spec.link("egress").latency != before.egress.latency,
+                         15, "the upload's Latency stepped")  # fmt: skip
+        after = app.spec.default_link
+        assert after.ingress.latency != before.ingress.latency
+        assert (after.ingress.rate, after.egress.rate) == (before.ingress.rate, before.egress.rate)
+        assert app.focused is not None and app.focused.id == "egress-latency"
+        assert app.moves_at_once == 13, f"{app.moves_at_once} of the 13 moves taken at once"
+
+    run(scenario)
