@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual import events
 from textual.app import ComposeResult
+from textual.color import Color
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -100,9 +101,6 @@ class DirectionPanel(Vertical):
         border-title-style: bold;
         padding: 0 1;
     }
-    DirectionPanel.-focus-within {
-        border: round $accent;
-    }
     /* The controls take what they need, up to what leaves each graph a row (`_fit`); past
        that they scroll (the focused one is scrolled into view). */
     DirectionPanel > .controls {
@@ -180,6 +178,8 @@ class DirectionPanel(Vertical):
         #: Frames the engine could not take (dropped before any link saw them), while any are.
         self.saturated = SteadyLabel("", id=f"{direction}-saturated", classes="stall")
         self._packets = ""
+        #: Whether the focus is on one of its controls (its border says so).
+        self.focus_within = False
         #: Blank rows matching the other panel's occasional lines (see `_fit`).
         self.pad = Static("", classes="pad")
         self._pad_rows = 0
@@ -225,6 +225,10 @@ class DirectionPanel(Vertical):
         yield self.saturated
         yield self.pad
 
+    def on_mount(self) -> None:
+        # (a theme picked from the palette recolours the border set inline)
+        self.watch(self.app, "theme", lambda _theme: self._focus_moved(), init=False)
+
     def on_resize(self, event: events.Resize) -> None:
         self._fit()
         # A stall note wraps anew at the new width; and the focused control, in controls
@@ -265,9 +269,8 @@ class DirectionPanel(Vertical):
         room = max(3, self.content_size.height - needed - extra)
         self.query_one(".controls").styles.max_height = room
 
-    # A class, not `:focus-within`: that pseudo-class has Textual restyle the whole panel
-    # (graphs and all) on every focus move inside it; the class changes only on entering or
-    # leaving the panel.
+    # Neither `:focus-within` nor a class: either has Textual restyle the whole panel (graphs
+    # and all) when the focus enters or leaves it; the border's colour alone is set inline.
     def on_descendant_focus(self) -> None:
         self._focus_moved()
 
@@ -276,7 +279,10 @@ class DirectionPanel(Vertical):
 
     def _focus_moved(self) -> None:
         focused = self.screen.focused
-        self.set_class(focused is not None and self in focused.ancestors, "-focus-within")
+        self.focus_within = focused is not None and self in focused.ancestors
+        colour = self.app.theme_variables["accent" if self.focus_within else "primary"]
+        if self.styles.border_top != ("round", Color.parse(colour)):
+            self.styles.border = ("round", colour)
 
     def _field_of(self, control: object) -> Field:
         return next(field for field, widget in self.controls.items() if widget is control)
