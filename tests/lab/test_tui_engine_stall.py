@@ -17,9 +17,12 @@ import pytest
 from textual.pilot import Pilot
 
 from engine.lab.harness import EngineProcess
+from engine.lab.lab import INNER, OUTER, Lab
+from engine.model.spec import Spec
+from engine.protocol.client import ControlClient
 from engine.protocol.control import REPLY_TIMEOUT
 from shaper_tui.app import ShaperApp, create_app
-from shaper_tui.engine_source import SocketSource
+from shaper_tui.engine_source import EngineSource, HostedSource, SocketSource
 from tests.lab.test_liveness import stopped
 from tests.tui_helpers import wait_until
 
@@ -37,26 +40,26 @@ IN_FORCE_SECONDS = 10.0
 SHOWN_SECONDS = 3.0
 
 
-def engine_latency(engine: EngineProcess) -> float:
-    with engine.client() as client:
+def engine_latency(control: str) -> float:
+    with ControlClient(control) as client:
         return client.get_spec().link("ingress").latency
 
 
-async def in_force(engine: EngineProcess, pilot: Pilot[Any], latency: float) -> float:
+async def in_force(control: str, pilot: Pilot[Any], latency: float) -> float:
     """The engine's ingress latency once it is `latency`, or the last read after the wait."""
     until = time.monotonic() + IN_FORCE_SECONDS
-    got = await asyncio.to_thread(engine_latency, engine)
+    got = await asyncio.to_thread(engine_latency, control)
     while got != latency and time.monotonic() < until:
         await pilot.pause(0.1)
-        got = await asyncio.to_thread(engine_latency, engine)
+        got = await asyncio.to_thread(engine_latency, control)
     return got
 
 
-async def changes_shown(engine: EngineProcess, app: ShaperApp, pilot: Pilot[Any]) -> None:
+async def changes_shown(control: str, app: ShaperApp, pilot: Pilot[Any]) -> None:
     """Each of LATENCIES sent as the link sends a change, in force, then shown."""
     for latency in LATENCIES:
         app.link.patch({"ingress.latency": f"{latency:g}ms"})
-        got = await in_force(engine, pilot, latency)
+        got = await in_force(control, pilot, latency)
         assert got == latency, f"the engine has {got} ms, not the {latency:g} ms set"
         until = time.monotonic() + SHOWN_SECONDS
         while app.spec.link("ingress").latency != latency and time.monotonic() < until:
@@ -72,20 +75,39 @@ def test_the_controls_show_each_own_change_in_force(start_engine: StartEngine) -
         app = create_app(SocketSource(engine.control), tag="tui:test")
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_until(pilot, lambda: app.link.attached, 10, "attached")
-            await changes_shown(engine, app, pilot)
+            await changes_shown(engine.control, app, pilot)
 
     asyncio.run(scenario())
 
 
 def test_a_change_after_an_engine_stall_is_applied(start_engine: StartEngine) -> None:
     engine = start_engine(BASE)
-    with engine.client() as client:
-        supervisor = client.info().supervisor_pid
+    stall_and_change(SocketSource(engine.control), lambda: engine.control)
+
+
+def test_a_change_after_a_stall_of_the_tuis_own_engine_is_applied(lab: Lab) -> None:
+    """`tui OUTER INNER` reattaches as `tui --control` does: it stayed detached for good."""
+    source = HostedSource(OUTER, INNER, Spec.model_validate(BASE), netns=lab.ns("box"))
+
+    def control() -> str:
+        assert source.control_path is not None
+        return source.control_path
+
+    try:
+        stall_and_change(source, control)
+    finally:
+        source.close()
+
+
+def stall_and_change(source: EngineSource, control: Callable[[], str]) -> None:
+    """The engine stopped while a change is on its way; then changes shown as in force."""
 
     async def scenario() -> None:
-        app = create_app(SocketSource(engine.control), tag="tui:test")
+        app = create_app(source, tag="tui:test")
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_until(pilot, lambda: app.link.attached, 10, "attached")
+            await wait_until(pilot, lambda: app.link.attached, 30, "attached")
+            with ControlClient(control()) as client:
+                supervisor = client.info().supervisor_pid
             with stopped(supervisor):
                 app.link.patch({"ingress.latency": "30ms"})
                 await asyncio.sleep(STALL)  # the change times out meanwhile
@@ -93,6 +115,6 @@ def test_a_change_after_an_engine_stall_is_applied(start_engine: StartEngine) ->
             await wait_until(pilot, lambda: app.spec.link("ingress").latency == 5.0, 10,
                              "the control back at the engine's value")  # fmt: skip
             await wait_until(pilot, lambda: app.link.attached, 10, "attached again")
-            await changes_shown(engine, app, pilot)
+            await changes_shown(control(), app, pilot)
 
     asyncio.run(scenario())
