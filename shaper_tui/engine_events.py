@@ -14,6 +14,7 @@ from shaper_tui.messages import (
     EngineDone,
     EngineLost,
     EngineRejected,
+    LinkSettled,
     SpecArrived,
     StatsArrived,
     WorkerRestarted,
@@ -114,6 +115,17 @@ class EngineEvents(ShaperState):
             self._show_spec(
                 self._engine_spec
             )  # the controls show what is in force, not the refused
+
+    def on_link_settled(self, message: LinkSettled) -> None:
+        """Every change of ours answered: the controls show what is in force. The echo of the
+        last one may have come while it was still on its way and been skipped as stale; if it
+        has not come yet, it comes with nothing on its way and is shown then. After a refusal
+        the engine's spec is shown whatever it is (the refused value never stays)."""
+        engine_spec = self._engine_spec
+        if self.link.busy or engine_spec is None:
+            return  # newer changes of ours: they settle in their turn
+        if message.refused or message.spec == engine_spec:
+            self._show_spec(engine_spec)
 
     def on_worker_restarted(self, message: WorkerRestarted) -> None:
         """A worker the engine started again: the link was down that way meanwhile and what

@@ -28,6 +28,7 @@ from shaper_tui.messages import (
     EngineDone,
     EngineLost,
     EngineRejected,
+    LinkSettled,
     SpecArrived,
     StatsArrived,
     WorkerRestarted,
@@ -36,6 +37,8 @@ from shaper_tui.messages import (
 RETRY_SECONDS = 1.0
 
 Operation = tuple[str, Any]  # ("patch" or "lone_patch", dict), ("spec", Spec), ("flush", None)
+#: The operations that change the spec (a refused one leaves the controls to be set back).
+SPEC_CHANGES = ("patch", "lone_patch", "spec")
 
 
 class EngineLink:
@@ -137,35 +140,46 @@ class EngineLink:
                     self._wake.wait()
                 operations, self._pending = self._pending, []
                 self._in_flight = len(operations)
+            replied: Spec | None = None
+            refused = settled = False
             for kind, payload in operations:
-                self._send(kind, payload)
+                answer = self._send(kind, payload)
+                if kind in SPEC_CHANGES:  # the last spec change's answer is what is in force
+                    replied = answer
+                    refused = refused or answer is None
                 with self._wake:
                     self._in_flight -= 1
+                    settled = not self._pending and self._in_flight == 0
+            if settled:
+                self._post(LinkSettled(replied, refused))
 
-    def _send(self, kind: str, payload: Any) -> None:
+    def _send(self, kind: str, payload: Any) -> Spec | None:
+        """Send one operation; the spec the engine replied with to a spec change, else None
+        (refused, failed or not a spec change)."""
         with self._client_lock:
             client = self._client
             if client is None:
                 self._post(EngineRejected("not attached to an engine: the change was not sent"))
-                return
+                return None
             try:
                 if kind in ("patch", "lone_patch"):
-                    client.patch(payload, source=self.tag)
-                elif kind == "flush":
+                    return client.patch(payload, source=self.tag)
+                if kind == "spec":
+                    return client.set_spec(payload, source=self.tag)
+                if kind == "flush":
                     self._post(EngineDone(client.flush()))
-                elif kind == "request":
+                else:
                     reply = client.request(payload)
                     if isinstance(reply, Done):
                         self._post(EngineDone(reply.message))
                     else:
                         message = reply.message if isinstance(reply, Error) else reply.type
                         self._post(EngineRejected(message))
-                else:
-                    client.set_spec(payload, source=self.tag)
             except ControlError as exc:
                 self._post(EngineRejected(str(exc)))
                 if client.broken:
                     self._drop(client)
+            return None
 
     def _drop(self, client: ControlClient) -> None:
         """A request client that timed out or lost its connection is never used again (the

@@ -58,6 +58,18 @@ class EngineRejected(Message):
         self.message = message
 
 
+class LinkSettled(Message):
+    """Every change sent has its answer and none is queued: `spec` is what the engine replied
+    to the last one (None if it was refused or not a spec change), `refused` whether any was.
+    The echo of an own change that came before its reply was skipped as stale: this is when
+    the controls catch up with what the engine put in force."""
+
+    def __init__(self, spec: Spec | None, refused: bool) -> None:
+        super().__init__()
+        self.spec = spec
+        self.refused = refused
+
+
 class WorkerRestarted(Message):
     """The engine started a direction's worker again after its process ended."""
 

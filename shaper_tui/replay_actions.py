@@ -51,17 +51,28 @@ class ReplayActions(ShaperState):
     def action_timeline(self) -> None:
         def chosen(path: str | None) -> None:
             if path is not None:
-                self._start_replay(path, 1.0, self.loop_replays)
+                self._start_replay(self._recording(path), 1.0, self.loop_replays)
 
         recordings = newest_first(self.record_dir)
         last = self.last_recording or (recordings[0] if recordings else None)
         empty = f"No path given, and no recording in {self.record_dir}: type one, or Esc"
+        # Whole paths, and the names alone (as `ls` of the record directory shows them).
+        candidates = sorted({*map(str, recordings), *(p.name for p in recordings)})
         self.push_screen(
             PathPrompt("Replay a timeline", "path/to/timeline.jsonl",
-                       "" if last is None else str(last), sorted(map(str, recordings)),
-                       check=timeline_problem, empty=empty),
+                       "" if last is None else str(last), candidates,
+                       check=lambda path: timeline_problem(self._recording(path)), empty=empty),
             chosen,
         )  # fmt: skip
+
+    def _recording(self, path: str) -> str:
+        """`path`, or the record directory's file of that name when `path` is a bare name
+        that is not a file here (a completed recording's name)."""
+        bare = Path(path)
+        in_dir = self.record_dir / bare
+        if len(bare.parts) == 1 and not bare.exists() and in_dir.is_file():
+            return str(in_dir)
+        return path
 
     def action_pause_replay(self) -> None:
         if self.runner is not None:

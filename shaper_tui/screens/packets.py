@@ -31,8 +31,8 @@ ROWS = 200
 #: The "not seen" count covers this many seconds (it goes once the view keeps up again).
 LOST_WINDOW = 10.0
 REFRESH = 0.5
-#: Lines of the selected packet's layers one J or K scrolls.
-SCROLL_LINES = 3
+#: How scapy's layer-by-layer view starts each layer's lines: J and K go from one to the next.
+LAYER_HEAD = "###["
 DIRECTIONS = ("both", "download", "upload")
 #: The feed's direction a filter word stands for (the panels say Download and Upload).
 FEED_DIRECTIONS = {"download": "ingress", "upload": "egress"}
@@ -153,6 +153,7 @@ class PacketsScreen(Screen[None]):
         #: layers are shown under it.
         self._shown: dict[int, SeenFrame] = {}
         self._detailed: int | None = None
+        self._layers = ""
         #: (when, the feed's lost count then), for the "not seen" of the last seconds; the
         #: feed starts with the view.
         self._lost_seen: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
@@ -259,7 +260,8 @@ class PacketsScreen(Screen[None]):
         if frame is None or frame.number == self._detailed:
             return
         self._detailed = frame.number
-        self.detail.update(Text(layers_of(frame)))
+        self._layers = layers_of(frame)
+        self.detail.update(Text(self._layers))
         self.detail_pane.scroll_home(animate=False, immediate=True)
         self.call_after_refresh(self.refresh_bindings)  # J/K in the footer once it is laid out
 
@@ -275,9 +277,33 @@ class PacketsScreen(Screen[None]):
             return self.paused == (action == "resume")
         return True
 
-    def action_detail(self, lines: int) -> None:
-        """A few lines of the layers at a time, the list's cursor staying where it is."""
-        self.detail_pane.scroll_relative(y=lines * SCROLL_LINES, animate=False, immediate=True)
+    def action_detail(self, step: int) -> None:
+        """The next layer (or, back, the one before) at the top of the pane, the list's cursor
+        staying where it is. Above the first layer's line is the frame's length: K to the
+        first layer shows it too."""
+        heads = self._layer_rows()
+        if not heads:
+            return
+        top = round(self.detail_pane.scroll_y)
+        if step > 0:
+            after = [row for row in heads if row > max(top, heads[0])]
+            target = after[0] if after else self.detail_pane.max_scroll_y
+        else:
+            before = [row for row in heads if row < top]
+            target = before[-1] if len(before) > 1 else 0
+        self.detail_pane.scroll_to(y=target, animate=False, immediate=True)
+
+    def _layer_rows(self) -> list[int]:
+        """The rows of the pane at which each layer starts (a long line wraps to several)."""
+        width = max(1, self.detail.content_region.width)
+        console = self.app.console
+        rows: list[int] = []
+        row = 0
+        for line in self._layers.splitlines():
+            if line.startswith(LAYER_HEAD):
+                rows.append(row)
+            row += max(1, len(Text(line).wrap(console, width)))
+        return rows
 
     def action_fate(self) -> None:
         def picked(fate: str | None) -> None:

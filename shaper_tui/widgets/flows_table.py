@@ -115,6 +115,10 @@ class FlowsTable(DataTable[Text]):
     FlowsTable {
         height: auto;
         border: round $primary;
+        /* It takes no focus, so nobody scrolls it: a scrollbar only took a row and, its two
+           columns pushing the fixed ones over 80, another for a horizontal one. The busiest
+           come first; the border says how many more there are. */
+        overflow: hidden hidden;
     }
     """
 
@@ -197,3 +201,6 @@ class FlowsTable(DataTable[Text]):
                     if old != new:
                         self.update_cell(key, column, Text(new))
         self._shown = rows
+        room = self.scrollable_content_region.height - self.header_height
+        left_out = len(rows) - room if room > 0 else 0
+        self.border_subtitle = f"{left_out} more" if left_out > 0 else None

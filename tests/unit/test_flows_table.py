@@ -61,3 +61,36 @@ def test_idle_far_ends_leave_and_busy_ones_update_in_place() -> None:
             assert [key.value for key in table.rows] == [f"talker:{busy}"]
 
     asyncio.run(scenario())
+
+
+class ShortTableApp(App[None]):
+    """The table as the app lays it out at 80x24 (`Screen.-short #flows`)."""
+
+    CSS = "#flows { max-height: 6; }"
+
+    def compose(self) -> ComposeResult:
+        yield FlowsTable(id="flows")
+
+
+def test_at_80_columns_a_short_table_shows_a_row_in_each_of_its_lines() -> None:
+    """Issue 35 (s23): at 80x24 the table's third row was blank: more far ends than rows
+    brought a vertical scrollbar, whose two columns pushed the fixed columns over the width
+    and brought a horizontal one (the "blank" row), for a table nobody can scroll (it takes
+    no focus). Now every line shows a far end and the border says how many are left out."""
+
+    async def scenario() -> None:
+        app = ShortTableApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = app.query_one(FlowsTable)
+            hosts = [f"198.18.0.{n}" for n in range(2, 7)]
+            table.add_sample(sample(0.0, dict.fromkeys(hosts, 1000)))
+            table.add_sample(sample(1.0, {h: 2000 + n for n, h in enumerate(hosts)}))
+            table.refresh_rows()
+            await pilot.pause()
+            assert not table.show_horizontal_scrollbar and not table.show_vertical_scrollbar
+            # The header and three far ends in the 4 lines inside the border.
+            assert table.scrollable_content_region.height == 4
+            table.refresh_rows()
+            assert str(table.border_subtitle) == "2 more", table.border_subtitle
+
+    asyncio.run(scenario())

@@ -214,3 +214,38 @@ def test_the_layers_scroll_by_keys_when_taller_than_their_pane() -> None:
             assert pane.scroll_y == 0
 
     asyncio.run(scenario())
+
+
+def test_j_and_k_move_the_layers_one_layer_at_a_time() -> None:
+    """Issue 35 (s23): J scrolled the layers 3 lines, which is no layer's length (an IP
+    header is 14): each J brings the next layer's `###[ … ]###` line to the top of the pane
+    (or, for the last ones, scrolls to the end, the line in view), each K the one before."""
+    feed = MovingFeed()
+    feed.move_on()
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            await pilot.press("down")
+            await pilot.pause()
+            pane = screen.query_one(".packets-detail")
+            lines = str(screen.detail.render()).splitlines()  # no line wraps at 80 columns
+            heads = [n for n, line in enumerate(lines) if line.startswith("###[")]
+            assert len(heads) >= 3 and heads[1] < pane.max_scroll_y < heads[2], heads
+            await pilot.press("J")
+            await pilot.pause()
+            assert pane.scroll_y == heads[1], (lines[int(pane.scroll_y)], lines[heads[1]])
+            await pilot.press("J")  # the next layer cannot come to the top: the end of them
+            await pilot.pause()
+            assert pane.scroll_y == pane.max_scroll_y
+            await pilot.press("K")
+            await pilot.pause()
+            assert pane.scroll_y == heads[1], lines[int(pane.scroll_y)]
+            await pilot.press("K")
+            await pilot.pause()
+            assert pane.scroll_y == 0  # the first layer with the frame's length above it
+
+    asyncio.run(scenario())

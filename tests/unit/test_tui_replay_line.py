@@ -95,3 +95,34 @@ def test_t_offers_the_newest_recording_and_says_why_an_empty_enter_does_nothing(
             await pilot.press("escape")
 
     asyncio.run(scenario())
+
+
+def test_t_completes_a_bare_recording_name_and_replays_it_from_the_record_directory(
+    tmp_path: Path,
+) -> None:
+    """Issue 35 (s23): the prompt completed only whole paths, so a recording's name typed as
+    `ls` shows it (no directory) completed to nothing; now → completes it, and Enter replays
+    that recording of the record directory."""
+    timeline(tmp_path / "b-older.jsonl")
+    timeline(tmp_path / "a-newer.jsonl")
+    app, ready = app_and_ready()
+    app.record_dir = tmp_path
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("t")
+            await wait_until(pilot, lambda: bool(app.screen.query(Input)), 5, "the prompt")
+            field = app.screen.query_one(Input)
+            field.value = ""
+            await pilot.press(*"b-o")
+            await pilot.pause(0.2)  # the suggester answers in a worker
+            await pilot.press("right")
+            await pilot.pause()
+            assert field.value == "b-older.jsonl", field.value
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.runner is not None, 5, "the replay")
+            assert app.runner is not None
+            await pilot.press("x")
+
+    asyncio.run(scenario())
