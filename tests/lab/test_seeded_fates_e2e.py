@@ -1,0 +1,180 @@
+"""Reproducible fates in the lab, with real packets: the same traffic through an engine started
+afresh with the same seeded spec meets the same fates (which datagrams are lost, the delay each
+got; which first transmissions of a TCP upload are lost), and another seed another set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scapy.layers.inet import TCP, UDP
+
+from engine.captures.pcapng import ReadFate, read_capture
+from engine.lab.harness import Background, EngineProcess, probe
+from engine.lab.lab import SERVER_IP, Lab
+from tests import ROOT
+from tests.lab.test_capture_e2e import wait_for_log
+from tests.wait_helpers import wait_udp_bound, wait_until
+
+pytestmark = pytest.mark.lab
+
+PORT = 6000
+TCP_PORT = 6001
+COUNT = 5000
+GE_LOSS = {"p_enter": 0.05, "p_exit": 0.45, "loss_in_burst": 1.0}  # 10 % in bursts
+
+
+@contextmanager
+def engine(lab: Lab, workdir: Path, spec: dict[str, Any]) -> Iterator[EngineProcess]:
+    """An engine of its own (its own control socket), stopped after the run."""
+    workdir.mkdir()
+    process = EngineProcess(lab, workdir, spec)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.close()
+
+
+def flow_spec(protocol: str, port: int, egress: dict[str, Any]) -> dict[str, Any]:
+    flow = {"protocol": protocol, "port_min": port, "port_max": port}
+    return {"flows": [{"label": "probe", "flow": flow, "link": {"egress": egress}}]}
+
+
+def captured(lab: Lab, workdir: Path, spec: dict[str, Any], background: Background,
+             traffic: list[str], seconds: float, ready: Callable[[], None] = lambda: None,
+             ) -> list[ReadFate]:  # fmt: skip
+    """The egress fates of `traffic` (a command run in the client) through a fresh engine;
+    `ready` starts its receiver once the engine is."""
+    with engine(lab, workdir, spec) as process:
+        path = workdir / "fates.pcapng"
+        capture = background.start([
+            sys.executable, "-m", "engine.cli.main", "capture", str(path),
+            "--control", process.control, "--direction", "egress", "--seconds", str(seconds),
+        ])  # fmt: skip
+        wait_for_log(process, "egress: capturing fates")
+        ready()
+        subprocess.run(traffic, check=True, cwd=ROOT, timeout=60)
+        _, err = capture.communicate(timeout=seconds + 30)
+        assert capture.returncode == 0, err
+    return list(read_capture(str(path)))
+
+
+def udp_fates(lab: Lab, workdir: Path, background: Background, seed: int
+              ) -> tuple[set[int], dict[int, float]]:  # fmt: skip
+    """Datagrams the server never got, and each delivered one's delay in the link."""
+    egress = {"burst_loss": GE_LOSS, "latency": 10, "jitter": 30, "reorder_packets": True,
+              "seed": seed}  # fmt: skip
+    receivers: list[subprocess.Popen[str]] = []
+
+    def receive() -> None:
+        receivers.append(background.start(probe(lab, "server", "recv", str(PORT), "--idle", "2",
+                                                "--each")))  # fmt: skip
+        wait_udp_bound(lab, "server", PORT)
+
+    sender = probe(lab, "client", "send", SERVER_IP, str(PORT), "--count", str(COUNT),
+                   "--pps", "1000", "--fixed")  # fmt: skip
+    frames = captured(lab, workdir, flow_spec("udp", PORT, egress), background, sender, 9,
+                      receive)  # fmt: skip
+    out = receivers[0].communicate(timeout=40)[0]
+    received = {int(seq) for seq in json.loads(out)["each_ms"]}
+    probes = [f for f in frames if UDP in f.packet and f.packet[UDP].dport == PORT]
+    seqs = [int.from_bytes(bytes(f.packet[UDP].payload)[:4], "big") for f in probes]
+    assert sorted(seqs) == list(range(COUNT))  # the capture saw each datagram once
+    lost = {seq for seq, f in zip(seqs, probes, strict=True) if f.fate != "forwarded"}
+    assert lost == set(range(COUNT)) - received  # what the server missed
+    delays = {seq: f.delay_ms for seq, f in zip(seqs, probes, strict=True) if seq in received}
+    return lost, delays
+
+
+def test_the_same_datagrams_are_lost_and_delayed_alike_on_every_run(
+    lab: Lab, background: Background, tmp_path: Path
+) -> None:
+    lost, delays = udp_fates(lab, tmp_path / "first", background, seed=42)
+    again, delays_again = udp_fates(lab, tmp_path / "second", background, seed=42)
+    other, _ = udp_fates(lab, tmp_path / "other", background, seed=43)
+    for dropped in (lost, again, other):
+        assert 0.07 * COUNT < len(dropped) < 0.13 * COUNT  # the configured 10 %
+    assert lost == again
+    # Each datagram's delay is its own draw of 10..40 ms: the same draw again. The capture
+    # gives the delay each one really got, until the worker sent it: a busy host sends some
+    # late (by 170 ms at a load of 8), so the typical datagram is compared, not every one.
+    # Independent draws would differ by 10 ms on average, by more than 3 ms nine times in ten.
+    differences = sorted(abs(delays[seq] - delays_again[seq]) for seq in delays)
+    half, most = differences[len(differences) // 2], differences[len(differences) * 8 // 10]
+    assert half < 0.5 and most < 3.0, (half, most, differences[-10:])
+    assert max(delays.values()) - min(delays.values()) > 25  # drawn, not one value
+    assert len(lost & other) < 0.25 * len(lost)  # another seed: another set, the same rate
+
+
+UPLOAD = textwrap.dedent(f"""
+    import socket
+    data = bytes(i * 7 % 251 for i in range(3_000_000))
+    sock = socket.create_connection(("{SERVER_IP}", {TCP_PORT}), timeout=30)
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+    sock.recv(1)
+    sock.close()
+""")
+SINK = textwrap.dedent(f"""
+    import socket
+    server = socket.create_server(("0.0.0.0", {TCP_PORT}))
+    server.settimeout(30)
+    conn, _ = server.accept()
+    conn.settimeout(30)
+    while conn.recv(1 << 20):
+        pass
+    conn.close()
+""")
+
+
+def wait_tcp_listening(lab: Lab, role: str, port: int) -> None:
+    def listening() -> bool:
+        listed = lab.run(role, "ss", "-H", "-n", "-l", "-t", check=False).stdout
+        return any(f":{port} " in line for line in listed.splitlines())
+
+    wait_until(listening, 15.0, f"a TCP listener on {role}:{port}", 0.05)
+
+
+def first_losses(lab: Lab, workdir: Path, background: Background, seed: int
+                 ) -> tuple[set[tuple[int, int]], int]:  # fmt: skip
+    """The upload's first transmissions that were lost, as (sequence from the SYN, length),
+    and how many first transmissions there were."""
+    sinks: list[subprocess.Popen[str]] = []
+
+    def sink() -> None:
+        sinks.append(background.start(lab.in_ns("server", sys.executable, "-c", SINK)))
+        wait_tcp_listening(lab, "server", TCP_PORT)
+
+    upload = lab.in_ns("client", sys.executable, "-c", UPLOAD)
+    frames = captured(lab, workdir, flow_spec("tcp", TCP_PORT, {"loss": 0.02, "seed": seed}),
+                      background, upload, 12, sink)  # fmt: skip
+    sinks[0].wait(timeout=30)
+    data = [f for f in frames if TCP in f.packet and f.packet[TCP].dport == TCP_PORT]
+    isn = next(f.packet[TCP].seq for f in data if f.packet[TCP].flags.S)
+    first: dict[tuple[int, int], ReadFate] = {}
+    for f in data:
+        length = len(bytes(f.packet[TCP].payload))
+        if length:
+            first.setdefault(((f.packet[TCP].seq - isn) % (1 << 32), length), f)
+    return {key for key, f in first.items() if f.fate != "forwarded"}, len(first)
+
+
+def test_a_tcp_upload_loses_the_same_first_transmissions_on_every_run(
+    lab: Lab, background: Background, tmp_path: Path
+) -> None:
+    lost, segments = first_losses(lab, tmp_path / "first", background, seed=7)
+    again, _ = first_losses(lab, tmp_path / "second", background, seed=7)
+    other, _ = first_losses(lab, tmp_path / "other", background, seed=8)
+    assert segments > 1500  # 3 MB in segments of at most 1448 bytes (and some retransmitted)
+    for dropped in (lost, again, other):
+        assert 0.01 * segments < len(dropped) < 0.03 * segments, (len(dropped), segments)
+    assert lost == again
+    assert len(lost & other) < 0.25 * len(lost)
