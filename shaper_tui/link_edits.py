@@ -141,8 +141,8 @@ def changes_for(
     if field == "ecn":
         return {at + "queue.ecn": value == "on"}
     if field == "seed":
-        kept = TUI_SEED if link.seed is None else link.seed
-        return {at + "seed": kept if value == "on" else None}
+        seed = TUI_SEED if link.seed is None else link.seed
+        return {at + "seed": seed if value == "on" else None}
     if field == "slot":
         ms = float(value)
         if ms <= 0:

@@ -106,7 +106,7 @@ class PacketKeys:
             return frame[VNET_HDR_LEN:]
         ethertype, l3 = l3_offset(frame, VNET_HDR_LEN)
         if ethertype == ETH_P_IP and len(frame) >= l3 + 20:
-            first, total, protocol, src, dst = _IPV4.unpack_from(frame, l3)
+            first, total, protocol, src, dst = _IPV4.unpack_from(frame, l3)  # (src, dst: bytes)
             l4, end = l3 + (first & 0x0F) * 4, min(len(frame), l3 + total)
         elif ethertype == ETH_P_IPV6 and len(frame) >= l3 + 40:
             payload, protocol, src, dst = _IPV6.unpack_from(frame, l3)
@@ -114,7 +114,7 @@ class PacketKeys:
             end = min(len(frame), l4 + payload)
         else:
             return frame[VNET_HDR_LEN:]
-        head = bytes((protocol,)) + src + dst
+        head: bytes = bytes((protocol,)) + src + dst
         if protocol == PROTO_TCP and end >= l4 + 20:
             return head + self._tcp_identity(frame, l4, end, src, dst)
         if protocol == PROTO_UDP and end >= l4 + 8:

@@ -1,7 +1,8 @@
 """A small UDP test client for the lab: numbered datagrams, counted on arrival.
 
 `send HOST PORT --count N --pps R` sends datagrams 0..N-1 paced at R per second (bounded by
-count and by time; with `--fixed`, without their send time, so every run sends the same bytes); `recv PORT` counts what arrives until it has been idle for `--idle`
+count and by time; with `--fixed`, without their send time, so every run sends the same
+bytes); `recv PORT` counts what arrives until it has been idle for `--idle`
 seconds and prints JSON: received, reordered (arrived after a higher number), duplicates, and
 one-way delay quantiles from the send time in each datagram to the kernel's arrival stamp
 (with `--each`, every datagram's too).

@@ -59,7 +59,7 @@ def captured(lab: Lab, workdir: Path, spec: dict[str, Any], background: Backgrou
             sys.executable, "-m", "engine.cli.main", "capture", str(path),
             "--control", process.control, "--direction", "egress", "--seconds", str(seconds),
         ])  # fmt: skip
-        wait_for_log(process, "egress: capturing fates")
+        wait_for_log(process, "egress: capturing fates", 30.0)  # (a busy host: slow)
         ready()
         subprocess.run(traffic, check=True, cwd=ROOT, timeout=60)
         _, err = capture.communicate(timeout=seconds + 30)
