@@ -104,10 +104,13 @@ def test_the_same_datagrams_are_lost_and_delayed_alike_on_every_run(
         assert 0.07 * COUNT < len(dropped) < 0.13 * COUNT  # the configured 10 %
     assert lost == again
     # Each datagram's delay is its own draw of 10..40 ms: the same draw again. The capture
-    # gives the delay each one really got, until the worker sent it: a busy host sends some
-    # late (by 170 ms at a load of 8), so the typical datagram is compared, not every one.
-    # Independent draws would differ by 10 ms on average, by more than 3 ms nine times in ten.
-    differences = sorted(abs(delays[seq] - delays_again[seq]) for seq in delays)
+    # gives the delay each one really got, until the worker sent it, and a busy host sends
+    # some late (at a load of 15 on 2 cores, a whole run was 90 ms late at the median): the
+    # datagrams both runs sent on time (within the configured 40 ms) are compared, at least
+    # a thousand of them. Independent draws would differ by 10 ms on average.
+    on_time = [seq for seq in delays if max(delays[seq], delays_again[seq]) <= 40.5]
+    assert len(on_time) > 1000, len(on_time)
+    differences = sorted(abs(delays[seq] - delays_again[seq]) for seq in on_time)
     half, most = differences[len(differences) // 2], differences[len(differences) * 8 // 10]
     assert half < 0.5 and most < 3.0, (half, most, differences[-10:])
     assert max(delays.values()) - min(delays.values()) > 25  # drawn, not one value
