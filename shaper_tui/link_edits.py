@@ -13,7 +13,7 @@ from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
 Field = Literal[
     "rate", "loss", "loss_model", "latency", "jitter", "jitter_strength", "jitter_distribution",
     "queue", "discipline", "ecn", "duplicate", "corrupt", "reorder", "slot", "outage",
-    "outage_every", "outage_for",
+    "outage_every", "outage_for", "seed",
 ]  # fmt: skip
 
 LOSS_MODELS = ("random", "bursty")
@@ -24,6 +24,9 @@ OUTAGE_MODES = ("off", "blocked", "hold")
 #: What an outage switched on from the TUI starts as: half a second down every five.
 OUTAGE_EVERY_MS = 5000.0
 OUTAGE_FOR_MS = 500.0
+#: The seed a link gets when its Seed is switched on here (the spec or `linkshaper set` may
+#: give any other; the TUI keeps it while it stays on).
+TUI_SEED = 1
 #: A queue's settings that belong to one discipline (cleared when it changes).
 _AQM_SETTINGS = ("target", "interval", "flows", "quantum", "tupdate", "max_burst")
 
@@ -57,6 +60,8 @@ def shown_value(link: LinkSpec, field: Field) -> float | str:
         return link.queue.discipline
     if field == "ecn":
         return "on" if link.queue.ecn else "off"
+    if field == "seed":
+        return "off" if link.seed is None else "on"
     if field == "slot":
         return 0.0 if link.slot is None else link.slot.min_delay
     if field in ("outage", "outage_every", "outage_for"):
@@ -135,6 +140,9 @@ def changes_for(
         return changes
     if field == "ecn":
         return {at + "queue.ecn": value == "on"}
+    if field == "seed":
+        seed = TUI_SEED if link.seed is None else link.seed
+        return {at + "seed": seed if value == "on" else None}
     if field == "slot":
         ms = float(value)
         if ms <= 0:

@@ -1,7 +1,7 @@
 """A link's impairments: random and bursty loss (or ECN marks instead), duplication,
 corruption, netem's reordering, jitter and outages. Each draws from the link's `Random`, so
-the same seed gives the same impairments; the correlated ones keep their state across a
-change of settings."""
+the same seed gives the same impairments, or with the spec's `seed` from each packet's own
+stream (seeded.py); the correlated ones keep their state across a change of settings."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from engine.core.ecn import mark_packet
 from engine.core.link_counters import LinkCounters
 from engine.core.outages import OutageClock
 from engine.core.packet import Packet
+from engine.core.seeded import ARRIVAL, COPY, PAST_QUEUE, KeyedDraws, PacketKeys, mix64
 from engine.model.spec import LinkSpec
 
 #: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
@@ -40,8 +41,13 @@ class Impairments(LinkCounters):
     `_is_lost`, `_marked`, `_duplicated_now`, `_netem_effects` and `_jitter_draw`."""
 
     _rng: random.Random
+    label: str
 
     def _start_impairments(self) -> None:
+        #: Where a packet's random decisions come from: the link's `Random`, or with a `seed`
+        #: a stream per packet (`_keys` names it, `_draws` draws it: seeded.py).
+        self._draws: random.Random = self._rng
+        self._keys: PacketKeys | None = None
         self._in_burst = False
         self._markov_state = 1
         self._loss_event: CorrelatedEvent | None = None
@@ -53,7 +59,8 @@ class Impairments(LinkCounters):
         self._outage: OutageClock | None = None
 
     def _configure_impairments(self, spec: LinkSpec, now: float) -> None:
-        rng = self._rng
+        self._configure_seed(spec.seed)
+        rng = self._draws
         self._loss = spec.loss
         self._jitter = spec.jitter / 1000.0 if spec.jitter_strength > 0 else 0.0
         self._strength = spec.jitter_strength
@@ -86,6 +93,36 @@ class Impairments(LinkCounters):
         self._per_packet = self._corrupt > 0 or self._netem_reorder > 0
         self._set_outage(spec, now)
 
+    def _configure_seed(self, seed: int | None) -> None:
+        """A new seed (or none) starts new streams: the correlated processes draw from them."""
+        keys = self._keys
+        if (None if keys is None else keys.seed) == seed:
+            return
+        self._keys = None if seed is None else PacketKeys(seed, self.label)
+        self._draws = self._rng if seed is None else KeyedDraws()
+        self._loss_event = self._duplicate_event = None
+        self._corrupt_event = self._reorder_event = None
+        self._jitter_uniform = None
+
+    def _key_arrival(self, packet: Packet) -> None:
+        """With a seed: the packet's key, and its stream for the decisions at arrival."""
+        keys = self._keys
+        assert keys is not None
+        packet.fate_key = keys.key(packet.frame)
+        draws = self._draws
+        assert isinstance(draws, KeyedDraws)
+        draws.start(packet.fate_key, ARRIVAL)
+
+    def _key_copy(self, original: Packet, copy: Packet) -> None:
+        """A duplicate's own key, a function of its original's."""
+        copy.fate_key = mix64(original.fate_key ^ COPY)
+
+    def _past_queue_stream(self, packet: Packet) -> None:
+        """With a seed: the packet's stream for loss, corruption, reordering and jitter."""
+        draws = self._draws
+        assert isinstance(draws, KeyedDraws)
+        draws.start(packet.fate_key, PAST_QUEUE)
+
     def _set_outage(self, spec: LinkSpec, now: float) -> None:
         """A new schedule starts from now; the same one stays in force."""
         if spec.outage is None:
@@ -95,12 +132,12 @@ class Impairments(LinkCounters):
 
     def _duplicated_now(self) -> bool:
         event = self._duplicate_event
-        return event() if event is not None else self._rng.random() < self._duplicate
+        return event() if event is not None else self._draws.random() < self._duplicate
 
     def _netem_effects(self, packet: Packet) -> bool:
         """Corrupt the packet if its turn comes; True if netem's reordering sends it now,
         past latency and jitter (every `gap`-th packet may, with probability `reorder`)."""
-        rng = self._rng
+        rng = self._draws
         if self._corrupt > 0 and packet.droppable:
             event = self._corrupt_event
             if event() if event is not None else rng.random() < self._corrupt:
@@ -131,7 +168,7 @@ class Impairments(LinkCounters):
         """One step of netem's four-state chain (see MarkovLoss): lost in states 3 and 4."""
         model = self._markov
         assert model is not None
-        draw = self._rng.random()
+        draw = self._draws.random()
         state = self._markov_state
         if state == 1:
             state = 3 if draw < model.p13 else 4 if draw < model.p13 + model.p14 else 1
@@ -146,7 +183,7 @@ class Impairments(LinkCounters):
         return state >= 3
 
     def _is_lost(self) -> bool:
-        rng = self._rng
+        rng = self._draws
         if self._markov is not None and self._markov_lost():
             return True
         burst = self._burst
@@ -171,7 +208,7 @@ class Impairments(LinkCounters):
         jitter = self._jitter
         if self._jitter_uniform is not None:
             return self._correlated_jitter(self._jitter_uniform())
-        rng = self._rng
+        rng = self._draws
         if self._distribution == "uniform":
             return rng.random() * jitter
         if self._distribution == "normal":

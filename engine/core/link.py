@@ -45,8 +45,10 @@ class Link(DelayLine, Bottleneck, Impairments):
         budget: HeldBudget | None = None,
         trace: Trace | None = None,
         delays: DelaySamples | None = None,
+        label: str = "default",
     ) -> None:
         super().__init__()  # the counters
+        self.label = label  # (a seed's streams are the flow's)
         self._rng = rng
         self._start_impairments()
         self._start_delay_line(budget, delays)
@@ -101,10 +103,14 @@ class Link(DelayLine, Bottleneck, Impairments):
             if self.fates is not None:
                 self.fates.note(packet.frame, packet.arrival, OUTAGE, self.label)
             return
+        if self._keys is not None:
+            self._key_arrival(packet)
         self._enqueue(packet)
         if self._duplicate > 0 and packet.droppable and self._duplicated_now():
             self.duplicated += packet.wire_packets
             copy = Packet(packet.frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
+            if self._keys is not None:
+                self._key_copy(packet, copy)
             self._enqueue(copy)
 
     def _after_serialisation(self, packet: Packet, now: float) -> None:
@@ -112,6 +118,8 @@ class Link(DelayLine, Bottleneck, Impairments):
         netem's effects: one function, as it runs for every packet."""
         packet.serialised = now
         self.past_queue += packet.wire_packets
+        if self._keys is not None:
+            self._past_queue_stream(packet)
         if packet.droppable and self._lossy and self._is_lost() and not self._marked(packet):
             self.drop_loss += packet.wire_packets
             if self.fates is not None:
@@ -134,7 +142,7 @@ class Link(DelayLine, Bottleneck, Impairments):
             return
         low, high, step = self._floor_span
         release = now + step if low <= now < high else self._due(now)  # (see `_due`)
-        if self._jitter > 0 and (self._strength >= 1.0 or self._rng.random() < self._strength):
+        if self._jitter > 0 and (self._strength >= 1.0 or self._draws.random() < self._strength):
             release += self._jitter_draw()
         if not self._reorder:
             if release < self._last_release:

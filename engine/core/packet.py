@@ -22,6 +22,8 @@ class Packet:
     #: What the rate limiter counts for it, in bits: set by the link that queues it, with that
     #: link's accounting (framing, or `overhead` and cells).
     bits: int = 0
+    #: With a link's `seed`: what its random decisions are drawn from (engine/core/seeded.py).
+    fate_key: int = 0
 
     @property
     def wire_bits(self) -> int:

@@ -197,6 +197,5 @@ class Rebuilds:
         return len(staging.new_links) + len(staging.changed)
 
     def _new_link(self, label: str, spec: LinkSpec, trace: Trace | None, now: float) -> Link:
-        link = Link(spec, self._rng, now, self._budget, trace, self._delays)
-        link.label = label
+        link = Link(spec, self._rng, now, self._budget, trace, self._delays, label)
         return link

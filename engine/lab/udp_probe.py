@@ -1,7 +1,8 @@
 """A small UDP test client for the lab: numbered datagrams, counted on arrival.
 
 `send HOST PORT --count N --pps R` sends datagrams 0..N-1 paced at R per second (bounded by
-count and by time); `recv PORT` counts what arrives until it has been idle for `--idle`
+count and by time; with `--fixed`, without their send time, so every run sends the same
+bytes); `recv PORT` counts what arrives until it has been idle for `--idle`
 seconds and prints JSON: received, reordered (arrived after a higher number), duplicates, and
 one-way delay quantiles from the send time in each datagram to the kernel's arrival stamp
 (with `--each`, every datagram's too).
@@ -24,7 +25,9 @@ HEADER = struct.Struct("!Id")
 MAX_SECONDS = 120.0
 
 
-def send(host: str, port: int, count: int, pps: float, size: int) -> None:
+def send(host: str, port: int, count: int, pps: float, size: int, fixed: bool = False) -> None:
+    """With `fixed`, no send time in the datagrams: the same count sends the same bytes on
+    every run (what a link's `seed` needs to meet each datagram with the same fate)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     padding = b"p" * max(0, size - HEADER.size)
     start = time.monotonic()
@@ -32,7 +35,7 @@ def send(host: str, port: int, count: int, pps: float, size: int) -> None:
         due = start + seq / pps
         while (delay := due - time.monotonic()) > 0:
             time.sleep(min(delay, 0.01))
-        sock.sendto(HEADER.pack(seq, time.time()) + padding, (host, port))
+        sock.sendto(HEADER.pack(seq, 0.0 if fixed else time.time()) + padding, (host, port))
         if time.monotonic() - start > MAX_SECONDS:
             break
     sock.close()
@@ -139,6 +142,7 @@ def main() -> None:
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--pps", type=finite_float, default=1000)
     p.add_argument("--size", type=int, default=200)
+    p.add_argument("--fixed", action="store_true", help="the same bytes on every run")
     p = sub.add_parser("recv")
     p.add_argument("port", type=int)
     p.add_argument("--idle", type=finite_float, default=1.0)
@@ -154,7 +158,7 @@ def main() -> None:
     p.add_argument("--interval", type=finite_float, default=0.05)
     args = parser.parse_args()
     if args.mode == "send":
-        send(args.host, args.port, args.count, args.pps, args.size)
+        send(args.host, args.port, args.count, args.pps, args.size, args.fixed)
     elif args.mode == "recv":
         print(json.dumps(recv(args.port, args.idle, args.v6, args.each)))
     elif args.mode == "echo":

@@ -32,6 +32,8 @@ from engine.model.validation_errors import describe_validation_error, quoted
 FRAMING_OVERHEAD = 24
 #: Longest path a spec may name (a trace).
 MAX_TRACE_PATH = 4096
+#: A link's `seed` is a 64-bit unsigned number.
+MAX_SEED = (1 << 64) - 1
 
 
 class SpecError(LinkshaperError, ValueError):
@@ -87,6 +89,11 @@ class LinkSpec(Strict):
     cell_size: int | None = Field(default=None, ge=1, le=65536)
     cell_overhead: int = Field(default=0, ge=0, le=1000)
     outage: Outage | None = None
+    #: Reproducible fates: every random decision about a packet (loss and its burst state,
+    #: duplication, corruption and its bit, reordering, jitter) is drawn from this seed, the
+    #: flow and the packet's identity, not from arrival order or time (engine/core/seeded.py).
+    #: None (off): one random stream for the link, in arrival order.
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
     @field_validator("trace")
     @classmethod

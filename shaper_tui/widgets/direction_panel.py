@@ -72,6 +72,7 @@ CHOICES: tuple[tuple[Field, str, tuple[str, ...]], ...] = (
     ("discipline", "Queue as", DISCIPLINES),
     ("ecn", "ECN", SWITCH),
     ("outage", "Outage", OUTAGE_MODES),
+    ("seed", "Seed", SWITCH),
 )
 #: Top to bottom, as a user reads a link: capacity, loss, then delay.
 BASIC: tuple[Field, ...] = (
@@ -79,10 +80,11 @@ BASIC: tuple[Field, ...] = (
     "queue",
 )  # fmt: skip
 #: The rarer settings, shown with `a` (so that 80x24 still holds the basic ones and graphs):
-#: the queue's discipline, netem's other impairments, delivery slots and outages.
+#: the queue's discipline, netem's other impairments, delivery slots, outages and the seed
+#: (reproducible fates).
 ADVANCED: tuple[Field, ...] = (
     "discipline", "ecn", "duplicate", "corrupt", "reorder", "slot", "outage", "outage_every",
-    "outage_for",
+    "outage_for", "seed",
 )  # fmt: skip
 ORDER: tuple[Field, ...] = (*BASIC, *ADVANCED)
 

@@ -59,6 +59,7 @@ PURE_STDLIB = {
     "functools", "enum", "abc", "math", "statistics", "random", "bisect", "heapq", "array",
     "struct", "base64", "json", "re", "ipaddress",
     "sys",  # sys.byteorder only
+    "hashlib",  # keyed hashes of a packet's identity for a link's seed (core/seeded.py)
 }  # fmt: skip
 
 
