@@ -22,6 +22,9 @@ class Packet:
     #: What the rate limiter counts for it, in bits: set by the link that queues it, with that
     #: link's accounting (framing, or `overhead` and cells).
     bits: int = 0
+    #: What the link did to it beside its fate (engine.model.fates.DUPLICATED, ...), for a
+    #: capture's records: set only when it happens, so it costs nothing otherwise.
+    marks: int = 0
 
     @property
     def wire_bits(self) -> int:
