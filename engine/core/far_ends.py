@@ -20,6 +20,7 @@ from engine.core.frames import (
     flow_key,
     wire_shape,
 )
+from engine.core.packet import HeldRun
 from engine.model.flowtop import FarEnd, wire_bits
 from engine.model.stats import Talker
 
@@ -166,6 +167,34 @@ class FarEnds:
                 sums[0] += packets * weight
                 sums[1] += l2_bytes * weight
                 sums[2] += wire_bits(l2_bytes, packets) * weight
+        for region, (packets, l2_bytes, bits) in flows.items():
+            key = flow_key(heads[region])
+            if key is not NON_IP:
+                self.add(key, packets, l2_bytes, bits)
+
+    def count_left(self, frames: list[bytes | HeldRun]) -> None:
+        """The far ends of frames as they leave their links (vnet headers on), each one
+        counted, summed by flow first as `count_tallies` does: what the seed's profile counts
+        (after shaping: what a link dropped never counts). Runs held in bulk were counted by
+        their tallies (a link that only delays drops nothing)."""
+        flows: dict[bytes, list[int]] = {}
+        heads: dict[bytes, bytes] = {}
+        for frame in frames:
+            if not isinstance(frame, bytes):
+                continue
+            if frame[1]:  # a super-frame: its wire packets from its head and size
+                shape = wire_shape(frame)
+                packets, l2_bytes = shape.packets, shape.l2_bytes
+            else:
+                packets, l2_bytes = 1, len(frame) - VNET_HDR_LEN
+            region = _flow_region(frame[:HEAD_BYTES])
+            sums = flows.get(region)
+            if sums is None:
+                flows[region] = sums = [0, 0, 0]
+                heads[region] = frame
+            sums[0] += packets
+            sums[1] += l2_bytes
+            sums[2] += wire_bits(l2_bytes, packets)
         for region, (packets, l2_bytes, bits) in flows.items():
             key = flow_key(heads[region])
             if key is not NON_IP:
