@@ -101,10 +101,11 @@ class Link(DelayLine, Bottleneck, Impairments):
             if self.fates is not None:
                 self.fates.note(packet.frame, packet.arrival, OUTAGE, self.label)
             return
-        self._enqueue(packet)
+        frame = packet.frame  # as it arrived: a copy is of that (on an unlimited link the
+        self._enqueue(packet)  # original may be through its impairments already)
         if self._duplicate > 0 and packet.droppable and self._duplicated_now():
             self.duplicated += packet.wire_packets
-            copy = Packet(packet.frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
+            copy = Packet(frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
             copy.marks = DUPLICATED
             self._enqueue(copy)
 
