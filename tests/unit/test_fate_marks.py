@@ -98,7 +98,7 @@ def test_each_frame_reordering_sent_past_the_latency_is_told() -> None:
 def test_each_frame_loss_marked_ce_is_told_and_carries_ce() -> None:
     # With copies: a copy is of the frame as it arrived, never of its original marked CE (on
     # an unlimited link the original is through loss before the copy is made).
-    link = {"loss": 0.2, "loss_ecn": True, "duplicate": 0.3}
+    link: dict[str, object] = {"loss": 0.2, "loss_ecn": True, "duplicate": 0.3}
     records, p, _ = captured(link, template=datagram(ecn=ECT_0))
     ce = marked(records, CE_MARKED)
     stats = p.stats(10.0).total
