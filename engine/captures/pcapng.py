@@ -1,10 +1,12 @@
 """Fate records as pcapng, which Wireshark and tcpdump open: one interface block per direction
 (named `ingress` and `egress`), each frame's head as it arrived, stamped with its arrival time,
 and a packet comment with its fate. The comment is the record, so `linkshaper fates` reads the
-file back with scapy alone.
+file back with scapy alone. What else the link did to the frame (engine.model.fates.MARKS) is
+a second comment, so a reader of the first alone reads every file as before:
 
     forwarded after 5.212 ms (queued 0.148 ms), link default
     dropped: queue full, link web
+    impaired: duplicated, corrupted bit 1234 (byte 154, 0x04), CE-marked
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from typing import Any, BinaryIO
 from scapy.packet import Raw
 from scapy.utils import PcapNgReader, PcapNgWriter
 
-from engine.model.fates import FATE_NAMES, FORWARDED, FateRecord
+from engine.model.fates import FATE_NAMES, FORWARDED, FateRecord, mark_words
 
 DLT_EN10MB = 1
 
 _FORWARDED = re.compile(r"forwarded after ([0-9.]+) ms \(queued ([0-9.]+) ms\), link (.+)")
 _DROPPED = re.compile(r"dropped: (.+?), link (.+)")
 _LOST = re.compile(r"capture: (\d+) records? lost")
+_IMPAIRED = "impaired: "
 
 
 def comment_of(record: FateRecord) -> str:
@@ -36,6 +39,31 @@ def comment_of(record: FateRecord) -> str:
             f"(queued {record.queued * 1000:.3f} ms), link {record.label}"
         )
     return f"dropped: {FATE_NAMES[record.fate]}, link {record.label}"
+
+
+def marks_comment(record: FateRecord) -> str | None:
+    """The second comment, of what else the link did to the frame; None if nothing."""
+    return _IMPAIRED + ", ".join(mark_words(record.marks)) if record.marks else None
+
+
+def read_marks(comment: str) -> tuple[str, ...]:
+    """A `marks_comment` as its words (`corrupted bit 1234 (byte 154, 0x04)` whole); () for
+    another comment. Words it does not know (a later version's) are kept."""
+    if not comment.startswith(_IMPAIRED):
+        return ()
+    return tuple(word for word in _split_marks(comment[len(_IMPAIRED) :]) if word)
+
+
+def _split_marks(text: str) -> list[str]:
+    """Words split at the commas that are not inside parentheses."""
+    words, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            words.append(text[start:at].strip())
+            start = at + 1
+    words.append(text[start:].strip())
+    return words
 
 
 class _Writer(PcapNgWriter):
@@ -135,6 +163,9 @@ class CaptureWriter:
             packet.wirelen = record.length
             packet.sniffed_on = direction
             comments = [comment_of(record).encode()]
+            marked = marks_comment(record)
+            if marked is not None:
+                comments.append(marked.encode())
             if self._lost_unsaid:
                 comments.append(
                     f"capture: {self._lost_unsaid} records lost before this one "
@@ -162,6 +193,8 @@ class ReadFate:
     link: str
     packet: Any  # the scapy packet (Ether, as far as the head goes)
     lost_before: int = 0
+    #: What else the link did to it, as the comment says (`read_marks`): () for nothing.
+    marks: tuple[str, ...] = ()
 
 
 def read_capture(path: str) -> Iterator[ReadFate]:
@@ -170,6 +203,7 @@ def read_capture(path: str) -> Iterator[ReadFate]:
         for packet in reader:
             comments = [c.decode(errors="replace") for c in (packet.comments or [])]
             lost = sum(int(m.group(1)) for c in comments if (m := _LOST.match(c)))
+            marks = next((words for c in comments if (words := read_marks(c))), ())
             for comment in comments:
                 if match := _FORWARDED.match(comment):
                     delay, queued, link = float(match[1]), float(match[2]), match[3]
@@ -181,5 +215,5 @@ def read_capture(path: str) -> Iterator[ReadFate]:
                     continue
                 direction = str(getattr(packet, "sniffed_on", "") or "")
                 yield ReadFate(float(packet.time), direction, fate, delay, queued, link,
-                               packet, lost)  # fmt: skip
+                               packet, lost, marks)  # fmt: skip
                 break

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from engine.cli.common import fail
-from engine.model.fates import DEFAULT_SNAPLEN, FATE_NAMES, MAX_SNAPLEN, wanted_records
+from engine.model.fates import DEFAULT_SNAPLEN, FATE_NAMES, MARKS, MAX_SNAPLEN, wanted_records
 from engine.model.fates_summary import PERCENTILES, fate_key, summarise
 from engine.protocol.client import ControlClient
 from engine.protocol.control import add_control_option, finite_float
@@ -94,6 +94,11 @@ def summary(frames: list[ReadFate]) -> str:
         for key, count in counts:
             share = 100 * count / link.frames
             lines.append(f"  {names.get(key, key):<12} {count:>8}  {share:6.2f} %")
+        marks = {key: name for _, name, key in MARKS}
+        for key, count in link.impaired.items():
+            if count:
+                share = 100 * count / link.frames
+                lines.append(f"  {marks.get(key, key):<12} {count:>8}  {share:6.2f} % (also)")
         if link.delay_samples:
             figures = ", ".join(
                 f"{name} {getattr(link, f'delay_{name}_ms'):.3f}" for name, _ in PERCENTILES

@@ -166,7 +166,8 @@ class Bottleneck(LinkCounters):
         if self.would_drop(packet) and not self._make_room(packet):
             self.drop_queue_full += packet.wire_packets
             if self.fates is not None:
-                self.fates.note(packet.frame, packet.arrival, QUEUE_FULL, self.label)
+                self.fates.note(packet.frame, packet.arrival, QUEUE_FULL, self.label,
+                                marks=packet.marks)  # fmt: skip
             return
         self._queue_bits += packet.bits
         self._queue_bytes += packet.l2_bytes
@@ -190,7 +191,8 @@ class Bottleneck(LinkCounters):
             self._unqueue(victim)
             self.drop_queue_full += victim.wire_packets
             if self.fates is not None:
-                self.fates.note(victim.frame, victim.arrival, QUEUE_FULL, self.label)
+                self.fates.note(victim.frame, victim.arrival, QUEUE_FULL, self.label,
+                                marks=victim.marks)  # fmt: skip
         return True
 
     def _unqueue(self, packet: Packet) -> None:
@@ -208,7 +210,8 @@ class Bottleneck(LinkCounters):
                 self._unqueue(victim)
                 self.drop_aqm += victim.wire_packets
                 if self.fates is not None:
-                    self.fates.note(victim.frame, victim.arrival, AQM, self.label)
+                    self.fates.note(victim.frame, victim.arrival, AQM, self.label,
+                                    marks=victim.marks)  # fmt: skip
             aqm.dropped.clear()
 
     def _queue_delay(self) -> float:

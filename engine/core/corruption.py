@@ -32,17 +32,19 @@ def complete_checksum(frame: bytearray) -> None:
     frame[0] &= ~VNET_F_NEEDS_CSUM
 
 
-def corrupt(frame: bytes, rng: random.Random) -> bytes:
+def corrupt(frame: bytes, rng: random.Random) -> tuple[bytes, int | None]:
     """The frame with one random bit past its Ethernet header (and VLAN tags) flipped, its
-    checksum completed first. A super-frame or a frame with nothing past the header comes back
-    as it is (the pipeline cuts super-frames up before it corrupts them)."""
+    checksum completed first, and which bit that was: counted from the first bit of the
+    Ethernet header (vnet header off), 8 to a byte, a byte's lowest bit first (see
+    engine.model.fates.CORRUPTED). A super-frame or a frame with nothing past the header comes
+    back as it is, with None (the pipeline cuts super-frames up before it corrupts them)."""
     if len(frame) < VNET_HDR_LEN + 15 or frame[1] & ~GSO_ECN != GSO_NONE:
-        return frame
+        return frame, None
     _, l3 = l3_offset(frame, VNET_HDR_LEN)
     if l3 >= len(frame):
-        return frame
+        return frame, None
     changed = bytearray(frame)
     complete_checksum(changed)
     bit = rng.randrange((len(changed) - l3) * 8)
     changed[l3 + bit // 8] ^= 1 << (bit % 8)
-    return bytes(changed)
+    return bytes(changed), (l3 - VNET_HDR_LEN) * 8 + bit

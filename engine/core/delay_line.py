@@ -194,7 +194,7 @@ class DelayLine(LinkCounters):
                 if fates is not None:  # the delay it got: until it left, now
                     arrival = packet.arrival
                     fates.note(packet.frame, arrival, FORWARDED, self.label, now - arrival,
-                               packet.serialised - arrival)  # fmt: skip
+                               packet.serialised - arrival, packet.marks)  # fmt: skip
                 if room > 0:
                     delays.append(now - packet.arrival)
                     room -= 1
@@ -221,7 +221,8 @@ class DelayLine(LinkCounters):
             delay = now - packet.arrival
             if self.fates is not None:
                 queued = packet.serialised - packet.arrival
-                self.fates.note(packet.frame, packet.arrival, FORWARDED, self.label, delay, queued)
+                self.fates.note(packet.frame, packet.arrival, FORWARDED, self.label, delay, queued,
+                                packet.marks)  # fmt: skip
             if len(self._delays.values) < DelaySamples.LIMIT:
                 self._delays.values.append(delay)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.core.frames import ETH_P_IP, ETH_P_IPV6, VNET_HDR_LEN, l3_offset
 from engine.core.packet import Packet
+from engine.model.fates import CE_MARKED
 
 NOT_ECT, ECT_1, ECT_0, CE = 0, 1, 2, 3
 
@@ -47,9 +48,11 @@ def mark_ce(frame: bytes) -> bytes | None:
 
 
 def mark_packet(packet: Packet) -> bool:
-    """Mark a held packet CE in place (`mark_ce`); False if it may not be marked."""
+    """Mark a held packet CE in place (`mark_ce`), noted in its marks; False if it may not
+    be marked."""
     marked = mark_ce(packet.frame)
     if marked is None:
         return False
     packet.frame = marked
+    packet.marks |= CE_MARKED
     return True

@@ -20,7 +20,9 @@ from engine.core.frames import (
     flow_key,
     wire_shape,
 )
-from engine.model.flowtop import FarEnd, wire_bits
+from engine.core.packet import HeldRun
+from engine.model.flowtop import MIN_FRAME, FarEnd, wire_bits
+from engine.model.spec import FRAMING_OVERHEAD
 from engine.model.stats import Talker
 
 #: Distinct far ends remembered for the top-talkers table before the quietest are forgotten.
@@ -41,6 +43,10 @@ TALKER_SAMPLE = 8
 #: 30 k of them in it: counting them at the report took 20-45 ms, in which nothing was
 #: released (a ping beside it measured 20-45 ms late, once a second).
 SETTLE_SAMPLES = 256
+
+
+#: Flow regions whose flow key `count_left` remembers before it forgets them all.
+REGION_MEMORY = 4096
 
 
 class StraightTally:
@@ -128,6 +134,8 @@ class FarEnds:
         self.unsettled_samples = 0
         #: Something was counted since `far_ends` was last read.
         self.changed = False
+        #: The flow key of each flow region seen leaving a link lately (`count_left`).
+        self._region_keys: dict[bytes, FlowKey] = {}
 
     def settle_later(self, tally: StraightTally) -> None:
         """Count the far ends `tally` sampled (frames held in bulk) later, at the latest once
@@ -168,6 +176,46 @@ class FarEnds:
                 sums[2] += wire_bits(l2_bytes, packets) * weight
         for region, (packets, l2_bytes, bits) in flows.items():
             key = flow_key(heads[region])
+            if key is not NON_IP:
+                self.add(key, packets, l2_bytes, bits)
+
+    def count_left(self, frames: list[bytes | HeldRun]) -> None:
+        """The far ends of frames as they leave their links (vnet headers on), each one
+        counted, summed by flow first as `count_tallies` does: what the seed's profile counts
+        (after shaping: what a link dropped never counts). Runs held in bulk were counted by
+        their tallies (a link that only delays drops nothing). `_flow_region` and `wire_bits`
+        are written out here: this runs for every frame that leaves a link."""
+        flows: dict[bytes, list[int]] = {}
+        heads: dict[bytes, bytes] = {}
+        ip = _ETHERTYPE_AT + 2
+        for frame in frames:
+            if type(frame) is not bytes:
+                continue
+            if frame[_ETHERTYPE_AT : _ETHERTYPE_AT + 3] == _PLAIN_IPV4:
+                region = frame[ip + 6 : ip + 8] + frame[ip + 9 : ip + 10] + frame[ip + 12 : ip + 24]
+            else:
+                region = frame[:HEAD_BYTES]
+            sums = flows.get(region)
+            if sums is None:
+                flows[region] = sums = [0, 0, 0]
+                heads[region] = frame
+            if frame[1]:  # a super-frame: its wire packets from its head and size
+                shape = wire_shape(frame)
+                sums[0] += shape.packets
+                sums[1] += shape.l2_bytes
+                sums[2] += wire_bits(shape.l2_bytes, shape.packets)
+            else:
+                size = len(frame) - VNET_HDR_LEN
+                sums[0] += 1
+                sums[1] += size
+                sums[2] += ((size if size > MIN_FRAME else MIN_FRAME) + FRAMING_OVERHEAD) * 8
+        known = self._region_keys
+        for region, (packets, l2_bytes, bits) in flows.items():
+            key = known.get(region)
+            if key is None:  # read once per flow, not at every release
+                if len(known) >= REGION_MEMORY:
+                    known.clear()
+                key = known[region] = flow_key(heads[region])
             if key is not NON_IP:
                 self.add(key, packets, l2_bytes, bits)
 

@@ -31,9 +31,10 @@ class FateLog:
         self.lost = 0
 
     def note(self, frame: bytes | memoryview, arrival: float, fate: int, label: str,
-             delay: float = 0.0, queued: float = 0.0) -> None:  # fmt: skip
+             delay: float = 0.0, queued: float = 0.0, marks: int = 0) -> None:  # fmt: skip
         """Record one frame (vnet header included) unless it is only drops that are wanted
-        and this one was forwarded, or the buffer is full (then it is counted as lost)."""
+        and this one was forwarded, or the buffer is full (then it is counted as lost).
+        `marks`: what else the link did to it (engine.model.fates.MARKS)."""
         if fate == FORWARDED and self.drops_only:
             return
         if len(self.records) >= self.limit:
@@ -41,7 +42,8 @@ class FateLog:
             return
         head = bytes(frame[VNET_HDR_LEN : VNET_HDR_LEN + self.snaplen])
         length = max(0, len(frame) - VNET_HDR_LEN)
-        self.records.append(FateRecord(arrival, fate, delay, queued, label, length, head))
+        record = FateRecord(arrival, fate, delay, queued, label, length, head, marks)
+        self.records.append(record)
 
     def take(self) -> tuple[list[FateRecord], int]:
         """The records so far and how many were lost since the last call; both start again."""

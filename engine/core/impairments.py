@@ -15,6 +15,7 @@ from engine.core.link_counters import LinkCounters
 from engine.core.outages import OutageClock
 from engine.core.packet import Packet
 from engine.core.seeded import ARRIVAL, COPY, PAST_QUEUE, KeyedDraws, PacketKeys, mix64
+from engine.model.fates import CORRUPTED, CORRUPTED_BIT_SHIFT, REORDERED
 from engine.model.spec import LinkSpec
 
 #: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
@@ -141,8 +142,10 @@ class Impairments(LinkCounters):
         if self._corrupt > 0 and packet.droppable:
             event = self._corrupt_event
             if event() if event is not None else rng.random() < self._corrupt:
-                packet.frame = corrupt(packet.frame, rng)
+                packet.frame, bit = corrupt(packet.frame, rng)
                 self.corrupted += packet.wire_packets
+                if bit is not None:
+                    packet.marks |= CORRUPTED | bit << CORRUPTED_BIT_SHIFT
         if self._netem_reorder <= 0:
             return False
         if self._gap_count < self._gap - 1:
@@ -152,6 +155,7 @@ class Impairments(LinkCounters):
         if event() if event is not None else rng.random() < self._netem_reorder:
             self._gap_count = 0
             self.reordered += packet.wire_packets
+            packet.marks |= REORDERED
             return True
         self._gap_count += 1
         return False

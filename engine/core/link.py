@@ -17,7 +17,7 @@ from engine.core.deadlines import not_before
 from engine.core.delay_line import PACKET_OVERHEAD, DelayLine, DelaySamples, HeldBudget, Released
 from engine.core.impairments import Impairments
 from engine.core.packet import Packet
-from engine.model.fates import BLOCKED, BURST_LOSS, FLUSHED, HELD_FULL, LOSS, OUTAGE
+from engine.model.fates import BLOCKED, BURST_LOSS, DUPLICATED, FLUSHED, HELD_FULL, LOSS, OUTAGE
 from engine.model.spec import LinkSpec
 from engine.model.stats import LinkStats
 from engine.model.trace import Trace
@@ -105,10 +105,12 @@ class Link(DelayLine, Bottleneck, Impairments):
             return
         if self._keys is not None:
             self._key_arrival(packet)
-        self._enqueue(packet)
+        frame = packet.frame  # as it arrived: a copy is of that (on an unlimited link the
+        self._enqueue(packet)  # original may be through its impairments already)
         if self._duplicate > 0 and packet.droppable and self._duplicated_now():
             self.duplicated += packet.wire_packets
-            copy = Packet(packet.frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
+            copy = Packet(frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
+            copy.marks = DUPLICATED
             if self._keys is not None:
                 self._key_copy(packet, copy)
             self._enqueue(copy)
@@ -125,14 +127,15 @@ class Link(DelayLine, Bottleneck, Impairments):
             if self.fates is not None:
                 random_only = self._burst is None and self._markov is None
                 self.fates.note(packet.frame, packet.arrival, LOSS if random_only else BURST_LOSS,
-                                self.label)  # fmt: skip
+                                self.label, marks=packet.marks)  # fmt: skip
             return
         size = len(packet.frame) + PACKET_OVERHEAD
         budget = self._budget
         if self._held_bytes + size > self._held_limit or budget.used + size > budget.limit:
             self.drop_held_full += packet.wire_packets
             if self.fates is not None:
-                self.fates.note(packet.frame, packet.arrival, HELD_FULL, self.label)
+                self.fates.note(packet.frame, packet.arrival, HELD_FULL, self.label,
+                                marks=packet.marks)  # fmt: skip
             return
         self._held_bytes += size
         budget.used += size
@@ -166,7 +169,8 @@ class Link(DelayLine, Bottleneck, Impairments):
         dropped = [*self._flush_queue(), *self._flush_delayed()]
         if self.fates is not None:
             for packet in dropped:
-                self.fates.note(packet.frame, packet.arrival, FLUSHED, self.label)
+                self.fates.note(packet.frame, packet.arrival, FLUSHED, self.label,
+                                marks=packet.marks)  # fmt: skip
         return self.drop_flushed - before
 
     def next_event(self) -> float | None:

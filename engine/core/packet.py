@@ -24,6 +24,9 @@ class Packet:
     bits: int = 0
     #: With a link's `seed`: what its random decisions are drawn from (engine/core/seeded.py).
     fate_key: int = 0
+    #: What the link did to it beside its fate (engine.model.fates.DUPLICATED, ...), for a
+    #: capture's records: set only when it happens, so it costs nothing otherwise.
+    marks: int = 0
 
     @property
     def wire_bits(self) -> int:

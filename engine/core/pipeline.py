@@ -16,7 +16,6 @@ from engine.core.delay_line import DelaySamples, HeldBudget, Released
 from engine.core.far_ends import (
     EXACT_TALKERS,
     EXACT_TALKERS_INTERVAL,
-    TALKER_SAMPLE,
     FarEnds,
     StraightTally,
 )
@@ -167,15 +166,12 @@ class DirectionPipeline(Rebuilds):
         if self._unshaped_port is not None and self._unshaped(frame):
             return True
         self.frames_seen += 1
-        window = self._window_frames = self._window_frames + 1
-        # Far ends are counted as on the straight path (see EXACT_TALKERS): 0 = not sampled.
-        exact = self._exact_talkers
-        weight = 1 if window <= exact else 0 if window % TALKER_SAMPLE else TALKER_SAMPLE
+        self._window_frames += 1
         size = len(frame)
-        if weight or not self._classifier.empty or not plain_ip(frame, size):
+        if not self._classifier.empty or not plain_ip(frame, size):
             key = flow_key(frame)
             droppable = key is not NON_IP
-        else:  # nothing needs its fields: IP (so droppable), untagged, long enough
+        else:  # nothing needs its fields yet: IP (so droppable), untagged, long enough
             key, droppable = NON_IP, True
         label = DEFAULT_LABEL if self._classifier.empty else self._classifier.classify(key)
         link = self._links[label]
@@ -185,13 +181,14 @@ class DirectionPipeline(Rebuilds):
             packets, l2_bytes = 1, size - VNET_HDR_LEN
         else:  # a super-frame, or too short to tell
             packets, l2_bytes = wire_shape(frame)
-        if weight and droppable:
-            self._count_talker(key, l2_bytes, packets, weight)
         if not plain and not plausible_gso(frame):
             link.refuse_malformed(packets, l2_bytes, bytes(frame), now)
             return False
         if link.transparent and link.idle:
             link.pass_through(packets, l2_bytes)
+            if droppable:  # it leaves now: its far end counts now (else when it leaves)
+                self._count_talker(key if key is not NON_IP else flow_key(frame), l2_bytes,
+                                   packets)  # fmt: skip
             if self.fates is not None:
                 self.fates.note(bytes(frame), now, FORWARDED, label)
             return True
@@ -325,7 +322,10 @@ class DirectionPipeline(Rebuilds):
                 self._ledger.finished.append(link)
         if len(out) > 1 and several:
             out.sort(key=lambda item: (item[0], item[1]))
-        return [frame for _, _, frame in out]
+        frames = [frame for _, _, frame in out]
+        if frames:
+            self._far_ends.count_left(frames)
+        return frames
 
     @property
     def transparent(self) -> bool:

@@ -1,8 +1,8 @@
 """A small UDP test client for the lab: numbered datagrams, counted on arrival.
 
-`send HOST PORT --count N --pps R` sends datagrams 0..N-1 paced at R per second (bounded by
-count and by time; with `--fixed`, without their send time, so every run sends the same
-bytes); `recv PORT` counts what arrives until it has been idle for `--idle`
+`send HOST PORT --count N --pps R [--tos T]` sends datagrams 0..N-1 paced at R per second
+(bounded by count and by time; with `--fixed`, without their send time, so every run sends
+the same bytes); `recv PORT` counts what arrives until it has been idle for `--idle`
 seconds and prints JSON: received, reordered (arrived after a higher number), duplicates, and
 one-way delay quantiles from the send time in each datagram to the kernel's arrival stamp
 (with `--each`, every datagram's too).
@@ -25,10 +25,20 @@ HEADER = struct.Struct("!Id")
 MAX_SECONDS = 120.0
 
 
-def send(host: str, port: int, count: int, pps: float, size: int, fixed: bool = False) -> None:
+def send(
+    host: str, port: int, count: int, pps: float, size: int, fixed: bool = False, tos: int = 0
+) -> None:
     """With `fixed`, no send time in the datagrams: the same count sends the same bytes on
-    every run (what a link's `seed` needs to meet each datagram with the same fate)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    every run (what a link's `seed` needs to meet each datagram with the same fate). `tos`: the
+    IPv4 TOS byte (or IPv6 traffic class) of each datagram: its low two bits are the ECN field
+    (2: ECT(0), which a link may mark CE instead of dropping)."""
+    v6 = ":" in host
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    if tos:
+        if v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
     padding = b"p" * max(0, size - HEADER.size)
     start = time.monotonic()
     for seq in range(count):
@@ -143,6 +153,8 @@ def main() -> None:
     p.add_argument("--pps", type=finite_float, default=1000)
     p.add_argument("--size", type=int, default=200)
     p.add_argument("--fixed", action="store_true", help="the same bytes on every run")
+    p.add_argument("--tos", type=int, default=0, choices=range(256), metavar="0-255",
+                   help="the TOS byte (its low two bits the ECN field)")  # fmt: skip
     p = sub.add_parser("recv")
     p.add_argument("port", type=int)
     p.add_argument("--idle", type=finite_float, default=1.0)
@@ -158,7 +170,7 @@ def main() -> None:
     p.add_argument("--interval", type=finite_float, default=0.05)
     args = parser.parse_args()
     if args.mode == "send":
-        send(args.host, args.port, args.count, args.pps, args.size, args.fixed)
+        send(args.host, args.port, args.count, args.pps, args.size, args.fixed, args.tos)
     elif args.mode == "recv":
         print(json.dumps(recv(args.port, args.idle, args.v6, args.each)))
     elif args.mode == "echo":

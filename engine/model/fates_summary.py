@@ -12,7 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.model.fates import FATE_NAMES
+from engine.model.fates import FATE_NAMES, MARKS
 
 #: The fates a loss burst is made of (queue overflows and blocks are counted apart).
 LOSSES = ("loss", "burst loss")
@@ -20,6 +20,13 @@ LOSSES = ("loss", "burst loss")
 BURSTS_LISTED = 5
 #: The delay percentiles given, as (field suffix, share).
 PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+
+
+def mark_key(word: str) -> str | None:
+    """The JSON key of the mark a capture comment's word names (`corrupted` for `corrupted
+    bit 1234 (byte 154, 0x04)`, `ecn_marked` for `CE-marked`, as the stats name their
+    counters); None for a word this version does not know."""
+    return next((key for _, name, key in MARKS if word.split(" ", 1)[0] == name), None)
 
 
 def fate_key(name: str) -> str:
@@ -44,6 +51,8 @@ class FramesFate(Protocol):
     def queued_ms(self) -> float: ...
     @property
     def lost_before(self) -> int: ...
+    @property
+    def marks(self) -> tuple[str, ...]: ...
 
 
 class LinkFates(BaseModel):
@@ -57,6 +66,9 @@ class LinkFates(BaseModel):
     frames: int
     #: Every fate's count, 0 included: `forwarded`, `loss`, `burst_loss`, `queue_full`, ...
     fates: dict[str, int]
+    #: Frames by what else the link did to them, 0 included (a frame may count in several):
+    #: `duplicated` (the copies), `corrupted`, `reordered`, `ecn_marked`, as the stats'.
+    impaired: dict[str, int] = {}
     delay_samples: int = 0
     delay_min_ms: float = 0.0
     delay_p50_ms: float = 0.0
@@ -101,10 +113,15 @@ def loss_bursts(fates: Iterable[str]) -> list[int]:
 def link_fates(direction: str, link: str, group: list[FramesFate]) -> LinkFates:
     """One link's frames, in arrival order, summed up."""
     fates = {fate_key(name): 0 for name in FATE_NAMES}
+    impaired = {key: 0 for _, _, key in MARKS}
     for frame in group:
         key = fate_key(frame.fate)
         fates[key] = fates.get(key, 0) + 1
+        for word in frame.marks:
+            if (mark := mark_key(word)) is not None:
+                impaired[mark] += 1
     summary = LinkFates(direction=direction, link=link, frames=len(group), fates=fates,
+                        impaired=impaired,
                         loss_bursts=loss_bursts(f.fate for f in group)[:BURSTS_LISTED])  # fmt: skip
     forwarded = [f for f in group if f.fate == "forwarded"]
     if forwarded:

@@ -19,7 +19,17 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from engine.model.fates import FATE_NAMES, FORWARDED
+from engine.model.fates import (
+    CE_MARKED,
+    CORRUPTED,
+    DUPLICATED,
+    FATE_NAMES,
+    FORWARDED,
+    MARKS,
+    REORDERED,
+    corrupted_bit,
+    mark_words,
+)
 from shaper_tui.packet_feed import PacketFeed, SeenFrame
 from shaper_tui.screens.fate_picker import FatePicker
 from shaper_tui.widgets.key_footer import KeyFooter
@@ -36,10 +46,16 @@ LAYER_HEAD = "###["
 DIRECTIONS = ("both", "download", "upload")
 #: The feed's direction a filter word stands for (the panels say Download and Upload).
 FEED_DIRECTIONS = {"download": "ingress", "upload": "egress"}
-#: What the fate filter picks from: all, every drop, then each fate the engine can give, as
-#: the engine names them (engine.model.fates: a fate it adds is pickable here at once).
+#: What the fate filter picks from: all, every drop, then each fate the engine can give, then
+#: each mark (what else a link did to a frame), as the engine names them (engine.model.fates:
+#: a fate or mark it adds is pickable here at once).
 FATES = ("all", "dropped", FATE_NAMES[FORWARDED],
-         *(name for fate, name in enumerate(FATE_NAMES) if fate != FORWARDED))  # fmt: skip
+         *(name for fate, name in enumerate(FATE_NAMES) if fate != FORWARDED),
+         *(name for _, name, _ in MARKS))  # fmt: skip
+#: Each mark's flag by its name in FATES.
+MARK_FLAGS = {name: flag for flag, name, _ in MARKS}
+#: Each mark as the fate column says it, short (the layers pane says it whole).
+SHORT_MARKS = ((DUPLICATED, "dup"), (REORDERED, "reordered"), (CE_MARKED, "CE"))
 #: The fates a digit picks directly (the first ten of the list; the rest from the list).
 DIGIT_FATES = FATES[:10]
 ARROWS = {"ingress": "↓", "egress": "↑"}
@@ -71,14 +87,26 @@ def layers_of(frame: SeenFrame) -> str:
         layers = str(Ether(frame.record.head).show(dump=True))
     except Exception:  # a head scapy cannot take apart
         return f"{len(frame.record.head)} bytes scapy cannot take apart"
-    return f"{frame.record.length} bytes, the first {len(frame.record.head)} kept\n{layers}"
+    told = f"{frame.record.length} bytes, the first {len(frame.record.head)} kept"
+    if frame.record.marks:
+        told += "\nimpaired: " + ", ".join(mark_words(frame.record.marks))
+    return f"{told}\n{layers}"
 
 
 def fate_of(frame: SeenFrame) -> Text:
+    """The delay a forwarded frame got or why it was dropped, and its marks, short."""
     record = frame.record
     if record.fate == FORWARDED:
-        return Text(f"+{record.delay * 1000:.1f} ms")
-    return Text(FATE_NAMES[record.fate], style="bold red")
+        told = Text(f"+{record.delay * 1000:.1f} ms")
+    else:
+        told = Text(FATE_NAMES[record.fate], style="bold red")
+    marks = record.marks
+    if marks:
+        words = [word for flag, word in SHORT_MARKS if marks & flag]
+        if marks & CORRUPTED:
+            words.append(f"bit {corrupted_bit(marks)} flipped")
+        told.append(" " + " ".join(words), style="bold yellow")
+    return told
 
 
 def in_time_order(frame: SeenFrame) -> tuple[float, int]:
@@ -96,6 +124,9 @@ def passes(frame: SeenFrame, direction: str, fate: str) -> bool:
         return not forwarded
     if fate == "forwarded":
         return forwarded
+    flag = MARK_FLAGS.get(fate)
+    if flag is not None:
+        return bool(frame.record.marks & flag)
     return FATE_NAMES[frame.record.fate] == fate
 
 

@@ -97,8 +97,11 @@ def test_a_partial_checksum_is_completed_before_a_bit_is_flipped() -> None:
     complete_checksum(frame)
     assert frame[0] & VNET_F_NEEDS_CSUM == 0
     assert Ether(bytes(frame[VNET_HDR_LEN:]))[UDP].chksum == right
-    flipped = corrupt(bytes(frame), random.Random(1))
+    flipped, bit = corrupt(bytes(frame), random.Random(1))
     assert sum(a != b for a, b in zip(flipped, frame, strict=True)) == 1
+    assert bit is not None  # the bit it says is the one that differs
+    at = VNET_HDR_LEN + bit // 8
+    assert flipped[at] ^ frame[at] == 1 << bit % 8
 
 
 def test_netem_reordering_sends_its_share_ahead_of_the_latency() -> None:

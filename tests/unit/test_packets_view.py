@@ -10,7 +10,17 @@ import asyncio
 from textual.app import App
 from textual.widgets import OptionList
 
-from engine.model.fates import FATE_NAMES, FORWARDED, LOSS, FateRecord
+from engine.model.fates import (
+    CE_MARKED,
+    CORRUPTED,
+    CORRUPTED_BIT_SHIFT,
+    DUPLICATED,
+    FATE_NAMES,
+    FORWARDED,
+    LOSS,
+    REORDERED,
+    FateRecord,
+)
 from shaper_tui.packet_feed import SeenFrame
 from shaper_tui.screens.fate_picker import FatePicker
 from shaper_tui.screens.packets import REFRESH, PacketsScreen, layers_of, summary_of
@@ -247,5 +257,55 @@ def test_j_and_k_move_the_layers_one_layer_at_a_time() -> None:
             await pilot.press("K")
             await pilot.pause()
             assert pane.scroll_y == 0  # the first layer with the frame's length above it
+
+
+class MarkedFeed(MovingFeed):
+    """Frames a link forwarded plain, copied, corrupted, reordered and marked CE, and one
+    lost that was a copy."""
+
+    MARKS = (0, DUPLICATED, CORRUPTED | 345 << CORRUPTED_BIT_SHIFT, REORDERED, CE_MARKED)
+
+    def __init__(self) -> None:
+        super().__init__()
+        frame = udp_frame(src="198.18.0.2", dst="198.18.0.1", size=200)
+        for n, marks in enumerate(self.MARKS):
+            record = FateRecord(1_700_000_000.0 + n, FORWARDED, 0.0125, 0.0, "default",
+                                len(frame) - 10, frame[10:106], marks)  # fmt: skip
+            self.frames.append(SeenFrame("ingress", record, n))
+        record = FateRecord(1_700_000_009.0, LOSS, 0.0, 0.0, "default", len(frame) - 10,
+                            frame[10:106], DUPLICATED)  # fmt: skip
+        self.frames.append(SeenFrame("ingress", record, 9))
+
+
+def test_each_mark_is_told_in_its_row_and_layers_and_can_be_picked() -> None:
+    """Issue 36, item 3: a duplicated, corrupted (which bit), reordered or CE-marked frame
+    showed as forwarded alone. Each says so in the fate column and the layers pane, and each
+    mark is in the fate filter's list, picking the frames that carry it."""
+    feed = MarkedFeed()
+    expect = {"duplicated": ([9, 1], ["loss dup", "+12.5 ms dup"]),
+              "corrupted": ([2], ["+12.5 ms bit 345 flipped"]),
+              "reordered": ([3], ["+12.5 ms reordered"]),
+              "CE-marked": ([4], ["+12.5 ms CE"])}  # fmt: skip
+
+    async def scenario() -> None:
+        app = Host(feed)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, PacketsScreen)
+            for name, (numbers, fates) in expect.items():
+                await pilot.press("s")
+                picker = app.screen
+                assert isinstance(picker, FatePicker)
+                options = picker.query_one(OptionList)
+                ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+                await pilot.press("home", *["down"] * ids.index(name), "enter")
+                await pilot.pause()
+                assert screen.fate == name
+                table = screen.table
+                rows = [table.get_row_at(i) for i in range(table.row_count)]
+                assert [str(row[2]) for row in rows] == fates, name
+                assert [int(str(k.value)) for k in table.rows] == numbers
+            assert "impaired: corrupted bit 345 (byte 43, 0x02)" in layers_of(feed.frames[2])
 
     asyncio.run(scenario())

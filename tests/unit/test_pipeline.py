@@ -374,7 +374,8 @@ def test_far_ends_without_ports_count_as_one() -> None:
 def test_far_ends_of_frames_held_in_bulk_count_when_read_as_if_on_arrival() -> None:
     """The far ends of frames held in bulk are counted when stats or the profile read them
     (or SETTLE_SAMPLES wait), not at each wake-up that holds some: the figures are those of
-    `forward` on arrival, talkers_changed says so meanwhile, and frames_seen counts at once."""
+    `forward` once the frames left (a link that only delays drops none), talkers_changed says
+    so meanwhile, and frames_seen counts at once."""
     spec = {"egress": {"latency": 5}}
     each, bulk = pipeline(spec), pipeline(spec)
     frames = [udp_frame(dst=f"198.18.0.{2 + n % 3}", size=50 + n) for n in range(30)]
@@ -385,6 +386,7 @@ def test_far_ends_of_frames_held_in_bulk_count_when_read_as_if_on_arrival() -> N
         bulk.hold([HeldRun("b", 0, 1, n * 0.001, n * 0.001, 1, len(frame) - 10, 0)], tally)
     assert bulk.frames_seen == each.frames_seen == len(frames)
     assert bulk.talkers_changed
+    assert len(each.release(1.0)) == len(frames)
     assert sorted(bulk.far_ends()) == sorted(each.far_ends())
     assert not bulk.talkers_changed
     assert len(bulk.far_ends()) == 3  # counted once: reading again adds nothing
@@ -411,6 +413,7 @@ def test_far_ends_of_frames_held_in_bulk_are_counted_a_slice_at_a_time() -> None
         bulk.hold([HeldRun("b", 0, size, at, at, size, size * (len(batch[0]) - 10), 0)], tally)
         assert bulk.unsettled_samples < SETTLE_SAMPLES
     assert bulk.unsettled_samples > 0  # the last slice waits for the report
+    assert len(each.release(10.0)) == count  # `forward`'s count as they leave
     assert sorted(bulk.far_ends()) == sorted(each.far_ends())
     assert bulk.unsettled_samples == 0
     assert bulk.stats(1.0).top_talkers == each.stats(1.0).top_talkers

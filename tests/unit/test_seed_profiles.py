@@ -35,6 +35,29 @@ def test_a_profile_is_the_seeds_layout() -> None:
     assert flows == {("198.18.0.2", 17, 5001): (10, 8000), ("0.0.0.0", 0, 0): (2, 900)}
 
 
+def test_a_profile_counts_what_left_the_link_every_frame() -> None:
+    """Issue 36, item 5: profiles counted frames as they arrived (before loss), sampled beyond
+    a thousand a stats window; the seed counts every frame that left. Through 20 % loss, in
+    virtual time, the profile's packets and bits are exactly those the link sent on."""
+    from engine.core.pipeline import DirectionPipeline
+    from engine.model.spec import loads_spec
+    from tests.frames_helpers import udp_frame
+
+    spec = loads_spec(json.dumps({"egress": {"loss": 0.2, "latency": "5ms"}}))
+    p = DirectionPipeline(spec, "egress", 0.0, seed=5)
+    frame = udp_frame(size=100)
+    left = 0
+    for n in range(5000):
+        p.forward(frame, n / 1000)
+        left += len(p.release(n / 1000))
+    left += len(p.release(10.0))
+    flows = client_flows(flowtop.profile(p.far_ends()))
+    packets, bits = flows[("198.18.0.2", 17, 5001)]
+    assert packets == left == p.stats(10.0).total.packets_out
+    assert 0.77 * 5000 < packets < 0.83 * 5000  # 20 % lost: 4000 +- 5 sd of 28
+    assert bits == packets * (100 + 8 + 20 + 14 + 24) * 8
+
+
 def test_a_wrong_argument_count_prints_the_seeds_usage_on_stdout() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "engine.cli.main", "run", "a", "b", "c", "d"],
