@@ -15,6 +15,9 @@ import tracemalloc
 
 from textual import events
 
+from engine.model.stats import DirectionStats
+from shaper_tui.history import HISTORY_SECONDS, SAMPLES_PER_SECOND, History
+from tests.scripted_engine import script
 from tests.unit.test_tui_snapshots import app_and_ready
 
 MOVES = 200
@@ -59,6 +62,8 @@ def test_focus_moves_leave_the_heap_flat() -> None:
 #: the footer's keys still kept.
 OPENS = 5
 ALLOWED_BLOCKS = 5_000
+#: What ten minutes of history may hold: ~11 MB before, ~0.6 MB now.
+FULL_HISTORY_BYTES = 2_000_000
 
 
 def test_screens_opened_and_closed_leave_the_heap_flat() -> None:
@@ -89,3 +94,24 @@ def test_screens_opened_and_closed_leave_the_heap_flat() -> None:
 
     asyncio.run(scenario())
     assert grown <= ALLOWED_BLOCKS, f"the heap gained {grown} blocks over {OPENS} opens of g and ?"
+
+
+def test_a_full_history_is_small() -> None:
+    """The history keeps ten minutes of reports (2400 lines): kept as decoded, ~4.7 kB each,
+    they grew the real TUI by ~11 MB over its first ten minutes (the bench's RSS over 30
+    minutes of use: +26.8 MB); of each only the figures drawn are kept now. Reports decoded
+    from JSON as the TUI gets them (large counters are objects of their own)."""
+    reports = [DirectionStats.model_validate_json(s.model_dump_json()) for s in script(6000)]
+    history = History(clock=0.0)
+    gc.collect()
+    tracemalloc.start(1)
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for report in reports:  # ten a second per direction, as the engine reports
+            history.sample(report, now=report.at)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(history.stats) >= HISTORY_SECONDS * SAMPLES_PER_SECOND * 2 - 4
+    assert grown <= FULL_HISTORY_BYTES, f"a full history holds {grown / 1e6:.1f} MB"
