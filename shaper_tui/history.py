@@ -8,8 +8,7 @@ from collections import deque
 
 from engine.model.spec import Spec
 from engine.model.stats import DirectionStats
-from engine.timelines.timeline import SpecStep
-from shaper_tui.history_columns import Sample
+from shaper_tui.history_columns import Sample, SetPoint
 
 #: How far back the history goes.
 HISTORY_SECONDS = 600.0
@@ -24,7 +23,7 @@ MAX_STEPS = int(HISTORY_SECONDS * SAMPLES_PER_SECOND) + 1
 class History:
     def __init__(self, clock: float | None = None) -> None:
         self.started = time.monotonic() if clock is None else clock
-        self.steps: deque[SpecStep] = deque(maxlen=MAX_STEPS)
+        self.steps: deque[SetPoint] = deque(maxlen=MAX_STEPS)
         self.stats: deque[Sample] = deque()
         self._last: dict[str, float] = {}
 
@@ -33,9 +32,9 @@ class History:
         (at that one's time): the chart shows the spec each sample saw last."""
         at = self._at(now)
         if len(self.steps) > 1 and at - self.steps[-1].at < 1.0 / SAMPLES_PER_SECOND:
-            self.steps[-1] = SpecStep(at=self.steps[-1].at, spec=spec)
+            self.steps[-1] = SetPoint.of(spec, self.steps[-1].at)
         else:
-            self.steps.append(SpecStep(at=at, spec=spec))
+            self.steps.append(SetPoint.of(spec, at))
         self._forget(at)
 
     def sample(self, stats: DirectionStats, now: float | None = None) -> None:
