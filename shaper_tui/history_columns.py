@@ -10,13 +10,57 @@ import math
 from dataclasses import dataclass, field
 
 from engine.model.spec import UNLIMITED_RATE, Direction, Spec
-from engine.timelines.timeline import SpecStep, StatsLine
+from engine.model.stats import DirectionStats
 from shaper_tui.widgets.scaled_graph import nice_ceiling
 
 #: A scale's top is at most this percentile of the columns (and at least the value set most of
 #: the time): a burst (a minute of `unlimited` in ten) is drawn full, in the warning colour,
 #: and the rest keeps its height.
 CLIP_PERCENTILE = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What the history keeps of one stats report: the figures the columns use. A report as
+    decoded (three pydantic models, their dicts and field sets) took ~4.7 kB; ten minutes of
+    them (2400) grew the TUI by ~11 MB after it started (issue 35, "Done when")."""
+
+    at: float  # seconds since the history started
+    direction: Direction
+    pid: int
+    reported: float  # the report's own `at` (the worker's clock): rates divide by it
+    bytes_out: int
+    drops: int  # all causes
+    delay_samples: int
+    delay_p50_ms: float
+
+    @classmethod
+    def of(cls, stats: DirectionStats, at: float) -> Sample:
+        total = stats.total
+        return cls(at=at, direction=stats.direction, pid=stats.pid, reported=stats.at,
+                   bytes_out=total.bytes_out, drops=total.drops.total,
+                   delay_samples=stats.delay_samples,
+                   delay_p50_ms=stats.delay_p50_ms)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SetPoint:
+    """What the history keeps of a spec put in force: the rate (0 when unlimited) and the
+    latency set each way. A spec as decoded, in its step, took ~22 kB, and a flood of
+    changes kept one per half second for ten minutes (1201 of them: ~27 MB)."""
+
+    at: float
+    ingress: tuple[float, float]  # (rate set in bit/s, latency set in ms)
+    egress: tuple[float, float]
+
+    @classmethod
+    def of(cls, spec: Spec, at: float) -> SetPoint:
+        def figures(direction: Direction) -> tuple[float, float]:
+            link = spec.link(direction)
+            rate = float(link.rate) if link.rate < UNLIMITED_RATE else 0.0
+            return rate, float(link.latency)
+
+        return cls(at=at, ingress=figures("ingress"), egress=figures("egress"))
 
 
 @dataclass
@@ -35,45 +79,41 @@ class Columns:
     span: float = 0.0
 
 
-def _spec_at(steps: list[SpecStep], at: float) -> Spec | None:
-    """The spec in force at `at`; before the first step, the first step's (the spec the TUI
+def _set_at(steps: list[SetPoint], at: float) -> SetPoint | None:
+    """What was set at `at`; before the first step, the first step's (the spec the TUI
     found at the start)."""
-    found = steps[0].spec if steps else None
+    found = steps[0] if steps else None
     for step in steps:
         if step.at > at:
             break
-        found = step.spec
+        found = step
     return found
 
 
-def _samples(lines: list[StatsLine], steps: list[SpecStep]) -> list[tuple[float, list[float]]]:
+def _samples(lines: list[Sample], steps: list[SetPoint]) -> list[tuple[float, list[float]]]:
     """(time, [bits/s out, rate set, delay ms, latency set, drops/s]) per pair of lines."""
     out: list[tuple[float, list[float]]] = []
-    for before, line in itertools.pairwise(lines):
-        then, now = before.stats, line.stats
-        span = now.at - then.at
+    for then, now in itertools.pairwise(lines):
+        span = now.reported - then.reported
         if span <= 0 or then.pid != now.pid:
             continue  # a worker restarted: its counters began again
-        old, new = then.total, now.total
-        bits = max(0, new.bytes_out - old.bytes_out) * 8 / span
-        drops = sum(new.drops.model_dump().values()) - sum(old.drops.model_dump().values())
+        bits = max(0, now.bytes_out - then.bytes_out) * 8 / span
+        drops = now.drops - then.drops
         # No frame measured (a worker's state report, an idle link): no delay, not the
         # queue's (which leaves out the latency and read below the latency set).
         delay = now.delay_p50_ms if now.delay_samples else math.nan
-        spec = _spec_at(steps, line.at)
-        link = spec.link(now.direction) if spec is not None else None
-        rate_set = float(link.rate) if link is not None and link.rate < UNLIMITED_RATE else 0.0
-        latency = link.latency if link is not None else 0.0
-        out.append((line.at, [bits, rate_set, delay, latency, max(0, drops) / span]))
+        point = _set_at(steps, now.at)
+        rate_set, latency = (0.0, 0.0) if point is None else getattr(point, now.direction)
+        out.append((now.at, [bits, rate_set, delay, latency, max(0, drops) / span]))
     return out
 
 
 def columns(
-    lines: list[StatsLine], steps: list[SpecStep], direction: Direction, count: int
+    lines: list[Sample], steps: list[SetPoint], direction: Direction, count: int
 ) -> Columns:
     """`count` columns over the time the lines of `direction` cover, each the mean of the
     samples in it that have a value (an empty one repeats the one before, or the first)."""
-    mine = [line for line in lines if line.stats.direction == direction]
+    mine = [line for line in lines if line.direction == direction]
     samples = _samples(mine, steps)
     result = Columns()
     if not samples or count <= 0:

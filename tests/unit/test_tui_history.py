@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from engine.model.stats import Drops
-from engine.timelines.timeline import StatsLine
 from shaper_tui.history import History
-from shaper_tui.history_columns import clipped_top, columns
+from shaper_tui.history_columns import Sample, SetPoint, clipped_top, columns
 from shaper_tui.screens.history import HistoryScreen
 from shaper_tui.widgets.time_axis import axis_line
 from tests.scripted_engine import script
@@ -29,8 +28,8 @@ def test_the_spec_found_at_the_start_is_drawn_before_the_first_change() -> None:
     history = asyncio.run(scenario())
     # No change was made: the spec the TUI attached to is kept, and drawn from the first
     # sample on (even one taken before the TUI had it: the spec in force at the start).
-    assert [step.spec for step in history.steps] == [SPEC]
-    lines = [StatsLine(at=s.at - 100.0, stats=s) for s in script(40)]
+    assert list(history.steps) == [SetPoint.of(SPEC, history.steps[0].at)]
+    lines = [Sample.of(s, s.at - 100.0) for s in script(40)]
     data = columns(lines, list(history.steps), "egress", 20)
     assert data.rate_set and all(v == 5e6 for v in data.rate_set), data.rate_set
     assert data.latency_set and all(v == 40 for v in data.latency_set)

@@ -15,7 +15,11 @@ import tracemalloc
 
 from textual import events
 
-from tests.unit.test_tui_snapshots import app_and_ready
+from engine.model.spec import Spec
+from engine.model.stats import DirectionStats
+from shaper_tui.history import HISTORY_SECONDS, MAX_STEPS, SAMPLES_PER_SECOND, History
+from tests.scripted_engine import script
+from tests.unit.test_tui_snapshots import SPEC, app_and_ready
 
 MOVES = 200
 #: What the Python heap may grow by over MOVES moves (stats and caches settling): before,
@@ -59,6 +63,9 @@ def test_focus_moves_leave_the_heap_flat() -> None:
 #: the footer's keys still kept.
 OPENS = 5
 ALLOWED_BLOCKS = 5_000
+#: What ten minutes of history may hold: of reports ~11 MB before, ~0.6 MB now; of changes
+#: (one every half second) ~27 MB before, ~0.3 MB now.
+FULL_HISTORY_BYTES = 2_000_000
 
 
 def test_screens_opened_and_closed_leave_the_heap_flat() -> None:
@@ -89,3 +96,49 @@ def test_screens_opened_and_closed_leave_the_heap_flat() -> None:
 
     asyncio.run(scenario())
     assert grown <= ALLOWED_BLOCKS, f"the heap gained {grown} blocks over {OPENS} opens of g and ?"
+
+
+def test_a_full_history_is_small() -> None:
+    """The history keeps ten minutes of reports (2400 lines): kept as decoded, ~4.7 kB each,
+    they grew the real TUI by ~11 MB over its first ten minutes (the bench's RSS over 30
+    minutes of use: +26.8 MB); of each only the figures drawn are kept now. Reports decoded
+    from JSON as the TUI gets them (large counters are objects of their own)."""
+    reports = [DirectionStats.model_validate_json(s.model_dump_json()) for s in script(6000)]
+    history = History(clock=0.0)
+    gc.collect()
+    tracemalloc.start(1)
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for report in reports:  # ten a second per direction, as the engine reports
+            history.sample(report, now=report.at)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(history.stats) >= HISTORY_SECONDS * SAMPLES_PER_SECOND * 2 - 4
+    assert grown <= FULL_HISTORY_BYTES, f"a full history holds {grown / 1e6:.1f} MB"
+
+
+def test_a_history_full_of_changes_is_small() -> None:
+    """The history keeps a change per half second for ten minutes (1201): kept as specs
+    (~22 kB each as decoded, in their steps) a flood of changes, a replay or a held key
+    filled ~27 MB; of each only the rate and latency set each way are kept now."""
+    specs = [
+        SPEC.model_copy(update={"default_link": SPEC.default_link.model_copy(update={
+            "egress": SPEC.default_link.egress.model_copy(update={"latency": float(i)})})})
+        for i in range(MAX_STEPS)
+    ]  # fmt: skip
+    sent = [spec.model_dump_json() for spec in specs]
+    history = History(clock=0.0)
+    gc.collect()
+    tracemalloc.start(1)
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n, text in enumerate(sent):  # decoded as the TUI gets each: a new spec
+            history.spec(Spec.model_validate_json(text), now=n * 0.5)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(history.steps) == MAX_STEPS
+    assert grown <= FULL_HISTORY_BYTES, f"a history full of changes holds {grown / 1e6:.1f} MB"
