@@ -137,7 +137,9 @@ class FlowsTable(DataTable[Text]):
 
     def on_resize(self) -> None:
         """A wider table gives the names the room (an IPv6 far end, say); the rows are laid
-        out afresh at the next refresh, with names cut to the new width."""
+        out afresh at the next refresh, with names cut to the new width. (Rows may have come
+        before the table's height was laid out: how many are left out is said again.)"""
+        self._tell_left_out()
         if not self._columns:
             return
         others = sum(width for _, width in COLUMNS[1:]) + 2 * len(COLUMNS)  # cell padding
@@ -201,6 +203,11 @@ class FlowsTable(DataTable[Text]):
                     if old != new:
                         self.update_cell(key, column, Text(new))
         self._shown = rows
+        self._tell_left_out()
+
+    def _tell_left_out(self) -> None:
         room = self.scrollable_content_region.height - self.header_height
-        left_out = len(rows) - room if room > 0 else 0
-        self.border_subtitle = f"{left_out} more" if left_out > 0 else None
+        left_out = len(self._shown) - room if room > 0 else 0
+        subtitle = f"{left_out} more" if left_out > 0 else None
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
