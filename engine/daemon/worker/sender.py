@@ -49,6 +49,8 @@ class Sender(ForwarderState):
     def _send_batch(self, count: int, start: int = 0, batch: FrameBatch | None = None) -> None:
         """Send the frames start..count-1 of `batch` (the read batch unless given), each
         failure as `send` handles it."""
+        if self.kernel_forwards:  # the kernel's redirect sent these (see worker.fast_path)
+            return
         batch = batch or self._batch
         while start < count:
             try:
@@ -58,6 +60,8 @@ class Sender(ForwarderState):
                 start += 1
 
     def send(self, frame: bytes | memoryview) -> None:
+        if self.kernel_forwards:
+            return
         try:
             self.tx.send(frame)
         except OSError as error:

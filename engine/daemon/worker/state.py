@@ -42,6 +42,9 @@ class ForwarderState:
     #: "up" while forwarding; else why not (see `Interfaces.wait_for_interfaces`).
     interface_state: InterfaceState
     interface_problem: str
+    #: Whether tc's redirect forwards this direction's frames now (the fast path): then the
+    #: worker reads and counts them but sends none (see `engine.daemon.worker.fast_path`).
+    kernel_forwards: bool
     #: Log lines for the supervisor, sent with the next stats (see `Sender._send_again`).
     notes: list[WorkerNote]
 

@@ -1,0 +1,157 @@
+"""The worker's side of the kernel fast path (issue 38): while its direction is transparent
+(engine.core.fast_path decides), tc's redirect forwards the frames (engine.kernel.tc_redirect)
+and the worker only reads and counts them; the moment it is not, the worker forwards again.
+
+A packet socket sees a redirected frame too (taps run before tc ingress), so no frame is
+lost in either switch if each is made in this order:
+
+- to the kernel: the redirect first, then the worker keeps forwarding what it reads for
+  HANDOVER_GRACE (what came before the redirect is in its socket by then), then stops sending;
+- to the engine: what waits in the socket is dropped unsent (the kernel forwarded all of it),
+  then the worker sends again and the redirect goes.
+
+What both forwarded in the overlap is counted (`fast_path_duplicates`, from tc's counters).
+Where tc is refused the worker says so once and forwards itself from then on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+
+from engine.core.fast_path import DirectionState, FastPathClock
+from engine.daemon.worker.interfaces import Interfaces
+from engine.kernel.mmsg import BATCH
+from engine.kernel.tc_redirect import KernelRedirect, TcRefused
+from engine.protocol.messages import StatsReport
+
+#: After the redirect is in place, the worker forwards what it reads this long (seconds)
+#: before it stops sending: frames that reached the socket before the redirect did.
+HANDOVER_GRACE = 0.003
+#: At most this many batches are dropped unsent when the engine takes over (bounded: a
+#: stream faster than the worker reads would otherwise keep it here).
+DISCARD_BATCHES = 4096
+
+
+class FastPathRoom(Interfaces):
+    """Switches the direction between the kernel's redirect and the worker."""
+
+    def _init_fast_path(self, enabled: bool) -> None:
+        """`enabled`: `run` without `--no-fast-path`, on the interfaces' own packet sockets."""
+        self.kernel_forwards = False
+        self.fast_path_switches = 0
+        self.fast_path_duplicates = 0
+        #: Frames and bytes the kernel forwarded, summed over finished fast-path spells.
+        self.kernel_frames = 0
+        self.kernel_bytes = 0
+        self._fast_clock = FastPathClock()
+        self._redirect: KernelRedirect | None = None
+        if enabled and self.ports.packet:
+            self._redirect = KernelRedirect(self.rx_ifname, self.tx_ifname)
+            try:  # one left by a worker before this one (killed): the engine forwards first
+                self._redirect.remove()
+            except TcRefused as exc:
+                self._refused(exc)
+
+    def follow_fast_path(self, now: float, flushed: bool = False) -> None:
+        """Switch if the decision changed (`flushed`: a flush of this direction just came)."""
+        if self._redirect is None or self.interface_state != "up":
+            return
+        pipeline = self.pipeline
+        state = DirectionState(
+            pipeline.transparent, pipeline.idle, pipeline.building, pipeline.fates is not None
+        )
+        wanted = self._fast_clock.kernel_forwards(state, now, flushed)
+        if wanted and not self.kernel_forwards:
+            self._hand_to_kernel()
+        elif not wanted and self.kernel_forwards:
+            self._take_back()
+
+    def report(self, now: float, reports_dropped: int = 0) -> StatsReport:
+        """The stats, with the fast path's state and tc's counters."""
+        report = super().report(now, reports_dropped)
+        frames, size = self.kernel_frames, self.kernel_bytes
+        if self.kernel_forwards and self._redirect is not None:
+            try:
+                spell = self._redirect.counters()
+            except TcRefused:
+                spell = (0, 0)
+            frames, size = frames + spell[0], size + spell[1]
+        stats = report.stats.model_copy(update={
+            "fast_path": self.kernel_forwards, "fast_path_switches": self.fast_path_switches,
+            "fast_path_duplicates": self.fast_path_duplicates, "kernel_forwarded": frames,
+            "kernel_forwarded_bytes": size,
+        })  # fmt: skip
+        return StatsReport(stats=stats)
+
+    def _hand_to_kernel(self) -> None:
+        assert self._redirect is not None
+        try:
+            self._redirect.install()
+        except TcRefused as exc:
+            self._refused(exc)
+            return
+        until = time.monotonic() + HANDOVER_GRACE
+        while True:  # (the socket does not block for `drain`)
+            self.drain()
+            if time.monotonic() >= until:
+                break
+            time.sleep(0.0002)
+        self.kernel_forwards = True
+        self.fast_path_switches += 1
+        with contextlib.suppress(TcRefused):  # what the kernel forwarded while the worker did
+            self.fast_path_duplicates += self._redirect.counters()[0]
+
+    def _take_back(self) -> None:
+        assert self._redirect is not None
+        self._discard_waiting()
+        try:
+            before = self._redirect.counters()[0]
+            self.kernel_forwards = False
+            frames, size = self._redirect.remove()
+        except TcRefused as exc:
+            self.kernel_forwards = False
+            self._refused(exc)
+            return
+        self.fast_path_switches += 1
+        # What came between the last look and the redirect's end: forwarded by both.
+        self.fast_path_duplicates += max(0, frames - before)
+        self.kernel_frames += frames
+        self.kernel_bytes += size
+
+    def _discard_waiting(self) -> None:
+        """Read and drop what waits in the socket: the redirect forwarded every frame of it."""
+        batch = self._batch
+        for _ in range(DISCARD_BATCHES):
+            try:
+                count = batch.receive(self.rx, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            if count < BATCH:
+                return
+
+    def _refused(self, exc: TcRefused) -> None:
+        """Said once; the worker forwards itself from then on."""
+        self._redirect = None
+        self.note("warning", f"the kernel fast path is refused here ({exc}): "
+                  "the engine forwards every frame itself")  # fmt: skip
+
+    def lose_interfaces(self, opened: bool = True) -> None:
+        """An interface went away: its redirect with it (the worker forwards once back)."""
+        if self.kernel_forwards:
+            self.kernel_forwards = False
+            self._end_redirect()
+        super().lose_interfaces(opened)
+
+    def close(self) -> None:
+        """The worker stops: the redirect goes too (nothing forwards a stopped engine's link)."""
+        self.kernel_forwards = False
+        self._end_redirect()
+        super().close()
+
+    def _end_redirect(self) -> None:
+        if self._redirect is not None:
+            with contextlib.suppress(TcRefused):
+                self._redirect.remove()
+            self._fast_clock.quiet_since = None
