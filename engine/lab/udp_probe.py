@@ -49,6 +49,7 @@ def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, obje
     highest = -1
     delays: list[float] = []  # one way, ms: sender and receiver share this host's clock
     each_delay: dict[int, float] = {}
+    each_sent: dict[int, float] = {}
     start = time.monotonic()
     while time.monotonic() - start < MAX_SECONDS:
         try:
@@ -62,6 +63,7 @@ def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, obje
         delays.append((arrived - sent) * 1000.0)
         if each:
             each_delay[seq] = delays[-1]
+            each_sent[seq] = sent
         received += 1
         if seq in seen:
             duplicates += 1
@@ -87,6 +89,7 @@ def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, obje
     }
     if each:
         result["each_ms"] = each_delay  # datagram number -> its one-way delay
+        result["each_sent"] = each_sent  # datagram number -> when it was sent (wall clock)
     return result
 
 
