@@ -5,8 +5,9 @@ and the worker only reads and counts them; the moment it is not, the worker forw
 A packet socket sees a redirected frame too (taps run before tc ingress), so no frame is
 lost in either switch if each is made in this order:
 
-- to the kernel: the redirect first, then the worker keeps forwarding what it reads for
-  HANDOVER_GRACE (what came before the redirect is in its socket by then), then stops sending;
+- to the kernel: the redirect first, then the worker forwards what it reads until it finds
+  its socket empty after the redirect was in place (what came before it was read), then
+  stops sending;
 - to the engine: what waits in the socket is dropped unsent (the kernel forwarded all of it),
   then the worker sends again and the redirect goes.
 
@@ -26,9 +27,11 @@ from engine.kernel.mmsg import BATCH
 from engine.kernel.tc_redirect import KernelRedirect, TcRefused
 from engine.protocol.messages import StatsReport
 
-#: After the redirect is in place, the worker forwards what it reads this long (seconds)
-#: before it stops sending: frames that reached the socket before the redirect did.
-HANDOVER_GRACE = 0.003
+#: The worker stops sending once its socket is found empty this long (seconds) after the
+#: redirect is in place (a frame still on its way past tc then has long been queued), or
+#: gives up handing over after HANDOVER_LIMIT.
+HANDOVER_MARGIN = 0.001
+HANDOVER_LIMIT = 0.5
 #: At most this many batches are dropped unsent when the engine takes over (bounded: a
 #: stream faster than the worker reads would otherwise keep it here).
 DISCARD_BATCHES = 4096
@@ -86,18 +89,23 @@ class FastPathRoom(Interfaces):
         return StatsReport(stats=stats)
 
     def _hand_to_kernel(self) -> None:
+        """The redirect first; then forward what the socket holds until it is found empty
+        HANDOVER_MARGIN after the redirect was in place (a frame tc did not redirect was
+        queued to the socket before tc saw it, so by then it has been read and sent); then
+        stop sending. If the socket never empties within HANDOVER_LIMIT (frames come faster
+        than the worker reads them), the redirect goes again and the engine forwards on."""
         assert self._redirect is not None
         try:
             self._redirect.install()
         except TcRefused as exc:
             self._refused(exc)
             return
-        until = time.monotonic() + HANDOVER_GRACE
-        while True:  # (the socket does not block for `drain`)
-            self.drain()
-            if time.monotonic() >= until:
-                break
-            time.sleep(0.0002)
+        placed = time.monotonic()
+        while self.drain() or time.monotonic() < placed + HANDOVER_MARGIN:
+            if time.monotonic() > placed + HANDOVER_LIMIT:
+                self._end_redirect()
+                return
+            time.sleep(0.0001)
         self.kernel_forwards = True
         self.fast_path_switches += 1
         with contextlib.suppress(TcRefused):  # what the kernel forwarded while the worker did
