@@ -29,7 +29,7 @@ SWITCHES = int(os.environ.get("LINKSHAPER_FAST_PATH_SWITCHES", "100"))
 #: How long each spell lasts: on the engine (delay set), and transparent (the kernel takes
 #: over after HAND_BACK_AFTER, 1 s, of it; the test waits for that).
 ENGINE_SPELL = 0.3
-TRANSPARENT_SPELL = 1.6
+TRANSPARENT_SPELL = 2.0
 #: The delay must be in force this long after a change's reply at the latest.
 APPLIED_WITHIN = 0.100
 
@@ -120,6 +120,7 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     start_engine: StartEngine, lab: Lab
 ) -> None:
     engine = start_engine({})
+    lab.run("client", "ping", "-c", "2", "-i", "0.2", "-q", SERVER_IP)  # neighbours known
     wait_for(engine, kernel=True)
     cycles = SWITCHES // 2
     seconds = cycles * (ENGINE_SPELL + TRANSPARENT_SPELL)
@@ -134,6 +135,11 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
                                     "--count", str(count), "--pps", str(PPS)))  # fmt: skip
     spells: list[tuple[float, float]] = []  # (delay set, delay gone), wall clock
     try:
+        started = egress(engine).total.packets_in
+        deadline = time.monotonic() + 30.0
+        while egress(engine).total.packets_in < started + 1000:  # the stream flows
+            assert time.monotonic() < deadline, "the stream did not start in 30 s"
+            time.sleep(0.05)
         with engine.client() as client:
             for _ in range(cycles):
                 wait_for(engine, kernel=True)  # the kernel forwards: switch to the engine
@@ -166,7 +172,7 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     # Duplicates come only from a switch's overlap, and each is counted by the engine.
     assert result["duplicates"] <= stats.fast_path_duplicates + 20, (result, stats)
     late = [
-        (seq, round(delays[seq], 2))
+        (seq, round(delays[seq], 2), [round(at - a, 4) for a, b in spells if a <= at < b])
         for seq, at in sent.items()
         if any(start + APPLIED_WITHIN <= at < end for start, end in spells)
         and delays[seq] < DELAY_MS - 0.5

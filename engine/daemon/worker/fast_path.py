@@ -23,6 +23,7 @@ import time
 
 from engine.core.fast_path import DirectionState, FastPathClock
 from engine.daemon.worker.interfaces import Interfaces
+from engine.kernel.afpacket import kernel_drops, sample_frames, take_every_frame
 from engine.kernel.mmsg import BATCH
 from engine.kernel.tc_redirect import KernelRedirect, TcRefused
 from engine.protocol.messages import StatsReport
@@ -32,6 +33,9 @@ from engine.protocol.messages import StatsReport
 #: gives up handing over after HANDOVER_LIMIT.
 HANDOVER_MARGIN = 0.001
 HANDOVER_LIMIT = 0.5
+#: While the kernel forwards, the worker's socket takes about one frame in this many (for
+#: its top talkers and traffic profiles); tc's counters count them all.
+SAMPLE_EVERY = 64
 #: At most this many batches are dropped unsent when the engine takes over (bounded: a
 #: stream faster than the worker reads would otherwise keep it here).
 DISCARD_BATCHES = 4096
@@ -101,11 +105,13 @@ class FastPathRoom(Interfaces):
             self._refused(exc)
             return
         placed = time.monotonic()
-        while self.drain() or time.monotonic() < placed + HANDOVER_MARGIN:
+        while (more := self.drain()) or time.monotonic() < placed + HANDOVER_MARGIN:
             if time.monotonic() > placed + HANDOVER_LIMIT:
                 self._end_redirect()
                 return
-            time.sleep(0.0001)
+            if not more:
+                time.sleep(0.0001)
+        sample_frames(self.rx, SAMPLE_EVERY)
         self.kernel_forwards = True
         self.fast_path_switches += 1
         with contextlib.suppress(TcRefused):  # what the kernel forwarded while the worker did
@@ -113,7 +119,9 @@ class FastPathRoom(Interfaces):
 
     def _take_back(self) -> None:
         assert self._redirect is not None
+        take_every_frame(self.rx)
         self._discard_waiting()
+        kernel_drops(self.rx)  # (frames the socket could not take meanwhile were forwarded)
         try:
             before = self._redirect.counters()[0]
             self.kernel_forwards = False
