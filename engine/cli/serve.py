@@ -181,8 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = EngineConfig(
         outer, inner, spec_path, args.control, precise=args.precise, realtime=args.realtime,
         fast_path=not args.no_fast_path, persist=not args.no_persist, profiles=profiles,
-        unshaped_port=args.unshaped_port,
-    )  # fmt: skip
+        unshaped_port=args.unshaped_port)  # fmt: skip
     recorder = None
     if args.record:
         from engine.timelines.recorder import TimelineRecorder
