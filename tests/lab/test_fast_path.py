@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,7 @@ from engine.model.stats import DirectionStats
 from engine.protocol.messages import CaptureRequest
 from tests.lab.test_saturation import StartEngine
 
+NO_NETLINK = Path(__file__).parent / "no_netlink.py"
 UDP_PORT = 9331
 #: The stream's rate, and the delay each switch to the engine sets.
 PPS = 10_000
@@ -103,6 +106,27 @@ def test_an_impairment_a_capture_and_a_flush_have_the_engine_forward(
         time.sleep(1.5)  # a capture keeps it on the engine
         assert not egress(engine).fast_path
     wait_for(engine, kernel=True)  # the capture ended with its client
+
+
+@pytest.mark.lab
+@pytest.mark.shared_lab
+def test_where_tc_is_refused_the_engine_says_so_once_and_forwards_itself(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Netlink refused to the engine (a seccomp filter, as a sandbox may have)."""
+    engine = EngineProcess(lab, tmp_path, {}, wrapper=(sys.executable, str(NO_NETLINK)))
+    try:
+        engine.wait_ready()
+        time.sleep(2.5)  # past the second a transparent direction waits for the kernel
+        assert not egress(engine).fast_path
+        lab.run("client", "ping", "-c", "5", "-i", "0.05", "-q", SERVER_IP)
+        time.sleep(1.5)
+        refusals = [line for line in engine.stderr().splitlines() if "fast path is refused" in line]
+        assert len(refusals) == 2, engine.stderr()  # one a direction, once
+        assert "netlink: Operation not permitted" in refusals[0]
+        assert egress(engine).total.packets_out >= 5
+    finally:
+        engine.close()
 
 
 @pytest.mark.lab
