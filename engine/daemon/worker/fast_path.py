@@ -93,11 +93,11 @@ class FastPathRoom(Interfaces):
         return StatsReport(stats=stats)
 
     def _hand_to_kernel(self) -> None:
-        """The redirect first; then forward what the socket holds until it is found empty
-        HANDOVER_MARGIN after the redirect was in place (a frame tc did not redirect was
-        queued to the socket before tc saw it, so by then it has been read and sent); then
-        stop sending. If the socket never empties within HANDOVER_LIMIT (frames come faster
-        than the worker reads them), the redirect goes again and the engine forwards on."""
+        """The redirect first, and the socket sampling what comes from then on; then forward
+        what the socket holds until it is found empty HANDOVER_MARGIN after the redirect was
+        in place (a frame tc did not redirect was queued to the socket before tc saw it, so
+        by then it has been read and sent); then stop sending. If the socket never empties
+        within HANDOVER_LIMIT, the redirect goes again and the engine forwards on."""
         assert self._redirect is not None
         try:
             self._redirect.install()
@@ -105,13 +105,14 @@ class FastPathRoom(Interfaces):
             self._refused(exc)
             return
         placed = time.monotonic()
+        sample_frames(self.rx, SAMPLE_EVERY)  # what comes now is forwarded by the kernel
         while (more := self.drain()) or time.monotonic() < placed + HANDOVER_MARGIN:
             if time.monotonic() > placed + HANDOVER_LIMIT:
+                take_every_frame(self.rx)
                 self._end_redirect()
                 return
             if not more:
                 time.sleep(0.0001)
-        sample_frames(self.rx, SAMPLE_EVERY)
         self.kernel_forwards = True
         self.fast_path_switches += 1
         with contextlib.suppress(TcRefused):  # what the kernel forwarded while the worker did
