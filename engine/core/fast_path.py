@@ -1,13 +1,14 @@
 """When the kernel may forward a direction instead of its worker (the fast path, issue 38).
 
-A direction whose links set nothing costs a worker a core to copy frames it leaves as they
+A direction whose one link sets nothing costs a worker a core to copy frames it leaves as they
 are; tc's `mirred` redirect between the two interfaces does the same at the kernel's speed.
-The kernel may forward only while nothing the engine does would differ: every link
-transparent and holding nothing, no staged plan still being built, no capture (it needs
-every frame's fate), and no flush just asked for. The engine takes over at once when any
-of that stops being so, and hands back only once it has held for HAND_BACK_AFTER (so a
-spec that flips back and forth is not switched on every change). Pure: the worker asks with
-the clock's reading, and does the switching (engine.daemon.worker.fast_path).
+The kernel may forward only while nothing the engine does would differ: one link (no flow
+rules: their counters need the engine) transparent and holding nothing, no staged plan
+still being built, no capture (it needs every frame's fate), and no flush just asked for.
+The engine takes over at once when any of that stops being so, and hands back only once it
+has held for HAND_BACK_AFTER (so a spec that flips back and forth is not switched on every
+change). Pure: the worker asks with the clock's reading, and does the switching
+(engine.daemon.worker.fast_path).
 """
 
 from __future__ import annotations
@@ -30,11 +31,20 @@ class DirectionState:
     building: bool
     #: A capture runs on the direction.
     capturing: bool
+    #: One link takes every frame (no flow rules): tc's one counter is that link's. (A spec
+    #: with flow rules, transparent or not, stays with the engine, which counts each flow.)
+    one_link: bool = True
 
 
 def engine_needed(state: DirectionState) -> bool:
     """Whether the worker must forward the direction itself now."""
-    return not state.transparent or not state.idle or state.building or state.capturing
+    return (
+        not state.transparent
+        or not state.idle
+        or state.building
+        or state.capturing
+        or not state.one_link
+    )
 
 
 class FastPathClock:

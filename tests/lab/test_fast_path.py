@@ -50,7 +50,9 @@ def wait_for(
     """A direction's stats once its fast path is `kernel` (or fail after `seconds`)."""
     deadline = time.monotonic() + seconds
     while (stats := egress(engine, direction)).fast_path != kernel:
-        assert time.monotonic() < deadline, f"fast path not {kernel} within {seconds} s: {stats}"
+        assert time.monotonic() < deadline, (
+            f"fast path not {kernel} within {seconds} s: {stats}; {engine.stderr()[-2000:]}"
+        )
         time.sleep(0.1)
     return stats
 

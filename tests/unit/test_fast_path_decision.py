@@ -15,6 +15,7 @@ def test_only_a_transparent_idle_built_uncaptured_direction_can_go_to_the_kernel
         assert engine_needed(DirectionState(**{**_fields(QUIET), field: False}))
     for field in ("building", "capturing"):
         assert engine_needed(DirectionState(**{**_fields(QUIET), field: True}))
+    assert engine_needed(DirectionState(**_fields(QUIET), one_link=False))  # flow rules
 
 
 def test_the_kernel_is_handed_the_direction_a_second_after_it_is_quiet() -> None:

@@ -53,6 +53,8 @@ class FastPathRoom(Interfaces):
         self.kernel_frames = 0
         self.kernel_bytes = 0
         self._fast_clock = FastPathClock()
+        #: tc's counters as last counted on the link, this spell.
+        self._counted = (0, 0)
         self._redirect: KernelRedirect | None = None
         if enabled and self.ports.packet:
             self._redirect = KernelRedirect(self.rx_ifname, self.tx_ifname)
@@ -67,8 +69,9 @@ class FastPathRoom(Interfaces):
             return
         pipeline = self.pipeline
         state = DirectionState(
-            pipeline.transparent, pipeline.idle, pipeline.building, pipeline.fates is not None
-        )
+            pipeline.transparent, pipeline.idle, pipeline.building, pipeline.fates is not None,
+            pipeline.straight,
+        )  # fmt: skip
         wanted = self._fast_clock.kernel_forwards(state, now, flushed)
         if wanted and not self.kernel_forwards:
             self._hand_to_kernel()
@@ -76,15 +79,17 @@ class FastPathRoom(Interfaces):
             self._take_back()
 
     def report(self, now: float, reports_dropped: int = 0) -> StatsReport:
-        """The stats, with the fast path's state and tc's counters."""
-        report = super().report(now, reports_dropped)
+        """The stats, with the fast path's state and tc's counters (the frames the kernel
+        forwarded counted on the link first)."""
         frames, size = self.kernel_frames, self.kernel_bytes
         if self.kernel_forwards and self._redirect is not None:
             try:
                 spell = self._redirect.counters()
             except TcRefused:
-                spell = (0, 0)
+                spell = self._counted
+            self._count_unseen(spell)
             frames, size = frames + spell[0], size + spell[1]
+        report = super().report(now, reports_dropped)
         stats = report.stats.model_copy(update={
             "fast_path": self.kernel_forwards, "fast_path_switches": self.fast_path_switches,
             "fast_path_duplicates": self.fast_path_duplicates, "kernel_forwarded": frames,
@@ -115,8 +120,20 @@ class FastPathRoom(Interfaces):
                 time.sleep(0.0001)
         self.kernel_forwards = True
         self.fast_path_switches += 1
+        self.sampled_frames = self.sampled_bytes = 0
+        self._counted = (0, 0)
         with contextlib.suppress(TcRefused):  # what the kernel forwarded while the worker did
-            self.fast_path_duplicates += self._redirect.counters()[0]
+            self._counted = self._redirect.counters()
+        self.fast_path_duplicates += self._counted[0]
+
+    def _count_unseen(self, spell: tuple[int, int]) -> None:
+        """Count on the link what the kernel forwarded this spell (`spell`: tc's counters)
+        beyond what was counted before and the sample the worker read."""
+        frames = spell[0] - self._counted[0] - self.sampled_frames
+        size = spell[1] - self._counted[1] - self.sampled_bytes
+        self.pipeline.passed_kernel(max(0, frames), max(0, size))
+        self._counted = spell
+        self.sampled_frames = self.sampled_bytes = 0
 
     def _take_back(self) -> None:
         assert self._redirect is not None
@@ -124,7 +141,7 @@ class FastPathRoom(Interfaces):
         self._discard_waiting()
         kernel_drops(self.rx)  # (frames the socket could not take meanwhile were forwarded)
         try:
-            before = self._redirect.counters()[0]
+            before = self._redirect.counters()
             self.kernel_forwards = False
             frames, size = self._redirect.remove()
         except TcRefused as exc:
@@ -132,8 +149,9 @@ class FastPathRoom(Interfaces):
             self._refused(exc)
             return
         self.fast_path_switches += 1
+        self._count_unseen(before)  # (from here on the worker counts what it reads)
         # What came between the last look and the redirect's end: forwarded by both.
-        self.fast_path_duplicates += max(0, frames - before)
+        self.fast_path_duplicates += max(0, frames - before[0])
         self.kernel_frames += frames
         self.kernel_bytes += size
 

@@ -43,6 +43,7 @@ class Forwarder(Waits, FastPathRoom):
             unshaped_port=config.unshaped_port,
         )
         self.kernel_forwards = False
+        self.sampled_frames = self.sampled_bytes = 0
         self._init_supervisor_side()
         self._init_sender()
         self._init_intake()

@@ -50,6 +50,9 @@ class Sender(ForwarderState):
         """Send the frames start..count-1 of `batch` (the read batch unless given), each
         failure as `send` handles it."""
         if self.kernel_forwards:  # the kernel's redirect sent these (see worker.fast_path)
+            sizes = (batch or self._batch).sizes
+            self.sampled_frames += count - start
+            self.sampled_bytes += sum(sizes[start:count]) - (count - start) * VNET_HDR_LEN
             return
         batch = batch or self._batch
         while start < count:
@@ -61,6 +64,8 @@ class Sender(ForwarderState):
 
     def send(self, frame: bytes | memoryview) -> None:
         if self.kernel_forwards:
+            self.sampled_frames += 1
+            self.sampled_bytes += len(frame) - VNET_HDR_LEN
             return
         try:
             self.tx.send(frame)
