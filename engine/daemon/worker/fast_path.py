@@ -30,9 +30,9 @@ from engine.protocol.messages import StatsReport
 
 #: The worker stops sending once its socket is found empty this long (seconds) after the
 #: redirect is in place (a frame still on its way past tc then has long been queued), or
-#: gives up handing over after HANDOVER_LIMIT.
+#: gives up handing over after HANDOVER_LIMIT (the redirect goes, the clock starts again).
 HANDOVER_MARGIN = 0.001
-HANDOVER_LIMIT = 0.5
+HANDOVER_LIMIT = 5.0
 #: While the kernel forwards, the worker's socket takes about one frame in this many (for
 #: its top talkers and traffic profiles); tc's counters count them all.
 SAMPLE_EVERY = 64
@@ -53,6 +53,9 @@ class FastPathRoom(Interfaces):
         self.kernel_frames = 0
         self.kernel_bytes = 0
         self._fast_clock = FastPathClock()
+        #: Since when the redirect is in place while the worker still forwards (None: no
+        #: hand-over under way; see `_begin_hand_over`).
+        self.handing_over_since: float | None = None
         #: tc's counters as last counted on the link, this spell.
         self._counted = (0, 0)
         self._redirect: KernelRedirect | None = None
@@ -64,7 +67,8 @@ class FastPathRoom(Interfaces):
                 self._refused(exc)
 
     def follow_fast_path(self, now: float, flushed: bool = False) -> None:
-        """Switch if the decision changed (`flushed`: a flush of this direction just came)."""
+        """Switch, or go on with a hand-over, if the decision says so (`flushed`: a flush of
+        this direction just came)."""
         if self._redirect is None or self.interface_state != "up":
             return
         pipeline = self.pipeline
@@ -73,10 +77,72 @@ class FastPathRoom(Interfaces):
             pipeline.straight,
         )  # fmt: skip
         wanted = self._fast_clock.kernel_forwards(state, now, flushed)
-        if wanted and not self.kernel_forwards:
-            self._hand_to_kernel()
-        elif not wanted and self.kernel_forwards:
-            self._take_back()
+        since = self.handing_over_since
+        if not wanted:
+            if since is not None:
+                self._end_hand_over(kernel=False)
+            elif self.kernel_forwards:
+                self._take_back()
+        elif since is None:
+            if not self.kernel_forwards:
+                self._begin_hand_over()
+        elif self._caught_up(since):
+            self._end_hand_over(kernel=True)
+        elif time.monotonic() > since + HANDOVER_LIMIT:
+            self._end_hand_over(kernel=False)
+            self._fast_clock.quiet_since = None
+            self.note("info", "the kernel fast path waits: the worker is behind its socket")
+
+    def _caught_up(self, since: float) -> bool:
+        """Whether a drain found the socket empty HANDOVER_MARGIN after the hand-over began
+        (looked at now if no frame woke the worker since)."""
+        if self.emptied_at < since + HANDOVER_MARGIN <= time.monotonic():
+            self.drain()
+        return self.emptied_at >= since + HANDOVER_MARGIN
+
+    def _begin_hand_over(self) -> None:
+        """The redirect in place, and the socket sampling what comes from then on; the worker
+        forwards on what it reads until a drain finds the socket empty HANDOVER_MARGIN later
+        (a frame tc did not redirect was queued to the socket before tc saw it, so by then it
+        has been read and sent: `follow_fast_path` then ends the hand-over)."""
+        assert self._redirect is not None
+        try:
+            self._redirect.install()
+        except TcRefused as exc:
+            self._refused(exc)
+            return
+        sample_frames(self.rx, SAMPLE_EVERY)
+        self.handing_over_since = time.monotonic()
+        self.emptied_at = 0.0
+
+    def _end_hand_over(self, kernel: bool) -> None:
+        """The hand-over done: the kernel forwards from now on (`kernel`), or called off (the
+        engine is needed again, or the worker never caught up): every frame to the socket,
+        then the redirect gone. What the kernel forwarded meanwhile that the worker did not
+        read (all but about one in SAMPLE_EVERY) is counted on the link."""
+        assert self._redirect is not None
+        self.handing_over_since = None
+        try:
+            if kernel:
+                spell = self._redirect.counters()
+            else:
+                take_every_frame(self.rx)
+                spell = self._redirect.remove()
+        except TcRefused as exc:
+            self.kernel_forwards = False
+            self._refused(exc)
+            return
+        unseen = 1.0 - 1.0 / SAMPLE_EVERY
+        self.pipeline.passed_kernel(int(spell[0] * unseen), int(spell[1] * unseen))
+        self.fast_path_duplicates += spell[0] // SAMPLE_EVERY  # the sample it sent as well
+        self.sampled_frames = self.sampled_bytes = 0
+        self._counted = spell
+        if kernel:
+            self.kernel_forwards = True
+            self.fast_path_switches += 1
+        else:
+            self.kernel_frames += spell[0]
+            self.kernel_bytes += spell[1]
 
     def report(self, now: float, reports_dropped: int = 0) -> StatsReport:
         """The stats, with the fast path's state and tc's counters (the frames the kernel
@@ -96,35 +162,6 @@ class FastPathRoom(Interfaces):
             "kernel_forwarded_bytes": size,
         })  # fmt: skip
         return StatsReport(stats=stats)
-
-    def _hand_to_kernel(self) -> None:
-        """The redirect first, and the socket sampling what comes from then on; then forward
-        what the socket holds until it is found empty HANDOVER_MARGIN after the redirect was
-        in place (a frame tc did not redirect was queued to the socket before tc saw it, so
-        by then it has been read and sent); then stop sending. If the socket never empties
-        within HANDOVER_LIMIT, the redirect goes again and the engine forwards on."""
-        assert self._redirect is not None
-        try:
-            self._redirect.install()
-        except TcRefused as exc:
-            self._refused(exc)
-            return
-        placed = time.monotonic()
-        sample_frames(self.rx, SAMPLE_EVERY)  # what comes now is forwarded by the kernel
-        while (more := self.drain()) or time.monotonic() < placed + HANDOVER_MARGIN:
-            if time.monotonic() > placed + HANDOVER_LIMIT:
-                take_every_frame(self.rx)
-                self._end_redirect()
-                return
-            if not more:
-                time.sleep(0.0001)
-        self.kernel_forwards = True
-        self.fast_path_switches += 1
-        self.sampled_frames = self.sampled_bytes = 0
-        self._counted = (0, 0)
-        with contextlib.suppress(TcRefused):  # what the kernel forwarded while the worker did
-            self._counted = self._redirect.counters()
-        self.fast_path_duplicates += self._counted[0]
 
     def _count_unseen(self, spell: tuple[int, int]) -> None:
         """Count on the link what the kernel forwarded this spell (`spell`: tc's counters)
@@ -174,14 +211,16 @@ class FastPathRoom(Interfaces):
 
     def lose_interfaces(self, opened: bool = True) -> None:
         """An interface went away: its redirect with it (the worker forwards once back)."""
-        if self.kernel_forwards:
+        if self.kernel_forwards or self.handing_over_since is not None:
             self.kernel_forwards = False
+            self.handing_over_since = None
             self._end_redirect()
         super().lose_interfaces(opened)
 
     def close(self) -> None:
         """The worker stops: the redirect goes too (nothing forwards a stopped engine's link)."""
         self.kernel_forwards = False
+        self.handing_over_since = None
         self._end_redirect()
         super().close()
 

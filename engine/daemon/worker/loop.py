@@ -88,7 +88,9 @@ def _loop(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> None:
             now - rounds.last_traffic < STREAM_HOLD
             and pipeline.idle
             and not building
-            and not forwarder.kernel_forwards  # (streaming sends: the kernel does now)
+            # (streaming sends, and blocks: not while the kernel forwards or is handed over)
+            and not forwarder.kernel_forwards
+            and forwarder.handing_over_since is None
         )
         if stream != streaming:
             rx.setblocking(stream)
