@@ -25,18 +25,22 @@ MAX_SECONDS = 120.0
 SO_RCVBUFFORCE = 33
 
 
-def send(host: str, port: int, count: int, pps: float, size: int) -> None:
+def send(host: str, port: int, count: int, pps: float, size: int) -> int:
+    """Send datagrams 0..count-1 paced at `pps`, for MAX_SECONDS at most; how many went."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     padding = b"p" * max(0, size - HEADER.size)
     start = time.monotonic()
+    sent = 0
     for seq in range(count):
         due = start + seq / pps
         while (delay := due - time.monotonic()) > 0:
             time.sleep(min(delay, 0.01))
         sock.sendto(HEADER.pack(seq, time.time()) + padding, (host, port))
+        sent += 1
         if time.monotonic() - start > MAX_SECONDS:
             break
     sock.close()
+    return sent
 
 
 def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, object]:
@@ -146,6 +150,7 @@ def main() -> None:
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--pps", type=finite_float, default=1000)
     p.add_argument("--size", type=int, default=200)
+    p.add_argument("--report", action="store_true", help="print how many were sent, as JSON")
     p = sub.add_parser("recv")
     p.add_argument("port", type=int)
     p.add_argument("--idle", type=finite_float, default=1.0)
@@ -161,7 +166,9 @@ def main() -> None:
     p.add_argument("--interval", type=finite_float, default=0.05)
     args = parser.parse_args()
     if args.mode == "send":
-        send(args.host, args.port, args.count, args.pps, args.size)
+        sent = send(args.host, args.port, args.count, args.pps, args.size)
+        if args.report:
+            print(json.dumps({"sent": sent}))
     elif args.mode == "recv":
         print(json.dumps(recv(args.port, args.idle, args.v6, args.each)))
     elif args.mode == "echo":
