@@ -198,8 +198,11 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     )
     assert last.fast_path_switches >= SWITCHES, last
     assert max(sent.values()) > spells[-1][1], "the stream ended before the last switch"
-    # Duplicates come only from a switch's overlap, and each is counted by the engine.
-    assert result["duplicates"] <= stats.fast_path_duplicates + 20, (result, stats)
+    # Duplicates come only from a switch's overlap (a few ms of the stream at most), and the
+    # engine counts them: exactly when it takes over, by tc's count less the sample when it
+    # hands over (an estimate).
+    assert result["duplicates"] <= 2 * stats.fast_path_duplicates + 50, (result, stats)
+    assert result["duplicates"] <= 0.004 * PPS * SWITCHES, result
     late = [
         (seq, round(delays[seq], 2), [round(at - a, 4) for a, b in spells if a <= at < b])
         for seq, at in sent.items()
