@@ -35,6 +35,10 @@ ENGINE_SPELL = 0.3
 TRANSPARENT_SPELL = 2.0
 #: The delay must be in force this long after a change's reply at the latest.
 APPLIED_WITHIN = 0.100
+#: Datagrams sent this close to the delay's removal are still in the link when it goes, and
+#: may leave before their 20 ms are up (seen: 18.3 ms, the engine's change of links, with
+#: or without the fast path): the check stops short of them.
+IN_THE_LINK = DELAY_MS / 1000 + 0.005
 
 
 def egress(engine: EngineProcess, direction: str = "egress") -> DirectionStats:
@@ -206,7 +210,7 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     late = [
         (seq, round(delays[seq], 2), [round(at - a, 4) for a, b in spells if a <= at < b])
         for seq, at in sent.items()
-        if any(start + APPLIED_WITHIN <= at < end for start, end in spells)
+        if any(start + APPLIED_WITHIN <= at < end - IN_THE_LINK for start, end in spells)
         and delays[seq] < DELAY_MS - 0.5
     ]
     assert not late, f"{len(late)} datagrams without the delay: {late[:10]}"
