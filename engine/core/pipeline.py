@@ -257,6 +257,14 @@ class DirectionPipeline(Rebuilds):
         straight.pass_through(packets, l2_bytes)
         self._count_tally(tally)
 
+    def passed_kernel(self, packets: int, l2_bytes: int) -> None:
+        """Count frames the kernel forwarded on the one link (the fast path: tc's counters, less
+        the sample the worker read, which `forward` counted)."""
+        straight = self._straight
+        if straight is not None and (packets or l2_bytes):
+            self._touched.add(straight)
+            straight.pass_through(packets, l2_bytes)
+
     def _count_tally(self, tally: StraightTally) -> None:
         """Frames seen, and the far ends of the frames `tally` sampled."""
         self._count_frames(tally.frames)

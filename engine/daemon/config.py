@@ -97,6 +97,9 @@ class WorkerConfig:
     ports: Ports = field(default_factory=PacketPorts)
     #: Whether it runs at SCHED_FIFO (`run --realtime`; see engine/kernel/realtime.py).
     realtime: bool = False
+    #: Whether the kernel forwards the direction while it is transparent (not with
+    #: `run --no-fast-path`; see engine/core/fast_path.py).
+    fast_path: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class EngineConfig:
     #: The workers at a real-time priority where this process may (`run --realtime`); where
     #: not, the engine says so once and runs them as without it.
     realtime: bool = False
+    #: tc's redirect forwards a transparent direction (see WorkerConfig.fast_path).
+    fast_path: bool = True
 
     def __post_init__(self) -> None:
         """Every engine, whoever starts it, refuses a name the kernel would cut short."""
@@ -129,8 +134,9 @@ class EngineConfig:
         rx, tx = (self.outer, self.inner) if direction == "ingress" else (self.inner, self.outer)
         ports = self.ports.of(direction)
         return WorkerConfig(
-            direction, rx, tx, self.precise, self.unshaped_port, ports, self.realtime
-        )
+            direction, rx, tx, self.precise, self.unshaped_port, ports, self.realtime,
+            self.fast_path,
+        )  # fmt: skip
 
 
 def with_realtime_checked(config: EngineConfig) -> EngineConfig:

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         listen = [arg for host in hosts for arg in ("--http", f"{host}:{HTTP_PORT}")]
         if hosts == ["0.0.0.0"]:  # the API is reached through the shaped interface
             listen += ["--unshaped-port", str(HTTP_PORT)]
-        listen += sidecar.realtime_option()
+        listen += sidecar.realtime_option() + sidecar.fast_path_option()
         engine = subprocess.Popen(engine_command(synthetic.ifname, INNER, spec, CONTROL_PATH,
                                                  *listen, profiles=PROFILES))  # fmt: skip
         processes.append(engine)

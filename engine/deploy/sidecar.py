@@ -158,6 +158,15 @@ def realtime_option() -> list[str]:
     return ["--realtime"] if text == "1" else []
 
 
+def fast_path_option() -> list[str]:
+    """`--no-fast-path` for the engine when $LINKSHAPER_FAST_PATH is 0 (default 1: tc forwards
+    a transparent direction; the container has the NET_ADMIN that needs)."""
+    text = os.environ.get("LINKSHAPER_FAST_PATH", "")
+    if text not in ("", "0", "1"):
+        raise SetupError(f"LINKSHAPER_FAST_PATH: 1 or 0, not {text!r}")
+    return ["--no-fast-path"] if text == "0" else []
+
+
 def first_spec(path: str) -> None:
     """Write $LINKSHAPER_SPEC_JSON (default: pass-through) to the spec file if there is none
     yet: a restarted sidecar keeps the changes made since (the file), a new one starts from
@@ -205,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         take_over(synthetic, keep_default_route=keep)
         engine = subprocess.Popen(engine_command(
             synthetic.ifname, INNER, spec, CONTROL_PATH, "--http", f"0.0.0.0:{port}",
-            "--unshaped-port", str(port), *realtime_option(), profiles=PROFILES,
+            "--unshaped-port", str(port), *realtime_option(), *fast_path_option(),
+            profiles=PROFILES,
         ))  # fmt: skip
         try:
             wait_for_engine(CONTROL_PATH, 15.0, alive=lambda: engine is not None

@@ -159,3 +159,37 @@ def kernel_drops(sock: socket.socket) -> int:
     """Frames the kernel dropped because the receive buffer was full, since the last call."""
     _packets, drops = struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
     return int(drops)
+
+
+SO_ATTACH_FILTER = 26
+SO_DETACH_FILTER = 27
+#: Classic BPF: the kernel's random number (SKF_AD_OFF + SKF_AD_RANDOM), the instructions
+#: that sample with it, and sock_filter's layout (code, jump if true, jump if false, k).
+_SKF_AD_RANDOM = 0xFFFF_F000 + 56
+_BPF_LD_W_ABS, _BPF_MOD_K, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x94, 0x15, 0x06
+_SOCK_FILTER = struct.Struct("HBBI")
+
+
+def sample_frames(sock: socket.socket, every: int) -> None:
+    """Have `sock` take only about one frame in `every` (chosen at random by the kernel: a
+    classic BPF filter on SKF_AD_RANDOM), the rest never queued to it. Undone by
+    `take_every_frame`."""
+    program = [
+        (_BPF_LD_W_ABS, 0, 0, _SKF_AD_RANDOM),
+        (_BPF_MOD_K, 0, 0, every),
+        (_BPF_JEQ_K, 0, 1, 0),
+        (_BPF_RET_K, 0, 0, 0x40000),  # the whole frame
+        (_BPF_RET_K, 0, 0, 0),  # none of it
+    ]
+    code = ctypes.create_string_buffer(b"".join(_SOCK_FILTER.pack(*op) for op in program))
+    fprog = struct.pack("HL", len(program), ctypes.addressof(code))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def take_every_frame(sock: socket.socket) -> None:
+    """Undo `sample_frames` (nothing if it was not done)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+    except OSError as exc:
+        if exc.errno != 2:  # ENOENT: there was none
+            raise

@@ -23,15 +23,17 @@ from engine.protocol.control import finite_float
 
 HEADER = struct.Struct("!Id")
 MAX_SECONDS = 120.0
+SO_RCVBUFFORCE = 33
 
 
 def send(
     host: str, port: int, count: int, pps: float, size: int, fixed: bool = False, tos: int = 0
-) -> None:
+) -> int:
     """With `fixed`, no send time in the datagrams: the same count sends the same bytes on
     every run (what a link's `seed` needs to meet each datagram with the same fate). `tos`: the
     IPv4 TOS byte (or IPv6 traffic class) of each datagram: its low two bits are the ECN field
-    (2: ECT(0), which a link may mark CE instead of dropping)."""
+    (2: ECT(0), which a link may mark CE instead of dropping). For MAX_SECONDS at most; how
+    many went."""
     v6 = ":" in host
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     if tos:
@@ -41,19 +43,25 @@ def send(
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
     padding = b"p" * max(0, size - HEADER.size)
     start = time.monotonic()
+    sent = 0
     for seq in range(count):
         due = start + seq / pps
         while (delay := due - time.monotonic()) > 0:
             time.sleep(min(delay, 0.01))
         sock.sendto(HEADER.pack(seq, 0.0 if fixed else time.time()) + padding, (host, port))
+        sent += 1
         if time.monotonic() - start > MAX_SECONDS:
             break
     sock.close()
+    return sent
 
 
 def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, object]:
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+    try:  # past net.core.rmem_max (root): a receiver off its core for a second loses nothing
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 * 1024 * 1024)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
     stamp_arrivals(sock, True)
     sock.bind(("::" if v6 else "0.0.0.0", port))
     sock.settimeout(30.0)  # the first datagram may take a while
@@ -62,6 +70,7 @@ def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, obje
     highest = -1
     delays: list[float] = []  # one way, ms: sender and receiver share this host's clock
     each_delay: dict[int, float] = {}
+    each_sent: dict[int, float] = {}
     start = time.monotonic()
     while time.monotonic() - start < MAX_SECONDS:
         try:
@@ -75,6 +84,7 @@ def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, obje
         delays.append((arrived - sent) * 1000.0)
         if each:
             each_delay[seq] = delays[-1]
+            each_sent[seq] = sent
         received += 1
         if seq in seen:
             duplicates += 1
@@ -100,6 +110,7 @@ def recv(port: int, idle: float, v6: bool, each: bool = False) -> dict[str, obje
     }
     if each:
         result["each_ms"] = each_delay  # datagram number -> its one-way delay
+        result["each_sent"] = each_sent  # datagram number -> when it was sent (wall clock)
     return result
 
 
@@ -155,6 +166,7 @@ def main() -> None:
     p.add_argument("--fixed", action="store_true", help="the same bytes on every run")
     p.add_argument("--tos", type=int, default=0, choices=range(256), metavar="0-255",
                    help="the TOS byte (its low two bits the ECN field)")  # fmt: skip
+    p.add_argument("--report", action="store_true", help="print how many were sent, as JSON")
     p = sub.add_parser("recv")
     p.add_argument("port", type=int)
     p.add_argument("--idle", type=finite_float, default=1.0)
@@ -170,7 +182,9 @@ def main() -> None:
     p.add_argument("--interval", type=finite_float, default=0.05)
     args = parser.parse_args()
     if args.mode == "send":
-        send(args.host, args.port, args.count, args.pps, args.size, args.fixed, args.tos)
+        sent = send(args.host, args.port, args.count, args.pps, args.size, args.fixed, args.tos)
+        if args.report:
+            print(json.dumps({"sent": sent}))
     elif args.mode == "recv":
         print(json.dumps(recv(args.port, args.idle, args.v6, args.each)))
     elif args.mode == "echo":

@@ -100,6 +100,15 @@ class DirectionStats(_Model):
     #: (`engine.kernel.afpacket.RX_BUFFER_TIME`), was full. The engine's own drops, in no link's.
     engine_saturated: int = 0
     tx_errors: int = 0
+    #: The kernel fast path (issue 38): whether tc's redirect forwards the direction now (it
+    #: is transparent and nobody captures it), how often it switched between the kernel and
+    #: the worker, the frames both forwarded in a switch's overlap, and the frames and bytes
+    #: the kernel forwarded (tc's counters; the links' counters count them too).
+    fast_path: bool = False
+    fast_path_switches: int = 0
+    fast_path_duplicates: int = 0
+    kernel_forwarded: int = 0
+    kernel_forwarded_bytes: int = 0
     top_talkers: list[Talker] = []
     #: What the frames released since the report before spent in the links, as measured
     #: (arrival to release: queue, rate, latency, jitter, and the release's own lateness):

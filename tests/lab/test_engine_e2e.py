@@ -130,8 +130,9 @@ def test_pass_through_counts_every_frame_far_end_and_wire_packet(
     by frame while they are sparse and in batches of many frames a system call once they come
     faster (worker.py: POLL_BELOW_RATE, mmsg.py): the figures must still be exact either way,
     and a super-frame (the lab's offloads are on) must count as the wire packets it stands
-    for."""
-    engine = start_engine(PASS_THROUGH)
+    for. (The engine's own straight path: the kernel fast path, on by default, counts tc's
+    buffers and samples the talkers; see tests/lab/test_fast_path.py.)"""
+    engine = start_engine(PASS_THROUGH, extra=("--no-fast-path",))
     n = 3000
     # 2000 packets/s: 200 between two stats reports, well inside the exactly counted 1000.
     assert _udp_run(lab, background, n, pps=2000)["received"] == n
@@ -179,7 +180,9 @@ def test_sparse_frames_are_polled_for_only_when_precise_and_changes_still_apply(
     """ping -i 0.01 is sparse traffic on a transparent link: by default the workers sleep
     between frames (about 30 µs of CPU per frame); with --precise they spend most of a core
     each polling for the next one. Either way a change reaches a worker while it waits."""
-    engine = start_engine(PASS_THROUGH, extra=("--precise",) if precise else ())
+    # (the engine's own waits: not the kernel fast path, which would forward the pings)
+    extra = ("--no-fast-path", "--precise") if precise else ("--no-fast-path",)
+    engine = start_engine(PASS_THROUGH, extra=extra)
     ping_rtts(lab, count=5, interval=0.01)  # the neighbours resolved, the workers streaming
     used, started = worker_cpu_seconds(engine), time.monotonic()
     assert len(ping_rtts(lab, count=100, interval=0.01)) >= 95

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 from engine.core.pipeline import DirectionPipeline
 from engine.daemon.config import WorkerConfig
-from engine.daemon.worker.interfaces import Interfaces
+from engine.daemon.worker.fast_path import FastPathRoom
 from engine.daemon.worker.waits import Waits
 from engine.files.trace_files import traces_in_force
 from engine.model.spec import Spec
 from engine.model.trace import TraceFile
 
 
-class Forwarder(Waits, Interfaces):
+class Forwarder(Waits, FastPathRoom):
     """One direction's frames from `config.rx_ifname` to `config.tx_ifname` through its
     pipeline. Its sockets come from `config.ports`: the interfaces' packet sockets, opened by
     name, or sockets handed in (tests over socket pairs; they are never reopened, and count
@@ -42,8 +42,11 @@ class Forwarder(Waits, Interfaces):
             traces=traces_in_force(spec, trace_files or {}),
             unshaped_port=config.unshaped_port,
         )
+        self.kernel_forwards = False
+        self.sampled_frames = self.sampled_bytes = 0
         self._init_supervisor_side()
         self._init_sender()
         self._init_intake()
         self._init_waits()
         self._init_interfaces()
+        self._init_fast_path(config.fast_path)

@@ -42,6 +42,8 @@ class Intake(Sender):
         self._wall_offset = wall_offset_now()
         self._batch = FrameBatch()
         self._due_meanwhile = NEVER
+        #: When a drain last found the socket empty (the fast path's hand-over waits for it).
+        self.emptied_at = 0.0
 
     def follow_spec(self) -> None:
         """Use the kernel's arrival stamps while any link holds frames back: then a frame's
@@ -67,9 +69,11 @@ class Intake(Sender):
                 try:
                     count = self._batch.receive(self.rx, nowait)
                 except BlockingIOError:
+                    self.emptied_at = time.monotonic()
                     return False
                 self._take_batch(count, time.monotonic())
                 if count < BATCH:
+                    self.emptied_at = time.monotonic()
                     return False
             return True
         finally:

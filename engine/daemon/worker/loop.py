@@ -18,7 +18,7 @@ from engine.daemon.worker.intake import clock_at_most
 from engine.daemon.worker.supervisor_side import FATE_BATCH
 from engine.daemon.worker.waits import DEFER_MIN, STREAM_HOLD
 from engine.kernel.interface_state import LINK_ERRNOS
-from engine.protocol.messages import StatsPace
+from engine.protocol.messages import Flush, StatsPace
 
 
 def run_forwarder(forwarder: Forwarder, conn: Connection) -> None:
@@ -84,7 +84,14 @@ def _loop(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> None:
     while True:
         now = time.monotonic()
         building = pipeline.building  # then no long waits: build between short rounds
-        stream = now - rounds.last_traffic < STREAM_HOLD and pipeline.idle and not building
+        stream = (
+            now - rounds.last_traffic < STREAM_HOLD
+            and pipeline.idle
+            and not building
+            # (streaming sends, and blocks: not while the kernel forwards or is handed over)
+            and not forwarder.kernel_forwards
+            and forwarder.handing_over_since is None
+        )
         if stream != streaming:
             rx.setblocking(stream)
             streaming = stream
@@ -121,10 +128,14 @@ def _after_waking(
     now = clock_at_most()
     if pipeline.building and forwarder.build_staged(now):
         forwarder.acknowledge(outbox, None)
+    flushed = False
     if control:
         message = forwarder.receive(conn)
         if not forwarder.control(message, now):
             return False
+        flushed = isinstance(message, Flush) and message.direction in (None, forwarder.direction)
+        # Before the acknowledgement: once a change is said to be in force, the engine forwards.
+        forwarder.follow_fast_path(now, flushed)
         forwarder.acknowledge(outbox, message)
         if isinstance(message, StatsPace):
             rounds.next_stats = now  # at once: someone asked, or started watching
@@ -137,6 +148,8 @@ def _after_waking(
             forwarder.send_fates(outbox)
         except OSError:
             return False
+    if not flushed:
+        forwarder.follow_fast_path(now)
     if now >= rounds.next_stats:
         try:
             forwarder.send_report(outbox, now)

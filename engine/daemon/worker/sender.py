@@ -49,6 +49,11 @@ class Sender(ForwarderState):
     def _send_batch(self, count: int, start: int = 0, batch: FrameBatch | None = None) -> None:
         """Send the frames start..count-1 of `batch` (the read batch unless given), each
         failure as `send` handles it."""
+        if self.kernel_forwards:  # the kernel's redirect sent these (see worker.fast_path)
+            sizes = (batch or self._batch).sizes
+            self.sampled_frames += count - start
+            self.sampled_bytes += sum(sizes[start:count]) - (count - start) * VNET_HDR_LEN
+            return
         batch = batch or self._batch
         while start < count:
             try:
@@ -58,6 +63,10 @@ class Sender(ForwarderState):
                 start += 1
 
     def send(self, frame: bytes | memoryview) -> None:
+        if self.kernel_forwards:
+            self.sampled_frames += 1
+            self.sampled_bytes += len(frame) - VNET_HDR_LEN
+            return
         try:
             self.tx.send(frame)
         except OSError as error:

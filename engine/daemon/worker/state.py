@@ -42,6 +42,13 @@ class ForwarderState:
     #: "up" while forwarding; else why not (see `Interfaces.wait_for_interfaces`).
     interface_state: InterfaceState
     interface_problem: str
+    #: Whether tc's redirect forwards this direction's frames now (the fast path): then the
+    #: worker reads and counts them but sends none (see `engine.daemon.worker.fast_path`).
+    kernel_forwards: bool
+    #: The frames and bytes (Ethernet header on) of the sample read meanwhile, which the
+    #: links counted: tc's counters less these are what the kernel forwarded unseen.
+    sampled_frames: int
+    sampled_bytes: int
     #: Log lines for the supervisor, sent with the next stats (see `Sender._send_again`).
     notes: list[WorkerNote]
 
