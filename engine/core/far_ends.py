@@ -136,6 +136,10 @@ class FarEnds:
         self.changed = False
         #: The flow key of each flow region seen leaving a link lately (`count_left`).
         self._region_keys: dict[bytes, FlowKey] = {}
+        #: How many frames each one counted stands for: 1, or the kernel fast path's sample
+        #: rate while the kernel forwards and the worker reads only a sample (its far ends
+        #: are the truth scaled up, as tc's counters are).
+        self.scale = 1
 
     def settle_later(self, tally: StraightTally) -> None:
         """Count the far ends `tally` sampled (frames held in bulk) later, at the latest once
@@ -227,6 +231,8 @@ class FarEnds:
     def add(self, key: FlowKey, packets: int, l2_bytes: int, bits: int) -> None:
         """Add `packets` wire packets, `l2_bytes` and `bits` on the wire to the far end of
         `key`."""
+        if self.scale != 1:
+            packets, l2_bytes, bits = packets * self.scale, l2_bytes * self.scale, bits * self.scale
         ported = key.protocol == PROTO_TCP or key.protocol == PROTO_UDP  # else no port
         if self._far_is_source:
             ident = (key.version, key.src, key.protocol, key.sport if ported else 0)

@@ -257,6 +257,11 @@ class DirectionPipeline(Rebuilds):
         straight.pass_through(packets, l2_bytes)
         self._count_tally(tally)
 
+    def sample_far_ends(self, every: int) -> None:
+        """Each frame read from now on stands for `every` (the fast path's sample) in the far
+        ends' counts (top talkers, the seed's profiles); 1 when every frame is read again."""
+        self._far_ends.scale = every
+
     def passed_kernel(self, packets: int, l2_bytes: int) -> None:
         """Count frames the kernel forwarded on the one link (the fast path: tc's counters, less
         the sample the worker read, which `forward` counted)."""

@@ -112,6 +112,7 @@ class FastPathRoom(Interfaces):
             self._refused(exc)
             return
         sample_frames(self.rx, SAMPLE_EVERY)
+        self.pipeline.sample_far_ends(SAMPLE_EVERY)
         self.handing_over_since = time.monotonic()
         self.emptied_at = 0.0
 
@@ -127,6 +128,7 @@ class FastPathRoom(Interfaces):
                 spell = self._redirect.counters()
             else:
                 take_every_frame(self.rx)
+                self.pipeline.sample_far_ends(1)
                 spell = self._redirect.remove()
         except TcRefused as exc:
             self.kernel_forwards = False
@@ -175,6 +177,7 @@ class FastPathRoom(Interfaces):
     def _take_back(self) -> None:
         assert self._redirect is not None
         take_every_frame(self.rx)
+        self.pipeline.sample_far_ends(1)
         self._discard_waiting()
         kernel_drops(self.rx)  # (frames the socket could not take meanwhile were forwarded)
         try:
@@ -206,6 +209,7 @@ class FastPathRoom(Interfaces):
     def _refused(self, exc: TcRefused) -> None:
         """Said once; the worker forwards itself from then on."""
         self._redirect = None
+        self.pipeline.sample_far_ends(1)
         self.note("warning", f"the kernel fast path is refused here ({exc}): "
                   "the engine forwards every frame itself")  # fmt: skip
 
@@ -225,6 +229,7 @@ class FastPathRoom(Interfaces):
         super().close()
 
     def _end_redirect(self) -> None:
+        self.pipeline.sample_far_ends(1)
         if self._redirect is not None:
             with contextlib.suppress(TcRefused):
                 self._redirect.remove()
