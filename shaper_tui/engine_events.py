@@ -141,6 +141,7 @@ class EngineEvents(ShaperState):
         self.notify(message.message, timeout=3)
 
     def on_stats_arrived(self, message: StatsArrived) -> None:
+        self.link.stats_taken()
         stats = message.stats
         self.stats_seen += 1
         self.history.sample(stats)

@@ -35,6 +35,10 @@ from shaper_tui.messages import (
 )
 
 RETRY_SECONDS = 1.0
+#: Stats reports posted to the app and not yet handled, at most (two seconds of both
+#: directions' reports): an app that falls behind (a loaded machine) skips reports rather
+#: than queue each whole (seen: 3,300 waiting, each a full report).
+MAX_STATS_WAITING = 40
 
 Operation = tuple[str, Any]  # ("patch" or "lone_patch", dict), ("spec", Spec), ("flush", None)
 #: The operations that change the spec (a refused one leaves the controls to be set back).
@@ -59,6 +63,9 @@ class EngineLink:
         #: is one message to the app, so a flood costs one repaint, not one per change.
         self._spec_lock = threading.Lock()
         self._latest: SpecArrived | None = None
+        #: Reports posted and not yet taken (`stats_taken`), and those skipped for it.
+        self._stats_waiting = 0
+        self.stats_skipped = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -197,6 +204,20 @@ class EngineLink:
 
     # --- spec changes ----------------------------------------------------------------
 
+    def _post_stats(self, report: StatsReport) -> None:
+        with self._spec_lock:
+            if self._stats_waiting >= MAX_STATS_WAITING:
+                self.stats_skipped += 1
+                return
+            self._stats_waiting += 1
+        if self._post(StatsArrived(report.stats)) is False:  # (the app is closing)
+            self.stats_taken()
+
+    def stats_taken(self) -> None:
+        """The app handled a report (one more may be posted)."""
+        with self._spec_lock:
+            self._stats_waiting = max(0, self._stats_waiting - 1)
+
     def _offer(self, arrived: SpecArrived) -> None:
         """Keep `arrived` as the newest change; tell the app only if it has none waiting."""
         with self._spec_lock:
@@ -256,7 +277,7 @@ class EngineLink:
                 if self._stopping.is_set():
                     break
                 if isinstance(message, StatsReport):
-                    self._post(StatsArrived(message.stats))
+                    self._post_stats(message)
                 elif isinstance(message, SpecChanged):
                     self._offer(SpecArrived(message.spec, message.source, message.origin))
                 elif isinstance(message, EngineWorkerRestarted):
