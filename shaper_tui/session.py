@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 #: How many changes `u` can go back through (and `U` forward again).
 UNDO_STEPS = 50
-#: Changes to one control each within this many seconds of the one before are one undo step:
-#: ten presses of → are undone with one `u`.
+#: Steps on one control each within this many seconds of the one before are one undo step:
+#: ten presses of → are undone with one `u` (a typed value is a step of its own: key None).
 COALESCE_SECONDS = 2.0
 #: A loss (or an outage's share of down time) from which next to nothing gets through: a
 #: TCP connection stalls. The TUI's bursty loss tops out here (BURSTY_MAX_LOSS).

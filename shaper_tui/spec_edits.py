@@ -42,7 +42,9 @@ class SpecEdits(ShaperState):
             return control.scale.format(value)
         return str(value)
 
-    def _edit(self, direction: Direction, field: Field, value: float | str) -> None:
+    def _edit(
+        self, direction: Direction, field: Field, value: float | str, step: bool = True
+    ) -> None:
         if not self._attached_or_say():
             return
         changes = changes_for(direction, field, value, self.spec.link(direction))
@@ -57,8 +59,9 @@ class SpecEdits(ShaperState):
 
         def commit(confirmed: bool) -> None:
             if after is not None:  # one the gate refuses changes nothing: nothing to undo
-                # A confirmed change is a step of its own, never part of a burst.
-                key = None if confirmed else f"{direction}.{field}"
+                # A confirmed change, a typed value or a pick is an undo step of its own,
+                # never part of a burst of steps.
+                key = None if confirmed or not step else f"{direction}.{field}"
                 self._remember(what, after, key=key, old=old, new=new)
             self._patch(changes)
 
@@ -107,7 +110,7 @@ class SpecEdits(ShaperState):
         self.notify(note, timeout=3)
 
     def on_direction_panel_changed(self, event: DirectionPanel.Changed) -> None:
-        self._edit(event.direction, event.field, event.value)
+        self._edit(event.direction, event.field, event.value, event.step)
 
     def action_presets(self) -> None:
         def chosen(preset: Preset | None) -> None:

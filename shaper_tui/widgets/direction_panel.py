@@ -153,6 +153,9 @@ class DirectionPanel(Vertical):
         direction: Direction
         field: Field
         value: float | str
+        #: A step (→, l: a burst of them on one control is one undo step), not a value typed
+        #: or picked from a list (an undo step of its own).
+        step: bool = True
 
         @property
         def control(self) -> DirectionPanel:
@@ -284,12 +287,12 @@ class DirectionPanel(Vertical):
     def on_value_slider_changed(self, event: ValueSlider.Changed) -> None:
         event.stop()
         field = self._field_of(event.control)
-        self.post_message(self.Changed(self, self.direction, field, event.value))
+        self.post_message(self.Changed(self, self.direction, field, event.value, event.step))
 
     def on_choice_control_changed(self, event: ChoiceControl.Changed) -> None:
         event.stop()
         field = self._field_of(event.control)
-        self.post_message(self.Changed(self, self.direction, field, event.value))
+        self.post_message(self.Changed(self, self.direction, field, event.value, event.step))
 
     def show_link(self, link: LinkSpec) -> None:
         """Show what the engine has in force (no Changed messages: nothing echoes back)."""
