@@ -14,7 +14,7 @@ from shaper_tui.app_state import ShaperState
 from shaper_tui.link_edits import Field, changes_for, shown_value
 from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.presets import PresetsScreen
-from shaper_tui.session import SHORT_NAMES, Change, newly_stopped
+from shaper_tui.session import SHORT_NAMES, Change, stop_question
 from shaper_tui.undo_fields import field_name, take_back, with_values
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -72,8 +72,8 @@ class SpecEdits(ShaperState):
     ) -> None:
         """Run `go` (told whether it was asked), after a yes if `after` lets nothing through
         where the spec in force does; a no leaves the controls on the spec in force."""
-        stops = newly_stopped(self.spec, after) if after is not None else ""
-        if not stops:
+        question = stop_question(doing, self.spec, after) if after is not None else ""
+        if not question:
             go(False)
             return
 
@@ -83,7 +83,6 @@ class SpecEdits(ShaperState):
             else:
                 self._show_spec(self.spec)
 
-        question = f"{doing}? Nothing gets through {stops} then."
         # The question names the value; until a yes, the control shows what is in force.
         self._show_spec(self.spec)
         self.push_screen(ConfirmScreen(question), answered)

@@ -10,6 +10,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from shaper_tui.app import ShaperApp
+from shaper_tui.screens.confirm import ConfirmScreen
+from shaper_tui.widgets.value_slider import ValueSlider
 from tests.scripted_engine import ScriptedEngine
 from tests.unit.test_tui_undo import ingress, run, until
 
@@ -36,5 +38,25 @@ def test_two_typed_values_on_one_control_are_two_undo_steps() -> None:
         await until(pilot, lambda: ingress(engine).latency == 75, "the typed value undone")
         await pilot.press("u")
         await until(pilot, lambda: ingress(engine).latency == 40, "both steps undone at once")
+
+    run(scenario)
+
+
+def test_a_loss_short_of_100_percent_reads_as_typed_and_is_asked_truly() -> None:
+    async def scenario(app: ShaperApp, engine: ScriptedEngine, pilot: Pilot[Any],
+                       said: list[str]) -> None:  # fmt: skip
+        loss = app.query_one("#ingress-loss", ValueSlider)
+        loss.focus()
+        await pilot.press("enter", *"99.96", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = str(app.screen.query_one("#question").render())
+        assert question == ("Download Loss 99.96 %? Almost nothing gets through Download then."), (
+            question
+        )
+        await pilot.press("y")
+        await until(
+            pilot, lambda: abs(ingress(engine).loss - 0.9996) < 1e-9, "99.96 % once confirmed"
+        )
+        await until(pilot, lambda: loss.text == "99.96 %", f"99.96 % shown, not {loss.text}")
 
     run(scenario)
