@@ -41,7 +41,6 @@ from shaper_tui.widgets.panel_text import (
     compact_rate,
     delay_pair,
     duration_text,
-    ms_figure,
     queue_limits_text,
     rate_figure,
 )
@@ -349,10 +348,12 @@ class DirectionPanel(Vertical):
 
     def show_rtt(self, set_ms: float, measured_ms: float | None) -> None:
         """The round trip set (both directions' latency) beside the one measured (both
-        directions' median delays): the same on both panels."""
+        directions' median delays): the same on both panels, the set one as the Latency
+        control reads (`2.02 s`, never `2020 ms` beside a measured `2.07 s`)."""
         measured = "-" if measured_ms is None else duration_text(measured_ms)
-        self.rtt.update([f"RTT set {ms_figure(set_ms)} ms · measured {measured}",
-                         f"RTT {ms_figure(set_ms)} ms · did {measured}"])  # fmt: skip
+        rtt_set = DURATION.format(set_ms)
+        self.rtt.update([f"RTT set {rtt_set} · measured {measured}",
+                         f"RTT {rtt_set} · did {measured}"])  # fmt: skip
 
     def show_stall(self, note: str) -> None:
         """Why the direction stands still (after an extreme setting), or "" for nothing."""
