@@ -32,3 +32,41 @@ def test_a_round_trip_of_a_second_or_more_reads_in_seconds_set_and_measured() ->
     app = scenario(steps)
     for panel in app.panels.values():
         assert text(panel.rtt) == "RTT set 2.02 s · measured 2.07 s"
+
+
+PASS = Spec.model_validate(
+    {"default_link": {"ingress": {"rate": "20mbit"}, "egress": {"rate": "5mbit"}}}
+)
+
+
+def test_a_reset_reads_0_ms_when_frames_go_straight_through() -> None:
+    """After `R y` with traffic flowing, Delay and RTT measured read `-` for 4 s and more: the
+    engine measures the frames its links hold, and a link with no delay holds none."""
+
+    async def steps(app: ShaperApp, pilot: Pilot[Any], feed: Feed) -> None:
+        await feed.run(pilot, 6.0, ingress={"p50": 41.4, "p99": 61.0})
+        app.post_message(SpecArrived(PASS, "set"))
+        await pilot.pause()
+        none = {"measured": False}
+        await feed.run(pilot, 1.5, ingress=none, egress=none)
+
+    app = scenario(steps)
+    delay = str(app.panels["ingress"].sparks["delay"].figure.render()).strip()
+    assert delay == "0/0 ms", delay
+    assert text(app.panels["ingress"].rtt) == "RTT set 0 ms · measured 0 ms"
+
+
+def test_the_lost_share_right_after_loss_is_set_to_0_is_not_the_old_one() -> None:
+    """After a replay's step set the loss to 0 %, `Lost 4.6%` stood beside the 0 % control."""
+
+    async def steps(app: ShaperApp, pilot: Pilot[Any], feed: Feed) -> None:
+        await feed.run(pilot, 6.0, ingress={"loss": 0.05})
+        lost = app.panels["ingress"].sparks["lost"]
+        assert str(lost.figure.render()).strip().startswith("5%")
+        app.post_message(SpecArrived(PASS, "replay"))
+        await pilot.pause()
+        await feed.run(pilot, 0.6)  # a figure drawn (twice a second) within the second
+        shown = str(lost.figure.render()).strip()
+        assert "%" not in shown, shown
+
+    scenario(steps)
