@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from engine.model.spec import Spec
 from shaper_tui.app import ShaperApp
 from shaper_tui.messages import SpecArrived
+from shaper_tui.widgets.panel_text import rate_figure
 from tests.unit.test_set_beside_did import Feed, scenario, text
 
 SLOW = Spec.model_validate(
@@ -70,3 +71,10 @@ def test_the_lost_share_right_after_loss_is_set_to_0_is_not_the_old_one() -> Non
         assert "%" not in shown, shown
 
     scenario(steps)
+
+
+def test_a_count_a_second_reads_in_one_style() -> None:
+    """`100% 1.0/s` beside `13/s`: 0.99 a second rounds to `1/s`, as 13 reads `13/s`."""
+    assert [rate_figure(n) for n in (0.99, 0.96, 13.0, 0.4, 0.0)] == [
+        "1/s", "1/s", "13/s", "0.4/s", "0/s"
+    ]  # fmt: skip
