@@ -76,6 +76,9 @@ class ShaperApp(
         dock: bottom;
         height: auto;
     }
+    Screen.-replay-line ToastRack {
+        margin-bottom: 2;  /* above the replay line and the footer, covering neither */
+    }
     #bottom > Footer {
         dock: none;  /* in the dock's flow, under the replay line, not over it */
     }

@@ -32,6 +32,8 @@ class TimelinePane(Static):
 
     def watch_status(self, status: ReplayStatus | None) -> None:
         self.set_class(status is not None, "-active")
+        if self.is_attached:  # toasts go above the line, not over it (see the app's CSS)
+            self.screen.set_class(status is not None, "-replay-line")
 
     def render(self) -> Text:
         status = self.status

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Label
+from textual.widgets._toast import Toast
 
 from shaper_tui import replay_actions
 from tests.tui_helpers import wait_until
@@ -125,5 +126,25 @@ def test_the_stopped_line_says_the_time_played_and_goes_after_a_while(
             await wait_until(pilot, lambda: not pane.display or pane.status is None, 5,
                              "the line gone")  # fmt: skip
             assert not pane.has_class("-active")
+
+    asyncio.run(scenario())
+
+
+def test_a_toast_does_not_cover_the_replay_line(tmp_path: Path) -> None:
+    """New-user report 35b, item 9: at 80x24 toasts covered the replay line."""
+    app, ready = app_and_ready()
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await ready(pilot)
+            app._start_replay(timeline(tmp_path / "t.jsonl"), 1.0, False)
+            pane = app.timeline_pane
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.position == 1)
+            app.notify("a word about something", timeout=5)
+            await pilot.pause(0.5)
+            toasts = list(app.screen.query(Toast))
+            assert toasts
+            for toast in toasts:
+                assert not toast.region.overlaps(pane.region), (toast.region, pane.region)
 
     asyncio.run(scenario())
