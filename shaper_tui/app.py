@@ -76,6 +76,9 @@ class ShaperApp(
         dock: bottom;
         height: auto;
     }
+    Screen.-replay-line ToastRack {
+        margin-bottom: 2;  /* above the replay line and the footer, covering neither */
+    }
     #bottom > Footer {
         dock: none;  /* in the dock's flow, under the replay line, not over it */
     }
@@ -162,6 +165,16 @@ class ShaperApp(
             and self.focused.parent.has_class("advanced")
         ):
             self.set_focus(self.query_one("#ingress-rate"))  # its control was hidden
+        # The controls are laid out anew: each panel from its top (an upload scrolled down to
+        # its advanced settings kept its offset, its Rate and Loss hidden), the focused one
+        # in view.
+        self.call_after_refresh(self._controls_from_top)
+
+    def _controls_from_top(self) -> None:
+        for panel in self.panels.values():
+            panel.query_one(".controls").scroll_home(animate=False, immediate=True)
+        if self.focused is not None:
+            self.focused.scroll_visible(animate=False, immediate=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which of the keys that change with the state are live (and in the footer).

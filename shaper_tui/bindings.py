@@ -8,8 +8,12 @@ from textual.binding import Binding, BindingType
 #: The bindings that move between controls (listed first in the help).
 MOVES = ("app.next", "app.previous", "app.other_panel")
 
+#: What `b` does, blocked or not.
+BLOCK_HELP = "Block the link both ways, or unblock it: the rates before the block come back"
+
 #: Every action's key, name and sentence: the footer, the help screen and the command
 #: palette are all made from these (see `key_help`).
+
 BINDINGS: list[BindingType] = [
     Binding("down,j,tab", "app.focus_next", "Next control", show=False, id="app.next",
             key_display="↓ / j / Tab", tooltip="Move to the next control"),
@@ -21,9 +25,9 @@ BINDINGS: list[BindingType] = [
     Binding("p", "presets", "Presets", id="app.presets",
             tooltip="Presets (3G, 4G, DSL, cable, ...), each with its source"),
     Binding("b", "block", "Block", id="app.block",
-            tooltip="Block the link both ways, or unblock it (the rates come back)"),
-    Binding("b", "unblock", "Unblock", id="app.unblock",
-            tooltip="Unblock the link: the rates before the block come back"),
+            tooltip=BLOCK_HELP),
+    # The same sentence: the help tells each key once (it said the rates come back twice).
+    Binding("b", "unblock", "Unblock", id="app.unblock", tooltip=BLOCK_HELP),
     Binding("R", "reset", "Reset", id="app.reset", key_display="R",
             tooltip="Reset to pass-through (no limit, no loss, no delay), after asking"),
     Binding("u,ctrl+z", "undo", "Undo", id="app.undo",

@@ -53,9 +53,20 @@ class LinkFigures:
             s for s in self.windows[direction].since_change(DELAY_WINDOW) if s.delay_samples
         ]
         if not measured:
-            return None
+            return self._unheld(direction)
         medians = sorted(s.delay_p50_ms for s in measured)
         return medians[len(medians) // 2], max(s.delay_p99_ms for s in measured)
+
+    def _unheld(self, direction: Direction) -> tuple[float, float] | None:
+        """(0, 0) where frames went out since the change but none was measured: the engine
+        measures every frame its links hold, so those went straight through (a reset to
+        0 ms reads `0/0 ms`, not `-`); None while nothing went out."""
+        since = self.windows[direction].since_change(DELAY_WINDOW)
+        first, last = (since[0], since[-1]) if since else (None, None)
+        if first is None or last is None or first is last or first.pid != last.pid:
+            return None
+        went_out = last.total.packets_out > first.total.packets_out
+        return (0.0, 0.0) if went_out else None
 
     def show(self, direction: Direction, panels: dict[Direction, DirectionPanel]) -> None:
         """Draw `direction`'s figures (and the round trip on both panels)."""
@@ -67,9 +78,15 @@ class LinkFigures:
         rates = direction_rates(previous, current)
         base, _ = window.span_since_change(SHARE_WINDOW)
         longer = direction_rates(base, current) if base is not None else LinkRates()
-        panel.show_rates(rates, longer.impairment_share if longer.past_queue else None)
+        if previous is not None and previous.at < window.changed_at:
+            # The last second spans a change: its drops were the old settings' (a share of
+            # 4.6 % beside a loss set to 0 %). Drops only since the change, none until then.
+            lost = longer if base is not None else LinkRates()
+            panel.show_rates(rates, lost.impairment_share if lost.past_queue else 0.0, lost)
+        else:
+            panel.show_rates(rates, longer.impairment_share if longer.past_queue else None)
         delay = self.delay(direction)
-        panel.show_delay(*(delay or (0.0, 0.0)))
+        panel.show_delay(*(delay or (0.0, 0.0)), measured=delay is not None)
         self.medians[direction] = delay[0] if delay is not None else None
         cause = self.stalls[direction].still(current.at, rates.packets_in)
         panel.show_stall(stall_note(cause) if cause is not None and previous is not None else "")

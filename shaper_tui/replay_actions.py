@@ -45,8 +45,15 @@ def newest_first(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.jsonl"), key=modified, reverse=True)
 
 
+#: How long the line saying how a replay ended (stopped, done, refused) stays.
+END_LINE_SECONDS = 10.0
+
+
 class ReplayActions(ShaperState):
     """The replay keys and the thread that runs a replay's steps."""
+
+    #: The replay whose end line was cleared (its status no longer shown).
+    _line_cleared_for: ReplayRunner | None = None
 
     def action_timeline(self) -> None:
         def chosen(path: str | None) -> None:
@@ -155,8 +162,20 @@ class ReplayActions(ShaperState):
         runner = self.runner
         status = runner.status() if runner is not None else None
         shown = self.timeline_pane.status
+        if runner is not None and runner is self._line_cleared_for:
+            status = None  # its end was said long enough: the row goes back to the screen
         # Where it was stopped stays said: its clock does not run on.
         if not (status is not None and status.stopped and shown is not None and shown.stopped):
             self.timeline_pane.status = status
             self.timeline_pane.refresh()
+            ended = status is not None and (status.stopped or status.finished or status.error)
+            if ended and runner is not None:
+                self.set_timer(END_LINE_SECONDS, partial(self._clear_end_line, runner))
         self.refresh_bindings()
+
+    def _clear_end_line(self, runner: ReplayRunner) -> None:
+        """The line that said how a replay ended goes, END_LINE_SECONDS after (a row of an
+        80x24 screen is not kept for it); unless another replay started meanwhile."""
+        if runner is self.runner:
+            self._line_cleared_for = runner
+            self._show_replay()

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 #: How many changes `u` can go back through (and `U` forward again).
 UNDO_STEPS = 50
-#: Changes to one control each within this many seconds of the one before are one undo step:
-#: ten presses of → are undone with one `u`.
+#: Steps on one control each within this many seconds of the one before are one undo step:
+#: ten presses of → are undone with one `u` (a typed value is a step of its own: key None).
 COALESCE_SECONDS = 2.0
 #: A loss (or an outage's share of down time) from which next to nothing gets through: a
 #: TCP connection stalls. The TUI's bursty loss tops out here (BURSTY_MAX_LOSS).
@@ -124,14 +124,15 @@ class UndoHistory:
         return change
 
 
-def stopping(link: LinkSpec) -> set[str]:
+def stopping(link: LinkSpec, share: float = STOPPING_SHARE) -> set[str]:
     """How `link` lets nothing through in effect: rate 0, a loss (random, bursty or both: its
-    long-run mean) of STOPPING_SHARE or more, an outage down that share of its cycle. The one
-    test every change from the TUI passes (see `newly_stopped`)."""
+    long-run mean) of `share` or more, an outage down that share of its cycle. The one
+    test every change from the TUI passes (see `newly_stopped`); with `share` 1, the ways it
+    lets nothing through at all."""
     ways: set[str] = set()
     if link.rate <= 0:
         ways.add("rate")
-    if mean_loss(link) >= STOPPING_SHARE:
+    if mean_loss(link) >= share:
         ways.add("loss")
     outage = link.outage
     if outage is not None and outage.period is not None and outage.down is not None:
@@ -140,18 +141,32 @@ def stopping(link: LinkSpec) -> set[str]:
         down, cycle = outage.mean_down, outage.mean_up + outage.mean_down
     else:
         return ways
-    if down >= STOPPING_SHARE * cycle:
+    if down >= share * cycle:
         ways.add("outage")
     return ways
 
 
-def newly_stopped(before: Spec, after: Spec) -> str:
+def newly_stopped(before: Spec, after: Spec, share: float = STOPPING_SHARE) -> str:
     """The directions `after` stops in a way `before` did not, as "Download", "Upload" or
     "Download and Upload" ("" if none): such a change is confirmed first."""
     names = [
-        SHORT_NAMES[d] for d in DIRECTIONS if stopping(after.link(d)) - stopping(before.link(d))
+        SHORT_NAMES[d]
+        for d in DIRECTIONS
+        if stopping(after.link(d), share) - stopping(before.link(d), share)
     ]
     return " and ".join(names)
+
+
+def stop_question(doing: str, before: Spec, after: Spec) -> str:
+    """The question a change that stops the link asks ("" if it stops none): nothing gets
+    through where it stops the link wholly (rate 0, 100 % loss), almost nothing where it
+    only comes close (99.96 % loss: a TCP connection stalls all the same)."""
+    stops = newly_stopped(before, after)
+    if not stops:
+        return ""
+    wholly = newly_stopped(before, after, share=1.0) == stops
+    how = "Nothing" if wholly else "Almost nothing"
+    return f"{doing}? {how} gets through {stops} then."
 
 
 @dataclass

@@ -14,7 +14,7 @@ from shaper_tui.app_state import ShaperState
 from shaper_tui.link_edits import Field, changes_for, shown_value
 from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.presets import PresetsScreen
-from shaper_tui.session import SHORT_NAMES, Change, newly_stopped
+from shaper_tui.session import SHORT_NAMES, Change, stop_question
 from shaper_tui.undo_fields import field_name, take_back, with_values
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.value_slider import ValueSlider
@@ -42,7 +42,9 @@ class SpecEdits(ShaperState):
             return control.scale.format(value)
         return str(value)
 
-    def _edit(self, direction: Direction, field: Field, value: float | str) -> None:
+    def _edit(
+        self, direction: Direction, field: Field, value: float | str, step: bool = True
+    ) -> None:
         if not self._attached_or_say():
             return
         changes = changes_for(direction, field, value, self.spec.link(direction))
@@ -57,8 +59,9 @@ class SpecEdits(ShaperState):
 
         def commit(confirmed: bool) -> None:
             if after is not None:  # one the gate refuses changes nothing: nothing to undo
-                # A confirmed change is a step of its own, never part of a burst.
-                key = None if confirmed else f"{direction}.{field}"
+                # A confirmed change, a typed value or a pick is an undo step of its own,
+                # never part of a burst of steps.
+                key = None if confirmed or not step else f"{direction}.{field}"
                 self._remember(what, after, key=key, old=old, new=new)
             self._patch(changes)
 
@@ -69,8 +72,8 @@ class SpecEdits(ShaperState):
     ) -> None:
         """Run `go` (told whether it was asked), after a yes if `after` lets nothing through
         where the spec in force does; a no leaves the controls on the spec in force."""
-        stops = newly_stopped(self.spec, after) if after is not None else ""
-        if not stops:
+        question = stop_question(doing, self.spec, after) if after is not None else ""
+        if not question:
             go(False)
             return
 
@@ -80,7 +83,6 @@ class SpecEdits(ShaperState):
             else:
                 self._show_spec(self.spec)
 
-        question = f"{doing}? Nothing gets through {stops} then."
         # The question names the value; until a yes, the control shows what is in force.
         self._show_spec(self.spec)
         self.push_screen(ConfirmScreen(question), answered)
@@ -107,7 +109,7 @@ class SpecEdits(ShaperState):
         self.notify(note, timeout=3)
 
     def on_direction_panel_changed(self, event: DirectionPanel.Changed) -> None:
-        self._edit(event.direction, event.field, event.value)
+        self._edit(event.direction, event.field, event.value, event.step)
 
     def action_presets(self) -> None:
         def chosen(preset: Preset | None) -> None:

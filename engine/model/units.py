@@ -158,11 +158,23 @@ def format_duration_ms(ms: float) -> str:
     return f"{figure(ms)} ms"
 
 
+def percent_figure(ratio: float, digits: int = 3) -> str:
+    """`ratio` in percent to `digits` significant digits, and more where fewer would read
+    100 for less than 100 % (a loss of 99.96 % is `99.96`, not a `100` that lets nothing
+    through) or 0 for more than 0."""
+    percent = ratio * 100
+    text = figure(percent, digits)
+    while digits < 9 and ((float(text) >= 100 > percent) or (float(text) <= 0 < percent)):
+        digits += 1
+        text = figure(percent, digits)
+    return text
+
+
 def format_ratio(ratio: float) -> str:
-    """`1.5 %`, `100 %`."""
-    return f"{figure(ratio * 100)} %"
+    """`1.5 %`, `100 %`, `99.96 %`."""
+    return f"{percent_figure(ratio)} %"
 
 
 def format_share(ratio: float, digits: int = 2) -> str:
     """A share in few characters, for a figure beside a graph: `3.4%`, `100%`, `0.52%`."""
-    return f"{figure(ratio * 100, digits)}%"
+    return f"{percent_figure(ratio, digits)}%"

@@ -73,6 +73,9 @@ class ReplayStatus:
     error: str | None = None  # why the replay stopped early: `step N (at T s): reason`
     stopped: bool = False  # `stop` was called: no step comes any more
     looping: bool = False
+    #: Timeline seconds played since the start, every cycle of a loop (`elapsed` is within
+    #: the current cycle).
+    played: float = 0.0
 
     @property
     def time_to_next(self) -> float | None:
@@ -195,9 +198,10 @@ class ReplayRunner:
         with self._wake:
             now = self._paused_at if self._paused_at is not None else self.clock()
             offset = self._cycle * self.duration
-            elapsed = 0.0
+            elapsed = played = 0.0
             if self._started:
-                elapsed = max(0.0, (now - self._origin) * self.speed - offset)
+                played = max(0.0, (now - self._origin) * self.speed)
+                elapsed = max(0.0, played - offset)
             next_at = None if self._next_at is None else self._next_at - offset
             return ReplayStatus(
                 position=self._position,
@@ -211,6 +215,7 @@ class ReplayRunner:
                 error=self._error,
                 stopped=self._stopped,
                 looping=self.loop,
+                played=played,
             )
 
     # --- the walk --------------------------------------------------------------------

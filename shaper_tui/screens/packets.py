@@ -185,6 +185,8 @@ class PacketsScreen(Screen[None]):
         self._shown: dict[int, SeenFrame] = {}
         self._detailed: int | None = None
         self._layers = ""
+        #: What the layers pane says while no frame passes the filters.
+        self._empty_note = ""
         #: (when, the feed's lost count then), for the "not seen" of the last seconds; the
         #: feed starts with the view.
         self._lost_seen: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
@@ -221,7 +223,17 @@ class PacketsScreen(Screen[None]):
         shown = sorted(passing, key=in_time_order)[-self._window() :]
         if [f.number for f in shown] != list(self._shown):
             self._build(shown)
+        if not shown:
+            self._say_empty()
         self.call_after_refresh(self._show_filters)
+
+    def _say_empty(self) -> None:
+        """No row to highlight: the layers of a frame no longer listed give way to why."""
+        note = f"no packets match {self.direction}, {self.fate} yet"
+        if self._detailed is not None or note != self._empty_note:
+            self._detailed = None
+            self._empty_note = note
+            self.detail.update(note)
 
     def _window(self) -> int:
         """How many rows to build: what the list shows while it runs (before the first

@@ -39,12 +39,13 @@ class ChoiceControl(LazyFocusStyle, can_focus=True):
     value: reactive[str] = reactive("")
 
     class Changed(Message):
-        """The user picked another option."""
+        """The user picked another option: by a step (`step`, ← or →) or from the list."""
 
-        def __init__(self, choice: ChoiceControl, value: str) -> None:
+        def __init__(self, choice: ChoiceControl, value: str, step: bool = True) -> None:
             super().__init__()
             self.choice = choice
             self.value = value
+            self.step = step
 
         @property
         def control(self) -> ChoiceControl:
@@ -100,7 +101,7 @@ class ChoiceControl(LazyFocusStyle, can_focus=True):
         def picked(value: str | None) -> None:
             if value is not None and value != self.value:
                 self.value = value
-                self.post_message(self.Changed(self, self.value))
+                self.post_message(self.Changed(self, self.value, step=False))
 
         await self.app.push_screen(ChoicePicker(self.title, self.options, self.value), picked)
 

@@ -42,7 +42,6 @@ from shaper_tui.widgets.panel_text import (
     compact_rate,
     delay_pair,
     duration_text,
-    ms_figure,
     queue_limits_text,
     rate_figure,
 )
@@ -153,6 +152,9 @@ class DirectionPanel(Vertical):
         direction: Direction
         field: Field
         value: float | str
+        #: A step (→, l: a burst of them on one control is one undo step), not a value typed
+        #: or picked from a list (an undo step of its own).
+        step: bool = True
 
         @property
         def control(self) -> DirectionPanel:
@@ -292,12 +294,12 @@ class DirectionPanel(Vertical):
     def on_value_slider_changed(self, event: ValueSlider.Changed) -> None:
         event.stop()
         field = self._field_of(event.control)
-        self.post_message(self.Changed(self, self.direction, field, event.value))
+        self.post_message(self.Changed(self, self.direction, field, event.value, event.step))
 
     def on_choice_control_changed(self, event: ChoiceControl.Changed) -> None:
         event.stop()
         field = self._field_of(event.control)
-        self.post_message(self.Changed(self, self.direction, field, event.value))
+        self.post_message(self.Changed(self, self.direction, field, event.value, event.step))
 
     def show_link(self, link: LinkSpec) -> None:
         """Show what the engine has in force (no Changed messages: nothing echoes back)."""
@@ -311,16 +313,21 @@ class DirectionPanel(Vertical):
             elif isinstance(widget, ChoiceControl) and isinstance(value, str):
                 widget.value = value
 
-    def show_rates(self, rates: LinkRates, loss_share: float | None = None) -> None:
+    def show_rates(
+        self, rates: LinkRates, loss_share: float | None = None, drops: LinkRates | None = None
+    ) -> None:
         """Throughput on the scale of the rate in force (its top, in the accent colour; what
         goes over it is drawn in the warning colour), else of the recent maximum; drops on the
         scale of their recent maximum; packets a second in the border. `loss_share`: random
         loss over what reached the impairments, taken over a longer span (see LinkFigures);
-        by default that of `rates`."""
+        by default that of `rates`. `drops`: the rates the drop figures are taken from (those
+        since a change, when the last second spans one), by default `rates`."""
+        throughput = rates
+        rates = drops if drops is not None else rates
         lost = rates.lost_drops
         sparks = self.sparks
         limit = self.link.rate if 0 < self.link.rate < UNLIMITED_RATE else None
-        for key, bits in (("in", rates.bits_in), ("out", rates.bits_out)):
+        for key, bits in (("in", throughput.bits_in), ("out", throughput.bits_out)):
             top = sparks[key].ceiling_for(limit, bits)
             sparks[key].push(bits, format_rate(bits), limit, compact_rate(top))
         if loss_share is None:
@@ -338,26 +345,28 @@ class DirectionPanel(Vertical):
         self._queued = rates.queue_packets
         if self.link.rate == 0 and self.link.trace is None:  # blocked: say what it holds
             self.queue_limits.update(queue_limits_text(self.link, self._queued))
-        packets = f"{rates.packets_in:,.0f} pkt/s in · {rates.packets_out:,.0f} out"
+        packets = f"{throughput.packets_in:,.0f} pkt/s in · {throughput.packets_out:,.0f} out"
         if packets != self._packets:  # the border row alone: not the panel and all in it
             self._packets = packets
             set_border_subtitle(self, packets)
 
-    def show_delay(self, p50_ms: float, p99_ms: float) -> None:
+    def show_delay(self, p50_ms: float, p99_ms: float, measured: bool = True) -> None:
         """What the engine measured frames to spend in this direction's links: median and
         99th percentile of latency + jitter + queue (beside the Latency set above), on a
         millisecond scale that is at least the latency and jitter set."""
-        figure = delay_pair(p50_ms, p99_ms) if p99_ms > 0 else "-"
+        figure = delay_pair(p50_ms, p99_ms) if measured else "-"
         spark = self.sparks["delay"]
         spark.least = max(1.0, self.link.latency + self.link.jitter)
         spark.push(p99_ms, figure, scale_text=compact_ms(spark.ceiling_for(None, p99_ms)))
 
     def show_rtt(self, set_ms: float, measured_ms: float | None) -> None:
         """The round trip set (both directions' latency) beside the one measured (both
-        directions' median delays): the same on both panels."""
+        directions' median delays): the same on both panels, the set one as the Latency
+        control reads (`2.02 s`, never `2020 ms` beside a measured `2.07 s`)."""
         measured = "-" if measured_ms is None else duration_text(measured_ms)
-        self.rtt.update([f"RTT set {ms_figure(set_ms)} ms · measured {measured}",
-                         f"RTT {ms_figure(set_ms)} ms · did {measured}"])  # fmt: skip
+        rtt_set = DURATION.format(set_ms)
+        self.rtt.update([f"RTT set {rtt_set} · measured {measured}",
+                         f"RTT {rtt_set} · did {measured}"])  # fmt: skip
 
     def show_stall(self, note: str) -> None:
         """Why the direction stands still (after an extreme setting), or "" for nothing."""

@@ -18,7 +18,9 @@ from engine.model.stats import DirectionStats, Talker
 from engine.model.units import format_rate
 
 PROTOCOLS = {0: "hop-by-hop", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
-MAX_TALKERS = 8
+#: Far ends kept as rows: enough to fill the table at its tallest (13 rows above 48 rows:
+#: the app's breakpoints), from the ten busiest the engine reports each direction.
+MAX_TALKERS = 13
 #: A far end that carried nothing for this long (seconds of the engine's clock) is not shown.
 IDLE_HIDE = 60.0
 #: Each column's label and width: fixed, so that a figure that grows (`3.42 Mbit/s` after

@@ -8,7 +8,8 @@ from engine.model.units import format_duration_ms
 
 
 def rate_figure(count: float) -> str:
-    return f"{count:.0f}/s" if count >= 1 or count == 0 else f"{count:.1f}/s"
+    """`13/s`, `1/s` (0.99 too: not `1.0/s` beside `13/s`), `0.4/s`, `0/s`."""
+    return f"{count:.0f}/s" if count >= 0.95 or count == 0 else f"{count:.1f}/s"
 
 
 def queue_limits_text(link: LinkSpec, held: int = 0) -> list[str]:

@@ -32,6 +32,8 @@ class TimelinePane(Static):
 
     def watch_status(self, status: ReplayStatus | None) -> None:
         self.set_class(status is not None, "-active")
+        if self.is_attached:  # toasts go above the line, not over it (see the app's CSS)
+            self.screen.set_class(status is not None, "-replay-line")
 
     def render(self) -> Text:
         status = self.status
@@ -45,7 +47,8 @@ class TimelinePane(Static):
         if status.stopped:  # where it got to; no next step, no keys that no longer apply
             line.append("■ replay stopped ", style="bold")
             line.append(f"{self.name_shown}  at step {status.position}/{status.total}")
-            line.append(f" after {status.elapsed:.1f} s")
+            loops = f", {status.cycle + 1} loops" if status.cycle else ""
+            line.append(f" after {status.played:.1f} s played{loops}")
             return line
         if status.finished:
             line.append("■ replay done ", style="bold")

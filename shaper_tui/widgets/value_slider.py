@@ -88,12 +88,14 @@ class ValueSlider(LazyFocusStyle, can_focus=True):
     value: reactive[float] = reactive(0.0)
 
     class Changed(Message):
-        """The user moved the slider."""
+        """The user moved the slider: by a step (`step`, one of a burst that is one undo
+        step) or to a typed value (an undo step of its own)."""
 
-        def __init__(self, slider: ValueSlider, value: float) -> None:
+        def __init__(self, slider: ValueSlider, value: float, step: bool = True) -> None:
             super().__init__()
             self.slider = slider
             self.value = value
+            self.step = step
 
         @property
         def control(self) -> ValueSlider:
@@ -143,10 +145,10 @@ class ValueSlider(LazyFocusStyle, can_focus=True):
         line.append(f"{self.text:>{VALUE_WIDTH}}", style=value_style)
         return line
 
-    def _user_set(self, value: float) -> None:
+    def _user_set(self, value: float, step: bool = True) -> None:
         if value != self.value:
             self.value = value
-            self.post_message(self.Changed(self, value))
+            self.post_message(self.Changed(self, value, step))
 
     def action_step(self, count: int) -> None:
         self._user_set(self.scale.step(self.value, count))
@@ -163,7 +165,7 @@ class ValueSlider(LazyFocusStyle, can_focus=True):
 
         def done(value: float | None) -> None:
             if value is not None:
-                self._user_set(value)
+                self._user_set(value, step=False)
 
         prompt = ValuePrompt(self.title, self.scale, self.text, initial, shown=self.value)
         await self.app.push_screen(prompt, done)

@@ -59,7 +59,8 @@ class Feed:
         )  # fmt: skip
         return DirectionStats(
             direction=direction, at=self.at, pid=7, total=total,
-            delay_samples=arrived, delay_p50_ms=load["p50"], delay_p99_ms=load["p99"],
+            delay_samples=arrived if load.get("measured", True) else 0,
+            delay_p50_ms=load["p50"], delay_p99_ms=load["p99"],
         )  # fmt: skip
 
 

@@ -9,8 +9,11 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Label
+from textual.widgets._toast import Toast
 
+from shaper_tui import replay_actions
 from tests.tui_helpers import wait_until
 from tests.unit.test_tui_snapshots import app_and_ready
 
@@ -124,5 +127,55 @@ def test_t_completes_a_bare_recording_name_and_replays_it_from_the_record_direct
             await wait_until(pilot, lambda: app.runner is not None, 5, "the replay")
             assert app.runner is not None
             await pilot.press("x")
+
+    asyncio.run(scenario())
+
+
+def test_the_stopped_line_says_the_time_played_and_goes_after_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New-user report 35b, item 7: `■ replay stopped … after 18.0 s` stayed for 10+ minutes
+    at 80x24, and its time was only that into the current loop."""
+    monkeypatch.setattr(replay_actions, "END_LINE_SECONDS", 1.5)
+    app, ready = app_and_ready()
+    path = tmp_path / "short.jsonl"
+    path.write_text("".join(json.dumps({"at": at, "set": {"egress.latency": f"{ms}ms"}}) + "\n"
+                            for at, ms in ((0.0, 11), (0.4, 22))))  # fmt: skip
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            app._start_replay(str(path), 1.0, True)  # 0.4 s a loop
+            pane = app.timeline_pane
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.cycle >= 2,
+                             10, "a third loop")  # fmt: skip
+            await pilot.press("x")
+            await wait_until(pilot, lambda: "stopped" in str(pane.render()), 5, "stopped")
+            line = str(pane.render())
+            played = float(line.split(" after ")[1].split(" s")[0])
+            assert played >= 0.8 and "loops" in line, line  # not the time into one loop
+            await wait_until(pilot, lambda: not pane.display or pane.status is None, 5,
+                             "the line gone")  # fmt: skip
+            assert not pane.has_class("-active")
+
+    asyncio.run(scenario())
+
+
+def test_a_toast_does_not_cover_the_replay_line(tmp_path: Path) -> None:
+    """New-user report 35b, item 9: at 80x24 toasts covered the replay line."""
+    app, ready = app_and_ready()
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await ready(pilot)
+            app._start_replay(timeline(tmp_path / "t.jsonl"), 1.0, False)
+            pane = app.timeline_pane
+            await wait_until(pilot, lambda: pane.status is not None and pane.status.position == 1)
+            app.notify("a word about something", timeout=5)
+            await pilot.pause(0.5)
+            toasts = list(app.screen.query(Toast))
+            assert toasts
+            for toast in toasts:
+                assert not toast.region.overlaps(pane.region), (toast.region, pane.region)
 
     asyncio.run(scenario())

@@ -181,7 +181,7 @@ def test_end_on_a_bursty_loss_asks_first() -> None:
         await pilot.press("end")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         question = str(app.screen.query_one("#question").render())
-        assert question == "Download Loss 99 %? Nothing gets through Download then."
+        assert question == "Download Loss 99 %? Almost nothing gets through Download then."
         # Issue NEWUSER22 item 15: while asked, the control showed 99 % as if in force.
         assert loss.text == "0 %"
         await pilot.press("n")

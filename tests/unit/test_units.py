@@ -56,7 +56,14 @@ def test_formats() -> None:
 
 @pytest.mark.parametrize(
     ("ratio", "text"),
-    [(1.0, "100%"), (0.996, "100%"), (0.034, "3.4%"), (0.0052, "0.52%"), (0.5, "50%")],
+    [
+        (1.0, "100%"),
+        (0.996, "99.6%"),
+        (0.9996, "99.96%"),
+        (0.034, "3.4%"),
+        (0.0052, "0.52%"),
+        (0.5, "50%"),
+    ],
 )
 def test_a_share_is_never_in_exponent_form(ratio: float, text: str) -> None:
     """Issue 35 item 6: `1e+02%` was shown whenever the loss was 100 %."""
