@@ -16,6 +16,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
@@ -23,15 +24,25 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engine.files.regular_files import write_atomically
-from engine.protocol.control import MAX_REQUEST, ControlError, key_path, socket_in_use
+from engine.model.validation_errors import describe_errors, quoted
+from engine.protocol.control import (
+    MAX_REQUEST,
+    REPLY_TIMEOUT,
+    ControlError,
+    key_path,
+    socket_in_use,
+)
 from engine.protocol.messages import (
+    REQUEST_TYPES,
     CaptureRequest,
     Error,
     FateRecords,
     Message,
+    PatchSpec,
+    SetSpec,
     SpecChanged,
     Subscribe,
-    decode,
+    decode_request,
     encode,
 )
 from engine.protocol.subscribers import CaptureFeed, Listeners, Outbox, Subscriber
@@ -232,15 +243,17 @@ class ControlServer:
                     return
                 request: Message | None = None
                 try:
-                    request = decode(data)
+                    request = decode_request(data)
                 except ValidationError as exc:
-                    reply: Message = Error(message=f"bad request: {_first_problem(exc)}")
+                    reply: Message = Error(message=f"bad request: {request_problem(exc)}")
                 except Exception:  # not even JSON text (bad UTF-8, nested too deep)
                     reply = Error(message="bad request: not a message")
                 else:
                     if _hung_up(conn):  # gave up waiting (a stopped engine): do not apply it
                         log.warning("control request %s dropped: its client is gone", request.type)
                         return
+                    if isinstance(request, SetSpec | PatchSpec):  # and while it waits
+                        request.abandoned_when(_caller_left(conn, time.monotonic() + REPLY_TIMEOUT))
                     try:
                         reply = self._handler(request)
                     except Exception as exc:  # a handler bug must not kill the engine
@@ -268,6 +281,35 @@ def _hung_up(conn: Connection) -> bool:
     return bool(poller.poll(0))
 
 
-def _first_problem(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
-    return str(errors[0]["msg"]) if errors else "not a message"
+def _caller_left(conn: Connection, due: float) -> Callable[[], bool]:
+    """Whether the client of a change has hung up or its reply deadline has passed (the
+    command line has then said the change failed): asked again just before it is committed,
+    however long it waited for the lock or the gate meanwhile."""
+    return lambda: time.monotonic() > due or _hung_up(conn)
+
+
+def request_problem(exc: ValidationError) -> str:
+    """Why a control request cannot be read, in the one-line `field: reason` words of every
+    door (a spec's field named as HTTP names it: `default_link.egress.latency`); an unknown
+    `type` answered with the types a client may send."""
+    errors = exc.errors(include_url=False, include_input=True)
+    if not errors:
+        return "not a message"
+    first = errors[0]
+    if first["type"] == "union_tag_invalid":
+        tag = quoted(first["ctx"]["tag"])
+        return f"type: unknown message type {tag} (use {', '.join(REQUEST_TYPES)})"
+    if first["type"] == "union_tag_not_found":
+        return f"type: missing (use {', '.join(REQUEST_TYPES)})"
+    if not first["loc"]:
+        return "not a message: must be a JSON object"
+    return describe_errors([{**error, "loc": _in_message(error["loc"])} for error in errors])
+
+
+def _in_message(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A field's place within the message: without the message's tag, and a set_spec's
+    spec's fields named as in a spec (as HTTP, SIGHUP and the CLI name them)."""
+    rest = loc[1:]
+    if loc[:1] == ("set_spec",) and rest[:1] == ("spec",) and len(rest) > 1:
+        return rest[1:]
+    return rest

@@ -1,0 +1,126 @@
+"""Bounds an attacker found missing (issue 35's attack notes), checked in the model every door
+reads: at most MAX_FLOWS flows in a spec, refused before any flow is validated; a timeline's
+`at` and `ramp` at most a week; the control socket's decoding errors name the field as HTTP
+does, and an unknown `type` lists only what a client may send."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.model.spec import MAX_FLOWS, SpecError, loads_spec, parse_spec
+from engine.model.spec_patch import patch_spec
+from engine.protocol.control import connect
+from engine.protocol.control_server import ControlServer
+from engine.protocol.messages import Error, Message, SpecReply, decode
+from engine.timelines.parsing import parse_timeline
+from engine.timelines.timeline import MAX_TIMELINE_SECONDS, TimelineError
+from engine.web.api import create_http_app
+from tests.asgi_helpers import call
+from tests.unit.test_http_limits import Recorder
+
+ATTACK = 110_000
+WORDS = f"flows: at most {MAX_FLOWS} flow rules (got {ATTACK})"
+
+
+def _flows(count: int) -> list[dict[str, object]]:
+    return [{"label": f"f{i}", "flow": {"ip": "198.18.0.2", "port_min": 1 + i % 65535}}
+            for i in range(count)]  # fmt: skip
+
+
+def test_a_spec_of_too_many_flows_is_refused_in_about_the_time_json_takes() -> None:
+    """Before the bound, 110,000 flows were validated (seconds) and then applied (minutes).
+    The refusal is compared, side by side, with reading the same JSON: it may cost that and
+    a little more, never the per-flow validation (some 25 times as much)."""
+    text = json.dumps({"flows": _flows(ATTACK)})
+    started = time.perf_counter()
+    json.loads(text)
+    reading = time.perf_counter() - started
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as refused:
+        loads_spec(text)
+    refusing = time.perf_counter() - started
+    assert str(refused.value) == WORDS
+    print(f"read {reading:.3f} s, refused {refusing:.3f} s")
+    assert refusing < 3 * reading + 0.5, (reading, refusing)
+
+
+def test_exactly_max_flows_still_pass_and_one_more_is_refused() -> None:
+    spec = parse_spec({"flows": _flows(MAX_FLOWS)})  # bench/spec_scale.py's 10,000
+    assert len(spec.flows) == MAX_FLOWS
+    with pytest.raises(SpecError, match=r"^flows: at most 10000 flow rules \(got 10001\)$"):
+        parse_spec({"flows": _flows(MAX_FLOWS + 1)})
+    # A patch of one flow's field on MAX_FLOWS flows is re-validated whole and passes.
+    assert len(patch_spec(spec, {"flows.f7.egress.latency": "3ms"}).flows) == MAX_FLOWS
+
+
+def test_http_refuses_too_many_flows_in_one_line_and_reaches_no_engine() -> None:
+    engine = Recorder()
+    body = json.dumps({"flows": _flows(ATTACK)}).encode()
+    status, reply, _ = call(create_http_app(engine), "POST", "/qos", [body])
+    assert status == 422 and json.loads(reply)["error"] == WORDS, reply[:300]
+    assert engine.requests == []
+
+
+@pytest.mark.parametrize("field", ["at", "ramp"])
+def test_a_timeline_past_a_week_is_refused_whole_naming_the_field(field: str) -> None:
+    first = '{"at": 0, "set": {"egress.latency": "1ms"}}'
+    late = {"at": 5, "set": {"egress.latency": "2ms"}, field: 1e300}
+    with pytest.raises(TimelineError) as refused:
+        parse_timeline([first, json.dumps(late)], "t.jsonl")
+    assert str(refused.value) == (
+        f"t.jsonl line 2: {field}: at most {MAX_TIMELINE_SECONDS} s (a week) (got 1e+300 s)"
+    )
+    week = {"at": MAX_TIMELINE_SECONDS, "set": {"egress.latency": "2ms"}}
+    assert len(parse_timeline([first, json.dumps(week)], "t.jsonl").steps) == 2
+
+
+@pytest.fixture
+def control(tmp_path: Path) -> Iterator[str]:
+    """A real control socket whose handler takes whatever decodes."""
+
+    def handle(request: Message) -> Message:
+        return SpecReply(spec=parse_spec({}))
+
+    server = ControlServer(str(tmp_path / "engine.sock"), handle)
+    server.start()
+    assert server.path is not None
+    try:
+        yield server.path
+    finally:
+        server.close()
+
+
+def _ask(path: str, frame: bytes) -> str:
+    conn = connect(path)
+    try:
+        conn.send_bytes(frame)
+        reply = decode(conn.recv_bytes())
+    finally:
+        conn.close()
+    assert isinstance(reply, Error), reply
+    return reply.message
+
+
+def test_the_control_socket_names_the_field_as_http_does(control: str) -> None:
+    bad = {"type": "set_spec", "spec": {"default_link": {"ingress": {"latency": -1}}}}
+    assert _ask(control, json.dumps(bad).encode()) == (
+        "bad request: default_link.ingress.latency: must be at least 0 ms (got -1 ms)"
+    )
+    many = json.dumps({"type": "set_spec", "spec": {"flows": _flows(ATTACK)}}).encode()
+    assert _ask(control, many) == f"bad request: {WORDS}"
+
+
+def test_an_unknown_type_lists_only_what_a_client_may_send(control: str) -> None:
+    for tag in ("nope", "configure", "configured", "stop"):
+        said = _ask(control, json.dumps({"type": tag}).encode())
+        assert said.startswith(f"bad request: type: unknown message type '{tag}' (use get_spec"), (
+            said
+        )
+        listed = said.split("(use ", 1)[1]
+        for internal in ("'configure'", "configured", "stop,", "stats_pace", "fate_records"):
+            assert internal not in listed, said
