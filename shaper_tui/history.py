@@ -29,9 +29,13 @@ class History:
         self._last: dict[str, float] = {}
 
     def spec(self, spec: Spec, now: float | None = None) -> None:
-        """A change put in force; one within a sample interval of the last kept replaces it
-        (at that one's time): the chart shows the spec each sample saw last."""
+        """A change put in force, its default link (what the chart draws); one within a
+        sample interval of the last kept replaces it (at that one's time): the chart shows
+        the spec each sample saw last."""
         at = self._at(now)
+        # Only the default link is drawn: its flows (5,000 of them held 40 MB a change) are not
+        # kept; the default link is the spec's own object, shared, not copied.
+        spec = spec.model_copy(update={"flows": []}) if spec.flows else spec
         if len(self.steps) > 1 and at - self.steps[-1].at < 1.0 / SAMPLES_PER_SECOND:
             self.steps[-1] = SpecStep(at=self.steps[-1].at, spec=spec)
         else:

@@ -5,14 +5,16 @@ does, and an unknown `type` lists only what a client may send."""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.model.spec import MAX_FLOWS, SpecError, loads_spec, parse_spec
+from engine.model.spec import MAX_FLOWS, Spec, SpecError, loads_spec, parse_spec
 from engine.model.spec_patch import patch_spec
 from engine.protocol.control import connect
 from engine.protocol.control_server import ControlServer
@@ -20,10 +22,15 @@ from engine.protocol.messages import Error, Message, SpecReply, decode
 from engine.timelines.parsing import parse_timeline
 from engine.timelines.timeline import MAX_TIMELINE_SECONDS, TimelineError
 from engine.web.api import create_http_app
+from shaper_tui.history import History
 from tests.asgi_helpers import call
 from tests.unit.test_http_limits import Recorder
 
 ATTACK = 110_000
+#: Changes of a 5,000-flow spec the history is given, and the memory it may hold for them
+#: (each change's default link is a few kB; one spec whole is some 30 MB).
+CHANGES = 8
+HISTORY_BOUND = 2 * 2**20
 WORDS = f"flows: at most {MAX_FLOWS} flow rules (got {ATTACK})"
 
 
@@ -124,3 +131,26 @@ def test_an_unknown_type_lists_only_what_a_client_may_send(control: str) -> None
         listed = said.split("(use ", 1)[1]
         for internal in ("'configure'", "configured", "stop,", "stats_pace", "fate_records"):
             assert internal not in listed, said
+
+
+def test_the_tuis_history_holds_no_flows_of_the_specs_it_draws() -> None:
+    """The history chart draws the default link; it once kept every spec whole, flows and
+    all (about 40 MB per change of a 5,000-flow spec, up to 1,201 changes). Each spec here is
+    decoded anew, as each `spec_changed` the TUI reads is."""
+    flows = [{"label": f"f{i}", "flow": {"ip": f"198.19.{i // 256}.{i % 256}"},
+              "link": {"ingress": {"latency": 1 + i % 50}}} for i in range(5_000)]  # fmt: skip
+    history = History(clock=0.0)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for change in range(CHANGES):
+            text = json.dumps({"default_link": {"egress": {"latency": change}}, "flows": flows})
+            history.spec(Spec.model_validate_json(text), now=float(change))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(history.steps) == CHANGES
+    assert history.steps[-1].spec.default_link.egress.latency == CHANGES - 1
+    assert held < HISTORY_BOUND, f"{CHANGES} changes held {held / 2**20:.1f} MiB"
