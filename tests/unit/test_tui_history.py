@@ -29,7 +29,7 @@ def test_the_spec_found_at_the_start_is_drawn_before_the_first_change() -> None:
     history = asyncio.run(scenario())
     # No change was made: the spec the TUI attached to is kept, and drawn from the first
     # sample on (even one taken before the TUI had it: the spec in force at the start).
-    assert [step.spec for step in history.steps] == [SPEC]
+    assert [step.spec.default_link for step in history.steps] == [SPEC.default_link]
     lines = [StatsLine(at=s.at - 100.0, stats=s) for s in script(40)]
     data = columns(lines, list(history.steps), "egress", 20)
     assert data.rate_set and all(v == 5e6 for v in data.rate_set), data.rate_set
