@@ -50,6 +50,14 @@ from engine.protocol.subscribers import CaptureFeed, Listeners, Outbox, Subscrib
 #: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
 HANDSHAKE_TIMEOUT = 5.0
 BACKLOG = 64
+#: Most control connections at once (clients being served and subscribers: each is a thread
+#: or two); one more is told so in one line and closed. The TUI takes two, `linkshaper http`
+#: two, a capture one more: 1,000 idle subscribers once held 1,006 threads.
+MAX_CONNECTIONS = 64
+#: Connections past the cap being told so at once (each for at most a second); more are
+#: closed unanswered.
+MAX_REFUSING = 8
+TOO_MANY = f"too many control connections (at most {MAX_CONNECTIONS} at once): try again later"
 
 log = logging.getLogger("linkshaper")
 
@@ -79,6 +87,9 @@ class ControlServer:
         self._listener: socket.socket | None = None
         self._authkey = b""
         self._closing = False
+        #: Socket connections open (being served, or a subscriber's), and being refused.
+        self._clients = 0
+        self._refusing = 0
 
     def start(self) -> None:
         if self.path is None:
@@ -203,28 +214,69 @@ class ControlServer:
                 if not self._closing:
                     threading.Event().wait(0.05)
                 continue
-            threading.Thread(
-                target=self._authenticate, args=(client,), daemon=True, name="control-conn"
-            ).start()
+            with self._lock:
+                admitted = self._clients < MAX_CONNECTIONS
+                refused = not admitted and self._refusing < MAX_REFUSING
+                self._clients += admitted
+                self._refusing += refused
+            if admitted or refused:
+                threading.Thread(
+                    target=self._authenticate if admitted else self._refuse,
+                    args=(client,), daemon=True, name="control-conn",
+                ).start()  # fmt: skip
+            else:
+                client.close()
 
-    def _authenticate(self, client: socket.socket) -> None:
-        """The `multiprocessing.connection` handshake (both ways), within HANDSHAKE_TIMEOUT;
-        then the connection is served without a timeout."""
-        timeout = struct.pack("ll", int(HANDSHAKE_TIMEOUT), 0)
+    def _client_gone(self) -> None:
+        with self._lock:
+            self._clients -= 1
+
+    def _refuse(self, client: socket.socket) -> None:
+        """Tell a client past MAX_CONNECTIONS so, in one line, as the answer to its request."""
+        try:
+            conn = self._handshake(client, 1)
+            if conn is not None:
+                with contextlib.suppress(OSError, EOFError):
+                    if conn.poll(1):
+                        conn.recv_bytes(MAX_REQUEST)
+                        conn.send_bytes(encode(Error(message=TOO_MANY)))
+                with contextlib.suppress(OSError):
+                    conn.close()
+        finally:
+            with self._lock:
+                self._refusing -= 1
+
+    def _handshake(self, client: socket.socket, seconds: int) -> Connection | None:
+        """The `multiprocessing.connection` handshake (both ways) within `seconds`; None if
+        it fails (a wrong key, garbage, silence or a client gone: dropped)."""
+        timeout = struct.pack("ll", seconds, 0)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
         conn = Connection(client.detach())
         try:
             deliver_challenge(conn, self._authkey)
             answer_challenge(conn, self._authkey)
-        except Exception:  # a wrong key, garbage, silence or a client gone: drop it
+        except Exception:
             with contextlib.suppress(OSError):
                 conn.close()
-            return
-        with socket.socket(fileno=os.dup(conn.fileno())) as view:
-            view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
-            view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
-        self._serve(conn)
+            return None
+        return conn
+
+    def _authenticate(self, client: socket.socket) -> None:
+        """The handshake within HANDSHAKE_TIMEOUT; then the connection is served without a
+        timeout. It counts against MAX_CONNECTIONS until it ends, or its subscription does."""
+        handed_on = False
+        try:
+            conn = self._handshake(client, int(HANDSHAKE_TIMEOUT))
+            if conn is None:
+                return
+            with socket.socket(fileno=os.dup(conn.fileno())) as view:
+                view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+                view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
+            handed_on = self._serve(conn, counted=True)
+        finally:
+            if not handed_on:
+                self._client_gone()
 
     def _forget(self, subscriber: Outbox) -> None:
         with self._lock:
@@ -233,14 +285,19 @@ class ControlServer:
             self._captures_changed()
         self._watchers_changed()
 
-    def _serve(self, conn: Connection) -> None:
-        """Until the client goes, or until it subscribes (then its sender thread owns it)."""
+    def _forget_client(self, subscriber: Outbox) -> None:
+        self._forget(subscriber)
+        self._client_gone()
+
+    def _serve(self, conn: Connection, counted: bool = False) -> bool:
+        """Until the client goes (False), or until it subscribes (True: its sender thread
+        owns it, and a `counted` one counts against MAX_CONNECTIONS until it goes)."""
         try:
             while True:
                 try:
                     data = conn.recv_bytes(MAX_REQUEST)
                 except (EOFError, OSError):
-                    return
+                    return False
                 request: Message | None = None
                 try:
                     request = decode_request(data)
@@ -251,7 +308,7 @@ class ControlServer:
                 else:
                     if _hung_up(conn):  # gave up waiting (a stopped engine): do not apply it
                         log.warning("control request %s dropped: its client is gone", request.type)
-                        return
+                        return False
                     if isinstance(request, SetSpec | PatchSpec):  # and while it waits
                         request.abandoned_when(_caller_left(conn, time.monotonic() + REPLY_TIMEOUT))
                     try:
@@ -261,16 +318,18 @@ class ControlServer:
                         reply = Error(message=f"internal error: {exc}")
                 conn.send_bytes(encode(reply))
                 if isinstance(request, Subscribe) and not isinstance(reply, Error):
-                    subscriber = Subscriber(conn, self._forget, request.capture)
+                    forget = self._forget_client if counted else self._forget
+                    subscriber = Subscriber(conn, forget, request.capture)
                     with self._lock:
                         self._subscribers.add(subscriber)
                     if request.capture is not None:
                         self._captures_changed()
                     self._watchers_changed()
-                    return  # the connection now belongs to the subscriber's sender thread
+                    return True  # the connection now belongs to the subscriber's sender
         except OSError:
             with contextlib.suppress(OSError):
                 conn.close()
+        return False
 
 
 def _hung_up(conn: Connection) -> bool:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gc
 import json
+import re
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -16,9 +18,11 @@ import pytest
 
 from engine.model.spec import MAX_FLOWS, Spec, SpecError, loads_spec, parse_spec
 from engine.model.spec_patch import patch_spec
-from engine.protocol.control import connect
-from engine.protocol.control_server import ControlServer
-from engine.protocol.messages import Error, Message, SpecReply, decode
+from engine.protocol.client import ControlClient
+from engine.protocol.control import ControlError, connect
+from engine.protocol.control_server import MAX_CONNECTIONS, MAX_REFUSING, TOO_MANY, ControlServer
+from engine.protocol.messages import Error, GetSpec, Message, SpecReply, Subscribe, decode
+from engine.protocol.subscribers import GONE_CHECK
 from engine.timelines.parsing import parse_timeline
 from engine.timelines.timeline import MAX_TIMELINE_SECONDS, TimelineError
 from engine.web.api import create_http_app
@@ -154,3 +158,32 @@ def test_the_tuis_history_holds_no_flows_of_the_specs_it_draws() -> None:
     assert len(history.steps) == CHANGES
     assert history.steps[-1].spec.default_link.egress.latency == CHANGES - 1
     assert held < HISTORY_BOUND, f"{CHANGES} changes held {held / 2**20:.1f} MiB"
+
+
+def test_control_connections_past_the_cap_are_told_so_in_one_line(control: str) -> None:
+    """1,000 subscribers that never read held 1,006 threads: now at most MAX_CONNECTIONS are
+    served at once; the next is told why, and once one goes a new one is served again."""
+    threads = threading.active_count()
+    subscribers = [ControlClient(control) for _ in range(MAX_CONNECTIONS)]
+    try:
+        for client in subscribers:
+            assert isinstance(client.request(Subscribe()), SpecReply)
+        with (
+            ControlClient(control) as extra,
+            pytest.raises(ControlError, match=f"^{re.escape(TOO_MANY)}$"),
+        ):
+            extra.get_spec()
+        grown = threading.active_count() - threads
+        assert grown <= MAX_CONNECTIONS + MAX_REFUSING + 4, grown
+        subscribers.pop().close()
+        deadline = time.monotonic() + 10 * GONE_CHECK
+        while True:  # the subscriber's going is noticed within GONE_CHECK
+            with ControlClient(control) as again:
+                reply = again.request(GetSpec())
+            if isinstance(reply, SpecReply):
+                break
+            assert time.monotonic() < deadline, reply
+            time.sleep(0.1)
+    finally:
+        for client in subscribers:
+            client.close()
