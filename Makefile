@@ -45,8 +45,9 @@ test-container: install
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null; }
 	@started=0; \
 	if ! docker info >/dev/null 2>&1; then \
-		echo "starting dockerd (default bridge in 198.19.255.0/24)"; \
-		nohup dockerd --bip 198.19.255.1/24 >/tmp/linkshaper-dockerd.log 2>&1 & started=$$!; \
+		logdir=$$(mktemp -d) || exit 1; \
+		echo "starting dockerd (default bridge in 198.19.255.0/24), its log in $$logdir/dockerd.log"; \
+		nohup dockerd --bip 198.19.255.1/24 >"$$logdir/dockerd.log" 2>&1 & started=$$!; \
 		for i in $$(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done; \
 	fi; \
 	fresh=0; docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || fresh=1; \
@@ -54,7 +55,7 @@ test-container: install
 	LINKSHAPER_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/pytest -q -m container tests/container; \
 	status=$$?; \
 	if [ $$fresh = 1 ] && [ -z "$$KEEP_BASE" ]; then docker image rm -f $(BASE_IMAGE) >/dev/null; fi; \
-	if [ $$started != 0 ]; then kill $$started; wait $$started 2>/dev/null; fi; \
+	if [ $$started != 0 ]; then kill $$started; wait $$started 2>/dev/null; [ $$status != 0 ] || rm -rf "$$logdir"; fi; \
 	exit $$status
 
 # The tests that need no root (tests/unit): no network namespaces, no Docker.

@@ -87,13 +87,20 @@ class HostedEngine:
     #: Its control socket (mode 0600 in a directory of its own), for what needs a connection
     #: of its own: the TUI's packets view.
     control_path: str | None = None
+    #: The private directory made for its log (None: the caller chose the log's path).
+    log_directory: str | None = None
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM (the supervisor stops its workers) and wait. The pipes are left to whoever
-        reads them: they see them end, and close them in their own thread."""
+        reads them: they see them end, and close them in their own thread. The log made for
+        it goes too if it was still running (nothing to explain); one that had died keeps
+        its log, the last words its owner was shown the path of."""
+        running = self.process.is_alive()
         stop_process(self.process, timeout)
         if self.control_path is not None:
             shutil.rmtree(os.path.dirname(self.control_path), ignore_errors=True)
+        if running and self.log_directory is not None:
+            shutil.rmtree(self.log_directory, ignore_errors=True)
 
 
 def _ensure_resource_tracker() -> None:
@@ -124,10 +131,12 @@ def start_hosted_engine(
     _ensure_resource_tracker()
     requests, requests_child = context.Pipe()
     events, events_child = context.Pipe()
+    log_directory = None
     if log_path is None:
         # In a directory of its own (0700, a random name), not at a name in /tmp that another
-        # user could guess and plant a link at. Kept after the engine stops, for its last words.
-        log_path = os.path.join(tempfile.mkdtemp(prefix=LOG_DIRECTORY_PREFIX), "engine.log")
+        # user could guess and plant a link at; removed when it is stopped (see `stop`).
+        log_directory = tempfile.mkdtemp(prefix=LOG_DIRECTORY_PREFIX)
+        log_path = os.path.join(log_directory, "engine.log")
     control_path = os.path.join(tempfile.mkdtemp(prefix="linkshaper-hosted-"), "control.sock")
     # Not a daemon: a daemonic process may not start the workers it needs.
     process = context.Process(
@@ -144,4 +153,4 @@ def start_hosted_engine(
     process.start()
     requests_child.close()
     events_child.close()
-    return HostedEngine(process, requests, events, log_path, control_path)
+    return HostedEngine(process, requests, events, log_path, control_path, log_directory)

@@ -13,7 +13,6 @@ import base64
 import gc
 import json
 import logging
-import os
 import signal
 import threading
 import time
@@ -22,7 +21,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 
 from engine.core.plan import Interner
-from engine.daemon import gate
+from engine.daemon import answers, gate
 from engine.daemon.apply_timing import time_in_force
 from engine.daemon.captures import Captures
 from engine.daemon.collector import collector_paused
@@ -284,13 +283,19 @@ class Supervisor:
         return True
 
     def change(
-        self, make: Callable[[gate.Admitted], gate.Admitted], source: str, door: Door = "control"
+        self,
+        make: Callable[[gate.Admitted], gate.Admitted],
+        source: str,
+        door: Door = "control",
+        abandoned: Callable[[], bool] | None = None,
     ) -> Message:
         """Apply `make(spec in force)`, answered once both workers have it in force (see
-        `WorkerPool.await_generation`), so that whoever changed the link can send at once."""
+        `WorkerPool.await_generation`), so that whoever changed the link can send at once.
+        If `abandoned()` says, just before it would be committed, that its caller no longer
+        waits (gone, or told it failed), the change is dropped instead."""
         asked_at = time.monotonic()
         with collector_paused():
-            reply = self._change(make, source, door)
+            reply = self._change(make, source, door, abandoned or _never)
         if isinstance(reply, SpecReply):
             flows = len(reply.spec.flows)
             time_in_force(self._pool, self._generation, asked_at, source, flows)
@@ -301,7 +306,11 @@ class Supervisor:
         return reply
 
     def _change(
-        self, make: Callable[[gate.Admitted], gate.Admitted], source: str, door: Door
+        self,
+        make: Callable[[gate.Admitted], gate.Admitted],
+        source: str,
+        door: Door,
+        abandoned: Callable[[], bool],
     ) -> Message:
         """`make` is the gate (`gate.admit`: validation, the trace policy, reading traces); it
         runs without the lock, which a slow or huge request must never hold (SIGHUP and the
@@ -315,13 +324,22 @@ class Supervisor:
                 return Error(message=str(exc))
             with self._spec_lock:
                 if self._admitted is base:
-                    return SpecReply(spec=self._commit(admitted, source, door))
+                    return self._commit_unless(abandoned, admitted, source, door)
         with self._spec_lock:  # under heavy contention: one more time, holding the lock
             try:
                 admitted = make(self._admitted)
             except (SpecError, TraceError) as exc:
                 return Error(message=str(exc))
-            return SpecReply(spec=self._commit(admitted, source, door))
+            return self._commit_unless(abandoned, admitted, source, door)
+
+    def _commit_unless(
+        self, abandoned: Callable[[], bool], admitted: gate.Admitted, source: str, door: Door
+    ) -> Message:
+        """`_commit`, unless the change's caller gave up while it waited (lock held)."""
+        if abandoned():
+            log.warning("change from %s dropped: its client gave up before it was in force", source)
+            return Error(message="change dropped: its client gave up before it was in force")
+        return SpecReply(spec=self._commit(admitted, source, door))
 
     def handle(self, request: Message) -> Message:
         """Answer one control request (called from control threads)."""
@@ -337,7 +355,9 @@ class Supervisor:
             # (root, trusted as the owner) could make too: docs/control-protocol.md. A
             # client's `source` never sets the door.
             door: Door = "http" if request.origin == "network" else "control"
-            return self.change(lambda base: gate.admit(change, base), request.source, door)
+            return self.change(
+                lambda base: gate.admit(change, base), request.source, door, change.abandoned
+            )
         if isinstance(request, Flush):
             return self.flush(request)
         if isinstance(request, CaptureToFile):
@@ -363,38 +383,18 @@ class Supervisor:
         return self._captures.open(request)
 
     def flush(self, request: Flush) -> Message:
-        """Have the workers drop what the links hold (see protocol.Flush)."""
-        labels = self._labels()
-        if request.label is not None and request.label not in labels:
-            return Error(message=f"link: no link labelled {request.label!r}")
-        data = encode(request)
-        for direction, worker in self._pool.workers.items():
-            if request.direction in (None, direction):
-                worker.send(data)
-        which = request.label or "every link"
-        where = request.direction or "both directions"
-        log.info("flush: %s, %s", which, where)
-        return Done(message=f"flushed {which}, {where}")
+        return answers.flush(self._pool, self._labels(), request)
 
     def stats(self) -> EngineStats:
         """Both directions' figures as of the question (see StatsReports.stats)."""
         return self._reports.stats()
 
     def info(self) -> Info:
-        pids = {
-            d: w.process.pid
-            for d, w in self._pool.workers.items()
-            if w.process is not None and w.process.pid is not None
-        }
-        config = self.config
-        return Info(
-            outer=config.outer,
-            inner=config.inner,
-            supervisor_pid=os.getpid(),
-            worker_pids=pids,
-            spec_path=config.spec_path,
-            control_path=config.control_path,
-        )
+        return answers.engine_info(self.config, self._pool)
+
+
+def _never() -> bool:
+    return False
 
 
 __all__ = ["Supervisor"]

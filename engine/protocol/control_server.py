@@ -23,15 +23,24 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from engine.files.regular_files import write_atomically
-from engine.protocol.control import MAX_REQUEST, ControlError, key_path, socket_in_use
+from engine.model.validation_errors import describe_errors, quoted
+from engine.protocol.control import (
+    MAX_REQUEST,
+    ControlError,
+    key_path,
+    socket_in_use,
+)
 from engine.protocol.messages import (
+    REQUEST_TYPES,
     CaptureRequest,
     Error,
     FateRecords,
     Message,
+    PatchSpec,
+    SetSpec,
     SpecChanged,
     Subscribe,
-    decode,
+    decode_request,
     encode,
 )
 from engine.protocol.subscribers import CaptureFeed, Listeners, Outbox, Subscriber
@@ -39,6 +48,14 @@ from engine.protocol.subscribers import CaptureFeed, Listeners, Outbox, Subscrib
 #: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
 HANDSHAKE_TIMEOUT = 5.0
 BACKLOG = 64
+#: Most control connections at once (clients being served and subscribers: each is a thread
+#: or two); one more is told so in one line and closed. The TUI takes two, `linkshaper http`
+#: two, a capture one more: 1,000 idle subscribers once held 1,006 threads.
+MAX_CONNECTIONS = 64
+#: Connections past the cap being told so at once (each for at most a second); more are
+#: closed unanswered.
+MAX_REFUSING = 8
+TOO_MANY = f"too many control connections (at most {MAX_CONNECTIONS} at once): try again later"
 
 log = logging.getLogger("linkshaper")
 
@@ -68,6 +85,9 @@ class ControlServer:
         self._listener: socket.socket | None = None
         self._authkey = b""
         self._closing = False
+        #: Socket connections open (being served, or a subscriber's), and being refused.
+        self._clients = 0
+        self._refusing = 0
 
     def start(self) -> None:
         if self.path is None:
@@ -192,28 +212,69 @@ class ControlServer:
                 if not self._closing:
                     threading.Event().wait(0.05)
                 continue
-            threading.Thread(
-                target=self._authenticate, args=(client,), daemon=True, name="control-conn"
-            ).start()
+            with self._lock:
+                admitted = self._clients < MAX_CONNECTIONS
+                refused = not admitted and self._refusing < MAX_REFUSING
+                self._clients += admitted
+                self._refusing += refused
+            if admitted or refused:
+                threading.Thread(
+                    target=self._authenticate if admitted else self._refuse,
+                    args=(client,), daemon=True, name="control-conn",
+                ).start()  # fmt: skip
+            else:
+                client.close()
 
-    def _authenticate(self, client: socket.socket) -> None:
-        """The `multiprocessing.connection` handshake (both ways), within HANDSHAKE_TIMEOUT;
-        then the connection is served without a timeout."""
-        timeout = struct.pack("ll", int(HANDSHAKE_TIMEOUT), 0)
+    def _client_gone(self) -> None:
+        with self._lock:
+            self._clients -= 1
+
+    def _refuse(self, client: socket.socket) -> None:
+        """Tell a client past MAX_CONNECTIONS so, in one line, as the answer to its request."""
+        try:
+            conn = self._handshake(client, 1)
+            if conn is not None:
+                with contextlib.suppress(OSError, EOFError):
+                    if conn.poll(1):
+                        conn.recv_bytes(MAX_REQUEST)
+                        conn.send_bytes(encode(Error(message=TOO_MANY)))
+                with contextlib.suppress(OSError):
+                    conn.close()
+        finally:
+            with self._lock:
+                self._refusing -= 1
+
+    def _handshake(self, client: socket.socket, seconds: int) -> Connection | None:
+        """The `multiprocessing.connection` handshake (both ways) within `seconds`; None if
+        it fails (a wrong key, garbage, silence or a client gone: dropped)."""
+        timeout = struct.pack("ll", seconds, 0)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
         conn = Connection(client.detach())
         try:
             deliver_challenge(conn, self._authkey)
             answer_challenge(conn, self._authkey)
-        except Exception:  # a wrong key, garbage, silence or a client gone: drop it
+        except Exception:
             with contextlib.suppress(OSError):
                 conn.close()
-            return
-        with socket.socket(fileno=os.dup(conn.fileno())) as view:
-            view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
-            view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
-        self._serve(conn)
+            return None
+        return conn
+
+    def _authenticate(self, client: socket.socket) -> None:
+        """The handshake within HANDSHAKE_TIMEOUT; then the connection is served without a
+        timeout. It counts against MAX_CONNECTIONS until it ends, or its subscription does."""
+        handed_on = False
+        try:
+            conn = self._handshake(client, int(HANDSHAKE_TIMEOUT))
+            if conn is None:
+                return
+            with socket.socket(fileno=os.dup(conn.fileno())) as view:
+                view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+                view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
+            handed_on = self._serve(conn, counted=True)
+        finally:
+            if not handed_on:
+                self._client_gone()
 
     def _forget(self, subscriber: Outbox) -> None:
         with self._lock:
@@ -222,25 +283,32 @@ class ControlServer:
             self._captures_changed()
         self._watchers_changed()
 
-    def _serve(self, conn: Connection) -> None:
-        """Until the client goes, or until it subscribes (then its sender thread owns it)."""
+    def _forget_client(self, subscriber: Outbox) -> None:
+        self._forget(subscriber)
+        self._client_gone()
+
+    def _serve(self, conn: Connection, counted: bool = False) -> bool:
+        """Until the client goes (False), or until it subscribes (True: its sender thread
+        owns it, and a `counted` one counts against MAX_CONNECTIONS until it goes)."""
         try:
             while True:
                 try:
                     data = conn.recv_bytes(MAX_REQUEST)
                 except (EOFError, OSError):
-                    return
+                    return False
                 request: Message | None = None
                 try:
-                    request = decode(data)
+                    request = decode_request(data)
                 except ValidationError as exc:
-                    reply: Message = Error(message=f"bad request: {_first_problem(exc)}")
+                    reply: Message = Error(message=f"bad request: {request_problem(exc)}")
                 except Exception:  # not even JSON text (bad UTF-8, nested too deep)
                     reply = Error(message="bad request: not a message")
                 else:
                     if _hung_up(conn):  # gave up waiting (a stopped engine): do not apply it
                         log.warning("control request %s dropped: its client is gone", request.type)
-                        return
+                        return False
+                    if isinstance(request, SetSpec | PatchSpec):  # and while it waits
+                        request.abandoned_when(_caller_left(conn))
                     try:
                         reply = self._handler(request)
                     except Exception as exc:  # a handler bug must not kill the engine
@@ -248,16 +316,18 @@ class ControlServer:
                         reply = Error(message=f"internal error: {exc}")
                 conn.send_bytes(encode(reply))
                 if isinstance(request, Subscribe) and not isinstance(reply, Error):
-                    subscriber = Subscriber(conn, self._forget, request.capture)
+                    forget = self._forget_client if counted else self._forget
+                    subscriber = Subscriber(conn, forget, request.capture)
                     with self._lock:
                         self._subscribers.add(subscriber)
                     if request.capture is not None:
                         self._captures_changed()
                     self._watchers_changed()
-                    return  # the connection now belongs to the subscriber's sender thread
+                    return True  # the connection now belongs to the subscriber's sender
         except OSError:
             with contextlib.suppress(OSError):
                 conn.close()
+        return False
 
 
 def _hung_up(conn: Connection) -> bool:
@@ -268,6 +338,37 @@ def _hung_up(conn: Connection) -> bool:
     return bool(poller.poll(0))
 
 
-def _first_problem(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
-    return str(errors[0]["msg"]) if errors else "not a message"
+def _caller_left(conn: Connection) -> Callable[[], bool]:
+    """Whether the client of a change has hung up: the command line, `linkshaper http` and
+    the TUI shut the connection at their reply deadline, having said the change failed. Asked
+    again just before the change is committed, however long it waited for the gate or the
+    lock meanwhile. (No deadline of the engine's own: a client may wait longer, as a bench
+    applying 10,000 flows on a loaded machine does.)"""
+    return lambda: _hung_up(conn)
+
+
+def request_problem(exc: ValidationError) -> str:
+    """Why a control request cannot be read, in the one-line `field: reason` words of every
+    door (a spec's field named as HTTP names it: `default_link.egress.latency`); an unknown
+    `type` answered with the types a client may send."""
+    errors = exc.errors(include_url=False, include_input=True)
+    if not errors:
+        return "not a message"
+    first = errors[0]
+    if first["type"] == "union_tag_invalid":
+        tag = quoted(first["ctx"]["tag"])
+        return f"type: unknown message type {tag} (use {', '.join(REQUEST_TYPES)})"
+    if first["type"] == "union_tag_not_found":
+        return f"type: missing (use {', '.join(REQUEST_TYPES)})"
+    if not first["loc"]:
+        return "not a message: must be a JSON object"
+    return describe_errors([{**error, "loc": _in_message(error["loc"])} for error in errors])
+
+
+def _in_message(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A field's place within the message: without the message's tag, and a set_spec's
+    spec's fields named as in a spec (as HTTP, SIGHUP and the CLI name them)."""
+    rest = loc[1:]
+    if loc[:1] == ("set_spec",) and rest[:1] == ("spec",) and len(rest) > 1:
+        return rest[1:]
+    return rest

@@ -8,9 +8,10 @@ protocol is documented by these models alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 from engine.model.change_source import ChangeSource
 from engine.model.spec import MAX_LABEL_LENGTH, MAX_TRACE_PATH, Direction, Spec
@@ -152,7 +153,21 @@ Origin = Literal["local", "network"]
 Door = Literal["control", "http", "sighup"]
 
 
-class SetSpec(_Message):
+class _Change(_Message):
+    """A SetSpec or PatchSpec. The door it came by may say how to tell that its caller no
+    longer waits for it (gone, or past its deadline): the supervisor drops such a change
+    instead of putting it in force after the caller was told it failed. Never sent."""
+
+    _abandoned: Callable[[], bool] | None = PrivateAttr(default=None)
+
+    def abandoned(self) -> bool:
+        return self._abandoned is not None and self._abandoned()
+
+    def abandoned_when(self, check: Callable[[], bool]) -> None:
+        self._abandoned = check
+
+
+class SetSpec(_Change):
     """Replace the whole spec."""
 
     type: Literal["set_spec"] = "set_spec"
@@ -162,7 +177,7 @@ class SetSpec(_Message):
     trace_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TRACE_PATH)
 
 
-class PatchSpec(_Message):
+class PatchSpec(_Change):
     """Set single fields by dotted path; values may carry units (`"50ms"`)."""
 
     # A value is sent as given, NaN and infinities too (pydantic would send null, which
@@ -348,6 +363,19 @@ Message = Annotated[
 
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
+#: What a control client may ask (the supervisor's own messages with its workers are not).
+Request = Annotated[
+    GetSpec | SetSpec | PatchSpec | Flush | GetStats | GetInfo | GetVersion | GetProfile
+    | Subscribe | CaptureToFile | StopCaptureToFile,
+    Field(discriminator="type"),
+]  # fmt: skip
+_REQUEST_ADAPTER: TypeAdapter[Request] = TypeAdapter(Request)
+#: The `type` of every Request, as a refusal lists them.
+REQUEST_TYPES = (
+    "get_spec", "set_spec", "patch_spec", "flush", "get_stats", "get_info", "get_version",
+    "get_profile", "subscribe", "capture_to_file", "stop_capture_to_file",
+)  # fmt: skip
+
 
 def encode(message: _Message) -> bytes:
     return message.model_dump_json().encode()
@@ -356,3 +384,8 @@ def encode(message: _Message) -> bytes:
 def decode(data: bytes) -> Message:
     """Raises pydantic.ValidationError for anything that is not one of the messages."""
     return _ADAPTER.validate_json(data)
+
+
+def decode_request(data: bytes) -> Request:
+    """A control client's request; pydantic.ValidationError for anything else."""
+    return _REQUEST_ADAPTER.validate_json(data)

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from engine.model.change_source import ChangeSource
 from engine.model.errors import LinkshaperError
@@ -37,6 +37,19 @@ from engine.model.stats import DirectionStats
 
 VERSION = 1
 HEADER_KEY = "linkshaper_timeline"
+#: Latest a line's `at` and longest a `ramp` may be, in seconds: a week. A replay turns them
+#: into clock times, and `at: 1e300` once passed the check and failed after a step applied.
+MAX_TIMELINE_SECONDS = 7 * 24 * 3600
+
+
+def _within_a_week(value: float) -> float:
+    if value > MAX_TIMELINE_SECONDS:
+        raise ValueError(f"at most {MAX_TIMELINE_SECONDS} s (a week) (got {value:.6g} s)")
+    return value
+
+
+#: Seconds on a timeline: 0 up to MAX_TIMELINE_SECONDS.
+TimelineSeconds = Annotated[float, Field(ge=0), AfterValidator(_within_a_week)]
 
 
 class TimelineError(LinkshaperError, ValueError):
@@ -54,21 +67,21 @@ class Header(_Line):
 
 
 class SpecStep(_Line):
-    at: float = Field(ge=0)
+    at: TimelineSeconds
     spec: Spec
-    ramp: float = Field(default=0.0, ge=0)
+    ramp: TimelineSeconds = 0.0
     source: ChangeSource | None = None
 
 
 class PatchStep(_Line):
-    at: float = Field(ge=0)
+    at: TimelineSeconds
     set: dict[str, Any]
-    ramp: float = Field(default=0.0, ge=0)
+    ramp: TimelineSeconds = 0.0
     source: ChangeSource | None = None
 
 
 class StatsLine(_Line):
-    at: float = Field(ge=0)
+    at: TimelineSeconds
     stats: DirectionStats
 
 

@@ -5,6 +5,7 @@ app, fed stats samples as its engine link posts them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ class SaturatedFeed(Feed):
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
 def test_engine_saturated_drops_show_in_the_panel_while_they_happen(
-    size: tuple[int, int],
+    size: tuple[int, int], tmp_path: Path
 ) -> None:
     async def steps(app: ShaperApp, pilot: Pilot[Any], plain: Feed) -> None:
         feed = SaturatedFeed(app)
@@ -49,7 +50,7 @@ def test_engine_saturated_drops_show_in_the_panel_while_they_happen(
         for key in ("in", "out", "lost", "queue-drops", "delay"):  # every graph keeps its row
             spark = egress.sparks[key].region
             assert spark.height >= 1 and egress.region.contains_region(spark), (key, spark)
-        app.save_screenshot(f"/tmp/engine-saturated-{size[0]}x{size[1]}.svg")
+        app.save_screenshot(str(tmp_path / f"engine-saturated-{size[0]}x{size[1]}.svg"))
         feed.saturated["egress"] = 0.0
         await feed.run(pilot, 2.0)
         assert not egress.saturated.has_class("-shown")
