@@ -32,8 +32,7 @@ from engine.model.validation_errors import describe_validation_error, quoted
 FRAMING_OVERHEAD = 24
 #: Longest path a spec may name (a trace).
 MAX_TRACE_PATH = 4096
-#: A link's `seed` is a 64-bit unsigned number.
-MAX_SEED = (1 << 64) - 1
+MAX_SEED = (1 << 64) - 1  # a link's `seed` is a 64-bit unsigned number
 
 
 class SpecError(LinkshaperError, ValueError):
@@ -90,9 +89,8 @@ class LinkSpec(Strict):
     cell_overhead: int = Field(default=0, ge=0, le=1000)
     outage: Outage | None = None
     #: Reproducible fates: every random decision about a packet (loss and its burst state,
-    #: duplication, corruption and its bit, reordering, jitter) is drawn from this seed, the
-    #: flow and the packet's identity, not from arrival order or time (engine/core/seeded.py).
-    #: None (off): one random stream for the link, in arrival order.
+    #: duplication, corruption and its bit, reordering, jitter) is drawn from this seed, the flow
+    #: and the packet's identity, not arrival order or time (engine/core/seeded.py); None: off.
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
     @field_validator("trace")
@@ -158,8 +156,7 @@ _LABEL = re.compile(r"^[\w_]+$")
 MAX_LABEL_LENGTH = 200
 
 #: Most flow rules a spec may hold, checked on the raw list before any flow is validated, so
-#: every door (HTTP, the control socket, the spec file, replays) refuses a larger one at once:
-#: 110,000 flows took the engine minutes and a gigabyte; 10,000 apply in about a second.
+#: every door refuses a larger one at once (110,000 took the engine minutes and a gigabyte).
 MAX_FLOWS = 10_000
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
