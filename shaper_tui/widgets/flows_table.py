@@ -195,7 +195,7 @@ class FlowsTable(DataTable[Text]):
 
     def refresh_rows(self) -> None:
         rows = self.wanted_rows()
-        if rows.keys() != self._shown.keys():
+        if list(rows) != list(self._shown):  # (the order too: keys() compare as sets)
             self.clear()
             for key, cells in rows.items():
                 self.add_row(*map(Text, cells), key=key)  # labels as typed, not markup

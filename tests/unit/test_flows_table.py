@@ -94,3 +94,25 @@ def test_at_80_columns_a_short_table_shows_a_row_in_each_of_its_lines() -> None:
             assert str(table.border_subtitle) == "2 more", table.border_subtitle
 
     asyncio.run(scenario())
+
+
+def test_rows_follow_the_busiest_first_when_the_same_far_ends_change_places() -> None:
+    """Second new-user pass: a far end that became the busiest stayed below idle ones (the
+    rows were rebuilt only when the set of far ends changed, not their order)."""
+
+    async def scenario() -> None:
+        app = TableApp()
+        async with app.run_test(size=(100, 20)) as pilot:
+            table = app.query_one(FlowsTable)
+            table.add_sample(sample(0.0, {"198.18.0.2": 0, "198.18.0.3": 0}))
+            table.add_sample(sample(1.0, {"198.18.0.2": 5000, "198.18.0.3": 1000}))
+            table.refresh_rows()
+            await pilot.pause()
+            first = [key.value for key in table.rows]
+            assert first == ["talker:198.18.0.2:53 udp", "talker:198.18.0.3:53 udp"]
+            table.add_sample(sample(2.0, {"198.18.0.2": 5000, "198.18.0.3": 9000}))
+            table.refresh_rows()
+            await pilot.pause()
+            assert [key.value for key in table.rows] == first[::-1]
+
+    asyncio.run(scenario())
