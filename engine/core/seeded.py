@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import random
 import struct
+from collections import OrderedDict
 
 from engine.core.frames import (
     ETH_P_IP,
@@ -86,8 +87,10 @@ class PacketKeys:
         self.seed = seed
         flow_digest = hashlib.blake2b(flow.encode(), digest_size=16).digest()
         self._key = seed.to_bytes(8, "big") + flow_digest
-        self._seen: dict[bytes, int] = {}
-        self._connections: dict[tuple[bytes, bytes, int, int], list[int]] = {}
+        # Ordered: the oldest is forgotten in O(1) once the bound is reached (a dict's first
+        # key is found by walking past the slots deleted before it: 40 to 640 µs a packet).
+        self._seen: OrderedDict[bytes, int] = OrderedDict()
+        self._connections: OrderedDict[tuple[bytes, bytes, int, int], list[int]] = OrderedDict()
 
     def key(self, frame: bytes) -> int:
         """The 64-bit key of `frame`'s decisions (its identity's next occurrence)."""
@@ -97,7 +100,7 @@ class PacketKeys:
         count = seen.get(digest, 0)
         seen[digest] = count + 1
         if count == 0 and len(seen) > MAX_IDENTITIES:
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)
         return mix64(int.from_bytes(digest, "big") + count * _GOLDEN & MASK64)
 
     def _identity(self, frame: bytes) -> bytes:
@@ -131,7 +134,7 @@ class PacketKeys:
             bases = [seq, -1]
             self._connections[connection] = bases
             if len(self._connections) > MAX_CONNECTIONS:
-                del self._connections[next(iter(self._connections))]
+                self._connections.popitem(last=False)
         if bases[1] < 0 and flags & 0x10:  # the first ACK: acks count from here
             bases[1] = ack
         relative_ack = (ack - bases[1]) & 0xFFFFFFFF if length == 0 and bases[1] >= 0 else 0
