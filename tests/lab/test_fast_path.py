@@ -238,3 +238,30 @@ def test_top_talkers_on_the_fast_path_are_the_sample_scaled_up(
     assert udp, stats.top_talkers
     counted = max(t.packets for t in udp)
     assert abs(counted - sent) <= 0.10 * sent, (counted, sent, udp[:3])
+
+
+@pytest.mark.lab
+@pytest.mark.shared_lab
+def test_a_redirect_left_by_a_killed_engine_goes_when_any_engine_starts(
+    start_engine: StartEngine, lab: Lab
+) -> None:
+    """Second attacker pass: SIGKILL of the supervisor and both workers at once (an OOM kill,
+    `docker kill`) left the redirect forwarding with no engine; an engine started then with
+    `--no-fast-path` never took it away, so its link went unshaped for good."""
+    import psutil
+
+    first = start_engine({})
+    wait_for(first, kernel=True)
+    wait_for(first, kernel=True, direction="ingress")
+    group = [psutil.Process(first.process.pid)]
+    group += group[0].children(recursive=True)
+    for process in group:
+        process.kill()
+    psutil.wait_procs(group, timeout=10)
+    assert "mirred" in redirect_rules(lab, INNER), "the kill left no redirect to clear"
+    second = start_engine({"egress": {"latency": 30}}, extra=("--no-fast-path",))
+    deadline = time.monotonic() + 10
+    while "mirred" in redirect_rules(lab, INNER) + redirect_rules(lab, OUTER):
+        assert time.monotonic() < deadline, "a killed engine's redirect stays"
+        time.sleep(0.1)
+    assert not egress(second).fast_path

@@ -59,12 +59,18 @@ class FastPathRoom(Interfaces):
         #: tc's counters as last counted on the link, this spell.
         self._counted = (0, 0)
         self._redirect: KernelRedirect | None = None
-        if enabled and self.ports.packet:
-            self._redirect = KernelRedirect(self.rx_ifname, self.tx_ifname)
-            try:  # one left by a worker before this one (killed): the engine forwards first
-                self._redirect.remove()
+        if self.ports.packet:
+            # One left by a worker before this one (killed, with or without the fast path
+            # then: an engine now run with --no-fast-path must not leave it forwarding
+            # unshaped): the engine forwards first.
+            redirect = KernelRedirect(self.rx_ifname, self.tx_ifname)
+            try:
+                redirect.remove()
             except TcRefused as exc:
-                self._refused(exc)
+                if enabled:
+                    self._refused(exc)
+            else:
+                self._redirect = redirect if enabled else None
 
     def follow_fast_path(self, now: float, flushed: bool = False) -> None:
         """Switch, or go on with a hand-over, if the decision says so (`flushed`: a flush of
