@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -88,11 +87,6 @@ def in_range(value: float, low: float, high: float, unit: Callable[[float], str]
     if shown == limit:
         shown, limit = str(value), str(bound)
     raise ValueError(f"must be {words} {limit} (got {shown})")
-
-
-def bounded(low: float, high: float, unit: Callable[[float], str]) -> AfterValidator:
-    """A field's range, checked after its unit is parsed (see `in_range`)."""
-    return AfterValidator(lambda value: in_range(value, low, high, unit))
 
 
 def _rate(value: Any) -> Any:
