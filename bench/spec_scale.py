@@ -40,7 +40,7 @@ def _wait_logged(engine: EngineProcess, source: str, count: int, limit: float = 
     raise RuntimeError(f"no in-force line from {source} within {limit} s")
 
 
-def _doors(lab: Lab, engine: EngineProcess, workdir: Path) -> dict[str, float]:
+def _doors(lab: Lab, engine: EngineProcess, workdir: Path, http: str) -> dict[str, float]:
     """Apply 10,000 flows by each door in turn (each variant changes every flow's link)."""
     engine.spec_path.write_text(json.dumps(many_flows(FLOWS, DEFAULT, 0)))
     engine.signal(signal.SIGHUP)
@@ -52,18 +52,18 @@ def _doors(lab: Lab, engine: EngineProcess, workdir: Path) -> dict[str, float]:
     body.write_text(json.dumps(many_flows(FLOWS, DEFAULT, 2)))
     lab.run("box", "curl", "-sS", "-o", "/dev/null", "-m", "60",
             "-H", "Content-Type: application/json",
-            "--data-binary", f"@{body}", f"http://{HTTP}/")  # fmt: skip
+            "--data-binary", f"@{body}", f"http://{http}/")  # fmt: skip
     took["http_s"] = _wait_logged(engine, "http", 1)
     return took
 
 
-def measure_round(lab: Lab) -> dict[str, float]:
+def measure_round(lab: Lab, http: str = HTTP) -> dict[str, float]:
     lab.up()
     try:
         background = Background()
         with tempfile.TemporaryDirectory() as workdir:
             engine = EngineProcess(
-                lab, Path(workdir), {"default_link": DEFAULT}, extra=("--http", HTTP)
+                lab, Path(workdir), {"default_link": DEFAULT}, extra=("--http", http)
             )
             try:
                 engine.wait_ready()
@@ -77,7 +77,7 @@ def measure_round(lab: Lab) -> dict[str, float]:
                     "--count", str(PPS * SECONDS), "--pps", str(PPS),
                 ))  # fmt: skip
                 time.sleep(1.0)
-                took = _doors(lab, engine, Path(workdir))
+                took = _doors(lab, engine, Path(workdir), http)
                 sender.wait(timeout=120)
                 out, _ = receiver.communicate(timeout=120)
                 result = json.loads(out)
@@ -116,10 +116,12 @@ def print_table(rounds: list[dict[str, float]], load: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--prefix", default="eb", help="lab namespace prefix")
+    parser.add_argument("--http", default=HTTP, help="the engine's HTTP address")
     args = parser.parse_args()
-    lab = Lab("eb")
+    lab = Lab(args.prefix)
     load = os.getloadavg()[0]
-    print_table([measure_round(lab) for _ in range(args.runs)], load)
+    print_table([measure_round(lab, args.http) for _ in range(args.runs)], load)
 
 
 if __name__ == "__main__":

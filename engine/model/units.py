@@ -6,6 +6,7 @@ work here too, so the parsers accept tc's spellings and plain numbers in the spe
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -71,7 +72,10 @@ def _finite(number: float, text: str, what: str) -> float:
     return number
 
 
+@functools.lru_cache(maxsize=1024)
 def _split(text: str, what: str) -> tuple[float, str]:
+    """The number and unit of `text`; the same text is split once (a spec of 10,000 flows
+    repeats a few unit texts; a text not understood raises each time)."""
     if len(text) > MAX_TEXT:
         raise UnitError(f"not a {what}: {_quote(text)} is too long")
     match = re.fullmatch(_NUMBER + r"\s*([a-zA-Z%/]*)", text.strip())
