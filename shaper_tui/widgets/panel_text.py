@@ -70,10 +70,12 @@ def compact_ms(ms: float) -> str:
 
 
 def delay_pair(p50_ms: float, p99_ms: float) -> str:
-    """`81.2/98.2 ms`, `11.8/11.8 s`: both in the unit of the larger, in the figure's 12
-    columns with its unit (`11775/11784 ms` lost its ` ms` there)."""
-    if p99_ms >= 1000 or p50_ms >= 1000:
+    """`81.2/98.2 ms`, `11.8/11.8 s`, `62.3ms/20.1s`: in the figure's 12 columns with their
+    units (`11775/11784 ms` lost its ` ms` there)."""
+    if p99_ms >= 1000 and p50_ms >= 1000:
         return f"{_seconds(p50_ms)}/{_seconds(p99_ms)} s"
+    if p99_ms >= 1000 or p50_ms >= 1000:  # each its own unit: `0.0623/20.1` lost its ` s`
+        return f"{compact_ms(p50_ms)}/{compact_ms(p99_ms)}"
     return f"{ms_figure(p50_ms)}/{ms_figure(p99_ms)} ms"
 
 

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from engine.model.spec import Spec
 from shaper_tui.app import ShaperApp
 from shaper_tui.messages import SpecArrived
-from shaper_tui.widgets.panel_text import rate_figure
+from shaper_tui.widgets.panel_text import delay_pair, rate_figure
 from tests.unit.test_set_beside_did import Feed, scenario, text
 
 SLOW = Spec.model_validate(
@@ -78,3 +78,12 @@ def test_a_count_a_second_reads_in_one_style() -> None:
     assert [rate_figure(n) for n in (0.99, 0.96, 13.0, 0.4, 0.0)] == [
         "1/s", "1/s", "13/s", "0.4/s", "0/s"
     ]  # fmt: skip
+
+
+def test_a_delay_pair_across_a_second_keeps_both_units_in_its_columns() -> None:
+    """Second new-user pass: after a 10 s block, Delay read `0.0623/20.1` (62.3 ms and 20.1 s,
+    its ` s` cut off by the figure's 12 columns)."""
+    assert delay_pair(62.3, 20_100.0) == "62.3ms/20.1s"
+    assert len(delay_pair(999.0, 99_900.0)) <= 12
+    assert delay_pair(11_800.0, 11_800.0) == "11.8/11.8 s"
+    assert delay_pair(81.2, 98.2) == "81.2/98.2 ms"
