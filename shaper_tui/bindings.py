@@ -42,7 +42,7 @@ BINDINGS: list[BindingType] = [
     Binding("f", "flush", "Flush", show=False, id="app.flush",
             tooltip="Flush: drop every packet the links hold, queued or delayed (after a "
             "latency set by mistake, say: a lower latency applies to packets that arrive "
-            "afterwards)"),
+            "afterwards); it cannot be undone: the packets are gone"),
     Binding("r", "record", "Record", id="app.record",
             tooltip="Start recording every change (and stats) to `linkshaper-DATE.jsonl`"),
     Binding("r", "stop_recording", "■ Stop", id="app.stop_recording",

@@ -174,7 +174,8 @@ class EngineLink:
                 if kind == "spec":
                     return client.set_spec(payload, source=self.tag)
                 if kind == "flush":
-                    self._post(EngineDone(client.flush()))
+                    said = client.flush()  # (gone for good: not on the undo history)
+                    self._post(EngineDone(f"{said}: a flush cannot be undone"))
                 else:
                     reply = client.request(payload)
                     if isinstance(reply, Done):
