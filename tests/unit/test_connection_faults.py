@@ -4,6 +4,8 @@ is bounded in size and forgets idle connections, counting both."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from engine.core.connections import ConnectionTable, connection_key
@@ -60,7 +62,9 @@ def test_connections_are_told_apart_by_their_five_tuples_in_ipv4_and_ipv6() -> N
 
 @pytest.mark.parametrize("seeded", [False, True])
 def test_toxicity_half_takes_half_of_200_connections(seeded: bool) -> None:
-    spec = {"blackhole": {"after_s": 0, "toxicity": 0.5}} | ({"seed": 5} if seeded else {})
+    spec: dict[str, Any] = {"blackhole": {"after_s": 0, "toxicity": 0.5}}
+    if seeded:
+        spec["seed"] = 5
     lnk = link(**spec)
     arrivals = [(i / 1000, datagram(sport=20000 + i)) for i in range(200)]
     released = simulate(lnk, arrivals, 1.0)
