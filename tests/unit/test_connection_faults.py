@@ -4,6 +4,7 @@ is bounded in size and forgets idle connections, counting both."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ from engine.core.connections import ConnectionTable, connection_key
 from engine.core.delay_line import Released
 from engine.core.fates import FateLog
 from engine.core.packet import Packet
+from engine.core.pipeline import DirectionPipeline
 from engine.model.fates import BLACKHOLED, FATE_NAMES
-from engine.model.spec import SpecError, parse_spec
+from engine.model.spec import SpecError, loads_spec, parse_spec
 from tests.frames_helpers import tcp_frame, udp_frame
 from tests.impairment_helpers import binomial_bounds, datagram, link, simulate, steady
 
@@ -133,3 +135,13 @@ def test_a_bad_blackhole_is_refused_in_one_line_naming_the_field(
         parse_spec({"default_link": {"ingress": {"blackhole": blackhole}}})
     message = str(caught.value)
     assert "\n" not in message and "blackhole" in message and words in message, message
+
+
+def test_a_direction_totals_its_blackholed_drops_and_connections() -> None:
+    """What `linkshaper live`, the HTTP API and the TUI read: the direction's total."""
+    spec = loads_spec(json.dumps({"egress": {"blackhole": {"after_bytes": 0}}}))
+    egress = DirectionPipeline(spec, "egress", 0.0, seed=1)
+    for port in (1, 2, 2):
+        assert not egress.forward(udp_frame(sport=port), 0.0)
+    total = egress.stats(1.0).total
+    assert total.drops.blackholed == 3 and total.connections == 2
