@@ -116,6 +116,7 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         f"queue={drops.queue_full} blocked={drops.blocked}"
         + (f" aqm={drops.aqm} ce={total.ecn_marked}" if drops.aqm or total.ecn_marked else "")
         + (f" outage={drops.outage}" if drops.outage else "")
+        + (f" blackholed={drops.blackholed}" if drops.blackholed else "")
         + "  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
         + (f"  engine saturated={current.engine_saturated}" if current.engine_saturated else "")

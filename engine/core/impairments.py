@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from statistics import NormalDist
 
+from engine.core.connections import ConnectionTable, connection_key
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
 from engine.core.ecn import mark_packet
@@ -16,11 +17,14 @@ from engine.core.outages import OutageClock
 from engine.core.packet import Packet
 from engine.core.seeded import ARRIVAL, COPY, PAST_QUEUE, KeyedDraws, PacketKeys, mix64
 from engine.model.fates import CORRUPTED, CORRUPTED_BIT_SHIFT, REORDERED
+from engine.model.faults import Blackhole
 from engine.model.spec import LinkSpec
 
 #: Pareto jitter is heavy-tailed; draws are capped at this many times `jitter`.
 PARETO_CAP = 10.0
 PARETO_SHAPE = 3.0
+#: With a seed, a connection's toxicity is drawn from its first packet's key and this salt.
+CONNECTION_SALT = 0x6A09E667F3BCC908
 _STANDARD_NORMAL = NormalDist()
 
 
@@ -58,6 +62,9 @@ class Impairments(LinkCounters):
         self._jitter_uniform: CorrelatedUniform | None = None
         self._gap_count = 0
         self._outage: OutageClock | None = None
+        #: With a `blackhole`: its settings and the connections seen (else None: no cost).
+        self._blackhole: Blackhole | None = None
+        self._connections: ConnectionTable | None = None
 
     def _configure_impairments(self, spec: LinkSpec, now: float) -> None:
         self._configure_seed(spec.seed)
@@ -93,6 +100,11 @@ class Impairments(LinkCounters):
             self._jitter_uniform = None
         self._per_packet = self._corrupt > 0 or self._netem_reorder > 0
         self._set_outage(spec, now)
+        self._blackhole = spec.blackhole
+        if spec.blackhole is None:
+            self._connections = None
+        elif self._connections is None:  # (a change of settings keeps the connections)
+            self._connections = ConnectionTable()
 
     def _configure_seed(self, seed: int | None) -> None:
         """A new seed (or none) starts new streams: the correlated processes draw from them."""
@@ -130,6 +142,33 @@ class Impairments(LinkCounters):
             self._outage = None
         elif self._outage is None or self._outage.outage != spec.outage:
             self._outage = OutageClock(spec.outage, self._rng, now)
+
+    def _blackholed(self, packet: Packet) -> bool:
+        """Whether the packet's connection is one the `blackhole` took, and its time or its
+        bytes (before this packet) are up; counts the packet to its connection."""
+        table, blackhole = self._connections, self._blackhole
+        assert table is not None and blackhole is not None
+        key = connection_key(packet.frame)
+        if key is None:
+            return False
+        connection = table.see(key, packet.arrival, packet.l2_bytes,
+                               lambda: self._toxic(packet, blackhole.toxicity))  # fmt: skip
+        self.connections_untracked = table.untracked
+        if connection is None or not connection.toxic:
+            return False
+        after_bytes, after_s = blackhole.after_bytes, blackhole.after_s
+        return (after_bytes is not None and connection.bytes - packet.l2_bytes >= after_bytes) or (
+            after_s is not None and packet.arrival - connection.first_seen >= after_s
+        )
+
+    def _toxic(self, packet: Packet, toxicity: float) -> bool:
+        """Whether a new connection (this its first packet) is affected: a draw from the
+        link's `Random`, or with a seed from the packet's key (so the same on every run)."""
+        if toxicity >= 1.0 or toxicity <= 0.0:
+            return toxicity >= 1.0
+        if self._keys is not None:
+            return (mix64(packet.fate_key ^ CONNECTION_SALT) >> 11) * 2.0**-53 < toxicity
+        return self._rng.random() < toxicity
 
     def _duplicated_now(self) -> bool:
         event = self._duplicate_event

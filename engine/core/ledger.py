@@ -14,7 +14,7 @@ from engine.model.stats import DirectionStats, Drops, LinkStats
 #: The counters that only grow; the rest of LinkStats are gauges (what is held now).
 _CUMULATIVE = (
     "packets_in", "bytes_in", "packets_out", "bytes_out", "past_queue", "ecn_marked", "duplicated",
-    "corrupted", "reordered",
+    "corrupted", "reordered", "connections_untracked",
 )  # fmt: skip
 
 
@@ -83,7 +83,7 @@ class StatsLedger:
         """The direction's totals, with what changed of `looked_at` added in, and the stats
         of the live links among them that changed."""
         changed: dict[str, LinkStats] = {}
-        queue_packets = queue_bytes = in_flight = held_bytes = 0
+        queue_packets = queue_bytes = in_flight = held_bytes = connections = 0
         queue_delay = 0.0
         counted = self._counted
         totals, drop_totals = self._totals, self._drop_totals
@@ -108,6 +108,7 @@ class StatsLedger:
             queue_bytes += now_stats.queue_bytes
             in_flight += now_stats.in_flight
             held_bytes += now_stats.held_bytes
+            connections += now_stats.connections
             queue_delay = max(queue_delay, now_stats.queue_delay_ms)
         total = LinkStats(
             **totals,
@@ -117,5 +118,6 @@ class StatsLedger:
             queue_delay_ms=queue_delay,
             in_flight=in_flight,
             held_bytes=held_bytes,
+            connections=connections,
         )
         return total, changed

@@ -17,7 +17,16 @@ from engine.core.deadlines import not_before
 from engine.core.delay_line import PACKET_OVERHEAD, DelayLine, DelaySamples, HeldBudget, Released
 from engine.core.impairments import Impairments
 from engine.core.packet import Packet
-from engine.model.fates import BLOCKED, BURST_LOSS, DUPLICATED, FLUSHED, HELD_FULL, LOSS, OUTAGE
+from engine.model.fates import (
+    BLACKHOLED,
+    BLOCKED,
+    BURST_LOSS,
+    DUPLICATED,
+    FLUSHED,
+    HELD_FULL,
+    LOSS,
+    OUTAGE,
+)
 from engine.model.spec import LinkSpec
 from engine.model.stats import LinkStats
 from engine.model.trace import Trace
@@ -105,6 +114,11 @@ class Link(DelayLine, Bottleneck, Impairments):
             return
         if self._keys is not None:
             self._key_arrival(packet)
+        if self._connections is not None and self._blackholed(packet):
+            self.drop_blackholed += packet.wire_packets
+            if self.fates is not None:
+                self.fates.note(packet.frame, packet.arrival, BLACKHOLED, self.label)
+            return
         frame = packet.frame  # as it arrived: a copy is of that (on an unlimited link the
         self._enqueue(packet)  # original may be through its impairments already)
         if self._duplicate > 0 and packet.droppable and self._duplicated_now():
@@ -222,4 +236,6 @@ class Link(DelayLine, Bottleneck, Impairments):
             queue_delay_ms=delay,
             in_flight=len(self._in_flight) + self._line_frames,
             held_bytes=self._held_bytes,
+            connections=0 if self._connections is None else len(self._connections),
+            connections_untracked=self.connections_untracked,
         )

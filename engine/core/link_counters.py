@@ -36,6 +36,9 @@ class LinkCounters:
         self.drop_malformed = 0
         self.drop_aqm = 0
         self.drop_outage = 0
+        self.drop_blackholed = 0
+        #: Connections a full connection table could not take (they pass unharmed).
+        self.connections_untracked = 0
         self.ecn_marked = 0
         self.duplicated = 0
         self.corrupted = 0
@@ -50,6 +53,7 @@ class LinkCounters:
             self.packets_in + self.bytes_in + self.packets_out + self.bytes_out + self.past_queue
             + self.drop_loss + self.drop_queue_full + self.drop_blocked + self.drop_held_full
             + self.drop_flushed + self.drop_malformed + self.drop_aqm + self.drop_outage
+            + self.drop_blackholed + self.connections_untracked
             + self.ecn_marked + self.duplicated + self.corrupted + self.reordered
         )  # fmt: skip
 
@@ -63,6 +67,7 @@ class LinkCounters:
             malformed=self.drop_malformed,
             aqm=self.drop_aqm,
             outage=self.drop_outage,
+            blackholed=self.drop_blackholed,
         )
 
     def pass_through(self, wire_packets: int, l2_bytes: int) -> None:

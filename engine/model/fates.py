@@ -9,13 +9,13 @@ import struct
 from dataclasses import dataclass
 
 FORWARDED, LOSS, BURST_LOSS, QUEUE_FULL, BLOCKED, HELD_FULL, FLUSHED, MALFORMED = range(8)
-AQM, OUTAGE = 8, 9
+AQM, OUTAGE, BLACKHOLED = 8, 9, 10
 #: Each fate's name, as the capture's packet comments and `linkshaper fates` say it. What a
 #: link did to a frame beside its fate (copied, corrupted, reordered, marked CE) is in its
 #: marks (MARKS), not a fate of its own: one frame may carry several.
 FATE_NAMES = (
     "forwarded", "loss", "burst loss", "queue full", "blocked", "held full", "flushed",
-    "malformed", "aqm", "outage",
+    "malformed", "aqm", "outage", "blackholed",
 )  # fmt: skip
 
 #: A frame's marks, bits of one int (`Packet.marks`, `FateRecord.marks`), 0 for none: the

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.model.addresses import ipv4_prefix
 from engine.model.errors import LinkshaperError
+from engine.model.faults import Blackhole
 from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
 from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
 from engine.model.impairments import BurstLoss as BurstLoss
@@ -92,6 +93,7 @@ class LinkSpec(Strict):
     #: duplication, corruption and its bit, reordering, jitter) is drawn from this seed, the flow
     #: and the packet's identity, not arrival order or time (engine/core/seeded.py); None: off.
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+    blackhole: Blackhole | None = None  # a connection's packets dropped after N bytes or T s
 
     @field_validator("trace")
     @classmethod
@@ -130,11 +132,10 @@ class LinkSpec(Strict):
             and self.burst_loss is None
             and self.markov_loss is None
             and (self.jitter == 0 or self.jitter_strength == 0)
-            and self.duplicate == 0
-            and self.corrupt == 0
-            and self.reorder == 0
+            and self.duplicate == self.corrupt == self.reorder == 0
             and self.slot is None
             and self.outage is None
+            and self.blackhole is None
         )
 
 
@@ -210,11 +211,8 @@ class FlowMatch(Strict):
 
     @property
     def network(self) -> IPNetwork | None:
-        """The prefix to match, or None for any address.
-
-        The seed's integer is the address's four bytes in network order read as a
-        little-endian number: 192.168.0.1 is 0x0100A8C0.
-        """
+        """The prefix to match, or None for any address. The seed's integer is the address's
+        four bytes in network order read as a little-endian number: 192.168.0.1 is 0x0100A8C0."""
         if isinstance(self.ip, int):
             if self.ip == 0:
                 return None

@@ -21,7 +21,8 @@ class Drops(_Model):
     """Wire packets dropped, by cause: random or burst `loss`, the rate limiter's queue full,
     a `blocked` link (rate 0), a link's store of delayed packets full (`held_full`), a user's
     `flush`, `malformed` frames (a super-frame no real sender makes), the queue's AQM
-    (`aqm`: CoDel, FQ-CoDel, PIE) and an `outage` (one that drops what arrives)."""
+    (`aqm`: CoDel, FQ-CoDel, PIE), an `outage` (one that drops what arrives) and a
+    connection's `blackhole` (`blackholed`)."""
 
     loss: int = 0
     queue_full: int = 0
@@ -31,6 +32,7 @@ class Drops(_Model):
     malformed: int = 0
     aqm: int = 0
     outage: int = 0
+    blackholed: int = 0
 
     @property
     def total(self) -> int:
@@ -62,6 +64,10 @@ class LinkStats(_Model):
     in_flight: int = 0
     #: Bytes of the frames held for latency and jitter, against `queue.held_bytes`.
     held_bytes: int = 0
+    #: Connections a `blackhole` link's table (engine/core/connections.py) tracks, and those
+    #: it could not take, being full (they pass unharmed).
+    connections: int = 0
+    connections_untracked: int = 0
 
 
 class Talker(_Model):

@@ -1,0 +1,32 @@
+"""Connection faults of a LINK: what happens to a connection (a TCP or UDP 5-tuple) once it
+has carried so many bytes or lived so long. The model says what a fault means; the link's
+connection table (engine/core/connections.py) does it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from engine.model.fields import Ratio, Strict
+
+#: The longest `after_s` (a week): a fault set further out is a mistake.
+MAX_AFTER_S = 7 * 24 * 3600.0
+
+
+class Blackhole(Strict):
+    """Once a connection has carried `after_bytes` bytes (Ethernet frame bytes, as this link
+    saw them) or lived `after_s` seconds (from its first packet this link saw), whichever
+    comes first, its packets are dropped silently from then on (the fate `blackholed`): the
+    application sees a hang, then its own timeout. `toxicity` is the share of connections
+    affected, decided once per connection when it is first seen."""
+
+    after_bytes: Annotated[int, Field(ge=0, le=1 << 50)] | None = None
+    after_s: Annotated[float, Field(ge=0.0, le=MAX_AFTER_S, allow_inf_nan=False)] | None = None
+    toxicity: Ratio = 1.0
+
+    @model_validator(mode="after")
+    def _check_trigger(self) -> Blackhole:
+        if self.after_bytes is None and self.after_s is None:
+            raise ValueError("give after_bytes or after_s (or both)")
+        return self
