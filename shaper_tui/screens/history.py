@@ -201,13 +201,14 @@ class HistoryScreen(Screen[None]):
         self.call_after_refresh(self._share_rows)
 
     def _share_rows(self) -> None:
-        """Both directions the same height (an odd row left blank): shared by `1fr`, one
-        took the odd row and its graphs a row more than the other's."""
+        """The rows shared between the directions, an odd one to the first (left blank, it
+        was an empty row above the footer at 80x24 and 120x40)."""
         footer = self.query_one(KeyFooter).outer_size.height
-        each = max(1, (self.size.height - self.head.outer_size.height - footer) // 2)
-        for direction in self.directions:
-            if direction.styles.height != Scalar.from_number(each):
-                direction.styles.height = each
+        rows = max(2, self.size.height - self.head.outer_size.height - footer)
+        for n, direction in enumerate(self.directions):
+            height = rows // 2 + (rows % 2 if n == 0 else 0)
+            if direction.styles.height != Scalar.from_number(height):
+                direction.styles.height = height
 
     def draw(self) -> None:
         stats = self.history.stats

@@ -120,3 +120,11 @@ def test_a_minute_of_unlimited_does_not_flatten_the_rate() -> None:
     values = [18e6] * 510 + [4.4e9] * 60 + [0.9e9] * 30
     sets = [20e6] * 510 + [1e9] * 30  # unlimited is 0 (left out by the screen)
     assert clipped_top(values, sets, 1000.0) == 20e6
+
+
+def test_no_empty_row_above_the_footer_at_any_size() -> None:
+    """Second new-user pass: at 80x24 and 120x40 the history left a blank row above the
+    footer (an odd row kept out so both directions had the same height)."""
+    for size in ((80, 24), (120, 40), (200, 60)):
+        lines = history_lines(size)
+        assert lines[-2].strip(), f"{size}: the row above the footer is empty"
