@@ -209,7 +209,10 @@ class ShaperApp(
         return under is None or under is self.screen_stack[0]
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_sections()))
+        start = {"PacketsScreen": "Packets view", "HistoryScreen": "History"}
+        self.push_screen(
+            HelpScreen(self.help_sections(), start.get(type(self.screen).__name__, ""))
+        )
 
     def action_packets(self) -> None:
         """The packets view, on a capture of its own while it is open."""

@@ -64,8 +64,8 @@ class PaletteCommands(ShaperState):
                         "is explained under it and nothing changes."),
             HelpSection("File prompt (t)", help_lines(PathPrompt.BINDINGS, show), tags="prompt",
                         note="→ takes the name suggested; Enter opens the file."),
-            HelpSection("Questions (before a reset)", help_lines(ConfirmScreen.BINDINGS, show),
-                        tags="prompt confirm"),
+            HelpSection("Questions (before a reset, or a change that stops the link)",
+                        help_lines(ConfirmScreen.BINDINGS, show), tags="prompt confirm"),
             HelpSection("This help (?)", help_lines(HelpScreen.BINDINGS, show)),
         ]  # fmt: skip
 

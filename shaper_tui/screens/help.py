@@ -115,9 +115,12 @@ class HelpScreen(ModalScreen[None]):
                 tooltip="Search the help: it keeps the lines that hold every word typed"),
     ]  # fmt: skip
 
-    def __init__(self, sections: list[HelpSection]) -> None:
+    def __init__(self, sections: list[HelpSection], start: str = "") -> None:
+        """`start`: the title of the section shown first (the screen's own that `?` came
+        from: the packets view's keys, not the main screen's)."""
         super().__init__()
         self.sections = sections
+        self.start = start
         self.search = OrderedInput(
             placeholder="/ search: a key or a word (Esc closes)", id="search"
         )
@@ -140,6 +143,15 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#help-text").focus()
+        if self.start:
+            self.call_after_refresh(self._to_start)
+
+    def _to_start(self) -> None:
+        lines = self.text.render_lines(self.text.region.reset_offset)
+        for row, strip in enumerate(lines):
+            if strip.text.strip().startswith(self.start):
+                self.query_one("#help-text").scroll_to(y=row, animate=False)
+                return
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Filtered once typing pauses for TYPING_PAUSE (a burst of letters filters once)."""

@@ -73,9 +73,10 @@ class ValueSlider(LazyFocusStyle, can_focus=True):
         Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
                 key_display="Shift+← / H", tooltip="A coarse step down"),
         Binding("home", "extreme(-1)", "Lowest", show=False, id="slider.lowest", key_display="Home",
-                tooltip="The lowest value (0, or blocked for a rate)"),
+                tooltip="The lowest value (0, or blocked for a rate: that asks first)"),
         Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
-                tooltip="The highest value (unlimited for a rate)"),
+                tooltip="The highest value (unlimited for a rate); where that stops the link "
+                "(100 % loss), it asks first"),
         Binding("enter", "prompt", "type", id="slider.prompt", key_display="⏎",
                 tooltip="Type an exact value: 20mbit, 150ms, 1.5%; a bare number is in the "
                 "unit shown"),

@@ -10,6 +10,8 @@ from functools import cache
 
 from shaper_tui.key_help import HelpSection
 from shaper_tui.screens.help import HelpScreen
+from shaper_tui.screens.packets import PacketsScreen
+from tests.unit.test_packets_view import MovingFeed
 from tests.unit.test_tui_layout import screen_lines
 from tests.unit.test_tui_snapshots import app_and_ready
 
@@ -68,3 +70,22 @@ def test_help_is_searchable_has_its_own_footer_and_the_palette_no_backticks() ->
     assert items and all("outage" in line.lower() for line in items), searched
     assert len(searched) < len(whole.splitlines()) / 3
     assert commands and not [c for c in commands if "`" in c]
+
+
+def test_help_from_the_packets_view_opens_at_its_keys() -> None:
+    """Second new-user pass: `?` in the packets view opened the help at the main screen's
+    keys; it opens at the packets view's section."""
+
+    async def scenario() -> list[str]:
+        app, ready = app_and_ready()
+        async with app.run_test(size=(100, 40)) as pilot:
+            await ready(pilot)
+            app.push_screen(PacketsScreen(MovingFeed()))  # type: ignore[arg-type]
+            await pilot.pause(0.3)
+            await pilot.press("question_mark")
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, HelpScreen)
+            return screen_lines(app)
+
+    lines = asyncio.run(scenario())
+    assert any("Packets view (v)" in line for line in lines[2:5]), "\n".join(lines[:10])
