@@ -35,10 +35,11 @@ from shaper_tui.messages import (
 )
 
 RETRY_SECONDS = 1.0
-#: Stats reports posted to the app and not yet handled, at most (two seconds of both
-#: directions' reports): an app that falls behind (a loaded machine) skips reports rather
-#: than queue each whole (seen: 3,300 waiting, each a full report).
-MAX_STATS_WAITING = 40
+#: Stats reports posted to the app and not yet handled, at most: a minute of the engine's
+#: reports (20 a second, ~5 MB). An app that falls that far behind (a loaded machine: 3,300
+#: were seen waiting, each a whole report) skips reports rather than queue each; fewer would
+#: skip reports a test's scripted engine sends at once.
+MAX_STATS_WAITING = 1200
 
 Operation = tuple[str, Any]  # ("patch" or "lone_patch", dict), ("spec", Spec), ("flush", None)
 #: The operations that change the spec (a refused one leaves the controls to be set back).
