@@ -7,6 +7,7 @@ for one it started itself.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -37,6 +38,12 @@ from shaper_tui.widgets.timeline_pane import TimelinePane
 from shaper_tui.widgets.value_slider import ValueSlider
 
 #: The app's actions that work over every screen; the rest act on the main screen only.
+#: How often the engine's liveness is checked, how long it may say nothing before the status
+#: bar says so (it reports ten times a second), and how long a change of ours may wait for its
+#: answer before it is marked as not yet in force (a normal one is answered in milliseconds).
+LIVENESS_TICK = 0.5
+SILENT_SECONDS = 3.0
+APPLYING_SECONDS = 0.5
 EVERYWHERE = frozenset({"help", "quit", "command_palette"})
 
 
@@ -107,6 +114,7 @@ class ShaperApp(
         keep_focus_chain(self.screen)  # after the last `can_focus` change, which it ignores
         self.query_one("#ingress-rate").focus()
         self.set_interval(1.0, self._tick)
+        self.set_interval(LIVENESS_TICK, self._check_liveness)
         self.replay_ticks = self.set_interval(REPLAY_TICK, self._show_replay, pause=True)
         self.replay_worker = None
         self.link.start()
@@ -139,6 +147,15 @@ class ShaperApp(
                 self.notify(f"Press [b]{key}[/b] to quit the app", title="Do you want to quit?",
                             markup=True)  # fmt: skip
                 return
+
+    def _check_liveness(self) -> None:
+        """Say so when the engine stops answering (no report, no reply for SILENT_SECONDS),
+        and when a change of ours waits for its answer longer than a blink: until then the
+        controls show a value that is not in force."""
+        bar = self.status_bar
+        quiet = time.monotonic() - self.link.last_heard
+        bar.silent = int(quiet) if bar.attached and quiet >= SILENT_SECONDS else 0
+        bar.applying = self.link.unanswered_for() >= APPLYING_SECONDS
 
     def _tick(self) -> None:
         self.status_bar.sample()

@@ -34,6 +34,10 @@ class StatusBar(Static):
     problem: reactive[str] = reactive("")
     #: The last worker the engine restarted, and when (`Download worker restarted 16:30:02`).
     restarted: reactive[str] = reactive("")
+    #: Whole seconds the attached engine has said nothing (0 while it answers).
+    silent: reactive[int] = reactive(0)
+    #: A change of ours waits for the engine's answer: not yet in force.
+    applying: reactive[bool] = reactive(False)
 
     def __init__(self, source: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -64,9 +68,11 @@ class StatusBar(Static):
                 except psutil.Error:
                     continue
         self.figures = ""
+        self.silent = 0
 
     def lose(self, reason: str) -> None:
         self.attached = False
+        self.silent = 0
         self.message = reason
         self._processes = []
         self.figures = ""
@@ -101,7 +107,10 @@ class StatusBar(Static):
             line.append(f"● REC {seconds // 60:02d}:{seconds % 60:02d}  ", style="bold red")
         if self.capturing:
             line.append("● CAP  ", style="bold magenta")
-        if self.attached:
+        if self.attached and self.silent:
+            line.append(f"◌ engine not answering for {self.silent} s ", style="bold yellow")
+            line.append(self.message)
+        elif self.attached:
             line.append("● attached ", style="bold green")
             line.append(self.message)
         elif self.attached is None:
@@ -111,6 +120,8 @@ class StatusBar(Static):
             mark = "✖ engine lost " if self.was_attached else "○ not attached "
             line.append(mark, style="bold red" if self.was_attached else "bold yellow")
             line.append_text(self._why_not(room - line.cell_len))
+        if self.applying:
+            line.append("  applying…", style="bold yellow")
         if self.problem:
             line.append(f"  ⚠ {self.problem}", style="bold red")
         if self.restarted:
