@@ -73,6 +73,7 @@ class ShaperState(App[None]):
         self.figures = LinkFigures(self.windows)
         self.stats_seen = 0
         self.problems: dict[Direction, str] = {d: "" for d in DIRECTIONS}
+        self._restart_said: set[Direction] = set()
         #: When each direction's figures were last drawn (see DISPLAY_INTERVAL).
         self.shown_at: dict[Direction, float] = dict.fromkeys(DIRECTIONS, float("-inf"))
 

@@ -49,6 +49,8 @@ class StatusBar(Static):
         #: Whether an engine was ever attached: if not, none was lost.
         self.was_attached = False
         self.short_figures = ""
+        #: The attached engine's supervisor (a new one clears the `↻` mark of the old).
+        self.engine_pid = 0
 
     def watch_recording(self, recording: str) -> None:
         self._recording_since = time.monotonic() if recording else 0.0
@@ -56,6 +58,9 @@ class StatusBar(Static):
     def attach(self, info: Info) -> None:
         self.attached = True
         self.was_attached = True
+        if info.supervisor_pid != self.engine_pid:
+            self.restarted = ""  # another engine: the restart marked was the one before's
+        self.engine_pid = info.supervisor_pid
         self.message = f"{info.outer} ↔ {info.inner}"
         pids = [info.supervisor_pid, *info.worker_pids.values()]
         self._processes = []
