@@ -25,6 +25,7 @@ from shaper_tui.key_order import KeyOrder
 from shaper_tui.packet_feed import PacketFeed
 from shaper_tui.recording import RecordingActions
 from shaper_tui.replay_actions import REPLAY_TICK, ReplayActions
+from shaper_tui.screens.held_toasts import HeldToast, toast_held
 from shaper_tui.screens.help import HelpScreen
 from shaper_tui.screens.history import HistoryScreen
 from shaper_tui.screens.packets import PacketsScreen
@@ -138,6 +139,9 @@ class ShaperApp(
         """A toast of plain text unless the caller says its words are markup: ours come from
         the engine, exceptions and paths, whose `[...]` Textual read as markup, so a refusal
         such as `[type=less_than_equal, input_value=2.0]` hid the body or raised."""
+        toast = HeldToast(message, title, severity, timeout, markup)
+        if toast_held(self, toast, self.held_toasts):
+            return  # shown when the prompt closes: never over its frame
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_help_quit(self) -> None:
