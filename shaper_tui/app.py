@@ -7,6 +7,7 @@ for one it started itself.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -24,6 +25,7 @@ from shaper_tui.key_order import KeyOrder
 from shaper_tui.packet_feed import PacketFeed
 from shaper_tui.recording import RecordingActions
 from shaper_tui.replay_actions import REPLAY_TICK, ReplayActions
+from shaper_tui.screens.held_toasts import HeldToast, toast_held
 from shaper_tui.screens.help import HelpScreen
 from shaper_tui.screens.history import HistoryScreen
 from shaper_tui.screens.packets import PacketsScreen
@@ -37,6 +39,12 @@ from shaper_tui.widgets.timeline_pane import TimelinePane
 from shaper_tui.widgets.value_slider import ValueSlider
 
 #: The app's actions that work over every screen; the rest act on the main screen only.
+#: How often the engine's liveness is checked, how long it may say nothing before the status
+#: bar says so (it reports ten times a second), and how long a change of ours may wait for its
+#: answer before it is marked as not yet in force (a normal one is answered in milliseconds).
+LIVENESS_TICK = 0.5
+SILENT_SECONDS = 3.0
+APPLYING_SECONDS = 0.5
 EVERYWHERE = frozenset({"help", "quit", "command_palette"})
 
 
@@ -107,6 +115,7 @@ class ShaperApp(
         keep_focus_chain(self.screen)  # after the last `can_focus` change, which it ignores
         self.query_one("#ingress-rate").focus()
         self.set_interval(1.0, self._tick)
+        self.set_interval(LIVENESS_TICK, self._check_liveness)
         self.replay_ticks = self.set_interval(REPLAY_TICK, self._show_replay, pause=True)
         self.replay_worker = None
         self.link.start()
@@ -130,6 +139,9 @@ class ShaperApp(
         """A toast of plain text unless the caller says its words are markup: ours come from
         the engine, exceptions and paths, whose `[...]` Textual read as markup, so a refusal
         such as `[type=less_than_equal, input_value=2.0]` hid the body or raised."""
+        toast = HeldToast(message, title, severity, timeout, markup)
+        if toast_held(self, toast, self.held_toasts):
+            return  # shown when the prompt closes: never over its frame
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_help_quit(self) -> None:
@@ -139,6 +151,15 @@ class ShaperApp(
                 self.notify(f"Press [b]{key}[/b] to quit the app", title="Do you want to quit?",
                             markup=True)  # fmt: skip
                 return
+
+    def _check_liveness(self) -> None:
+        """Say so when the engine stops answering (no report, no reply for SILENT_SECONDS),
+        and when a change of ours waits for its answer longer than a blink: until then the
+        controls show a value that is not in force."""
+        bar = self.status_bar
+        quiet = time.monotonic() - self.link.last_heard
+        bar.silent = int(quiet) if bar.attached and quiet >= SILENT_SECONDS else 0
+        bar.applying = self.link.unanswered_for() >= APPLYING_SECONDS
 
     def _tick(self) -> None:
         self.status_bar.sample()

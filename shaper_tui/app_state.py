@@ -24,6 +24,7 @@ from shaper_tui.engine_link import EngineLink
 from shaper_tui.engine_source import EngineSource
 from shaper_tui.history import History
 from shaper_tui.link_figures import LinkFigures
+from shaper_tui.screens.held_toasts import HeldToast
 from shaper_tui.session import Change, Session
 from shaper_tui.widgets.direction_panel import DirectionPanel
 from shaper_tui.widgets.flows_table import FlowsTable
@@ -73,6 +74,9 @@ class ShaperState(App[None]):
         self.figures = LinkFigures(self.windows)
         self.stats_seen = 0
         self.problems: dict[Direction, str] = {d: "" for d in DIRECTIONS}
+        self._restart_said: set[Direction] = set()
+        #: Toasts asked for while a prompt is open, shown when it closes (held_toasts.py).
+        self.held_toasts: list[HeldToast] = []
         #: When each direction's figures were last drawn (see DISPLAY_INTERVAL).
         self.shown_at: dict[Direction, float] = dict.fromkeys(DIRECTIONS, float("-inf"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from engine.model.spec import DIRECTIONS, Spec
+from engine.model.spec import DIRECTIONS, Direction, Spec
 from shaper_tui.app_state import ShaperState
 from shaper_tui.change_origin import QUIET_SECONDS, who_changed
 from shaper_tui.messages import (
@@ -43,9 +43,12 @@ class EngineEvents(ShaperState):
     _last_toast: float = float("-inf")
     #: The spec the engine last said is in force (the controls may show newer changes of ours).
     _engine_spec: Spec | None = None
+    #: Directions whose worker restart the status bar shows, not yet reported running.
+    _restart_said: set[Direction]
 
     def on_engine_attached(self, message: EngineAttached) -> None:
         self._engine_spec = message.spec
+        self._restart_said.clear()
         self.status_bar.attach(message.info)
         self.figures.spec(message.spec)
         self._show_spec(message.spec)
@@ -133,9 +136,29 @@ class EngineEvents(ShaperState):
         name = SHORT_NAMES["ingress" if message.direction == "ingress" else "egress"]
         when = time.strftime("%H:%M:%S", time.localtime(message.at))
         self.status_bar.restarted = f"{name} worker restarted {when}"
+        if message.direction in DIRECTIONS:
+            direction: Direction = "ingress" if message.direction == "ingress" else "egress"
+            self._restart_said.add(direction)
+            self._show_problem(direction, "restarting", "")  # now older than the restart
         self.notify(f"The {name.lower()} worker {message.cause}; the engine restarted it at "
                     f"{when} (packets it held were lost)", title="Worker restarted",
                     severity="warning", timeout=8)  # fmt: skip
+
+    def _show_problem(self, direction: Direction, state: str, interface: str) -> None:
+        """The status bar's one word per direction on why it does not forward: the newest
+        state only. A worker's `restarting` after its restart was said is an older report (the
+        `↻` mark is the newer state), until a report says it runs; a new `restarting` then
+        replaces the `↻` mark of the restart before."""
+        if state == "running":
+            self._restart_said.discard(direction)
+        elif direction in self._restart_said:
+            state = "running"  # the restart said is newer than this report
+        elif self.status_bar.restarted:
+            self.status_bar.restarted = ""  # the worker is down again: that is the news
+        self.problems[direction] = f"worker {state}" if state != "running" else interface
+        self.status_bar.problem = "; ".join(
+            f"{d}: {text}" for d, text in self.problems.items() if text
+        )
 
     def on_engine_done(self, message: EngineDone) -> None:
         self.notify(message.message, timeout=3)
@@ -147,14 +170,7 @@ class EngineEvents(ShaperState):
         self.history.sample(stats)
         if self.recorder is not None:
             self.recorder.take(message)
-        self.problems[stats.direction] = (
-            f"worker {stats.worker_state}"
-            if stats.worker_state != "running"
-            else stats.interface_problem
-        )
-        self.status_bar.problem = "; ".join(
-            f"{d}: {text}" for d, text in self.problems.items() if text
-        )
+        self._show_problem(stats.direction, stats.worker_state, stats.interface_problem)
         window = self.windows[stats.direction]
         window.add(stats)
         self.flows.add_sample(stats)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,10 @@ class EngineLink:
         #: Reports posted and not yet taken (`stats_taken`), and those skipped for it.
         self._stats_waiting = 0
         self.stats_skipped = 0
+        #: When the engine last said anything (monotonic): reports come ten times a second.
+        self.last_heard = time.monotonic()
+        #: When the oldest change still unanswered was asked for (monotonic), or None.
+        self._busy_since: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -91,6 +96,18 @@ class EngineLink:
     def attached(self) -> bool:
         return self._client is not None
 
+    def unanswered_for(self) -> float:
+        """Seconds the oldest change of ours has waited for its answer (0 if none waits)."""
+        with self._wake:
+            since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _asked(self) -> None:
+        """A change queued (called under `_wake`): the wait starts if none was waiting."""
+        if self._busy_since is None:
+            self._busy_since = time.monotonic()
+        self._wake.notify()
+
     @property
     def busy(self) -> bool:
         """Changes of ours are queued or on their way: the spec echoed back may be stale."""
@@ -107,25 +124,25 @@ class EngineLink:
                 self._pending[-1][1].update(changes)
             else:
                 self._pending.append(("lone_patch" if alone else "patch", dict(changes)))
-            self._wake.notify()
+            self._asked()
 
     def set_spec(self, spec: Spec) -> None:
         with self._wake:
             self._pending.append(("spec", spec))
-            self._wake.notify()
+            self._asked()
 
     def flush(self) -> None:
         """Have the engine drop what every link holds, queued and delayed."""
         with self._wake:
             self._pending.append(("flush", None))
-            self._wake.notify()
+            self._asked()
 
     def request(self, message: ProtocolMessage) -> None:
         """Any other request (a capture to a file): its answer comes as EngineDone or
         EngineRejected."""
         with self._wake:
             self._pending.append(("request", message))
-            self._wake.notify()
+            self._asked()
 
     def apply_now(self, spec: Spec, source: str) -> None:
         """Put a whole spec in force before returning (a replay's steps must be on time);
@@ -158,6 +175,8 @@ class EngineLink:
                 with self._wake:
                     self._in_flight -= 1
                     settled = not self._pending and self._in_flight == 0
+                    if settled:
+                        self._busy_since = None
             if settled:
                 self._post(LinkSettled(replied, refused))
 
@@ -274,8 +293,10 @@ class EngineLink:
             spec = client.get_spec()
             with self._client_lock:
                 self._client = client
+            self.last_heard = time.monotonic()
             self._post(EngineAttached(info, spec))
             for message in subscription.subscribe():
+                self.last_heard = time.monotonic()
                 if self._stopping.is_set():
                     break
                 if isinstance(message, StatsReport):

@@ -83,6 +83,12 @@ class LinkFigures:
             # 4.6 % beside a loss set to 0 %). Drops only since the change, none until then.
             lost = longer if base is not None else LinkRates()
             panel.show_rates(rates, lost.impairment_share if lost.past_queue else 0.0, lost)
+        elif rates.lost_drops == 0 and longer.lost_drops > 0:
+            # Sparse drops (a blocked link drops a TCP retry every few seconds): the last
+            # second often had none, and `Lost 0/s` read beside the stats' `blocked=1.0/s`;
+            # they read as their rate since the change instead (`0.3/s`).
+            panel.show_rates(rates, longer.impairment_share if longer.past_queue else None,
+                             longer)  # fmt: skip
         else:
             panel.show_rates(rates, longer.impairment_share if longer.past_queue else None)
         delay = self.delay(direction)

@@ -12,11 +12,12 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from shaper_tui.screens.held_toasts import HoldsToasts
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.pick_list import PickList
 
 
-class ChoicePicker(ModalScreen[str | None]):
+class ChoicePicker(HoldsToasts, ModalScreen[str | None]):
     DEFAULT_CSS = """
     ChoicePicker {
         align: center middle;

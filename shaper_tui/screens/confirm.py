@@ -9,11 +9,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 
+from shaper_tui.screens.held_toasts import HoldsToasts
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.plain import PlainLabel, bold
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(HoldsToasts, ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen {
         align: center middle;

@@ -234,6 +234,7 @@ class PacketsScreen(Screen[None]):
             self._detailed = None
             self._empty_note = note
             self.detail.update(note)
+            self.call_after_refresh(self.refresh_bindings)  # no layers: J/K leave the footer
 
     def _window(self) -> int:
         """How many rows to build: what the list shows while it runs (before the first
@@ -313,9 +314,10 @@ class PacketsScreen(Screen[None]):
         return self.detail_pane.max_scroll_y > 0
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """J/K only in the footer while there is something to scroll."""
+        """J/K only in the footer while a frame's layers are shown and scroll (hidden, not
+        dimmed: with no frame they do nothing)."""
         if action == "detail":
-            return self.detail_scrolls()
+            return self._detailed is not None and self.detail_scrolls()
         if action in ("pause", "resume"):  # space says what it does now
             return self.paused == (action == "resume")
         return True

@@ -14,12 +14,13 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
+from shaper_tui.screens.held_toasts import HoldsToasts
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.ordered_input import OrderedInput
 from shaper_tui.widgets.plain import PlainLabel, bold
 
 
-class PathPrompt(ModalScreen[str | None]):
+class PathPrompt(HoldsToasts, ModalScreen[str | None]):
     DEFAULT_CSS = """
     PathPrompt {
         align: center middle;

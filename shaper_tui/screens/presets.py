@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from engine.model.presets import PRESETS, Preset
 from engine.model.spec import Spec
+from shaper_tui.screens.held_toasts import HoldsToasts
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.ordered_input import OrderedInput
 from shaper_tui.widgets.plain import PlainLabel
@@ -24,7 +25,7 @@ from shaper_tui.widgets.plain import PlainLabel
 NAME_WIDTH = max(len(preset.name) for preset in PRESETS) + 1
 
 
-class PresetsScreen(ModalScreen[Preset | None]):
+class PresetsScreen(HoldsToasts, ModalScreen[Preset | None]):
     DEFAULT_CSS = """
     PresetsScreen {
         align: center middle;

@@ -14,12 +14,13 @@ from textual.widgets import Input, Label
 
 from engine.model.units import UnitError
 from shaper_tui.scales import Scale
+from shaper_tui.screens.held_toasts import HoldsToasts
 from shaper_tui.widgets.key_footer import KeyFooter
 from shaper_tui.widgets.ordered_input import OrderedInput
 from shaper_tui.widgets.plain import PlainLabel, bold
 
 
-class ValuePrompt(ModalScreen[float | None]):
+class ValuePrompt(HoldsToasts, ModalScreen[float | None]):
     DEFAULT_CSS = """
     ValuePrompt {
         align: center middle;

@@ -38,8 +38,9 @@ from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.fitted_line import FittedLine
 from shaper_tui.widgets.metric_spark import MetricSpark
 from shaper_tui.widgets.panel_text import (
+    compact_bit_rate,
     compact_ms,
-    compact_rate,
+    compact_per_second,
     delay_pair,
     duration_text,
     queue_limits_text,
@@ -329,18 +330,22 @@ class DirectionPanel(Vertical):
         limit = self.link.rate if 0 < self.link.rate < UNLIMITED_RATE else None
         for key, bits in (("in", throughput.bits_in), ("out", throughput.bits_out)):
             top = sparks[key].ceiling_for(limit, bits)
-            sparks[key].push(bits, format_rate(bits), limit, compact_rate(top))
+            sparks[key].push(bits, format_rate(bits), limit, compact_bit_rate(top))
         if loss_share is None:
             loss_share = rates.impairment_share
         # Loss is a share of what got past the queue; a block or an outage (or loss counted by
         # an engine that does not say what got past its queue), of what came in.
         share = loss_share if rates.loss_drops and rates.past_queue else rates.loss_share
         share_text = f"{format_share(share)} " if lost else ""
-        sparks["lost"].push(lost, f"{share_text}{rate_figure(lost)}")
+        lost_top = compact_per_second(sparks["lost"].ceiling_for(None, lost))
+        sparks["lost"].push(lost, f"{share_text}{rate_figure(lost)}", scale_text=lost_top)
         queue_drops = rates.queue_drops + rates.aqm_drops
         marks = f" ce {rate_figure(rates.ecn_marks)}" if rates.ecn_marks else ""
+        queue_top = compact_per_second(sparks["queue-drops"].ceiling_for(None, queue_drops))
         sparks["queue-drops"].push(
-            queue_drops, f"{rate_figure(queue_drops)} {rates.queue_packets}p{marks}"
+            queue_drops,
+            f"{rate_figure(queue_drops)} {rates.queue_packets}p{marks}",
+            scale_text=queue_top,
         )
         self._queued = rates.queue_packets
         if self.link.rate == 0 and self.link.trace is None:  # blocked: say what it holds

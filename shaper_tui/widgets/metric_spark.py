@@ -22,8 +22,9 @@ HISTORY = 2 * WIDEST_CELLS
 #: after a spike it is back within seconds, the spike drawn full in the warning colour meanwhile
 #: (a scale over the whole history stayed at a burst's `5G` for 50 s).
 SCALE_SAMPLES = 10
-#: The label column: the figure's name, then its scale's top (`Out   20M`, `Delay 50ms`).
-LABEL_COLUMN = 11
+#: The label column: the figure's name, then its scale's top with its unit (`Out 20Mbit/s`,
+#: `Q-drops 20k/s`, `Delay 50ms`: a bare `1` or `20k` said nothing of what it counts).
+LABEL_COLUMN = 14
 
 
 class MetricSpark(Horizontal):
@@ -33,7 +34,7 @@ class MetricSpark(Horizontal):
         width: 1fr;
     }
     MetricSpark > .metric-label {
-        width: 11;
+        width: 14;
         color: $text-muted;
     }
     MetricSpark > .metric-label.-at-rate {

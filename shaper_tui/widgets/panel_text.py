@@ -64,6 +64,21 @@ def compact_rate(bits_per_second: float) -> str:
     return f"{bits_per_second:.3g}"
 
 
+def compact_bit_rate(bits_per_second: float) -> str:
+    """A throughput scale's top with its unit: `20Mbit/s`, `1bit/s` (a bare `1` or `20k`
+    said nothing of what it counts)."""
+    return f"{compact_rate(bits_per_second)}bit/s"
+
+
+def compact_per_second(count: float) -> str:
+    """A drop scale's top with its unit, in six characters at most: `1/s`, `500/s`, `20k/s`,
+    `500k/s`, `2M/s`."""
+    for factor, unit in ((1e6, "M"), (1e3, "k")):
+        if count >= factor:
+            return f"{count / factor:.3g}{unit}/s"
+    return f"{count:.3g}/s"
+
+
 def compact_ms(ms: float) -> str:
     """`50ms`, `2s`."""
     return f"{ms / 1000:.3g}s" if ms >= 1000 else f"{ms:.3g}ms"

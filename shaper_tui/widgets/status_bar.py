@@ -34,6 +34,10 @@ class StatusBar(Static):
     problem: reactive[str] = reactive("")
     #: The last worker the engine restarted, and when (`Download worker restarted 16:30:02`).
     restarted: reactive[str] = reactive("")
+    #: Whole seconds the attached engine has said nothing (0 while it answers).
+    silent: reactive[int] = reactive(0)
+    #: A change of ours waits for the engine's answer: not yet in force.
+    applying: reactive[bool] = reactive(False)
 
     def __init__(self, source: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -45,6 +49,8 @@ class StatusBar(Static):
         #: Whether an engine was ever attached: if not, none was lost.
         self.was_attached = False
         self.short_figures = ""
+        #: The attached engine's supervisor (a new one clears the `↻` mark of the old).
+        self.engine_pid = 0
 
     def watch_recording(self, recording: str) -> None:
         self._recording_since = time.monotonic() if recording else 0.0
@@ -52,6 +58,9 @@ class StatusBar(Static):
     def attach(self, info: Info) -> None:
         self.attached = True
         self.was_attached = True
+        if info.supervisor_pid != self.engine_pid:
+            self.restarted = ""  # another engine: the restart marked was the one before's
+        self.engine_pid = info.supervisor_pid
         self.message = f"{info.outer} ↔ {info.inner}"
         pids = [info.supervisor_pid, *info.worker_pids.values()]
         self._processes = []
@@ -64,9 +73,11 @@ class StatusBar(Static):
                 except psutil.Error:
                     continue
         self.figures = ""
+        self.silent = 0
 
     def lose(self, reason: str) -> None:
         self.attached = False
+        self.silent = 0
         self.message = reason
         self._processes = []
         self.figures = ""
@@ -101,7 +112,10 @@ class StatusBar(Static):
             line.append(f"● REC {seconds // 60:02d}:{seconds % 60:02d}  ", style="bold red")
         if self.capturing:
             line.append("● CAP  ", style="bold magenta")
-        if self.attached:
+        if self.attached and self.silent:
+            line.append(f"◌ engine not answering for {self.silent} s ", style="bold yellow")
+            line.append(self.message)
+        elif self.attached:
             line.append("● attached ", style="bold green")
             line.append(self.message)
         elif self.attached is None:
@@ -111,6 +125,8 @@ class StatusBar(Static):
             mark = "✖ engine lost " if self.was_attached else "○ not attached "
             line.append(mark, style="bold red" if self.was_attached else "bold yellow")
             line.append_text(self._why_not(room - line.cell_len))
+        if self.applying:
+            line.append("  applying…", style="bold yellow")
         if self.problem:
             line.append(f"  ⚠ {self.problem}", style="bold red")
         if self.restarted:

@@ -118,3 +118,35 @@ def stall_and_change(source: EngineSource, control: Callable[[], str]) -> None:
             await changes_shown(control(), app, pilot)
 
     asyncio.run(scenario())
+
+
+def test_a_stalled_engine_is_said_and_a_waiting_change_is_pending(
+    start_engine: StartEngine,
+) -> None:
+    """Issue 35: during a stall the status bar kept saying `● attached` and a typed value
+    showed as if in force until `Not applied` came 10 s later. Now the bar says the engine is
+    not answering (and how long) and that a change is being applied, and says attached again
+    once the engine answers."""
+    engine = start_engine(BASE)
+
+    async def scenario() -> None:
+        app = create_app(SocketSource(engine.control), tag="tui:test")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.link.attached, 10, "attached")
+            with ControlClient(engine.control) as client:
+                supervisor = client.info().supervisor_pid
+
+            def bar() -> str:
+                return app.status_bar.render().plain
+
+            with stopped(supervisor):
+                app.link.patch({"ingress.latency": "30ms"})
+                await wait_until(pilot, lambda: "applying…" in bar(), 3, "applying… said")
+                await wait_until(pilot, lambda: "engine not answering for" in bar(), 8,
+                                 "the stall said")  # fmt: skip
+                assert "● attached" not in bar()
+            await wait_until(pilot, lambda: "● attached" in bar(), 15, "attached again")
+            await wait_until(pilot, lambda: "applying…" not in bar(), 15, "answered")
+            assert "not answering" not in bar()
+
+    asyncio.run(scenario())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,5 +52,47 @@ def test_a_worker_killed_and_restarted_is_said_in_the_tui(
             with engine.client() as client:
                 new: Any = client.info().worker_pids["ingress"]
             assert new != old  # a new process: the one the toast says was started
+
+    asyncio.run(scenario())
+
+
+#: How long the status bar is watched after the restart is said (reports come 10 a second).
+WATCH_SECONDS = 3.0
+
+
+@pytest.mark.lab
+def test_one_worker_state_is_shown_and_a_new_engine_clears_the_mark(
+    start_engine: StartEngine, tmp_path: Path
+) -> None:
+    """Issue 35: right after a worker kill `⚠ …: worker restarting` and `↻ … restarted`
+    showed side by side (one state only, the newest), and the `↻` mark stayed after the TUI
+    attached to a new engine process (it was the old engine's)."""
+    engine = start_engine({})
+    with engine.client() as client:
+        old = client.info().worker_pids["ingress"]
+
+    async def scenario() -> None:
+        app = create_app(SocketSource(engine.control), tag="tui:restart",
+                         record_dir=str(tmp_path))  # fmt: skip
+        async with app.run_test(size=(200, 60)) as pilot:
+            await until_attached(app, pilot)
+            bars: list[str] = []
+            os.kill(old, signal.SIGKILL)
+            await wait_until(pilot, lambda: bool(app.status_bar.restarted), PATIENCE, "↻")
+            until = time.monotonic() + WATCH_SECONDS
+            while time.monotonic() < until:
+                bars.append(app.status_bar.render().plain)
+                await pilot.pause(0.02)
+            both = [b for b in bars if "worker restarting" in b and "↻" in b]
+            assert not both, f"two states at once: {both[0]}"
+            assert "↻ Download worker restarted" in bars[-1], bars[-1]
+            first = app.status_bar.engine_pid
+            await asyncio.to_thread(engine.close)
+            await asyncio.to_thread(start_engine, {})
+            await wait_until(pilot, lambda: app.link.attached
+                             and app.status_bar.engine_pid not in (0, first), PATIENCE * 2,
+                             "attached to the new engine")  # fmt: skip
+            await pilot.pause(0.2)
+            assert "↻" not in app.status_bar.render().plain, app.status_bar.render().plain
 
     asyncio.run(scenario())
