@@ -22,9 +22,10 @@ HISTORY = 2 * WIDEST_CELLS
 #: after a spike it is back within seconds, the spike drawn full in the warning colour meanwhile
 #: (a scale over the whole history stayed at a burst's `5G` for 50 s).
 SCALE_SAMPLES = 10
-#: The label column: the figure's name, then its scale's top with its unit (`Out 20Mbit/s`,
-#: `Q-drops 20k/s`, `Delay 50ms`: a bare `1` or `20k` said nothing of what it counts).
-LABEL_COLUMN = 14
+#: The label column: the figure's name, then its scale's top with its unit where it fits
+#: (`Out 20Mb/s`, `Lost 20k/s`, `Delay 50ms`: a bare `1` or `20k` said nothing of what it
+#: counts); 11 columns, so that an 80-column panel keeps graphs of 12 cells.
+LABEL_COLUMN = 11
 
 
 class MetricSpark(Horizontal):
@@ -34,7 +35,7 @@ class MetricSpark(Horizontal):
         width: 1fr;
     }
     MetricSpark > .metric-label {
-        width: 14;
+        width: 11;
         color: $text-muted;
     }
     MetricSpark > .metric-label.-at-rate {
@@ -66,6 +67,8 @@ class MetricSpark(Horizontal):
 
     def _label_text(self, scale: str) -> str:
         room = LABEL_COLUMN - len(self.label) - 1
+        if len(scale) > room:  # (`Q-drops 500`: the unit goes before the figure is cut)
+            scale = scale.removesuffix("/s")
         return f"{self.label} {scale[:room]:>{room}}" if scale else self.label
 
     def compose(self) -> ComposeResult:

@@ -65,9 +65,9 @@ def compact_rate(bits_per_second: float) -> str:
 
 
 def compact_bit_rate(bits_per_second: float) -> str:
-    """A throughput scale's top with its unit: `20Mbit/s`, `1bit/s` (a bare `1` or `20k`
+    """A throughput scale's top with its unit, short: `20Mb/s`, `1b/s` (a bare `1` or `20k`
     said nothing of what it counts)."""
-    return f"{compact_rate(bits_per_second)}bit/s"
+    return f"{compact_rate(bits_per_second)}b/s"
 
 
 def compact_per_second(count: float) -> str:

@@ -74,7 +74,7 @@ class TimeAxis(Horizontal):
         width: 1fr;
     }
     TimeAxis > Label {
-        width: 14;  /* the graphs' label column (metric_spark.LABEL_COLUMN) */
+        width: 11;  /* the graphs' label column (metric_spark.LABEL_COLUMN) */
     }
     TimeAxis > .time-axis--figure {
         width: 12;

@@ -71,7 +71,7 @@ def test_throughput_is_drawn_against_the_rate_in_force_and_marked() -> None:
     panel = show(LinkSpec(rate=5_000_000, latency=30), [2e6, 6e6])
     out = panel.sparks["out"]
     assert out.graph.ceiling == 5e6 and out.scale.has_class("-at-rate")
-    assert label_of(out).split() == ["Out", "5Mbit/s"]
+    assert label_of(out).split() == ["Out", "5Mb/s"]
     assert str(panel.border_subtitle) == "412 pkt/s in · 410 out"
     delay = panel.sparks["delay"]  # at least the latency set, on 1-2-5 steps: 50 ms
     assert delay.graph.ceiling == 50.0 and label_of(delay).split() == ["Delay", "50ms"]
@@ -81,7 +81,7 @@ def test_unlimited_throughput_follows_its_recent_maximum_in_steps() -> None:
     panel = show(LinkSpec(), [41e6, 41e6, 3e6])
     out = panel.sparks["out"]
     assert out.graph.ceiling == 50e6 and not out.scale.has_class("-at-rate")
-    assert label_of(out).split() == ["Out", "50Mbit/s"]
+    assert label_of(out).split() == ["Out", "50Mb/s"]
 
 
 def test_graphs_grow_taller_when_the_terminal_has_the_rows() -> None:

@@ -17,7 +17,7 @@ from shaper_tui.widgets.metric_spark import MetricSpark
 from tests.unit.test_set_beside_did import Feed, scenario
 
 #: A scale's top and its unit: `20Mbit/s`, `1bit/s`, `500/s`, `20k/s`, `50ms`, `2s`.
-WITH_UNIT = re.compile(r"[\d.]+[kMG]?(bit/s|/s|ms|s)")
+WITH_UNIT = re.compile(r"[\d.]+[kMG]?(b/s|/s|ms|s)")
 
 
 def labels(app: ShaperApp) -> dict[str, str]:
