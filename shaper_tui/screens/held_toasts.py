@@ -28,7 +28,9 @@ class HoldsToasts:
 
     def on_mount(self) -> None:
         app = self.app  # type: ignore[attr-defined]
-        held: list[HeldToast] = app.held_toasts
+        held: list[HeldToast] | None = getattr(app, "held_toasts", None)
+        if held is None:  # (an app that holds no toasts: a test's host of one screen)
+            return
         for shown in app._notifications:  # those already on screen come back after it too
             held.append(HeldToast(shown.message, shown.title, shown.severity, shown.timeout,
                                   shown.markup))  # fmt: skip
@@ -53,9 +55,9 @@ def toast_held(app: App[Any], toast: HeldToast, held: list[HeldToast]) -> bool:
 
 def release_toasts(app: App[Any]) -> None:
     """The toasts held, shown once no prompt is open (a prompt under it keeps holding them)."""
-    if isinstance(app.screen, HoldsToasts):
+    held: list[HeldToast] | None = getattr(app, "held_toasts", None)
+    if held is None or isinstance(app.screen, HoldsToasts):
         return
-    held: list[HeldToast] = app.held_toasts  # type: ignore[attr-defined]
     toasts, held[:] = list(held), []
     for toast in toasts:
         app.notify(toast.message, title=toast.title, severity=toast.severity,
