@@ -133,9 +133,12 @@ class EngineConfig:
         """Ingress runs from outer to inner, egress from inner to outer."""
         rx, tx = (self.outer, self.inner) if direction == "ingress" else (self.inner, self.outer)
         ports = self.ports.of(direction)
+        # Profile files count every frame, as the seed's do (scripts measure delivered
+        # throughput from them): the kernel's fast path, which shows the engine a sample, is
+        # not taken while they are written.
+        fast_path = self.fast_path and self.profiles is None
         return WorkerConfig(
-            direction, rx, tx, self.precise, self.unshaped_port, ports, self.realtime,
-            self.fast_path,
+            direction, rx, tx, self.precise, self.unshaped_port, ports, self.realtime, fast_path
         )  # fmt: skip
 
 
