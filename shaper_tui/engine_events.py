@@ -64,12 +64,14 @@ class EngineEvents(ShaperState):
         self.status_bar.lose(message.reason)
 
     def on_spec_arrived(self, posted: SpecArrived) -> None:
-        message = self.link.take_spec(posted)  # the newest of a burst: one repaint for all
+        # The newest of a burst: one repaint for all; a recording keeps each.
+        message, burst = self.link.take_spec(posted)
         self._engine_spec = message.spec
         self.history.spec(message.spec)
         self.figures.spec(message.spec)
-        if self.recorder is not None:
-            self.recorder.take(message)
+        if self.recorder is not None:  # every change of the burst (a replay's step each)
+            for arrived in burst:
+                self.recorder.take(arrived)
         if message.other is not None:
             self._say_who_changed(*message.other, count=message.others)
             for path in field_changes(self.spec, message.spec):

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,8 @@ RETRY_SECONDS = 1.0
 #: were seen waiting, each a whole report) skips reports rather than queue each; fewer would
 #: skip reports a test's scripted engine sends at once.
 MAX_STATS_WAITING = 1200
+#: Changes kept for a recording between two the app takes (a flood of changes, ~22 kB each).
+MAX_BURST = 1000
 
 Operation = tuple[str, Any]  # ("patch" or "lone_patch", dict), ("spec", Spec), ("flush", None)
 #: The operations that change the spec (a refused one leaves the controls to be set back).
@@ -65,6 +68,9 @@ class EngineLink:
         #: is one message to the app, so a flood costs one repaint, not one per change.
         self._spec_lock = threading.Lock()
         self._latest: SpecArrived | None = None
+        #: Every change arrived since the app last took one, oldest first (a recording keeps
+        #: each, though the screen shows only the newest of a burst); MAX_BURST at most.
+        self._burst: deque[SpecArrived] = deque(maxlen=MAX_BURST)
         #: Reports posted and not yet taken (`stats_taken`), and those skipped for it.
         self._stats_waiting = 0
         self.stats_skipped = 0
@@ -249,15 +255,20 @@ class EngineLink:
                 arrived.others += 1
                 arrived.other = (arrived.source, arrived.origin)
             self._latest = arrived
+            self._burst.append(arrived)
         if waiting is None:
             self._post(arrived)
 
-    def take_spec(self, posted: SpecArrived) -> SpecArrived:
+    def take_spec(self, posted: SpecArrived) -> tuple[SpecArrived, list[SpecArrived]]:
         """The newest change arrived since the app last took one (`posted` if none): what
-        the app shows, standing for every change of the burst (its `others`)."""
+        the app shows, standing for every change of the burst (its `others`); and every
+        change of the burst, oldest first (a recording keeps each), taken at once."""
         with self._spec_lock:
             latest, self._latest = self._latest, None
-        return posted if latest is None else latest
+            burst = list(self._burst)
+            self._burst.clear()
+        newest = posted if latest is None else latest
+        return newest, burst or [newest]
 
     # --- attachment ------------------------------------------------------------------
 

@@ -40,3 +40,23 @@ def test_a_report_the_app_refuses_to_take_frees_its_place() -> None:
     for n in range(3 * MAX_STATS_WAITING):
         link._post_stats(report(float(n)))
     assert link.stats_skipped == 0
+
+
+def test_a_burst_of_changes_shows_the_newest_and_hands_each_to_a_recording() -> None:
+    """CI (s23): a replay's steps that came while the app was busy were handed over as the
+    newest alone, and the recording of the session lost a `replay` step."""
+    from engine.model.spec import Spec
+    from shaper_tui.messages import SpecArrived
+
+    posted: list[Message] = []
+    link = EngineLink(SocketSource("/nonexistent/engine.sock"), posted.append, "tui:test")
+    steps = [SpecArrived(Spec.model_validate({"egress": {"latency": ms}}), "replay")
+             for ms in (11, 22, 33)]  # fmt: skip
+    for step in steps:
+        link._offer(step)
+    assert posted == [steps[0]]  # the app is told once; it takes the burst when it can
+    newest, burst = link.take_spec(steps[0])
+    assert newest is steps[-1] and burst == steps
+    alone = SpecArrived(Spec(), "set")
+    link._offer(alone)
+    assert link.take_spec(alone) == (alone, [alone])  # nothing twice
