@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from functools import partial
@@ -556,8 +557,14 @@ def test_v_lists_the_packets_the_links_dropped_with_their_fate(start_engine: Sta
             await wait_until(pilot, lambda: isinstance(app.screen, PacketsScreen), 5, "view")
             screen = app.screen
             assert isinstance(screen, PacketsScreen)
-            lab.run("client", "ping", "-c", "20", "-i", "0.05", "-W", "1", "198.18.0.2",
-                    check=False)  # fmt: skip
+            await wait_until(pilot, lambda: "capturing fates" in engine.stderr(), 10, "capture")
+            # The worker is told after that line; pings go on (at most 200, 50 ms apart) until
+            # the rows show, so a worker slow to start capturing on a busy host is no miss.
+            pinger = subprocess.Popen(
+                lab.in_ns("client", "ping", "-c", "200", "-i", "0.05", "-W", "1", "198.18.0.2"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
             def lines() -> list[str]:
                 table = screen.table
@@ -568,7 +575,13 @@ def test_v_lists_the_packets_the_links_dropped_with_their_fate(start_engine: Sta
             def pings(fate: str) -> int:
                 return sum(1 for line in lines() if "ICMP" in line and fate in line)
 
-            await wait_until(pilot, lambda: pings("loss") >= 3 and pings(" ms") >= 3, 5, "rows")
+            try:
+                await wait_until(
+                    pilot, lambda: pings("loss") >= 3 and pings(" ms") >= 3, 10, "rows"
+                )
+            finally:
+                pinger.kill()
+                pinger.wait()
             await pilot.press("1")  # dropped (`s` lists the fates to pick from)
             await pilot.pause(0.7)
             assert "dropped" in str(screen.filters.render())
