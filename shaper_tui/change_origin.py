@@ -4,6 +4,13 @@ and its `source` (what the client called itself)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from shaper_tui.session import SHORT_NAMES
+
+#: Fields named at most in a toast; more are counted.
+MAX_NAMED = 3
+
 #: The same words are not toasted again within this many seconds (a replay's ramp changes
 #: the link many times a second).
 QUIET_SECONDS = 5.0
@@ -22,3 +29,20 @@ def who_changed(source: str, origin: str) -> str:
     if source.startswith("tui:"):
         return f"Changed by another TUI ({source})"
     return f"Changed by another client ({source})"
+
+
+def what_changed(paths: Iterable[str]) -> str:
+    """The fields a change moved, in words (`Download latency, Upload loss`), so a toast says
+    what changed as well as who changed it; a flow rule's change is `flow rules`."""
+    names: list[str] = []
+    for path in sorted(paths):
+        parts = path.split(".")
+        if parts[0] == "default_link" and len(parts) >= 3 and parts[1] in SHORT_NAMES:
+            name = f"{SHORT_NAMES[parts[1]]} {' '.join(parts[2:]).replace('_', ' ')}"
+        else:
+            name = "flow rules" if parts[0] == "flows" else path
+        if name not in names:
+            names.append(name)
+    if len(names) > MAX_NAMED:
+        return f"{', '.join(names[:MAX_NAMED])} and {len(names) - MAX_NAMED} more"
+    return ", ".join(names)

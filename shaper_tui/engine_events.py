@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from engine.model.spec import DIRECTIONS, Direction, Spec
 from shaper_tui.app_state import ShaperState
-from shaper_tui.change_origin import QUIET_SECONDS, who_changed
+from shaper_tui.change_origin import QUIET_SECONDS, what_changed, who_changed
 from shaper_tui.messages import (
     EngineAttached,
     EngineDone,
@@ -73,15 +73,17 @@ class EngineEvents(ShaperState):
             for arrived in burst:
                 self.recorder.take(arrived)
         if message.other is not None:
-            self._say_who_changed(*message.other, count=message.others)
-            for path in field_changes(self.spec, message.spec):
-                self.session.changed_by[path] = message.other[0]
+            changes = field_changes(self.spec, message.spec)
+            source, origin = message.other
+            self._say_who_changed(source, origin, message.others, what_changed(changes))
+            for path in changes:
+                self.session.changed_by[path] = source
         if message.source == self.tag and self.link.busy:
             return  # our own change, overtaken by newer ones on their way
         self._show_spec(message.spec)
 
-    def _say_who_changed(self, source: str, origin: str, count: int = 1) -> None:
-        """A toast naming who changed the link, unless it is our own replay (its line says
+    def _say_who_changed(self, source: str, origin: str, count: int = 1, what: str = "") -> None:
+        """A toast naming who changed the link and what, unless it is our own replay (its line says
         so), the same words were said a moment ago, or any toast was (a flood of changes
         with a new source each is one toast every TOAST_SECONDS, counting them)."""
         runner = self.runner
@@ -97,7 +99,7 @@ class EngineEvents(ShaperState):
             told.clear()
         told[words] = now
         self._untold += count
-        self._untold_words = words
+        self._untold_words = f"{words}: {what}" if what else words
         wait = self._last_toast + TOAST_SECONDS - now
         if wait <= 0:
             self._toast_untold()

@@ -76,10 +76,10 @@ def test_each_door_is_named_and_the_tui_says_who_changed_the_link(
                                      ("sighup", "sighup"), ("tui:test", "control")]  # fmt: skip
     finally:
         watcher.close()
-    assert toasts == [
-        "Changed by another client (cli)",
-        "Changed over the HTTP API (http)",
-        "Changed by SIGHUP: the engine read its spec file again",
+    assert toasts == [  # who, and what
+        "Changed by another client (cli): Download latency",
+        "Changed over the HTTP API (http): Download latency",
+        "Changed by SIGHUP: the engine read its spec file again: Download latency",
     ]
 
 
