@@ -165,7 +165,10 @@ class EngineEvents(ShaperState):
         )
 
     def on_engine_done(self, message: EngineDone) -> None:
-        self.notify(message.message, timeout=3)
+        text = message.message
+        if self.session.capture and text == f"capturing to {self.session.capture}":
+            text += "; c stops"  # the key, as the recording's toast gives it
+        self.notify(text, timeout=3)
 
     def on_stats_arrived(self, message: StatsArrived) -> None:
         self.link.stats_taken()

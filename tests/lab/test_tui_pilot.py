@@ -540,6 +540,7 @@ def test_c_captures_fates_to_a_file_until_pressed_again(
     pings = [f for f in frames if ICMP in f.packet and f.packet[ICMP].type == 8]
     assert len(pings) == 5 and all(f.fate == "forwarded" and f.delay_ms >= 2 for f in pings)
     assert any("frames written to" in toast for toast in toasts), toasts
+    assert any(t.startswith("capturing to ") and t.endswith("; c stops") for t in toasts), toasts
 
 
 def test_v_lists_the_packets_the_links_dropped_with_their_fate(start_engine: StartEngine,
