@@ -17,13 +17,13 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from engine.files.regular_files import write_atomically
-from engine.model.validation_errors import describe_errors, quoted
 from engine.protocol.control import (
     MAX_REQUEST,
     ControlError,
@@ -31,7 +31,6 @@ from engine.protocol.control import (
     socket_in_use,
 )
 from engine.protocol.messages import (
-    REQUEST_TYPES,
     CaptureRequest,
     Error,
     FateRecords,
@@ -43,6 +42,7 @@ from engine.protocol.messages import (
     decode_request,
     encode,
 )
+from engine.protocol.request_errors import request_problem
 from engine.protocol.subscribers import CaptureFeed, Listeners, Outbox, Subscriber
 
 #: A client has this long to prove it holds the key; meanwhile it holds up nobody else.
@@ -56,6 +56,12 @@ MAX_CONNECTIONS = 64
 #: closed unanswered.
 MAX_REFUSING = 8
 TOO_MANY = f"too many control connections (at most {MAX_CONNECTIONS} at once): try again later"
+#: Most of those one process may hold, so that one client (a script gone wrong, holding
+#: connections it never closes) cannot shut every other out: the rest stay for others.
+MAX_PER_PROCESS = 16
+TOO_MANY_HERE = (
+    f"too many control connections from this process (at most {MAX_PER_PROCESS}): close some"
+)
 
 log = logging.getLogger("linkshaper")
 
@@ -88,6 +94,8 @@ class ControlServer:
         #: Socket connections open (being served, or a subscriber's), and being refused.
         self._clients = 0
         self._refusing = 0
+        #: Of `_clients`, how many each peer process holds (by its pid, from SO_PEERCRED).
+        self._per_process: dict[int, int] = {}
 
     def start(self) -> None:
         if self.path is None:
@@ -212,32 +220,43 @@ class ControlServer:
                 if not self._closing:
                     threading.Event().wait(0.05)
                 continue
+            peer = _peer_pid(client)
             with self._lock:
-                admitted = self._clients < MAX_CONNECTIONS
+                held = self._per_process.get(peer, 0)
+                full = self._clients >= MAX_CONNECTIONS
+                admitted = not full and held < MAX_PER_PROCESS
                 refused = not admitted and self._refusing < MAX_REFUSING
-                self._clients += admitted
+                if admitted:
+                    self._clients += 1
+                    self._per_process[peer] = held + 1
                 self._refusing += refused
-            if admitted or refused:
-                threading.Thread(
-                    target=self._authenticate if admitted else self._refuse,
-                    args=(client,), daemon=True, name="control-conn",
-                ).start()  # fmt: skip
+            if admitted:
+                threading.Thread(target=self._authenticate, args=(client, peer), daemon=True,
+                                 name="control-conn").start()  # fmt: skip
+            elif refused:
+                why = TOO_MANY if full else TOO_MANY_HERE
+                threading.Thread(target=self._refuse, args=(client, why), daemon=True,
+                                 name="control-conn").start()  # fmt: skip
             else:
                 client.close()
 
-    def _client_gone(self) -> None:
+    def _client_gone(self, peer: int) -> None:
         with self._lock:
             self._clients -= 1
+            left = self._per_process.pop(peer, 1) - 1
+            if left > 0:
+                self._per_process[peer] = left
 
-    def _refuse(self, client: socket.socket) -> None:
-        """Tell a client past MAX_CONNECTIONS so, in one line, as the answer to its request."""
+    def _refuse(self, client: socket.socket, why: str) -> None:
+        """Tell a client past MAX_CONNECTIONS (or its process's share) so, in one line, as
+        the answer to its request."""
         try:
             conn = self._handshake(client, 1)
             if conn is not None:
                 with contextlib.suppress(OSError, EOFError):
                     if conn.poll(1):
                         conn.recv_bytes(MAX_REQUEST)
-                        conn.send_bytes(encode(Error(message=TOO_MANY)))
+                        conn.send_bytes(encode(Error(message=why)))
                 with contextlib.suppress(OSError):
                     conn.close()
         finally:
@@ -260,7 +279,7 @@ class ControlServer:
             return None
         return conn
 
-    def _authenticate(self, client: socket.socket) -> None:
+    def _authenticate(self, client: socket.socket, peer: int) -> None:
         """The handshake within HANDSHAKE_TIMEOUT; then the connection is served without a
         timeout. It counts against MAX_CONNECTIONS until it ends, or its subscription does."""
         handed_on = False
@@ -271,10 +290,10 @@ class ControlServer:
             with socket.socket(fileno=os.dup(conn.fileno())) as view:
                 view.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
                 view.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
-            handed_on = self._serve(conn, counted=True)
+            handed_on = self._serve(conn, peer)
         finally:
             if not handed_on:
-                self._client_gone()
+                self._client_gone(peer)
 
     def _forget(self, subscriber: Outbox) -> None:
         with self._lock:
@@ -283,13 +302,13 @@ class ControlServer:
             self._captures_changed()
         self._watchers_changed()
 
-    def _forget_client(self, subscriber: Outbox) -> None:
+    def _forget_client(self, subscriber: Outbox, peer: int) -> None:
         self._forget(subscriber)
-        self._client_gone()
+        self._client_gone(peer)
 
-    def _serve(self, conn: Connection, counted: bool = False) -> bool:
+    def _serve(self, conn: Connection, peer: int | None = None) -> bool:
         """Until the client goes (False), or until it subscribes (True: its sender thread
-        owns it, and a `counted` one counts against MAX_CONNECTIONS until it goes)."""
+        owns it, and one from a `peer` process counts against MAX_CONNECTIONS until it goes)."""
         try:
             while True:
                 try:
@@ -316,7 +335,9 @@ class ControlServer:
                         reply = Error(message=f"internal error: {exc}")
                 conn.send_bytes(encode(reply))
                 if isinstance(request, Subscribe) and not isinstance(reply, Error):
-                    forget = self._forget_client if counted else self._forget
+                    forget = (
+                        self._forget if peer is None else partial(self._forget_client, peer=peer)
+                    )
                     subscriber = Subscriber(conn, forget, request.capture)
                     with self._lock:
                         self._subscribers.add(subscriber)
@@ -328,6 +349,16 @@ class ControlServer:
             with contextlib.suppress(OSError):
                 conn.close()
         return False
+
+
+def _peer_pid(client: socket.socket) -> int:
+    """The pid of the process at the other end of a Unix socket (0 if the kernel cannot say)."""
+    try:
+        creds = client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return 0
+    pid: int = struct.unpack("3i", creds)[0]
+    return pid
 
 
 def _hung_up(conn: Connection) -> bool:
@@ -345,30 +376,3 @@ def _caller_left(conn: Connection) -> Callable[[], bool]:
     lock meanwhile. (No deadline of the engine's own: a client may wait longer, as a bench
     applying 10,000 flows on a loaded machine does.)"""
     return lambda: _hung_up(conn)
-
-
-def request_problem(exc: ValidationError) -> str:
-    """Why a control request cannot be read, in the one-line `field: reason` words of every
-    door (a spec's field named as HTTP names it: `default_link.egress.latency`); an unknown
-    `type` answered with the types a client may send."""
-    errors = exc.errors(include_url=False, include_input=True)
-    if not errors:
-        return "not a message"
-    first = errors[0]
-    if first["type"] == "union_tag_invalid":
-        tag = quoted(first["ctx"]["tag"])
-        return f"type: unknown message type {tag} (use {', '.join(REQUEST_TYPES)})"
-    if first["type"] == "union_tag_not_found":
-        return f"type: missing (use {', '.join(REQUEST_TYPES)})"
-    if not first["loc"]:
-        return "not a message: must be a JSON object"
-    return describe_errors([{**error, "loc": _in_message(error["loc"])} for error in errors])
-
-
-def _in_message(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """A field's place within the message: without the message's tag, and a set_spec's
-    spec's fields named as in a spec (as HTTP, SIGHUP and the CLI name them)."""
-    rest = loc[1:]
-    if loc[:1] == ("set_spec",) and rest[:1] == ("spec",) and len(rest) > 1:
-        return rest[1:]
-    return rest

@@ -8,6 +8,8 @@ from __future__ import annotations
 import gc
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -18,15 +20,24 @@ import pytest
 
 from engine.model.spec import MAX_FLOWS, Spec, SpecError, loads_spec, parse_spec
 from engine.model.spec_patch import patch_spec
+from engine.protocol import control_server
 from engine.protocol.client import ControlClient
 from engine.protocol.control import ControlError, connect
-from engine.protocol.control_server import MAX_CONNECTIONS, MAX_REFUSING, TOO_MANY, ControlServer
+from engine.protocol.control_server import (
+    MAX_CONNECTIONS,
+    MAX_PER_PROCESS,
+    MAX_REFUSING,
+    TOO_MANY,
+    TOO_MANY_HERE,
+    ControlServer,
+)
 from engine.protocol.messages import Error, GetSpec, Message, SpecReply, Subscribe, decode
 from engine.protocol.subscribers import GONE_CHECK
 from engine.timelines.parsing import parse_timeline
 from engine.timelines.timeline import MAX_TIMELINE_SECONDS, TimelineError
 from engine.web.api import create_http_app
 from shaper_tui.history import History
+from tests import ROOT
 from tests.asgi_helpers import call
 from tests.unit.test_http_limits import Recorder
 
@@ -160,9 +171,13 @@ def test_the_tuis_history_holds_no_flows_of_the_specs_it_draws() -> None:
     assert held < HISTORY_BOUND, f"{CHANGES} changes held {held / 2**20:.1f} MiB"
 
 
-def test_control_connections_past_the_cap_are_told_so_in_one_line(control: str) -> None:
+def test_control_connections_past_the_cap_are_told_so_in_one_line(
+    control: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """1,000 subscribers that never read held 1,006 threads: now at most MAX_CONNECTIONS are
-    served at once; the next is told why, and once one goes a new one is served again."""
+    served at once; the next is told why, and once one goes a new one is served again. (One
+    process may hold them all here: its own share is the next test's.)"""
+    monkeypatch.setattr(control_server, "MAX_PER_PROCESS", MAX_CONNECTIONS)
     threads = threading.active_count()
     subscribers = [ControlClient(control) for _ in range(MAX_CONNECTIONS)]
     try:
@@ -186,4 +201,28 @@ def test_control_connections_past_the_cap_are_told_so_in_one_line(control: str) 
             time.sleep(0.1)
     finally:
         for client in subscribers:
+            client.close()
+
+
+def test_one_process_holds_at_most_its_share_and_others_are_still_served(control: str) -> None:
+    """A client that keeps MAX_CONNECTIONS connections open shut every other client out (the
+    second attacker pass, as root): one process now holds at most MAX_PER_PROCESS; its next
+    is told so in one line, and another process is served meanwhile."""
+    held = [ControlClient(control) for _ in range(MAX_PER_PROCESS)]
+    try:
+        for client in held:
+            assert isinstance(client.request(Subscribe()), SpecReply)
+        with (
+            ControlClient(control) as extra,
+            pytest.raises(ControlError, match=f"^{re.escape(TOO_MANY_HERE)}$"),
+        ):
+            extra.get_spec()
+        other = subprocess.run(
+            [sys.executable, "-c", "import sys; from engine.protocol.client import ControlClient;"
+             " c = ControlClient(sys.argv[1]); print(type(c.get_spec()).__name__)", control],
+            capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        )  # fmt: skip
+        assert other.returncode == 0 and other.stdout.strip() == "Spec", other.stderr[-500:]
+    finally:
+        for client in held:
             client.close()
