@@ -50,6 +50,14 @@ T = TypeVar("T")
 #: Largest reply read. A stats reply for 10,000 flows in each direction is some 7 MB (measured in
 #: tests/unit/test_control_client_limits.py); anything larger is not the engine's.
 MAX_REPLY = 64 * 1024 * 1024
+#: A change's reply is awaited at least this long, whatever the client's own timeout: the
+#: engine answers a change once both workers have it in force, or after waiting for them for
+#: its APPLY_WAIT (2 s, engine/daemon/worker_pool.py) with an error saying which is not. A
+#: client that gave up sooner was told "no answer" for a change the engine had put in force.
+MIN_CHANGE_WAIT = 4.0
+#: What a change's "no answer" adds: the engine drops a change whose client has hung up only
+#: until it commits it, so silence says nothing about whether it is in force.
+UNKNOWN_OUTCOME = "; the change may be in force or not: `linkshaper get` shows the spec in force"
 
 
 def wait_for_engine(
@@ -113,13 +121,20 @@ class ControlClient:
         except OSError as exc:
             self.broken = True
             raise ControlError(f"engine at {self.path} went away: {exc}") from None
-        return self._read()
-
-    def _read(self) -> Message:
-        """The next message, within the timeout; ControlError for silence, a reply too large,
-        or one that is not a linkshaper message."""
+        if not isinstance(message, SetSpec | PatchSpec):
+            return self._read()
         try:
-            with deadline(self._conn, self.path, self.timeout):
+            return self._read(max(self.timeout, MIN_CHANGE_WAIT))
+        except ControlError as exc:
+            if str(exc).startswith("no answer"):
+                raise ControlError(f"{exc}{UNKNOWN_OUTCOME}") from None
+            raise
+
+    def _read(self, timeout: float | None = None) -> Message:
+        """The next message, within `timeout` (the client's own by default); ControlError for
+        silence, a reply too large, or one that is not a linkshaper message."""
+        try:
+            with deadline(self._conn, self.path, self.timeout if timeout is None else timeout):
                 data = self._conn.recv_bytes(MAX_REPLY)
         except ControlError:
             self.broken = True

@@ -25,6 +25,7 @@ from engine.daemon.worker_pool import STALL_AFTER
 from engine.lab.harness import EngineProcess
 from engine.lab.lab import SERVER_IP, Lab
 from engine.protocol.client import ControlClient
+from engine.protocol.control import ControlError
 from engine.protocol.messages import (
     CaptureRequest,
     Message,
@@ -311,3 +312,23 @@ def test_a_worker_that_cannot_be_restarted_is_retried(start_engine: StartEngine)
     assert new != old
     with engine.client() as client:
         assert client.patch({"egress.latency": "3ms"}).default_link.egress.latency == 3
+
+
+@pytest.mark.lab
+def test_a_client_in_a_hurry_is_told_what_became_of_its_change(start_engine: StartEngine) -> None:
+    """A client whose own reply timeout (1 s) is shorter than the engine's wait for a stopped
+    worker was told "no answer" while the engine put its change in force (the second attacker
+    pass). A change now waits for the engine's answer (at least MIN_CHANGE_WAIT), which says
+    the change is kept and which worker does not have it yet."""
+    engine = start_engine({})
+    with (
+        stopped(worker_pid(engine, "egress")),
+        ControlClient(engine.control, timeout=1.0) as hurried,
+        pytest.raises(ControlError) as told,
+    ):
+        hurried.patch({"egress.latency": "7ms"})
+    said = str(told.value)
+    assert said.startswith("egress worker: change not in force"), said
+    assert "the change is kept" in said, said
+    with engine.client() as client:
+        assert client.get_spec().default_link.egress.latency == 7.0

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.daemon.worker_pool import APPLY_WAIT
 from engine.model.spec import MAX_FLOWS, Spec, SpecError, loads_spec, parse_spec
 from engine.model.spec_patch import patch_spec
 from engine.protocol import control_server
-from engine.protocol.client import ControlClient
+from engine.protocol.client import MIN_CHANGE_WAIT, ControlClient
 from engine.protocol.control import ControlError, connect
 from engine.protocol.control_server import (
     MAX_CONNECTIONS,
@@ -226,3 +227,9 @@ def test_one_process_holds_at_most_its_share_and_others_are_still_served(control
     finally:
         for client in held:
             client.close()
+
+
+def test_a_change_is_awaited_longer_than_the_engine_waits_for_its_workers() -> None:
+    """The client's floor for a change's reply is above the engine's wait for the workers (and
+    a margin for the commit), so the engine's answer, not silence, tells what became of it."""
+    assert MIN_CHANGE_WAIT >= APPLY_WAIT + 1.0
