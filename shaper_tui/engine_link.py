@@ -64,12 +64,10 @@ class EngineLink:
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        #: The newest spec change not yet taken by the app (`take_spec`): a burst of them
-        #: is one message to the app, so a flood costs one repaint, not one per change.
+        #: Every spec change arrived since the app last took one (`take_spec`), oldest first,
+        #: MAX_BURST at most: a burst is one message to the app, so a flood costs one repaint
+        #: (of the newest, the last), and a recording keeps each.
         self._spec_lock = threading.Lock()
-        self._latest: SpecArrived | None = None
-        #: Every change arrived since the app last took one, oldest first (a recording keeps
-        #: each, though the screen shows only the newest of a burst); MAX_BURST at most.
         self._burst: deque[SpecArrived] = deque(maxlen=MAX_BURST)
         #: Reports posted and not yet taken (`stats_taken`), and those skipped for it.
         self._stats_waiting = 0
@@ -248,13 +246,12 @@ class EngineLink:
     def _offer(self, arrived: SpecArrived) -> None:
         """Keep `arrived` as the newest change; tell the app only if it has none waiting."""
         with self._spec_lock:
-            waiting = self._latest
+            waiting = self._burst[-1] if self._burst else None
             if waiting is not None:
                 arrived.others, arrived.other = waiting.others, waiting.other
             if arrived.source != self.tag:
                 arrived.others += 1
                 arrived.other = (arrived.source, arrived.origin)
-            self._latest = arrived
             self._burst.append(arrived)
         if waiting is None:
             self._post(arrived)
@@ -264,11 +261,9 @@ class EngineLink:
         the app shows, standing for every change of the burst (its `others`); and every
         change of the burst, oldest first (a recording keeps each), taken at once."""
         with self._spec_lock:
-            latest, self._latest = self._latest, None
             burst = list(self._burst)
             self._burst.clear()
-        newest = posted if latest is None else latest
-        return newest, burst or [newest]
+        return (burst[-1], burst) if burst else (posted, [posted])
 
     # --- attachment ------------------------------------------------------------------
 

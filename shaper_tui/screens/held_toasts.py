@@ -28,8 +28,8 @@ class HoldsToasts:
 
     def on_mount(self) -> None:
         app = self.app  # type: ignore[attr-defined]
-        held: list[HeldToast] | None = getattr(app, "held_toasts", None)
-        if held is None:  # (an app that holds no toasts: a test's host of one screen)
+        held = held_by(app)
+        if held is None:
             return
         for shown in app._notifications:  # those already on screen come back after it too
             held.append(HeldToast(shown.message, shown.title, shown.severity, shown.timeout,
@@ -55,10 +55,16 @@ def toast_held(app: App[Any], toast: HeldToast, held: list[HeldToast]) -> bool:
 
 def release_toasts(app: App[Any]) -> None:
     """The toasts held, shown once no prompt is open (a prompt under it keeps holding them)."""
-    held: list[HeldToast] | None = getattr(app, "held_toasts", None)
+    held = held_by(app)
     if held is None or isinstance(app.screen, HoldsToasts):
         return
     toasts, held[:] = list(held), []
     for toast in toasts:
         app.notify(toast.message, title=toast.title, severity=toast.severity,
                    timeout=toast.timeout, markup=toast.markup)  # fmt: skip
+
+
+def held_by(app: App[Any]) -> list[HeldToast] | None:
+    """The app's held toasts; None for an app that holds none (a test's host of one screen)."""
+    held: list[HeldToast] | None = getattr(app, "held_toasts", None)
+    return held
