@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import typing
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,7 +67,11 @@ def schema_of(leaf: str) -> dict[str, Any]:
         props = schema["$defs"][ref.split("/")[-1]]["properties"]
     options = [o for o in props[name].get("anyOf", [props[name]]) if o.get("type") != "null"]
     flat = [inner for o in options for inner in o.get("anyOf", [o])]
-    return {"types": {o.get("type") for o in flat}, "options": flat, "default": props[name].get("default")}
+    return {
+        "types": {o.get("type") for o in flat},
+        "options": flat,
+        "default": props[name].get("default"),
+    }
 
 
 def generic_value(leaf: str) -> Any:
@@ -104,11 +109,13 @@ def round_values(round_: str) -> dict[str, Any]:
     return values
 
 
-def links() -> Iterator[tuple[str, str, str]]:
-    """(kind, the page's path prefix, the /qos path) of each link and direction set."""
-    for d in DIRECTIONS:
-        yield "default", d, f"default_link.{d}"
-        yield "flow", f"flows.web.{d}", f"flows.0.link.{d}"
+def links(round_: str) -> Iterator[tuple[str, str, str]]:
+    """(kind, the page's path prefix, the /qos path) of the default link and the flow, each
+    in one direction a round, the other the next."""
+    first = ROUNDS.index(round_) % 2
+    yield "default", DIRECTIONS[first], f"default_link.{DIRECTIONS[first]}"
+    other = DIRECTIONS[1 - first]
+    yield "flow", f"flows.web.{other}", f"flows.0.link.{other}"
 
 
 def shown(value: Any) -> str:
@@ -168,9 +175,7 @@ def api(start_engine: StartEngine, tmp_path: Path) -> EngineProcess:
     traces.mkdir()
     (traces / TRACE).write_text("5\n10\n")
     spec = {"default_link": {}, "flows": [{"label": "web", "flow": {"protocol": 6}}]}
-    return start_engine(
-        spec, extra=("--http", f"127.0.0.1:{PORT}", "--trace-dir", str(traces))
-    )
+    return start_engine(spec, extra=("--http", f"127.0.0.1:{PORT}", "--trace-dir", str(traces)))
 
 
 def test_the_page_sets_every_field_of_a_link_and_a_flow(api: EngineProcess, lab: Lab) -> None:
@@ -189,7 +194,7 @@ def test_the_page_sets_every_field_of_a_link_and_a_flow(api: EngineProcess, lab:
                     page.click(f"{details} summary")
             for round_ in ROUNDS:
                 values = round_values(round_)
-                for kind, prefix, _ in links():
+                for kind, prefix, _ in links(round_):
                     for leaf, value in values.items():
                         set_field(page, kind, prefix, leaf, value)
                 page.evaluate("document.getElementById('status').textContent = ''")
@@ -198,9 +203,23 @@ def test_the_page_sets_every_field_of_a_link_and_a_flow(api: EngineProcess, lab:
                 status = page.inner_text("#status")
                 assert status == "applied", f"round {round_}: {status}"
                 qos = get_qos()
-                for _, _, where in links():
+                for _, _, where in links(round_):
                     wrong += check_arrived(qos, where, values)
+            refused(page)
         return wrong
+
+    def refused(page: Any) -> None:
+        """A refusal is the engine's one line, and nothing of it was applied."""
+        before = get_qos()
+        page.fill('[data-path="flows.web.ingress.gap"]', "0")  # at least 1
+        page.click("#apply")
+        page.wait_for_function("document.getElementById('status').className === 'error'")
+        body = json.dumps({"flows.web.ingress.gap": 0}).encode()
+        request = urllib.request.Request(BASE + "/qos", body, method="PATCH")
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=10)
+        assert page.inner_text("#status") == json.loads(answer.value.read())["error"]
+        assert get_qos() == before
 
     wrong = in_netns(lab.ns("box"), drive)
     assert not wrong, "\n".join(wrong)
