@@ -3,6 +3,7 @@ the browser page (also at the seed's `/control.html`)."""
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from typing import Annotated, Any
 
@@ -12,7 +13,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from engine.daemon.gate import MAX_PATCH_FIELDS as MAX_PATCH_FIELDS
 from engine.daemon.gate import check_patch_size
-from engine.model.spec import MAX_LABEL_LENGTH, Direction, Spec, SpecError, seed_view
+from engine.model.spec import (
+    MAX_LABEL_LENGTH,
+    Direction,
+    LinkSpec,
+    Spec,
+    SpecError,
+    seed_view,
+)
 from engine.protocol.messages import Done, Error, Flush, PatchSpec, SetSpec, SpecReply
 from engine.web.common import NOT_THERE, Engine, spec_in_force
 
@@ -31,10 +39,12 @@ def spec_routes(
     """The routes; those that change the link depend on `changes` (the token check)."""
     router = APIRouter()
 
+    html = page_html()
+
     @router.get("/", response_class=HTMLResponse, summary="The browser page")
     @router.get("/control.html", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return resources.files("engine.web").joinpath("index.html").read_text()
+        return html
 
     @router.get("/qos", response_model=None, responses=SPEC_OK, summary="The spec in force")
     def get_qos() -> JSONResponse:
@@ -78,6 +88,19 @@ def spec_routes(
         return {"done": reply.message}
 
     return router
+
+
+#: Where the page's script takes the LINK's JSON schema, put in when the page is served.
+SCHEMA_SLOT = "/*LINK_SCHEMA*/null"
+
+
+def page_html() -> str:
+    """The browser page with the LINK's JSON schema in it, from which it builds an editor for
+    every field: a field added to the model shows up on the page without an edit to it."""
+    schema = json.dumps(LinkSpec.model_json_schema(mode="validation"))
+    page = resources.files("engine.web").joinpath("index.html").read_text()
+    # `<` escaped: a description holding `</script>` must not end the script.
+    return page.replace(SCHEMA_SLOT, schema.replace("<", "\\u003c"), 1)
 
 
 def _apply(engine: Engine, request: SetSpec | PatchSpec) -> Spec:
