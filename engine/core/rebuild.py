@@ -131,6 +131,8 @@ class Rebuilds:
     _classifier: Classifier
     _interner: Interner
     _staging: Staging | None
+    #: The plan staged last (in force once built): what a `PlanDiff` applies to.
+    plan: DirectionPlan
     _rng: random.Random
     _budget: HeldBudget
     _delays: DelaySamples
@@ -158,6 +160,7 @@ class Rebuilds:
         `build` makes it and puts it in force (engine.core.rebuild). Only links whose spec
         changed (or that follow a trace) are touched; links of removed flows drain, then go."""
         before = self._staging
+        self.plan = plan
         self._staging = Staging(
             plan, self.direction, self._links, self._classifier, traces or {}, self._new_link,
             self._interner, before.new_links if before is not None else None,
