@@ -12,6 +12,7 @@ import pytest
 
 from engine.core.classifier import DEFAULT_LABEL, Classifier
 from engine.core.frames import flow_key
+from engine.core.link import Link
 from engine.core.plan import DirectionPlan, Interner, PlanDiff, diff_plans, plan_of, plans_of
 from engine.daemon.plans import Sent, pack_plans, unpack_plan
 from engine.lab.big_specs import many_flows
@@ -136,3 +137,27 @@ def test_a_worker_is_sent_the_change_of_two_flows_of_ten_thousand_as_two() -> No
     assert message is not None and isinstance(message.plan, PlanDiff) and message.base == 1
     assert len(changed["egress"]) * 100 < len(whole)  # (some 400 kB whole)
     assert p.apply(message.plan.applied_to(p.plan), 1.0) == 2  # only those two rebuilt
+
+
+def test_the_swap_of_a_built_plan_reads_no_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the swap needs of the links (which hold frames, their least delay, which go) is
+    found in the build's slices: the one step forwarding waits for touches none of them."""
+    p = ReceivingPipeline(parse_spec(many_flows(2000, DEFAULT)), "egress", 0.0, seed=1)
+    p.receive(udp_frame(dst="198.19.0.5", dport=1029), 0.0)  # flow f5 holds a frame
+    reads: list[str] = []
+    idle = Link.idle
+
+    def counted(link: Link) -> bool:
+        reads.append(link.label)
+        return idle.fget(link)  # type: ignore[misc]
+
+    monkeypatch.setattr(Link, "idle", property(counted))
+    fewer = many_flows(1500, DEFAULT, 3)  # every link changed, 500 flows gone
+    p.stage(plans_of(parse_spec(fewer))["egress"], 0.1)
+    while p.build(0.1, 1) < 0:
+        reads.clear()
+    assert reads == []  # (the whole plan's 1,500 before)
+    assert p.read_slack == 0.001  # the default's 1 ms: f0's was 3 ms; none is less
+    flows = p.stats(0.2).flows
+    assert "f1499" in flows and "f1500" not in flows and flows["f5"].packets_in == 1
+    assert len(p.release(1.0)) == 1  # the frame f5 held left: nothing lost to the swap
