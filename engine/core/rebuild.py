@@ -54,6 +54,13 @@ class Staging:
         #: Links made for labels not in force, and labels whose link took a new spec.
         self.new_links: dict[str, Link] = {}
         self.changed: list[str] = []
+        #: What the swap would otherwise find by touching all 10,000 links at once (some
+        #: 10-100 ms that forwarding would wait for: issue 38), found as the steps go: the
+        #: changed labels whose link holds frames (reported next), the least delay of any
+        #: link wanted (`read_slack`), and the labels in force that are not wanted.
+        self.busy: list[str] = []
+        self.least_delay = float("inf")
+        self.gone: list[str] = []
         #: The classifier to put in force (the one in force if the rules are the same).
         self.classifier: Classifier | None = None
         self._work = self._steps(direction, live, classifier, make, intern, ready_made or {})
@@ -95,6 +102,7 @@ class Staging:
             self.wanted[label] = spec
             link = live.get(label)
             if link is not None and link.spec is spec and spec.trace is None:
+                self.least_delay = min(self.least_delay, link.least_delay)
                 if index % UNCHANGED_STEP == 0:
                     yield True
                 continue
@@ -102,12 +110,21 @@ class Staging:
             if link is not None:
                 link.configure(spec, self._now, trace)  # (keeps what it holds)
                 self.changed.append(label)
+                if not link.idle:  # (one that takes a frame later is touched then)
+                    self.busy.append(label)
             else:
                 made = ready_made.get(label)
                 if made is None or made.spec is not spec or spec.trace is not None:
                     made = make(label, spec, trace, self._now)
-                self.new_links[label] = made
+                self.new_links[label] = link = made
+            self.least_delay = min(self.least_delay, link.least_delay)
             yield True
+        wanted = self.wanted
+        for index, label in enumerate(live):  # (the links in force change only at the swap)
+            if label not in wanted:
+                self.gone.append(label)
+            if index % UNCHANGED_STEP == 0:
+                yield True
         if self.classifier is None:
             building = Classifier((), direction)
             for rule in plan.rules:
@@ -131,6 +148,8 @@ class Rebuilds:
     _classifier: Classifier
     _interner: Interner
     _staging: Staging | None
+    #: The plan staged last (in force once built): what a `PlanDiff` applies to.
+    plan: DirectionPlan
     _rng: random.Random
     _budget: HeldBudget
     _delays: DelaySamples
@@ -158,6 +177,7 @@ class Rebuilds:
         `build` makes it and puts it in force (engine.core.rebuild). Only links whose spec
         changed (or that follow a trace) are touched; links of removed flows drain, then go."""
         before = self._staging
+        self.plan = plan
         self._staging = Staging(
             plan, self.direction, self._links, self._classifier, traces or {}, self._new_link,
             self._interner, before.new_links if before is not None else None,
@@ -175,24 +195,26 @@ class Rebuilds:
         if staging is None or not staging.step(now, count):
             return -1
         self._staging = None
-        for label in [label for label in self._links if label not in staging.wanted]:
+        for label in staging.gone:
             gone = self._links.pop(label)
             self._busy.discard(gone)
             self._retired.append(gone)
+        labels = self._ledger.labels
         for label, link in staging.new_links.items():
             self._links[label] = link
-            self._ledger.labels[link] = label
-            link.fates = self.fates  # (not touched: a report of a link that saw nothing is
-            # the same as none, and 10,000 new links in one report would stall the worker)
-        for label in staging.changed:  # (configured while staged: see Staging)
-            link = self._links[label]
-            if not link.idle:  # an idle link's report is the same (see Link.stats)
-                self._touched.add(link)
+            labels[link] = label
+            # (not touched: a report of a link that saw nothing is the same as none, and
+            # 10,000 new links in one report would stall the worker)
+        if self.fates is not None:  # (a capture: every link notes its frames' fates)
+            for link in staging.new_links.values():
+                link.fates = self.fates
+        for label in staging.busy:  # (configured while staged; an idle link's report is
+            self._touched.add(self._links[label])  # the same, see Link.stats)
         assert staging.classifier is not None
         self._classifier = staging.classifier
         #: How long a frame may wait unread after it arrived (its arrival time known from the
         #: kernel's stamp) and still leave on time: the least delay of any link it may take.
-        self.read_slack = min(link.least_delay for link in self._links.values())
+        self.read_slack = staging.least_delay
         self._choose_straight()
         return len(staging.new_links) + len(staging.changed)
 

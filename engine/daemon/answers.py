@@ -4,12 +4,27 @@ supervisor, whose own work is the spec and its changes."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 
 from engine.daemon.config import EngineConfig
+from engine.daemon.reports import TrafficProfiles
 from engine.daemon.worker_pool import WorkerPool
-from engine.protocol.messages import Done, Error, Flush, Info, Message, encode
+from engine.model.version import __version__
+from engine.protocol.messages import (
+    Done,
+    Error,
+    Flush,
+    GetInfo,
+    GetProfile,
+    GetVersion,
+    Info,
+    Message,
+    ProfileReply,
+    Version,
+    encode,
+)
 
 log = logging.getLogger("linkshaper")
 
@@ -43,3 +58,18 @@ def engine_info(config: EngineConfig, pool: WorkerPool) -> Info:
         spec_path=config.spec_path,
         control_path=config.control_path,
     )
+
+
+def about(
+    request: Message, config: EngineConfig, pool: WorkerPool, profiles: TrafficProfiles
+) -> Message:
+    """What the engine is (GetInfo), its version, a direction's traffic profile; an Error for
+    anything that is no request."""
+    if isinstance(request, GetInfo):
+        return engine_info(config, pool)
+    if isinstance(request, GetVersion):
+        return Version(version=__version__)
+    if isinstance(request, GetProfile):
+        data = profiles.profile(request.direction)
+        return ProfileReply(direction=request.direction, data=base64.b64encode(data).decode())
+    return Error(message=f"not a request: {request.type}")

@@ -15,7 +15,7 @@ from engine.core.wake_margin import CEILING, WakeMargin
 from engine.daemon.channel import Outbox
 from engine.daemon.worker.forwarder import Forwarder
 from engine.daemon.worker.intake import clock_at_most
-from engine.daemon.worker.supervisor_side import FATE_BATCH
+from engine.daemon.worker.supervisor_side import BUILD_PAUSE, FATE_BATCH
 from engine.daemon.worker.waits import DEFER_MIN, STREAM_HOLD
 from engine.kernel.interface_state import LINK_ERRNOS
 from engine.protocol.messages import Flush, StatsPace
@@ -112,7 +112,9 @@ def _loop(forwarder: Forwarder, conn: Connection, outbox: Outbox) -> None:
             forwarder.stream_line(conn_fd, rounds.next_stats)
             control = bool(select.select(watched_pipe, [], [], 0)[0])
         else:
-            due = now if building else rounds.next_stats
+            # While a plan is built, a pause between slices: a worker that never sleeps
+            # waits behind every other busy process, frames it holds too (issue 38).
+            due = min(now + BUILD_PAUSE, rounds.next_stats) if building else rounds.next_stats
             control = forwarder.sleep_until_due(now, rx_fd, conn_fd, due, margin)
         if not _after_waking(forwarder, conn, outbox, rounds, control):
             return

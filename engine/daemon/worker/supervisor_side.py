@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from pydantic import ValidationError
 
 from engine.core.deadlines import NANOSECONDS
+from engine.core.plan import PlanDiff
 from engine.daemon.channel import Outbox
 from engine.daemon.collector import collector_paused
 from engine.daemon.plans import ConfigurePlan, unpack_plan
@@ -44,6 +45,10 @@ STATS_INTERVAL = 0.1
 #: forwarding with the links in force, BUILD_STEP links or rules between looks at the clock.
 BUILD_SLICE = 0.002
 BUILD_STEP = 32
+#: Between slices the worker sleeps this long (or until a frame or a release wakes it): a
+#: process that never sleeps waits behind every busy one on a loaded machine, for tens of
+#: milliseconds, and the frames its links hold with it.
+BUILD_PAUSE = 0.001
 #: With nobody watching, stats go up this rarely, traffic or not: an idle engine stays asleep,
 #: and a busy one spends nothing on figures nobody reads (a report, built cold after a sleep,
 #: costs some 0.7 ms here). The supervisor asks for STATS_INTERVAL while a TUI, a stream or a
@@ -133,8 +138,14 @@ class SupervisorSide(Intake):
         if isinstance(message, Stop):
             return False
         if isinstance(message, ConfigurePlan):
-            traces = traces_at(message.plan.traces(), message.trace_files)
-            self.pipeline.stage(message.plan, now, traces)
+            plan = message.plan
+            if isinstance(plan, PlanDiff):  # (the pipe keeps order: its base is the last)
+                if message.base != self.staged_generation:
+                    self.note("warning", f"a change of generation {message.base} applied to "
+                              f"{self.staged_generation}")  # fmt: skip
+                plan = plan.applied_to(self.pipeline.plan)
+            traces = traces_at(plan.traces(), message.trace_files)
+            self.pipeline.stage(plan, now, traces)
             self.staged_generation = message.generation
             self.build_staged(now)
         elif isinstance(message, Configure):
