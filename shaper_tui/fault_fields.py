@@ -22,18 +22,25 @@ Kind = Literal["bytes", "seconds", "share", "ms"]
 
 @dataclass(frozen=True)
 class Part:
-    """One number of a fault's model: its field name, its unit and its control's label."""
+    """One number of a fault's model: its field name, its unit, its control's label, and
+    whether the model needs it (off, it switches the fault off)."""
 
     name: str
     kind: Kind
     label: str
+    required: bool = False
 
 
 AFTER_BYTES = Part("after_bytes", "bytes", "bytes")
 AFTER_S = Part("after_s", "seconds", "after")
 TOXICITY = Part("toxicity", "share", "toxicity")
-#: after N bytes or T seconds, for a share of the connections (Blackhole's shape).
+#: after N bytes or T seconds, for a share of the connections (Blackhole's and Reset's shape).
 TRIGGERED = (AFTER_BYTES, AFTER_S, TOXICITY)
+#: The parts of the faults on other branches (limit_data; slow_close and stall), ready.
+LIMIT_BYTES = Part("after_bytes", "bytes", "bytes", required=True)
+HOLD = Part("delay_ms", "ms", "hold", required=True)
+WITHIN_BYTES = Part("within_bytes", "bytes", "in bytes")
+WITHIN_S = Part("within_s", "seconds", "in time")
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,8 @@ class Fault:
 #: Switched on from the TUI, a triggered fault strikes 10 s into each connection.
 TRIGGERED_ON: dict[str, Any] = {"after_s": 10.0}
 
-#: Every connection fault the TUI sets, in the order its controls show. A fault model of the
-#: same shape is one row more, e.g. `Fault("reset", "Reset", TRIGGERED, TRIGGERED_ON),`.
+#: Every connection fault the TUI sets, in the order its controls show. A fault model of a
+#: shape above is one row more, e.g. `Fault("reset", "Reset", TRIGGERED, TRIGGERED_ON),`.
 FAULTS: tuple[Fault, ...] = (
     Fault("blackhole", "Blackhole", TRIGGERED, TRIGGERED_ON),
 )  # fmt: skip
@@ -62,12 +69,16 @@ def part_field(fault: Fault, part: Part) -> str:
     return f"{fault.name}_{part.name}"
 
 
-#: Each control's field: a fault's switch, or a part of it.
-FAULT_FIELDS: dict[str, tuple[Fault, Part | None]] = {
-    field: (fault, part)
-    for fault in FAULTS
-    for field, part in ((fault.name, None), *((part_field(fault, p), p) for p in fault.parts))
-}
+def fields_of(faults: tuple[Fault, ...]) -> dict[str, tuple[Fault, Part | None]]:
+    """Each control's field for `faults`: a fault's switch, or a part of it."""
+    return {
+        field: (fault, part)
+        for fault in faults
+        for field, part in ((fault.name, None), *((part_field(fault, p), p) for p in fault.parts))
+    }
+
+
+FAULT_FIELDS = fields_of(FAULTS)
 #: A spec path under a direction (`blackhole.after_s`) and the control that sets it.
 CONTROL_OF: dict[str, str] = {
     f"{fault.name}.{part.name}": part_field(fault, part) for fault in FAULTS for part in fault.parts
@@ -80,10 +91,15 @@ def _model(link: LinkSpec, fault: Fault) -> dict[str, Any] | None:
 
 
 def fault_value(link: LinkSpec, field: str) -> float | str:
-    """What the control of `field` shows: `on`/`off` for a switch; for a part, its value
-    (seconds shown in ms), or OFF when it or its fault is not set."""
+    """What the control of `field` shows (see `part_value`)."""
     fault, part = FAULT_FIELDS[field]
-    model = _model(link, fault)
+    return part_value(_model(link, fault), part)
+
+
+def part_value(model: dict[str, Any] | None, part: Part | None) -> float | str:
+    """What a control shows of a fault's `model` (None: off): `on`/`off` for its switch
+    (`part` None); for a part, its value (seconds shown in ms), or OFF when it or its fault
+    is not set."""
     if part is None:
         return "off" if model is None else "on"
     value = None if model is None else model.get(part.name)
@@ -100,25 +116,32 @@ def _typed(part: Part, value: float) -> float | int:
 
 
 def fault_changes(at: str, field: str, value: float | str, link: LinkSpec) -> dict[str, Any]:
-    """The patch for a fault control under `at` (`ingress.`): the switch on sets the fault's
-    `on`, off removes it; a part set while the fault is off switches it on with that part;
-    a part set to OFF unsets it, and the fault goes when no trigger is left (a share part at
-    OFF, the toxicity, switches the fault off)."""
+    """The patch for a fault control under `at` (`ingress.`), see `fault_patch`."""
     fault, part = FAULT_FIELDS[field]
-    model = _model(link, fault)
-    whole = at + fault.name
+    return fault_patch(at + fault.name, fault, part, value, _model(link, fault))
+
+
+def fault_patch(
+    whole: str, fault: Fault, part: Part | None, value: float | str, model: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The patch at path `whole` (`ingress.blackhole`) that sets a fault's control, given the
+    fault's `model` in force (None: off). The switch on sets the fault's `on`, off removes
+    it. A part set while the fault is off switches it on with that part and the parts the
+    model needs (a share, with `on` whole). A part set to OFF unsets it; the fault goes with
+    a part it needs, its share, or its last trigger."""
     if part is None:
         if value == "off":
             return {whole: None}
         return {whole: dict(fault.on) if model is None else model}
     number = float(value)
+    needed = {p.name for p in fault.parts if p.required}
     if number < 0:
-        if model is None or part.kind == "share":
+        if model is None or part.kind == "share" or part.required:
             return {whole: None}
-        left = [p for p in fault.parts
-                if p.kind != "share" and p != part and model.get(p.name) is not None]  # fmt: skip
+        left = [p for p in fault.parts if p.kind != "share" and p != part
+                and model.get(p.name) is not None]  # fmt: skip
         return {f"{whole}.{part.name}": None} if left else {whole: None}
-    if model is None:  # a trigger alone; a share with the trigger the switch sets
-        base = dict(fault.on) if part.kind == "share" else {}
+    if model is None:
+        base = {k: v for k, v in fault.on.items() if part.kind == "share" or k in needed}
         return {whole: {**base, part.name: _typed(part, number)}}
     return {f"{whole}.{part.name}": _typed(part, number)}
