@@ -29,6 +29,10 @@ from tests.tui_helpers import wait_until
 pytestmark = pytest.mark.lab
 
 StartEngine = Callable[..., EngineProcess]
+#: How long a change may take to reach the engine and the screen on a busy 2-core host, and
+#: a replay to end (it lasts as long as the recording did, which a busy host stretches).
+WAIT = 20.0
+REPLAY_WAIT = 120.0
 BASE = {"default_link": {"ingress": {"rate": "10mbit"}, "egress": {"rate": "2mbit"}}}
 
 
@@ -68,44 +72,48 @@ def test_blackhole_is_switched_and_set_from_its_keys(
             assert switch.value == "off" and slider(app, "ingress-blackhole_after_s").text == "off"
             switch.focus()
             await pilot.press("right")  # on: 10 s into each connection, every connection
-            await wait_until(pilot, lambda: link("ingress").blackhole == Blackhole(after_s=10))
+            await wait_until(
+                pilot, lambda: link("ingress").blackhole == Blackhole(after_s=10), WAIT
+            )
             assert slider(app, "ingress-blackhole_after_s").text == "10 s"
             assert slider(app, "ingress-blackhole_after_bytes").text == "off"
             assert slider(app, "ingress-blackhole_toxicity").text == "100 %"
             await typed(pilot, app, "ingress-blackhole_after_bytes", "100kB")
             await typed(pilot, app, "ingress-blackhole_toxicity", "50")  # in %, as shown
             both = Blackhole(after_bytes=100_000, after_s=10, toxicity=0.5)
-            await wait_until(pilot, lambda: link("ingress").blackhole == both)
+            await wait_until(pilot, lambda: link("ingress").blackhole == both, WAIT)
             assert slider(app, "ingress-blackhole_after_bytes").text == "100 kB"
             await typed(pilot, app, "ingress-blackhole_after_s", "off")  # bytes alone now
             await wait_until(pilot, lambda: link("ingress").blackhole
-                             == Blackhole(after_bytes=100_000, toxicity=0.5))  # fmt: skip
+                             == Blackhole(after_bytes=100_000, toxicity=0.5), WAIT)  # fmt: skip
             await pilot.press("u")  # the time trigger back
             await wait_until(pilot, lambda: (b := link("ingress").blackhole) is not None
-                             and b.after_s == 10)  # fmt: skip
+                             and b.after_s == 10, WAIT)  # fmt: skip
             # A part set while its fault is off switches it on with that trigger alone.
             await typed(pilot, app, "egress-blackhole_after_s", "2s")
-            await wait_until(pilot, lambda: link("egress").blackhole == Blackhole(after_s=2))
+            await wait_until(pilot, lambda: link("egress").blackhole == Blackhole(after_s=2), WAIT)
             assert app.query_one("#egress-blackhole", ChoiceControl).value == "on"
             with ControlClient(engine.control) as client:  # changed elsewhere: shown
                 client.patch({"egress.blackhole.toxicity": 0.25}, source="set")
             toxicity = slider(app, "egress-blackhole_toxicity")
-            await wait_until(pilot, lambda: toxicity.text == "25 %", what="shown")
+            await wait_until(pilot, lambda: toxicity.text == "25 %", WAIT, "shown")
             switch.focus()
             await pilot.press("left")  # off
-            await wait_until(pilot, lambda: link("ingress").blackhole is None)
+            await wait_until(pilot, lambda: link("ingress").blackhole is None, WAIT)
             assert slider(app, "ingress-blackhole_after_bytes").text == "off"
             await pilot.press("r")  # stop recording
             with ControlClient(engine.control) as client:
                 client.set_spec(Spec.model_validate(BASE), source="set")
-            await wait_until(pilot, lambda: link("egress").blackhole is None)
+            await wait_until(pilot, lambda: link("egress").blackhole is None, WAIT)
             await pilot.press("t")  # replay the recording onto the spec without faults
-            await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), what="prompt")
+            await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), WAIT, "prompt")
             assert app.screen.query_one(Input).value == str(app.last_recording)
             await pilot.press("enter")
             await wait_until(pilot, lambda: link("egress").blackhole
-                             == Blackhole(after_s=2, toxicity=0.25), 20)  # fmt: skip
-            await wait_until(pilot, lambda: app.runner is None or app.runner.status().finished, 20)
+                             == Blackhole(after_s=2, toxicity=0.25), REPLAY_WAIT)  # fmt: skip
+            await wait_until(
+                pilot, lambda: app.runner is None or app.runner.status().finished, REPLAY_WAIT
+            )
             assert link("ingress").blackhole is None  # as the recording ended
 
     asyncio.run(scenario())
