@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from textual.binding import Binding, BindingType
 
+from shaper_tui.fault_fields import FAULTS
+
 #: The bindings that move between controls (listed first in the help).
 MOVES = ("app.next", "app.previous", "app.other_panel")
 
@@ -38,7 +40,8 @@ BINDINGS: list[BindingType] = [
             tooltip="Redo what u undid (Shift+U or Ctrl+Y)"),
     Binding("a", "advanced", "Advanced", show=False, id="app.advanced",
             tooltip="Show or hide each direction's rarer settings: queue discipline and "
-                    "ECN, duplication, corruption, reordering, slots, outages"),
+                    "ECN, duplication, corruption, reordering, slots, outages, the seed, "
+                    f"connection faults ({', '.join(f.label.lower() for f in FAULTS)})"),
     Binding("f", "flush", "Flush", show=False, id="app.flush",
             tooltip="Flush: drop every packet the links hold, queued or delayed (after a "
             "latency set by mistake, say: a lower latency applies to packets that arrive "

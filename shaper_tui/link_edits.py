@@ -6,15 +6,16 @@ without a screen.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
+from shaper_tui.fault_fields import FAULT_FIELDS, fault_changes, fault_value
 
-Field = Literal[
-    "rate", "loss", "loss_model", "latency", "jitter", "jitter_strength", "jitter_distribution",
-    "queue", "discipline", "ecn", "duplicate", "corrupt", "reorder", "slot", "outage",
-    "outage_every", "outage_for", "seed",
-]  # fmt: skip
+#: A control's field: "rate", "loss", "loss_model", "latency", "jitter", "jitter_strength",
+#: "jitter_distribution", "queue", "discipline", "ecn", "duplicate", "corrupt", "reorder",
+#: "slot", "outage", "outage_every", "outage_for", "seed", or a connection fault's (its
+#: switch and parts, from the table in fault_fields.py).
+Field = str
 
 LOSS_MODELS = ("random", "bursty")
 JITTER_DISTRIBUTIONS = ("uniform", "normal", "pareto")
@@ -66,6 +67,8 @@ def shown_value(link: LinkSpec, field: Field) -> float | str:
         return 0.0 if link.slot is None else link.slot.min_delay
     if field in ("outage", "outage_every", "outage_for"):
         return _outage_value(link, field)
+    if field in FAULT_FIELDS:
+        return fault_value(link, field)
     value = getattr(link, field)
     return value if isinstance(value, str) else float(value)
 
@@ -154,6 +157,8 @@ def changes_for(
         return {at + "slot.min_delay": ms, at + "slot.max_delay": kept}
     if field in ("outage", "outage_every", "outage_for"):
         return _outage_changes(at, field, value, link)
+    if field in FAULT_FIELDS:
+        return fault_changes(at, field, value, link)
     if field == "loss_model":
         loss = mean_loss(link)
         if value == "bursty":

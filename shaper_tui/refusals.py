@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 
 from engine.model.spec import Direction
+from shaper_tui.fault_fields import CONTROL_OF, FAULTS
 from shaper_tui.session import SHORT_NAMES
-from shaper_tui.widgets.direction_panel import CHOICES, SLIDERS
+from shaper_tui.widgets.direction_panel import NAMES
 
 #: A field of the default link as the engine names it in a refusal (`default_link.` is
 #: left out by some doors: `ingress.rate`).
@@ -21,11 +22,11 @@ _FIELD = re.compile(r"(?<![\w.])(?:default_link\.)?(ingress|egress)\.([a-z_]+(?:
 _CONTROL_OF = {
     "burst_loss": "loss", "queue.packets": "queue", "queue.discipline": "discipline",
     "queue.ecn": "ecn", "outage.period": "outage_every", "outage.mean_up": "outage_every",
-    "outage.down": "outage_for", "outage.mean_down": "outage_for",
+    "outage.down": "outage_for", "outage.mean_down": "outage_for", **CONTROL_OF,
 }  # fmt: skip
 #: Fields set as a whole by one control: a refusal of any field under one is that control's.
-_WHOLE = ("burst_loss", "slot", "outage")
-_LABELS = {field: label for field, label, _ in (*SLIDERS, *CHOICES)}
+_WHOLE = ("burst_loss", "slot", "outage", *(fault.name for fault in FAULTS))
+_LABELS = NAMES
 
 
 def control_name(direction: Direction, path: str) -> str:

@@ -27,6 +27,7 @@ from engine.model.units import (
     parse_rate,
     parse_ratio,
 )
+from shaper_tui.fault_fields import OFF
 from shaper_tui.link_edits import OUTAGE_EVERY_MS, OUTAGE_FOR_MS
 
 DECADE = (1.0, 1.5, 2.0, 3.0, 5.0, 7.5)
@@ -247,3 +248,60 @@ QUEUE = Scale(
     parse=_packets_parse,
     unit_hint="packets, e.g. 100",
 )
+
+
+#: Byte units a fault's trigger is typed in (decimal, as the figures say them, and binary).
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 1 << 10,
+               "mib": 1 << 20, "gib": 1 << 30}  # fmt: skip
+
+
+def _bytes_text(count: float) -> str:
+    for factor, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if count >= factor:
+            return f"{count / factor:.3g} {unit}"
+    return f"{count:.0f} B"
+
+
+def _bytes_parse(text: str) -> float:
+    unit = _UNIT.fullmatch(text)
+    if unit is None or unit.group(1).lower() not in _BYTE_UNITS:
+        raise UnitError(f"{text.strip()[:20]!r} is no byte count (e.g. 100kB, 1.5MB, 0)")
+    number = float(text.strip()[: len(text.strip()) - len(unit.group(1))])
+    return float(round(number * _BYTE_UNITS[unit.group(1).lower()]))
+
+
+def _bytes_unit(count: float) -> tuple[str, str]:
+    """The unit `_bytes_text` shows `count` in."""
+    for factor, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if count >= factor:
+            return unit, unit
+    return "B", "B"
+
+
+def _or_off(scale: Scale, first: float) -> Scale:
+    """`scale` with OFF below its steps (a fault's part not set: shown and typed `off`), its
+    first step up from OFF going to `first`."""
+
+    def text(value: float) -> str:
+        return "off" if value < 0 else scale.format(value)
+
+    def parse(typed: str) -> float:
+        return OFF if typed.strip().lower() == "off" else scale.parse(typed)
+
+    def bare(value: float) -> tuple[str, str]:
+        return scale.bare(max(value, first))
+
+    hint = f"{scale.unit_hint}, off"
+    return replace(scale, steps=(OFF, *scale.steps), format=text, parse=parse, bare=bare,
+                   unit_hint=hint, first=first)  # fmt: skip
+
+
+#: A connection fault's parts: a trigger in bytes, one in time (ms, from 10 ms to an hour),
+#: the share of connections, a hold in ms; each `off` below its steps.
+FAULT_BYTES = _or_off(Scale(steps=(0.0, *decades(1000, 1e10)), coarse=len(DECADE),
+                            format=_bytes_text, parse=_bytes_parse,
+                            unit_hint="e.g. 100kB, 1.5MB, 0 (at once)", bare=_bytes_unit),
+                      first=100_000.0)  # fmt: skip
+FAULT_AFTER = _or_off(replace(DURATION, steps=(0.0, *decades(10, 3_600_000))), first=10_000.0)
+FAULT_SHARE = _or_off(LOSS, first=1.0)
+FAULT_HOLD = _or_off(replace(DURATION, steps=DURATION.steps[1:]), first=500.0)

@@ -16,7 +16,7 @@ from shaper_tui.screens.confirm import ConfirmScreen
 from shaper_tui.screens.presets import PresetsScreen
 from shaper_tui.session import SHORT_NAMES, Change, stop_question
 from shaper_tui.undo_fields import field_name, take_back, with_values
-from shaper_tui.widgets.direction_panel import DirectionPanel
+from shaper_tui.widgets.direction_panel import NAMES, DirectionPanel
 from shaper_tui.widgets.value_slider import ValueSlider
 
 #: Said instead of sending a change while no engine is attached: the controls keep the spec.
@@ -52,8 +52,7 @@ class SpecEdits(ShaperState):
             after = apply_patch(self.spec, changes)
         except SpecError:
             after = None  # the engine's gate says why (see _patch)
-        label = self.panels[direction].controls[field].label
-        what = f"{SHORT_NAMES[direction]} {label}"
+        what = f"{SHORT_NAMES[direction]} {NAMES[field]}"
         old = self._shown(direction, field, self.spec)
         new = self._shown(direction, field, after) if after is not None else str(value)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from engine.cli.common import USAGE_EXIT, fail
 from engine.model.rates import direction_rates
 from engine.model.spec import seed_view
-from engine.model.stats import DirectionStats
+from engine.model.stats import DirectionStats, LinkStats
 from engine.model.units import format_duration_ms, format_rate
 from engine.protocol.client import ControlClient
 from engine.protocol.control import add_control_option, finite_float
@@ -105,6 +105,15 @@ def cmd_flush(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connections(total: LinkStats) -> str:
+    """The connections a link with a connection fault tracks, and those its full table could
+    not take (they pass unharmed): said only where a fault keeps a table."""
+    if not total.connections and not total.connections_untracked:
+        return ""
+    untracked = total.connections_untracked
+    return f"  conns {total.connections}" + (f" ({untracked} untracked)" if untracked else "")
+
+
 def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str:
     rates = direction_rates(previous, current)
     total = current.total
@@ -119,6 +128,7 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         + (f" blackholed={drops.blackholed}" if drops.blackholed else "")
         + "  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
+        + _connections(total)
         + (f"  engine saturated={current.engine_saturated}" if current.engine_saturated else "")
         + (f"  NOT FORWARDING: {current.interface_problem}" if current.interface_problem else "")
     )

@@ -40,6 +40,12 @@ is what the engine has in force, whoever changed it.
 - **Slots**: frames leave in bursts, one every that long (as Wi-Fi aggregates them).
 - **Outage**: off, blocked (dropped) or hold (kept, then sent): **Out for** that long every
   **Out every**; switched on, it starts as 500 ms every 5 s.
+- **Seed**: on, every random decision about a packet follows from the seed and the packet
+  (the same fates on every run).
+- **Blackhole** (a connection fault): on, each connection (TCP or UDP) is dropped silently
+  once it has carried **bytes** or lived **after** (whichever comes first; `off` is not
+  set), for the **toxicity** share of connections; switched on, it strikes after 10 s. The
+  drops are counted in the stats as `blackholed`.
 
 ## Figures
 

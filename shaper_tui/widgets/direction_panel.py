@@ -14,6 +14,7 @@ from textual.widgets import Static
 from engine.model.rates import LinkRates
 from engine.model.spec import UNLIMITED_RATE, Direction, LinkSpec
 from engine.model.units import format_rate, format_share
+from shaper_tui.fault_rows import FAULT_CHOICES, FAULT_NAMES, FAULT_ORDER, FAULT_SLIDERS
 from shaper_tui.link_edits import (
     DISCIPLINES,
     JITTER_DISTRIBUTIONS,
@@ -22,17 +23,8 @@ from shaper_tui.link_edits import (
     SWITCH,
     Field,
     shown_value,
-)
-from shaper_tui.scales import (
-    DURATION,
-    LOSS,
-    OUTAGE_EVERY,
-    OUTAGE_FOR,
-    QUEUE,
-    RATE,
-    STRENGTH,
-    Scale,
-)
+)  # fmt: skip
+from shaper_tui.scales import DURATION, LOSS, OUTAGE_EVERY, OUTAGE_FOR, QUEUE, RATE, STRENGTH, Scale
 from shaper_tui.textual_fixes import set_border_subtitle
 from shaper_tui.widgets.choice_control import ChoiceControl
 from shaper_tui.widgets.fitted_line import FittedLine
@@ -65,6 +57,7 @@ SLIDERS: tuple[tuple[Field, str, Scale], ...] = (
     ("slot", "Slots", DURATION),
     ("outage_every", "Out every", OUTAGE_EVERY),
     ("outage_for", "Out for", OUTAGE_FOR),
+    *FAULT_SLIDERS,
 )
 CHOICES: tuple[tuple[Field, str, tuple[str, ...]], ...] = (
     ("loss_model", "Loss mode", LOSS_MODELS),
@@ -73,6 +66,7 @@ CHOICES: tuple[tuple[Field, str, tuple[str, ...]], ...] = (
     ("ecn", "ECN", SWITCH),
     ("outage", "Outage", OUTAGE_MODES),
     ("seed", "Seed", SWITCH),
+    *FAULT_CHOICES,
 )
 #: Top to bottom, as a user reads a link: capacity, loss, then delay.
 BASIC: tuple[Field, ...] = (
@@ -80,13 +74,15 @@ BASIC: tuple[Field, ...] = (
     "queue",
 )  # fmt: skip
 #: The rarer settings, shown with `a` (so that 80x24 still holds the basic ones and graphs):
-#: the queue's discipline, netem's other impairments, delivery slots, outages and the seed
-#: (reproducible fates).
+#: the queue's discipline, netem's other impairments, delivery slots, outages, the seed
+#: (reproducible fates) and the connection faults.
 ADVANCED: tuple[Field, ...] = (
     "discipline", "ecn", "duplicate", "corrupt", "reorder", "slot", "outage", "outage_every",
-    "outage_for", "seed",
+    "outage_for", "seed", *FAULT_ORDER,
 )  # fmt: skip
 ORDER: tuple[Field, ...] = (*BASIC, *ADVANCED)
+#: Each control's name (undo, refusals, prompts): its label, or a fault part's full name.
+NAMES: dict[Field, str] = {field: label for field, label, _ in (*SLIDERS, *CHOICES)} | FAULT_NAMES
 
 
 class ControlsScroll(VerticalScroll, can_focus=False, inherit_bindings=False):
@@ -204,7 +200,7 @@ class DirectionPanel(Vertical):
                 assert isinstance(value, float)
                 control = ValueSlider(
                     label, scale, value, field=field, direction=self.direction, id=control_id,
-                    title=f"{TITLES[self.direction]}: {label}",
+                    title=f"{TITLES[self.direction]}: {NAMES[field]}",
                 )  # fmt: skip
             else:
                 label, options = choices[field]

@@ -73,7 +73,8 @@ class ValueSlider(LazyFocusStyle, can_focus=True):
         Binding("shift+left,H", "coarse(-1)", "Much less", show=False, id="slider.coarse_down",
                 key_display="Shift+← / H", tooltip="A coarse step down"),
         Binding("home", "extreme(-1)", "Lowest", show=False, id="slider.lowest", key_display="Home",
-                tooltip="The lowest value (0, or blocked for a rate: that asks first)"),
+                tooltip="The lowest value (0; off for a connection fault; blocked for a rate: "
+                "that asks first)"),
         Binding("end", "extreme(1)", "Highest", show=False, id="slider.highest", key_display="End",
                 tooltip="The highest value (unlimited for a rate); where that stops the link "
                 "(100 % loss), it asks first"),

@@ -95,6 +95,25 @@ def test_advanced_settings(snap_compare: SnapCompare, size: tuple[int, int]) -> 
     assert snap_compare(app, terminal_size=size, run_before=advanced)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+def test_connection_faults(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """The connection faults under the other advanced settings: the download's Blackhole
+    switched on (after 10 s) with a bytes trigger typed, the upload's off (`off` each)."""
+    app, ready = app_and_ready()
+
+    async def faults(pilot: Pilot[Any]) -> None:
+        await ready(pilot)
+        await pilot.press("a")
+        app.panels["ingress"].query_one("#ingress-blackhole").focus()
+        await pilot.press("right", "down", "enter", *"100kB", "enter", "down")
+        after = app.panels["ingress"].controls["blackhole_after_bytes"]
+        await wait_until(pilot, lambda: after.value == 100_000, 10, "the bytes shown")
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=faults)
+
+
 def test_presets_picker(snap_compare: SnapCompare) -> None:
     app, ready = app_and_ready()
 
