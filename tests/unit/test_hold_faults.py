@@ -21,6 +21,7 @@ from engine.core.link import Link
 from engine.core.pipeline import DirectionPipeline
 from engine.model.fates import FORWARDED, HELD, corrupted_bit
 from engine.model.spec import LinkSpec, SpecError, loads_spec, parse_spec
+from engine.model.spec_patch import patch_spec
 from tests.frames_helpers import udp_frame, with_vnet
 from tests.impairment_helpers import binomial_bounds, datagram, link, simulate, steady, tag_of
 
@@ -143,3 +144,13 @@ def test_a_bad_hold_fault_is_refused_in_one_line_naming_the_field(
         parse_spec({"default_link": {"ingress": {fault: value}}})
     message = str(caught.value)
     assert "\n" not in message and fault in message and words in message, message
+
+
+def test_set_by_dotted_paths_as_linkshaper_set_does_and_a_recording_reads_back() -> None:
+    spec = patch_spec(parse_spec({}), {"egress.slow_close.delay_ms": "500ms",
+                                       "egress.stall.delay_ms": "1s",
+                                       "egress.stall.within_s": 2})  # fmt: skip
+    egress = spec.default_link.egress
+    assert egress.slow_close is not None and egress.slow_close.delay_ms == 500
+    assert egress.stall is not None and egress.stall.delay_ms == 1000
+    assert parse_spec(json.loads(spec.model_dump_json())) == spec  # as a timeline records it
