@@ -107,7 +107,8 @@ def test_toxicity_half_takes_half_of_200_connections(fault: str) -> None:
     settings: dict[str, Any] = {"delay_ms": 100, "toxicity": 0.5}
     if fault == "stall":
         settings["within_bytes"] = 1
-    lnk = link(**{fault: settings})
+    fields: dict[str, Any] = {fault: settings}
+    lnk = link(**fields)
     arrivals = [(i / 1000, segment("A", sport=20000 + i)) for i in range(200)]
     arrivals += [(0.5 + i / 1000, segment("FA", sport=20000 + i)) for i in range(200)]
     simulate(lnk, arrivals, 2.0)
