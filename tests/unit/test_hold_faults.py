@@ -19,9 +19,11 @@ from engine.core.fates import FateLog
 from engine.core.hold_faults import tcp_fin
 from engine.core.link import Link
 from engine.core.pipeline import DirectionPipeline
-from engine.model.fates import FORWARDED, HELD, corrupted_bit
+from engine.model.fates import FORWARDED, HELD, FateRecord, corrupted_bit
 from engine.model.spec import LinkSpec, SpecError, loads_spec, parse_spec
 from engine.model.spec_patch import patch_spec
+from shaper_tui.packet_feed import SeenFrame
+from shaper_tui.screens.packets import FATES, fate_of, passes
 from tests.frames_helpers import udp_frame, with_vnet
 from tests.impairment_helpers import binomial_bounds, datagram, link, simulate, steady, tag_of
 
@@ -155,3 +157,12 @@ def test_set_by_dotted_paths_as_linkshaper_set_does_and_a_recording_reads_back()
     assert egress.slow_close is not None and egress.slow_close.delay_ms == 500
     assert egress.stall is not None and egress.stall.delay_ms == 1000
     assert parse_spec(json.loads(spec.model_dump_json())) == spec  # as a timeline records it
+
+
+def test_the_packets_view_tells_a_held_frame_forwarded_with_its_delay_and_picks_it() -> None:
+    frame = segment("FA")
+    record = FateRecord(1.0, FORWARDED, 0.81, 0.0, "default", len(frame) - 10, frame[10:], HELD)
+    seen = SeenFrame("ingress", record, 1)
+    assert fate_of(seen).plain == "+810.0 ms held"
+    assert "held" in FATES and passes(seen, "both", "held") and passes(seen, "both", "forwarded")
+    assert not passes(seen, "both", "dropped")
