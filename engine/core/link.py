@@ -126,6 +126,7 @@ class Link(DelayLine, Bottleneck, Impairments):
             self.duplicated += packet.wire_packets
             copy = Packet(frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
             copy.marks = DUPLICATED
+            copy.hold_by, copy.hold = packet.hold_by, packet.hold  # (a FIN's copy is held too)
             if self._keys is not None:
                 self._key_copy(packet, copy)
             self._enqueue(copy)

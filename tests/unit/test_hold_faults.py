@@ -166,3 +166,10 @@ def test_the_packets_view_tells_a_held_frame_forwarded_with_its_delay_and_picks_
     assert fate_of(seen).plain == "+810.0 ms held"
     assert "held" in FATES and passes(seen, "both", "held") and passes(seen, "both", "forwarded")
     assert not passes(seen, "both", "dropped")
+
+
+def test_a_copy_of_a_held_fin_is_held_too() -> None:
+    lnk = link(slow_close={"delay_ms": 500}, duplicate=1.0)
+    released = simulate(lnk, [(0.0, segment("FA"))], 2.0)
+    assert len(released) == 2 and min(at for at, _ in released) >= 0.5
+    assert lnk.stats().held == 2 and lnk.stats().duplicated == 1
