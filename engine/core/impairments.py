@@ -104,12 +104,13 @@ class Impairments(LinkCounters):
             self._jitter_uniform = None
         self._per_packet = self._corrupt > 0 or self._netem_reorder > 0
         self._set_outage(spec, now)
+        new_blackhole = spec.blackhole is not None and self._blackhole is None
         self._blackhole = spec.blackhole
         self._holds.configure(spec.slow_close, spec.stall)
         if spec.blackhole is None and not self._holds.active:
             self._connections = None
-        elif self._connections is None:  # (a change of settings keeps the connections)
-            self._connections = ConnectionTable()
+        elif self._connections is None or new_blackhole:  # (a change of settings keeps the
+            self._connections = ConnectionTable()  # table; a new blackhole decides afresh)
 
     def _configure_seed(self, seed: int | None) -> None:
         """A new seed (or none) starts new streams: the correlated processes draw from them."""

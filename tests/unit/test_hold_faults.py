@@ -18,6 +18,7 @@ from engine.captures.pcapng import marks_comment
 from engine.core.fates import FateLog
 from engine.core.hold_faults import tcp_fin
 from engine.core.link import Link
+from engine.core.packet import Packet
 from engine.core.pipeline import DirectionPipeline
 from engine.model.fates import FORWARDED, HELD, FateRecord, corrupted_bit
 from engine.model.spec import LinkSpec, SpecError, loads_spec, parse_spec
@@ -173,3 +174,12 @@ def test_a_copy_of_a_held_fin_is_held_too() -> None:
     released = simulate(lnk, [(0.0, segment("FA"))], 2.0)
     assert len(released) == 2 and min(at for at, _ in released) >= 0.5
     assert lnk.stats().held == 2 and lnk.stats().duplicated == 1
+
+
+def test_a_blackhole_set_beside_a_hold_fault_takes_the_connections_already_seen() -> None:
+    lnk = link(slow_close={"delay_ms": 100})
+    simulate(lnk, [(0.0, segment("A"))], 0.1)
+    lnk.configure(LinkSpec.model_validate({"slow_close": {"delay_ms": 100},
+                                           "blackhole": {"after_bytes": 0}}), 0.2)  # fmt: skip
+    lnk.offer(Packet(segment("A"), 0.3, 1, 100))
+    assert lnk.stats().drops.blackholed == 1
