@@ -1,5 +1,6 @@
 """The connection faults that hold packets, in the lab with real clients: `slow_close` delays
-curl's close by T (the server's FIN is held, and curl reads to the end of the stream), and
+curl's close by T (the server's FIN is held, and curl reads to the end of the stream) and the
+capture tells each FIN forwarded, held, its delay T at least; and
 `stall` holds a UDP stream once for T, then releases it in order, none lost."""
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from scapy.layers.inet import TCP
 
+from engine.captures.pcapng import read_capture
 from engine.lab.harness import Background, EngineProcess, probe
 from engine.lab.lab import SERVER_IP, Lab
+from tests.lab.test_capture_e2e import wait_for_log
 from tests.wait_helpers import wait_udp_bound, wait_until
 
 pytestmark = pytest.mark.lab
@@ -46,14 +51,20 @@ def tcp_listening(lab: Lab, role: str, port: int) -> bool:
     return any(line.split()[3].endswith(f":{port}") for line in listed.splitlines() if line.strip())
 
 
-def test_slow_close_delays_curls_close_by_t(
-    lab: Lab, start_engine: Callable[..., EngineProcess], background: Background
+def test_slow_close_delays_curls_close_by_t_and_the_capture_tells_the_fin_held(
+    lab: Lab, start_engine: Callable[..., EngineProcess], background: Background, tmp_path: Path
 ) -> None:
     engine = start_engine(
         {"default_link": {"ingress": {"slow_close": {"delay_ms": HOLD_S * 1000}}}}
     )
     server = background.start(lab.in_ns("server", sys.executable, "-c", SERVER))
     wait_until(lambda: tcp_listening(lab, "server", PORT), 15, "the HTTP server listening", 0.05)
+    path = tmp_path / "held.pcapng"
+    capture = background.start([
+        sys.executable, "-m", "engine.cli.main", "capture", str(path), "--control",
+        engine.control, "--direction", "ingress", "--seconds", "12",
+    ])  # fmt: skip
+    wait_for_log(engine, "ingress: capturing fates")
     took = []
     for _ in range(CURLS):
         curl = lab.run("client", "curl", "-s", "-o", "/dev/null", "-w", "%{time_total}",
@@ -64,7 +75,16 @@ def test_slow_close_delays_curls_close_by_t(
     assert statistics.median(took) < HOLD_S + 0.5, took  # and by T, not by a timeout
     with engine.client() as client:
         ingress = client.stats().ingress
-    assert ingress is not None and ingress.total.held >= CURLS  # each FIN, told as held
+    assert ingress is not None and ingress.total.held >= CURLS  # each FIN, counted held
+    _, err = capture.communicate(timeout=30)
+    assert capture.returncode == 0, err
+    fins = [f for f in read_capture(str(path)) if TCP in f.packet
+            and f.packet[TCP].sport == PORT and f.packet[TCP].flags.F]  # fmt: skip
+    # one closing connection per curl (the server retransmits a FIN held longer than its RTO:
+    # each copy is held too)
+    assert len({f.packet[TCP].dport for f in fins}) == CURLS, fins
+    assert all(f.fate == "forwarded" and "held" in f.marks for f in fins), fins
+    assert min(f.delay_ms for f in fins) >= HOLD_S * 1000  # told with the hold in its delay
 
 
 def test_a_stall_holds_a_udp_stream_once_for_t_then_in_order(
