@@ -26,13 +26,14 @@ pytestmark = pytest.mark.lab
 HOLD_S = 0.8
 CURLS = 5
 PORT = 8080
-#: A server that answers each request with no Content-Length, then closes: its client reads
-#: to the end of the stream, so curl is done only once the server's FIN has come through.
-SERVER = f"""
+#: A server (PORT, COUNT and SIZE put before it) that answers each request with no
+#: Content-Length, then closes: its client reads to the end of the stream, so curl is done
+#: only once the server's FIN has come through.
+SERVER = """
 import socket
-server = socket.create_server(("0.0.0.0", {PORT}))
+server = socket.create_server(("0.0.0.0", PORT))
 server.settimeout(60)
-for _ in range({CURLS}):
+for _ in range(COUNT):
     conn, _ = server.accept()
     conn.settimeout(10)
     request = b""
@@ -41,9 +42,17 @@ for _ in range({CURLS}):
         if not chunk:
             break
         request += chunk
-    conn.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n" + b"x" * 1000)
+    conn.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n" + b"x" * SIZE)
     conn.close()
 """
+
+
+def serve(lab: Lab, background: Background, count: int, size: int) -> subprocess.Popen[str]:
+    """The server, in the server's namespace, listening once this returns."""
+    script = f"PORT, COUNT, SIZE = {PORT}, {count}, {size}\n{SERVER}"
+    server = background.start(lab.in_ns("server", sys.executable, "-c", script))
+    wait_until(lambda: tcp_listening(lab, "server", PORT), 15, "the HTTP server listening", 0.05)
+    return server
 
 
 def tcp_listening(lab: Lab, role: str, port: int) -> bool:
@@ -57,8 +66,7 @@ def test_slow_close_delays_curls_close_by_t_and_the_capture_tells_the_fin_held(
     engine = start_engine(
         {"default_link": {"ingress": {"slow_close": {"delay_ms": HOLD_S * 1000}}}}
     )
-    server = background.start(lab.in_ns("server", sys.executable, "-c", SERVER))
-    wait_until(lambda: tcp_listening(lab, "server", PORT), 15, "the HTTP server listening", 0.05)
+    server = serve(lab, background, CURLS, 1000)
     path = tmp_path / "held.pcapng"
     capture = background.start([
         sys.executable, "-m", "engine.cli.main", "capture", str(path), "--control",
@@ -105,3 +113,21 @@ def test_a_stall_holds_a_udp_stream_once_for_t_then_in_order(
     assert max(delays.values()) >= HOLD_S  # the first held waited all of T (a floor)
     assert max(delays.values()) < HOLD_S + 0.3, max(delays.values())
     assert sent[held[0]] - sent[0] <= 1.0 + 0.25  # it began within its window (1 s)
+
+
+def test_a_stall_holds_a_tcp_download_once_for_t(
+    lab: Lab, start_engine: Callable[..., EngineProcess], background: Background
+) -> None:
+    """A megabyte, stalled somewhere in its first half: curl takes T longer at least."""
+    stall = {"delay_ms": HOLD_S * 1000, "within_bytes": 500_000}
+    engine = start_engine({"default_link": {"ingress": {"stall": stall}}})
+    server = serve(lab, background, 1, 1_000_000)
+    told = "%{time_total} %{size_download}"
+    curl = lab.run("client", "curl", "-s", "-o", "/dev/null", "-w", told, "--max-time", "20",
+                   f"http://{SERVER_IP}:{PORT}/")  # fmt: skip
+    server.communicate(timeout=30)
+    took, size = curl.stdout.split()
+    assert int(size) == 1_000_000 and float(took) >= HOLD_S, curl.stdout
+    with engine.client() as client:
+        ingress = client.stats().ingress
+    assert ingress is not None and ingress.total.held > 0
