@@ -31,12 +31,14 @@ from tests.impairment_helpers import binomial_bounds, datagram, link, simulate, 
 LATENCY = 0.010
 
 
-def segment(flags: str, sport: int = 40000, tag: int = 0, v6: bool = False) -> bytes:
+def segment(
+    flags: str, sport: int = 40000, tag: int = 0, v6: bool = False, dport: int = 80
+) -> bytes:
     """A TCP segment of the connection from `sport`, its payload's last four bytes `tag`."""
     ip: Any = IPv6(src="2001:2::1", dst="2001:2::2") if v6 else IP(src="198.18.0.1",
                                                                     dst="198.18.0.2")  # fmt: skip
     payload = bytes(16) + tag.to_bytes(4, "big")
-    return with_vnet(Ether() / ip / TCP(sport=sport, dport=80, flags=flags) / payload)
+    return with_vnet(Ether() / ip / TCP(sport=sport, dport=dport, flags=flags) / payload)
 
 
 def test_only_a_fin_is_read_as_one() -> None:
@@ -183,3 +185,16 @@ def test_a_blackhole_set_beside_a_hold_fault_takes_the_connections_already_seen(
                                            "blackhole": {"after_bytes": 0}}), 0.2)  # fmt: skip
     lnk.offer(Packet(segment("A"), 0.3, 1, 100))
     assert lnk.stats().drops.blackholed == 1
+
+
+def test_a_flows_link_holds_its_own_connections_and_the_default_link_none() -> None:
+    flow = {"label": "web", "flow": {"protocol": "tcp", "port_min": 80, "port_max": 80},
+            "link": {"egress": {"slow_close": {"delay_ms": 300}}}}  # fmt: skip
+    egress = DirectionPipeline(loads_spec(json.dumps({"flows": [flow]})), "egress", 0.0, seed=1)
+    web, other = segment("FA"), segment("FA", dport=443)  # the web flow's, the default link's
+    assert egress.forward(other, 0.0)  # (the default link is transparent: sent at once)
+    assert not egress.forward(web, 0.0)
+    assert egress.release(0.29) == []
+    assert egress.release(0.3) == [web]
+    stats = egress.stats(1.0)
+    assert stats.total.held == 1 and stats.flows["web"].held == 1
