@@ -126,6 +126,7 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         + (f" aqm={drops.aqm} ce={total.ecn_marked}" if drops.aqm or total.ecn_marked else "")
         + (f" outage={drops.outage}" if drops.outage else "")
         + (f" blackholed={drops.blackholed}" if drops.blackholed else "")
+        + (f" held={total.held}" if total.held else "")
         + "  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
         + _connections(total)

@@ -13,8 +13,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.core.frames import PROTO_TCP, PROTO_UDP, flow_key
+
+if TYPE_CHECKING:
+    from engine.core.hold_faults import HoldState
 
 #: Connections a link tracks at most, and how long one may stay idle before it is forgotten.
 MAX_CONNECTIONS = 65_536
@@ -44,6 +48,8 @@ class Connection:
     bytes: int
     #: Whether the fault applies to it (the link's `toxicity`, decided once when first seen).
     toxic: bool
+    #: What `slow_close` and `stall` decided for it (engine/core/hold_faults.py), if set.
+    hold: HoldState | None = None
 
 
 class ConnectionTable:

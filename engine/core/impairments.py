@@ -12,6 +12,7 @@ from engine.core.connections import ConnectionTable, connection_key
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
 from engine.core.ecn import mark_packet
+from engine.core.hold_faults import HoldFaults
 from engine.core.link_counters import LinkCounters
 from engine.core.outages import OutageClock
 from engine.core.packet import Packet
@@ -62,9 +63,12 @@ class Impairments(LinkCounters):
         self._jitter_uniform: CorrelatedUniform | None = None
         self._gap_count = 0
         self._outage: OutageClock | None = None
-        #: With a `blackhole`: its settings and the connections seen (else None: no cost).
+        #: With a connection fault: the `blackhole`'s settings and the connections seen (else
+        #: None: no cost).
         self._blackhole: Blackhole | None = None
         self._connections: ConnectionTable | None = None
+        #: `slow_close` and `stall` (hold_faults.py): they use the same connection table.
+        self._holds = HoldFaults()
 
     def _configure_impairments(self, spec: LinkSpec, now: float) -> None:
         self._configure_seed(spec.seed)
@@ -100,11 +104,13 @@ class Impairments(LinkCounters):
             self._jitter_uniform = None
         self._per_packet = self._corrupt > 0 or self._netem_reorder > 0
         self._set_outage(spec, now)
+        new_blackhole = spec.blackhole is not None and self._blackhole is None
         self._blackhole = spec.blackhole
-        if spec.blackhole is None:
+        self._holds.configure(spec.slow_close, spec.stall)
+        if spec.blackhole is None and not self._holds.active:
             self._connections = None
-        elif self._connections is None:  # (a change of settings keeps the connections)
-            self._connections = ConnectionTable()
+        elif self._connections is None or new_blackhole:  # (a change of settings keeps the
+            self._connections = ConnectionTable()  # table; a new blackhole decides afresh)
 
     def _configure_seed(self, seed: int | None) -> None:
         """A new seed (or none) starts new streams: the correlated processes draw from them."""
@@ -143,23 +149,37 @@ class Impairments(LinkCounters):
         elif self._outage is None or self._outage.outage != spec.outage:
             self._outage = OutageClock(spec.outage, self._rng, now)
 
-    def _blackholed(self, packet: Packet) -> bool:
-        """Whether the packet's connection is one the `blackhole` took, and its time or its
-        bytes (before this packet) are up; counts the packet to its connection."""
+    def _connection_faults(self, packet: Packet) -> bool:
+        """Count the packet to its connection, then: whether the `blackhole` took the
+        connection and its time or its bytes (before this packet) are up (True: drop it);
+        else mark the packet with the hold `slow_close` or `stall` wants for it."""
         table, blackhole = self._connections, self._blackhole
-        assert table is not None and blackhole is not None
+        assert table is not None
         key = connection_key(packet.frame)
         if key is None:
             return False
         connection = table.see(key, packet.arrival, packet.l2_bytes,
-                               lambda: self._toxic(packet, blackhole.toxicity))  # fmt: skip
+                               lambda: blackhole is not None
+                               and self._toxic(packet, blackhole.toxicity))  # fmt: skip
         self.connections_untracked = table.untracked
-        if connection is None or not connection.toxic:
+        if connection is None:
             return False
-        after_bytes, after_s = blackhole.after_bytes, blackhole.after_s
-        return (after_bytes is not None and connection.bytes - packet.l2_bytes >= after_bytes) or (
-            after_s is not None and packet.arrival - connection.first_seen >= after_s
-        )
+        if blackhole is not None and connection.toxic:
+            after_bytes, after_s = blackhole.after_bytes, blackhole.after_s
+            if (after_bytes is not None and connection.bytes - packet.l2_bytes >= after_bytes) or (
+                after_s is not None and packet.arrival - connection.first_seen >= after_s
+            ):
+                return True
+        if self._holds.active:
+            self._holds.arrival(packet, connection, self._unit)
+        return False
+
+    def _unit(self, packet: Packet, salt: int) -> float:
+        """A uniform draw in [0, 1) for a new connection (`packet` its first): from the
+        link's `Random`, or with a seed from the packet's key and `salt`."""
+        if self._keys is not None:
+            return (mix64(packet.fate_key ^ salt) >> 11) * 2.0**-53
+        return self._rng.random()
 
     def _toxic(self, packet: Packet, toxicity: float) -> bool:
         """Whether a new connection (this its first packet) is affected: a draw from the

@@ -15,6 +15,7 @@ import random
 from engine.core.bottleneck import Bottleneck
 from engine.core.deadlines import not_before
 from engine.core.delay_line import PACKET_OVERHEAD, DelayLine, DelaySamples, HeldBudget, Released
+from engine.core.hold_faults import held_release
 from engine.core.impairments import Impairments
 from engine.core.packet import Packet
 from engine.model.fates import (
@@ -114,7 +115,7 @@ class Link(DelayLine, Bottleneck, Impairments):
             return
         if self._keys is not None:
             self._key_arrival(packet)
-        if self._connections is not None and self._blackholed(packet):
+        if self._connections is not None and self._connection_faults(packet):
             self.drop_blackholed += packet.wire_packets
             if self.fates is not None:
                 self.fates.note(packet.frame, packet.arrival, BLACKHOLED, self.label)
@@ -125,6 +126,7 @@ class Link(DelayLine, Bottleneck, Impairments):
             self.duplicated += packet.wire_packets
             copy = Packet(frame, packet.arrival, packet.wire_packets, packet.l2_bytes)
             copy.marks = DUPLICATED
+            copy.hold_by, copy.hold = packet.hold_by, packet.hold  # (a FIN's copy is held too)
             if self._keys is not None:
                 self._key_copy(packet, copy)
             self._enqueue(copy)
@@ -155,7 +157,8 @@ class Link(DelayLine, Bottleneck, Impairments):
         budget.used += size
         self._sequence += 1
         if self._per_packet and self._netem_effects(packet):
-            heapq.heappush(self._in_flight, (now, self._sequence, packet))  # overtakes
+            release = now if packet.hold_by is None else self._held(packet, now)
+            heapq.heappush(self._in_flight, (release, self._sequence, packet))  # overtakes
             return
         low, high, step = self._floor_span
         release = now + step if low <= now < high else self._due(now)  # (see `_due`)
@@ -165,7 +168,16 @@ class Link(DelayLine, Bottleneck, Impairments):
             if release < self._last_release:
                 release = self._last_release
             self._last_release = release
+        if packet.hold_by is not None:  # (after: a hold keeps back its connection, no other)
+            release = self._held(packet, release)
         heapq.heappush(self._in_flight, (release, self._sequence, packet))
+
+    def _held(self, packet: Packet, release: float) -> float:
+        """The release of a packet of a connection `slow_close` or `stall` holds, counted."""
+        release, held = held_release(packet, release)
+        if held:
+            self.held += packet.wire_packets
+        return release
 
     def advance(self, now: float, out: list[Released], serialise: bool = True) -> None:
         """Serialise what the rate allows up to `now`, then release what is due. Without
@@ -231,6 +243,7 @@ class Link(DelayLine, Bottleneck, Impairments):
             duplicated=self.duplicated,
             corrupted=self.corrupted,
             reordered=self.reordered,
+            held=self.held,
             queue_packets=self._queue_packets,
             queue_bytes=self._queue_bytes,
             queue_delay_ms=delay,

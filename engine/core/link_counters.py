@@ -43,6 +43,8 @@ class LinkCounters:
         self.duplicated = 0
         self.corrupted = 0
         self.reordered = 0
+        #: Wire packets a `slow_close` or `stall` held (forwarded later than due).
+        self.held = 0
         self.fates = None
         self.label = "default"
 
@@ -54,7 +56,7 @@ class LinkCounters:
             + self.drop_loss + self.drop_queue_full + self.drop_blocked + self.drop_held_full
             + self.drop_flushed + self.drop_malformed + self.drop_aqm + self.drop_outage
             + self.drop_blackholed + self.connections_untracked
-            + self.ecn_marked + self.duplicated + self.corrupted + self.reordered
+            + self.ecn_marked + self.duplicated + self.corrupted + self.reordered + self.held
         )  # fmt: skip
 
     def drops(self) -> Drops:

@@ -4,8 +4,12 @@ held in bulk where the caller read them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.model.spec import FRAMING_OVERHEAD
+
+if TYPE_CHECKING:
+    from engine.core.hold_faults import HoldState
 
 
 @dataclass(slots=True)
@@ -27,6 +31,10 @@ class Packet:
     #: What the link did to it beside its fate (engine.model.fates.DUPLICATED, ...), for a
     #: capture's records: set only when it happens, so it costs nothing otherwise.
     marks: int = 0
+    #: Of a connection a `slow_close` or `stall` affects: its hold state (hold_faults.py), and
+    #: how much later than its due time the fault wants it to leave (0: not held itself).
+    hold_by: HoldState | None = None
+    hold: float = 0.0
 
     @property
     def wire_bits(self) -> int:

@@ -22,13 +22,16 @@ FATE_NAMES = (
 #: frame is the copy a duplication made; one of its bits was flipped (which one is in the
 #: bits from CORRUPTED_BIT_SHIFT up, counted from the first bit of its Ethernet header, 8
 #: to a byte, the lowest bit of a byte first); netem's reordering sent it past the latency;
-#: it was marked Congestion Experienced (by `loss_ecn` or an AQM's `ecn`).
-DUPLICATED, CORRUPTED, REORDERED, CE_MARKED = 1, 2, 4, 8
-CORRUPTED_BIT_SHIFT = 4
+#: it was marked Congestion Experienced (by `loss_ecn` or an AQM's `ecn`); a connection
+#: fault (`slow_close`, `stall`) held it back: `held` is a mark, not a fate, since a held
+#: frame is still forwarded (its delay, the hold included, is told as any forwarded frame's).
+DUPLICATED, CORRUPTED, REORDERED, CE_MARKED, HELD = 1, 2, 4, 8, 16
+CORRUPTED_BIT_SHIFT = 5
 #: Each mark's name, as the packets view's filter and the capture's comments say it, with
 #: its JSON key (`linkshaper fates --json`, after the stats' counters of the same).
 MARKS = ((DUPLICATED, "duplicated", "duplicated"), (CORRUPTED, "corrupted", "corrupted"),
-         (REORDERED, "reordered", "reordered"), (CE_MARKED, "CE-marked", "ecn_marked"))  # fmt: skip
+         (REORDERED, "reordered", "reordered"), (CE_MARKED, "CE-marked", "ecn_marked"),
+         (HELD, "held", "held"))  # fmt: skip
 MARK_NAMES = tuple(name for _, name, _ in MARKS)
 DEFAULT_SNAPLEN = 128
 MAX_SNAPLEN = 65535

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from engine.model.fields import Ratio, Strict
+from engine.model.fields import Millis, Ratio, Strict
 
 #: The longest `after_s` (a week): a fault set further out is a mistake.
 MAX_AFTER_S = 7 * 24 * 3600.0
@@ -29,4 +29,34 @@ class Blackhole(Strict):
     def _check_trigger(self) -> Blackhole:
         if self.after_bytes is None and self.after_s is None:
             raise ValueError("give after_bytes or after_s (or both)")
+        return self
+
+
+class SlowClose(Strict):
+    """A TCP FIN is held `delay_ms` before it is forwarded (the fate mark `held`): the peer
+    sees the close late, as toxiproxy's `slow_close` does, for any application. What follows
+    the FIN on its connection in this direction waits behind it (a connection's order is
+    kept); other connections pass. `toxicity` is the share of connections affected, decided
+    once per connection when it is first seen."""
+
+    delay_ms: Millis
+    toxicity: Ratio = 1.0
+
+
+class Stall(Strict):
+    """Once per connection, at a point drawn uniformly up to `within_bytes` bytes carried or
+    `within_s` seconds lived (whichever is reached first when both are given), its packets
+    are held `delay_ms` (the fate mark `held`), then released in order: a handover. The stall
+    starts with the first packet at or past the point and holds what arrives for `delay_ms`
+    from then. `toxicity` is the share of connections affected."""
+
+    delay_ms: Millis
+    within_bytes: Annotated[int, Field(ge=1, le=1 << 50)] | None = None
+    within_s: Annotated[float, Field(ge=0.0, le=MAX_AFTER_S, allow_inf_nan=False)] | None = None
+    toxicity: Ratio = 1.0
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Stall:
+        if self.within_bytes is None and self.within_s is None:
+            raise ValueError("give within_bytes or within_s (or both)")
         return self

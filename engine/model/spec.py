@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.model.errors import LinkshaperError
-from engine.model.faults import Blackhole
+from engine.model.faults import Blackhole, SlowClose, Stall
 from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
 from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
 from engine.model.flow_match import FlowMatch as FlowMatch
@@ -93,6 +93,8 @@ class LinkSpec(Strict):
     #: and the packet's identity, not arrival order or time (engine/core/seeded.py); None: off.
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     blackhole: Blackhole | None = None  # a connection's packets dropped after N bytes or T s
+    slow_close: SlowClose | None = None  # a TCP FIN held T ms
+    stall: Stall | None = None  # a connection's packets held T ms once, at a random point
 
     @field_validator("trace")
     @classmethod
@@ -135,6 +137,8 @@ class LinkSpec(Strict):
             and self.slot is None
             and self.outage is None
             and self.blackhole is None
+            and self.slow_close is None
+            and self.stall is None
         )
 
 

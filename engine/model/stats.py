@@ -68,6 +68,8 @@ class LinkStats(_Model):
     #: it could not take, being full (they pass unharmed).
     connections: int = 0
     connections_untracked: int = 0
+    #: Wire packets a `slow_close` or `stall` held, then forwarded (marked `held`).
+    held: int = 0
 
 
 class Talker(_Model):

@@ -14,6 +14,7 @@ from engine.core.pipeline import DirectionPipeline
 from engine.model.fates import (
     CE_MARKED,
     CORRUPTED,
+    CORRUPTED_BIT_SHIFT,
     DUPLICATED,
     FORWARDED,
     LOSS,
@@ -128,7 +129,7 @@ def test_an_aqm_s_ce_marks_are_told() -> None:
 
 def test_marks_pack_in_4_bytes_only_when_set_and_several_go_together() -> None:
     head = datagram()[VNET_HDR_LEN:][:64]
-    several = DUPLICATED | REORDERED | CE_MARKED | CORRUPTED | 1234 << 4
+    several = DUPLICATED | REORDERED | CE_MARKED | CORRUPTED | 1234 << CORRUPTED_BIT_SHIFT
     plain = FateRecord(1.0, FORWARDED, 0.25, 0.0, "default", 100, head)
     told = FateRecord(2.0, LOSS, 0.0, 0.0, "web", 100, head, several)
     alone, _ = pack([plain], 0.0)
@@ -149,7 +150,7 @@ def test_the_capture_file_tells_the_marks_in_a_second_comment(tmp_path: Path) ->
         FateRecord(1.0, FORWARDED, 0.012, 0.001, "default", 100, head),
         FateRecord(1.1, FORWARDED, 0.012, 0.001, "default", 100, head, DUPLICATED),
         FateRecord(1.2, FORWARDED, 0.002, 0.0, "default", 100, head,
-                   CORRUPTED | REORDERED | CE_MARKED | 300 << 4),
+                   CORRUPTED | REORDERED | CE_MARKED | 300 << CORRUPTED_BIT_SHIFT),
         FateRecord(1.3, LOSS, 0.0, 0.0, "default", 100, head, DUPLICATED),
     ]  # fmt: skip
     writer.write("egress", records)
@@ -165,4 +166,5 @@ def test_the_capture_file_tells_the_marks_in_a_second_comment(tmp_path: Path) ->
     assert first[2] == "forwarded after 2.000 ms (queued 0.000 ms), link default"
     (link,) = summarise(read).links
     assert link.fates["forwarded"] == 3 and link.fates["loss"] == 1
-    assert link.impaired == {"duplicated": 2, "corrupted": 1, "reordered": 1, "ecn_marked": 1}
+    assert link.impaired == {"duplicated": 2, "corrupted": 1, "reordered": 1, "ecn_marked": 1,
+                             "held": 0}  # fmt: skip
