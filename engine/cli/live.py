@@ -117,6 +117,7 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         + (f" aqm={drops.aqm} ce={total.ecn_marked}" if drops.aqm or total.ecn_marked else "")
         + (f" outage={drops.outage}" if drops.outage else "")
         + (f" blackholed={drops.blackholed}" if drops.blackholed else "")
+        + (f" reset={drops.reset}" if drops.reset else "")
         + "  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
         + (f"  engine saturated={current.engine_saturated}" if current.engine_saturated else "")

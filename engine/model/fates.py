@@ -9,26 +9,28 @@ import struct
 from dataclasses import dataclass
 
 FORWARDED, LOSS, BURST_LOSS, QUEUE_FULL, BLOCKED, HELD_FULL, FLUSHED, MALFORMED = range(8)
-AQM, OUTAGE, BLACKHOLED = 8, 9, 10
+AQM, OUTAGE, BLACKHOLED, RESET = 8, 9, 10, 11
 #: Each fate's name, as the capture's packet comments and `linkshaper fates` say it. What a
 #: link did to a frame beside its fate (copied, corrupted, reordered, marked CE) is in its
 #: marks (MARKS), not a fate of its own: one frame may carry several.
 FATE_NAMES = (
     "forwarded", "loss", "burst loss", "queue full", "blocked", "held full", "flushed",
-    "malformed", "aqm", "outage", "blackholed",
+    "malformed", "aqm", "outage", "blackholed", "reset",
 )  # fmt: skip
 
 #: A frame's marks, bits of one int (`Packet.marks`, `FateRecord.marks`), 0 for none: the
 #: frame is the copy a duplication made; one of its bits was flipped (which one is in the
 #: bits from CORRUPTED_BIT_SHIFT up, counted from the first bit of its Ethernet header, 8
 #: to a byte, the lowest bit of a byte first); netem's reordering sent it past the latency;
-#: it was marked Congestion Experienced (by `loss_ecn` or an AQM's `ecn`).
-DUPLICATED, CORRUPTED, REORDERED, CE_MARKED = 1, 2, 4, 8
-CORRUPTED_BIT_SHIFT = 4
+#: it was marked Congestion Experienced (by `loss_ecn` or an AQM's `ecn`); the engine made
+#: it (a connection fault's RST or FIN, engine/core/tcp_faults.py).
+DUPLICATED, CORRUPTED, REORDERED, CE_MARKED, INJECTED = 1, 2, 4, 8, 16
+CORRUPTED_BIT_SHIFT = 5
 #: Each mark's name, as the packets view's filter and the capture's comments say it, with
 #: its JSON key (`linkshaper fates --json`, after the stats' counters of the same).
 MARKS = ((DUPLICATED, "duplicated", "duplicated"), (CORRUPTED, "corrupted", "corrupted"),
-         (REORDERED, "reordered", "reordered"), (CE_MARKED, "CE-marked", "ecn_marked"))  # fmt: skip
+         (REORDERED, "reordered", "reordered"), (CE_MARKED, "CE-marked", "ecn_marked"),
+         (INJECTED, "injected", "injected"))  # fmt: skip
 MARK_NAMES = tuple(name for _, name, _ in MARKS)
 DEFAULT_SNAPLEN = 128
 MAX_SNAPLEN = 65535
