@@ -15,8 +15,8 @@ import random
 from engine.core.bottleneck import Bottleneck
 from engine.core.deadlines import not_before
 from engine.core.delay_line import PACKET_OVERHEAD, DelayLine, DelaySamples, HeldBudget, Released
-from engine.core.impairments import Impairments
 from engine.core.frames import VNET_HDR_LEN
+from engine.core.impairments import Impairments
 from engine.core.packet import Packet
 from engine.core.tcp_faults import TcpFaults
 from engine.model.fates import (
@@ -152,8 +152,12 @@ class Link(DelayLine, Bottleneck, Impairments):
         wait in `back`."""
         faults = self._tcp_faults
         assert faults is not None
-        verdict = faults.check(packet.frame, packet.arrival, packet.l2_bytes,
-                               lambda toxicity, salt: self._toxic(packet, toxicity, salt))  # fmt: skip
+        verdict = faults.check(
+            packet.frame,
+            packet.arrival,
+            packet.l2_bytes,
+            lambda toxicity, salt: self._toxic(packet, toxicity, salt),
+        )
         if verdict is None:
             return False
         self.drop_reset += packet.wire_packets
