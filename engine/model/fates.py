@@ -23,9 +23,10 @@ FATE_NAMES = (
 #: bits from CORRUPTED_BIT_SHIFT up, counted from the first bit of its Ethernet header, 8
 #: to a byte, the lowest bit of a byte first); netem's reordering sent it past the latency;
 #: it was marked Congestion Experienced (by `loss_ecn` or an AQM's `ecn`); the engine made
-#: it (a connection fault's RST or FIN, engine/core/tcp_faults.py).
-DUPLICATED, CORRUPTED, REORDERED, CE_MARKED, INJECTED = 1, 2, 4, 8, 16
-CORRUPTED_BIT_SHIFT = 5
+#: it (a connection fault's RST or FIN, engine/core/tcp_faults.py: the top bit, above any
+#: corrupted bit's number, which a frame of at most 64 KiB keeps under 2**19).
+DUPLICATED, CORRUPTED, REORDERED, CE_MARKED, INJECTED = 1, 2, 4, 8, 1 << 31
+CORRUPTED_BIT_SHIFT = 4
 #: Each mark's name, as the packets view's filter and the capture's comments say it, with
 #: its JSON key (`linkshaper fates --json`, after the stats' counters of the same).
 MARKS = ((DUPLICATED, "duplicated", "duplicated"), (CORRUPTED, "corrupted", "corrupted"),
@@ -54,7 +55,7 @@ class FateRecord:
 def corrupted_bit(marks: int) -> int | None:
     """The bit flipped in a frame with these marks (from its Ethernet header's first), or
     None if none was."""
-    return marks >> CORRUPTED_BIT_SHIFT if marks & CORRUPTED else None
+    return (marks & ~INJECTED) >> CORRUPTED_BIT_SHIFT if marks & CORRUPTED else None
 
 
 def mark_words(marks: int) -> list[str]:

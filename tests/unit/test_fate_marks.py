@@ -165,4 +165,10 @@ def test_the_capture_file_tells_the_marks_in_a_second_comment(tmp_path: Path) ->
     assert first[2] == "forwarded after 2.000 ms (queued 0.000 ms), link default"
     (link,) = summarise(read).links
     assert link.fates["forwarded"] == 3 and link.fates["loss"] == 1
-    assert link.impaired == {"duplicated": 2, "corrupted": 1, "reordered": 1, "ecn_marked": 1}
+    assert link.impaired == {
+        "duplicated": 2,
+        "corrupted": 1,
+        "reordered": 1,
+        "ecn_marked": 1,
+        "injected": 0,
+    }
