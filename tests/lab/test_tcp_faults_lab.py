@@ -30,7 +30,8 @@ PORT = 8123
 BODY = 5_000_000
 HEADER = f"HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\nConnection: close\r\n\r\n".encode()
 #: Serves `count` connections one after the other, each the HTTP response above (a body of
-#: `size` bytes), and prints how each ended: "ok" or the error its writes met.
+#: `size` bytes), and prints how each ended: "ok" (the client read it all and closed) or the
+#: error its writes or its wait for the client's close met.
 SERVER = textwrap.dedent("""
     import json, socket, sys
     size, count = int(sys.argv[1]), int(sys.argv[2])
@@ -50,7 +51,8 @@ SERVER = textwrap.dedent("""
             chunk = bytes(65536)
             for start in range(0, size, len(chunk)):
                 conn.sendall(chunk[: size - start])
-            ends.append("ok")
+            conn.shutdown(socket.SHUT_WR)  # then wait for the client's end: a reset may come
+            ends.append("ok" if conn.recv(1) == b"" else "more")
         except OSError as exc:
             ends.append(type(exc).__name__)
         conn.close()
