@@ -124,10 +124,12 @@ def test_curl_through_a_reset_after_100_kb_fails_with_a_reset_seen_in_the_captur
     assert "R" in str(back.flags) and back.seq == trigger.packet[TCP].ack
 
 
-def test_limit_data_hands_the_client_its_bytes_then_end_of_file(
+def test_limit_data_set_live_hands_the_client_its_bytes_then_end_of_file(
     lab: Lab, start_engine: Callable[..., EngineProcess], background: Background, tmp_path: Path
 ) -> None:
-    engine = start_engine({"ingress": {"limit_data": {"after_bytes": 100_000}}})
+    engine = start_engine({"ingress": {"latency": "1ms"}})  # then set live, as a user would
+    subprocess.run([sys.executable, "-m", "engine.cli.main", "set", "--control", engine.control,
+                    "ingress.limit_data.after_bytes=100000"], check=True, timeout=30)  # fmt: skip
     server = serve(lab, background, BODY)
     fetched = curl(lab, SERVER_IP, tmp_path / "body")
     assert fetched.returncode == 18, fetched  # a partial file: the connection was closed

@@ -21,6 +21,7 @@ from engine.core.packet import Packet
 from engine.core.pipeline import DirectionPipeline
 from engine.model.fates import FATE_NAMES, FORWARDED, INJECTED, RESET, mark_words
 from engine.model.spec import SpecError, loads_spec, parse_spec
+from engine.model.spec_patch import patch_spec
 from tests.frames_helpers import with_vnet
 from tests.impairment_helpers import binomial_bounds, link
 
@@ -233,3 +234,14 @@ def test_a_bad_tcp_fault_is_refused_in_one_line_naming_the_field(
         parse_spec({"default_link": {"ingress": {field: value}}})
     message = str(caught.value)
     assert "\n" not in message and field in message and words in message, message
+
+
+def test_the_faults_are_set_and_cleared_by_field_path_as_linkshaper_set_does() -> None:
+    spec = patch_spec(parse_spec({}), {"ingress.reset.after_s": 2.5, "egress.limit_data":
+                                       {"after_bytes": 1000, "toxicity": 0.25}})  # fmt: skip
+    reset, limit = spec.default_link.ingress.reset, spec.default_link.egress.limit_data
+    assert reset is not None and reset.after_s == 2.5 and reset.toxicity == 1.0
+    assert limit is not None and limit.after_bytes == 1000 and limit.toxicity == 0.25
+    assert not spec.default_link.ingress.transparent
+    cleared = patch_spec(spec, {"ingress.reset": None, "egress.limit_data": None})
+    assert cleared.default_link.ingress.transparent and cleared.default_link.egress.transparent
