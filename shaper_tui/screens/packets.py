@@ -25,6 +25,7 @@ from engine.model.fates import (
     DUPLICATED,
     FATE_NAMES,
     FORWARDED,
+    INJECTED,
     MARKS,
     REORDERED,
     corrupted_bit,
@@ -55,7 +56,8 @@ FATES = ("all", "dropped", FATE_NAMES[FORWARDED],
 #: Each mark's flag by its name in FATES.
 MARK_FLAGS = {name: flag for flag, name, _ in MARKS}
 #: Each mark as the fate column says it, short (the layers pane says it whole).
-SHORT_MARKS = ((DUPLICATED, "dup"), (REORDERED, "reordered"), (CE_MARKED, "CE"))
+SHORT_MARKS = ((DUPLICATED, "dup"), (REORDERED, "reordered"), (CE_MARKED, "CE"),
+               (INJECTED, "injected"))  # fmt: skip
 #: The fates a digit picks directly (the first ten of the list; the rest from the list).
 DIGIT_FATES = FATES[:10]
 ARROWS = {"ingress": "↓", "egress": "↑"}

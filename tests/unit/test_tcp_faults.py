@@ -22,6 +22,8 @@ from engine.core.pipeline import DirectionPipeline
 from engine.model.fates import FATE_NAMES, FORWARDED, INJECTED, RESET, mark_words
 from engine.model.spec import SpecError, loads_spec, parse_spec
 from engine.model.spec_patch import patch_spec
+from shaper_tui.packet_feed import SeenFrame
+from shaper_tui.screens.packets import FATES, fate_of, passes
 from tests.frames_helpers import with_vnet
 from tests.impairment_helpers import binomial_bounds, link
 
@@ -245,3 +247,17 @@ def test_the_faults_are_set_and_cleared_by_field_path_as_linkshaper_set_does() -
     assert not spec.default_link.ingress.transparent
     cleared = patch_spec(spec, {"ingress.reset": None, "egress.limit_data": None})
     assert cleared.default_link.ingress.transparent and cleared.default_link.egress.transparent
+
+
+def test_the_packets_view_tells_a_reset_and_the_frames_the_engine_made() -> None:
+    lnk = link(reset={"after_bytes": 0})
+    lnk.fates = FateLog()
+    offer(lnk, segment(SEQ), 0.5)
+    released(lnk, 0.5)
+    records, _ = lnk.fates.take()
+    told = sorted(
+        fate_of(SeenFrame("ingress", record, n)).plain for n, record in enumerate(records)
+    )
+    assert told == ["+0.0 ms injected", "+0.0 ms injected", "reset"]
+    assert passes(SeenFrame("ingress", records[0], 0), "both", "reset")
+    assert "reset" in FATES and "injected" in FATES
