@@ -100,7 +100,7 @@ def test_curl_through_a_reset_after_100_kb_fails_with_a_reset_seen_in_the_captur
     path = tmp_path / "reset.pcapng"
     capture = background.start([
         sys.executable, "-m", "engine.cli.main", "capture", str(path), "--control",
-        engine.control, "--direction", "ingress", "--seconds", "6", "--snaplen", "96",
+        engine.control, "--direction", "ingress", "--seconds", "12", "--snaplen", "96",
     ])  # fmt: skip
     wait_for_log(engine, "ingress: capturing fates")
     server = serve(lab, background, BODY)
