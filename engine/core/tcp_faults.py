@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from engine.core.connections import Connection, ConnectionKey, ConnectionTable, connection_key
+from engine.core.connections import Connection, ConnectionKey, ConnectionTable
 from engine.core.frames import (
     ETH_P_IP,
     ETH_P_IPV6,
@@ -176,9 +176,9 @@ class TcpFaults:
         """What to do with a frame of `size` bytes that arrived at `now`: None to let it
         pass, else a Verdict (the frame is dropped)."""
         segment = read_segment(frame)
-        key = None if segment is None else connection_key(frame)
-        if segment is None or key is None:
+        if segment is None:
             return None
+        key, way = segment_key(segment)
         reset, limit = self.reset, self.limit
         self.table.limited = lambda: limit is not None and toxic(limit.toxicity, LIMIT_SALT)
         connection = self.table.see(
@@ -191,7 +191,6 @@ class TcpFaults:
                 return Verdict([], [to_sender(segment, RST)])
             connection.closed, connection.first_seen = False, now
             connection.bytes, connection.sent = size, [0, 0]
-        way = _way(key, segment)
         before = connection.sent[way]
         connection.sent[way] += segment.payload
         if reset is not None and connection.toxic and self._reset_due(connection, reset,
@@ -221,6 +220,11 @@ class TcpFaults:
         return len(self.table)
 
 
-def _way(key: ConnectionKey, segment: Segment) -> int:
-    """0 for a segment from the lower end of its connection's key, 1 from the higher."""
-    return 0 if int.from_bytes(segment.src, "big") == key[2] and segment.sport == key[3] else 1
+def segment_key(segment: Segment) -> tuple[ConnectionKey, int]:
+    """The segment's connection, as `connection_key` reads it from the frame (the same both
+    ways), and which way it goes: 0 from the lower end of the key, 1 from the higher."""
+    src, dst = int.from_bytes(segment.src, "big"), int.from_bytes(segment.dst, "big")
+    sport, dport, version = segment.sport, segment.dport, segment.version
+    if (src, sport) <= (dst, dport):
+        return (version, PROTO_TCP, src, sport, dst, dport), 0
+    return (version, PROTO_TCP, dst, dport, src, sport), 1

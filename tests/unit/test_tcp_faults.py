@@ -13,12 +13,14 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
+from engine.core.connections import connection_key
 from engine.core.delay_line import Released
 from engine.core.fates import FateLog
 from engine.core.frames import VNET_HDR_LEN
 from engine.core.link import Link
 from engine.core.packet import Packet
 from engine.core.pipeline import DirectionPipeline
+from engine.core.tcp_faults import read_segment, segment_key
 from engine.model.fates import FATE_NAMES, FORWARDED, INJECTED, RESET, mark_words
 from engine.model.spec import SpecError, loads_spec, parse_spec
 from engine.model.spec_patch import patch_spec
@@ -261,3 +263,10 @@ def test_the_packets_view_tells_a_reset_and_the_frames_the_engine_made() -> None
     assert told == ["+0.0 ms injected", "+0.0 ms injected", "reset"]
     assert passes(SeenFrame("ingress", records[0], 0), "both", "reset")
     assert "reset" in FATES and "injected" in FATES
+
+
+@pytest.mark.parametrize("v6", [False, True])
+def test_a_segment_s_connection_is_the_one_the_table_reads_from_the_frame(v6: bool) -> None:
+    for frame in (segment(SEQ, v6=v6), segment(ACK, 0, sport=40000, dport=80, v6=v6)):
+        read_back = read_segment(frame)
+        assert read_back is not None and segment_key(read_back)[0] == connection_key(frame)
