@@ -61,6 +61,11 @@ TRIGGERED_ON: dict[str, Any] = {"after_s": 10.0}
 #: shape above is one row more, e.g. `Fault("reset", "Reset", TRIGGERED, TRIGGERED_ON),`.
 FAULTS: tuple[Fault, ...] = (
     Fault("blackhole", "Blackhole", TRIGGERED, TRIGGERED_ON),
+    Fault("reset", "Reset", TRIGGERED, TRIGGERED_ON),
+    Fault("limit_data", "Limit data", (LIMIT_BYTES, TOXICITY), {"after_bytes": 1_000_000}),
+    Fault("slow_close", "Slow close", (HOLD, TOXICITY), {"delay_ms": 500.0}),
+    Fault("stall", "Stall", (HOLD, WITHIN_BYTES, WITHIN_S, TOXICITY),
+          {"delay_ms": 500.0, "within_s": 10.0}),  # fmt: skip
 )  # fmt: skip
 
 

@@ -127,6 +127,7 @@ def _stats_line(previous: DirectionStats | None, current: DirectionStats) -> str
         + (f" outage={drops.outage}" if drops.outage else "")
         + (f" blackholed={drops.blackholed}" if drops.blackholed else "")
         + (f" held={total.held}" if total.held else "")
+        + (f" reset={drops.reset}" if drops.reset else "")
         + "  "
         f"queue {total.queue_packets} pkts {format_duration_ms(total.queue_delay_ms)}"
         + _connections(total)

@@ -83,8 +83,12 @@ class ConnectionTable:
         if len(table) >= self.size:
             self.untracked += 1
             return None
-        connection = table[key] = Connection(now, now, size, toxic())
+        connection = table[key] = self._new(now, size, toxic)
         return connection
+
+    def _new(self, now: float, size: int, toxic: Callable[[], bool]) -> Connection:
+        """A connection first seen now (a table of a kind of its own may keep more)."""
+        return Connection(now, now, size, toxic())
 
     def _expire(self, now: float) -> None:
         """Forget the connections idle for longer than `idle` (the oldest come first)."""

@@ -181,13 +181,13 @@ class Impairments(LinkCounters):
             return (mix64(packet.fate_key ^ salt) >> 11) * 2.0**-53
         return self._rng.random()
 
-    def _toxic(self, packet: Packet, toxicity: float) -> bool:
+    def _toxic(self, packet: Packet, toxicity: float, salt: int = CONNECTION_SALT) -> bool:
         """Whether a new connection (this its first packet) is affected: a draw from the
         link's `Random`, or with a seed from the packet's key (so the same on every run)."""
         if toxicity >= 1.0 or toxicity <= 0.0:
             return toxicity >= 1.0
         if self._keys is not None:
-            return (mix64(packet.fate_key ^ CONNECTION_SALT) >> 11) * 2.0**-53 < toxicity
+            return (mix64(packet.fate_key ^ salt) >> 11) * 2.0**-53 < toxicity
         return self._rng.random() < toxicity
 
     def _duplicated_now(self) -> bool:

@@ -14,7 +14,7 @@ from engine.model.stats import DirectionStats, Drops, LinkStats
 #: The counters that only grow; the rest of LinkStats are gauges (what is held now).
 _CUMULATIVE = (
     "packets_in", "bytes_in", "packets_out", "bytes_out", "past_queue", "ecn_marked", "duplicated",
-    "corrupted", "reordered", "connections_untracked", "held",
+    "corrupted", "reordered", "connections_untracked", "held", "injected",
 )  # fmt: skip
 
 

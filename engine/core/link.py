@@ -15,18 +15,23 @@ import random
 from engine.core.bottleneck import Bottleneck
 from engine.core.deadlines import not_before
 from engine.core.delay_line import PACKET_OVERHEAD, DelayLine, DelaySamples, HeldBudget, Released
+from engine.core.frames import VNET_HDR_LEN
 from engine.core.hold_faults import held_release
 from engine.core.impairments import Impairments
 from engine.core.packet import Packet
+from engine.core.tcp_faults import TcpFaults
 from engine.model.fates import (
     BLACKHOLED,
     BLOCKED,
     BURST_LOSS,
     DUPLICATED,
     FLUSHED,
+    FORWARDED,
     HELD_FULL,
+    INJECTED,
     LOSS,
     OUTAGE,
+    RESET,
 )
 from engine.model.spec import LinkSpec
 from engine.model.stats import LinkStats
@@ -66,6 +71,10 @@ class Link(DelayLine, Bottleneck, Impairments):
         self.spec = spec
         self._stats: LinkStats | None = None
         self._stats_state: tuple[float, ...] = ()
+        #: With `reset` or `limit_data`: the TCP faults; and the frames they made that go
+        #: back to the sender, for the worker to send (the pipeline collects them).
+        self._tcp_faults: TcpFaults | None = None
+        self.back: list[bytes] = []
         self._apply(spec, now, trace)
 
     def _apply(self, spec: LinkSpec, now: float, trace: Trace | None) -> None:
@@ -75,6 +84,12 @@ class Link(DelayLine, Bottleneck, Impairments):
         self._configure_impairments(spec, now)
         self._configure_delay_line(spec, now)
         self._configure_bottleneck(spec, now, trace)
+        if not spec.tcp_faults:
+            self._tcp_faults = None
+        elif self._tcp_faults is None:
+            self._tcp_faults = TcpFaults(spec.reset, spec.limit_data)
+        else:  # (its connections stay)
+            self._tcp_faults.configure(spec.reset, spec.limit_data)
         #: The least time a frame offered now spends in the link, unless dropped: its latency
         #: (jitter and slots only add; netem's reordering skips it); a blocked link drops every
         #: frame, so it holds none back.
@@ -120,6 +135,8 @@ class Link(DelayLine, Bottleneck, Impairments):
             if self.fates is not None:
                 self.fates.note(packet.frame, packet.arrival, BLACKHOLED, self.label)
             return
+        if self._tcp_faults is not None and self._tcp_faulted(packet):
+            return
         frame = packet.frame  # as it arrived: a copy is of that (on an unlimited link the
         self._enqueue(packet)  # original may be through its impairments already)
         if self._duplicate > 0 and packet.droppable and self._duplicated_now():
@@ -130,6 +147,34 @@ class Link(DelayLine, Bottleneck, Impairments):
             if self._keys is not None:
                 self._key_copy(packet, copy)
             self._enqueue(copy)
+
+    def _tcp_faulted(self, packet: Packet) -> bool:
+        """Whether a TCP fault fired on the packet: then it is dropped (fate `reset`), the
+        frames made for its receiver take its place in the queue and those for its sender
+        wait in `back`."""
+        faults = self._tcp_faults
+        assert faults is not None
+        verdict = faults.check(
+            packet.frame,
+            packet.arrival,
+            packet.l2_bytes,
+            lambda toxicity, salt: self._toxic(packet, toxicity, salt),
+        )
+        if verdict is None:
+            return False
+        self.drop_reset += packet.wire_packets
+        self.injected += len(verdict.forward) + len(verdict.back)
+        fates = self.fates
+        if fates is not None:
+            fates.note(packet.frame, packet.arrival, RESET, self.label)
+            for frame in verdict.back:
+                fates.note(frame, packet.arrival, FORWARDED, self.label, marks=INJECTED)
+        for frame in verdict.forward:
+            made = Packet(frame, packet.arrival, 1, len(frame) - VNET_HDR_LEN, droppable=False)
+            made.marks = INJECTED
+            self._enqueue(made)
+        self.back.extend(verdict.back)
+        return True
 
     def _after_serialisation(self, packet: Packet, now: float) -> None:
         """From the bottleneck into the delay line, through loss, the held-bytes limits and
@@ -249,6 +294,8 @@ class Link(DelayLine, Bottleneck, Impairments):
             queue_delay_ms=delay,
             in_flight=len(self._in_flight) + self._line_frames,
             held_bytes=self._held_bytes,
-            connections=0 if self._connections is None else len(self._connections),
+            connections=(0 if self._connections is None else len(self._connections))
+            + (0 if self._tcp_faults is None else len(self._tcp_faults)),
+            injected=self.injected,
             connections_untracked=self.connections_untracked,
         )

@@ -37,6 +37,9 @@ class LinkCounters:
         self.drop_aqm = 0
         self.drop_outage = 0
         self.drop_blackholed = 0
+        self.drop_reset = 0
+        #: Frames a TCP fault made (RSTs and FINs), both ways (engine/core/tcp_faults.py).
+        self.injected = 0
         #: Connections a full connection table could not take (they pass unharmed).
         self.connections_untracked = 0
         self.ecn_marked = 0
@@ -55,7 +58,7 @@ class LinkCounters:
             self.packets_in + self.bytes_in + self.packets_out + self.bytes_out + self.past_queue
             + self.drop_loss + self.drop_queue_full + self.drop_blocked + self.drop_held_full
             + self.drop_flushed + self.drop_malformed + self.drop_aqm + self.drop_outage
-            + self.drop_blackholed + self.connections_untracked
+            + self.drop_blackholed + self.connections_untracked + self.drop_reset + self.injected
             + self.ecn_marked + self.duplicated + self.corrupted + self.reordered + self.held
         )  # fmt: skip
 
@@ -70,6 +73,7 @@ class LinkCounters:
             aqm=self.drop_aqm,
             outage=self.drop_outage,
             blackholed=self.drop_blackholed,
+            reset=self.drop_reset,
         )
 
     def pass_through(self, wire_packets: int, l2_bytes: int) -> None:

@@ -91,6 +91,9 @@ class DirectionPipeline(Rebuilds):
         self._exact_talkers = EXACT_TALKERS  # in a window (see pace_talkers)
         #: While a capture runs: where every link notes each frame's fate (start_capture).
         self.fates: FateLog | None = None
+        #: Frames a link's TCP fault made for the end frames come from (see tcp_faults.py):
+        #: the worker sends them on the interface it reads from, and empties this.
+        self.back: list[bytes] = []
         self.configure(spec, now, traces)
 
     def _choose_straight(self) -> None:
@@ -202,6 +205,9 @@ class DirectionPipeline(Rebuilds):
                 link.offer(Packet(piece, now, shape.packets, shape.l2_bytes, droppable))
         else:
             link.offer(packet)
+        if link.back:
+            self.back.extend(link.back)
+            link.back.clear()
         if not link.idle:
             self._busy.add(link)
         return False

@@ -9,13 +9,13 @@ import struct
 from dataclasses import dataclass
 
 FORWARDED, LOSS, BURST_LOSS, QUEUE_FULL, BLOCKED, HELD_FULL, FLUSHED, MALFORMED = range(8)
-AQM, OUTAGE, BLACKHOLED = 8, 9, 10
+AQM, OUTAGE, BLACKHOLED, RESET = 8, 9, 10, 11
 #: Each fate's name, as the capture's packet comments and `linkshaper fates` say it. What a
 #: link did to a frame beside its fate (copied, corrupted, reordered, marked CE) is in its
 #: marks (MARKS), not a fate of its own: one frame may carry several.
 FATE_NAMES = (
     "forwarded", "loss", "burst loss", "queue full", "blocked", "held full", "flushed",
-    "malformed", "aqm", "outage", "blackholed",
+    "malformed", "aqm", "outage", "blackholed", "reset",
 )  # fmt: skip
 
 #: A frame's marks, bits of one int (`Packet.marks`, `FateRecord.marks`), 0 for none: the
@@ -24,14 +24,16 @@ FATE_NAMES = (
 #: to a byte, the lowest bit of a byte first); netem's reordering sent it past the latency;
 #: it was marked Congestion Experienced (by `loss_ecn` or an AQM's `ecn`); a connection
 #: fault (`slow_close`, `stall`) held it back: `held` is a mark, not a fate, since a held
-#: frame is still forwarded (its delay, the hold included, is told as any forwarded frame's).
-DUPLICATED, CORRUPTED, REORDERED, CE_MARKED, HELD = 1, 2, 4, 8, 16
+#: frame is still forwarded (its delay, the hold included, is told as any forwarded frame's);
+#: the engine made it (a connection fault's RST or FIN, engine/core/tcp_faults.py: the top
+#: bit, above any corrupted bit's number, which a frame of at most 64 KiB keeps under 2**24).
+DUPLICATED, CORRUPTED, REORDERED, CE_MARKED, HELD, INJECTED = 1, 2, 4, 8, 16, 1 << 31
 CORRUPTED_BIT_SHIFT = 5
 #: Each mark's name, as the packets view's filter and the capture's comments say it, with
 #: its JSON key (`linkshaper fates --json`, after the stats' counters of the same).
 MARKS = ((DUPLICATED, "duplicated", "duplicated"), (CORRUPTED, "corrupted", "corrupted"),
          (REORDERED, "reordered", "reordered"), (CE_MARKED, "CE-marked", "ecn_marked"),
-         (HELD, "held", "held"))  # fmt: skip
+         (HELD, "held", "held"), (INJECTED, "injected", "injected"))  # fmt: skip
 MARK_NAMES = tuple(name for _, name, _ in MARKS)
 DEFAULT_SNAPLEN = 128
 MAX_SNAPLEN = 65535
@@ -55,7 +57,7 @@ class FateRecord:
 def corrupted_bit(marks: int) -> int | None:
     """The bit flipped in a frame with these marks (from its Ethernet header's first), or
     None if none was."""
-    return marks >> CORRUPTED_BIT_SHIFT if marks & CORRUPTED else None
+    return (marks & ~INJECTED) >> CORRUPTED_BIT_SHIFT if marks & CORRUPTED else None
 
 
 def mark_words(marks: int) -> list[str]:

@@ -60,3 +60,31 @@ class Stall(Strict):
         if self.within_bytes is None and self.within_s is None:
             raise ValueError("give within_bytes or within_s (or both)")
         return self
+
+
+class Reset(Strict):
+    """Once a TCP connection has carried `after_bytes` bytes (Ethernet frame bytes, as this
+    link saw them) or lived `after_s` seconds, whichever comes first, the packet that finds it
+    so is dropped and the engine sends a TCP RST, with the sequence numbers each end expects,
+    to both ends (the fate `reset`): the applications see ECONNRESET. `toxicity` is the share
+    of connections affected, decided once per connection."""
+
+    after_bytes: Annotated[int, Field(ge=0, le=1 << 50)] | None = None
+    after_s: Annotated[float, Field(ge=0.0, le=MAX_AFTER_S, allow_inf_nan=False)] | None = None
+    toxicity: Ratio = 1.0
+
+    @model_validator(mode="after")
+    def _check_trigger(self) -> Reset:
+        if self.after_bytes is None and self.after_s is None:
+            raise ValueError("give after_bytes or after_s (or both)")
+        return self
+
+
+class LimitData(Strict):
+    """Once a TCP connection has carried `after_bytes` bytes of data (TCP payload) one way
+    through this link, the next packet with data that way is dropped and the connection is
+    closed: each end gets a FIN, then a RST (the fate `reset`). The receiver reads at least
+    `after_bytes` (less than one segment more), then end of file. `toxicity` as for `reset`."""
+
+    after_bytes: Annotated[int, Field(ge=0, le=1 << 50)]
+    toxicity: Ratio = 1.0

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.model.errors import LinkshaperError
-from engine.model.faults import Blackhole, SlowClose, Stall
+from engine.model.faults import Blackhole, LimitData, Reset, SlowClose, Stall
 from engine.model.fields import UNLIMITED_RATE as UNLIMITED_RATE
 from engine.model.fields import Millis, Overhead, Rate, Ratio, Strict
 from engine.model.flow_match import FlowMatch as FlowMatch
@@ -95,6 +95,8 @@ class LinkSpec(Strict):
     blackhole: Blackhole | None = None  # a connection's packets dropped after N bytes or T s
     slow_close: SlowClose | None = None  # a TCP FIN held T ms
     stall: Stall | None = None  # a connection's packets held T ms once, at a random point
+    reset: Reset | None = None  # a TCP connection reset (RST to both ends) after N bytes or T s
+    limit_data: LimitData | None = None  # a TCP connection closed after N bytes one way
 
     @field_validator("trace")
     @classmethod
@@ -109,7 +111,12 @@ class LinkSpec(Strict):
         has_jitter = self.jitter > 0 and self.jitter_strength > 0
         per_packet = self.duplicate > 0 or self.corrupt > 0 or self.reorder > 0
         lossy = self.loss > 0 or self.burst_loss is not None or self.markov_loss is not None
-        return lossy or has_jitter or per_packet
+        return lossy or has_jitter or per_packet or self.tcp_faults
+
+    @property
+    def tcp_faults(self) -> bool:
+        """Whether a TCP connection fault is set (engine/core/tcp_faults.py)."""
+        return self.reset is not None or self.limit_data is not None
 
     @property
     def transparent(self) -> bool:
@@ -139,6 +146,7 @@ class LinkSpec(Strict):
             and self.blackhole is None
             and self.slow_close is None
             and self.stall is None
+            and not self.tcp_faults
         )
 
 

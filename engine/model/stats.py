@@ -22,7 +22,8 @@ class Drops(_Model):
     a `blocked` link (rate 0), a link's store of delayed packets full (`held_full`), a user's
     `flush`, `malformed` frames (a super-frame no real sender makes), the queue's AQM
     (`aqm`: CoDel, FQ-CoDel, PIE), an `outage` (one that drops what arrives) and a
-    connection's `blackhole` (`blackholed`)."""
+    connection's `blackhole` (`blackholed`), and the segment a TCP fault (`reset`,
+    `limit_data`) fired on, which its RSTs replaced (`reset`)."""
 
     loss: int = 0
     queue_full: int = 0
@@ -33,6 +34,7 @@ class Drops(_Model):
     aqm: int = 0
     outage: int = 0
     blackholed: int = 0
+    reset: int = 0
 
     @property
     def total(self) -> int:
@@ -70,6 +72,8 @@ class LinkStats(_Model):
     connections_untracked: int = 0
     #: Wire packets a `slow_close` or `stall` held, then forwarded (marked `held`).
     held: int = 0
+    #: Frames a TCP fault made (RSTs, FINs), toward either end (engine/core/tcp_faults.py).
+    injected: int = 0
 
 
 class Talker(_Model):

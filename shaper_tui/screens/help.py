@@ -46,6 +46,13 @@ is what the engine has in force, whoever changed it.
   once it has carried **bytes** or lived **after** (whichever comes first; `off` is not
   set), for the **toxicity** share of connections; switched on, it strikes after 10 s. The
   drops are counted in the stats as `blackholed`.
+- **Reset**: the same triggers, but for TCP: the packet that finds the connection past them
+  is dropped and both ends get a RST (the applications see a reset); counted as `reset`.
+- **Limit data**: a TCP connection is closed (FIN, then RST) once it has carried **bytes**
+  of data one way.
+- **Slow close**: a TCP FIN is held **hold** before it goes on; marked `held`.
+- **Stall**: once per connection, at a point drawn **in bytes** or **in time**, its packets
+  are held **hold**, then go on in order (a handover); marked `held`.
 
 ## Figures
 

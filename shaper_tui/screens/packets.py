@@ -26,6 +26,7 @@ from engine.model.fates import (
     FATE_NAMES,
     FORWARDED,
     HELD,
+    INJECTED,
     MARKS,
     REORDERED,
     corrupted_bit,
@@ -56,7 +57,8 @@ FATES = ("all", "dropped", FATE_NAMES[FORWARDED],
 #: Each mark's flag by its name in FATES.
 MARK_FLAGS = {name: flag for flag, name, _ in MARKS}
 #: Each mark as the fate column says it, short (the layers pane says it whole).
-SHORT_MARKS = ((DUPLICATED, "dup"), (REORDERED, "reordered"), (CE_MARKED, "CE"), (HELD, "held"))
+SHORT_MARKS = ((DUPLICATED, "dup"), (REORDERED, "reordered"), (CE_MARKED, "CE"), (HELD, "held"),
+               (INJECTED, "injected"))  # fmt: skip
 #: The fates a digit picks directly (the first ten of the list; the rest from the list).
 DIGIT_FATES = FATES[:10]
 ARROWS = {"ingress": "↓", "egress": "↑"}

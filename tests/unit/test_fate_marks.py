@@ -167,4 +167,4 @@ def test_the_capture_file_tells_the_marks_in_a_second_comment(tmp_path: Path) ->
     (link,) = summarise(read).links
     assert link.fates["forwarded"] == 3 and link.fates["loss"] == 1
     assert link.impaired == {"duplicated": 2, "corrupted": 1, "reordered": 1, "ecn_marked": 1,
-                             "held": 0}  # fmt: skip
+                             "held": 0, "injected": 0}  # fmt: skip

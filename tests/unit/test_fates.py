@@ -117,7 +117,7 @@ def test_records_survive_packing_and_garbage_ends_the_list() -> None:
     ]
     assert unpack(data[:-5], labels) == back[:1]
     assert unpack(b"\xff" * 40, labels) == []
-    assert len(FATE_NAMES) == 11
+    assert len(FATE_NAMES) == 12
 
 
 def known_capture(path: Path) -> None:

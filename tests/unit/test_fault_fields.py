@@ -130,7 +130,7 @@ def test_the_keys_switch_the_blackhole_and_the_palette_and_help_name_it() -> Non
         assert "Set Download blackhole after bytes" in commands
         assert "Set Upload blackhole toxicity" in commands
         text = help_markdown(app.help_sections(), "blackhole")
-        assert "connection faults (blackhole)" in text, text
+        assert "connection faults (blackhole, reset, limit data, slow close, stall)" in text, text
         assert "**Blackhole**" in prose_markdown("blackhole")
 
     run(scenario)

@@ -146,6 +146,8 @@ class Intake(Sender):
                 due = self._due_meanwhile = self._release_meanwhile()
         if run < count:
             self._send_batch(count, run)
+        if self.pipeline.back:
+            self.send_back()
 
 
 def clock_at_most() -> float:

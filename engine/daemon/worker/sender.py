@@ -72,6 +72,21 @@ class Sender(ForwarderState):
         except OSError as error:
             self._send_again(frame, error)
 
+    def send_back(self) -> None:
+        """Send what the links made for the ends frames come from (a TCP fault's RSTs) on
+        the interface they are read from; one that fails is counted as a transmit error (the
+        end then hears of the fault from its next segment, answered with another RST)."""
+        back = self.pipeline.back
+        for frame in back:
+            try:
+                self.rx.send(frame)
+            except OSError as error:
+                self.tx_errors += 1
+                if error.errno in LINK_ERRNOS:
+                    back.clear()
+                    raise
+        back.clear()
+
     def send_all(self, frames: list[bytes | HeldRun]) -> None:
         """Send released frames in order, mmsg.BATCH a system call when there are several
         (copied into the slots of a batch of their own: a copy costs far less than a call);
