@@ -64,9 +64,13 @@ FAULTS: tuple[Fault, ...] = (
     Fault("reset", "Reset", TRIGGERED, TRIGGERED_ON),
     Fault("limit_data", "Limit data", (LIMIT_BYTES, TOXICITY), {"after_bytes": 1_000_000}),
     Fault("slow_close", "Slow close", (HOLD, TOXICITY), {"delay_ms": 500.0}),
-    Fault("stall", "Stall", (HOLD, WITHIN_BYTES, WITHIN_S, TOXICITY),
-          {"delay_ms": 500.0, "within_s": 10.0}),  # fmt: skip
-)  # fmt: skip
+    Fault(
+        "stall",
+        "Stall",
+        (HOLD, WITHIN_BYTES, WITHIN_S, TOXICITY),
+        {"delay_ms": 500.0, "within_s": 10.0},
+    ),
+)
 
 
 def part_field(fault: Fault, part: Part) -> str:

@@ -28,6 +28,8 @@ class LinkRates:
     #: Drops by the queue's AQM, drops while an outage was on, and CE marks instead of drops.
     aqm_drops: float = 0.0
     outage_drops: float = 0.0
+    #: Drops by a connection fault: `blackhole`'s, and the segments a `reset`/`limit_data` fired on.
+    fault_drops: float = 0.0
     ecn_marks: float = 0.0
     queue_packets: int = 0
     queue_delay_ms: float = 0.0
@@ -38,12 +40,14 @@ class LinkRates:
 
     @property
     def lost_drops(self) -> float:
-        """Drops on the way (random loss, a blocked link, an outage), not by the queue."""
-        return self.loss_drops + self.blocked_drops + self.outage_drops
+        """Drops on the way (random loss, a blocked link, an outage, a connection fault), not
+        by the queue."""
+        return self.loss_drops + self.blocked_drops + self.outage_drops + self.fault_drops
 
     @property
     def loss_share(self) -> float:
-        """Random, blocked and outage drops as a share of the packets that came in."""
+        """Random, blocked, outage and connection-fault drops, as a share of the packets that
+        came in."""
         return self.lost_drops / self.packets_in if self.packets_in > 0 else 0.0
 
     @property
@@ -74,6 +78,10 @@ class LinkRates:
             blocked_drops=per_second(current.drops.blocked, previous.drops.blocked),
             aqm_drops=per_second(current.drops.aqm, previous.drops.aqm),
             outage_drops=per_second(current.drops.outage, previous.drops.outage),
+            fault_drops=per_second(
+                current.drops.blackholed + current.drops.reset,
+                previous.drops.blackholed + previous.drops.reset,
+            ),
             ecn_marks=per_second(current.ecn_marked, previous.ecn_marked),
             queue_packets=current.queue_packets,
             queue_delay_ms=current.queue_delay_ms,

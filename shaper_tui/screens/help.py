@@ -57,17 +57,16 @@ is what the engine has in force, whoever changed it.
 ## Figures
 
 In and Out are bits per second before and after shaping; Lost is the impairments' drops per
-second and as a share: random loss of what got through the queue to the impairments (where
-the Loss set applies, so the figure to hold against it), a block or an outage of what came
-in, since the settings last changed (up to 10 s); Q-drops counts the queue's drops
+second and as a share: random loss of what got through the queue to the impairments (where the
+Loss set applies, so the figure to hold against it), a block, an outage or a connection fault
+of what came in, since the settings last changed (up to 10 s); Q-drops counts the queue's drops
 (overflows and AQM) per second, beside the packets queued now; Delay is what the engine
-measured frames to spend in the links (queue, latency, jitter, and its own lateness), median
-/ 99th percentile over the last 2 s of reports since the settings changed, to check against
-the Latency set. Q limit is the queue's limits as the engine applies them; RTT set is both
+measured frames to spend in the links (queue, latency, jitter, and its own lateness), median /
+99th percentile over the last 2 s of reports since the settings changed, to check against the
+Latency set. Q limit is the queue's limits as the engine applies them; RTT set is both
 directions' latencies, RTT measured both directions' median delays. Figures are drawn twice a
-second; packets a second are in each panel's lower border; the axis under the graphs says
-how many seconds ago each column was drawn. The table lists flow rules and the busiest far
-ends.
+second; packets a second are in each panel's lower border; the axis under the graphs says how
+many seconds ago each column was drawn. The table lists flow rules and the busiest far ends.
 
 Each graph has a fixed scale, whose top follows its name: In and Out are drawn against the
 rate in force (that number in the accent colour; what goes over it in the warning colour),
