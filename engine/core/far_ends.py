@@ -45,8 +45,11 @@ TALKER_SAMPLE = 8
 SETTLE_SAMPLES = 256
 
 
-#: Flow regions whose flow key `count_left` remembers before it forgets them all.
-REGION_MEMORY = 4096
+#: Flow regions whose flow key `count_left` remembers before it forgets them all (some 300
+#: bytes each, IPv4). Frames cycling through more flows than this all miss (each read again,
+#: some 1 us a frame): at 4,096, 10,000 connections through a link cost 1.7 times one
+#: (bench/fault_cost.py); 16,384 holds the 10,000 of that bound in 5 MB at most.
+REGION_MEMORY = 16_384
 
 
 class StraightTally:
