@@ -65,7 +65,11 @@ def test_the_table_forgets_the_least_recently_seen_first_and_refuses_when_full()
     decided: list[ConnectionKey] = []
 
     def see(key: ConnectionKey, now: float, size: int = 100) -> bool | None:
-        connection = table.see(key, now, size, lambda: decided.append(key) is None)
+        def decide() -> bool:  # (called once, when the connection is new)
+            decided.append(key)
+            return True
+
+        connection = table.see(key, now, size, decide)
         return None if connection is None else connection.toxic
 
     assert see(keys[0], 0.0) and see(keys[1], 1.0) and see(keys[2], 2.0)
