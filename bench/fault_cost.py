@@ -12,9 +12,9 @@ turned each round. Frames are 200-byte UDP datagrams, 100,000 a second of virtua
    table at all (far ends are counted as frames leave a link, summed by flow), and so which
    part of the growth in 1. is the fault's.
 3. With `--before REV`, no fault and no seed, through the same 1 ms link and through a
-   pass-through link, in this tree against the engine of `REV` (the commit before faults
-   existed), each measured in a process of its own, interleaved: the path with no fault is
-   meant to cost what it did.
+   pass-through link, from 1 connection and from 10,000, in this tree against the engine of
+   `REV` (the commit before faults existed), each measured in a process of its own,
+   interleaved: the path with no fault is meant to cost what it did.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], int]] = {
     "no fault, 1 connection": (NO_FAULT, 1),
     "no fault, 10,000 connections": (NO_FAULT, CONNECTIONS),
 }
-#: Compared with an earlier tree: no fault, no seed, 10,000 connections.
+#: Compared with an earlier tree: no fault, no seed, 1 connection and 10,000.
 EARLIER: dict[str, dict[str, Any]] = {"1 ms": NO_FAULT, "pass-through": {}}
 HERE = Path(__file__).resolve().parent.parent
 #: A process of its own with the engine of another tree first on the path (see `before`).
@@ -64,8 +64,12 @@ CHILD = """
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 from bench.fault_cost import CONNECTIONS, EARLIER, batch, cost
-frames = batch(CONNECTIONS)
-print(json.dumps({name: cost(link, frames) for name, link in EARLIER.items()}))
+out = {}
+for count in (1, CONNECTIONS):
+    frames = batch(count)
+    for name, link in EARLIER.items():
+        out[f"{name}, {count:,} connection{'s' if count > 1 else ''}"] = cost(link, frames)
+print(json.dumps(out))
 """
 
 
@@ -168,10 +172,9 @@ def print_table(rounds: dict[str, list[float]], revision: str | None = None) -> 
         f"ns, {growth / med[RATIOS[0][2]]:.1%} of a frame with the fault and 1 connection"
     )
     if revision is not None:
-        for link in EARLIER:
-            now, then = med[f"no fault, {link}, now"], med[f"no fault, {link}, {revision}"]
-            print(f"no fault, {link}, 10,000 connections: this tree / {revision}: "
-                  f"{now / then:.3f}")  # fmt: skip
+        for name in [n.removesuffix(", now") for n in rounds if n.endswith(", now")]:
+            now, then = med[f"{name}, now"], med[f"{name}, {revision}"]
+            print(f"{name}: this tree / {revision}: {now / then:.3f}")
 
 
 def main() -> None:
