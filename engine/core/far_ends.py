@@ -193,10 +193,11 @@ class FarEnds:
         their tallies (a link that only delays drops nothing). `_flow_region` and `wire_bits`
         are written out here: this runs for every frame that leaves a link. A plain IPv4
         frame's region here holds only what its far end is read from (the fragment field,
-        protocol, the far address and port: 9 bytes), so that the frames of many connections
-        to one far end (clients of one server) are summed as one; frames too short for any
-        far end (under 24 bytes, `flow_key`'s least) are passed over, so every other region
-        is longer than 9 bytes and none is taken for a plain one."""
+        time to live and protocol, the far address and port: 10 bytes; the TTL, which one far
+        end's frames share, costs less than a slice more to leave out), so that the frames of
+        many connections to one far end (clients of one server) are summed as one; frames
+        too short for any far end (under 24 bytes, `flow_key`'s least) are passed over, so
+        every other region is longer than 10 bytes and none is taken for a plain one."""
         flows: dict[bytes, list[int]] = {}
         heads: dict[bytes, bytes] = {}
         ip = _ETHERTYPE_AT + 2
@@ -205,8 +206,9 @@ class FarEnds:
             if type(frame) is not bytes:
                 continue
             if frame[_ETHERTYPE_AT : _ETHERTYPE_AT + 3] == _PLAIN_IPV4 and len(frame) >= ip + 24:
-                region = (frame[ip + 6 : ip + 8] + frame[ip + 9 : ip + 10]
-                          + frame[address : address + 4] + frame[port : port + 2])  # fmt: skip
+                region = (
+                    frame[ip + 6 : ip + 10] + frame[address : address + 4] + frame[port : port + 2]
+                )
             elif len(frame) >= _ETHERTYPE_AT + 2:
                 region = frame[:HEAD_BYTES]
             else:
