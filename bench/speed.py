@@ -35,6 +35,8 @@ target of the engine-speed issue, and a results table with medians of `--runs` r
    stream through 10 ms beside the straight path, a probe beside it, in each of 5 rounds.
 13. Timing under contention (`bench.realtime`, item 5): a probe through 20 ms with two busy
    processes beside the engine, by default and with `--realtime`.
+14. What a connection fault costs a packet (`bench.fault_cost`): in virtual time, a link with
+   a `blackhole` whose trigger is far away, frames from 1 connection against 10,000.
 
 Numbers on a shared machine are noisy; that is why each pair is measured back to back.
 """
@@ -52,7 +54,16 @@ from datetime import date
 
 import psutil
 
-from bench import aqm_cost, capture_cost, realtime, saturation, shaped_cost, spec_scale, tui_cost
+from bench import (
+    aqm_cost,
+    capture_cost,
+    fault_cost,
+    realtime,
+    saturation,
+    shaped_cost,
+    spec_scale,
+    tui_cost,
+)
 from bench.forwarding import FLOW_RULES, flow_rules, passthrough, profile
 from bench.shapers import RUSH_VARIABLE, shapers
 from bench.shaping import congestion_control, overload, shaped
@@ -97,6 +108,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     spec_scale.print_table([spec_scale.measure_round(lab) for _ in range(args.runs)], load)
     tui_cost_table()
+    fault_cost.print_table(fault_cost.measure(fault_cost.RUNS))
     if args.profile:
         print("\nsmall packets, egress worker, self time (py-spy):\n")
         print(profile(lab))
