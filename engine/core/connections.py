@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.core.frames import PROTO_TCP, PROTO_UDP, VNET_HDR_LEN, flow_key
+from engine.core.shared_bound import CONNECTIONS, SharedBound
 
 if TYPE_CHECKING:
     from engine.core.hold_faults import HoldState
@@ -82,10 +83,14 @@ class Connection:
 class ConnectionTable:
     """The connections one link sees, least recently seen first."""
 
-    def __init__(self, size: int = MAX_CONNECTIONS, idle: float = IDLE_EXPIRY) -> None:
+    def __init__(self, size: int = MAX_CONNECTIONS, idle: float = IDLE_EXPIRY,
+                 shared: SharedBound = CONNECTIONS) -> None:  # fmt: skip
         self.size = size
         self.idle = idle
         self._table: OrderedDict[ConnectionKey, Connection] = OrderedDict()
+        #: What all of the worker's tables may hold together (engine/core/shared_bound.py).
+        self._shared = shared
+        shared.held_by(self, self._table)
         #: Connections forgotten for being idle, and those not taken for the table being full.
         self.expired = 0
         self.untracked = 0
@@ -107,7 +112,7 @@ class ConnectionTable:
             table.move_to_end(key)
             return connection
         self._expire(now)
-        if len(table) >= self.size:
+        if len(table) >= self.size or not self._shared.take():
             self.untracked += 1
             return None
         connection = table[key] = self._new(now, size, toxic)
@@ -126,4 +131,5 @@ class ConnectionTable:
             if connection.last_seen >= horizon:
                 return
             del table[key]
+            self._shared.give()
             self.expired += 1

@@ -23,6 +23,7 @@ import hashlib
 import random
 import struct
 from collections import OrderedDict
+from typing import Any
 
 from engine.core.frames import (
     ETH_P_IP,
@@ -32,6 +33,7 @@ from engine.core.frames import (
     VNET_HDR_LEN,
     l3_offset,
 )
+from engine.core.shared_bound import CONNECTIONS, IDENTITIES, SharedBound
 
 MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -83,7 +85,8 @@ class KeyedDraws(random.Random):
 class PacketKeys:
     """Each packet's key: a keyed hash of the flow and its identity, with its occurrence."""
 
-    def __init__(self, seed: int, flow: str) -> None:
+    def __init__(self, seed: int, flow: str, identities: SharedBound = IDENTITIES,
+                 connections: SharedBound = CONNECTIONS) -> None:  # fmt: skip
         self.seed = seed
         flow_digest = hashlib.blake2b(flow.encode(), digest_size=16).digest()
         self._key = seed.to_bytes(8, "big") + flow_digest
@@ -91,6 +94,10 @@ class PacketKeys:
         # key is found by walking past the slots deleted before it: 40 to 640 µs a packet).
         self._seen: OrderedDict[bytes, int] = OrderedDict()
         self._connections: OrderedDict[tuple[bytes, bytes, int, int], list[int]] = OrderedDict()
+        #: What all of the worker's seeded links remember together (shared_bound.py).
+        self._identities, self._connections_bound = identities, connections
+        identities.held_by(self, self._seen)
+        connections.held_by(self, self._connections)
 
     def key(self, frame: bytes) -> int:
         """The 64-bit key of `frame`'s decisions (its identity's next occurrence)."""
@@ -98,10 +105,22 @@ class PacketKeys:
         digest = hashlib.blake2b(identity, digest_size=8, key=self._key).digest()
         seen = self._seen
         count = seen.get(digest, 0)
-        seen[digest] = count + 1
-        if count == 0 and len(seen) > MAX_IDENTITIES:
-            seen.popitem(last=False)
+        if count or self._make_room(seen, self._identities, MAX_IDENTITIES):
+            seen[digest] = count + 1
         return mix64(int.from_bytes(digest, "big") + count * _GOLDEN & MASK64)
+
+    @staticmethod
+    def _make_room(table: OrderedDict[Any, Any], bound: SharedBound, most: int) -> bool:
+        """Room for one entry more in `table`: from the worker's bound while this link holds
+        fewer than `most`, else in place of its oldest. False when the link holds none and the
+        bound is spent (the entry is not remembered: an identity not remembered meets the
+        decision of its first occurrence again; a connection, sequence numbers from 0)."""
+        if len(table) < most and bound.take():
+            return True
+        if table:
+            table.popitem(last=False)
+            return True
+        return False
 
     def _identity(self, frame: bytes) -> bytes:
         """The bytes that name the packet (see the module's docstring)."""
@@ -132,9 +151,10 @@ class PacketKeys:
         bases = self._connections.get(connection)
         if bases is None or flags & 0x02:  # first seen, or a SYN: a new connection
             bases = [seq, -1]
-            self._connections[connection] = bases
-            if len(self._connections) > MAX_CONNECTIONS:
-                self._connections.popitem(last=False)
+            known = connection in self._connections
+            if known or self._make_room(self._connections, self._connections_bound,
+                                        MAX_CONNECTIONS):  # fmt: skip
+                self._connections[connection] = bases
         if bases[1] < 0 and flags & 0x10:  # the first ACK: acks count from here
             bases[1] = ack
         relative_ack = (ack - bases[1]) & 0xFFFFFFFF if length == 0 and bases[1] >= 0 else 0

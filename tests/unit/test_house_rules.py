@@ -60,6 +60,7 @@ PURE_STDLIB = {
     "struct", "base64", "json", "re", "ipaddress",
     "sys",  # sys.byteorder only
     "hashlib",  # keyed hashes of a packet's identity for a link's seed (core/seeded.py)
+    "weakref",  # a dropped link's tables give their share of the worker's bound back
 }  # fmt: skip
 
 
