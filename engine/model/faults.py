@@ -8,10 +8,10 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from engine.model.fields import Millis, Ratio, Strict
+from engine.model.fields import MAX_SECONDS, ByteCount, Millis, Ratio, Seconds, Strict
 
 #: The longest `after_s` (a week): a fault set further out is a mistake.
-MAX_AFTER_S = 7 * 24 * 3600.0
+MAX_AFTER_S = MAX_SECONDS
 
 
 class Blackhole(Strict):
@@ -21,8 +21,8 @@ class Blackhole(Strict):
     application sees a hang, then its own timeout. `toxicity` is the share of connections
     affected, decided once per connection when it is first seen."""
 
-    after_bytes: Annotated[int, Field(ge=0, le=1 << 50)] | None = None
-    after_s: Annotated[float, Field(ge=0.0, le=MAX_AFTER_S, allow_inf_nan=False)] | None = None
+    after_bytes: ByteCount | None = None
+    after_s: Seconds | None = None
     toxicity: Ratio = 1.0
 
     @model_validator(mode="after")
@@ -51,8 +51,8 @@ class Stall(Strict):
     from then. `toxicity` is the share of connections affected."""
 
     delay_ms: Millis
-    within_bytes: Annotated[int, Field(ge=1, le=1 << 50)] | None = None
-    within_s: Annotated[float, Field(ge=0.0, le=MAX_AFTER_S, allow_inf_nan=False)] | None = None
+    within_bytes: Annotated[ByteCount, Field(ge=1)] | None = None
+    within_s: Seconds | None = None
     toxicity: Ratio = 1.0
 
     @model_validator(mode="after")
@@ -69,8 +69,8 @@ class Reset(Strict):
     to both ends (the fate `reset`): the applications see ECONNRESET. `toxicity` is the share
     of connections affected, decided once per connection."""
 
-    after_bytes: Annotated[int, Field(ge=0, le=1 << 50)] | None = None
-    after_s: Annotated[float, Field(ge=0.0, le=MAX_AFTER_S, allow_inf_nan=False)] | None = None
+    after_bytes: ByteCount | None = None
+    after_s: Seconds | None = None
     toxicity: Ratio = 1.0
 
     @model_validator(mode="after")
@@ -86,5 +86,5 @@ class LimitData(Strict):
     closed: each end gets a FIN, then a RST (the fate `reset`). The receiver reads at least
     `after_bytes` (less than one segment more), then end of file. `toxicity` as for `reset`."""
 
-    after_bytes: Annotated[int, Field(ge=0, le=1 << 50)]
+    after_bytes: ByteCount
     toxicity: Ratio = 1.0

@@ -24,12 +24,16 @@ from engine.model.units import (
     RATE_PATTERN,
     UNIT_PATTERN,
     UnitError,
+    format_bytes,
     format_duration_ms,
     format_rate,
     format_ratio,
+    format_seconds,
+    parse_bytes,
     parse_duration_ms,
     parse_rate,
     parse_ratio,
+    parse_seconds,
 )
 from engine.model.units import UNLIMITED_RATE as UNLIMITED_RATE
 
@@ -140,6 +144,22 @@ Millis = Annotated[
     checked(float, tolerant(parse_duration_ms), 0.0, 3_600_000.0, format_duration_ms),
     PlainSerializer(_compact_number),
     with_units(0, 3_600_000, "milliseconds, or with a unit: 50ms, 1.5s"),
+]
+
+
+#: A connection fault's time and size triggers: at most a week, at most 2**50 bytes (a fault
+#: set further out is a mistake).
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_BYTES = 1 << 50
+Seconds = Annotated[
+    float,
+    checked(float, tolerant(parse_seconds), 0.0, MAX_SECONDS, format_seconds),
+    with_units(0, MAX_SECONDS, "seconds, or with a unit: 2s, 500ms, 1.5min"),
+]
+ByteCount = Annotated[
+    int,
+    checked(int, tolerant(parse_bytes), 0, MAX_BYTES, format_bytes),
+    with_units(0, MAX_BYTES, "bytes, or with a unit: 100kB, 1.5MB, 64KiB"),
 ]
 
 

@@ -53,6 +53,14 @@ _DURATION_UNITS_MS: dict[str, float] = {
 }
 
 
+#: A size in bytes: SI multiples (`kB`, `MB`, `GB`, as toxiproxy and curl write them) and
+#: binary ones (`KiB`, `MiB`, `GiB`); case is not looked at, so `kb` is kilobytes here.
+_BYTE_UNITS: dict[str, int] = {
+    "": 1, "b": 1, "byte": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}  # fmt: skip
+
+
 class UnitError(LinkshaperError, ValueError):
     """A value whose unit or number cannot be understood."""
 
@@ -122,6 +130,32 @@ def parse_duration_ms(value: str | float) -> float:
     return _finite(number * _DURATION_UNITS_MS[unit], value, "duration")
 
 
+def parse_seconds(value: str | float) -> float:
+    """Seconds from `2s`, `500ms`, `1.5min` or a plain number of seconds (a connection
+    fault's `after_s`, `within_s`)."""
+    if not isinstance(value, str):
+        return _plain(value, "duration")
+    number, unit = _split(value, "duration")
+    if unit == "":
+        return number
+    if unit not in _DURATION_UNITS_MS:
+        raise UnitError(f"unknown duration unit {_quote(unit)} (use ms, s, min)")
+    return _finite(number * _DURATION_UNITS_MS[unit] / 1000.0, value, "duration")
+
+
+def parse_bytes(value: str | float) -> int:
+    """Bytes from `100kB`, `1.5MB`, `64KiB` or a plain number of bytes (a connection fault's
+    `after_bytes`, `within_bytes`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        return round(_plain(value, "size"))
+    number, unit = _split(value, "size")
+    if unit not in _BYTE_UNITS:
+        raise UnitError(f"unknown size unit {_quote(unit)} (use B, kB, MB, GB, KiB, MiB)")
+    return round(_finite(number * _BYTE_UNITS[unit], value, "size"))
+
+
 def parse_ratio(value: str | float) -> float:
     """A fraction from `1.5%` or a plain fraction such as `0.015`."""
     if not isinstance(value, str):
@@ -160,6 +194,19 @@ def format_duration_ms(ms: float) -> str:
     if 0 < ms < 1:
         return f"{figure(ms * 1000)} µs"
     return f"{figure(ms)} ms"
+
+
+def format_seconds(seconds: float) -> str:
+    """`2 s`, `1.5 s`, `250 ms`."""
+    return format_duration_ms(seconds * 1000.0)
+
+
+def format_bytes(count: float) -> str:
+    """`100 kB`, `1.5 MB`, `512 B` (SI multiples, as `parse_bytes` reads them)."""
+    for factor, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if abs(count) >= factor:
+            return f"{figure(count / factor)} {unit}"
+    return f"{figure(count)} B"
 
 
 def percent_figure(ratio: float, digits: int = 3) -> str:

@@ -233,3 +233,23 @@ def test_a_change_is_awaited_longer_than_the_engine_waits_for_its_workers() -> N
     """The client's floor for a change's reply is above the engine's wait for the workers (and
     a margin for the commit), so the engine's answer, not silence, tells what became of it."""
     assert MIN_CHANGE_WAIT >= APPLY_WAIT + 1.0
+
+
+def test_a_faults_sizes_and_seconds_take_units_and_say_the_range_in_them() -> None:
+    """`linkshaper set egress.blackhole.after_s=2s` was refused (a bare number of seconds
+    only), unlike every other time field; sizes take kB, MB, KiB."""
+    spec = parse_spec({"egress": {
+        "blackhole": {"after_s": "2s", "after_bytes": "100kB"},
+        "stall": {"delay_ms": "1s", "within_bytes": "64KiB", "within_s": "500ms"},
+    }})  # fmt: skip
+    link = spec.default_link.egress
+    assert link.blackhole is not None and link.stall is not None
+    assert (link.blackhole.after_s, link.blackhole.after_bytes) == (2.0, 100_000)
+    assert (link.stall.within_bytes, link.stall.within_s) == (65_536, 0.5)
+    with pytest.raises(SpecError) as refused:
+        parse_spec({"egress": {"blackhole": {"after_s": "9999999s"}}})
+    assert str(refused.value) == (
+        "default_link.egress.blackhole.after_s: must be at most 604800 s (got 9999999 s)"
+    )
+    with pytest.raises(SpecError, match=r"after_bytes: unknown size unit 'pb'"):
+        parse_spec({"egress": {"reset": {"after_bytes": "2PB"}}})
