@@ -44,6 +44,10 @@ DISCARD_BATCHES = 4096
 class FastPathRoom(Interfaces):
     """Switches the direction between the kernel's redirect and the worker."""
 
+    #: (Set by `_init_fast_path`, which runs once the interfaces are opened: None before.)
+    _redirect: KernelRedirect | None = None
+    handing_over_since: float | None = None
+
     def _init_fast_path(self, enabled: bool) -> None:
         """`enabled`: `run` without `--no-fast-path`, on the interfaces' own packet sockets."""
         self.kernel_forwards = False
@@ -66,11 +70,23 @@ class FastPathRoom(Interfaces):
             redirect = KernelRedirect(self.rx_ifname, self.tx_ifname)
             try:
                 redirect.remove()
+                if enabled and self.interface_state == "up":
+                    redirect.prepare()  # before the first frame is sent: see `prepare`
             except TcRefused as exc:
                 if enabled:
                     self._refused(exc)
             else:
                 self._redirect = redirect if enabled else None
+
+    def open(self) -> None:
+        """Both sockets open again (the interfaces came back): the clsact qdiscs made before a
+        frame is sent on them (KernelRedirect.prepare says why)."""
+        super().open()
+        if self._redirect is not None:
+            try:
+                self._redirect.prepare()
+            except TcRefused as exc:
+                self._refused(exc)
 
     def follow_fast_path(self, now: float, flushed: bool = False) -> None:
         """Switch, or go on with a hand-over, if the decision says so (`flushed`: a flush of
