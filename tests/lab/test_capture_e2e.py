@@ -48,16 +48,16 @@ def wait_for_log(engine: EngineProcess, text: str, seconds: float = 10.0) -> Non
 def test_the_capture_has_every_datagram_once_with_the_fate_the_server_saw(
     start_engine: StartEngine, lab: Lab, background: Background, tmp_path: Path
 ) -> None:
-    """With the kernel fast path, the other direction is handed to the kernel in the middle of
-    the stream: the first redirect on an interface made its clsact qdisc there then, which
-    stops the interface for a moment, and a datagram this direction's worker sent meanwhile
-    was lost though its send said it went (4 runs in 5 lost one; KernelRedirect.prepare)."""
+    """With the kernel fast path (the default), the other direction goes to the kernel in
+    the middle of the stream: the first redirect on an interface made its clsact qdisc there
+    then, which stops the interface for a moment, and a datagram this direction's worker
+    sent meanwhile was lost though its send said it went (4 runs in 5 lost one; see
+    KernelRedirect.prepare)."""
     engine = start_engine(
         {
             "egress": {"loss": 0.1, "latency": "5ms", "rate": "2mbit", "queue": {"packets": 10}},
             "ingress": {"latency": "1ms"},
-        },
-        extra=("--fast-path",),
+        }
     )
     path = tmp_path / "fates.pcapng"
     capture = background.start([

@@ -70,7 +70,7 @@ def redirect_rules(lab: Lab, device: str) -> str:
 def test_a_transparent_direction_is_forwarded_by_the_kernel_and_counted(
     start_engine: StartEngine, lab: Lab
 ) -> None:
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     before = wait_for(engine, kernel=True)
     wait_for(engine, kernel=True, direction="ingress")
     assert "mirred (Egress Redirect to device outer)" in redirect_rules(lab, INNER)
@@ -91,7 +91,7 @@ def test_a_transparent_direction_is_forwarded_by_the_kernel_and_counted(
 def test_an_impairment_a_capture_and_a_flush_have_the_engine_forward(
     start_engine: StartEngine, lab: Lab
 ) -> None:
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     wait_for(engine, kernel=True)
     with engine.client() as client:
         client.patch({"egress.latency": "5ms"}, source="test")
@@ -120,9 +120,7 @@ def test_where_tc_is_refused_the_engine_says_so_once_and_forwards_itself(
     lab: Lab, tmp_path: Path
 ) -> None:
     """Netlink refused to the engine (a seccomp filter, as a sandbox may have)."""
-    engine = EngineProcess(
-        lab, tmp_path, {}, extra=("--fast-path",), wrapper=(sys.executable, str(NO_NETLINK))
-    )
+    engine = EngineProcess(lab, tmp_path, {}, wrapper=(sys.executable, str(NO_NETLINK)))
     try:
         engine.wait_ready()
         time.sleep(2.5)  # past the second a transparent direction waits for the kernel
@@ -151,7 +149,7 @@ def test_no_fast_path_leaves_every_frame_to_the_engine(start_engine: StartEngine
 def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     start_engine: StartEngine, lab: Lab
 ) -> None:
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     lab.run("client", "ping", "-c", "2", "-i", "0.2", "-q", SERVER_IP)  # neighbours known
     wait_for(engine, kernel=True)
     cycles = SWITCHES // 2
@@ -231,9 +229,7 @@ def test_the_shaped_direction_loses_nothing_while_the_other_goes_to_the_kernel(
     engine forwards a frame; here the other direction goes to the kernel mid-stream."""
     for device in (INNER, OUTER):  # as new interfaces are (an earlier test's qdisc stays)
         lab.run("box", "tc", "qdisc", "del", "dev", device, "clsact", check=False)
-    engine = start_engine(
-        {"egress": {"latency": "5ms"}, "ingress": {"latency": "1ms"}}, extra=("--fast-path",)
-    )
+    engine = start_engine({"egress": {"latency": "5ms"}, "ingress": {"latency": "1ms"}})
     for device in (INNER, OUTER):
         assert "clsact" in lab.run("box", "tc", "qdisc", "show", "dev", device).stdout, device
     lab.run("client", "ping", "-c", "2", "-i", "0.2", "-q", SERVER_IP)  # neighbours known
@@ -283,7 +279,7 @@ def test_top_talkers_on_the_fast_path_are_the_sample_scaled_up(
     SAMPLE_EVERY; the far ends (top talkers, the seed's profiles) count each sampled frame
     for SAMPLE_EVERY, so a flow's count is the truth within 10 % (100,000 datagrams: ~1,560
     sampled, a standard deviation of 2.5 %), not 1/SAMPLE_EVERY of it."""
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     wait_for(engine, kernel=True)
     args = ("--report", "--count", "100000", "--pps", "20000", "--size", "200")
     command = probe(lab, "client", "send", SERVER_IP, str(UDP_PORT + 1), *args)
@@ -308,7 +304,7 @@ def test_a_redirect_left_by_a_killed_engine_goes_when_any_engine_starts(
     `--no-fast-path` never took it away, so its link went unshaped for good."""
     import psutil
 
-    first = start_engine({}, extra=("--fast-path",))
+    first = start_engine({})
     wait_for(first, kernel=True)
     wait_for(first, kernel=True, direction="ingress")
     group = [psutil.Process(first.process.pid)]
