@@ -203,10 +203,14 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     assert last.fast_path_switches >= SWITCHES, last
     assert max(sent.values()) > spells[-1][1], "the stream ended before the last switch"
     # Duplicates come only from a switch's overlap (a few ms of the stream at most), and the
-    # engine counts them: exactly when it takes over, by tc's count less the sample when it
-    # hands over (an estimate). The estimate falls short: CI saw 157 received against 51
-    # counted (an open gap, said in the session note), so the bound is loose.
-    assert result["duplicates"] <= 4 * stats.fast_path_duplicates + 100, (result, stats)
+    # engine counts them by tc's counters: handing over, every frame redirected before the
+    # sampling filter was on (one netlink round trip), and the sample's share after; taking
+    # back, what tc counted between its last look and the redirect's end. Each take-back
+    # misses what came during a round trip or two around those looks (seen: 62 received,
+    # 40 counted in 40 switches; 157 and 51 in 100 before the hand-over's were counted).
+    seen, counted = result["duplicates"], stats.fast_path_duplicates
+    assert seen <= 2 * counted + SWITCHES // 2, (result, stats)
+    assert counted <= seen + SWITCHES // 2, (result, stats)
     assert result["duplicates"] <= 0.004 * PPS * SWITCHES, result
     late = [
         (seq, round(delays[seq], 2), [round(at - a, 4) for a, b in spells if a <= at < b])
