@@ -63,7 +63,7 @@ def wait_for_fast_path(engine: EngineProcess, seconds: float = 15.0) -> None:
 
 def measure_engine(lab: Lab, seconds: int, fast_path: bool) -> dict[str, float]:
     """One engine's figures: with the kernel fast path (waited for) or `--no-fast-path`."""
-    extra = ("--fast-path",) if fast_path else ("--no-fast-path",)
+    extra = () if fast_path else ("--no-fast-path",)
     with tempfile.TemporaryDirectory() as workdir:
         engine = EngineProcess(lab, Path(workdir), PASS_THROUGH, extra=extra)
         try:

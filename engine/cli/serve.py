@@ -65,14 +65,14 @@ def add_parsers(sub: SubParsers) -> None:
     run.add_argument(
         "--fast-path",
         action="store_true",
-        help="let tc's redirect forward a transparent direction nobody captures, at the "
-        "kernel's speed (off by default for now: a frame of the other, shaped direction was "
-        "seen missing meanwhile)",
+        help="the default (accepted: it was opt-in for a while); --no-fast-path wins",
     )
     run.add_argument(
         "--no-fast-path",
         action="store_true",
-        help="forward every frame in the engine (the default; it wins over --fast-path)",
+        help="forward every frame in the engine even while a direction is transparent "
+        "(default: tc's redirect forwards a transparent direction nobody captures, at the "
+        "kernel's speed)",
     )
     run.add_argument(
         "--http-token",
@@ -185,8 +185,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Refuses an interface name the kernel would cut short, before --record opens a file.
     config = EngineConfig(
         outer, inner, spec_path, args.control, precise=args.precise, realtime=args.realtime,
-        fast_path=args.fast_path and not args.no_fast_path, persist=not args.no_persist,
-        profiles=profiles, unshaped_port=args.unshaped_port)  # fmt: skip
+        fast_path=not args.no_fast_path, persist=not args.no_persist, profiles=profiles,
+        unshaped_port=args.unshaped_port)  # fmt: skip
     recorder = None
     if args.record:
         from engine.timelines.recorder import TimelineRecorder

@@ -99,7 +99,7 @@ class WorkerConfig:
     realtime: bool = False
     #: Whether the kernel forwards the direction while it is transparent (not with
     #: `run --no-fast-path`; see engine/core/fast_path.py).
-    fast_path: bool = False
+    fast_path: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class EngineConfig:
     #: not, the engine says so once and runs them as without it.
     realtime: bool = False
     #: tc's redirect forwards a transparent direction (see WorkerConfig.fast_path).
-    fast_path: bool = False
+    fast_path: bool = True
 
     def __post_init__(self) -> None:
         """Every engine, whoever starts it, refuses a name the kernel would cut short."""

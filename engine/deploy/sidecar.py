@@ -159,12 +159,12 @@ def realtime_option() -> list[str]:
 
 
 def fast_path_option() -> list[str]:
-    """`--fast-path` for the engine when $LINKSHAPER_FAST_PATH is 1 (default 0, for now: tc
-    forwards a transparent direction; the container has the NET_ADMIN that needs)."""
+    """`--no-fast-path` for the engine when $LINKSHAPER_FAST_PATH is 0 (default 1: tc forwards
+    a transparent direction; the container has the NET_ADMIN that needs)."""
     text = os.environ.get("LINKSHAPER_FAST_PATH", "")
     if text not in ("", "0", "1"):
         raise SetupError(f"LINKSHAPER_FAST_PATH: 1 or 0, not {text!r}")
-    return ["--fast-path"] if text == "1" else []
+    return ["--no-fast-path"] if text == "0" else []
 
 
 def first_spec(path: str) -> None:

@@ -102,13 +102,29 @@ class KernelRedirect:
         with the kernel's reason if it cannot be."""
         rx, tx = self._index(self.rx_ifname), self._index(self.tx_ifname)
         create = NLM_F_CREATE | NLM_F_EXCL
-        clsact = _TCMSG.pack(0, 0, 0, rx, CLSACT_HANDLE, CLSACT_PARENT, 0)
-        self._ask(RTM_NEWQDISC, create, clsact + _attr(TCA_KIND, b"clsact\0"), (errno.EEXIST,))
+        self._clsact(rx)  # (made by `prepare` already, unless the interface is new)
         self._delete(rx)
         info = PRIORITY << 16 | socket.htons(ETH_P_ALL)
         header = _TCMSG.pack(0, 0, 0, rx, 0, INGRESS_PARENT, info)
         body = _attr(TCA_KIND, b"u32\0") + _attr(TCA_OPTIONS, redirect_filter(tx))
         self._ask(RTM_NEWTFILTER, create, header + body)
+
+    def prepare(self) -> None:
+        """The clsact qdisc on both interfaces, made before the worker sends a frame. The
+        kernel grafts a new qdisc with the interface deactivated for a moment: a frame sent
+        on it meanwhile goes to the noop qdisc, counted only in its tx_dropped, while the
+        packet socket's send reports success (NET_XMIT_CN). Made at the first redirect, with
+        the other direction's worker sending on that interface, it lost 0-186 frames of a
+        10,000/s stream, and one datagram in 1,500 of the capture test's shaped direction.
+        Once there, the qdisc stays: a filter's coming and going stops nothing."""
+        for ifname in (self.rx_ifname, self.tx_ifname):
+            self._clsact(self._index(ifname))
+
+    def _clsact(self, index: int) -> None:
+        """The clsact qdisc on interface `index`, made if it is not there."""
+        clsact = _TCMSG.pack(0, 0, 0, index, CLSACT_HANDLE, CLSACT_PARENT, 0)
+        flags = NLM_F_CREATE | NLM_F_EXCL
+        self._ask(RTM_NEWQDISC, flags, clsact + _attr(TCA_KIND, b"clsact\0"), (errno.EEXIST,))
 
     def remove(self) -> tuple[int, int]:
         """The redirect gone (nothing if it was not there); returns its final counters

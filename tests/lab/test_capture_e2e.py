@@ -48,8 +48,16 @@ def wait_for_log(engine: EngineProcess, text: str, seconds: float = 10.0) -> Non
 def test_the_capture_has_every_datagram_once_with_the_fate_the_server_saw(
     start_engine: StartEngine, lab: Lab, background: Background, tmp_path: Path
 ) -> None:
+    """With the kernel fast path (the default), the other direction goes to the kernel in
+    the middle of the stream: the first redirect on an interface made its clsact qdisc there
+    then, which stops the interface for a moment, and a datagram this direction's worker
+    sent meanwhile was lost though its send said it went (4 runs in 5 lost one; see
+    KernelRedirect.prepare)."""
     engine = start_engine(
-        {"egress": {"loss": 0.1, "latency": "5ms", "rate": "2mbit", "queue": {"packets": 10}}}
+        {
+            "egress": {"loss": 0.1, "latency": "5ms", "rate": "2mbit", "queue": {"packets": 10}},
+            "ingress": {"latency": "1ms"},
+        }
     )
     path = tmp_path / "fates.pcapng"
     capture = background.start([
@@ -59,6 +67,8 @@ def test_the_capture_has_every_datagram_once_with_the_fate_the_server_saw(
     wait_for_log(engine, "egress: capturing fates")
     receiver = background.start(probe(lab, "server", "recv", str(PORT), "--idle", "1.5", "--each"))
     wait_udp_bound(lab, "server", PORT)
+    with engine.client() as client:  # the ingress to the kernel a second from now
+        client.patch({"ingress.latency": "0ms"}, source="test")
     subprocess.run(
         probe(lab, "client", "send", SERVER_IP, str(PORT), "--count", str(COUNT), "--pps", "1000"),
         check=True, cwd=ROOT, timeout=30,
@@ -85,6 +95,9 @@ def test_the_capture_has_every_datagram_once_with_the_fate_the_server_saw(
     assert min(fate_of[int(seq)].delay_ms for seq in received) >= 5.0
     assert gaps[0] >= -0.1, gaps[:10]
     assert gaps[len(gaps) // 2] <= 1.0, gaps[len(gaps) // 2 :][:10]
+    with engine.client() as client:
+        ingress = client.stats().ingress
+        assert ingress is not None and ingress.fast_path_switches >= 1  # (else it proved less)
     listed = subprocess.run(["tcpdump", "-n", "-r", str(path)], capture_output=True, text=True,
                             timeout=30, check=True)  # fmt: skip
     assert len(listed.stdout.splitlines()) == len(list(read_capture(str(path))))

@@ -70,7 +70,7 @@ def redirect_rules(lab: Lab, device: str) -> str:
 def test_a_transparent_direction_is_forwarded_by_the_kernel_and_counted(
     start_engine: StartEngine, lab: Lab
 ) -> None:
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     before = wait_for(engine, kernel=True)
     wait_for(engine, kernel=True, direction="ingress")
     assert "mirred (Egress Redirect to device outer)" in redirect_rules(lab, INNER)
@@ -91,7 +91,7 @@ def test_a_transparent_direction_is_forwarded_by_the_kernel_and_counted(
 def test_an_impairment_a_capture_and_a_flush_have_the_engine_forward(
     start_engine: StartEngine, lab: Lab
 ) -> None:
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     wait_for(engine, kernel=True)
     with engine.client() as client:
         client.patch({"egress.latency": "5ms"}, source="test")
@@ -120,9 +120,7 @@ def test_where_tc_is_refused_the_engine_says_so_once_and_forwards_itself(
     lab: Lab, tmp_path: Path
 ) -> None:
     """Netlink refused to the engine (a seccomp filter, as a sandbox may have)."""
-    engine = EngineProcess(
-        lab, tmp_path, {}, extra=("--fast-path",), wrapper=(sys.executable, str(NO_NETLINK))
-    )
+    engine = EngineProcess(lab, tmp_path, {}, wrapper=(sys.executable, str(NO_NETLINK)))
     try:
         engine.wait_ready()
         time.sleep(2.5)  # past the second a transparent direction waits for the kernel
@@ -151,7 +149,7 @@ def test_no_fast_path_leaves_every_frame_to_the_engine(start_engine: StartEngine
 def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     start_engine: StartEngine, lab: Lab
 ) -> None:
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     lab.run("client", "ping", "-c", "2", "-i", "0.2", "-q", SERVER_IP)  # neighbours known
     wait_for(engine, kernel=True)
     cycles = SWITCHES // 2
@@ -205,10 +203,14 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
     assert last.fast_path_switches >= SWITCHES, last
     assert max(sent.values()) > spells[-1][1], "the stream ended before the last switch"
     # Duplicates come only from a switch's overlap (a few ms of the stream at most), and the
-    # engine counts them: exactly when it takes over, by tc's count less the sample when it
-    # hands over (an estimate). The estimate falls short: CI saw 157 received against 51
-    # counted (an open gap, said in the session note), so the bound is loose.
-    assert result["duplicates"] <= 4 * stats.fast_path_duplicates + 100, (result, stats)
+    # engine counts them by tc's counters: handing over, every frame redirected before the
+    # sampling filter was on (one netlink round trip), and the sample's share after; taking
+    # back, what tc counted between its last look and the redirect's end. Each take-back
+    # misses what came during a round trip or two around those looks (seen: 62 received,
+    # 40 counted in 40 switches; 157 and 51 in 100 before the hand-over's were counted).
+    seen, counted = result["duplicates"], stats.fast_path_duplicates
+    assert seen <= 2 * counted + SWITCHES // 2, (result, stats)
+    assert counted <= seen + SWITCHES // 2, (result, stats)
     assert result["duplicates"] <= 0.004 * PPS * SWITCHES, result
     late = [
         (seq, round(delays[seq], 2), [round(at - a, 4) for a, b in spells if a <= at < b])
@@ -221,6 +223,59 @@ def test_switches_under_a_stream_lose_nothing_and_apply_the_delay_at_once(
 
 @pytest.mark.lab
 @pytest.mark.shared_lab
+def test_the_shaped_direction_loses_nothing_while_the_other_goes_to_the_kernel(
+    start_engine: StartEngine, lab: Lab
+) -> None:
+    """The first redirect on an interface made its clsact qdisc, and the kernel deactivates
+    an interface while it grafts one: a frame the shaped direction's worker sent on it then
+    went to the noop qdisc (the interface's tx_dropped) though its send said it went (the
+    capture test lost one datagram in 1,500, 4 runs in 5). The qdiscs are made before the
+    engine forwards a frame; here the other direction goes to the kernel mid-stream."""
+    for device in (INNER, OUTER):  # as new interfaces are (an earlier test's qdisc stays)
+        lab.run("box", "tc", "qdisc", "del", "dev", device, "clsact", check=False)
+    engine = start_engine({"egress": {"latency": "5ms"}, "ingress": {"latency": "1ms"}})
+    for device in (INNER, OUTER):
+        assert "clsact" in lab.run("box", "tc", "qdisc", "show", "dev", device).stdout, device
+    lab.run("client", "ping", "-c", "2", "-i", "0.2", "-q", SERVER_IP)  # neighbours known
+    dropped_before = tx_dropped(lab, OUTER)
+    receiver = subprocess.Popen(
+        probe(lab, "server", "recv", str(UDP_PORT + 2), "--idle", "2"),
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(0.5)
+    sender = subprocess.Popen(probe(lab, "client", "send", SERVER_IP, str(UDP_PORT + 2),
+                                    "--report", "--count", "80000", "--pps", str(PPS)),
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        started = egress(engine).total.packets_in
+        deadline = time.monotonic() + 30.0
+        while egress(engine).total.packets_in < started + 1000:  # the stream flows
+            assert time.monotonic() < deadline, "the stream did not start in 30 s"
+            time.sleep(0.05)
+        with engine.client() as client:
+            client.patch({"ingress.latency": "0ms"}, source="test")
+        wait_for(engine, kernel=True, direction="ingress")
+        assert sender.poll() is None, "the stream ended before the ingress went to the kernel"
+        went, _ = sender.communicate(timeout=60)
+        out, _ = receiver.communicate(timeout=60)
+    finally:
+        for process in (sender, receiver):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    sent, received = json.loads(went)["sent"], json.loads(out)["received"]
+    assert received == sent, f"{sent - received} of {sent} lost; {egress(engine)}"
+    assert tx_dropped(lab, OUTER) == dropped_before
+
+
+def tx_dropped(lab: Lab, device: str) -> int:
+    """The box's interface's tx_dropped counter (a frame sent to a deactivated one's noop
+    qdisc is counted there, and nowhere else)."""
+    return int(lab.run("box", "cat", f"/sys/class/net/{device}/statistics/tx_dropped").stdout)
+
+
+@pytest.mark.lab
+@pytest.mark.shared_lab
 def test_top_talkers_on_the_fast_path_are_the_sample_scaled_up(
     start_engine: StartEngine, lab: Lab
 ) -> None:
@@ -228,7 +283,7 @@ def test_top_talkers_on_the_fast_path_are_the_sample_scaled_up(
     SAMPLE_EVERY; the far ends (top talkers, the seed's profiles) count each sampled frame
     for SAMPLE_EVERY, so a flow's count is the truth within 10 % (100,000 datagrams: ~1,560
     sampled, a standard deviation of 2.5 %), not 1/SAMPLE_EVERY of it."""
-    engine = start_engine({}, extra=("--fast-path",))
+    engine = start_engine({})
     wait_for(engine, kernel=True)
     args = ("--report", "--count", "100000", "--pps", "20000", "--size", "200")
     command = probe(lab, "client", "send", SERVER_IP, str(UDP_PORT + 1), *args)
@@ -253,7 +308,7 @@ def test_a_redirect_left_by_a_killed_engine_goes_when_any_engine_starts(
     `--no-fast-path` never took it away, so its link went unshaped for good."""
     import psutil
 
-    first = start_engine({}, extra=("--fast-path",))
+    first = start_engine({})
     wait_for(first, kernel=True)
     wait_for(first, kernel=True, direction="ingress")
     group = [psutil.Process(first.process.pid)]

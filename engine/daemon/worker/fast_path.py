@@ -44,6 +44,10 @@ DISCARD_BATCHES = 4096
 class FastPathRoom(Interfaces):
     """Switches the direction between the kernel's redirect and the worker."""
 
+    #: (Set by `_init_fast_path`, which runs once the interfaces are opened: None before.)
+    _redirect: KernelRedirect | None = None
+    handing_over_since: float | None = None
+
     def _init_fast_path(self, enabled: bool) -> None:
         """`enabled`: `run` without `--no-fast-path`, on the interfaces' own packet sockets."""
         self.kernel_forwards = False
@@ -58,6 +62,8 @@ class FastPathRoom(Interfaces):
         self.handing_over_since: float | None = None
         #: tc's counters as last counted on the link, this spell.
         self._counted = (0, 0)
+        #: tc's count just after the sampling filter went on, this hand-over.
+        self._unsampled = 0
         self._redirect: KernelRedirect | None = None
         if self.ports.packet:
             # One left by a worker before this one (killed, with or without the fast path
@@ -66,11 +72,23 @@ class FastPathRoom(Interfaces):
             redirect = KernelRedirect(self.rx_ifname, self.tx_ifname)
             try:
                 redirect.remove()
+                if enabled and self.interface_state == "up":
+                    redirect.prepare()  # before the first frame is sent: see `prepare`
             except TcRefused as exc:
                 if enabled:
                     self._refused(exc)
             else:
                 self._redirect = redirect if enabled else None
+
+    def open(self) -> None:
+        """Both sockets open again (the interfaces came back): the clsact qdiscs made before a
+        frame is sent on them (KernelRedirect.prepare says why)."""
+        super().open()
+        if self._redirect is not None:
+            try:
+                self._redirect.prepare()
+            except TcRefused as exc:
+                self._refused(exc)
 
     def follow_fast_path(self, now: float, flushed: bool = False) -> None:
         """Switch, or go on with a hand-over, if the decision says so (`flushed`: a flush of
@@ -118,6 +136,11 @@ class FastPathRoom(Interfaces):
             self._refused(exc)
             return
         sample_frames(self.rx, SAMPLE_EVERY)
+        try:  # what came between the two: queued whole to the socket, and redirected too
+            self._unsampled = self._redirect.counters()[0]
+        except TcRefused as exc:
+            self._refused(exc)
+            return
         self.handing_over_since = time.monotonic()
         self.emptied_at = 0.0
 
@@ -139,9 +162,14 @@ class FastPathRoom(Interfaces):
             self.kernel_forwards = False
             self._refused(exc)
             return
-        unseen = 1.0 - 1.0 / SAMPLE_EVERY
-        self.pipeline.passed_kernel(int(spell[0] * unseen), int(spell[1] * unseen))
-        self.fast_path_duplicates += spell[0] // SAMPLE_EVERY  # the sample it sent as well
+        # The worker read and sent every frame the redirect forwarded before the sampling
+        # filter was on (`_unsampled`, by tc's count just after: a frame or two over), and
+        # about one in SAMPLE_EVERY of the rest; the link counted those, not the others.
+        whole = min(self._unsampled, spell[0])
+        sampled = (spell[0] - whole) // SAMPLE_EVERY
+        share = (spell[0] - whole - sampled) / spell[0] if spell[0] else 0.0
+        self.pipeline.passed_kernel(spell[0] - whole - sampled, int(spell[1] * share))
+        self.fast_path_duplicates += whole + sampled
         self.sampled_frames = self.sampled_bytes = 0
         self._counted = spell
         if kernel:
