@@ -161,12 +161,29 @@ class Verdict(NamedTuple):
     back: list[bytes]
 
 
+#: RSTs a link sends back to the segments of connections a fault closed, at most this many a
+#: second (and in a burst): each such segment is answered, as a stack would, but a flood of
+#: them must not make the engine a reflector (Linux limits its challenge ACKs alike).
+CLOSED_REPLIES_PER_S = 100.0
+
+
+def _group_sender(segment: Segment) -> bool:
+    """Whether the segment came from a group (multicast or broadcast) Ethernet address: no
+    station sends from one, so nothing is sent back to it (it would go to every station)."""
+    return bool(segment.l2[6] & 1)
+
+
 class TcpFaults:
     """A link's TCP faults and the connections they follow."""
 
     def __init__(self, reset: Reset | None, limit: LimitData | None) -> None:
         self.table = TcpTable()
         self.configure(reset, limit)
+        #: The replies to closed connections' segments still allowed now (a token bucket).
+        self._replies = CLOSED_REPLIES_PER_S
+        self._replies_at = float("-inf")
+        #: Replies not sent: to a group address, or past CLOSED_REPLIES_PER_S.
+        self.replies_withheld = 0
 
     def configure(self, reset: Reset | None, limit: LimitData | None) -> None:
         """New settings; the connections stay (a fault fired stays fired)."""
@@ -188,7 +205,7 @@ class TcpFaults:
             return None
         if connection.closed:
             if segment.flags & (SYN | ACK) != SYN:
-                return Verdict([], [to_sender(segment, RST)])
+                return Verdict([], self._back(segment, [RST], now))
             connection.closed, connection.first_seen = False, now
             connection.bytes, connection.sent = size, [0, 0]
         before = connection.sent[way]
@@ -196,7 +213,7 @@ class TcpFaults:
         if reset is not None and connection.toxic and self._reset_due(connection, reset,
                                                                       now, size):  # fmt: skip
             connection.closed = True
-            return Verdict([to_receiver(segment, RST)], [to_sender(segment, RST)])
+            return Verdict([to_receiver(segment, RST)], self._back(segment, [RST]))
         if (
             limit is not None
             and connection.limited
@@ -205,8 +222,27 @@ class TcpFaults:
         ):
             connection.closed = True
             forward = [to_receiver(segment, FIN), to_receiver(segment, RST, 1)]
-            return Verdict(forward, [to_sender(segment, FIN), to_sender(segment, RST, 1)])
+            return Verdict(forward, self._back(segment, [FIN, RST]))
         return None
+
+    def _back(self, segment: Segment, flags: list[int], now: float | None = None) -> list[bytes]:
+        """The segments toward the sender (`flags` each, at its next sequence numbers), none
+        to a group address; with `now`, a reply to a closed connection's segment, at most
+        CLOSED_REPLIES_PER_S."""
+        if _group_sender(segment):
+            self.replies_withheld += 1
+            return []
+        if now is not None:
+            elapsed = max(0.0, now - self._replies_at)
+            self._replies_at = now
+            self._replies = min(
+                CLOSED_REPLIES_PER_S, self._replies + elapsed * CLOSED_REPLIES_PER_S
+            )
+            if self._replies < 1.0:
+                self.replies_withheld += 1
+                return []
+            self._replies -= 1.0
+        return [to_sender(segment, flag, index) for index, flag in enumerate(flags)]
 
     @staticmethod
     def _reset_due(connection: Connection, reset: Reset, now: float, size: int) -> bool:

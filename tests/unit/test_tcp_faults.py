@@ -270,3 +270,30 @@ def test_a_segment_s_connection_is_the_one_the_table_reads_from_the_frame(v6: bo
     for frame in (segment(SEQ, v6=v6), segment(ACK, 0, sport=40000, dport=80, v6=v6)):
         read_back = read_segment(frame)
         assert read_back is not None and segment_key(read_back)[0] == connection_key(frame)
+
+
+def test_a_flood_to_a_closed_connection_is_answered_at_most_100_a_second() -> None:
+    """The attacker pass made a closed connection's later segments reflect 232,673 RSTs in
+    10 s: each is still dropped, but answered at most CLOSED_REPLIES_PER_S a second."""
+    lnk = link(reset={"after_bytes": 0})
+    offer(lnk, segment(SEQ), 0.0)
+    lnk.back.clear()
+    for n in range(2000):  # 2000 segments in 1 s
+        offer(lnk, segment(SEQ), 0.001 + n * 0.0005)
+    assert 100 <= len(lnk.back) <= 100 + 100 + 1, len(lnk.back)  # the burst, and 1 s of refill
+    assert lnk.stats().drops.reset == 2001
+    lnk.back.clear()
+    offer(lnk, segment(SEQ), 5.0)  # after a quiet while, answered again
+    assert len(lnk.back) == 1
+
+
+def test_nothing_is_sent_back_to_a_group_ethernet_address() -> None:
+    """A segment from ff:ff:ff:ff:ff:ff (no station sends from one) had its RSTs sent to
+    every station of the segment; now only its receiver gets one."""
+    lnk = link(reset={"after_bytes": 0})
+    frame = segment(SEQ)
+    spoofed = frame[: VNET_HDR_LEN + 6] + b"\xff" * 6 + frame[VNET_HDR_LEN + 12 :]
+    offer(lnk, spoofed, 0.0)
+    assert lnk.back == []
+    (rst,) = released(lnk)
+    assert read(rst)[TCP].flags == "RA"
