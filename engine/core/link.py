@@ -236,12 +236,14 @@ class Link(DelayLine, Bottleneck, Impairments):
     def flush(self) -> int:
         """Drop everything the link holds, queued and delayed (`linkshaper flush`); the count
         of wire packets dropped. Settings and clocks stay."""
-        before = self.drop_flushed
-        dropped = [*self._flush_queue(), *self._flush_delayed()]
-        if self.fates is not None:
-            for packet in dropped:
-                self.fates.note(packet.frame, packet.arrival, FLUSHED, self.label,
-                                marks=packet.marks)  # fmt: skip
+        before, fates = self.drop_flushed, self.fates
+        queued = self._flush_queue()
+        room = 0 if fates is None else max(0, fates.limit - len(fates.records) - len(queued))
+        delayed, held = self._flush_delayed(room)
+        if fates is not None:  # (what the capture's buffer cannot take is counted as lost)
+            for packet in [*queued, *delayed]:
+                fates.note(packet.frame, packet.arrival, FLUSHED, self.label, marks=packet.marks)
+            fates.lost += held - len(delayed)
         return self.drop_flushed - before
 
     def next_event(self) -> float | None:

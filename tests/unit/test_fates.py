@@ -219,3 +219,19 @@ def test_loss_bursts_are_counted_in_time_order_per_direction(
     egress, ingress = json.loads(capsys.readouterr().out)["links"]
     assert (egress["direction"], egress["loss_bursts"]) == ("egress", [1, 1, 1, 1])
     assert (ingress["direction"], ingress["loss_bursts"]) == ("ingress", [2, 2])
+
+
+def test_a_flush_notes_what_the_capture_can_take_in_release_order_and_counts_the_rest() -> None:
+    """A flush sorted every held packet (1.3 s for 500,000, and a worker silent for 2 s is
+    restarted): only those the capture's buffer can take are taken out in release order;
+    the rest are counted as lost records, as the buffer would have counted them."""
+    p = pipeline({"egress": {"latency": "1s"}})
+    p.start_capture(snaplen=64, drops_only=True)
+    assert p.fates is not None
+    p.fates.limit = 4
+    for seq in range(10):
+        p.forward(numbered(seq), seq * 0.001)
+    assert p.flush() == 10
+    records, lost = p.fates.take()
+    assert [(r.fate, seq_of(r.head)) for r in records] == [(FLUSHED, seq) for seq in range(4)]
+    assert lost == 6

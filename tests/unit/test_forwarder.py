@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from engine.core.deadlines import NANOSECONDS
+from engine.core.delay_line import PACKET_OVERHEAD
 from engine.core.far_ends import SETTLE_SAMPLES, StraightTally
 from engine.core.frames import GSO_TCPV4, VnetHeader, mark_partial_checksum
 from engine.daemon.config import GivenPorts, WorkerConfig
@@ -263,7 +264,7 @@ def test_frames_held_in_bulk_keep_the_held_bytes_limit_frame_by_frame() -> None:
     # 20 frames of about 320 bytes held at once against a limit of 10 of them (each frame
     # counts with its overhead): what fits is held and forwarded, the rest dropped.
     frames = [udp_frame(size=200, sport=n) for n in range(20)]
-    held = len(frames[0]) + 200  # frame and PACKET_OVERHEAD
+    held = len(frames[0]) + PACKET_OVERHEAD
     with forwarding({"egress": {"latency": 200, "queue": {"held_bytes": 10 * held}}}) as run:
         run.send(frames)
         got = run.collect(0.6)
