@@ -296,6 +296,21 @@ def seed_view(spec: Spec) -> dict[str, Any]:
     for pair in [data["default_link"], *(flow["link"] for flow in data["flows"])]:
         for direction in DIRECTIONS:
             pair[direction] = trim(pair[direction])
+    for flow, model in zip(data["flows"], spec.flows, strict=True):
+        flow["flow"] = _seed_match(model.flow, flow["flow"])
+    return data
+
+
+def _seed_match(match: FlowMatch, data: dict[str, Any]) -> dict[str, Any]:
+    """A flow's match as the seed writes it where it can: one IPv4 address as the seed's
+    integer (its four bytes in network order read little-endian), a protocol by number. The
+    seed's client reads a dotted address as 0, any address, and writes that back: a flow set
+    by address elsewhere would silently widen to every address. A prefix stays text."""
+    version, address, mask = match.address_match()
+    if version == 4 and mask == 0xFFFFFFFF and isinstance(match.ip, str):
+        data = {**data, "ip": int.from_bytes(address.to_bytes(4, "big"), "little")}
+    if isinstance(match.protocol, str):
+        data = {**data, "protocol": match.protocol_number}
     return data
 
 

@@ -118,3 +118,26 @@ def test_the_page_answers_at_the_seeds_address_too(client: SeedClient) -> None:
     status, page, _ = call(client.app, "GET", "/control.html", [b""])
     assert status == 200 and page == call(client.app, "GET", "/", [b""])[1]
     assert b"<html" in page.lower()
+
+
+def test_a_flow_set_by_address_text_reads_as_the_seeds_integer(client: SeedClient) -> None:
+    """A flow's `ip` given as text (our POST, PATCH, CLI or spec file) came back as text,
+    which the seed's client reads as 0, any address, and commits back so: the flow silently
+    widened to every address (the new-user pass). One address comes back as the seed's
+    integer and a protocol name as its number; a prefix stays text (the seed has none)."""
+    flows = [{"label": "rtp", "flow": {"ip": "198.18.0.2", "protocol": "udp"}},
+             {"label": "lan", "flow": {"ip": "198.18.0.0/16"}}]  # fmt: skip
+    body = json.dumps({"flows": flows}).encode()
+    assert call(client.app, "POST", "/qos", [body], declared=len(body))[0] == 200
+    _, answer, _ = call(client.app, "GET", "/qos", [b""])
+    matches = [flow["flow"] for flow in json.loads(answer)["flows"]]
+    assert matches[0]["ip"] == pton("198.18.0.2") and matches[0]["protocol"] == 17
+    assert matches[1]["ip"] == "198.18.0.0/16"
+    del flows[1]
+    body = json.dumps({"flows": flows}).encode()
+    assert call(client.app, "POST", "/qos", [body], declared=len(body))[0] == 200
+    client.get()
+    assert client.flows[0]["flow"]["ip"] == pton("198.18.0.2")
+    assert client.commit() == 200
+    _, answer, _ = call(client.app, "GET", "/qos", [b""])
+    assert json.loads(answer)["flows"][0]["flow"]["ip"] == pton("198.18.0.2")
