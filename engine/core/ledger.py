@@ -47,6 +47,9 @@ class StatsLedger:
         self._counted: dict[Link, LinkStats] = {}
         self._totals: dict[str, int] = dict.fromkeys(_CUMULATIVE, 0)
         self._drop_totals: dict[str, int] = dict.fromkeys(Drops.model_fields, 0)
+        #: Connections every counted link tracks now, kept by differences as the counters
+        #: are: an idle link (not looked at) still tracks its connections.
+        self._connections = 0
 
     def report(
         self, now: float, busy: set[Link], retired: list[Link], changed_only: bool
@@ -58,7 +61,9 @@ class StatsLedger:
         looked_at.update(self.finished)
         total, changed = self._count(looked_at)
         for link in self.finished:
-            self._counted.pop(link, None)
+            gone = self._counted.pop(link, None)
+            if gone is not None:
+                self._connections -= gone.connections
             self.labels.pop(link, None)
         self.finished.clear()
         self.touched.clear()
@@ -83,7 +88,7 @@ class StatsLedger:
         """The direction's totals, with what changed of `looked_at` added in, and the stats
         of the live links among them that changed."""
         changed: dict[str, LinkStats] = {}
-        queue_packets = queue_bytes = in_flight = held_bytes = connections = 0
+        queue_packets = queue_bytes = in_flight = held_bytes = 0
         queue_delay = 0.0
         counted = self._counted
         totals, drop_totals = self._totals, self._drop_totals
@@ -99,6 +104,7 @@ class StatsLedger:
                     drop_totals[name] += getattr(now_stats.drops, name) - (
                         getattr(before.drops, name) if before else 0
                     )
+                self._connections += now_stats.connections - (before.connections if before else 0)
                 counted[link] = now_stats
                 label = self.labels.get(link)
                 if label is not None and self._links.get(label) is link:
@@ -108,7 +114,6 @@ class StatsLedger:
             queue_bytes += now_stats.queue_bytes
             in_flight += now_stats.in_flight
             held_bytes += now_stats.held_bytes
-            connections += now_stats.connections
             queue_delay = max(queue_delay, now_stats.queue_delay_ms)
         total = LinkStats(
             **totals,
@@ -118,6 +123,6 @@ class StatsLedger:
             queue_delay_ms=queue_delay,
             in_flight=in_flight,
             held_bytes=held_bytes,
-            connections=connections,
+            connections=self._connections,
         )
         return total, changed

@@ -84,3 +84,23 @@ def test_the_table_forgets_the_least_recently_seen_first_and_refuses_when_full()
     assert (connection.first_seen, connection.last_seen, connection.bytes) == (11.5, 17.0, 140)
     assert see(keys[1], 30.0)  # forgotten before: new again, decided again
     assert decided == [keys[0], keys[1], keys[2], keys[3], keys[4], keys[1]]
+
+
+def test_the_directions_total_counts_the_connections_of_idle_links_too() -> None:
+    """`total.connections` summed only the links with traffic since the last report: after a
+    flood it read 0 while the default link tracked 65,536 (both new passes)."""
+    import json
+
+    from engine.core.pipeline import DirectionPipeline
+    from engine.model.spec import loads_spec
+
+    spec = loads_spec(json.dumps({"egress": {"blackhole": {"after_s": 3600}}}))
+    p = DirectionPipeline(spec, "egress", 0.0, seed=7)
+    for port in range(3):
+        p.forward(udp_frame(sport=40000 + port), 0.001 * port)
+    assert p.stats(0.1).total.connections == 3
+    assert p.stats(0.2).total.connections == 3  # no traffic since: still tracked
+    p.configure(loads_spec("{}"), 0.3)  # the fault off: the table goes
+    p.release(0.5)  # (the link it was in drains what it held, and is done)
+    p.stats(0.6)
+    assert p.stats(0.7).total.connections == 0
