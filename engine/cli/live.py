@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -169,12 +170,18 @@ def _once(client: ControlClient, as_json: bool, interval: float) -> None:
 
 def _live(client: ControlClient, as_json: bool, every: float | None, seconds: float) -> None:
     """Until `seconds` (0: until stopped): each direction's line at most every `every` seconds
-    (None: every report), and with --json each spec change as `/stats/stream` gives it."""
+    (None: every report), and with --json each spec change as `/stats/stream` gives it. A
+    `seconds` shorter than a line's interval still prints each direction's first line (a rate
+    needs two reports `every` apart: `--seconds 1` printed nothing)."""
     previous: dict[str, DirectionStats] = {}
-    deadline = time.monotonic() + seconds if seconds else None
-    silence = max(STATS_SILENCE, 3 * (every or INTERVAL))
+    printed: set[str] = set()
+    grace = every or INTERVAL
+    deadline = time.monotonic() + seconds if seconds else math.inf
+    silence = max(STATS_SILENCE, 3 * grace)
     for message in client.subscribe(silence):
-        if deadline is not None and time.monotonic() > deadline:
+        now = time.monotonic()
+        covered = bool(printed) and printed >= set(previous)
+        if now > deadline and (covered or now > deadline + grace + 1.0):
             break
         if isinstance(message, SpecChanged):
             if as_json:
@@ -195,4 +202,5 @@ def _live(client: ControlClient, as_json: bool, every: float | None, seconds: fl
             print(message.model_dump_json(), flush=True)
         else:
             print(_stats_line(before, sample), flush=True)
+        printed.add(sample.direction)
         previous[sample.direction] = sample

@@ -187,6 +187,16 @@ def test_stats_once_prints_the_rates_over_an_interval(engine: EngineProcess, lab
     assert abs(measured - expected) <= 0.08 * expected, egress
 
 
+def test_stats_for_less_than_a_lines_interval_still_prints_each_direction(
+    engine: EngineProcess,
+) -> None:
+    """`linkshaper stats --seconds 1` printed nothing and exited 0: a line's rate needs two
+    reports a second apart, and the deadline came first (the new-user pass)."""
+    text = cli(engine, "stats", "--seconds", "1")
+    starts = {line.split()[0] for line in text.splitlines() if line.strip()}
+    assert {"ingress", "egress"} <= starts, text
+
+
 def test_live_stats_text_never_prints_a_rate_it_has_not_measured(
     engine: EngineProcess, lab: Lab
 ) -> None:
