@@ -13,9 +13,12 @@ def call(
     chunks: list[bytes],
     declared: int | None = None,
     content_type: str = "application/json",
+    extra: dict[str, str] | None = None,
 ) -> tuple[int, bytes, int]:
-    """One request; the status, the body and how many chunks the app read."""
+    """One request (with `extra` headers); the status, the body and how many chunks the app
+    read."""
     headers = [(b"content-type", content_type.encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
     if declared is not None:
         headers.append((b"content-length", str(declared).encode()))
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",

@@ -1,14 +1,18 @@
 """The API's token, checked from the request head alone, before any body is read: with a token
 set (`--http-token`, or `LINKSHAPER_HTTP_TOKEN`) every request needs it, reads and streams as
-changes, except OPEN_PATHS."""
+changes, except OPEN_PATHS. With or without one, a change that a browser sends from another
+site's page is refused (cross-site request forgery)."""
 
 from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+
+from engine.model.printable import printable
 
 #: What a GET needs no token for even when one is set: the browser page (it asks for the
 #: token itself), the API's description and a liveness probe's answer, none of which says
@@ -35,6 +39,33 @@ def token_refusal(token: str | None, method: str, path: str, headers: Any) -> st
     return f"a valid token is needed to {'read' if method == 'GET' else 'change'} the link"
 
 
+#: Methods that change nothing: a page of any site may make a browser send them, and their
+#: answers are not given to it (no CORS headers are sent).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_site_refusal(method: str, headers: Any) -> str | None:
+    """Why a change may not be served (None: it may): a browser sends `Origin` with every
+    POST, PATCH and DELETE, and a page of any site can make it send a "simple" one (a
+    text/plain body needs no preflight) to an API on loopback; without a token nothing else
+    stopped it. A change whose `Origin` is not this API's own address (`Host`) is refused.
+    Clients that are not browsers (curl, the seed's client under node, scripts) send no
+    `Origin` and are served as before; so is the API's own page."""
+    if method in SAFE_METHODS:
+        return None
+    origin = headers.get("origin")
+    if origin is None:
+        return None
+    host = (headers.get("host") or "").lower()
+    try:
+        netloc = urlsplit(origin).netloc.lower() if origin != "null" else ""
+    except ValueError:
+        netloc = ""
+    if netloc and netloc == host:
+        return None
+    return f"a change sent by a page of another site ({printable(origin, 80)}) is refused"
+
+
 class TokenGate:
     """The token checked from the request head alone, 401 at once: a FastAPI dependency runs
     only after the body has been received and parsed, so without this a request with no
@@ -46,13 +77,16 @@ class TokenGate:
         self.token = token
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and self.token is not None:
+        if scope["type"] == "http":
             headers = Headers(scope=scope)
-            refusal = token_refusal(self.token, scope["method"], scope["path"], headers)
+            method = scope["method"]
+            refusal, status = cross_site_refusal(method, headers), 403
+            if refusal is None and self.token is not None:
+                refusal, status = token_refusal(self.token, method, scope["path"], headers), 401
             if refusal is not None:
                 # Not closed at once: uvicorn drops what comes of the body unread, so the client
                 # sending one still reads why (HEAD_TIMEOUT closes a connection that lingers).
-                response = JSONResponse({"error": refusal}, status_code=401)
+                response = JSONResponse({"error": refusal}, status_code=status)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

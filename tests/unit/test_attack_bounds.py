@@ -253,3 +253,28 @@ def test_a_faults_sizes_and_seconds_take_units_and_say_the_range_in_them() -> No
     )
     with pytest.raises(SpecError, match=r"after_bytes: unknown size unit 'pb'"):
         parse_spec({"egress": {"reset": {"after_bytes": "2PB"}}})
+
+
+def test_a_change_a_page_of_another_site_sends_is_refused_and_reaches_no_engine() -> None:
+    """Without a token, any web page could change the link: a browser sends a text/plain
+    POST to 127.0.0.1 without asking first (the attacker pass: POST /qos, /flush and
+    /timeline/replay from `Origin: http://evil.example` were applied). A change from another
+    origin is 403; the API's own page (Origin = Host) and clients that send no Origin (curl,
+    the seed's client under node) are served; reads are not changes."""
+    engine = Recorder()
+    app = create_http_app(engine)
+    body = json.dumps({"default_link": {"ingress": {"latency": "4ms"}}}).encode()
+    other = {"Origin": "http://evil.example", "Host": "127.0.0.1:80"}
+    for path in ("/qos", "/flush", "/timeline/replay"):
+        status, reply, _ = call(app, "POST", path, [body], content_type="text/plain", extra=other)
+        assert status == 403, (path, reply)
+        assert json.loads(reply)["error"] == (
+            "a change sent by a page of another site (http://evil.example) is refused"
+        )
+    assert engine.requests == []
+    own = {"Origin": "http://127.0.0.1:8080", "Host": "127.0.0.1:8080"}
+    assert call(app, "POST", "/qos", [body], extra=own)[0] == 200
+    assert call(app, "POST", "/qos", [body])[0] == 200  # no Origin: not a browser
+    evil = {"Origin": "null", "Host": "127.0.0.1:80"}
+    assert call(app, "PATCH", "/qos", [b'{"egress.latency": 5}'], extra=evil)[0] == 403
+    assert call(app, "GET", "/qos", [b""], extra=evil)[0] == 200
