@@ -54,6 +54,10 @@ def plain_reason(error: Mapping[str, Any]) -> str:
     0)` for `Input should be greater than or equal to 1`, with what was given when it is
     short (as JSON: `true`, `"x"`)."""
     reason = str(error["msg"]).removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        return "required (missing)"
+    if error.get("type") == "model_type":  # (pydantic names the Python class)
+        reason = "Input should be an object"
     if not reason.startswith("Input should be "):
         return reason
     reason = "must be " + reason.removeprefix("Input should be ")

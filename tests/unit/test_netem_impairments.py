@@ -216,7 +216,7 @@ def test_a_random_outage_is_down_for_its_share_of_the_time() -> None:
         ({"corrupt": "x"}, "default_link.egress.corrupt:"),
         ({"gap": 0}, "default_link.egress.gap:"),
         ({"reorder_correlation": -1}, "default_link.egress.reorder_correlation:"),
-        ({"slot": {"max_delay": 5}}, "default_link.egress.slot.min_delay: Field required"),
+        ({"slot": {"max_delay": 5}}, "default_link.egress.slot.min_delay: required (missing)"),
         ({"slot": {"min_delay": 5, "max_delay": 1}}, "max_delay is below min_delay"),
         ({"overhead": 100000}, "default_link.egress.overhead:"),
         ({"cell_size": 0}, "default_link.egress.cell_size:"),
@@ -229,7 +229,7 @@ def test_a_random_outage_is_down_for_its_share_of_the_time() -> None:
         ({"queue": {"discipline": "fq_codel", "flows": 0}}, "default_link.egress.queue.flows:"),
         ({"queue": {"discipline": "codel", "interval": 0}}, "interval must be above 0"),
         ({"markov_loss": {"p13": 0.7, "p14": 0.5}}, "p13 + p14 must be at most 1"),
-        ({"markov_loss": {"p31": 0.5}}, "default_link.egress.markov_loss.p13: Field required"),
+        ({"markov_loss": {"p31": 0.5}}, "default_link.egress.markov_loss.p13: required (missing)"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_field(fields: dict[str, object],

@@ -99,7 +99,7 @@ BAD = [
     (
         {"egress": {"burst_loss": {"p_exit": 0.5}}},
         "default_link.egress.burst_loss.p_enter",
-        "Field required",
+        "required (missing)",
     ),
     ({"egress": {"lossy": 0.1}}, "default_link.egress.lossy", "unknown field"),
     ({"egress": SEED_LINK, "sideways": {}}, "sideways", "unknown field"),
