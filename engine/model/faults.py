@@ -14,22 +14,26 @@ from engine.model.fields import MAX_SECONDS, ByteCount, Millis, Ratio, Seconds, 
 MAX_AFTER_S = MAX_SECONDS
 
 
-class Blackhole(Strict):
-    """Once a connection has carried `after_bytes` bytes (Ethernet frame bytes, as this link
-    saw them) or lived `after_s` seconds (from its first packet this link saw), whichever
-    comes first, its packets are dropped silently from then on (the fate `blackholed`): the
-    application sees a hang, then its own timeout. `toxicity` is the share of connections
-    affected, decided once per connection when it is first seen."""
+class Triggered(Strict):
+    """A fault that strikes a connection once it has carried `after_bytes` bytes (Ethernet
+    frame bytes, as this link saw them) or lived `after_s` seconds (from its first packet
+    this link saw), whichever comes first; `toxicity` is the share of connections affected,
+    decided once per connection when it is first seen."""
 
     after_bytes: ByteCount | None = None
     after_s: Seconds | None = None
     toxicity: Ratio = 1.0
 
     @model_validator(mode="after")
-    def _check_trigger(self) -> Blackhole:
+    def _check_trigger(self) -> Triggered:
         if self.after_bytes is None and self.after_s is None:
             raise ValueError("give after_bytes or after_s (or both)")
         return self
+
+
+class Blackhole(Triggered):
+    """Past its trigger, a connection's packets are dropped silently from then on (the fate
+    `blackholed`): the application sees a hang, then its own timeout."""
 
 
 class SlowClose(Strict):
@@ -62,22 +66,10 @@ class Stall(Strict):
         return self
 
 
-class Reset(Strict):
-    """Once a TCP connection has carried `after_bytes` bytes (Ethernet frame bytes, as this
-    link saw them) or lived `after_s` seconds, whichever comes first, the packet that finds it
-    so is dropped and the engine sends a TCP RST, with the sequence numbers each end expects,
-    to both ends (the fate `reset`): the applications see ECONNRESET. `toxicity` is the share
-    of connections affected, decided once per connection."""
-
-    after_bytes: ByteCount | None = None
-    after_s: Seconds | None = None
-    toxicity: Ratio = 1.0
-
-    @model_validator(mode="after")
-    def _check_trigger(self) -> Reset:
-        if self.after_bytes is None and self.after_s is None:
-            raise ValueError("give after_bytes or after_s (or both)")
-        return self
+class Reset(Triggered):
+    """Past its trigger, a TCP connection's packet that finds it so is dropped and the engine
+    sends a TCP RST, with the sequence numbers each end expects, to both ends (the fate
+    `reset`): the applications see ECONNRESET."""
 
 
 class LimitData(Strict):
