@@ -59,13 +59,16 @@ def _compact_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def with_units(low: float, high: float, what: str, pattern: str = UNIT_PATTERN) -> WithJsonSchema:
+def with_units(
+    low: float, high: float, what: str, pattern: str = UNIT_PATTERN, kind: str = "number"
+) -> WithJsonSchema:
     """What a request may carry (the schema pydantic derives knows only the parsed number):
-    a number in range, or text with a unit, whose range the schema cannot say."""
+    a number (`kind`: JSON Schema's number or integer) in range, or text with a unit, whose
+    range the schema cannot say."""
     return WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "minimum": low, "maximum": high},
+                {"type": kind, "minimum": low, "maximum": high},
                 {"type": "string", "maxLength": MAX_TEXT, "pattern": pattern},
             ],
             "description": what,
@@ -159,7 +162,7 @@ Seconds = Annotated[
 ByteCount = Annotated[
     int,
     checked(int, tolerant(parse_bytes), 0, MAX_BYTES, format_bytes),
-    with_units(0, MAX_BYTES, "bytes, or with a unit: 100kB, 1.5MB, 64KiB"),
+    with_units(0, MAX_BYTES, "bytes, or with a unit: 100kB, 1.5MB, 64KiB", kind="integer"),
 ]
 
 

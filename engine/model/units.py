@@ -149,10 +149,15 @@ def parse_bytes(value: str | float) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if not isinstance(value, str):
-        return round(_plain(value, "size"))
+        number = _plain(value, "size")
+        if not number.is_integer():
+            raise UnitError(f"not a whole number of bytes: {value!r}")
+        return int(number)
     number, unit = _split(value, "size")
     if unit not in _BYTE_UNITS:
         raise UnitError(f"unknown size unit {_quote(unit)} (use B, kB, MB, GB, KiB, MiB)")
+    if _BYTE_UNITS[unit] == 1 and not number.is_integer():
+        raise UnitError(f"not a whole number of bytes: {_quote(value)}")
     return round(_finite(number * _BYTE_UNITS[unit], value, "size"))
 
 
