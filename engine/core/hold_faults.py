@@ -115,10 +115,10 @@ class HoldFaults:
     def _decide(self, packet: Packet, connection: Connection, draw: Draw) -> HoldState:
         """A connection's fates under these settings, drawn once (from its packet now)."""
         slow_close, stall = self.slow_close, self.stall
-        closes = slow_close is not None and _toxic(packet, draw, SLOW_CLOSE_SALT,
+        closes = slow_close is not None and toxic_draw(packet, draw, SLOW_CLOSE_SALT,
                                                    slow_close.toxicity)  # fmt: skip
         stall_at = stall_bytes = _NEVER
-        if stall is not None and _toxic(packet, draw, STALL_SALT, stall.toxicity):
+        if stall is not None and toxic_draw(packet, draw, STALL_SALT, stall.toxicity):
             point = draw(packet, STALL_POINT_SALT)
             if stall.within_s is not None:
                 stall_at = packet.arrival + point * stall.within_s
@@ -127,8 +127,9 @@ class HoldFaults:
         return HoldState(self.generation, closes, stall_at, stall_bytes)
 
 
-def _toxic(packet: Packet, draw: Draw, salt: int, toxicity: float) -> bool:
-    """Whether a fault of this `toxicity` takes the connection (no draw for 0 or 1)."""
+def toxic_draw(packet: Packet, draw: Draw, salt: int, toxicity: float) -> bool:
+    """Whether a fault of this `toxicity` takes the connection (no draw for 0 or 1): every
+    connection fault's one rule."""
     if toxicity >= 1.0 or toxicity <= 0.0:
         return toxicity >= 1.0
     return draw(packet, salt) < toxicity

@@ -12,7 +12,7 @@ from engine.core.connections import ConnectionTable, connection_key
 from engine.core.correlated import CorrelatedEvent, CorrelatedUniform
 from engine.core.corruption import corrupt
 from engine.core.ecn import mark_packet
-from engine.core.hold_faults import HoldFaults
+from engine.core.hold_faults import HoldFaults, toxic_draw
 from engine.core.link_counters import LinkCounters
 from engine.core.outages import OutageClock
 from engine.core.packet import Packet
@@ -164,12 +164,14 @@ class Impairments(LinkCounters):
         self.connections_untracked = table.untracked
         if connection is None:
             return False
-        if blackhole is not None and connection.toxic:
-            after_bytes, after_s = blackhole.after_bytes, blackhole.after_s
-            if (after_bytes is not None and connection.bytes - packet.l2_bytes >= after_bytes) or (
-                after_s is not None and packet.arrival - connection.first_seen >= after_s
-            ):
-                return True
+        if (
+            blackhole is not None
+            and connection.toxic
+            and blackhole.struck(
+                connection.bytes - packet.l2_bytes, packet.arrival - connection.first_seen
+            )
+        ):
+            return True
         if self._holds.active:
             self._holds.arrival(packet, connection, self._unit)
         return False
@@ -184,11 +186,7 @@ class Impairments(LinkCounters):
     def _toxic(self, packet: Packet, toxicity: float, salt: int = CONNECTION_SALT) -> bool:
         """Whether a new connection (this its first packet) is affected: a draw from the
         link's `Random`, or with a seed from the packet's key (so the same on every run)."""
-        if toxicity >= 1.0 or toxicity <= 0.0:
-            return toxicity >= 1.0
-        if self._keys is not None:
-            return (mix64(packet.fate_key ^ salt) >> 11) * 2.0**-53 < toxicity
-        return self._rng.random() < toxicity
+        return toxic_draw(packet, self._unit, salt, toxicity)
 
     def _duplicated_now(self) -> bool:
         event = self._duplicate_event

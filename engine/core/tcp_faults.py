@@ -210,8 +210,11 @@ class TcpFaults:
             connection.bytes, connection.sent = size, [0, 0]
         before = connection.sent[way]
         connection.sent[way] += segment.payload
-        if reset is not None and connection.toxic and self._reset_due(connection, reset,
-                                                                      now, size):  # fmt: skip
+        if (
+            reset is not None
+            and connection.toxic
+            and reset.struck(connection.bytes - size, now - connection.first_seen)
+        ):
             connection.closed = True
             return Verdict([to_receiver(segment, RST)], self._back(segment, [RST]))
         if (
@@ -243,14 +246,6 @@ class TcpFaults:
                 return []
             self._replies -= 1.0
         return [to_sender(segment, flag, index) for index, flag in enumerate(flags)]
-
-    @staticmethod
-    def _reset_due(connection: Connection, reset: Reset, now: float, size: int) -> bool:
-        """Whether the connection's bytes before this frame, or its age, are up."""
-        after_bytes, after_s = reset.after_bytes, reset.after_s
-        return (after_bytes is not None and connection.bytes - size >= after_bytes) or (
-            after_s is not None and now - connection.first_seen >= after_s
-        )
 
     def __len__(self) -> int:
         return len(self.table)

@@ -30,6 +30,13 @@ class Triggered(Strict):
             raise ValueError("give after_bytes or after_s (or both)")
         return self
 
+    def struck(self, carried: int, age: float) -> bool:
+        """Whether a connection that carried `carried` bytes before this packet and lived
+        `age` seconds is past the trigger (the one rule of `blackhole` and `reset`)."""
+        return (self.after_bytes is not None and carried >= self.after_bytes) or (
+            self.after_s is not None and age >= self.after_s
+        )
+
 
 class Blackhole(Triggered):
     """Past its trigger, a connection's packets are dropped silently from then on (the fate
